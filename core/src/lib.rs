@@ -1,1 +1,59 @@
-//! Ferry core.
+//! # Ferry: a durable upload queue for mobile apps
+//!
+//! An app hands Ferry thousands of files; Ferry gets every one of them to the server
+//! exactly once, as fast as the network allows, and survives the app being suspended,
+//! killed and relaunched.
+//!
+//! ## How it works
+//!
+//! * **One actor owns all state** ([`actor`]). [`TransferQueue`] handles only send it
+//!   messages. The actor applies them in turns; each turn's state changes are committed in
+//!   one SQLite transaction (group commit) *before* anyone hears of them or any attempt
+//!   starts. Attempts run in their own tasks and report back.
+//! * **A transfer's life** is one enum and one pure function ([`state`]).
+//! * **The store** ([`store`]) is SQLite in WAL mode with `synchronous=FULL`.
+//! * **The scheduler** ([`scheduler`]) is a pure function: concurrency is counted in
+//!   requests in flight, per host and overall, never in connections, so the limits hold on
+//!   HTTP/2 where the OS's per-host connection limit does not.
+//! * **Attempts** run on a lane ([`lane`]); today the in-process reqwest client, with a
+//!   stall watchdog. Their outcomes are classified in one table ([`classify`]), retried
+//!   with full-jitter backoff or the server's `Retry-After` ([`retry`]), and a per-host
+//!   breaker keeps a dead server from being hammered ([`breaker`]).
+//! * **Exactly once**: every request carries the transfer id as `Idempotency-Key`. After a
+//!   crash, transfers that were running are queued again and resent with the same key, so
+//!   a server that honours it stores each file once.
+//!
+//! ## What this crate must never do
+//!
+//! Panic or `unwrap` on anything from disk, the network or the app; hold a file in memory;
+//! report a state change before it is durable; write a secret from an authorizer to disk.
+
+mod actor;
+mod breaker;
+mod classify;
+mod clock;
+mod conditions;
+mod config;
+mod error;
+mod events;
+mod id;
+mod lane;
+mod progress;
+mod queue;
+mod retry;
+mod scheduler;
+mod state;
+mod store;
+mod transfer;
+mod upload;
+
+pub use conditions::{AppState, NetworkStatus};
+pub use config::{BreakerPolicy, HttpVersionPolicy, Limits, QueueConfig, RetryPolicy};
+pub use error::{Error, FailureKind, StoreError, TransferError};
+pub use events::{Subscription, TransferEvent};
+pub use id::TransferId;
+pub use progress::Progress;
+pub use queue::TransferQueue;
+pub use state::{Lane, StateKind, TransferState};
+pub use transfer::Transfer;
+pub use upload::{Constraints, Upload, UploadMethod};

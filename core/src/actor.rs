@@ -1,0 +1,779 @@
+//! The actor: the one task that owns the queue's state.
+//!
+//! Commands from [`crate::TransferQueue`] handles and outcomes from running attempts arrive
+//! on channels. The actor takes everything waiting (up to [`MAX_BATCH`]) as one *turn*:
+//! it applies each message through the pure [`transition`] function, lets the scheduler
+//! start what may start, and commits the whole turn in one SQLite transaction (group
+//! commit). Only after the commit does anyone hear of it: replies are sent, events
+//! broadcast, attempts launched or aborted. So every state change is durable before it
+//! is acted on or reported.
+//!
+//! The actor must never await network or file I/O itself: attempts run in their own
+//! tasks and report back. SQLite calls are synchronous and short (one fsync per turn).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rusqlite::Connection;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::breaker::Breakers;
+use crate::classify::{AttemptOutcome, Verdict, classify, host_is_unhealthy};
+use crate::clock::Clock;
+use crate::conditions::{AppState, NetworkStatus};
+use crate::config::QueueConfig;
+use crate::error::{FailureKind, StoreError, TransferError};
+use crate::events::TransferEvent;
+use crate::lane::{AttemptJob, AttemptProgress, HttpLane, run_attempt};
+use crate::progress::{Progress, RateMeter, eta};
+use crate::retry::backoff;
+use crate::scheduler::{Candidate, Occupancy, pick};
+use crate::state::{Effect, Input, Lane, StateKind, TransferState, transition};
+use crate::store::{self, Store};
+use crate::upload::ValidatedUpload;
+use crate::{Error, Transfer, TransferId};
+
+/// The most messages one turn takes, bounding the time between commits.
+const MAX_BATCH: usize = 1024;
+/// How many queued candidates the scheduler reads at a time.
+const CANDIDATE_WINDOW: usize = 64;
+
+pub(crate) type EnqueueResults = Vec<Result<TransferId, Error>>;
+
+/// A request from a queue handle.
+pub(crate) enum Command {
+    Enqueue {
+        uploads: Vec<Result<ValidatedUpload, Error>>,
+        reply: oneshot::Sender<Result<EnqueueResults, Error>>,
+    },
+    Get {
+        id: TransferId,
+        reply: oneshot::Sender<Result<Transfer, Error>>,
+    },
+    List {
+        state: Option<StateKind>,
+        offset: u64,
+        limit: u64,
+        reply: oneshot::Sender<Result<Vec<Transfer>, Error>>,
+    },
+    Control {
+        id: TransferId,
+        input: Input,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Progress {
+        reply: oneshot::Sender<Result<Progress, Error>>,
+    },
+    SetAppState {
+        state: AppState,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    SetNetwork {
+        status: NetworkStatus,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    WaitIdle {
+        reply: oneshot::Sender<()>,
+    },
+    Shutdown {
+        reply: Option<oneshot::Sender<()>>,
+    },
+}
+
+/// An attempt's outcome, reported by its task. `generation` tells a stale report (from an
+/// attempt that was aborted and replaced) from the current one.
+pub(crate) struct AttemptFinished {
+    id: TransferId,
+    generation: u64,
+    outcome: AttemptOutcome,
+}
+
+enum Message {
+    Command(Command),
+    Finished(AttemptFinished),
+    Tick,
+}
+
+/// Sent once the turn's commit succeeded (`None`) or failed (`Some`).
+type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+fn reply_after_commit<T: Send + 'static>(
+    sender: oneshot::Sender<Result<T, Error>>,
+    value: Result<T, Error>,
+) -> Reply {
+    Box::new(move |failed: Option<&StoreError>| {
+        let value = match failed {
+            None => value,
+            Some(error) => Err(Error::Store(error.clone())),
+        };
+        let _ = sender.send(value);
+    })
+}
+
+/// What a turn will do once its transaction has committed.
+#[derive(Default)]
+struct Outbox {
+    replies: Vec<Reply>,
+    events: Vec<TransferEvent>,
+    launches: Vec<Launch>,
+    aborts: Vec<AbortHandle>,
+}
+
+struct Launch {
+    id: TransferId,
+    generation: u64,
+    job: AttemptJob,
+    progress: Arc<AttemptProgress>,
+}
+
+/// An attempt in flight, with the record it is running for.
+struct InFlight {
+    transfer: Transfer,
+    generation: u64,
+    progress: Arc<AttemptProgress>,
+    abort: Option<AbortHandle>,
+    reported_bytes: u64,
+}
+
+/// Everything the actor owns besides the database connection.
+pub(crate) struct Engine {
+    config: QueueConfig,
+    clock: Clock,
+    lane: Arc<HttpLane>,
+    events: broadcast::Sender<TransferEvent>,
+    finished_sender: mpsc::UnboundedSender<AttemptFinished>,
+    in_flight: HashMap<TransferId, InFlight>,
+    breakers: Breakers,
+    network: NetworkStatus,
+    app_state: AppState,
+    idle_waiters: Vec<oneshot::Sender<()>>,
+    shutdown_waiters: Vec<oneshot::Sender<()>>,
+    stopping: bool,
+    rate: RateMeter,
+    last_tick: Instant,
+    next_generation: u64,
+    rng: StdRng,
+}
+
+pub(crate) struct Actor {
+    store: Store,
+    engine: Engine,
+    commands: mpsc::Receiver<Command>,
+    finished: mpsc::UnboundedReceiver<AttemptFinished>,
+}
+
+impl Actor {
+    pub(crate) fn new(
+        store: Store,
+        config: QueueConfig,
+        clock: Clock,
+        lane: HttpLane,
+        events: broadcast::Sender<TransferEvent>,
+        commands: mpsc::Receiver<Command>,
+    ) -> Self {
+        let (finished_sender, finished) = mpsc::unbounded_channel();
+        let breakers = Breakers::new(config.breaker, config.retry.max_delay);
+        Self {
+            store,
+            engine: Engine {
+                config,
+                clock,
+                lane: Arc::new(lane),
+                events,
+                finished_sender,
+                in_flight: HashMap::new(),
+                breakers,
+                network: NetworkStatus::default(),
+                app_state: AppState::default(),
+                idle_waiters: Vec::new(),
+                shutdown_waiters: Vec::new(),
+                stopping: false,
+                rate: RateMeter::default(),
+                last_tick: Instant::now(),
+                next_generation: 0,
+                rng: StdRng::from_os_rng(),
+            },
+            commands,
+            finished,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        // The first turn schedules whatever the store already holds.
+        self.turn(vec![Message::Tick]);
+        while !self.engine.stopping {
+            let wake = self.next_wake();
+            let first = tokio::select! {
+                biased;
+                Some(finished) = self.finished.recv() => Message::Finished(finished),
+                command = self.commands.recv() => Message::Command(
+                    command.unwrap_or(Command::Shutdown { reply: None }),
+                ),
+                () = sleep_until(wake) => Message::Tick,
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                if let Ok(finished) = self.finished.try_recv() {
+                    batch.push(Message::Finished(finished));
+                } else if let Ok(command) = self.commands.try_recv() {
+                    batch.push(Message::Command(command));
+                } else {
+                    break;
+                }
+            }
+            self.turn(batch);
+        }
+        let waiters = std::mem::take(&mut self.engine.shutdown_waiters);
+        drop(self);
+        for waiter in waiters {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// One turn: apply the batch and schedule in one transaction, then act on it.
+    fn turn(&mut self, batch: Vec<Message>) {
+        let Self { store, engine, .. } = self;
+        let mut outbox = Outbox::default();
+        let committed = (|| -> rusqlite::Result<()> {
+            let tx = store.connection().transaction()?;
+            for message in batch {
+                engine.handle(&tx, message, &mut outbox);
+            }
+            if engine.stopping {
+                engine.interrupt_all(&tx, &mut outbox)?;
+            } else {
+                engine.schedule(&tx, &mut outbox)?;
+            }
+            tx.commit()
+        })();
+        match committed {
+            Ok(()) => engine.deliver(outbox),
+            Err(error) => {
+                let error = store.error(error);
+                log::error!("a turn could not be committed, nothing of it happened: {error}");
+                for reply in outbox.replies {
+                    reply(Some(&error));
+                }
+                engine.resynchronise(store.connection());
+            }
+        }
+        engine.wake_idle_waiters(store.connection());
+    }
+
+    fn next_wake(&mut self) -> Option<Instant> {
+        let engine = &self.engine;
+        let now = Instant::now();
+        let mut wake: Option<Instant> = None;
+        let mut consider = |at: Instant| {
+            if at > now {
+                wake = Some(wake.map_or(at, |current| current.min(at)));
+            }
+        };
+        if !engine.in_flight.is_empty() {
+            consider(engine.last_tick + engine.config.progress_interval);
+        }
+        if let Some(at) = engine.breakers.next_probe_at() {
+            consider(at);
+        }
+        match store::next_retry_at(self.store.connection(), engine.clock.now_ms()) {
+            Ok(Some(ms)) => consider(engine.clock.instant_at_ms(ms).max(now + MIN_SLEEP)),
+            Ok(None) => {}
+            Err(error) => log::error!("reading the next retry time failed: {error}"),
+        }
+        wake
+    }
+}
+
+/// Never wake sooner than this for a retry, so clock rounding cannot spin the loop.
+const MIN_SLEEP: Duration = Duration::from_millis(1);
+
+async fn sleep_until(wake: Option<Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Engine {
+    fn handle(&mut self, tx: &Connection, message: Message, outbox: &mut Outbox) {
+        match message {
+            Message::Command(command) => self.handle_command(tx, command, outbox),
+            Message::Finished(finished) => {
+                if let Err(error) = self.on_attempt_finished(tx, finished, outbox) {
+                    log::error!("recording an attempt's outcome failed: {error}");
+                }
+            }
+            Message::Tick => self.on_tick(outbox),
+        }
+    }
+
+    fn handle_command(&mut self, tx: &Connection, command: Command, outbox: &mut Outbox) {
+        match command {
+            Command::Enqueue { uploads, reply } => {
+                let results = self.enqueue(tx, uploads);
+                outbox.replies.push(reply_after_commit(reply, Ok(results)));
+            }
+            Command::Get { id, reply } => {
+                let result = self.get(tx, &id);
+                outbox.replies.push(reply_after_commit(reply, result));
+            }
+            Command::List {
+                state,
+                offset,
+                limit,
+                reply,
+            } => {
+                let result = store::list(tx, state, offset, limit)
+                    .map(|transfers| {
+                        transfers
+                            .into_iter()
+                            .map(|transfer| self.with_live_progress(transfer))
+                            .collect()
+                    })
+                    .map_err(|error| Error::Store(StoreError::sqlite(error)));
+                outbox.replies.push(reply_after_commit(reply, result));
+            }
+            Command::Control { id, input, reply } => {
+                let result = self.control(tx, &id, input, outbox);
+                outbox.replies.push(reply_after_commit(reply, result));
+            }
+            Command::Progress { reply } => {
+                let result = self.progress(tx);
+                outbox.replies.push(reply_after_commit(reply, result));
+            }
+            Command::SetAppState { state, reply } => {
+                self.app_state = state;
+                log::debug!("app state is now {:?}", self.app_state);
+                outbox.replies.push(reply_after_commit(reply, Ok(())));
+            }
+            Command::SetNetwork { status, reply } => {
+                self.network = status;
+                outbox.replies.push(reply_after_commit(reply, Ok(())));
+            }
+            Command::WaitIdle { reply } => self.idle_waiters.push(reply),
+            Command::Shutdown { reply } => {
+                self.stopping = true;
+                self.shutdown_waiters.extend(reply);
+            }
+        }
+    }
+
+    fn enqueue(
+        &mut self,
+        tx: &Connection,
+        uploads: Vec<Result<ValidatedUpload, Error>>,
+    ) -> EnqueueResults {
+        let now_ms = self.clock.now_ms();
+        uploads
+            .into_iter()
+            .map(|upload| {
+                let upload = upload?;
+                let existing = store::find_reusable(tx, &upload.upload).map_err(sqlite)?;
+                if let Some((id, state, snapshot)) = existing {
+                    let still_pending = !state.is_final();
+                    let already_sent_unchanged =
+                        state == StateKind::Succeeded && snapshot == upload.snapshot;
+                    if still_pending || already_sent_unchanged {
+                        return Ok(id);
+                    }
+                }
+                let id = TransferId::generate();
+                store::insert(tx, &id, &upload, now_ms).map_err(sqlite)?;
+                Ok(id)
+            })
+            .collect()
+    }
+
+    fn get(&self, tx: &Connection, id: &TransferId) -> Result<Transfer, Error> {
+        if let Some(flight) = self.in_flight.get(id) {
+            return Ok(self.with_live_progress(flight.transfer.clone()));
+        }
+        store::load(tx, id)
+            .map_err(sqlite)?
+            .ok_or_else(|| Error::NotFound { id: id.clone() })
+    }
+
+    fn with_live_progress(&self, mut transfer: Transfer) -> Transfer {
+        if let Some(flight) = self.in_flight.get(&transfer.id) {
+            transfer.bytes_sent = flight.progress.bytes_sent();
+        }
+        transfer
+    }
+
+    fn control(
+        &mut self,
+        tx: &Connection,
+        id: &TransferId,
+        input: Input,
+        outbox: &mut Outbox,
+    ) -> Result<(), Error> {
+        let mut transfer = self.get(tx, id)?;
+        let (next, effect) =
+            transition(&transfer.state, &input).map_err(|illegal| Error::IllegalTransition {
+                id: id.clone(),
+                action: illegal.action,
+                state: illegal.from.as_str(),
+            })?;
+        if next == transfer.state {
+            return Ok(());
+        }
+        if let Effect::Abort(Lane::InProcess) = effect {
+            if let Some(flight) = self.in_flight.remove(id) {
+                outbox.aborts.extend(flight.abort);
+            }
+            transfer.bytes_sent = 0;
+        }
+        transfer.state = next;
+        if matches!(input, Input::Retry) {
+            transfer.attempts = 0;
+        }
+        if transfer.state == TransferState::Queued {
+            transfer.next_attempt_at = self.clock.now();
+        }
+        store::save(tx, &transfer, self.clock.now_ms()).map_err(sqlite)?;
+        let id = id.clone();
+        outbox.events.push(match transfer.state {
+            TransferState::Paused => TransferEvent::Paused { id },
+            TransferState::Cancelled => TransferEvent::Cancelled { id },
+            _ => TransferEvent::Requeued { id },
+        });
+        Ok(())
+    }
+
+    fn progress(&mut self, tx: &Connection) -> Result<Progress, Error> {
+        let totals = store::totals(tx).map_err(sqlite)?;
+        let (files_total, bytes_total) = StateKind::ALL
+            .into_iter()
+            .filter(|kind| *kind != StateKind::Cancelled)
+            .map(|kind| totals.get(kind))
+            .fold((0, 0), |(files, bytes), (count, size)| {
+                (files + count, bytes + size)
+            });
+        let (files_done, bytes_succeeded) = totals.get(StateKind::Succeeded);
+        let (files_failed, bytes_failed) = totals.get(StateKind::Failed);
+        let bytes_running: u64 = self
+            .in_flight
+            .values()
+            .map(|flight| flight.progress.bytes_sent())
+            .sum();
+        self.sample_rate();
+        let bytes_per_second = self.rate.bytes_per_second();
+        let bytes_done = bytes_succeeded + bytes_running;
+        let remaining = bytes_total.saturating_sub(bytes_done + bytes_failed);
+        Ok(Progress {
+            files_total,
+            files_done,
+            files_failed,
+            bytes_total,
+            bytes_done,
+            bytes_per_second,
+            eta: eta(remaining, bytes_per_second),
+        })
+    }
+
+    fn sample_rate(&mut self) {
+        let moved = self
+            .lane
+            .bytes_moved
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.rate.sample(Instant::now(), moved);
+    }
+
+    fn on_tick(&mut self, outbox: &mut Outbox) {
+        self.last_tick = Instant::now();
+        self.sample_rate();
+        for (id, flight) in &mut self.in_flight {
+            let bytes_sent = flight.progress.bytes_sent();
+            if bytes_sent != flight.reported_bytes {
+                flight.reported_bytes = bytes_sent;
+                outbox.events.push(TransferEvent::Progress {
+                    id: id.clone(),
+                    bytes_sent,
+                    bytes_total: flight.transfer.size,
+                });
+            }
+        }
+    }
+
+    fn on_attempt_finished(
+        &mut self,
+        tx: &Connection,
+        finished: AttemptFinished,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<()> {
+        let is_current = self
+            .in_flight
+            .get(&finished.id)
+            .is_some_and(|flight| flight.generation == finished.generation);
+        if !is_current {
+            return Ok(()); // paused, cancelled or shut down meanwhile: the outcome is moot
+        }
+        let Some(flight) = self.in_flight.remove(&finished.id) else {
+            return Ok(());
+        };
+        let mut transfer = flight.transfer;
+        let healthy = !host_is_unhealthy(&finished.outcome);
+        self.breakers
+            .record(&transfer.host, healthy, Instant::now());
+        let verdict = match classify(&finished.outcome) {
+            Verdict::Retry { error, .. } if transfer.attempts >= self.config.retry.max_attempts => {
+                Verdict::Permanent(TransferError {
+                    kind: FailureKind::AttemptsExhausted,
+                    http_status: error.http_status,
+                    message: format!(
+                        "gave up after {} attempts; last: {error}",
+                        transfer.attempts
+                    ),
+                })
+            }
+            verdict => verdict,
+        };
+        let id = transfer.id.clone();
+        let (input, event) = match verdict {
+            Verdict::Succeeded => {
+                transfer.bytes_sent = transfer.size;
+                transfer.last_error = None;
+                (Input::Succeeded, TransferEvent::Succeeded { id })
+            }
+            Verdict::Retry {
+                error,
+                server_delay,
+            } => {
+                let delay = server_delay.unwrap_or_else(|| {
+                    backoff(&self.config.retry, transfer.attempts, self.rng.random())
+                });
+                transfer.next_attempt_at = self.clock.now() + delay;
+                transfer.bytes_sent = 0;
+                transfer.last_error = Some(error.clone());
+                let event = TransferEvent::Retrying {
+                    id,
+                    attempt: transfer.attempts,
+                    delay,
+                    error,
+                };
+                (Input::RetryableFailure, event)
+            }
+            Verdict::Permanent(error) => {
+                transfer.last_error = Some(error.clone());
+                (Input::PermanentFailure, TransferEvent::Failed { id, error })
+            }
+            Verdict::Auth(error) => {
+                transfer.last_error = Some(error.clone());
+                (
+                    Input::AuthFailure,
+                    TransferEvent::AuthRequired { id, error },
+                )
+            }
+        };
+        match transition(&transfer.state, &input) {
+            Ok((next, _)) => transfer.state = next,
+            Err(illegal) => {
+                log::error!("ignored outcome for {}: {illegal:?}", transfer.id);
+                return Ok(());
+            }
+        }
+        store::save(tx, &transfer, self.clock.now_ms())?;
+        outbox.events.push(event);
+        Ok(())
+    }
+
+    /// Starts what may start now, within the limits.
+    fn schedule(&mut self, tx: &Connection, outbox: &mut Outbox) -> rusqlite::Result<()> {
+        if !self.network.online {
+            return Ok(());
+        }
+        let now_ms = self.clock.now_ms();
+        let now = Instant::now();
+        let mut cursor = None;
+        loop {
+            let occupancy = self.occupancy();
+            if occupancy.total >= self.config.limits.global {
+                return Ok(());
+            }
+            let rows = store::due_candidates(tx, now_ms, cursor, CANDIDATE_WINDOW)?;
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            cursor = Some((last.priority, last.seq));
+            let candidates: Vec<Candidate> = rows
+                .iter()
+                .map(|row| Candidate {
+                    host: row.host.clone(),
+                    constraints: row.constraints,
+                })
+                .collect();
+            let breakers = &self.breakers;
+            let decisions = pick(
+                &candidates,
+                &self.network,
+                &self.config.limits,
+                &occupancy,
+                |host, in_flight| breakers.admits(host, now, in_flight),
+            );
+            for decision in decisions {
+                if let Some(row) = rows.get(decision.position) {
+                    self.launch(tx, &row.id, decision.lane, outbox)?;
+                }
+            }
+            if rows.len() < CANDIDATE_WINDOW {
+                return Ok(());
+            }
+        }
+    }
+
+    fn occupancy(&self) -> Occupancy {
+        let mut occupancy = Occupancy::default();
+        for flight in self.in_flight.values() {
+            *occupancy
+                .per_host
+                .entry(flight.transfer.host.clone())
+                .or_insert(0) += 1;
+            occupancy.total += 1;
+        }
+        occupancy
+    }
+
+    fn launch(
+        &mut self,
+        tx: &Connection,
+        id: &TransferId,
+        lane: Lane,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<()> {
+        let Some(mut transfer) = store::load(tx, id)? else {
+            return Ok(());
+        };
+        let Ok((next, _)) = transition(&transfer.state, &Input::Start { lane }) else {
+            return Ok(());
+        };
+        transfer.state = next;
+        transfer.attempts = transfer.attempts.saturating_add(1);
+        transfer.bytes_sent = 0;
+        store::save(tx, &transfer, self.clock.now_ms())?;
+        self.breakers.on_launch(&transfer.host, Instant::now());
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let progress = Arc::new(AttemptProgress::new(Arc::clone(&self.lane.bytes_moved)));
+        let upload = &transfer.upload;
+        let job = AttemptJob {
+            id: transfer.id.to_string(),
+            source: upload.source.clone(),
+            snapshot: crate::upload::SourceSnapshot {
+                size: transfer.size,
+                mtime_ns: transfer.source_mtime_ns,
+            },
+            url: upload.destination.clone(),
+            method: upload.method.clone(),
+            headers: upload.headers.clone(),
+        };
+        outbox.events.push(TransferEvent::Started {
+            id: id.clone(),
+            attempt: transfer.attempts,
+        });
+        outbox.launches.push(Launch {
+            id: id.clone(),
+            generation,
+            job,
+            progress: Arc::clone(&progress),
+        });
+        self.in_flight.insert(
+            id.clone(),
+            InFlight {
+                transfer,
+                generation,
+                progress,
+                abort: None,
+                reported_bytes: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// On shutdown: stop every attempt and queue it again, durably.
+    fn interrupt_all(&mut self, tx: &Connection, outbox: &mut Outbox) -> rusqlite::Result<()> {
+        let now_ms = self.clock.now_ms();
+        for (_, flight) in self.in_flight.drain() {
+            outbox.aborts.extend(flight.abort);
+            let mut transfer = flight.transfer;
+            if let Ok((next, _)) = transition(&transfer.state, &Input::Interrupted) {
+                transfer.state = next;
+                transfer.bytes_sent = 0;
+                transfer.next_attempt_at = self.clock.now();
+                store::save(tx, &transfer, now_ms)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on a committed turn: replies, events, aborts, launches.
+    fn deliver(&mut self, outbox: Outbox) {
+        for reply in outbox.replies {
+            reply(None);
+        }
+        for event in outbox.events {
+            let _ = self.events.send(event);
+        }
+        for abort in outbox.aborts {
+            abort.abort();
+        }
+        for launch in outbox.launches {
+            let lane = Arc::clone(&self.lane);
+            let finished = self.finished_sender.clone();
+            let Launch {
+                id,
+                generation,
+                job,
+                progress,
+            } = launch;
+            let task_id = id.clone();
+            let handle = tokio::spawn(async move {
+                let outcome = run_attempt(lane, job, progress).await;
+                let _ = finished.send(AttemptFinished {
+                    id: task_id,
+                    generation,
+                    outcome,
+                });
+            });
+            if let Some(flight) = self.in_flight.get_mut(&id) {
+                flight.abort = Some(handle.abort_handle());
+            }
+        }
+    }
+
+    /// After a failed commit, memory may be ahead of the store: stop every attempt and put
+    /// every in-process transfer the store thinks is running back in the queue.
+    fn resynchronise(&mut self, conn: &mut Connection) {
+        for (_, flight) in self.in_flight.drain() {
+            if let Some(abort) = flight.abort {
+                abort.abort();
+            }
+        }
+        if let Err(error) = store::requeue_interrupted_in_process(conn, self.clock.now_ms()) {
+            log::error!("could not requeue interrupted transfers: {error}");
+        }
+    }
+
+    fn wake_idle_waiters(&mut self, conn: &Connection) {
+        if self.idle_waiters.is_empty() || !self.in_flight.is_empty() {
+            return;
+        }
+        match store::any_runnable(conn) {
+            Ok(false) => {
+                for waiter in self.idle_waiters.drain(..) {
+                    let _ = waiter.send(());
+                }
+            }
+            Ok(true) => {}
+            Err(error) => log::error!("checking for idleness failed: {error}"),
+        }
+    }
+}
+
+fn sqlite(error: rusqlite::Error) -> Error {
+    Error::Store(StoreError::sqlite(error))
+}

@@ -1,0 +1,197 @@
+//! Per-host circuit breakers: a dead server is probed by one request, not by a thousand.
+//!
+//! After `failure_threshold` consecutive unhealthy outcomes from a host, its breaker opens:
+//! nothing is sent there until the cooldown ends; then exactly one probe goes out. A
+//! healthy probe closes the breaker; a failed one reopens it with twice the cooldown.
+//! In memory only: after a restart every host starts closed. Must never touch the store.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::BreakerPolicy;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HostState {
+    Closed {
+        consecutive_failures: u32,
+    },
+    Open {
+        until: Instant,
+        cooldown: Duration,
+    },
+    /// The cooldown ended and one probe is allowed (or already out).
+    Probing {
+        cooldown: Duration,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct Breakers {
+    policy: BreakerPolicy,
+    max_cooldown: Duration,
+    hosts: HashMap<String, HostState>,
+}
+
+impl Breakers {
+    pub(crate) fn new(policy: BreakerPolicy, max_cooldown: Duration) -> Self {
+        Self {
+            policy,
+            max_cooldown,
+            hosts: HashMap::new(),
+        }
+    }
+
+    /// May one more request go to `host`, which has `in_flight` requests now?
+    pub(crate) fn admits(&self, host: &str, now: Instant, in_flight: usize) -> bool {
+        match self.hosts.get(host) {
+            None | Some(HostState::Closed { .. }) => true,
+            Some(HostState::Open { until, .. }) => now >= *until && in_flight == 0,
+            Some(HostState::Probing { .. }) => in_flight == 0,
+        }
+    }
+
+    /// A request to `host` was launched; an expired open breaker becomes a probe.
+    pub(crate) fn on_launch(&mut self, host: &str, now: Instant) {
+        if let Some(state) = self.hosts.get_mut(host)
+            && let HostState::Open { until, cooldown } = *state
+            && now >= until
+        {
+            *state = HostState::Probing { cooldown };
+        }
+    }
+
+    /// Records an outcome from `host`.
+    pub(crate) fn record(&mut self, host: &str, healthy: bool, now: Instant) {
+        if healthy {
+            self.hosts.remove(host);
+            return;
+        }
+        let state = self
+            .hosts
+            .entry(host.to_owned())
+            .or_insert(HostState::Closed {
+                consecutive_failures: 0,
+            });
+        *state = match *state {
+            HostState::Closed {
+                consecutive_failures,
+            } => {
+                let failures = consecutive_failures + 1;
+                if failures >= self.policy.failure_threshold {
+                    HostState::Open {
+                        until: now + self.policy.cooldown,
+                        cooldown: self.policy.cooldown,
+                    }
+                } else {
+                    HostState::Closed {
+                        consecutive_failures: failures,
+                    }
+                }
+            }
+            HostState::Probing { cooldown } => {
+                let cooldown = (cooldown * 2).min(self.max_cooldown);
+                HostState::Open {
+                    until: now + cooldown,
+                    cooldown,
+                }
+            }
+            open @ HostState::Open { .. } => open,
+        };
+    }
+
+    /// The earliest moment an open breaker lets a probe through, for the actor's timer.
+    pub(crate) fn next_probe_at(&self) -> Option<Instant> {
+        self.hosts
+            .values()
+            .filter_map(|state| match state {
+                HostState::Open { until, .. } => Some(*until),
+                _ => None,
+            })
+            .min()
+    }
+
+    #[cfg(test)]
+    fn is_open(&self, host: &str) -> bool {
+        matches!(self.hosts.get(host), Some(HostState::Open { .. }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: BreakerPolicy = BreakerPolicy {
+        failure_threshold: 3,
+        cooldown: Duration::from_secs(2),
+    };
+
+    fn breakers() -> Breakers {
+        Breakers::new(POLICY, Duration::from_secs(60))
+    }
+
+    #[test]
+    fn opens_after_consecutive_failures_and_blocks_the_host() {
+        let mut breakers = breakers();
+        let now = Instant::now();
+        for _ in 0..2 {
+            breakers.record("h", false, now);
+            assert!(breakers.admits("h", now, 5));
+        }
+        breakers.record("h", false, now);
+        assert!(breakers.is_open("h"));
+        assert!(!breakers.admits("h", now, 0));
+        assert!(breakers.admits("other", now, 0));
+        assert_eq!(breakers.next_probe_at(), Some(now + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn after_the_cooldown_exactly_one_probe_is_admitted() {
+        let mut breakers = breakers();
+        let now = Instant::now();
+        for _ in 0..3 {
+            breakers.record("h", false, now);
+        }
+        let later = now + Duration::from_secs(2);
+        assert!(breakers.admits("h", later, 0));
+        breakers.on_launch("h", later);
+        assert!(
+            !breakers.admits("h", later, 1),
+            "a second request waits for the probe"
+        );
+    }
+
+    #[test]
+    fn a_failed_probe_doubles_the_cooldown_and_a_good_one_closes() {
+        let mut breakers = breakers();
+        let now = Instant::now();
+        for _ in 0..3 {
+            breakers.record("h", false, now);
+        }
+        let later = now + Duration::from_secs(2);
+        breakers.on_launch("h", later);
+        breakers.record("h", false, later);
+        assert_eq!(
+            breakers.next_probe_at(),
+            Some(later + Duration::from_secs(4))
+        );
+        let much_later = later + Duration::from_secs(4);
+        breakers.on_launch("h", much_later);
+        breakers.record("h", true, much_later);
+        assert!(breakers.admits("h", much_later, 100));
+        assert_eq!(breakers.next_probe_at(), None);
+    }
+
+    #[test]
+    fn a_success_resets_the_failure_count() {
+        let mut breakers = breakers();
+        let now = Instant::now();
+        breakers.record("h", false, now);
+        breakers.record("h", false, now);
+        breakers.record("h", true, now);
+        breakers.record("h", false, now);
+        breakers.record("h", false, now);
+        assert!(!breakers.is_open("h"));
+    }
+}

@@ -1,0 +1,167 @@
+//! What an attempt's outcome means: success, retry, permanent failure or an auth problem.
+//!
+//! One table, in one place, so that every lane classifies the same way. It must never look
+//! at the clock or the store; timing is [`crate::retry`]'s, persistence the actor's.
+
+use std::time::Duration;
+
+use crate::error::{FailureKind, TransferError};
+
+/// How one attempt ended, as seen by the lane that ran it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AttemptOutcome {
+    /// The server answered. `retry_after` is the parsed `Retry-After` header, if any.
+    Response {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// Connecting, sending or receiving failed.
+    Network { message: String },
+    /// No bytes moved for `stall_timeout`.
+    Stalled,
+    /// The source file could not be sent as enqueued.
+    Source(TransferError),
+}
+
+/// The decision for one outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Succeeded,
+    Retry {
+        error: TransferError,
+        /// The server's own delay (`Retry-After` on 429 or 503): honoured as given.
+        server_delay: Option<Duration>,
+    },
+    Permanent(TransferError),
+    Auth(TransferError),
+}
+
+pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
+    match outcome {
+        AttemptOutcome::Response {
+            status,
+            retry_after,
+        } => classify_status(*status, *retry_after),
+        AttemptOutcome::Network { message } => Verdict::Retry {
+            error: TransferError::new(FailureKind::Network, message.clone()),
+            server_delay: None,
+        },
+        AttemptOutcome::Stalled => Verdict::Retry {
+            error: TransferError::new(FailureKind::Stalled, "no bytes moved within stall_timeout"),
+            server_delay: None,
+        },
+        AttemptOutcome::Source(error) => Verdict::Permanent(error.clone()),
+    }
+}
+
+fn classify_status(status: u16, retry_after: Option<Duration>) -> Verdict {
+    let error = |kind, text: &str| TransferError::with_status(kind, status, text);
+    match status {
+        200..=299 => Verdict::Succeeded,
+        401 | 403 => Verdict::Auth(error(
+            FailureKind::Auth,
+            "the server refused the credentials",
+        )),
+        408 | 429 | 500..=599 => Verdict::Retry {
+            error: error(
+                FailureKind::HttpStatus,
+                "the server asked to try again later",
+            ),
+            server_delay: if matches!(status, 429 | 503) {
+                retry_after
+            } else {
+                None
+            },
+        },
+        300..=399 => Verdict::Permanent(error(
+            FailureKind::HttpStatus,
+            "the server redirected the upload; use the final URL as destination",
+        )),
+        _ => Verdict::Permanent(error(
+            FailureKind::HttpStatus,
+            "the server rejected the upload",
+        )),
+    }
+}
+
+/// Whether the outcome says the host itself is unhealthy (feeds the per-host breaker).
+/// A 4xx answer proves the host is up, so it counts as healthy.
+pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
+    match outcome {
+        AttemptOutcome::Response { status, .. } => matches!(status, 408 | 429 | 500..=599),
+        AttemptOutcome::Network { .. } | AttemptOutcome::Stalled => true,
+        AttemptOutcome::Source(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16) -> AttemptOutcome {
+        AttemptOutcome::Response {
+            status,
+            retry_after: Some(Duration::from_secs(9)),
+        }
+    }
+
+    #[test]
+    fn success_statuses_succeed() {
+        for status in [200, 201, 204] {
+            assert_eq!(classify(&response(status)), Verdict::Succeeded);
+        }
+    }
+
+    #[test]
+    fn auth_statuses_are_their_own_kind() {
+        for status in [401, 403] {
+            assert!(matches!(classify(&response(status)), Verdict::Auth(_)));
+        }
+    }
+
+    #[test]
+    fn only_429_and_503_carry_the_server_delay() {
+        for (status, delay) in [(429, Some(9)), (503, Some(9)), (500, None), (408, None)] {
+            match classify(&response(status)) {
+                Verdict::Retry { server_delay, .. } => {
+                    assert_eq!(server_delay, delay.map(Duration::from_secs), "{status}")
+                }
+                other => panic!("{status} should retry, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn other_client_errors_are_permanent() {
+        for status in [400, 404, 409, 413, 422, 301] {
+            assert!(
+                matches!(classify(&response(status)), Verdict::Permanent(_)),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn network_errors_and_stalls_retry_and_count_against_the_host() {
+        for outcome in [
+            AttemptOutcome::Network {
+                message: "reset".into(),
+            },
+            AttemptOutcome::Stalled,
+        ] {
+            assert!(matches!(classify(&outcome), Verdict::Retry { .. }));
+            assert!(host_is_unhealthy(&outcome));
+        }
+        assert!(!host_is_unhealthy(&response(404)));
+        assert!(host_is_unhealthy(&response(503)));
+    }
+
+    #[test]
+    fn source_problems_are_permanent() {
+        let error = TransferError::new(FailureKind::SourceChanged, "changed");
+        assert_eq!(
+            classify(&AttemptOutcome::Source(error.clone())),
+            Verdict::Permanent(error)
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Everything a [`crate::TransferQueue`] can be tuned with, and the defaults.
+//!
+//! Plain data: no behaviour lives here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Limits on requests in flight. Counted in requests, never in connections: on HTTP/2 many
+/// requests share one connection and the OS's per-host connection limit does not apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub per_host: usize,
+    pub global: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_host: 4,
+            global: 8,
+        }
+    }
+}
+
+/// How failed attempts are retried.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// The cap of the first backoff; it doubles with each attempt (full jitter below it).
+    pub base_delay: Duration,
+    /// No backoff is longer than this, except a server's own `Retry-After`.
+    pub max_delay: Duration,
+    /// Attempts before a transfer fails with `AttemptsExhausted`.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(300),
+            max_attempts: 25,
+        }
+    }
+}
+
+/// The per-host circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BreakerPolicy {
+    /// Consecutive failures to one host that open its breaker.
+    pub failure_threshold: u32,
+    /// How long an open breaker waits before letting one probe through; doubles while
+    /// probes keep failing, up to `RetryPolicy::max_delay`.
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            cooldown: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Which HTTP versions the in-process client speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpVersionPolicy {
+    /// HTTP/2 when TLS negotiates it (ALPN), otherwise HTTP/1.1 with keep-alive.
+    #[default]
+    Negotiate,
+    /// Only HTTP/1.1.
+    Http1Only,
+    /// HTTP/2 without negotiation, also over cleartext (h2c prior knowledge).
+    Http2PriorKnowledge,
+}
+
+/// Configuration of a transfer queue.
+#[derive(Clone, Debug)]
+pub struct QueueConfig {
+    /// The SQLite database that holds the queue. Created if missing.
+    pub database_path: PathBuf,
+    pub limits: Limits,
+    /// No bytes moved for this long aborts an attempt, which is then retried.
+    pub stall_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub breaker: BreakerPolicy,
+    /// The header that carries the transfer id, so a server can refuse a second copy.
+    pub idempotency_header: String,
+    pub http_version: HttpVersionPolicy,
+    /// Extra trusted root certificates (PEM), for test servers and private CAs.
+    pub extra_root_certificates_pem: Vec<String>,
+    /// How often progress events are sent, at most, per transfer.
+    pub progress_interval: Duration,
+}
+
+impl QueueConfig {
+    pub fn new(database_path: impl Into<PathBuf>) -> Self {
+        Self {
+            database_path: database_path.into(),
+            limits: Limits::default(),
+            stall_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            breaker: BreakerPolicy::default(),
+            idempotency_header: "Idempotency-Key".into(),
+            http_version: HttpVersionPolicy::default(),
+            extra_root_certificates_pem: Vec::new(),
+            progress_interval: Duration::from_millis(250),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! One in-process attempt: check the source, stream it, watch for stalls, read the answer.
+//!
+//! The stall watchdog sleeps until `last activity + stall_timeout` and wakes again whenever
+//! bytes moved in between, so a stall is abandoned exactly `stall_timeout` after the last
+//! byte, with no polling. Dropping the request future cancels it and closes its stream.
+
+use std::error::Error as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_LENGTH, HeaderValue, RETRY_AFTER};
+use tokio::time::Instant;
+
+use super::client::HttpLane;
+use super::file_body::file_body;
+use crate::classify::AttemptOutcome;
+use crate::error::{FailureKind, TransferError};
+use crate::retry::parse_retry_after;
+use crate::upload::{SourceSnapshot, UploadMethod};
+
+/// What to send, copied out of the transfer record.
+#[derive(Clone, Debug)]
+pub(crate) struct AttemptJob {
+    pub id: String,
+    pub source: PathBuf,
+    pub snapshot: SourceSnapshot,
+    pub url: String,
+    pub method: UploadMethod,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Live counters of one attempt, shared between the attempt and the actor.
+#[derive(Debug)]
+pub(crate) struct AttemptProgress {
+    pub bytes_sent: AtomicU64,
+    pub(super) bytes_moved: Arc<AtomicU64>,
+    started: Instant,
+    /// Milliseconds after `started` of the last activity.
+    last_activity_ms: AtomicU64,
+}
+
+impl AttemptProgress {
+    pub(crate) fn new(bytes_moved: Arc<AtomicU64>) -> Self {
+        Self {
+            bytes_sent: AtomicU64::new(0),
+            bytes_moved,
+            started: Instant::now(),
+            last_activity_ms: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn bytes_sent(&self) -> u64 {
+        self.bytes_sent.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn touch(&self) {
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_activity_ms.store(elapsed, Ordering::Relaxed);
+    }
+
+    fn last_activity(&self) -> Instant {
+        self.started + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Runs one attempt to its outcome. Never panics on I/O or network input.
+pub(crate) async fn run_attempt(
+    lane: Arc<HttpLane>,
+    job: AttemptJob,
+    progress: Arc<AttemptProgress>,
+) -> AttemptOutcome {
+    let stall_timeout = lane.stall_timeout;
+    let send = send(&lane, job, Arc::clone(&progress));
+    tokio::pin!(send);
+    loop {
+        let deadline = progress.last_activity() + stall_timeout;
+        tokio::select! {
+            outcome = &mut send => return outcome,
+            () = tokio::time::sleep_until(deadline) => {
+                if progress.last_activity() + stall_timeout <= Instant::now() {
+                    return AttemptOutcome::Stalled;
+                }
+            }
+        }
+    }
+}
+
+async fn send(lane: &HttpLane, job: AttemptJob, progress: Arc<AttemptProgress>) -> AttemptOutcome {
+    let file = match open_unchanged(&job).await {
+        Ok(file) => file,
+        Err(error) => return AttemptOutcome::Source(error),
+    };
+    let problem = Arc::new(OnceLock::new());
+    let body = file_body(
+        file,
+        job.source.clone(),
+        job.snapshot,
+        Arc::clone(&progress),
+        Arc::clone(&problem),
+    );
+    let request = match build_request(lane, &job, body) {
+        Ok(request) => request,
+        Err(message) => return AttemptOutcome::Network { message },
+    };
+    let response = match lane.client.execute(request).await {
+        Ok(response) => response,
+        Err(error) => {
+            return match problem.get() {
+                Some(source_problem) => AttemptOutcome::Source(source_problem.clone()),
+                None => AttemptOutcome::Network {
+                    message: describe(error),
+                },
+            };
+        }
+    };
+    progress.touch();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()));
+    drain_response(response, &progress).await;
+    AttemptOutcome::Response {
+        status,
+        retry_after,
+    }
+}
+
+async fn open_unchanged(job: &AttemptJob) -> Result<tokio::fs::File, TransferError> {
+    let path = &job.source;
+    let metadata = tokio::fs::metadata(path).await.map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            TransferError::new(
+                FailureKind::SourceMissing,
+                "the source file no longer exists",
+            )
+        } else {
+            TransferError::new(FailureKind::SourceUnreadable, error.to_string())
+        }
+    })?;
+    if SourceSnapshot::of(&metadata) != job.snapshot {
+        return Err(TransferError::new(
+            FailureKind::SourceChanged,
+            "the source file changed after it was enqueued",
+        ));
+    }
+    tokio::fs::File::open(path)
+        .await
+        .map_err(|error| TransferError::new(FailureKind::SourceUnreadable, error.to_string()))
+}
+
+fn build_request(
+    lane: &HttpLane,
+    job: &AttemptJob,
+    body: impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+) -> Result<reqwest::Request, String> {
+    let client = &lane.client;
+    let mut builder = match &job.method {
+        UploadMethod::Put => client.put(&job.url),
+        UploadMethod::Post | UploadMethod::PostMultipart { .. } => client.post(&job.url),
+    };
+    for (name, value) in &job.headers {
+        builder = builder.header(name, value);
+    }
+    builder = builder.header(&lane.idempotency_header, job.id.as_str());
+    builder = match &job.method {
+        UploadMethod::PostMultipart { field } => {
+            let file_name = job
+                .source
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".to_owned());
+            let part = reqwest::multipart::Part::stream_with_length(
+                reqwest::Body::wrap_stream(body),
+                job.snapshot.size,
+            )
+            .file_name(file_name);
+            builder.multipart(reqwest::multipart::Form::new().part(field.clone(), part))
+        }
+        UploadMethod::Put | UploadMethod::Post => builder
+            .header(CONTENT_LENGTH, HeaderValue::from(job.snapshot.size))
+            .body(reqwest::Body::wrap_stream(body)),
+    };
+    builder.build().map_err(describe)
+}
+
+/// Reads (and discards) at most a little of the response so the connection can be reused.
+async fn drain_response(mut response: reqwest::Response, progress: &AttemptProgress) {
+    let mut budget: usize = 64 * 1024;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        progress.touch();
+        budget = budget.saturating_sub(chunk.len());
+        if budget == 0 {
+            break;
+        }
+    }
+}
+
+/// The error with its chain of causes, which reqwest keeps out of `Display`. The URL is
+/// left out: a presigned URL's query is a secret.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

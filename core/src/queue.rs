@@ -1,0 +1,181 @@
+//! [`TransferQueue`]: the handle apps hold. It only sends messages to the actor.
+//!
+//! Cheap to clone; every clone talks to the same actor. Validation that touches the file
+//! system runs on the blocking pool, never on the caller's async worker. The handle must
+//! never hold state of its own: the actor is the single source of truth.
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::actor::{Actor, Command, EnqueueResults};
+use crate::clock::Clock;
+use crate::conditions::{AppState, NetworkStatus};
+use crate::config::QueueConfig;
+use crate::events::{EVENT_CAPACITY, Subscription, TransferEvent};
+use crate::lane::build_http_lane;
+use crate::progress::Progress;
+use crate::state::{Input, StateKind};
+use crate::store::{self, Store};
+use crate::upload::{Upload, validate};
+use crate::{Error, Transfer, TransferId};
+
+const COMMAND_CAPACITY: usize = 1024;
+
+/// A durable upload queue. See the crate documentation for the whole picture.
+#[derive(Clone)]
+pub struct TransferQueue {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<TransferEvent>,
+}
+
+impl TransferQueue {
+    /// Opens (or creates) the queue's database and starts its actor on the current tokio
+    /// runtime. Transfers that were running in-process when the app last stopped are
+    /// queued again; they will be sent with the same idempotency key.
+    pub async fn open(config: QueueConfig) -> Result<Self, Error> {
+        let lane = build_http_lane(&config)?;
+        let clock = Clock::start();
+        let path = config.database_path.clone();
+        let store = tokio::task::spawn_blocking(move || -> Result<Store, Error> {
+            let mut store = Store::open(&path)?;
+            let requeued =
+                store::requeue_interrupted_in_process(store.connection(), clock.now_ms())
+                    .map_err(|error| store.error(error))?;
+            if requeued > 0 {
+                log::info!("requeued {requeued} transfers interrupted by the last stop");
+            }
+            Ok(store)
+        })
+        .await
+        .map_err(|_| Error::Closed)??;
+        let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let actor = Actor::new(store, config, clock, lane, events.clone(), receiver);
+        tokio::spawn(actor.run());
+        Ok(Self { commands, events })
+    }
+
+    /// Adds one upload and returns its id. Enqueueing the same source, destination and
+    /// method again returns the existing id while that transfer is not finished, or when
+    /// it succeeded and the file has not changed since.
+    pub async fn enqueue(&self, upload: Upload) -> Result<TransferId, Error> {
+        let mut results = self.enqueue_many(vec![upload]).await?;
+        results.pop().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Adds many uploads in one transaction. Each gets its own result: an invalid one is
+    /// refused with its error while the others are queued.
+    pub async fn enqueue_many(&self, uploads: Vec<Upload>) -> Result<EnqueueResults, Error> {
+        let validated = tokio::task::spawn_blocking(move || {
+            uploads.into_iter().map(validate).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| Error::Closed)?;
+        self.request(|reply| Command::Enqueue {
+            uploads: validated,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn get(&self, id: &TransferId) -> Result<Transfer, Error> {
+        let id = id.clone();
+        self.request(|reply| Command::Get { id, reply }).await?
+    }
+
+    /// A page of transfers in enqueue order, optionally only those in `state`.
+    pub async fn list(
+        &self,
+        state: Option<StateKind>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Transfer>, Error> {
+        self.request(|reply| Command::List {
+            state,
+            offset,
+            limit,
+            reply,
+        })
+        .await?
+    }
+
+    /// Holds a transfer; a running attempt is stopped.
+    pub async fn pause(&self, id: &TransferId) -> Result<(), Error> {
+        self.control(id, Input::Pause).await
+    }
+
+    /// Queues a paused transfer, or one waiting for credentials, again.
+    pub async fn resume(&self, id: &TransferId) -> Result<(), Error> {
+        self.control(id, Input::Resume).await
+    }
+
+    /// Cancels a transfer for good; a running attempt is stopped.
+    pub async fn cancel(&self, id: &TransferId) -> Result<(), Error> {
+        self.control(id, Input::Cancel).await
+    }
+
+    /// Queues a failed transfer again, with a fresh attempt budget.
+    pub async fn retry(&self, id: &TransferId) -> Result<(), Error> {
+        self.control(id, Input::Retry).await
+    }
+
+    pub async fn progress(&self) -> Result<Progress, Error> {
+        self.request(|reply| Command::Progress { reply }).await?
+    }
+
+    /// Events from now on. Dropping the subscription unsubscribes.
+    pub fn subscribe(&self) -> Subscription {
+        Subscription::new(self.events.subscribe())
+    }
+
+    pub async fn set_app_state(&self, state: AppState) -> Result<(), Error> {
+        self.request(|reply| Command::SetAppState { state, reply })
+            .await?
+    }
+
+    /// Reports the network. While offline nothing starts; transfers that may not use an
+    /// expensive or constrained network wait for another one.
+    pub async fn set_network(&self, status: NetworkStatus) -> Result<(), Error> {
+        self.request(|reply| Command::SetNetwork { status, reply })
+            .await?
+    }
+
+    /// Resolves when nothing is queued or running: everything succeeded, failed, was
+    /// cancelled, is paused or waits for credentials. While offline, it waits.
+    pub async fn wait_idle(&self) -> Result<(), Error> {
+        self.request(|reply| Command::WaitIdle { reply }).await
+    }
+
+    /// Stops every attempt (each is queued again, durably) and closes the database.
+    /// Resolves once the database is closed. Calls on any clone then fail with `Closed`.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        let (reply, done) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Shutdown { reply: Some(reply) })
+            .await
+            .is_err()
+        {
+            return Ok(()); // already shut down
+        }
+        let _ = done.await;
+        Ok(())
+    }
+
+    async fn control(&self, id: &TransferId, input: Input) -> Result<(), Error> {
+        let id = id.clone();
+        self.request(|reply| Command::Control { id, input, reply })
+            .await?
+    }
+
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)
+    }
+}

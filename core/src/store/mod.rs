@@ -1,0 +1,204 @@
+//! The durable queue: one SQLite database in WAL mode.
+//!
+//! Opening checks that the file is a Ferry database of a version this build understands
+//! and migrates older schemas; a damaged, foreign or newer file gives a typed
+//! [`StoreError`], never a panic. Every write happens inside the actor's transaction for
+//! its turn (group commit), so thousands of state changes per second cost a few fsyncs.
+//! This module must never decide anything about transfers: it stores and loads.
+
+mod schema;
+mod transfers;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::error::StoreError;
+
+pub(crate) use transfers::{
+    any_runnable, due_candidates, find_reusable, insert, list, load, next_retry_at,
+    requeue_interrupted_in_process, save, totals,
+};
+
+/// `PRAGMA application_id` of every Ferry database: "FRRY".
+const FERRY_APPLICATION_ID: i64 = 0x4652_5259;
+
+/// An open database.
+pub(crate) struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if missing) and migrates the database at `path`.
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|error| StoreError::Unavailable {
+                path: path.into(),
+                detail: error.to_string(),
+            })?;
+        let mut store = Self {
+            conn,
+            path: path.into(),
+        };
+        store.check_identity()?;
+        store.configure()?;
+        schema::migrate(&mut store.conn).map_err(|error| store.error(error))?;
+        Ok(store)
+    }
+
+    pub(crate) fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Turns a SQLite error into a [`StoreError`] that names this database.
+    pub(crate) fn error(&self, error: rusqlite::Error) -> StoreError {
+        classify_sqlite_error(&self.path, error)
+    }
+
+    fn check_identity(&self) -> Result<(), StoreError> {
+        let read = |pragma: &str| -> Result<i64, StoreError> {
+            self.conn
+                .pragma_query_value(None, pragma, |row| row.get(0))
+                .map_err(|error| self.error(error))
+        };
+        let application_id = read("application_id")?;
+        let version = read("user_version")?;
+        let object_count: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+            .map_err(|error| self.error(error))?;
+        let is_empty_new_file = application_id == 0 && object_count == 0;
+        if !is_empty_new_file && application_id != FERRY_APPLICATION_ID {
+            return Err(StoreError::Foreign {
+                path: self.path.clone(),
+                application_id,
+            });
+        }
+        if version > schema::LATEST_VERSION {
+            return Err(StoreError::NewerVersion {
+                path: self.path.clone(),
+                found: version,
+                supported: schema::LATEST_VERSION,
+            });
+        }
+        Ok(())
+    }
+
+    fn configure(&self) -> Result<(), StoreError> {
+        let conn = &self.conn;
+        let apply = || -> rusqlite::Result<()> {
+            let mode: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                log::warn!("SQLite refused WAL mode (got {mode}); durability is unchanged");
+            }
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            // Apple's fsync does not reach the platter; F_FULLFSYNC does.
+            if cfg!(target_vendor = "apple") {
+                conn.pragma_update(None, "fullfsync", "ON")?;
+            }
+            conn.pragma_update(None, "application_id", FERRY_APPLICATION_ID)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            Ok(())
+        };
+        apply().map_err(|error| self.error(error))
+    }
+}
+
+pub(crate) fn classify_sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path: path.into() },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.into(),
+            detail: error.to_string(),
+        },
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
+            StoreError::Unavailable {
+                path: path.into(),
+                detail: error.to_string(),
+            }
+        }
+        _ => StoreError::sqlite(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_is_created_and_reopens() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("q.db");
+        drop(Store::open(&path).expect("create"));
+        Store::open(&path).expect("reopen");
+    }
+
+    #[test]
+    fn garbage_bytes_are_not_a_database() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("q.db");
+        std::fs::write(&path, vec![0xA5u8; 8192]).expect("write");
+        let error = Store::open(&path).err().expect("must fail");
+        assert!(matches!(error, StoreError::NotADatabase { .. }), "{error}");
+    }
+
+    #[test]
+    fn another_programs_sqlite_file_is_foreign() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("other.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch("CREATE TABLE notes(text TEXT);")
+            .expect("create");
+        drop(conn);
+        let error = Store::open(&path).err().expect("must fail");
+        assert!(matches!(error, StoreError::Foreign { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_without_touching_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("q.db");
+        drop(Store::open(&path).expect("create"));
+        let conn = Connection::open(&path).expect("open");
+        conn.pragma_update(None, "user_version", schema::LATEST_VERSION + 1)
+            .expect("bump");
+        drop(conn);
+        let error = Store::open(&path).err().expect("must fail");
+        assert!(matches!(error, StoreError::NewerVersion { .. }), "{error}");
+        let conn = Connection::open(&path).expect("open");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("read");
+        assert_eq!(
+            version,
+            schema::LATEST_VERSION + 1,
+            "the file was left alone"
+        );
+    }
+
+    #[test]
+    fn a_truncated_database_is_reported_not_panicked_on() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("q.db");
+        drop(Store::open(&path).expect("create"));
+        // Keep SQLite's 100-byte header, destroy everything after it.
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes.truncate(100);
+        bytes.resize(4096 * 3, 0xEE);
+        std::fs::write(&path, bytes).expect("write");
+        let _ = std::fs::remove_file(dir.path().join("q.db-wal"));
+        let error = Store::open(&path).err().expect("must fail");
+        assert!(
+            matches!(
+                error,
+                StoreError::Corrupt { .. } | StoreError::NotADatabase { .. }
+            ),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! Rows of the `transfers` table: insert, load, save and the queries the actor needs.
+//!
+//! A row that cannot be decoded (an unknown state name, a negative size) is reported as
+//! a corrupt database, never unwrapped.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::clock::{from_ms, to_ms};
+use crate::error::{FailureKind, TransferError};
+use crate::state::{Lane, StateKind, TransferState};
+use crate::upload::{Constraints, SourceSnapshot, Upload, UploadMethod, ValidatedUpload};
+use crate::{Transfer, TransferId};
+
+const COLUMNS: &str = "id, source, destination, host, method, multipart_field, headers, \
+     priority, allow_expensive, allow_constrained, size, mtime_ns, state, lane_key, attempts, \
+     next_attempt_at, bytes_sent, error_kind, error_status, error_message, created_at, updated_at";
+
+fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        detail.into().into(),
+    )
+}
+
+fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
+    let method_name: String = row.get(4)?;
+    let field: Option<String> = row.get(5)?;
+    let method = UploadMethod::from_stored(&method_name, field)
+        .ok_or_else(|| corrupt(4, format!("unknown method {method_name:?}")))?;
+    let headers_json: String = row.get(6)?;
+    let headers: Vec<(String, String)> = serde_json::from_str(&headers_json)
+        .map_err(|error| corrupt(6, format!("headers are not valid JSON: {error}")))?;
+    let state_name: String = row.get(12)?;
+    let lane_key: Option<String> = row.get(13)?;
+    let kind = StateKind::parse(&state_name)
+        .ok_or_else(|| corrupt(12, format!("unknown state {state_name:?}")))?;
+    let state = match kind {
+        StateKind::Queued => TransferState::Queued,
+        StateKind::Running => TransferState::Running {
+            lane: match lane_key {
+                None => Lane::InProcess,
+                Some(handoff_key) => Lane::Platform { handoff_key },
+            },
+        },
+        StateKind::Paused => TransferState::Paused,
+        StateKind::Succeeded => TransferState::Succeeded,
+        StateKind::Failed => TransferState::Failed,
+        StateKind::Cancelled => TransferState::Cancelled,
+        StateKind::AuthRequired => TransferState::AuthRequired,
+    };
+    let error_kind: Option<String> = row.get(17)?;
+    let last_error = match error_kind {
+        None => None,
+        Some(name) => Some(TransferError {
+            kind: FailureKind::parse(&name)
+                .ok_or_else(|| corrupt(17, format!("unknown failure kind {name:?}")))?,
+            http_status: row.get(18)?,
+            message: row.get::<_, Option<String>>(19)?.unwrap_or_default(),
+        }),
+    };
+    let non_negative = |column: usize| -> rusqlite::Result<u64> {
+        let value: i64 = row.get(column)?;
+        u64::try_from(value).map_err(|_| corrupt(column, "negative count"))
+    };
+    let source: String = row.get(1)?;
+    Ok(Transfer {
+        id: TransferId::from_stored(row.get(0)?),
+        upload: Upload {
+            source: source.into(),
+            destination: row.get(2)?,
+            method,
+            headers,
+            priority: row.get(7)?,
+            constraints: Constraints {
+                allow_expensive: row.get(8)?,
+                allow_constrained: row.get(9)?,
+            },
+        },
+        host: row.get(3)?,
+        size: non_negative(10)?,
+        source_mtime_ns: row.get(11)?,
+        state,
+        attempts: u32::try_from(non_negative(14)?).unwrap_or(u32::MAX),
+        next_attempt_at: from_ms(row.get(15)?),
+        bytes_sent: non_negative(16)?,
+        last_error,
+        created_at: from_ms(row.get(20)?),
+        updated_at: from_ms(row.get(21)?),
+    })
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Inserts a new queued transfer.
+pub(crate) fn insert(
+    conn: &Connection,
+    id: &TransferId,
+    validated: &ValidatedUpload,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    let upload = &validated.upload;
+    let (method, field) = upload.method.to_stored();
+    let headers = serde_json::to_string(&upload.headers)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+    let mut statement = conn.prepare_cached(
+        "INSERT INTO transfers (id, source, destination, host, method, multipart_field, headers, \
+         priority, allow_expensive, allow_constrained, size, mtime_ns, state, next_attempt_at, \
+         created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'queued', ?13, ?13, ?13)",
+    )?;
+    statement.execute(params![
+        id.as_str(),
+        source_text(upload),
+        upload.destination,
+        validated.host,
+        method,
+        field,
+        headers,
+        upload.priority,
+        upload.constraints.allow_expensive,
+        upload.constraints.allow_constrained,
+        to_i64(validated.snapshot.size),
+        validated.snapshot.mtime_ns,
+        now_ms,
+    ])?;
+    Ok(())
+}
+
+fn source_text(upload: &Upload) -> String {
+    upload.source.to_string_lossy().into_owned()
+}
+
+/// The newest transfer of the same source, destination and method, if any.
+pub(crate) fn find_reusable(
+    conn: &Connection,
+    upload: &Upload,
+) -> rusqlite::Result<Option<(TransferId, StateKind, SourceSnapshot)>> {
+    let (method, field) = upload.method.to_stored();
+    let mut statement = conn.prepare_cached(
+        "SELECT id, state, size, mtime_ns FROM transfers \
+         WHERE source = ?1 AND destination = ?2 AND method = ?3 \
+           AND multipart_field IS ?4 \
+         ORDER BY seq DESC LIMIT 1",
+    )?;
+    statement
+        .query_row(
+            params![source_text(upload), upload.destination, method, field],
+            |row| {
+                let state: String = row.get(1)?;
+                let kind = StateKind::parse(&state).ok_or_else(|| corrupt(1, "unknown state"))?;
+                let size: i64 = row.get(2)?;
+                Ok((
+                    TransferId::from_stored(row.get(0)?),
+                    kind,
+                    SourceSnapshot {
+                        size: u64::try_from(size).unwrap_or(0),
+                        mtime_ns: row.get(3)?,
+                    },
+                ))
+            },
+        )
+        .optional()
+}
+
+pub(crate) fn load(conn: &Connection, id: &TransferId) -> rusqlite::Result<Option<Transfer>> {
+    let mut statement =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM transfers WHERE id = ?1"))?;
+    statement.query_row([id.as_str()], decode).optional()
+}
+
+/// A page of transfers in enqueue order, optionally only those in one state.
+pub(crate) fn list(
+    conn: &Connection,
+    state: Option<StateKind>,
+    offset: u64,
+    limit: u64,
+) -> rusqlite::Result<Vec<Transfer>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM transfers WHERE (?1 IS NULL OR state = ?1) \
+         ORDER BY seq LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows = statement.query_map(
+        params![state.map(StateKind::as_str), to_i64(limit), to_i64(offset)],
+        decode,
+    )?;
+    rows.collect()
+}
+
+/// Writes every mutable column of `transfer`.
+pub(crate) fn save(conn: &Connection, transfer: &Transfer, now_ms: i64) -> rusqlite::Result<()> {
+    let lane_key = match &transfer.state {
+        TransferState::Running {
+            lane: Lane::Platform { handoff_key },
+        } => Some(handoff_key.as_str()),
+        _ => None,
+    };
+    let error = transfer.last_error.as_ref();
+    let mut statement = conn.prepare_cached(
+        "UPDATE transfers SET state = ?2, lane_key = ?3, attempts = ?4, next_attempt_at = ?5, \
+         bytes_sent = ?6, error_kind = ?7, error_status = ?8, error_message = ?9, \
+         updated_at = ?10 WHERE id = ?1",
+    )?;
+    statement.execute(params![
+        transfer.id.as_str(),
+        transfer.state.kind().as_str(),
+        lane_key,
+        transfer.attempts,
+        to_ms(transfer.next_attempt_at),
+        to_i64(transfer.bytes_sent),
+        error.map(|error| error.kind.as_str()),
+        error.and_then(|error| error.http_status),
+        error.map(|error| error.message.as_str()),
+        now_ms,
+    ])?;
+    Ok(())
+}
+
+/// A queued transfer whose time has come, with what the scheduler needs.
+#[derive(Clone, Debug)]
+pub(crate) struct CandidateRow {
+    pub id: TransferId,
+    pub host: String,
+    pub constraints: Constraints,
+    pub priority: i32,
+    pub seq: i64,
+}
+
+/// Due queued transfers in run order (priority, then FIFO), after the cursor `after`.
+pub(crate) fn due_candidates(
+    conn: &Connection,
+    now_ms: i64,
+    after: Option<(i32, i64)>,
+    limit: usize,
+) -> rusqlite::Result<Vec<CandidateRow>> {
+    let (after_priority, after_seq) = after.unwrap_or((i32::MAX, i64::MIN));
+    let mut statement = conn.prepare_cached(
+        "SELECT id, host, allow_expensive, allow_constrained, priority, seq FROM transfers \
+         WHERE state = 'queued' AND next_attempt_at <= ?1 \
+           AND (priority < ?2 OR (priority = ?2 AND seq > ?3)) \
+         ORDER BY priority DESC, seq LIMIT ?4",
+    )?;
+    let rows = statement.query_map(
+        params![now_ms, after_priority, after_seq, to_i64(limit as u64)],
+        |row| {
+            Ok(CandidateRow {
+                id: TransferId::from_stored(row.get(0)?),
+                host: row.get(1)?,
+                constraints: Constraints {
+                    allow_expensive: row.get(2)?,
+                    allow_constrained: row.get(3)?,
+                },
+                priority: row.get(4)?,
+                seq: row.get(5)?,
+            })
+        },
+    )?;
+    rows.collect()
+}
+
+/// The earliest retry time of a queued transfer that is not due yet.
+pub(crate) fn next_retry_at(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<i64>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT min(next_attempt_at) FROM transfers WHERE state = 'queued' AND next_attempt_at > ?1",
+    )?;
+    statement.query_row([now_ms], |row| row.get(0))
+}
+
+/// Whether anything is queued or running.
+pub(crate) fn any_runnable(conn: &Connection) -> rusqlite::Result<bool> {
+    let mut statement = conn.prepare_cached(
+        "SELECT EXISTS(SELECT 1 FROM transfers WHERE state IN ('queued', 'running'))",
+    )?;
+    statement.query_row([], |row| row.get(0))
+}
+
+/// Count and bytes per state.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StateTotals {
+    pub by_state: Vec<(StateKind, u64, u64)>,
+}
+
+impl StateTotals {
+    pub(crate) fn get(&self, kind: StateKind) -> (u64, u64) {
+        self.by_state
+            .iter()
+            .find(|(state, _, _)| *state == kind)
+            .map_or((0, 0), |(_, count, bytes)| (*count, *bytes))
+    }
+}
+
+pub(crate) fn totals(conn: &Connection) -> rusqlite::Result<StateTotals> {
+    let mut statement = conn.prepare_cached(
+        "SELECT state, count(*), coalesce(sum(size), 0) FROM transfers GROUP BY state",
+    )?;
+    let rows = statement.query_map([], |row| {
+        let name: String = row.get(0)?;
+        let kind = StateKind::parse(&name).ok_or_else(|| corrupt(0, "unknown state"))?;
+        let count: i64 = row.get(1)?;
+        let bytes: i64 = row.get(2)?;
+        Ok((
+            kind,
+            u64::try_from(count).unwrap_or(0),
+            u64::try_from(bytes).unwrap_or(0),
+        ))
+    })?;
+    Ok(StateTotals {
+        by_state: rows.collect::<rusqlite::Result<_>>()?,
+    })
+}
+
+/// After a restart, in-process attempts died with the process: queue them again now.
+/// Platform-lane transfers are left for reconciliation with the OS.
+pub(crate) fn requeue_interrupted_in_process(
+    conn: &Connection,
+    now_ms: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE transfers SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 \
+         WHERE state = 'running' AND lane_key IS NULL",
+        [now_ms],
+    )
+}

@@ -1,0 +1,31 @@
+//! The public snapshot of one transfer, as stored.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{TransferError, TransferId, TransferState, Upload};
+
+/// One transfer as the store holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub id: TransferId,
+    pub upload: Upload,
+    pub state: TransferState,
+    /// The source's size at enqueue.
+    pub size: u64,
+    /// Bytes the server confirmed or, while running, bytes sent so far.
+    pub bytes_sent: u64,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// When a queued transfer may start next (after a backoff).
+    pub next_attempt_at: SystemTime,
+    /// The most recent failure, kept after a retry succeeds until the transfer succeeds.
+    pub last_error: Option<TransferError>,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+    /// The source's modification time at enqueue (nanoseconds since the epoch).
+    pub(crate) source_mtime_ns: i64,
+    /// `host:port` of the destination.
+    pub(crate) host: String,
+}

@@ -1,0 +1,293 @@
+//! What an app asks Ferry to send, and the checks made before it is accepted.
+//!
+//! Validation happens at enqueue, before anything is stored: a file that is missing, a
+//! directory, unreadable, a URL that is not http(s) or a malformed header is refused with
+//! a typed [`Error`] and never enters the queue. This module must never touch the store.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::Error;
+
+/// How the file is sent.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UploadMethod {
+    /// `PUT` with the file as the raw body.
+    Put,
+    /// `POST` with the file as the raw body.
+    Post,
+    /// `POST` of a `multipart/form-data` body with the file in one part named `field`.
+    PostMultipart { field: String },
+}
+
+impl UploadMethod {
+    /// The form stored in the database and used to recognise a repeated enqueue.
+    pub(crate) fn to_stored(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Self::Put => ("PUT", None),
+            Self::Post => ("POST", None),
+            Self::PostMultipart { field } => ("POST_MULTIPART", Some(field)),
+        }
+    }
+
+    pub(crate) fn from_stored(method: &str, field: Option<String>) -> Option<Self> {
+        match (method, field) {
+            ("PUT", _) => Some(Self::Put),
+            ("POST", _) => Some(Self::Post),
+            ("POST_MULTIPART", Some(field)) => Some(Self::PostMultipart { field }),
+            _ => None,
+        }
+    }
+}
+
+/// Which networks a transfer may use. Both default to allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Constraints {
+    /// May use an expensive network (cellular, a personal hotspot).
+    pub allow_expensive: bool,
+    /// May use a constrained network (Low Data Mode, Data Saver).
+    pub allow_constrained: bool,
+}
+
+impl Default for Constraints {
+    fn default() -> Self {
+        Self {
+            allow_expensive: true,
+            allow_constrained: true,
+        }
+    }
+}
+
+/// One file to send to one destination.
+///
+/// Headers given here are **stored in the database** with the transfer. Put secrets such
+/// as bearer tokens in a request authorizer instead, so that they are never written to disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    pub source: PathBuf,
+    pub destination: String,
+    pub method: UploadMethod,
+    pub headers: Vec<(String, String)>,
+    /// Higher runs first; equal priorities run in enqueue order.
+    pub priority: i32,
+    pub constraints: Constraints,
+}
+
+impl Upload {
+    /// A `PUT` of `source` to `destination`, priority 0, any network.
+    pub fn put(source: impl Into<PathBuf>, destination: impl Into<String>) -> Self {
+        Self {
+            source: source.into(),
+            destination: destination.into(),
+            method: UploadMethod::Put,
+            headers: Vec::new(),
+            priority: 0,
+            constraints: Constraints::default(),
+        }
+    }
+
+    pub fn with_method(mut self, method: UploadMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    pub fn with_constraints(mut self, constraints: Constraints) -> Self {
+        self.constraints = constraints;
+        self
+    }
+}
+
+/// An upload that passed every check, with what was learned about its source.
+#[derive(Clone, Debug)]
+pub(crate) struct ValidatedUpload {
+    pub upload: Upload,
+    pub host: String,
+    pub snapshot: SourceSnapshot,
+}
+
+/// Size and modification time of a source file, to notice changes before sending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SourceSnapshot {
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+impl SourceSnapshot {
+    pub(crate) fn of(metadata: &std::fs::Metadata) -> Self {
+        let mtime_ns = metadata
+            .modified()
+            .ok()
+            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |since| {
+                i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+            });
+        Self {
+            size: metadata.len(),
+            mtime_ns,
+        }
+    }
+}
+
+/// Runs every enqueue-time check. Blocking: touches the file system.
+pub(crate) fn validate(upload: Upload) -> Result<ValidatedUpload, Error> {
+    let url = parse_destination(&upload.destination)?;
+    for (name, value) in &upload.headers {
+        check_header(name, value)?;
+    }
+    if let UploadMethod::PostMultipart { field } = &upload.method
+        && field.is_empty()
+    {
+        return Err(Error::InvalidHeader {
+            name: "multipart field".into(),
+            reason: "the multipart field name must not be empty".into(),
+        });
+    }
+    let snapshot = inspect_source(&upload.source)?;
+    Ok(ValidatedUpload {
+        host: host_key(&url),
+        upload,
+        snapshot,
+    })
+}
+
+/// Parses a destination and accepts only http and https URLs with a host.
+pub(crate) fn parse_destination(text: &str) -> Result<Url, Error> {
+    let invalid = |reason: &str| Error::InvalidUrl {
+        url: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = Url::parse(text).map_err(|error| invalid(&error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("only http and https destinations are supported"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("the URL has no host"));
+    }
+    Ok(url)
+}
+
+/// The key concurrency limits and breakers are counted under: `host:port`.
+pub(crate) fn host_key(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+fn check_header(name: &str, value: &str) -> Result<(), Error> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| Error::InvalidHeader {
+        name: name.to_owned(),
+        reason: "not a valid HTTP header name".into(),
+    })?;
+    HeaderValue::from_str(value).map_err(|_| Error::InvalidHeader {
+        name: name.to_owned(),
+        reason: "the value contains characters not allowed in a header (such as a newline)".into(),
+    })?;
+    Ok(())
+}
+
+/// Checks that the source exists, is a regular file and can be opened for reading.
+pub(crate) fn inspect_source(path: &Path) -> Result<SourceSnapshot, Error> {
+    if path.to_str().is_none() {
+        return Err(Error::SourceUnreadable {
+            path: path.into(),
+            reason: "the path is not valid UTF-8; rename the file".into(),
+        });
+    }
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::SourceMissing { path: path.into() });
+        }
+        Err(error) => {
+            return Err(Error::SourceUnreadable {
+                path: path.into(),
+                reason: error.to_string(),
+            });
+        }
+    };
+    if !metadata.is_file() {
+        return Err(Error::SourceNotAFile { path: path.into() });
+    }
+    std::fs::File::open(path).map_err(|error| Error::SourceUnreadable {
+        path: path.into(),
+        reason: error.to_string(),
+    })?;
+    Ok(SourceSnapshot::of(&metadata))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        std::io::Write::write_all(&mut file, bytes).expect("write");
+        file
+    }
+
+    #[test]
+    fn a_readable_file_and_http_url_pass() {
+        let file = file_with(b"hello");
+        let valid = validate(Upload::put(file.path(), "http://127.0.0.1:8080/a")).expect("valid");
+        assert_eq!(valid.snapshot.size, 5);
+        assert_eq!(valid.host, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_missing_file_is_refused() {
+        let error = validate(Upload::put("/nonexistent/ferry/file", "http://h/a")).unwrap_err();
+        assert!(matches!(error, Error::SourceMissing { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let error = validate(Upload::put(dir.path(), "http://h/a")).unwrap_err();
+        assert!(matches!(error, Error::SourceNotAFile { .. }), "{error}");
+    }
+
+    #[test]
+    fn non_http_urls_are_refused() {
+        let file = file_with(b"x");
+        for url in ["ftp://h/a", "file:///etc/passwd", "not a url", "http://"] {
+            let error = validate(Upload::put(file.path(), url)).unwrap_err();
+            assert!(matches!(error, Error::InvalidUrl { .. }), "{url}: {error}");
+        }
+    }
+
+    #[test]
+    fn headers_with_bad_names_or_values_are_refused() {
+        let file = file_with(b"x");
+        for (name, value) in [("bad name", "v"), ("X-Ok", "line\nbreak"), ("", "v")] {
+            let upload = Upload::put(file.path(), "http://h/a").with_header(name, value);
+            let error = validate(upload).unwrap_err();
+            assert!(matches!(error, Error::InvalidHeader { .. }), "{error}");
+            assert!(
+                !error.to_string().contains("line\nbreak"),
+                "values never appear in errors"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_port_is_part_of_the_host_key() {
+        let url = parse_destination("https://example.com/x").expect("url");
+        assert_eq!(host_key(&url), "example.com:443");
+    }
+}
