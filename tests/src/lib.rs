@@ -1,1 +1,40 @@
-//! Loopback upload server.
+//! `ferry-testkit`: a loopback upload server for Ferry's tests.
+//!
+//! It serves HTTP/1.1 and HTTP/2 (cleartext by prior knowledge, or TLS with
+//! ALPN) on 127.0.0.1, stores the length and SHA-256 of every complete body
+//! (and optionally the bytes), honours `Idempotency-Key`, counts requests
+//! in flight overall and per host, and injects faults deterministically from
+//! a seeded [`FaultPlan`]. The `ferry-testkit serve` binary runs the same
+//! server for the Swift and Kotlin suites, with a JSON control API under
+//! `/_testkit/`.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use ferry_testkit::{ServerConfig, TestServer};
+//! let server = TestServer::start(ServerConfig::default()).await?;
+//! let url = format!("{}photos/1.jpg", server.base_url());
+//! // ... upload to `url`, then:
+//! let got = server.received("/photos/1.jpg");
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod app;
+mod body;
+mod config;
+mod conn;
+mod control;
+mod faults;
+mod injector;
+mod server;
+mod state;
+mod tls;
+mod upload;
+
+pub use config::ServerConfig;
+pub use faults::{
+    DelayFault, Fault, FaultPlan, FaultPlanError, RetryAfter, ScriptedFault, SlowReadFault,
+    StallFault, StatusFault,
+};
+pub use server::TestServer;
+pub use state::{FaultCounts, HostStats, ReceivedBody, Stats};

@@ -1,0 +1,72 @@
+//! The server's shared handles and its routes.
+//!
+//! What it is for: bundling what every handler needs (the record of what was
+//! seen, the fault injector, the store directory) and wiring the routes: the
+//! control API under `/_testkit/`, everything else to the upload handler.
+//!
+//! What it must never do: handle a request itself or hold a lock across an
+//! await; it only hands out the shared pieces.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+use crate::faults::FaultPlan;
+use crate::injector::{Decision, Injector};
+use crate::state::State;
+use crate::{control, upload};
+
+/// Everything a handler shares with the others.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub state: Arc<State>,
+    injector: Arc<Mutex<Injector>>,
+    pub store_dir: Option<Arc<PathBuf>>,
+}
+
+impl App {
+    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>) -> Self {
+        App {
+            state: Arc::default(),
+            injector: Arc::new(Mutex::new(Injector::new(plan))),
+            store_dir: store_dir.map(Arc::new),
+        }
+    }
+
+    fn injector(&self) -> MutexGuard<'_, Injector> {
+        self.injector.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Numbers the next upload request and decides its faults.
+    pub fn decide(&self, path: &str) -> Decision {
+        self.injector().decide(path)
+    }
+
+    /// Installs a plan (already validated); numbering and draws start over.
+    pub fn set_plan(&self, plan: FaultPlan) {
+        *self.injector() = Injector::new(plan);
+    }
+
+    pub fn plan(&self) -> FaultPlan {
+        self.injector().plan().clone()
+    }
+
+    /// Forgets everything recorded and restarts the plan's numbering.
+    pub fn reset(&self) {
+        let plan = self.plan();
+        self.set_plan(plan);
+        self.state.reset();
+    }
+}
+
+/// The whole server's routes.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .nest("/_testkit", control::routes())
+        .fallback(upload::handle)
+        // Bodies may be 1 GiB; they are streamed, never buffered.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(app)
+}

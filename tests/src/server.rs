@@ -1,0 +1,162 @@
+//! The running server: listener, accept loop, and the handle tests hold.
+//!
+//! What it is for: binding 127.0.0.1, accepting connections onto the current
+//! tokio runtime until shut down, and answering a test's questions (address,
+//! CA certificate, stats, what was received) and fault-plan changes.
+//!
+//! What it must never do: bind anything but loopback, block the runtime, or
+//! outlive its handle: dropping a `TestServer` stops it too.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{self, App};
+use crate::config::ServerConfig;
+use crate::conn::{self, ConnHandle};
+use crate::faults::{FaultPlan, FaultPlanError};
+use crate::state::{ReceivedBody, Stats};
+use crate::tls;
+
+/// A loopback upload server running on the current tokio runtime.
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    ca_pem: Option<String>,
+    app: App,
+    stop: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Binds 127.0.0.1 and starts serving on the current tokio runtime
+    /// (multi-thread or current-thread, real or paused clock).
+    pub async fn start(config: ServerConfig) -> io::Result<TestServer> {
+        config
+            .faults
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        if let Some(dir) = &config.store_dir {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                io::Error::new(e.kind(), format!("creating {}: {e}", dir.display()))
+            })?;
+        }
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.port))
+            .await
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("binding 127.0.0.1:{}: {e}", config.port))
+            })?;
+        let addr = listener.local_addr()?;
+        let tls = if config.tls {
+            Some(tls::generate()?)
+        } else {
+            None
+        };
+        let app = App::new(config.faults, config.store_dir);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(accept_loop(
+            listener,
+            tls.as_ref().map(|t| t.acceptor.clone()),
+            app.clone(),
+            stop.clone(),
+        ));
+        Ok(TestServer {
+            addr,
+            ca_pem: tls.map(|t| t.ca_pem),
+            app,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The bound address (always 127.0.0.1).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/`, or `https://localhost:PORT/` with TLS.
+    pub fn base_url(&self) -> String {
+        match self.ca_pem {
+            None => format!("http://127.0.0.1:{}/", self.addr.port()),
+            Some(_) => format!("https://localhost:{}/", self.addr.port()),
+        }
+    }
+
+    /// With TLS, the PEM of the CA that signed the server's certificate.
+    pub fn ca_certificate_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.app.state.stats()
+    }
+
+    /// What was stored under `key`: a request path, or path + `#` + part name.
+    pub fn received(&self, key: &str) -> Option<ReceivedBody> {
+        self.app.state.received(key)
+    }
+
+    pub fn received_all(&self) -> BTreeMap<String, ReceivedBody> {
+        self.app.state.received_all()
+    }
+
+    /// Installs a fault plan; request numbering and random draws start over.
+    pub fn set_faults(&self, plan: FaultPlan) -> Result<(), FaultPlanError> {
+        plan.validate()?;
+        self.app.set_plan(plan);
+        Ok(())
+    }
+
+    /// Forgets what was received and the counters; the plan starts over.
+    pub fn reset(&self) {
+        self.app.reset();
+    }
+
+    /// Stops accepting, drops every connection, and waits for that.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            // The loop never panics; a join error could only be a cancelled runtime.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: App,
+    stop: CancellationToken,
+) {
+    let router = app::router(app.clone());
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _peer)) => {
+                    app.state.connection();
+                    let handle = ConnHandle::new(&stop);
+                    connections.spawn(conn::serve(tcp, tls.clone(), router.clone(), handle));
+                }
+                // Out of file descriptors and the like: wait a little and go on.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    // Every connection's kill token is a child of `stop`: they all end now.
+    while connections.join_next().await.is_some() {}
+}

@@ -1,0 +1,88 @@
+//! A throwaway certificate authority and server certificate for TLS tests.
+//!
+//! What it is for: generating, at every start, a CA and a server certificate
+//! it signed for `localhost` and `127.0.0.1`, and the rustls server settings
+//! (ring provider, ALPN `h2` then `http/1.1`) that serve them. Clients trust
+//! the CA's PEM.
+//!
+//! What it must never do: read or write key material on disk, use a
+//! process-wide crypto provider (the caller's choice stays the caller's), or
+//! issue a certificate for any name that is not loopback.
+
+use std::io;
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The TLS side of a server: what it serves and what clients should trust.
+#[derive(Clone)]
+pub struct TlsSetup {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    pub ca_pem: String,
+}
+
+fn cert_error(e: rcgen::Error) -> io::Error {
+    io::Error::other(format!("generating the test certificate failed: {e}"))
+}
+
+/// Generates a CA and a `localhost`/`127.0.0.1` server certificate.
+pub fn generate() -> io::Result<TlsSetup> {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(cert_error)?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "ferry-testkit throwaway CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().map_err(cert_error)?;
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(cert_error)?;
+
+    let mut leaf_params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .map_err(cert_error)?;
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    leaf_params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_key = KeyPair::generate().map_err(cert_error)?;
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(cert_error)?;
+
+    let chain = vec![leaf.der().clone(), ca.der().clone()];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| io::Error::other(format!("TLS versions: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| io::Error::other(format!("TLS certificate refused: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsSetup {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca_pem: ca.pem(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn generates_a_pem_ca_and_advertises_h2() {
+        let setup = super::generate().unwrap();
+        assert!(setup.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        let config = setup.acceptor.config();
+        assert_eq!(config.alpn_protocols[0], b"h2");
+        assert_eq!(config.alpn_protocols[1], b"http/1.1");
+    }
+}
