@@ -1,0 +1,351 @@
+//! The app's controls: pause, resume, cancel, retry, priorities, reopening, auth
+//! failures, multipart bodies and idempotent enqueue.
+
+mod support;
+
+use ferry::{
+    Error, FailureKind, Limits, NetworkStatus, StateKind, TransferEvent, TransferQueue,
+    TransferState, Upload, UploadMethod,
+};
+use ferry_testkit::{Fault, FaultPlan, ScriptedFault, ServerConfig, TestServer};
+use support::{SourceFile, assert_all_received_once, quick_config, wait_for, write_files};
+
+const OFFLINE: NetworkStatus = NetworkStatus {
+    online: false,
+    expensive: false,
+    constrained: false,
+};
+
+async fn server_with(scripted: Vec<ScriptedFault>) -> TestServer {
+    TestServer::start(ServerConfig {
+        faults: FaultPlan {
+            scripted,
+            ..FaultPlan::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await
+    .expect("server")
+}
+
+fn upload_to(server: &TestServer, file: &SourceFile) -> Upload {
+    Upload::put(&file.path, format!("{}{}", server.base_url(), file.name))
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_stops_a_running_transfer_and_resume_finishes_it() {
+    let server = server_with(vec![ScriptedFault::Request {
+        n: 1,
+        fault: Fault::SlowRead {
+            bytes_per_second: 100 * 1024,
+        },
+    }])
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 1, |_, _| 4 * 1024 * 1024);
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    let mut events = queue.subscribe();
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    wait_for(&mut events, 100, |e| {
+        matches!(e, TransferEvent::Started { .. })
+    })
+    .await;
+
+    queue.pause(&id).await.expect("pause");
+    assert_eq!(
+        queue.get(&id).await.expect("get").state,
+        TransferState::Paused
+    );
+    wait_for(&mut events, 1000, |e| {
+        matches!(e, TransferEvent::Paused { .. })
+    })
+    .await;
+    queue.pause(&id).await.expect("pausing twice is harmless");
+    queue.wait_idle().await.expect("a paused queue is idle");
+    assert!(server.received(&format!("/{}", files[0].name)).is_none());
+
+    queue.resume(&id).await.expect("resume");
+    queue.wait_idle().await.expect("idle");
+    assert_eq!(
+        queue.get(&id).await.expect("get").state,
+        TransferState::Succeeded
+    );
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_cancelled_transfer_never_reaches_the_server_and_cannot_be_resumed() {
+    let server = server_with(Vec::new()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 2, 1, |_, _| 1000);
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    queue.set_network(OFFLINE).await.expect("offline");
+    let cancelled = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    queue
+        .enqueue(upload_to(&server, &files[1]))
+        .await
+        .expect("enqueue");
+    queue.cancel(&cancelled).await.expect("cancel");
+    let resumed = queue.resume(&cancelled).await;
+    assert!(
+        matches!(resumed, Err(Error::IllegalTransition { .. })),
+        "{resumed:?}"
+    );
+    queue
+        .set_network(NetworkStatus::default())
+        .await
+        .expect("online");
+    queue.wait_idle().await.expect("idle");
+    assert!(server.received(&format!("/{}", files[0].name)).is_none());
+    assert_all_received_once(&server, &files[1..]);
+    let progress = queue.progress().await.expect("progress");
+    assert_eq!(
+        progress.files_total, 1,
+        "cancelled transfers are not counted"
+    );
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_kept_until_retry_queues_it_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 1, |_, _| 1000);
+    let server = server_with(vec![ScriptedFault::FirstToPath {
+        path: format!("/{}", files[0].name),
+        count: 1,
+        fault: Fault::Status {
+            code: 404,
+            retry_after: None,
+        },
+    }])
+    .await;
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    queue.wait_idle().await.expect("idle");
+    let failed = queue.get(&id).await.expect("get");
+    assert_eq!(failed.state, TransferState::Failed);
+    let error = failed.last_error.expect("reason");
+    assert_eq!(
+        (error.kind, error.http_status),
+        (FailureKind::HttpStatus, Some(404))
+    );
+    assert_eq!(failed.attempts, 1, "a 404 is not retried");
+
+    queue.retry(&id).await.expect("retry");
+    queue.wait_idle().await.expect("idle");
+    assert_eq!(
+        queue.get(&id).await.expect("get").state,
+        TransferState::Succeeded
+    );
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn higher_priorities_start_first_and_equal_ones_in_enqueue_order() {
+    let server = server_with(Vec::new()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 6, 1, |_, _| 1000);
+    let mut config = quick_config(dir.path());
+    config.limits = Limits {
+        per_host: 1,
+        global: 1,
+    };
+    let queue = TransferQueue::open(config).await.expect("open");
+    queue.set_network(OFFLINE).await.expect("offline");
+    let priorities = [0, 0, 5, 0, 9, 5];
+    let mut ids = Vec::new();
+    for (file, priority) in files.iter().zip(priorities) {
+        let upload = upload_to(&server, file).with_priority(priority);
+        ids.push(queue.enqueue(upload).await.expect("enqueue"));
+    }
+    let mut events = queue.subscribe();
+    queue
+        .set_network(NetworkStatus::default())
+        .await
+        .expect("online");
+    queue.wait_idle().await.expect("idle");
+    let mut started = Vec::new();
+    while let Some(event) = events.try_next() {
+        if let TransferEvent::Started { id, .. } = event {
+            started.push(ids.iter().position(|known| *known == id).expect("known id"));
+        }
+    }
+    assert_eq!(started, vec![4, 2, 5, 0, 1, 3]);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_reopened_queue_has_its_transfers_and_finishes_them() {
+    let server = server_with(Vec::new()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 50, 1, |_, _| 5000);
+    let config = quick_config(dir.path());
+    let queue = TransferQueue::open(config.clone()).await.expect("open");
+    queue.set_network(OFFLINE).await.expect("offline");
+    let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
+    let ids: Vec<_> = queue
+        .enqueue_many(uploads)
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|result| result.expect("valid"))
+        .collect();
+    queue.pause(&ids[0]).await.expect("pause");
+    queue.shutdown().await.expect("shutdown");
+    assert!(matches!(queue.progress().await, Err(Error::Closed)));
+
+    // The network is not persisted: a reopened queue is online until the app says not.
+    let reopened = TransferQueue::open(config).await.expect("reopen");
+    let all = reopened.list(None, 0, 100).await.expect("list");
+    let listed: Vec<_> = all.iter().map(|transfer| transfer.id.clone()).collect();
+    assert_eq!(listed, ids, "every transfer survives, in enqueue order");
+    assert!(all[1..].iter().all(|t| t.state.kind() != StateKind::Paused));
+    let paused = reopened.get(&ids[0]).await.expect("get");
+    assert_eq!(paused.state, TransferState::Paused);
+    assert_eq!(paused.upload, upload_to(&server, &files[0]));
+    reopened.resume(&ids[0]).await.expect("resume");
+    reopened.wait_idle().await.expect("idle");
+    assert_all_received_once(&server, &files);
+    reopened.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn refused_credentials_wait_in_auth_required_until_resumed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 1, |_, _| 1000);
+    let server = server_with(vec![ScriptedFault::Request {
+        n: 1,
+        fault: Fault::Status {
+            code: 401,
+            retry_after: None,
+        },
+    }])
+    .await;
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    let mut events = queue.subscribe();
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    let event = wait_for(&mut events, 100, |e| {
+        matches!(
+            e,
+            TransferEvent::AuthRequired { .. } | TransferEvent::Failed { .. }
+        )
+    })
+    .await;
+    assert!(
+        matches!(event, TransferEvent::AuthRequired { .. }),
+        "{event:?}"
+    );
+    queue.wait_idle().await.expect("auth_required is idle");
+    assert_eq!(
+        queue.get(&id).await.expect("get").state,
+        TransferState::AuthRequired
+    );
+    queue.resume(&id).await.expect("resume");
+    queue.wait_idle().await.expect("idle");
+    assert_eq!(
+        queue.get(&id).await.expect("get").state,
+        TransferState::Succeeded
+    );
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn multipart_and_raw_post_bodies_arrive_intact() {
+    let server = server_with(Vec::new()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 2, 1, |_, _| 300_000);
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    let multipart = Upload::put(&files[0].path, format!("{}form", server.base_url())).with_method(
+        UploadMethod::PostMultipart {
+            field: "file".into(),
+        },
+    );
+    let raw_post = Upload::put(&files[1].path, format!("{}raw", server.base_url()))
+        .with_method(UploadMethod::Post);
+    queue.enqueue(multipart).await.expect("enqueue");
+    queue.enqueue(raw_post).await.expect("enqueue");
+    queue.wait_idle().await.expect("idle");
+    let part = server
+        .received("/form#f00000.bin")
+        .expect("multipart part stored");
+    assert_eq!(part.sha256_hex, files[0].sha256_hex);
+    let raw = server.received("/raw").expect("raw post stored");
+    assert_eq!(raw.sha256_hex, files[1].sha256_hex);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn enqueueing_the_same_upload_again_returns_the_same_transfer() {
+    let server = server_with(Vec::new()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 1, |_, _| 1000);
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    queue.set_network(OFFLINE).await.expect("offline");
+    let first = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    let again = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    assert_eq!(first, again, "while queued");
+    let as_post = upload_to(&server, &files[0]).with_method(UploadMethod::Post);
+    assert_ne!(
+        queue.enqueue(as_post).await.expect("enqueue"),
+        first,
+        "another method"
+    );
+    queue
+        .set_network(NetworkStatus::default())
+        .await
+        .expect("online");
+    queue.wait_idle().await.expect("idle");
+    let after_success = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    assert_eq!(after_success, first, "unchanged and already sent");
+    std::fs::write(&files[0].path, b"new content").expect("rewrite");
+    let changed = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    assert_ne!(changed, first, "a changed file is a new transfer");
+    queue.wait_idle().await.expect("idle");
+    assert_eq!(
+        server
+            .received(&format!("/{}", files[0].name))
+            .expect("got")
+            .len,
+        11
+    );
+    queue.shutdown().await.expect("shutdown");
+}

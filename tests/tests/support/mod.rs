@@ -1,0 +1,97 @@
+//! Shared fixtures for the engine's integration tests: source files with known digests,
+//! a queue configuration in a temporary directory, and bounded waits for events.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferry::{QueueConfig, Subscription, TransferEvent};
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use sha2::{Digest, Sha256};
+
+/// A file written for a test, with what the server must end up holding.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    /// Path relative to the fixture directory, with `/` separators; also the URL path.
+    pub name: String,
+    pub path: PathBuf,
+    pub len: u64,
+    pub sha256_hex: String,
+}
+
+/// Writes `count` files of `size(index, rng)` random bytes under `dir`.
+pub fn write_files(
+    dir: &Path,
+    count: usize,
+    seed: u64,
+    mut size: impl FnMut(usize, &mut StdRng) -> usize,
+) -> Vec<SourceFile> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..count)
+        .map(|index| {
+            let len = size(index, &mut rng);
+            let mut bytes = vec![0u8; len];
+            rng.fill_bytes(&mut bytes);
+            let name = format!("d{}/f{index:05}.bin", index % 16);
+            let path = dir.join(&name);
+            std::fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
+            std::fs::write(&path, &bytes).expect("write source");
+            SourceFile {
+                name,
+                path,
+                len: len as u64,
+                sha256_hex: hex::encode(Sha256::digest(&bytes)),
+            }
+        })
+        .collect()
+}
+
+/// Mixed sizes from 1 KiB to 4 MiB: mostly small photos' thumbnails and documents,
+/// some medium, a few large.
+pub fn mixed_size(_index: usize, rng: &mut StdRng) -> usize {
+    const KIB: usize = 1024;
+    match rng.random_range(0..100) {
+        0..80 => rng.random_range(KIB..=64 * KIB),
+        80..95 => rng.random_range(64 * KIB..=1024 * KIB),
+        _ => rng.random_range(1024 * KIB..=4096 * KIB),
+    }
+}
+
+/// A queue config with its database in `dir` and quick retries.
+pub fn quick_config(dir: &Path) -> QueueConfig {
+    let mut config = QueueConfig::new(dir.join("queue.db"));
+    config.retry.base_delay = Duration::from_millis(100);
+    config.retry.max_delay = Duration::from_secs(5);
+    config
+}
+
+/// Waits for the first event matching `wanted`, looking at no more than `limit` events.
+pub async fn wait_for(
+    events: &mut Subscription,
+    limit: usize,
+    mut wanted: impl FnMut(&TransferEvent) -> bool,
+) -> TransferEvent {
+    for _ in 0..limit {
+        match events.next().await {
+            Some(event) if wanted(&event) => return event,
+            Some(_) => {}
+            None => panic!("the queue closed before the awaited event"),
+        }
+    }
+    panic!("the awaited event did not come within {limit} events");
+}
+
+/// Asserts the server holds every file exactly once, byte-identical.
+pub fn assert_all_received_once(server: &ferry_testkit::TestServer, files: &[SourceFile]) {
+    for file in files {
+        let key = format!("/{}", file.name);
+        let got = server
+            .received(&key)
+            .unwrap_or_else(|| panic!("{key} never arrived"));
+        assert_eq!(got.len, file.len, "{key}: length");
+        assert_eq!(got.sha256_hex, file.sha256_hex, "{key}: content");
+        assert_eq!(got.stored_count, 1, "{key}: stored more than once");
+    }
+}
