@@ -83,7 +83,8 @@ pub enum RetryAfter {
     /// `Retry-After: <seconds>`.
     Seconds(u64),
     /// `Retry-After: <HTTP date>`, this many seconds after the response is sent
-    /// (by the wall clock, as HTTP dates are).
+    /// (by the wall clock, as HTTP dates are), rounded up to the next whole
+    /// second so that it is never sooner than that.
     DateAfter(u64),
     /// `Retry-After` with this exact text, for malformed-header tests.
     Raw(String),

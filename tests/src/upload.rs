@@ -301,7 +301,19 @@ fn retry_after_value(retry_after: &RetryAfter) -> Option<HeaderValue> {
     let text = match retry_after {
         RetryAfter::Seconds(s) => s.to_string(),
         RetryAfter::DateAfter(s) => {
-            httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(*s))
+            // HTTP dates have whole seconds: round up, so the date is never
+            // sooner than `s` seconds from now.
+            let at = SystemTime::now() + Duration::from_secs(*s);
+            let sub = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let at = if sub == 0 {
+                at
+            } else {
+                at + Duration::from_nanos(u64::from(1_000_000_000 - sub))
+            };
+            httpdate::fmt_http_date(at)
         }
         RetryAfter::Raw(raw) => raw.clone(),
     };
