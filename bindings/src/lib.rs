@@ -1,0 +1,25 @@
+//! `ferry-ffi`: Ferry as Swift and Kotlin see it, through UniFFI proc-macros.
+//!
+//! Everything here translates: records and enums that mirror `ferry`'s types in
+//! FFI-friendly shapes (strings for ids and paths, `Duration` and `SystemTime` for time),
+//! one flat error enum, and foreign traits for observers and logging. It must never hold
+//! business logic: a decision made here would differ between Rust and the apps.
+//!
+//! Every async method runs on a tokio runtime this library owns ([`runtime`]), never on
+//! the caller's thread or executor, and a panic inside it reaches the caller as
+//! [`FerryError::Internal`] instead of killing the app.
+
+uniffi::setup_scaffolding!();
+
+mod error;
+mod events;
+mod logging;
+mod queue;
+mod records;
+mod runtime;
+
+pub use error::FerryError;
+pub use events::{EventSubscription, TransferEvent, TransferObserver};
+pub use logging::{LogLevel, LogSink, set_log_sink};
+pub use queue::TransferQueue;
+pub use records::*;

@@ -1,0 +1,132 @@
+//! `TransferQueue` for Swift and Kotlin: every method forwards to `ferry::TransferQueue`
+//! on Ferry's runtime.
+
+use std::sync::Arc;
+
+use crate::events::{EventSubscription, TransferObserver};
+use crate::records::{
+    AppState, EnqueueResult, NetworkStatus, Progress, QueueConfig, StateFilter, Transfer, Upload,
+    parse_id,
+};
+use crate::{FerryError, logging, runtime};
+
+/// A durable upload queue. Open one per database; share it across the app.
+#[derive(uniffi::Object)]
+pub struct TransferQueue {
+    inner: ferry::TransferQueue,
+}
+
+#[uniffi::export]
+impl TransferQueue {
+    /// Opens (or creates) the queue stored at `config.database_path`.
+    #[uniffi::constructor]
+    pub async fn open(config: QueueConfig) -> Result<Arc<Self>, FerryError> {
+        logging::install_platform_default();
+        let config = config.to_core();
+        runtime::run(async move {
+            let inner = ferry::TransferQueue::open(config).await?;
+            Ok(Arc::new(Self { inner }))
+        })
+        .await
+    }
+
+    /// Adds an upload and returns its transfer id (the existing one for a repeat).
+    pub async fn enqueue(&self, upload: Upload) -> Result<String, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.enqueue(upload.to_core()).await?.to_string()) }).await
+    }
+
+    /// Adds many uploads in one transaction; each gets its own result.
+    pub async fn enqueue_many(
+        &self,
+        uploads: Vec<Upload>,
+    ) -> Result<Vec<EnqueueResult>, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move {
+            let uploads = uploads.iter().map(Upload::to_core).collect();
+            let results = queue.enqueue_many(uploads).await?;
+            Ok(results
+                .into_iter()
+                .map(|result| match result {
+                    Ok(id) => EnqueueResult::Queued { id: id.to_string() },
+                    Err(error) => EnqueueResult::Refused {
+                        reason: error.to_string(),
+                    },
+                })
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn get(&self, id: String) -> Result<Transfer, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.get(&parse_id(&id)?).await?.into()) }).await
+    }
+
+    /// A page of transfers in enqueue order, optionally only those in one state.
+    pub async fn list(
+        &self,
+        state: Option<StateFilter>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Transfer>, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move {
+            let transfers = queue.list(state.map(Into::into), offset, limit).await?;
+            Ok(transfers.into_iter().map(Into::into).collect())
+        })
+        .await
+    }
+
+    pub async fn pause(&self, id: String) -> Result<(), FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.pause(&parse_id(&id)?).await?) }).await
+    }
+
+    pub async fn resume(&self, id: String) -> Result<(), FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.resume(&parse_id(&id)?).await?) }).await
+    }
+
+    pub async fn cancel(&self, id: String) -> Result<(), FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.cancel(&parse_id(&id)?).await?) }).await
+    }
+
+    pub async fn retry(&self, id: String) -> Result<(), FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.retry(&parse_id(&id)?).await?) }).await
+    }
+
+    pub async fn progress(&self) -> Result<Progress, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.progress().await?.into()) }).await
+    }
+
+    pub async fn set_app_state(&self, state: AppState) -> Result<(), FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.set_app_state(state.into()).await?) }).await
+    }
+
+    pub async fn set_network(&self, status: NetworkStatus) -> Result<(), FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.set_network(status.into()).await?) }).await
+    }
+
+    /// Waits until nothing is queued or running.
+    pub async fn wait_idle(&self) -> Result<(), FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.wait_idle().await?) }).await
+    }
+
+    /// Stops every attempt (each is queued again) and closes the database.
+    pub async fn shutdown(&self) -> Result<(), FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.shutdown().await?) }).await
+    }
+
+    /// Delivers every event from now on to `observer` until the subscription is closed.
+    pub fn subscribe(&self, observer: Arc<dyn TransferObserver>) -> Arc<EventSubscription> {
+        EventSubscription::start(self.inner.subscribe(), observer)
+    }
+}

@@ -1,0 +1,362 @@
+//! Records and enums that cross the FFI, with their conversions to and from `ferry`.
+//!
+//! Ids and paths are strings; durations and instants use UniFFI's built-in `Duration`
+//! (`TimeInterval` / `java.time.Duration`) and `SystemTime` (`Date` / `java.time.Instant`).
+
+use std::time::{Duration, SystemTime};
+
+use crate::FerryError;
+
+/// How a queue is configured. Build one with `default_queue_config(databasePath:)`.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct QueueConfig {
+    pub database_path: String,
+    /// Requests in flight to one host, across every lane.
+    #[uniffi(default = 4)]
+    pub per_host_limit: u32,
+    /// Requests in flight overall.
+    #[uniffi(default = 8)]
+    pub global_limit: u32,
+    /// No bytes moved for this long aborts and retries an attempt.
+    pub stall_timeout: Duration,
+    pub retry_base_delay: Duration,
+    pub retry_max_delay: Duration,
+    #[uniffi(default = 25)]
+    pub max_attempts: u32,
+    #[uniffi(default = "Idempotency-Key")]
+    pub idempotency_header: String,
+    #[uniffi(default = [])]
+    pub extra_root_certificates_pem: Vec<String>,
+}
+
+/// The defaults for a queue stored at `database_path`.
+#[uniffi::export]
+pub fn default_queue_config(database_path: String) -> QueueConfig {
+    QueueConfig::from_core(&ferry::QueueConfig::new(database_path))
+}
+
+impl QueueConfig {
+    fn from_core(config: &ferry::QueueConfig) -> Self {
+        Self {
+            database_path: config.database_path.to_string_lossy().into_owned(),
+            per_host_limit: saturate(config.limits.per_host),
+            global_limit: saturate(config.limits.global),
+            stall_timeout: config.stall_timeout,
+            retry_base_delay: config.retry.base_delay,
+            retry_max_delay: config.retry.max_delay,
+            max_attempts: config.retry.max_attempts,
+            idempotency_header: config.idempotency_header.clone(),
+            extra_root_certificates_pem: config.extra_root_certificates_pem.clone(),
+        }
+    }
+
+    pub(crate) fn to_core(&self) -> ferry::QueueConfig {
+        let mut config = ferry::QueueConfig::new(&self.database_path);
+        config.limits = ferry::Limits {
+            per_host: self.per_host_limit.max(1) as usize,
+            global: self.global_limit.max(1) as usize,
+        };
+        config.stall_timeout = self.stall_timeout;
+        config.retry.base_delay = self.retry_base_delay;
+        config.retry.max_delay = self.retry_max_delay;
+        config.retry.max_attempts = self.max_attempts.max(1);
+        config.idempotency_header = self.idempotency_header.clone();
+        config.extra_root_certificates_pem = self.extra_root_certificates_pem.clone();
+        config
+    }
+}
+
+fn saturate(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum UploadMethod {
+    Put,
+    Post,
+    /// `multipart/form-data` with the file in the part named `field`.
+    PostMultipart {
+        field: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// One file to send. Headers given here are stored in the database: never put secrets here.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Upload {
+    pub source_path: String,
+    pub destination: String,
+    pub method: UploadMethod,
+    #[uniffi(default = [])]
+    pub headers: Vec<Header>,
+    #[uniffi(default = 0)]
+    pub priority: i32,
+    #[uniffi(default = true)]
+    pub allow_expensive_network: bool,
+    #[uniffi(default = true)]
+    pub allow_constrained_network: bool,
+}
+
+impl Upload {
+    pub(crate) fn to_core(&self) -> ferry::Upload {
+        ferry::Upload {
+            source: self.source_path.clone().into(),
+            destination: self.destination.clone(),
+            method: match &self.method {
+                UploadMethod::Put => ferry::UploadMethod::Put,
+                UploadMethod::Post => ferry::UploadMethod::Post,
+                UploadMethod::PostMultipart { field } => ferry::UploadMethod::PostMultipart {
+                    field: field.clone(),
+                },
+            },
+            headers: self
+                .headers
+                .iter()
+                .map(|header| (header.name.clone(), header.value.clone()))
+                .collect(),
+            priority: self.priority,
+            constraints: ferry::Constraints {
+                allow_expensive: self.allow_expensive_network,
+                allow_constrained: self.allow_constrained_network,
+            },
+        }
+    }
+
+    fn from_core(upload: &ferry::Upload) -> Self {
+        Self {
+            source_path: upload.source.to_string_lossy().into_owned(),
+            destination: upload.destination.clone(),
+            method: match &upload.method {
+                ferry::UploadMethod::Put => UploadMethod::Put,
+                ferry::UploadMethod::Post => UploadMethod::Post,
+                ferry::UploadMethod::PostMultipart { field } => UploadMethod::PostMultipart {
+                    field: field.clone(),
+                },
+            },
+            headers: upload
+                .headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            priority: upload.priority,
+            allow_expensive_network: upload.constraints.allow_expensive,
+            allow_constrained_network: upload.constraints.allow_constrained,
+        }
+    }
+}
+
+/// The outcome of one item of `enqueueMany`: an id, or why it was refused.
+#[derive(Clone, Debug, uniffi::Enum)]
+pub enum EnqueueResult {
+    Queued { id: String },
+    Refused { reason: String },
+}
+
+/// Where a running transfer's bytes move.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum Lane {
+    InProcess,
+    Platform { handoff_key: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum TransferState {
+    Queued,
+    Running { lane: Lane },
+    Paused,
+    Succeeded,
+    Failed,
+    Cancelled,
+    AuthRequired,
+}
+
+impl From<&ferry::TransferState> for TransferState {
+    fn from(state: &ferry::TransferState) -> Self {
+        match state {
+            ferry::TransferState::Queued => Self::Queued,
+            ferry::TransferState::Running { lane } => Self::Running {
+                lane: match lane {
+                    ferry::Lane::InProcess => Lane::InProcess,
+                    ferry::Lane::Platform { handoff_key } => Lane::Platform {
+                        handoff_key: handoff_key.clone(),
+                    },
+                },
+            },
+            ferry::TransferState::Paused => Self::Paused,
+            ferry::TransferState::Succeeded => Self::Succeeded,
+            ferry::TransferState::Failed => Self::Failed,
+            ferry::TransferState::Cancelled => Self::Cancelled,
+            ferry::TransferState::AuthRequired => Self::AuthRequired,
+        }
+    }
+}
+
+/// A state without its data, to filter `list`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum StateFilter {
+    Queued,
+    Running,
+    Paused,
+    Succeeded,
+    Failed,
+    Cancelled,
+    AuthRequired,
+}
+
+impl From<StateFilter> for ferry::StateKind {
+    fn from(filter: StateFilter) -> Self {
+        match filter {
+            StateFilter::Queued => Self::Queued,
+            StateFilter::Running => Self::Running,
+            StateFilter::Paused => Self::Paused,
+            StateFilter::Succeeded => Self::Succeeded,
+            StateFilter::Failed => Self::Failed,
+            StateFilter::Cancelled => Self::Cancelled,
+            StateFilter::AuthRequired => Self::AuthRequired,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum FailureKind {
+    Network,
+    Stalled,
+    HttpStatus,
+    Auth,
+    SourceMissing,
+    SourceChanged,
+    SourceUnreadable,
+    AttemptsExhausted,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct TransferError {
+    pub kind: FailureKind,
+    pub http_status: Option<u16>,
+    pub message: String,
+}
+
+impl From<&ferry::TransferError> for TransferError {
+    fn from(error: &ferry::TransferError) -> Self {
+        Self {
+            kind: match error.kind {
+                ferry::FailureKind::Network => FailureKind::Network,
+                ferry::FailureKind::Stalled => FailureKind::Stalled,
+                ferry::FailureKind::HttpStatus => FailureKind::HttpStatus,
+                ferry::FailureKind::Auth => FailureKind::Auth,
+                ferry::FailureKind::SourceMissing => FailureKind::SourceMissing,
+                ferry::FailureKind::SourceChanged => FailureKind::SourceChanged,
+                ferry::FailureKind::SourceUnreadable => FailureKind::SourceUnreadable,
+                ferry::FailureKind::AttemptsExhausted => FailureKind::AttemptsExhausted,
+            },
+            http_status: error.http_status,
+            message: error.message.clone(),
+        }
+    }
+}
+
+/// One transfer as stored.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct Transfer {
+    pub id: String,
+    pub upload: Upload,
+    pub state: TransferState,
+    pub size: u64,
+    pub bytes_sent: u64,
+    pub attempts: u32,
+    pub next_attempt_at: SystemTime,
+    pub last_error: Option<TransferError>,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+}
+
+impl From<ferry::Transfer> for Transfer {
+    fn from(transfer: ferry::Transfer) -> Self {
+        Self {
+            id: transfer.id.to_string(),
+            upload: Upload::from_core(&transfer.upload),
+            state: (&transfer.state).into(),
+            size: transfer.size,
+            bytes_sent: transfer.bytes_sent,
+            attempts: transfer.attempts,
+            next_attempt_at: transfer.next_attempt_at,
+            last_error: transfer.last_error.as_ref().map(Into::into),
+            created_at: transfer.created_at,
+            updated_at: transfer.updated_at,
+        }
+    }
+}
+
+/// Files and bytes done and total, rate and time left. Cancelled transfers do not count.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct Progress {
+    pub files_total: u64,
+    pub files_done: u64,
+    pub files_failed: u64,
+    pub bytes_total: u64,
+    pub bytes_done: u64,
+    pub bytes_per_second: f64,
+    pub eta: Option<Duration>,
+}
+
+impl From<ferry::Progress> for Progress {
+    fn from(progress: ferry::Progress) -> Self {
+        Self {
+            files_total: progress.files_total,
+            files_done: progress.files_done,
+            files_failed: progress.files_failed,
+            bytes_total: progress.bytes_total,
+            bytes_done: progress.bytes_done,
+            bytes_per_second: progress.bytes_per_second,
+            eta: progress.eta,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum AppState {
+    Foreground,
+    Background,
+}
+
+impl From<AppState> for ferry::AppState {
+    fn from(state: AppState) -> Self {
+        match state {
+            AppState::Foreground => Self::Foreground,
+            AppState::Background => Self::Background,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct NetworkStatus {
+    pub online: bool,
+    /// Cellular or a personal hotspot.
+    #[uniffi(default = false)]
+    pub expensive: bool,
+    /// Low Data Mode or Data Saver.
+    #[uniffi(default = false)]
+    pub constrained: bool,
+}
+
+impl From<NetworkStatus> for ferry::NetworkStatus {
+    fn from(status: NetworkStatus) -> Self {
+        Self {
+            online: status.online,
+            expensive: status.expensive,
+            constrained: status.constrained,
+        }
+    }
+}
+
+pub(crate) fn parse_id(text: &str) -> Result<ferry::TransferId, FerryError> {
+    ferry::TransferId::parse(text).map_err(FerryError::from)
+}
