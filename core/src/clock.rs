@@ -47,6 +47,29 @@ pub(crate) fn to_ms(time: SystemTime) -> i64 {
     })
 }
 
+/// Milliseconds since the epoch, rounded up: a time stored this way is never earlier than
+/// the time asked for (a server's `Retry-After` is a lower bound).
+pub(crate) fn to_ms_ceil(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        let ms = since.as_nanos().div_ceil(1_000_000);
+        i64::try_from(ms).unwrap_or(i64::MAX)
+    })
+}
+
 pub(crate) fn from_ms(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_up_never_moves_a_time_earlier() {
+        let time = UNIX_EPOCH + Duration::from_nanos(1_000_000_001);
+        assert_eq!(to_ms(time), 1_000);
+        assert_eq!(to_ms_ceil(time), 1_001);
+        let exact = UNIX_EPOCH + Duration::from_millis(5);
+        assert_eq!(to_ms_ceil(exact), 5);
+    }
 }

@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::clock::{from_ms, to_ms};
+use crate::clock::{from_ms, to_ms_ceil};
 use crate::error::{FailureKind, TransferError};
 use crate::state::{Lane, StateKind, TransferState};
 use crate::upload::{Constraints, SourceSnapshot, Upload, UploadMethod, ValidatedUpload};
@@ -208,7 +208,7 @@ pub(crate) fn save(conn: &Connection, transfer: &Transfer, now_ms: i64) -> rusql
         transfer.state.kind().as_str(),
         lane_key,
         transfer.attempts,
-        to_ms(transfer.next_attempt_at),
+        to_ms_ceil(transfer.next_attempt_at),
         to_i64(transfer.bytes_sent),
         error.map(|error| error.kind.as_str()),
         error.and_then(|error| error.http_status),
