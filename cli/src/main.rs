@@ -1,1 +1,61 @@
-fn main() {}
+//! `ferry`: the command-line face of the Ferry upload queue.
+//!
+//! What it is for: parsing the command line (clap derive, see `args`), running the one
+//! command asked for on a tokio runtime, and turning its outcome into the exit status
+//! (0 all uploaded, 1 some failed, 2 bad usage, 3 could not run, 130 interrupted).
+//!
+//! What it must never do: do a command's work itself, or end the process with
+//! `std::process::exit` (that would skip the queue's clean shutdown and flushing).
+
+mod args;
+mod demo;
+mod demo_files;
+mod destination;
+mod error;
+mod headers;
+mod lock;
+mod progress_ui;
+mod pump;
+mod push;
+mod records;
+mod sources;
+mod status;
+mod summary;
+mod tally;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::error::EXIT_CANNOT_RUN;
+
+fn main() -> ExitCode {
+    // Usage errors exit with status 2 here; --help and --version with 0.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ferry: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Push(args) => push::run(args).await,
+            Command::Status(args) => status::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(error) => {
+            eprintln!("ferry: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

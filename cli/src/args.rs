@@ -1,0 +1,201 @@
+//! The command line, declared with clap's derive API: every flag, its default and its help.
+//!
+//! What it is for: the one place a reader looks to learn what `ferry` accepts. Values that
+//! clap can check on its own (numbers in range, enums, durations) are checked here, so a
+//! mistake exits with status 2 before anything runs.
+//!
+//! What it must never do: touch the disk or the network, or parse header arguments (clap
+//! would echo a rejected value, and header values may be secrets: see `headers`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::EXIT_STATUS_HELP;
+
+/// Durable uploads: push files to an HTTP server exactly once, surviving crashes.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, after_help = EXIT_STATUS_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload files and directory trees to BASE_URL, resuming whatever an earlier run left.
+    #[command(after_help = PUSH_HELP)]
+    Push(PushArgs),
+    /// Show how many transfers the queue holds in each state, and every failure's reason.
+    Status(StatusArgs),
+    /// Run a self-contained demonstration against a built-in faulty loopback server.
+    #[command(after_help = DEMO_HELP)]
+    Demo(DemoArgs),
+}
+
+const PUSH_HELP: &str = "\
+Each file goes to BASE_URL joined with its path relative to the DIR it was found in
+(a FILE argument goes to BASE_URL/its-file-name); path segments are percent-encoded.
+Every request carries the transfer's id as an Idempotency-Key header, so a server that
+honours it stores each file once even when a request is retried or ferry is killed.
+
+The queue lives in the --db database. Running the same command again uploads nothing
+that was already uploaded and unchanged, and finishes whatever was left. `push` runs
+until the whole queue in --db is drained, including transfers left by earlier runs.
+
+Examples:
+  ferry push ./photos https://uploads.example.com/u/42/
+  ferry push a.txt b.txt http://127.0.0.1:8080/in/ --method post --concurrency 16
+  ferry push ./logs https://example.com/logs/ -H 'X-Device: pixel-8' --json";
+
+const DEMO_HELP: &str = "\
+The demo generates files of mixed sizes (seeded, so every run is the same) in a temporary
+directory, starts an upload server on 127.0.0.1 that injects faults (connection resets,
+a 503 with Retry-After, a stall in the middle of a body, a lost response), pushes every
+file with the same engine as `ferry push`, and checks that each file arrived
+byte-identical (SHA-256) and was stored exactly once. Everything is deleted afterwards.";
+
+/// Which HTTP method carries the file (as the raw request body).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    Put,
+    Post,
+}
+
+/// Where the queue database is.
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// The queue database (SQLite). Created by `push` if missing. Keep using the same one
+    /// to resume and to avoid re-uploading; a lock file PATH.lock sits next to it.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "FERRY_DB",
+        default_value = "ferry.db"
+    )]
+    pub db: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Files and directories to upload (directories recursively).
+    #[arg(value_name = "DIR|FILE", required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+
+    /// The http:// or https:// URL the files' relative paths are appended to.
+    #[arg(value_name = "BASE_URL")]
+    pub base_url: String,
+
+    /// HTTP method; the file is the raw request body.
+    #[arg(long, value_enum, default_value_t = MethodArg::Put)]
+    pub method: MethodArg,
+
+    /// Requests in flight at most, per host and overall.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Extra request header, as 'Name: value'; repeat for more. Values are stored in the
+    /// queue database so that a resumed run sends them too: do not pass long-lived secrets.
+    /// They are never printed.
+    #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+
+    /// Print one JSON summary object on stdout at the end, and no progress bars.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Abandon and retry a request after this many seconds without any progress.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub stall_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many files to generate.
+    #[arg(long, value_name = "N", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub files: u32,
+
+    /// Seed of the file generator (sizes, names and contents).
+    #[arg(long, value_name = "SEED", default_value_t = 2024)]
+    pub seed: u64,
+
+    /// Requests in flight at most.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+
+    /// Stall timeout for the demo's uploads, short so the injected stall is recovered fast.
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_seconds)]
+    pub stall_timeout: Duration,
+
+    /// Print one JSON report object on stdout at the end, and no progress bars.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Seconds, possibly fractional, more than zero and at most a day.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds (try 30 or 2.5)"))?;
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 86_400.0 {
+        return Err(format!(
+            "{text} seconds is out of range; use more than 0 and at most 86400"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sources_come_before_the_base_url() {
+        let cli = Cli::try_parse_from(["ferry", "push", "a", "b", "http://h/x/"]).expect("parses");
+        let Command::Push(push) = cli.command else {
+            panic!("not push");
+        };
+        assert_eq!(push.paths, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(push.base_url, "http://h/x/");
+        assert_eq!(push.concurrency, 8);
+        assert_eq!(push.stall_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn seconds_must_be_positive_and_finite() {
+        assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
+        for bad in ["0", "-1", "nan", "inf", "abc", "100000"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn concurrency_zero_is_refused() {
+        let result = Cli::try_parse_from(["ferry", "push", "a", "http://h/", "--concurrency", "0"]);
+        assert!(result.is_err());
+    }
+}

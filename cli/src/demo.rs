@@ -1,0 +1,278 @@
+//! `ferry demo`: the whole story on one machine, in well under a minute.
+//!
+//! What it is for: generating a seeded mix of files in a temporary directory, starting
+//! the test server in-process on 127.0.0.1 with a realistic fault plan (connection resets,
+//! a 503 with `Retry-After`, a stall in the middle of a body, a response lost after the
+//! file was stored), pushing every file through the same code path as `ferry push`, and
+//! proving the result: files per second, retries, stalls recovered, duplicates the
+//! server refused, and a SHA-256 comparison of every file with what the server stored.
+//!
+//! What it must never do: listen on anything but loopback, leave files behind (the
+//! temporary directory is removed on every path), or report success without the
+//! digest comparison.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use ferry::UploadMethod;
+use ferry_testkit::{Fault, FaultPlan, RetryAfter, ScriptedFault, ServerConfig, Stats, TestServer};
+use indicatif::HumanBytes;
+use serde::Serialize;
+
+use crate::args::DemoArgs;
+use crate::demo_files::{self, Generated};
+use crate::destination::{BaseUrl, request_path};
+use crate::error::{CliError, Outcome};
+use crate::push::{self, RunOptions};
+use crate::sources;
+use crate::summary::Summary;
+use crate::verify::{self, Expected, Verification};
+
+/// Body bytes the server reads from the stalled request before it stops reading.
+const STALL_AFTER_BYTES: u64 = 256 * 1024;
+
+#[derive(Debug, Serialize)]
+struct DemoReport {
+    seed: u64,
+    files_generated: u64,
+    bytes_generated: u64,
+    server_url: String,
+    faults_planned: Vec<String>,
+    summary: Summary,
+    server: Stats,
+    verification: Verification,
+    seconds_total: f64,
+    ok: bool,
+}
+
+/// `ferry demo ...`.
+pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
+    let started = Instant::now();
+    let human = !args.json;
+    let say = |line: String| {
+        if human {
+            println!("{line}");
+        }
+    };
+    let workdir = tempfile::Builder::new()
+        .prefix("ferry-demo-")
+        .tempdir()
+        .map_err(|error| CliError::io("cannot create a temporary directory for the demo", error))?;
+    let files_dir = workdir.path().join("files");
+
+    let (count, seed) = (args.files, args.seed);
+    let generating = Instant::now();
+    let dir = files_dir.clone();
+    let generated =
+        tokio::task::spawn_blocking(move || demo_files::generate(&dir, count, seed)).await??;
+    let bytes_generated: u64 = generated.iter().map(|file| file.size).sum();
+    say(format!(
+        "generated {} files ({}) in {:.1} s under {} (seed {seed})",
+        generated.len(),
+        HumanBytes(bytes_generated),
+        generating.elapsed().as_secs_f64(),
+        files_dir.display()
+    ));
+
+    let server = TestServer::start(ServerConfig::default())
+        .await
+        .map_err(|error| CliError::io("cannot start the demo server on 127.0.0.1", error))?;
+    let outcome = run_against(&server, &args, &files_dir, &generated, workdir.path()).await;
+    let stats = server.stats();
+    let received = server.received_all();
+    let server_url = server.base_url();
+    server.shutdown().await;
+    let (summary, expected, faults_planned) = outcome?;
+
+    let verification =
+        tokio::task::spawn_blocking(move || verify::verify(&expected, &received)).await?;
+    let ok = summary.outcome() == Outcome::Success && verification.all_good();
+    let report = DemoReport {
+        seed,
+        files_generated: generated.len() as u64,
+        bytes_generated,
+        server_url,
+        faults_planned,
+        summary,
+        server: stats,
+        verification,
+        seconds_total: started.elapsed().as_secs_f64(),
+        ok,
+    };
+    print_report(&report, args.json)?;
+    drop(workdir);
+    Ok(if ok {
+        Outcome::Success
+    } else {
+        Outcome::SomeFailed
+    })
+}
+
+type Pushed = (Summary, Vec<Expected>, Vec<String>);
+
+async fn run_against(
+    server: &TestServer,
+    args: &DemoArgs,
+    files_dir: &std::path::Path,
+    generated: &[Generated],
+    workdir: &std::path::Path,
+) -> Result<Pushed, CliError> {
+    let base = BaseUrl::parse(&format!("{}demo/", server.base_url()))?;
+    let roots = vec![files_dir.to_path_buf()];
+    let found = tokio::task::spawn_blocking(move || sources::collect(&roots)).await??;
+    let plan = push::plan(found, &base, &UploadMethod::Put, &[])?;
+    let expected: Vec<Expected> = plan
+        .uploads
+        .iter()
+        .map(|upload| Expected {
+            path: upload.source.clone(),
+            key: request_path(&upload.destination).unwrap_or_default(),
+        })
+        .collect();
+
+    let largest = generated
+        .iter()
+        .max_by_key(|file| file.size)
+        .map(|file| base.join(&file.segments))
+        .transpose()?
+        .and_then(|url| request_path(&url));
+    let (faults, described) = fault_plan(
+        u64::from(args.files),
+        largest,
+        args.stall_timeout,
+        args.seed,
+    );
+    server.set_faults(faults).map_err(|error| {
+        CliError::Internal(format!("the demo's fault plan is invalid: {error}"))
+    })?;
+    if !args.json {
+        println!("server {} injects:", server.base_url());
+        for line in &described {
+            println!("  - {line}");
+        }
+    }
+
+    let options = RunOptions {
+        db: workdir.join("ferry-demo.db"),
+        concurrency: usize::from(args.concurrency),
+        stall_timeout: args.stall_timeout,
+        show_bars: !args.json && std::io::stdout().is_terminal(),
+    };
+    let summary = push::execute(plan, &options).await?;
+    Ok((summary, expected, described))
+}
+
+/// The faults, placed at fixed fractions of the run so every size of demo meets them all.
+fn fault_plan(
+    files: u64,
+    stall_path: Option<String>,
+    stall_timeout: Duration,
+    seed: u64,
+) -> (FaultPlan, Vec<String>) {
+    let at = |percent: u64| (files * percent / 100).max(1);
+    let lost_for_ms = u64::try_from(stall_timeout.as_millis())
+        .unwrap_or(u64::MAX / 2)
+        .saturating_add(3000);
+    let mut scripted = Vec::new();
+    let mut described = Vec::new();
+    if let Some(path) = stall_path {
+        scripted.push(ScriptedFault::FirstToPath {
+            path: path.clone(),
+            count: 1,
+            fault: Fault::Stall {
+                after_bytes: STALL_AFTER_BYTES,
+                hold_for_ms: 60_000,
+            },
+        });
+        described.push(format!(
+            "a stall: the server stops reading {path} after {} (the client gives up after {} s without progress and retries)",
+            HumanBytes(STALL_AFTER_BYTES),
+            stall_timeout.as_secs_f64()
+        ));
+    }
+    for percent in [1, 35, 70] {
+        scripted.push(ScriptedFault::Request {
+            n: at(percent),
+            fault: Fault::Reset,
+        });
+    }
+    described.push(format!(
+        "connection resets on requests #{}, #{} and #{}",
+        at(1),
+        at(35),
+        at(70)
+    ));
+    scripted.push(ScriptedFault::Request {
+        n: at(50),
+        fault: Fault::Status {
+            code: 503,
+            retry_after: Some(RetryAfter::Seconds(1)),
+        },
+    });
+    described.push(format!(
+        "503 Service Unavailable with Retry-After: 1 on request #{}",
+        at(50)
+    ));
+    scripted.push(ScriptedFault::Request {
+        n: at(85),
+        fault: Fault::Delay { ms: lost_for_ms },
+    });
+    described.push(format!(
+        "a lost response: request #{} is stored but answered only after {:.0} s, so the client retries with the same Idempotency-Key",
+        at(85),
+        Duration::from_millis(lost_for_ms).as_secs_f64()
+    ));
+    let plan = FaultPlan {
+        seed,
+        scripted,
+        ..FaultPlan::default()
+    };
+    (plan, described)
+}
+
+fn print_report(report: &DemoReport, json: bool) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let text = serde_json::to_string_pretty(report).map_err(|error| {
+            CliError::Internal(format!("the demo report cannot be serialised: {error}"))
+        })?;
+        writeln!(out, "{text}")
+    } else {
+        write_text(report, &mut out)
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|error| CliError::io("writing the demo report to stdout", error))
+}
+
+fn write_text(report: &DemoReport, out: &mut impl Write) -> std::io::Result<()> {
+    report.summary.write_text(out)?;
+    let stats = &report.server;
+    let faults = &stats.faults;
+    writeln!(
+        out,
+        "server saw {} requests, stored {} bodies; duplicates refused (same Idempotency-Key): {}; faults injected: resets {}, error statuses {}, stalls {}, delayed responses {}",
+        stats.requests,
+        stats.bodies_stored,
+        stats.duplicates_refused,
+        faults.reset,
+        faults.status,
+        faults.stall,
+        faults.delay
+    )?;
+    let verification = &report.verification;
+    writeln!(
+        out,
+        "verified {}/{} files byte-identical on the server (SHA-256 of the local file = SHA-256 the server computed), {} stored exactly once",
+        verification.identical, verification.files, verification.stored_once
+    )?;
+    for problem in verification.problems.iter().take(20) {
+        writeln!(out, "  PROBLEM {}: {}", problem.key, problem.problem)?;
+    }
+    writeln!(
+        out,
+        "demo {} in {:.1} s",
+        if report.ok { "OK" } else { "FAILED" },
+        report.seconds_total
+    )
+}

@@ -1,0 +1,126 @@
+//! Errors of the `ferry` command, and the exit status each one maps to.
+//!
+//! What it is for: one enum that every command returns, whose messages say what went
+//! wrong *and what to do about it*, and one place ([`CliError::exit_code`]) that decides
+//! the process's exit status.
+//!
+//! What it must never do: carry an HTTP header value (they may be secrets; only names are
+//! allowed in a message), or exit the process itself: `main` turns errors into statuses.
+
+use std::path::PathBuf;
+
+/// Every upload succeeded (or, for `status` and `demo`, the command did its job).
+pub const EXIT_OK: u8 = 0;
+/// Some files failed permanently, need credentials, or were left unfinished.
+pub const EXIT_SOME_FAILED: u8 = 1;
+/// Bad usage: a wrong flag, an invalid URL or header, a path that does not exist.
+pub const EXIT_USAGE: u8 = 2;
+/// The command could not run: the database is damaged or busy, an I/O error, ...
+pub const EXIT_CANNOT_RUN: u8 = 3;
+/// Interrupted by Ctrl-C (128 + SIGINT), after the queue was closed cleanly.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The text shown at the end of `--help`.
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0    every file was uploaded (or was already uploaded by an earlier run)
+  1    some files failed permanently, need credentials, or could not be read
+  2    bad usage: unknown flag, invalid URL or header, a path that does not exist
+  3    could not run: the database is damaged, in use by another ferry, or unwritable
+  130  interrupted (Ctrl-C); run the same command again to finish";
+
+/// Why a `ferry` command stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The command line asks for something impossible. The message says how to fix it.
+    #[error("{0}")]
+    Usage(String),
+    /// The queue refused to open or answer (damaged, foreign or newer database, ...).
+    #[error("{0}")]
+    Queue(#[from] ferry::Error),
+    /// Another ferry process holds the database.
+    #[error(
+        "{} is in use by another ferry process; wait for it to finish (it shows its own progress), or use another --db",
+        db.display()
+    )]
+    Busy { db: PathBuf },
+    /// A file-system or other local I/O problem; `context` says what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something that should not happen did (a task panicked, a record vanished).
+    #[error("internal error: {0}; please report it")]
+    Internal(String),
+    /// Ctrl-C: the queue was shut down cleanly; nothing is lost.
+    #[error("interrupted; the queue was saved, run the same command again to finish")]
+    Interrupted,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::Usage(message.into())
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => EXIT_USAGE,
+            Self::Interrupted => EXIT_INTERRUPTED,
+            Self::Queue(_) | Self::Busy { .. } | Self::Io { .. } | Self::Internal(_) => {
+                EXIT_CANNOT_RUN
+            }
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for CliError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        Self::Internal(format!("a background task failed: {error}"))
+    }
+}
+
+/// How a command that ran to its end went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    SomeFailed,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Success => EXIT_OK,
+            Self::SomeFailed => EXIT_SOME_FAILED,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_two_and_operational_problems_are_three() {
+        assert_eq!(CliError::usage("x").exit_code(), EXIT_USAGE);
+        assert_eq!(
+            CliError::Busy {
+                db: "ferry.db".into()
+            }
+            .exit_code(),
+            EXIT_CANNOT_RUN
+        );
+        assert_eq!(CliError::Queue(ferry::Error::Closed).exit_code(), 3);
+        assert_eq!(Outcome::SomeFailed.exit_code(), 1);
+        assert_eq!(Outcome::Success.exit_code(), 0);
+    }
+}

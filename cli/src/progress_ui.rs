@@ -1,0 +1,91 @@
+//! Progress bars on the terminal: files done/total and bytes done/total with rate and ETA.
+//!
+//! What it is for: drawing what the caller polled from the queue (`Progress`, ~4 times a
+//! second) and counted from its events (`Tally`). The rate and time left are the engine's,
+//! not indicatif's own estimate, so the bars and the summary agree. Bars go to stderr and
+//! are hidden entirely when asked (stdout not a terminal, `--json`).
+//!
+//! What it must never do: talk to the queue, or write to stdout (stdout belongs to the
+//! summary, which scripts parse).
+
+use std::time::Duration;
+
+use ferry::Progress;
+use indicatif::{
+    HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle,
+};
+
+use crate::tally::Tally;
+
+pub struct ProgressUi {
+    /// Owns the bars' shared drawing state.
+    _multi: MultiProgress,
+    files: ProgressBar,
+    bytes: ProgressBar,
+}
+
+impl ProgressUi {
+    /// Bars on stderr when `visible`, otherwise nothing at all is drawn.
+    pub fn new(visible: bool) -> Self {
+        let target = if visible {
+            ProgressDrawTarget::stderr_with_hz(8)
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let files = multi.add(ProgressBar::new(0));
+        files.set_style(style("{prefix:>5} [{bar:24.cyan/blue}] {pos}/{len}  {msg}"));
+        files.set_prefix("files");
+        let bytes = multi.add(ProgressBar::new(0));
+        bytes.set_style(style(
+            "{prefix:>5} [{bar:24.green/blue}] {binary_bytes}/{binary_total_bytes}  {msg}",
+        ));
+        bytes.set_prefix("bytes");
+        Self {
+            _multi: multi,
+            files,
+            bytes,
+        }
+    }
+
+    /// Says what is happening before the first progress arrives (scanning, enqueueing).
+    pub fn phase(&self, text: &str) {
+        self.files.set_message(text.to_owned());
+    }
+
+    /// Redraws from a fresh poll of the queue and the event counts.
+    pub fn update(&self, progress: &Progress, tally: &Tally) {
+        self.files.set_length(progress.files_total);
+        self.files
+            .set_position(progress.files_done.min(progress.files_total));
+        self.files.set_message(format!(
+            "failed {}  retries {}  stalls {}",
+            progress.files_failed, tally.retries, tally.stalls_recovered
+        ));
+        self.bytes.set_length(progress.bytes_total);
+        self.bytes
+            .set_position(progress.bytes_done.min(progress.bytes_total));
+        let rate = HumanBytes(progress.bytes_per_second.max(0.0) as u64);
+        let eta = progress.eta.map_or_else(|| "-".to_owned(), short_duration);
+        self.bytes.set_message(format!("{rate}/s  ETA {eta}"));
+    }
+
+    /// Leaves the final state of the bars on screen.
+    pub fn finish(&self) {
+        self.files.abandon();
+        self.bytes.abandon();
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .map(|style| style.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+fn short_duration(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        return "<1s".into();
+    }
+    HumanDuration(duration).to_string()
+}

@@ -1,0 +1,95 @@
+//! Keeps the screen and the counts current while the caller waits on the queue.
+//!
+//! What it is for: `drive(work)` awaits one queue call (an enqueue batch, `wait_idle`)
+//! while, around it, it reads every event into the [`Tally`], polls `queue.progress()`
+//! four times a second for the bars, and watches for Ctrl-C.
+//!
+//! What it must never do: change the queue's state or decide outcomes; it only observes.
+//! On Ctrl-C it returns `Interrupted` and leaves the clean shutdown to the caller.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use ferry::{Subscription, TransferQueue};
+use tokio::time::{Interval, MissedTickBehavior};
+
+use crate::error::CliError;
+use crate::progress_ui::ProgressUi;
+use crate::tally::Tally;
+
+/// How often the bars are refreshed from `queue.progress()`.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+
+pub struct Pump<'q> {
+    queue: &'q TransferQueue,
+    events: Subscription,
+    events_open: bool,
+    tally: Tally,
+    ui: ProgressUi,
+    ticker: Interval,
+    interrupt: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl<'q> Pump<'q> {
+    /// Subscribes to `queue` now: events from here on are counted.
+    pub fn new(queue: &'q TransferQueue, ui: ProgressUi) -> Self {
+        let mut ticker = tokio::time::interval(POLL_EVERY);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        Self {
+            queue,
+            events: queue.subscribe(),
+            events_open: true,
+            tally: Tally::default(),
+            ui,
+            ticker,
+            interrupt: Box::pin(async {
+                // If the handler cannot be installed, Ctrl-C keeps its default (kill), which
+                // the queue survives too: never report an interruption that did not happen.
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }),
+        }
+    }
+
+    /// Awaits `work`, keeping bars and counts current, unless Ctrl-C comes first.
+    pub async fn drive<F: Future>(&mut self, work: F) -> Result<F::Output, CliError> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                output = &mut work => return Ok(output),
+                () = &mut self.interrupt => return Err(CliError::Interrupted),
+                event = self.events.next(), if self.events_open => match event {
+                    Some(event) => self.tally.record(&event),
+                    None => self.events_open = false,
+                },
+                _ = self.ticker.tick() => self.refresh().await?,
+            }
+        }
+    }
+
+    /// Counts every event already delivered (the engine sends a turn's events before it
+    /// answers the call that the turn completed, so after `wait_idle` this catches all).
+    pub fn drain(&mut self) {
+        while let Some(event) = self.events.try_next() {
+            self.tally.record(&event);
+        }
+    }
+
+    /// Polls the queue's progress and redraws.
+    pub async fn refresh(&mut self) -> Result<(), CliError> {
+        let progress = self.queue.progress().await?;
+        self.ui.update(&progress, &self.tally);
+        Ok(())
+    }
+
+    pub fn ui(&self) -> &ProgressUi {
+        &self.ui
+    }
+
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+}

@@ -1,0 +1,328 @@
+//! `ferry push`: plan the uploads, enqueue them, drain the queue, summarise.
+//!
+//! What it is for: turning the arguments into one `Upload` per file (destination =
+//! BASE_URL + relative path), enqueueing them in batches (the engine answers an unchanged,
+//! already-succeeded file with its existing id, so reruns send nothing twice), waiting
+//! until the queue is idle with the bars up, and building the [`Summary`] from the final
+//! records in the store. `demo` reuses [`execute`].
+//!
+//! What it must never do: decide a file's fate from events or guesses (only the stored
+//! state counts), open the queue without holding the database lock, or leave the queue
+//! without a clean shutdown on any path it controls (Ctrl-C included).
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use ferry::{
+    Limits, QueueConfig, StateKind, Transfer, TransferId, TransferQueue, Upload, UploadMethod,
+};
+
+use crate::args::{MethodArg, PushArgs};
+use crate::destination::BaseUrl;
+use crate::error::{CliError, Outcome};
+use crate::progress_ui::ProgressUi;
+use crate::pump::Pump;
+use crate::sources::{self, Sources, Unsent};
+use crate::summary::{FailureReport, SkipReport, Summary, failure_kind_name};
+use crate::{headers, lock, records};
+
+/// Uploads per `enqueue_many` call: one transaction each, and a bounded message size.
+const ENQUEUE_BATCH: usize = 1000;
+
+/// Everything a push will send, decided before the queue is opened.
+#[derive(Debug, Default)]
+pub struct PushPlan {
+    pub uploads: Vec<Upload>,
+    /// Found but not readable or nameable: reported as failures.
+    pub unreadable: Vec<Unsent>,
+    /// Deliberately not sent.
+    pub skipped: Vec<Unsent>,
+}
+
+/// How to run the queue.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub db: PathBuf,
+    /// Requests in flight at most, per host and overall.
+    pub concurrency: usize,
+    pub stall_timeout: Duration,
+    pub show_bars: bool,
+}
+
+/// `ferry push ...`.
+pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
+    let base = BaseUrl::parse(&args.base_url)?;
+    let headers = headers::parse_all(&args.headers)?;
+    let method = match args.method {
+        MethodArg::Put => UploadMethod::Put,
+        MethodArg::Post => UploadMethod::Post,
+    };
+    let paths = args.paths.clone();
+    let sources = tokio::task::spawn_blocking(move || sources::collect(&paths)).await??;
+    let plan = plan(sources, &base, &method, &headers)?;
+    let options = RunOptions {
+        db: args.db.db,
+        concurrency: usize::from(args.concurrency),
+        stall_timeout: args.stall_timeout,
+        show_bars: !args.json && std::io::stdout().is_terminal(),
+    };
+    let summary = execute(plan, &options).await?;
+    let mut stdout = std::io::stdout().lock();
+    let written = if args.json {
+        summary.to_json().map(|json| writeln!(stdout, "{json}"))?
+    } else {
+        summary.write_text(&mut stdout)
+    };
+    written
+        .and_then(|()| stdout.flush())
+        .map_err(|error| CliError::io("writing the summary to stdout", error))?;
+    Ok(summary.outcome())
+}
+
+/// One upload per file, refusing two files that would land on the same URL.
+pub fn plan(
+    sources: Sources,
+    base: &BaseUrl,
+    method: &UploadMethod,
+    headers: &[(String, String)],
+) -> Result<PushPlan, CliError> {
+    let mut seen: HashMap<String, PathBuf> = HashMap::with_capacity(sources.files.len());
+    let mut uploads = Vec::with_capacity(sources.files.len());
+    for file in sources.files {
+        let destination = base.join(&file.segments)?;
+        if let Some(first) = seen.insert(destination.clone(), file.path.clone()) {
+            return Err(CliError::usage(format!(
+                "{} and {} would both be uploaded to {destination}; pass each file once, or \
+                 push them in separate runs to different base URLs",
+                first.display(),
+                file.path.display()
+            )));
+        }
+        let mut upload = Upload::put(file.path, destination).with_method(method.clone());
+        for (name, value) in headers {
+            upload = upload.with_header(name.clone(), value.clone());
+        }
+        uploads.push(upload);
+    }
+    Ok(PushPlan {
+        uploads,
+        unreadable: sources.unreadable,
+        skipped: sources.skipped,
+    })
+}
+
+/// Opens the queue, enqueues the plan, waits until the queue is idle, and summarises.
+pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, CliError> {
+    let _lock = lock::acquire(&options.db)?;
+    let run_started = SystemTime::now();
+    let clock = Instant::now();
+    let mut config = QueueConfig::new(&options.db);
+    config.limits = Limits {
+        per_host: options.concurrency,
+        global: options.concurrency,
+    };
+    config.stall_timeout = options.stall_timeout;
+    let queue = TransferQueue::open(config).await?;
+    let mut pump = Pump::new(&queue, ProgressUi::new(options.show_bars));
+    let ids = match enqueue_and_drain(&queue, &mut pump, &plan.uploads).await {
+        Ok(ids) => ids,
+        Err(error) => {
+            pump.ui().finish();
+            // Running attempts are queued again, durably; the next run picks them up.
+            let _ = queue.shutdown().await;
+            return Err(error);
+        }
+    };
+    pump.drain();
+    let refreshed = pump.refresh().await;
+    pump.ui().finish();
+    let records = match refreshed {
+        Ok(()) => our_records(&queue, &ids).await,
+        Err(error) => Err(error),
+    };
+    queue.shutdown().await?;
+    let records = records?;
+    let mut summary = summarise(&plan, &ids, &records, run_started);
+    summary.database = options.db.clone();
+    summary.seconds = clock.elapsed().as_secs_f64();
+    summary.retries = pump.tally().retries;
+    summary.stalls_recovered = pump.tally().stalls_recovered;
+    summary.events_missed = pump.tally().events_missed;
+    summary.compute_rates();
+    Ok(summary)
+}
+
+type EnqueueResult = Result<TransferId, ferry::Error>;
+
+async fn enqueue_and_drain(
+    queue: &TransferQueue,
+    pump: &mut Pump<'_>,
+    uploads: &[Upload],
+) -> Result<Vec<EnqueueResult>, CliError> {
+    let mut ids = Vec::with_capacity(uploads.len());
+    for batch in uploads.chunks(ENQUEUE_BATCH) {
+        pump.ui()
+            .phase(&format!("enqueueing {}/{}", ids.len(), uploads.len()));
+        let results = pump.drive(queue.enqueue_many(batch.to_vec())).await??;
+        if results.len() != batch.len() {
+            return Err(CliError::Internal(format!(
+                "enqueue answered {} results for {} uploads",
+                results.len(),
+                batch.len()
+            )));
+        }
+        ids.extend(results);
+    }
+    pump.ui().phase("uploading");
+    pump.drive(queue.wait_idle()).await??;
+    Ok(ids)
+}
+
+/// The final record of every transfer this run enqueued, by id.
+async fn our_records(
+    queue: &TransferQueue,
+    ids: &[EnqueueResult],
+) -> Result<HashMap<TransferId, Transfer>, CliError> {
+    let wanted: std::collections::HashSet<&TransferId> =
+        ids.iter().filter_map(|id| id.as_ref().ok()).collect();
+    let mut found = HashMap::with_capacity(wanted.len());
+    records::each(queue, None, |transfer| {
+        if wanted.contains(&transfer.id) {
+            found.insert(transfer.id.clone(), transfer);
+        }
+    })
+    .await?;
+    Ok(found)
+}
+
+fn summarise(
+    plan: &PushPlan,
+    ids: &[EnqueueResult],
+    records: &HashMap<TransferId, Transfer>,
+    run_started: SystemTime,
+) -> Summary {
+    let mut summary = Summary {
+        files_total: (plan.uploads.len() + plan.unreadable.len()) as u64,
+        ..Summary::default()
+    };
+    for (upload, id) in plan.uploads.iter().zip(ids) {
+        let failure = |state: &str, reason: String| FailureReport {
+            path: upload.source.clone(),
+            destination: Some(upload.destination.clone()),
+            state: state.to_owned(),
+            kind: None,
+            http_status: None,
+            reason,
+        };
+        let id = match id {
+            Ok(id) => id,
+            Err(error) => {
+                summary
+                    .failures
+                    .push(failure("not_enqueued", error.to_string()));
+                continue;
+            }
+        };
+        let Some(record) = records.get(id) else {
+            summary.failures.push(failure(
+                "missing",
+                format!("the queue has no record of transfer {id}; run the push again"),
+            ));
+            continue;
+        };
+        summary.bytes_total += record.size;
+        let state = record.state.kind();
+        if state == StateKind::Succeeded {
+            summary.files_succeeded += 1;
+            if record.updated_at < run_started {
+                summary.files_already_done += 1;
+            } else {
+                summary.files_uploaded += 1;
+                summary.bytes_uploaded += record.size;
+            }
+            continue;
+        }
+        let mut report = failure(state.as_str(), unfinished_reason(state));
+        if let Some(error) = &record.last_error {
+            report.kind = Some(failure_kind_name(error.kind).to_owned());
+            report.http_status = error.http_status;
+            report.reason = error.to_string();
+        }
+        summary.failures.push(report);
+    }
+    for unsent in &plan.unreadable {
+        summary.failures.push(FailureReport {
+            path: unsent.path.clone(),
+            destination: None,
+            state: "not_enqueued".into(),
+            kind: None,
+            http_status: None,
+            reason: unsent.reason.clone(),
+        });
+    }
+    summary.skipped = plan
+        .skipped
+        .iter()
+        .map(|unsent| SkipReport {
+            path: unsent.path.clone(),
+            reason: unsent.reason.clone(),
+        })
+        .collect();
+    summary.files_failed = summary.failures.len() as u64;
+    summary
+}
+
+fn unfinished_reason(state: StateKind) -> String {
+    match state {
+        StateKind::Failed => "failed permanently".into(),
+        StateKind::AuthRequired => {
+            "the server refused the credentials; fix the headers and run again".into()
+        }
+        StateKind::Paused => "paused by another program using this database".into(),
+        StateKind::Cancelled => "cancelled by another program using this database".into(),
+        StateKind::Queued | StateKind::Running | StateKind::Succeeded => {
+            "still pending when the queue went idle; run the push again".into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::SourceFile;
+
+    fn file(path: &str, segments: &[&str]) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            segments: segments.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn two_files_on_one_url_are_refused() {
+        let sources = Sources {
+            files: vec![file("/a/x.txt", &["x.txt"]), file("/b/x.txt", &["x.txt"])],
+            ..Sources::default()
+        };
+        let base = BaseUrl::parse("http://h/").expect("base");
+        let error = plan(sources, &base, &UploadMethod::Put, &[]).expect_err("collision");
+        assert!(matches!(error, CliError::Usage(_)), "{error}");
+    }
+
+    #[test]
+    fn every_upload_carries_the_method_and_headers() {
+        let sources = Sources {
+            files: vec![file("/a/x y.txt", &["d", "x y.txt"])],
+            ..Sources::default()
+        };
+        let base = BaseUrl::parse("http://h/up/").expect("base");
+        let headers = [("X-A".to_owned(), "1".to_owned())];
+        let plan = plan(sources, &base, &UploadMethod::Post, &headers).expect("plan");
+        let upload = &plan.uploads[0];
+        assert_eq!(upload.destination, "http://h/up/d/x%20y.txt");
+        assert_eq!(upload.method, UploadMethod::Post);
+        assert_eq!(upload.headers, headers);
+    }
+}

@@ -1,0 +1,240 @@
+//! The files a push sends: every regular file under each DIR argument, recursively, plus
+//! each FILE argument, with the path segments its destination is built from.
+//!
+//! What it is for: a deterministic list (sorted by name, depth first) of absolute source
+//! paths, so that a rerun from any working directory matches the queue's earlier records,
+//! and an honest account of what was not sent and why.
+//!
+//! What it must never do: follow a symbolic link to a directory (that is how walks loop
+//! forever), read file contents, or stop the whole push over one unreadable entry: those
+//! are reported per path and the rest goes on. Blocking: run it on the blocking pool.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::CliError;
+
+/// One file to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Its path relative to the directory it was found in (or just its name).
+    pub segments: Vec<String>,
+}
+
+/// A path that was not sent, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsent {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Sources {
+    pub files: Vec<SourceFile>,
+    /// Could not be read or named: these count as failures of the push.
+    pub unreadable: Vec<Unsent>,
+    /// Not regular files (links to directories, sockets, ...): skipped on purpose.
+    pub skipped: Vec<Unsent>,
+}
+
+/// Walks every argument. A missing or unreadable *argument* is a usage error; anything
+/// wrong further down is recorded and the walk goes on.
+pub fn collect(arguments: &[PathBuf]) -> Result<Sources, CliError> {
+    let mut sources = Sources::default();
+    for argument in arguments {
+        let metadata = fs::metadata(argument).map_err(|error| {
+            if error.kind() == std::io::ErrorKind::NotFound {
+                CliError::usage(format!(
+                    "{} does not exist; pass files or directories that exist, then BASE_URL last",
+                    argument.display()
+                ))
+            } else {
+                CliError::usage(format!(
+                    "{} cannot be read ({error}); check its permissions",
+                    argument.display()
+                ))
+            }
+        })?;
+        let absolute = fs::canonicalize(argument).map_err(|error| {
+            CliError::usage(format!(
+                "{} cannot be resolved ({error}); check the path",
+                argument.display()
+            ))
+        })?;
+        if metadata.is_dir() {
+            walk(&absolute, &mut sources);
+        } else if metadata.is_file() {
+            // The name the user gave, not the target of a symbolic link.
+            match argument.file_name().and_then(OsStr::to_str) {
+                Some(name) => sources.files.push(SourceFile {
+                    path: absolute,
+                    segments: vec![name.to_owned()],
+                }),
+                None => sources.unreadable.push(Unsent {
+                    path: argument.clone(),
+                    reason: "the file name is not valid UTF-8; rename the file".into(),
+                }),
+            }
+        } else {
+            return Err(CliError::usage(format!(
+                "{} is neither a regular file nor a directory; pass files or directories",
+                argument.display()
+            )));
+        }
+    }
+    Ok(sources)
+}
+
+fn walk(root: &Path, sources: &mut Sources) {
+    // Depth first; a directory's files before its subdirectories', each sorted by name.
+    let mut pending: Vec<(PathBuf, Vec<String>)> = vec![(root.to_path_buf(), Vec::new())];
+    while let Some((directory, prefix)) = pending.pop() {
+        let entries = match fs::read_dir(&directory) {
+            Ok(entries) => entries,
+            Err(error) => {
+                sources.unreadable.push(Unsent {
+                    path: directory,
+                    reason: format!(
+                        "the directory cannot be listed ({error}); check its permissions"
+                    ),
+                });
+                continue;
+            }
+        };
+        let mut listed = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(entry) => listed.push(entry),
+                Err(error) => sources.unreadable.push(Unsent {
+                    path: directory.clone(),
+                    reason: format!("listing the directory failed part-way ({error})"),
+                }),
+            }
+        }
+        listed.sort_by_key(fs::DirEntry::file_name);
+        let mut subdirectories = Vec::new();
+        for entry in listed {
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                sources.unreadable.push(Unsent {
+                    path,
+                    reason: "the name is not valid UTF-8; rename it".into(),
+                });
+                continue;
+            };
+            let mut segments = prefix.clone();
+            segments.push(name);
+            match classify(&entry) {
+                Kind::Directory => subdirectories.push((path, segments)),
+                Kind::File => sources.files.push(SourceFile { path, segments }),
+                Kind::Skip(reason) => sources.skipped.push(Unsent { path, reason }),
+                Kind::Unreadable(reason) => sources.unreadable.push(Unsent { path, reason }),
+            }
+        }
+        pending.extend(subdirectories.into_iter().rev());
+    }
+}
+
+enum Kind {
+    Directory,
+    File,
+    Skip(String),
+    Unreadable(String),
+}
+
+fn classify(entry: &fs::DirEntry) -> Kind {
+    let file_type = match entry.file_type() {
+        Ok(file_type) => file_type,
+        Err(error) => return Kind::Unreadable(format!("cannot tell what it is ({error})")),
+    };
+    if file_type.is_dir() {
+        return Kind::Directory;
+    }
+    if file_type.is_file() {
+        return Kind::File;
+    }
+    if file_type.is_symlink() {
+        return match fs::metadata(entry.path()) {
+            Ok(target) if target.is_file() => Kind::File,
+            Ok(target) if target.is_dir() => {
+                Kind::Skip("a symbolic link to a directory (not followed)".into())
+            }
+            Ok(_) => Kind::Skip("a symbolic link to something that is not a file".into()),
+            Err(error) => Kind::Unreadable(format!("a broken symbolic link ({error})")),
+        };
+    }
+    Kind::Skip("not a regular file (a socket, pipe or device)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::write(path, b"x").expect("write");
+    }
+
+    #[test]
+    fn a_tree_is_walked_sorted_and_depth_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["b.txt", "a/z.txt", "a/b/c.txt", "a.txt", "c/d.txt"] {
+            touch(&dir.path().join(name));
+        }
+        let sources = collect(&[dir.path().to_path_buf()]).expect("collects");
+        let relative: Vec<String> = sources
+            .files
+            .iter()
+            .map(|file| file.segments.join("/"))
+            .collect();
+        assert_eq!(
+            relative,
+            ["a.txt", "b.txt", "a/z.txt", "a/b/c.txt", "c/d.txt"]
+        );
+        assert!(sources.files.iter().all(|file| file.path.is_absolute()));
+        assert!(sources.unreadable.is_empty() && sources.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_file_argument_goes_under_its_own_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("deep").join("photo.jpg");
+        touch(&file);
+        let sources = collect(&[file]).expect("collects");
+        assert_eq!(sources.files.len(), 1);
+        assert_eq!(sources.files[0].segments, ["photo.jpg"]);
+    }
+
+    #[test]
+    fn a_missing_argument_is_a_usage_error() {
+        let error = collect(&[PathBuf::from("/nonexistent/ferry/input")]).expect_err("missing");
+        assert!(matches!(error, CliError::Usage(_)), "{error}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_to_directories_are_skipped_and_links_to_files_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        touch(&dir.path().join("real/f.txt"));
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("loop"))
+            .expect("symlink");
+        std::os::unix::fs::symlink(dir.path().join("real/f.txt"), dir.path().join("link.txt"))
+            .expect("symlink");
+        std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("broken"))
+            .expect("symlink");
+        let sources = collect(&[dir.path().to_path_buf()]).expect("collects");
+        let relative: Vec<String> = sources
+            .files
+            .iter()
+            .map(|file| file.segments.join("/"))
+            .collect();
+        assert_eq!(relative, ["link.txt", "real/f.txt"]);
+        assert_eq!(sources.skipped.len(), 1);
+        assert_eq!(sources.unreadable.len(), 1);
+    }
+}

@@ -1,0 +1,190 @@
+//! `ferry status`: how many transfers the queue holds in each state, and every failure.
+//!
+//! What it is for: answering "did everything arrive, and if not, why?" from the database
+//! alone, as text or one JSON object, paging through the records with `list`.
+//!
+//! What it must never do: start an upload (the queue is opened with zero concurrency, so
+//! the scheduler can start nothing), create a database that does not exist, or print a
+//! header value: only header names are shown, values may be secrets.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use ferry::{Limits, QueueConfig, StateKind, Transfer, TransferQueue, UploadMethod};
+use indicatif::HumanBytes;
+use serde::Serialize;
+
+use crate::args::StatusArgs;
+use crate::error::{CliError, Outcome};
+use crate::summary::failure_kind_name;
+use crate::{lock, records};
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub database: PathBuf,
+    pub total: u64,
+    /// Every state, including those with no transfers.
+    pub by_state: BTreeMap<&'static str, u64>,
+    pub bytes_total: u64,
+    pub bytes_succeeded: u64,
+    /// Transfers that failed permanently or wait for credentials.
+    pub failures: Vec<StatusFailure>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusFailure {
+    pub id: String,
+    pub source: PathBuf,
+    pub destination: String,
+    pub method: &'static str,
+    pub state: &'static str,
+    pub attempts: u32,
+    pub kind: Option<&'static str>,
+    pub http_status: Option<u16>,
+    pub reason: String,
+    /// Names of the extra headers this transfer sends (never their values).
+    pub header_names: Vec<String>,
+}
+
+/// `ferry status ...`.
+pub async fn run(args: StatusArgs) -> Result<Outcome, CliError> {
+    let db = args.db.db;
+    if !db.is_file() {
+        return Err(CliError::usage(format!(
+            "there is no queue database at {}; run `ferry push` first, or point --db (or \
+             FERRY_DB) at the database a push used",
+            db.display()
+        )));
+    }
+    let report = inspect(&db).await?;
+    let mut stdout = std::io::stdout().lock();
+    let written = if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|error| {
+            CliError::Internal(format!("the status cannot be serialised: {error}"))
+        })?;
+        writeln!(stdout, "{json}")
+    } else {
+        write_text(&report, &mut stdout)
+    };
+    written
+        .and_then(|()| stdout.flush())
+        .map_err(|error| CliError::io("writing the status to stdout", error))?;
+    Ok(Outcome::Success)
+}
+
+/// Reads the whole queue without starting anything.
+pub async fn inspect(db: &std::path::Path) -> Result<StatusReport, CliError> {
+    let _lock = lock::acquire(db)?;
+    let mut config = QueueConfig::new(db);
+    // Opening a queue starts its scheduler; with no room in flight it can start nothing.
+    config.limits = Limits {
+        per_host: 0,
+        global: 0,
+    };
+    let queue = TransferQueue::open(config).await?;
+    let read = read_report(&queue, db).await;
+    queue.shutdown().await?;
+    read
+}
+
+async fn read_report(
+    queue: &TransferQueue,
+    db: &std::path::Path,
+) -> Result<StatusReport, CliError> {
+    let mut report = StatusReport {
+        database: db.to_owned(),
+        total: 0,
+        by_state: BTreeMap::new(),
+        bytes_total: 0,
+        bytes_succeeded: 0,
+        failures: Vec::new(),
+    };
+    for state in StateKind::ALL {
+        let mut count = 0u64;
+        let mut bytes = 0u64;
+        let mut failures = Vec::new();
+        records::each(queue, Some(state), |transfer| {
+            count += 1;
+            bytes += transfer.size;
+            if matches!(state, StateKind::Failed | StateKind::AuthRequired) {
+                failures.push(describe_failure(&transfer));
+            }
+        })
+        .await?;
+        report.by_state.insert(state.as_str(), count);
+        report.total += count;
+        report.bytes_total += bytes;
+        if state == StateKind::Succeeded {
+            report.bytes_succeeded = bytes;
+        }
+        report.failures.extend(failures);
+    }
+    Ok(report)
+}
+
+fn describe_failure(transfer: &Transfer) -> StatusFailure {
+    let upload = &transfer.upload;
+    let error = transfer.last_error.as_ref();
+    StatusFailure {
+        id: transfer.id.to_string(),
+        source: upload.source.clone(),
+        destination: upload.destination.clone(),
+        method: match upload.method {
+            UploadMethod::Put => "PUT",
+            UploadMethod::Post => "POST",
+            UploadMethod::PostMultipart { .. } => "POST multipart",
+        },
+        state: transfer.state.kind().as_str(),
+        attempts: transfer.attempts,
+        kind: error.map(|error| failure_kind_name(error.kind)),
+        http_status: error.and_then(|error| error.http_status),
+        reason: error.map_or_else(|| "no reason was recorded".to_owned(), ToString::to_string),
+        header_names: upload
+            .headers
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect(),
+    }
+}
+
+fn write_text(report: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "queue {}: {} transfers, {} ({} succeeded)",
+        report.database.display(),
+        report.total,
+        HumanBytes(report.bytes_total),
+        HumanBytes(report.bytes_succeeded)
+    )?;
+    for state in StateKind::ALL {
+        let count = report.by_state.get(state.as_str()).copied().unwrap_or(0);
+        writeln!(out, "  {:<14} {count:>8}", state.as_str())?;
+    }
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "failures ({}):", report.failures.len())?;
+    for failure in &report.failures {
+        writeln!(
+            out,
+            "  {} -> {}",
+            failure.source.display(),
+            failure.destination
+        )?;
+        let attempts = if failure.attempts == 1 {
+            "attempt"
+        } else {
+            "attempts"
+        };
+        writeln!(
+            out,
+            "    {} after {} {attempts}: {}",
+            failure.state, failure.attempts, failure.reason
+        )?;
+        if !failure.header_names.is_empty() {
+            writeln!(out, "    headers sent: {}", failure.header_names.join(", "))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The end-of-push summary: counts, speed, retries, and every failure with its reason.
+//!
+//! What it is for: one plain struct, filled from the store's final records (the truth)
+//! and the event tally (retries, stalls), printed either as text for people or as exactly
+//! one JSON object for scripts, and the exit outcome that follows from it.
+//!
+//! What it must never do: include a header value, or count a file as succeeded on any
+//! evidence other than its stored `Succeeded` state.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use ferry::FailureKind;
+use indicatif::HumanBytes;
+use serde::Serialize;
+
+use crate::error::{CliError, Outcome};
+
+/// What a push did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// The queue database used.
+    pub database: PathBuf,
+    /// Files found in the arguments (including unreadable ones).
+    pub files_total: u64,
+    /// Files the server has: uploaded now, or already by an earlier run.
+    pub files_succeeded: u64,
+    /// Of those, uploaded during this run.
+    pub files_uploaded: u64,
+    /// Of those, already uploaded (and unchanged) before this run started.
+    pub files_already_done: u64,
+    /// Failed permanently, need credentials, could not be read, or were left unfinished.
+    pub files_failed: u64,
+    /// Bytes of all files that have a record.
+    pub bytes_total: u64,
+    /// Bytes of the files uploaded during this run.
+    pub bytes_uploaded: u64,
+    pub seconds: f64,
+    /// Files uploaded during this run per second.
+    pub files_per_second: f64,
+    pub bytes_per_second: f64,
+    /// Attempts that failed and were retried (from events).
+    pub retries: u64,
+    /// Retries caused by a stall (no bytes moved for the stall timeout).
+    pub stalls_recovered: u64,
+    /// Events the summary missed; when not 0, `retries` and `stalls_recovered` are low.
+    pub events_missed: u64,
+    pub failures: Vec<FailureReport>,
+    /// Paths deliberately not sent (links to directories, sockets, ...).
+    pub skipped: Vec<SkipReport>,
+}
+
+/// One file that did not make it, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FailureReport {
+    pub path: PathBuf,
+    /// `None` when the file never got as far as a destination.
+    pub destination: Option<String>,
+    /// The transfer's state (`failed`, `auth_required`, ...) or `not_enqueued`.
+    pub state: String,
+    /// The failure kind (`http_status`, `network`, `source_missing`, ...), if known.
+    pub kind: Option<String>,
+    pub http_status: Option<u16>,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SkipReport {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The stored name of a failure kind, as the engine's messages spell it.
+// The engine's own `FailureKind::as_str` is crate-private; this mirrors it.
+pub fn failure_kind_name(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::Network => "network",
+        FailureKind::Stalled => "stalled",
+        FailureKind::HttpStatus => "http_status",
+        FailureKind::Auth => "auth",
+        FailureKind::SourceMissing => "source_missing",
+        FailureKind::SourceChanged => "source_changed",
+        FailureKind::SourceUnreadable => "source_unreadable",
+        FailureKind::AttemptsExhausted => "attempts_exhausted",
+    }
+}
+
+impl Summary {
+    /// `Success` only when every file is on the server.
+    pub fn outcome(&self) -> Outcome {
+        if self.failures.is_empty() && self.files_failed == 0 {
+            Outcome::Success
+        } else {
+            Outcome::SomeFailed
+        }
+    }
+
+    /// Fills in the speeds from the counts and `seconds`.
+    pub fn compute_rates(&mut self) {
+        if self.seconds > 0.0 {
+            self.files_per_second = self.files_uploaded as f64 / self.seconds;
+            self.bytes_per_second = self.bytes_uploaded as f64 / self.seconds;
+        }
+    }
+
+    pub fn to_json(&self) -> Result<String, CliError> {
+        serde_json::to_string_pretty(self).map_err(|error| {
+            CliError::Internal(format!("the summary cannot be serialised: {error}"))
+        })
+    }
+
+    /// The text form, for people.
+    pub fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{} files: {} on the server ({} uploaded now, {} already there), {} failed",
+            self.files_total,
+            self.files_succeeded,
+            self.files_uploaded,
+            self.files_already_done,
+            self.files_failed
+        )?;
+        writeln!(
+            out,
+            "uploaded {} in {:.1} s: {:.1} files/s, {}/s",
+            HumanBytes(self.bytes_uploaded),
+            self.seconds,
+            self.files_per_second,
+            HumanBytes(self.bytes_per_second.max(0.0) as u64)
+        )?;
+        writeln!(
+            out,
+            "retries: {} (stalls recovered: {})",
+            self.retries, self.stalls_recovered
+        )?;
+        if self.events_missed > 0 {
+            writeln!(
+                out,
+                "note: {} progress events were missed; retry counts are lower bounds",
+                self.events_missed
+            )?;
+        }
+        for skip in &self.skipped {
+            writeln!(out, "skipped {}: {}", skip.path.display(), skip.reason)?;
+        }
+        if !self.failures.is_empty() {
+            writeln!(out, "failures ({}):", self.failures.len())?;
+            for failure in &self.failures {
+                writeln!(
+                    out,
+                    "  {} [{}] {}",
+                    failure.path.display(),
+                    failure.state,
+                    failure.reason
+                )?;
+            }
+            writeln!(
+                out,
+                "see `ferry status --db {}` for the queue; fix the cause and run the same command again",
+                self.database.display()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_failure_makes_the_outcome_a_failure() {
+        let mut summary = Summary::default();
+        assert_eq!(summary.outcome(), Outcome::Success);
+        summary.failures.push(FailureReport {
+            path: "a".into(),
+            destination: None,
+            state: "not_enqueued".into(),
+            kind: None,
+            http_status: None,
+            reason: "x".into(),
+        });
+        assert_eq!(summary.outcome(), Outcome::SomeFailed);
+    }
+
+    #[test]
+    fn rates_are_per_second_of_this_run() {
+        let mut summary = Summary {
+            files_uploaded: 10,
+            bytes_uploaded: 1000,
+            seconds: 2.0,
+            ..Summary::default()
+        };
+        summary.compute_rates();
+        assert_eq!(summary.files_per_second, 5.0);
+        assert_eq!(summary.bytes_per_second, 500.0);
+    }
+}
