@@ -40,7 +40,7 @@ use crate::{Error, Transfer, TransferId};
 
 /// The most messages one turn takes, bounding the time between commits.
 const MAX_BATCH: usize = 1024;
-/// How many queued candidates the scheduler reads at a time.
+/// How many queued candidates the scheduler reads at least, per round.
 const CANDIDATE_WINDOW: usize = 64;
 
 pub(crate) type EnqueueResults = Vec<Result<TransferId, Error>>;
@@ -582,24 +582,37 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts what may start now, within the limits.
+    /// Starts what may start now, within the limits. Hosts that can take nothing more are
+    /// excluded in the query, so every round starts at least one transfer or ends.
     fn schedule(&mut self, tx: &Connection, outbox: &mut Outbox) -> rusqlite::Result<()> {
         if !self.network.online {
             return Ok(());
         }
         let now_ms = self.clock.now_ms();
         let now = Instant::now();
-        let mut cursor = None;
+        let limits = self.config.limits;
         loop {
             let occupancy = self.occupancy();
-            if occupancy.total >= self.config.limits.global {
+            let free = limits.global.saturating_sub(occupancy.total);
+            if free == 0 {
                 return Ok(());
             }
-            let rows = store::due_candidates(tx, now_ms, cursor, CANDIDATE_WINDOW)?;
-            let Some(last) = rows.last() else {
-                return Ok(());
+            let excluded_hosts: Vec<String> = occupancy
+                .per_host
+                .iter()
+                .filter(|(host, in_flight)| {
+                    **in_flight >= limits.per_host || !self.breakers.admits(host, now, **in_flight)
+                })
+                .map(|(host, _)| host.clone())
+                .chain(self.breakers.blocked_hosts(now))
+                .collect();
+            let filter = store::CandidateFilter {
+                now_ms,
+                network_expensive: self.network.expensive,
+                network_constrained: self.network.constrained,
+                excluded_hosts: &excluded_hosts,
             };
-            cursor = Some((last.priority, last.seq));
+            let rows = store::due_candidates(tx, &filter, free.max(CANDIDATE_WINDOW))?;
             let candidates: Vec<Candidate> = rows
                 .iter()
                 .map(|row| Candidate {
@@ -611,16 +624,17 @@ impl Engine {
             let decisions = pick(
                 &candidates,
                 &self.network,
-                &self.config.limits,
+                &limits,
                 &occupancy,
                 |host, in_flight| breakers.admits(host, now, in_flight),
             );
+            let mut launched = 0;
             for decision in decisions {
                 if let Some(row) = rows.get(decision.position) {
-                    self.launch(tx, &row.id, decision.lane, outbox)?;
+                    launched += usize::from(self.launch(tx, &row.id, decision.lane, outbox)?);
                 }
             }
-            if rows.len() < CANDIDATE_WINDOW {
+            if launched == 0 {
                 return Ok(());
             }
         }
@@ -644,12 +658,12 @@ impl Engine {
         id: &TransferId,
         lane: Lane,
         outbox: &mut Outbox,
-    ) -> rusqlite::Result<()> {
+    ) -> rusqlite::Result<bool> {
         let Some(mut transfer) = store::load(tx, id)? else {
-            return Ok(());
+            return Ok(false);
         };
         let Ok((next, _)) = transition(&transfer.state, &Input::Start { lane }) else {
-            return Ok(());
+            return Ok(false);
         };
         transfer.state = next;
         transfer.attempts = transfer.attempts.saturating_add(1);
@@ -691,7 +705,7 @@ impl Engine {
                 reported_bytes: 0,
             },
         );
-        Ok(())
+        Ok(true)
     }
 
     /// On shutdown: stop every attempt and queue it again, durably.

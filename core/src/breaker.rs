@@ -101,6 +101,17 @@ impl Breakers {
         };
     }
 
+    /// Hosts that may receive nothing now, whatever is in flight: open breakers whose
+    /// cooldown has not ended.
+    pub(crate) fn blocked_hosts(&self, now: Instant) -> impl Iterator<Item = String> + '_ {
+        self.hosts
+            .iter()
+            .filter_map(move |(host, state)| match state {
+                HostState::Open { until, .. } if now < *until => Some(host.clone()),
+                _ => None,
+            })
+    }
+
     /// The earliest moment an open breaker lets a probe through, for the actor's timer.
     pub(crate) fn next_probe_at(&self) -> Option<Instant> {
         self.hosts
@@ -144,6 +155,12 @@ mod tests {
         assert!(!breakers.admits("h", now, 0));
         assert!(breakers.admits("other", now, 0));
         assert_eq!(breakers.next_probe_at(), Some(now + Duration::from_secs(2)));
+        assert_eq!(
+            breakers.blocked_hosts(now).collect::<Vec<_>>(),
+            vec!["h".to_owned()]
+        );
+        let after_cooldown = now + Duration::from_secs(2);
+        assert_eq!(breakers.blocked_hosts(after_cooldown).count(), 0);
     }
 
     #[test]

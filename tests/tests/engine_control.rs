@@ -349,3 +349,48 @@ async fn enqueueing_the_same_upload_again_returns_the_same_transfer() {
     );
     queue.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn transfers_that_may_not_use_cellular_wait_for_another_network() {
+    let server = server_with(Vec::new()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 2, 1, |_, _| 1000);
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    let cellular = NetworkStatus {
+        online: true,
+        expensive: true,
+        constrained: false,
+    };
+    queue.set_network(cellular).await.expect("cellular");
+    let wifi_only = upload_to(&server, &files[0]).with_constraints(ferry::Constraints {
+        allow_expensive: false,
+        allow_constrained: true,
+    });
+    let wifi_only = queue.enqueue(wifi_only).await.expect("enqueue");
+    let anywhere = queue
+        .enqueue(upload_to(&server, &files[1]))
+        .await
+        .expect("enqueue");
+    let mut events = queue.subscribe();
+    wait_for(
+        &mut events,
+        100,
+        |e| matches!(e, TransferEvent::Succeeded { id } if *id == anywhere),
+    )
+    .await;
+    assert_eq!(
+        queue.get(&wifi_only).await.expect("get").state,
+        TransferState::Queued
+    );
+    assert!(server.received(&format!("/{}", files[0].name)).is_none());
+
+    queue
+        .set_network(NetworkStatus::default())
+        .await
+        .expect("wifi");
+    queue.wait_idle().await.expect("idle");
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}

@@ -16,8 +16,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::error::StoreError;
 
 pub(crate) use transfers::{
-    any_runnable, due_candidates, find_reusable, insert, list, load, next_retry_at,
-    requeue_interrupted_in_process, save, totals,
+    CandidateFilter, any_runnable, due_candidates, find_reusable, insert, list, load,
+    next_retry_at, requeue_interrupted_in_process, save, totals,
 };
 
 /// `PRAGMA application_id` of every Ferry database: "FRRY".

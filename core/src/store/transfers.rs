@@ -224,39 +224,55 @@ pub(crate) struct CandidateRow {
     pub id: TransferId,
     pub host: String,
     pub constraints: Constraints,
-    pub priority: i32,
-    pub seq: i64,
 }
 
-/// Due queued transfers in run order (priority, then FIFO), after the cursor `after`.
+/// What the scheduler can start at all: due, allowed on this network, and not to one of
+/// the `excluded_hosts` (at their limit or behind an open breaker).
+pub(crate) struct CandidateFilter<'a> {
+    pub now_ms: i64,
+    pub network_expensive: bool,
+    pub network_constrained: bool,
+    pub excluded_hosts: &'a [String],
+}
+
+/// Startable queued transfers in run order (priority, then FIFO), at most `limit`.
 pub(crate) fn due_candidates(
     conn: &Connection,
-    now_ms: i64,
-    after: Option<(i32, i64)>,
+    filter: &CandidateFilter<'_>,
     limit: usize,
 ) -> rusqlite::Result<Vec<CandidateRow>> {
-    let (after_priority, after_seq) = after.unwrap_or((i32::MAX, i64::MIN));
-    let mut statement = conn.prepare_cached(
+    let excluded = vec!["?"; filter.excluded_hosts.len()].join(", ");
+    let sql = format!(
         "SELECT id, host, allow_expensive, allow_constrained, priority, seq FROM transfers \
-         WHERE state = 'queued' AND next_attempt_at <= ?1 \
-           AND (priority < ?2 OR (priority = ?2 AND seq > ?3)) \
-         ORDER BY priority DESC, seq LIMIT ?4",
-    )?;
-    let rows = statement.query_map(
-        params![now_ms, after_priority, after_seq, to_i64(limit as u64)],
-        |row| {
-            Ok(CandidateRow {
-                id: TransferId::from_stored(row.get(0)?),
-                host: row.get(1)?,
-                constraints: Constraints {
-                    allow_expensive: row.get(2)?,
-                    allow_constrained: row.get(3)?,
-                },
-                priority: row.get(4)?,
-                seq: row.get(5)?,
-            })
-        },
-    )?;
+         WHERE state = 'queued' AND next_attempt_at <= ? \
+           AND (allow_expensive OR NOT ?) AND (allow_constrained OR NOT ?) \
+           AND host NOT IN ({excluded}) \
+         ORDER BY priority DESC, seq LIMIT ?"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+        &filter.now_ms,
+        &filter.network_expensive,
+        &filter.network_constrained,
+    ];
+    values.extend(
+        filter
+            .excluded_hosts
+            .iter()
+            .map(|host| host as &dyn rusqlite::ToSql),
+    );
+    let limit = to_i64(limit as u64);
+    values.push(&limit);
+    let rows = statement.query_map(values.as_slice(), |row| {
+        Ok(CandidateRow {
+            id: TransferId::from_stored(row.get(0)?),
+            host: row.get(1)?,
+            constraints: Constraints {
+                allow_expensive: row.get(2)?,
+                allow_constrained: row.get(3)?,
+            },
+        })
+    })?;
     rows.collect()
 }
 
