@@ -41,8 +41,11 @@ Every request carries the transfer's id as an Idempotency-Key header, so a serve
 honours it stores each file once even when a request is retried or ferry is killed.
 
 The queue lives in the --db database. Running the same command again uploads nothing
-that was already uploaded and unchanged, and finishes whatever was left. `push` runs
-until the whole queue in --db is drained, including transfers left by earlier runs.
+that was already uploaded and unchanged, and finishes whatever was left (also after a
+crash or kill -9). `push` runs until the whole queue in --db is drained, including
+transfers left by earlier runs. Network errors, stalls, 408, 429 and 5xx answers are
+retried with backoff (honouring Retry-After); other 4xx answers fail the file at once.
+Ctrl-C stops cleanly. The database and its companion files are never uploaded.
 
 Examples:
   ferry push ./photos https://uploads.example.com/u/42/

@@ -82,7 +82,11 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
     let received = server.received_all();
     let server_url = server.base_url();
     server.shutdown().await;
-    let (summary, expected, faults_planned) = outcome?;
+    let (summary, expected, faults_planned) = outcome.map_err(|error| match error {
+        // The demo's queue and files are temporary: there is nothing to resume.
+        CliError::Interrupted { .. } => CliError::Interrupted { resumable: false },
+        other => other,
+    })?;
 
     let verification =
         tokio::task::spawn_blocking(move || verify::verify(&expected, &received)).await?;

@@ -54,9 +54,13 @@ pub enum CliError {
     /// Something that should not happen did (a task panicked, a record vanished).
     #[error("internal error: {0}; please report it")]
     Internal(String),
-    /// Ctrl-C: the queue was shut down cleanly; nothing is lost.
-    #[error("interrupted; the queue was saved, run the same command again to finish")]
-    Interrupted,
+    /// Ctrl-C: the queue was shut down cleanly; nothing is lost. `resumable` when running
+    /// the same command again picks up where this run stopped.
+    #[error(
+        "interrupted; the queue was closed cleanly{}",
+        if *resumable { ", run the same command again to finish" } else { "" }
+    )]
+    Interrupted { resumable: bool },
 }
 
 impl CliError {
@@ -75,7 +79,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Usage(_) => EXIT_USAGE,
-            Self::Interrupted => EXIT_INTERRUPTED,
+            Self::Interrupted { .. } => EXIT_INTERRUPTED,
             Self::Queue(_) | Self::Busy { .. } | Self::Io { .. } | Self::Internal(_) => {
                 EXIT_CANNOT_RUN
             }

@@ -60,7 +60,7 @@ impl<'q> Pump<'q> {
             tokio::select! {
                 biased;
                 output = &mut work => return Ok(output),
-                () = &mut self.interrupt => return Err(CliError::Interrupted),
+                () = &mut self.interrupt => return Err(CliError::Interrupted { resumable: true }),
                 event = self.events.next(), if self.events_open => match event {
                     Some(event) => self.tally.record(&event),
                     None => self.events_open = false,

@@ -60,7 +60,13 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         MethodArg::Post => UploadMethod::Post,
     };
     let paths = args.paths.clone();
-    let sources = tokio::task::spawn_blocking(move || sources::collect(&paths)).await??;
+    let db = args.db.db.clone();
+    let sources = tokio::task::spawn_blocking(move || {
+        let mut found = sources::collect(&paths)?;
+        sources::exclude_database(&mut found, &db);
+        Ok::<_, CliError>(found)
+    })
+    .await??;
     let plan = plan(sources, &base, &method, &headers)?;
     let options = RunOptions {
         db: args.db.db,

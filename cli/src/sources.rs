@@ -88,6 +88,42 @@ pub fn collect(arguments: &[PathBuf]) -> Result<Sources, CliError> {
     Ok(sources)
 }
 
+/// Moves the queue database `db` and its companion files (`-wal`, `-shm`, `-journal`,
+/// `.lock`) from `files` to `skipped`: pushing a directory that holds the database would
+/// otherwise upload a file that changes under its own upload.
+pub fn exclude_database(sources: &mut Sources, db: &Path) {
+    let Some(name) = db.file_name() else {
+        return;
+    };
+    let directory = match db.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Ok(directory) = fs::canonicalize(directory) else {
+        return; // the database's directory does not exist, so nothing found is inside it
+    };
+    let database = directory.join(name);
+    let companions: Vec<PathBuf> = ["", "-wal", "-shm", "-journal", ".lock"]
+        .iter()
+        .map(|suffix| {
+            let mut path = database.clone().into_os_string();
+            path.push(suffix);
+            PathBuf::from(path)
+        })
+        .collect();
+    let files = std::mem::take(&mut sources.files);
+    for file in files {
+        if companions.contains(&file.path) {
+            sources.skipped.push(Unsent {
+                path: file.path,
+                reason: "ferry's own queue database (--db)".into(),
+            });
+        } else {
+            sources.files.push(file);
+        }
+    }
+}
+
 fn walk(root: &Path, sources: &mut Sources) {
     // Depth first; a directory's files before its subdirectories', each sorted by name.
     let mut pending: Vec<(PathBuf, Vec<String>)> = vec![(root.to_path_buf(), Vec::new())];
@@ -208,6 +244,23 @@ mod tests {
         let sources = collect(&[file]).expect("collects");
         assert_eq!(sources.files.len(), 1);
         assert_eq!(sources.files[0].segments, ["photo.jpg"]);
+    }
+
+    #[test]
+    fn the_queue_database_is_never_pushed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["q.db", "q.db-wal", "q.db.lock", "photo.jpg"] {
+            touch(&dir.path().join(name));
+        }
+        let mut sources = collect(&[dir.path().to_path_buf()]).expect("collects");
+        exclude_database(&mut sources, &dir.path().join("q.db"));
+        let names: Vec<&str> = sources
+            .files
+            .iter()
+            .map(|f| f.segments[0].as_str())
+            .collect();
+        assert_eq!(names, ["photo.jpg"]);
+        assert_eq!(sources.skipped.len(), 3);
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn killing_push_at_random_points_never_loses_or_duplicates_a_file() {
         }),
         ..FaultPlan::default()
     });
-    let mut rng = StdRng::seed_from_u64(0xF0_22_C2A5);
+    let mut rng = StdRng::seed_from_u64(0xF022_C2A5);
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("camera-roll");
     let files: Vec<(String, Vec<u8>)> = (0..FILES)

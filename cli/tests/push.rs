@@ -404,3 +404,60 @@ fn status_while_a_push_holds_the_database_is_refused_with_status_3() {
         assert_stored_once(&harness, &expected_key(relative), content);
     }
 }
+
+#[test]
+fn the_default_database_inside_the_pushed_directory_is_never_uploaded() {
+    let harness = Harness::start(FaultPlan::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tree();
+    write_tree(dir.path(), &files);
+    // No --db: the default ferry.db lands in the working directory, which is pushed.
+    for round in 0..2 {
+        let pushed = run(
+            ferry()
+                .current_dir(dir.path())
+                .args(["push", ".", &harness.url("up/"), "--json"]),
+            LIMIT,
+        );
+        assert_eq!(pushed.code(), Some(0), "round {round}: {pushed:?}");
+        assert_eq!(
+            number(&pushed.json(), "files_succeeded"),
+            files.len() as u64
+        );
+    }
+    assert!(
+        dir.path().join("ferry.db").is_file(),
+        "the default database is ./ferry.db"
+    );
+    let keys: Vec<String> = harness.received_all().into_keys().collect();
+    assert_eq!(keys.len(), files.len(), "{keys:?}");
+    assert!(keys.iter().all(|key| !key.contains("ferry.db")), "{keys:?}");
+}
+
+#[test]
+fn a_damaged_database_is_reported_with_status_3_and_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, b"x").expect("write");
+    let db = dir.path().join("q.db");
+    let garbage = b"this is not a database, it is a grocery list\n".repeat(200);
+    std::fs::write(&db, &garbage).expect("write garbage");
+    let pushed = run(
+        ferry()
+            .arg("push")
+            .arg(&file)
+            .arg("http://127.0.0.1:9/up/")
+            .arg("--db")
+            .arg(&db),
+        LIMIT,
+    );
+    assert_eq!(pushed.code(), Some(3), "{pushed:?}");
+    assert!(pushed.stderr.contains("not a Ferry database"), "{pushed:?}");
+    let status = run(ferry().args(["status", "--db"]).arg(&db), LIMIT);
+    assert_eq!(status.code(), Some(3), "{status:?}");
+    assert_eq!(
+        std::fs::read(&db).expect("read"),
+        garbage,
+        "the file was not touched"
+    );
+}
