@@ -75,6 +75,7 @@ pub struct DbArg {
         long,
         value_name = "PATH",
         env = "FERRY_DB",
+        hide_env_values = true,
         default_value = "ferry.db"
     )]
     pub db: PathBuf,

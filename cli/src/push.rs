@@ -181,9 +181,57 @@ async fn enqueue_and_drain(
         }
         ids.extend(results);
     }
+    renew_auth_required(queue, pump, uploads, &mut ids).await?;
     pump.ui().phase("uploading");
     pump.drive(queue.wait_idle()).await??;
     Ok(ids)
+}
+
+/// Transfers an earlier run left waiting for credentials would otherwise wait forever
+/// (enqueueing again returns them as they are, with the headers they were stored with).
+/// Running the command again is how a CLI user "signs in": cancel each one and enqueue it
+/// afresh, so it is sent with this run's headers. Nothing of it was stored by the server
+/// (it refused), so the new idempotency key cannot create a duplicate.
+async fn renew_auth_required(
+    queue: &TransferQueue,
+    pump: &mut Pump<'_>,
+    uploads: &[Upload],
+    ids: &mut [EnqueueResult],
+) -> Result<(), CliError> {
+    let mut waiting = std::collections::HashSet::new();
+    pump.drive(records::each(
+        queue,
+        Some(StateKind::AuthRequired),
+        |transfer| {
+            waiting.insert(transfer.id);
+        },
+    ))
+    .await??;
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let mut renewed = Vec::new();
+    for (position, id) in ids.iter().enumerate() {
+        if let Ok(id) = id
+            && waiting.contains(id)
+        {
+            pump.drive(queue.cancel(id)).await??;
+            renewed.push(position);
+        }
+    }
+    for batch in renewed.chunks(ENQUEUE_BATCH) {
+        let again: Vec<Upload> = batch
+            .iter()
+            .filter_map(|&position| uploads.get(position).cloned())
+            .collect();
+        let results = pump.drive(queue.enqueue_many(again)).await??;
+        for (&position, result) in batch.iter().zip(results) {
+            if let Some(slot) = ids.get_mut(position) {
+                *slot = result;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The final record of every transfer this run enqueued, by id.
@@ -284,7 +332,9 @@ fn unfinished_reason(state: StateKind) -> String {
     match state {
         StateKind::Failed => "failed permanently".into(),
         StateKind::AuthRequired => {
-            "the server refused the credentials; fix the headers and run again".into()
+            "the server refused the credentials; fix the --header values and run the same \
+             command again"
+                .into()
         }
         StateKind::Paused => "paused by another program using this database".into(),
         StateKind::Cancelled => "cancelled by another program using this database".into(),

@@ -461,3 +461,64 @@ fn a_damaged_database_is_reported_with_status_3_and_left_alone() {
         "the file was not touched"
     );
 }
+
+#[test]
+fn refused_credentials_wait_until_a_rerun_with_new_headers_sends_them() {
+    let harness = Harness::start(FaultPlan {
+        status: Some(StatusFault {
+            probability: 1.0,
+            code: 401,
+            retry_after: None,
+        }),
+        ..FaultPlan::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    let files = tree();
+    write_tree(&root, &files);
+    let db = dir.path().join("q.db");
+    let push = |token: &str| {
+        run(
+            ferry()
+                .arg("push")
+                .arg(&root)
+                .arg(harness.url("up/"))
+                .arg("--db")
+                .arg(&db)
+                .arg("--json")
+                .arg("-H")
+                .arg(format!("Authorization: Bearer {token}")),
+            LIMIT,
+        )
+    };
+
+    let refused = push("expired-token");
+    assert_eq!(refused.code(), Some(1), "{refused:?}");
+    let summary = refused.json();
+    let failures = summary["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), files.len());
+    assert!(
+        failures.iter().all(|f| f["state"] == "auth_required"),
+        "{summary}"
+    );
+    assert!(!refused.stdout.contains("expired-token"));
+
+    harness.set_faults(FaultPlan::default());
+    let accepted = push("fresh-token");
+    assert_eq!(accepted.code(), Some(0), "{accepted:?}");
+    assert_eq!(
+        number(&accepted.json(), "files_uploaded"),
+        files.len() as u64
+    );
+    for (relative, content) in &files {
+        assert_stored_once(&harness, &expected_key(relative), content);
+    }
+    let status = run(ferry().args(["status", "--json", "--db"]).arg(&db), LIMIT);
+    let report = status.json();
+    assert_eq!(
+        report["by_state"]["succeeded"],
+        files.len() as u64,
+        "{report}"
+    );
+    assert_eq!(report["by_state"]["auth_required"], 0, "{report}");
+}

@@ -47,6 +47,11 @@ impl Harness {
         format!("{}{path}", self.server().base_url())
     }
 
+    /// Replaces the fault plan; request numbering starts over.
+    pub fn set_faults(&self, faults: FaultPlan) {
+        self.server().set_faults(faults).expect("valid fault plan");
+    }
+
     pub fn stats(&self) -> Stats {
         self.server().stats()
     }
