@@ -37,7 +37,7 @@ pub enum CliError {
     Usage(String),
     /// The queue refused to open or answer (damaged, foreign or newer database, ...).
     #[error("{0}")]
-    Queue(#[from] ferry::Error),
+    Queue(ferry::Error),
     /// Another ferry process holds the database.
     #[error(
         "{} is in use by another ferry process; wait for it to finish (it shows its own progress), or use another --db",
@@ -61,6 +61,15 @@ pub enum CliError {
         if *resumable { ", run the same command again to finish" } else { "" }
     )]
     Interrupted { resumable: bool },
+}
+
+impl From<ferry::Error> for CliError {
+    fn from(error: ferry::Error) -> Self {
+        match error {
+            ferry::Error::Store(ferry::StoreError::InUse { path }) => Self::Busy { db: path },
+            other => Self::Queue(other),
+        }
+    }
 }
 
 impl CliError {

@@ -13,7 +13,6 @@ mod demo_files;
 mod destination;
 mod error;
 mod headers;
-mod lock;
 mod progress_ui;
 mod pump;
 mod push;

@@ -7,7 +7,7 @@
 //! records in the store. `demo` reuses [`execute`].
 //!
 //! What it must never do: decide a file's fate from events or guesses (only the stored
-//! state counts), open the queue without holding the database lock, or leave the queue
+//! state counts), or leave the queue
 //! without a clean shutdown on any path it controls (Ctrl-C included).
 
 use std::collections::HashMap;
@@ -25,8 +25,8 @@ use crate::error::{CliError, Outcome};
 use crate::progress_ui::ProgressUi;
 use crate::pump::Pump;
 use crate::sources::{self, Sources, Unsent};
-use crate::summary::{FailureReport, SkipReport, Summary, failure_kind_name};
-use crate::{headers, lock, records};
+use crate::summary::{FailureReport, SkipReport, Summary};
+use crate::{headers, records};
 
 /// Uploads per `enqueue_many` call: one transaction each, and a bounded message size.
 const ENQUEUE_BATCH: usize = 1000;
@@ -121,7 +121,6 @@ pub fn plan(
 
 /// Opens the queue, enqueues the plan, waits until the queue is idle, and summarises.
 pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, CliError> {
-    let _lock = lock::acquire(&options.db)?;
     let run_started = SystemTime::now();
     let clock = Instant::now();
     let mut config = QueueConfig::new(&options.db);
@@ -300,7 +299,7 @@ fn summarise(
         }
         let mut report = failure(state.as_str(), unfinished_reason(state));
         if let Some(error) = &record.last_error {
-            report.kind = Some(failure_kind_name(error.kind).to_owned());
+            report.kind = Some(error.kind.as_str().to_owned());
             report.http_status = error.http_status;
             report.reason = error.to_string();
         }

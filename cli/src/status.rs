@@ -17,8 +17,7 @@ use serde::Serialize;
 
 use crate::args::StatusArgs;
 use crate::error::{CliError, Outcome};
-use crate::summary::failure_kind_name;
-use crate::{lock, records};
+use crate::records;
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -75,7 +74,6 @@ pub async fn run(args: StatusArgs) -> Result<Outcome, CliError> {
 
 /// Reads the whole queue without starting anything.
 pub async fn inspect(db: &std::path::Path) -> Result<StatusReport, CliError> {
-    let _lock = lock::acquire(db)?;
     let mut config = QueueConfig::new(db);
     // Opening a queue starts its scheduler; with no room in flight it can start nothing.
     config.limits = Limits {
@@ -137,7 +135,7 @@ fn describe_failure(transfer: &Transfer) -> StatusFailure {
         },
         state: transfer.state.kind().as_str(),
         attempts: transfer.attempts,
-        kind: error.map(|error| failure_kind_name(error.kind)),
+        kind: error.map(|error| error.kind.as_str()),
         http_status: error.and_then(|error| error.http_status),
         reason: error.map_or_else(|| "no reason was recorded".to_owned(), ToString::to_string),
         header_names: upload

@@ -10,7 +10,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use ferry::FailureKind;
 use indicatif::HumanBytes;
 use serde::Serialize;
 
@@ -68,21 +67,6 @@ pub struct FailureReport {
 pub struct SkipReport {
     pub path: PathBuf,
     pub reason: String,
-}
-
-/// The stored name of a failure kind, as the engine's messages spell it.
-// The engine's own `FailureKind::as_str` is crate-private; this mirrors it.
-pub fn failure_kind_name(kind: FailureKind) -> &'static str {
-    match kind {
-        FailureKind::Network => "network",
-        FailureKind::Stalled => "stalled",
-        FailureKind::HttpStatus => "http_status",
-        FailureKind::Auth => "auth",
-        FailureKind::SourceMissing => "source_missing",
-        FailureKind::SourceChanged => "source_changed",
-        FailureKind::SourceUnreadable => "source_unreadable",
-        FailureKind::AttemptsExhausted => "attempts_exhausted",
-    }
 }
 
 impl Summary {

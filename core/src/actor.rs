@@ -427,6 +427,8 @@ impl Engine {
                 outbox.aborts.extend(flight.abort);
             }
             transfer.bytes_sent = 0;
+            // The app stopped the attempt: it does not use up the retry budget.
+            transfer.attempts = transfer.attempts.saturating_sub(1);
         }
         transfer.state = next;
         if matches!(input, Input::Retry) {
@@ -717,6 +719,8 @@ impl Engine {
             if let Ok((next, _)) = transition(&transfer.state, &Input::Interrupted) {
                 transfer.state = next;
                 transfer.bytes_sent = 0;
+                // An attempt that ended without a verdict does not use up the retry budget.
+                transfer.attempts = transfer.attempts.saturating_sub(1);
                 transfer.next_attempt_at = self.clock.now();
                 store::save(tx, &transfer, now_ms)?;
             }

@@ -65,6 +65,10 @@ pub enum StoreError {
     },
     #[error("{path} is damaged ({detail}); move it aside and open again to start an empty queue")]
     Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "{path} is in use by another process (another instance of the app, or a ferry command); close it first, or use another path"
+    )]
+    InUse { path: PathBuf },
     #[error("database {path} cannot be opened: {detail}")]
     Unavailable { path: PathBuf, detail: String },
     #[error("database operation failed: {0}")]
@@ -99,7 +103,8 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The stable name stored in the database and shown in reports (`network`, `stalled`...).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Network => "network",
             Self::Stalled => "stalled",
@@ -124,6 +129,12 @@ impl FailureKind {
             "attempts_exhausted" => Self::AttemptsExhausted,
             _ => return None,
         })
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -394,3 +394,76 @@ async fn transfers_that_may_not_use_cellular_wait_for_another_network() {
     assert_all_received_once(&server, &files);
     queue.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(start_paused = true)]
+async fn attempts_interrupted_by_shutdown_do_not_use_up_the_retry_budget() {
+    let dir = tempfile::tempdir().expect("dir");
+    // 1 MiB at 64 KiB/s takes 16 s: slow, but never silent for a whole stall_timeout.
+    let files = write_files(&dir.path().join("src"), 1, 1, |_, _| 1024 * 1024);
+    let slow = Fault::SlowRead {
+        bytes_per_second: 64 * 1024,
+    };
+    let mut scripted: Vec<ScriptedFault> = (1..=5)
+        .map(|n| ScriptedFault::Request {
+            n,
+            fault: slow.clone(),
+        })
+        .collect();
+    scripted.push(ScriptedFault::Request {
+        n: 6,
+        fault: Fault::Reset,
+    });
+    let server = server_with(scripted).await;
+    let mut config = quick_config(dir.path());
+    config.retry.max_attempts = 2;
+    for interrupted in 1..=5 {
+        let queue = TransferQueue::open(config.clone()).await.expect("open");
+        queue
+            .enqueue(upload_to(&server, &files[0]))
+            .await
+            .expect("enqueue");
+        // Shut down only once the server has the request, so request numbers line up.
+        for _ in 0..1000 {
+            if server.stats().requests >= interrupted {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(server.stats().requests, interrupted);
+        queue.shutdown().await.expect("shutdown");
+    }
+    let queue = TransferQueue::open(config).await.expect("open");
+    queue.wait_idle().await.expect("idle");
+    let transfer = &queue.list(None, 0, 10).await.expect("list")[0];
+    assert_eq!(
+        transfer.state,
+        TransferState::Succeeded,
+        "{:?}",
+        transfer.last_error
+    );
+    assert_eq!(
+        transfer.attempts, 2,
+        "the reset and the success; interruptions do not count"
+    );
+    assert_eq!(server.stats().requests, 7);
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_database_is_refused_while_the_first_is_open() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = quick_config(dir.path());
+    let first = TransferQueue::open(config.clone()).await.expect("first");
+    let second = TransferQueue::open(config.clone()).await;
+    assert!(
+        matches!(second, Err(Error::Store(ferry::StoreError::InUse { .. }))),
+        "{:?}",
+        second.err()
+    );
+    first.shutdown().await.expect("shutdown");
+    let again = TransferQueue::open(config)
+        .await
+        .expect("free after shutdown");
+    again.shutdown().await.expect("shutdown");
+}

@@ -9,6 +9,7 @@
 mod schema;
 mod transfers;
 
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -23,15 +24,22 @@ pub(crate) use transfers::{
 /// `PRAGMA application_id` of every Ferry database: "FRRY".
 const FERRY_APPLICATION_ID: i64 = 0x4652_5259;
 
-/// An open database.
+/// An open database, and the lock that makes this process its only user.
 pub(crate) struct Store {
     conn: Connection,
     path: PathBuf,
+    /// An advisory lock on `<database>.lock`, held while the store is open. Two processes
+    /// driving one queue would both start the same transfers, and each open would requeue
+    /// the other's running ones. The kernel drops the lock when the process dies, even by
+    /// SIGKILL, so a crash never leaves it stale. The file is never deleted: unlinking a
+    /// locked file would split the lock in two.
+    _lock: File,
 }
 
 impl Store {
     /// Opens (creating if missing) and migrates the database at `path`.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let lock = lock_exclusively(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -43,6 +51,7 @@ impl Store {
         let mut store = Self {
             conn,
             path: path.into(),
+            _lock: lock,
         };
         store.check_identity()?;
         store.configure()?;
@@ -109,6 +118,30 @@ impl Store {
     }
 }
 
+/// Takes the lock on `<database>.lock`, or fails at once if another user holds it.
+fn lock_exclusively(database: &Path) -> Result<File, StoreError> {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let unavailable = |error: std::io::Error| StoreError::Unavailable {
+        path: path.clone(),
+        detail: format!("the lock file next to the database cannot be used: {error}"),
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(unavailable)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::InUse {
+            path: database.into(),
+        }),
+        Err(TryLockError::Error(error)) => Err(unavailable(error)),
+    }
+}
+
 pub(crate) fn classify_sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path: path.into() },
@@ -136,6 +169,17 @@ mod tests {
         let path = dir.path().join("q.db");
         drop(Store::open(&path).expect("create"));
         Store::open(&path).expect("reopen");
+    }
+
+    #[test]
+    fn a_database_in_use_cannot_be_opened_twice_until_it_is_closed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("q.db");
+        let first = Store::open(&path).expect("first");
+        let error = Store::open(&path).err().expect("second must fail");
+        assert!(matches!(error, StoreError::InUse { .. }), "{error}");
+        drop(first);
+        Store::open(&path).expect("free again");
     }
 
     #[test]

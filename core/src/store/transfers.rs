@@ -327,15 +327,16 @@ pub(crate) fn totals(conn: &Connection) -> rusqlite::Result<StateTotals> {
     })
 }
 
-/// After a restart, in-process attempts died with the process: queue them again now.
+/// After a restart, in-process attempts died with the process: queue them again now. The
+/// interrupted attempt does not use up the retry budget.
 /// Platform-lane transfers are left for reconciliation with the OS.
 pub(crate) fn requeue_interrupted_in_process(
     conn: &Connection,
     now_ms: i64,
 ) -> rusqlite::Result<usize> {
     conn.execute(
-        "UPDATE transfers SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 \
-         WHERE state = 'running' AND lane_key IS NULL",
+        "UPDATE transfers SET state = 'queued', next_attempt_at = ?1, updated_at = ?1, \
+         attempts = max(attempts - 1, 0) WHERE state = 'running' AND lane_key IS NULL",
         [now_ms],
     )
 }
