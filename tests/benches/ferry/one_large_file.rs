@@ -1,0 +1,140 @@
+//! one_large_file: one 1 GiB file of pseudo-random bytes, `PUT` to nginx (WebDAV) by
+//! Ferry and by `curl -T`, in alternating order. MB are 10^6 bytes.
+//!
+//! Ferry's time runs from `enqueue_many` until `wait_idle` resolves; curl's time is its
+//! whole process.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use ferry::{TransferQueue, Upload};
+
+use crate::nginx::{self, Nginx};
+use crate::support::{
+    BenchResult, CpuOf, Prng, Sample, Settings, Stopwatch, fail, ferry_config, median, runtime,
+    scratch_dir, server_scratch_dir, sync_disks, write_random_file,
+};
+
+pub const NAME: &str = "one_large_file";
+const SIZE: u64 = 1 << 30;
+
+pub fn run(settings: &Settings) -> BenchResult<()> {
+    let binary = nginx::ensure_installed()?;
+    let work = scratch_dir(NAME);
+    let source = work.path().join("large.bin");
+    write_random_file(&source, SIZE, &mut Prng::new(0x5EED_0002))?;
+    let server_dir = server_scratch_dir(NAME);
+    let server = Nginx::start(&binary, server_dir.path())?;
+    println!(
+        "{NAME}: {} (Debian package), worker_processes 1, HTTP/1.1 cleartext; server files in {}",
+        binary.version,
+        server_dir.path().display()
+    );
+    let rt = runtime();
+    let mut ferry_rates = Vec::new();
+    let mut curl_rates = Vec::new();
+    for round in 0..settings.runs {
+        let ferry_first = round % 2 == 0;
+        for side in 0..2 {
+            let ferry_side = (side == 0) == ferry_first;
+            if !settings.runs_side(if ferry_side { "ferry" } else { "curl" }) {
+                continue;
+            }
+            sync_disks();
+            if ferry_side {
+                let target = format!("ferry-{round}.bin");
+                let database = work.path().join(format!("queue-{round}.db"));
+                let sample = rt.block_on(ferry_round(&server, &source, &target, &database))?;
+                let rate = verify_and_remove(&server, &target, "ferry")? / sample.seconds / 1e6;
+                report(round, "ferry", rate, &sample);
+                ferry_rates.push(rate);
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = fs::remove_file(format!("{}{suffix}", database.display()));
+                }
+            } else {
+                let target = format!("curl-{round}.bin");
+                let sample = curl_round(&server, &source, &target)?;
+                let rate = verify_and_remove(&server, &target, "curl")? / sample.seconds / 1e6;
+                report(round, "curl", rate, &sample);
+                curl_rates.push(rate);
+            }
+        }
+    }
+    let ferry = median(&mut ferry_rates);
+    let curl = median(&mut curl_rates);
+    println!(
+        "{NAME}: ferry {ferry:.0} MB/s, curl {curl:.0} MB/s, ratio {:.2} (goal >= 0.95)",
+        ferry / curl
+    );
+    Ok(())
+}
+
+fn report(round: usize, who: &str, rate: f64, sample: &Sample) {
+    println!(
+        "  run {}: {who:<5} {rate:>5.0} MB/s ({:.2} s; CPU s: {who} {:.2}, nginx {:.2})",
+        round + 1,
+        sample.seconds,
+        sample.client_cpu,
+        sample.server_cpu
+    );
+}
+
+async fn ferry_round(
+    server: &Nginx,
+    source: &Path,
+    target: &str,
+    database: &Path,
+) -> BenchResult<Sample> {
+    let queue = TransferQueue::open(ferry_config(database, 8)).await?;
+    let server_cpu = || server.cpu_time();
+    let stopwatch = Stopwatch::start(CpuOf::ThisProcess, &server_cpu);
+    let mut results = queue
+        .enqueue_many(vec![Upload::put(source, server.url(target))])
+        .await?;
+    results.pop().unwrap_or(Err(ferry::Error::Closed))?;
+    queue.wait_idle().await?;
+    let sample = stopwatch.stop();
+    let progress = queue.progress().await?;
+    queue.shutdown().await?;
+    if progress.files_done != 1 {
+        return Err(fail(format!(
+            "ferry did not finish the upload (failed: {})",
+            progress.files_failed
+        )));
+    }
+    Ok(sample)
+}
+
+fn curl_round(server: &Nginx, source: &Path, target: &str) -> BenchResult<Sample> {
+    let server_cpu = || server.cpu_time();
+    let stopwatch = Stopwatch::start(CpuOf::Children, &server_cpu);
+    let output = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-T"])
+        .arg(source)
+        .arg(server.url(target))
+        .stdin(Stdio::null())
+        .output()?;
+    let sample = stopwatch.stop();
+    if !output.status.success() {
+        return Err(fail(format!(
+            "curl failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Ok(sample)
+}
+
+/// The stored file's size, after checking it is whole; then removes it.
+fn verify_and_remove(server: &Nginx, target: &str, who: &str) -> BenchResult<f64> {
+    let path = server.root().join(target);
+    let size = fs::metadata(&path)
+        .map_err(|error| fail(format!("{who}: nginx stored no {target}: {error}")))?
+        .len();
+    fs::remove_file(&path)?;
+    if size != SIZE {
+        return Err(fail(format!("{who}: nginx stored {size} bytes of {SIZE}")));
+    }
+    Ok(size as f64)
+}
