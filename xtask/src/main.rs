@@ -1,1 +1,122 @@
-fn main() {}
+//! `cargo xtask`: Ferry's developer and CI tasks.
+//!
+//! - `swift-toolchain`: build (once) the cached Debian trixie root that runs Swift.
+//! - `bindgen`: generate Swift or Kotlin bindings from a UniFFI cdylib.
+//! - `test-swift`, `test-kotlin`: the XCTest / JUnit suites against the host cdylib.
+//! - `test`: `cargo test --workspace`, then both suites, with a summary line per suite.
+
+mod bindgen;
+mod cdylib;
+mod kotlin;
+mod suite;
+mod swift;
+mod toolchain;
+mod util;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::cdylib::FfiCrate;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Ferry's build and test tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create the cached Debian trixie root with Swift (idempotent; needs root).
+    /// Cache: $FERRY_CACHE_DIR/swift-trixie, default ~/.cache/ferry/swift-trixie.
+    SwiftToolchain,
+    /// Generate Swift or Kotlin bindings from a built UniFFI cdylib.
+    Bindgen {
+        /// The cdylib (e.g. target/debug/libferry_ffi.so).
+        #[arg(long)]
+        lib: PathBuf,
+        /// Output directory (emptied first).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum)]
+        language: bindgen::Language,
+        /// UniFFI global config (default: uniffi.toml at the workspace root).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Build the cdylib, generate Swift bindings, run the XCTest suite in the trixie root.
+    TestSwift {
+        #[command(flatten)]
+        ffi: FfiCrate,
+        /// Run the XCTest files of this directory instead of bindings/swift/Tests/FerryTests.
+        #[arg(long)]
+        tests: Option<PathBuf>,
+    },
+    /// Build the cdylib, generate Kotlin bindings, run the JUnit suite with Maven.
+    TestKotlin {
+        #[command(flatten)]
+        ffi: FfiCrate,
+        /// Compile the JUnit tests of this directory instead of bindings/kotlin/src/test/kotlin.
+        #[arg(long)]
+        tests: Option<PathBuf>,
+    },
+    /// `cargo test --workspace`, then test-swift and test-kotlin; one summary line each.
+    Test {
+        #[command(flatten)]
+        ffi: FfiCrate,
+        #[arg(long)]
+        swift_tests: Option<PathBuf>,
+        #[arg(long)]
+        kotlin_tests: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    // Print the error chain without anyhow's backtrace (RUST_BACKTRACE is often set).
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Cmd) -> Result<()> {
+    match command {
+        Cmd::SwiftToolchain => {
+            let root = toolchain::ensure()?;
+            println!("swift toolchain ready: {}", root.path().display());
+            Ok(())
+        }
+        Cmd::Bindgen {
+            lib,
+            out,
+            language,
+            config,
+        } => {
+            let config = config.unwrap_or_else(bindgen::workspace_config);
+            bindgen::generate(&lib, &out, language, &config)?;
+            println!("{} bindings in {}", language.name(), out.display());
+            Ok(())
+        }
+        Cmd::TestSwift { ffi, tests } => {
+            suite::finish("swift", swift::test(&ffi, tests.as_deref()))
+        }
+        Cmd::TestKotlin { ffi, tests } => {
+            suite::finish("kotlin", kotlin::test(&ffi, tests.as_deref()))
+        }
+        Cmd::Test {
+            ffi,
+            swift_tests,
+            kotlin_tests,
+        } => suite::test_all(&suite::TestAll {
+            ffi,
+            swift_tests,
+            kotlin_tests,
+        }),
+    }
+}

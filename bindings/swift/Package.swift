@@ -1,0 +1,45 @@
+// swift-tools-version:5.9
+//
+// Ferry's Swift package. On Linux, `cargo xtask test-swift` stages this file with the
+// UniFFI-generated sources (never committed) and runs `swift test` in a Debian trixie root:
+//
+//   Sources/FerryFFI/  FerryFFI.h + module.modulemap (generated: the raw C FFI)
+//   Sources/Ferry/     Ferry.swift (generated) + hand-written sugar (committed)
+//   Tests/FerryTests/  XCTest suite (committed)
+//
+// The target names must match `module_name` / `ffi_module_name` in ../../uniffi.toml.
+// FERRY_FFI_LIB_DIR / FERRY_FFI_LIB_NAME say where the host-built cdylib is; xtask sets them.
+// An Apple build (XCFramework binaryTarget) is not described here yet.
+import Foundation
+import PackageDescription
+
+let env = ProcessInfo.processInfo.environment
+let libDir = env["FERRY_FFI_LIB_DIR"] ?? "../../target/debug"
+let libName = env["FERRY_FFI_LIB_NAME"] ?? "ferry_ffi"
+
+let package = Package(
+    name: "Ferry",
+    products: [
+        .library(name: "Ferry", targets: ["Ferry"]),
+    ],
+    targets: [
+        .systemLibrary(name: "FerryFFI", path: "Sources/FerryFFI"),
+        .target(
+            name: "Ferry",
+            dependencies: ["FerryFFI"],
+            path: "Sources/Ferry",
+            // UniFFI 0.32.2's async foreign traits are not Swift-6-strict clean.
+            swiftSettings: [.unsafeFlags(["-swift-version", "5"])],
+            linkerSettings: [
+                .linkedLibrary(libName),
+                .unsafeFlags(["-L", libDir, "-Xlinker", "-rpath", "-Xlinker", libDir]),
+            ]
+        ),
+        .testTarget(
+            name: "FerryTests",
+            dependencies: ["Ferry"],
+            path: "Tests/FerryTests"
+        ),
+    ],
+    swiftLanguageVersions: [.v5]
+)

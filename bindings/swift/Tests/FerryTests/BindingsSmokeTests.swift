@@ -1,0 +1,73 @@
+// Smoke tests of the Swift bindings on Linux: the generated module compiles in Swift 5
+// mode, loads the host-built library, and async calls, typed errors and the foreign
+// observer all cross the FFI. Behaviour belongs in the Rust tests; keep these few.
+import Foundation
+import XCTest
+import Ferry
+
+/// Collects the events Rust delivers on Ferry's own thread.
+final class EventLog: TransferObserver, @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [TransferEvent] = []
+
+    func onEvent(event: TransferEvent) {
+        lock.lock()
+        events.append(event)
+        lock.unlock()
+    }
+
+    func started(_ id: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return events.contains { if case .started(id, _) = $0 { return true } else { return false } }
+    }
+}
+
+final class BindingsSmokeTests: XCTestCase {
+    private var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    private func openQueue() async throws -> TransferQueue {
+        try await TransferQueue.open(config: defaultQueueConfig(databasePath: dir.appendingPathComponent("queue.db").path))
+    }
+
+    func testMalformedIdIsATypedError() async throws {
+        let queue = try await openQueue()
+        do {
+            _ = try await queue.get(id: "not-a-transfer-id")
+            XCTFail("expected FerryError.InvalidTransferId")
+        } catch FerryError.InvalidTransferId(let message) {
+            XCTAssertFalse(message.isEmpty)
+        }
+        try await queue.shutdown()
+    }
+
+    func testObserverImplementedInSwiftHearsTheAttemptStart() async throws {
+        let queue = try await openQueue()
+        let log = EventLog()
+        let subscription = queue.subscribe(observer: log)
+        let file = dir.appendingPathComponent("a.bin")
+        try Data(repeating: 7, count: 1024).write(to: file)
+        // Nothing listens on the loopback discard port: the attempt starts, then fails.
+        let id = try await queue.enqueue(upload: Upload(
+            sourcePath: file.path, destination: "http://127.0.0.1:9/a.bin", method: .put))
+        let deadline = Date().addingTimeInterval(10)
+        while !log.started(id) && Date() < deadline {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        XCTAssertTrue(log.started(id), "no Started event for \(id) within 10 s")
+        let progress = try await queue.progress()
+        XCTAssertEqual(progress.filesTotal, 1)
+        subscription.close()
+        try await queue.cancel(id: id)
+        try await queue.shutdown()
+    }
+}

@@ -1,0 +1,206 @@
+//! Test counts and summaries, and `cargo xtask test`: every suite in one run.
+//!
+//! `cargo xtask test` runs `cargo test --workspace`, then the Swift and Kotlin suites, even
+//! when an earlier one failed, so that the summary is always complete, and exits non-zero if
+//! any failed. Each suite ends with one line in the plain form CI reads,
+//! `NAME: N passed, N failed`, and a `total:` line closes the run. A suite that broke
+//! without a failing test (a build error, a crash, no test at all) counts as one failure,
+//! so a total never reads "0 failed" when something went wrong. The Swift and Kotlin
+//! suites are skipped, and say so, while the default `ferry-ffi` package does not exist.
+
+use std::fmt;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cdylib::FfiCrate;
+use crate::{kotlin, swift, util};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: u64,
+    pub failed: u64,
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)
+    }
+}
+
+/// What a suite that ran did: its counts, and what else went wrong, if anything.
+pub struct Report {
+    pub counts: Counts,
+    pub problem: Option<String>,
+}
+
+impl Report {
+    /// Judge a test runner by its exit status as well as by the tests it counted.
+    pub fn new(runner: &str, status: ExitStatus, counts: Counts) -> Report {
+        let problem = if !status.success() && counts.passed + counts.failed == 0 {
+            Some(format!(
+                "{runner} failed ({status}) before any test ran: see its output above"
+            ))
+        } else if !status.success() && counts.failed == 0 {
+            Some(format!("{runner} failed ({status}) with no failing test"))
+        } else if counts.passed + counts.failed == 0 {
+            Some(format!("{runner} ran no test"))
+        } else {
+            None
+        };
+        Report { counts, problem }
+    }
+}
+
+/// Print a suite's closing lines; return the counts it adds to the total.
+pub fn summarize(name: &str, result: &Result<Report>) -> Counts {
+    match result {
+        Ok(report) => {
+            let mut counts = report.counts;
+            if let Some(problem) = &report.problem {
+                println!("{name}: {problem}");
+                counts.failed = counts.failed.max(1);
+            }
+            println!("{name}: {}", report.counts);
+            counts
+        }
+        Err(e) => {
+            println!("{name}: could not run: {e:#}");
+            Counts {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    }
+}
+
+/// Exit status for a single suite run by `test-swift` / `test-kotlin`.
+pub fn finish(name: &str, result: Result<Report>) -> Result<()> {
+    if summarize(name, &result).failed > 0 {
+        bail!("{name} suite failed");
+    }
+    Ok(())
+}
+
+pub struct TestAll {
+    pub ffi: FfiCrate,
+    pub swift_tests: Option<PathBuf>,
+    pub kotlin_tests: Option<PathBuf>,
+}
+
+pub fn test_all(args: &TestAll) -> Result<()> {
+    let mut results = vec![("rust", util::timed("cargo test --workspace", rust))];
+    let ffi_ready = args.ffi.manifest_path.is_some() || args.ffi.exists()?;
+    if ffi_ready {
+        results.push(("swift", swift::test(&args.ffi, args.swift_tests.as_deref())));
+        results.push((
+            "kotlin",
+            kotlin::test(&args.ffi, args.kotlin_tests.as_deref()),
+        ));
+    }
+
+    println!();
+    let mut total = Counts::default();
+    for (name, result) in &results {
+        let c = summarize(name, result);
+        total.passed += c.passed;
+        total.failed += c.failed;
+    }
+    if !ffi_ready {
+        for name in ["swift", "kotlin"] {
+            println!(
+                "{name}: skipped (package {} is not in the workspace yet)",
+                args.ffi.package
+            );
+        }
+    }
+    println!("total: {total}");
+    if total.failed > 0 {
+        bail!("some suites failed");
+    }
+    Ok(())
+}
+
+/// `cargo test --workspace`, echoing its output and adding up its `test result:` lines.
+fn rust() -> Result<Report> {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(["test", "--workspace"])
+        .current_dir(util::workspace_root())
+        .stdout(Stdio::piped());
+    eprintln!("$ {}", util::show(&cmd));
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("could not start: {}", util::show(&cmd)))?;
+    let stdout = child.stdout.take().context("no stdout from cargo test")?;
+    let mut counts = Counts::default();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(c) = parse_test_result(&line) {
+            counts.passed += c.passed;
+            counts.failed += c.failed;
+        }
+    }
+    let status = child.wait()?;
+    Ok(Report::new("cargo test", status, counts))
+}
+
+/// `test result: ok. 3 passed; 1 failed; 0 ignored; ...` -> 3 passed, 1 failed.
+fn parse_test_result(line: &str) -> Option<Counts> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let number_before = |word: &str| -> Option<u64> {
+        rest.split(';').find_map(|part| {
+            let mut words = part.split_whitespace().rev();
+            if words.next()? != word {
+                return None;
+            }
+            words.next()?.parse().ok()
+        })
+    };
+    Some(Counts {
+        passed: number_before("passed")?,
+        failed: number_before("failed")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn reads_cargo_test_result_lines() {
+        let c = parse_test_result(
+            "test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s",
+        )
+        .unwrap();
+        assert_eq!((c.passed, c.failed), (3, 1));
+        let c = parse_test_result("test result: ok. 46 passed; 0 failed; 0 ignored").unwrap();
+        assert_eq!((c.passed, c.failed), (46, 0));
+        assert!(parse_test_result("running 4 tests").is_none());
+    }
+
+    #[test]
+    fn broken_run_without_failing_test_still_counts_as_a_failure() {
+        let counts = Counts {
+            passed: 146,
+            failed: 0,
+        };
+        let report = Report::new("cargo test", ExitStatus::from_raw(101 << 8), counts);
+        assert!(report.problem.is_some());
+        assert_eq!(summarize("rust", &Ok(report)).failed, 1);
+        let nothing = Report::new("mvn test", ExitStatus::from_raw(0), Counts::default());
+        assert_eq!(nothing.problem.as_deref(), Some("mvn test ran no test"));
+    }
+
+    #[test]
+    fn summary_line_has_the_plain_ci_form() {
+        let c = Counts {
+            passed: 5,
+            failed: 0,
+        };
+        assert_eq!(format!("swift: {c}"), "swift: 5 passed, 0 failed");
+    }
+}
