@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             failed = true;
         }
         println!(
-            "({name}: {runs} runs per side, medians; {:.1} s in all with setup)",
+            "({name}: {runs} runs, medians; {:.1} s in all with setup)",
             started.elapsed().as_secs_f64()
         );
     }
