@@ -2,7 +2,7 @@
 //!
 //! `subscribe(observer)` starts a task on Ferry's runtime that forwards every event to the
 //! observer, in order, from one thread at a time. The returned [`EventSubscription`]
-//! unsubscribes when closed or when the app drops it. The observer is called on Ferry's
+//! stops on `unsubscribe()` or when the app drops it. The observer is called on Ferry's
 //! thread: it must return quickly and hop to its own queue for UI work.
 
 use std::sync::{Arc, Mutex};
@@ -129,8 +129,10 @@ impl EventSubscription {
 
 #[uniffi::export]
 impl EventSubscription {
-    /// Stops delivering events. Closing twice is harmless.
-    pub fn close(&self) {
+    /// Stops delivering events. Calling it twice is harmless. Not named `close`: UniFFI's
+    /// Kotlin objects already have `AutoCloseable.close()`, which frees the object and so
+    /// unsubscribes too (workaround for https://github.com/mozilla/uniffi-rs/issues/2955).
+    pub fn unsubscribe(&self) {
         let task = match self.task.lock() {
             Ok(mut guard) => guard.take(),
             Err(poisoned) => poisoned.into_inner().take(),
@@ -143,6 +145,6 @@ impl EventSubscription {
 
 impl Drop for EventSubscription {
     fn drop(&mut self) {
-        self.close();
+        self.unsubscribe();
     }
 }

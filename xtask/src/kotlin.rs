@@ -34,8 +34,10 @@ pub fn test(ffi: &FfiCrate, tests: Option<&Path>) -> Result<Report> {
         &bindgen::workspace_config(),
     )?;
 
+    let server = crate::testkit_server::TestkitServer::start()?;
     let lib_dir = lib.parent().context("library has no directory")?;
     let mut cmd = Command::new("mvn");
+    cmd.env("FERRY_TESTKIT_URL", server.url());
     cmd.args(["-q", "-B", "-Dstyle.color=never", "-f"])
         .arg(project.join("pom.xml"))
         .arg(format!("-Dferry.libDir={}", lib_dir.display()));

@@ -10,6 +10,7 @@ mod cdylib;
 mod kotlin;
 mod suite;
 mod swift;
+mod testkit_server;
 mod toolchain;
 mod util;
 

@@ -43,6 +43,7 @@ pub fn test(ffi: &FfiCrate, tests: Option<&Path>) -> Result<Report> {
     let pkg = util::xtask_target_dir().join("swift-pkg");
     stage(&pkg, &gen_dir, &lib, tests)?;
 
+    let server = crate::testkit_server::TestkitServer::start()?;
     let lib_dir = format!("{GUEST_DIR}/lib");
     let lib_name = cdylib::link_name(&lib)?;
     let mut cmd = root.command(
@@ -53,6 +54,7 @@ pub fn test(ffi: &FfiCrate, tests: Option<&Path>) -> Result<Report> {
         &[
             ("FERRY_FFI_LIB_DIR", &lib_dir),
             ("FERRY_FFI_LIB_NAME", &lib_name),
+            ("FERRY_TESTKIT_URL", server.url()),
         ],
     );
     util::timed("swift test", || run_and_count(&mut cmd))

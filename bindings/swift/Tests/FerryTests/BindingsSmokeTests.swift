@@ -66,7 +66,7 @@ final class BindingsSmokeTests: XCTestCase {
         XCTAssertTrue(log.started(id), "no Started event for \(id) within 10 s")
         let progress = try await queue.progress()
         XCTAssertEqual(progress.filesTotal, 1)
-        subscription.close()
+        subscription.unsubscribe()
         try await queue.cancel(id: id)
         try await queue.shutdown()
     }
