@@ -1,0 +1,281 @@
+// Behaviour of the queue as a Kotlin app sees it, against `ferry-testkit serve`:
+// events as a Flow, control calls, typed errors, reopening, concurrency and retry.
+// Every test uses its own database and its own URL path prefix on the shared server.
+// Timeouts only guard against hangs; nothing asserts on timing.
+package dev.ferry
+
+import java.nio.file.Path
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertInstanceOf
+import org.junit.jupiter.api.Assertions.fail
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+import org.junit.jupiter.api.io.TempDir
+
+private const val HANG_GUARD_MS = 60_000L
+
+class QueueTest {
+    @TempDir
+    lateinit var dir: Path
+
+    private fun db() = dir.resolve("queue.db").toString()
+
+    private suspend fun openQueue(): TransferQueue = TransferQueue.open(defaultQueueConfig(db()))
+
+    private fun assertStored(path: String, sha256: String, received: Map<String, Received>) {
+        val entry = received[path] ?: fail("testkit stored nothing at $path")
+        assertEquals(sha256, entry.sha256, "SHA-256 at $path")
+        assertEquals(1L, entry.storedCount, "stored_count at $path")
+    }
+
+    @Test
+    fun twoHundredFilesArriveIntactAndTheFlowSeesEverySuccess() = runBlocking {
+        withTimeout(HANG_GUARD_MS * 2) {
+            val prefix = Testkit.uniquePrefix("many")
+            val queue = openQueue()
+            // Offline: nothing starts before the Flow is known to be subscribed.
+            queue.setNetwork(OFFLINE)
+            val files = (0 until 200).map { i -> randomFile(dir, "f$i.bin") }
+            val uploads = files.mapIndexed { i, (path, _) -> put(path, "$prefix/f$i.bin") }
+            val results = queue.enqueueMany(uploads)
+            assertEquals(200, results.size)
+            val ids = results.map { assertInstanceOf(EnqueueResult.Queued::class.java, it).id }
+            assertEquals(200, ids.toSet().size, "every upload gets its own id")
+
+            val events = Channel<TransferEvent>(Channel.UNLIMITED)
+            val collector = launch(Dispatchers.Default) { queue.events().collect { events.send(it) } }
+            // Prove the subscription is live: pause and resume one transfer until the
+            // Flow reports the pause.
+            val probe = ids.first()
+            var seenPause = false
+            val early = mutableListOf<TransferEvent>()
+            while (!seenPause) {
+                queue.pause(probe)
+                queue.resume(probe)
+                delay(10)
+                while (true) {
+                    val event = events.tryReceive().getOrNull() ?: break
+                    if (event is TransferEvent.Paused && event.id == probe) seenPause = true
+                    early += event
+                }
+            }
+
+            queue.setNetwork(ONLINE)
+            val succeeded = mutableSetOf<String>()
+            for (event in early) if (event is TransferEvent.Succeeded) succeeded += event.id
+            while (succeeded.size < 200) {
+                when (val event = events.receive()) {
+                    is TransferEvent.Succeeded -> succeeded += event.id
+                    is TransferEvent.Failed -> error("transfer ${event.id} failed: ${event.error}")
+                    is TransferEvent.Lagged -> error("the Flow lagged by ${event.missed} events")
+                    else -> {}
+                }
+            }
+            collector.cancel()
+            assertEquals(ids.toSet(), succeeded)
+            queue.waitIdle()
+
+            val progress = queue.progress()
+            assertEquals(200uL, progress.filesTotal)
+            assertEquals(200uL, progress.filesDone)
+            assertEquals(0uL, progress.filesFailed)
+            assertEquals(files.sumOf { (p, _) -> p.toFile().length() }.toULong(), progress.bytesDone)
+
+            val received = Testkit.received()
+            files.forEachIndexed { i, (_, sha) -> assertStored("$prefix/f$i.bin", sha, received) }
+            assertEquals(
+                200,
+                queue.list(StateFilter.SUCCEEDED, 0uL, 1000uL).size,
+                "list(Succeeded) holds every transfer",
+            )
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    @Test
+    fun pauseResumeAndCancelWhileOffline() = runBlocking {
+        withTimeout(HANG_GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("control")
+            val queue = openQueue()
+            queue.setNetwork(OFFLINE)
+            queue.setAppState(AppState.BACKGROUND)
+            queue.setAppState(AppState.FOREGROUND)
+            val (a, _) = randomFile(dir, "a.bin")
+            val (b, shaB) = randomFile(dir, "b.bin")
+            val (c, shaC) = randomFile(dir, "c.bin")
+            val cancelled = queue.enqueue(put(a, "$prefix/a"))
+            val paused = queue.enqueue(put(b, "$prefix/b"))
+            val plain = queue.enqueue(put(c, "$prefix/c"))
+            assertEquals(TransferState.Queued, queue.get(plain).state, "offline: nothing starts")
+
+            queue.cancel(cancelled)
+            queue.pause(paused)
+            assertEquals(TransferState.Cancelled, queue.get(cancelled).state)
+            assertEquals(TransferState.Paused, queue.get(paused).state)
+            // Cancelled is final.
+            assertThrows<FerryException.IllegalTransition> { runBlocking { queue.resume(cancelled) } }
+
+            queue.setNetwork(ONLINE)
+            queue.awaitIdle(plain, paused, cancelled)
+            assertEquals(TransferState.Succeeded, queue.get(plain).state)
+            assertEquals(TransferState.Paused, queue.get(paused).state, "a paused transfer stays put")
+            assertEquals(TransferState.Cancelled, queue.get(cancelled).state)
+            var received = Testkit.received()
+            assertStored("$prefix/c", shaC, received)
+            assertFalse(received.containsKey("$prefix/a"), "a cancelled upload is never sent")
+            assertFalse(received.containsKey("$prefix/b"), "a paused upload is not sent")
+
+            queue.resume(paused)
+            queue.awaitIdle(plain, paused, cancelled)
+            assertEquals(TransferState.Succeeded, queue.get(paused).state)
+            received = Testkit.received()
+            assertStored("$prefix/b", shaB, received)
+            assertFalse(received.containsKey("$prefix/a"))
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    @Test
+    fun badInputsAreTypedErrors() = runBlocking {
+        val queue = openQueue()
+        val missing = dir.resolve("does-not-exist.bin")
+        val e1 = assertThrows<FerryException.SourceMissing> {
+            runBlocking { queue.enqueue(put(missing, "/kt-never/missing")) }
+        }
+        assertTrue(e1.message!!.isNotEmpty())
+        val (file, _) = randomFile(dir, "ok.bin")
+        assertThrows<FerryException.InvalidUrl> {
+            runBlocking { queue.enqueue(Upload(file.toString(), "ftp://x", UploadMethod.Put)) }
+        }
+        // In a batch the bad item is refused on its own; the good one is queued.
+        queue.setNetwork(OFFLINE)
+        val results = queue.enqueueMany(
+            listOf(Upload(file.toString(), "ftp://x", UploadMethod.Put), put(file, "/kt-never/ok")),
+        )
+        assertInstanceOf(EnqueueResult.Refused::class.java, results[0])
+        val id = assertInstanceOf(EnqueueResult.Queued::class.java, results[1]).id
+        queue.cancel(id)
+        assertThrows<FerryException.NotFound> {
+            runBlocking { queue.get(java.util.UUID.randomUUID().toString()) }
+        }
+        queue.shutdown()
+        queue.close()
+    }
+
+    @Test
+    fun reopeningAfterShutdownKeepsIdsAndStates() = runBlocking {
+        withTimeout(HANG_GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("reopen")
+            val first = openQueue()
+            val (a, shaA) = randomFile(dir, "a.bin")
+            val (b, _) = randomFile(dir, "b.bin")
+            val (c, _) = randomFile(dir, "c.bin")
+            val done = first.enqueue(put(a, "$prefix/a"))
+            first.waitIdle()
+            assertEquals(TransferState.Succeeded, first.get(done).state)
+            first.setNetwork(OFFLINE)
+            val paused = first.enqueue(put(b, "$prefix/b"))
+            val cancelled = first.enqueue(put(c, "$prefix/c"))
+            first.pause(paused)
+            first.cancel(cancelled)
+            val before = first.list(null, 0uL, 100uL)
+            first.shutdown()
+            assertThrows<FerryException.Closed> { runBlocking { first.progress() } }
+            first.close()
+
+            val second = openQueue()
+            val after = second.list(null, 0uL, 100uL)
+            assertEquals(before.map { it.id }, after.map { it.id }, "same ids, same order")
+            assertEquals(listOf(done, paused, cancelled), after.map { it.id })
+            assertEquals(
+                listOf(TransferState.Succeeded, TransferState.Paused, TransferState.Cancelled),
+                after.map { it.state },
+            )
+            assertEquals(before.map { it.upload }, after.map { it.upload })
+            assertEquals(listOf(paused), second.list(StateFilter.PAUSED, 0uL, 100uL).map { it.id })
+            assertStored("$prefix/a", shaA, Testkit.received())
+            second.shutdown()
+            second.close()
+        }
+    }
+
+    @Test
+    fun fiftyConcurrentCallersDoNotDeadlock() = runBlocking {
+        val prefix = Testkit.uniquePrefix("concurrent")
+        val queue = openQueue()
+        val files = (0 until 50).map { i -> randomFile(dir, "c$i.bin") }
+        val ids = withTimeout(HANG_GUARD_MS) {
+            withContext(Dispatchers.Default) {
+                files.mapIndexed { i, (path, _) ->
+                    async {
+                        val id = queue.enqueue(put(path, "$prefix/c$i"))
+                        val transfer = queue.get(id)
+                        assertEquals(id, transfer.id)
+                        assertEquals(path.toFile().length().toULong(), transfer.size)
+                        assertTrue(queue.progress().filesTotal >= 1uL)
+                        queue.list(null, 0uL, 10uL)
+                        id
+                    }
+                }.awaitAll()
+            }
+        }
+        assertEquals(50, ids.toSet().size)
+        withTimeout(HANG_GUARD_MS) { queue.waitIdle() }
+        val received = Testkit.received()
+        ids.forEachIndexed { i, id ->
+            assertEquals(TransferState.Succeeded, queue.get(id).state)
+            assertStored("$prefix/c$i", files[i].second, received)
+        }
+        assertEquals(50uL, queue.progress().filesDone)
+        queue.shutdown()
+        queue.close()
+    }
+
+    @Test
+    fun aPermanentFailureCanBeRetried() = runBlocking {
+        withTimeout(HANG_GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("retry")
+            val path = "$prefix/x"
+            // Scoped to this test's own path, so other tests on the shared server are
+            // unaffected; the plan is cleared again at the end.
+            Testkit.setFaults(
+                """{"scripted":[{"when":"first_to_path","path":"$path","count":1,""" +
+                    """"fault":{"status":{"code":404}}}]}""",
+            )
+            try {
+                val queue = openQueue()
+                val (file, sha) = randomFile(dir, "x.bin")
+                val id = queue.enqueue(put(file, path))
+                queue.waitIdle()
+                val failed = queue.get(id)
+                assertEquals(TransferState.Failed, failed.state)
+                assertEquals(404.toUShort(), failed.lastError?.httpStatus)
+                assertEquals(FailureKind.HTTP_STATUS, failed.lastError?.kind)
+                assertFalse(Testkit.received().containsKey(path), "a 404 stores nothing")
+                assertEquals(1uL, queue.progress().filesFailed)
+
+                queue.retry(id)
+                queue.waitIdle()
+                assertEquals(TransferState.Succeeded, queue.get(id).state)
+                assertStored(path, sha, Testkit.received())
+                queue.shutdown()
+                queue.close()
+            } finally {
+                Testkit.setFaults("{}")
+            }
+        }
+    }
+}
