@@ -184,7 +184,7 @@ class QueueTest {
             val (b, _) = randomFile(dir, "b.bin")
             val (c, _) = randomFile(dir, "c.bin")
             val done = first.enqueue(put(a, "$prefix/a"))
-            first.waitIdle()
+            first.awaitIdle(done)
             assertEquals(TransferState.Succeeded, first.get(done).state)
             first.setNetwork(OFFLINE)
             val paused = first.enqueue(put(b, "$prefix/b"))
@@ -233,7 +233,7 @@ class QueueTest {
             }
         }
         assertEquals(50, ids.toSet().size)
-        withTimeout(HANG_GUARD_MS) { queue.waitIdle() }
+        queue.awaitIdle(*ids.toTypedArray(), timeoutMs = HANG_GUARD_MS)
         val received = Testkit.received()
         ids.forEachIndexed { i, id ->
             assertEquals(TransferState.Succeeded, queue.get(id).state)
@@ -259,7 +259,7 @@ class QueueTest {
                 val queue = openQueue()
                 val (file, sha) = randomFile(dir, "x.bin")
                 val id = queue.enqueue(put(file, path))
-                queue.waitIdle()
+                queue.awaitIdle(id)
                 val failed = queue.get(id)
                 assertEquals(TransferState.Failed, failed.state)
                 assertEquals(404.toUShort(), failed.lastError?.httpStatus)
@@ -268,7 +268,7 @@ class QueueTest {
                 assertEquals(1uL, queue.progress().filesFailed)
 
                 queue.retry(id)
-                queue.waitIdle()
+                queue.awaitIdle(id)
                 assertEquals(TransferState.Succeeded, queue.get(id).state)
                 assertStored(path, sha, Testkit.received())
                 queue.shutdown()
