@@ -27,6 +27,7 @@ final class BindingsSmokeTests: XCTestCase {
     private var dir: URL!
 
     override func setUpWithError() throws {
+        LogCapture.install()
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     }

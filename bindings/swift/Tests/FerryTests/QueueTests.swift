@@ -1,0 +1,332 @@
+// What crosses the FFI, end to end against `ferry-testkit serve`: every exported async
+// method, typed errors, the `events` AsyncStream, foreign traits (observer, log sink).
+// Each test uses its own temp dir, database and upload path prefix; none resets the
+// shared testkit.
+import Foundation
+import XCTest
+import Ferry
+
+final class QueueTests: XCTestCase {
+    private var scratch: Scratch!
+    private var base: String!
+
+    override func setUpWithError() throws {
+        LogCapture.install()
+        scratch = try Scratch()
+        base = try Testkit.baseURL()
+    }
+
+    override func tearDownWithError() throws {
+        scratch?.remove()
+    }
+
+    private func openQueue() async throws -> TransferQueue {
+        try await TransferQueue.open(config: defaultQueueConfig(databasePath: scratch.databasePath))
+    }
+
+    private func state(_ queue: TransferQueue, _ id: String) async throws -> TransferState {
+        try await queue.get(id: id).state
+    }
+
+    /// 200 random files through `enqueueMany`, watched through `events` until each one
+    /// succeeded; every stored body matches its file's length and SHA-256.
+    func testTwoHundredFilesArriveIntactAndEventsReportEachOne() async throws {
+        try await bounded(120, "testTwoHundredFilesArriveIntactAndEventsReportEachOne") { try await self.runTwoHundredFilesArriveIntactAndEventsReportEachOne() }
+    }
+
+    private func runTwoHundredFilesArriveIntactAndEventsReportEachOne() async throws {
+        let queue = try await openQueue()
+        let prefix = Testkit.uniquePrefix("many")
+        var files: [String: Data] = [:]   // path on the server -> contents
+        var uploads: [Upload] = []
+        for i in 0..<200 {
+            let (url, data) = try scratch.randomFile("f\(i).bin", count: 1024 + (i * 37) % 4096)
+            files["/\(prefix)f\(i).bin"] = data
+            uploads.append(.put(url, to: base + prefix + "f\(i).bin"))
+        }
+
+        let events = queue.events  // subscribed from here on
+        let results = try await queue.enqueueMany(uploads: uploads)
+        XCTAssertEqual(results.count, 200)
+        var ids = Set<String>()
+        for result in results {
+            switch result {
+            case .queued(let id): ids.insert(id)
+            case .refused(let reason): XCTFail("refused: \(reason)")
+            }
+        }
+        XCTAssertEqual(ids.count, 200)
+
+        let expected = ids
+        let (succeeded, lagged) = try await withTimeout(120, "200 Succeeded events") {
+            var succeeded = Set<String>()
+            var lagged = false
+            for await event in events {
+                switch event {
+                case .succeeded(let id) where expected.contains(id): succeeded.insert(id)
+                case .lagged: lagged = true
+                default: break
+                }
+                if succeeded.count == expected.count || lagged { break }
+            }
+            return (succeeded, lagged)
+        }
+        try await queue.waitIdle()
+        if lagged {
+            // The stream fell behind: Ferry says so rather than lose events silently.
+            let done = try await queue.list(state: .succeeded, offset: 0, limit: 1000)
+            XCTAssertEqual(Set(done.map(\.id)), ids)
+        } else {
+            XCTAssertEqual(succeeded, ids)
+        }
+
+        let progress = try await queue.progress()
+        XCTAssertEqual(progress.filesTotal, 200)
+        XCTAssertEqual(progress.filesDone, 200)
+        XCTAssertEqual(progress.filesFailed, 0)
+        XCTAssertEqual(progress.bytesDone, UInt64(files.values.reduce(0) { $0 + $1.count }))
+
+        let received = try await Testkit.received()
+        for (path, data) in files {
+            guard let stored = received[path] else {
+                XCTFail("nothing stored at \(path)")
+                continue
+            }
+            XCTAssertEqual(stored.len, UInt64(data.count), path)
+            XCTAssertEqual(stored.sha256, SHA256.hex(data), path)
+            XCTAssertEqual(stored.storedCount, 1, path)
+        }
+        try await queue.shutdown()
+    }
+
+    /// Offline nothing starts, so cancel and pause act on queued transfers; back online
+    /// only the untouched one runs, and a resumed one runs after.
+    func testPauseResumeAndCancel() async throws {
+        try await bounded(120, "testPauseResumeAndCancel") { try await self.runPauseResumeAndCancel() }
+    }
+
+    private func runPauseResumeAndCancel() async throws {
+        let queue = try await openQueue()
+        let prefix = Testkit.uniquePrefix("control")
+        try await queue.setAppState(state: .foreground)
+        try await queue.setNetwork(status: NetworkStatus(online: false))
+        var ids: [String] = []
+        for name in ["cancelled", "paused", "plain"] {
+            let (url, _) = try scratch.randomFile(name, count: 2048)
+            ids.append(try await queue.enqueue(upload: .put(url, to: base + prefix + name)))
+        }
+        let (cancelled, paused, plain) = (ids[0], ids[1], ids[2])
+
+        try await queue.cancel(id: cancelled)
+        try await queue.pause(id: paused)
+        let cancelledState = try await state(queue, cancelled)
+        let pausedState = try await state(queue, paused)
+        let plainState = try await state(queue, plain)
+        XCTAssertEqual(cancelledState, .cancelled)
+        XCTAssertEqual(pausedState, .paused)
+        XCTAssertEqual(plainState, .queued)
+        let pausedList = try await queue.list(state: .paused, offset: 0, limit: 10)
+        XCTAssertEqual(pausedList.map(\.id), [paused])
+
+        try await queue.setNetwork(status: NetworkStatus(online: true))
+        try await queue.waitIdle()
+        let cancelledAfter = try await state(queue, cancelled)
+        let pausedAfter = try await state(queue, paused)
+        let plainAfter = try await state(queue, plain)
+        XCTAssertEqual(cancelledAfter, .cancelled)
+        XCTAssertEqual(pausedAfter, .paused)
+        XCTAssertEqual(plainAfter, .succeeded)
+
+        try await queue.resume(id: paused)
+        try await queue.waitIdle()
+        let resumedAfter = try await state(queue, paused)
+        XCTAssertEqual(resumedAfter, .succeeded)
+
+        let received = try await Testkit.received()
+        XCTAssertNil(received["/\(prefix)cancelled"])
+        XCTAssertNotNil(received["/\(prefix)paused"])
+        XCTAssertNotNil(received["/\(prefix)plain"])
+        try await queue.shutdown()
+    }
+
+    /// A 404 fails the transfer for good; `retry` queues it again and it succeeds.
+    func testRetryAfterAPermanentFailure() async throws {
+        try await bounded(120, "testRetryAfterAPermanentFailure") { try await self.runRetryAfterAPermanentFailure() }
+    }
+
+    private func runRetryAfterAPermanentFailure() async throws {
+        let queue = try await openQueue()
+        let prefix = Testkit.uniquePrefix("retry")
+        let path = "/\(prefix)r.bin"
+        try await Testkit.setFaults(
+            #"{"scripted": [{"when": "first_to_path", "path": "\#(path)", "count": 1, "fault": {"status": {"code": 404}}}]}"#)
+        do {
+            let (url, data) = try scratch.randomFile("r.bin", count: 3000)
+            let id = try await queue.enqueue(upload: .put(url, to: base + prefix + "r.bin"))
+            try await queue.waitIdle()
+            let failed = try await queue.get(id: id)
+            XCTAssertEqual(failed.state, .failed)
+            XCTAssertEqual(failed.lastError?.httpStatus, 404)
+            XCTAssertEqual(failed.lastError?.kind, .httpStatus)
+
+            try await queue.retry(id: id)
+            try await queue.waitIdle()
+            let retried = try await state(queue, id)
+            XCTAssertEqual(retried, .succeeded)
+            let received = try await Testkit.received()
+            XCTAssertEqual(received[path]?.sha256, SHA256.hex(data))
+        } catch {
+            try? await Testkit.setFaults("{}")
+            throw error
+        }
+        try await Testkit.setFaults("{}")
+        try await queue.shutdown()
+    }
+
+    func testEnqueueErrorsAreTyped() async throws {
+        try await bounded(120, "testEnqueueErrorsAreTyped") { try await self.runEnqueueErrorsAreTyped() }
+    }
+
+    private func runEnqueueErrorsAreTyped() async throws {
+        let queue = try await openQueue()
+        let missing = scratch.dir.appendingPathComponent("does-not-exist.bin")
+        do {
+            _ = try await queue.enqueue(upload: .put(missing, to: base + "never"))
+            XCTFail("expected FerryError.SourceMissing")
+        } catch FerryError.SourceMissing(let message) {
+            XCTAssertFalse(message.isEmpty)
+        }
+
+        let (file, _) = try scratch.randomFile("present.bin", count: 16)
+        do {
+            _ = try await queue.enqueue(upload: .put(file, to: "ftp://x"))
+            XCTFail("expected FerryError.InvalidUrl")
+        } catch FerryError.InvalidUrl(let message) {
+            XCTAssertFalse(message.isEmpty)
+        }
+
+        // In a batch, a bad item is refused on its own and the rest are queued.
+        try await queue.setNetwork(status: NetworkStatus(online: false))
+        let results = try await queue.enqueueMany(uploads: [
+            .put(missing, to: base + "never"),
+            .put(file, to: base + Testkit.uniquePrefix("typed") + "ok"),
+        ])
+        XCTAssertEqual(results.count, 2)
+        if case .refused(let reason) = results[0] { XCTAssertFalse(reason.isEmpty) } else { XCTFail("\(results[0])") }
+        if case .queued = results[1] {} else { XCTFail("\(results[1])") }
+
+        let all = try await queue.list(state: nil, offset: 0, limit: 10)
+        XCTAssertEqual(all.count, 1)
+        try await queue.shutdown()
+    }
+
+    /// After `shutdown`, the handle refuses calls; a new queue on the same database sees
+    /// the same ids and states.
+    func testReopenAfterShutdownKeepsIdsAndStates() async throws {
+        try await bounded(120, "testReopenAfterShutdownKeepsIdsAndStates") { try await self.runReopenAfterShutdownKeepsIdsAndStates() }
+    }
+
+    private func runReopenAfterShutdownKeepsIdsAndStates() async throws {
+        let prefix = Testkit.uniquePrefix("reopen")
+        let first = try await openQueue()
+        try await first.setNetwork(status: NetworkStatus(online: false))
+        var ids: [String] = []
+        for name in ["a", "b", "c"] {
+            let (url, _) = try scratch.randomFile(name, count: 1500)
+            ids.append(try await first.enqueue(upload: .put(url, to: base + prefix + name)))
+        }
+        try await first.pause(id: ids[0])
+        try await first.cancel(id: ids[1])
+        let before = try await first.list(state: nil, offset: 0, limit: 10)
+        try await first.shutdown()
+        do {
+            _ = try await first.progress()
+            XCTFail("expected FerryError.Closed after shutdown")
+        } catch FerryError.Closed {
+        }
+
+        let second = try await openQueue()
+        let after = try await second.list(state: nil, offset: 0, limit: 10)
+        XCTAssertEqual(after.map(\.id), before.map(\.id))
+        XCTAssertEqual(after.map(\.id), ids)
+        let paused = try await state(second, ids[0])
+        let cancelled = try await state(second, ids[1])
+        XCTAssertEqual(paused, .paused)
+        XCTAssertEqual(cancelled, .cancelled)
+        XCTAssertEqual(after[2].upload.destination, base + prefix + "c")
+        // The reopened queue starts online: the queued one runs to completion.
+        try await second.waitIdle()
+        let last = try await state(second, ids[2])
+        XCTAssertEqual(last, .succeeded)
+        try await second.shutdown()
+    }
+
+    /// 50 tasks call enqueue, get and progress at once; all finish and every upload lands.
+    func testManyConcurrentCallsFinish() async throws {
+        try await bounded(120, "testManyConcurrentCallsFinish") { try await self.runManyConcurrentCallsFinish() }
+    }
+
+    private func runManyConcurrentCallsFinish() async throws {
+        let queue = try await openQueue()
+        let prefix = Testkit.uniquePrefix("concurrent")
+        var uploads: [Upload] = []
+        for i in 0..<50 {
+            let (url, _) = try scratch.randomFile("c\(i)", count: 1024)
+            uploads.append(.put(url, to: base + prefix + "c\(i)"))
+        }
+        let batch = uploads
+        let ids = try await withTimeout(120, "50 concurrent enqueue/get/progress") {
+            try await withThrowingTaskGroup(of: String.self) { group in
+                for upload in batch {
+                    group.addTask {
+                        let id = try await queue.enqueue(upload: upload)
+                        let transfer = try await queue.get(id: id)
+                        XCTAssertEqual(transfer.upload, upload)
+                        _ = try await queue.progress()
+                        return id
+                    }
+                }
+                var ids = Set<String>()
+                for try await id in group { ids.insert(id) }
+                return ids
+            }
+        }
+        XCTAssertEqual(ids.count, 50)
+        try await queue.waitIdle()
+        let done = try await queue.list(state: .succeeded, offset: 0, limit: 100)
+        XCTAssertEqual(Set(done.map(\.id)), ids)
+        try await queue.shutdown()
+    }
+
+    /// A `LogSink` written in Swift receives Ferry's log lines (setAppState logs at debug).
+    func testLogSinkImplementedInSwiftReceivesLines() async throws {
+        try await bounded(120, "testLogSinkImplementedInSwiftReceivesLines") { try await self.runLogSinkImplementedInSwiftReceivesLines() }
+    }
+
+    private func runLogSinkImplementedInSwiftReceivesLines() async throws {
+        let queue = try await openQueue()
+        try await queue.setAppState(state: .background)
+        try await queue.setAppState(state: .foreground)
+        try await withTimeout(10, "a log line about the app state") {
+            while !LogCapture.shared.messages().contains(where: { $0.contains("app state") }) {
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        XCTAssertTrue(LogCapture.shared.messages().contains { $0.contains("app state") })
+        try await queue.shutdown()
+    }
+
+    func testUploadPutFillsTheDefaults() {
+        let upload = Upload.put("/tmp/x.bin", to: "https://example.com/x")
+        XCTAssertEqual(upload, Upload(sourcePath: "/tmp/x.bin", destination: "https://example.com/x", method: .put))
+        XCTAssertEqual(upload.headers, [])
+        XCTAssertEqual(upload.priority, 0)
+        XCTAssertTrue(upload.allowExpensiveNetwork)
+    }
+
+    func testSha256MatchesKnownVectors() {
+        XCTAssertEqual(SHA256.hex(Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex(Data(repeating: UInt8(ascii: "a"), count: 1000)), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+}
