@@ -156,6 +156,10 @@ pub(crate) struct Engine {
     stopping: bool,
     rate: RateMeter,
     last_tick: Instant,
+    /// The `now_ms` the scheduler last looked at. A retry time after it may have become due
+    /// since, so the next wake-up is computed from here, not from the current time; from
+    /// the current time, a transfer due in between would never wake the actor.
+    last_schedule_ms: i64,
     next_generation: u64,
     rng: StdRng,
 }
@@ -195,6 +199,7 @@ impl Actor {
                 stopping: false,
                 rate: RateMeter::default(),
                 last_tick: Instant::now(),
+                last_schedule_ms: 0,
                 next_generation: 0,
                 rng: StdRng::from_os_rng(),
             },
@@ -280,7 +285,7 @@ impl Actor {
         if let Some(at) = engine.breakers.next_probe_at() {
             consider(at);
         }
-        match store::next_retry_at(self.store.connection(), engine.clock.now_ms()) {
+        match store::next_retry_at(self.store.connection(), engine.last_schedule_ms) {
             Ok(Some(ms)) => consider(engine.clock.instant_at_ms(ms).max(now + MIN_SLEEP)),
             Ok(None) => {}
             Err(error) => log::error!("reading the next retry time failed: {error}"),
@@ -587,10 +592,11 @@ impl Engine {
     /// Starts what may start now, within the limits. Hosts that can take nothing more are
     /// excluded in the query, so every round starts at least one transfer or ends.
     fn schedule(&mut self, tx: &Connection, outbox: &mut Outbox) -> rusqlite::Result<()> {
+        let now_ms = self.clock.now_ms();
+        self.last_schedule_ms = now_ms;
         if !self.network.online {
             return Ok(());
         }
-        let now_ms = self.clock.now_ms();
         let now = Instant::now();
         let limits = self.config.limits;
         loop {

@@ -467,3 +467,38 @@ async fn a_second_open_of_the_same_database_is_refused_while_the_first_is_open()
         .expect("free after shutdown");
     again.shutdown().await.expect("shutdown");
 }
+
+/// A resumed transfer becomes due a millisecond later (retry times round up). If that
+/// millisecond passed between scheduling and computing the next wake-up, the actor once
+/// slept forever and `wait_idle` hung (seen from Swift and Kotlin). Real time on purpose:
+/// the paused clock cannot move inside a turn. The timeout only guards against a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_transfer_always_runs_and_wait_idle_returns() {
+    let server = server_with(Vec::new()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 40, 1, |_, _| 500);
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    for file in &files {
+        queue.set_network(OFFLINE).await.expect("offline");
+        let id = queue
+            .enqueue(upload_to(&server, file))
+            .await
+            .expect("enqueue");
+        queue.pause(&id).await.expect("pause");
+        queue
+            .set_network(NetworkStatus::default())
+            .await
+            .expect("online");
+        queue.resume(&id).await.expect("resume");
+        let idle = tokio::time::timeout(std::time::Duration::from_secs(30), queue.wait_idle());
+        idle.await.expect("wait_idle returned").expect("idle");
+        assert_eq!(
+            queue.get(&id).await.expect("get").state,
+            TransferState::Succeeded
+        );
+    }
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}

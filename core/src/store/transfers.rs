@@ -293,12 +293,13 @@ pub(crate) fn due_candidates(
     rows.collect()
 }
 
-/// The earliest retry time of a queued transfer that is not due yet.
-pub(crate) fn next_retry_at(conn: &Connection, now_ms: i64) -> rusqlite::Result<Option<i64>> {
+/// The earliest retry time of a queued transfer after `after_ms` (the last time the
+/// scheduler looked): it may already be due.
+pub(crate) fn next_retry_at(conn: &Connection, after_ms: i64) -> rusqlite::Result<Option<i64>> {
     let mut statement = conn.prepare_cached(
         "SELECT min(next_attempt_at) FROM transfers WHERE state = 'queued' AND next_attempt_at > ?1",
     )?;
-    statement.query_row([now_ms], |row| row.get(0))
+    statement.query_row([after_ms], |row| row.get(0))
 }
 
 /// Whether anything is queued or running.
