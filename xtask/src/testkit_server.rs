@@ -29,10 +29,10 @@ impl TestkitServer {
             "ferry-testkit",
         ]);
         util::run(&mut build)?;
-        let binary = util::workspace_root()
-            .join("target")
-            .join("debug")
-            .join("ferry-testkit");
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| util::workspace_root().join("target"));
+        let binary = target_dir.join("debug").join("ferry-testkit");
         let mut child = Command::new(&binary)
             .args(["serve", "--port", "0"])
             .stdin(Stdio::null())
