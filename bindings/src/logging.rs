@@ -58,7 +58,9 @@ impl log::Log for SinkLogger {
     fn flush(&self) {}
 }
 
-/// Sends Ferry's logs at `max_level` and above to `sink`, replacing the platform logger.
+/// Sends Ferry's logs at `max_level` and above to `sink`, instead of the platform logger.
+/// Call it before opening the first queue: opening installs the platform logger, and the
+/// `log` facade accepts one logger per process, so a later call changes only the level.
 #[uniffi::export]
 pub fn set_log_sink(sink: Arc<dyn LogSink>, max_level: LogLevel) {
     match SINK.write() {
