@@ -13,8 +13,9 @@ use ferry::{Subscription, TransferEvent, TransferQueue, Upload};
 
 use crate::nginx::{self, Nginx};
 use crate::support::{
-    BenchResult, CpuOf, Prng, Sample, Settings, Stopwatch, count_files, fail, ferry_config, median,
-    remove_tree, runtime, scratch_dir, server_scratch_dir, sync_disks, write_random_file,
+    BenchResult, CpuOf, Prng, Sample, Settings, Stopwatch, alternate_rounds, count_files, fail,
+    ferry_config, median, remove_database, remove_tree, runtime, scratch_dir, server_scratch_dir,
+    write_random_file,
 };
 
 pub const NAME: &str = "many_small_puts";
@@ -34,39 +35,29 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
         server_dir.path().display()
     );
     let rt = runtime();
-    let mut ferry_rates = Vec::new();
-    let mut curl_rates = Vec::new();
-    for round in 0..settings.runs {
-        let ferry_first = round % 2 == 0;
-        for side in 0..2 {
-            let ferry_side = (side == 0) == ferry_first;
-            if !settings.runs_side(if ferry_side { "ferry" } else { "curl" }) {
-                continue;
-            }
-            sync_disks();
-            if ferry_side {
-                let dir = format!("ferry-{round}");
-                let database = work.path().join(format!("queue-{round}.db"));
-                let sample = rt.block_on(ferry_round(&server, &sources, &dir, &database))?;
-                verify(&server, &dir, "ferry")?;
-                let rate = FILES as f64 / sample.seconds;
-                report(round, "ferry", rate, &sample);
-                ferry_rates.push(rate);
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = fs::remove_file(format!("{}{suffix}", database.display()));
-                }
-                remove_tree(&server.root().join(&dir))?;
-            } else {
-                let dir = format!("curl-{round}");
-                let sample = curl_round(&server, &sources, &dir, work.path())?;
-                verify(&server, &dir, "curl")?;
-                let rate = FILES as f64 / sample.seconds;
-                report(round, "curl", rate, &sample);
-                curl_rates.push(rate);
-                remove_tree(&server.root().join(&dir))?;
-            }
-        }
-    }
+    let (mut ferry_rates, mut curl_rates) = alternate_rounds(
+        settings,
+        |round| {
+            let dir = format!("ferry-{round}");
+            let database = work.path().join(format!("queue-{round}.db"));
+            let sample = rt.block_on(ferry_round(&server, &sources, &dir, &database))?;
+            verify(&server, &dir, "ferry")?;
+            let rate = FILES as f64 / sample.seconds;
+            report(round, "ferry", rate, &sample);
+            remove_database(&database);
+            remove_tree(&server.root().join(&dir))?;
+            Ok(rate)
+        },
+        |round| {
+            let dir = format!("curl-{round}");
+            let sample = curl_round(&server, &sources, &dir, work.path())?;
+            verify(&server, &dir, "curl")?;
+            let rate = FILES as f64 / sample.seconds;
+            report(round, "curl", rate, &sample);
+            remove_tree(&server.root().join(&dir))?;
+            Ok(rate)
+        },
+    )?;
     let ferry = median(&mut ferry_rates);
     let curl = median(&mut curl_rates);
     println!(

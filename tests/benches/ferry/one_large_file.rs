@@ -12,8 +12,8 @@ use ferry::{TransferQueue, Upload};
 
 use crate::nginx::{self, Nginx};
 use crate::support::{
-    BenchResult, CpuOf, Prng, Sample, Settings, Stopwatch, fail, ferry_config, median, runtime,
-    scratch_dir, server_scratch_dir, sync_disks, write_random_file,
+    BenchResult, CpuOf, Prng, Sample, Settings, Stopwatch, alternate_rounds, fail, ferry_config,
+    median, remove_database, runtime, scratch_dir, server_scratch_dir, write_random_file,
 };
 
 pub const NAME: &str = "one_large_file";
@@ -32,35 +32,25 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
         server_dir.path().display()
     );
     let rt = runtime();
-    let mut ferry_rates = Vec::new();
-    let mut curl_rates = Vec::new();
-    for round in 0..settings.runs {
-        let ferry_first = round % 2 == 0;
-        for side in 0..2 {
-            let ferry_side = (side == 0) == ferry_first;
-            if !settings.runs_side(if ferry_side { "ferry" } else { "curl" }) {
-                continue;
-            }
-            sync_disks();
-            if ferry_side {
-                let target = format!("ferry-{round}.bin");
-                let database = work.path().join(format!("queue-{round}.db"));
-                let sample = rt.block_on(ferry_round(&server, &source, &target, &database))?;
-                let rate = verify_and_remove(&server, &target, "ferry")? / sample.seconds / 1e6;
-                report(round, "ferry", rate, &sample);
-                ferry_rates.push(rate);
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = fs::remove_file(format!("{}{suffix}", database.display()));
-                }
-            } else {
-                let target = format!("curl-{round}.bin");
-                let sample = curl_round(&server, &source, &target)?;
-                let rate = verify_and_remove(&server, &target, "curl")? / sample.seconds / 1e6;
-                report(round, "curl", rate, &sample);
-                curl_rates.push(rate);
-            }
-        }
-    }
+    let (mut ferry_rates, mut curl_rates) = alternate_rounds(
+        settings,
+        |round| {
+            let target = format!("ferry-{round}.bin");
+            let database = work.path().join(format!("queue-{round}.db"));
+            let sample = rt.block_on(ferry_round(&server, &source, &target, &database))?;
+            let rate = verify_and_remove(&server, &target, "ferry")? / sample.seconds / 1e6;
+            report(round, "ferry", rate, &sample);
+            remove_database(&database);
+            Ok(rate)
+        },
+        |round| {
+            let target = format!("curl-{round}.bin");
+            let sample = curl_round(&server, &source, &target)?;
+            let rate = verify_and_remove(&server, &target, "curl")? / sample.seconds / 1e6;
+            report(round, "curl", rate, &sample);
+            Ok(rate)
+        },
+    )?;
     let ferry = median(&mut ferry_rates);
     let curl = median(&mut curl_rates);
     println!(

@@ -328,3 +328,38 @@ impl<'a> Stopwatch<'a> {
 fn seconds_between(start: Duration, end: Duration) -> f64 {
     end.saturating_sub(start).as_secs_f64()
 }
+
+/// Runs `settings.runs` rounds of both sides, alternating which goes first so neither always
+/// gets the warmer caches, with the disks synced before each side. Returns the rates
+/// `(ferry, curl)` in run order.
+pub fn alternate_rounds(
+    settings: &Settings,
+    mut ferry: impl FnMut(usize) -> BenchResult<f64>,
+    mut curl: impl FnMut(usize) -> BenchResult<f64>,
+) -> BenchResult<(Vec<f64>, Vec<f64>)> {
+    let mut ferry_rates = Vec::new();
+    let mut curl_rates = Vec::new();
+    for round in 0..settings.runs {
+        let ferry_first = round % 2 == 0;
+        for side in 0..2 {
+            let ferry_side = (side == 0) == ferry_first;
+            if !settings.runs_side(if ferry_side { "ferry" } else { "curl" }) {
+                continue;
+            }
+            sync_disks();
+            if ferry_side {
+                ferry_rates.push(ferry(round)?);
+            } else {
+                curl_rates.push(curl(round)?);
+            }
+        }
+    }
+    Ok((ferry_rates, curl_rates))
+}
+
+/// Removes a queue database and its WAL companions.
+pub fn remove_database(database: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", database.display()));
+    }
+}
