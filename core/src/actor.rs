@@ -30,7 +30,9 @@ use crate::config::QueueConfig;
 use crate::error::{FailureKind, StoreError, TransferError};
 use crate::events::TransferEvent;
 use crate::lane::{AttemptJob, AttemptProgress, HttpLane, run_attempt};
+use crate::platform::{PlatformOutcome, PlatformTransferService};
 use crate::progress::{Progress, RateMeter, eta};
+use crate::queue::Integrations;
 use crate::retry::backoff;
 use crate::scheduler::{Candidate, Occupancy, pick};
 use crate::state::{Effect, Input, Lane, StateKind, TransferState, transition};
@@ -93,9 +95,23 @@ pub(crate) struct AttemptFinished {
     outcome: AttemptOutcome,
 }
 
+/// A platform shim's report about an OS task, correlated by its handoff key.
+pub(crate) enum PlatformReport {
+    Progress {
+        key: String,
+        bytes_sent: u64,
+        bytes_total: u64,
+    },
+    Finished {
+        key: String,
+        outcome: PlatformOutcome,
+    },
+}
+
 enum Message {
     Command(Command),
     Finished(AttemptFinished),
+    Platform(PlatformReport),
     Tick,
 }
 
@@ -145,6 +161,7 @@ pub(crate) struct Engine {
     config: QueueConfig,
     clock: Clock,
     lane: Arc<HttpLane>,
+    platform: Option<Arc<dyn PlatformTransferService>>,
     events: broadcast::Sender<TransferEvent>,
     finished_sender: mpsc::UnboundedSender<AttemptFinished>,
     in_flight: HashMap<TransferId, InFlight>,
@@ -169,16 +186,20 @@ pub(crate) struct Actor {
     engine: Engine,
     commands: mpsc::Receiver<Command>,
     finished: mpsc::UnboundedReceiver<AttemptFinished>,
+    platform_reports: mpsc::UnboundedReceiver<PlatformReport>,
 }
 
 impl Actor {
+    #[allow(clippy::too_many_arguments)] // one of each thing the actor owns
     pub(crate) fn new(
         store: Store,
         config: QueueConfig,
         clock: Clock,
         lane: HttpLane,
+        integrations: Integrations,
         events: broadcast::Sender<TransferEvent>,
         commands: mpsc::Receiver<Command>,
+        platform_reports: mpsc::UnboundedReceiver<PlatformReport>,
     ) -> Self {
         let (finished_sender, finished) = mpsc::unbounded_channel();
         let breakers = Breakers::new(config.breaker, config.retry.max_delay);
@@ -188,6 +209,7 @@ impl Actor {
                 config,
                 clock,
                 lane: Arc::new(lane),
+                platform: integrations.platform,
                 events,
                 finished_sender,
                 in_flight: HashMap::new(),
@@ -205,6 +227,7 @@ impl Actor {
             },
             commands,
             finished,
+            platform_reports,
         }
     }
 
@@ -216,6 +239,7 @@ impl Actor {
             let first = tokio::select! {
                 biased;
                 Some(finished) = self.finished.recv() => Message::Finished(finished),
+                Some(report) = self.platform_reports.recv() => Message::Platform(report),
                 command = self.commands.recv() => Message::Command(
                     command.unwrap_or(Command::Shutdown { reply: None }),
                 ),
@@ -225,6 +249,8 @@ impl Actor {
             while batch.len() < MAX_BATCH {
                 if let Ok(finished) = self.finished.try_recv() {
                     batch.push(Message::Finished(finished));
+                } else if let Ok(report) = self.platform_reports.try_recv() {
+                    batch.push(Message::Platform(report));
                 } else if let Ok(command) = self.commands.try_recv() {
                     batch.push(Message::Command(command));
                 } else {
@@ -311,6 +337,11 @@ impl Engine {
             Message::Finished(finished) => {
                 if let Err(error) = self.on_attempt_finished(tx, finished, outbox) {
                     log::error!("recording an attempt's outcome failed: {error}");
+                }
+            }
+            Message::Platform(report) => {
+                if let Err(error) = self.on_platform_report(tx, report, outbox) {
+                    log::error!("recording a platform report failed: {error}");
                 }
             }
             Message::Tick => self.on_tick(outbox),
@@ -489,6 +520,16 @@ impl Engine {
             .bytes_moved
             .load(std::sync::atomic::Ordering::Relaxed);
         self.rate.sample(Instant::now(), moved);
+    }
+
+    fn on_platform_report(
+        &mut self,
+        _tx: &Connection,
+        _report: PlatformReport,
+        _outbox: &mut Outbox,
+    ) -> rusqlite::Result<()> {
+        // Handled in the next change, with the platform lane's scheduling.
+        Ok(())
     }
 
     fn on_tick(&mut self, outbox: &mut Outbox) {

@@ -91,6 +91,36 @@ pub struct QueueConfig {
     pub extra_root_certificates_pem: Vec<String>,
     /// How often progress events are sent, at most, per transfer.
     pub progress_interval: Duration,
+    /// How work is shared between the in-process lane and the OS's background service.
+    pub platform: PlatformPolicy,
+}
+
+/// How Ferry uses the platform lane (the OS background-transfer service), when the app
+/// lends it one. See `scheduler` for the rules.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlatformPolicy {
+    /// In the foreground, files at least this big go to the OS; smaller ones in-process.
+    pub large_file_threshold: u64,
+    /// Never more OS tasks outstanding than this, however many files wait. Far below the
+    /// count at which iOS background sessions stall.
+    pub max_platform_tasks: usize,
+    /// In the foreground, an OS task that has not started or has made no progress for this
+    /// long is cancelled and its work taken back in-process.
+    pub platform_stall_timeout: Duration,
+    /// A `QueueStalled` diagnostic fires when work is pending, the network is up and
+    /// nothing has moved for this long.
+    pub queue_stall_after: Duration,
+}
+
+impl Default for PlatformPolicy {
+    fn default() -> Self {
+        Self {
+            large_file_threshold: 8 * 1024 * 1024,
+            max_platform_tasks: 6,
+            platform_stall_timeout: Duration::from_secs(60),
+            queue_stall_after: Duration::from_secs(120),
+        }
+    }
 }
 
 impl QueueConfig {
@@ -105,6 +135,7 @@ impl QueueConfig {
             http_version: HttpVersionPolicy::default(),
             extra_root_certificates_pem: Vec::new(),
             progress_interval: Duration::from_millis(250),
+            platform: PlatformPolicy::default(),
         }
     }
 }

@@ -38,6 +38,7 @@ mod error;
 mod events;
 mod id;
 mod lane;
+mod platform;
 mod progress;
 mod queue;
 mod retry;
@@ -48,12 +49,17 @@ mod transfer;
 mod upload;
 
 pub use conditions::{AppState, NetworkStatus};
-pub use config::{BreakerPolicy, HttpVersionPolicy, Limits, QueueConfig, RetryPolicy};
+pub use config::{
+    BreakerPolicy, HttpVersionPolicy, Limits, PlatformPolicy, QueueConfig, RetryPolicy,
+};
 pub use error::{Error, FailureKind, StoreError, TransferError};
 pub use events::{Subscription, TransferEvent};
 pub use id::TransferId;
+pub use platform::{
+    Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,
+};
 pub use progress::Progress;
-pub use queue::TransferQueue;
+pub use queue::{Integrations, TransferQueue};
 pub use state::{Lane, StateKind, TransferState};
 pub use transfer::Transfer;
 pub use upload::{Constraints, Upload, UploadMethod};

@@ -4,14 +4,17 @@
 //! system runs on the blocking pool, never on the caller's async worker. The handle must
 //! never hold state of its own: the actor is the single source of truth.
 
+use std::sync::Arc;
+
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::actor::{Actor, Command, EnqueueResults};
+use crate::actor::{Actor, Command, EnqueueResults, PlatformReport};
 use crate::clock::Clock;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::events::{EVENT_CAPACITY, Subscription, TransferEvent};
 use crate::lane::build_http_lane;
+use crate::platform::{PlatformOutcome, PlatformTransferService};
 use crate::progress::Progress;
 use crate::state::{Input, StateKind};
 use crate::store::{self, Store};
@@ -20,10 +23,20 @@ use crate::{Error, Transfer, TransferId};
 
 const COMMAND_CAPACITY: usize = 1024;
 
+/// What the app lends the queue besides its configuration. All optional: without a
+/// platform service every transfer runs in-process.
+#[derive(Clone, Default)]
+pub struct Integrations {
+    /// The OS background-transfer service, for large files and for work while the app is
+    /// in the background.
+    pub platform: Option<Arc<dyn PlatformTransferService>>,
+}
+
 /// A durable upload queue. See the crate documentation for the whole picture.
 #[derive(Clone)]
 pub struct TransferQueue {
     commands: mpsc::Sender<Command>,
+    platform_reports: mpsc::UnboundedSender<PlatformReport>,
     events: broadcast::Sender<TransferEvent>,
 }
 
@@ -32,6 +45,13 @@ impl TransferQueue {
     /// runtime. Transfers that were running in-process when the app last stopped are
     /// queued again; they will be sent with the same idempotency key.
     pub async fn open(config: QueueConfig) -> Result<Self, Error> {
+        Self::open_with(config, Integrations::default()).await
+    }
+
+    /// Opens the queue with the app's integrations. With a platform service, transfers
+    /// recorded as running on the platform are reconciled with its `outstanding()` tasks
+    /// before anything else happens.
+    pub async fn open_with(config: QueueConfig, integrations: Integrations) -> Result<Self, Error> {
         let lane = build_http_lane(&config)?;
         let clock = Clock::start();
         let path = config.database_path.clone();
@@ -48,10 +68,60 @@ impl TransferQueue {
         .await
         .map_err(|_| Error::Closed)??;
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
+        let (platform_reports, report_receiver) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let actor = Actor::new(store, config, clock, lane, events.clone(), receiver);
+        let actor = Actor::new(
+            store,
+            config,
+            clock,
+            lane,
+            integrations,
+            events.clone(),
+            receiver,
+            report_receiver,
+        );
         tokio::spawn(actor.run());
-        Ok(Self { commands, events })
+        Ok(Self {
+            commands,
+            platform_reports,
+            events,
+        })
+    }
+
+    /// A platform shim reports bytes sent by the OS task `handoff_key`. Never blocks; an
+    /// unknown or stale key is ignored.
+    pub fn platform_progress(
+        &self,
+        handoff_key: &str,
+        bytes_sent: u64,
+        bytes_total: u64,
+    ) -> Result<(), Error> {
+        self.report(PlatformReport::Progress {
+            key: handoff_key.to_owned(),
+            bytes_sent,
+            bytes_total,
+        })
+    }
+
+    /// A platform shim reports that the OS task `handoff_key` ended. Never blocks. The
+    /// outcome is durable once the next turn commits; a shim that must be sure (before
+    /// the OS suspends the app) calls `wait_idle` or simply reports again at the next
+    /// open: a report for a key that is no longer running is ignored.
+    pub fn platform_finished(
+        &self,
+        handoff_key: &str,
+        outcome: PlatformOutcome,
+    ) -> Result<(), Error> {
+        self.report(PlatformReport::Finished {
+            key: handoff_key.to_owned(),
+            outcome,
+        })
+    }
+
+    fn report(&self, report: PlatformReport) -> Result<(), Error> {
+        self.platform_reports
+            .send(report)
+            .map_err(|_| Error::Closed)
     }
 
     /// Adds one upload and returns its id. Enqueueing the same source, destination and
