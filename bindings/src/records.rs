@@ -235,6 +235,8 @@ pub enum FailureKind {
     SourceChanged,
     SourceUnreadable,
     AttemptsExhausted,
+    /// The OS background service refused or failed the task without a response.
+    Platform,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -256,6 +258,7 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::SourceChanged => FailureKind::SourceChanged,
                 ferry::FailureKind::SourceUnreadable => FailureKind::SourceUnreadable,
                 ferry::FailureKind::AttemptsExhausted => FailureKind::AttemptsExhausted,
+                ferry::FailureKind::Platform => FailureKind::Platform,
             },
             http_status: error.http_status,
             message: error.message.clone(),
