@@ -33,14 +33,17 @@ use crate::lane::{AttemptJob, AttemptProgress, HttpLane, run_attempt};
 use crate::platform::{BodyPlan, Handoff, PlatformDriver, PlatformReport};
 use crate::progress::{Progress, RateMeter, eta};
 use crate::retry::backoff;
-use crate::scheduler::{Candidate, LaneChoice, Occupancy, Situation, pick};
+use crate::scheduler::{Batch, Candidate, LaneChoice, Occupancy, Situation, pick};
 use crate::state::{Effect, Input, Lane, StateKind, TransferState, transition};
 use crate::store::{self, Store};
 use crate::upload::ValidatedUpload;
 use crate::{Error, Transfer, TransferId};
 
+mod batching;
 mod platform_lane;
 mod stall_watch;
+
+use batching::BatchLaunch;
 
 use stall_watch::StallWatch;
 
@@ -96,7 +99,10 @@ pub(crate) enum Command {
 pub(crate) struct AttemptFinished {
     id: TransferId,
     generation: u64,
+    /// The request's outcome; for a packed batch, the outcome of every part not in `parts`.
     outcome: AttemptOutcome,
+    /// A packed batch's per-part outcomes, by transfer id.
+    parts: Vec<(TransferId, AttemptOutcome)>,
 }
 
 enum Message {
@@ -128,6 +134,8 @@ struct Outbox {
     replies: Vec<Reply>,
     events: Vec<TransferEvent>,
     launches: Vec<Launch>,
+    /// Packed batches to send in-process.
+    batch_launches: Vec<BatchLaunch>,
     aborts: Vec<AbortHandle>,
     /// OS tasks to start, in order.
     handoffs: Vec<(Handoff, BodyPlan)>,
@@ -153,6 +161,9 @@ struct InFlight {
     progress: Arc<AttemptProgress>,
     lane: FlightLane,
     reported_bytes: u64,
+    /// One file of a packed batch: every member shares the batch's `generation`, and the
+    /// batch counts as one request.
+    batched: bool,
 }
 
 /// Where an attempt in flight runs.
@@ -182,8 +193,9 @@ pub(crate) struct Engine {
     lane: Arc<HttpLane>,
     /// The OS lane, when the app lent one.
     platform: Option<PlatformDriver>,
-    /// Handoff key → transfer, for the OS tasks in `in_flight`.
-    platform_keys: HashMap<String, TransferId>,
+    /// Handoff key → transfers (several for a packed batch), for the OS tasks in
+    /// `in_flight`.
+    platform_keys: HashMap<String, Vec<TransferId>>,
     /// Transfers the OS stalled on while the app was in the foreground; they stay
     /// in-process for as long as this queue is open.
     taken_back: HashSet<TransferId>,
@@ -514,8 +526,14 @@ impl Engine {
         }
         self.stall_watch.moved(Instant::now());
         if let Effect::Abort(_) = effect {
-            if let Some(flight) = self.in_flight.remove(id) {
+            let mut flights = self.take_attempt(id).into_iter();
+            if let Some(flight) = flights.next() {
                 self.stop(flight, outbox);
+            }
+            // The rest of a packed batch was stopped with it: it runs again without it.
+            for sibling in flights {
+                self.requeue_without_verdict(tx, sibling, outbox)
+                    .map_err(sqlite)?;
             }
             transfer.bytes_sent = 0;
             // The app stopped the attempt: it does not use up the retry budget.
@@ -609,10 +627,48 @@ impl Engine {
         if !is_current {
             return Ok(()); // paused, cancelled or shut down meanwhile: the outcome is moot
         }
-        let Some(flight) = self.in_flight.remove(&finished.id) else {
+        let Some(leader) = self.in_flight.get(&finished.id) else {
             return Ok(());
         };
-        self.conclude(tx, flight, &finished.outcome, outbox)
+        let host = leader.transfer.host.clone();
+        self.record_health(&host, &finished.outcome);
+        for flight in self.take_attempt(&finished.id) {
+            let outcome = finished
+                .parts
+                .iter()
+                .find(|(id, _)| *id == flight.transfer.id)
+                .map_or(&finished.outcome, |(_, outcome)| outcome);
+            self.conclude(tx, flight, outcome, outbox)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the flight of `id` out of `in_flight`, with every other member of its packed
+    /// batch (same generation), if it is one.
+    fn take_attempt(&mut self, id: &TransferId) -> Vec<InFlight> {
+        let Some(flight) = self.in_flight.remove(id) else {
+            return Vec::new();
+        };
+        if !flight.batched {
+            return vec![flight];
+        }
+        let generation = flight.generation;
+        let siblings: Vec<TransferId> = self
+            .in_flight
+            .iter()
+            .filter(|(_, other)| other.batched && other.generation == generation)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut flights = vec![flight];
+        flights.extend(siblings.iter().filter_map(|id| self.in_flight.remove(id)));
+        flights
+    }
+
+    /// Feeds one request's outcome to its host's breaker (once per request, however many
+    /// files it carried).
+    fn record_health(&mut self, host: &str, outcome: &AttemptOutcome) {
+        let healthy = !host_is_unhealthy(outcome);
+        self.breakers.record(host, healthy, Instant::now());
     }
 
     /// Records the verdict on an attempt that ended, on either lane.
@@ -624,14 +680,7 @@ impl Engine {
         outbox: &mut Outbox,
     ) -> rusqlite::Result<()> {
         self.stall_watch.moved(Instant::now());
-        if let FlightLane::Platform { key, .. } = &flight.lane {
-            self.platform_keys.remove(key);
-            outbox.platform_releases.push(key.clone());
-        }
         let mut transfer = flight.transfer;
-        let healthy = !host_is_unhealthy(outcome);
-        self.breakers
-            .record(&transfer.host, healthy, Instant::now());
         let verdict = match classify(outcome) {
             Verdict::Retry { error, .. } if transfer.attempts >= self.config.retry.max_attempts => {
                 Verdict::Permanent(TransferError {
@@ -727,7 +776,8 @@ impl Engine {
                 network_constrained: self.network.constrained,
                 excluded_hosts: &excluded_hosts,
             };
-            let rows = store::due_candidates(tx, &filter, free.max(CANDIDATE_WINDOW))?;
+            let window = self.candidate_window(free);
+            let rows = store::due_candidates(tx, &filter, window)?;
             let candidates: Vec<Candidate> = rows
                 .iter()
                 .map(|row| Candidate {
@@ -735,24 +785,40 @@ impl Engine {
                     constraints: row.constraints,
                     size: row.size,
                     taken_back: self.taken_back.contains(&row.id),
+                    packable_into: self.packable_into(row),
                 })
                 .collect();
+            let batches = self.batch_limits();
             let lanes = self.lane_policy();
             let situation = Situation {
                 network: &self.network,
                 limits: &limits,
                 lanes: &lanes,
                 occupancy: &occupancy,
+                batches: &batches,
             };
             let breakers = &self.breakers;
             let decisions = pick(&candidates, &situation, |host, in_flight| {
                 breakers.admits(host, now, in_flight)
             });
             let mut launched = 0;
+            let mut packed: Vec<(Batch, LaneChoice, Vec<TransferId>)> = Vec::new();
             for decision in decisions {
-                if let Some(row) = rows.get(decision.position) {
-                    launched += usize::from(self.launch(tx, &row.id, decision.lane, outbox)?);
+                let Some(row) = rows.get(decision.position) else {
+                    continue;
+                };
+                match decision.batch {
+                    None => {
+                        launched += usize::from(self.launch(tx, &row.id, decision.lane, outbox)?);
+                    }
+                    Some(batch) => match packed.iter_mut().find(|(b, _, _)| *b == batch) {
+                        Some((_, _, members)) => members.push(row.id.clone()),
+                        None => packed.push((batch, decision.lane, vec![row.id.clone()])),
+                    },
                 }
+            }
+            for (batch, lane, members) in packed {
+                launched += self.launch_batch(tx, &members, batch.endpoint, lane, outbox)?;
             }
             if launched == 0 {
                 return Ok(());
@@ -762,7 +828,11 @@ impl Engine {
 
     fn occupancy(&self) -> Occupancy {
         let mut occupancy = Occupancy::default();
+        let mut batches_seen = HashSet::new();
         for flight in self.in_flight.values() {
+            if flight.batched && !batches_seen.insert(flight.generation) {
+                continue; // a packed batch is one request
+            }
             *occupancy
                 .per_host
                 .entry(flight.transfer.host.clone())
@@ -837,6 +907,7 @@ impl Engine {
                 progress,
                 lane: FlightLane::InProcess { abort: None },
                 reported_bytes: 0,
+                batched: false,
             },
         );
         Ok(true)
@@ -848,8 +919,9 @@ impl Engine {
         match flight.lane {
             FlightLane::InProcess { abort } => outbox.aborts.extend(abort),
             FlightLane::Platform { key, .. } => {
-                self.platform_keys.remove(&key);
-                outbox.platform_cancels.push(key);
+                if self.platform_keys.remove(&key).is_some() {
+                    outbox.platform_cancels.push(key);
+                }
             }
         }
     }
@@ -899,6 +971,7 @@ impl Engine {
                     id: task_id,
                     generation,
                     outcome,
+                    parts: Vec::new(),
                 });
             });
             if let Some(flight) = self.in_flight.get_mut(&id) {
@@ -906,6 +979,9 @@ impl Engine {
                     abort: Some(handle.abort_handle()),
                 };
             }
+        }
+        for batch in outbox.batch_launches {
+            self.spawn_batch(batch);
         }
         self.deliver_to_platform(
             outbox.handoffs,

@@ -93,6 +93,37 @@ pub struct QueueConfig {
     pub progress_interval: Duration,
     /// How work is shared between the in-process lane and the OS's background service.
     pub platform: PlatformPolicy,
+    /// Destinations that accept many small files in one multipart request.
+    pub batching: Vec<BatchEndpoint>,
+}
+
+/// A destination that accepts many files in one multipart `POST` (the format is in
+/// `docs/batching.md`). Small files whose destination starts with `destination_prefix`
+/// are packed into requests to `endpoint`: fewer, larger requests, which is what the OS
+/// background services are good at. Uploads with headers of their own are never packed,
+/// since a part cannot carry them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchEndpoint {
+    pub destination_prefix: String,
+    /// The multipart `POST` endpoint; on the same origin as `destination_prefix`.
+    pub endpoint: String,
+    /// At most this many files per request (`batch_max_files`).
+    pub max_files: usize,
+    /// At most this many bytes of files per request (`batch_max_bytes`); a larger file is
+    /// never packed.
+    pub max_bytes: u64,
+}
+
+impl BatchEndpoint {
+    /// Packs up to 32 files and 4 MiB per request.
+    pub fn new(destination_prefix: impl Into<String>, endpoint: impl Into<String>) -> Self {
+        Self {
+            destination_prefix: destination_prefix.into(),
+            endpoint: endpoint.into(),
+            max_files: 32,
+            max_bytes: 4 * 1024 * 1024,
+        }
+    }
 }
 
 /// How Ferry uses the platform lane (the OS background-transfer service), when the app
@@ -136,6 +167,7 @@ impl QueueConfig {
             extra_root_certificates_pem: Vec::new(),
             progress_interval: Duration::from_millis(250),
             platform: PlatformPolicy::default(),
+            batching: Vec::new(),
         }
     }
 }

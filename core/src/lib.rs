@@ -51,7 +51,8 @@ mod upload;
 
 pub use conditions::{AppState, NetworkStatus};
 pub use config::{
-    BreakerPolicy, HttpVersionPolicy, Limits, PlatformPolicy, QueueConfig, RetryPolicy,
+    BatchEndpoint, BreakerPolicy, HttpVersionPolicy, Limits, PlatformPolicy, QueueConfig,
+    RetryPolicy,
 };
 pub use error::{Error, FailureKind, StoreError, TransferError};
 pub use events::{Subscription, TransferEvent};

@@ -24,6 +24,8 @@ pub struct App {
     pub state: Arc<State>,
     injector: Arc<Mutex<Injector>>,
     pub store_dir: Option<Arc<PathBuf>>,
+    /// Batch parts received since the plan was installed.
+    batch_parts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl App {
@@ -32,7 +34,18 @@ impl App {
             state: Arc::default(),
             injector: Arc::new(Mutex::new(Injector::new(plan))),
             store_dir: store_dir.map(Arc::new),
+            batch_parts: Arc::default(),
         }
+    }
+
+    /// Numbers the next batch part; whether the plan fails it.
+    pub fn next_batch_part_fails(&self) -> bool {
+        let every = self.injector().plan().batch_part_failure_every;
+        let number = self
+            .batch_parts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        every > 0 && number.is_multiple_of(every)
     }
 
     fn injector(&self) -> MutexGuard<'_, Injector> {
@@ -47,6 +60,8 @@ impl App {
     /// Installs a plan (already validated); numbering and draws start over.
     pub fn set_plan(&self, plan: FaultPlan) {
         *self.injector() = Injector::new(plan);
+        self.batch_parts
+            .store(0, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn plan(&self) -> FaultPlan {

@@ -35,6 +35,9 @@ pub struct FaultPlan {
     pub slow_read: Option<SlowReadFault>,
     /// Faults for given requests; they take precedence over the random ones.
     pub scripted: Vec<ScriptedFault>,
+    /// In batch requests (`docs/batching.md`), answer every n-th part with 500 and do
+    /// not store it; 0 never.
+    pub batch_part_failure_every: u64,
 }
 
 /// A random status fault.

@@ -20,6 +20,7 @@
 //! ```
 
 mod app;
+mod batch;
 mod body;
 mod config;
 mod conn;

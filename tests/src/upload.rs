@@ -145,6 +145,13 @@ async fn serve(
         }
     }
 
+    if multipart && crate::batch::is_batch(&parts.headers) {
+        let req = Request::from_parts(parts, Body::from_stream(body));
+        let response = crate::batch::receive_batch(app, req).await;
+        in_flight.complete();
+        return response;
+    }
+
     if let Some(reply) = idempotency_key
         .as_deref()
         .and_then(|k| state.refuse_duplicate(k))

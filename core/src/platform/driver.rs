@@ -97,16 +97,17 @@ async fn drive(
     while let Some(operation) = operations.recv().await {
         let service = Arc::clone(&service);
         let bodies = bodies.clone();
-        let report = tokio::task::spawn_blocking(move || carry_out(&*service, operation, &bodies))
-            .await
-            .unwrap_or_else(|panic| {
-                log::error!("the platform service panicked: {panic}");
-                None
-            });
-        if let Some(report) = report
-            && reports.send(report).is_err()
-        {
-            return; // the queue has shut down
+        let reports_now =
+            tokio::task::spawn_blocking(move || carry_out(&*service, operation, &bodies))
+                .await
+                .unwrap_or_else(|panic| {
+                    log::error!("the platform service panicked: {panic}");
+                    Vec::new()
+                });
+        for report in reports_now {
+            if reports.send(report).is_err() {
+                return; // the queue has shut down
+            }
         }
     }
 }
@@ -115,43 +116,44 @@ fn carry_out(
     service: &dyn PlatformTransferService,
     operation: Operation,
     bodies: &std::path::Path,
-) -> Option<PlatformReport> {
+) -> Vec<PlatformReport> {
     match operation {
         Operation::Start { handoff, body } => {
             let key = handoff.key.clone();
-            let prepared = match body.prepare() {
-                Ok(prepared) => prepared,
-                Err(outcome) => return Some(PlatformReport::Rejected { key, outcome }),
-            };
+            let prepared = body.prepare();
+            let left_out = (!prepared.left_out.is_empty()).then(|| PlatformReport::PartsLeftOut {
+                key: key.clone(),
+                parts: prepared.left_out,
+            });
             let mut handoff = *handoff;
-            handoff.body_path = prepared.path;
-            handoff.expected_bytes = prepared.size;
-            handoff.headers.extend(prepared.headers);
-            match service.start(handoff) {
-                Ok(()) => None,
-                Err(error) => {
+            let started = prepared.body.and_then(|body| {
+                handoff.body_path = body.path;
+                handoff.expected_bytes = body.size;
+                handoff.headers.extend(body.headers);
+                service.start(handoff).map_err(|error| {
                     remove_body(bodies, &key);
-                    Some(PlatformReport::Rejected {
-                        key,
-                        outcome: AttemptOutcome::Platform {
-                            message: error.to_string(),
-                        },
-                    })
-                }
-            }
+                    AttemptOutcome::Platform {
+                        message: error.to_string(),
+                    }
+                })
+            });
+            let rejected = started
+                .err()
+                .map(|outcome| PlatformReport::Rejected { key, outcome });
+            left_out.into_iter().chain(rejected).collect()
         }
         Operation::Cancel { key } => {
             service.cancel(&key);
             remove_body(bodies, &key);
-            None
+            Vec::new()
         }
         Operation::Release { key } => {
             remove_body(bodies, &key);
-            None
+            Vec::new()
         }
-        Operation::Outstanding { query } => Some(PlatformReport::Outstanding {
+        Operation::Outstanding { query } => vec![PlatformReport::Outstanding {
             query,
             keys: service.outstanding(),
-        }),
+        }],
     }
 }
