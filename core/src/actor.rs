@@ -22,6 +22,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use crate::auth::attempt::{AuthContext, run_attempt_with};
+use crate::auth::breaker::AuthBreakers;
 use crate::breaker::Breakers;
 use crate::classify::{AttemptOutcome, Verdict, classify, host_is_unhealthy};
 use crate::clock::Clock;
@@ -29,7 +31,7 @@ use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::error::{FailureKind, StoreError, TransferError};
 use crate::events::TransferEvent;
-use crate::lane::{AttemptJob, AttemptProgress, HttpLane, run_attempt};
+use crate::lane::{AttemptJob, AttemptProgress, HttpLane};
 use crate::platform::{PlatformOutcome, PlatformTransferService};
 use crate::progress::{Progress, RateMeter, eta};
 use crate::queue::Integrations;
@@ -162,6 +164,9 @@ pub(crate) struct Engine {
     clock: Clock,
     lane: Arc<HttpLane>,
     platform: Option<Arc<dyn PlatformTransferService>>,
+    /// The app's request authorizer, with what expiry decisions need.
+    auth: Option<Arc<AuthContext>>,
+    auth_breakers: AuthBreakers,
     events: broadcast::Sender<TransferEvent>,
     finished_sender: mpsc::UnboundedSender<AttemptFinished>,
     in_flight: HashMap<TransferId, InFlight>,
@@ -203,6 +208,10 @@ impl Actor {
     ) -> Self {
         let (finished_sender, finished) = mpsc::unbounded_channel();
         let breakers = Breakers::new(config.breaker, config.retry.max_delay);
+        let auth = integrations
+            .authorizer
+            .map(|authorizer| Arc::new(AuthContext::new(authorizer, config.auth.clone(), clock)));
+        let auth_breakers = AuthBreakers::new(config.auth.breaker_threshold);
         Self {
             store,
             engine: Engine {
@@ -210,6 +219,8 @@ impl Actor {
                 clock,
                 lane: Arc::new(lane),
                 platform: integrations.platform,
+                auth,
+                auth_breakers,
                 events,
                 finished_sender,
                 in_flight: HashMap::new(),
@@ -458,6 +469,9 @@ impl Engine {
         if next == transfer.state {
             return Ok(());
         }
+        if transfer.state == TransferState::AuthRequired && matches!(input, Input::Resume) {
+            self.auth_breakers.close(&transfer.host);
+        }
         if let Effect::Abort(Lane::InProcess) = effect {
             if let Some(flight) = self.in_flight.remove(id) {
                 outbox.aborts.extend(flight.abort);
@@ -568,7 +582,9 @@ impl Engine {
         let healthy = !host_is_unhealthy(&finished.outcome);
         self.breakers
             .record(&transfer.host, healthy, Instant::now());
-        let verdict = match classify(&finished.outcome) {
+        let verdict = classify(&finished.outcome);
+        self.record_auth_verdict(&transfer.host, &verdict);
+        let verdict = match verdict {
             Verdict::Retry { error, .. } if transfer.attempts >= self.config.retry.max_attempts => {
                 Verdict::Permanent(TransferError {
                     kind: FailureKind::AttemptsExhausted,
@@ -711,6 +727,9 @@ impl Engine {
         let Some(mut transfer) = store::load(tx, id)? else {
             return Ok(false);
         };
+        if self.auth_breakers.is_open(&transfer.host) {
+            return self.hold_for_credentials(tx, transfer, lane, outbox);
+        }
         let Ok((next, _)) = transition(&transfer.state, &Input::Start { lane }) else {
             return Ok(false);
         };
@@ -788,6 +807,7 @@ impl Engine {
         }
         for launch in outbox.launches {
             let lane = Arc::clone(&self.lane);
+            let auth = self.auth.clone();
             let finished = self.finished_sender.clone();
             let Launch {
                 id,
@@ -797,7 +817,7 @@ impl Engine {
             } = launch;
             let task_id = id.clone();
             let handle = tokio::spawn(async move {
-                let outcome = run_attempt(lane, job, progress).await;
+                let outcome = run_attempt_with(auth, lane, job, progress).await;
                 let _ = finished.send(AttemptFinished {
                     id: task_id,
                     generation,
@@ -836,6 +856,49 @@ impl Engine {
             Ok(true) => {}
             Err(error) => log::error!("checking for idleness failed: {error}"),
         }
+    }
+}
+
+// ---- Request authorization (issue 7): the auth breaker's hooks. ----
+impl Engine {
+    /// Feeds the per-destination auth breaker: a success closes it, a transfer left
+    /// waiting for credentials counts against it.
+    fn record_auth_verdict(&mut self, host: &str, verdict: &Verdict) {
+        match verdict {
+            Verdict::Succeeded => self.auth_breakers.close(host),
+            Verdict::Auth(_) => self.auth_breakers.record_refused(host),
+            Verdict::Retry { .. } | Verdict::Permanent(_) => {}
+        }
+    }
+
+    /// The auth breaker for the transfer's host is open: instead of trying credentials
+    /// that were just refused, the transfer waits for the app to sign in, as if its
+    /// attempt had been refused, without a request and without using up an attempt.
+    fn hold_for_credentials(
+        &mut self,
+        tx: &Connection,
+        mut transfer: Transfer,
+        lane: Lane,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<bool> {
+        let held = transition(&transfer.state, &Input::Start { lane })
+            .and_then(|(running, _)| transition(&running, &Input::AuthFailure));
+        let Ok((next, _)) = held else {
+            return Ok(false);
+        };
+        let error = TransferError::new(
+            FailureKind::Auth,
+            "not sent: credentials for this destination were refused repeatedly; sign the \
+             user in, then resume",
+        );
+        transfer.state = next;
+        transfer.last_error = Some(error.clone());
+        store::save(tx, &transfer, self.clock.now_ms())?;
+        outbox.events.push(TransferEvent::AuthRequired {
+            id: transfer.id.clone(),
+            error,
+        });
+        Ok(true)
     }
 }
 

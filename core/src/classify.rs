@@ -21,6 +21,12 @@ pub(crate) enum AttemptOutcome {
     Stalled,
     /// The source file could not be sent as enqueued.
     Source(TransferError),
+    /// The app's request authorizer provided no usable credentials; nothing was sent.
+    /// Not `retryable`: the transfer waits for the app to sign in.
+    Authorizer {
+        error: TransferError,
+        retryable: bool,
+    },
 }
 
 /// The decision for one outcome.
@@ -51,6 +57,16 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
             server_delay: None,
         },
         AttemptOutcome::Source(error) => Verdict::Permanent(error.clone()),
+        AttemptOutcome::Authorizer { error, retryable } => {
+            if *retryable {
+                Verdict::Retry {
+                    error: error.clone(),
+                    server_delay: None,
+                }
+            } else {
+                Verdict::Auth(error.clone())
+            }
+        }
     }
 }
 
@@ -90,7 +106,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
     match outcome {
         AttemptOutcome::Response { status, .. } => matches!(status, 408 | 429 | 500..=599),
         AttemptOutcome::Network { .. } | AttemptOutcome::Stalled => true,
-        AttemptOutcome::Source(_) => false,
+        AttemptOutcome::Source(_) | AttemptOutcome::Authorizer { .. } => false,
     }
 }
 
@@ -154,6 +170,28 @@ mod tests {
         }
         assert!(!host_is_unhealthy(&response(404)));
         assert!(host_is_unhealthy(&response(503)));
+    }
+
+    #[test]
+    fn authorizer_failures_wait_for_sign_in_or_retry_and_never_blame_the_host() {
+        let error = TransferError::new(FailureKind::Auth, "no token");
+        let sign_in = AttemptOutcome::Authorizer {
+            error: error.clone(),
+            retryable: false,
+        };
+        assert_eq!(classify(&sign_in), Verdict::Auth(error.clone()));
+        let temporary = AttemptOutcome::Authorizer {
+            error: error.clone(),
+            retryable: true,
+        };
+        assert_eq!(
+            classify(&temporary),
+            Verdict::Retry {
+                error,
+                server_delay: None
+            }
+        );
+        assert!(!host_is_unhealthy(&sign_in) && !host_is_unhealthy(&temporary));
     }
 
     #[test]

@@ -93,6 +93,44 @@ pub struct QueueConfig {
     pub progress_interval: Duration,
     /// How work is shared between the in-process lane and the OS's background service.
     pub platform: PlatformPolicy,
+    /// How the app's request authorizer is used, and which headers are secret.
+    pub auth: AuthPolicy,
+}
+
+/// How credentials from a [`crate::RequestAuthorizer`] are asked for and protected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthPolicy {
+    /// An authorizer that has not answered after this long fails the attempt, which is
+    /// retried with backoff.
+    pub authorize_timeout: Duration,
+    /// Credentials must outlive the transfer's likely duration by this much, or Ferry
+    /// asks for fresh ones (reason `Expiring`) before starting.
+    pub expiry_margin: Duration,
+    /// Bytes per second one in-process request is assumed to move until Ferry has
+    /// measured its own, for the expiry estimate.
+    pub assumed_throughput: u64,
+    /// Bytes per second an OS background task is assumed to move, for the expiry
+    /// estimate before a handoff. Deliberately low: the OS may delay and throttle.
+    pub background_throughput: u64,
+    /// Transfers to one destination host that end waiting for credentials in a row before
+    /// the others stop trying theirs (they wait in `AuthRequired` without a request).
+    pub breaker_threshold: u32,
+    /// Header names whose values are secrets besides `Authorization`,
+    /// `Proxy-Authorization`, `Cookie` and `Set-Cookie` (case-insensitive).
+    pub sensitive_headers: Vec<String>,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        Self {
+            authorize_timeout: Duration::from_secs(60),
+            expiry_margin: Duration::from_secs(10),
+            assumed_throughput: 512 * 1024,
+            background_throughput: 64 * 1024,
+            breaker_threshold: 3,
+            sensitive_headers: Vec::new(),
+        }
+    }
 }
 
 /// How Ferry uses the platform lane (the OS background-transfer service), when the app
@@ -136,6 +174,7 @@ impl QueueConfig {
             extra_root_certificates_pem: Vec::new(),
             progress_interval: Duration::from_millis(250),
             platform: PlatformPolicy::default(),
+            auth: AuthPolicy::default(),
         }
     }
 }

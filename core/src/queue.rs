@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::actor::{Actor, Command, EnqueueResults, PlatformReport};
+use crate::auth::RequestAuthorizer;
 use crate::clock::Clock;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
@@ -30,6 +31,9 @@ pub struct Integrations {
     /// The OS background-transfer service, for large files and for work while the app is
     /// in the background.
     pub platform: Option<Arc<dyn PlatformTransferService>>,
+    /// Provides the URL and headers of each attempt, right before it starts. Its answers
+    /// are never stored. Without one, attempts use the destination and stored headers.
+    pub authorizer: Option<Arc<dyn RequestAuthorizer>>,
 }
 
 /// A durable upload queue. See the crate documentation for the whole picture.
