@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
+use crate::auth::{AuthPolicy, Authenticator};
 use crate::faults::FaultPlan;
 use crate::injector::{Decision, Injector};
 use crate::state::State;
@@ -24,11 +25,13 @@ pub struct App {
     pub state: Arc<State>,
     injector: Arc<Mutex<Injector>>,
     pub store_dir: Option<Arc<PathBuf>>,
+    pub auth: Arc<Authenticator>,
 }
 
 impl App {
-    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>) -> Self {
+    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>, auth: AuthPolicy) -> Self {
         App {
+            auth: Arc::new(Authenticator::new(auth)),
             state: Arc::default(),
             injector: Arc::new(Mutex::new(Injector::new(plan))),
             store_dir: store_dir.map(Arc::new),
@@ -58,6 +61,7 @@ impl App {
         let plan = self.plan();
         self.set_plan(plan);
         self.state.reset();
+        self.auth.reset();
     }
 }
 

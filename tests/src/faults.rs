@@ -113,6 +113,12 @@ pub enum Fault {
     SlowRead {
         bytes_per_second: u64,
     },
+    /// Answer with a 3xx `code` and `Location: location` (for example another
+    /// loopback server), storing nothing.
+    Redirect {
+        code: u16,
+        location: String,
+    },
 }
 
 /// A fault for chosen requests. Request numbers count upload requests (not
@@ -141,6 +147,8 @@ pub enum FaultPlanError {
     ZeroRate,
     #[error("scripted request numbers count from 1, got 0")]
     RequestZero,
+    #[error("a redirect needs a 3xx status and a location, got {0}")]
+    Redirect(u16),
 }
 
 impl FaultPlan {
@@ -171,6 +179,11 @@ impl FaultPlan {
             match fault {
                 Fault::Status { code, .. } => status_code(*code)?,
                 Fault::SlowRead { bytes_per_second } => rate(*bytes_per_second)?,
+                Fault::Redirect { code, location } => {
+                    if !(300..=399).contains(code) || location.is_empty() {
+                        return Err(FaultPlanError::Redirect(*code));
+                    }
+                }
                 _ => {}
             }
         }

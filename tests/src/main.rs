@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ferry_testkit::{FaultPlan, ServerConfig, TestServer};
+use ferry_testkit::{AuthPolicy, FaultPlan, ServerConfig, TestServer};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +51,9 @@ struct ServeArgs {
     /// Initial fault plan, as JSON (same shape as POST /_testkit/faults).
     #[arg(long, value_name = "JSON")]
     faults: Option<String>,
+    /// Credentials uploads need, as JSON (same shape as POST /_testkit/auth).
+    #[arg(long, value_name = "JSON")]
+    auth: Option<String>,
     /// Also stop when stdin reaches end of file (so the server dies with its parent).
     #[arg(long)]
     stop_on_stdin_eof: bool,
@@ -83,11 +86,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             serde_json::from_str(json).map_err(|e| format!("--faults is not a fault plan: {e}"))?
         }
     };
+    let auth = match &args.auth {
+        None => AuthPolicy::default(),
+        Some(json) => {
+            serde_json::from_str(json).map_err(|e| format!("--auth is not an auth policy: {e}"))?
+        }
+    };
     let config = ServerConfig {
         port: args.port,
         tls: args.tls,
         store_dir: args.store_dir,
         faults,
+        auth,
     };
     let server = TestServer::start(config)
         .await
