@@ -22,6 +22,7 @@ use super::authorizer::{
     AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo,
 };
 use super::expiry::{already_expired, expires_before_finish};
+use super::redact::{redact_headers, redact_url};
 use super::throughput::ThroughputTracker;
 use crate::classify::AttemptOutcome;
 use crate::clock::Clock;
@@ -159,7 +160,12 @@ impl AuthContext {
         let timeout = self.policy.authorize_timeout;
         match tokio::time::timeout(timeout, call).await {
             Ok(Ok(Ok(authorization))) => {
-                log::trace!("authorized: {authorization:?}");
+                log::trace!(
+                    "authorized: {} with headers {:?}, expiring at {:?}",
+                    redact_url(&authorization.url),
+                    redact_headers(&authorization.headers, &self.policy.sensitive_headers),
+                    authorization.expires_at
+                );
                 Ok(authorization)
             }
             Ok(Ok(Err(AuthorizerError::SignInRequired { message }))) => Err(failure(
