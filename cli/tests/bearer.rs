@@ -26,7 +26,12 @@ fn harness(expire_after_requests: u64) -> Harness {
 
 fn files(count: usize) -> Vec<(String, Vec<u8>)> {
     (0..count)
-        .map(|index| (format!("f{index:03}.txt"), format!("file {index}\n").into_bytes()))
+        .map(|index| {
+            (
+                format!("f{index:03}.txt"),
+                format!("file {index}\n").into_bytes(),
+            )
+        })
         .collect()
 }
 
@@ -56,7 +61,10 @@ fn assert_absent(secret: &str, texts: &[&str], db: &Path) {
 fn status_outputs(db: &Path) -> (String, serde_json::Value) {
     let text = run(ferry().arg("status").arg("--db").arg(db), LIMIT);
     let json = run(ferry().args(["status", "--json", "--db"]).arg(db), LIMIT);
-    let all = format!("{}{}{}{}", text.stdout, text.stderr, json.stdout, json.stderr);
+    let all = format!(
+        "{}{}{}{}",
+        text.stdout, text.stderr, json.stdout, json.stderr
+    );
     (all, json.json())
 }
 
@@ -97,8 +105,15 @@ fn bearer_command_runs_first_and_after_each_401_and_its_tokens_are_never_kept() 
         .expect("a count");
     let refused = harness.stats().auth.bearer_expired;
     println!("40 files, tokens valid for 5 requests: the command ran {runs} times, {refused} 401s");
-    assert!(refused >= 7, "40 uploads need at least 8 tokens: {refused} refusals");
-    assert_eq!(runs, 1 + refused, "once at first, then once per refused token");
+    assert!(
+        refused >= 7,
+        "40 uploads need at least 8 tokens: {refused} refusals"
+    );
+    assert_eq!(
+        runs,
+        1 + refused,
+        "once at first, then once per refused token"
+    );
 
     let (status, report) = status_outputs(&db);
     assert_eq!(report["by_state"]["succeeded"], 40, "{report}");
@@ -142,6 +157,9 @@ fn a_refused_bearer_token_leaves_transfers_waiting_and_nothing_shows_it() {
     let printed = [push.stdout.as_str(), push.stderr.as_str(), status.as_str()];
     assert_absent(TOKEN, &printed, &db);
     for text in printed {
-        assert!(!text.contains(COOKIE), "a stored cookie was printed: {text}");
+        assert!(
+            !text.contains(COOKIE),
+            "a stored cookie was printed: {text}"
+        );
     }
 }
