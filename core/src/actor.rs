@@ -211,7 +211,8 @@ impl Actor {
         let auth = integrations
             .authorizer
             .map(|authorizer| Arc::new(AuthContext::new(authorizer, config.auth.clone(), clock)));
-        let auth_breakers = AuthBreakers::new(config.auth.breaker_threshold);
+        let auth_breakers =
+            AuthBreakers::new(config.auth.breaker_threshold, config.auth.breaker_cooldown);
         Self {
             store,
             engine: Engine {
@@ -727,7 +728,7 @@ impl Engine {
         let Some(mut transfer) = store::load(tx, id)? else {
             return Ok(false);
         };
-        if self.auth_breakers.is_open(&transfer.host) {
+        if self.auth_breakers.is_open(&transfer.host, Instant::now()) {
             return self.hold_for_credentials(tx, transfer, lane, outbox);
         }
         let Ok((next, _)) = transition(&transfer.state, &Input::Start { lane }) else {
@@ -866,7 +867,7 @@ impl Engine {
     fn record_auth_verdict(&mut self, host: &str, verdict: &Verdict) {
         match verdict {
             Verdict::Succeeded => self.auth_breakers.close(host),
-            Verdict::Auth(_) => self.auth_breakers.record_refused(host),
+            Verdict::Auth(_) => self.auth_breakers.record_refused(host, Instant::now()),
             Verdict::Retry { .. } | Verdict::Permanent(_) => {}
         }
     }

@@ -115,6 +115,9 @@ pub struct AuthPolicy {
     /// Transfers to one destination host that end waiting for credentials in a row before
     /// the others stop trying theirs (they wait in `AuthRequired` without a request).
     pub breaker_threshold: u32,
+    /// How long an open auth breaker holds transfers without a request; after it, they try
+    /// again and one more refusal reopens it. Resuming a transfer closes it at once.
+    pub breaker_cooldown: Duration,
     /// Header names whose values are secrets besides `Authorization`,
     /// `Proxy-Authorization`, `Cookie` and `Set-Cookie` (case-insensitive).
     pub sensitive_headers: Vec<String>,
@@ -128,6 +131,7 @@ impl Default for AuthPolicy {
             assumed_throughput: 512 * 1024,
             background_throughput: 64 * 1024,
             breaker_threshold: 3,
+            breaker_cooldown: Duration::from_secs(60),
             sensitive_headers: Vec::new(),
         }
     }

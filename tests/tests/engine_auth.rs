@@ -253,6 +253,81 @@ async fn repeated_401s_park_transfers_in_auth_required_until_resumed_with_a_good
     assert_all_received_once(&server, &files);
 }
 
+/// Needs sign-in for the first `sign_in_failures` calls, then is unavailable once, then
+/// answers with static headers.
+struct SignedOut {
+    calls: std::sync::atomic::AtomicU64,
+    sign_in_failures: u64,
+}
+
+impl ferry::RequestAuthorizer for SignedOut {
+    fn authorize(
+        &self,
+        request: ferry::RequestInfo,
+        _reason: AuthReason,
+    ) -> Result<ferry::Authorization, ferry::AuthorizerError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if call < self.sign_in_failures {
+            Err(ferry::AuthorizerError::SignInRequired {
+                message: "no user".into(),
+            })
+        } else if call == self.sign_in_failures {
+            Err(ferry::AuthorizerError::Temporary {
+                message: "token service unreachable".into(),
+            })
+        } else {
+            Ok(ferry::Authorization::headers(
+                request.destination,
+                Vec::new(),
+            ))
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_authorizer_that_needs_sign_in_sends_nothing_until_resumed() {
+    let server = server(AuthPolicy::default(), FaultPlan::default()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 6, 8, |_, _| 1024);
+    let authorizer = Arc::new(SignedOut {
+        calls: std::sync::atomic::AtomicU64::new(0),
+        sign_in_failures: 6,
+    });
+    let mut config = quick_config(dir.path());
+    config.auth.breaker_threshold = 100;
+    let queue = open(config, authorizer.clone()).await;
+    queue
+        .enqueue_many(uploads(&server, &files))
+        .await
+        .expect("enqueue");
+    queue.wait_idle().await.expect("idle");
+    let waiting = all(&queue, StateKind::AuthRequired).await;
+    assert_eq!(waiting.len(), 6);
+    assert_eq!(
+        server.stats().requests,
+        0,
+        "nothing was sent without credentials"
+    );
+    let message = &waiting[0].last_error.as_ref().expect("reason").message;
+    assert!(message.contains("sign in"), "{message}");
+
+    for transfer in &waiting {
+        queue.resume(&transfer.id).await.expect("resume");
+    }
+    queue.wait_idle().await.expect("idle");
+    assert_all_received_once(&server, &files);
+    // Each used an attempt waiting for sign-in and one to succeed; one met the temporary
+    // failure in between and was retried after a backoff.
+    let mut attempts: Vec<u32> = all(&queue, StateKind::Succeeded)
+        .await
+        .iter()
+        .map(|transfer| transfer.attempts)
+        .collect();
+    attempts.sort_unstable();
+    assert_eq!(attempts, [2, 2, 2, 2, 2, 3]);
+    assert_eq!(authorizer.calls.load(Ordering::SeqCst), 6 + 1 + 6);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_cross_host_redirect_never_carries_authorization() {
     let elsewhere = server(AuthPolicy::default(), FaultPlan::default()).await;

@@ -115,9 +115,15 @@ impl AuthContext {
     /// Authorizes an OS handoff right before it is given to the platform: the handoff's
     /// URL and headers are replaced by the authorized ones. The expiry estimate uses the
     /// configured background throughput, since the OS decides how fast a task moves.
+    /// `reason` is `First`, or `RefreshAfter401` when handing a task over again after the
+    /// OS reported a 401/403 for it.
     // Called from the platform lane's handoff path, which lands separately.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) async fn authorize_handoff(&self, handoff: &mut Handoff) -> Result<(), AuthFailure> {
+    pub(crate) async fn authorize_handoff(
+        &self,
+        handoff: &mut Handoff,
+        reason: AuthReason,
+    ) -> Result<(), AuthFailure> {
         let request = RequestInfo {
             transfer_id: handoff.transfer_id.clone(),
             destination: handoff.url.clone(),
@@ -125,9 +131,7 @@ impl AuthContext {
             size: handoff.expected_bytes,
         };
         let background = self.policy.background_throughput as f64;
-        let authorization = self
-            .authorize_attempt(request, AuthReason::First, background)
-            .await?;
+        let authorization = self.authorize_attempt(request, reason, background).await?;
         handoff.url = authorization.url;
         handoff.headers = merge_headers(&handoff.headers, &authorization.headers);
         Ok(())
@@ -369,7 +373,7 @@ mod tests {
         // 100 kB at the assumed 1000 B/s takes 100 s: a 60 s URL is too short.
         let (auth, authorizer) = context(vec![60, 600]);
         let mut handoff = handoff(100_000);
-        auth.authorize_handoff(&mut handoff)
+        auth.authorize_handoff(&mut handoff, AuthReason::First)
             .await
             .expect("authorized");
         assert_eq!(
@@ -384,7 +388,7 @@ mod tests {
     async fn long_lived_credentials_are_asked_for_once() {
         let (auth, authorizer) = context(vec![600]);
         let mut handoff = handoff(100_000);
-        auth.authorize_handoff(&mut handoff)
+        auth.authorize_handoff(&mut handoff, AuthReason::First)
             .await
             .expect("authorized");
         assert_eq!(
@@ -397,7 +401,7 @@ mod tests {
     async fn credentials_expired_even_after_renewal_are_never_used() {
         let (auth, _) = context(vec![0, 0]);
         let failure = auth
-            .authorize_handoff(&mut handoff(10))
+            .authorize_handoff(&mut handoff(10), AuthReason::First)
             .await
             .expect_err("expired");
         assert!(failure.retryable, "{failure:?}");

@@ -61,7 +61,8 @@ pub struct RequestInfo {
 /// the URL without its query; sensitive values never appear.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Authorization {
-    /// The URL to send to: the destination itself, or a presigned URL for it.
+    /// The URL to send to: the destination itself, or a presigned URL for it. It may be on
+    /// another host (an object store); limits and breakers still count the destination's.
     pub url: String,
     pub headers: Vec<(String, String)>,
     /// When the URL or the headers stop working, if they ever do.
