@@ -58,6 +58,22 @@ async fn open(config: QueueConfig, authorizer: Arc<dyn ferry::RequestAuthorizer>
         .expect("open")
 }
 
+async fn enqueue_and_wait(queue: &TransferQueue, server: &TestServer, files: &[SourceFile]) {
+    queue
+        .enqueue_many(uploads(server, files))
+        .await
+        .expect("enqueue");
+    queue.wait_idle().await.expect("idle");
+}
+
+/// Resumes every transfer in `waiting` and waits until the queue is idle again.
+async fn resume_all(queue: &TransferQueue, waiting: &[Transfer]) {
+    for transfer in waiting {
+        queue.resume(&transfer.id).await.expect("resume");
+    }
+    queue.wait_idle().await.expect("idle");
+}
+
 async fn all(queue: &TransferQueue, state: StateKind) -> Vec<Transfer> {
     queue.list(Some(state), 0, 10_000).await.expect("list")
 }
@@ -94,11 +110,7 @@ async fn two_thousand_files_arrive_while_tokens_expire_every_100_requests() {
     let mut config = quick_config(dir.path());
     config.limits.per_host = 8;
     let queue = open(config.clone(), authorizer.clone()).await;
-    queue
-        .enqueue_many(uploads(&server, &files))
-        .await
-        .expect("enqueue");
-    queue.wait_idle().await.expect("idle");
+    enqueue_and_wait(&queue, &server, &files).await;
 
     assert_all_received_once(&server, &files);
     assert_eq!(all(&queue, StateKind::Succeeded).await.len(), 2000);
@@ -206,11 +218,7 @@ async fn repeated_401s_park_transfers_in_auth_required_until_resumed_with_a_good
     let (threshold, per_host) = (config.auth.breaker_threshold, config.limits.per_host);
     let queue = open(config, authorizer.clone()).await;
     let mut events = queue.subscribe();
-    queue
-        .enqueue_many(uploads(&server, &files))
-        .await
-        .expect("enqueue");
-    queue.wait_idle().await.expect("idle");
+    enqueue_and_wait(&queue, &server, &files).await;
 
     let waiting = all(&queue, StateKind::AuthRequired).await;
     assert_eq!(waiting.len(), 50, "every transfer waits for credentials");
@@ -245,10 +253,7 @@ async fn repeated_401s_park_transfers_in_auth_required_until_resumed_with_a_good
 
     // The user signs in; the app resumes every transfer.
     authorizer.revoked.store(false, Ordering::SeqCst);
-    for transfer in &waiting {
-        queue.resume(&transfer.id).await.expect("resume");
-    }
-    queue.wait_idle().await.expect("idle");
+    resume_all(&queue, &waiting).await;
     assert_eq!(all(&queue, StateKind::Succeeded).await.len(), 50);
     assert_all_received_once(&server, &files);
 }
@@ -296,11 +301,7 @@ async fn an_authorizer_that_needs_sign_in_sends_nothing_until_resumed() {
     let mut config = quick_config(dir.path());
     config.auth.breaker_threshold = 100;
     let queue = open(config, authorizer.clone()).await;
-    queue
-        .enqueue_many(uploads(&server, &files))
-        .await
-        .expect("enqueue");
-    queue.wait_idle().await.expect("idle");
+    enqueue_and_wait(&queue, &server, &files).await;
     let waiting = all(&queue, StateKind::AuthRequired).await;
     assert_eq!(waiting.len(), 6);
     assert_eq!(
@@ -311,10 +312,7 @@ async fn an_authorizer_that_needs_sign_in_sends_nothing_until_resumed() {
     let message = &waiting[0].last_error.as_ref().expect("reason").message;
     assert!(message.contains("sign in"), "{message}");
 
-    for transfer in &waiting {
-        queue.resume(&transfer.id).await.expect("resume");
-    }
-    queue.wait_idle().await.expect("idle");
+    resume_all(&queue, &waiting).await;
     assert_all_received_once(&server, &files);
     // Each used an attempt waiting for sign-in and one to succeed; one met the temporary
     // failure in between and was retried after a backoff.
@@ -359,11 +357,7 @@ async fn a_cross_host_redirect_never_carries_authorization() {
     let mut config = quick_config(dir.path());
     config.limits.per_host = 1;
     let queue = open(config, authorizer).await;
-    queue
-        .enqueue_many(uploads(&origin, &files))
-        .await
-        .expect("enqueue");
-    queue.wait_idle().await.expect("idle");
+    enqueue_and_wait(&queue, &origin, &files).await;
 
     assert_eq!(
         origin.stats().auth.with_authorization,
