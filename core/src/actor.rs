@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use crate::auth::attempt::{AuthContext, run_attempt_with};
 use crate::auth::breaker::AuthBreakers;
 use crate::breaker::Breakers;
-use crate::classify::{AttemptOutcome, Verdict, classify, host_is_unhealthy};
+use crate::classify::{AttemptOutcome, Verdict, classify, host_is_unhealthy, reached_host};
 use crate::clock::Clock;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
@@ -580,9 +580,11 @@ impl Engine {
             return Ok(());
         };
         let mut transfer = flight.transfer;
-        let healthy = !host_is_unhealthy(&finished.outcome);
-        self.breakers
-            .record(&transfer.host, healthy, Instant::now());
+        if reached_host(&finished.outcome) {
+            let healthy = !host_is_unhealthy(&finished.outcome);
+            self.breakers
+                .record(&transfer.host, healthy, Instant::now());
+        }
         let verdict = classify(&finished.outcome);
         self.record_auth_verdict(&transfer.host, &verdict);
         let verdict = match verdict {

@@ -110,6 +110,13 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
     }
 }
 
+/// Whether the attempt says anything about the host's health at all. Without credentials
+/// from the app's authorizer nothing was sent, so the host breaker must not hear of it
+/// (a "healthy" record would close a breaker whose probe never went out).
+pub(crate) fn reached_host(outcome: &AttemptOutcome) -> bool {
+    !matches!(outcome, AttemptOutcome::Authorizer { .. })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +199,8 @@ mod tests {
             }
         );
         assert!(!host_is_unhealthy(&sign_in) && !host_is_unhealthy(&temporary));
+        assert!(!reached_host(&sign_in) && !reached_host(&temporary));
+        assert!(reached_host(&response(401)));
     }
 
     #[test]
