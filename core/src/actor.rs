@@ -22,14 +22,16 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use crate::auth::attempt::{AuthContext, run_attempt_with};
+use crate::auth::breaker::AuthBreakers;
 use crate::breaker::Breakers;
-use crate::classify::{AttemptOutcome, Verdict, classify, host_is_unhealthy};
+use crate::classify::{AttemptOutcome, Verdict, classify, host_is_unhealthy, reached_host};
 use crate::clock::Clock;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::error::{FailureKind, StoreError, TransferError};
 use crate::events::TransferEvent;
-use crate::lane::{AttemptJob, AttemptProgress, HttpLane, run_attempt};
+use crate::lane::{AttemptJob, AttemptProgress, HttpLane};
 use crate::platform::{BodyPlan, Handoff, PlatformDriver, PlatformReport};
 use crate::progress::{Progress, RateMeter, eta};
 use crate::retry::backoff;
@@ -202,6 +204,9 @@ pub(crate) struct Engine {
     /// Numbers outstanding-task queries, so a late answer is not applied to newer tasks.
     outstanding_queries: u64,
     stall_watch: StallWatch,
+    /// The app's request authorizer, with what expiry decisions need.
+    auth: Option<Arc<AuthContext>>,
+    auth_breakers: AuthBreakers,
     events: broadcast::Sender<TransferEvent>,
     finished_sender: mpsc::UnboundedSender<AttemptFinished>,
     in_flight: HashMap<TransferId, InFlight>,
@@ -237,12 +242,15 @@ impl Actor {
         clock: Clock,
         lane: HttpLane,
         platform: Option<PlatformDriver>,
+        auth: Option<Arc<AuthContext>>,
         events: broadcast::Sender<TransferEvent>,
         commands: mpsc::Receiver<Command>,
         platform_reports: mpsc::UnboundedReceiver<PlatformReport>,
     ) -> Self {
         let (finished_sender, finished) = mpsc::unbounded_channel();
         let breakers = Breakers::new(config.breaker, config.retry.max_delay);
+        let auth_breakers =
+            AuthBreakers::new(config.auth.breaker_threshold, config.auth.breaker_cooldown);
         Self {
             store,
             engine: Engine {
@@ -254,6 +262,8 @@ impl Actor {
                 taken_back: HashSet::new(),
                 outstanding_queries: 0,
                 stall_watch: StallWatch::new(Instant::now()),
+                auth,
+                auth_breakers,
                 events,
                 finished_sender,
                 in_flight: HashMap::new(),
@@ -525,6 +535,9 @@ impl Engine {
             return Ok(());
         }
         self.stall_watch.moved(Instant::now());
+        if transfer.state == TransferState::AuthRequired && matches!(input, Input::Resume) {
+            self.auth_breakers.close(&transfer.host);
+        }
         if let Effect::Abort(_) = effect {
             let mut flights = self.take_attempt(id).into_iter();
             if let Some(flight) = flights.next() {
@@ -667,8 +680,10 @@ impl Engine {
     /// Feeds one request's outcome to its host's breaker (once per request, however many
     /// files it carried).
     fn record_health(&mut self, host: &str, outcome: &AttemptOutcome) {
-        let healthy = !host_is_unhealthy(outcome);
-        self.breakers.record(host, healthy, Instant::now());
+        if reached_host(outcome) {
+            let healthy = !host_is_unhealthy(outcome);
+            self.breakers.record(host, healthy, Instant::now());
+        }
     }
 
     /// Records the verdict on an attempt that ended, on either lane.
@@ -681,7 +696,9 @@ impl Engine {
     ) -> rusqlite::Result<()> {
         self.stall_watch.moved(Instant::now());
         let mut transfer = flight.transfer;
-        let verdict = match classify(outcome) {
+        let verdict = classify(outcome);
+        self.record_auth_verdict(&transfer.host, &verdict);
+        let verdict = match verdict {
             Verdict::Retry { error, .. } if transfer.attempts >= self.config.retry.max_attempts => {
                 Verdict::Permanent(TransferError {
                     kind: FailureKind::AttemptsExhausted,
@@ -860,6 +877,9 @@ impl Engine {
                 handoff_key: format!("{id}.{attempt}"),
             },
         };
+        if self.auth_breakers.is_open(&transfer.host, Instant::now()) {
+            return self.hold_for_credentials(tx, transfer, lane, outbox);
+        }
         let Ok((next, _)) = transition(&transfer.state, &Input::Start { lane: lane.clone() })
         else {
             return Ok(false);
@@ -957,6 +977,7 @@ impl Engine {
         }
         for launch in outbox.launches {
             let lane = Arc::clone(&self.lane);
+            let auth = self.auth.clone();
             let finished = self.finished_sender.clone();
             let Launch {
                 id,
@@ -966,7 +987,7 @@ impl Engine {
             } = launch;
             let task_id = id.clone();
             let handle = tokio::spawn(async move {
-                let outcome = run_attempt(lane, job, progress).await;
+                let outcome = run_attempt_with(auth, lane, job, progress).await;
                 let _ = finished.send(AttemptFinished {
                     id: task_id,
                     generation,
@@ -1024,6 +1045,49 @@ impl Engine {
             Ok(true) => {}
             Err(error) => log::error!("checking for idleness failed: {error}"),
         }
+    }
+}
+
+// ---- Request authorization (issue 7): the auth breaker's hooks. ----
+impl Engine {
+    /// Feeds the per-destination auth breaker: a success closes it, a transfer left
+    /// waiting for credentials counts against it.
+    fn record_auth_verdict(&mut self, host: &str, verdict: &Verdict) {
+        match verdict {
+            Verdict::Succeeded => self.auth_breakers.close(host),
+            Verdict::Auth(_) => self.auth_breakers.record_refused(host, Instant::now()),
+            Verdict::Retry { .. } | Verdict::Permanent(_) => {}
+        }
+    }
+
+    /// The auth breaker for the transfer's host is open: instead of trying credentials
+    /// that were just refused, the transfer waits for the app to sign in, as if its
+    /// attempt had been refused, without a request and without using up an attempt.
+    fn hold_for_credentials(
+        &mut self,
+        tx: &Connection,
+        mut transfer: Transfer,
+        lane: Lane,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<bool> {
+        let held = transition(&transfer.state, &Input::Start { lane })
+            .and_then(|(running, _)| transition(&running, &Input::AuthFailure));
+        let Ok((next, _)) = held else {
+            return Ok(false);
+        };
+        let error = TransferError::new(
+            FailureKind::Auth,
+            "not sent: credentials for this destination were refused repeatedly; sign the \
+             user in, then resume",
+        );
+        transfer.state = next;
+        transfer.last_error = Some(error.clone());
+        store::save(tx, &transfer, self.clock.now_ms())?;
+        outbox.events.push(TransferEvent::AuthRequired {
+            id: transfer.id.clone(),
+            error,
+        });
+        Ok(true)
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
+use crate::auth::{AuthPolicy, Authenticator};
 use crate::faults::FaultPlan;
 use crate::injector::{Decision, Injector};
 use crate::state::State;
@@ -26,11 +27,13 @@ pub struct App {
     pub store_dir: Option<Arc<PathBuf>>,
     /// Batch parts received since the plan was installed.
     batch_parts: Arc<std::sync::atomic::AtomicU64>,
+    pub auth: Arc<Authenticator>,
 }
 
 impl App {
-    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>) -> Self {
+    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>, auth: AuthPolicy) -> Self {
         App {
+            auth: Arc::new(Authenticator::new(auth)),
             state: Arc::default(),
             injector: Arc::new(Mutex::new(Injector::new(plan))),
             store_dir: store_dir.map(Arc::new),
@@ -73,6 +76,7 @@ impl App {
         let plan = self.plan();
         self.set_plan(plan);
         self.state.reset();
+        self.auth.reset();
     }
 }
 

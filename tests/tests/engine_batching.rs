@@ -134,6 +134,7 @@ async fn in_the_background_a_batch_is_one_os_task_with_a_file_body() {
     let (platform, mut handoffs) = ScriptedPlatform::new();
     let integrations = Integrations {
         platform: Some(Arc::clone(&platform) as Arc<dyn ferry::PlatformTransferService>),
+        ..Integrations::default()
     };
     let queue = TransferQueue::open_with(batching_config(dir.path(), &server, 16), integrations)
         .await

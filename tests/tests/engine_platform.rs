@@ -26,6 +26,7 @@ fn platform_config(dir: &std::path::Path) -> QueueConfig {
 async fn open(config: QueueConfig, platform: &Arc<ScriptedPlatform>) -> TransferQueue {
     let integrations = Integrations {
         platform: Some(Arc::clone(platform) as Arc<dyn ferry::PlatformTransferService>),
+        ..Integrations::default()
     };
     TransferQueue::open_with(config, integrations)
         .await

@@ -11,8 +11,9 @@ use rusqlite::Connection;
 use tokio::time::Instant;
 
 use super::{AttemptFinished, CANDIDATE_WINDOW, Engine, FlightLane, InFlight, Outbox};
+use crate::auth::attempt::run_batch_attempt_with;
 use crate::events::TransferEvent;
-use crate::lane::{AttemptProgress, BatchPart, run_batch_attempt};
+use crate::lane::{AttemptProgress, BatchPart};
 use crate::platform::{BatchPartPlan, BodyPlan, Handoff};
 use crate::scheduler::{BatchLimits, LaneChoice};
 use crate::state::{Input, Lane, transition};
@@ -248,9 +249,11 @@ impl Engine {
         } = batch;
         let members: Vec<TransferId> = parts.iter().map(|part| part.id.clone()).collect();
         let lane = Arc::clone(&self.lane);
+        let auth = self.auth.clone();
         let finished = self.finished_sender.clone();
         let handle = tokio::spawn(async move {
-            let outcome = run_batch_attempt(lane, endpoint, parts).await;
+            let leader_id = leader.to_string();
+            let outcome = run_batch_attempt_with(auth, lane, leader_id, endpoint, parts).await;
             let _ = finished.send(AttemptFinished {
                 id: leader,
                 generation,

@@ -64,6 +64,12 @@ impl AttemptProgress {
         self.touch();
     }
 
+    /// The attempt starts sending again from the first byte (a retry within the attempt).
+    pub(crate) fn restart(&self) {
+        self.bytes_sent.store(0, Ordering::Relaxed);
+        self.touch();
+    }
+
     pub(super) fn touch(&self) {
         let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_activity_ms.store(elapsed, Ordering::Relaxed);

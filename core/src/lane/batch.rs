@@ -60,9 +60,11 @@ struct PartResult {
     status: u16,
 }
 
+/// Sends one packed request to `endpoint` with `headers` (an authorizer's) added.
 pub(crate) async fn run_batch_attempt(
     lane: Arc<HttpLane>,
     endpoint: String,
+    headers: Vec<(String, String)>,
     parts: Vec<BatchPart>,
 ) -> BatchOutcome {
     let progresses: Vec<Arc<AttemptProgress>> = parts
@@ -76,7 +78,7 @@ pub(crate) async fn run_batch_attempt(
             .max()
             .unwrap_or_else(tokio::time::Instant::now)
     };
-    let send = send_batch(&lane, endpoint, parts);
+    let send = send_batch(&lane, endpoint, headers, parts);
     with_stall_watchdog(send, lane.stall_timeout, last_activity)
         .await
         .unwrap_or(BatchOutcome {
@@ -85,7 +87,12 @@ pub(crate) async fn run_batch_attempt(
         })
 }
 
-async fn send_batch(lane: &HttpLane, endpoint: String, parts: Vec<BatchPart>) -> BatchOutcome {
+async fn send_batch(
+    lane: &HttpLane,
+    endpoint: String,
+    headers: Vec<(String, String)>,
+    parts: Vec<BatchPart>,
+) -> BatchOutcome {
     let mut form = reqwest::multipart::Form::new();
     let mut outcomes = Vec::new();
     let mut sent = Vec::new();
@@ -104,14 +111,14 @@ async fn send_batch(lane: &HttpLane, endpoint: String, parts: Vec<BatchPart>) ->
             Arc::clone(&part.progress),
             Arc::new(OnceLock::new()),
         );
-        let headers = match part_headers(lane, &part) {
+        let part_headers = match part_headers(lane, &part) {
             Ok(headers) => headers,
             Err(message) => {
                 outcomes.push((part.id, AttemptOutcome::Network { message }));
                 continue;
             }
         };
-        let body = file_part(&part.source, part.snapshot.size, body).headers(headers);
+        let body = file_part(&part.source, part.snapshot.size, body).headers(part_headers);
         form = form.part(part.id.to_string(), body);
         sent.push(part.id);
     }
@@ -124,11 +131,11 @@ async fn send_batch(lane: &HttpLane, endpoint: String, parts: Vec<BatchPart>) ->
             parts: outcomes,
         };
     }
-    let request = lane
-        .client
-        .post(&endpoint)
-        .header(BATCH_HEADER, "1")
-        .multipart(form);
+    let mut request = lane.client.post(&endpoint).header(BATCH_HEADER, "1");
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let request = request.multipart(form);
     let response = match request.send().await {
         Ok(response) => response,
         Err(error) => {

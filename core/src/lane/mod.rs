@@ -10,5 +10,5 @@ mod client;
 mod file_body;
 
 pub(crate) use attempt::{AttemptJob, AttemptProgress, run_attempt};
-pub(crate) use batch::{BatchPart, run_batch_attempt};
+pub(crate) use batch::{BatchOutcome, BatchPart, run_batch_attempt};
 pub(crate) use client::{HttpLane, build_http_lane};

@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 
 use super::body::{BodyPlan, remove_body};
 use super::{Handoff, PlatformReport, PlatformTransferService};
+use crate::auth::AuthReason;
+use crate::auth::attempt::AuthContext;
 use crate::classify::AttemptOutcome;
 
 enum Operation {
@@ -43,11 +45,12 @@ impl PlatformDriver {
     /// Spawns the driver on the current runtime.
     pub(crate) fn spawn(
         service: Arc<dyn PlatformTransferService>,
+        auth: Option<Arc<AuthContext>>,
         reports: mpsc::UnboundedSender<PlatformReport>,
         bodies: PathBuf,
     ) -> Self {
         let (operations, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(drive(service, receiver, reports, bodies.clone()));
+        tokio::spawn(drive(service, auth, receiver, reports, bodies.clone()));
         Self { operations, bodies }
     }
 
@@ -90,11 +93,29 @@ impl PlatformDriver {
 
 async fn drive(
     service: Arc<dyn PlatformTransferService>,
+    auth: Option<Arc<AuthContext>>,
     mut operations: mpsc::UnboundedReceiver<Operation>,
     reports: mpsc::UnboundedSender<PlatformReport>,
     bodies: PathBuf,
 ) {
-    while let Some(operation) = operations.recv().await {
+    while let Some(mut operation) = operations.recv().await {
+        // Credentials are asked for right before the handoff, never earlier, and are never
+        // stored: the OS holds them only for this task.
+        if let (Some(auth), Operation::Start { handoff, .. }) = (&auth, &mut operation)
+            && let Err(failure) = auth.authorize_handoff(handoff, AuthReason::First).await
+        {
+            let key = handoff.key.clone();
+            if reports
+                .send(PlatformReport::Rejected {
+                    key,
+                    outcome: failure.into(),
+                })
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
         let service = Arc::clone(&service);
         let bodies = bodies.clone();
         let reports_now =
