@@ -235,6 +235,7 @@ pub enum FailureKind {
     SourceChanged,
     SourceUnreadable,
     AttemptsExhausted,
+    UploadTooLarge,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -256,6 +257,7 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::SourceChanged => FailureKind::SourceChanged,
                 ferry::FailureKind::SourceUnreadable => FailureKind::SourceUnreadable,
                 ferry::FailureKind::AttemptsExhausted => FailureKind::AttemptsExhausted,
+                ferry::FailureKind::UploadTooLarge => FailureKind::UploadTooLarge,
             },
             http_status: error.http_status,
             message: error.message.clone(),

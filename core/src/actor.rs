@@ -11,6 +11,8 @@
 //! The actor must never await network or file I/O itself: attempts run in their own
 //! tasks and report back. SQLite calls are synchronous and short (one fsync per turn).
 
+mod resumable;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +31,7 @@ use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::error::{FailureKind, StoreError, TransferError};
 use crate::events::TransferEvent;
-use crate::lane::{AttemptJob, AttemptProgress, HttpLane, run_attempt};
+use crate::lane::{AttemptJob, AttemptProgress, Checkpoint, HttpLane, run_attempt};
 use crate::platform::{PlatformOutcome, PlatformTransferService};
 use crate::progress::{Progress, RateMeter, eta};
 use crate::queue::Integrations;
@@ -112,6 +114,7 @@ enum Message {
     Command(Command),
     Finished(AttemptFinished),
     Platform(PlatformReport),
+    Checkpoint(Checkpoint),
     Tick,
 }
 
@@ -164,6 +167,8 @@ pub(crate) struct Engine {
     platform: Option<Arc<dyn PlatformTransferService>>,
     events: broadcast::Sender<TransferEvent>,
     finished_sender: mpsc::UnboundedSender<AttemptFinished>,
+    /// Resumable attempts report their upload resource and offsets here.
+    checkpoint_sender: mpsc::UnboundedSender<Checkpoint>,
     in_flight: HashMap<TransferId, InFlight>,
     breakers: Breakers,
     network: NetworkStatus,
@@ -187,6 +192,7 @@ pub(crate) struct Actor {
     commands: mpsc::Receiver<Command>,
     finished: mpsc::UnboundedReceiver<AttemptFinished>,
     platform_reports: mpsc::UnboundedReceiver<PlatformReport>,
+    checkpoints: mpsc::UnboundedReceiver<Checkpoint>,
 }
 
 impl Actor {
@@ -202,6 +208,7 @@ impl Actor {
         platform_reports: mpsc::UnboundedReceiver<PlatformReport>,
     ) -> Self {
         let (finished_sender, finished) = mpsc::unbounded_channel();
+        let (checkpoint_sender, checkpoints) = mpsc::unbounded_channel();
         let breakers = Breakers::new(config.breaker, config.retry.max_delay);
         Self {
             store,
@@ -212,6 +219,7 @@ impl Actor {
                 platform: integrations.platform,
                 events,
                 finished_sender,
+                checkpoint_sender,
                 in_flight: HashMap::new(),
                 breakers,
                 network: NetworkStatus::default(),
@@ -228,6 +236,7 @@ impl Actor {
             commands,
             finished,
             platform_reports,
+            checkpoints,
         }
     }
 
@@ -240,6 +249,7 @@ impl Actor {
                 biased;
                 Some(finished) = self.finished.recv() => Message::Finished(finished),
                 Some(report) = self.platform_reports.recv() => Message::Platform(report),
+                Some(checkpoint) = self.checkpoints.recv() => Message::Checkpoint(checkpoint),
                 command = self.commands.recv() => Message::Command(
                     command.unwrap_or(Command::Shutdown { reply: None }),
                 ),
@@ -251,6 +261,8 @@ impl Actor {
                     batch.push(Message::Finished(finished));
                 } else if let Ok(report) = self.platform_reports.try_recv() {
                     batch.push(Message::Platform(report));
+                } else if let Ok(checkpoint) = self.checkpoints.try_recv() {
+                    batch.push(Message::Checkpoint(checkpoint));
                 } else if let Ok(command) = self.commands.try_recv() {
                     batch.push(Message::Command(command));
                 } else {
@@ -342,6 +354,11 @@ impl Engine {
             Message::Platform(report) => {
                 if let Err(error) = self.on_platform_report(tx, report, outbox) {
                     log::error!("recording a platform report failed: {error}");
+                }
+            }
+            Message::Checkpoint(checkpoint) => {
+                if let Err(error) = self.on_checkpoint(tx, checkpoint, outbox) {
+                    log::error!("recording an upload resource failed: {error}");
                 }
             }
             Message::Tick => self.on_tick(outbox),
@@ -467,6 +484,10 @@ impl Engine {
             transfer.attempts = transfer.attempts.saturating_sub(1);
         }
         transfer.state = next;
+        if transfer.state == TransferState::Cancelled {
+            self.terminate_upload_resource(tx, &transfer, outbox)
+                .map_err(sqlite)?;
+        }
         if matches!(input, Input::Retry) {
             transfer.attempts = 0;
         }
@@ -586,6 +607,7 @@ impl Engine {
             Verdict::Succeeded => {
                 transfer.bytes_sent = transfer.size;
                 transfer.last_error = None;
+                store::forget_resumable(tx, &transfer.id)?;
                 (Input::Succeeded, TransferEvent::Succeeded { id })
             }
             Verdict::Retry {
@@ -733,6 +755,7 @@ impl Engine {
             url: upload.destination.clone(),
             method: upload.method.clone(),
             headers: upload.headers.clone(),
+            resumable: self.resumable_job(tx, &transfer, generation)?,
         };
         outbox.events.push(TransferEvent::Started {
             id: id.clone(),

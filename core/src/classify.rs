@@ -21,6 +21,9 @@ pub(crate) enum AttemptOutcome {
     Stalled,
     /// The source file could not be sent as enqueued.
     Source(TransferError),
+    /// The server refused the upload in a way no retry can fix (a resumable upload larger
+    /// than the server's `Upload-Limit`, a creation answer without `Location`).
+    Rejected(TransferError),
 }
 
 /// The decision for one outcome.
@@ -50,7 +53,9 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
             error: TransferError::new(FailureKind::Stalled, "no bytes moved within stall_timeout"),
             server_delay: None,
         },
-        AttemptOutcome::Source(error) => Verdict::Permanent(error.clone()),
+        AttemptOutcome::Source(error) | AttemptOutcome::Rejected(error) => {
+            Verdict::Permanent(error.clone())
+        }
     }
 }
 
@@ -90,7 +95,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
     match outcome {
         AttemptOutcome::Response { status, .. } => matches!(status, 408 | 429 | 500..=599),
         AttemptOutcome::Network { .. } | AttemptOutcome::Stalled => true,
-        AttemptOutcome::Source(_) => false,
+        AttemptOutcome::Source(_) | AttemptOutcome::Rejected(_) => false,
     }
 }
 

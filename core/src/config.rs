@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::resumable::ResumableConfig;
+
 /// Limits on requests in flight. Counted in requests, never in connections: on HTTP/2 many
 /// requests share one connection and the OS's per-host connection limit does not apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +95,8 @@ pub struct QueueConfig {
     pub progress_interval: Duration,
     /// How work is shared between the in-process lane and the OS's background service.
     pub platform: PlatformPolicy,
+    /// Which destinations resume big files (tus, IETF draft) and from what size.
+    pub resumable: ResumableConfig,
 }
 
 /// How Ferry uses the platform lane (the OS background-transfer service), when the app
@@ -136,6 +140,7 @@ impl QueueConfig {
             extra_root_certificates_pem: Vec::new(),
             progress_interval: Duration::from_millis(250),
             platform: PlatformPolicy::default(),
+            resumable: ResumableConfig::default(),
         }
     }
 }

@@ -100,6 +100,9 @@ pub enum FailureKind {
     SourceUnreadable,
     /// Every allowed attempt failed with retryable errors.
     AttemptsExhausted,
+    /// The file is larger than the server accepts (a resumable upload's `Upload-Limit`
+    /// `max-size`, or 413 on creation).
+    UploadTooLarge,
 }
 
 impl FailureKind {
@@ -114,6 +117,7 @@ impl FailureKind {
             Self::SourceChanged => "source_changed",
             Self::SourceUnreadable => "source_unreadable",
             Self::AttemptsExhausted => "attempts_exhausted",
+            Self::UploadTooLarge => "upload_too_large",
         }
     }
 
@@ -127,6 +131,7 @@ impl FailureKind {
             "source_changed" => Self::SourceChanged,
             "source_unreadable" => Self::SourceUnreadable,
             "attempts_exhausted" => Self::AttemptsExhausted,
+            "upload_too_large" => Self::UploadTooLarge,
             _ => return None,
         })
     }

@@ -41,6 +41,7 @@ mod lane;
 mod platform;
 mod progress;
 mod queue;
+mod resumable;
 mod retry;
 mod scheduler;
 mod state;
@@ -60,6 +61,10 @@ pub use platform::{
 };
 pub use progress::Progress;
 pub use queue::{Integrations, TransferQueue};
+pub use resumable::{
+    IETF_IOS17_INTEROP_VERSION, IETF_LATEST_INTEROP_VERSION, ResumableConfig, ResumableDestination,
+    ResumableProtocol,
+};
 pub use state::{Lane, StateKind, TransferState};
 pub use transfer::Transfer;
 pub use upload::{Constraints, Upload, UploadMethod};

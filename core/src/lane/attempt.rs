@@ -20,6 +20,8 @@ use crate::error::{FailureKind, TransferError};
 use crate::retry::parse_retry_after;
 use crate::upload::{SourceSnapshot, UploadMethod};
 
+use super::resumable::ResumableJob;
+
 /// What to send, copied out of the transfer record.
 #[derive(Clone, Debug)]
 pub(crate) struct AttemptJob {
@@ -29,6 +31,8 @@ pub(crate) struct AttemptJob {
     pub url: String,
     pub method: UploadMethod,
     pub headers: Vec<(String, String)>,
+    /// Set when the file goes through a resumable protocol (`lane/resumable`).
+    pub resumable: Option<ResumableJob>,
 }
 
 /// Live counters of one attempt, shared between the attempt and the actor.
@@ -72,7 +76,7 @@ pub(crate) async fn run_attempt(
     progress: Arc<AttemptProgress>,
 ) -> AttemptOutcome {
     let stall_timeout = lane.stall_timeout;
-    let send = send(&lane, job, Arc::clone(&progress));
+    let send = dispatch(&lane, job, Arc::clone(&progress));
     tokio::pin!(send);
     loop {
         let deadline = progress.last_activity() + stall_timeout;
@@ -84,6 +88,18 @@ pub(crate) async fn run_attempt(
                 }
             }
         }
+    }
+}
+
+/// Resumable uploads take their own path; every other upload is one request.
+async fn dispatch(
+    lane: &HttpLane,
+    mut job: AttemptJob,
+    progress: Arc<AttemptProgress>,
+) -> AttemptOutcome {
+    match job.resumable.take() {
+        Some(plan) => super::resumable::send(lane, job, plan, progress).await,
+        None => send(lane, job, progress).await,
     }
 }
 
@@ -129,7 +145,7 @@ async fn send(lane: &HttpLane, job: AttemptJob, progress: Arc<AttemptProgress>) 
     }
 }
 
-async fn open_unchanged(job: &AttemptJob) -> Result<tokio::fs::File, TransferError> {
+pub(super) async fn open_unchanged(job: &AttemptJob) -> Result<tokio::fs::File, TransferError> {
     let path = &job.source;
     let metadata = tokio::fs::metadata(path).await.map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
@@ -188,7 +204,7 @@ fn build_request(
 }
 
 /// Reads (and discards) at most a little of the response so the connection can be reused.
-async fn drain_response(mut response: reqwest::Response, progress: &AttemptProgress) {
+pub(super) async fn drain_response(mut response: reqwest::Response, progress: &AttemptProgress) {
     let mut budget: usize = 64 * 1024;
     while let Ok(Some(chunk)) = response.chunk().await {
         progress.touch();
@@ -201,7 +217,7 @@ async fn drain_response(mut response: reqwest::Response, progress: &AttemptProgr
 
 /// The error with its chain of causes, which reqwest keeps out of `Display`. The URL is
 /// left out: a presigned URL's query is a secret.
-fn describe(error: reqwest::Error) -> String {
+pub(super) fn describe(error: reqwest::Error) -> String {
     let error = error.without_url();
     let mut text = error.to_string();
     let mut source = error.source();

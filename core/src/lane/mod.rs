@@ -7,6 +7,8 @@
 mod attempt;
 mod client;
 mod file_body;
+mod resumable;
 
 pub(crate) use attempt::{AttemptJob, AttemptProgress, run_attempt};
 pub(crate) use client::{HttpLane, build_http_lane};
+pub(crate) use resumable::{Checkpoint, Checkpoints, ResumableJob, terminate};
