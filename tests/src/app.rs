@@ -13,10 +13,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
+use crate::config::ResumableServerConfig;
 use crate::faults::FaultPlan;
+use crate::resumable::uploads::Uploads;
 use crate::injector::{Decision, Injector};
 use crate::state::State;
-use crate::{control, upload};
+use crate::{control, resumable, upload};
 
 /// Everything a handler shares with the others.
 #[derive(Clone, Debug)]
@@ -24,14 +26,22 @@ pub struct App {
     pub state: Arc<State>,
     injector: Arc<Mutex<Injector>>,
     pub store_dir: Option<Arc<PathBuf>>,
+    pub resumable: Arc<ResumableServerConfig>,
+    pub uploads: Arc<Uploads>,
 }
 
 impl App {
-    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>) -> Self {
+    pub fn new(
+        plan: FaultPlan,
+        store_dir: Option<PathBuf>,
+        resumable: ResumableServerConfig,
+    ) -> Self {
         App {
             state: Arc::default(),
             injector: Arc::new(Mutex::new(Injector::new(plan))),
             store_dir: store_dir.map(Arc::new),
+            resumable: Arc::new(resumable),
+            uploads: Arc::default(),
         }
     }
 
@@ -58,6 +68,7 @@ impl App {
         let plan = self.plan();
         self.set_plan(plan);
         self.state.reset();
+        self.uploads.clear();
     }
 }
 
@@ -65,6 +76,10 @@ impl App {
 pub fn router(app: App) -> Router {
     Router::new()
         .nest("/_testkit", control::routes())
+        .route(
+            "/_uploads/{id}",
+            axum::routing::any(resumable::resource),
+        )
         .fallback(upload::handle)
         // Bodies may be 1 GiB; they are streamed, never buffered.
         .layer(DefaultBodyLimit::disable())

@@ -35,6 +35,9 @@ pub struct FaultPlan {
     pub slow_read: Option<SlowReadFault>,
     /// Faults for given requests; they take precedence over the random ones.
     pub scripted: Vec<ScriptedFault>,
+    /// Resumable uploads (tus, IETF): the connection is reset when an upload's offset
+    /// reaches each of these bytes, once per upload; the bytes before it are kept.
+    pub cut_at_offsets: Vec<u64>,
 }
 
 /// A random status fault.

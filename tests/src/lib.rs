@@ -29,12 +29,13 @@ mod injector;
 mod server;
 mod state;
 mod tls;
+mod resumable;
 mod upload;
 
-pub use config::ServerConfig;
+pub use config::{ResumableServerConfig, ServerConfig};
 pub use faults::{
     DelayFault, Fault, FaultPlan, FaultPlanError, RetryAfter, ScriptedFault, SlowReadFault,
     StallFault, StatusFault,
 };
 pub use server::TestServer;
-pub use state::{FaultCounts, HostStats, ReceivedBody, Stats};
+pub use state::{FaultCounts, HostStats, ReceivedBody, ResumableStats, Stats};

@@ -54,6 +54,11 @@ struct ServeArgs {
     /// Also stop when stdin reaches end of file (so the server dies with its parent).
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    /// Resumable upload endpoints' limits and extensions, as JSON
+    /// (`{"max_size": N, "max_append_size": N, "announce_limits": bool,
+    /// "tus_checksum_algorithms": ["sha1", "sha256"]}`).
+    #[arg(long, value_name = "JSON")]
+    resumable: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -83,11 +88,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             serde_json::from_str(json).map_err(|e| format!("--faults is not a fault plan: {e}"))?
         }
     };
+    let resumable = match &args.resumable {
+        None => Default::default(),
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| format!("--resumable is not a resumable configuration: {e}"))?,
+    };
     let config = ServerConfig {
         port: args.port,
         tls: args.tls,
         store_dir: args.store_dir,
         faults,
+        resumable,
     };
     let server = TestServer::start(config)
         .await

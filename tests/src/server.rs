@@ -57,7 +57,7 @@ impl TestServer {
         } else {
             None
         };
-        let app = App::new(config.faults, config.store_dir);
+        let app = App::new(config.faults, config.store_dir, config.resumable);
         let stop = CancellationToken::new();
         let task = tokio::spawn(accept_loop(
             listener,
@@ -110,6 +110,12 @@ impl TestServer {
         plan.validate()?;
         self.app.set_plan(plan);
         Ok(())
+    }
+
+    /// Forgets every resumable upload resource, like a server that lost its uploads:
+    /// clients then get 404 and must create them again.
+    pub fn forget_uploads(&self) {
+        self.app.uploads.clear();
     }
 
     /// Forgets what was received and the counters; the plan starts over.
