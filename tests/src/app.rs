@@ -15,8 +15,8 @@ use axum::extract::DefaultBodyLimit;
 
 use crate::config::ResumableServerConfig;
 use crate::faults::FaultPlan;
-use crate::resumable::uploads::Uploads;
 use crate::injector::{Decision, Injector};
+use crate::resumable::uploads::Uploads;
 use crate::state::State;
 use crate::{control, resumable, upload};
 
@@ -76,10 +76,7 @@ impl App {
 pub fn router(app: App) -> Router {
     Router::new()
         .nest("/_testkit", control::routes())
-        .route(
-            "/_uploads/{id}",
-            axum::routing::any(resumable::resource),
-        )
+        .route("/_uploads/{id}", axum::routing::any(resumable::resource))
         .fallback(upload::handle)
         // Bodies may be 1 GiB; they are streamed, never buffered.
         .layer(DefaultBodyLimit::disable())

@@ -26,10 +26,10 @@ mod conn;
 mod control;
 mod faults;
 mod injector;
+mod resumable;
 mod server;
 mod state;
 mod tls;
-mod resumable;
 mod upload;
 
 pub use config::{ResumableServerConfig, ServerConfig};

@@ -127,11 +127,14 @@ async fn counted(app: &App, conn: Option<&ConnHandle>, req: Request, id: Option<
 /// The protocol a request speaks, or the answer refusing its version.
 fn protocol_of(headers: &HeaderMap) -> Option<Result<Protocol, Response>> {
     if let Some(value) = headers.get("upload-draft-interop-version") {
-        let version = value.to_str().ok().and_then(|v| v.trim().parse::<u32>().ok());
+        let version = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok());
         return Some(match version {
-            Some(v) if (3..=LATEST_INTEROP_VERSION).contains(&v) => Ok(Protocol::Ietf {
-                interop_version: v,
-            }),
+            Some(v) if (3..=LATEST_INTEROP_VERSION).contains(&v) => {
+                Ok(Protocol::Ietf { interop_version: v })
+            }
             _ => Err((StatusCode::BAD_REQUEST, "unsupported interop version\n").into_response()),
         });
     }
@@ -139,8 +142,7 @@ fn protocol_of(headers: &HeaderMap) -> Option<Result<Protocol, Response>> {
     Some(if tus == TUS_VERSION {
         Ok(Protocol::Tus)
     } else {
-        let mut response =
-            (StatusCode::PRECONDITION_FAILED, "tus 1.0.0 only\n").into_response();
+        let mut response = (StatusCode::PRECONDITION_FAILED, "tus 1.0.0 only\n").into_response();
         response
             .headers_mut()
             .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
@@ -281,9 +283,7 @@ async fn create(
     {
         key = format!("{key}#{name}");
     }
-    let idempotency_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok());
+    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let (id, new) = app.uploads.create(protocol, key, length, idempotency_key);
     if new {
         app.state.record_resumable(|s| s.uploads_created += 1);
@@ -394,7 +394,10 @@ async fn patch(
         return response;
     }
     if matches!(info.protocol, Protocol::Ietf { .. })
-        && app.resumable.max_append_size.is_some_and(|max| length > max)
+        && app
+            .resumable
+            .max_append_size
+            .is_some_and(|max| length > max)
     {
         return too_large(app, "the part is larger than max-append-size\n");
     }
@@ -488,7 +491,11 @@ async fn receive(
         if !sum.matches() {
             drop_part(offset);
             app.state.record_resumable(|s| s.checksum_mismatches += 1);
-            return Err((StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST), "checksum mismatch\n").into_response());
+            return Err((
+                StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+                "checksum mismatch\n",
+            )
+                .into_response());
         }
         app.state
             .record_resumable(|s| *s.checksums.entry(algorithm.to_owned()).or_insert(0) += 1);
@@ -533,7 +540,9 @@ impl PartChecksum {
 
 fn expected_checksum(app: &App, value: &HeaderValue) -> Result<PartChecksum, Response> {
     let bad = |text: &str| (StatusCode::BAD_REQUEST, text.to_owned()).into_response();
-    let text = value.to_str().map_err(|_| bad("unreadable Upload-Checksum\n"))?;
+    let text = value
+        .to_str()
+        .map_err(|_| bad("unreadable Upload-Checksum\n"))?;
     let (name, digest) = text
         .split_once(' ')
         .ok_or_else(|| bad("Upload-Checksum is not `algorithm base64`\n"))?;
@@ -553,4 +562,3 @@ fn expected_checksum(app: &App, value: &HeaderValue) -> Result<PartChecksum, Res
         sha256: sha2::Sha256::new(),
     })
 }
-

@@ -208,7 +208,10 @@ mod tests {
         let uploads = Uploads::default();
         let (id, new) = uploads.create(Protocol::Tus, "/k".into(), 11, Some("key"));
         assert!(new);
-        assert_eq!(uploads.create(Protocol::Tus, "/k".into(), 11, Some("key")), (id, false));
+        assert_eq!(
+            uploads.create(Protocol::Tus, "/k".into(), 11, Some("key")),
+            (id, false)
+        );
         assert_eq!(uploads.append(id, 0, b"hello "), Ok(6));
         assert_eq!(
             uploads.append(id, 0, b"x"),
