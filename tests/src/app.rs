@@ -57,6 +57,7 @@ impl App {
     /// Installs a plan (already validated); numbering and draws start over.
     pub fn set_plan(&self, plan: FaultPlan) {
         *self.injector() = Injector::new(plan);
+        self.uploads.rearm_cuts();
     }
 
     pub fn plan(&self) -> FaultPlan {

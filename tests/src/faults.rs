@@ -36,7 +36,8 @@ pub struct FaultPlan {
     /// Faults for given requests; they take precedence over the random ones.
     pub scripted: Vec<ScriptedFault>,
     /// Resumable uploads (tus, IETF): the connection is reset when an upload's offset
-    /// reaches each of these bytes, once per upload; the bytes before it are kept.
+    /// reaches each of these bytes; each fires once per plan (the first upload to reach
+    /// it). The bytes before it are kept.
     pub cut_at_offsets: Vec<u64>,
 }
 

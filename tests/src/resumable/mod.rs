@@ -15,6 +15,10 @@
 //! (hyper's server cannot; clients learn the resource from the final answer's
 //! `Location`).
 
+// Each step returns the answer to give instead as its error: built at most once per
+// request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod uploads;
 
 use std::pin::Pin;
@@ -289,10 +293,11 @@ async fn create(
         app.state.record_resumable(|s| s.uploads_created += 1);
     }
     let content = number(headers, "content-length").unwrap_or(0);
-    if new && content > 0 {
-        if let Err(response) = receive(app, conn, id, 0, headers, body, protocol).await {
-            return response;
-        }
+    if new
+        && content > 0
+        && let Err(response) = receive(app, conn, id, 0, headers, body, protocol).await
+    {
+        return response;
     }
     let Some(info) = app.uploads.info(id) else {
         return (StatusCode::NOT_FOUND, "the upload vanished\n").into_response();
@@ -467,7 +472,7 @@ async fn receive(
             return Err(StatusCode::BAD_REQUEST.into_response());
         };
         let end = offset + chunk.len() as u64;
-        let cut = app.uploads.take_cut(id, &cuts, offset, end);
+        let cut = app.uploads.take_cut(&cuts, offset, end);
         let keep = cut.map_or(chunk.len(), |at| (at - offset) as usize);
         let data = &chunk[..keep];
         offset = app.uploads.append(id, offset, data).map_err(refused)?;

@@ -52,8 +52,6 @@ pub struct Mark {
 struct Upload {
     info: Info,
     hasher: Sha256,
-    /// Offsets at which this resource's connection was already cut (each cut fires once).
-    cuts_done: BTreeSet<u64>,
 }
 
 #[derive(Default)]
@@ -62,6 +60,8 @@ struct Inner {
     uploads: HashMap<u64, Upload>,
     /// `Idempotency-Key` of a creation request → the resource it created.
     by_key: HashMap<String, u64>,
+    /// Cut offsets that already fired (each fires once per plan).
+    cuts_done: BTreeSet<u64>,
 }
 
 /// Every resource of one server.
@@ -111,7 +111,6 @@ impl Uploads {
                     complete: false,
                 },
                 hasher: Sha256::new(),
-                cuts_done: BTreeSet::new(),
             },
         );
         if let Some(k) = idempotency_key {
@@ -158,17 +157,21 @@ impl Uploads {
         Ok(upload.info.offset)
     }
 
-    /// The first of `cuts` inside `(from, to]` not yet fired for this resource; marks it.
-    pub fn take_cut(&self, id: u64, cuts: &[u64], from: u64, to: u64) -> Option<u64> {
+    /// The first of `cuts` inside `(from, to]` that has not fired yet; marks it fired.
+    pub fn take_cut(&self, cuts: &[u64], from: u64, to: u64) -> Option<u64> {
         let mut inner = self.lock();
-        let upload = inner.uploads.get_mut(&id)?;
         let cut = cuts
             .iter()
             .copied()
-            .filter(|c| *c > from && *c <= to && !upload.cuts_done.contains(c))
+            .filter(|c| *c > from && *c <= to && !inner.cuts_done.contains(c))
             .min()?;
-        upload.cuts_done.insert(cut);
+        inner.cuts_done.insert(cut);
         Some(cut)
+    }
+
+    /// A new fault plan: every cut may fire again.
+    pub fn rearm_cuts(&self) {
+        self.lock().cuts_done.clear();
     }
 
     /// Marks the resource complete; returns its key, length and hex digest the first time.
@@ -196,6 +199,7 @@ impl Uploads {
         let mut inner = self.lock();
         inner.uploads.clear();
         inner.by_key.clear();
+        inner.cuts_done.clear();
     }
 }
 
@@ -229,9 +233,11 @@ mod tests {
             "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
         );
         assert!(uploads.complete(id).is_none(), "completes once");
-        assert_eq!(uploads.take_cut(id, &[5, 3], 0, 6), Some(3));
-        assert_eq!(uploads.take_cut(id, &[5, 3], 0, 6), Some(5));
-        assert_eq!(uploads.take_cut(id, &[5, 3], 0, 6), None);
+        assert_eq!(uploads.take_cut(&[5, 3], 0, 6), Some(3));
+        assert_eq!(uploads.take_cut(&[5, 3], 0, 6), Some(5));
+        assert_eq!(uploads.take_cut(&[5, 3], 0, 6), None);
+        uploads.rearm_cuts();
+        assert_eq!(uploads.take_cut(&[5, 3], 4, 6), Some(5));
         assert!(uploads.remove(id));
         assert_eq!(uploads.append(id, 11, b""), Err(Refusal::Gone));
     }

@@ -23,6 +23,7 @@ use std::sync::{Arc, OnceLock};
 
 use reqwest::header::{LOCATION, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncSeekExt;
 use tokio::sync::{mpsc, oneshot};
 
@@ -199,6 +200,8 @@ impl Session<'_> {
             None => Step::Create,
         };
         let (mut creations, mut resyncs) = (0u32, 0u32);
+        // The resource the next creation replaces, if one was lost.
+        let mut replaces: Option<String> = None;
         for _ in 0..MAX_STEPS {
             step = match step {
                 Step::Create => {
@@ -209,7 +212,7 @@ impl Session<'_> {
                                 .into(),
                         });
                     }
-                    let url = self.create().await?;
+                    let url = self.create(replaces.as_deref()).await?;
                     Step::Append { url, offset: 0 }
                 }
                 Step::Sync { url } => match self.sync(&url).await? {
@@ -224,7 +227,10 @@ impl Session<'_> {
                         Step::Append { url, offset }
                     }
                     // Gone, or longer than the file: this resource is not ours to continue.
-                    _ => Step::Create,
+                    _ => {
+                        replaces = Some(url);
+                        Step::Create
+                    }
                 },
                 Step::Append { url, offset } => {
                     let length = self.part_length(size - offset);
@@ -260,7 +266,10 @@ impl Session<'_> {
                             }
                             Step::Sync { url }
                         }
-                        Appended::Gone => Step::Create,
+                        Appended::Gone => {
+                            replaces = Some(url);
+                            Step::Create
+                        }
                         Appended::TooLarge => {
                             self.after_too_large(length)?;
                             Step::Append { url, offset }
@@ -334,11 +343,22 @@ impl Session<'_> {
         Ok(())
     }
 
-    async fn create(&mut self) -> Result<String, AttemptOutcome> {
+    /// Creates the upload resource. Its `Idempotency-Key` is the transfer id, so a server
+    /// that honours it answers a creation repeated after a crash with the same resource;
+    /// a creation that replaces a lost resource gets a key derived from the lost one, so
+    /// that it is not answered with the resource that is gone.
+    async fn create(&mut self, replaces: Option<&str>) -> Result<String, AttemptOutcome> {
         let size = self.job.snapshot.size;
+        let key = match replaces {
+            None => self.job.id.clone(),
+            Some(lost) => {
+                let digest = hex::encode(&Sha256::digest(lost.as_bytes())[..8]);
+                format!("{}.{digest}", self.job.id)
+            }
+        };
         let builder = self
             .request(Method::POST, &self.job.url)
-            .header(&self.lane.idempotency_header, self.job.id.as_str());
+            .header(&self.lane.idempotency_header, key);
         let builder = match self.protocol {
             ResumableProtocol::Tus => tus::creation(builder, size, &file_name(self.job)),
             ResumableProtocol::Ietf { interop_version } => {
