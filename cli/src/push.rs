@@ -24,6 +24,7 @@ use crate::destination::BaseUrl;
 use crate::error::{CliError, Outcome};
 use crate::progress_ui::ProgressUi;
 use crate::pump::Pump;
+use crate::resumable::ResumableChoice;
 use crate::sources::{self, Sources, Unsent};
 use crate::summary::{FailureReport, SkipReport, Summary};
 use crate::{headers, records};
@@ -49,6 +50,8 @@ pub struct RunOptions {
     pub concurrency: usize,
     pub stall_timeout: Duration,
     pub show_bars: bool,
+    /// `--resumable`: which files go through a resumable protocol, and where.
+    pub resumable: Option<ResumableChoice>,
 }
 
 /// `ferry push ...`.
@@ -67,12 +70,17 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         Ok::<_, CliError>(found)
     })
     .await??;
-    let plan = plan(sources, &base, &method, &headers)?;
+    let mut plan = plan(sources, &base, &method, &headers)?;
+    let resumable = ResumableChoice::from_args(&args, &base);
+    if let Some(choice) = &resumable {
+        choice.apply(&mut plan);
+    }
     let options = RunOptions {
         db: args.db.db,
         concurrency: usize::from(args.concurrency),
         stall_timeout: args.stall_timeout,
         show_bars: !args.json && std::io::stdout().is_terminal(),
+        resumable,
     };
     let summary = execute(plan, &options).await?;
     let mut stdout = std::io::stdout().lock();
@@ -129,6 +137,9 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
         global: options.concurrency,
     };
     config.stall_timeout = options.stall_timeout;
+    if let Some(choice) = &options.resumable {
+        choice.configure(&mut config);
+    }
     let queue = TransferQueue::open(config).await?;
     let mut pump = Pump::new(&queue, ProgressUi::new(options.show_bars));
     let ids = match enqueue_and_drain(&queue, &mut pump, &plan.uploads).await {
