@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Harness, assert_stored_once, ferry, run, wait_bounded, write_tree};
+use common::{Harness, assert_stored_once, push_command, run, wait_bounded, write_tree};
 use ferry_testkit::{FaultPlan, SlowReadFault};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
@@ -32,20 +32,15 @@ fn push_resumable_tus_sends_big_files_to_the_creation_endpoint_and_small_ones_pl
             ("small.bin".into(), small.clone()),
         ],
     );
+    let db = dir.path().join("q.db");
     let result = run(
-        ferry()
-            .arg("push")
-            .arg(&root)
-            .arg(harness.url("files/"))
-            .arg("--db")
-            .arg(dir.path().join("q.db"))
-            .args([
-                "--resumable",
-                "tus",
-                "--resumable-threshold",
-                "1048576",
-                "--json",
-            ]),
+        push_command(&root, &harness.url("files/"), &db).args([
+            "--resumable",
+            "tus",
+            "--resumable-threshold",
+            "1048576",
+            "--json",
+        ]),
         Duration::from_secs(120),
     );
     assert_eq!(result.code(), Some(0), "{result:?}");
@@ -77,14 +72,8 @@ fn a_push_killed_at_60_percent_resumes_from_the_servers_offset_not_from_zero() {
     write_tree(&root, &[("video.mov".into(), video.clone())]);
     let db = dir.path().join("q.db");
     let push = || {
-        let mut command = ferry();
-        command
-            .arg("push")
-            .arg(&root)
-            .arg(harness.url("videos/"))
-            .arg("--db")
-            .arg(&db)
-            .args(["--resumable", "ietf", "--json"]);
+        let mut command = push_command(&root, &harness.url("videos/"), &db);
+        command.args(["--resumable", "ietf", "--json"]);
         command
     };
 
