@@ -394,6 +394,9 @@ async fn patch(
         s.largest_patch = s.largest_patch.max(length);
     });
     if offset != info.offset {
+        if !crate::body::drain(body).await {
+            return StatusCode::BAD_REQUEST.into_response();
+        }
         let mut response = (StatusCode::CONFLICT, "offset mismatch\n").into_response();
         protocol_headers(app, &mut response, &info, false);
         return response;
@@ -404,6 +407,11 @@ async fn patch(
             .max_append_size
             .is_some_and(|max| length > max)
     {
+        // Read the part away first: an HTTP/1.1 client still sending it would otherwise
+        // see the connection close instead of the answer.
+        if !crate::body::drain(body).await {
+            return StatusCode::BAD_REQUEST.into_response();
+        }
         return too_large(app, "the part is larger than max-append-size\n");
     }
     let end = match receive(app, conn, id, offset, headers, body, info.protocol).await {
