@@ -132,13 +132,21 @@ async fn send(lane: &HttpLane, job: AttemptJob, progress: Arc<AttemptProgress>) 
         }
     };
     progress.touch();
+    outcome_of(response, &progress).await
+}
+
+/// The outcome of an answer: its status and `Retry-After`, the body read away.
+pub(super) async fn outcome_of(
+    response: reqwest::Response,
+    progress: &AttemptProgress,
+) -> AttemptOutcome {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
         .get(RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()));
-    drain_response(response, &progress).await;
+    drain_response(response, progress).await;
     AttemptOutcome::Response {
         status,
         retry_after,

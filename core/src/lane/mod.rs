@@ -1,6 +1,7 @@
 //! Lanes move bytes. The in-process lane is Ferry's own HTTP client.
 //!
-//! A lane runs one attempt and reports an [`crate::classify::AttemptOutcome`]; it must
+//! A lane runs one attempt and reports an [`crate::classify::AttemptOutcome`] (and, for a
+//! resumable upload, checkpoints with its upload resource and confirmed offsets); it must
 //! never change a transfer's state, retry on its own, or touch the store. Those decisions
 //! belong to the actor, so every lane is classified, limited and retried the same way.
 

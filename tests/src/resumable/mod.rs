@@ -19,6 +19,7 @@
 // request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod checksum;
 pub mod uploads;
 
 use std::pin::Pin;
@@ -31,13 +32,13 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use futures_util::{Stream, StreamExt};
-use sha2::Digest;
 
 use crate::app::App;
 use crate::body::metered;
 use crate::conn::ConnHandle;
 use crate::injector::Failure;
 use crate::state::{Reply, Stored};
+use checksum::expected_checksum;
 use uploads::{Info, Protocol, Refusal};
 
 /// Where upload resources live: `/_uploads/<n>`.
@@ -524,54 +525,4 @@ fn refused(refusal: Refusal) -> Response {
             (StatusCode::PAYLOAD_TOO_LARGE, "past the declared length\n").into_response()
         }
     }
-}
-
-/// A running tus checksum of one part.
-struct PartChecksum {
-    algorithm: &'static str,
-    expected: Vec<u8>,
-    sha1: sha1::Sha1,
-    sha256: sha2::Sha256,
-}
-
-impl PartChecksum {
-    fn update(&mut self, data: &[u8]) {
-        match self.algorithm {
-            "sha1" => self.sha1.update(data),
-            _ => self.sha256.update(data),
-        }
-    }
-
-    fn matches(self) -> bool {
-        let got = match self.algorithm {
-            "sha1" => self.sha1.finalize().to_vec(),
-            _ => self.sha256.finalize().to_vec(),
-        };
-        got == self.expected
-    }
-}
-
-fn expected_checksum(app: &App, value: &HeaderValue) -> Result<PartChecksum, Response> {
-    let bad = |text: &str| (StatusCode::BAD_REQUEST, text.to_owned()).into_response();
-    let text = value
-        .to_str()
-        .map_err(|_| bad("unreadable Upload-Checksum\n"))?;
-    let (name, digest) = text
-        .split_once(' ')
-        .ok_or_else(|| bad("Upload-Checksum is not `algorithm base64`\n"))?;
-    let offered = &app.resumable.tus_checksum_algorithms;
-    let algorithm = match name {
-        "sha1" if offered.iter().any(|a| a == "sha1") => "sha1",
-        "sha256" if offered.iter().any(|a| a == "sha256") => "sha256",
-        _ => return Err(bad("unsupported checksum algorithm\n")),
-    };
-    let expected = STANDARD
-        .decode(digest.trim())
-        .map_err(|_| bad("Upload-Checksum digest is not base64\n"))?;
-    Ok(PartChecksum {
-        algorithm,
-        expected,
-        sha1: sha1::Sha1::new(),
-        sha256: sha2::Sha256::new(),
-    })
 }
