@@ -4,7 +4,9 @@
 //! ALPN) on 127.0.0.1, stores the length and SHA-256 of every complete body
 //! (and optionally the bytes), honours `Idempotency-Key`, counts requests
 //! in flight overall and per host, and injects faults deterministically from
-//! a seeded [`FaultPlan`]. The `ferry-testkit serve` binary runs the same
+//! a seeded [`FaultPlan`]. It also speaks tus 1.0 and the IETF resumable
+//! upload draft (interop versions 3 to 8), with `Upload-Limit`, tus checksums
+//! and cuts at an exact byte. The `ferry-testkit serve` binary runs the same
 //! server for the Swift and Kotlin suites, with a JSON control API under
 //! `/_testkit/`.
 //!
