@@ -2,6 +2,7 @@
 //! server byte-identical, and the bytes sent stay within 1.15× the file: against tusd
 //! (tus 1.0, cuts by a counting proxy) and against the testkit's IETF draft server at the
 //! latest interop version and at version 3 (iOS 17's), cuts by the testkit's fault plan.
+//! (tusd's IETF support and termination: `resumable_tusd.rs`.)
 
 mod support;
 
@@ -120,34 +121,4 @@ async fn a_300_mib_upload_cut_three_times_reaches_the_ietf_server_at_the_latest_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_300_mib_upload_cut_three_times_reaches_the_ietf_server_at_interop_version_3() {
     ietf_upload_cut_three_times(ferry::IETF_IOS17_INTEROP_VERSION).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ietf_upload_cut_twice_reaches_tusd_at_interop_version_6() {
-    let Some(tusd) = Tusd::start_or_skip("an_ietf_upload_cut_twice_reaches_tusd") else {
-        return;
-    };
-    let size = 32 * 1024 * 1024;
-    let dir = tempfile::tempdir().expect("dir");
-    let source = dir.path().join("clip.mov");
-    let digest = write_big_file(&source, size, 6);
-    let proxy = CountingProxy::start(tusd.addr(), vec![size / 10 * 3, size / 10 * 7]).await;
-    let endpoint = proxy.url("/files/");
-    // tusd speaks interop versions 3 to 6 behind -enable-experimental-protocol.
-    let protocol = ResumableProtocol::Ietf { interop_version: 6 };
-    let queue = TransferQueue::open(resumable_config(dir.path(), &endpoint, protocol, 1))
-        .await
-        .expect("open");
-
-    let transfer = send_to_the_end(&queue, Upload::put(&source, &endpoint), LIMIT).await;
-    queue.shutdown().await.expect("shutdown");
-
-    assert_eq!(transfer.state.kind(), StateKind::Succeeded, "{transfer:?}");
-    assert_eq!(proxy.cuts_done(), 2);
-    let files = tusd.data_files();
-    assert_eq!(files.len(), 1, "one upload resource: {files:?}");
-    assert_eq!(digest_of(&files[0]), (digest, size), "byte-identical");
-    let ratio = proxy.bytes_sent() as f64 / size as f64;
-    println!("tusd, IETF interop version 6: {ratio:.4}x the file");
-    assert!(ratio <= 1.15, "sent {ratio:.4}x the file");
 }
