@@ -27,6 +27,43 @@ pub struct QueueConfig {
     pub idempotency_header: String,
     #[uniffi(default = [])]
     pub extra_root_certificates_pem: Vec<String>,
+    /// Files at least this big go through their destination's resumable protocol.
+    #[uniffi(default = 8388608)]
+    pub resumable_threshold: u64,
+    /// Destinations (by URL prefix) that speak tus or the IETF resumable upload draft.
+    #[uniffi(default = [])]
+    pub resumable_destinations: Vec<ResumableDestination>,
+}
+
+/// A destination that resumes big uploads: uploads whose URL starts with `url_prefix`
+/// use `protocol`, and their URL is the upload-creation endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct ResumableDestination {
+    pub url_prefix: String,
+    pub protocol: ResumableProtocol,
+}
+
+/// tus 1.0.0, or the IETF draft at an `Upload-Draft-Interop-Version` (3 for iOS 17).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum ResumableProtocol {
+    Tus,
+    Ietf { interop_version: u32 },
+}
+
+impl ResumableProtocol {
+    fn from_core(protocol: ferry::ResumableProtocol) -> Self {
+        match protocol {
+            ferry::ResumableProtocol::Tus => Self::Tus,
+            ferry::ResumableProtocol::Ietf { interop_version } => Self::Ietf { interop_version },
+        }
+    }
+
+    fn to_core(self) -> ferry::ResumableProtocol {
+        match self {
+            Self::Tus => ferry::ResumableProtocol::Tus,
+            Self::Ietf { interop_version } => ferry::ResumableProtocol::Ietf { interop_version },
+        }
+    }
 }
 
 /// The defaults for a queue stored at `database_path`.
@@ -47,6 +84,16 @@ impl QueueConfig {
             max_attempts: config.retry.max_attempts,
             idempotency_header: config.idempotency_header.clone(),
             extra_root_certificates_pem: config.extra_root_certificates_pem.clone(),
+            resumable_threshold: config.resumable.threshold,
+            resumable_destinations: config
+                .resumable
+                .destinations
+                .iter()
+                .map(|destination| ResumableDestination {
+                    url_prefix: destination.url_prefix.clone(),
+                    protocol: ResumableProtocol::from_core(destination.protocol),
+                })
+                .collect(),
         }
     }
 
@@ -62,6 +109,15 @@ impl QueueConfig {
         config.retry.max_attempts = self.max_attempts.max(1);
         config.idempotency_header = self.idempotency_header.clone();
         config.extra_root_certificates_pem = self.extra_root_certificates_pem.clone();
+        config.resumable.threshold = self.resumable_threshold;
+        config.resumable.destinations = self
+            .resumable_destinations
+            .iter()
+            .map(|destination| ferry::ResumableDestination {
+                url_prefix: destination.url_prefix.clone(),
+                protocol: destination.protocol.to_core(),
+            })
+            .collect();
         config
     }
 }
@@ -237,6 +293,7 @@ pub enum FailureKind {
     AttemptsExhausted,
     /// The OS background service refused or failed the task without a response.
     Platform,
+    UploadTooLarge,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -259,6 +316,7 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::SourceUnreadable => FailureKind::SourceUnreadable,
                 ferry::FailureKind::AttemptsExhausted => FailureKind::AttemptsExhausted,
                 ferry::FailureKind::Platform => FailureKind::Platform,
+                ferry::FailureKind::UploadTooLarge => FailureKind::UploadTooLarge,
             },
             http_status: error.http_status,
             message: error.message.clone(),

@@ -132,6 +132,36 @@ pub struct PushArgs {
     /// Abandon and retry a request after this many seconds without any progress.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
     pub stall_timeout: Duration,
+
+    /// Send files of at least --resumable-threshold bytes with a resumable upload protocol
+    /// (tus 1.0, or the IETF draft); BASE_URL is then their upload-creation endpoint (such
+    /// as tusd's http://host:8080/files/). An interrupted upload continues where the
+    /// server is, also after a crash.
+    #[arg(long, value_enum, value_name = "PROTOCOL")]
+    pub resumable: Option<ResumableArg>,
+
+    /// With --resumable: the smallest file, in bytes, sent resumably. Smaller files go to
+    /// BASE_URL + their path in one request, as without --resumable.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 0,
+        requires = "resumable"
+    )]
+    pub resumable_threshold: u64,
+
+    /// With --resumable ietf: the draft's Upload-Draft-Interop-Version (3 is iOS 17's).
+    /// Default: the latest this build knows.
+    #[arg(long, value_name = "N", requires = "resumable",
+          value_parser = clap::value_parser!(u32).range(3..=8))]
+    pub interop_version: Option<u32>,
+}
+
+/// A resumable upload protocol for `push --resumable`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ResumableArg {
+    Tus,
+    Ietf,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +240,52 @@ mod tests {
         assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
         for bad in ["0", "-1", "nan", "inf", "abc", "100000"] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn resumable_flags_parse_and_the_threshold_needs_a_protocol() {
+        let cli = Cli::try_parse_from([
+            "ferry",
+            "push",
+            "a",
+            "http://h/files/",
+            "--resumable",
+            "ietf",
+            "--resumable-threshold",
+            "1048576",
+            "--interop-version",
+            "3",
+        ])
+        .expect("parses");
+        let Command::Push(push) = cli.command else {
+            panic!("not push");
+        };
+        assert_eq!(push.resumable, Some(ResumableArg::Ietf));
+        assert_eq!(push.resumable_threshold, 1_048_576);
+        assert_eq!(push.interop_version, Some(3));
+        for bad in [
+            &[
+                "ferry",
+                "push",
+                "a",
+                "http://h/",
+                "--resumable-threshold",
+                "5",
+            ][..],
+            &["ferry", "push", "a", "http://h/", "--resumable", "ftp"][..],
+            &[
+                "ferry",
+                "push",
+                "a",
+                "http://h/",
+                "--resumable",
+                "ietf",
+                "--interop-version",
+                "2",
+            ][..],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -162,6 +162,7 @@ async fn run_against(
         stall_timeout: args.stall_timeout,
         show_bars: !args.json && std::io::stdout().is_terminal(),
         authorizer: None,
+        resumable: None,
     };
     let summary = push::execute(plan, &options).await?;
     Ok((summary, expected, described))

@@ -36,6 +36,11 @@ impl BaseUrl {
         Ok(Self(url))
     }
 
+    /// The URL as given (without its fragment).
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
     /// The destination of a file whose path, relative to what was pushed, is `segments`.
     pub fn join<S: AsRef<str>>(&self, segments: &[S]) -> Result<String, CliError> {
         let mut url = self.0.clone();

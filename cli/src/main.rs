@@ -18,6 +18,7 @@ mod progress_ui;
 mod pump;
 mod push;
 mod records;
+mod resumable;
 mod sources;
 mod status;
 mod summary;

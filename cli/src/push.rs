@@ -27,6 +27,7 @@ use crate::destination::BaseUrl;
 use crate::error::{CliError, Outcome};
 use crate::progress_ui::ProgressUi;
 use crate::pump::Pump;
+use crate::resumable::ResumableChoice;
 use crate::sources::{self, Sources, Unsent};
 use crate::summary::{FailureReport, SkipReport, Summary};
 use crate::{headers, records};
@@ -54,6 +55,8 @@ pub struct RunOptions {
     pub show_bars: bool,
     /// Provides credentials right before each attempt (`--bearer-command`).
     pub authorizer: Option<Arc<dyn RequestAuthorizer>>,
+    /// `--resumable`: which files go through a resumable protocol, and where.
+    pub resumable: Option<ResumableChoice>,
 }
 
 /// `ferry push ...`.
@@ -72,7 +75,11 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         Ok::<_, CliError>(found)
     })
     .await??;
-    let plan = plan(sources, &base, &method, &headers)?;
+    let mut plan = plan(sources, &base, &method, &headers)?;
+    let resumable = ResumableChoice::from_args(&args, &base);
+    if let Some(choice) = &resumable {
+        choice.apply(&mut plan);
+    }
     let options = RunOptions {
         db: args.db.db,
         concurrency: usize::from(args.concurrency),
@@ -83,6 +90,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
                 Arc::new(BearerCommand::new(command, args.bearer_lifetime));
             bearer
         }),
+        resumable,
     };
     let summary = execute(plan, &options).await?;
     let mut stdout = std::io::stdout().lock();
@@ -139,6 +147,9 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
         global: options.concurrency,
     };
     config.stall_timeout = options.stall_timeout;
+    if let Some(choice) = &options.resumable {
+        choice.configure(&mut config);
+    }
     let integrations = Integrations {
         authorizer: options.authorizer.clone(),
         ..Integrations::default()

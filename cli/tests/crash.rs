@@ -10,7 +10,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Harness, assert_stored_once, ferry, run, write_tree};
+use common::{Harness, assert_stored_once, ferry, push_command, run, write_tree};
 use ferry_testkit::{DelayFault, FaultPlan};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -47,14 +47,8 @@ fn killing_push_at_random_points_never_loses_or_duplicates_a_file() {
     write_tree(&root, &files);
     let db = dir.path().join("queue.db");
     let push = || {
-        let mut command = ferry();
-        command
-            .arg("push")
-            .arg(&root)
-            .arg(harness.url("roll/"))
-            .arg("--db")
-            .arg(&db)
-            .args(["--concurrency", "4"]);
+        let mut command = push_command(&root, &harness.url("roll/"), &db);
+        command.args(["--concurrency", "4"]);
         command
     };
 

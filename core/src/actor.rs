@@ -11,6 +11,8 @@
 //! The actor must never await network or file I/O itself: attempts run in their own
 //! tasks and report back. SQLite calls are synchronous and short (one fsync per turn).
 
+mod resumable;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +33,7 @@ use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::error::{FailureKind, StoreError, TransferError};
 use crate::events::TransferEvent;
-use crate::lane::{AttemptJob, AttemptProgress, HttpLane};
+use crate::lane::{AttemptJob, AttemptProgress, Checkpoint, HttpLane};
 use crate::platform::{BodyPlan, Handoff, PlatformDriver, PlatformReport};
 use crate::progress::{Progress, RateMeter, eta};
 use crate::retry::backoff;
@@ -111,6 +113,7 @@ enum Message {
     Command(Command),
     Finished(AttemptFinished),
     Platform(PlatformReport),
+    Checkpoint(Checkpoint),
     Tick,
 }
 
@@ -209,6 +212,8 @@ pub(crate) struct Engine {
     auth_breakers: AuthBreakers,
     events: broadcast::Sender<TransferEvent>,
     finished_sender: mpsc::UnboundedSender<AttemptFinished>,
+    /// Resumable attempts report their upload resource and offsets here.
+    checkpoint_sender: mpsc::UnboundedSender<Checkpoint>,
     in_flight: HashMap<TransferId, InFlight>,
     breakers: Breakers,
     network: NetworkStatus,
@@ -232,6 +237,7 @@ pub(crate) struct Actor {
     commands: mpsc::Receiver<Command>,
     finished: mpsc::UnboundedReceiver<AttemptFinished>,
     platform_reports: mpsc::UnboundedReceiver<PlatformReport>,
+    checkpoints: mpsc::UnboundedReceiver<Checkpoint>,
 }
 
 impl Actor {
@@ -248,6 +254,7 @@ impl Actor {
         platform_reports: mpsc::UnboundedReceiver<PlatformReport>,
     ) -> Self {
         let (finished_sender, finished) = mpsc::unbounded_channel();
+        let (checkpoint_sender, checkpoints) = mpsc::unbounded_channel();
         let breakers = Breakers::new(config.breaker, config.retry.max_delay);
         let auth_breakers =
             AuthBreakers::new(config.auth.breaker_threshold, config.auth.breaker_cooldown);
@@ -266,6 +273,7 @@ impl Actor {
                 auth_breakers,
                 events,
                 finished_sender,
+                checkpoint_sender,
                 in_flight: HashMap::new(),
                 breakers,
                 network: NetworkStatus::default(),
@@ -282,6 +290,7 @@ impl Actor {
             commands,
             finished,
             platform_reports,
+            checkpoints,
         }
     }
 
@@ -296,6 +305,7 @@ impl Actor {
                 biased;
                 Some(finished) = self.finished.recv() => Message::Finished(finished),
                 Some(report) = self.platform_reports.recv() => Message::Platform(report),
+                Some(checkpoint) = self.checkpoints.recv() => Message::Checkpoint(checkpoint),
                 command = self.commands.recv() => Message::Command(
                     command.unwrap_or(Command::Shutdown { reply: None }),
                 ),
@@ -307,6 +317,8 @@ impl Actor {
                     batch.push(Message::Finished(finished));
                 } else if let Ok(report) = self.platform_reports.try_recv() {
                     batch.push(Message::Platform(report));
+                } else if let Ok(checkpoint) = self.checkpoints.try_recv() {
+                    batch.push(Message::Checkpoint(checkpoint));
                 } else if let Ok(command) = self.commands.try_recv() {
                     batch.push(Message::Command(command));
                 } else {
@@ -405,6 +417,11 @@ impl Engine {
             Message::Platform(report) => {
                 if let Err(error) = self.on_platform_report(tx, report, outbox) {
                     log::error!("recording a platform report failed: {error}");
+                }
+            }
+            Message::Checkpoint(checkpoint) => {
+                if let Err(error) = self.on_checkpoint(tx, checkpoint, outbox) {
+                    log::error!("recording an upload resource failed: {error}");
                 }
             }
             Message::Tick => {
@@ -553,6 +570,10 @@ impl Engine {
             transfer.attempts = transfer.attempts.saturating_sub(1);
         }
         transfer.state = next;
+        if transfer.state == TransferState::Cancelled {
+            self.terminate_upload_resource(tx, &transfer, outbox)
+                .map_err(sqlite)?;
+        }
         if matches!(input, Input::Retry) {
             transfer.attempts = 0;
         }
@@ -717,6 +738,7 @@ impl Engine {
                 transfer.bytes_sent = transfer.size;
                 transfer.last_error = None;
                 self.taken_back.remove(&id);
+                store::forget_resumable(tx, &transfer.id)?;
                 (Input::Succeeded, TransferEvent::Succeeded { id })
             }
             Verdict::Retry {
@@ -912,6 +934,7 @@ impl Engine {
             url: upload.destination.clone(),
             method: upload.method.clone(),
             headers: upload.headers.clone(),
+            resumable: self.resumable_job(tx, &transfer, generation)?,
         };
         outbox.launches.push(Launch {
             id: id.clone(),

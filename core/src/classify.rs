@@ -30,6 +30,9 @@ pub(crate) enum AttemptOutcome {
         error: TransferError,
         retryable: bool,
     },
+    /// The server refused the upload in a way no retry can fix (a resumable upload larger
+    /// than the server's `Upload-Limit`, a creation answer without `Location`).
+    Rejected(TransferError),
 }
 
 /// The decision for one outcome.
@@ -59,7 +62,9 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
             error: TransferError::new(FailureKind::Stalled, "no bytes moved within stall_timeout"),
             server_delay: None,
         },
-        AttemptOutcome::Source(error) => Verdict::Permanent(error.clone()),
+        AttemptOutcome::Source(error) | AttemptOutcome::Rejected(error) => {
+            Verdict::Permanent(error.clone())
+        }
         AttemptOutcome::Platform { message } => Verdict::Retry {
             error: TransferError::new(FailureKind::Platform, message.clone()),
             server_delay: None,
@@ -114,6 +119,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
         AttemptOutcome::Response { status, .. } => matches!(status, 408 | 429 | 500..=599),
         AttemptOutcome::Network { .. } | AttemptOutcome::Stalled => true,
         AttemptOutcome::Source(_)
+        | AttemptOutcome::Rejected(_)
         | AttemptOutcome::Platform { .. }
         | AttemptOutcome::Authorizer { .. } => false,
     }

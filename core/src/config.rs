@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::resumable::ResumableConfig;
+
 /// Limits on requests in flight. Counted in requests, never in connections: on HTTP/2 many
 /// requests share one connection and the OS's per-host connection limit does not apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +99,8 @@ pub struct QueueConfig {
     pub batching: Vec<BatchEndpoint>,
     /// How the app's request authorizer is used, and which headers are secret.
     pub auth: AuthPolicy,
+    /// Which destinations resume big files (tus, IETF draft) and from what size.
+    pub resumable: ResumableConfig,
 }
 
 /// A destination that accepts many files in one multipart `POST` (the format is in
@@ -211,6 +215,7 @@ impl QueueConfig {
             platform: PlatformPolicy::default(),
             batching: Vec::new(),
             auth: AuthPolicy::default(),
+            resumable: ResumableConfig::default(),
         }
     }
 }

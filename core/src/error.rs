@@ -102,6 +102,9 @@ pub enum FailureKind {
     AttemptsExhausted,
     /// The OS background-transfer service refused or failed the task without a response.
     Platform,
+    /// The file is larger than the server accepts (a resumable upload's `Upload-Limit`
+    /// `max-size`, or 413 on creation).
+    UploadTooLarge,
 }
 
 impl FailureKind {
@@ -117,6 +120,7 @@ impl FailureKind {
             Self::SourceUnreadable => "source_unreadable",
             Self::AttemptsExhausted => "attempts_exhausted",
             Self::Platform => "platform",
+            Self::UploadTooLarge => "upload_too_large",
         }
     }
 
@@ -131,6 +135,7 @@ impl FailureKind {
             "source_unreadable" => Self::SourceUnreadable,
             "attempts_exhausted" => Self::AttemptsExhausted,
             "platform" => Self::Platform,
+            "upload_too_large" => Self::UploadTooLarge,
             _ => return None,
         })
     }

@@ -19,6 +19,9 @@
 //!   stall watchdog. Their outcomes are classified in one table ([`classify`]), retried
 //!   with full-jitter backoff or the server's `Retry-After` ([`retry`]), and a per-host
 //!   breaker keeps a dead server from being hammered ([`breaker`]).
+//! * **Big files resume** ([`ResumableConfig`]): to a destination that speaks tus 1.0 or the
+//!   IETF resumable upload draft, an interrupted upload continues at the server's offset
+//!   (`HEAD`, then `PATCH`), after a crash too; the upload resource is persisted by the actor.
 //! * **Exactly once**: every request carries the transfer id as `Idempotency-Key`. After a
 //!   crash, transfers that were running are queued again and resent with the same key, so
 //!   a server that honours it stores each file once.
@@ -46,6 +49,7 @@ mod platform;
 mod progress;
 mod queue;
 mod reconcile;
+mod resumable;
 mod retry;
 mod scheduler;
 mod state;
@@ -70,6 +74,10 @@ pub use platform::{
 };
 pub use progress::Progress;
 pub use queue::{Integrations, TransferQueue};
+pub use resumable::{
+    IETF_IOS17_INTEROP_VERSION, IETF_LATEST_INTEROP_VERSION, ResumableConfig, ResumableDestination,
+    ResumableProtocol,
+};
 pub use state::{Lane, StateKind, TransferState};
 pub use transfer::Transfer;
 pub use upload::{Constraints, Upload, UploadMethod};

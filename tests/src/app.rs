@@ -14,10 +14,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
 use crate::auth::{AuthPolicy, Authenticator};
+use crate::config::ResumableServerConfig;
 use crate::faults::FaultPlan;
 use crate::injector::{Decision, Injector};
+use crate::resumable::uploads::Uploads;
 use crate::state::State;
-use crate::{control, upload};
+use crate::{control, resumable, upload};
 
 /// Everything a handler shares with the others.
 #[derive(Clone, Debug)]
@@ -28,16 +30,25 @@ pub struct App {
     /// Batch parts received since the plan was installed.
     batch_parts: Arc<std::sync::atomic::AtomicU64>,
     pub auth: Arc<Authenticator>,
+    pub resumable: Arc<ResumableServerConfig>,
+    pub uploads: Arc<Uploads>,
 }
 
 impl App {
-    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>, auth: AuthPolicy) -> Self {
+    pub fn new(
+        plan: FaultPlan,
+        store_dir: Option<PathBuf>,
+        auth: AuthPolicy,
+        resumable: ResumableServerConfig,
+    ) -> Self {
         App {
             auth: Arc::new(Authenticator::new(auth)),
             state: Arc::default(),
             injector: Arc::new(Mutex::new(Injector::new(plan))),
             store_dir: store_dir.map(Arc::new),
             batch_parts: Arc::default(),
+            resumable: Arc::new(resumable),
+            uploads: Arc::default(),
         }
     }
 
@@ -65,6 +76,7 @@ impl App {
         *self.injector() = Injector::new(plan);
         self.batch_parts
             .store(0, std::sync::atomic::Ordering::SeqCst);
+        self.uploads.rearm_cuts();
     }
 
     pub fn plan(&self) -> FaultPlan {
@@ -77,6 +89,7 @@ impl App {
         self.set_plan(plan);
         self.state.reset();
         self.auth.reset();
+        self.uploads.clear();
     }
 }
 
@@ -84,6 +97,7 @@ impl App {
 pub fn router(app: App) -> Router {
     Router::new()
         .nest("/_testkit", control::routes())
+        .route("/_uploads/{id}", axum::routing::any(resumable::resource))
         .fallback(upload::handle)
         // Bodies may be 1 GiB; they are streamed, never buffered.
         .layer(DefaultBodyLimit::disable())

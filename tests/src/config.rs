@@ -31,4 +31,33 @@ pub struct ServerConfig {
     pub faults: FaultPlan,
     /// Credentials uploads need (none by default).
     pub auth: AuthPolicy,
+    /// How the tus / IETF resumable upload endpoints behave.
+    pub resumable: ResumableServerConfig,
+}
+
+/// Limits and extensions of the resumable upload endpoints (tus 1.0, IETF draft).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResumableServerConfig {
+    /// Creations of larger uploads get 413 with `Upload-Limit` / `Tus-Max-Size`.
+    pub max_size: Option<u64>,
+    /// IETF `PATCH`es with a larger body get 413 with `Upload-Limit`.
+    pub max_append_size: Option<u64>,
+    /// Send `Upload-Limit` on creation and `HEAD` answers (IETF); off, a client learns
+    /// the limits only from a 413.
+    pub announce_limits: bool,
+    /// tus checksum algorithms offered (`sha1`, `sha256`); empty turns the checksum
+    /// extension off.
+    pub tus_checksum_algorithms: Vec<String>,
+}
+
+impl Default for ResumableServerConfig {
+    fn default() -> Self {
+        Self {
+            max_size: None,
+            max_append_size: None,
+            announce_limits: true,
+            tus_checksum_algorithms: vec!["sha1".into(), "sha256".into()],
+        }
+    }
 }

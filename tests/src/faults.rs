@@ -38,6 +38,10 @@ pub struct FaultPlan {
     /// In batch requests (`docs/batching.md`), answer every n-th part with 500 and do
     /// not store it; 0 never.
     pub batch_part_failure_every: u64,
+    /// Resumable uploads (tus, IETF): the connection is reset when an upload's offset
+    /// reaches each of these bytes; each fires once per plan (the first upload to reach
+    /// it). The bytes before it are kept.
+    pub cut_at_offsets: Vec<u64>,
 }
 
 /// A random status fault.

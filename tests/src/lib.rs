@@ -7,7 +7,10 @@
 //! a seeded [`FaultPlan`]. It can also demand credentials ([`AuthPolicy`]):
 //! bearer tokens that expire after N requests or T milliseconds, and presigned
 //! URLs with an HMAC signature and an expiry, and it counts requests that
-//! carried `Authorization`. The `ferry-testkit serve` binary runs the same
+//! carried `Authorization`.
+//! It also speaks tus 1.0 and the IETF resumable upload draft (interop
+//! versions 3 to 8), with `Upload-Limit`, tus checksums and cuts at an exact
+//! byte. The `ferry-testkit serve` binary runs the same
 //! server for the Swift and Kotlin suites, with a JSON control API under
 //! `/_testkit/`.
 //!
@@ -31,16 +34,17 @@ mod conn;
 mod control;
 mod faults;
 mod injector;
+mod resumable;
 mod server;
 mod state;
 mod tls;
 mod upload;
 
 pub use auth::{AuthPolicy, BearerPolicy, Presigned};
-pub use config::ServerConfig;
+pub use config::{ResumableServerConfig, ServerConfig};
 pub use faults::{
     DelayFault, Fault, FaultPlan, FaultPlanError, RetryAfter, ScriptedFault, SlowReadFault,
     StallFault, StatusFault,
 };
 pub use server::TestServer;
-pub use state::{AuthCounts, FaultCounts, HostStats, ReceivedBody, Stats};
+pub use state::{AuthCounts, FaultCounts, HostStats, ReceivedBody, ResumableStats, Stats};

@@ -57,6 +57,11 @@ struct ServeArgs {
     /// Also stop when stdin reaches end of file (so the server dies with its parent).
     #[arg(long)]
     stop_on_stdin_eof: bool,
+    /// Resumable upload endpoints' limits and extensions, as JSON
+    /// (`{"max_size": N, "max_append_size": N, "announce_limits": bool,
+    /// "tus_checksum_algorithms": ["sha1", "sha256"]}`).
+    #[arg(long, value_name = "JSON")]
+    resumable: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -92,12 +97,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             serde_json::from_str(json).map_err(|e| format!("--auth is not an auth policy: {e}"))?
         }
     };
+    let resumable = match &args.resumable {
+        None => Default::default(),
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| format!("--resumable is not a resumable configuration: {e}"))?,
+    };
     let config = ServerConfig {
         port: args.port,
         tls: args.tls,
         store_dir: args.store_dir,
         faults,
         auth,
+        resumable,
     };
     let server = TestServer::start(config)
         .await

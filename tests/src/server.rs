@@ -58,7 +58,12 @@ impl TestServer {
         } else {
             None
         };
-        let app = App::new(config.faults, config.store_dir, config.auth);
+        let app = App::new(
+            config.faults,
+            config.store_dir,
+            config.auth,
+            config.resumable,
+        );
         let stop = CancellationToken::new();
         let task = tokio::spawn(accept_loop(
             listener,
@@ -135,6 +140,12 @@ impl TestServer {
         );
         let expires_at = SystemTime::UNIX_EPOCH + Duration::from_millis(presigned.expires_at_ms);
         Some((url, expires_at))
+    }
+
+    /// Forgets every resumable upload resource, like a server that lost its uploads:
+    /// clients then get 404 and must create them again.
+    pub fn forget_uploads(&self) {
+        self.app.uploads.clear();
     }
 
     /// Forgets what was received, the counters and issued tokens; the plan starts over.

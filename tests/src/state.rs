@@ -62,6 +62,8 @@ pub struct Stats {
     pub faults: FaultCounts,
     /// Credentials seen and refused.
     pub auth: AuthCounts,
+    /// The tus / IETF resumable upload endpoints.
+    pub resumable: ResumableStats,
 }
 
 /// Credentials seen and refused.
@@ -77,6 +79,25 @@ pub struct AuthCounts {
     pub presign_invalid: u64,
     /// Refused with 403: the presigned URL had expired when the request arrived.
     pub presign_expired: u64,
+}
+
+/// What the resumable upload endpoints saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumableStats {
+    pub uploads_created: u64,
+    pub head_requests: u64,
+    pub patch_requests: u64,
+    /// The `Upload-Offset` of every `PATCH`, in arrival order.
+    pub patch_offsets: Vec<u64>,
+    /// The largest `PATCH` body announced (`Content-Length`).
+    pub largest_patch: u64,
+    /// Connections cut by the plan's `cut_at_offsets`.
+    pub cuts: u64,
+    /// Resources deleted by their client (termination).
+    pub terminated: u64,
+    /// Parts whose tus `Upload-Checksum` matched, by algorithm.
+    pub checksums: BTreeMap<String, u64>,
+    pub checksum_mismatches: u64,
 }
 
 /// Counters for one host.
@@ -181,6 +202,10 @@ impl State {
 
     pub fn responded(&self, status: u16) {
         *self.lock().stats.by_status.entry(status).or_insert(0) += 1;
+    }
+
+    pub fn record_resumable(&self, update: impl FnOnce(&mut ResumableStats)) {
+        update(&mut self.lock().stats.resumable);
     }
 
     pub fn bytes(&self, n: u64) {

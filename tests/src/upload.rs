@@ -35,6 +35,9 @@ type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, axum::Error>> + Send>>
 
 /// Handles one upload request.
 pub async fn handle(State(app): State<App>, req: Request) -> Response {
+    if crate::resumable::claims(&req) {
+        return crate::resumable::handle(&app, req).await;
+    }
     let conn = req.extensions().get::<ConnHandle>().cloned();
     let host = req
         .headers()

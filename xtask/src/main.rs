@@ -3,7 +3,9 @@
 //! - `swift-toolchain`: build (once) the cached Debian trixie root that runs Swift.
 //! - `bindgen`: generate Swift or Kotlin bindings from a UniFFI cdylib.
 //! - `test-swift`, `test-kotlin`: the XCTest / JUnit suites against the host cdylib.
-//! - `test`: `cargo test --workspace`, then both suites, with a summary line per suite.
+//! - `tusd`: install the pinned tusd (Go module proxy) for the resumable upload tests.
+//! - `test`: `cargo test --workspace` (with tusd), then both suites, with a summary line
+//!   per suite.
 
 mod bindgen;
 mod cdylib;
@@ -12,6 +14,7 @@ mod suite;
 mod swift;
 mod testkit_server;
 mod toolchain;
+mod tusd;
 mod util;
 
 use std::path::PathBuf;
@@ -34,6 +37,9 @@ enum Cmd {
     /// Create the cached Debian trixie root with Swift (idempotent; needs root).
     /// Cache: $FERRY_CACHE_DIR/swift-trixie, default ~/.cache/ferry/swift-trixie.
     SwiftToolchain,
+    /// Install the pinned tusd with `go install` (idempotent) and print its path.
+    /// Cache: $FERRY_CACHE_DIR/tusd-VERSION, default ~/.cache/ferry/tusd-VERSION.
+    Tusd,
     /// Generate Swift or Kotlin bindings from a built UniFFI cdylib.
     Bindgen {
         /// The cdylib (e.g. target/debug/libferry_ffi.so).
@@ -91,6 +97,10 @@ fn run(command: Cmd) -> Result<()> {
         Cmd::SwiftToolchain => {
             let root = toolchain::ensure()?;
             println!("swift toolchain ready: {}", root.path().display());
+            Ok(())
+        }
+        Cmd::Tusd => {
+            println!("{}", tusd::ensure()?.display());
             Ok(())
         }
         Cmd::Bindgen {

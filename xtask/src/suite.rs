@@ -16,7 +16,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use anyhow::{Context, Result, bail};
 
 use crate::cdylib::FfiCrate;
-use crate::{kotlin, swift, util};
+use crate::{kotlin, swift, tusd, util};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -124,8 +124,18 @@ pub fn test_all(args: &TestAll) -> Result<()> {
 }
 
 /// `cargo test --workspace`, echoing its output and adding up its `test result:` lines.
+/// The tests get tusd's path as `FERRY_TUSD`; if it could not be installed, the path
+/// still points where it should be, so the tests that need it fail instead of skipping.
 fn rust() -> Result<Report> {
+    let tusd = match util::timed("install tusd", tusd::ensure) {
+        Ok(path) => path,
+        Err(error) => {
+            eprintln!("[xtask] tusd is not available, its tests will fail: {error:#}");
+            tusd::binary_path()?
+        }
+    };
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.env("FERRY_TUSD", &tusd);
     cmd.args(["test", "--workspace"])
         .current_dir(util::workspace_root())
         .stdout(Stdio::piped());

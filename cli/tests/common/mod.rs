@@ -89,6 +89,13 @@ pub fn ferry() -> Command {
     command
 }
 
+/// `ferry push ROOT URL --db DB`, to which a test adds its own flags.
+pub fn push_command(root: &Path, url: &str, db: &Path) -> Command {
+    let mut command = ferry();
+    command.arg("push").arg(root).arg(url).arg("--db").arg(db);
+    command
+}
+
 /// What a bounded run produced.
 #[derive(Debug)]
 pub struct Run {

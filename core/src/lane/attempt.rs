@@ -20,6 +20,8 @@ use crate::error::{FailureKind, TransferError};
 use crate::retry::parse_retry_after;
 use crate::upload::{SourceSnapshot, UploadMethod};
 
+use super::resumable::ResumableJob;
+
 /// What to send, copied out of the transfer record.
 #[derive(Clone, Debug)]
 pub(crate) struct AttemptJob {
@@ -29,6 +31,8 @@ pub(crate) struct AttemptJob {
     pub url: String,
     pub method: UploadMethod,
     pub headers: Vec<(String, String)>,
+    /// Set when the file goes through a resumable protocol (`lane/resumable`).
+    pub resumable: Option<ResumableJob>,
 }
 
 /// Live counters of one attempt, shared between the attempt and the actor.
@@ -86,7 +90,7 @@ pub(crate) async fn run_attempt(
     job: AttemptJob,
     progress: Arc<AttemptProgress>,
 ) -> AttemptOutcome {
-    let send = send(&lane, job, Arc::clone(&progress));
+    let send = dispatch(&lane, job, Arc::clone(&progress));
     let stalled = with_stall_watchdog(send, lane.stall_timeout, || progress.last_activity()).await;
     stalled.unwrap_or(AttemptOutcome::Stalled)
 }
@@ -109,6 +113,18 @@ pub(super) async fn with_stall_watchdog<T>(
                 }
             }
         }
+    }
+}
+
+/// Resumable uploads take their own path; every other upload is one request.
+async fn dispatch(
+    lane: &HttpLane,
+    mut job: AttemptJob,
+    progress: Arc<AttemptProgress>,
+) -> AttemptOutcome {
+    match job.resumable.take() {
+        Some(plan) => super::resumable::send(lane, job, plan, progress).await,
+        None => send(lane, job, progress).await,
     }
 }
 
@@ -141,20 +157,28 @@ async fn send(lane: &HttpLane, job: AttemptJob, progress: Arc<AttemptProgress>) 
         }
     };
     progress.touch();
+    outcome_of(response, &progress).await
+}
+
+/// The outcome of an answer: its status and `Retry-After`, the body read away.
+pub(super) async fn outcome_of(
+    response: reqwest::Response,
+    progress: &AttemptProgress,
+) -> AttemptOutcome {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
         .get(RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()));
-    drain_response(response, &progress).await;
+    drain_response(response, progress).await;
     AttemptOutcome::Response {
         status,
         retry_after,
     }
 }
 
-async fn open_unchanged(job: &AttemptJob) -> Result<tokio::fs::File, TransferError> {
+pub(super) async fn open_unchanged(job: &AttemptJob) -> Result<tokio::fs::File, TransferError> {
     open_if_unchanged(&job.source, job.snapshot).await
 }
 
@@ -225,7 +249,7 @@ pub(super) fn file_part(
 }
 
 /// Reads (and discards) at most a little of the response so the connection can be reused.
-async fn drain_response(mut response: reqwest::Response, progress: &AttemptProgress) {
+pub(super) async fn drain_response(mut response: reqwest::Response, progress: &AttemptProgress) {
     let mut budget: usize = 64 * 1024;
     while let Ok(Some(chunk)) = response.chunk().await {
         progress.touch();

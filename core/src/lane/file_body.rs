@@ -37,11 +37,24 @@ pub(crate) fn file_body(
     progress: Arc<AttemptProgress>,
     problem: Arc<OnceLock<TransferError>>,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    file_window(file, path, expected, expected.size, progress, problem)
+}
+
+/// A stream of exactly `length` bytes from `file`'s current position (a resumable
+/// upload's part), or an error. The source is checked for changes at the window's end.
+pub(crate) fn file_window(
+    file: tokio::fs::File,
+    path: PathBuf,
+    expected: SourceSnapshot,
+    length: u64,
+    progress: Arc<AttemptProgress>,
+    problem: Arc<OnceLock<TransferError>>,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     let state = Reading {
         file,
         path,
         expected,
-        remaining: expected.size,
+        remaining: length,
         progress,
         problem,
     };

@@ -6,6 +6,7 @@
 //! its turn (group commit), so thousands of state changes per second cost a few fsyncs.
 //! This module must never decide anything about transfers: it stores and loads.
 
+mod resumable;
 mod schema;
 mod transfers;
 
@@ -16,6 +17,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::error::StoreError;
 
+pub(crate) use resumable::{ResumableRecord, forget_resumable, load_resumable, save_resumable};
 pub(crate) use transfers::{
     CandidateFilter, CandidateRow, any_runnable, due_candidates, find_reusable, insert, list, load,
     next_retry_at, requeue_interrupted_in_process, requeue_running, running_on_platform, save,

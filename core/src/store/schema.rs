@@ -34,6 +34,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX transfers_runnable ON transfers(state, priority DESC, seq);
     CREATE INDEX transfers_due ON transfers(state, next_attempt_at);
     CREATE INDEX transfers_identity ON transfers(source, destination, method);",
+    // 2: resumable upload resources (tus, IETF draft), one per transfer at most. A table of
+    // its own, so the transfers table and its hot indexes stay as they are.
+    "CREATE TABLE resumable_uploads (
+        transfer_id TEXT PRIMARY KEY NOT NULL,
+        protocol TEXT NOT NULL,
+        upload_url TEXT NOT NULL,
+        confirmed_offset INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );",
 ];
 
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -3,7 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod big_file;
+pub mod proxy;
+pub mod resumable;
 pub mod scripted_platform;
+pub mod tusd;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

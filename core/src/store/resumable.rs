@@ -1,0 +1,145 @@
+//! Rows of the `resumable_uploads` table: where a transfer's upload resource lives on the
+//! server and the last offset the server confirmed.
+//!
+//! Only the actor calls these, inside its turn's transaction. A row that cannot be decoded
+//! is reported as a corrupt database, never unwrapped. This module must never decide
+//! whether a resource is still valid: the lane asks the server.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::TransferId;
+use crate::resumable::ResumableProtocol;
+
+/// A transfer's upload resource on the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ResumableRecord {
+    pub protocol: ResumableProtocol,
+    /// The absolute URL of the upload resource (the creation response's `Location`).
+    pub upload_url: String,
+    /// The last offset the server confirmed (a `HEAD` or a `PATCH` answer).
+    pub confirmed_offset: u64,
+}
+
+pub(crate) fn load_resumable(
+    conn: &Connection,
+    id: &TransferId,
+) -> rusqlite::Result<Option<ResumableRecord>> {
+    let row = conn
+        .query_row(
+            "SELECT protocol, upload_url, confirmed_offset FROM resumable_uploads
+             WHERE transfer_id = ?1",
+            params![id.as_str()],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((protocol, upload_url, offset)) = row else {
+        return Ok(None);
+    };
+    let protocol = ResumableProtocol::from_stored(&protocol)
+        .ok_or_else(|| corrupt(0, format!("unknown resumable protocol {protocol:?}")))?;
+    let confirmed_offset =
+        u64::try_from(offset).map_err(|_| corrupt(2, "negative confirmed offset"))?;
+    Ok(Some(ResumableRecord {
+        protocol,
+        upload_url,
+        confirmed_offset,
+    }))
+}
+
+pub(crate) fn save_resumable(
+    conn: &Connection,
+    id: &TransferId,
+    record: &ResumableRecord,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    let offset = i64::try_from(record.confirmed_offset).unwrap_or(i64::MAX);
+    conn.execute(
+        "INSERT INTO resumable_uploads (transfer_id, protocol, upload_url, confirmed_offset, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(transfer_id) DO UPDATE SET protocol = excluded.protocol,
+             upload_url = excluded.upload_url, confirmed_offset = excluded.confirmed_offset,
+             updated_at = excluded.updated_at",
+        params![
+            id.as_str(),
+            record.protocol.to_stored(),
+            record.upload_url,
+            offset,
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// Forgets a transfer's upload resource; returns what was stored, if anything.
+pub(crate) fn forget_resumable(
+    conn: &Connection,
+    id: &TransferId,
+) -> rusqlite::Result<Option<ResumableRecord>> {
+    let record = load_resumable(conn, id)?;
+    if record.is_some() {
+        conn.execute(
+            "DELETE FROM resumable_uploads WHERE transfer_id = ?1",
+            params![id.as_str()],
+        )?;
+    }
+    Ok(record)
+}
+
+fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        detail.into().into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migrated() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        conn
+    }
+
+    #[test]
+    fn a_record_is_saved_updated_and_forgotten() {
+        let conn = migrated();
+        let id = TransferId::generate();
+        assert_eq!(load_resumable(&conn, &id).expect("load"), None);
+        let mut record = ResumableRecord {
+            protocol: ResumableProtocol::Tus,
+            upload_url: "http://127.0.0.1:1/files/abc".into(),
+            confirmed_offset: 0,
+        };
+        save_resumable(&conn, &id, &record, 1).expect("save");
+        record.confirmed_offset = 1 << 40;
+        save_resumable(&conn, &id, &record, 2).expect("update");
+        assert_eq!(
+            load_resumable(&conn, &id).expect("load"),
+            Some(record.clone())
+        );
+        assert_eq!(forget_resumable(&conn, &id).expect("forget"), Some(record));
+        assert_eq!(load_resumable(&conn, &id).expect("load"), None);
+        assert_eq!(forget_resumable(&conn, &id).expect("forget again"), None);
+    }
+
+    #[test]
+    fn an_unknown_protocol_is_corruption_not_a_panic() {
+        let conn = migrated();
+        conn.execute(
+            "INSERT INTO resumable_uploads VALUES ('t', 'gopher', 'u', 0, 0)",
+            [],
+        )
+        .expect("insert");
+        let error = load_resumable(&conn, &TransferId::from_stored("t".into())).unwrap_err();
+        assert!(error.to_string().contains("gopher"), "{error}");
+    }
+}

@@ -1,0 +1,130 @@
+//! A loopback TCP proxy that counts the bytes a client sends and cuts its connections at
+//! chosen totals: the measure of "bytes sent" for resumable upload tests, and the way to
+//! interrupt a server we did not write (tusd).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Forwards 127.0.0.1:<port> to `upstream`.
+pub struct CountingProxy {
+    addr: SocketAddr,
+    sent: Arc<AtomicU64>,
+    cuts_done: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl CountingProxy {
+    /// `cuts`: totals of client bytes (over every connection) at which the connection
+    /// carrying that byte is closed, after forwarding exactly up to it. Each fires once.
+    pub async fn start(upstream: SocketAddr, mut cuts: Vec<u64>) -> Self {
+        cuts.sort_unstable();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy address");
+        let sent = Arc::new(AtomicU64::new(0));
+        let cuts_done = Arc::new(AtomicUsize::new(0));
+        let cuts = Arc::new(cuts);
+        let task = tokio::spawn({
+            let (sent, cuts_done) = (Arc::clone(&sent), Arc::clone(&cuts_done));
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let (sent, cuts_done, cuts) =
+                        (Arc::clone(&sent), Arc::clone(&cuts_done), Arc::clone(&cuts));
+                    tokio::spawn(async move {
+                        if let Ok(server) = TcpStream::connect(upstream).await {
+                            relay(client, server, sent, cuts_done, cuts).await;
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            addr,
+            sent,
+            cuts_done,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Bytes the client sent through the proxy (headers and bodies), all connections.
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    pub fn cuts_done(&self) -> usize {
+        self.cuts_done.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn relay(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    sent: Arc<AtomicU64>,
+    cuts_done: Arc<AtomicUsize>,
+    cuts: Arc<Vec<u64>>,
+) {
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (mut client_read, mut client_write) = client.split();
+    let (mut server_read, mut server_write) = server.split();
+    let upstream = async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = match client_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => read,
+            };
+            // Claim this read's bytes in the global count, and see if a cut falls inside.
+            let before = sent.fetch_add(read as u64, Ordering::SeqCst);
+            let after = before + read as u64;
+            let next = cuts_done.load(Ordering::SeqCst);
+            let cut = cuts
+                .get(next)
+                .copied()
+                .filter(|c| *c > before && *c <= after);
+            let forward = cut.map_or(read, |c| (c - before) as usize);
+            if server_write.write_all(&buffer[..forward]).await.is_err() {
+                return;
+            }
+            if cut.is_some() {
+                // Bytes past the cut were never forwarded: they count as sent, and lost.
+                // So do the bytes the client already pushed into this socket: take them
+                // out of the kernel's buffer and count them before closing.
+                cuts_done.fetch_add(1, Ordering::SeqCst);
+                let _ = server_write.flush().await;
+                while let Ok(read) = client_read.try_read(&mut buffer) {
+                    if read == 0 {
+                        break;
+                    }
+                    sent.fetch_add(read as u64, Ordering::SeqCst);
+                }
+                return;
+            }
+        }
+    };
+    let downstream = async {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+    };
+    // Whichever direction ends first ends the connection (a cut closes both sides).
+    tokio::select! {
+        () = upstream => {}
+        () = downstream => {}
+    }
+}
