@@ -201,6 +201,8 @@ pub(crate) struct Engine {
     /// Handoff key → transfers (several for a packed batch), for the OS tasks in
     /// `in_flight`.
     platform_keys: HashMap<String, Vec<TransferId>>,
+    /// The body bytes each OS task last reported, to tell progress from repetition.
+    platform_body_sent: HashMap<String, u64>,
     /// Transfers the OS stalled on while the app was in the foreground; they stay
     /// in-process for as long as this queue is open.
     taken_back: HashSet<TransferId>,
@@ -266,6 +268,7 @@ impl Actor {
                 lane: Arc::new(lane),
                 platform,
                 platform_keys: HashMap::new(),
+                platform_body_sent: HashMap::new(),
                 taken_back: HashSet::new(),
                 outstanding_queries: 0,
                 stall_watch: StallWatch::new(Instant::now()),
@@ -341,7 +344,7 @@ impl Actor {
         let committed = (|| -> rusqlite::Result<()> {
             let tx = store.connection().transaction()?;
             for message in batch {
-                engine.handle(&tx, message, &mut outbox);
+                engine.handle(&tx, message, &mut outbox)?;
             }
             if engine.stopping {
                 engine.interrupt_all(&tx, &mut outbox)?;
@@ -358,6 +361,12 @@ impl Actor {
                 for reply in outbox.replies {
                     reply(Some(&error));
                 }
+                // Stopping is always safe: attempts this turn took out of `in_flight` must
+                // not run on beside the ones `resynchronise` queues again.
+                for abort in outbox.aborts {
+                    abort.abort();
+                }
+                engine.deliver_to_platform(Vec::new(), outbox.platform_cancels, Vec::new());
                 engine.resynchronise(store.connection());
             }
         }
@@ -406,29 +415,24 @@ async fn sleep_until(wake: Option<Instant>) {
 }
 
 impl Engine {
-    fn handle(&mut self, tx: &Connection, message: Message, outbox: &mut Outbox) {
+    /// A store error fails the whole turn: it is rolled back and the engine
+    /// resynchronised, so no attempt is left half-recorded (taken out of `in_flight` but
+    /// still `running` in the store).
+    fn handle(
+        &mut self,
+        tx: &Connection,
+        message: Message,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<()> {
         match message {
-            Message::Command(command) => self.handle_command(tx, command, outbox),
-            Message::Finished(finished) => {
-                if let Err(error) = self.on_attempt_finished(tx, finished, outbox) {
-                    log::error!("recording an attempt's outcome failed: {error}");
-                }
+            Message::Command(command) => {
+                self.handle_command(tx, command, outbox);
+                Ok(())
             }
-            Message::Platform(report) => {
-                if let Err(error) = self.on_platform_report(tx, report, outbox) {
-                    log::error!("recording a platform report failed: {error}");
-                }
-            }
-            Message::Checkpoint(checkpoint) => {
-                if let Err(error) = self.on_checkpoint(tx, checkpoint, outbox) {
-                    log::error!("recording an upload resource failed: {error}");
-                }
-            }
-            Message::Tick => {
-                if let Err(error) = self.on_tick(tx, outbox) {
-                    log::error!("a periodic check failed: {error}");
-                }
-            }
+            Message::Finished(finished) => self.on_attempt_finished(tx, finished, outbox),
+            Message::Platform(report) => self.on_platform_report(tx, report, outbox),
+            Message::Checkpoint(checkpoint) => self.on_checkpoint(tx, checkpoint, outbox),
+            Message::Tick => self.on_tick(tx, outbox),
         }
     }
 
@@ -896,7 +900,7 @@ impl Engine {
         let lane = match choice {
             LaneChoice::InProcess => Lane::InProcess,
             LaneChoice::Platform => Lane::Platform {
-                handoff_key: format!("{id}.{attempt}"),
+                handoff_key: self.new_handoff_key(id, attempt, ""),
             },
         };
         if self.auth_breakers.is_open(&transfer.host, Instant::now()) {
@@ -962,6 +966,7 @@ impl Engine {
         match flight.lane {
             FlightLane::InProcess { abort } => outbox.aborts.extend(abort),
             FlightLane::Platform { key, .. } => {
+                self.platform_body_sent.remove(&key);
                 if self.platform_keys.remove(&key).is_some() {
                     outbox.platform_cancels.push(key);
                 }

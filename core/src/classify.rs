@@ -21,6 +21,9 @@ pub(crate) enum AttemptOutcome {
     Stalled,
     /// The source file could not be sent as enqueued.
     Source(TransferError),
+    /// Nothing was sent (every file of a packed batch was left out); only used for the
+    /// request as a whole, each file has its own outcome.
+    NotSent,
     /// The OS background service could not take or finish the task (it refused to start
     /// it, the body file could not be written, or it failed without a response).
     Platform { message: String },
@@ -67,6 +70,10 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
         }
         AttemptOutcome::Platform { message } => Verdict::Retry {
             error: TransferError::new(FailureKind::Platform, message.clone()),
+            server_delay: None,
+        },
+        AttemptOutcome::NotSent => Verdict::Retry {
+            error: TransferError::new(FailureKind::Network, "nothing was sent"),
             server_delay: None,
         },
         AttemptOutcome::Authorizer { error, retryable } => {
@@ -121,7 +128,8 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
         AttemptOutcome::Source(_)
         | AttemptOutcome::Rejected(_)
         | AttemptOutcome::Platform { .. }
-        | AttemptOutcome::Authorizer { .. } => false,
+        | AttemptOutcome::Authorizer { .. }
+        | AttemptOutcome::NotSent => false,
     }
 }
 
@@ -129,7 +137,10 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
 /// from the app's authorizer nothing was sent, so the host breaker must not hear of it
 /// (a "healthy" record would close a breaker whose probe never went out).
 pub(crate) fn reached_host(outcome: &AttemptOutcome) -> bool {
-    !matches!(outcome, AttemptOutcome::Authorizer { .. })
+    !matches!(
+        outcome,
+        AttemptOutcome::Authorizer { .. } | AttemptOutcome::NotSent
+    )
 }
 
 #[cfg(test)]

@@ -191,6 +191,11 @@ pub(crate) fn parse_destination(text: &str) -> Result<Url, Error> {
         url: text.to_owned(),
         reason: reason.to_owned(),
     };
+    // The URL parser drops tabs and line breaks silently, but the text as given is what is
+    // stored and sent (in a batch part header, to the OS): refuse them outright.
+    if text.chars().any(char::is_control) {
+        return Err(invalid("the URL contains control characters"));
+    }
     let url = Url::parse(text).map_err(|error| invalid(&error.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("only http and https destinations are supported"));
@@ -290,6 +295,15 @@ mod tests {
             let error = validate(Upload::put(file.path(), url)).unwrap_err();
             assert!(matches!(error, Error::InvalidUrl { .. }), "{url}: {error}");
         }
+    }
+
+    #[test]
+    fn urls_with_control_characters_are_refused_not_silently_cleaned() {
+        let file = file_with(b"x");
+        let injected = "https://h/p/x\r\nIdempotency-Key: other";
+        let error = validate(Upload::put(file.path(), injected)).unwrap_err();
+        assert!(matches!(error, Error::InvalidUrl { .. }), "{error}");
+        assert!(validate(Upload::put(file.path(), "https://h/p/x\ty")).is_err());
     }
 
     #[test]

@@ -27,7 +27,10 @@ struct PartResult {
 }
 
 /// Receives every part; the request itself succeeds unless the body is not multipart.
+/// With `Ferry-Batch-Atomic` (the OS lane, whose shim reports only the status) the answer
+/// is 500 unless every part was stored.
 pub(crate) async fn receive_batch(app: &App, req: Request) -> Response {
+    let atomic = req.headers().contains_key("ferry-batch-atomic");
     let mut multipart = match Multipart::from_request(req, &()).await {
         Ok(multipart) => multipart,
         Err(error) => return bad_request(app, &format!("not a multipart body: {error}\n")),
@@ -44,13 +47,19 @@ pub(crate) async fn receive_batch(app: &App, req: Request) -> Response {
             Err(message) => return bad_request(app, &message),
         }
     }
-    app.state.responded(200);
+    let every_part_stored = results.iter().all(|result| result.status < 300);
+    let status = if atomic && !every_part_stored {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    app.state.responded(status.as_u16());
     let results: Vec<_> = results
         .iter()
         .map(|result| json!({ "id": result.id, "status": result.status }))
         .collect();
     (
-        StatusCode::OK,
+        status,
         [(header::CONTENT_TYPE, "application/json")],
         json!({ "results": results }).to_string(),
     )

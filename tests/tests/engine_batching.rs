@@ -176,9 +176,135 @@ async fn in_the_background_a_batch_is_one_os_task_with_a_file_body() {
         .expect("list");
     assert_eq!(succeeded.len(), files.len());
     assert_all_received_once(&server, &files);
-    queue.shutdown().await.expect("shutdown");
+    for _ in 0..500 {
+        if bodies.iter().all(|body| !body.exists()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert!(
         bodies.iter().all(|body| !body.exists()),
         "temporary bodies removed"
     );
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn on_the_os_lane_a_batch_with_a_failed_part_is_sent_again_whole_and_nothing_is_lost() {
+    let server = server(FaultPlan {
+        batch_part_failure_every: 7,
+        ..FaultPlan::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 30, 5, |_, _| 2 * 1024);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let integrations = Integrations {
+        platform: Some(Arc::clone(&platform) as Arc<dyn ferry::PlatformTransferService>),
+        ..Integrations::default()
+    };
+    let queue = TransferQueue::open_with(batching_config(dir.path(), &server, 16), integrations)
+        .await
+        .expect("open");
+    queue
+        .set_app_state(AppState::Background)
+        .await
+        .expect("background");
+    queue
+        .enqueue_many(uploads(&server, &files))
+        .await
+        .expect("enqueue");
+
+    let mut tasks = 0;
+    let mut failed_tasks = 0;
+    while queue
+        .list(Some(StateKind::Succeeded), 0, 100)
+        .await
+        .expect("list")
+        .len()
+        < files.len()
+    {
+        tasks += 1;
+        assert!(tasks <= 40, "the batches never all succeeded");
+        let handoff = handoffs.recv().await.expect("a handoff");
+        let packed = handoff.url.ends_with("/_batch");
+        let atomic = handoff
+            .headers
+            .iter()
+            .any(|(name, _)| name == "Ferry-Batch-Atomic");
+        assert_eq!(
+            packed, atomic,
+            "every packed OS task, and only those, is atomic"
+        );
+        let outcome = deliver(&handoff).await;
+        if matches!(
+            outcome,
+            ferry::PlatformOutcome::Response { status: 500, .. }
+        ) {
+            failed_tasks += 1;
+        }
+        platform.forget(&handoff.key);
+        queue
+            .platform_finished(&handoff.key, outcome)
+            .expect("report");
+        queue.progress().await.expect("a turn has passed");
+    }
+
+    assert!(failed_tasks >= 1, "a batch with a failed part answers 500");
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn pausing_one_file_of_a_running_batch_sends_the_others_without_it() {
+    let server = server(FaultPlan {
+        scripted: vec![ferry_testkit::ScriptedFault::Request {
+            n: 1,
+            fault: ferry_testkit::Fault::SlowRead {
+                bytes_per_second: 16 * 1024,
+            },
+        }],
+        ..FaultPlan::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 6, 6, |_, _| 32 * 1024);
+    let queue = TransferQueue::open(batching_config(dir.path(), &server, 10))
+        .await
+        .expect("open");
+    let mut events = queue.subscribe();
+    let ids: Vec<_> = queue
+        .enqueue_many(uploads(&server, &files))
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|result| result.expect("accepted"))
+        .collect();
+    support::wait_for(&mut events, 100, |event| {
+        matches!(event, ferry::TransferEvent::Started { .. })
+    })
+    .await;
+
+    queue.pause(&ids[2]).await.expect("pause");
+    queue.wait_idle().await.expect("idle");
+    let paused = queue.get(&ids[2]).await.expect("get");
+    assert_eq!(paused.state, ferry::TransferState::Paused);
+    let succeeded = queue
+        .list(Some(StateKind::Succeeded), 0, 10)
+        .await
+        .expect("list");
+    assert_eq!(succeeded.len(), 5, "the rest of the batch went without it");
+    assert!(
+        succeeded.iter().all(|t| t.attempts == 1),
+        "the stopped batch cost no attempt"
+    );
+
+    queue.resume(&ids[2]).await.expect("resume");
+    queue.wait_idle().await.expect("idle");
+    assert_eq!(
+        queue.get(&ids[2]).await.expect("get").state,
+        ferry::TransferState::Succeeded
+    );
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
 }

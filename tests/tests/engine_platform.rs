@@ -262,9 +262,10 @@ async fn a_crash_between_recording_the_handoff_and_calling_start_is_reconciled_a
         record.attempts, 1,
         "the lost handoff did not use up an attempt"
     );
-    assert!(
-        dying.started().is_empty(),
-        "the dying process never started a task"
+    assert_eq!(
+        server.stats().requests,
+        1,
+        "only the relaunched handoff was sent"
     );
     assert_all_received_once(&server, &files);
     queue.shutdown().await.expect("shutdown");
@@ -508,11 +509,14 @@ async fn an_os_handoff_is_authorized_just_in_time_and_its_secret_never_stored() 
     let queue = TransferQueue::open_with(platform_config(dir.path()), integrations)
         .await
         .expect("open");
-    let id = queue
-        .enqueue(upload_to(&server, &files[0]))
-        .await
-        .expect("enqueue");
+    // Multipart, so that a body file is written beside the database while the task runs.
+    let upload = upload_to(&server, &files[0]).with_method(UploadMethod::PostMultipart {
+        field: "file".into(),
+    });
+    let id = queue.enqueue(upload).await.expect("enqueue");
     let handoff = handoffs.recv().await.expect("a handoff");
+    assert!(handoff.body_path.exists());
+    assert_no_file_holds(dir.path(), secret);
     assert!(
         handoff
             .headers
@@ -527,13 +531,72 @@ async fn an_os_handoff_is_authorized_just_in_time_and_its_secret_never_stored() 
         TransferState::Succeeded
     );
     queue.shutdown().await.expect("shutdown");
+    assert_no_file_holds(dir.path(), secret);
+}
 
-    for entry in std::fs::read_dir(dir.path()).expect("dir") {
-        let path = entry.expect("entry").path();
-        if path.is_file() {
-            let bytes = std::fs::read(&path).expect("read");
-            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
-            assert!(!found, "{} holds the secret", path.display());
+/// Scans every file under `dir` (database, WAL, temporary bodies) for `secret`.
+fn assert_no_file_holds(dir: &std::path::Path, secret: &str) {
+    let mut scanned = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                assert!(!found, "{} holds the secret", path.display());
+                scanned += 1;
+            }
         }
     }
+    assert!(scanned >= 2, "the database and the sources were scanned");
+}
+
+#[tokio::test]
+async fn a_late_report_from_an_older_task_never_touches_the_newer_attempt() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 11, |_, _| 128 * 1024);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let queue = open(platform_config(dir.path()), &platform).await;
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    let first = handoffs.recv().await.expect("a handoff");
+    queue.pause(&id).await.expect("pause");
+    queue.resume(&id).await.expect("resume");
+    let second = handoffs.recv().await.expect("handed off again");
+    assert_ne!(first.key, second.key, "every OS task gets its own key");
+
+    // The first task's cancellation arrives late, while the second runs.
+    queue
+        .platform_finished(
+            &first.key,
+            PlatformOutcome::Failed {
+                kind: PlatformFailure::CancelledBySystem,
+                message: "cancelled".into(),
+            },
+        )
+        .expect("late report");
+    let record = queue.get(&id).await.expect("get");
+    assert_eq!(
+        record.state,
+        TransferState::Running {
+            lane: Lane::Platform {
+                handoff_key: second.key.clone()
+            }
+        }
+    );
+    complete(&platform, &queue, &second).await;
+    queue.wait_idle().await.expect("idle");
+    assert_eq!(
+        queue.get(&id).await.expect("get").state,
+        TransferState::Succeeded
+    );
+    assert_eq!(platform.started().len(), 2);
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
 }

@@ -106,9 +106,21 @@ impl Engine {
         let lane = match choice {
             LaneChoice::InProcess => Lane::InProcess,
             LaneChoice::Platform => Lane::Platform {
-                handoff_key: format!("{leader_id}.{}.batch", leader.attempts.saturating_add(1)),
+                handoff_key: self.new_handoff_key(
+                    &leader_id,
+                    leader.attempts.saturating_add(1),
+                    ".batch",
+                ),
             },
         };
+        if self.auth_breakers.is_open(&leader.host, Instant::now()) {
+            // Credentials for this destination were just refused: nobody sends, everybody
+            // waits for the app to sign in.
+            for transfer in members {
+                self.hold_for_credentials(tx, transfer, lane.clone(), outbox)?;
+            }
+            return Ok(0);
+        }
         self.next_generation += 1;
         let generation = self.next_generation;
         let mut started = Vec::new();
@@ -212,7 +224,10 @@ impl Engine {
             body_path: Default::default(),
             url: endpoint.to_owned(),
             method: "POST".into(),
-            headers: vec![(self.config.idempotency_header.clone(), key.to_owned())],
+            // Each part carries its own idempotency key; the request as a whole has none,
+            // since a later batch may hold other files. `Ferry-Batch-Atomic` asks the server
+            // to answer non-2xx unless every part is stored: the OS reports only the status.
+            headers: vec![("Ferry-Batch-Atomic".into(), "1".into())],
             expected_bytes: members.iter().map(|t| t.size).sum(),
             allow_expensive,
             allow_constrained,

@@ -12,7 +12,6 @@ use rusqlite::Connection;
 use tokio::time::Instant;
 
 use super::{Engine, FlightLane, InFlight, Outbox};
-use crate::Transfer;
 use crate::classify::AttemptOutcome;
 use crate::conditions::AppState;
 use crate::events::TransferEvent;
@@ -21,6 +20,8 @@ use crate::platform::{BodyPlan, Handoff, PlatformReport, to_attempt_outcome};
 use crate::scheduler::LanePolicy;
 use crate::store;
 use crate::upload::{SourceSnapshot, UploadMethod};
+use crate::{Transfer, TransferId};
+use rand::Rng;
 
 impl Engine {
     pub(super) fn lane_policy(&self) -> LanePolicy {
@@ -31,6 +32,19 @@ impl Engine {
             large_file_threshold: policy.large_file_threshold,
             max_platform_tasks: policy.max_platform_tasks,
         }
+    }
+
+    /// A key for a new OS task: `<transfer id>.<attempt>.<random>`. Attempts are numbered
+    /// again after a requeue without a verdict, so the random part is what keeps a late
+    /// report from an older task off a newer one.
+    pub(super) fn new_handoff_key(
+        &mut self,
+        id: &TransferId,
+        attempt: u32,
+        suffix: &str,
+    ) -> String {
+        let nonce: u32 = self.rng.random();
+        format!("{id}.{attempt}.{nonce:08x}{suffix}")
     }
 
     /// Records an OS task for a transfer already saved as `Running{Platform{key}}`; the
@@ -195,6 +209,10 @@ impl Engine {
                     }
                 }
             }
+            PlatformReport::Started { key } => {
+                self.touch_platform_task(&key);
+                Ok(())
+            }
             PlatformReport::Rejected { key, outcome } => {
                 let flights = self.take_platform_flights(&key);
                 self.conclude_platform(tx, flights, &outcome, outbox)
@@ -237,7 +255,6 @@ impl Engine {
         let Some(ids) = self.platform_keys.get(key) else {
             return;
         };
-        let mut moved = false;
         for id in ids {
             let Some(flight) = self.in_flight.get_mut(id) else {
                 continue;
@@ -251,22 +268,36 @@ impl Engine {
                     u64::try_from(scaled).unwrap_or(size)
                 }
             };
-            if bytes_sent == flight.progress.bytes_sent() {
-                continue;
+            if bytes_sent != flight.progress.bytes_sent() {
+                flight.progress.set_bytes_sent(bytes_sent);
             }
-            flight.progress.set_bytes_sent(bytes_sent);
-            if let FlightLane::Platform { last_activity, .. } = &mut flight.lane {
-                *last_activity = Instant::now();
-            }
-            moved = true;
         }
-        if moved {
+        // The task moved if its body did, whatever each file's rounded share says.
+        let previous = self.platform_body_sent.insert(key.to_owned(), body_sent);
+        if previous != Some(body_sent) {
+            self.touch_platform_task(key);
             self.stall_watch.moved(Instant::now());
+        }
+    }
+
+    /// Restarts the stall timer of every file of the OS task `key`.
+    fn touch_platform_task(&mut self, key: &str) {
+        let Some(ids) = self.platform_keys.get(key) else {
+            return;
+        };
+        let now = Instant::now();
+        for id in ids {
+            if let Some(FlightLane::Platform { last_activity, .. }) =
+                self.in_flight.get_mut(id).map(|flight| &mut flight.lane)
+            {
+                *last_activity = now;
+            }
         }
     }
 
     /// Every file of the OS task `key`, taken out of `in_flight`.
     fn take_platform_flights(&mut self, key: &str) -> Vec<InFlight> {
+        self.platform_body_sent.remove(key);
         let ids = self.platform_keys.remove(key).unwrap_or_default();
         ids.iter()
             .filter_map(|id| self.in_flight.remove(id))

@@ -123,11 +123,9 @@ async fn send_batch(
         sent.push(part.id);
     }
     if sent.is_empty() {
+        // Nothing was sent: every part has its own outcome, and the host learned nothing.
         return BatchOutcome {
-            whole: AttemptOutcome::Response {
-                status: 200,
-                retry_after: None,
-            },
+            whole: AttemptOutcome::NotSent,
             parts: outcomes,
         };
     }

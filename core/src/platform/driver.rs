@@ -116,6 +116,10 @@ async fn drive(
             }
             continue;
         }
+        let starting = match &operation {
+            Operation::Start { handoff, .. } => Some(handoff.key.clone()),
+            _ => None,
+        };
         let service = Arc::clone(&service);
         let bodies = bodies.clone();
         let reports_now =
@@ -123,7 +127,16 @@ async fn drive(
                 .await
                 .unwrap_or_else(|panic| {
                     log::error!("the platform service panicked: {panic}");
-                    Vec::new()
+                    // A start that panicked started nothing the actor could wait for.
+                    starting
+                        .map(|key| PlatformReport::Rejected {
+                            key,
+                            outcome: AttemptOutcome::Platform {
+                                message: "the platform service panicked in start".into(),
+                            },
+                        })
+                        .into_iter()
+                        .collect()
                 });
         for report in reports_now {
             if reports.send(report).is_err() {
@@ -158,10 +171,11 @@ fn carry_out(
                     }
                 })
             });
-            let rejected = started
-                .err()
-                .map(|outcome| PlatformReport::Rejected { key, outcome });
-            left_out.into_iter().chain(rejected).collect()
+            let result = match started {
+                Ok(()) => PlatformReport::Started { key },
+                Err(outcome) => PlatformReport::Rejected { key, outcome },
+            };
+            left_out.into_iter().chain(Some(result)).collect()
         }
         Operation::Cancel { key } => {
             service.cancel(&key);

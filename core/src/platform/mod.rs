@@ -111,6 +111,9 @@ pub(crate) enum PlatformReport {
         key: String,
         outcome: PlatformOutcome,
     },
+    /// The driver: the service took the task (its stall timer starts now, not when the
+    /// body was being prepared or credentials asked for).
+    Started { key: String },
     /// The driver: the task could not be started (source changed, body not written, the
     /// service refused).
     Rejected {
