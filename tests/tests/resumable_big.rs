@@ -8,11 +8,11 @@ mod support;
 
 use std::time::Duration;
 
-use ferry::{ResumableProtocol, StateKind, TransferQueue, Upload};
+use ferry::{ResumableProtocol, StateKind};
 use ferry_testkit::{FaultPlan, ServerConfig, TestServer};
 use support::big_file::{digest_of, write_big_file};
 use support::proxy::CountingProxy;
-use support::resumable::{resumable_config, send_to_the_end};
+use support::resumable::send_once;
 use support::tusd::Tusd;
 
 const SIZE: u64 = 300 * 1024 * 1024;
@@ -41,17 +41,14 @@ async fn a_300_mib_upload_cut_three_times_reaches_tusd_byte_identical() {
     let digest = write_big_file(&source, SIZE, 300);
     let proxy = CountingProxy::start(tusd.addr(), cuts()).await;
     let endpoint = proxy.url("/files/");
-    let queue = TransferQueue::open(resumable_config(
+    let transfer = send_once(
         dir.path(),
+        &source,
         &endpoint,
         ResumableProtocol::Tus,
-        1024 * 1024,
-    ))
-    .await
-    .expect("open");
-
-    let transfer = send_to_the_end(&queue, Upload::put(&source, &endpoint), LIMIT).await;
-    queue.shutdown().await.expect("shutdown");
+        LIMIT,
+    )
+    .await;
 
     assert_eq!(transfer.state.kind(), StateKind::Succeeded, "{transfer:?}");
     assert_eq!(proxy.cuts_done(), 3, "every cut happened");
@@ -82,12 +79,7 @@ async fn ietf_upload_cut_three_times(interop_version: u32) {
     let proxy = CountingProxy::start(server.local_addr(), Vec::new()).await;
     let endpoint = proxy.url("/videos/video.mov");
     let protocol = ResumableProtocol::Ietf { interop_version };
-    let queue = TransferQueue::open(resumable_config(dir.path(), &endpoint, protocol, 1))
-        .await
-        .expect("open");
-
-    let transfer = send_to_the_end(&queue, Upload::put(&source, &endpoint), LIMIT).await;
-    queue.shutdown().await.expect("shutdown");
+    let transfer = send_once(dir.path(), &source, &endpoint, protocol, LIMIT).await;
 
     assert_eq!(transfer.state.kind(), StateKind::Succeeded, "{transfer:?}");
     let stats = server.stats().resumable;

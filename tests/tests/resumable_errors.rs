@@ -13,7 +13,7 @@ use ferry_testkit::{
     Fault, FaultPlan, ResumableServerConfig, ScriptedFault, ServerConfig, SlowReadFault, TestServer,
 };
 use support::big_file::write_big_file;
-use support::resumable::{resumable_config, send_to_the_end};
+use support::resumable::{resumable_config, send_once};
 
 const MIB: u64 = 1024 * 1024;
 const LIMIT: Duration = Duration::from_secs(120);
@@ -56,11 +56,7 @@ async fn send_one(
     let source = dir.path().join("file.bin");
     let digest = write_big_file(&source, len, len);
     let endpoint = format!("{}up/file.bin", server.base_url());
-    let queue = TransferQueue::open(resumable_config(dir.path(), &endpoint, protocol, 1))
-        .await
-        .expect("open");
-    let transfer = send_to_the_end(&queue, Upload::put(&source, &endpoint), LIMIT).await;
-    queue.shutdown().await.expect("shutdown");
+    let transfer = send_once(dir.path(), &source, &endpoint, protocol, LIMIT).await;
     let key = match protocol {
         ResumableProtocol::Tus => "/up/file.bin#file.bin".to_owned(),
         ResumableProtocol::Ietf { .. } => "/up/file.bin".to_owned(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ferry::{ResumableProtocol, StateKind, TransferEvent, TransferQueue, Upload};
 use support::big_file::{digest_of, write_big_file};
 use support::proxy::CountingProxy;
-use support::resumable::{resumable_config, send_to_the_end};
+use support::resumable::{resumable_config, send_once};
 use support::tusd::Tusd;
 
 const LIMIT: Duration = Duration::from_secs(300);
@@ -27,12 +27,7 @@ async fn an_ietf_upload_cut_twice_reaches_tusd_at_interop_version_6() {
     let endpoint = proxy.url("/files/");
     // tusd speaks interop versions 3 to 6 behind -enable-experimental-protocol.
     let protocol = ResumableProtocol::Ietf { interop_version: 6 };
-    let queue = TransferQueue::open(resumable_config(dir.path(), &endpoint, protocol, 1))
-        .await
-        .expect("open");
-
-    let transfer = send_to_the_end(&queue, Upload::put(&source, &endpoint), LIMIT).await;
-    queue.shutdown().await.expect("shutdown");
+    let transfer = send_once(dir.path(), &source, &endpoint, protocol, LIMIT).await;
 
     assert_eq!(transfer.state.kind(), StateKind::Succeeded, "{transfer:?}");
     assert_eq!(proxy.cuts_done(), 2);

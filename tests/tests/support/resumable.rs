@@ -49,3 +49,20 @@ pub async fn send_to_the_end(queue: &TransferQueue, upload: Upload, limit: Durat
     );
     transfer
 }
+
+/// Opens a queue in `dir` whose `endpoint` speaks `protocol`, sends `source` there to the
+/// end (at most `limit`), and shuts the queue down.
+pub async fn send_once(
+    dir: &Path,
+    source: &Path,
+    endpoint: &str,
+    protocol: ResumableProtocol,
+    limit: Duration,
+) -> Transfer {
+    let queue = TransferQueue::open(resumable_config(dir, endpoint, protocol, 1))
+        .await
+        .expect("open");
+    let transfer = send_to_the_end(&queue, Upload::put(source, endpoint), limit).await;
+    queue.shutdown().await.expect("shutdown");
+    transfer
+}

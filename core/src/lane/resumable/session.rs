@@ -130,7 +130,7 @@ impl<'a> Session<'a> {
                     }
                 },
                 Step::Append { url, offset } => {
-                    let length = self.part_length(size - offset);
+                    let length = self.part_length(size.saturating_sub(offset));
                     let completes = offset + length == size;
                     match self.append(&url, offset, length, completes).await? {
                         Appended::To(new_offset) if completes && new_offset >= size => {
@@ -142,11 +142,12 @@ impl<'a> Session<'a> {
                         }
                         Appended::To(new_offset) => {
                             resyncs = 0;
-                            self.confirm(&url, new_offset);
-                            if new_offset == offset {
-                                // No progress and no error: ask where the server is.
+                            if new_offset == offset || new_offset > size {
+                                // No progress, or an offset past the file: ask the server
+                                // again (`Sync` creates anew if the resource is not ours).
                                 Step::Sync { url }
                             } else {
+                                self.confirm(&url, new_offset);
                                 Step::Append {
                                     url,
                                     offset: new_offset,
