@@ -827,7 +827,9 @@ impl Engine {
                     host: row.host.clone(),
                     constraints: row.constraints,
                     size: row.size,
-                    taken_back: self.taken_back.contains(&row.id),
+                    // A resumable upload the server holds continues in-process, from its
+                    // offset (docs/resumable.md), like work the OS stalled on.
+                    taken_back: self.taken_back.contains(&row.id) || row.has_resumable_upload,
                     packable_into: self.packable_into(row),
                 })
                 .collect();

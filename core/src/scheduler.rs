@@ -30,8 +30,8 @@ pub(crate) struct Candidate {
     pub constraints: Constraints,
     /// The request body's size in bytes.
     pub size: u64,
-    /// The OS stalled on this transfer while the app was in the foreground: keep it in
-    /// the process while the app stays there.
+    /// Keep it in the process while the app is in the foreground: the OS stalled on it,
+    /// or the server holds a resumable upload of it to continue from its offset.
     pub taken_back: bool,
     /// The batch endpoint (an index into [`Situation::batches`]) this file may be packed
     /// for, if any.

@@ -600,3 +600,37 @@ async fn a_late_report_from_an_older_task_never_touches_the_newer_attempt() {
     assert_all_received_once(&server, &files);
     queue.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_handoff_to_an_ietf_resumable_destination_says_so_for_the_os() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 12, |_, _| 128 * 1024);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let mut config = platform_config(dir.path());
+    config.resumable = ferry::ResumableConfig {
+        threshold: LARGE,
+        ..ferry::ResumableConfig::default()
+    }
+    .with_destination(
+        server.base_url(),
+        ferry::ResumableProtocol::Ietf { interop_version: 6 },
+    );
+    let queue = open(config, &platform).await;
+    queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    let handoff = handoffs.recv().await.expect("a handoff");
+    assert_eq!(handoff.ietf_interop_version, Some(6));
+    let header = |wanted: &str| {
+        handoff
+            .headers
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.clone())
+    };
+    assert_eq!(header("Upload-Draft-Interop-Version").as_deref(), Some("6"));
+    assert_eq!(header("Upload-Complete").as_deref(), Some("?1"));
+    queue.shutdown().await.expect("shutdown");
+}

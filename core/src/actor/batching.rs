@@ -232,6 +232,7 @@ impl Engine {
             allow_expensive,
             allow_constrained,
             discretionary: self.app_state == crate::AppState::Background,
+            ietf_interop_version: None,
         };
         let bodies = self
             .platform

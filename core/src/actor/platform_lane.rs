@@ -17,6 +17,7 @@ use crate::conditions::AppState;
 use crate::events::TransferEvent;
 use crate::lane::AttemptProgress;
 use crate::platform::{BodyPlan, Handoff, PlatformReport, to_attempt_outcome};
+use crate::resumable::ResumableProtocol;
 use crate::scheduler::LanePolicy;
 use crate::store;
 use crate::upload::{SourceSnapshot, UploadMethod};
@@ -67,6 +68,26 @@ impl Engine {
             self.config.idempotency_header.clone(),
             transfer.id.to_string(),
         ));
+        let ietf_interop_version = match self
+            .config
+            .resumable
+            .protocol_for(&upload.destination, transfer.size)
+        {
+            Some(ResumableProtocol::Ietf { interop_version }) => {
+                headers.push((
+                    "Upload-Draft-Interop-Version".into(),
+                    interop_version.to_string(),
+                ));
+                let complete = if interop_version <= 3 {
+                    ("Upload-Incomplete", "?0")
+                } else {
+                    ("Upload-Complete", "?1")
+                };
+                headers.push((complete.0.into(), complete.1.into()));
+                Some(interop_version)
+            }
+            Some(ResumableProtocol::Tus) | None => None,
+        };
         let handoff = Handoff {
             key: key.clone(),
             transfer_id: transfer.id.to_string(),
@@ -78,6 +99,7 @@ impl Engine {
             allow_expensive: upload.constraints.allow_expensive,
             allow_constrained: upload.constraints.allow_constrained,
             discretionary: self.app_state == AppState::Background,
+            ietf_interop_version,
         };
         let bodies = self
             .platform

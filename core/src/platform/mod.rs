@@ -39,6 +39,11 @@ pub struct Handoff {
     /// The OS may delay the task for better conditions (iOS `isDiscretionary`). Ferry sets
     /// it for work handed over while the app is in the background.
     pub discretionary: bool,
+    /// The destination speaks the IETF resumable upload draft at this interop version. The
+    /// request then carries `Upload-Draft-Interop-Version` and `Upload-Complete: ?1`, so a
+    /// server that answers `104 Upload Resumption Supported` lets iOS 17+ resume an
+    /// interrupted task inside the OS instead of sending it again from zero.
+    pub ietf_interop_version: Option<u32>,
 }
 
 /// How an OS task ended.

@@ -241,6 +241,8 @@ pub(crate) struct CandidateRow {
     pub destination: String,
     /// The upload carries headers of its own (so it is never packed into a batch).
     pub has_own_headers: bool,
+    /// The server holds a resumable upload of it, to continue from its offset.
+    pub has_resumable_upload: bool,
 }
 
 /// What the scheduler can start at all: due, allowed on this network, and not to one of
@@ -265,6 +267,7 @@ pub(crate) fn due_candidates(
     let excluded = vec!["?"; filter.excluded_hosts.len()].join(", ");
     let sql = format!(
         "SELECT id, host, allow_expensive, allow_constrained, size, destination, headers != '[]', \
+         EXISTS(SELECT 1 FROM resumable_uploads r WHERE r.transfer_id = transfers.id), \
          priority, seq FROM transfers \
          WHERE state = 'queued' AND +next_attempt_at <= ? \
            AND (allow_expensive OR NOT ?) AND (allow_constrained OR NOT ?) \
@@ -296,6 +299,7 @@ pub(crate) fn due_candidates(
             size: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
             destination: row.get(5)?,
             has_own_headers: row.get(6)?,
+            has_resumable_upload: row.get(7)?,
         })
     })?;
     rows.collect()
