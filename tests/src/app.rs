@@ -16,6 +16,7 @@ use axum::extract::DefaultBodyLimit;
 use crate::faults::FaultPlan;
 use crate::injector::{Decision, Injector};
 use crate::state::State;
+use crate::uplink::Uplink;
 use crate::{control, upload};
 
 /// Everything a handler shares with the others.
@@ -24,14 +25,17 @@ pub struct App {
     pub state: Arc<State>,
     injector: Arc<Mutex<Injector>>,
     pub store_dir: Option<Arc<PathBuf>>,
+    /// The modelled link every request body crosses, if the server has one.
+    pub uplink: Option<Arc<Uplink>>,
 }
 
 impl App {
-    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>) -> Self {
+    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>, uplink: Option<Arc<Uplink>>) -> Self {
         App {
             state: Arc::default(),
             injector: Arc::new(Mutex::new(Injector::new(plan))),
             store_dir: store_dir.map(Arc::new),
+            uplink,
         }
     }
 

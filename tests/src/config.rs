@@ -28,4 +28,7 @@ pub struct ServerConfig {
     pub store_dir: Option<PathBuf>,
     /// Faults to inject from the first request on.
     pub faults: FaultPlan,
+    /// Model one shared uplink of this many bytes per second (tokio time) that every
+    /// request body crosses; see [`crate::Uplink`]. Without it, bodies cross at once.
+    pub uplink_bytes_per_sec: Option<u64>,
 }

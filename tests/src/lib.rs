@@ -26,9 +26,12 @@ mod conn;
 mod control;
 mod faults;
 mod injector;
+pub mod scenario;
 mod server;
+pub mod sim;
 mod state;
 mod tls;
+pub mod uplink;
 mod upload;
 
 pub use config::ServerConfig;
@@ -38,3 +41,4 @@ pub use faults::{
 };
 pub use server::TestServer;
 pub use state::{FaultCounts, HostStats, ReceivedBody, Stats};
+pub use uplink::{PACED_HEADER, Uplink};

@@ -22,6 +22,7 @@ use crate::conn::{self, ConnHandle};
 use crate::faults::{FaultPlan, FaultPlanError};
 use crate::state::{ReceivedBody, Stats};
 use crate::tls;
+use crate::uplink::Uplink;
 
 /// A loopback upload server running on the current tokio runtime.
 #[derive(Debug)]
@@ -57,7 +58,10 @@ impl TestServer {
         } else {
             None
         };
-        let app = App::new(config.faults, config.store_dir);
+        let uplink = config
+            .uplink_bytes_per_sec
+            .map(|rate| std::sync::Arc::new(Uplink::new(rate)));
+        let app = App::new(config.faults, config.store_dir, uplink);
         let stop = CancellationToken::new();
         let task = tokio::spawn(accept_loop(
             listener,
@@ -90,6 +94,12 @@ impl TestServer {
     /// With TLS, the PEM of the CA that signed the server's certificate.
     pub fn ca_certificate_pem(&self) -> Option<String> {
         self.ca_pem.clone()
+    }
+
+    /// The modelled link, for senders that pace themselves on it (see
+    /// [`crate::uplink::PACED_HEADER`]).
+    pub fn uplink(&self) -> Option<std::sync::Arc<Uplink>> {
+        self.app.uplink.clone()
     }
 
     pub fn stats(&self) -> Stats {
