@@ -58,6 +58,9 @@ struct ScenarioArgs {
     /// Print every knob with its default for the scenario and exit.
     #[arg(long)]
     list_knobs: bool,
+    /// Also print the simulated OS's counters and the timeline to stderr.
+    #[arg(long)]
+    verbose: bool,
 }
 
 #[derive(clap::Args)]
@@ -145,6 +148,13 @@ fn scenario(args: ScenarioArgs) -> ExitCode {
             match scenario::run_blocking(name, *strategy, &params) {
                 Ok(outcome) => {
                     println!("{}", outcome.line());
+                    if args.verbose {
+                        eprintln!("{:?}", outcome.os);
+                        eprintln!("ideal_secs={:.0}", outcome.ideal_secs);
+                        for (secs, count) in &outcome.timeline.points {
+                            eprintln!("  t={secs:.0} completed={count}");
+                        }
+                    }
                     outcomes.push(outcome);
                 }
                 Err(e) => return fail(&format!("scenario {name} ({}): {e}", strategy.name())),

@@ -131,6 +131,7 @@ pub struct SessionStats {
     pub daemon_retries: u64,
     pub melted: u64,
     pub vanished: u64,
+    pub force_quits: u64,
 }
 
 /// The device's conditions, for discretionary tasks (rule 2).
@@ -408,6 +409,7 @@ impl IosSession {
         let mut daemon = self.daemon();
         daemon.phase = AppPhase::ForceQuit;
         daemon.delegate = None;
+        daemon.stats.force_quits += 1;
         let held: Vec<_> = daemon.held.drain(..).collect();
         daemon
             .pending
@@ -585,31 +587,6 @@ impl Shared {
                 at(until);
             }
         }
-        // Rule 5: too many outstanding tasks stall the session after `stall_after` of progress.
-        let running = daemon
-            .tasks
-            .values()
-            .filter(|t| t.running.is_some())
-            .count() as u64;
-        daemon.stats.max_in_flight = daemon.stats.max_in_flight.max(running);
-        if daemon.frozen_until.is_none() {
-            if daemon.tasks.len() as u64 >= params.n_stall && running > 0 {
-                let armed = *daemon.stall_armed.get_or_insert(now);
-                let begins = armed.checked_add(params.stall_after).unwrap_or(armed);
-                if begins <= now {
-                    daemon.stall_armed = None;
-                    daemon.stats.stalls += 1;
-                    let until = now.checked_add(params.t_stall).unwrap_or(now);
-                    daemon.frozen_until = Some(until);
-                    self.frozen.send_replace(true);
-                    at(until);
-                } else {
-                    at(begins);
-                }
-            } else {
-                daemon.stall_armed = None;
-            }
-        }
         // Rule 7: seven days and a task fails.
         let expired: Vec<u64> = daemon
             .tasks
@@ -647,6 +624,31 @@ impl Shared {
         }
         if daemon.frozen_until.is_none() {
             self.start_due(&mut daemon, now, &mut at);
+        }
+        // Rule 5: too many outstanding tasks stall the session after `stall_after` of progress.
+        let running = daemon
+            .tasks
+            .values()
+            .filter(|t| t.running.is_some())
+            .count() as u64;
+        daemon.stats.max_in_flight = daemon.stats.max_in_flight.max(running);
+        if daemon.frozen_until.is_none() {
+            if daemon.tasks.len() as u64 >= params.n_stall && running > 0 {
+                let armed = *daemon.stall_armed.get_or_insert(now);
+                let begins = armed.checked_add(params.stall_after).unwrap_or(armed);
+                if begins <= now {
+                    daemon.stall_armed = None;
+                    daemon.stats.stalls += 1;
+                    let until = now.checked_add(params.t_stall).unwrap_or(now);
+                    daemon.frozen_until = Some(until);
+                    self.frozen.send_replace(true);
+                    at(until);
+                } else {
+                    at(begins);
+                }
+            } else {
+                daemon.stall_armed = None;
+            }
         }
         // Rule 8: pending completions relaunch an app the system stopped.
         if daemon.phase == AppPhase::NotRunning

@@ -82,7 +82,7 @@ impl Default for IosParams {
             p_vanish: 0.05,
             relaunch_after: Duration::from_secs(1),
             background_runtime: Duration::from_secs(30),
-            chunk_bytes: 64 * 1024,
+            chunk_bytes: 1024 * 1024,
             seed: 1,
         }
     }
