@@ -1,5 +1,5 @@
 //! The Ferry strategy: the app opens a real [`TransferQueue`] with the simulated session
-//! behind an [`IosShim`] as its platform service, enqueues every file once, tells the
+//! behind an [`OsShim`] as its platform service, enqueues every file once, tells the
 //! queue whether it is in the foreground, and shuts the queue down when the OS stops the
 //! app. At every launch a new shim reconnects to the session first (queued callbacks are
 //! buffered), then the queue opens and reconciles, then the buffered callbacks replay.
@@ -17,7 +17,7 @@ use ferry::{
 };
 use tokio::task::JoinHandle;
 
-use super::ios_shim::IosShim;
+use super::os_shim::OsShim;
 use super::params::ScenarioParams;
 use super::{SimApp, World};
 
@@ -31,7 +31,7 @@ pub struct FerryApp {
 
 struct Running {
     queue: TransferQueue,
-    shim: Arc<IosShim>,
+    shim: Arc<OsShim>,
     pump: JoinHandle<()>,
     watcher: JoinHandle<()>,
 }
@@ -99,7 +99,7 @@ impl FerryApp {
 
 impl SimApp for FerryApp {
     async fn launch(&mut self, world: &World, foreground: bool) -> Result<(), String> {
-        let shim = Arc::new(IosShim::new(world.session.clone()));
+        let shim = Arc::new(OsShim::new(world.session.clone()));
         let mut events = world.session.connect();
         while let Ok(event) = events.try_recv() {
             shim.on_event(event);

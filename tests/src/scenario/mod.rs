@@ -12,30 +12,31 @@
 
 mod ferry_app;
 mod files;
-mod ios_shim;
 mod naive;
+mod os_shim;
 mod params;
 mod plot;
 mod timeline;
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 pub use files::SourceFile;
-pub use ios_shim::{IosShim, to_platform_outcome};
+pub use os_shim::{OsShim, to_platform_outcome};
 pub use params::ScenarioParams;
 pub use plot::write_svg;
 pub use timeline::Timeline;
 
-use crate::sim::{AppPhase, Device, IosSession, OsWake};
+use crate::sim::{AndroidSession, AppPhase, Device, IosSession, OsSession, OsWake};
 use crate::{ServerConfig, TestServer};
 
 /// The scenarios the runner knows.
-pub const SCENARIOS: [&str; 2] = ["seed", "photo-backup"];
+pub const SCENARIOS: [&str; 3] = ["seed", "photo-backup", "android-doze"];
 
 /// How the app uses the OS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +112,7 @@ pub(crate) trait SimApp {
 /// What a run is made of.
 pub(crate) struct World {
     pub server: TestServer,
-    pub session: IosSession,
+    pub session: Arc<dyn OsSession>,
     pub files: Vec<SourceFile>,
     dir: tempfile::TempDir,
 }
@@ -152,7 +153,7 @@ pub async fn run(
             SCENARIOS.join(", ")
         ));
     }
-    let world = build_world(params).await?;
+    let world = build_world(scenario, params).await?;
     let wakes = world.1;
     let world = world.0;
     match strategy {
@@ -168,6 +169,7 @@ pub async fn run(
 }
 
 async fn build_world(
+    scenario: &str,
     params: &ScenarioParams,
 ) -> Result<(World, mpsc::UnboundedReceiver<OsWake>), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
@@ -178,13 +180,22 @@ async fn build_world(
     })
     .await
     .map_err(|e| format!("cannot start the testkit server: {e}"))?;
-    let mut ios = params.ios.clone();
-    ios.chunk_bytes = params.scaled(ios.chunk_bytes);
-    let device = Device {
-        charging: params.charging,
-        wifi: params.wifi,
+    let (session, wakes): (Arc<dyn OsSession>, _) = if scenario.starts_with("android") {
+        let mut android = params.android.clone();
+        android.chunk_bytes = params.scaled(android.chunk_bytes);
+        let (session, wakes) =
+            AndroidSession::new(android, params.http2, server.uplink(), params.charging)?;
+        (Arc::new(session), wakes)
+    } else {
+        let mut ios = params.ios.clone();
+        ios.chunk_bytes = params.scaled(ios.chunk_bytes);
+        let device = Device {
+            charging: params.charging,
+            wifi: params.wifi,
+        };
+        let (session, wakes) = IosSession::new(ios, params.http2, server.uplink(), device)?;
+        (Arc::new(session), wakes)
     };
-    let (session, wakes) = IosSession::new(ios, params.http2, server.uplink(), device)?;
     Ok((
         World {
             server,
@@ -219,7 +230,7 @@ async fn drive(
     let start = Instant::now();
     let total = world.files.len() as u64;
     let end = at(start, params.max_duration).unwrap_or(start + Duration::from_secs(86400 * 365));
-    let background_runtime = params.ios.background_runtime;
+    let background_runtime = world.session.background_runtime();
     let mut script = Script {
         background_at: at(start, params.background_at),
         force_quit_at: at(start, params.force_quit_at),

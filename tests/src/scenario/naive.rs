@@ -13,10 +13,10 @@ use tokio::task::JoinHandle;
 
 use super::files::SourceFile;
 use super::{SimApp, World};
-use crate::sim::{IosSession, SessionEvent, TaskOutcome, TaskRequest};
+use crate::sim::{OsSession, SessionEvent, TaskOutcome, TaskRequest};
 
 struct Shared {
-    session: IosSession,
+    session: Arc<dyn OsSession>,
     requests: Vec<TaskRequest>,
     max_retries: u64,
     book: Mutex<Book>,

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::sim::{IosParams, Knob, Knobs};
+use crate::sim::{AndroidParams, IosParams, Knob, Knobs};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -51,6 +51,7 @@ pub struct ScenarioParams {
     /// How often the naive app hands a failed file to the OS again.
     pub naive_max_retries: u64,
     pub ios: IosParams,
+    pub android: AndroidParams,
 }
 
 impl ScenarioParams {
@@ -78,18 +79,25 @@ impl ScenarioParams {
             ferry_global: 8,
             naive_max_retries: 3,
             ios: IosParams::default(),
+            android: AndroidParams::default(),
+        };
+        let photo_backup = Self {
+            small_count: 4900,
+            small_bytes: 3 * MIB,
+            large_count: 100,
+            large_bytes: 200 * MIB,
+            background_at: Duration::from_secs(120),
+            force_quit_at: Duration::from_secs(3 * 3600),
+            reopen_at: Duration::from_secs(4 * 3600),
+            max_duration: Duration::from_secs(72 * 3600),
+            ..seed.clone()
         };
         match name {
-            "photo-backup" | "android-doze" => Self {
-                small_count: 4900,
-                small_bytes: 3 * MIB,
-                large_count: 100,
-                large_bytes: 200 * MIB,
-                background_at: Duration::from_secs(120),
-                force_quit_at: Duration::from_secs(3 * 3600),
-                reopen_at: Duration::from_secs(4 * 3600),
-                max_duration: Duration::from_secs(72 * 3600),
-                ..seed
+            "photo-backup" => photo_backup,
+            // Unplugged, so standby buckets and Doze apply.
+            "android-doze" => Self {
+                charging: false,
+                ..photo_backup
             },
             _ => seed,
         }
@@ -149,6 +157,7 @@ impl Knobs for ScenarioParams {
             Knob::count("naive.max_retries", &mut self.naive_max_retries),
         ];
         knobs.extend(self.ios.knobs());
+        knobs.extend(self.android.knobs());
         knobs
     }
 }

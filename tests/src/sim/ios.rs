@@ -30,109 +30,12 @@ use tokio::time::Instant;
 
 use super::ios_params::IosParams;
 use super::rate_limiter::ResumeRateLimiter;
+use super::session::{
+    AppPhase, CreateError, OsSession, OsWake, SessionEvent, SessionStats, TaskError, TaskOutcome,
+    TaskRequest,
+};
 use super::transport::{self, AttemptEnd, Outgoing, Wire};
 use crate::uplink::Uplink;
-
-/// What the app asks for: an upload task from a file.
-#[derive(Clone, Debug)]
-pub struct TaskRequest {
-    /// `taskDescription`: the app's own correlation key, kept across relaunches.
-    pub description: String,
-    pub url: String,
-    pub method: String,
-    pub headers: Vec<(String, String)>,
-    pub body_path: std::path::PathBuf,
-}
-
-/// A delegate callback.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SessionEvent {
-    Progress {
-        task: u64,
-        description: String,
-        sent: u64,
-        total: u64,
-    },
-    Completed {
-        task: u64,
-        description: String,
-        outcome: TaskOutcome,
-    },
-    /// `urlSessionDidFinishEvents`: every queued event was delivered.
-    FinishedEvents,
-}
-
-/// `didCompleteWithError`, or a response.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TaskOutcome {
-    Response {
-        status: u16,
-        headers: Vec<(String, String)>,
-    },
-    Error {
-        error: TaskError,
-        message: String,
-    },
-}
-
-/// The `NSURLError`s the model produces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TaskError {
-    /// -999, cancelled by the app.
-    Cancelled,
-    /// -999 with `NSURLErrorCancelledReasonUserForceQuitApplication` (rule 8).
-    CancelledUserForceQuit,
-    /// -1017 (rule 4's optional fault).
-    CannotParseResponse,
-    /// -1001 after `resource_timeout` (rule 7).
-    TimedOut,
-    /// The body file is missing or changed (rule 6).
-    FileChanged,
-    /// The connection failed.
-    Network,
-    /// Failed in bulk above `n_meltdown` outstanding tasks (rule 5).
-    TooManyTasks,
-}
-
-/// The OS acting on the app.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OsWake {
-    /// The app was relaunched (or resumed) in the background because events are pending.
-    RelaunchedInBackground,
-}
-
-/// Creating a task failed at once.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum CreateError {
-    /// Rule 6: background sessions upload from a file only.
-    #[error("background sessions upload from files only, and {0} is not a readable file")]
-    BodyNotAFile(String),
-}
-
-/// Whether the app runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AppPhase {
-    Foreground,
-    Background,
-    /// Suspended or killed by the system: events queue, a relaunch follows.
-    NotRunning,
-    /// Force-quit by the user: no relaunch until the user opens the app.
-    ForceQuit,
-}
-
-/// What the session did, for the scenario's report and the tests.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SessionStats {
-    pub tasks_created: u64,
-    pub max_outstanding: u64,
-    pub max_in_flight: u64,
-    pub relaunches: u64,
-    pub stalls: u64,
-    pub daemon_retries: u64,
-    pub melted: u64,
-    pub vanished: u64,
-    pub force_quits: u64,
-}
 
 /// The device's conditions, for discretionary tasks (rule 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -336,19 +239,6 @@ impl IosSession {
         self.shared.wake.notify_one();
     }
 
-    /// Cancels every task with this description.
-    pub fn cancel_described(&self, description: &str) {
-        let ids: Vec<u64> = self
-            .all_tasks()
-            .into_iter()
-            .filter(|(_, d)| d == description)
-            .map(|(id, _)| id)
-            .collect();
-        for id in ids {
-            self.cancel(id);
-        }
-    }
-
     /// `getAllTasks` (rule 9): every unfinished task with its description.
     pub fn all_tasks(&self) -> Vec<(u64, String)> {
         self.daemon()
@@ -491,6 +381,51 @@ impl IosSession {
 
     pub fn http2(&self) -> bool {
         self.shared.http2
+    }
+}
+
+impl OsSession for IosSession {
+    fn create_task(&self, request: TaskRequest) -> Result<u64, CreateError> {
+        IosSession::create_task(self, request)
+    }
+    fn cancel(&self, task: u64) {
+        IosSession::cancel(self, task)
+    }
+    fn all_tasks(&self) -> Vec<(u64, String)> {
+        IosSession::all_tasks(self)
+    }
+    fn connect(&self) -> mpsc::UnboundedReceiver<SessionEvent> {
+        IosSession::connect(self)
+    }
+    fn to_foreground(&self) {
+        IosSession::to_foreground(self)
+    }
+    fn to_background(&self) {
+        IosSession::to_background(self)
+    }
+    fn app_stopped(&self) {
+        IosSession::app_stopped(self)
+    }
+    fn force_quit(&self) {
+        IosSession::force_quit(self)
+    }
+    fn phase(&self) -> AppPhase {
+        IosSession::phase(self)
+    }
+    fn stats(&self) -> SessionStats {
+        IosSession::stats(self)
+    }
+    fn outstanding(&self) -> usize {
+        IosSession::outstanding(self)
+    }
+    fn pending_events(&self) -> usize {
+        IosSession::pending_events(self)
+    }
+    fn pending_descriptions(&self) -> Vec<String> {
+        IosSession::pending_descriptions(self)
+    }
+    fn background_runtime(&self) -> Duration {
+        self.shared.params.background_runtime
     }
 }
 

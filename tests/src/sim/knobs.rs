@@ -19,6 +19,8 @@ pub enum KnobRef<'a> {
     Count(&'a mut u64),
     Fraction(&'a mut f64),
     Flag(&'a mut bool),
+    /// One of a fixed set of words.
+    Choice(&'a mut &'static str, &'static [&'static str]),
 }
 
 /// One named parameter.
@@ -53,6 +55,17 @@ impl<'a> Knob<'a> {
         }
     }
 
+    pub fn choice(
+        name: &'static str,
+        value: &'a mut &'static str,
+        options: &'static [&'static str],
+    ) -> Self {
+        Self {
+            name,
+            value: KnobRef::Choice(value, options),
+        }
+    }
+
     /// The value as it would be written on the command line.
     pub fn show(&self) -> String {
         match &self.value {
@@ -61,6 +74,7 @@ impl<'a> Knob<'a> {
             KnobRef::Count(n) => n.to_string(),
             KnobRef::Fraction(x) => x.to_string(),
             KnobRef::Flag(b) => b.to_string(),
+            KnobRef::Choice(word, _) => (**word).to_owned(),
         }
     }
 
@@ -90,6 +104,12 @@ impl<'a> Knob<'a> {
                     .ok_or_else(|| bad("a non-negative number, such as 0.05"))?
             }
             KnobRef::Flag(b) => **b = text.parse().map_err(|_| bad("true or false"))?,
+            KnobRef::Choice(word, options) => {
+                **word = options
+                    .iter()
+                    .find(|option| **option == text)
+                    .ok_or_else(|| bad(&format!("one of {}", options.join(", "))))?
+            }
         }
         Ok(())
     }

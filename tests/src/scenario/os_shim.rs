@@ -1,5 +1,5 @@
-//! Ferry's platform shim over the simulated iOS session: what an app's Swift shim does
-//! with `URLSession`, in Rust. It implements [`PlatformTransferService`] with
+//! Ferry's platform shim over a simulated OS session: what an app's Swift shim does with
+//! `URLSession` (or a Kotlin shim with its job scheduler), in Rust. It implements [`PlatformTransferService`] with
 //! `uploadTask(fromFile:)` (the handoff key as `taskDescription`), `cancel` and
 //! `getAllTasks`, and forwards the session's delegate callbacks to the queue's
 //! `platform_progress` / `platform_finished`.
@@ -12,14 +12,14 @@
 //! takes one short lock), or decide anything about transfers.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ferry::{
     Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,
     TransferQueue,
 };
 
-use crate::sim::{IosSession, SessionEvent, TaskError, TaskOutcome, TaskRequest};
+use crate::sim::{OsSession, SessionEvent, TaskError, TaskOutcome, TaskRequest};
 
 #[derive(Default)]
 struct ShimState {
@@ -28,13 +28,13 @@ struct ShimState {
 }
 
 /// One app process's shim; a relaunch makes a new one.
-pub struct IosShim {
-    session: IosSession,
+pub struct OsShim {
+    session: Arc<dyn OsSession>,
     state: Mutex<ShimState>,
 }
 
-impl IosShim {
-    pub fn new(session: IosSession) -> Self {
+impl OsShim {
+    pub fn new(session: Arc<dyn OsSession>) -> Self {
         Self {
             session,
             state: Mutex::default(),
@@ -94,7 +94,10 @@ pub fn to_platform_outcome(outcome: TaskOutcome) -> PlatformOutcome {
         TaskOutcome::Error { error, message } => PlatformOutcome::Failed {
             kind: match error {
                 TaskError::CancelledUserForceQuit => PlatformFailure::CancelledByUser,
-                TaskError::Cancelled => PlatformFailure::CancelledBySystem,
+                TaskError::Cancelled | TaskError::StoppedBySystem => {
+                    PlatformFailure::CancelledBySystem
+                }
+                TaskError::StoppedByUser => PlatformFailure::CancelledByUser,
                 TaskError::CannotParseResponse | TaskError::Network | TaskError::TimedOut => {
                     PlatformFailure::Network
                 }
@@ -105,7 +108,7 @@ pub fn to_platform_outcome(outcome: TaskOutcome) -> PlatformOutcome {
     }
 }
 
-impl PlatformTransferService for IosShim {
+impl PlatformTransferService for OsShim {
     fn start(&self, handoff: Handoff) -> Result<(), PlatformError> {
         self.session
             .create_task(TaskRequest {
