@@ -192,6 +192,7 @@ impl AndroidSession {
     /// The user pressed Stop on a user-initiated job (rule 15): it ends, not rescheduled.
     pub fn user_stop(&self, task: u64) {
         let mut scheduler = self.scheduler();
+        self.shared.account(&mut scheduler, Instant::now());
         if let Some(job) = scheduler.jobs.remove(&task) {
             if let Some(run) = job.running {
                 run.abort.abort();
@@ -274,6 +275,7 @@ impl OsSession for AndroidSession {
 
     fn cancel(&self, task: u64) {
         let mut scheduler = self.scheduler();
+        self.shared.account(&mut scheduler, Instant::now());
         if let Some(job) = scheduler.jobs.remove(&task) {
             if let Some(run) = job.running {
                 run.abort.abort();
@@ -492,7 +494,12 @@ impl Shared {
         let scheduler = &mut *guard;
         self.account(scheduler, now);
         let mut next: Option<Instant> = None;
-        let mut at = |when: Instant| next = Some(next.map_or(when, |n: Instant| n.min(when)));
+        // Deadlines already past were handled in this tick; never spin on them.
+        let mut at = |when: Instant| {
+            if when > now {
+                next = Some(next.map_or(when, |n: Instant| n.min(when)));
+            }
+        };
         let (worker_ok, worker_next) = self.worker_allowed(scheduler, now);
         if let Some(when) = worker_next {
             at(when);
@@ -618,6 +625,10 @@ impl Shared {
                 self.deliver(scheduler, event);
             }
         }
+        if !starts.is_empty() {
+            // Look again at once: the allowances of the jobs started now set deadlines.
+            self.wake.notify_one();
+        }
         for (id, as_kind) in starts {
             let Some(job) = scheduler.jobs.get_mut(&id) else {
                 continue;
@@ -659,6 +670,7 @@ impl Shared {
     /// A job's attempt ended.
     fn finish(&self, task: u64, end: AttemptEnd) {
         let mut scheduler = self.scheduler();
+        self.account(&mut scheduler, Instant::now());
         let outcome = match end {
             AttemptEnd::Response { status, headers } => TaskOutcome::Response { status, headers },
             AttemptEnd::FileChanged(message) => TaskOutcome::Error {

@@ -507,7 +507,12 @@ impl Shared {
         let now = Instant::now();
         let mut daemon = self.daemon();
         let mut next: Option<Instant> = None;
-        let mut at = |when: Instant| next = Some(next.map_or(when, |n: Instant| n.min(when)));
+        // Deadlines already past were handled in this tick; never spin on them.
+        let mut at = |when: Instant| {
+            if when > now {
+                next = Some(next.map_or(when, |n: Instant| n.min(when)));
+            }
+        };
 
         // Rule 5: the stall ends; held events go out.
         if let Some(until) = daemon.frozen_until {
