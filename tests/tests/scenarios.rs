@@ -113,3 +113,31 @@ fn photo_backup_under_a_harsher_os_keeps_ferry_whole_and_costs_naive_files() {
         naive.line()
     );
 }
+
+#[test]
+fn android_doze_keeps_ferry_within_its_window_with_nothing_lost() {
+    let params = params("android-doze", &[]);
+    let ferry = run("android-doze", Strategy::Ferry, &params);
+    assert_ferry_keeps_its_promises(&ferry, &params);
+    assert_eq!(ferry.os.force_quits, 1, "the user force-stopped once");
+}
+
+#[test]
+fn android_doze_under_a_harsher_os_costs_naive_files_and_not_ferry() {
+    // A tenth of the files, same ratio; the frequent bucket, long Doze gaps, a lower job cap.
+    let sets = [
+        "files.small_count=490",
+        "files.large_count=10",
+        "android.bucket=frequent",
+        "android.doze_after=600",
+        "android.doze_window_every=7200",
+        "android.job_cap=50",
+        "app.force_quit_at=1800",
+        "app.reopen_at=3600",
+    ];
+    let params = params("android-doze", &sets);
+    let ferry = run("android-doze", Strategy::Ferry, &params);
+    assert_ferry_keeps_its_promises(&ferry, &params);
+    let naive = run("android-doze", Strategy::Naive, &params);
+    assert!(naive.lost > 0, "{}", naive.line());
+}
