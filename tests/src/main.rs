@@ -139,7 +139,9 @@ fn scenario(args: ScenarioArgs) -> ExitCode {
         }
         if args.list_knobs {
             for line in ferry_testkit::sim::knobs::list(&mut params) {
-                println!("{line}");
+                if !print_line(&line) {
+                    return ExitCode::FAILURE;
+                }
             }
             return ExitCode::SUCCESS;
         }
@@ -147,7 +149,9 @@ fn scenario(args: ScenarioArgs) -> ExitCode {
         for strategy in &strategies {
             match scenario::run_blocking(name, *strategy, &params) {
                 Ok(outcome) => {
-                    println!("{}", outcome.line());
+                    if !print_line(&outcome.line()) {
+                        return ExitCode::FAILURE;
+                    }
                     if args.verbose {
                         eprintln!("{:?}", outcome.os);
                         eprintln!("ideal_secs={:.0}", outcome.ideal_secs);
@@ -176,6 +180,14 @@ fn scenario(args: ScenarioArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// One line to stdout; false when stdout is gone (a closed pipe).
+fn print_line(line: &str) -> bool {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .is_ok()
 }
 
 fn fail(message: &str) -> ExitCode {
