@@ -7,6 +7,7 @@
 //! What it must never do: look at the server; it knows only what the OS tells it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::task::JoinHandle;
@@ -20,6 +21,8 @@ struct Shared {
     requests: Vec<TaskRequest>,
     max_retries: u64,
     book: Mutex<Book>,
+    /// Completions the app has handled, to tell when it caught up with the OS.
+    handled: AtomicU64,
 }
 
 #[derive(Default)]
@@ -49,6 +52,7 @@ impl NaiveApp {
                 requests,
                 max_retries,
                 book: Mutex::default(),
+                handled: AtomicU64::new(0),
             }),
             pump: None,
             handed_over: false,
@@ -88,6 +92,7 @@ impl Shared {
         else {
             return;
         };
+        self.handled.fetch_add(1, Ordering::SeqCst);
         let Ok(index) = description.parse::<usize>() else {
             return;
         };
@@ -145,7 +150,10 @@ impl SimApp for NaiveApp {
 
     fn finished(&self, _completed: u64, _total: u64) -> bool {
         let session = &self.shared.session;
-        self.running() && session.outstanding() == 0 && session.pending_events() == 0
+        self.running()
+            && session.outstanding() == 0
+            && session.pending_events() == 0
+            && self.shared.handled.load(Ordering::SeqCst) == session.stats().delivered
     }
 
     fn abandoned(&self, world: &World) -> HashSet<String> {

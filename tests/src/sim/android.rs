@@ -298,7 +298,11 @@ impl OsSession for AndroidSession {
     fn connect(&self) -> mpsc::UnboundedReceiver<SessionEvent> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let mut scheduler = self.scheduler();
-        for event in scheduler.pending.drain(..) {
+        let queued: Vec<_> = scheduler.pending.drain(..).collect();
+        for event in queued {
+            if matches!(event, SessionEvent::Completed { .. }) {
+                scheduler.stats.delivered += 1;
+            }
             let _ = sender.send(event);
         }
         scheduler.pending_since = None;
@@ -394,7 +398,12 @@ impl Shared {
         let running = matches!(scheduler.phase, AppPhase::Foreground | AppPhase::Background);
         let event = match (&scheduler.delegate, running) {
             (Some(delegate), true) => match delegate.send(event) {
-                Ok(()) => return,
+                Ok(()) => {
+                    if !progress {
+                        scheduler.stats.delivered += 1;
+                    }
+                    return;
+                }
                 Err(mpsc::error::SendError(event)) => event,
             },
             _ => event,

@@ -256,6 +256,9 @@ impl IosSession {
         let queued: Vec<_> = daemon.pending.drain(..).collect();
         let had_events = !queued.is_empty();
         for event in queued {
+            if is_completion(&event) {
+                daemon.stats.delivered += 1;
+            }
             let _ = sender.send(event);
         }
         if had_events {
@@ -446,7 +449,12 @@ impl Shared {
         let running = matches!(daemon.phase, AppPhase::Foreground | AppPhase::Background);
         let event = match (&daemon.delegate, running) {
             (Some(delegate), true) => match delegate.send(event) {
-                Ok(()) => return,
+                Ok(()) => {
+                    if !progress {
+                        daemon.stats.delivered += 1;
+                    }
+                    return;
+                }
                 Err(mpsc::error::SendError(event)) => event,
             },
             _ => event,

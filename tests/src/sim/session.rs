@@ -123,6 +123,8 @@ pub struct SessionStats {
     pub jobs_stopped: u64,
     /// Android: schedule calls refused (job cap, visibility).
     pub refused: u64,
+    /// Completions handed to the app's delegate channel.
+    pub delivered: u64,
 }
 
 /// A simulated OS's background-transfer service for one app.

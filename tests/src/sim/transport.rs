@@ -39,8 +39,8 @@ pub enum AttemptEnd {
     FileChanged(String),
     /// The connection failed.
     Network(String),
-    /// Nothing moved for the idle timeout (waiting for the link or a frozen daemon does
-    /// not count: that is bandwidth, not idleness).
+    /// Nothing moved for the idle timeout (waiting for the link, a connection, an HTTP/2
+    /// stream or a frozen daemon does not count: that is queueing, not idleness).
     Idle,
 }
 
@@ -102,9 +102,11 @@ pub async fn attempt(
         Ok(file) => file,
         Err(e) => return AttemptEnd::FileChanged(format!("{}: {e}", outgoing.body_path.display())),
     };
+    // Until the client first asks for body bytes the request waits for a connection or an
+    // HTTP/2 stream: queued, not idle.
     let activity = Arc::new(Mutex::new(Activity {
         last: Instant::now(),
-        waiting: false,
+        waiting: true,
     }));
     let body = paced_body(wire, file, Arc::clone(&activity), progress);
     let Ok(method) = reqwest::Method::from_bytes(outgoing.method.as_bytes()) else {
