@@ -347,3 +347,32 @@ fn report(
         ideal_secs: params.ideal_secs(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_line_has_every_field_in_order() {
+        let outcome = Outcome {
+            scenario: "seed".into(),
+            strategy: Strategy::Ferry,
+            completed: 999,
+            total: 1000,
+            virtual_secs: 98.4,
+            longest_stall_secs: 1.0,
+            os_tasks_created: 3,
+            max_os_outstanding: 2,
+            duplicates: 0,
+            lost: 1,
+            os: crate::sim::SessionStats::default(),
+            timeline: Timeline::default(),
+            ideal_secs: 97.7,
+        };
+        assert_eq!(
+            outcome.line(),
+            "scenario=seed strategy=ferry completed=999/1000 virtual_secs=98 \
+             longest_stall_secs=1 os_tasks_created=3 max_os_outstanding=2 duplicates=0 lost=1"
+        );
+    }
+}

@@ -8,6 +8,11 @@
 //! callbacks and counts their tasks as outstanding, so reconciliation at open does not
 //! mistake a finished task for a vanished one; `attach` replays them.
 //!
+//! The handoff's `discretionary` needs no mapping: the simulated iOS applies rule 2 itself
+//! (background-created tasks are discretionary). `allow_expensive` / `allow_constrained`
+//! would be `allowsCellularAccess` / `allowsConstrainedNetworkAccess`; the simulators model
+//! Wi-Fi only, so they are not passed on.
+//!
 //! What it must never do: block (the queue calls it from its blocking pool; every method
 //! takes one short lock), or decide anything about transfers.
 
