@@ -203,6 +203,8 @@ pub(crate) struct Engine {
     platform_keys: HashMap<String, Vec<TransferId>>,
     /// The body bytes each OS task last reported, to tell progress from repetition.
     platform_body_sent: HashMap<String, u64>,
+    /// A failed commit's requeue of running transfers failed too; retried every turn.
+    requeue_pending: bool,
     /// Transfers the OS stalled on while the app was in the foreground; they stay
     /// in-process for as long as this queue is open.
     taken_back: HashSet<TransferId>,
@@ -269,6 +271,7 @@ impl Actor {
                 platform,
                 platform_keys: HashMap::new(),
                 platform_body_sent: HashMap::new(),
+                requeue_pending: false,
                 taken_back: HashSet::new(),
                 outstanding_queries: 0,
                 stall_watch: StallWatch::new(Instant::now()),
@@ -343,6 +346,9 @@ impl Actor {
         let mut outbox = Outbox::default();
         let committed = (|| -> rusqlite::Result<()> {
             let tx = store.connection().transaction()?;
+            if engine.requeue_pending {
+                store::requeue_running(&tx, engine.clock.now_ms())?;
+            }
             for message in batch {
                 engine.handle(&tx, message, &mut outbox)?;
             }
@@ -354,7 +360,10 @@ impl Actor {
             tx.commit()
         })();
         match committed {
-            Ok(()) => engine.deliver(outbox),
+            Ok(()) => {
+                engine.requeue_pending = false;
+                engine.deliver(outbox);
+            }
             Err(error) => {
                 let error = store.error(error);
                 log::error!("a turn could not be committed, nothing of it happened: {error}");
@@ -387,6 +396,9 @@ impl Actor {
         }
         if let Some(at) = engine.breakers.next_probe_at() {
             consider(at);
+        }
+        if engine.requeue_pending {
+            consider(now + Duration::from_secs(1));
         }
         if engine.network.online
             && let Some(at) = engine
@@ -1056,9 +1068,13 @@ impl Engine {
             }
         }
         self.platform_keys.clear();
+        self.platform_body_sent.clear();
         self.deliver_to_platform(Vec::new(), cancels, Vec::new());
         if let Err(error) = store::requeue_running(conn, self.clock.now_ms()) {
+            // Tried again at the start of every turn until it holds (a full disk, say):
+            // nothing may stay `running` with no attempt behind it.
             log::error!("could not requeue interrupted transfers: {error}");
+            self.requeue_pending = true;
         }
     }
 

@@ -19,6 +19,7 @@ use crate::faults::FaultPlan;
 use crate::injector::{Decision, Injector};
 use crate::resumable::uploads::Uploads;
 use crate::state::State;
+use crate::uplink::Uplink;
 use crate::{control, resumable, upload};
 
 /// Everything a handler shares with the others.
@@ -32,6 +33,8 @@ pub struct App {
     pub auth: Arc<Authenticator>,
     pub resumable: Arc<ResumableServerConfig>,
     pub uploads: Arc<Uploads>,
+    /// The modelled link every request body crosses, if the server has one.
+    pub uplink: Option<Arc<Uplink>>,
 }
 
 impl App {
@@ -40,6 +43,7 @@ impl App {
         store_dir: Option<PathBuf>,
         auth: AuthPolicy,
         resumable: ResumableServerConfig,
+        uplink: Option<Arc<Uplink>>,
     ) -> Self {
         App {
             auth: Arc::new(Authenticator::new(auth)),
@@ -49,6 +53,7 @@ impl App {
             batch_parts: Arc::default(),
             resumable: Arc::new(resumable),
             uploads: Arc::default(),
+            uplink,
         }
     }
 

@@ -23,22 +23,29 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::state::{State, Stored};
+use crate::uplink::Uplink;
 
 /// The body's data, counted into `bytes_received` and, with `rate`, read no
-/// faster than `rate` bytes per second.
+/// faster than `rate` bytes per second; with `uplink`, each chunk first crosses
+/// the shared modelled link.
 pub fn metered(
     body: Body,
     state: Arc<State>,
     rate: Option<u64>,
+    uplink: Option<Arc<Uplink>>,
 ) -> impl Stream<Item = Result<Bytes, axum::Error>> + Send + 'static {
     let start = tokio::time::Instant::now();
     let data = body.into_data_stream();
     futures_util::stream::unfold((data, 0u64), move |(mut data, mut total)| {
         let state = Arc::clone(&state);
+        let uplink = uplink.clone();
         async move {
             let item = data.next().await?;
             if let Ok(chunk) = &item {
                 let n = chunk.len() as u64;
+                if let Some(uplink) = &uplink {
+                    uplink.carry(n).await;
+                }
                 state.bytes(n);
                 total += n;
                 if let Some(rate) = rate.filter(|r| *r > 0) {

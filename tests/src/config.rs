@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub auth: AuthPolicy,
     /// How the tus / IETF resumable upload endpoints behave.
     pub resumable: ResumableServerConfig,
+    /// Model one shared uplink of this many bytes per second (tokio time) that every
+    /// request body crosses; see [`crate::Uplink`]. Without it, bodies cross at once.
+    pub uplink_bytes_per_sec: Option<u64>,
 }
 
 /// Limits and extensions of the resumable upload endpoints (tus 1.0, IETF draft).

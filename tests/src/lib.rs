@@ -35,9 +35,12 @@ mod control;
 mod faults;
 mod injector;
 mod resumable;
+pub mod scenario;
 mod server;
+pub mod sim;
 mod state;
 mod tls;
+pub mod uplink;
 mod upload;
 
 pub use auth::{AuthPolicy, BearerPolicy, Presigned};
@@ -48,3 +51,4 @@ pub use faults::{
 };
 pub use server::TestServer;
 pub use state::{AuthCounts, FaultCounts, HostStats, ReceivedBody, ResumableStats, Stats};
+pub use uplink::{PACED_HEADER, Uplink};

@@ -7,6 +7,10 @@
 //! SIGTERM or SIGINT (or, with `--stop-on-stdin-eof`, until stdin closes).
 //! The control API under `/_testkit/` does the rest.
 //!
+//! `ferry-testkit scenario [NAME|all] [--set key=value]... [--plot FILE]` runs the OS
+//! scenarios (see `ferry_testkit::scenario`) under the naive and Ferry strategies on a
+//! paused clock and prints one line per (scenario, strategy).
+//!
 //! What it must never do: print anything else to stdout (callers parse it),
 //! or listen anywhere but 127.0.0.1.
 
@@ -32,6 +36,31 @@ struct Cli {
 enum Command {
     /// Serve on 127.0.0.1 until SIGTERM/SIGINT.
     Serve(ServeArgs),
+    /// Run OS scenarios (virtual time) under the naive and Ferry strategies.
+    Scenario(ScenarioArgs),
+}
+
+#[derive(clap::Args)]
+struct ScenarioArgs {
+    /// seed, photo-backup, or all.
+    #[arg(default_value = "all")]
+    name: String,
+    /// Override a simulator parameter or scenario knob, e.g. ios.n_stall=200.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Only this strategy (naive or ferry); both by default.
+    #[arg(long)]
+    strategy: Option<String>,
+    /// Draw files completed over virtual time for each scenario into this SVG file
+    /// (with `all`, the scenario's name is added before the extension).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Print every knob with its default for the scenario and exit.
+    #[arg(long)]
+    list_knobs: bool,
+    /// Also print the simulated OS's counters and the timeline to stderr.
+    #[arg(long)]
+    verbose: bool,
 }
 
 #[derive(clap::Args)]
@@ -65,7 +94,10 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Scenario(args) => return scenario(args),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,6 +109,93 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),
     }
+}
+
+fn scenario(args: ScenarioArgs) -> ExitCode {
+    use ferry_testkit::scenario::{self, SCENARIOS, ScenarioParams, Strategy};
+    use ferry_testkit::sim::Overrides;
+
+    let names: Vec<&str> = if args.name == "all" {
+        SCENARIOS.to_vec()
+    } else if SCENARIOS.contains(&args.name.as_str()) {
+        vec![args.name.as_str()]
+    } else {
+        return fail(&format!(
+            "unknown scenario {}; known: {}, all",
+            args.name,
+            SCENARIOS.join(", ")
+        ));
+    };
+    let strategies = match args.strategy.as_deref() {
+        None => vec![Strategy::Naive, Strategy::Ferry],
+        Some("naive") => vec![Strategy::Naive],
+        Some("ferry") => vec![Strategy::Ferry],
+        Some(other) => return fail(&format!("--strategy {other}: write naive or ferry")),
+    };
+    let overrides = match Overrides::parse(&args.set) {
+        Ok(overrides) => overrides,
+        Err(e) => return fail(&e.to_string()),
+    };
+    for name in names {
+        let mut params = ScenarioParams::for_scenario(name);
+        let mut used = Vec::new();
+        if let Err(e) = overrides
+            .apply(&mut params, &mut used)
+            .and_then(|()| overrides.check_all_used(&used))
+        {
+            return fail(&e.to_string());
+        }
+        if args.list_knobs {
+            for line in ferry_testkit::sim::knobs::list(&mut params) {
+                if !print_line(&line) {
+                    return ExitCode::FAILURE;
+                }
+            }
+            return ExitCode::SUCCESS;
+        }
+        let mut outcomes = Vec::new();
+        for strategy in &strategies {
+            match scenario::run_blocking(name, *strategy, &params) {
+                Ok(outcome) => {
+                    if !print_line(&outcome.line()) {
+                        return ExitCode::FAILURE;
+                    }
+                    if args.verbose {
+                        eprintln!("{:?}", outcome.os);
+                        eprintln!("ideal_secs={:.0}", outcome.ideal_secs);
+                        for (secs, count) in &outcome.timeline.points {
+                            eprintln!("  t={secs:.0} completed={count}");
+                        }
+                    }
+                    outcomes.push(outcome);
+                }
+                Err(e) => return fail(&format!("scenario {name} ({}): {e}", strategy.name())),
+            }
+        }
+        if let Some(plot) = &args.plot {
+            let path = if args.name == "all" {
+                let stem = plot
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("timeline");
+                plot.with_file_name(format!("{stem}-{name}.svg"))
+            } else {
+                plot.clone()
+            };
+            if let Err(e) = scenario::write_svg(&path, &outcomes) {
+                return fail(&e);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// One line to stdout; false when stdout is gone (a closed pipe).
+fn print_line(line: &str) -> bool {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .is_ok()
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -109,6 +228,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         faults,
         auth,
         resumable,
+        uplink_bytes_per_sec: None,
     };
     let server = TestServer::start(config)
         .await

@@ -23,6 +23,7 @@ use crate::conn::{self, ConnHandle};
 use crate::faults::{FaultPlan, FaultPlanError};
 use crate::state::{ReceivedBody, Stats};
 use crate::tls;
+use crate::uplink::Uplink;
 
 /// A loopback upload server running on the current tokio runtime.
 #[derive(Debug)]
@@ -58,11 +59,15 @@ impl TestServer {
         } else {
             None
         };
+        let uplink = config
+            .uplink_bytes_per_sec
+            .map(|rate| std::sync::Arc::new(Uplink::new(rate)));
         let app = App::new(
             config.faults,
             config.store_dir,
             config.auth,
             config.resumable,
+            uplink,
         );
         let stop = CancellationToken::new();
         let task = tokio::spawn(accept_loop(
@@ -96,6 +101,12 @@ impl TestServer {
     /// With TLS, the PEM of the CA that signed the server's certificate.
     pub fn ca_certificate_pem(&self) -> Option<String> {
         self.ca_pem.clone()
+    }
+
+    /// The modelled link, for senders that pace themselves on it (see
+    /// [`crate::uplink::PACED_HEADER`]).
+    pub fn uplink(&self) -> Option<std::sync::Arc<Uplink>> {
+        self.app.uplink.clone()
     }
 
     pub fn stats(&self) -> Stats {

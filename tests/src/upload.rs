@@ -30,6 +30,7 @@ use crate::conn::ConnHandle;
 use crate::faults::RetryAfter;
 use crate::injector::{Decision, Failure};
 use crate::state::{Commit, FaultKind, InFlight, Reply};
+use crate::uplink::PACED_HEADER;
 
 type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, axum::Error>> + Send>>;
 
@@ -97,10 +98,14 @@ async fn serve(
     if decision.slow_read.is_some() {
         state.fault(FaultKind::SlowRead);
     }
+    let uplink = app
+        .uplink
+        .clone()
+        .filter(|_| !req.headers().contains_key(PACED_HEADER));
     let (parts, body) = req.into_parts();
     let broke = Arc::new(AtomicBool::new(false));
     let mut body: BodyStream = Box::pin(watch_break(
-        metered(body, Arc::clone(state), decision.slow_read),
+        metered(body, Arc::clone(state), decision.slow_read, uplink),
         Arc::clone(&broke),
     ));
 

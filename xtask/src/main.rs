@@ -6,6 +6,7 @@
 //! - `tusd`: install the pinned tusd (Go module proxy) for the resumable upload tests.
 //! - `test`: `cargo test --workspace` (with tusd), then both suites, with a summary line
 //!   per suite.
+//! - `scenario`: the OS scenarios, `ferry-testkit scenario ...` (see tests/README.md).
 
 mod bindgen;
 mod cdylib;
@@ -79,6 +80,12 @@ enum Cmd {
         #[arg(long)]
         kotlin_tests: Option<PathBuf>,
     },
+    /// Run OS scenarios under the naive and Ferry strategies (`ferry-testkit scenario`).
+    Scenario {
+        /// Everything after `scenario`, e.g. `seed --set ios.n_stall=200 --plot out.svg`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -94,6 +101,15 @@ fn main() -> ExitCode {
 
 fn run(command: Cmd) -> Result<()> {
     match command {
+        Cmd::Scenario { args } => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            util::run(
+                std::process::Command::new(cargo)
+                    .current_dir(util::workspace_root())
+                    .args(["run", "-q", "-p", "ferry-testkit", "--", "scenario"])
+                    .args(args),
+            )
+        }
         Cmd::SwiftToolchain => {
             let root = toolchain::ensure()?;
             println!("swift toolchain ready: {}", root.path().display());

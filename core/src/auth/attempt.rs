@@ -417,6 +417,7 @@ mod tests {
             allow_expensive: true,
             allow_constrained: true,
             discretionary: false,
+            ietf_interop_version: None,
         }
     }
 

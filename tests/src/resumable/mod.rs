@@ -90,8 +90,17 @@ fn host(req: &Request) -> String {
 
 async fn counted(app: &App, conn: Option<&ConnHandle>, req: Request, id: Option<u64>) -> Response {
     let decision = app.decide(req.uri().path());
+    let uplink = app
+        .uplink
+        .clone()
+        .filter(|_| !req.headers().contains_key(crate::uplink::PACED_HEADER));
     let (parts, body) = req.into_parts();
-    let body: BodyStream = Box::pin(metered(body, Arc::clone(&app.state), decision.slow_read));
+    let body: BodyStream = Box::pin(metered(
+        body,
+        Arc::clone(&app.state),
+        decision.slow_read,
+        uplink,
+    ));
     match decision.failure {
         None => {}
         Some(Failure::Reset) => {

@@ -1,0 +1,202 @@
+//! The Ferry strategy: the app opens a real [`TransferQueue`] with the simulated session
+//! behind an [`OsShim`] as its platform service, enqueues every file once, tells the
+//! queue whether it is in the foreground, and shuts the queue down when the OS stops the
+//! app. At every launch a new shim reconnects to the session first (queued callbacks are
+//! buffered), then the queue opens and reconciles, then the buffered callbacks replay.
+//!
+//! What it must never do: look at the server, or keep the queue open while the app does
+//! not run.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ferry::{
+    AppState, HttpVersionPolicy, Integrations, QueueConfig, TransferEvent, TransferId,
+    TransferQueue, Upload,
+};
+use tokio::task::JoinHandle;
+
+use super::os_shim::OsShim;
+use super::params::ScenarioParams;
+use super::{SimApp, World};
+
+pub struct FerryApp {
+    config: QueueConfig,
+    uploads: Vec<Upload>,
+    ids: Arc<Mutex<HashMap<TransferId, String>>>,
+    gave_up: Arc<Mutex<HashSet<String>>>,
+    running: Option<Running>,
+}
+
+struct Running {
+    queue: TransferQueue,
+    shim: Arc<OsShim>,
+    pump: JoinHandle<()>,
+    watcher: JoinHandle<()>,
+}
+
+impl FerryApp {
+    pub fn new(world: &World, params: &ScenarioParams) -> Self {
+        let mut config = QueueConfig::new(world.dir().join("ferry.db"));
+        config.limits.per_host = usize::try_from(params.ferry_per_host).unwrap_or(4);
+        config.limits.global = usize::try_from(params.ferry_global).unwrap_or(8);
+        config.stall_timeout = params.ferry_stall_timeout;
+        config.http_version = if params.http2 {
+            HttpVersionPolicy::Http2PriorKnowledge
+        } else {
+            HttpVersionPolicy::Http1Only
+        };
+        config.platform.max_platform_tasks =
+            usize::try_from(params.ferry_max_platform_tasks).unwrap_or(6);
+        config.platform.large_file_threshold = params.scaled(params.ferry_large_file_threshold);
+        config.platform.platform_stall_timeout = params.ferry_platform_stall_timeout;
+        let uploads = world
+            .files
+            .iter()
+            .map(|file| {
+                Upload::put(
+                    &file.path,
+                    format!("{}{}", world.base_url(), &file.url_path[1..]),
+                )
+            })
+            .collect();
+        Self {
+            config,
+            uploads,
+            ids: Arc::default(),
+            gave_up: Arc::default(),
+            running: None,
+        }
+    }
+
+    async fn enqueue_once(&mut self, queue: &TransferQueue, world: &World) -> Result<(), String> {
+        if self.uploads.is_empty() {
+            return Ok(());
+        }
+        let uploads = std::mem::take(&mut self.uploads);
+        let results = queue
+            .enqueue_many(uploads)
+            .await
+            .map_err(|e| format!("enqueue: {e}"))?;
+        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        for (result, file) in results.into_iter().zip(&world.files) {
+            match result {
+                Ok(id) => {
+                    ids.insert(id, file.url_path.clone());
+                }
+                Err(_) => {
+                    self.gave_up
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(file.url_path.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SimApp for FerryApp {
+    async fn launch(&mut self, world: &World, foreground: bool) -> Result<(), String> {
+        let shim = Arc::new(OsShim::new(world.session.clone()));
+        let mut events = world.session.connect();
+        while let Ok(event) = events.try_recv() {
+            shim.on_event(event);
+        }
+        let integrations = Integrations {
+            platform: Some(Arc::clone(&shim) as Arc<dyn ferry::PlatformTransferService>),
+            ..Integrations::default()
+        };
+        let queue = TransferQueue::open_with(self.config.clone(), integrations)
+            .await
+            .map_err(|e| format!("opening the queue: {e}"))?;
+        let state = if foreground {
+            AppState::Foreground
+        } else {
+            AppState::Background
+        };
+        queue
+            .set_app_state(state)
+            .await
+            .map_err(|e| format!("set_app_state: {e}"))?;
+        let mut subscription = queue.subscribe();
+        let ids = Arc::clone(&self.ids);
+        let gave_up = Arc::clone(&self.gave_up);
+        let watcher = tokio::spawn(async move {
+            while let Some(event) = subscription.next().await {
+                if let TransferEvent::Failed { id, .. } | TransferEvent::Cancelled { id } = event
+                    && let Some(path) = ids.lock().unwrap_or_else(PoisonError::into_inner).get(&id)
+                {
+                    gave_up
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(path.clone());
+                }
+            }
+        });
+        shim.attach(queue.clone());
+        let pump_shim = Arc::clone(&shim);
+        let pump = tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                pump_shim.on_event(event);
+            }
+        });
+        self.enqueue_once(&queue, world).await?;
+        self.running = Some(Running {
+            queue,
+            shim,
+            pump,
+            watcher,
+        });
+        Ok(())
+    }
+
+    async fn set_foreground(&mut self, foreground: bool) -> Result<(), String> {
+        if let Some(running) = &self.running {
+            let state = if foreground {
+                AppState::Foreground
+            } else {
+                AppState::Background
+            };
+            running
+                .queue
+                .set_app_state(state)
+                .await
+                .map_err(|e| format!("set_app_state: {e}"))?;
+        }
+        Ok(())
+    }
+
+    async fn stop(&mut self) -> Result<(), String> {
+        let Some(running) = self.running.take() else {
+            return Ok(());
+        };
+        // The session dropped its delegate: forward what it sent before, then close.
+        let _ = running.pump.await;
+        running.shim.detach();
+        running
+            .queue
+            .shutdown()
+            .await
+            .map_err(|e| format!("shutdown: {e}"))?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), running.watcher).await;
+        Ok(())
+    }
+
+    fn running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    fn finished(&self, completed: u64, total: u64) -> bool {
+        let gave_up = self.gave_up.lock().unwrap_or_else(PoisonError::into_inner);
+        !gave_up.is_empty() && completed + gave_up.len() as u64 >= total
+    }
+
+    fn abandoned(&self, _world: &World) -> HashSet<String> {
+        self.gave_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}

@@ -1,0 +1,378 @@
+//! The scenario runner: plays a scenario (a file set, a network, the app's life) against
+//! the simulated OS under one strategy, naive or Ferry, on one current-thread tokio
+//! runtime with the clock paused, and reports one line of figures.
+//!
+//! Everything (the loopback testkit server with its modelled uplink, the simulated OS,
+//! Ferry's queue, the app) runs on that runtime. Real loopback I/O is immediate, so
+//! tokio's auto-advance only moves the clock when everything waits for a timer: the
+//! uplink, the daemon's latencies and stalls, the app's life.
+//!
+//! What it must never do: read the wall clock, or let the naive app or Ferry see the
+//! server (only the report looks at it).
+
+mod ferry_app;
+mod files;
+mod naive;
+mod os_shim;
+mod params;
+mod plot;
+mod timeline;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+pub use files::SourceFile;
+pub use os_shim::{OsShim, to_platform_outcome};
+pub use params::ScenarioParams;
+pub use plot::write_svg;
+pub use timeline::Timeline;
+
+use crate::sim::{AndroidSession, AppPhase, Device, IosSession, OsSession, OsWake};
+use crate::{ServerConfig, TestServer};
+
+/// The scenarios the runner knows.
+pub const SCENARIOS: [&str; 3] = ["seed", "photo-backup", "android-doze"];
+
+/// How the app uses the OS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Naive,
+    Ferry,
+}
+
+impl Strategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Naive => "naive",
+            Strategy::Ferry => "ferry",
+        }
+    }
+}
+
+/// What one run measured.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub scenario: String,
+    pub strategy: Strategy,
+    pub completed: u64,
+    pub total: u64,
+    pub virtual_secs: f64,
+    pub longest_stall_secs: f64,
+    pub os_tasks_created: u64,
+    pub max_os_outstanding: u64,
+    pub duplicates: u64,
+    pub lost: u64,
+    /// Relaunches, stalls and daemon retries of the simulated OS.
+    pub os: crate::sim::SessionStats,
+    pub timeline: Timeline,
+    /// Every byte across the link at full rate, back to back.
+    pub ideal_secs: f64,
+}
+
+impl Outcome {
+    /// The runner's one line.
+    pub fn line(&self) -> String {
+        format!(
+            "scenario={} strategy={} completed={}/{} virtual_secs={:.0} longest_stall_secs={:.0} \
+             os_tasks_created={} max_os_outstanding={} duplicates={} lost={}",
+            self.scenario,
+            self.strategy.name(),
+            self.completed,
+            self.total,
+            self.virtual_secs,
+            self.longest_stall_secs,
+            self.os_tasks_created,
+            self.max_os_outstanding,
+            self.duplicates,
+            self.lost
+        )
+    }
+}
+
+/// What an app strategy does when the user and the OS act.
+pub(crate) trait SimApp {
+    /// The app process starts (in the foreground, or relaunched in the background).
+    async fn launch(&mut self, world: &World, foreground: bool) -> Result<(), String>;
+    /// The running app moves to the foreground or the background.
+    async fn set_foreground(&mut self, foreground: bool) -> Result<(), String>;
+    /// The app process ends (the session has already been told).
+    async fn stop(&mut self) -> Result<(), String>;
+    fn running(&self) -> bool;
+    /// Nothing more will happen, however long the run goes on.
+    fn finished(&self, completed: u64, total: u64) -> bool;
+    /// URL paths of files the app will never send again.
+    fn abandoned(&self, world: &World) -> HashSet<String>;
+}
+
+/// What a run is made of.
+pub(crate) struct World {
+    pub server: TestServer,
+    pub session: Arc<dyn OsSession>,
+    pub files: Vec<SourceFile>,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Runs `scenario` under `strategy` on a fresh current-thread runtime with a paused clock.
+pub fn run_blocking(
+    scenario: &str,
+    strategy: Strategy,
+    params: &ScenarioParams,
+) -> Result<Outcome, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+    runtime.block_on(run(scenario, strategy, params))
+}
+
+/// Runs `scenario` under `strategy` on the current runtime, whose clock must be paused.
+pub async fn run(
+    scenario: &str,
+    strategy: Strategy,
+    params: &ScenarioParams,
+) -> Result<Outcome, String> {
+    if !SCENARIOS.contains(&scenario) {
+        return Err(format!(
+            "unknown scenario {scenario}; known: {}",
+            SCENARIOS.join(", ")
+        ));
+    }
+    let world = build_world(scenario, params).await?;
+    let wakes = world.1;
+    let world = world.0;
+    match strategy {
+        Strategy::Naive => {
+            let app = naive::NaiveApp::new(&world, params.naive_max_retries);
+            drive(scenario, strategy, params, world, wakes, app).await
+        }
+        Strategy::Ferry => {
+            let app = ferry_app::FerryApp::new(&world, params);
+            drive(scenario, strategy, params, world, wakes, app).await
+        }
+    }
+}
+
+async fn build_world(
+    scenario: &str,
+    params: &ScenarioParams,
+) -> Result<(World, mpsc::UnboundedReceiver<OsWake>), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    let files = files::write(dir.path(), params).map_err(|e| e.to_string())?;
+    let server = TestServer::start(ServerConfig {
+        uplink_bytes_per_sec: Some(params.scaled(params.link_bytes_per_sec)),
+        ..ServerConfig::default()
+    })
+    .await
+    .map_err(|e| format!("cannot start the testkit server: {e}"))?;
+    let (session, wakes): (Arc<dyn OsSession>, _) = if scenario.starts_with("android") {
+        let mut android = params.android.clone();
+        android.chunk_bytes = params.scaled(android.chunk_bytes);
+        let (session, wakes) =
+            AndroidSession::new(android, params.http2, server.uplink(), params.charging)?;
+        (Arc::new(session), wakes)
+    } else {
+        let mut ios = params.ios.clone();
+        ios.chunk_bytes = params.scaled(ios.chunk_bytes);
+        let device = Device {
+            charging: params.charging,
+            wifi: params.wifi,
+        };
+        let (session, wakes) = IosSession::new(ios, params.http2, server.uplink(), device)?;
+        (Arc::new(session), wakes)
+    };
+    Ok((
+        World {
+            server,
+            session,
+            files,
+            dir,
+        },
+        wakes,
+    ))
+}
+
+/// When the user acts, from the start of the run.
+struct Script {
+    background_at: Option<Instant>,
+    force_quit_at: Option<Instant>,
+    reopen_at: Option<Instant>,
+    suspend_at: Option<Instant>,
+}
+
+fn at(start: Instant, after: Duration) -> Option<Instant> {
+    start.checked_add(after)
+}
+
+async fn drive(
+    scenario: &str,
+    strategy: Strategy,
+    params: &ScenarioParams,
+    world: World,
+    mut wakes: mpsc::UnboundedReceiver<OsWake>,
+    mut app: impl SimApp,
+) -> Result<Outcome, String> {
+    let start = Instant::now();
+    let total = world.files.len() as u64;
+    let end = at(start, params.max_duration).unwrap_or(start + Duration::from_secs(86400 * 365));
+    let background_runtime = world.session.background_runtime();
+    let mut script = Script {
+        background_at: at(start, params.background_at),
+        force_quit_at: at(start, params.force_quit_at),
+        reopen_at: at(start, params.reopen_at),
+        suspend_at: None,
+    };
+    let mut timeline = Timeline::default();
+    timeline.sample(0.0, 0);
+    app.launch(&world, true).await?;
+    loop {
+        let now = Instant::now();
+        let stored = world.server.stats().bodies_stored;
+        timeline.sample(now.duration_since(start).as_secs_f64(), stored);
+        if stored >= total || now >= end || app.finished(stored, total) {
+            break;
+        }
+        let mut next = now + Duration::from_secs(1);
+        for when in [
+            script.background_at,
+            script.force_quit_at,
+            script.reopen_at,
+            script.suspend_at,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            next = next.min(when.max(now));
+        }
+        tokio::select! {
+            Some(OsWake::RelaunchedInBackground) = wakes.recv() => {
+                if !app.running() {
+                    app.launch(&world, false).await?;
+                    script.suspend_at = Some(Instant::now() + background_runtime);
+                }
+            }
+            () = tokio::time::sleep_until(next) => {}
+        }
+        let now = Instant::now();
+        if script.background_at.is_some_and(|t| t <= now) {
+            script.background_at = None;
+            world.session.to_background();
+            app.set_foreground(false).await?;
+            script.suspend_at = Some(now + background_runtime);
+        }
+        if script.suspend_at.is_some_and(|t| t <= now) {
+            script.suspend_at = None;
+            if app.running() && world.session.phase() == AppPhase::Background {
+                world.session.app_stopped();
+                app.stop().await?;
+            }
+        }
+        if script.force_quit_at.is_some_and(|t| t <= now) {
+            script.force_quit_at = None;
+            script.suspend_at = None;
+            world.session.force_quit();
+            app.stop().await?;
+        }
+        if script.reopen_at.is_some_and(|t| t <= now) && script.force_quit_at.is_none() {
+            script.reopen_at = None;
+            world.session.to_foreground();
+            if app.running() {
+                app.set_foreground(true).await?;
+            } else {
+                app.launch(&world, true).await?;
+            }
+        }
+    }
+    let run_secs = start.elapsed().as_secs_f64();
+    report(scenario, strategy, params, &world, &app, timeline, run_secs)
+}
+
+fn report(
+    scenario: &str,
+    strategy: Strategy,
+    params: &ScenarioParams,
+    world: &World,
+    app: &impl SimApp,
+    timeline: Timeline,
+    run_secs: f64,
+) -> Result<Outcome, String> {
+    let total = world.files.len() as u64;
+    let mut completed = 0;
+    let mut duplicates = 0;
+    let mut done = HashSet::new();
+    for file in &world.files {
+        if let Some(got) = world.server.received(&file.url_path) {
+            duplicates += got.stored_count.saturating_sub(1);
+            if got.len == file.len && got.sha256_hex == file.sha256_hex {
+                completed += 1;
+                done.insert(file.url_path.clone());
+            }
+        }
+    }
+    let lost = app
+        .abandoned(world)
+        .iter()
+        .filter(|path| !done.contains(*path))
+        .count() as u64;
+    let stats = world.session.stats();
+    let virtual_secs = timeline.reached(total).unwrap_or(run_secs);
+    Ok(Outcome {
+        scenario: scenario.to_owned(),
+        strategy,
+        completed,
+        total,
+        virtual_secs,
+        longest_stall_secs: timeline.longest_stall(total, run_secs),
+        os_tasks_created: stats.tasks_created,
+        max_os_outstanding: stats.max_outstanding,
+        duplicates,
+        lost,
+        os: stats,
+        timeline,
+        ideal_secs: params.ideal_secs(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_line_has_every_field_in_order() {
+        let outcome = Outcome {
+            scenario: "seed".into(),
+            strategy: Strategy::Ferry,
+            completed: 999,
+            total: 1000,
+            virtual_secs: 98.4,
+            longest_stall_secs: 1.0,
+            os_tasks_created: 3,
+            max_os_outstanding: 2,
+            duplicates: 0,
+            lost: 1,
+            os: crate::sim::SessionStats::default(),
+            timeline: Timeline::default(),
+            ideal_secs: 97.7,
+        };
+        assert_eq!(
+            outcome.line(),
+            "scenario=seed strategy=ferry completed=999/1000 virtual_secs=98 \
+             longest_stall_secs=1 os_tasks_created=3 max_os_outstanding=2 duplicates=0 lost=1"
+        );
+    }
+}
