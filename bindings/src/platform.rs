@@ -113,10 +113,13 @@ impl From<PlatformFailure> for ferry::PlatformFailure {
 }
 
 /// Thrown by a shim's `start` when the platform refuses to create the task.
+///
+/// The field is `reason`, not `message`: a Kotlin exception field named `message` clashes
+/// with `Throwable.message` (workaround for https://github.com/mozilla/uniffi-rs/issues/1434).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum PlatformError {
-    #[error("the platform refused the upload task: {message}")]
-    Refused { message: String },
+    #[error("the platform refused the upload task: {reason}")]
+    Refused { reason: String },
 }
 
 /// A shim that throws anything other than `PlatformError` from `start` (or breaks the FFI
@@ -124,7 +127,7 @@ pub enum PlatformError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for PlatformError {
     fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Refused {
-            message: format!("the platform service failed unexpectedly: {}", error.reason),
+            reason: format!("the platform service failed unexpectedly: {}", error.reason),
         }
     }
 }
@@ -158,7 +161,9 @@ impl ferry::PlatformTransferService for ForeignPlatform {
         let handoff = handoff.into();
         match catch_unwind(AssertUnwindSafe(|| self.0.start(handoff))) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(PlatformError::Refused { message })) => Err(ferry::PlatformError { message }),
+            Ok(Err(PlatformError::Refused { reason })) => {
+                Err(ferry::PlatformError { message: reason })
+            }
             Err(_) => Err(ferry::PlatformError {
                 message: "the platform service crashed while starting the task".into(),
             }),
