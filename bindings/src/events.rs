@@ -48,6 +48,17 @@ pub enum TransferEvent {
     Cancelled {
         id: String,
     },
+    /// The OS made no progress on this transfer's background task while the app was in
+    /// the foreground; Ferry cancelled it and runs the transfer in-process.
+    TakenBackFromPlatform {
+        id: String,
+    },
+    /// A diagnostic: work is pending and the network is up, but nothing has moved for
+    /// `idle_for`; `reason` says why, as far as Ferry can tell.
+    QueueStalled {
+        reason: String,
+        idle_for: std::time::Duration,
+    },
     /// The observer fell behind and `missed` events were dropped; call `list` to catch up.
     Lagged {
         missed: u64,
@@ -94,6 +105,8 @@ impl From<ferry::TransferEvent> for TransferEvent {
             E::Paused { id } => Self::Paused { id: id.to_string() },
             E::Requeued { id } => Self::Requeued { id: id.to_string() },
             E::Cancelled { id } => Self::Cancelled { id: id.to_string() },
+            E::TakenBackFromPlatform { id } => Self::TakenBackFromPlatform { id: id.to_string() },
+            E::QueueStalled { reason, idle_for } => Self::QueueStalled { reason, idle_for },
             E::Lagged { missed } => Self::Lagged { missed },
         }
     }

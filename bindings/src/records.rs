@@ -255,6 +255,8 @@ pub enum FailureKind {
     SourceChanged,
     SourceUnreadable,
     AttemptsExhausted,
+    /// The OS background service refused or failed the task without a response.
+    Platform,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -276,6 +278,7 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::SourceChanged => FailureKind::SourceChanged,
                 ferry::FailureKind::SourceUnreadable => FailureKind::SourceUnreadable,
                 ferry::FailureKind::AttemptsExhausted => FailureKind::AttemptsExhausted,
+                ferry::FailureKind::Platform => FailureKind::Platform,
             },
             http_status: error.http_status,
             message: error.message.clone(),

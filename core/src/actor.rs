@@ -11,7 +11,7 @@
 //! The actor must never await network or file I/O itself: attempts run in their own
 //! tasks and report back. SQLite calls are synchronous and short (one fsync per turn).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,15 +30,19 @@ use crate::config::QueueConfig;
 use crate::error::{FailureKind, StoreError, TransferError};
 use crate::events::TransferEvent;
 use crate::lane::{AttemptJob, AttemptProgress, HttpLane, run_attempt};
-use crate::platform::{PlatformOutcome, PlatformTransferService};
+use crate::platform::{BodyPlan, Handoff, PlatformDriver, PlatformReport};
 use crate::progress::{Progress, RateMeter, eta};
-use crate::queue::Integrations;
 use crate::retry::backoff;
-use crate::scheduler::{Candidate, Occupancy, pick};
+use crate::scheduler::{Candidate, LaneChoice, Occupancy, Situation, pick};
 use crate::state::{Effect, Input, Lane, StateKind, TransferState, transition};
 use crate::store::{self, Store};
 use crate::upload::ValidatedUpload;
 use crate::{Error, Transfer, TransferId};
+
+mod platform_lane;
+mod stall_watch;
+
+use stall_watch::StallWatch;
 
 /// The most messages one turn takes, bounding the time between commits.
 const MAX_BATCH: usize = 1024;
@@ -95,19 +99,6 @@ pub(crate) struct AttemptFinished {
     outcome: AttemptOutcome,
 }
 
-/// A platform shim's report about an OS task, correlated by its handoff key.
-pub(crate) enum PlatformReport {
-    Progress {
-        key: String,
-        bytes_sent: u64,
-        bytes_total: u64,
-    },
-    Finished {
-        key: String,
-        outcome: PlatformOutcome,
-    },
-}
-
 enum Message {
     Command(Command),
     Finished(AttemptFinished),
@@ -138,6 +129,14 @@ struct Outbox {
     events: Vec<TransferEvent>,
     launches: Vec<Launch>,
     aborts: Vec<AbortHandle>,
+    /// OS tasks to start, in order.
+    handoffs: Vec<(Handoff, BodyPlan)>,
+    /// OS tasks to cancel (their bodies are removed too).
+    platform_cancels: Vec<String>,
+    /// OS tasks that ended: their temporary bodies can go.
+    platform_releases: Vec<String>,
+    /// Ask the platform for its outstanding tasks, with this query number.
+    outstanding_query: Option<u64>,
 }
 
 struct Launch {
@@ -152,8 +151,28 @@ struct InFlight {
     transfer: Transfer,
     generation: u64,
     progress: Arc<AttemptProgress>,
-    abort: Option<AbortHandle>,
+    lane: FlightLane,
     reported_bytes: u64,
+}
+
+/// Where an attempt in flight runs.
+enum FlightLane {
+    /// A task of ours; aborting it stops the request.
+    InProcess { abort: Option<AbortHandle> },
+    /// An OS task. `handoff_query` is the outstanding-query counter when it was handed
+    /// over: an answer to an earlier query cannot know of it. `last_activity` is when it
+    /// was handed over or last reported new bytes (for stall recovery).
+    Platform {
+        key: String,
+        handoff_query: u64,
+        last_activity: Instant,
+    },
+}
+
+impl InFlight {
+    fn is_platform(&self) -> bool {
+        matches!(self.lane, FlightLane::Platform { .. })
+    }
 }
 
 /// Everything the actor owns besides the database connection.
@@ -161,7 +180,16 @@ pub(crate) struct Engine {
     config: QueueConfig,
     clock: Clock,
     lane: Arc<HttpLane>,
-    platform: Option<Arc<dyn PlatformTransferService>>,
+    /// The OS lane, when the app lent one.
+    platform: Option<PlatformDriver>,
+    /// Handoff key → transfer, for the OS tasks in `in_flight`.
+    platform_keys: HashMap<String, TransferId>,
+    /// Transfers the OS stalled on while the app was in the foreground; they stay
+    /// in-process for as long as this queue is open.
+    taken_back: HashSet<TransferId>,
+    /// Numbers outstanding-task queries, so a late answer is not applied to newer tasks.
+    outstanding_queries: u64,
+    stall_watch: StallWatch,
     events: broadcast::Sender<TransferEvent>,
     finished_sender: mpsc::UnboundedSender<AttemptFinished>,
     in_flight: HashMap<TransferId, InFlight>,
@@ -196,7 +224,7 @@ impl Actor {
         config: QueueConfig,
         clock: Clock,
         lane: HttpLane,
-        integrations: Integrations,
+        platform: Option<PlatformDriver>,
         events: broadcast::Sender<TransferEvent>,
         commands: mpsc::Receiver<Command>,
         platform_reports: mpsc::UnboundedReceiver<PlatformReport>,
@@ -209,7 +237,11 @@ impl Actor {
                 config,
                 clock,
                 lane: Arc::new(lane),
-                platform: integrations.platform,
+                platform,
+                platform_keys: HashMap::new(),
+                taken_back: HashSet::new(),
+                outstanding_queries: 0,
+                stall_watch: StallWatch::new(Instant::now()),
                 events,
                 finished_sender,
                 in_flight: HashMap::new(),
@@ -231,7 +263,9 @@ impl Actor {
         }
     }
 
-    pub(crate) async fn run(mut self) {
+    /// Runs until shutdown. `adopted` are the transfers found running on OS tasks at open.
+    pub(crate) async fn run(mut self, adopted: Vec<Transfer>) {
+        self.engine.adopt(adopted);
         // The first turn schedules whatever the store already holds.
         self.turn(vec![Message::Tick]);
         while !self.engine.stopping {
@@ -311,6 +345,13 @@ impl Actor {
         if let Some(at) = engine.breakers.next_probe_at() {
             consider(at);
         }
+        if engine.network.online
+            && let Some(at) = engine
+                .stall_watch
+                .deadline(engine.config.platform.queue_stall_after)
+        {
+            consider(at);
+        }
         match store::next_retry_at(self.store.connection(), engine.last_schedule_ms) {
             Ok(Some(ms)) => consider(engine.clock.instant_at_ms(ms).max(now + MIN_SLEEP)),
             Ok(None) => {}
@@ -344,13 +385,18 @@ impl Engine {
                     log::error!("recording a platform report failed: {error}");
                 }
             }
-            Message::Tick => self.on_tick(outbox),
+            Message::Tick => {
+                if let Err(error) = self.on_tick(tx, outbox) {
+                    log::error!("a periodic check failed: {error}");
+                }
+            }
         }
     }
 
     fn handle_command(&mut self, tx: &Connection, command: Command, outbox: &mut Outbox) {
         match command {
             Command::Enqueue { uploads, reply } => {
+                self.stall_watch.moved(Instant::now());
                 let results = self.enqueue(tx, uploads);
                 outbox.replies.push(reply_after_commit(reply, Ok(results)));
             }
@@ -383,11 +429,19 @@ impl Engine {
                 outbox.replies.push(reply_after_commit(reply, result));
             }
             Command::SetAppState { state, reply } => {
+                let came_to_foreground =
+                    self.app_state == AppState::Background && state == AppState::Foreground;
                 self.app_state = state;
                 log::debug!("app state is now {:?}", self.app_state);
+                if came_to_foreground {
+                    self.on_foreground(outbox);
+                }
                 outbox.replies.push(reply_after_commit(reply, Ok(())));
             }
             Command::SetNetwork { status, reply } => {
+                if status.online && !self.network.online {
+                    self.stall_watch.moved(Instant::now()); // time offline is not a stall
+                }
                 self.network = status;
                 outbox.replies.push(reply_after_commit(reply, Ok(())));
             }
@@ -458,9 +512,10 @@ impl Engine {
         if next == transfer.state {
             return Ok(());
         }
-        if let Effect::Abort(Lane::InProcess) = effect {
+        self.stall_watch.moved(Instant::now());
+        if let Effect::Abort(_) = effect {
             if let Some(flight) = self.in_flight.remove(id) {
-                outbox.aborts.extend(flight.abort);
+                self.stop(flight, outbox);
             }
             transfer.bytes_sent = 0;
             // The app stopped the attempt: it does not use up the retry budget.
@@ -522,19 +577,11 @@ impl Engine {
         self.rate.sample(Instant::now(), moved);
     }
 
-    fn on_platform_report(
-        &mut self,
-        _tx: &Connection,
-        _report: PlatformReport,
-        _outbox: &mut Outbox,
-    ) -> rusqlite::Result<()> {
-        // Handled in the next change, with the platform lane's scheduling.
-        Ok(())
-    }
-
-    fn on_tick(&mut self, outbox: &mut Outbox) {
+    fn on_tick(&mut self, tx: &Connection, outbox: &mut Outbox) -> rusqlite::Result<()> {
         self.last_tick = Instant::now();
         self.sample_rate();
+        self.recover_platform_stalls(tx, outbox)?;
+        self.watch_for_queue_stall(tx, outbox)?;
         for (id, flight) in &mut self.in_flight {
             let bytes_sent = flight.progress.bytes_sent();
             if bytes_sent != flight.reported_bytes {
@@ -546,6 +593,7 @@ impl Engine {
                 });
             }
         }
+        Ok(())
     }
 
     fn on_attempt_finished(
@@ -564,11 +612,27 @@ impl Engine {
         let Some(flight) = self.in_flight.remove(&finished.id) else {
             return Ok(());
         };
+        self.conclude(tx, flight, &finished.outcome, outbox)
+    }
+
+    /// Records the verdict on an attempt that ended, on either lane.
+    fn conclude(
+        &mut self,
+        tx: &Connection,
+        flight: InFlight,
+        outcome: &AttemptOutcome,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<()> {
+        self.stall_watch.moved(Instant::now());
+        if let FlightLane::Platform { key, .. } = &flight.lane {
+            self.platform_keys.remove(key);
+            outbox.platform_releases.push(key.clone());
+        }
         let mut transfer = flight.transfer;
-        let healthy = !host_is_unhealthy(&finished.outcome);
+        let healthy = !host_is_unhealthy(outcome);
         self.breakers
             .record(&transfer.host, healthy, Instant::now());
-        let verdict = match classify(&finished.outcome) {
+        let verdict = match classify(outcome) {
             Verdict::Retry { error, .. } if transfer.attempts >= self.config.retry.max_attempts => {
                 Verdict::Permanent(TransferError {
                     kind: FailureKind::AttemptsExhausted,
@@ -586,6 +650,7 @@ impl Engine {
             Verdict::Succeeded => {
                 transfer.bytes_sent = transfer.size;
                 transfer.last_error = None;
+                self.taken_back.remove(&id);
                 (Input::Succeeded, TransferEvent::Succeeded { id })
             }
             Verdict::Retry {
@@ -607,6 +672,7 @@ impl Engine {
                 (Input::RetryableFailure, event)
             }
             Verdict::Permanent(error) => {
+                self.taken_back.remove(&id);
                 transfer.last_error = Some(error.clone());
                 (Input::PermanentFailure, TransferEvent::Failed { id, error })
             }
@@ -667,16 +733,21 @@ impl Engine {
                 .map(|row| Candidate {
                     host: row.host.clone(),
                     constraints: row.constraints,
+                    size: row.size,
+                    taken_back: self.taken_back.contains(&row.id),
                 })
                 .collect();
+            let lanes = self.lane_policy();
+            let situation = Situation {
+                network: &self.network,
+                limits: &limits,
+                lanes: &lanes,
+                occupancy: &occupancy,
+            };
             let breakers = &self.breakers;
-            let decisions = pick(
-                &candidates,
-                &self.network,
-                &limits,
-                &occupancy,
-                |host, in_flight| breakers.admits(host, now, in_flight),
-            );
+            let decisions = pick(&candidates, &situation, |host, in_flight| {
+                breakers.admits(host, now, in_flight)
+            });
             let mut launched = 0;
             for decision in decisions {
                 if let Some(row) = rows.get(decision.position) {
@@ -697,6 +768,7 @@ impl Engine {
                 .entry(flight.transfer.host.clone())
                 .or_insert(0) += 1;
             occupancy.total += 1;
+            occupancy.platform += usize::from(flight.is_platform());
         }
         occupancy
     }
@@ -705,23 +777,40 @@ impl Engine {
         &mut self,
         tx: &Connection,
         id: &TransferId,
-        lane: Lane,
+        choice: LaneChoice,
         outbox: &mut Outbox,
     ) -> rusqlite::Result<bool> {
         let Some(mut transfer) = store::load(tx, id)? else {
             return Ok(false);
         };
-        let Ok((next, _)) = transition(&transfer.state, &Input::Start { lane }) else {
+        let attempt = transfer.attempts.saturating_add(1);
+        let lane = match choice {
+            LaneChoice::InProcess => Lane::InProcess,
+            LaneChoice::Platform => Lane::Platform {
+                handoff_key: format!("{id}.{attempt}"),
+            },
+        };
+        let Ok((next, _)) = transition(&transfer.state, &Input::Start { lane: lane.clone() })
+        else {
             return Ok(false);
         };
         transfer.state = next;
-        transfer.attempts = transfer.attempts.saturating_add(1);
+        transfer.attempts = attempt;
         transfer.bytes_sent = 0;
+        // Durable in this turn's commit, before the OS or the network hears of it.
         store::save(tx, &transfer, self.clock.now_ms())?;
         self.breakers.on_launch(&transfer.host, Instant::now());
         self.next_generation += 1;
         let generation = self.next_generation;
         let progress = Arc::new(AttemptProgress::new(Arc::clone(&self.lane.bytes_moved)));
+        outbox.events.push(TransferEvent::Started {
+            id: id.clone(),
+            attempt: transfer.attempts,
+        });
+        if let Lane::Platform { handoff_key } = lane {
+            self.hand_off(transfer, handoff_key, generation, progress, outbox);
+            return Ok(true);
+        }
         let upload = &transfer.upload;
         let job = AttemptJob {
             id: transfer.id.to_string(),
@@ -734,10 +823,6 @@ impl Engine {
             method: upload.method.clone(),
             headers: upload.headers.clone(),
         };
-        outbox.events.push(TransferEvent::Started {
-            id: id.clone(),
-            attempt: transfer.attempts,
-        });
         outbox.launches.push(Launch {
             id: id.clone(),
             generation,
@@ -750,25 +835,37 @@ impl Engine {
                 transfer,
                 generation,
                 progress,
-                abort: None,
+                lane: FlightLane::InProcess { abort: None },
                 reported_bytes: 0,
             },
         );
         Ok(true)
     }
 
-    /// On shutdown: stop every attempt and queue it again, durably.
+    /// Stops an attempt that was taken out of `in_flight`: aborts our task, or cancels the
+    /// OS task.
+    fn stop(&mut self, flight: InFlight, outbox: &mut Outbox) {
+        match flight.lane {
+            FlightLane::InProcess { abort } => outbox.aborts.extend(abort),
+            FlightLane::Platform { key, .. } => {
+                self.platform_keys.remove(&key);
+                outbox.platform_cancels.push(key);
+            }
+        }
+    }
+
+    /// On shutdown: stop every in-process attempt and queue it again, durably. OS tasks
+    /// go on without the app; they are reconciled at the next open.
     fn interrupt_all(&mut self, tx: &Connection, outbox: &mut Outbox) -> rusqlite::Result<()> {
         let now_ms = self.clock.now_ms();
+        self.platform_keys.clear();
         for (_, flight) in self.in_flight.drain() {
-            outbox.aborts.extend(flight.abort);
+            let FlightLane::InProcess { abort } = flight.lane else {
+                continue;
+            };
+            outbox.aborts.extend(abort);
             let mut transfer = flight.transfer;
-            if let Ok((next, _)) = transition(&transfer.state, &Input::Interrupted) {
-                transfer.state = next;
-                transfer.bytes_sent = 0;
-                // An attempt that ended without a verdict does not use up the retry budget.
-                transfer.attempts = transfer.attempts.saturating_sub(1);
-                transfer.next_attempt_at = self.clock.now();
+            if transfer.requeue_without_verdict(self.clock.now()) {
                 store::save(tx, &transfer, now_ms)?;
             }
         }
@@ -805,20 +902,35 @@ impl Engine {
                 });
             });
             if let Some(flight) = self.in_flight.get_mut(&id) {
-                flight.abort = Some(handle.abort_handle());
+                flight.lane = FlightLane::InProcess {
+                    abort: Some(handle.abort_handle()),
+                };
             }
+        }
+        self.deliver_to_platform(
+            outbox.handoffs,
+            outbox.platform_cancels,
+            outbox.platform_releases,
+        );
+        if let (Some(query), Some(driver)) = (outbox.outstanding_query, &self.platform) {
+            driver.query_outstanding(query);
         }
     }
 
     /// After a failed commit, memory may be ahead of the store: stop every attempt and put
     /// every in-process transfer the store thinks is running back in the queue.
+    /// OS tasks are cancelled too, and every running transfer is queued again.
     fn resynchronise(&mut self, conn: &mut Connection) {
+        let mut cancels = Vec::new();
         for (_, flight) in self.in_flight.drain() {
-            if let Some(abort) = flight.abort {
-                abort.abort();
+            match flight.lane {
+                FlightLane::InProcess { abort } => abort.into_iter().for_each(|a| a.abort()),
+                FlightLane::Platform { key, .. } => cancels.push(key),
             }
         }
-        if let Err(error) = store::requeue_interrupted_in_process(conn, self.clock.now_ms()) {
+        self.platform_keys.clear();
+        self.deliver_to_platform(Vec::new(), cancels, Vec::new());
+        if let Err(error) = store::requeue_running(conn, self.clock.now_ms()) {
             log::error!("could not requeue interrupted transfers: {error}");
         }
     }

@@ -21,6 +21,9 @@ pub(crate) enum AttemptOutcome {
     Stalled,
     /// The source file could not be sent as enqueued.
     Source(TransferError),
+    /// The OS background service could not take or finish the task (it refused to start
+    /// it, the body file could not be written, or it failed without a response).
+    Platform { message: String },
 }
 
 /// The decision for one outcome.
@@ -51,6 +54,10 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
             server_delay: None,
         },
         AttemptOutcome::Source(error) => Verdict::Permanent(error.clone()),
+        AttemptOutcome::Platform { message } => Verdict::Retry {
+            error: TransferError::new(FailureKind::Platform, message.clone()),
+            server_delay: None,
+        },
     }
 }
 
@@ -90,7 +97,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
     match outcome {
         AttemptOutcome::Response { status, .. } => matches!(status, 408 | 429 | 500..=599),
         AttemptOutcome::Network { .. } | AttemptOutcome::Stalled => true,
-        AttemptOutcome::Source(_) => false,
+        AttemptOutcome::Source(_) | AttemptOutcome::Platform { .. } => false,
     }
 }
 

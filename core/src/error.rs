@@ -100,6 +100,8 @@ pub enum FailureKind {
     SourceUnreadable,
     /// Every allowed attempt failed with retryable errors.
     AttemptsExhausted,
+    /// The OS background-transfer service refused or failed the task without a response.
+    Platform,
 }
 
 impl FailureKind {
@@ -114,6 +116,7 @@ impl FailureKind {
             Self::SourceChanged => "source_changed",
             Self::SourceUnreadable => "source_unreadable",
             Self::AttemptsExhausted => "attempts_exhausted",
+            Self::Platform => "platform",
         }
     }
 
@@ -127,6 +130,7 @@ impl FailureKind {
             "source_changed" => Self::SourceChanged,
             "source_unreadable" => Self::SourceUnreadable,
             "attempts_exhausted" => Self::AttemptsExhausted,
+            "platform" => Self::Platform,
             _ => return None,
         })
     }

@@ -54,6 +54,18 @@ pub enum TransferEvent {
     Cancelled {
         id: TransferId,
     },
+    /// The OS made no progress on this transfer's task for `platform_stall_timeout` while
+    /// the app was in the foreground: the task was cancelled and the transfer runs
+    /// in-process instead.
+    TakenBackFromPlatform {
+        id: TransferId,
+    },
+    /// A diagnostic: work is pending and the network is up, but nothing has moved for
+    /// `idle_for`. `reason` is the engine's best explanation.
+    QueueStalled {
+        reason: String,
+        idle_for: Duration,
+    },
     /// This subscriber fell behind and `missed` events were dropped for it.
     Lagged {
         missed: u64,

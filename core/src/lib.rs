@@ -41,6 +41,7 @@ mod lane;
 mod platform;
 mod progress;
 mod queue;
+mod reconcile;
 mod retry;
 mod scheduler;
 mod state;

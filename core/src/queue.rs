@@ -8,14 +8,17 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::actor::{Actor, Command, EnqueueResults, PlatformReport};
+use crate::actor::{Actor, Command, EnqueueResults};
 use crate::clock::Clock;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::events::{EVENT_CAPACITY, Subscription, TransferEvent};
 use crate::lane::build_http_lane;
-use crate::platform::{PlatformOutcome, PlatformTransferService};
+use crate::platform::{
+    PlatformDriver, PlatformOutcome, PlatformReport, PlatformTransferService, bodies_dir,
+};
 use crate::progress::Progress;
+use crate::reconcile::reconcile_at_open;
 use crate::state::{Input, StateKind};
 use crate::store::{self, Store};
 use crate::upload::{Upload, validate};
@@ -55,7 +58,8 @@ impl TransferQueue {
         let lane = build_http_lane(&config)?;
         let clock = Clock::start();
         let path = config.database_path.clone();
-        let store = tokio::task::spawn_blocking(move || -> Result<Store, Error> {
+        let service = integrations.platform.clone();
+        let (store, adopted) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
             let mut store = Store::open(&path)?;
             let requeued =
                 store::requeue_interrupted_in_process(store.connection(), clock.now_ms())
@@ -63,24 +67,32 @@ impl TransferQueue {
             if requeued > 0 {
                 log::info!("requeued {requeued} transfers interrupted by the last stop");
             }
-            Ok(store)
+            let adopted = reconcile_at_open(&mut store, service.as_deref(), &path, clock)?;
+            Ok((store, adopted))
         })
         .await
         .map_err(|_| Error::Closed)??;
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
         let (platform_reports, report_receiver) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let platform = integrations.platform.map(|service| {
+            PlatformDriver::spawn(
+                service,
+                platform_reports.clone(),
+                bodies_dir(&config.database_path),
+            )
+        });
         let actor = Actor::new(
             store,
             config,
             clock,
             lane,
-            integrations,
+            platform,
             events.clone(),
             receiver,
             report_receiver,
         );
-        tokio::spawn(actor.run());
+        tokio::spawn(actor.run(adopted));
         Ok(Self {
             commands,
             platform_reports,

@@ -1,14 +1,23 @@
 //! Which queued transfers start now, and on which lane.
 //!
-//! A pure function of the candidates (already in priority, then FIFO, order), the network,
-//! the limits, what is in flight and the breakers' verdicts. It must never do I/O or
-//! consult a clock: the actor gathers the inputs and carries out the decisions.
+//! A pure function of the candidates (already in priority, then FIFO, order), the app
+//! state, the network, the limits, what is in flight and the breakers' verdicts. It must
+//! never do I/O or consult a clock: the actor gathers the inputs and carries out the
+//! decisions.
+//!
+//! The lane rules ([`choose_lane`]):
+//! * without a platform service, everything runs in-process;
+//! * in the foreground, files below `large_file_threshold` run in-process, larger ones go
+//!   to the OS, one task each (unless the OS already stalled on them: then in-process);
+//! * in the background, everything goes to the OS;
+//! * never more than `max_platform_tasks` OS tasks are outstanding, however many files
+//!   wait: the OS's own backlog is where uploads get stuck;
+//! * the request limits (per host and overall) count both lanes together.
 
 use std::collections::HashMap;
 
-use crate::conditions::NetworkStatus;
+use crate::conditions::{AppState, NetworkStatus};
 use crate::config::Limits;
-use crate::state::Lane;
 use crate::upload::Constraints;
 
 /// A queued transfer whose retry time has come.
@@ -16,6 +25,11 @@ use crate::upload::Constraints;
 pub(crate) struct Candidate {
     pub host: String,
     pub constraints: Constraints,
+    /// The request body's size in bytes.
+    pub size: u64,
+    /// The OS stalled on this transfer while the app was in the foreground: keep it in
+    /// the process while the app stays there.
+    pub taken_back: bool,
 }
 
 /// Requests in flight now, across every lane.
@@ -23,13 +37,52 @@ pub(crate) struct Candidate {
 pub(crate) struct Occupancy {
     pub per_host: HashMap<String, usize>,
     pub total: usize,
+    /// OS tasks outstanding (a subset of `total`).
+    pub platform: usize,
+}
+
+/// Where a transfer runs. The actor turns `Platform` into a handoff key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LaneChoice {
+    InProcess,
+    Platform,
+}
+
+/// What the lane rules depend on besides the candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LanePolicy {
+    pub app_state: AppState,
+    /// The app lent Ferry an OS background-transfer service.
+    pub platform_available: bool,
+    pub large_file_threshold: u64,
+    pub max_platform_tasks: usize,
+}
+
+impl LanePolicy {
+    /// No platform service: every transfer runs in-process.
+    #[cfg(test)]
+    pub(crate) const IN_PROCESS_ONLY: Self = Self {
+        app_state: AppState::Foreground,
+        platform_available: false,
+        large_file_threshold: u64::MAX,
+        max_platform_tasks: 0,
+    };
+}
+
+/// Everything outside the candidates that the decision depends on.
+#[derive(Clone, Debug)]
+pub(crate) struct Situation<'a> {
+    pub network: &'a NetworkStatus,
+    pub limits: &'a Limits,
+    pub lanes: &'a LanePolicy,
+    pub occupancy: &'a Occupancy,
 }
 
 /// Start candidate `position` on `lane`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Decision {
     pub position: usize,
-    pub lane: Lane,
+    pub lane: LaneChoice,
 }
 
 /// Whether a transfer with these constraints may use this network.
@@ -39,19 +92,39 @@ pub(crate) fn network_allows(network: &NetworkStatus, constraints: &Constraints)
         && (constraints.allow_constrained || !network.constrained)
 }
 
+/// The lane a candidate belongs on, before any limit is considered.
+pub(crate) fn choose_lane(candidate: &Candidate, policy: &LanePolicy) -> LaneChoice {
+    if !policy.platform_available || policy.max_platform_tasks == 0 {
+        return LaneChoice::InProcess;
+    }
+    match policy.app_state {
+        AppState::Background => LaneChoice::Platform,
+        AppState::Foreground if candidate.taken_back => LaneChoice::InProcess,
+        AppState::Foreground if candidate.size >= policy.large_file_threshold => {
+            LaneChoice::Platform
+        }
+        AppState::Foreground => LaneChoice::InProcess,
+    }
+}
+
 /// Picks what starts now. `breaker_admits(host, in_flight_to_host)` is the breakers' say.
 pub(crate) fn pick(
     candidates: &[Candidate],
-    network: &NetworkStatus,
-    limits: &Limits,
-    occupancy: &Occupancy,
+    situation: &Situation<'_>,
     breaker_admits: impl Fn(&str, usize) -> bool,
 ) -> Vec<Decision> {
+    let Situation {
+        network,
+        limits,
+        lanes,
+        occupancy,
+    } = situation;
     let mut decisions = Vec::new();
     if !network.online {
         return decisions;
     }
     let mut total = occupancy.total;
+    let mut platform = occupancy.platform;
     let mut per_host = occupancy.per_host.clone();
     for (position, candidate) in candidates.iter().enumerate() {
         if total >= limits.global {
@@ -66,10 +139,14 @@ pub(crate) fn pick(
         {
             continue;
         }
-        decisions.push(Decision {
-            position,
-            lane: Lane::InProcess,
-        });
+        let lane = choose_lane(candidate, lanes);
+        if lane == LaneChoice::Platform {
+            if platform >= lanes.max_platform_tasks {
+                continue; // the OS window is full; a smaller file may still run in-process
+            }
+            platform += 1;
+        }
+        decisions.push(Decision { position, lane });
         *per_host.entry(candidate.host.clone()).or_insert(0) += 1;
         total += 1;
     }
@@ -84,7 +161,24 @@ mod tests {
         Candidate {
             host: host.into(),
             constraints: Constraints::default(),
+            size: 1,
+            taken_back: false,
         }
+    }
+
+    fn in_process(
+        candidates: &[Candidate],
+        network: &NetworkStatus,
+        occupancy: &Occupancy,
+        breaker_admits: impl Fn(&str, usize) -> bool,
+    ) -> Vec<Decision> {
+        let situation = Situation {
+            network,
+            limits: &LIMITS,
+            lanes: &LanePolicy::IN_PROCESS_ONLY,
+            occupancy,
+        };
+        pick(candidates, &situation, breaker_admits)
     }
 
     fn positions(decisions: &[Decision]) -> Vec<usize> {
@@ -99,10 +193,9 @@ mod tests {
     #[test]
     fn per_host_limit_skips_to_other_hosts_without_reordering() {
         let candidates = ["a", "a", "a", "b", "b"].map(candidate);
-        let picked = pick(
+        let picked = in_process(
             &candidates,
             &NetworkStatus::default(),
-            &LIMITS,
             &Occupancy::default(),
             |_, _| true,
         );
@@ -115,11 +208,11 @@ mod tests {
         let occupancy = Occupancy {
             per_host: HashMap::from([("a".to_owned(), 2)]),
             total: 2,
+            platform: 0,
         };
-        let picked = pick(
+        let picked = in_process(
             &candidates,
             &NetworkStatus::default(),
-            &LIMITS,
             &occupancy,
             |_, _| true,
         );
@@ -132,10 +225,9 @@ mod tests {
             online: false,
             ..NetworkStatus::default()
         };
-        let picked = pick(
+        let picked = in_process(
             &[candidate("a")],
             &offline,
-            &LIMITS,
             &Occupancy::default(),
             |_, _| true,
         );
@@ -150,6 +242,7 @@ mod tests {
                 allow_expensive: false,
                 allow_constrained: true,
             },
+            ..candidate("a")
         };
         let no_low_data = Candidate {
             host: "a".into(),
@@ -157,6 +250,7 @@ mod tests {
                 allow_expensive: true,
                 allow_constrained: false,
             },
+            ..candidate("a")
         };
         let cellular = NetworkStatus {
             expensive: true,
@@ -167,34 +261,188 @@ mod tests {
             ..NetworkStatus::default()
         };
         let candidates = [cellular_only_ok, no_low_data];
-        let on_cellular = pick(
-            &candidates,
-            &cellular,
-            &LIMITS,
-            &Occupancy::default(),
-            |_, _| true,
-        );
+        let on_cellular = in_process(&candidates, &cellular, &Occupancy::default(), |_, _| true);
         assert_eq!(positions(&on_cellular), vec![1]);
-        let on_low_data = pick(
-            &candidates,
-            &low_data,
-            &LIMITS,
-            &Occupancy::default(),
-            |_, _| true,
-        );
+        let on_low_data = in_process(&candidates, &low_data, &Occupancy::default(), |_, _| true);
         assert_eq!(positions(&on_low_data), vec![0]);
     }
 
     #[test]
     fn an_open_breaker_keeps_its_host_idle() {
         let candidates = ["dead", "live"].map(candidate);
-        let picked = pick(
+        let picked = in_process(
             &candidates,
             &NetworkStatus::default(),
-            &LIMITS,
             &Occupancy::default(),
             |host, _| host != "dead",
         );
         assert_eq!(positions(&picked), vec![1]);
+    }
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn policy(app_state: AppState) -> LanePolicy {
+        LanePolicy {
+            app_state,
+            platform_available: true,
+            large_file_threshold: 8 * MIB,
+            max_platform_tasks: 6,
+        }
+    }
+
+    fn sized(size: u64) -> Candidate {
+        Candidate {
+            size,
+            ..candidate("a")
+        }
+    }
+
+    fn lanes(decisions: &[Decision]) -> Vec<LaneChoice> {
+        decisions.iter().map(|d| d.lane).collect()
+    }
+
+    const WIDE: Limits = Limits {
+        per_host: 100,
+        global: 100,
+    };
+
+    fn pick_with(
+        candidates: &[Candidate],
+        lanes: &LanePolicy,
+        occupancy: &Occupancy,
+        limits: &Limits,
+    ) -> Vec<Decision> {
+        let situation = Situation {
+            network: &NetworkStatus::default(),
+            limits,
+            lanes,
+            occupancy,
+        };
+        pick(candidates, &situation, |_, _| true)
+    }
+
+    #[test]
+    fn in_the_foreground_small_files_run_in_process_and_large_ones_go_to_the_os() {
+        let foreground = policy(AppState::Foreground);
+        assert_eq!(
+            choose_lane(&sized(200 * 1024), &foreground),
+            LaneChoice::InProcess
+        );
+        assert_eq!(
+            choose_lane(&sized(8 * MIB - 1), &foreground),
+            LaneChoice::InProcess
+        );
+        assert_eq!(
+            choose_lane(&sized(8 * MIB), &foreground),
+            LaneChoice::Platform
+        );
+        assert_eq!(
+            choose_lane(&sized(200 * MIB), &foreground),
+            LaneChoice::Platform
+        );
+    }
+
+    #[test]
+    fn in_the_background_everything_goes_to_the_os() {
+        let background = policy(AppState::Background);
+        assert_eq!(choose_lane(&sized(1), &background), LaneChoice::Platform);
+        assert_eq!(
+            choose_lane(&sized(200 * MIB), &background),
+            LaneChoice::Platform
+        );
+    }
+
+    #[test]
+    fn without_a_platform_service_everything_runs_in_process_even_in_the_background() {
+        let mut background = policy(AppState::Background);
+        background.platform_available = false;
+        assert_eq!(
+            choose_lane(&sized(200 * MIB), &background),
+            LaneChoice::InProcess
+        );
+    }
+
+    #[test]
+    fn work_the_os_stalled_on_stays_in_process_while_the_app_is_in_the_foreground() {
+        let stalled = Candidate {
+            taken_back: true,
+            ..sized(200 * MIB)
+        };
+        assert_eq!(
+            choose_lane(&stalled, &policy(AppState::Foreground)),
+            LaneChoice::InProcess
+        );
+        assert_eq!(
+            choose_lane(&stalled, &policy(AppState::Background)),
+            LaneChoice::Platform
+        );
+    }
+
+    #[test]
+    fn never_more_than_max_platform_tasks_are_outstanding_however_many_wait() {
+        let candidates: Vec<Candidate> = (0..1000).map(|_| sized(1)).collect();
+        let background = policy(AppState::Background);
+        let picked = pick_with(&candidates, &background, &Occupancy::default(), &WIDE);
+        assert_eq!(picked.len(), 6);
+        let occupancy = Occupancy {
+            per_host: HashMap::from([("a".to_owned(), 4)]),
+            total: 4,
+            platform: 4,
+        };
+        let picked = pick_with(&candidates, &background, &occupancy, &WIDE);
+        assert_eq!(picked.len(), 2);
+    }
+
+    #[test]
+    fn a_full_os_window_does_not_hold_back_small_files_in_the_foreground() {
+        let candidates = [sized(100 * MIB), sized(1024), sized(100 * MIB), sized(2048)];
+        let occupancy = Occupancy {
+            per_host: HashMap::from([("a".to_owned(), 6)]),
+            total: 6,
+            platform: 6,
+        };
+        let picked = pick_with(
+            &candidates,
+            &policy(AppState::Foreground),
+            &occupancy,
+            &WIDE,
+        );
+        assert_eq!(positions(&picked), vec![1, 3]);
+        assert_eq!(lanes(&picked), vec![LaneChoice::InProcess; 2]);
+    }
+
+    #[test]
+    fn request_limits_count_both_lanes_together() {
+        let candidates = [sized(1), sized(100 * MIB), sized(2)];
+        let limits = Limits {
+            per_host: 4,
+            global: 8,
+        };
+        let three_os_tasks = Occupancy {
+            per_host: HashMap::from([("a".to_owned(), 3)]),
+            total: 3,
+            platform: 3,
+        };
+        let picked = pick_with(
+            &candidates,
+            &policy(AppState::Foreground),
+            &three_os_tasks,
+            &limits,
+        );
+        assert_eq!(positions(&picked), vec![0], "one slot left on host a");
+        let picked = pick_with(
+            &candidates,
+            &policy(AppState::Foreground),
+            &Occupancy::default(),
+            &limits,
+        );
+        assert_eq!(
+            lanes(&picked),
+            vec![
+                LaneChoice::InProcess,
+                LaneChoice::Platform,
+                LaneChoice::InProcess
+            ]
+        );
     }
 }

@@ -4,6 +4,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::state::{Input, transition};
 use crate::{TransferError, TransferId, TransferState, Upload};
 
 /// One transfer as the store holds it.
@@ -28,4 +29,20 @@ pub struct Transfer {
     pub(crate) source_mtime_ns: i64,
     /// `host:port` of the destination.
     pub(crate) host: String,
+}
+
+impl Transfer {
+    /// Queues a running transfer again, due `now`, after an attempt that ended without a
+    /// verdict (shutdown, pause, an OS task cancelled or lost). Such an attempt does not
+    /// use up the retry budget. Returns `false`, changing nothing, if it was not running.
+    pub(crate) fn requeue_without_verdict(&mut self, now: SystemTime) -> bool {
+        let Ok((next, _)) = transition(&self.state, &Input::Interrupted) else {
+            return false;
+        };
+        self.state = next;
+        self.bytes_sent = 0;
+        self.attempts = self.attempts.saturating_sub(1);
+        self.next_attempt_at = now;
+        true
+    }
 }

@@ -55,6 +55,15 @@ impl AttemptProgress {
         self.bytes_sent.load(Ordering::Relaxed)
     }
 
+    /// For an attempt that runs elsewhere (an OS task): the total it reports. Growth is
+    /// added to the lane's byte counter, which feeds the aggregate rate.
+    pub(crate) fn set_bytes_sent(&self, total: u64) {
+        let before = self.bytes_sent.swap(total, Ordering::Relaxed);
+        self.bytes_moved
+            .fetch_add(total.saturating_sub(before), Ordering::Relaxed);
+        self.touch();
+    }
+
     pub(super) fn touch(&self) {
         let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_activity_ms.store(elapsed, Ordering::Relaxed);

@@ -18,7 +18,8 @@ use crate::error::StoreError;
 
 pub(crate) use transfers::{
     CandidateFilter, any_runnable, due_candidates, find_reusable, insert, list, load,
-    next_retry_at, requeue_interrupted_in_process, save, totals,
+    next_retry_at, requeue_interrupted_in_process, requeue_running, running_on_platform, save,
+    totals,
 };
 
 /// `PRAGMA application_id` of every Ferry database: "FRRY".

@@ -237,6 +237,7 @@ pub(crate) struct CandidateRow {
     pub id: TransferId,
     pub host: String,
     pub constraints: Constraints,
+    pub size: u64,
 }
 
 /// What the scheduler can start at all: due, allowed on this network, and not to one of
@@ -260,7 +261,7 @@ pub(crate) fn due_candidates(
 ) -> rusqlite::Result<Vec<CandidateRow>> {
     let excluded = vec!["?"; filter.excluded_hosts.len()].join(", ");
     let sql = format!(
-        "SELECT id, host, allow_expensive, allow_constrained, priority, seq FROM transfers \
+        "SELECT id, host, allow_expensive, allow_constrained, size, priority, seq FROM transfers \
          WHERE state = 'queued' AND +next_attempt_at <= ? \
            AND (allow_expensive OR NOT ?) AND (allow_constrained OR NOT ?) \
            AND host NOT IN ({excluded}) \
@@ -288,6 +289,7 @@ pub(crate) fn due_candidates(
                 allow_expensive: row.get(2)?,
                 allow_constrained: row.get(3)?,
             },
+            size: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
         })
     })?;
     rows.collect()
@@ -357,4 +359,25 @@ pub(crate) fn requeue_interrupted_in_process(
          attempts = max(attempts - 1, 0) WHERE state = 'running' AND lane_key IS NULL",
         [now_ms],
     )
+}
+
+/// Queues every running transfer again, on both lanes: after a failed commit, or at an
+/// open without a platform service (no one is left to report on OS tasks). The
+/// interrupted attempts do not use up the retry budget.
+pub(crate) fn requeue_running(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE transfers SET state = 'queued', lane_key = NULL, next_attempt_at = ?1, \
+         updated_at = ?1, bytes_sent = 0, attempts = max(attempts - 1, 0) \
+         WHERE state = 'running'",
+        [now_ms],
+    )
+}
+
+/// Every transfer recorded as running on an OS task.
+pub(crate) fn running_on_platform(conn: &Connection) -> rusqlite::Result<Vec<Transfer>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM transfers WHERE state = 'running' AND lane_key IS NOT NULL");
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map([], decode)?;
+    rows.collect()
 }

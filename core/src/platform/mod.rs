@@ -14,6 +14,8 @@
 
 use std::path::PathBuf;
 
+use crate::classify::AttemptOutcome;
+
 /// One OS background task that Ferry asks the platform to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Handoff {
@@ -95,3 +97,34 @@ pub trait PlatformTransferService: Send + Sync {
     /// `getAllTasks`). Asked at every open to reconcile.
     fn outstanding(&self) -> Vec<String>;
 }
+
+/// What reaches the actor about OS tasks: the shim's reports, and the driver's.
+pub(crate) enum PlatformReport {
+    /// The shim: bytes sent so far.
+    Progress {
+        key: String,
+        bytes_sent: u64,
+        bytes_total: u64,
+    },
+    /// The shim: the task ended.
+    Finished {
+        key: String,
+        outcome: PlatformOutcome,
+    },
+    /// The driver: the task could not be started (source changed, body not written, the
+    /// service refused).
+    Rejected {
+        key: String,
+        outcome: AttemptOutcome,
+    },
+    /// The driver: the service's outstanding tasks, for query number `query`.
+    Outstanding { query: u64, keys: Vec<String> },
+}
+
+mod body;
+mod driver;
+mod outcome;
+
+pub(crate) use body::{BodyPlan, bodies_dir, remove_stale_bodies};
+pub(crate) use driver::PlatformDriver;
+pub(crate) use outcome::to_attempt_outcome;

@@ -1,0 +1,327 @@
+//! The actor's side of the platform lane: handing transfers to the OS, applying the OS's
+//! reports, taking stalled work back, and reconciling with the OS's own list of tasks.
+//!
+//! Like the rest of the actor, everything here changes state only inside the turn's
+//! transaction, and talks to the OS only through the [`PlatformDriver`] after the commit
+//! (the outbox). It must never call the platform service directly.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use tokio::time::Instant;
+
+use super::{Engine, FlightLane, InFlight, Outbox};
+use crate::Transfer;
+use crate::conditions::AppState;
+use crate::events::TransferEvent;
+use crate::lane::AttemptProgress;
+use crate::platform::{BodyPlan, Handoff, PlatformReport, to_attempt_outcome};
+use crate::scheduler::LanePolicy;
+use crate::store;
+use crate::upload::{SourceSnapshot, UploadMethod};
+
+impl Engine {
+    pub(super) fn lane_policy(&self) -> LanePolicy {
+        let policy = &self.config.platform;
+        LanePolicy {
+            app_state: self.app_state,
+            platform_available: self.platform.is_some(),
+            large_file_threshold: policy.large_file_threshold,
+            max_platform_tasks: policy.max_platform_tasks,
+        }
+    }
+
+    /// Records an OS task for a transfer already saved as `Running{Platform{key}}`; the
+    /// driver starts it after the commit.
+    pub(super) fn hand_off(
+        &mut self,
+        transfer: Transfer,
+        key: String,
+        generation: u64,
+        progress: Arc<AttemptProgress>,
+        outbox: &mut Outbox,
+    ) {
+        let upload = &transfer.upload;
+        let method = match upload.method {
+            UploadMethod::Put => "PUT",
+            UploadMethod::Post | UploadMethod::PostMultipart { .. } => "POST",
+        };
+        let mut headers = upload.headers.clone();
+        headers.push((
+            self.config.idempotency_header.clone(),
+            transfer.id.to_string(),
+        ));
+        let handoff = Handoff {
+            key: key.clone(),
+            transfer_id: transfer.id.to_string(),
+            body_path: upload.source.clone(),
+            url: upload.destination.clone(),
+            method: method.into(),
+            headers,
+            expected_bytes: transfer.size,
+            allow_expensive: upload.constraints.allow_expensive,
+            allow_constrained: upload.constraints.allow_constrained,
+            discretionary: self.app_state == AppState::Background,
+        };
+        let bodies = self
+            .platform
+            .as_ref()
+            .map(|driver| driver.bodies().to_path_buf())
+            .unwrap_or_default();
+        let body = BodyPlan {
+            source: upload.source.clone(),
+            snapshot: SourceSnapshot {
+                size: transfer.size,
+                mtime_ns: transfer.source_mtime_ns,
+            },
+            method: upload.method.clone(),
+            temp_path: bodies.join(format!("{key}.body")),
+        };
+        outbox.handoffs.push((handoff, body));
+        self.platform_keys.insert(key.clone(), transfer.id.clone());
+        self.in_flight.insert(
+            transfer.id.clone(),
+            InFlight {
+                transfer,
+                generation,
+                progress,
+                lane: FlightLane::Platform {
+                    key,
+                    handoff_query: self.outstanding_queries,
+                    last_activity: Instant::now(),
+                },
+                reported_bytes: 0,
+            },
+        );
+    }
+
+    /// Transfers found running on the OS at open: watched like any other OS task.
+    pub(super) fn adopt(&mut self, transfers: Vec<Transfer>) {
+        for transfer in transfers {
+            let crate::TransferState::Running {
+                lane: crate::Lane::Platform { handoff_key },
+            } = &transfer.state
+            else {
+                continue;
+            };
+            let key = handoff_key.clone();
+            self.next_generation += 1;
+            let progress = Arc::new(AttemptProgress::new(Arc::clone(&self.lane.bytes_moved)));
+            self.platform_keys.insert(key.clone(), transfer.id.clone());
+            self.in_flight.insert(
+                transfer.id.clone(),
+                InFlight {
+                    transfer,
+                    generation: self.next_generation,
+                    progress,
+                    lane: FlightLane::Platform {
+                        key,
+                        handoff_query: 0,
+                        last_activity: Instant::now(),
+                    },
+                    reported_bytes: 0,
+                },
+            );
+        }
+    }
+
+    /// Sends the turn's platform operations to the driver, in order: cancels first, so
+    /// a slot freed by a cancel is free before a new task starts.
+    pub(super) fn deliver_to_platform(
+        &self,
+        handoffs: Vec<(Handoff, BodyPlan)>,
+        cancels: Vec<String>,
+        releases: Vec<String>,
+    ) {
+        let Some(driver) = &self.platform else {
+            return;
+        };
+        for key in cancels {
+            driver.cancel(key);
+        }
+        for key in releases {
+            driver.release(key);
+        }
+        for (handoff, body) in handoffs {
+            driver.start(handoff, body);
+        }
+    }
+
+    pub(super) fn on_platform_report(
+        &mut self,
+        tx: &Connection,
+        report: PlatformReport,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<()> {
+        match report {
+            PlatformReport::Progress {
+                key,
+                bytes_sent,
+                bytes_total,
+            } => {
+                self.on_platform_progress(&key, bytes_sent, bytes_total);
+                Ok(())
+            }
+            PlatformReport::Finished { key, outcome } => {
+                let Some(flight) = self.take_platform_flight(&key) else {
+                    log::debug!("ignored a report for {key}: it is no longer running");
+                    return Ok(());
+                };
+                match to_attempt_outcome(&outcome, self.clock.now()) {
+                    Some(outcome) => self.conclude(tx, flight, &outcome, outbox),
+                    None => {
+                        log::info!("the OS cancelled {key} ({outcome:?}); queued again");
+                        self.requeue_without_verdict(tx, flight, outbox)
+                    }
+                }
+            }
+            PlatformReport::Rejected { key, outcome } => match self.take_platform_flight(&key) {
+                Some(flight) => self.conclude(tx, flight, &outcome, outbox),
+                None => Ok(()),
+            },
+            PlatformReport::Outstanding { query, keys } => {
+                self.on_outstanding(tx, query, keys, outbox)
+            }
+        }
+    }
+
+    /// `bytes_total` is the body's size, which for a multipart body is more than the
+    /// file's: progress is scaled to the file.
+    fn on_platform_progress(&mut self, key: &str, body_sent: u64, body_total: u64) {
+        let Some(flight) = self
+            .platform_keys
+            .get(key)
+            .and_then(|id| self.in_flight.get_mut(id))
+        else {
+            return;
+        };
+        let size = flight.transfer.size;
+        let bytes_sent = match body_total {
+            0 => body_sent.min(size),
+            total => {
+                let scaled =
+                    u128::from(body_sent.min(total)) * u128::from(size) / u128::from(total);
+                u64::try_from(scaled).unwrap_or(size)
+            }
+        };
+        let before = flight.progress.bytes_sent();
+        if bytes_sent == before {
+            return;
+        }
+        flight.progress.set_bytes_sent(bytes_sent);
+        if let FlightLane::Platform { last_activity, .. } = &mut flight.lane {
+            *last_activity = Instant::now();
+        }
+        self.stall_watch.moved(Instant::now());
+    }
+
+    fn take_platform_flight(&mut self, key: &str) -> Option<InFlight> {
+        let id = self.platform_keys.remove(key)?;
+        self.in_flight.remove(&id)
+    }
+
+    /// Tasks the OS no longer knows went away without a report (a force-quit can do
+    /// that): their transfers run again.
+    fn on_outstanding(
+        &mut self,
+        tx: &Connection,
+        query: u64,
+        keys: Vec<String>,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<()> {
+        let outstanding: HashSet<String> = keys.into_iter().collect();
+        let vanished: Vec<String> = self
+            .in_flight
+            .values()
+            .filter_map(|flight| match &flight.lane {
+                FlightLane::Platform {
+                    key, handoff_query, ..
+                } if *handoff_query < query && !outstanding.contains(key) => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        for key in vanished {
+            if let Some(flight) = self.take_platform_flight(&key) {
+                log::info!("the OS lost {key} without a report; queued again");
+                outbox.platform_releases.push(key);
+                self.requeue_without_verdict(tx, flight, outbox)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Back in the foreground (a "wake"): OS tasks get a fresh stall timer, since time in
+    /// the background is not the OS stalling, and the OS is asked which tasks it still has.
+    pub(super) fn on_foreground(&mut self, outbox: &mut Outbox) {
+        let now = Instant::now();
+        for flight in self.in_flight.values_mut() {
+            if let FlightLane::Platform { last_activity, .. } = &mut flight.lane {
+                *last_activity = now;
+            }
+        }
+        self.stall_watch.moved(now);
+        if self.platform.is_some() {
+            self.outstanding_queries += 1;
+            outbox.outstanding_query = Some(self.outstanding_queries);
+        }
+    }
+
+    /// In the foreground, an OS task that has not moved for `platform_stall_timeout` is
+    /// cancelled and its transfer taken back in-process: the seed's five-minute stall,
+    /// recovered in `platform_stall_timeout`.
+    pub(super) fn recover_platform_stalls(
+        &mut self,
+        tx: &Connection,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<()> {
+        if self.app_state != AppState::Foreground {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let timeout = self.config.platform.platform_stall_timeout;
+        let stalled: Vec<String> = self
+            .in_flight
+            .values()
+            .filter_map(|flight| match &flight.lane {
+                FlightLane::Platform {
+                    key, last_activity, ..
+                } if now.saturating_duration_since(*last_activity) >= timeout => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        for key in stalled {
+            let Some(flight) = self.take_platform_flight(&key) else {
+                continue;
+            };
+            let id = flight.transfer.id.clone();
+            log::info!("the OS made no progress on {key} for {timeout:?}; taking it back");
+            self.taken_back.insert(id.clone());
+            outbox.platform_cancels.push(key);
+            outbox
+                .events
+                .push(TransferEvent::TakenBackFromPlatform { id: id.clone() });
+            self.requeue_without_verdict(tx, flight, outbox)?;
+        }
+        Ok(())
+    }
+
+    /// Queues a transfer again after an attempt that ended without a verdict; it does not
+    /// use up the retry budget.
+    pub(super) fn requeue_without_verdict(
+        &mut self,
+        tx: &Connection,
+        flight: InFlight,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<()> {
+        let mut transfer = flight.transfer;
+        if !transfer.requeue_without_verdict(self.clock.now()) {
+            return Ok(());
+        }
+        store::save(tx, &transfer, self.clock.now_ms())?;
+        outbox
+            .events
+            .push(TransferEvent::Requeued { id: transfer.id });
+        Ok(())
+    }
+}

@@ -1,0 +1,492 @@
+//! The platform lane: what goes to the OS and when, the OS's reports, stall recovery, and
+//! reconciliation at open. The OS is a scripted stand-in; the bytes really reach the
+//! loopback server.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry::{
+    AppState, Integrations, Lane, PlatformFailure, PlatformOutcome, QueueConfig, StateKind,
+    TransferEvent, TransferQueue, TransferState, Upload, UploadMethod,
+};
+use ferry_testkit::{ServerConfig, TestServer};
+use support::scripted_platform::{ScriptedPlatform, deliver};
+use support::{SourceFile, assert_all_received_once, quick_config, wait_for, write_files};
+
+const LARGE: u64 = 64 * 1024;
+
+fn platform_config(dir: &std::path::Path) -> QueueConfig {
+    let mut config = quick_config(dir);
+    config.platform.large_file_threshold = LARGE;
+    config
+}
+
+async fn open(config: QueueConfig, platform: &Arc<ScriptedPlatform>) -> TransferQueue {
+    let integrations = Integrations {
+        platform: Some(Arc::clone(platform) as Arc<dyn ferry::PlatformTransferService>),
+    };
+    TransferQueue::open_with(config, integrations)
+        .await
+        .expect("open")
+}
+
+fn upload_to(server: &TestServer, file: &SourceFile) -> Upload {
+    Upload::put(&file.path, format!("{}{}", server.base_url(), file.name))
+}
+
+/// Plays the OS: sends the handoff for real, drops the task, reports the outcome.
+async fn complete(platform: &ScriptedPlatform, queue: &TransferQueue, handoff: &ferry::Handoff) {
+    let outcome = deliver(handoff).await;
+    platform.forget(&handoff.key);
+    queue
+        .platform_finished(&handoff.key, outcome)
+        .expect("report");
+}
+
+/// Waits, a bounded number of times, for work the platform driver does after a turn.
+async fn eventually(condition: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the condition did not become true");
+}
+
+async fn server() -> TestServer {
+    TestServer::start(ServerConfig::default())
+        .await
+        .expect("server")
+}
+
+#[tokio::test]
+async fn large_files_go_to_the_os_and_small_ones_run_in_process_in_the_foreground() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 6, 1, |index, _| {
+        if index % 2 == 0 { 4 * 1024 } else { 256 * 1024 }
+    });
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let queue = open(platform_config(dir.path()), &platform).await;
+    let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
+    let ids: Vec<_> = queue
+        .enqueue_many(uploads)
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|result| result.expect("accepted"))
+        .collect();
+
+    for _ in 0..3 {
+        let handoff = handoffs.recv().await.expect("a handoff");
+        assert!(handoff.expected_bytes >= LARGE);
+        assert_eq!(handoff.method, "PUT");
+        assert!(!handoff.discretionary, "created in the foreground");
+        let record = queue
+            .get(&ferry::TransferId::parse(&handoff.transfer_id).expect("id"))
+            .await
+            .expect("get");
+        assert_eq!(
+            record.state,
+            TransferState::Running {
+                lane: Lane::Platform {
+                    handoff_key: handoff.key.clone()
+                }
+            },
+            "recorded as running on the OS before start was called"
+        );
+        assert!(
+            handoff
+                .headers
+                .iter()
+                .any(|(name, value)| name == "Idempotency-Key" && *value == handoff.transfer_id)
+        );
+        complete(&platform, &queue, &handoff).await;
+    }
+    queue.wait_idle().await.expect("idle");
+
+    assert_eq!(
+        platform.started().len(),
+        3,
+        "only the large files were handed off"
+    );
+    for id in &ids {
+        assert_eq!(
+            queue.get(id).await.expect("get").state,
+            TransferState::Succeeded
+        );
+    }
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn in_the_background_everything_goes_to_the_os_within_the_task_window() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 40, 2, |_, _| 2048);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let mut config = platform_config(dir.path());
+    config.platform.max_platform_tasks = 3;
+    let queue = open(config, &platform).await;
+    queue
+        .set_app_state(AppState::Background)
+        .await
+        .expect("background");
+    let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
+    queue.enqueue_many(uploads).await.expect("enqueue");
+
+    for _ in 0..files.len() {
+        let handoff = handoffs.recv().await.expect("a handoff");
+        assert!(handoff.discretionary, "created in the background");
+        complete(&platform, &queue, &handoff).await;
+    }
+    queue.wait_idle().await.expect("idle");
+
+    assert_eq!(
+        platform.started().len(),
+        files.len(),
+        "one OS task per file"
+    );
+    assert!(
+        platform.max_outstanding() <= 3,
+        "max {}",
+        platform.max_outstanding()
+    );
+    assert_eq!(server.stats().requests, files.len() as u64);
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_os_task_without_progress_in_the_foreground_is_taken_back_in_process() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 3, |_, _| 512 * 1024);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let queue = open(platform_config(dir.path()), &platform).await;
+    let mut events = queue.subscribe();
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    let handoff = handoffs.recv().await.expect("a handoff");
+    let handed_off_at = tokio::time::Instant::now();
+    // The OS never starts the task (the seed's stuck session).
+
+    wait_for(
+        &mut events,
+        1000,
+        |event| matches!(event, TransferEvent::TakenBackFromPlatform { id: taken } if *taken == id),
+    )
+    .await;
+    let waited = handed_off_at.elapsed();
+    assert!(
+        waited >= Duration::from_secs(60) && waited <= Duration::from_secs(61),
+        "taken back after {waited:?} of virtual time; platform_stall_timeout is 60 s"
+    );
+    queue.wait_idle().await.expect("idle");
+    eventually(|| platform.cancelled() == vec![handoff.key.clone()]).await;
+
+    let record = queue.get(&id).await.expect("get");
+    assert_eq!(record.state, TransferState::Succeeded);
+    assert_eq!(
+        record.attempts, 1,
+        "the stalled OS task did not use up an attempt"
+    );
+    assert_eq!(
+        platform.started().len(),
+        1,
+        "the work came back in-process, not to the OS"
+    );
+    assert_all_received_once(&server, &files);
+    // A late report from the cancelled task changes nothing.
+    queue
+        .platform_finished(
+            &handoff.key,
+            PlatformOutcome::Response {
+                status: 500,
+                headers: Vec::new(),
+            },
+        )
+        .expect("report");
+    queue.wait_idle().await.expect("idle");
+    assert_eq!(
+        queue.get(&id).await.expect("get").state,
+        TransferState::Succeeded
+    );
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_crash_between_recording_the_handoff_and_calling_start_is_reconciled_at_open() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 4, |_, _| 300 * 1024);
+    let (dying, _) = ScriptedPlatform::new();
+    let release = dying.hold_starts();
+    let queue = open(platform_config(dir.path()), &dying).await;
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    // The record says Running{Platform} once the turn committed; start is then blocked.
+    let record = queue.get(&id).await.expect("get");
+    assert!(matches!(
+        record.state,
+        TransferState::Running {
+            lane: Lane::Platform { .. }
+        }
+    ));
+    eventually(|| dying.start_calls() == 1).await;
+    queue
+        .shutdown()
+        .await
+        .expect("the process dies before start returns");
+
+    // Relaunch: the OS never heard of the task.
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let queue = open(platform_config(dir.path()), &platform).await;
+    let handoff = handoffs.recv().await.expect("handed off again");
+    complete(&platform, &queue, &handoff).await;
+    queue.wait_idle().await.expect("idle");
+    drop(release);
+
+    let record = queue.get(&id).await.expect("get");
+    assert_eq!(record.state, TransferState::Succeeded);
+    assert_eq!(
+        record.attempts, 1,
+        "the lost handoff did not use up an attempt"
+    );
+    assert!(
+        dying.started().is_empty(),
+        "the dying process never started a task"
+    );
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_task_still_running_at_open_is_adopted_and_its_replayed_report_applied() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 5, |_, _| 200 * 1024);
+    let (first, mut handoffs) = ScriptedPlatform::new();
+    let queue = open(platform_config(dir.path()), &first).await;
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    let handoff = handoffs.recv().await.expect("a handoff");
+    queue
+        .shutdown()
+        .await
+        .expect("the app is killed; the OS task goes on");
+
+    // The OS finishes the task while the app is dead; the shim queues the report.
+    let outcome = deliver(&handoff).await;
+    let (relaunched, _) = ScriptedPlatform::new();
+    let relaunched = relaunched.with_outstanding(&[handoff.key.as_str()]);
+    let queue = open(platform_config(dir.path()), &relaunched).await;
+    assert!(
+        matches!(
+            queue.get(&id).await.expect("get").state,
+            TransferState::Running {
+                lane: Lane::Platform { .. }
+            }
+        ),
+        "adopted, not requeued"
+    );
+    relaunched.forget(&handoff.key);
+    queue
+        .platform_finished(&handoff.key, outcome)
+        .expect("replay");
+    queue.wait_idle().await.expect("idle");
+
+    assert_eq!(
+        queue.get(&id).await.expect("get").state,
+        TransferState::Succeeded
+    );
+    assert!(relaunched.started().is_empty(), "nothing was sent twice");
+    assert_eq!(server.stats().requests, 1);
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_force_quit_cancels_every_task_and_everything_is_sent_once_after_reopening() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 5, 6, |_, _| 100 * 1024);
+    let (first, mut handoffs) = ScriptedPlatform::new();
+    let mut config = platform_config(dir.path());
+    config.limits.per_host = 8; // every file on the OS at once
+    let queue = open(config.clone(), &first).await;
+    let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
+    queue.enqueue_many(uploads).await.expect("enqueue");
+    let mut keys = Vec::new();
+    for _ in 0..files.len() {
+        keys.push(handoffs.recv().await.expect("a handoff").key);
+    }
+    queue.shutdown().await.expect("force-quit");
+
+    // The OS cancelled every task: some reports were queued by the shim, some vanished.
+    let (relaunched, mut handoffs) = ScriptedPlatform::new();
+    let queued_reports: Vec<&str> = keys.iter().take(2).map(String::as_str).collect();
+    let relaunched = relaunched.with_outstanding(&queued_reports);
+    let queue = open(config, &relaunched).await;
+    for key in &queued_reports {
+        relaunched.forget(key);
+        queue
+            .platform_finished(
+                key,
+                PlatformOutcome::Failed {
+                    kind: PlatformFailure::CancelledByUser,
+                    message: "force-quit".into(),
+                },
+            )
+            .expect("replay");
+    }
+    for _ in 0..files.len() {
+        let handoff = handoffs.recv().await.expect("handed off again");
+        complete(&relaunched, &queue, &handoff).await;
+    }
+    queue.wait_idle().await.expect("idle");
+
+    let succeeded = queue
+        .list(Some(StateKind::Succeeded), 0, 100)
+        .await
+        .expect("list");
+    assert_eq!(succeeded.len(), files.len());
+    assert!(succeeded.iter().all(|transfer| transfer.attempts == 1));
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_multipart_body_is_written_to_a_temp_file_that_is_removed_when_done() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 7, |_, _| 100 * 1024);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let config = platform_config(dir.path());
+    let bodies = dir.path().join("queue.db.bodies");
+    std::fs::create_dir_all(&bodies).expect("bodies dir");
+    std::fs::write(bodies.join("left-by-a-crash.1.body"), b"stale").expect("stale body");
+    let queue = open(config, &platform).await;
+    assert!(
+        !bodies.join("left-by-a-crash.1.body").exists(),
+        "a stale body is removed at open"
+    );
+    let upload = Upload::put(&files[0].path, format!("{}form", server.base_url())).with_method(
+        UploadMethod::PostMultipart {
+            field: "file".into(),
+        },
+    );
+    let id = queue.enqueue(upload).await.expect("enqueue");
+    let handoff = handoffs.recv().await.expect("a handoff");
+    assert_eq!(handoff.method, "POST");
+    assert!(handoff.body_path.starts_with(&bodies));
+    assert!(handoff.expected_bytes > files[0].len);
+    assert!(
+        handoff
+            .headers
+            .iter()
+            .any(|(name, value)| name == "Content-Type"
+                && value.starts_with("multipart/form-data; boundary="))
+    );
+    complete(&platform, &queue, &handoff).await;
+    queue.wait_idle().await.expect("idle");
+
+    assert_eq!(
+        queue.get(&id).await.expect("get").state,
+        TransferState::Succeeded
+    );
+    let part = server
+        .received("/form#f00000.bin")
+        .expect("the file part arrived");
+    assert_eq!(part.len, files[0].len);
+    assert_eq!(part.sha256_hex, files[0].sha256_hex);
+    // The driver removes the body right after the turn that recorded the success.
+    eventually(|| !handoff.body_path.exists()).await;
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_that_stops_moving_says_why() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 2, 8, |_, _| 1024);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let mut config = platform_config(dir.path());
+    config.platform.queue_stall_after = Duration::from_secs(120);
+    let queue = open(config, &platform).await;
+    queue
+        .set_app_state(AppState::Background)
+        .await
+        .expect("background");
+    let mut events = queue.subscribe();
+    let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
+    queue.enqueue_many(uploads).await.expect("enqueue");
+    handoffs.recv().await.expect("a handoff");
+    let since = tokio::time::Instant::now();
+    // The OS holds the tasks in the background and never reports.
+
+    let event = wait_for(&mut events, 5000, |event| {
+        matches!(event, TransferEvent::QueueStalled { .. })
+    })
+    .await;
+    let TransferEvent::QueueStalled { reason, idle_for } = event else {
+        unreachable!()
+    };
+    assert!(reason.contains("OS background tasks"), "{reason}");
+    assert!(idle_for >= Duration::from_secs(120), "{idle_for:?}");
+    assert!(
+        since.elapsed() <= Duration::from_secs(121),
+        "{:?}",
+        since.elapsed()
+    );
+    assert!(
+        platform.cancelled().is_empty(),
+        "no take-back in the background"
+    );
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn back_in_the_foreground_tasks_the_os_lost_run_again() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 9, |_, _| 1024);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let queue = open(platform_config(dir.path()), &platform).await;
+    queue
+        .set_app_state(AppState::Background)
+        .await
+        .expect("background");
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    let lost = handoffs.recv().await.expect("a handoff");
+    platform.forget(&lost.key); // vanished without a report
+
+    queue
+        .set_app_state(AppState::Foreground)
+        .await
+        .expect("foreground");
+    queue.wait_idle().await.expect("idle");
+
+    let record = queue.get(&id).await.expect("get");
+    assert_eq!(record.state, TransferState::Succeeded);
+    assert_eq!(
+        platform.started().len(),
+        1,
+        "the small file ran in-process the second time"
+    );
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}

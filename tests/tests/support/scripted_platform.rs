@@ -1,0 +1,143 @@
+//! A scripted stand-in for the OS background-transfer service, for the engine's
+//! platform-lane tests: it records every call, keeps an outstanding set, and leaves it to
+//! the test to deliver a handoff (really, to the loopback server) and report back.
+//! The full OS simulators with os-model.md's rules live in `ferry-testkit`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry::{Handoff, PlatformError, PlatformOutcome, PlatformTransferService};
+use tokio::sync::mpsc;
+
+#[derive(Default)]
+struct Calls {
+    start_calls: usize,
+    started: Vec<Handoff>,
+    cancelled: Vec<String>,
+    outstanding: HashSet<String>,
+    max_outstanding: usize,
+}
+
+/// Records calls; `start` blocks while `gate` holds (a process about to die).
+pub struct ScriptedPlatform {
+    calls: Mutex<Calls>,
+    handoffs: mpsc::UnboundedSender<Handoff>,
+    gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl ScriptedPlatform {
+    pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<Handoff>) {
+        let (handoffs, receiver) = mpsc::unbounded_channel();
+        let platform = Self {
+            calls: Mutex::default(),
+            handoffs,
+            gate: Mutex::new(None),
+        };
+        (Arc::new(platform), receiver)
+    }
+
+    /// Tasks the OS reports as outstanding at the next `outstanding()` call.
+    pub fn with_outstanding(self: Arc<Self>, keys: &[&str]) -> Arc<Self> {
+        let mut calls = self.calls.lock().unwrap();
+        calls.outstanding = keys.iter().map(|key| (*key).to_owned()).collect();
+        drop(calls);
+        self
+    }
+
+    /// Makes every `start` block until the returned sender is dropped.
+    pub fn hold_starts(&self) -> std::sync::mpsc::Sender<()> {
+        let (release, gate) = std::sync::mpsc::channel();
+        *self.gate.lock().unwrap() = Some(gate);
+        release
+    }
+
+    /// The OS finished (or lost) this task.
+    pub fn forget(&self, key: &str) {
+        self.calls.lock().unwrap().outstanding.remove(key);
+    }
+
+    /// Calls of `start`, including those still blocked.
+    pub fn start_calls(&self) -> usize {
+        self.calls.lock().unwrap().start_calls
+    }
+
+    pub fn started(&self) -> Vec<Handoff> {
+        self.calls.lock().unwrap().started.clone()
+    }
+
+    pub fn cancelled(&self) -> Vec<String> {
+        self.calls.lock().unwrap().cancelled.clone()
+    }
+
+    pub fn max_outstanding(&self) -> usize {
+        self.calls.lock().unwrap().max_outstanding
+    }
+}
+
+impl PlatformTransferService for ScriptedPlatform {
+    fn start(&self, handoff: Handoff) -> Result<(), PlatformError> {
+        self.calls.lock().unwrap().start_calls += 1;
+        if let Some(gate) = self.gate.lock().unwrap().as_ref() {
+            // Held until the test drops the sender: the process "dies" in the meantime.
+            let _ = gate.recv_timeout(Duration::from_secs(60));
+            return Ok(());
+        }
+        let mut calls = self.calls.lock().unwrap();
+        calls.outstanding.insert(handoff.key.clone());
+        calls.max_outstanding = calls.max_outstanding.max(calls.outstanding.len());
+        calls.started.push(handoff.clone());
+        drop(calls);
+        let _ = self.handoffs.send(handoff);
+        Ok(())
+    }
+
+    fn cancel(&self, handoff_key: &str) {
+        let mut calls = self.calls.lock().unwrap();
+        calls.outstanding.remove(handoff_key);
+        calls.cancelled.push(handoff_key.to_owned());
+    }
+
+    fn outstanding(&self) -> Vec<String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .outstanding
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Sends a handoff as the OS would: its method, URL, headers and body file.
+pub async fn deliver(handoff: &Handoff) -> PlatformOutcome {
+    let body = tokio::fs::read(&handoff.body_path)
+        .await
+        .expect("body file");
+    assert_eq!(body.len() as u64, handoff.expected_bytes, "expected bytes");
+    let client = reqwest::Client::new();
+    let method = reqwest::Method::from_bytes(handoff.method.as_bytes()).expect("method");
+    let mut request = client.request(method, &handoff.url).body(body);
+    for (name, value) in &handoff.headers {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        Ok(response) => PlatformOutcome::Response {
+            status: response.status().as_u16(),
+            headers: response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.to_string(),
+                        value.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+        },
+        Err(error) => PlatformOutcome::Failed {
+            kind: ferry::PlatformFailure::Network,
+            message: error.to_string(),
+        },
+    }
+}
