@@ -2,11 +2,12 @@
 //! shim implements (iOS `URLSession` background sessions, Android WorkManager), the
 //! records it receives and reports, and the adapter that lends it to `ferry`.
 //!
-//! Translation only: which transfer goes to the OS, and when, is decided in `ferry`. The
-//! adapter must never let a foreign failure reach the engine as a panic: a service that
-//! throws from `cancel` or `outstanding` is logged and treated as "nothing to cancel" /
-//! "no task outstanding" (the transfers are then queued again and resent with the same
-//! idempotency key).
+//! Translation only: which transfer goes to the OS, and when, is decided in `ferry`, and so
+//! is what a failing service means. A shim that throws from `start` is a refusal (the
+//! transfer is retried); one that throws from `cancel` is logged. One that throws from
+//! `outstanding` reaches `ferry` as a panic on purpose: `ferry` catches it and keeps its
+//! records (the foreground stall take-back recovers them), rather than this adapter
+//! inventing an empty list that would requeue every OS task.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -147,9 +148,10 @@ pub trait PlatformTransferService: Send + Sync {
     /// Cancels the OS task with this key, if there is one.
     fn cancel(&self, handoff_key: String);
 
-    /// The keys of every OS task that has not finished (iOS `getAllTasks`). Asked when a
-    /// queue opens, to reconcile: a transfer recorded on the platform under a key not in
-    /// this list is queued again.
+    /// The keys of every OS task that has not finished (iOS `getAllTasks`), including tasks
+    /// whose final report the shim has not delivered yet. Asked when a queue opens and
+    /// when the app returns to the foreground, to reconcile: a transfer recorded on the
+    /// platform under a key not in this list is queued again.
     fn outstanding(&self) -> Vec<String>;
 }
 
@@ -178,12 +180,7 @@ impl ferry::PlatformTransferService for ForeignPlatform {
     }
 
     fn outstanding(&self) -> Vec<String> {
-        catch_unwind(AssertUnwindSafe(|| self.0.outstanding())).unwrap_or_else(|_| {
-            log::error!(
-                "the platform service failed to list its tasks; every transfer it held is \
-                 queued again"
-            );
-            Vec::new()
-        })
+        // A throwing shim panics here; `ferry` catches it (see the module doc).
+        self.0.outstanding()
     }
 }

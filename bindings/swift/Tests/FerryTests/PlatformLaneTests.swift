@@ -151,6 +151,35 @@ final class PlatformLaneTests: XCTestCase {
         try await queue.shutdown()
     }
 
+    /// A Swift error that is not `PlatformError`, thrown from `start`, is a refusal: the
+    /// transfer records a platform failure and waits for a retry; nothing crashes.
+    func testAnUnexpectedSwiftErrorFromStartIsAPlatformFailure() async throws {
+        try await bounded(120, "testAnUnexpectedSwiftErrorFromStartIsAPlatformFailure") {
+            try await self.runAnUnexpectedSwiftErrorFromStartIsAPlatformFailure()
+        }
+    }
+
+    private func runAnUnexpectedSwiftErrorFromStartIsAPlatformFailure() async throws {
+        let prefix = Testkit.uniquePrefix("throwing")
+        let throwing = RecordingPlatform(.throwUnexpected)
+        let queue = try await open(throwing, threshold: threshold)
+        let (file, _) = try scratch.randomFile("thrown.bin", count: Int(threshold))
+        let id = try await queue.enqueue(upload: .put(file, to: base + prefix + "thrown.bin"))
+        let transfer = try await withTimeout(20, "a recorded platform failure") {
+            while true {
+                let transfer = try await queue.get(id: id)
+                if transfer.lastError != nil { return transfer }
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        XCTAssertEqual(transfer.lastError?.kind, .platform)
+        XCTAssertTrue(transfer.lastError?.message.contains("unexpectedly") ?? false, "\(String(describing: transfer.lastError))")
+        XCTAssertNotEqual(transfer.state, .succeeded)
+        XCTAssertNotEqual(transfer.state, .failed)
+        try await queue.cancel(id: id)
+        try await queue.shutdown()
+    }
+
     /// Opens a queue whose service holds every handoff, enqueues `file`, waits for its
     /// handoff and shuts the queue down with the transfer still on the platform.
     private func leaveAHandoffRunning(_ file: URL, to destination: String) async throws -> (String, Handoff) {

@@ -38,9 +38,12 @@ final class RecordingPlatform: PlatformTransferService, @unchecked Sendable {
     // MARK: PlatformTransferService (called on Ferry's threads; returns at once)
 
     func start(handoff: Handoff) throws {
-        if behaviour == .throwUnexpected { throw Unexpected() }
         lock.lock()
         handoffsStarted.append(handoff)
+        if behaviour == .throwUnexpected {
+            lock.unlock()
+            throw Unexpected()
+        }
         let queue = self.queue
         if queue == nil && behaviour == .upload { waiting.append(handoff) }
         lock.unlock()

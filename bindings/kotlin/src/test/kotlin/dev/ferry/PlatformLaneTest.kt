@@ -1,7 +1,7 @@
 // The platform lane across the FFI: a PlatformTransferService written in Kotlin
 // (RecordingPlatform) is driven by the core, uploads handoffs with java.net.http, and
 // reports back with platformProgress/platformFinished; the queue's persisted state follows.
-// Also reconciliation at open against outstanding(), and a shim that throws.
+// Also reconciliation at open against outstanding(), and shims that throw or refuse.
 package dev.ferry
 
 import java.nio.file.Path
@@ -128,20 +128,53 @@ class PlatformLaneTest {
     }
 
     @Test
-    fun aServiceThatThrowsFromOutstandingDoesNotBreakOpen() = runBlocking {
+    fun aServiceThatThrowsFromOutstandingKeepsTheRecordUntilItIsTakenBack() = runBlocking {
         withTimeout(GUARD_MS) {
             val prefix = Testkit.uniquePrefix("broken-shim")
             val (file, sha) = randomFile(dir, "orphan.bin", THRESHOLD)
-            val (id, _) = leaveAHandoffRunning(file, "$prefix/orphan.bin")
+            val (id, handoff) = leaveAHandoffRunning(file, "$prefix/orphan.bin")
 
-            // A Kotlin exception from outstanding() must not crash the app or the queue:
-            // Ferry treats it as "no task outstanding" and sends the transfer in-process.
+            // A Kotlin exception from outstanding() neither crashes the app nor fails the
+            // open: Ferry keeps the record on the platform, and in the foreground takes the
+            // task back once it has made no progress for platformStallTimeout.
             val broken = RecordingPlatform(RecordingPlatform.Behaviour.THROW_ON_OUTSTANDING)
-            val queue = open(broken, ULong.MAX_VALUE)
+            val config = config(ULong.MAX_VALUE).copy(platformStallTimeout = java.time.Duration.ofSeconds(1))
+            val queue = TransferQueue.openWithPlatform(config, broken).also { broken.attach(it) }
             assertTrue(broken.outstandingCalls >= 1)
+            assertEquals(TransferState.Running(Lane.Platform(handoff.key)), queue.get(id).state)
             queue.awaitIdle(id)
             assertEquals(TransferState.Succeeded, queue.get(id).state)
+            assertTrue(handoff.key in broken.cancelled, "the stalled OS task is cancelled")
             assertStoredOnce("$prefix/orphan.bin", sha)
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    @Test
+    fun aRefusalFromStartIsRecordedAsAPlatformFailure() = runBlocking {
+        withTimeout(GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("refused")
+            val refusing = RecordingPlatform(RecordingPlatform.Behaviour.REFUSE)
+            // Backoff is full-jitter, so a retry may come at once: assert on the error only.
+            val config = config(THRESHOLD.toULong())
+            val queue = TransferQueue.openWithPlatform(config, refusing).also { refusing.attach(it) }
+            val (file, _) = randomFile(dir, "refused.bin", THRESHOLD)
+            val id = queue.enqueue(put(file, "$prefix/refused.bin"))
+            refusing.awaitHandoffs(1)
+            var transfer = queue.get(id)
+            while (transfer.lastError == null) {
+                kotlinx.coroutines.delay(20)
+                transfer = queue.get(id)
+            }
+            assertEquals(FailureKind.PLATFORM, transfer.lastError?.kind)
+            assertTrue(
+                transfer.lastError!!.message.contains("the OS task queue is full"),
+                "the shim's reason reaches the transfer: ${transfer.lastError}",
+            )
+            assertTrue(transfer.state != TransferState.Succeeded && transfer.state != TransferState.Failed)
+            assertEquals(id, refusing.handoffs.first().transferId)
+            queue.cancel(id)
             queue.shutdown()
             queue.close()
         }

@@ -26,6 +26,9 @@ class RecordingPlatform(
 
         /** `outstanding()` throws: the shim itself is broken. */
         THROW_ON_OUTSTANDING,
+
+        /** `start` refuses with [PlatformException.Refused], as a full OS queue would. */
+        REFUSE,
     }
 
     val handoffs = CopyOnWriteArrayList<Handoff>()
@@ -42,6 +45,7 @@ class RecordingPlatform(
 
     override fun start(handoff: Handoff) {
         handoffs += handoff
+        if (behaviour == Behaviour.REFUSE) throw PlatformException.Refused("the OS task queue is full")
         if (behaviour != Behaviour.UPLOAD) return
         val ready = synchronized(lock) {
             val attached = queue
