@@ -184,3 +184,117 @@ impl ferry::PlatformTransferService for ForeignPlatform {
         self.0.outstanding()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use ferry::PlatformTransferService as _;
+
+    use super::*;
+
+    /// Stands in for a foreign shim: refuses, panics (as a throwing shim does once UniFFI
+    /// lifts its failure) or accepts, and lists `keys`.
+    struct Shim {
+        start: fn() -> Result<(), PlatformError>,
+        keys: Vec<String>,
+    }
+
+    impl PlatformTransferService for Shim {
+        fn start(&self, _: Handoff) -> Result<(), PlatformError> {
+            (self.start)()
+        }
+        fn cancel(&self, _: String) {
+            panic!("a shim that throws from cancel");
+        }
+        fn outstanding(&self) -> Vec<String> {
+            self.keys.clone()
+        }
+    }
+
+    fn handoff() -> ferry::Handoff {
+        ferry::Handoff {
+            key: "t.1".into(),
+            transfer_id: "t".into(),
+            body_path: PathBuf::from("/data/body.bin"),
+            url: "https://example.com/u".into(),
+            method: "PUT".into(),
+            headers: vec![("Idempotency-Key".into(), "t".into())],
+            expected_bytes: 42,
+            allow_expensive: true,
+            allow_constrained: false,
+            discretionary: true,
+        }
+    }
+
+    fn adapter(start: fn() -> Result<(), PlatformError>) -> ForeignPlatform {
+        ForeignPlatform(Arc::new(Shim {
+            start,
+            keys: vec!["t.1".into()],
+        }))
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_shims_reason_and_a_panic_becomes_a_refusal() {
+        let accepted = adapter(|| Ok(())).start(handoff());
+        assert_eq!(accepted, Ok(()));
+        let refused = adapter(|| {
+            Err(PlatformError::Refused {
+                reason: "queue full".into(),
+            })
+        })
+        .start(handoff());
+        assert_eq!(refused.map_err(|e| e.message), Err("queue full".to_owned()));
+        let crashed = adapter(|| panic!("shim bug")).start(handoff());
+        assert!(crashed.is_err_and(|e| e.message.contains("crashed")));
+    }
+
+    #[test]
+    fn a_throwing_cancel_is_contained_and_outstanding_is_passed_through() {
+        let platform = adapter(|| Ok(()));
+        platform.cancel("t.1");
+        assert_eq!(platform.outstanding(), ["t.1"]);
+    }
+
+    #[test]
+    fn records_carry_every_field_across() {
+        let converted = Handoff::from(handoff());
+        assert_eq!(converted.body_path, "/data/body.bin");
+        assert_eq!(
+            converted.headers,
+            [Header {
+                name: "Idempotency-Key".into(),
+                value: "t".into()
+            }]
+        );
+        assert_eq!(converted.expected_bytes, 42);
+        assert!(converted.discretionary && !converted.allow_constrained);
+        let outcome: ferry::PlatformOutcome = PlatformOutcome::Response {
+            status: 201,
+            headers: vec![Header {
+                name: "ETag".into(),
+                value: "x".into(),
+            }],
+        }
+        .into();
+        assert_eq!(
+            outcome,
+            ferry::PlatformOutcome::Response {
+                status: 201,
+                headers: vec![("ETag".into(), "x".into())]
+            }
+        );
+        let failed: ferry::PlatformOutcome = PlatformOutcome::Failed {
+            kind: PlatformFailure::CancelledByUser,
+            message: "force-quit".into(),
+        }
+        .into();
+        assert_eq!(
+            failed,
+            ferry::PlatformOutcome::Failed {
+                kind: ferry::PlatformFailure::CancelledByUser,
+                message: "force-quit".into()
+            }
+        );
+    }
+}
