@@ -33,6 +33,16 @@ pub struct QueueConfig {
     /// Destinations (by URL prefix) that speak tus or the IETF resumable upload draft.
     #[uniffi(default = [])]
     pub resumable_destinations: Vec<ResumableDestination>,
+    /// With a platform service, in the foreground, files at least this big go to the OS.
+    #[uniffi(default = 8388608)]
+    pub large_file_threshold: u64,
+    /// Never more OS tasks outstanding than this.
+    #[uniffi(default = 6)]
+    pub max_platform_tasks: u32,
+    /// In the foreground, an OS task without progress for this long is taken back.
+    pub platform_stall_timeout: Duration,
+    /// Pending work, network up, nothing moved for this long: a stall is diagnosed.
+    pub queue_stall_after: Duration,
 }
 
 /// A destination that resumes big uploads: uploads whose URL starts with `url_prefix`
@@ -94,6 +104,10 @@ impl QueueConfig {
                     protocol: ResumableProtocol::from_core(destination.protocol),
                 })
                 .collect(),
+            large_file_threshold: config.platform.large_file_threshold,
+            max_platform_tasks: saturate(config.platform.max_platform_tasks),
+            platform_stall_timeout: config.platform.platform_stall_timeout,
+            queue_stall_after: config.platform.queue_stall_after,
         }
     }
 
@@ -118,6 +132,12 @@ impl QueueConfig {
                 protocol: destination.protocol.to_core(),
             })
             .collect();
+        config.platform = ferry::PlatformPolicy {
+            large_file_threshold: self.large_file_threshold,
+            max_platform_tasks: self.max_platform_tasks.max(1) as usize,
+            platform_stall_timeout: self.platform_stall_timeout,
+            queue_stall_after: self.queue_stall_after,
+        };
         config
     }
 }

@@ -1,0 +1,306 @@
+//! The platform lane for Swift and Kotlin: the `PlatformTransferService` foreign trait a
+//! shim implements (iOS `URLSession` background sessions, Android WorkManager), the
+//! records it receives and reports, and the adapter that lends it to `ferry`.
+//!
+//! Translation only: which transfer goes to the OS, and when, is decided in `ferry`, and so
+//! is what a failing service means. A shim that throws from `start` is a refusal (the
+//! transfer is retried); one that throws from `cancel` is logged. One that throws from
+//! `outstanding` reaches `ferry` as a panic on purpose: `ferry` catches it and keeps its
+//! records (the foreground stall take-back recovers them), rather than this adapter
+//! inventing an empty list that would requeue every OS task.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crate::records::Header;
+
+/// One OS background task Ferry asks the platform to run.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Handoff {
+    /// Correlates the OS task with the transfer: store it where the OS keeps it across
+    /// relaunches (`URLSessionTask.taskDescription`, WorkManager's unique work name) and
+    /// use it in `platformProgress`, `platformFinished` and `outstanding`.
+    pub key: String,
+    pub transfer_id: String,
+    /// The request body, ready to send as is, as a file (OS services upload from files).
+    pub body_path: String,
+    pub url: String,
+    /// `PUT` or `POST`.
+    pub method: String,
+    /// Every header to send, including the idempotency key and, for a multipart body,
+    /// its `Content-Type`.
+    pub headers: Vec<Header>,
+    /// The body's size (`countOfBytesClientExpectsToSend`).
+    pub expected_bytes: u64,
+    pub allow_expensive: bool,
+    pub allow_constrained: bool,
+    /// The OS may delay the task for better conditions (iOS `isDiscretionary`).
+    pub discretionary: bool,
+    /// The destination speaks the IETF resumable upload draft at this interop version; the
+    /// headers already say so, so iOS 17+ can resume an interrupted task itself when the
+    /// server answers `104 Upload Resumption Supported`.
+    pub ietf_interop_version: Option<u32>,
+}
+
+impl From<ferry::Handoff> for Handoff {
+    fn from(handoff: ferry::Handoff) -> Self {
+        Self {
+            key: handoff.key,
+            transfer_id: handoff.transfer_id,
+            body_path: handoff.body_path.to_string_lossy().into_owned(),
+            url: handoff.url,
+            method: handoff.method,
+            headers: handoff
+                .headers
+                .into_iter()
+                .map(|(name, value)| Header { name, value })
+                .collect(),
+            expected_bytes: handoff.expected_bytes,
+            allow_expensive: handoff.allow_expensive,
+            allow_constrained: handoff.allow_constrained,
+            discretionary: handoff.discretionary,
+            ietf_interop_version: handoff.ietf_interop_version,
+        }
+    }
+}
+
+/// How an OS task ended, as the shim reports it with `platformFinished`.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum PlatformOutcome {
+    /// The server answered; Ferry classifies the status like any other response.
+    Response { status: u16, headers: Vec<Header> },
+    /// The task ended without a response.
+    Failed {
+        kind: PlatformFailure,
+        message: String,
+    },
+}
+
+impl From<PlatformOutcome> for ferry::PlatformOutcome {
+    fn from(outcome: PlatformOutcome) -> Self {
+        match outcome {
+            PlatformOutcome::Response { status, headers } => Self::Response {
+                status,
+                headers: headers
+                    .into_iter()
+                    .map(|header| (header.name, header.value))
+                    .collect(),
+            },
+            PlatformOutcome::Failed { kind, message } => Self::Failed {
+                kind: kind.into(),
+                message,
+            },
+        }
+    }
+}
+
+/// Why an OS task ended without a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum PlatformFailure {
+    /// The user force-quit the app and the OS cancelled every task; queued again.
+    CancelledByUser,
+    /// The OS cancelled the task for its own reasons (power, background time).
+    CancelledBySystem,
+    /// A network error; retried with backoff.
+    Network,
+    /// Anything else; retried with backoff.
+    Other,
+}
+
+impl From<PlatformFailure> for ferry::PlatformFailure {
+    fn from(kind: PlatformFailure) -> Self {
+        match kind {
+            PlatformFailure::CancelledByUser => Self::CancelledByUser,
+            PlatformFailure::CancelledBySystem => Self::CancelledBySystem,
+            PlatformFailure::Network => Self::Network,
+            PlatformFailure::Other => Self::Other,
+        }
+    }
+}
+
+/// Thrown by a shim's `start` when the platform refuses to create the task.
+///
+/// The field is `reason`, not `message`: a Kotlin exception field named `message` clashes
+/// with `Throwable.message` (workaround for https://github.com/mozilla/uniffi-rs/issues/1434).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum PlatformError {
+    #[error("the platform refused the upload task: {reason}")]
+    Refused { reason: String },
+}
+
+/// A shim that throws anything other than `PlatformError` from `start` (or breaks the FFI
+/// contract) is treated as a refusal, never as a crash.
+impl From<uniffi::UnexpectedUniFFICallbackError> for PlatformError {
+    fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Refused {
+            reason: format!("the platform service failed unexpectedly: {}", error.reason),
+        }
+    }
+}
+
+/// An OS background-transfer service, implemented by the app's platform shim and lent to
+/// `TransferQueue.openWithPlatform`.
+///
+/// Every method is called on Ferry's own threads and must return quickly: start or cancel
+/// the OS task and return. Never wait in them for a queue call to finish. Report what the
+/// OS task does with the queue's `platformProgress` and `platformFinished`, from any thread.
+#[uniffi::export(foreign)]
+pub trait PlatformTransferService: Send + Sync {
+    /// Starts an OS task for `handoff`. Ferry has already recorded the transfer as running
+    /// on the platform under `handoff.key`.
+    fn start(&self, handoff: Handoff) -> Result<(), PlatformError>;
+
+    /// Cancels the OS task with this key, if there is one.
+    fn cancel(&self, handoff_key: String);
+
+    /// The keys of every OS task that has not finished (iOS `getAllTasks`), including tasks
+    /// whose final report the shim has not delivered yet. Asked when a queue opens and
+    /// when the app returns to the foreground, to reconcile: a transfer recorded on the
+    /// platform under a key not in this list is queued again.
+    fn outstanding(&self) -> Vec<String>;
+}
+
+/// Lends a foreign service to `ferry`, turning foreign failures into values.
+pub(crate) struct ForeignPlatform(pub(crate) Arc<dyn PlatformTransferService>);
+
+impl ferry::PlatformTransferService for ForeignPlatform {
+    fn start(&self, handoff: ferry::Handoff) -> Result<(), ferry::PlatformError> {
+        let handoff = handoff.into();
+        match catch_unwind(AssertUnwindSafe(|| self.0.start(handoff))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(PlatformError::Refused { reason })) => {
+                Err(ferry::PlatformError { message: reason })
+            }
+            Err(_) => Err(ferry::PlatformError {
+                message: "the platform service crashed while starting the task".into(),
+            }),
+        }
+    }
+
+    fn cancel(&self, handoff_key: &str) {
+        let key = handoff_key.to_owned();
+        if catch_unwind(AssertUnwindSafe(|| self.0.cancel(key))).is_err() {
+            log::error!("the platform service failed to cancel task {handoff_key}");
+        }
+    }
+
+    fn outstanding(&self) -> Vec<String> {
+        // A throwing shim panics here; `ferry` catches it (see the module doc).
+        self.0.outstanding()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use ferry::PlatformTransferService as _;
+
+    use super::*;
+
+    /// Stands in for a foreign shim: refuses, panics (as a throwing shim does once UniFFI
+    /// lifts its failure) or accepts, and lists `keys`.
+    struct Shim {
+        start: fn() -> Result<(), PlatformError>,
+        keys: Vec<String>,
+    }
+
+    impl PlatformTransferService for Shim {
+        fn start(&self, _: Handoff) -> Result<(), PlatformError> {
+            (self.start)()
+        }
+        fn cancel(&self, _: String) {
+            panic!("a shim that throws from cancel");
+        }
+        fn outstanding(&self) -> Vec<String> {
+            self.keys.clone()
+        }
+    }
+
+    fn handoff() -> ferry::Handoff {
+        ferry::Handoff {
+            key: "t.1".into(),
+            transfer_id: "t".into(),
+            body_path: PathBuf::from("/data/body.bin"),
+            url: "https://example.com/u".into(),
+            method: "PUT".into(),
+            headers: vec![("Idempotency-Key".into(), "t".into())],
+            expected_bytes: 42,
+            allow_expensive: true,
+            allow_constrained: false,
+            discretionary: true,
+            ietf_interop_version: None,
+        }
+    }
+
+    fn adapter(start: fn() -> Result<(), PlatformError>) -> ForeignPlatform {
+        ForeignPlatform(Arc::new(Shim {
+            start,
+            keys: vec!["t.1".into()],
+        }))
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_shims_reason_and_a_panic_becomes_a_refusal() {
+        let accepted = adapter(|| Ok(())).start(handoff());
+        assert_eq!(accepted, Ok(()));
+        let refused = adapter(|| {
+            Err(PlatformError::Refused {
+                reason: "queue full".into(),
+            })
+        })
+        .start(handoff());
+        assert_eq!(refused.map_err(|e| e.message), Err("queue full".to_owned()));
+        let crashed = adapter(|| panic!("shim bug")).start(handoff());
+        assert!(crashed.is_err_and(|e| e.message.contains("crashed")));
+    }
+
+    #[test]
+    fn a_throwing_cancel_is_contained_and_outstanding_is_passed_through() {
+        let platform = adapter(|| Ok(()));
+        platform.cancel("t.1");
+        assert_eq!(platform.outstanding(), ["t.1"]);
+    }
+
+    #[test]
+    fn records_carry_every_field_across() {
+        let converted = Handoff::from(handoff());
+        assert_eq!(converted.body_path, "/data/body.bin");
+        assert_eq!(
+            converted.headers,
+            [Header {
+                name: "Idempotency-Key".into(),
+                value: "t".into()
+            }]
+        );
+        assert_eq!(converted.expected_bytes, 42);
+        assert!(converted.discretionary && !converted.allow_constrained);
+        let outcome: ferry::PlatformOutcome = PlatformOutcome::Response {
+            status: 201,
+            headers: vec![Header {
+                name: "ETag".into(),
+                value: "x".into(),
+            }],
+        }
+        .into();
+        assert_eq!(
+            outcome,
+            ferry::PlatformOutcome::Response {
+                status: 201,
+                headers: vec![("ETag".into(), "x".into())]
+            }
+        );
+        let failed: ferry::PlatformOutcome = PlatformOutcome::Failed {
+            kind: PlatformFailure::CancelledByUser,
+            message: "force-quit".into(),
+        }
+        .into();
+        assert_eq!(
+            failed,
+            ferry::PlatformOutcome::Failed {
+                kind: ferry::PlatformFailure::CancelledByUser,
+                message: "force-quit".into()
+            }
+        );
+    }
+}
