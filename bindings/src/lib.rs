@@ -2,7 +2,8 @@
 //!
 //! Everything here translates: records and enums that mirror `ferry`'s types in
 //! FFI-friendly shapes (strings for ids and paths, `Duration` and `SystemTime` for time),
-//! one flat error enum, and foreign traits for observers and logging. It must never hold
+//! one flat error enum, and foreign traits for observers, logging and the OS's
+//! background-transfer service (the platform lane). It must never hold
 //! business logic: a decision made here would differ between Rust and the apps.
 //!
 //! Every async method runs on a tokio runtime this library owns ([`runtime`]), never on
@@ -14,12 +15,16 @@ uniffi::setup_scaffolding!();
 mod error;
 mod events;
 mod logging;
+mod platform;
 mod queue;
 mod records;
 mod runtime;
 
 pub use error::FerryError;
 pub use events::{EventSubscription, TransferEvent, TransferObserver};
-pub use logging::{LogLevel, LogSink, set_log_sink};
+pub use logging::{LogLevel, LogSink, clear_log_sink, set_log_sink};
+pub use platform::{
+    Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,
+};
 pub use queue::TransferQueue;
 pub use records::*;

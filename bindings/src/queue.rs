@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::events::{EventSubscription, TransferObserver};
+use crate::platform::{ForeignPlatform, PlatformOutcome, PlatformTransferService};
 use crate::records::{
     AppState, EnqueueResult, NetworkStatus, Progress, QueueConfig, StateFilter, Transfer, Upload,
     parse_id,
@@ -21,13 +22,24 @@ impl TransferQueue {
     /// Opens (or creates) the queue stored at `config.database_path`.
     #[uniffi::constructor]
     pub async fn open(config: QueueConfig) -> Result<Arc<Self>, FerryError> {
-        logging::install_platform_default();
-        let config = config.to_core();
-        runtime::run(async move {
-            let inner = ferry::TransferQueue::open(config).await?;
-            Ok(Arc::new(Self { inner }))
-        })
-        .await
+        Self::open_with_integrations(config, ferry::Integrations::default()).await
+    }
+
+    /// Opens the queue with the OS background-transfer service `platform`. Large files
+    /// (and, in the background, all work) are handed to it. Transfers recorded as running
+    /// on the platform are first reconciled with `platform.outstanding()`.
+    ///
+    /// `platform` may be asked to start tasks before this returns: a shim that needs the
+    /// queue to report back keeps the reports until it has it (or reports at next open).
+    #[uniffi::constructor]
+    pub async fn open_with_platform(
+        config: QueueConfig,
+        platform: Arc<dyn PlatformTransferService>,
+    ) -> Result<Arc<Self>, FerryError> {
+        let integrations = ferry::Integrations {
+            platform: Some(Arc::new(ForeignPlatform(platform))),
+        };
+        Self::open_with_integrations(config, integrations).await
     }
 
     /// Adds an upload and returns its transfer id (the existing one for a repeat).
@@ -125,8 +137,48 @@ impl TransferQueue {
         runtime::run(async move { Ok(queue.shutdown().await?) }).await
     }
 
+    /// The platform shim reports bytes sent by the OS task `handoff_key`. Never blocks;
+    /// an unknown or stale key is ignored.
+    pub fn platform_progress(
+        &self,
+        handoff_key: String,
+        bytes_sent: u64,
+        bytes_total: u64,
+    ) -> Result<(), FerryError> {
+        Ok(self
+            .inner
+            .platform_progress(&handoff_key, bytes_sent, bytes_total)?)
+    }
+
+    /// The platform shim reports that the OS task `handoff_key` ended. Never blocks; the
+    /// outcome is durable once the engine's next turn commits (`waitIdle` waits for it).
+    /// A report for a key that is no longer running is ignored, so reporting again after
+    /// a relaunch is safe.
+    pub fn platform_finished(
+        &self,
+        handoff_key: String,
+        outcome: PlatformOutcome,
+    ) -> Result<(), FerryError> {
+        Ok(self.inner.platform_finished(&handoff_key, outcome.into())?)
+    }
+
     /// Delivers every event from now on to `observer` until the subscription is closed.
     pub fn subscribe(&self, observer: Arc<dyn TransferObserver>) -> Arc<EventSubscription> {
         EventSubscription::start(self.inner.subscribe(), observer)
+    }
+}
+
+impl TransferQueue {
+    async fn open_with_integrations(
+        config: QueueConfig,
+        integrations: ferry::Integrations,
+    ) -> Result<Arc<Self>, FerryError> {
+        logging::install_platform_default();
+        let config = config.to_core();
+        runtime::run(async move {
+            let inner = ferry::TransferQueue::open_with(config, integrations).await?;
+            Ok(Arc::new(Self { inner }))
+        })
+        .await
     }
 }

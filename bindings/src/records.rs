@@ -27,6 +27,16 @@ pub struct QueueConfig {
     pub idempotency_header: String,
     #[uniffi(default = [])]
     pub extra_root_certificates_pem: Vec<String>,
+    /// With a platform service, in the foreground, files at least this big go to the OS.
+    #[uniffi(default = 8388608)]
+    pub large_file_threshold: u64,
+    /// Never more OS tasks outstanding than this.
+    #[uniffi(default = 6)]
+    pub max_platform_tasks: u32,
+    /// In the foreground, an OS task without progress for this long is taken back.
+    pub platform_stall_timeout: Duration,
+    /// Pending work, network up, nothing moved for this long: a stall is diagnosed.
+    pub queue_stall_after: Duration,
 }
 
 /// The defaults for a queue stored at `database_path`.
@@ -47,6 +57,10 @@ impl QueueConfig {
             max_attempts: config.retry.max_attempts,
             idempotency_header: config.idempotency_header.clone(),
             extra_root_certificates_pem: config.extra_root_certificates_pem.clone(),
+            large_file_threshold: config.platform.large_file_threshold,
+            max_platform_tasks: saturate(config.platform.max_platform_tasks),
+            platform_stall_timeout: config.platform.platform_stall_timeout,
+            queue_stall_after: config.platform.queue_stall_after,
         }
     }
 
@@ -62,6 +76,12 @@ impl QueueConfig {
         config.retry.max_attempts = self.max_attempts.max(1);
         config.idempotency_header = self.idempotency_header.clone();
         config.extra_root_certificates_pem = self.extra_root_certificates_pem.clone();
+        config.platform = ferry::PlatformPolicy {
+            large_file_threshold: self.large_file_threshold,
+            max_platform_tasks: self.max_platform_tasks.max(1) as usize,
+            platform_stall_timeout: self.platform_stall_timeout,
+            queue_stall_after: self.queue_stall_after,
+        };
         config
     }
 }

@@ -1,9 +1,10 @@
 //! Build the host cdylib that the Swift and Kotlin suites load.
 //!
-//! Defaults to the workspace's `ferry-ffi` package; `--manifest-path` and
-//! `--package` point the same pipeline at any other UniFFI crate.
+//! Defaults to the workspace's `ferry-ffi` package built with the `release-ffi` profile,
+//! the one apps ship (size-optimised, `panic = "unwind"`), so the suites test what ships;
+//! `--profile dev` builds faster while iterating. `--manifest-path` and `--package` point
+//! the same pipeline at any other UniFFI crate (built with `dev` unless told otherwise).
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -21,7 +22,13 @@ pub struct FfiCrate {
     /// The UniFFI package to build as a cdylib.
     #[arg(long, short = 'p', default_value = "ferry-ffi")]
     pub package: String,
+    /// Cargo profile for the cdylib (default: `release-ffi` for this workspace, else `dev`).
+    #[arg(long)]
+    pub profile: Option<String>,
 }
+
+/// The profile Ferry's shipped library is built with (see the root Cargo.toml).
+pub const SHIPPED_PROFILE: &str = "release-ffi";
 
 impl FfiCrate {
     fn cargo(&self, subcommand: &str) -> Command {
@@ -50,39 +57,43 @@ impl FfiCrate {
             .is_some_and(|pkgs| pkgs.iter().any(|p| p["name"] == self.package.as_str())))
     }
 
-    /// `cargo build` the package (debug profile) and return the path of its cdylib.
+    /// Whether the cdylib is built the way apps get it.
+    pub fn is_shipped_profile(&self) -> bool {
+        self.profile() == SHIPPED_PROFILE
+    }
+
+    fn profile(&self) -> &str {
+        match (&self.profile, &self.manifest_path) {
+            (Some(profile), _) => profile,
+            (None, None) => SHIPPED_PROFILE,
+            (None, Some(_)) => "dev",
+        }
+    }
+
+    /// `cargo build` the package and return the path of its (unstripped) cdylib.
     pub fn build(&self) -> Result<PathBuf> {
         let mut cmd = self.cargo("build");
         cmd.args(["--lib", "--message-format=json-render-diagnostics", "-p"])
             .arg(&self.package)
-            .stdout(Stdio::piped());
-        eprintln!("$ {}", util::show(&cmd));
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("could not start: {}", util::show(&cmd)))?;
-        let stdout = child.stdout.take().context("no stdout from cargo")?;
+            .arg("--profile")
+            .arg(self.profile());
         let mut found = None;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let msg: serde_json::Value = match serde_json::from_str(&line?) {
-                Ok(v) => v,
-                Err(_) => continue,
-            };
+        let status = util::cargo_json(&mut cmd, |msg| {
             if msg["reason"] != "compiler-artifact" {
-                continue;
+                return;
             }
             let is_cdylib = msg["target"]["kind"]
                 .as_array()
                 .is_some_and(|kinds| kinds.iter().any(|k| k == "cdylib"));
             if !is_cdylib {
-                continue;
+                return;
             }
             for file in msg["filenames"].as_array().into_iter().flatten() {
                 if let Some(f) = file.as_str().filter(|f| f.ends_with(".so")) {
                     found = Some(PathBuf::from(f));
                 }
             }
-        }
-        let status = child.wait()?;
+        })?;
         if !status.success() {
             bail!("cargo build -p {} failed ({status})", self.package);
         }

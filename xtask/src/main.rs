@@ -3,10 +3,14 @@
 //! - `swift-toolchain`: build (once) the cached Debian trixie root that runs Swift.
 //! - `bindgen`: generate Swift or Kotlin bindings from a UniFFI cdylib.
 //! - `test-swift`, `test-kotlin`: the XCTest / JUnit suites against the host cdylib.
-//! - `test`: `cargo test --workspace`, then both suites, with a summary line per suite.
+//! - `ffi-size`: build the shipped library (`release-ffi`), strip a copy, check the goal.
+//! - `test`: `cargo test --workspace`, the `uniffi-bindgen` binary check, then both suites,
+//!   with a summary line per suite.
 
 mod bindgen;
+mod bindgen_cli;
 mod cdylib;
+mod ffi_size;
 mod kotlin;
 mod suite;
 mod swift;
@@ -64,7 +68,14 @@ enum Cmd {
         #[arg(long)]
         tests: Option<PathBuf>,
     },
-    /// `cargo test --workspace`, then test-swift and test-kotlin; one summary line each.
+    /// Build the shipped library (profile release-ffi), strip a copy, report both sizes;
+    /// fails over the 5 MB goal.
+    FfiSize {
+        #[command(flatten)]
+        ffi: FfiCrate,
+    },
+    /// `cargo test --workspace`, the uniffi-bindgen check, test-swift and test-kotlin; one
+    /// summary line each.
     Test {
         #[command(flatten)]
         ffi: FfiCrate,
@@ -103,6 +114,12 @@ fn run(command: Cmd) -> Result<()> {
             bindgen::generate(&lib, &out, language, &config)?;
             println!("{} bindings in {}", language.name(), out.display());
             Ok(())
+        }
+        Cmd::FfiSize { ffi } => {
+            let lib = util::timed("cargo build (cdylib)", || ffi.build())?;
+            let sizes = ffi_size::measure(&lib)?;
+            println!("{}", ffi_size::describe(&sizes));
+            ffi_size::check(&sizes)
         }
         Cmd::TestSwift { ffi, tests } => {
             suite::finish("swift", swift::test(&ffi, tests.as_deref()))

@@ -1,22 +1,25 @@
 //! Test counts and summaries, and `cargo xtask test`: every suite in one run.
 //!
-//! `cargo xtask test` runs `cargo test --workspace`, then the Swift and Kotlin suites, even
+//! `cargo xtask test` runs `cargo test --workspace`, then the `uniffi-bindgen` binary check
+//! and the Swift and Kotlin suites, even
 //! when an earlier one failed, so that the summary is always complete, and exits non-zero if
 //! any failed. Each suite ends with one line in the plain form CI reads,
 //! `NAME: N passed, N failed`, and a `total:` line closes the run. A suite that broke
 //! without a failing test (a build error, a crash, no test at all) counts as one failure,
 //! so a total never reads "0 failed" when something went wrong. The Swift and Kotlin
 //! suites are skipped, and say so, while the default `ferry-ffi` package does not exist.
+//! When the library is built with the shipped profile, the run also prints its stripped
+//! size (information: `cargo xtask ffi-size` is the check that fails over the goal).
 
 use std::fmt;
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::cdylib::FfiCrate;
-use crate::{kotlin, swift, util};
+use crate::{bindgen_cli, ffi_size, kotlin, swift, util};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -94,6 +97,7 @@ pub fn test_all(args: &TestAll) -> Result<()> {
     let mut results = vec![("rust", util::timed("cargo test --workspace", rust))];
     let ffi_ready = args.ffi.manifest_path.is_some() || args.ffi.exists()?;
     if ffi_ready {
+        results.push(("uniffi-bindgen", uniffi_bindgen(&args.ffi)));
         results.push(("swift", swift::test(&args.ffi, args.swift_tests.as_deref())));
         results.push((
             "kotlin",
@@ -116,6 +120,12 @@ pub fn test_all(args: &TestAll) -> Result<()> {
             );
         }
     }
+    if ffi_ready && args.ffi.is_shipped_profile() {
+        match args.ffi.build().and_then(|lib| ffi_size::measure(&lib)) {
+            Ok(sizes) => println!("{}", ffi_size::describe(&sizes)),
+            Err(e) => println!("ffi library: size not measured: {e:#}"),
+        }
+    }
     println!("total: {total}");
     if total.failed > 0 {
         bail!("some suites failed");
@@ -123,19 +133,20 @@ pub fn test_all(args: &TestAll) -> Result<()> {
     Ok(())
 }
 
+/// The workspace's `uniffi-bindgen` binary, run on the cdylib the suites use.
+fn uniffi_bindgen(ffi: &FfiCrate) -> Result<Report> {
+    let lib = util::timed("cargo build (cdylib)", || ffi.build())?;
+    util::timed("uniffi-bindgen generate", || bindgen_cli::check(&lib))
+}
+
 /// `cargo test --workspace`, echoing its output and adding up its `test result:` lines.
 fn rust() -> Result<Report> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(["test", "--workspace"])
-        .current_dir(util::workspace_root())
-        .stdout(Stdio::piped());
-    eprintln!("$ {}", util::show(&cmd));
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("could not start: {}", util::show(&cmd)))?;
-    let stdout = child.stdout.take().context("no stdout from cargo test")?;
+        .current_dir(util::workspace_root());
+    let (mut child, stdout) = util::spawn_piped(&mut cmd)?;
     let mut counts = Counts::default();
-    for line in std::io::BufReader::new(stdout).lines() {
+    for line in stdout.lines() {
         let line = line?;
         println!("{line}");
         if let Some(c) = parse_test_result(&line) {

@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
 
@@ -146,14 +145,9 @@ fn remove_stale(pkg: &Path, dir: &Path, keep: &BTreeMap<PathBuf, PathBuf>) -> Re
 /// Run `swift test`, echoing its output, and count XCTest's per-test result lines
 /// (its "Executed N tests, with M failures" counts failed assertions, not tests).
 fn run_and_count(cmd: &mut std::process::Command) -> Result<Report> {
-    eprintln!("$ {}", util::show(cmd));
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("could not start: {}", util::show(cmd)))?;
-    let stdout = child.stdout.take().context("no stdout from swift test")?;
+    let (mut child, stdout) = util::spawn_piped(cmd)?;
     let mut counts = Counts::default();
-    for line in std::io::BufReader::new(stdout).lines() {
+    for line in stdout.lines() {
         let line = line?;
         println!("{line}");
         match test_case_result(&line) {

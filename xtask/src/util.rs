@@ -1,7 +1,8 @@
 //! Small helpers shared by the xtask commands: paths and running processes.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -48,6 +49,35 @@ pub fn status(cmd: &mut Command) -> Result<ExitStatus> {
     eprintln!("$ {}", show(cmd));
     cmd.status()
         .with_context(|| format!("could not start: {}", show(cmd)))
+}
+
+/// Start `cmd` with its stdout piped to us (stdin and stderr inherited), echoing it first.
+pub fn spawn_piped(cmd: &mut Command) -> Result<(Child, BufReader<ChildStdout>)> {
+    eprintln!("$ {}", show(cmd));
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start: {}", show(cmd)))?;
+    let stdout = child
+        .stdout
+        .take()
+        .with_context(|| format!("no stdout from {}", show(cmd)))?;
+    Ok((child, BufReader::new(stdout)))
+}
+
+/// Run a cargo command given `--message-format=json...`, handing each JSON message to
+/// `each`; returns cargo's exit status.
+pub fn cargo_json(
+    cmd: &mut Command,
+    mut each: impl FnMut(&serde_json::Value),
+) -> Result<ExitStatus> {
+    let (mut child, stdout) = spawn_piped(cmd)?;
+    for line in stdout.lines() {
+        if let Ok(message) = serde_json::from_str::<serde_json::Value>(&line?) {
+            each(&message);
+        }
+    }
+    Ok(child.wait()?)
 }
 
 /// Time a step and print how long it took, to stderr.
