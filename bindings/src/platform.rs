@@ -2,11 +2,12 @@
 //! shim implements (iOS `URLSession` background sessions, Android WorkManager), the
 //! records it receives and reports, and the adapter that lends it to `ferry`.
 //!
-//! Translation only: which transfer goes to the OS, and when, is decided in `ferry`. The
-//! adapter must never let a foreign failure reach the engine as a panic: a service that
-//! throws from `cancel` or `outstanding` is logged and treated as "nothing to cancel" /
-//! "no task outstanding" (the transfers are then queued again and resent with the same
-//! idempotency key).
+//! Translation only: which transfer goes to the OS, and when, is decided in `ferry`, and so
+//! is what a failing service means. A shim that throws from `start` is a refusal (the
+//! transfer is retried); one that throws from `cancel` is logged. One that throws from
+//! `outstanding` reaches `ferry` as a panic on purpose: `ferry` catches it and keeps its
+//! records (the foreground stall take-back recovers them), rather than this adapter
+//! inventing an empty list that would requeue every OS task.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -113,10 +114,13 @@ impl From<PlatformFailure> for ferry::PlatformFailure {
 }
 
 /// Thrown by a shim's `start` when the platform refuses to create the task.
+///
+/// The field is `reason`, not `message`: a Kotlin exception field named `message` clashes
+/// with `Throwable.message` (workaround for https://github.com/mozilla/uniffi-rs/issues/1434).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum PlatformError {
-    #[error("the platform refused the upload task: {message}")]
-    Refused { message: String },
+    #[error("the platform refused the upload task: {reason}")]
+    Refused { reason: String },
 }
 
 /// A shim that throws anything other than `PlatformError` from `start` (or breaks the FFI
@@ -124,7 +128,7 @@ pub enum PlatformError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for PlatformError {
     fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Refused {
-            message: format!("the platform service failed unexpectedly: {}", error.reason),
+            reason: format!("the platform service failed unexpectedly: {}", error.reason),
         }
     }
 }
@@ -144,9 +148,10 @@ pub trait PlatformTransferService: Send + Sync {
     /// Cancels the OS task with this key, if there is one.
     fn cancel(&self, handoff_key: String);
 
-    /// The keys of every OS task that has not finished (iOS `getAllTasks`). Asked when a
-    /// queue opens, to reconcile: a transfer recorded on the platform under a key not in
-    /// this list is queued again.
+    /// The keys of every OS task that has not finished (iOS `getAllTasks`), including tasks
+    /// whose final report the shim has not delivered yet. Asked when a queue opens and
+    /// when the app returns to the foreground, to reconcile: a transfer recorded on the
+    /// platform under a key not in this list is queued again.
     fn outstanding(&self) -> Vec<String>;
 }
 
@@ -158,7 +163,9 @@ impl ferry::PlatformTransferService for ForeignPlatform {
         let handoff = handoff.into();
         match catch_unwind(AssertUnwindSafe(|| self.0.start(handoff))) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(PlatformError::Refused { message })) => Err(ferry::PlatformError { message }),
+            Ok(Err(PlatformError::Refused { reason })) => {
+                Err(ferry::PlatformError { message: reason })
+            }
             Err(_) => Err(ferry::PlatformError {
                 message: "the platform service crashed while starting the task".into(),
             }),
@@ -173,12 +180,121 @@ impl ferry::PlatformTransferService for ForeignPlatform {
     }
 
     fn outstanding(&self) -> Vec<String> {
-        catch_unwind(AssertUnwindSafe(|| self.0.outstanding())).unwrap_or_else(|_| {
-            log::error!(
-                "the platform service failed to list its tasks; every transfer it held is \
-                 queued again"
-            );
-            Vec::new()
+        // A throwing shim panics here; `ferry` catches it (see the module doc).
+        self.0.outstanding()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use ferry::PlatformTransferService as _;
+
+    use super::*;
+
+    /// Stands in for a foreign shim: refuses, panics (as a throwing shim does once UniFFI
+    /// lifts its failure) or accepts, and lists `keys`.
+    struct Shim {
+        start: fn() -> Result<(), PlatformError>,
+        keys: Vec<String>,
+    }
+
+    impl PlatformTransferService for Shim {
+        fn start(&self, _: Handoff) -> Result<(), PlatformError> {
+            (self.start)()
+        }
+        fn cancel(&self, _: String) {
+            panic!("a shim that throws from cancel");
+        }
+        fn outstanding(&self) -> Vec<String> {
+            self.keys.clone()
+        }
+    }
+
+    fn handoff() -> ferry::Handoff {
+        ferry::Handoff {
+            key: "t.1".into(),
+            transfer_id: "t".into(),
+            body_path: PathBuf::from("/data/body.bin"),
+            url: "https://example.com/u".into(),
+            method: "PUT".into(),
+            headers: vec![("Idempotency-Key".into(), "t".into())],
+            expected_bytes: 42,
+            allow_expensive: true,
+            allow_constrained: false,
+            discretionary: true,
+        }
+    }
+
+    fn adapter(start: fn() -> Result<(), PlatformError>) -> ForeignPlatform {
+        ForeignPlatform(Arc::new(Shim {
+            start,
+            keys: vec!["t.1".into()],
+        }))
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_shims_reason_and_a_panic_becomes_a_refusal() {
+        let accepted = adapter(|| Ok(())).start(handoff());
+        assert_eq!(accepted, Ok(()));
+        let refused = adapter(|| {
+            Err(PlatformError::Refused {
+                reason: "queue full".into(),
+            })
         })
+        .start(handoff());
+        assert_eq!(refused.map_err(|e| e.message), Err("queue full".to_owned()));
+        let crashed = adapter(|| panic!("shim bug")).start(handoff());
+        assert!(crashed.is_err_and(|e| e.message.contains("crashed")));
+    }
+
+    #[test]
+    fn a_throwing_cancel_is_contained_and_outstanding_is_passed_through() {
+        let platform = adapter(|| Ok(()));
+        platform.cancel("t.1");
+        assert_eq!(platform.outstanding(), ["t.1"]);
+    }
+
+    #[test]
+    fn records_carry_every_field_across() {
+        let converted = Handoff::from(handoff());
+        assert_eq!(converted.body_path, "/data/body.bin");
+        assert_eq!(
+            converted.headers,
+            [Header {
+                name: "Idempotency-Key".into(),
+                value: "t".into()
+            }]
+        );
+        assert_eq!(converted.expected_bytes, 42);
+        assert!(converted.discretionary && !converted.allow_constrained);
+        let outcome: ferry::PlatformOutcome = PlatformOutcome::Response {
+            status: 201,
+            headers: vec![Header {
+                name: "ETag".into(),
+                value: "x".into(),
+            }],
+        }
+        .into();
+        assert_eq!(
+            outcome,
+            ferry::PlatformOutcome::Response {
+                status: 201,
+                headers: vec![("ETag".into(), "x".into())]
+            }
+        );
+        let failed: ferry::PlatformOutcome = PlatformOutcome::Failed {
+            kind: PlatformFailure::CancelledByUser,
+            message: "force-quit".into(),
+        }
+        .into();
+        assert_eq!(
+            failed,
+            ferry::PlatformOutcome::Failed {
+                kind: ferry::PlatformFailure::CancelledByUser,
+                message: "force-quit".into()
+            }
+        );
     }
 }

@@ -38,6 +38,7 @@ impl TransferQueue {
     ) -> Result<Arc<Self>, FerryError> {
         let integrations = ferry::Integrations {
             platform: Some(Arc::new(ForeignPlatform(platform))),
+            ..ferry::Integrations::default()
         };
         Self::open_with_integrations(config, integrations).await
     }

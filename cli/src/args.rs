@@ -50,7 +50,11 @@ Ctrl-C stops cleanly. The database and its companion files are never uploaded.
 Examples:
   ferry push ./photos https://uploads.example.com/u/42/
   ferry push a.txt b.txt http://127.0.0.1:8080/in/ --method post --concurrency 16
-  ferry push ./logs https://example.com/logs/ -H 'X-Device: pixel-8' --json";
+  ferry push ./logs https://example.com/logs/ -H 'X-Device: pixel-8' --json
+  ferry push ./photos https://example.com/u/ --bearer-command 'gcloud auth print-access-token'
+
+Headers given with --header are stored in the database; secrets belong in
+--bearer-command, whose tokens live in memory only.";
 
 const DEMO_HELP: &str = "\
 The demo generates files of mixed sizes (seeded, so every run is the same) in a temporary
@@ -112,6 +116,18 @@ pub struct PushArgs {
     /// Print one JSON summary object on stdout at the end, and no progress bars.
     #[arg(long)]
     pub json: bool,
+
+    /// Run CMD (with `sh -c`) for a fresh access token whenever one is needed: first, after
+    /// the server refused one (401/403), and before an upload that would outlive it (see
+    /// --bearer-lifetime). Its first line of stdout is sent as 'Authorization: Bearer
+    /// TOKEN'. The token is never stored or printed.
+    #[arg(long, value_name = "CMD")]
+    pub bearer_command: Option<String>,
+
+    /// How long a token from --bearer-command stays valid; ferry runs the command again
+    /// before starting an upload that would outlast it.
+    #[arg(long, value_name = "SECS", requires = "bearer_command", value_parser = parse_seconds)]
+    pub bearer_lifetime: Option<Duration>,
 
     /// Abandon and retry a request after this many seconds without any progress.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]

@@ -161,6 +161,7 @@ async fn run_against(
         concurrency: usize::from(args.concurrency),
         stall_timeout: args.stall_timeout,
         show_bars: !args.json && std::io::stdout().is_terminal(),
+        authorizer: None,
     };
     let summary = push::execute(plan, &options).await?;
     Ok((summary, expected, described))

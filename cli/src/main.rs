@@ -8,6 +8,7 @@
 //! `std::process::exit` (that would skip the queue's clean shutdown and flushing).
 
 mod args;
+mod bearer;
 mod demo;
 mod demo_files;
 mod destination;

@@ -13,13 +13,16 @@
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ferry::{
-    Limits, QueueConfig, StateKind, Transfer, TransferId, TransferQueue, Upload, UploadMethod,
+    Integrations, Limits, QueueConfig, RequestAuthorizer, StateKind, Transfer, TransferId,
+    TransferQueue, Upload, UploadMethod,
 };
 
 use crate::args::{MethodArg, PushArgs};
+use crate::bearer::BearerCommand;
 use crate::destination::BaseUrl;
 use crate::error::{CliError, Outcome};
 use crate::progress_ui::ProgressUi;
@@ -42,13 +45,15 @@ pub struct PushPlan {
 }
 
 /// How to run the queue.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunOptions {
     pub db: PathBuf,
     /// Requests in flight at most, per host and overall.
     pub concurrency: usize,
     pub stall_timeout: Duration,
     pub show_bars: bool,
+    /// Provides credentials right before each attempt (`--bearer-command`).
+    pub authorizer: Option<Arc<dyn RequestAuthorizer>>,
 }
 
 /// `ferry push ...`.
@@ -73,6 +78,11 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         concurrency: usize::from(args.concurrency),
         stall_timeout: args.stall_timeout,
         show_bars: !args.json && std::io::stdout().is_terminal(),
+        authorizer: args.bearer_command.map(|command| {
+            let bearer: Arc<dyn RequestAuthorizer> =
+                Arc::new(BearerCommand::new(command, args.bearer_lifetime));
+            bearer
+        }),
     };
     let summary = execute(plan, &options).await?;
     let mut stdout = std::io::stdout().lock();
@@ -129,7 +139,11 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
         global: options.concurrency,
     };
     config.stall_timeout = options.stall_timeout;
-    let queue = TransferQueue::open(config).await?;
+    let integrations = Integrations {
+        authorizer: options.authorizer.clone(),
+        ..Integrations::default()
+    };
+    let queue = TransferQueue::open_with(config, integrations).await?;
     let mut pump = Pump::new(&queue, ProgressUi::new(options.show_bars));
     let ids = match enqueue_and_drain(&queue, &mut pump, &plan.uploads).await {
         Ok(ids) => ids,
@@ -331,8 +345,8 @@ fn unfinished_reason(state: StateKind) -> String {
     match state {
         StateKind::Failed => "failed permanently".into(),
         StateKind::AuthRequired => {
-            "the server refused the credentials; fix the --header values and run the same \
-             command again"
+            "the server refused the credentials; fix the --header values or the \
+             --bearer-command and run the same command again"
                 .into()
         }
         StateKind::Paused => "paused by another program using this database".into(),

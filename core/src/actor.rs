@@ -22,25 +22,30 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use crate::auth::attempt::{AuthContext, run_attempt_with};
+use crate::auth::breaker::AuthBreakers;
 use crate::breaker::Breakers;
-use crate::classify::{AttemptOutcome, Verdict, classify, host_is_unhealthy};
+use crate::classify::{AttemptOutcome, Verdict, classify, host_is_unhealthy, reached_host};
 use crate::clock::Clock;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::error::{FailureKind, StoreError, TransferError};
 use crate::events::TransferEvent;
-use crate::lane::{AttemptJob, AttemptProgress, HttpLane, run_attempt};
+use crate::lane::{AttemptJob, AttemptProgress, HttpLane};
 use crate::platform::{BodyPlan, Handoff, PlatformDriver, PlatformReport};
 use crate::progress::{Progress, RateMeter, eta};
 use crate::retry::backoff;
-use crate::scheduler::{Candidate, LaneChoice, Occupancy, Situation, pick};
+use crate::scheduler::{Batch, Candidate, LaneChoice, Occupancy, Situation, pick};
 use crate::state::{Effect, Input, Lane, StateKind, TransferState, transition};
 use crate::store::{self, Store};
 use crate::upload::ValidatedUpload;
 use crate::{Error, Transfer, TransferId};
 
+mod batching;
 mod platform_lane;
 mod stall_watch;
+
+use batching::BatchLaunch;
 
 use stall_watch::StallWatch;
 
@@ -96,7 +101,10 @@ pub(crate) enum Command {
 pub(crate) struct AttemptFinished {
     id: TransferId,
     generation: u64,
+    /// The request's outcome; for a packed batch, the outcome of every part not in `parts`.
     outcome: AttemptOutcome,
+    /// A packed batch's per-part outcomes, by transfer id.
+    parts: Vec<(TransferId, AttemptOutcome)>,
 }
 
 enum Message {
@@ -128,6 +136,8 @@ struct Outbox {
     replies: Vec<Reply>,
     events: Vec<TransferEvent>,
     launches: Vec<Launch>,
+    /// Packed batches to send in-process.
+    batch_launches: Vec<BatchLaunch>,
     aborts: Vec<AbortHandle>,
     /// OS tasks to start, in order.
     handoffs: Vec<(Handoff, BodyPlan)>,
@@ -153,6 +163,9 @@ struct InFlight {
     progress: Arc<AttemptProgress>,
     lane: FlightLane,
     reported_bytes: u64,
+    /// One file of a packed batch: every member shares the batch's `generation`, and the
+    /// batch counts as one request.
+    batched: bool,
 }
 
 /// Where an attempt in flight runs.
@@ -182,14 +195,18 @@ pub(crate) struct Engine {
     lane: Arc<HttpLane>,
     /// The OS lane, when the app lent one.
     platform: Option<PlatformDriver>,
-    /// Handoff key → transfer, for the OS tasks in `in_flight`.
-    platform_keys: HashMap<String, TransferId>,
+    /// Handoff key → transfers (several for a packed batch), for the OS tasks in
+    /// `in_flight`.
+    platform_keys: HashMap<String, Vec<TransferId>>,
     /// Transfers the OS stalled on while the app was in the foreground; they stay
     /// in-process for as long as this queue is open.
     taken_back: HashSet<TransferId>,
     /// Numbers outstanding-task queries, so a late answer is not applied to newer tasks.
     outstanding_queries: u64,
     stall_watch: StallWatch,
+    /// The app's request authorizer, with what expiry decisions need.
+    auth: Option<Arc<AuthContext>>,
+    auth_breakers: AuthBreakers,
     events: broadcast::Sender<TransferEvent>,
     finished_sender: mpsc::UnboundedSender<AttemptFinished>,
     in_flight: HashMap<TransferId, InFlight>,
@@ -225,12 +242,15 @@ impl Actor {
         clock: Clock,
         lane: HttpLane,
         platform: Option<PlatformDriver>,
+        auth: Option<Arc<AuthContext>>,
         events: broadcast::Sender<TransferEvent>,
         commands: mpsc::Receiver<Command>,
         platform_reports: mpsc::UnboundedReceiver<PlatformReport>,
     ) -> Self {
         let (finished_sender, finished) = mpsc::unbounded_channel();
         let breakers = Breakers::new(config.breaker, config.retry.max_delay);
+        let auth_breakers =
+            AuthBreakers::new(config.auth.breaker_threshold, config.auth.breaker_cooldown);
         Self {
             store,
             engine: Engine {
@@ -242,6 +262,8 @@ impl Actor {
                 taken_back: HashSet::new(),
                 outstanding_queries: 0,
                 stall_watch: StallWatch::new(Instant::now()),
+                auth,
+                auth_breakers,
                 events,
                 finished_sender,
                 in_flight: HashMap::new(),
@@ -515,9 +537,18 @@ impl Engine {
             return Ok(());
         }
         self.stall_watch.moved(Instant::now());
+        if transfer.state == TransferState::AuthRequired && matches!(input, Input::Resume) {
+            self.auth_breakers.close(&transfer.host);
+        }
         if let Effect::Abort(_) = effect {
-            if let Some(flight) = self.in_flight.remove(id) {
+            let mut flights = self.take_attempt(id).into_iter();
+            if let Some(flight) = flights.next() {
                 self.stop(flight, outbox);
+            }
+            // The rest of a packed batch was stopped with it: it runs again without it.
+            for sibling in flights {
+                self.requeue_without_verdict(tx, sibling, outbox)
+                    .map_err(sqlite)?;
             }
             transfer.bytes_sent = 0;
             // The app stopped the attempt: it does not use up the retry budget.
@@ -611,10 +642,50 @@ impl Engine {
         if !is_current {
             return Ok(()); // paused, cancelled or shut down meanwhile: the outcome is moot
         }
-        let Some(flight) = self.in_flight.remove(&finished.id) else {
+        let Some(leader) = self.in_flight.get(&finished.id) else {
             return Ok(());
         };
-        self.conclude(tx, flight, &finished.outcome, outbox)
+        let host = leader.transfer.host.clone();
+        self.record_health(&host, &finished.outcome);
+        for flight in self.take_attempt(&finished.id) {
+            let outcome = finished
+                .parts
+                .iter()
+                .find(|(id, _)| *id == flight.transfer.id)
+                .map_or(&finished.outcome, |(_, outcome)| outcome);
+            self.conclude(tx, flight, outcome, outbox)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the flight of `id` out of `in_flight`, with every other member of its packed
+    /// batch (same generation), if it is one.
+    fn take_attempt(&mut self, id: &TransferId) -> Vec<InFlight> {
+        let Some(flight) = self.in_flight.remove(id) else {
+            return Vec::new();
+        };
+        if !flight.batched {
+            return vec![flight];
+        }
+        let generation = flight.generation;
+        let siblings: Vec<TransferId> = self
+            .in_flight
+            .iter()
+            .filter(|(_, other)| other.batched && other.generation == generation)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut flights = vec![flight];
+        flights.extend(siblings.iter().filter_map(|id| self.in_flight.remove(id)));
+        flights
+    }
+
+    /// Feeds one request's outcome to its host's breaker (once per request, however many
+    /// files it carried).
+    fn record_health(&mut self, host: &str, outcome: &AttemptOutcome) {
+        if reached_host(outcome) {
+            let healthy = !host_is_unhealthy(outcome);
+            self.breakers.record(host, healthy, Instant::now());
+        }
     }
 
     /// Records the verdict on an attempt that ended, on either lane.
@@ -626,15 +697,10 @@ impl Engine {
         outbox: &mut Outbox,
     ) -> rusqlite::Result<()> {
         self.stall_watch.moved(Instant::now());
-        if let FlightLane::Platform { key, .. } = &flight.lane {
-            self.platform_keys.remove(key);
-            outbox.platform_releases.push(key.clone());
-        }
         let mut transfer = flight.transfer;
-        let healthy = !host_is_unhealthy(outcome);
-        self.breakers
-            .record(&transfer.host, healthy, Instant::now());
-        let verdict = match classify(outcome) {
+        let verdict = classify(outcome);
+        self.record_auth_verdict(&transfer.host, &verdict);
+        let verdict = match verdict {
             Verdict::Retry { error, .. } if transfer.attempts >= self.config.retry.max_attempts => {
                 Verdict::Permanent(TransferError {
                     kind: FailureKind::AttemptsExhausted,
@@ -729,7 +795,8 @@ impl Engine {
                 network_constrained: self.network.constrained,
                 excluded_hosts: &excluded_hosts,
             };
-            let rows = store::due_candidates(tx, &filter, free.max(CANDIDATE_WINDOW))?;
+            let window = self.candidate_window(free);
+            let rows = store::due_candidates(tx, &filter, window)?;
             let candidates: Vec<Candidate> = rows
                 .iter()
                 .map(|row| Candidate {
@@ -737,24 +804,40 @@ impl Engine {
                     constraints: row.constraints,
                     size: row.size,
                     taken_back: self.taken_back.contains(&row.id),
+                    packable_into: self.packable_into(row),
                 })
                 .collect();
+            let batches = self.batch_limits();
             let lanes = self.lane_policy();
             let situation = Situation {
                 network: &self.network,
                 limits: &limits,
                 lanes: &lanes,
                 occupancy: &occupancy,
+                batches: &batches,
             };
             let breakers = &self.breakers;
             let decisions = pick(&candidates, &situation, |host, in_flight| {
                 breakers.admits(host, now, in_flight)
             });
             let mut launched = 0;
+            let mut packed: Vec<(Batch, LaneChoice, Vec<TransferId>)> = Vec::new();
             for decision in decisions {
-                if let Some(row) = rows.get(decision.position) {
-                    launched += usize::from(self.launch(tx, &row.id, decision.lane, outbox)?);
+                let Some(row) = rows.get(decision.position) else {
+                    continue;
+                };
+                match decision.batch {
+                    None => {
+                        launched += usize::from(self.launch(tx, &row.id, decision.lane, outbox)?);
+                    }
+                    Some(batch) => match packed.iter_mut().find(|(b, _, _)| *b == batch) {
+                        Some((_, _, members)) => members.push(row.id.clone()),
+                        None => packed.push((batch, decision.lane, vec![row.id.clone()])),
+                    },
                 }
+            }
+            for (batch, lane, members) in packed {
+                launched += self.launch_batch(tx, &members, batch.endpoint, lane, outbox)?;
             }
             if launched == 0 {
                 return Ok(());
@@ -764,7 +847,11 @@ impl Engine {
 
     fn occupancy(&self) -> Occupancy {
         let mut occupancy = Occupancy::default();
+        let mut batches_seen = HashSet::new();
         for flight in self.in_flight.values() {
+            if flight.batched && !batches_seen.insert(flight.generation) {
+                continue; // a packed batch is one request
+            }
             *occupancy
                 .per_host
                 .entry(flight.transfer.host.clone())
@@ -792,6 +879,9 @@ impl Engine {
                 handoff_key: format!("{id}.{attempt}"),
             },
         };
+        if self.auth_breakers.is_open(&transfer.host, Instant::now()) {
+            return self.hold_for_credentials(tx, transfer, lane, outbox);
+        }
         let Ok((next, _)) = transition(&transfer.state, &Input::Start { lane: lane.clone() })
         else {
             return Ok(false);
@@ -839,6 +929,7 @@ impl Engine {
                 progress,
                 lane: FlightLane::InProcess { abort: None },
                 reported_bytes: 0,
+                batched: false,
             },
         );
         Ok(true)
@@ -850,8 +941,9 @@ impl Engine {
         match flight.lane {
             FlightLane::InProcess { abort } => outbox.aborts.extend(abort),
             FlightLane::Platform { key, .. } => {
-                self.platform_keys.remove(&key);
-                outbox.platform_cancels.push(key);
+                if self.platform_keys.remove(&key).is_some() {
+                    outbox.platform_cancels.push(key);
+                }
             }
         }
     }
@@ -887,6 +979,7 @@ impl Engine {
         }
         for launch in outbox.launches {
             let lane = Arc::clone(&self.lane);
+            let auth = self.auth.clone();
             let finished = self.finished_sender.clone();
             let Launch {
                 id,
@@ -896,11 +989,12 @@ impl Engine {
             } = launch;
             let task_id = id.clone();
             let handle = tokio::spawn(async move {
-                let outcome = run_attempt(lane, job, progress).await;
+                let outcome = run_attempt_with(auth, lane, job, progress).await;
                 let _ = finished.send(AttemptFinished {
                     id: task_id,
                     generation,
                     outcome,
+                    parts: Vec::new(),
                 });
             });
             if let Some(flight) = self.in_flight.get_mut(&id) {
@@ -908,6 +1002,9 @@ impl Engine {
                     abort: Some(handle.abort_handle()),
                 };
             }
+        }
+        for batch in outbox.batch_launches {
+            self.spawn_batch(batch);
         }
         self.deliver_to_platform(
             outbox.handoffs,
@@ -950,6 +1047,49 @@ impl Engine {
             Ok(true) => {}
             Err(error) => log::error!("checking for idleness failed: {error}"),
         }
+    }
+}
+
+// ---- Request authorization (issue 7): the auth breaker's hooks. ----
+impl Engine {
+    /// Feeds the per-destination auth breaker: a success closes it, a transfer left
+    /// waiting for credentials counts against it.
+    fn record_auth_verdict(&mut self, host: &str, verdict: &Verdict) {
+        match verdict {
+            Verdict::Succeeded => self.auth_breakers.close(host),
+            Verdict::Auth(_) => self.auth_breakers.record_refused(host, Instant::now()),
+            Verdict::Retry { .. } | Verdict::Permanent(_) => {}
+        }
+    }
+
+    /// The auth breaker for the transfer's host is open: instead of trying credentials
+    /// that were just refused, the transfer waits for the app to sign in, as if its
+    /// attempt had been refused, without a request and without using up an attempt.
+    fn hold_for_credentials(
+        &mut self,
+        tx: &Connection,
+        mut transfer: Transfer,
+        lane: Lane,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<bool> {
+        let held = transition(&transfer.state, &Input::Start { lane })
+            .and_then(|(running, _)| transition(&running, &Input::AuthFailure));
+        let Ok((next, _)) = held else {
+            return Ok(false);
+        };
+        let error = TransferError::new(
+            FailureKind::Auth,
+            "not sent: credentials for this destination were refused repeatedly; sign the \
+             user in, then resume",
+        );
+        transfer.state = next;
+        transfer.last_error = Some(error.clone());
+        store::save(tx, &transfer, self.clock.now_ms())?;
+        outbox.events.push(TransferEvent::AuthRequired {
+            id: transfer.id.clone(),
+            error,
+        });
+        Ok(true)
     }
 }
 

@@ -24,6 +24,12 @@ pub(crate) enum AttemptOutcome {
     /// The OS background service could not take or finish the task (it refused to start
     /// it, the body file could not be written, or it failed without a response).
     Platform { message: String },
+    /// The app's request authorizer provided no usable credentials; nothing was sent.
+    /// Not `retryable`: the transfer waits for the app to sign in.
+    Authorizer {
+        error: TransferError,
+        retryable: bool,
+    },
 }
 
 /// The decision for one outcome.
@@ -58,6 +64,16 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
             error: TransferError::new(FailureKind::Platform, message.clone()),
             server_delay: None,
         },
+        AttemptOutcome::Authorizer { error, retryable } => {
+            if *retryable {
+                Verdict::Retry {
+                    error: error.clone(),
+                    server_delay: None,
+                }
+            } else {
+                Verdict::Auth(error.clone())
+            }
+        }
     }
 }
 
@@ -97,8 +113,17 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
     match outcome {
         AttemptOutcome::Response { status, .. } => matches!(status, 408 | 429 | 500..=599),
         AttemptOutcome::Network { .. } | AttemptOutcome::Stalled => true,
-        AttemptOutcome::Source(_) | AttemptOutcome::Platform { .. } => false,
+        AttemptOutcome::Source(_)
+        | AttemptOutcome::Platform { .. }
+        | AttemptOutcome::Authorizer { .. } => false,
     }
+}
+
+/// Whether the attempt says anything about the host's health at all. Without credentials
+/// from the app's authorizer nothing was sent, so the host breaker must not hear of it
+/// (a "healthy" record would close a breaker whose probe never went out).
+pub(crate) fn reached_host(outcome: &AttemptOutcome) -> bool {
+    !matches!(outcome, AttemptOutcome::Authorizer { .. })
 }
 
 #[cfg(test)]
@@ -161,6 +186,30 @@ mod tests {
         }
         assert!(!host_is_unhealthy(&response(404)));
         assert!(host_is_unhealthy(&response(503)));
+    }
+
+    #[test]
+    fn authorizer_failures_wait_for_sign_in_or_retry_and_never_blame_the_host() {
+        let error = TransferError::new(FailureKind::Auth, "no token");
+        let sign_in = AttemptOutcome::Authorizer {
+            error: error.clone(),
+            retryable: false,
+        };
+        assert_eq!(classify(&sign_in), Verdict::Auth(error.clone()));
+        let temporary = AttemptOutcome::Authorizer {
+            error: error.clone(),
+            retryable: true,
+        };
+        assert_eq!(
+            classify(&temporary),
+            Verdict::Retry {
+                error,
+                server_delay: None
+            }
+        );
+        assert!(!host_is_unhealthy(&sign_in) && !host_is_unhealthy(&temporary));
+        assert!(!reached_host(&sign_in) && !reached_host(&temporary));
+        assert!(reached_host(&response(401)));
     }
 
     #[test]

@@ -93,6 +93,79 @@ pub struct QueueConfig {
     pub progress_interval: Duration,
     /// How work is shared between the in-process lane and the OS's background service.
     pub platform: PlatformPolicy,
+    /// Destinations that accept many small files in one multipart request.
+    pub batching: Vec<BatchEndpoint>,
+    /// How the app's request authorizer is used, and which headers are secret.
+    pub auth: AuthPolicy,
+}
+
+/// A destination that accepts many files in one multipart `POST` (the format is in
+/// `docs/batching.md`). Small files whose destination starts with `destination_prefix`
+/// are packed into requests to `endpoint`: fewer, larger requests, which is what the OS
+/// background services are good at. Uploads with headers of their own are never packed,
+/// since a part cannot carry them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchEndpoint {
+    pub destination_prefix: String,
+    /// The multipart `POST` endpoint; on the same origin as `destination_prefix`.
+    pub endpoint: String,
+    /// At most this many files per request (`batch_max_files`).
+    pub max_files: usize,
+    /// At most this many bytes of files per request (`batch_max_bytes`); a larger file is
+    /// never packed.
+    pub max_bytes: u64,
+}
+
+impl BatchEndpoint {
+    /// Packs up to 32 files and 4 MiB per request.
+    pub fn new(destination_prefix: impl Into<String>, endpoint: impl Into<String>) -> Self {
+        Self {
+            destination_prefix: destination_prefix.into(),
+            endpoint: endpoint.into(),
+            max_files: 32,
+            max_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// How credentials from a [`crate::RequestAuthorizer`] are asked for and protected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthPolicy {
+    /// An authorizer that has not answered after this long fails the attempt, which is
+    /// retried with backoff.
+    pub authorize_timeout: Duration,
+    /// Credentials must outlive the transfer's likely duration by this much, or Ferry
+    /// asks for fresh ones (reason `Expiring`) before starting.
+    pub expiry_margin: Duration,
+    /// Bytes per second one in-process request is assumed to move until Ferry has
+    /// measured its own, for the expiry estimate.
+    pub assumed_throughput: u64,
+    /// Bytes per second an OS background task is assumed to move, for the expiry
+    /// estimate before a handoff. Deliberately low: the OS may delay and throttle.
+    pub background_throughput: u64,
+    /// Transfers to one destination host that end waiting for credentials in a row before
+    /// the others stop trying theirs (they wait in `AuthRequired` without a request).
+    pub breaker_threshold: u32,
+    /// How long an open auth breaker holds transfers without a request; after it, they try
+    /// again and one more refusal reopens it. Resuming a transfer closes it at once.
+    pub breaker_cooldown: Duration,
+    /// Header names whose values are secrets besides `Authorization`,
+    /// `Proxy-Authorization`, `Cookie` and `Set-Cookie` (case-insensitive).
+    pub sensitive_headers: Vec<String>,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        Self {
+            authorize_timeout: Duration::from_secs(60),
+            expiry_margin: Duration::from_secs(10),
+            assumed_throughput: 512 * 1024,
+            background_throughput: 64 * 1024,
+            breaker_threshold: 3,
+            breaker_cooldown: Duration::from_secs(60),
+            sensitive_headers: Vec::new(),
+        }
+    }
 }
 
 /// How Ferry uses the platform lane (the OS background-transfer service), when the app
@@ -136,6 +209,8 @@ impl QueueConfig {
             extra_root_certificates_pem: Vec::new(),
             progress_interval: Duration::from_millis(250),
             platform: PlatformPolicy::default(),
+            batching: Vec::new(),
+            auth: AuthPolicy::default(),
         }
     }
 }

@@ -22,6 +22,9 @@
 //! * **Exactly once**: every request carries the transfer id as `Idempotency-Key`. After a
 //!   crash, transfers that were running are queued again and resent with the same key, so
 //!   a server that honours it stores each file once.
+//! * **Credentials are asked for just in time** ([`auth`]): an app's [`RequestAuthorizer`]
+//!   gives the URL and headers right before each attempt; they are renewed before they
+//!   would expire, refreshed once after a 401/403, and never written to the store.
 //!
 //! ## What this crate must never do
 //!
@@ -29,6 +32,7 @@
 //! report a state change before it is durable; write a secret from an authorizer to disk.
 
 mod actor;
+mod auth;
 mod breaker;
 mod classify;
 mod clock;
@@ -49,9 +53,14 @@ mod store;
 mod transfer;
 mod upload;
 
+pub use auth::{
+    AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo,
+    expires_before_finish, is_sensitive_header, likely_duration, redact_headers, redact_url,
+};
 pub use conditions::{AppState, NetworkStatus};
 pub use config::{
-    BreakerPolicy, HttpVersionPolicy, Limits, PlatformPolicy, QueueConfig, RetryPolicy,
+    AuthPolicy, BatchEndpoint, BreakerPolicy, HttpVersionPolicy, Limits, PlatformPolicy,
+    QueueConfig, RetryPolicy,
 };
 pub use error::{Error, FailureKind, StoreError, TransferError};
 pub use events::{Subscription, TransferEvent};

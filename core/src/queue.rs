@@ -9,6 +9,8 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::actor::{Actor, Command, EnqueueResults};
+use crate::auth::RequestAuthorizer;
+use crate::auth::attempt::AuthContext;
 use crate::clock::Clock;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
@@ -33,6 +35,9 @@ pub struct Integrations {
     /// The OS background-transfer service, for large files and for work while the app is
     /// in the background.
     pub platform: Option<Arc<dyn PlatformTransferService>>,
+    /// Provides the URL and headers of each attempt, right before it starts. Its answers
+    /// are never stored. Without one, attempts use the destination and stored headers.
+    pub authorizer: Option<Arc<dyn RequestAuthorizer>>,
 }
 
 /// A durable upload queue. See the crate documentation for the whole picture.
@@ -75,9 +80,13 @@ impl TransferQueue {
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
         let (platform_reports, report_receiver) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let auth = integrations
+            .authorizer
+            .map(|authorizer| Arc::new(AuthContext::new(authorizer, config.auth.clone(), clock)));
         let platform = integrations.platform.map(|service| {
             PlatformDriver::spawn(
                 service,
+                auth.clone(),
                 platform_reports.clone(),
                 bodies_dir(&config.database_path),
             )
@@ -88,6 +97,7 @@ impl TransferQueue {
             clock,
             lane,
             platform,
+            auth,
             events.clone(),
             receiver,
             report_receiver,

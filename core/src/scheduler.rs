@@ -12,7 +12,10 @@
 //! * in the background, everything goes to the OS;
 //! * never more than `max_platform_tasks` OS tasks are outstanding, however many files
 //!   wait: the OS's own backlog is where uploads get stuck;
-//! * the request limits (per host and overall) count both lanes together.
+//! * the request limits (per host and overall) count both lanes together;
+//! * small files bound for a destination that accepts batches are packed, on either lane,
+//!   into one request of at most `max_files` files and `max_bytes` bytes; a batch takes one
+//!   request slot and one OS task.
 
 use std::collections::HashMap;
 
@@ -30,6 +33,16 @@ pub(crate) struct Candidate {
     /// The OS stalled on this transfer while the app was in the foreground: keep it in
     /// the process while the app stays there.
     pub taken_back: bool,
+    /// The batch endpoint (an index into [`Situation::batches`]) this file may be packed
+    /// for, if any.
+    pub packable_into: Option<usize>,
+}
+
+/// How much one batch request may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BatchLimits {
+    pub max_files: usize,
+    pub max_bytes: u64,
 }
 
 /// Requests in flight now, across every lane.
@@ -76,13 +89,32 @@ pub(crate) struct Situation<'a> {
     pub limits: &'a Limits,
     pub lanes: &'a LanePolicy,
     pub occupancy: &'a Occupancy,
+    /// Per batch endpoint, what one request may carry.
+    pub batches: &'a [BatchLimits],
 }
 
-/// Start candidate `position` on `lane`.
+/// Start candidate `position` on `lane`. Decisions with the same `batch` number go out
+/// together as one packed request to that batch's endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Decision {
     pub position: usize,
     pub lane: LaneChoice,
+    pub batch: Option<Batch>,
+}
+
+/// A packed request formed in one round: its number in the round and its endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Batch {
+    pub number: usize,
+    pub endpoint: usize,
+}
+
+/// A batch still taking members in this round.
+struct OpenBatch {
+    batch: Batch,
+    lane: LaneChoice,
+    files: usize,
+    bytes: u64,
 }
 
 /// Whether a transfer with these constraints may use this network.
@@ -118,6 +150,7 @@ pub(crate) fn pick(
         limits,
         lanes,
         occupancy,
+        batches,
     } = situation;
     let mut decisions = Vec::new();
     if !network.online {
@@ -126,12 +159,36 @@ pub(crate) fn pick(
     let mut total = occupancy.total;
     let mut platform = occupancy.platform;
     let mut per_host = occupancy.per_host.clone();
+    let mut open: Vec<OpenBatch> = Vec::new();
     for (position, candidate) in candidates.iter().enumerate() {
-        if total >= limits.global {
-            break;
-        }
         if !network_allows(network, &candidate.constraints) {
             continue;
+        }
+        let lane = choose_lane(candidate, lanes);
+        let packing = candidate
+            .packable_into
+            .and_then(|endpoint| Some((endpoint, *batches.get(endpoint)?)))
+            .filter(|(_, room)| candidate.size <= room.max_bytes);
+        // Joining a batch formed this round costs no request slot.
+        if let Some((endpoint, room)) = packing
+            && let Some(batch) = open.iter_mut().find(|open| {
+                open.batch.endpoint == endpoint
+                    && open.lane == lane
+                    && open.files < room.max_files
+                    && open.bytes + candidate.size <= room.max_bytes
+            })
+        {
+            batch.files += 1;
+            batch.bytes += candidate.size;
+            decisions.push(Decision {
+                position,
+                lane,
+                batch: Some(batch.batch),
+            });
+            continue;
+        }
+        if total >= limits.global {
+            continue; // only joining a batch is still possible
         }
         let in_flight_to_host = per_host.get(&candidate.host).copied().unwrap_or(0);
         if in_flight_to_host >= limits.per_host
@@ -139,14 +196,30 @@ pub(crate) fn pick(
         {
             continue;
         }
-        let lane = choose_lane(candidate, lanes);
         if lane == LaneChoice::Platform {
             if platform >= lanes.max_platform_tasks {
                 continue; // the OS window is full; a smaller file may still run in-process
             }
             platform += 1;
         }
-        decisions.push(Decision { position, lane });
+        let batch = packing.map(|(endpoint, _)| {
+            let batch = Batch {
+                number: open.len(),
+                endpoint,
+            };
+            open.push(OpenBatch {
+                batch,
+                lane,
+                files: 1,
+                bytes: candidate.size,
+            });
+            batch
+        });
+        decisions.push(Decision {
+            position,
+            lane,
+            batch,
+        });
         *per_host.entry(candidate.host.clone()).or_insert(0) += 1;
         total += 1;
     }
@@ -163,6 +236,7 @@ mod tests {
             constraints: Constraints::default(),
             size: 1,
             taken_back: false,
+            packable_into: None,
         }
     }
 
@@ -177,6 +251,7 @@ mod tests {
             limits: &LIMITS,
             lanes: &LanePolicy::IN_PROCESS_ONLY,
             occupancy,
+            batches: &[],
         };
         pick(candidates, &situation, breaker_admits)
     }
@@ -317,6 +392,7 @@ mod tests {
             limits,
             lanes,
             occupancy,
+            batches: &[],
         };
         pick(candidates, &situation, |_, _| true)
     }
@@ -444,5 +520,93 @@ mod tests {
                 LaneChoice::InProcess
             ]
         );
+    }
+
+    fn packable(size: u64) -> Candidate {
+        Candidate {
+            packable_into: Some(0),
+            ..sized(size)
+        }
+    }
+
+    fn pick_packed(
+        candidates: &[Candidate],
+        lanes: &LanePolicy,
+        limits: &Limits,
+        room: BatchLimits,
+    ) -> Vec<Decision> {
+        let situation = Situation {
+            network: &NetworkStatus::default(),
+            limits,
+            lanes,
+            occupancy: &Occupancy::default(),
+            batches: &[room],
+        };
+        pick(candidates, &situation, |_, _| true)
+    }
+
+    fn batch_numbers(decisions: &[Decision]) -> Vec<Option<usize>> {
+        decisions
+            .iter()
+            .map(|d| d.batch.map(|batch| batch.number))
+            .collect()
+    }
+
+    #[test]
+    fn small_files_are_packed_up_to_max_files_and_a_batch_takes_one_request_slot() {
+        let candidates: Vec<Candidate> = (0..10).map(|_| packable(100)).collect();
+        let room = BatchLimits {
+            max_files: 4,
+            max_bytes: 1 << 20,
+        };
+        let two_slots = Limits {
+            per_host: 2,
+            global: 2,
+        };
+        let picked = pick_packed(&candidates, &policy(AppState::Foreground), &two_slots, room);
+        assert_eq!(
+            batch_numbers(&picked),
+            [vec![Some(0); 4], vec![Some(1); 4]].concat(),
+            "two requests of four files; the other two wait for a slot"
+        );
+    }
+
+    #[test]
+    fn a_batch_never_exceeds_max_bytes_and_larger_files_are_not_packed() {
+        let candidates = [packable(600), packable(600), packable(300), packable(2000)];
+        let room = BatchLimits {
+            max_files: 10,
+            max_bytes: 1000,
+        };
+        let picked = pick_packed(&candidates, &policy(AppState::Foreground), &WIDE, room);
+        assert_eq!(
+            batch_numbers(&picked),
+            vec![Some(0), Some(1), Some(0), None]
+        );
+    }
+
+    #[test]
+    fn files_not_bound_for_a_batch_endpoint_go_alone() {
+        let candidates = [sized(100), packable(100), sized(100), packable(100)];
+        let room = BatchLimits {
+            max_files: 10,
+            max_bytes: 1000,
+        };
+        let picked = pick_packed(&candidates, &policy(AppState::Foreground), &WIDE, room);
+        assert_eq!(batch_numbers(&picked), vec![None, Some(0), None, Some(0)]);
+    }
+
+    #[test]
+    fn in_the_background_a_packed_batch_is_one_os_task() {
+        let candidates: Vec<Candidate> = (0..100).map(|_| packable(10)).collect();
+        let room = BatchLimits {
+            max_files: 32,
+            max_bytes: 1 << 20,
+        };
+        let mut background = policy(AppState::Background);
+        background.max_platform_tasks = 2;
+        let picked = pick_packed(&candidates, &background, &WIDE, room);
+        assert_eq!(picked.len(), 64, "two OS tasks of 32 files each");
+        assert!(picked.iter().all(|d| d.lane == LaneChoice::Platform));
     }
 }

@@ -66,7 +66,7 @@ impl Default for Constraints {
 ///
 /// Headers given here are **stored in the database** with the transfer. Put secrets such
 /// as bearer tokens in a request authorizer instead, so that they are never written to disk.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upload {
     pub source: PathBuf,
     pub destination: String,
@@ -108,6 +108,27 @@ impl Upload {
     pub fn with_constraints(mut self, constraints: Constraints) -> Self {
         self.constraints = constraints;
         self
+    }
+}
+
+/// Shows sensitive header values (`Authorization`, `Cookie`...) as `[redacted]`, so that
+/// logging an upload or a transfer never prints a secret.
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("source", &self.source)
+            .field(
+                "destination",
+                &crate::auth::redact::redact_url(&self.destination),
+            )
+            .field("method", &self.method)
+            .field(
+                "headers",
+                &crate::auth::redact::redact_headers(&self.headers, &[]),
+            )
+            .field("priority", &self.priority)
+            .field("constraints", &self.constraints)
+            .finish()
     }
 }
 
@@ -283,6 +304,22 @@ mod tests {
                 "values never appear in errors"
             );
         }
+    }
+
+    #[test]
+    fn debug_output_redacts_sensitive_headers_and_the_query() {
+        let upload = Upload::put("/f", "https://h/a?sig=QUERYSECRET")
+            .with_header("Authorization", "Bearer HEADERSECRET")
+            .with_header("X-Device", "pixel");
+        let shown = format!("{upload:?}");
+        assert!(
+            !shown.contains("HEADERSECRET") && !shown.contains("QUERYSECRET"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("pixel") && shown.contains("https://h/a"),
+            "{shown}"
+        );
     }
 
     #[test]

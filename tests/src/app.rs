@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
+use crate::auth::{AuthPolicy, Authenticator};
 use crate::faults::FaultPlan;
 use crate::injector::{Decision, Injector};
 use crate::state::State;
@@ -24,15 +25,30 @@ pub struct App {
     pub state: Arc<State>,
     injector: Arc<Mutex<Injector>>,
     pub store_dir: Option<Arc<PathBuf>>,
+    /// Batch parts received since the plan was installed.
+    batch_parts: Arc<std::sync::atomic::AtomicU64>,
+    pub auth: Arc<Authenticator>,
 }
 
 impl App {
-    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>) -> Self {
+    pub fn new(plan: FaultPlan, store_dir: Option<PathBuf>, auth: AuthPolicy) -> Self {
         App {
+            auth: Arc::new(Authenticator::new(auth)),
             state: Arc::default(),
             injector: Arc::new(Mutex::new(Injector::new(plan))),
             store_dir: store_dir.map(Arc::new),
+            batch_parts: Arc::default(),
         }
+    }
+
+    /// Numbers the next batch part; whether the plan fails it.
+    pub fn next_batch_part_fails(&self) -> bool {
+        let every = self.injector().plan().batch_part_failure_every;
+        let number = self
+            .batch_parts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        every > 0 && number.is_multiple_of(every)
     }
 
     fn injector(&self) -> MutexGuard<'_, Injector> {
@@ -47,6 +63,8 @@ impl App {
     /// Installs a plan (already validated); numbering and draws start over.
     pub fn set_plan(&self, plan: FaultPlan) {
         *self.injector() = Injector::new(plan);
+        self.batch_parts
+            .store(0, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn plan(&self) -> FaultPlan {
@@ -58,6 +76,7 @@ impl App {
         let plan = self.plan();
         self.set_plan(plan);
         self.state.reset();
+        self.auth.reset();
     }
 }
 

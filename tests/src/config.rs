@@ -1,8 +1,8 @@
 //! How a test server is set up.
 //!
 //! What it is for: the few choices a test makes before starting a server:
-//! port, TLS or cleartext, whether bytes are kept on disk, and the initial
-//! fault plan.
+//! port, TLS or cleartext, whether bytes are kept on disk, the initial
+//! fault plan and the credentials uploads need.
 //!
 //! What it must never do: name an address to bind. The server binds the IPv4
 //! loopback address and nothing else, whatever the configuration says.
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthPolicy;
 use crate::faults::FaultPlan;
 
 /// The default is cleartext on a free port, digests only, no faults.
@@ -28,4 +29,6 @@ pub struct ServerConfig {
     pub store_dir: Option<PathBuf>,
     /// Faults to inject from the first request on.
     pub faults: FaultPlan,
+    /// Credentials uploads need (none by default).
+    pub auth: AuthPolicy,
 }

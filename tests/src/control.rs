@@ -3,7 +3,10 @@
 //! What it is for: letting a Swift or Kotlin test read the counters
 //! (`GET /_testkit/stats`), what was stored (`GET /_testkit/received`), read
 //! and install a fault plan (`GET`/`POST /_testkit/faults`, JSON) and start
-//! over (`POST /_testkit/reset`), all as JSON over the same listener.
+//! over (`POST /_testkit/reset`), set the credentials uploads need
+//! (`GET`/`POST /_testkit/auth`), issue bearer tokens (`POST /_testkit/token`)
+//! and presign URLs (`POST /_testkit/presign`), all as JSON over the same
+//! listener.
 //!
 //! What it must never do: count its own requests in the stats, inject faults
 //! into them, or store their bodies.
@@ -17,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::App;
+use crate::auth::AuthPolicy;
 use crate::faults::FaultPlan;
 
 /// The routes, to be nested under `/_testkit`.
@@ -26,6 +30,9 @@ pub fn routes() -> Router<App> {
         .route("/received", get(received))
         .route("/faults", get(faults).post(set_faults))
         .route("/reset", post(reset))
+        .route("/auth", get(auth_policy).post(set_auth_policy))
+        .route("/token", post(issue_token))
+        .route("/presign", post(presign))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such control endpoint\n") })
 }
 
@@ -57,6 +64,45 @@ async fn set_faults(State(app): State<App>, body: Bytes) -> Response {
 async fn reset(State(app): State<App>) -> Response {
     app.reset();
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn auth_policy(State(app): State<App>) -> Response {
+    Json(app.auth.policy()).into_response()
+}
+
+async fn set_auth_policy(State(app): State<App>, body: Bytes) -> Response {
+    match serde_json::from_slice::<AuthPolicy>(&body) {
+        Ok(policy) => {
+            app.auth.set_policy(policy);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_request(format!("auth policy is not valid JSON: {e}")),
+    }
+}
+
+async fn issue_token(State(app): State<App>) -> Response {
+    Json(serde_json::json!({ "token": app.auth.issue_token() })).into_response()
+}
+
+/// What `POST /_testkit/presign` takes.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresignRequest {
+    method: String,
+    path: String,
+    ttl_ms: u64,
+}
+
+async fn presign(State(app): State<App>, body: Bytes) -> Response {
+    let request: PresignRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return bad_request(format!("presign request is not valid JSON: {e}")),
+    };
+    let ttl = std::time::Duration::from_millis(request.ttl_ms);
+    match app.auth.presign(&request.method, &request.path, ttl) {
+        Some(presigned) => Json(presigned).into_response(),
+        None => bad_request("no presign_secret is configured; POST /_testkit/auth first".into()),
+    }
 }
 
 fn bad_request(message: String) -> Response {

@@ -35,6 +35,9 @@ pub struct FaultPlan {
     pub slow_read: Option<SlowReadFault>,
     /// Faults for given requests; they take precedence over the random ones.
     pub scripted: Vec<ScriptedFault>,
+    /// In batch requests (`docs/batching.md`), answer every n-th part with 500 and do
+    /// not store it; 0 never.
+    pub batch_part_failure_every: u64,
 }
 
 /// A random status fault.
@@ -113,6 +116,12 @@ pub enum Fault {
     SlowRead {
         bytes_per_second: u64,
     },
+    /// Answer with a 3xx `code` and `Location: location` (for example another
+    /// loopback server), storing nothing.
+    Redirect {
+        code: u16,
+        location: String,
+    },
 }
 
 /// A fault for chosen requests. Request numbers count upload requests (not
@@ -141,6 +150,8 @@ pub enum FaultPlanError {
     ZeroRate,
     #[error("scripted request numbers count from 1, got 0")]
     RequestZero,
+    #[error("a redirect needs a 3xx status and a location, got {0}")]
+    Redirect(u16),
 }
 
 impl FaultPlan {
@@ -171,6 +182,11 @@ impl FaultPlan {
             match fault {
                 Fault::Status { code, .. } => status_code(*code)?,
                 Fault::SlowRead { bytes_per_second } => rate(*bytes_per_second)?,
+                Fault::Redirect { code, location }
+                    if !(300..=399).contains(code) || location.is_empty() =>
+                {
+                    return Err(FaultPlanError::Redirect(*code));
+                }
                 _ => {}
             }
         }
@@ -279,5 +295,32 @@ mod tests {
         };
         assert_eq!(plan.validate(), Err(FaultPlanError::StatusCode(42)));
         assert_eq!(FaultPlan::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn redirects_need_a_3xx_code_and_a_location() {
+        let redirect = |code: u16, location: &str| FaultPlan {
+            scripted: vec![ScriptedFault::Request {
+                n: 1,
+                fault: Fault::Redirect {
+                    code,
+                    location: location.into(),
+                },
+            }],
+            ..Default::default()
+        };
+        assert_eq!(redirect(307, "http://127.0.0.1:9/x").validate(), Ok(()));
+        assert_eq!(
+            redirect(200, "http://127.0.0.1:9/x").validate(),
+            Err(FaultPlanError::Redirect(200))
+        );
+        assert_eq!(
+            redirect(308, "").validate(),
+            Err(FaultPlanError::Redirect(308))
+        );
+        let json = r#"{"scripted":[{"when":"request","n":1,
+            "fault":{"redirect":{"code":307,"location":"http://127.0.0.1:9/x"}}}]}"#;
+        let parsed: FaultPlan = serde_json::from_str(json).expect("redirect plan");
+        assert_eq!(parsed, redirect(307, "http://127.0.0.1:9/x"));
     }
 }

@@ -41,6 +41,10 @@ pub enum Failure {
         after_bytes: u64,
         hold_for: Duration,
     },
+    Redirect {
+        code: u16,
+        location: String,
+    },
 }
 
 /// Numbers requests and decides their faults.
@@ -158,6 +162,9 @@ fn scripted_decision(number: u64, fault: Fault) -> Decision {
         }
         Fault::Delay { ms } => decision.delay = Some(Duration::from_millis(ms)),
         Fault::SlowRead { bytes_per_second } => decision.slow_read = Some(bytes_per_second),
+        Fault::Redirect { code, location } => {
+            decision.failure = Some(Failure::Redirect { code, location })
+        }
     }
     decision
 }

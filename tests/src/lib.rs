@@ -4,7 +4,10 @@
 //! ALPN) on 127.0.0.1, stores the length and SHA-256 of every complete body
 //! (and optionally the bytes), honours `Idempotency-Key`, counts requests
 //! in flight overall and per host, and injects faults deterministically from
-//! a seeded [`FaultPlan`]. The `ferry-testkit serve` binary runs the same
+//! a seeded [`FaultPlan`]. It can also demand credentials ([`AuthPolicy`]):
+//! bearer tokens that expire after N requests or T milliseconds, and presigned
+//! URLs with an HMAC signature and an expiry, and it counts requests that
+//! carried `Authorization`. The `ferry-testkit serve` binary runs the same
 //! server for the Swift and Kotlin suites, with a JSON control API under
 //! `/_testkit/`.
 //!
@@ -20,6 +23,8 @@
 //! ```
 
 mod app;
+mod auth;
+mod batch;
 mod body;
 mod config;
 mod conn;
@@ -31,10 +36,11 @@ mod state;
 mod tls;
 mod upload;
 
+pub use auth::{AuthPolicy, BearerPolicy, Presigned};
 pub use config::ServerConfig;
 pub use faults::{
     DelayFault, Fault, FaultPlan, FaultPlanError, RetryAfter, ScriptedFault, SlowReadFault,
     StallFault, StatusFault,
 };
 pub use server::TestServer;
-pub use state::{FaultCounts, HostStats, ReceivedBody, Stats};
+pub use state::{AuthCounts, FaultCounts, HostStats, ReceivedBody, Stats};

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ferry_testkit::{FaultPlan, ServerConfig, TestServer};
+use ferry_testkit::{AuthPolicy, FaultPlan, ServerConfig, TestServer};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +51,9 @@ struct ServeArgs {
     /// Initial fault plan, as JSON (same shape as POST /_testkit/faults).
     #[arg(long, value_name = "JSON")]
     faults: Option<String>,
+    /// Credentials uploads need, as JSON (same shape as POST /_testkit/auth).
+    #[arg(long, value_name = "JSON")]
+    auth: Option<String>,
     /// Also stop when stdin reaches end of file (so the server dies with its parent).
     #[arg(long)]
     stop_on_stdin_eof: bool,
@@ -83,11 +86,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             serde_json::from_str(json).map_err(|e| format!("--faults is not a fault plan: {e}"))?
         }
     };
+    let auth = match &args.auth {
+        None => AuthPolicy::default(),
+        Some(json) => {
+            serde_json::from_str(json).map_err(|e| format!("--auth is not an auth policy: {e}"))?
+        }
+    };
     let config = ServerConfig {
         port: args.port,
         tls: args.tls,
         store_dir: args.store_dir,
         faults,
+        auth,
     };
     let server = TestServer::start(config)
         .await
@@ -97,18 +107,67 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
+    // Handlers are installed before the line goes out: a parent may signal as soon as it
+    // reads it, and the default action would kill the server without a clean stop.
+    let stop = StopSignals::install();
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", server.base_url())
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("cannot write to stdout: {e}"))?;
     drop(stdout);
 
-    wait_for_stop(args.stop_on_stdin_eof).await;
+    wait_for_stop(stop, args.stop_on_stdin_eof).await;
     server.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_stop(stop_on_stdin_eof: bool) {
+/// SIGTERM and SIGINT, registered up front.
+struct StopSignals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    #[cfg(unix)]
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Without a handler the default action (exit) still applies.
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> Self {
+        Self {}
+    }
+
+    #[cfg(unix)]
+    async fn received(mut self) {
+        async fn next(signal: Option<&mut tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            () = next(self.term.as_mut()) => {}
+            () = next(self.interrupt.as_mut()) => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn received(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn wait_for_stop(signals: StopSignals, stop_on_stdin_eof: bool) {
     let stdin_closed = async {
         if stop_on_stdin_eof {
             let mut stdin = tokio::io::stdin();
@@ -124,25 +183,7 @@ async fn wait_for_stop(stop_on_stdin_eof: bool) {
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminated() => {}
-        _ = stdin_closed => {}
+        () = signals.received() => {}
+        () = stdin_closed => {}
     }
-}
-
-#[cfg(unix)]
-async fn terminated() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            term.recv().await;
-        }
-        // Without a SIGTERM handler the default action (exit) still applies.
-        Err(_) => std::future::pending::<()>().await,
-    }
-}
-
-#[cfg(not(unix))]
-async fn terminated() {
-    std::future::pending::<()>().await
 }

@@ -10,13 +10,14 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, App};
+use crate::auth::AuthPolicy;
 use crate::config::ServerConfig;
 use crate::conn::{self, ConnHandle};
 use crate::faults::{FaultPlan, FaultPlanError};
@@ -57,7 +58,7 @@ impl TestServer {
         } else {
             None
         };
-        let app = App::new(config.faults, config.store_dir);
+        let app = App::new(config.faults, config.store_dir, config.auth);
         let stop = CancellationToken::new();
         let task = tokio::spawn(accept_loop(
             listener,
@@ -112,7 +113,31 @@ impl TestServer {
         Ok(())
     }
 
-    /// Forgets what was received and the counters; the plan starts over.
+    /// Installs the credentials uploads need from now on.
+    pub fn set_auth(&self, policy: AuthPolicy) {
+        self.app.auth.set_policy(policy);
+    }
+
+    /// A fresh bearer token, valid under the policy's `bearer` limits.
+    pub fn issue_token(&self) -> String {
+        self.app.auth.issue_token()
+    }
+
+    /// A URL on this server for `method` on `path`, presigned to expire `ttl` from now
+    /// (by tokio's clock), with when it expires; `None` without a `presign_secret`.
+    pub fn presign(&self, method: &str, path: &str, ttl: Duration) -> Option<(String, SystemTime)> {
+        let presigned = self.app.auth.presign(method, path, ttl)?;
+        let origin = self.base_url();
+        let url = format!(
+            "{}{}",
+            origin.trim_end_matches('/'),
+            presigned.path_and_query
+        );
+        let expires_at = SystemTime::UNIX_EPOCH + Duration::from_millis(presigned.expires_at_ms);
+        Some((url, expires_at))
+    }
+
+    /// Forgets what was received, the counters and issued tokens; the plan starts over.
     pub fn reset(&self) {
         self.app.reset();
     }

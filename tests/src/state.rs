@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::http::Version;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Refusal;
+
 /// What was stored under one key (a request path, or path + `#` + part name).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceivedBody {
@@ -58,6 +60,23 @@ pub struct Stats {
     pub aborted: u64,
     /// Faults injected, by kind.
     pub faults: FaultCounts,
+    /// Credentials seen and refused.
+    pub auth: AuthCounts,
+}
+
+/// Credentials seen and refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthCounts {
+    /// Upload requests that carried an `Authorization` header (whatever the policy).
+    pub with_authorization: u64,
+    /// Refused with 401: no bearer token, or one this server never issued.
+    pub bearer_missing: u64,
+    /// Refused with 401: the token was used up or timed out.
+    pub bearer_expired: u64,
+    /// Refused with 403: no or a wrong signature.
+    pub presign_invalid: u64,
+    /// Refused with 403: the presigned URL had expired when the request arrived.
+    pub presign_expired: u64,
 }
 
 /// Counters for one host.
@@ -76,6 +95,7 @@ pub struct FaultCounts {
     pub stall: u64,
     pub delay: u64,
     pub slow_read: u64,
+    pub redirect: u64,
 }
 
 /// A kind of injected fault, for counting.
@@ -86,6 +106,7 @@ pub enum FaultKind {
     Stall,
     Delay,
     SlowRead,
+    Redirect,
 }
 
 /// A response to replay for a repeated `Idempotency-Key`.
@@ -175,6 +196,24 @@ impl State {
             FaultKind::Stall => faults.stall += 1,
             FaultKind::Delay => faults.delay += 1,
             FaultKind::SlowRead => faults.slow_read += 1,
+            FaultKind::Redirect => faults.redirect += 1,
+        }
+    }
+
+    /// An upload request carried an `Authorization` header.
+    pub fn saw_authorization(&self) {
+        self.lock().stats.auth.with_authorization += 1;
+    }
+
+    /// A request was refused for its credentials.
+    pub fn refused(&self, refusal: Refusal) {
+        let mut inner = self.lock();
+        let counts = &mut inner.stats.auth;
+        match refusal {
+            Refusal::BearerMissing => counts.bearer_missing += 1,
+            Refusal::BearerExpired => counts.bearer_expired += 1,
+            Refusal::PresignInvalid => counts.presign_invalid += 1,
+            Refusal::PresignExpired => counts.presign_expired += 1,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The upload handler: every request outside `/_testkit/`.
 //!
-//! What it is for: counting the request, applying its fault decision (reset,
-//! status, stall, delay, slow read), honouring `Idempotency-Key`, streaming a
+//! What it is for: counting the request, checking its credentials (bearer
+//! token, presigned URL: 401/403), applying its fault decision (reset, status,
+//! stall, delay, slow read, redirect), honouring `Idempotency-Key`, streaming a
 //! raw `PUT`/`POST` body or each part of a `multipart/form-data` `POST` into
 //! a digest (and a file), and recording the result only when the whole body
 //! arrived.
@@ -23,10 +24,11 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 
 use crate::app::App;
+use crate::auth::Refusal;
 use crate::body::{BodySink, Finished, drain, metered};
 use crate::conn::ConnHandle;
 use crate::faults::RetryAfter;
-use crate::injector::Failure;
+use crate::injector::{Decision, Failure};
 use crate::state::{Commit, FaultKind, InFlight, Reply};
 
 type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, axum::Error>> + Send>>;
@@ -71,7 +73,11 @@ async fn serve(
         return response;
     }
     let path = req.uri().path().to_owned();
-    let decision = app.decide(&path);
+    let refusal = check_credentials(app, &req, &path);
+    let decision = match refusal {
+        Some(_) => Decision::default(),
+        None => app.decide(&path),
+    };
     let idempotency_key = req
         .headers()
         .get("idempotency-key")
@@ -95,8 +101,36 @@ async fn serve(
         Arc::clone(&broke),
     ));
 
+    if let Some(refusal) = refusal {
+        state.refused(refusal);
+        if !drain(&mut body).await {
+            return aborted();
+        }
+        in_flight.complete();
+        let mut response = answer(app, refusal.status(), "credentials refused\n");
+        if refusal.status() == 401 {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        return response;
+    }
+
     match decision.failure {
         None => {}
+        Some(Failure::Redirect { code, location }) => {
+            state.fault(FaultKind::Redirect);
+            if !drain(&mut body).await {
+                return aborted();
+            }
+            in_flight.complete();
+            let mut response = answer(app, code, "moved\n");
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            return response;
+        }
         Some(Failure::Reset) => {
             state.fault(FaultKind::Reset);
             in_flight.complete();
@@ -143,6 +177,13 @@ async fn serve(
             in_flight.complete();
             return answer(app, 408, "stalled on purpose, giving up\n");
         }
+    }
+
+    if multipart && crate::batch::is_batch(&parts.headers) {
+        let req = Request::from_parts(parts, Body::from_stream(body));
+        let response = crate::batch::receive_batch(app, req).await;
+        in_flight.complete();
+        return response;
     }
 
     if let Some(reply) = idempotency_key
@@ -197,6 +238,24 @@ async fn serve(
     delay(decision.delay).await;
     in_flight.complete();
     replay(app, reply)
+}
+
+/// Counts a request that carried `Authorization` and checks it against the server's
+/// credential policy.
+fn check_credentials(app: &App, req: &Request, path: &str) -> Option<Refusal> {
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    if authorization.is_some() {
+        app.state.saw_authorization();
+    }
+    let authorization = authorization.and_then(|value| value.to_str().ok());
+    app.auth
+        .check(
+            req.method().as_str(),
+            path,
+            req.uri().query(),
+            authorization,
+        )
+        .err()
 }
 
 /// Why a body was not stored (besides the client going away).

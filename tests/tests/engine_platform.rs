@@ -26,6 +26,7 @@ fn platform_config(dir: &std::path::Path) -> QueueConfig {
 async fn open(config: QueueConfig, platform: &Arc<ScriptedPlatform>) -> TransferQueue {
     let integrations = Integrations {
         platform: Some(Arc::clone(platform) as Arc<dyn ferry::PlatformTransferService>),
+        ..Integrations::default()
     };
     TransferQueue::open_with(config, integrations)
         .await
@@ -489,4 +490,50 @@ async fn back_in_the_foreground_tasks_the_os_lost_run_again() {
     );
     assert_all_received_once(&server, &files);
     queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn an_os_handoff_is_authorized_just_in_time_and_its_secret_never_stored() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 10, |_, _| 128 * 1024);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let secret = "Bearer handoff-secret-7f3a";
+    let authorizer =
+        support::authorizers::StaticHeaders(vec![("Authorization".into(), secret.into())]);
+    let integrations = Integrations {
+        platform: Some(Arc::clone(&platform) as Arc<dyn ferry::PlatformTransferService>),
+        authorizer: Some(Arc::new(authorizer)),
+    };
+    let queue = TransferQueue::open_with(platform_config(dir.path()), integrations)
+        .await
+        .expect("open");
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    let handoff = handoffs.recv().await.expect("a handoff");
+    assert!(
+        handoff
+            .headers
+            .iter()
+            .any(|(name, value)| name == "Authorization" && value == secret),
+        "the OS task carries the authorizer's credentials"
+    );
+    complete(&platform, &queue, &handoff).await;
+    queue.wait_idle().await.expect("idle");
+    assert_eq!(
+        queue.get(&id).await.expect("get").state,
+        TransferState::Succeeded
+    );
+    queue.shutdown().await.expect("shutdown");
+
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).expect("read");
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{} holds the secret", path.display());
+        }
+    }
 }

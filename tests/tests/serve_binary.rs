@@ -143,6 +143,66 @@ async fn control_api_drives_faults_and_reports() {
 }
 
 #[tokio::test]
+async fn control_api_issues_expiring_tokens_and_presigned_urls() {
+    let served = serve(&["--auth", r#"{"bearer":{"expire_after_requests":1}}"#]);
+    let base = &served.base_url;
+    let client = h1();
+    let put = |url: String, token: Option<String>| {
+        let mut request = client.put(url).body("x");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(
+        put(format!("{base}a"), None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let issued = client
+        .post(format!("{base}_testkit/token"))
+        .send()
+        .await
+        .unwrap();
+    let token = serde_json::from_slice::<serde_json::Value>(&issued.bytes().await.unwrap())
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = put(format!("{base}a"), Some(token.clone())).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let used_up = put(format!("{base}b"), Some(token)).await.unwrap();
+    assert_eq!(used_up.status(), StatusCode::UNAUTHORIZED);
+
+    let policy = client
+        .post(format!("{base}_testkit/auth"))
+        .body(r#"{"presign_secret":"s3cr3t"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(policy.status(), StatusCode::NO_CONTENT);
+    let presigned = client
+        .post(format!("{base}_testkit/presign"))
+        .body(r#"{"method":"PUT","path":"/c","ttl_ms":60000}"#)
+        .send()
+        .await
+        .unwrap();
+    let presigned: serde_json::Value =
+        serde_json::from_slice(&presigned.bytes().await.unwrap()).unwrap();
+    let path_and_query = presigned["path_and_query"].as_str().unwrap();
+    assert!(path_and_query.starts_with("/c?expires="), "{presigned}");
+    let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
+    assert_eq!(put(url, None).await.unwrap().status(), StatusCode::CREATED);
+    let unsigned = put(format!("{base}c"), None).await.unwrap();
+    assert_eq!(unsigned.status(), StatusCode::FORBIDDEN);
+
+    let stats = get_json(&client, format!("{base}_testkit/stats")).await;
+    assert_eq!(stats["auth"]["bearer_missing"], 1);
+    assert_eq!(stats["auth"]["bearer_expired"], 1);
+    assert_eq!(stats["auth"]["presign_invalid"], 1);
+    assert_eq!(stats["auth"]["with_authorization"], 2);
+}
+
+#[tokio::test]
 async fn tls_serve_writes_the_ca_for_clients() {
     let dir = tempfile::tempdir().unwrap();
     let ca_path = dir.path().join("ca.pem");

@@ -21,16 +21,20 @@ pub struct Harness {
 
 impl Harness {
     pub fn start(faults: FaultPlan) -> Self {
+        Self::start_with(ServerConfig {
+            faults,
+            ..ServerConfig::default()
+        })
+    }
+
+    pub fn start_with(config: ServerConfig) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("test runtime");
         let server = runtime
-            .block_on(TestServer::start(ServerConfig {
-                faults,
-                ..ServerConfig::default()
-            }))
+            .block_on(TestServer::start(config))
             .expect("test server starts");
         Self {
             runtime,
@@ -54,6 +58,11 @@ impl Harness {
 
     pub fn stats(&self) -> Stats {
         self.server().stats()
+    }
+
+    /// A fresh bearer token (for a server started with a bearer policy).
+    pub fn issue_token(&self) -> String {
+        self.server().issue_token()
     }
 
     pub fn received(&self, key: &str) -> Option<ReceivedBody> {

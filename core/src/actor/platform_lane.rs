@@ -5,7 +5,7 @@
 //! transaction, and talks to the OS only through the [`PlatformDriver`] after the commit
 //! (the outbox). It must never call the platform service directly.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::Connection;
@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::{Engine, FlightLane, InFlight, Outbox};
 use crate::Transfer;
+use crate::classify::AttemptOutcome;
 use crate::conditions::AppState;
 use crate::events::TransferEvent;
 use crate::lane::AttemptProgress;
@@ -69,7 +70,7 @@ impl Engine {
             .as_ref()
             .map(|driver| driver.bodies().to_path_buf())
             .unwrap_or_default();
-        let body = BodyPlan {
+        let body = BodyPlan::File {
             source: upload.source.clone(),
             snapshot: SourceSnapshot {
                 size: transfer.size,
@@ -79,7 +80,8 @@ impl Engine {
             temp_path: bodies.join(format!("{key}.body")),
         };
         outbox.handoffs.push((handoff, body));
-        self.platform_keys.insert(key.clone(), transfer.id.clone());
+        self.platform_keys
+            .insert(key.clone(), vec![transfer.id.clone()]);
         self.in_flight.insert(
             transfer.id.clone(),
             InFlight {
@@ -92,37 +94,49 @@ impl Engine {
                     last_activity: Instant::now(),
                 },
                 reported_bytes: 0,
+                batched: false,
             },
         );
     }
 
     /// Transfers found running on the OS at open: watched like any other OS task.
+    /// The members of a packed batch share their key and are adopted as one batch.
     pub(super) fn adopt(&mut self, transfers: Vec<Transfer>) {
+        let mut by_key: HashMap<String, Vec<Transfer>> = HashMap::new();
         for transfer in transfers {
-            let crate::TransferState::Running {
+            if let crate::TransferState::Running {
                 lane: crate::Lane::Platform { handoff_key },
             } = &transfer.state
-            else {
-                continue;
-            };
-            let key = handoff_key.clone();
+            {
+                by_key
+                    .entry(handoff_key.clone())
+                    .or_default()
+                    .push(transfer);
+            }
+        }
+        for (key, members) in by_key {
             self.next_generation += 1;
-            let progress = Arc::new(AttemptProgress::new(Arc::clone(&self.lane.bytes_moved)));
-            self.platform_keys.insert(key.clone(), transfer.id.clone());
-            self.in_flight.insert(
-                transfer.id.clone(),
-                InFlight {
-                    transfer,
-                    generation: self.next_generation,
-                    progress,
-                    lane: FlightLane::Platform {
-                        key,
-                        handoff_query: 0,
-                        last_activity: Instant::now(),
+            let batched = members.len() > 1;
+            let ids = members.iter().map(|transfer| transfer.id.clone()).collect();
+            self.platform_keys.insert(key.clone(), ids);
+            for transfer in members {
+                let progress = Arc::new(AttemptProgress::new(Arc::clone(&self.lane.bytes_moved)));
+                self.in_flight.insert(
+                    transfer.id.clone(),
+                    InFlight {
+                        transfer,
+                        generation: self.next_generation,
+                        progress,
+                        lane: FlightLane::Platform {
+                            key: key.clone(),
+                            handoff_query: 0,
+                            last_activity: Instant::now(),
+                        },
+                        reported_bytes: 0,
+                        batched,
                     },
-                    reported_bytes: 0,
-                },
-            );
+                );
+            }
         }
     }
 
@@ -164,60 +178,109 @@ impl Engine {
                 Ok(())
             }
             PlatformReport::Finished { key, outcome } => {
-                let Some(flight) = self.take_platform_flight(&key) else {
+                let flights = self.take_platform_flights(&key);
+                if flights.is_empty() {
                     log::debug!("ignored a report for {key}: it is no longer running");
                     return Ok(());
-                };
+                }
+                outbox.platform_releases.push(key.clone());
                 match to_attempt_outcome(&outcome, self.clock.now()) {
-                    Some(outcome) => self.conclude(tx, flight, &outcome, outbox),
+                    Some(outcome) => self.conclude_platform(tx, flights, &outcome, outbox),
                     None => {
                         log::info!("the OS cancelled {key} ({outcome:?}); queued again");
-                        self.requeue_without_verdict(tx, flight, outbox)
+                        for flight in flights {
+                            self.requeue_without_verdict(tx, flight, outbox)?;
+                        }
+                        Ok(())
                     }
                 }
             }
-            PlatformReport::Rejected { key, outcome } => match self.take_platform_flight(&key) {
-                Some(flight) => self.conclude(tx, flight, &outcome, outbox),
-                None => Ok(()),
-            },
+            PlatformReport::Rejected { key, outcome } => {
+                let flights = self.take_platform_flights(&key);
+                self.conclude_platform(tx, flights, &outcome, outbox)
+            }
+            PlatformReport::PartsLeftOut { key, parts } => {
+                for (id, outcome) in parts {
+                    if let Some(flight) = self.take_batch_member(&key, &id) {
+                        self.conclude(tx, flight, &outcome, outbox)?;
+                    }
+                }
+                Ok(())
+            }
             PlatformReport::Outstanding { query, keys } => {
                 self.on_outstanding(tx, query, keys, outbox)
             }
         }
     }
 
-    /// `bytes_total` is the body's size, which for a multipart body is more than the
-    /// file's: progress is scaled to the file.
-    fn on_platform_progress(&mut self, key: &str, body_sent: u64, body_total: u64) {
-        let Some(flight) = self
-            .platform_keys
-            .get(key)
-            .and_then(|id| self.in_flight.get_mut(id))
-        else {
-            return;
-        };
-        let size = flight.transfer.size;
-        let bytes_sent = match body_total {
-            0 => body_sent.min(size),
-            total => {
-                let scaled =
-                    u128::from(body_sent.min(total)) * u128::from(size) / u128::from(total);
-                u64::try_from(scaled).unwrap_or(size)
-            }
-        };
-        let before = flight.progress.bytes_sent();
-        if bytes_sent == before {
-            return;
+    /// Records one request's outcome on every file it carried.
+    fn conclude_platform(
+        &mut self,
+        tx: &Connection,
+        flights: Vec<InFlight>,
+        outcome: &AttemptOutcome,
+        outbox: &mut Outbox,
+    ) -> rusqlite::Result<()> {
+        if let Some(first) = flights.first() {
+            let host = first.transfer.host.clone();
+            self.record_health(&host, outcome);
         }
-        flight.progress.set_bytes_sent(bytes_sent);
-        if let FlightLane::Platform { last_activity, .. } = &mut flight.lane {
-            *last_activity = Instant::now();
+        for flight in flights {
+            self.conclude(tx, flight, outcome, outbox)?;
         }
-        self.stall_watch.moved(Instant::now());
+        Ok(())
     }
 
-    fn take_platform_flight(&mut self, key: &str) -> Option<InFlight> {
-        let id = self.platform_keys.remove(key)?;
+    /// `body_total` is the body's size, which for a multipart body or a packed batch is
+    /// more than the files': each file's progress is the same fraction of its size.
+    fn on_platform_progress(&mut self, key: &str, body_sent: u64, body_total: u64) {
+        let Some(ids) = self.platform_keys.get(key) else {
+            return;
+        };
+        let mut moved = false;
+        for id in ids {
+            let Some(flight) = self.in_flight.get_mut(id) else {
+                continue;
+            };
+            let size = flight.transfer.size;
+            let bytes_sent = match body_total {
+                0 => body_sent.min(size),
+                total => {
+                    let scaled =
+                        u128::from(body_sent.min(total)) * u128::from(size) / u128::from(total);
+                    u64::try_from(scaled).unwrap_or(size)
+                }
+            };
+            if bytes_sent == flight.progress.bytes_sent() {
+                continue;
+            }
+            flight.progress.set_bytes_sent(bytes_sent);
+            if let FlightLane::Platform { last_activity, .. } = &mut flight.lane {
+                *last_activity = Instant::now();
+            }
+            moved = true;
+        }
+        if moved {
+            self.stall_watch.moved(Instant::now());
+        }
+    }
+
+    /// Every file of the OS task `key`, taken out of `in_flight`.
+    fn take_platform_flights(&mut self, key: &str) -> Vec<InFlight> {
+        let ids = self.platform_keys.remove(key).unwrap_or_default();
+        ids.iter()
+            .filter_map(|id| self.in_flight.remove(id))
+            .collect()
+    }
+
+    /// One file of the packed OS task `key`, taken out of it.
+    fn take_batch_member(&mut self, key: &str, id: &str) -> Option<InFlight> {
+        let ids = self.platform_keys.get_mut(key)?;
+        let position = ids.iter().position(|member| member.as_str() == id)?;
+        let id = ids.remove(position);
+        if ids.is_empty() {
+            self.platform_keys.remove(key);
+        }
         self.in_flight.remove(&id)
     }
 
@@ -242,9 +305,13 @@ impl Engine {
             })
             .collect();
         for key in vanished {
-            if let Some(flight) = self.take_platform_flight(&key) {
-                log::info!("the OS lost {key} without a report; queued again");
-                outbox.platform_releases.push(key);
+            let flights = self.take_platform_flights(&key);
+            if flights.is_empty() {
+                continue; // another file of the same batch already took it
+            }
+            log::info!("the OS lost {key} without a report; queued again");
+            outbox.platform_releases.push(key);
+            for flight in flights {
                 self.requeue_without_verdict(tx, flight, outbox)?;
             }
         }
@@ -291,17 +358,20 @@ impl Engine {
             })
             .collect();
         for key in stalled {
-            let Some(flight) = self.take_platform_flight(&key) else {
-                continue;
-            };
-            let id = flight.transfer.id.clone();
+            let flights = self.take_platform_flights(&key);
+            if flights.is_empty() {
+                continue; // another file of the same batch already took it
+            }
             log::info!("the OS made no progress on {key} for {timeout:?}; taking it back");
-            self.taken_back.insert(id.clone());
             outbox.platform_cancels.push(key);
-            outbox
-                .events
-                .push(TransferEvent::TakenBackFromPlatform { id: id.clone() });
-            self.requeue_without_verdict(tx, flight, outbox)?;
+            for flight in flights {
+                let id = flight.transfer.id.clone();
+                self.taken_back.insert(id.clone());
+                outbox
+                    .events
+                    .push(TransferEvent::TakenBackFromPlatform { id });
+                self.requeue_without_verdict(tx, flight, outbox)?;
+            }
         }
         Ok(())
     }

@@ -64,12 +64,18 @@ impl AttemptProgress {
         self.touch();
     }
 
+    /// The attempt starts sending again from the first byte (a retry within the attempt).
+    pub(crate) fn restart(&self) {
+        self.bytes_sent.store(0, Ordering::Relaxed);
+        self.touch();
+    }
+
     pub(super) fn touch(&self) {
         let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_activity_ms.store(elapsed, Ordering::Relaxed);
     }
 
-    fn last_activity(&self) -> Instant {
+    pub(super) fn last_activity(&self) -> Instant {
         self.started + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
     }
 }
@@ -80,16 +86,26 @@ pub(crate) async fn run_attempt(
     job: AttemptJob,
     progress: Arc<AttemptProgress>,
 ) -> AttemptOutcome {
-    let stall_timeout = lane.stall_timeout;
     let send = send(&lane, job, Arc::clone(&progress));
+    let stalled = with_stall_watchdog(send, lane.stall_timeout, || progress.last_activity()).await;
+    stalled.unwrap_or(AttemptOutcome::Stalled)
+}
+
+/// Runs `send` until it finishes (`Some`) or `last_activity()` is `stall_timeout` in the
+/// past (`None`).
+pub(super) async fn with_stall_watchdog<T>(
+    send: impl Future<Output = T>,
+    stall_timeout: Duration,
+    last_activity: impl Fn() -> Instant,
+) -> Option<T> {
     tokio::pin!(send);
     loop {
-        let deadline = progress.last_activity() + stall_timeout;
+        let deadline = last_activity() + stall_timeout;
         tokio::select! {
-            outcome = &mut send => return outcome,
+            outcome = &mut send => return Some(outcome),
             () = tokio::time::sleep_until(deadline) => {
-                if progress.last_activity() + stall_timeout <= Instant::now() {
-                    return AttemptOutcome::Stalled;
+                if last_activity() + stall_timeout <= Instant::now() {
+                    return None;
                 }
             }
         }
@@ -139,7 +155,14 @@ async fn send(lane: &HttpLane, job: AttemptJob, progress: Arc<AttemptProgress>) 
 }
 
 async fn open_unchanged(job: &AttemptJob) -> Result<tokio::fs::File, TransferError> {
-    let path = &job.source;
+    open_if_unchanged(&job.source, job.snapshot).await
+}
+
+/// Opens a source for sending, if it is still the file that was enqueued.
+pub(super) async fn open_if_unchanged(
+    path: &std::path::Path,
+    snapshot: SourceSnapshot,
+) -> Result<tokio::fs::File, TransferError> {
     let metadata = tokio::fs::metadata(path).await.map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
             TransferError::new(
@@ -150,7 +173,7 @@ async fn open_unchanged(job: &AttemptJob) -> Result<tokio::fs::File, TransferErr
             TransferError::new(FailureKind::SourceUnreadable, error.to_string())
         }
     })?;
-    if SourceSnapshot::of(&metadata) != job.snapshot {
+    if SourceSnapshot::of(&metadata) != snapshot {
         return Err(TransferError::new(
             FailureKind::SourceChanged,
             "the source file changed after it was enqueued",
@@ -177,16 +200,7 @@ fn build_request(
     builder = builder.header(&lane.idempotency_header, job.id.as_str());
     builder = match &job.method {
         UploadMethod::PostMultipart { field } => {
-            let file_name = job
-                .source
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "file".to_owned());
-            let part = reqwest::multipart::Part::stream_with_length(
-                reqwest::Body::wrap_stream(body),
-                job.snapshot.size,
-            )
-            .file_name(file_name);
+            let part = file_part(&job.source, job.snapshot.size, body);
             builder.multipart(reqwest::multipart::Form::new().part(field.clone(), part))
         }
         UploadMethod::Put | UploadMethod::Post => builder
@@ -194,6 +208,20 @@ fn build_request(
             .body(reqwest::Body::wrap_stream(body)),
     };
     builder.build().map_err(describe)
+}
+
+/// A multipart part streaming `body`, the contents of `source`, under its file name.
+pub(super) fn file_part(
+    source: &std::path::Path,
+    size: u64,
+    body: impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+) -> reqwest::multipart::Part {
+    let file_name = source
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".to_owned());
+    reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(body), size)
+        .file_name(file_name)
 }
 
 /// Reads (and discards) at most a little of the response so the connection can be reused.
@@ -210,7 +238,7 @@ async fn drain_response(mut response: reqwest::Response, progress: &AttemptProgr
 
 /// The error with its chain of causes, which reqwest keeps out of `Display`. The URL is
 /// left out: a presigned URL's query is a secret.
-fn describe(error: reqwest::Error) -> String {
+pub(super) fn describe(error: reqwest::Error) -> String {
     let error = error.without_url();
     let mut text = error.to_string();
     let mut source = error.source();

@@ -5,8 +5,10 @@
 //! belong to the actor, so every lane is classified, limited and retried the same way.
 
 mod attempt;
+mod batch;
 mod client;
 mod file_body;
 
 pub(crate) use attempt::{AttemptJob, AttemptProgress, run_attempt};
+pub(crate) use batch::{BatchOutcome, BatchPart, run_batch_attempt};
 pub(crate) use client::{HttpLane, build_http_lane};

@@ -16,12 +16,32 @@ use crate::upload::{SourceSnapshot, UploadMethod, inspect_source};
 
 /// How to produce the body file of one handoff.
 #[derive(Clone, Debug)]
-pub(crate) struct BodyPlan {
+pub(crate) enum BodyPlan {
+    /// One file: the source itself for `PUT`/`POST`, a multipart body for a multipart
+    /// `POST`.
+    File {
+        source: PathBuf,
+        snapshot: SourceSnapshot,
+        method: UploadMethod,
+        /// Where a multipart body is written: `<bodies dir>/<handoff key>.body`.
+        temp_path: PathBuf,
+    },
+    /// A packed batch (`docs/batching.md`): one multipart body of every part whose source
+    /// is unchanged.
+    Batch {
+        parts: Vec<BatchPartPlan>,
+        idempotency_header: String,
+        temp_path: PathBuf,
+    },
+}
+
+/// One file of a packed batch body.
+#[derive(Clone, Debug)]
+pub(crate) struct BatchPartPlan {
+    pub id: String,
     pub source: PathBuf,
     pub snapshot: SourceSnapshot,
-    pub method: UploadMethod,
-    /// Where a multipart body is written: `<bodies dir>/<handoff key>.body`.
-    pub temp_path: PathBuf,
+    pub destination: String,
 }
 
 /// A body ready for the OS.
@@ -33,6 +53,14 @@ pub(crate) struct PreparedBody {
     pub headers: Vec<(String, String)>,
 }
 
+/// What preparing a body produced: the body, unless nothing was left to send, and the
+/// parts of a batch that were left out, with why (by transfer id).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub body: Result<PreparedBody, AttemptOutcome>,
+    pub left_out: Vec<(String, AttemptOutcome)>,
+}
+
 /// The directory of temporary bodies for the database at `database_path`.
 pub(crate) fn bodies_dir(database_path: &Path) -> PathBuf {
     let mut name = database_path.as_os_str().to_owned();
@@ -40,79 +68,170 @@ pub(crate) fn bodies_dir(database_path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// One part of a multipart body to write.
+struct PartSpec<'a> {
+    name: &'a str,
+    source: &'a Path,
+    size: u64,
+    headers: Vec<(String, String)>,
+}
+
 impl BodyPlan {
-    /// Checks the source and writes the body file if one is needed. Blocking. A source
+    /// Checks the sources and writes the body file if one is needed. Blocking. A source
     /// that is gone or changed fails for good; a body that cannot be written is retried.
-    pub(crate) fn prepare(&self) -> Result<PreparedBody, AttemptOutcome> {
-        let now = inspect_source(&self.source).map_err(|error| {
-            AttemptOutcome::Source(TransferError::new(
-                FailureKind::SourceUnreadable,
-                error.to_string(),
-            ))
-        })?;
-        if now != self.snapshot {
-            return Err(AttemptOutcome::Source(TransferError::new(
-                FailureKind::SourceChanged,
-                format!(
-                    "{} changed after it was enqueued; enqueue it again to send the new version",
-                    self.source.display()
-                ),
-            )));
-        }
-        match &self.method {
-            UploadMethod::Put | UploadMethod::Post => Ok(PreparedBody {
-                path: self.source.clone(),
-                size: self.snapshot.size,
-                headers: Vec::new(),
-            }),
-            UploadMethod::PostMultipart { field } => {
-                self.write_multipart(field)
-                    .map_err(|error| AttemptOutcome::Platform {
-                        message: format!(
-                            "could not write the upload body to {}: {error}; check free space",
-                            self.temp_path.display()
-                        ),
-                    })
-            }
+    pub(crate) fn prepare(&self) -> Prepared {
+        match self {
+            Self::File {
+                source,
+                snapshot,
+                method,
+                temp_path,
+            } => Prepared {
+                body: prepare_file(source, *snapshot, method, temp_path),
+                left_out: Vec::new(),
+            },
+            Self::Batch {
+                parts,
+                idempotency_header,
+                temp_path,
+            } => prepare_batch(parts, idempotency_header, temp_path),
         }
     }
+}
 
-    fn write_multipart(&self, field: &str) -> io::Result<PreparedBody> {
-        if let Some(parent) = self.temp_path.parent() {
-            std::fs::create_dir_all(parent)?;
+fn prepare_file(
+    source: &Path,
+    snapshot: SourceSnapshot,
+    method: &UploadMethod,
+    temp_path: &Path,
+) -> Result<PreparedBody, AttemptOutcome> {
+    check_unchanged(source, snapshot)?;
+    match method {
+        UploadMethod::Put | UploadMethod::Post => Ok(PreparedBody {
+            path: source.to_path_buf(),
+            size: snapshot.size,
+            headers: Vec::new(),
+        }),
+        UploadMethod::PostMultipart { field } => {
+            let part = PartSpec {
+                name: field,
+                source,
+                size: snapshot.size,
+                headers: Vec::new(),
+            };
+            write_multipart(temp_path, &[part]).map_err(|error| unwritable(temp_path, &error))
         }
-        let boundary = format!("ferry-{:032x}", rand::random::<u128>());
-        let file_name = self
+    }
+}
+
+fn prepare_batch(parts: &[BatchPartPlan], idempotency_header: &str, temp_path: &Path) -> Prepared {
+    let mut left_out = Vec::new();
+    let mut specs = Vec::new();
+    for part in parts {
+        if let Err(outcome) = check_unchanged(&part.source, part.snapshot) {
+            left_out.push((part.id.clone(), outcome));
+            continue;
+        }
+        specs.push(PartSpec {
+            name: &part.id,
+            source: &part.source,
+            size: part.snapshot.size,
+            headers: vec![
+                ("Ferry-Destination".into(), part.destination.clone()),
+                (idempotency_header.to_owned(), part.id.clone()),
+            ],
+        });
+    }
+    let body = if specs.is_empty() {
+        Err(AttemptOutcome::Platform {
+            message: "every file of the batch was left out".into(),
+        })
+    } else {
+        write_multipart(temp_path, &specs)
+            .map(|mut body| {
+                body.headers.push(("Ferry-Batch".into(), "1".into()));
+                body
+            })
+            .map_err(|error| unwritable(temp_path, &error))
+    };
+    Prepared { body, left_out }
+}
+
+fn check_unchanged(source: &Path, snapshot: SourceSnapshot) -> Result<(), AttemptOutcome> {
+    let now = inspect_source(source).map_err(|error| {
+        AttemptOutcome::Source(TransferError::new(
+            FailureKind::SourceUnreadable,
+            error.to_string(),
+        ))
+    })?;
+    if now != snapshot {
+        return Err(AttemptOutcome::Source(TransferError::new(
+            FailureKind::SourceChanged,
+            format!(
+                "{} changed after it was enqueued; enqueue it again to send the new version",
+                source.display()
+            ),
+        )));
+    }
+    Ok(())
+}
+
+fn unwritable(temp_path: &Path, error: &io::Error) -> AttemptOutcome {
+    AttemptOutcome::Platform {
+        message: format!(
+            "could not write the upload body to {}: {error}; check free space",
+            temp_path.display()
+        ),
+    }
+}
+
+/// Writes a `multipart/form-data` body of `parts`, streaming each file. Blocking.
+fn write_multipart(temp_path: &Path, parts: &[PartSpec<'_>]) -> io::Result<PreparedBody> {
+    if let Some(parent) = temp_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let boundary = format!("ferry-{:032x}", rand::random::<u128>());
+    let mut out = io::BufWriter::new(File::create(temp_path)?);
+    let mut size = 0u64;
+    for part in parts {
+        let file_name = part
             .source
             .file_name()
             .map(|name| name.to_string_lossy().replace(['"', '\r', '\n'], "_"))
             .unwrap_or_else(|| "file".into());
-        let field = field.replace(['"', '\r', '\n'], "_");
-        let head = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; \
-             filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        let name = part.name.replace(['"', '\r', '\n'], "_");
+        let mut head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+             filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n"
         );
-        let tail = format!("\r\n--{boundary}--\r\n");
-        let mut out = io::BufWriter::new(File::create(&self.temp_path)?);
-        out.write_all(head.as_bytes())?;
-        let copied = io::copy(&mut File::open(&self.source)?, &mut out)?;
-        out.write_all(tail.as_bytes())?;
-        out.into_inner()
-            .map_err(io::IntoInnerError::into_error)?
-            .sync_all()?;
-        if copied != self.snapshot.size {
-            let _ = std::fs::remove_file(&self.temp_path);
-            return Err(io::Error::other("the source changed while it was copied"));
+        for (header, value) in &part.headers {
+            head.push_str(&format!("{header}: {value}\r\n"));
         }
-        Ok(PreparedBody {
-            path: self.temp_path.clone(),
-            size: (head.len() + tail.len()) as u64 + copied,
-            headers: vec![(
-                "Content-Type".into(),
-                format!("multipart/form-data; boundary={boundary}"),
-            )],
-        })
+        head.push_str("\r\n");
+        out.write_all(head.as_bytes())?;
+        let copied = io::copy(&mut File::open(part.source)?, &mut out)?;
+        if copied != part.size {
+            drop(out);
+            let _ = std::fs::remove_file(temp_path);
+            return Err(io::Error::other("a source changed while it was copied"));
+        }
+        out.write_all(b"\r\n")?;
+        size += head.len() as u64 + copied + 2;
     }
+    let tail = format!("--{boundary}--\r\n");
+    out.write_all(tail.as_bytes())?;
+    size += tail.len() as u64;
+    out.into_inner()
+        .map_err(io::IntoInnerError::into_error)?
+        .sync_all()?;
+    Ok(PreparedBody {
+        path: temp_path.to_path_buf(),
+        size,
+        headers: vec![(
+            "Content-Type".into(),
+            format!("multipart/form-data; boundary={boundary}"),
+        )],
+    })
 }
 
 /// Removes the temporary body of a handoff, if it had one. Blocking.
@@ -151,23 +270,24 @@ pub(crate) fn remove_stale_bodies(bodies: &Path, live: &HashSet<String>) -> usiz
 mod tests {
     use super::*;
 
-    fn plan(dir: &Path, method: UploadMethod, contents: &[u8]) -> BodyPlan {
+    fn plan(dir: &Path, method: UploadMethod, contents: &[u8]) -> (BodyPlan, PathBuf) {
         let source = dir.join("photo.jpg");
         std::fs::write(&source, contents).unwrap();
-        BodyPlan {
+        let plan = BodyPlan::File {
             snapshot: inspect_source(&source).unwrap(),
-            source,
+            source: source.clone(),
             method,
             temp_path: bodies_dir(&dir.join("queue.db")).join("k.1.body"),
-        }
+        };
+        (plan, source)
     }
 
     #[test]
     fn a_raw_body_is_the_source_file_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = plan(dir.path(), UploadMethod::Put, b"hello");
-        let body = plan.prepare().unwrap();
-        assert_eq!(body.path, plan.source);
+        let (plan, source) = plan(dir.path(), UploadMethod::Put, b"hello");
+        let body = plan.prepare().body.unwrap();
+        assert_eq!(body.path, source);
         assert_eq!(body.size, 5);
         assert!(body.headers.is_empty());
     }
@@ -178,8 +298,8 @@ mod tests {
         let field = UploadMethod::PostMultipart {
             field: "file".into(),
         };
-        let plan = plan(dir.path(), field, b"0123456789");
-        let body = plan.prepare().unwrap();
+        let (plan, _) = plan(dir.path(), field, b"0123456789");
+        let body = plan.prepare().body.unwrap();
         let written = std::fs::read(&body.path).unwrap();
         assert_eq!(written.len() as u64, body.size);
         let text = String::from_utf8(written).unwrap();
@@ -196,12 +316,46 @@ mod tests {
     #[test]
     fn a_source_changed_since_enqueue_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = plan(dir.path(), UploadMethod::Put, b"hello");
-        std::fs::write(&plan.source, b"hello, longer").unwrap();
-        let Err(AttemptOutcome::Source(error)) = plan.prepare() else {
+        let (plan, source) = plan(dir.path(), UploadMethod::Put, b"hello");
+        std::fs::write(&source, b"hello, longer").unwrap();
+        let Err(AttemptOutcome::Source(error)) = plan.prepare().body else {
             panic!("a changed source must fail for good");
         };
         assert_eq!(error.kind, FailureKind::SourceChanged);
+    }
+
+    #[test]
+    fn a_batch_body_leaves_out_changed_sources_and_names_each_part_by_transfer_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut parts = Vec::new();
+        for (id, contents) in [("t1", b"one".as_slice()), ("t2", b"two"), ("t3", b"three")] {
+            let source = dir.path().join(format!("{id}.jpg"));
+            std::fs::write(&source, contents).unwrap();
+            parts.push(BatchPartPlan {
+                id: id.into(),
+                snapshot: inspect_source(&source).unwrap(),
+                source,
+                destination: format!("http://x/{id}.jpg"),
+            });
+        }
+        std::fs::write(&parts[1].source, b"changed!").unwrap();
+        let plan = BodyPlan::Batch {
+            parts,
+            idempotency_header: "Idempotency-Key".into(),
+            temp_path: dir.path().join("b.body"),
+        };
+        let prepared = plan.prepare();
+        assert_eq!(prepared.left_out.len(), 1);
+        assert_eq!(prepared.left_out[0].0, "t2");
+        let body = prepared.body.unwrap();
+        let text = std::fs::read_to_string(&body.path).unwrap();
+        assert_eq!(text.len() as u64, body.size);
+        assert!(text.contains("name=\"t1\"; filename=\"t1.jpg\""));
+        assert!(text.contains(
+            "Ferry-Destination: http://x/t3.jpg\r\nIdempotency-Key: t3\r\n\r\nthree\r\n"
+        ));
+        assert!(!text.contains("t2.jpg"));
+        assert!(body.headers.contains(&("Ferry-Batch".into(), "1".into())));
     }
 
     #[test]

@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 
 use super::body::{BodyPlan, remove_body};
 use super::{Handoff, PlatformReport, PlatformTransferService};
+use crate::auth::AuthReason;
+use crate::auth::attempt::AuthContext;
 use crate::classify::AttemptOutcome;
 
 enum Operation {
@@ -43,11 +45,12 @@ impl PlatformDriver {
     /// Spawns the driver on the current runtime.
     pub(crate) fn spawn(
         service: Arc<dyn PlatformTransferService>,
+        auth: Option<Arc<AuthContext>>,
         reports: mpsc::UnboundedSender<PlatformReport>,
         bodies: PathBuf,
     ) -> Self {
         let (operations, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(drive(service, receiver, reports, bodies.clone()));
+        tokio::spawn(drive(service, auth, receiver, reports, bodies.clone()));
         Self { operations, bodies }
     }
 
@@ -90,23 +93,42 @@ impl PlatformDriver {
 
 async fn drive(
     service: Arc<dyn PlatformTransferService>,
+    auth: Option<Arc<AuthContext>>,
     mut operations: mpsc::UnboundedReceiver<Operation>,
     reports: mpsc::UnboundedSender<PlatformReport>,
     bodies: PathBuf,
 ) {
-    while let Some(operation) = operations.recv().await {
+    while let Some(mut operation) = operations.recv().await {
+        // Credentials are asked for right before the handoff, never earlier, and are never
+        // stored: the OS holds them only for this task.
+        if let (Some(auth), Operation::Start { handoff, .. }) = (&auth, &mut operation)
+            && let Err(failure) = auth.authorize_handoff(handoff, AuthReason::First).await
+        {
+            let key = handoff.key.clone();
+            if reports
+                .send(PlatformReport::Rejected {
+                    key,
+                    outcome: failure.into(),
+                })
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
         let service = Arc::clone(&service);
         let bodies = bodies.clone();
-        let report = tokio::task::spawn_blocking(move || carry_out(&*service, operation, &bodies))
-            .await
-            .unwrap_or_else(|panic| {
-                log::error!("the platform service panicked: {panic}");
-                None
-            });
-        if let Some(report) = report
-            && reports.send(report).is_err()
-        {
-            return; // the queue has shut down
+        let reports_now =
+            tokio::task::spawn_blocking(move || carry_out(&*service, operation, &bodies))
+                .await
+                .unwrap_or_else(|panic| {
+                    log::error!("the platform service panicked: {panic}");
+                    Vec::new()
+                });
+        for report in reports_now {
+            if reports.send(report).is_err() {
+                return; // the queue has shut down
+            }
         }
     }
 }
@@ -115,43 +137,44 @@ fn carry_out(
     service: &dyn PlatformTransferService,
     operation: Operation,
     bodies: &std::path::Path,
-) -> Option<PlatformReport> {
+) -> Vec<PlatformReport> {
     match operation {
         Operation::Start { handoff, body } => {
             let key = handoff.key.clone();
-            let prepared = match body.prepare() {
-                Ok(prepared) => prepared,
-                Err(outcome) => return Some(PlatformReport::Rejected { key, outcome }),
-            };
+            let prepared = body.prepare();
+            let left_out = (!prepared.left_out.is_empty()).then(|| PlatformReport::PartsLeftOut {
+                key: key.clone(),
+                parts: prepared.left_out,
+            });
             let mut handoff = *handoff;
-            handoff.body_path = prepared.path;
-            handoff.expected_bytes = prepared.size;
-            handoff.headers.extend(prepared.headers);
-            match service.start(handoff) {
-                Ok(()) => None,
-                Err(error) => {
+            let started = prepared.body.and_then(|body| {
+                handoff.body_path = body.path;
+                handoff.expected_bytes = body.size;
+                handoff.headers.extend(body.headers);
+                service.start(handoff).map_err(|error| {
                     remove_body(bodies, &key);
-                    Some(PlatformReport::Rejected {
-                        key,
-                        outcome: AttemptOutcome::Platform {
-                            message: error.to_string(),
-                        },
-                    })
-                }
-            }
+                    AttemptOutcome::Platform {
+                        message: error.to_string(),
+                    }
+                })
+            });
+            let rejected = started
+                .err()
+                .map(|outcome| PlatformReport::Rejected { key, outcome });
+            left_out.into_iter().chain(rejected).collect()
         }
         Operation::Cancel { key } => {
             service.cancel(&key);
             remove_body(bodies, &key);
-            None
+            Vec::new()
         }
         Operation::Release { key } => {
             remove_body(bodies, &key);
-            None
+            Vec::new()
         }
-        Operation::Outstanding { query } => Some(PlatformReport::Outstanding {
+        Operation::Outstanding { query } => vec![PlatformReport::Outstanding {
             query,
             keys: service.outstanding(),
-        }),
+        }],
     }
 }

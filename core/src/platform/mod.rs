@@ -117,6 +117,12 @@ pub(crate) enum PlatformReport {
         key: String,
         outcome: AttemptOutcome,
     },
+    /// The driver: files of a packed batch that were left out of its body (source gone or
+    /// changed), by transfer id. The rest of the batch goes on.
+    PartsLeftOut {
+        key: String,
+        parts: Vec<(String, AttemptOutcome)>,
+    },
     /// The driver: the service's outstanding tasks, for query number `query`.
     Outstanding { query: u64, keys: Vec<String> },
 }
@@ -125,6 +131,6 @@ mod body;
 mod driver;
 mod outcome;
 
-pub(crate) use body::{BodyPlan, bodies_dir, remove_stale_bodies};
+pub(crate) use body::{BatchPartPlan, BodyPlan, bodies_dir, remove_stale_bodies};
 pub(crate) use driver::PlatformDriver;
 pub(crate) use outcome::to_attempt_outcome;

@@ -17,7 +17,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::error::StoreError;
 
 pub(crate) use transfers::{
-    CandidateFilter, any_runnable, due_candidates, find_reusable, insert, list, load,
+    CandidateFilter, CandidateRow, any_runnable, due_candidates, find_reusable, insert, list, load,
     next_retry_at, requeue_interrupted_in_process, requeue_running, running_on_platform, save,
     totals,
 };

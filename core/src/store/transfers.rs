@@ -238,6 +238,9 @@ pub(crate) struct CandidateRow {
     pub host: String,
     pub constraints: Constraints,
     pub size: u64,
+    pub destination: String,
+    /// The upload carries headers of its own (so it is never packed into a batch).
+    pub has_own_headers: bool,
 }
 
 /// What the scheduler can start at all: due, allowed on this network, and not to one of
@@ -261,7 +264,8 @@ pub(crate) fn due_candidates(
 ) -> rusqlite::Result<Vec<CandidateRow>> {
     let excluded = vec!["?"; filter.excluded_hosts.len()].join(", ");
     let sql = format!(
-        "SELECT id, host, allow_expensive, allow_constrained, size, priority, seq FROM transfers \
+        "SELECT id, host, allow_expensive, allow_constrained, size, destination, headers != '[]', \
+         priority, seq FROM transfers \
          WHERE state = 'queued' AND +next_attempt_at <= ? \
            AND (allow_expensive OR NOT ?) AND (allow_constrained OR NOT ?) \
            AND host NOT IN ({excluded}) \
@@ -290,6 +294,8 @@ pub(crate) fn due_candidates(
                 allow_constrained: row.get(3)?,
             },
             size: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
+            destination: row.get(5)?,
+            has_own_headers: row.get(6)?,
         })
     })?;
     rows.collect()

@@ -97,3 +97,5 @@ pub fn assert_all_received_once(server: &ferry_testkit::TestServer, files: &[Sou
         assert_eq!(got.stored_count, 1, "{key}: stored more than once");
     }
 }
+
+pub mod authorizers;

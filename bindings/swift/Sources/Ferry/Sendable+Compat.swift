@@ -8,10 +8,14 @@ extension AppState: @unchecked Sendable {}
 extension EnqueueResult: @unchecked Sendable {}
 extension FailureKind: @unchecked Sendable {}
 extension FerryError: @unchecked Sendable {}
+extension Handoff: @unchecked Sendable {}
 extension Header: @unchecked Sendable {}
 extension Lane: @unchecked Sendable {}
 extension LogLevel: @unchecked Sendable {}
 extension NetworkStatus: @unchecked Sendable {}
+extension PlatformError: @unchecked Sendable {}
+extension PlatformFailure: @unchecked Sendable {}
+extension PlatformOutcome: @unchecked Sendable {}
 extension Progress: @unchecked Sendable {}
 extension QueueConfig: @unchecked Sendable {}
 extension StateFilter: @unchecked Sendable {}

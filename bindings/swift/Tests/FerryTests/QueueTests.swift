@@ -316,6 +316,28 @@ final class QueueTests: XCTestCase {
         try await queue.shutdown()
     }
 
+    /// A sink set while a queue is open takes over at once (the logger is installed once
+    /// and forwards to whichever sink is current); the suite's sink is put back after.
+    func testLogSinkCanBeSwappedWhileAQueueIsOpen() async throws {
+        try await bounded(120, "testLogSinkCanBeSwappedWhileAQueueIsOpen") { try await self.runLogSinkCanBeSwappedWhileAQueueIsOpen() }
+    }
+
+    private func runLogSinkCanBeSwappedWhileAQueueIsOpen() async throws {
+        let queue = try await openQueue()
+        let later = LogCapture()
+        setLogSink(sink: later, maxLevel: .debug)
+        defer { setLogSink(sink: LogCapture.shared, maxLevel: .debug) }
+        try await queue.setAppState(state: .background)
+        try await queue.setAppState(state: .foreground)
+        try await withTimeout(10, "a log line in the sink set after open") {
+            while !later.messages().contains(where: { $0.contains("app state") }) {
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        XCTAssertTrue(later.messages().contains { $0.contains("app state") })
+        try await queue.shutdown()
+    }
+
     func testUploadPutFillsTheDefaults() {
         let upload = Upload.put("/tmp/x.bin", to: "https://example.com/x")
         XCTAssertEqual(upload, Upload(sourcePath: "/tmp/x.bin", destination: "https://example.com/x", method: .put))

@@ -99,15 +99,15 @@ enum Testkit {
     }
 }
 
-/// Collects Ferry's log lines; installed once per process, before any queue opens, since
-/// the `log` facade keeps the first logger installed (see `LogCapture.install`).
+/// Collects Ferry's log lines; the process-wide sink of the suite (see `LogCapture.install`).
+/// A test that swaps in another sink puts this one back when it is done.
 final class LogCapture: LogSink, @unchecked Sendable {
     static let shared = LogCapture()
     private static let installed: Void = {
         setLogSink(sink: LogCapture.shared, maxLevel: .debug)
     }()
 
-    /// Call from every test class's `setUp` so the sink is set before the first `open`.
+    /// Call from every test class's `setUp`, so every test's lines are captured.
     static func install() { _ = installed }
 
     private let lock = NSLock()

@@ -1,0 +1,198 @@
+// The platform lane across the FFI: a PlatformTransferService written in Kotlin
+// (RecordingPlatform) is driven by the core, uploads handoffs with java.net.http, and
+// reports back with platformProgress/platformFinished; the queue's persisted state follows.
+// Also reconciliation at open against outstanding(), and shims that throw or refuse.
+package dev.ferry
+
+import java.nio.file.Path
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.io.TempDir
+
+private const val GUARD_MS = 60_000L
+
+/** Files at least this big go to the platform in these tests. */
+private const val THRESHOLD = 64 * 1024
+
+class PlatformLaneTest {
+    @TempDir
+    lateinit var dir: Path
+
+    private fun config(threshold: ULong) =
+        defaultQueueConfig(dir.resolve("queue.db").toString()).copy(largeFileThreshold = threshold)
+
+    private suspend fun open(platform: RecordingPlatform, threshold: ULong): TransferQueue =
+        TransferQueue.openWithPlatform(config(threshold), platform).also { platform.attach(it) }
+
+    private fun assertStoredOnce(path: String, sha256: String) {
+        val entry = Testkit.received()[path] ?: error("testkit stored nothing at $path")
+        assertEquals(sha256, entry.sha256, "SHA-256 at $path")
+        assertEquals(1L, entry.storedCount, "stored_count at $path")
+    }
+
+    @Test
+    fun queueConfigCarriesThePlatformPolicy() {
+        val config = defaultQueueConfig(dir.resolve("x.db").toString())
+        assertEquals(8uL * 1024uL * 1024uL, config.largeFileThreshold)
+        assertEquals(6u, config.maxPlatformTasks)
+        assertTrue(config.platformStallTimeout > java.time.Duration.ZERO)
+        assertTrue(config.queueStallAfter > java.time.Duration.ZERO)
+    }
+
+    @Test
+    fun largeFileIsHandedOffUploadedByKotlinAndSucceeds() = runBlocking {
+        withTimeout(GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("platform")
+            val platform = RecordingPlatform(RecordingPlatform.Behaviour.UPLOAD)
+            val queue = open(platform, THRESHOLD.toULong())
+            assertTrue(platform.outstandingCalls >= 1, "outstanding() is asked at open")
+            val (big, bigSha) = randomFile(dir, "big.bin", THRESHOLD)
+            val (small, smallSha) = randomFile(dir, "small.bin", 4096)
+            val bigId = queue.enqueue(put(big, "$prefix/big.bin"))
+            val smallId = queue.enqueue(put(small, "$prefix/small.bin"))
+
+            platform.awaitHandoffs(1)
+            queue.awaitIdle(bigId, smallId)
+
+            assertEquals(1, platform.handoffs.size, "only the large file goes to the platform")
+            val handoff = platform.handoffs.single()
+            assertEquals(bigId, handoff.transferId)
+            assertEquals(THRESHOLD.toULong(), handoff.expectedBytes)
+            assertEquals("PUT", handoff.method)
+            assertEquals(Testkit.url("$prefix/big.bin"), handoff.url)
+            assertTrue(handoff.key.isNotEmpty())
+            assertEquals(
+                bigId,
+                handoff.headers.firstOrNull { it.name.equals("Idempotency-Key", ignoreCase = true) }?.value,
+                "the handoff carries the transfer's idempotency key",
+            )
+            assertEquals(listOf(handoff.key to 201), platform.finishedReports.toList())
+
+            assertEquals(TransferState.Succeeded, queue.get(bigId).state)
+            assertEquals(TransferState.Succeeded, queue.get(smallId).state)
+            assertStoredOnce("$prefix/big.bin", bigSha)
+            assertStoredOnce("$prefix/small.bin", smallSha)
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    @Test
+    fun openRequeuesAHandoffTheServiceNoLongerHas() = runBlocking {
+        withTimeout(GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("reconcile")
+            val (file, sha) = randomFile(dir, "lost.bin", THRESHOLD * 2)
+            val (id, _) = leaveAHandoffRunning(file, "$prefix/lost.bin")
+
+            // The OS lost the task: nothing outstanding. Out of the threshold's reach, the
+            // transfer then runs in-process.
+            val forgetful = RecordingPlatform(RecordingPlatform.Behaviour.HOLD, outstandingKeys = emptyList())
+            val queue = open(forgetful, ULong.MAX_VALUE)
+            assertTrue(forgetful.outstandingCalls >= 1, "outstanding() is asked at open")
+            queue.awaitIdle(id)
+            assertEquals(TransferState.Succeeded, queue.get(id).state)
+            assertTrue(forgetful.handoffs.isEmpty())
+            assertStoredOnce("$prefix/lost.bin", sha)
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    @Test
+    fun openKeepsAHandoffTheServiceStillHasAndItsReportFinishesIt() = runBlocking {
+        withTimeout(GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("survivor")
+            val (file, sha) = randomFile(dir, "kept.bin", THRESHOLD)
+            val (id, handoff) = leaveAHandoffRunning(file, "$prefix/kept.bin")
+
+            val survivor = RecordingPlatform(RecordingPlatform.Behaviour.HOLD, outstandingKeys = listOf(handoff.key))
+            val queue = open(survivor, ULong.MAX_VALUE)
+            assertTrue(survivor.outstandingCalls >= 1)
+            assertEquals(TransferState.Running(Lane.Platform(handoff.key)), queue.get(id).state)
+
+            // The OS task finishes after the relaunch: the shim uploads and reports it.
+            val outcome = RecordingPlatform.upload(handoff)
+            assertEquals(201, (outcome as PlatformOutcome.Response).status.toInt())
+            queue.platformProgress(handoff.key, handoff.expectedBytes, handoff.expectedBytes)
+            queue.platformFinished(handoff.key, outcome)
+            queue.awaitIdle(id)
+            assertEquals(TransferState.Succeeded, queue.get(id).state)
+            assertTrue(survivor.handoffs.isEmpty(), "nothing was handed off again")
+            assertStoredOnce("$prefix/kept.bin", sha)
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    @Test
+    fun aServiceThatThrowsFromOutstandingKeepsTheRecordUntilItIsTakenBack() = runBlocking {
+        withTimeout(GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("broken-shim")
+            val (file, sha) = randomFile(dir, "orphan.bin", THRESHOLD)
+            val (id, handoff) = leaveAHandoffRunning(file, "$prefix/orphan.bin")
+
+            // A Kotlin exception from outstanding() neither crashes the app nor fails the
+            // open: Ferry keeps the record on the platform, and in the foreground takes the
+            // task back once it has made no progress for platformStallTimeout.
+            val broken = RecordingPlatform(RecordingPlatform.Behaviour.THROW_ON_OUTSTANDING)
+            val config = config(ULong.MAX_VALUE).copy(platformStallTimeout = java.time.Duration.ofSeconds(1))
+            val queue = TransferQueue.openWithPlatform(config, broken).also { broken.attach(it) }
+            assertTrue(broken.outstandingCalls >= 1)
+            assertEquals(TransferState.Running(Lane.Platform(handoff.key)), queue.get(id).state)
+            queue.awaitIdle(id)
+            assertEquals(TransferState.Succeeded, queue.get(id).state)
+            assertTrue(handoff.key in broken.cancelled, "the stalled OS task is cancelled")
+            assertStoredOnce("$prefix/orphan.bin", sha)
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    @Test
+    fun aRefusalFromStartIsRecordedAsAPlatformFailure() = runBlocking {
+        withTimeout(GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("refused")
+            val refusing = RecordingPlatform(RecordingPlatform.Behaviour.REFUSE)
+            // Backoff is full-jitter, so a retry may come at once: assert on the error only.
+            val config = config(THRESHOLD.toULong())
+            val queue = TransferQueue.openWithPlatform(config, refusing).also { refusing.attach(it) }
+            val (file, _) = randomFile(dir, "refused.bin", THRESHOLD)
+            val id = queue.enqueue(put(file, "$prefix/refused.bin"))
+            refusing.awaitHandoffs(1)
+            var transfer = queue.get(id)
+            while (transfer.lastError == null) {
+                kotlinx.coroutines.delay(20)
+                transfer = queue.get(id)
+            }
+            assertEquals(FailureKind.PLATFORM, transfer.lastError?.kind)
+            assertTrue(
+                transfer.lastError!!.message.contains("the OS task queue is full"),
+                "the shim's reason reaches the transfer: ${transfer.lastError}",
+            )
+            assertTrue(transfer.state != TransferState.Succeeded && transfer.state != TransferState.Failed)
+            assertEquals(id, refusing.handoffs.first().transferId)
+            queue.cancel(id)
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    /**
+     * Opens a queue whose service holds every handoff, enqueues [file], waits for its
+     * handoff and shuts the queue down with the transfer still on the platform.
+     */
+    private suspend fun leaveAHandoffRunning(file: Path, path: String): Pair<String, Handoff> {
+        val holder = RecordingPlatform(RecordingPlatform.Behaviour.HOLD)
+        val queue = open(holder, THRESHOLD.toULong())
+        val id = queue.enqueue(put(file, path))
+        val handoff = holder.awaitHandoffs(1).single()
+        assertEquals(id, handoff.transferId)
+        assertEquals(TransferState.Running(Lane.Platform(handoff.key)), queue.get(id).state)
+        queue.shutdown()
+        queue.close()
+        return id to handoff
+    }
+}

@@ -1,0 +1,197 @@
+// The platform lane across the FFI: a `PlatformTransferService` written in Swift
+// (`RecordingPlatform`) is driven by the core, uploads handoffs with URLSession, and
+// reports back with `platformProgress` / `platformFinished`; the queue's persisted state
+// follows. Also reconciliation at open against `outstanding()`.
+import Foundation
+import XCTest
+import Ferry
+
+final class PlatformLaneTests: XCTestCase {
+    private var scratch: Scratch!
+    private var base: String!
+
+    /// Files at least this big go to the platform in these tests.
+    private let threshold: UInt64 = 64 * 1024
+
+    override func setUpWithError() throws {
+        LogCapture.install()
+        scratch = try Scratch()
+        base = try Testkit.baseURL()
+    }
+
+    override func tearDownWithError() throws {
+        scratch?.remove()
+    }
+
+    private func config(threshold: UInt64) -> QueueConfig {
+        var config = defaultQueueConfig(databasePath: scratch.databasePath)
+        config.largeFileThreshold = threshold
+        return config
+    }
+
+    private func open(_ platform: RecordingPlatform, threshold: UInt64) async throws -> TransferQueue {
+        let queue = try await TransferQueue.openWithPlatform(config: config(threshold: threshold), platform: platform)
+        platform.attach(queue)
+        return queue
+    }
+
+    func testQueueConfigCarriesThePlatformPolicy() {
+        let config = defaultQueueConfig(databasePath: "/tmp/x.db")
+        XCTAssertEqual(config.largeFileThreshold, 8 * 1024 * 1024)
+        XCTAssertEqual(config.maxPlatformTasks, 6)
+        XCTAssertGreaterThan(config.platformStallTimeout, 0)
+        XCTAssertGreaterThan(config.queueStallAfter, 0)
+    }
+
+    /// A file at the threshold goes to the Swift service, which uploads it with URLSession;
+    /// a small one runs in-process. Both arrive intact and end Succeeded.
+    func testLargeFileIsHandedOffUploadedBySwiftAndSucceeds() async throws {
+        try await bounded(120, "testLargeFileIsHandedOffUploadedBySwiftAndSucceeds") {
+            try await self.runLargeFileIsHandedOffUploadedBySwiftAndSucceeds()
+        }
+    }
+
+    private func runLargeFileIsHandedOffUploadedBySwiftAndSucceeds() async throws {
+        let platform = RecordingPlatform(.upload)
+        let queue = try await open(platform, threshold: threshold)
+        XCTAssertGreaterThanOrEqual(platform.outstandingCalls, 1, "outstanding() is asked at open")
+        let prefix = Testkit.uniquePrefix("platform")
+        let (bigFile, bigData) = try scratch.randomFile("big.bin", count: Int(threshold))
+        let (smallFile, smallData) = try scratch.randomFile("small.bin", count: 4096)
+        let big = try await queue.enqueue(upload: .put(bigFile, to: base + prefix + "big.bin"))
+        let small = try await queue.enqueue(upload: .put(smallFile, to: base + prefix + "small.bin"))
+
+        let handoffs = try await platform.waitForHandoffs(1)
+        try await queue.waitIdle()
+
+        XCTAssertEqual(handoffs.count, 1, "only the large file goes to the platform")
+        let handoff = try XCTUnwrap(handoffs.first)
+        XCTAssertEqual(handoff.transferId, big)
+        XCTAssertEqual(handoff.expectedBytes, UInt64(bigData.count))
+        XCTAssertEqual(handoff.method, "PUT")
+        XCTAssertEqual(handoff.url, base + prefix + "big.bin")
+        XCTAssertFalse(handoff.key.isEmpty)
+        let idempotency = handoff.headers.first { $0.name.lowercased() == "idempotency-key" }
+        XCTAssertEqual(idempotency?.value, big, "the handoff carries the transfer's idempotency key")
+        XCTAssertEqual(platform.finishedReports.map(\.key), [handoff.key])
+        XCTAssertEqual(platform.finishedReports.first?.status, 201)
+
+        let bigAfter = try await queue.get(id: big)
+        let smallAfter = try await queue.get(id: small)
+        XCTAssertEqual(bigAfter.state, .succeeded)
+        XCTAssertEqual(smallAfter.state, .succeeded)
+
+        let received = try await Testkit.received()
+        XCTAssertEqual(received["/\(prefix)big.bin"]?.sha256, SHA256.hex(bigData))
+        XCTAssertEqual(received["/\(prefix)big.bin"]?.storedCount, 1)
+        XCTAssertEqual(received["/\(prefix)small.bin"]?.sha256, SHA256.hex(smallData))
+        try await queue.shutdown()
+    }
+
+    /// A handoff left running when the queue closed, whose key the service no longer
+    /// reports as outstanding, is queued again at the next open and sent in-process.
+    func testOpenRequeuesAHandoffTheServiceNoLongerHas() async throws {
+        try await bounded(120, "testOpenRequeuesAHandoffTheServiceNoLongerHas") {
+            try await self.runOpenRequeuesAHandoffTheServiceNoLongerHas()
+        }
+    }
+
+    private func runOpenRequeuesAHandoffTheServiceNoLongerHas() async throws {
+        let prefix = Testkit.uniquePrefix("reconcile")
+        let (file, data) = try scratch.randomFile("lost.bin", count: Int(threshold) * 2)
+        let (id, _) = try await leaveAHandoffRunning(file, to: base + prefix + "lost.bin")
+
+        // The OS lost the task (force-quit): the service reports nothing outstanding. With
+        // the threshold out of reach, the transfer then runs in-process.
+        let forgetful = RecordingPlatform(.hold, outstanding: [])
+        let queue = try await open(forgetful, threshold: .max)
+        XCTAssertGreaterThanOrEqual(forgetful.outstandingCalls, 1, "outstanding() is asked at open")
+        try await queue.waitIdle()
+        let after = try await queue.get(id: id)
+        XCTAssertEqual(after.state, .succeeded)
+        XCTAssertTrue(forgetful.handoffs.isEmpty)
+        let received = try await Testkit.received()
+        XCTAssertEqual(received["/\(prefix)lost.bin"]?.sha256, SHA256.hex(data))
+        XCTAssertEqual(received["/\(prefix)lost.bin"]?.storedCount, 1)
+        try await queue.shutdown()
+    }
+
+    /// A handoff whose key the service still reports stays on the platform across the
+    /// reopen; the service's report then finishes it.
+    func testOpenKeepsAHandoffTheServiceStillHas() async throws {
+        try await bounded(120, "testOpenKeepsAHandoffTheServiceStillHas") {
+            try await self.runOpenKeepsAHandoffTheServiceStillHas()
+        }
+    }
+
+    private func runOpenKeepsAHandoffTheServiceStillHas() async throws {
+        let prefix = Testkit.uniquePrefix("survivor")
+        let (file, data) = try scratch.randomFile("kept.bin", count: Int(threshold))
+        let (id, handoff) = try await leaveAHandoffRunning(file, to: base + prefix + "kept.bin")
+
+        let survivor = RecordingPlatform(.hold, outstanding: [handoff.key])
+        let queue = try await open(survivor, threshold: .max)
+        XCTAssertGreaterThanOrEqual(survivor.outstandingCalls, 1)
+        let reopened = try await queue.get(id: id)
+        XCTAssertEqual(reopened.state, .running(lane: .platform(handoffKey: handoff.key)))
+
+        // The OS task finishes after the relaunch: the shim uploads and reports it.
+        let outcome = await RecordingPlatform.upload(handoff)
+        guard case .response(let status, _) = outcome else { return XCTFail("upload failed: \(outcome)") }
+        XCTAssertEqual(status, 201)
+        try queue.platformProgress(handoffKey: handoff.key, bytesSent: handoff.expectedBytes, bytesTotal: handoff.expectedBytes)
+        try queue.platformFinished(handoffKey: handoff.key, outcome: outcome)
+        try await queue.waitIdle()
+        let after = try await queue.get(id: id)
+        XCTAssertEqual(after.state, .succeeded)
+        XCTAssertTrue(survivor.handoffs.isEmpty, "nothing was handed off again")
+        let received = try await Testkit.received()
+        XCTAssertEqual(received["/\(prefix)kept.bin"]?.sha256, SHA256.hex(data))
+        XCTAssertEqual(received["/\(prefix)kept.bin"]?.storedCount, 1)
+        try await queue.shutdown()
+    }
+
+    /// A Swift error that is not `PlatformError`, thrown from `start`, is a refusal: the
+    /// transfer records a platform failure and waits for a retry; nothing crashes.
+    func testAnUnexpectedSwiftErrorFromStartIsAPlatformFailure() async throws {
+        try await bounded(120, "testAnUnexpectedSwiftErrorFromStartIsAPlatformFailure") {
+            try await self.runAnUnexpectedSwiftErrorFromStartIsAPlatformFailure()
+        }
+    }
+
+    private func runAnUnexpectedSwiftErrorFromStartIsAPlatformFailure() async throws {
+        let prefix = Testkit.uniquePrefix("throwing")
+        let throwing = RecordingPlatform(.throwUnexpected)
+        let queue = try await open(throwing, threshold: threshold)
+        let (file, _) = try scratch.randomFile("thrown.bin", count: Int(threshold))
+        let id = try await queue.enqueue(upload: .put(file, to: base + prefix + "thrown.bin"))
+        let transfer = try await withTimeout(20, "a recorded platform failure") {
+            while true {
+                let transfer = try await queue.get(id: id)
+                if transfer.lastError != nil { return transfer }
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        XCTAssertEqual(transfer.lastError?.kind, .platform)
+        XCTAssertTrue(transfer.lastError?.message.contains("unexpectedly") ?? false, "\(String(describing: transfer.lastError))")
+        XCTAssertNotEqual(transfer.state, .succeeded)
+        XCTAssertNotEqual(transfer.state, .failed)
+        try await queue.cancel(id: id)
+        try await queue.shutdown()
+    }
+
+    /// Opens a queue whose service holds every handoff, enqueues `file`, waits for its
+    /// handoff and shuts the queue down with the transfer still on the platform.
+    private func leaveAHandoffRunning(_ file: URL, to destination: String) async throws -> (String, Handoff) {
+        let holder = RecordingPlatform(.hold)
+        let queue = try await open(holder, threshold: threshold)
+        let id = try await queue.enqueue(upload: .put(file, to: destination))
+        let handoffs = try await holder.waitForHandoffs(1)
+        let handoff = try XCTUnwrap(handoffs.first)
+        XCTAssertEqual(handoff.transferId, id)
+        let running = try await queue.get(id: id)
+        XCTAssertEqual(running.state, .running(lane: .platform(handoffKey: handoff.key)))
+        try await queue.shutdown()
+        return (id, handoff)
+    }
+}

@@ -1,0 +1,181 @@
+//! `--bearer-command CMD`: a request authorizer that runs a token helper.
+//!
+//! What it is for: wiring `ferry push` to whatever prints a fresh access token
+//! (`gcloud auth print-access-token`, `vault read -field=token ...`, a script). The
+//! command runs through `sh -c` when Ferry first needs a token, after the server refused
+//! one (401/403), and when the token would expire before an upload finishes (with
+//! `--bearer-lifetime`). Its first line of stdout is sent as `Authorization: Bearer ...`;
+//! its stderr goes to ours.
+//!
+//! What it must never do: store the token, print it, or put the command's output in an
+//! error message. The token lives in this process's memory only.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use ferry::{AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo};
+
+/// A token from the command, and until when it is good.
+struct Token {
+    value: String,
+    expires_at: Option<SystemTime>,
+}
+
+pub struct BearerCommand {
+    command: String,
+    lifetime: Option<Duration>,
+    current: Mutex<Option<Token>>,
+    runs: AtomicU64,
+}
+
+impl BearerCommand {
+    pub fn new(command: String, lifetime: Option<Duration>) -> Self {
+        Self {
+            command,
+            lifetime,
+            current: Mutex::new(None),
+            runs: AtomicU64::new(0),
+        }
+    }
+
+    /// How many times the command ran.
+    #[cfg(test)]
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    fn fetch(&self) -> Result<Token, AuthorizerError> {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let obtained = SystemTime::now();
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(&self.command)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|error| AuthorizerError::SignInRequired {
+                message: format!("the --bearer-command could not be started with sh: {error}"),
+            })?;
+        if !output.status.success() {
+            let status = output
+                .status
+                .code()
+                .map_or_else(|| "a signal".to_owned(), |code| format!("status {code}"));
+            return Err(AuthorizerError::SignInRequired {
+                message: format!(
+                    "the --bearer-command exited with {status}; fix it (or sign in) and run \
+                     the same push again"
+                ),
+            });
+        }
+        let value = parse_token(&output.stdout).ok_or_else(|| AuthorizerError::SignInRequired {
+            message: "the --bearer-command printed no usable token (its first line of stdout \
+                      must be the token, in visible ASCII; the output is not shown)"
+                .into(),
+        })?;
+        Ok(Token {
+            value,
+            expires_at: self.lifetime.map(|lifetime| obtained + lifetime),
+        })
+    }
+}
+
+/// The first line of the output, trimmed, if it can be sent in a header.
+fn parse_token(stdout: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(stdout).ok()?;
+    let token = text.lines().next()?.trim();
+    let sendable = !token.is_empty() && token.bytes().all(|byte| (0x21..=0x7e).contains(&byte));
+    sendable.then(|| token.to_owned())
+}
+
+impl RequestAuthorizer for BearerCommand {
+    fn authorize(
+        &self,
+        request: RequestInfo,
+        reason: AuthReason,
+    ) -> Result<Authorization, AuthorizerError> {
+        // One command at a time: concurrent refreshes wait for the one running.
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let reuse = reason == AuthReason::First && current.is_some();
+        if !reuse {
+            *current = Some(self.fetch()?);
+        }
+        let token = current.as_ref().ok_or_else(|| AuthorizerError::Temporary {
+            message: "no token is available yet".into(),
+        })?;
+        let mut authorization = Authorization::headers(
+            request.destination,
+            vec![("Authorization".into(), format!("Bearer {}", token.value))],
+        );
+        authorization.expires_at = token.expires_at;
+        Ok(authorization)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> RequestInfo {
+        RequestInfo {
+            transfer_id: "t".into(),
+            destination: "http://h/a".into(),
+            method: "PUT".into(),
+            size: 1,
+        }
+    }
+
+    fn header(authorization: &Authorization) -> String {
+        authorization.headers[0].1.clone()
+    }
+
+    #[test]
+    fn the_token_is_reused_for_first_and_fetched_again_for_refreshes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let counter = dir.path().join("n");
+        let command = format!(
+            "n=$(cat '{0}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{0}'; echo tok$n",
+            counter.display()
+        );
+        let bearer = BearerCommand::new(command, Some(Duration::from_secs(60)));
+        let first = bearer
+            .authorize(request(), AuthReason::First)
+            .expect("first");
+        assert_eq!(header(&first), "Bearer tok1");
+        assert!(first.expires_at.is_some());
+        let again = bearer
+            .authorize(request(), AuthReason::First)
+            .expect("again");
+        assert_eq!(header(&again), "Bearer tok1");
+        let refreshed = bearer
+            .authorize(request(), AuthReason::RefreshAfter401)
+            .expect("refresh");
+        assert_eq!(header(&refreshed), "Bearer tok2");
+        let renewed = bearer
+            .authorize(request(), AuthReason::Expiring)
+            .expect("renew");
+        assert_eq!(header(&renewed), "Bearer tok3");
+        assert_eq!(bearer.runs(), 3);
+    }
+
+    #[test]
+    fn a_failing_or_silent_command_asks_for_sign_in_without_echoing_output() {
+        for command in [
+            "echo SECRETOUT; exit 3",
+            "printf ''",
+            "echo 'two words SECRETOUT'",
+        ] {
+            let bearer = BearerCommand::new(command.into(), None);
+            let error = bearer
+                .authorize(request(), AuthReason::First)
+                .expect_err(command);
+            assert!(
+                matches!(error, AuthorizerError::SignInRequired { .. }),
+                "{command}: {error}"
+            );
+            assert!(!error.to_string().contains("SECRETOUT"), "{error}");
+        }
+    }
+}

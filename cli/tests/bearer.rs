@@ -1,0 +1,165 @@
+//! `ferry push --bearer-command`: tokens come from a helper command whenever ferry needs
+//! one, and never reach the database, stdout, stderr or `ferry status`.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Harness, assert_stored_once, ferry, run, write_tree};
+use ferry_testkit::{AuthPolicy, BearerPolicy, ServerConfig};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn harness(expire_after_requests: u64) -> Harness {
+    Harness::start_with(ServerConfig {
+        auth: AuthPolicy {
+            bearer: Some(BearerPolicy {
+                expire_after_requests: Some(expire_after_requests),
+                expire_after_ms: None,
+            }),
+            presign_secret: None,
+        },
+        ..ServerConfig::default()
+    })
+}
+
+fn files(count: usize) -> Vec<(String, Vec<u8>)> {
+    (0..count)
+        .map(|index| {
+            (
+                format!("f{index:03}.txt"),
+                format!("file {index}\n").into_bytes(),
+            )
+        })
+        .collect()
+}
+
+/// The database with its WAL and SHM companions, as bytes.
+fn database_bytes(db: &Path) -> Vec<u8> {
+    let path = db.to_string_lossy().into_owned();
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| std::fs::read(format!("{path}{suffix}")).ok())
+        .flatten()
+        .collect()
+}
+
+fn assert_absent(secret: &str, texts: &[&str], db: &Path) {
+    for text in texts {
+        assert!(!text.contains(secret), "a token was printed: {text}");
+    }
+    let bytes = database_bytes(db);
+    assert!(!bytes.is_empty());
+    let found = bytes
+        .windows(secret.len())
+        .any(|window| window == secret.as_bytes());
+    assert!(!found, "a token was written to the database");
+}
+
+/// `ferry status` as text and as JSON, stdout and stderr of both.
+fn status_outputs(db: &Path) -> (String, serde_json::Value) {
+    let text = run(ferry().arg("status").arg("--db").arg(db), LIMIT);
+    let json = run(ferry().args(["status", "--json", "--db"]).arg(db), LIMIT);
+    let all = format!(
+        "{}{}{}{}",
+        text.stdout, text.stderr, json.stdout, json.stderr
+    );
+    (all, json.json())
+}
+
+#[test]
+fn bearer_command_runs_first_and_after_each_401_and_its_tokens_are_never_kept() {
+    let harness = harness(5);
+    let work = tempfile::tempdir().expect("dir");
+    let tree = files(40);
+    write_tree(&work.path().join("up"), &tree);
+    let tokens: Vec<String> = (0..100).map(|_| harness.issue_token()).collect();
+    std::fs::write(work.path().join("tokens"), tokens.join("\n")).expect("tokens");
+    let counter = work.path().join("count");
+    let command = format!(
+        "n=$(cat '{count}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{count}'; \
+         sed -n \"${{n}}p\" '{tokens}'",
+        count = counter.display(),
+        tokens = work.path().join("tokens").display()
+    );
+    let db = work.path().join("q.db");
+    let push = run(
+        ferry()
+            .arg("push")
+            .arg(work.path().join("up"))
+            .arg(harness.url("in/"))
+            .arg("--db")
+            .arg(&db)
+            .args(["--concurrency", "4", "--json", "--bearer-command", &command]),
+        LIMIT,
+    );
+    assert_eq!(push.code(), Some(0), "{push:?}");
+    for (name, content) in &tree {
+        assert_stored_once(&harness, &format!("/in/{name}"), content);
+    }
+    let runs: u64 = std::fs::read_to_string(&counter)
+        .expect("the command ran")
+        .trim()
+        .parse()
+        .expect("a count");
+    let refused = harness.stats().auth.bearer_expired;
+    println!("40 files, tokens valid for 5 requests: the command ran {runs} times, {refused} 401s");
+    assert!(
+        refused >= 7,
+        "40 uploads need at least 8 tokens: {refused} refusals"
+    );
+    assert_eq!(
+        runs,
+        1 + refused,
+        "once at first, then once per refused token"
+    );
+
+    let (status, report) = status_outputs(&db);
+    assert_eq!(report["by_state"]["succeeded"], 40, "{report}");
+    let printed = [push.stdout.as_str(), push.stderr.as_str(), status.as_str()];
+    let used = usize::try_from(runs).expect("small");
+    for token in &tokens[..used] {
+        assert_absent(token, &printed, &db);
+    }
+}
+
+#[test]
+fn a_refused_bearer_token_leaves_transfers_waiting_and_nothing_shows_it() {
+    const TOKEN: &str = "revoked-token-secret-4b1d";
+    const COOKIE: &str = "cookie-secret-a9e0";
+    let harness = harness(1000);
+    let work = tempfile::tempdir().expect("dir");
+    write_tree(&work.path().join("up"), &files(12));
+    let db = work.path().join("q.db");
+    let push = run(
+        ferry()
+            .arg("push")
+            .arg(work.path().join("up"))
+            .arg(harness.url("in/"))
+            .arg("--db")
+            .arg(&db)
+            .args(["--json", "--bearer-command", &format!("echo {TOKEN}")])
+            .args(["-H", &format!("Cookie: session={COOKIE}")]),
+        LIMIT,
+    );
+    assert_eq!(push.code(), Some(1), "{push:?}");
+    assert_eq!(harness.received_all().len(), 0);
+    let (status, report) = status_outputs(&db);
+    assert_eq!(report["by_state"]["auth_required"], 12, "{report}");
+    let failures = report["failures"].as_array().expect("failures");
+    assert!(
+        failures
+            .iter()
+            .all(|failure| failure["header_names"][0] == "Cookie"),
+        "{report}"
+    );
+    let printed = [push.stdout.as_str(), push.stderr.as_str(), status.as_str()];
+    assert_absent(TOKEN, &printed, &db);
+    for text in printed {
+        assert!(
+            !text.contains(COOKIE),
+            "a stored cookie was printed: {text}"
+        );
+    }
+}
