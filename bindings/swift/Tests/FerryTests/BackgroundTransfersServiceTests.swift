@@ -155,6 +155,8 @@ final class BackgroundTransfersServiceTests: XCTestCase {
         let q1 = try await open(first)
         let files = try await enqueueFiles(q1, prefix, count: 3)
         let keys = try await platformKeys(q1, files.map(\.id))
+        // Recorded as running on the platform comes first; the service's start follows.
+        try await eventually("3 tasks started") { first.outstanding().count == 3 }
         first.detach()
         try await q1.shutdown()
 
