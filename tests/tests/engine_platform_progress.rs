@@ -21,6 +21,7 @@ async fn os_progress_after_an_idle_spell_becomes_a_progress_event() {
     let (platform, mut handoffs) = ScriptedPlatform::new();
     let integrations = Integrations {
         platform: Some(Arc::clone(&platform) as Arc<dyn ferry::PlatformTransferService>),
+        ..Integrations::default()
     };
     let queue = TransferQueue::open_with(config, integrations)
         .await
