@@ -5,11 +5,12 @@
 //
 //   Sources/FerryFFI/  FerryFFI.h + module.modulemap (generated: the raw C FFI)
 //   Sources/Ferry/     Ferry.swift (generated) + hand-written sugar (committed)
-//   Tests/FerryTests/  XCTest suite (committed)
+//   Sources/FerryBackgroundTransfers/  the iOS platform shim over background URLSession
+//   Tests/FerryTests/  XCTest suite of both (committed; shares the testkit helpers)
 //
 // The target names must match `module_name` / `ffi_module_name` in ../../uniffi.toml.
 // FERRY_FFI_LIB_DIR / FERRY_FFI_LIB_NAME say where the host-built cdylib is; xtask sets them.
-// An Apple build (XCFramework binaryTarget) is not described here yet.
+// Apple apps use the package `cargo xtask xcframework` writes (a binaryTarget), not this file.
 import Foundation
 import PackageDescription
 
@@ -21,6 +22,7 @@ let package = Package(
     name: "Ferry",
     products: [
         .library(name: "Ferry", targets: ["Ferry"]),
+        .library(name: "FerryBackgroundTransfers", targets: ["FerryBackgroundTransfers"]),
     ],
     targets: [
         .systemLibrary(name: "FerryFFI", path: "Sources/FerryFFI"),
@@ -35,9 +37,15 @@ let package = Package(
                 .unsafeFlags(["-L", libDir, "-Xlinker", "-rpath", "-Xlinker", libDir]),
             ]
         ),
+        .target(
+            name: "FerryBackgroundTransfers",
+            dependencies: ["Ferry"],
+            path: "Sources/FerryBackgroundTransfers",
+            swiftSettings: [.unsafeFlags(["-swift-version", "5"])]
+        ),
         .testTarget(
             name: "FerryTests",
-            dependencies: ["Ferry"],
+            dependencies: ["Ferry", "FerryBackgroundTransfers"],
             path: "Tests/FerryTests"
         ),
     ],

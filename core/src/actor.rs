@@ -392,7 +392,9 @@ impl Actor {
             }
         };
         if !engine.in_flight.is_empty() {
-            consider(engine.last_tick + engine.config.progress_interval);
+            // A tick overdue after an idle spell is due now, not skipped: otherwise work
+            // that starts then never gets a progress tick (engine_platform_progress.rs).
+            consider((engine.last_tick + engine.config.progress_interval).max(now + MIN_SLEEP));
         }
         if let Some(at) = engine.breakers.next_probe_at() {
             consider(at);

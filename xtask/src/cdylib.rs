@@ -36,6 +36,15 @@ pub const SHIPPED_PROFILE: &str = "release-ffi";
 pub const LINUX_SHIPPED_LINK_ARGS: &[&str] = &["-C", "link-arg=-Wl,-z,pack-relative-relocs"];
 
 impl FfiCrate {
+    /// This workspace's `ferry-ffi`, built with `profile`.
+    pub fn shipped(profile: &str) -> Self {
+        Self {
+            manifest_path: None,
+            package: "ferry-ffi".into(),
+            profile: Some(profile.into()),
+        }
+    }
+
     fn cargo(&self, subcommand: &str) -> Command {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.arg(subcommand);
@@ -108,7 +117,10 @@ impl FfiCrate {
                 return;
             }
             for file in msg["filenames"].as_array().into_iter().flatten() {
-                if let Some(f) = file.as_str().filter(|f| f.ends_with(".so")) {
+                if let Some(f) = file
+                    .as_str()
+                    .filter(|f| f.ends_with(".so") || f.ends_with(".dylib"))
+                {
                     found = Some(PathBuf::from(f));
                 }
             }

@@ -5,13 +5,18 @@
 //! - `test-swift`, `test-kotlin`: the XCTest / JUnit suites against the host cdylib.
 //! - `tusd`: install the pinned tusd (Go module proxy) for the resumable upload tests.
 //! - `ffi-size`: build the shipped library (`release-ffi`), strip a copy, check the goal.
+//! - `xcframework` (macOS + Xcode), `aar` (Android NDK): the mobile packages; elsewhere
+//!   they stop with a message that says what they need.
 //! - `test`: `cargo test --workspace` (with tusd), the `uniffi-bindgen` binary check, then
 //!   both suites, with a summary line per suite.
 //! - `scenario`: the OS scenarios, `ferry-testkit scenario ...` (see tests/README.md).
 
+mod android;
+mod apple;
 mod bindgen;
 mod bindgen_cli;
 mod cdylib;
+mod cross;
 mod ffi_size;
 mod kotlin;
 mod suite;
@@ -80,6 +85,18 @@ enum Cmd {
         #[command(flatten)]
         ffi: FfiCrate,
     },
+    /// Build the XCFramework and a Swift package around it in target/apple/Ferry
+    /// (macOS with Xcode only).
+    Xcframework {
+        #[arg(long, default_value = cdylib::SHIPPED_PROFILE)]
+        profile: String,
+    },
+    /// Build the Android native libraries (cargo-ndk), Kotlin bindings with android = true,
+    /// and the ferry-android AAR (needs the Android NDK; Gradle + SDK for the AAR).
+    Aar {
+        #[arg(long, default_value = cdylib::SHIPPED_PROFILE)]
+        profile: String,
+    },
     /// `cargo test --workspace`, the uniffi-bindgen check, test-swift and test-kotlin; one
     /// summary line each.
     Test {
@@ -145,6 +162,16 @@ fn run(command: Cmd) -> Result<()> {
             let sizes = ffi_size::measure(&lib)?;
             println!("{}", ffi_size::describe(&sizes));
             ffi_size::check(&sizes)
+        }
+        Cmd::Xcframework { profile } => {
+            let package = apple::xcframework(&profile)?;
+            println!("Swift package with the XCFramework: {}", package.display());
+            Ok(())
+        }
+        Cmd::Aar { profile } => {
+            let out = android::aar(&profile)?;
+            println!("Android output: {}", out.display());
+            Ok(())
         }
         Cmd::TestSwift { ffi, tests } => {
             suite::finish("swift", swift::test(&ffi, tests.as_deref()))

@@ -50,6 +50,22 @@ enum Testkit {
         return try JSONDecoder().decode([String: Received].self, from: data)
     }
 
+    /// The server's counters that tell duplicates apart (`GET /_testkit/stats`).
+    struct Stats: Decodable {
+        let requests: UInt64
+        let duplicatesRefused: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case requests
+            case duplicatesRefused = "duplicates_refused"
+        }
+    }
+
+    static func stats() async throws -> Stats {
+        let data = try await request("GET", "_testkit/stats")
+        return try JSONDecoder().decode(Stats.self, from: data)
+    }
+
     /// Installs `plan` (JSON text) as the fault plan in force.
     static func setFaults(_ plan: String) async throws {
         _ = try await request("POST", "_testkit/faults", body: Data(plan.utf8))

@@ -1,0 +1,173 @@
+// Ferry's platform lane on Android: a PlatformTransferService over WorkManager (and, on
+// Android 14+, user-initiated data-transfer jobs). It schedules, cancels and lists OS
+// work and carries its reports; which transfer goes to the OS, how many at once, retries
+// and limits are the core's. The Android-free logic lives in dev.ferry.platform
+// (bindings/kotlin), tested on the JVM: WorkSpecMapper, UploadOutcomes, HttpUploader,
+// HandoffStore, ReportJournal, ReportRelay.
+package dev.ferry.android
+
+import android.app.job.JobInfo
+import android.app.job.JobScheduler
+import android.content.ComponentName
+import android.content.Context
+import android.net.NetworkCapabilities
+import android.net.NetworkRequest
+import android.os.Build
+import androidx.work.Constraints
+import androidx.work.ExistingWorkPolicy
+import androidx.work.NetworkType
+import androidx.work.OneTimeWorkRequestBuilder
+import androidx.work.OutOfQuotaPolicy
+import androidx.work.WorkManager
+import androidx.work.workDataOf
+import dev.ferry.Handoff
+import dev.ferry.PlatformTransferService
+import dev.ferry.TransferQueue
+import dev.ferry.platform.HandoffStore
+import dev.ferry.platform.PlatformContext
+import dev.ferry.platform.QueueReportSink
+import dev.ferry.platform.ReportJournal
+import dev.ferry.platform.ReportRelay
+import dev.ferry.platform.RequiredNetwork
+import dev.ferry.platform.Runner
+import dev.ferry.platform.WorkSpecMapper
+import java.io.File
+import java.util.concurrent.TimeUnit
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.launch
+
+/**
+ * Create one per process (in `Application.onCreate`), open the queue with it, attach:
+ *
+ * ```kotlin
+ * val service = WorkManagerTransferService.get(context)
+ * val queue = TransferQueue.openWithPlatform(config, service)
+ * service.attach(queue)
+ * ```
+ */
+class WorkManagerTransferService private constructor(private val context: Context) : PlatformTransferService {
+    companion object {
+        @Volatile
+        private var instance: WorkManagerTransferService? = null
+
+        /** The process's service; workers and jobs report through it. */
+        fun get(context: Context): WorkManagerTransferService =
+            instance ?: synchronized(this) {
+                instance ?: WorkManagerTransferService(context.applicationContext).also { instance = it }
+            }
+
+        internal const val INPUT_KEY = "dev.ferry.handoff_key"
+    }
+
+    private val directory = File(context.noBackupFilesDir, "ferry-platform")
+    internal val handoffs = HandoffStore(File(directory, "handoffs"))
+    internal val relay = ReportRelay(ReportJournal(File(directory, "reports.bin")))
+    private val scope = CoroutineScope(SupervisorJob() + Dispatchers.IO)
+
+    /** Whether an activity is visible: user-initiated jobs may only be scheduled then. */
+    @Volatile
+    var appVisible: Boolean = false
+
+    /** Opt in to user-initiated data-transfer jobs (needs RUN_USER_INITIATED_JOBS). */
+    @Volatile
+    var userInitiatedJobs: Boolean = false
+
+    fun attach(queue: TransferQueue) {
+        relay.attach(QueueReportSink(queue))
+        pruneSoon()
+    }
+
+    fun detach() = relay.detach()
+
+    // PlatformTransferService: Ferry's threads, each returns at once.
+
+    override fun start(handoff: Handoff) {
+        handoffs.save(handoff)
+        relay.started(handoff.key)
+        val spec = WorkSpecMapper.map(
+            handoff,
+            PlatformContext(Build.VERSION.SDK_INT, appVisible, userInitiatedJobs),
+        )
+        if (spec.runner == Runner.USER_INITIATED_JOB && Build.VERSION.SDK_INT >= 34) {
+            scheduleUserInitiatedJob(spec.jobId, handoff.key, spec.network, spec.estimatedUploadBytes)
+            return
+        }
+        val network = when (spec.network) {
+            RequiredNetwork.CONNECTED -> NetworkType.CONNECTED
+            RequiredNetwork.UNMETERED -> NetworkType.UNMETERED
+        }
+        val request = OneTimeWorkRequestBuilder<UploadWorker>()
+            .setConstraints(Constraints.Builder().setRequiredNetworkType(network).build())
+            .setInputData(workDataOf(INPUT_KEY to handoff.key))
+            // Expedited where quota allows, else as normal work: a scheduling hint, not policy.
+            .setExpedited(OutOfQuotaPolicy.RUN_AS_NON_EXPEDITED_WORK_REQUEST)
+            .apply { spec.tags.forEach { addTag(it) } }
+            .build()
+        WorkManager.getInstance(context).enqueueUniqueWork(spec.uniqueWorkName, ExistingWorkPolicy.KEEP, request)
+    }
+
+    override fun cancel(handoffKey: String) {
+        relay.cancelled(handoffKey)
+        WorkManager.getInstance(context).cancelUniqueWork(WorkSpecMapper.uniqueWorkName(handoffKey))
+        if (Build.VERSION.SDK_INT >= 34) {
+            context.getSystemService(JobScheduler::class.java)?.cancel(WorkSpecMapper.jobId(handoffKey))
+        }
+        handoffs.remove(handoffKey)
+    }
+
+    override fun outstanding(): List<String> {
+        val keys = HashSet(relay.queuedKeys)
+        val infos = runCatching {
+            WorkManager.getInstance(context).getWorkInfosByTag(WorkSpecMapper.TAG).get(10, TimeUnit.SECONDS)
+        }.getOrDefault(emptyList())
+        for (info in infos) {
+            if (!info.state.isFinished) WorkSpecMapper.handoffKey(info.tags)?.let(keys::add)
+        }
+        if (Build.VERSION.SDK_INT >= 34) {
+            val jobs = context.getSystemService(JobScheduler::class.java)?.allPendingJobs.orEmpty()
+            for (job in jobs) job.extras.getString(INPUT_KEY)?.let(keys::add)
+        }
+        return keys.sorted()
+    }
+
+    // Reports from workers and jobs.
+
+    internal fun finished(key: String, outcome: dev.ferry.PlatformOutcome) {
+        relay.finished(key, outcome)
+        handoffs.remove(key)
+        pruneSoon()
+    }
+
+    private fun pruneSoon() {
+        scope.launch { relay.pruneDelivered() }
+    }
+
+    private fun scheduleUserInitiatedJob(jobId: Int, key: String, network: RequiredNetwork, bytes: Long) {
+        val capabilities = NetworkRequest.Builder().addCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET)
+        if (network == RequiredNetwork.UNMETERED) capabilities.addCapability(NetworkCapabilities.NET_CAPABILITY_NOT_METERED)
+        val job = JobInfo.Builder(jobId, ComponentName(context, UserInitiatedUploadJob::class.java))
+            .setUserInitiated(true)
+            .setRequiredNetwork(capabilities.build())
+            .setEstimatedNetworkBytes(0, bytes)
+            .setExtras(android.os.PersistableBundle().apply { putString(INPUT_KEY, key) })
+            .build()
+        val scheduler = context.getSystemService(JobScheduler::class.java)
+        if (scheduler?.schedule(job) != JobScheduler.RESULT_SUCCESS) {
+            // Not visible after all, or refused: the same handoff runs as WorkManager work.
+            userInitiatedFallback(key)
+        }
+    }
+
+    private fun userInitiatedFallback(key: String) {
+        val handoff = handoffs.load(key) ?: return
+        val visible = appVisible
+        appVisible = false
+        try {
+            start(handoff)
+        } finally {
+            appVisible = visible
+        }
+    }
+}

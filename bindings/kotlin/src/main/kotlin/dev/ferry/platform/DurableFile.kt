@@ -1,0 +1,128 @@
+// Small binary files written atomically (temp file, fsync, rename), read back with a
+// format check: the storage under the Android shim's report journal and handoff store.
+// It must never interpret what it stores.
+package dev.ferry.platform
+
+import dev.ferry.Handoff
+import dev.ferry.Header
+import dev.ferry.PlatformFailure
+import dev.ferry.PlatformOutcome
+import java.io.ByteArrayInputStream
+import java.io.ByteArrayOutputStream
+import java.io.DataInputStream
+import java.io.DataOutputStream
+import java.io.File
+import java.io.FileOutputStream
+import java.io.IOException
+import java.nio.file.Files
+import java.nio.file.StandardCopyOption
+
+/** A stored file could not be read or written; the message says what to do. */
+class PlatformStoreException(message: String, cause: Throwable? = null) : IOException(message, cause)
+
+internal object DurableFile {
+    /** Writes `bytes` to `file` so that a crash leaves either the old or the new content. */
+    fun write(file: File, magic: Int, body: (DataOutputStream) -> Unit) {
+        try {
+            file.parentFile?.mkdirs()
+            val bytes = ByteArrayOutputStream().also { buffer ->
+                DataOutputStream(buffer).use { out ->
+                    out.writeInt(magic)
+                    body(out)
+                }
+            }.toByteArray()
+            val temp = File(file.parentFile, "${file.name}.tmp")
+            FileOutputStream(temp).use { out ->
+                out.write(bytes)
+                out.fd.sync()
+            }
+            Files.move(temp.toPath(), file.toPath(), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING)
+        } catch (e: IOException) {
+            throw PlatformStoreException("cannot write ${file.path}: ${e.message}; check free space and permissions", e)
+        }
+    }
+
+    /** Reads `file`, or returns null if there is none. */
+    fun <T> read(file: File, magic: Int, body: (DataInputStream) -> T): T? {
+        if (!file.exists()) return null
+        try {
+            DataInputStream(ByteArrayInputStream(file.readBytes())).use { input ->
+                if (input.readInt() != magic) throw IOException("not a Ferry file of this kind")
+                return body(input)
+            }
+        } catch (e: IOException) {
+            throw PlatformStoreException(
+                "cannot read ${file.path} (${e.message}); delete it to start without it " +
+                    "(its transfers are then sent again)",
+                e,
+            )
+        }
+    }
+
+    fun writeHeaders(out: DataOutputStream, headers: List<Header>) {
+        out.writeInt(headers.size)
+        for (header in headers) {
+            out.writeUTF(header.name)
+            out.writeUTF(header.value)
+        }
+    }
+
+    fun readHeaders(input: DataInputStream): List<Header> {
+        val count = input.readInt()
+        if (count < 0 || count > 10_000) throw IOException("implausible header count $count")
+        return List(count) { Header(input.readUTF(), input.readUTF()) }
+    }
+
+    fun writeOutcome(out: DataOutputStream, outcome: PlatformOutcome) {
+        when (outcome) {
+            is PlatformOutcome.Response -> {
+                out.writeByte(0)
+                out.writeInt(outcome.status.toInt())
+                writeHeaders(out, outcome.headers)
+            }
+            is PlatformOutcome.Failed -> {
+                out.writeByte(1)
+                out.writeUTF(outcome.kind.name)
+                out.writeUTF(outcome.message)
+            }
+        }
+    }
+
+    fun readOutcome(input: DataInputStream): PlatformOutcome = when (val tag = input.readByte().toInt()) {
+        0 -> PlatformOutcome.Response(input.readInt().toUShort(), readHeaders(input))
+        1 -> {
+            val kind = input.readUTF()
+            PlatformOutcome.Failed(
+                PlatformFailure.values().firstOrNull { it.name == kind } ?: PlatformFailure.OTHER,
+                input.readUTF(),
+            )
+        }
+        else -> throw IOException("unknown outcome tag $tag")
+    }
+
+    fun writeHandoff(out: DataOutputStream, handoff: Handoff) {
+        out.writeUTF(handoff.key)
+        out.writeUTF(handoff.transferId)
+        out.writeUTF(handoff.bodyPath)
+        out.writeUTF(handoff.url)
+        out.writeUTF(handoff.method)
+        writeHeaders(out, handoff.headers)
+        out.writeLong(handoff.expectedBytes.toLong())
+        out.writeBoolean(handoff.allowExpensive)
+        out.writeBoolean(handoff.allowConstrained)
+        out.writeBoolean(handoff.discretionary)
+    }
+
+    fun readHandoff(input: DataInputStream): Handoff = Handoff(
+        key = input.readUTF(),
+        transferId = input.readUTF(),
+        bodyPath = input.readUTF(),
+        url = input.readUTF(),
+        method = input.readUTF(),
+        headers = readHeaders(input),
+        expectedBytes = input.readLong().toULong(),
+        allowExpensive = input.readBoolean(),
+        allowConstrained = input.readBoolean(),
+        discretionary = input.readBoolean(),
+    )
+}

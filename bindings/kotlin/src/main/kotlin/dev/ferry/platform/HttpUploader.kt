@@ -1,0 +1,114 @@
+// One upload, as an Android worker or job runs it: the handoff's body file streamed with
+// HttpURLConnection (fixed length, never held in memory), its method and headers, progress
+// as bytes leave, and the answer as a `PlatformOutcome`. It must never retry, wait or
+// decide anything: one call is one attempt, and the core classifies the outcome.
+//
+// HttpURLConnection rather than OkHttp: it ships with Android and the JVM (no dependency
+// to version against the app's own OkHttp), the same code runs in the JVM test suite, and
+// one streamed PUT/POST per worker gains nothing from OkHttp's pooling or HTTP/2. Android's
+// HttpURLConnection is itself backed by OkHttp.
+package dev.ferry.platform
+
+import dev.ferry.Handoff
+import dev.ferry.Header
+import dev.ferry.PlatformOutcome
+import java.io.File
+import java.io.FileNotFoundException
+import java.io.IOException
+import java.net.HttpURLConnection
+import java.net.URL
+
+class HttpUploader(
+    private val connectTimeoutMs: Int = 30_000,
+    /** Longest silence while sending or waiting for the answer. */
+    private val readTimeoutMs: Int = 60_000,
+    private val chunkBytes: Int = 64 * 1024,
+) {
+    /**
+     * Sends `handoff` and returns how it ended. `onProgress(sent, total)` is called as
+     * bytes leave; `isCancelled` is checked between chunks (the worker was stopped), and
+     * then the connection is dropped and [Stopped] is thrown.
+     */
+    fun upload(
+        handoff: Handoff,
+        onProgress: (sent: Long, total: Long) -> Unit = { _, _ -> },
+        isCancelled: () -> Boolean = { false },
+    ): PlatformOutcome {
+        val body = File(handoff.bodyPath)
+        if (!body.isFile) {
+            return UploadOutcomes.failed(FileNotFoundException("the body file is gone: ${handoff.bodyPath}"))
+        }
+        val connection = try {
+            URL(handoff.url).openConnection() as? HttpURLConnection
+                ?: return UploadOutcomes.failed(IllegalArgumentException("not an HTTP URL: ${handoff.url}"))
+        } catch (e: IOException) {
+            return UploadOutcomes.failed(e)
+        } catch (e: IllegalArgumentException) {
+            return UploadOutcomes.failed(e)
+        }
+        return try {
+            send(connection, handoff, body, onProgress, isCancelled)
+        } catch (e: Stopped) {
+            throw e
+        } catch (e: IOException) {
+            UploadOutcomes.failed(e)
+        } finally {
+            connection.disconnect()
+        }
+    }
+
+    /** The upload was abandoned because the worker was stopped. */
+    class Stopped : IOException("the upload was stopped")
+
+    private fun send(
+        connection: HttpURLConnection,
+        handoff: Handoff,
+        body: File,
+        onProgress: (Long, Long) -> Unit,
+        isCancelled: () -> Boolean,
+    ): PlatformOutcome {
+        val total = body.length()
+        connection.requestMethod = handoff.method
+        connection.doOutput = true
+        connection.instanceFollowRedirects = false
+        connection.useCaches = false
+        connection.connectTimeout = connectTimeoutMs
+        connection.readTimeout = readTimeoutMs
+        connection.setFixedLengthStreamingMode(total)
+        for (header in handoff.headers) connection.addRequestProperty(header.name, header.value)
+
+        var sent = 0L
+        body.inputStream().use { input ->
+            connection.outputStream.use { output ->
+                val buffer = ByteArray(chunkBytes)
+                while (true) {
+                    if (isCancelled()) throw Stopped()
+                    val read = input.read(buffer)
+                    if (read < 0) break
+                    output.write(buffer, 0, read)
+                    sent += read
+                    onProgress(sent, total)
+                }
+            }
+        }
+        val status = connection.responseCode
+        // Drain (at most 1 MiB of) the answer so the connection can be reused; its content
+        // is not needed: the status and headers decide.
+        runCatching {
+            (if (status >= 400) connection.errorStream else connection.inputStream)?.use { input ->
+                val buffer = ByteArray(8 * 1024)
+                var drained = 0
+                while (drained < 1024 * 1024) {
+                    val read = input.read(buffer)
+                    if (read < 0) break
+                    drained += read
+                }
+            }
+        }
+        val headers = connection.headerFields
+            .filterKeys { it != null }
+            .flatMap { (name, values) -> values.map { Header(name, it) } }
+            .sortedBy { it.name.lowercase() }
+        return UploadOutcomes.response(status, headers)
+    }
+}

@@ -1,0 +1,139 @@
+// The Android shim's durable pieces without Android: the report journal and handoff
+// store survive a reload, and the relay journals reports while no queue is attached,
+// replays them at attach, counts them as outstanding until applied, and drops cancelled
+// tasks' reports.
+package dev.ferry.platform
+
+import dev.ferry.Header
+import dev.ferry.PlatformFailure
+import dev.ferry.PlatformOutcome
+import java.nio.file.Files
+import java.nio.file.Path
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+import org.junit.jupiter.api.io.TempDir
+
+/** A queue stand-in: records what it is told; `running` is what the core still runs. */
+class FakeSink(var running: Set<String> = emptySet(), var closed: Boolean = false) : ReportSink {
+    val finished = mutableListOf<Pair<String, PlatformOutcome>>()
+    val progress = mutableListOf<Triple<String, ULong, ULong>>()
+
+    override fun platformProgress(handoffKey: String, bytesSent: ULong, bytesTotal: ULong) {
+        check(!closed) { "closed" }
+        progress += Triple(handoffKey, bytesSent, bytesTotal)
+    }
+
+    override fun platformFinished(handoffKey: String, outcome: PlatformOutcome) {
+        check(!closed) { "closed" }
+        finished += handoffKey to outcome
+    }
+
+    override suspend fun runningPlatformKeys(): Set<String> = running
+}
+
+class ReportRelayTest {
+    @TempDir
+    lateinit var dir: Path
+
+    private val ok = PlatformOutcome.Response(201u, listOf(Header("ETag", "\"x\"")))
+    private val quit = PlatformOutcome.Failed(PlatformFailure.CANCELLED_BY_USER, "stopped by the user")
+
+    private fun journalFile() = dir.resolve("reports/journal.bin").toFile()
+
+    @Test
+    fun journalSurvivesReloadAndForgetsRemovedReports() {
+        val journal = ReportJournal(journalFile())
+        journal.add("a.1", ok)
+        journal.add("b.1", quit)
+        val reloaded = ReportJournal(journalFile())
+        assertEquals(listOf("a.1", "b.1"), reloaded.keys)
+        assertEquals(ok, reloaded["a.1"])
+        assertEquals(quit, reloaded["b.1"])
+        reloaded.remove(listOf("a.1"))
+        assertEquals(listOf("b.1"), ReportJournal(journalFile()).keys)
+    }
+
+    @Test
+    fun aDamagedJournalIsATypedErrorThatSaysWhatToDo() {
+        Files.createDirectories(dir.resolve("reports"))
+        Files.write(journalFile().toPath(), byteArrayOf(1, 2, 3))
+        val error = assertThrows<PlatformStoreException> { ReportJournal(journalFile()) }
+        assertTrue(error.message!!.contains("delete it"), error.message)
+    }
+
+    @Test
+    fun handoffStoreRoundTripsEveryField() {
+        val store = HandoffStore(dir.resolve("handoffs").toFile())
+        val original = handoff(key = "id/with:odd.1", expensive = false, bytes = 42uL)
+        store.save(original)
+        assertEquals(original, HandoffStore(dir.resolve("handoffs").toFile()).load(original.key))
+        assertEquals(listOf(original.key), store.keys())
+        store.remove(original.key)
+        assertNull(store.load(original.key))
+    }
+
+    @Test
+    fun reportsWhileDetachedAreJournaledAndReplayedAtAttach() = runBlocking {
+        val relay = ReportRelay(ReportJournal(journalFile()))
+        relay.finished("a.1", ok)
+        relay.progress("a.1", 10, 100)
+        assertEquals(listOf("a.1"), relay.queuedKeys)
+
+        // Process death: a new relay over the same journal still has the report.
+        val relaunched = ReportRelay(ReportJournal(journalFile()))
+        assertEquals(listOf("a.1"), relaunched.queuedKeys)
+        val sink = FakeSink(running = setOf("a.1"))
+        relaunched.attach(sink)
+        assertEquals(listOf("a.1" to ok), sink.finished)
+
+        // Not applied yet: kept. Applied: dropped.
+        relaunched.pruneDelivered()
+        assertEquals(listOf("a.1"), relaunched.queuedKeys)
+        sink.running = emptySet()
+        relaunched.pruneDelivered()
+        assertEquals(emptyList<String>(), relaunched.queuedKeys)
+        assertEquals(emptyList<String>(), ReportJournal(journalFile()).keys)
+    }
+
+    @Test
+    fun attachedReportsAreDeliveredAtOnceAndStillJournaledUntilApplied() = runBlocking {
+        val relay = ReportRelay(ReportJournal(journalFile()))
+        val sink = FakeSink(running = setOf("b.1"))
+        relay.attach(sink)
+        relay.progress("b.1", 50, 100)
+        relay.finished("b.1", quit)
+        assertEquals(listOf(Triple("b.1", 50uL, 100uL)), sink.progress)
+        assertEquals(listOf("b.1" to quit), sink.finished)
+        assertEquals(listOf("b.1"), ReportJournal(journalFile()).keys, "durable before the core has applied it")
+    }
+
+    @Test
+    fun aClosedQueueLeavesReportsForTheNextAttach() {
+        val relay = ReportRelay(ReportJournal(journalFile()))
+        val closed = FakeSink(closed = true)
+        relay.attach(closed)
+        relay.finished("c.1", ok)
+        assertEquals(listOf("c.1"), relay.queuedKeys)
+        val next = FakeSink()
+        relay.attach(next)
+        assertEquals(listOf("c.1" to ok), next.finished)
+    }
+
+    @Test
+    fun aCancelledTasksReportIsNeitherKeptNorDelivered() {
+        val relay = ReportRelay(ReportJournal(journalFile()))
+        val sink = FakeSink()
+        relay.attach(sink)
+        relay.cancelled("d.1")
+        relay.finished("d.1", quit)
+        assertTrue(sink.finished.isEmpty())
+        assertEquals(emptyList<String>(), relay.queuedKeys)
+        relay.started("d.1")
+        relay.finished("d.1", ok)
+        assertEquals(listOf("d.1" to ok), sink.finished, "a task started again reports again")
+    }
+}

@@ -1,0 +1,95 @@
+// The Android shim's pure mappings: a handoff to a work specification, and the end of an
+// upload (answer, exception, stop reason) to a PlatformOutcome.
+package dev.ferry.platform
+
+import dev.ferry.Handoff
+import dev.ferry.Header
+import dev.ferry.PlatformFailure
+import dev.ferry.PlatformOutcome
+import java.io.FileNotFoundException
+import java.io.IOException
+import java.net.ConnectException
+import java.net.SocketTimeoutException
+import java.net.UnknownHostException
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNotEquals
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+
+fun handoff(
+    key: String = "t1.1",
+    body: String = "/data/body.bin",
+    url: String = "https://example.com/u/a.bin",
+    expensive: Boolean = true,
+    constrained: Boolean = true,
+    bytes: ULong = 5_000_000uL,
+) = Handoff(
+    key = key, transferId = key.substringBefore('.'), bodyPath = body, url = url, method = "PUT",
+    headers = listOf(Header("Idempotency-Key", key.substringBefore('.'))),
+    expectedBytes = bytes, allowExpensive = expensive, allowConstrained = constrained, discretionary = false,
+)
+
+class WorkSpecMapperTest {
+    private val foreground14 = PlatformContext(sdkInt = 34, appVisible = true, userInitiatedJobs = true)
+
+    @Test
+    fun eachHandoffIsUniqueWorkTaggedWithItsKey() {
+        val spec = WorkSpecMapper.map(handoff("abc.2"), foreground14)
+        assertEquals("dev.ferry.upload/abc.2", spec.uniqueWorkName)
+        assertEquals("abc.2", WorkSpecMapper.handoffKey(spec.tags))
+        assertNotEquals(spec.uniqueWorkName, WorkSpecMapper.map(handoff("abc.3"), foreground14).uniqueWorkName)
+        assertNull(WorkSpecMapper.handoffKey(setOf("dev.ferry.key:abc.2")), "only Ferry-tagged work counts")
+    }
+
+    @Test
+    fun unmeteredWhenExpensiveOrConstrainedNetworksAreNotAllowed() {
+        assertEquals(RequiredNetwork.CONNECTED, WorkSpecMapper.map(handoff(), foreground14).network)
+        assertEquals(RequiredNetwork.UNMETERED, WorkSpecMapper.map(handoff(expensive = false), foreground14).network)
+        assertEquals(RequiredNetwork.UNMETERED, WorkSpecMapper.map(handoff(constrained = false), foreground14).network)
+    }
+
+    @Test
+    fun userInitiatedJobOnlyOnAndroid14WhileVisibleAndOptedIn() {
+        assertEquals(Runner.USER_INITIATED_JOB, WorkSpecMapper.map(handoff(), foreground14).runner)
+        assertEquals(Runner.WORK_MANAGER, WorkSpecMapper.map(handoff(), foreground14.copy(appVisible = false)).runner)
+        assertEquals(Runner.WORK_MANAGER, WorkSpecMapper.map(handoff(), foreground14.copy(sdkInt = 33)).runner)
+        assertEquals(Runner.WORK_MANAGER, WorkSpecMapper.map(handoff(), foreground14.copy(userInitiatedJobs = false)).runner)
+    }
+
+    @Test
+    fun sizeHintAndJobIdComeFromTheHandoff() {
+        val spec = WorkSpecMapper.map(handoff(bytes = 123_456uL), foreground14)
+        assertEquals(123_456L, spec.estimatedUploadBytes)
+        assertEquals(Long.MAX_VALUE, WorkSpecMapper.map(handoff(bytes = ULong.MAX_VALUE), foreground14).estimatedUploadBytes)
+        assertEquals(spec.jobId, WorkSpecMapper.jobId("t1.1"), "stable for a key")
+        assertTrue(WorkSpecMapper.jobId("\u0000weird key") >= 0)
+    }
+}
+
+class UploadOutcomesTest {
+    @Test
+    fun aResponseKeepsItsStatusAndHeaders() {
+        val outcome = UploadOutcomes.response(503, listOf(Header("Retry-After", "7")))
+        assertEquals(PlatformOutcome.Response(503u, listOf(Header("Retry-After", "7"))), outcome)
+    }
+
+    @Test
+    fun theUsersStopIsCancelledByUserAndEveryOtherStopIsTheSystems() {
+        assertEquals(PlatformFailure.CANCELLED_BY_USER, (UploadOutcomes.stopped(StopReasons.USER) as PlatformOutcome.Failed).kind)
+        for (reason in listOf(StopReasons.TIMEOUT, StopReasons.CONSTRAINT_CONNECTIVITY, StopReasons.QUOTA,
+                              StopReasons.APP_STANDBY, StopReasons.UNDEFINED, StopReasons.CANCELLED_BY_APP)) {
+            assertEquals(PlatformFailure.CANCELLED_BY_SYSTEM, (UploadOutcomes.stopped(reason) as PlatformOutcome.Failed).kind, "reason $reason")
+        }
+    }
+
+    @Test
+    fun connectionTroubleIsNetworkAndAMissingBodyIsOther() {
+        assertEquals(PlatformFailure.NETWORK, UploadOutcomes.failureKind(ConnectException("refused")))
+        assertEquals(PlatformFailure.NETWORK, UploadOutcomes.failureKind(UnknownHostException("x")))
+        assertEquals(PlatformFailure.NETWORK, UploadOutcomes.failureKind(SocketTimeoutException("slow")))
+        assertEquals(PlatformFailure.NETWORK, UploadOutcomes.failureKind(IOException("reset")))
+        assertEquals(PlatformFailure.OTHER, UploadOutcomes.failureKind(FileNotFoundException("gone")))
+        assertEquals(PlatformFailure.OTHER, UploadOutcomes.failureKind(IllegalStateException("bug")))
+    }
+}

@@ -1,0 +1,76 @@
+// How a finished URLSession task becomes a `PlatformOutcome` for Ferry: the HTTP status
+// and headers when the server answered, else an error kind. Pure translation: it must
+// never decide whether to retry; the core classifies every outcome.
+import Foundation
+import Ferry
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+enum PlatformOutcomeMapping {
+    /// The outcome of a task that ended with `response` and `error` (what
+    /// `urlSession(_:task:didCompleteWithError:)` sees: `task.response` and the error).
+    ///
+    /// A response wins over an error only when there is no error: a task cancelled after
+    /// its headers arrived did not finish its upload.
+    static func outcome(response: URLResponse?, error: Error?) -> PlatformOutcome {
+        if let error {
+            let ns = error as NSError
+            return .failed(kind: failureKind(ns), message: describe(ns))
+        }
+        guard let http = response as? HTTPURLResponse else {
+            return .failed(kind: .other, message: "the task ended without an HTTP response")
+        }
+        return .response(status: UInt16(clamping: http.statusCode), headers: headers(of: http))
+    }
+
+    /// The response's headers, sorted by name so that the same response always maps to
+    /// the same list.
+    static func headers(of response: HTTPURLResponse) -> [Header] {
+        response.allHeaderFields
+            .compactMap { name, value -> Header? in
+                guard let name = name as? String else { return nil }
+                return Header(name: name, value: "\(value)")
+            }
+            .sorted { $0.name.lowercased() < $1.name.lowercased() }
+    }
+
+    /// Why a task ended without a response.
+    ///
+    /// A cancellation carries the OS's reason in `NSURLErrorBackgroundTaskCancelledReasonKey`:
+    /// the user's force-quit becomes `cancelledByUser` (the core queues the work again);
+    /// any other reason, or none, is the system's (`cancelledBySystem`). A cancellation that
+    /// Ferry asked for is never reported (see `BackgroundURLSessionTransferService.cancel`).
+    static func failureKind(_ error: NSError) -> PlatformFailure {
+        guard error.domain == NSURLErrorDomain else { return .other }
+        if error.code == NSURLErrorCancelled {
+            let reason = error.userInfo[NSURLErrorBackgroundTaskCancelledReasonKey] as? Int
+            return reason == NSURLErrorCancelledReasonUserForceQuitApplication
+                ? .cancelledByUser : .cancelledBySystem
+        }
+        return networkErrorCodes.contains(error.code) ? .network : .other
+    }
+
+    /// URL-loading errors that say the network or the server could not be reached or
+    /// dropped the exchange.
+    static let networkErrorCodes: Set<Int> = [
+        NSURLErrorTimedOut,
+        NSURLErrorCannotFindHost,
+        NSURLErrorCannotConnectToHost,
+        NSURLErrorNetworkConnectionLost,
+        NSURLErrorDNSLookupFailed,
+        NSURLErrorNotConnectedToInternet,
+        NSURLErrorInternationalRoamingOff,
+        NSURLErrorCallIsActive,
+        NSURLErrorDataNotAllowed,
+        NSURLErrorSecureConnectionFailed,
+        NSURLErrorCannotLoadFromNetwork,
+        NSURLErrorBadServerResponse,
+        NSURLErrorZeroByteResource,
+        NSURLErrorCannotParseResponse,
+    ]
+
+    private static func describe(_ error: NSError) -> String {
+        "\(error.domain) \(error.code): \(error.localizedDescription)"
+    }
+}
