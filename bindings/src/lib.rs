@@ -14,6 +14,7 @@ uniffi::setup_scaffolding!();
 
 #[cfg(target_os = "android")]
 mod android;
+mod authorizer;
 mod error;
 mod events;
 mod logging;
@@ -22,6 +23,7 @@ mod queue;
 mod records;
 mod runtime;
 
+pub use authorizer::{AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo};
 pub use error::FerryError;
 pub use events::{EventSubscription, TransferEvent, TransferObserver};
 pub use logging::{LogLevel, LogSink, clear_log_sink, set_log_sink};

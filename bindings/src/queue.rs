@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::authorizer::{ForeignAuthorizer, RequestAuthorizer};
 use crate::events::{EventSubscription, TransferObserver};
 use crate::platform::{ForeignPlatform, PlatformOutcome, PlatformTransferService};
 use crate::records::{
@@ -39,6 +40,35 @@ impl TransferQueue {
         let integrations = ferry::Integrations {
             platform: Some(Arc::new(ForeignPlatform(platform))),
             ..ferry::Integrations::default()
+        };
+        Self::open_with_integrations(config, integrations).await
+    }
+
+    /// Opens the queue with the app's request `authorizer`, asked for credentials right
+    /// before each attempt (never at enqueue). What it returns is never stored.
+    #[uniffi::constructor]
+    pub async fn open_with_authorizer(
+        config: QueueConfig,
+        authorizer: Arc<dyn RequestAuthorizer>,
+    ) -> Result<Arc<Self>, FerryError> {
+        let integrations = ferry::Integrations {
+            authorizer: Some(Arc::new(ForeignAuthorizer(authorizer))),
+            ..ferry::Integrations::default()
+        };
+        Self::open_with_integrations(config, integrations).await
+    }
+
+    /// Opens the queue with both the OS background-transfer service and the request
+    /// authorizer (asked right before each attempt and each handoff).
+    #[uniffi::constructor]
+    pub async fn open_with_services(
+        config: QueueConfig,
+        platform: Arc<dyn PlatformTransferService>,
+        authorizer: Arc<dyn RequestAuthorizer>,
+    ) -> Result<Arc<Self>, FerryError> {
+        let integrations = ferry::Integrations {
+            platform: Some(Arc::new(ForeignPlatform(platform))),
+            authorizer: Some(Arc::new(ForeignAuthorizer(authorizer))),
         };
         Self::open_with_integrations(config, integrations).await
     }

@@ -110,11 +110,16 @@ fn a_push_killed_at_60_percent_resumes_from_the_servers_offset_not_from_zero() {
         resumable.uploads_created, 1,
         "never started again: {resumable:?}"
     );
-    assert_eq!(resumable.patch_offsets.len(), 2, "{resumable:?}");
+    // The killed connection's last bytes may still land after the second run's HEAD: its
+    // first PATCH then gets 409 and re-syncs, so there may be a third PATCH. None restarts.
+    assert!(resumable.patch_offsets.len() >= 2, "{resumable:?}");
     let resumed_at = resumable.patch_offsets[1];
     assert!(
-        resumed_at >= (SIZE as u64) / 2,
-        "the second run resumed at {resumed_at} of {SIZE}"
+        resumable.patch_offsets[1..]
+            .iter()
+            .all(|offset| *offset >= (SIZE as u64) / 2),
+        "the second run resumed at {:?} of {SIZE}",
+        &resumable.patch_offsets[1..]
     );
     let sent_after_kill = stats.bytes_received - before.bytes_received;
     println!(

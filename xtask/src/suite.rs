@@ -152,7 +152,7 @@ fn rust() -> Result<Report> {
     };
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.env("FERRY_TUSD", &tusd);
-    cmd.args(["test", "--workspace"])
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
         .current_dir(util::workspace_root());
     let (mut child, stdout) = util::spawn_piped(&mut cmd)?;
     let mut counts = Counts::default();

@@ -84,7 +84,7 @@ final class BackgroundTransfersMappingTests: XCTestCase {
                 headers: [Header(name: "Idempotency-Key", value: "t1"),
                           Header(name: "Content-Type", value: "multipart/form-data; boundary=x")],
                 expectedBytes: 1234, allowExpensive: false, allowConstrained: false,
-                discretionary: discretionary)
+                discretionary: discretionary, ietfInteropVersion: nil)
     }
 
     func testHandoffBecomesARequestWithItsMethodAndHeaders() throws {

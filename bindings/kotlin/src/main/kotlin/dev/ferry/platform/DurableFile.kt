@@ -111,6 +111,7 @@ internal object DurableFile {
         out.writeBoolean(handoff.allowExpensive)
         out.writeBoolean(handoff.allowConstrained)
         out.writeBoolean(handoff.discretionary)
+        out.writeInt(handoff.ietfInteropVersion?.toInt() ?: -1)
     }
 
     fun readHandoff(input: DataInputStream): Handoff = Handoff(
@@ -124,5 +125,6 @@ internal object DurableFile {
         allowExpensive = input.readBoolean(),
         allowConstrained = input.readBoolean(),
         discretionary = input.readBoolean(),
+        ietfInteropVersion = input.readInt().takeIf { it >= 0 }?.toUInt(),
     )
 }

@@ -28,6 +28,7 @@ fun handoff(
     key = key, transferId = key.substringBefore('.'), bodyPath = body, url = url, method = "PUT",
     headers = listOf(Header("Idempotency-Key", key.substringBefore('.'))),
     expectedBytes = bytes, allowExpensive = expensive, allowConstrained = constrained, discretionary = false,
+    ietfInteropVersion = null,
 )
 
 class WorkSpecMapperTest {
