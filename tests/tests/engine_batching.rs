@@ -26,6 +26,31 @@ fn uploads(server: &TestServer, files: &[SourceFile]) -> Vec<Upload> {
         .collect()
 }
 
+/// A queue with a scripted OS service, packing up to 16 files, with the app in the
+/// background (so everything goes to the OS).
+async fn open_in_background(
+    dir: &std::path::Path,
+    server: &TestServer,
+) -> (
+    TransferQueue,
+    Arc<ScriptedPlatform>,
+    tokio::sync::mpsc::UnboundedReceiver<ferry::Handoff>,
+) {
+    let (platform, handoffs) = ScriptedPlatform::new();
+    let integrations = Integrations {
+        platform: Some(Arc::clone(&platform) as Arc<dyn ferry::PlatformTransferService>),
+        ..Integrations::default()
+    };
+    let queue = TransferQueue::open_with(batching_config(dir, server, 16), integrations)
+        .await
+        .expect("open");
+    queue
+        .set_app_state(AppState::Background)
+        .await
+        .expect("background");
+    (queue, platform, handoffs)
+}
+
 async fn server(faults: FaultPlan) -> TestServer {
     TestServer::start(ServerConfig {
         faults,
@@ -131,18 +156,7 @@ async fn in_the_background_a_batch_is_one_os_task_with_a_file_body() {
     let server = server(FaultPlan::default()).await;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 30, 4, |_, _| 2 * 1024);
-    let (platform, mut handoffs) = ScriptedPlatform::new();
-    let integrations = Integrations {
-        platform: Some(Arc::clone(&platform) as Arc<dyn ferry::PlatformTransferService>),
-        ..Integrations::default()
-    };
-    let queue = TransferQueue::open_with(batching_config(dir.path(), &server, 16), integrations)
-        .await
-        .expect("open");
-    queue
-        .set_app_state(AppState::Background)
-        .await
-        .expect("background");
+    let (queue, platform, mut handoffs) = open_in_background(dir.path(), &server).await;
     queue
         .enqueue_many(uploads(&server, &files))
         .await
@@ -198,18 +212,7 @@ async fn on_the_os_lane_a_batch_with_a_failed_part_is_sent_again_whole_and_nothi
     .await;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 30, 5, |_, _| 2 * 1024);
-    let (platform, mut handoffs) = ScriptedPlatform::new();
-    let integrations = Integrations {
-        platform: Some(Arc::clone(&platform) as Arc<dyn ferry::PlatformTransferService>),
-        ..Integrations::default()
-    };
-    let queue = TransferQueue::open_with(batching_config(dir.path(), &server, 16), integrations)
-        .await
-        .expect("open");
-    queue
-        .set_app_state(AppState::Background)
-        .await
-        .expect("background");
+    let (queue, platform, mut handoffs) = open_in_background(dir.path(), &server).await;
     queue
         .enqueue_many(uploads(&server, &files))
         .await

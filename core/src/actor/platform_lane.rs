@@ -317,6 +317,26 @@ impl Engine {
         }
     }
 
+    /// The keys of the OS tasks for which `matches(key, handoff_query, last_activity)`
+    /// holds, each once (the files of a packed batch share one task).
+    fn platform_tasks_where(&self, matches: impl Fn(&str, u64, Instant) -> bool) -> Vec<String> {
+        self.platform_keys
+            .iter()
+            .filter_map(|(key, ids)| {
+                let flight = ids.first().and_then(|id| self.in_flight.get(id))?;
+                let FlightLane::Platform {
+                    handoff_query,
+                    last_activity,
+                    ..
+                } = &flight.lane
+                else {
+                    return None;
+                };
+                matches(key, *handoff_query, *last_activity).then(|| key.clone())
+            })
+            .collect()
+    }
+
     /// Every file of the OS task `key`, taken out of `in_flight`.
     fn take_platform_flights(&mut self, key: &str) -> Vec<InFlight> {
         self.platform_body_sent.remove(key);
@@ -347,21 +367,11 @@ impl Engine {
         outbox: &mut Outbox,
     ) -> rusqlite::Result<()> {
         let outstanding: HashSet<String> = keys.into_iter().collect();
-        let vanished: Vec<String> = self
-            .in_flight
-            .values()
-            .filter_map(|flight| match &flight.lane {
-                FlightLane::Platform {
-                    key, handoff_query, ..
-                } if *handoff_query < query && !outstanding.contains(key) => Some(key.clone()),
-                _ => None,
-            })
-            .collect();
+        let vanished = self.platform_tasks_where(|key, handoff_query, _| {
+            handoff_query < query && !outstanding.contains(key)
+        });
         for key in vanished {
             let flights = self.take_platform_flights(&key);
-            if flights.is_empty() {
-                continue; // another file of the same batch already took it
-            }
             log::info!("the OS lost {key} without a report; queued again");
             outbox.platform_releases.push(key);
             for flight in flights {
@@ -400,21 +410,11 @@ impl Engine {
         }
         let now = Instant::now();
         let timeout = self.config.platform.platform_stall_timeout;
-        let stalled: Vec<String> = self
-            .in_flight
-            .values()
-            .filter_map(|flight| match &flight.lane {
-                FlightLane::Platform {
-                    key, last_activity, ..
-                } if now.saturating_duration_since(*last_activity) >= timeout => Some(key.clone()),
-                _ => None,
-            })
-            .collect();
+        let stalled = self.platform_tasks_where(|_, _, last_activity| {
+            now.saturating_duration_since(last_activity) >= timeout
+        });
         for key in stalled {
             let flights = self.take_platform_flights(&key);
-            if flights.is_empty() {
-                continue; // another file of the same batch already took it
-            }
             log::info!("the OS made no progress on {key} for {timeout:?}; taking it back");
             outbox.platform_cancels.push(key);
             for flight in flights {
