@@ -144,6 +144,12 @@ class PlatformLaneTest {
             assertEquals(TransferState.Running(Lane.Platform(handoff.key)), queue.get(id).state)
             queue.awaitIdle(id)
             assertEquals(TransferState.Succeeded, queue.get(id).state)
+            // Ferry's platform driver cancels after the take-back is committed, on its own
+            // thread; the in-process retry may finish first. Wait for it, bounded.
+            for (attempt in 0 until 200) {
+                if (handoff.key in broken.cancelled) break
+                kotlinx.coroutines.delay(10)
+            }
             assertTrue(handoff.key in broken.cancelled, "the stalled OS task is cancelled")
             assertStoredOnce("$prefix/orphan.bin", sha)
             queue.shutdown()
