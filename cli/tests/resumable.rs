@@ -98,6 +98,12 @@ fn a_push_killed_at_60_percent_resumes_from_the_servers_offset_not_from_zero() {
     }
     child.kill().expect("SIGKILL"); // Child::kill is SIGKILL on Unix
     wait_bounded(&mut child, Duration::from_secs(10)).expect("reaped");
+    // Let the server finish reading what the killed run had already put in the socket, so
+    // those bytes are not counted as the rerun's (and cannot race its first PATCH).
+    let settled = Instant::now() + Duration::from_secs(10);
+    while harness.stats().in_flight > 0 && Instant::now() < settled {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let before = harness.stats();
     harness.set_faults(FaultPlan::default());
 
