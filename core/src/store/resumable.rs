@@ -25,18 +25,17 @@ pub(crate) fn load_resumable(
     id: &TransferId,
 ) -> rusqlite::Result<Option<ResumableRecord>> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT protocol, upload_url, confirmed_offset FROM resumable_uploads
              WHERE transfer_id = ?1",
-            params![id.as_str()],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
-            },
-        )
+        )?
+        .query_row(params![id.as_str()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
         .optional()?;
     let Some((protocol, upload_url, offset)) = row else {
         return Ok(None);
@@ -59,13 +58,14 @@ pub(crate) fn save_resumable(
     now_ms: i64,
 ) -> rusqlite::Result<()> {
     let offset = i64::try_from(record.confirmed_offset).unwrap_or(i64::MAX);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO resumable_uploads (transfer_id, protocol, upload_url, confirmed_offset, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(transfer_id) DO UPDATE SET protocol = excluded.protocol,
              upload_url = excluded.upload_url, confirmed_offset = excluded.confirmed_offset,
              updated_at = excluded.updated_at",
-        params![
+    )?
+    .execute(params![
             id.as_str(),
             record.protocol.to_stored(),
             record.upload_url,
@@ -83,10 +83,8 @@ pub(crate) fn forget_resumable(
 ) -> rusqlite::Result<Option<ResumableRecord>> {
     let record = load_resumable(conn, id)?;
     if record.is_some() {
-        conn.execute(
-            "DELETE FROM resumable_uploads WHERE transfer_id = ?1",
-            params![id.as_str()],
-        )?;
+        conn.prepare_cached("DELETE FROM resumable_uploads WHERE transfer_id = ?1")?
+            .execute(params![id.as_str()])?;
     }
     Ok(record)
 }
