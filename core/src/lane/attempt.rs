@@ -14,9 +14,9 @@ use reqwest::header::{CONTENT_LENGTH, HeaderValue, RETRY_AFTER};
 use tokio::time::Instant;
 
 use super::client::HttpLane;
-use super::file_body::file_body;
+use super::file_body::{SourceFile, Window, file_body};
 use crate::classify::AttemptOutcome;
-use crate::error::{FailureKind, TransferError};
+use crate::error::TransferError;
 use crate::retry::parse_retry_after;
 use crate::upload::{SourceSnapshot, UploadMethod};
 
@@ -74,7 +74,7 @@ impl AttemptProgress {
         self.touch();
     }
 
-    pub(super) fn touch(&self) {
+    pub(crate) fn touch(&self) {
         let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_activity_ms.store(elapsed, Ordering::Relaxed);
     }
@@ -134,13 +134,7 @@ async fn send(lane: &HttpLane, job: AttemptJob, progress: Arc<AttemptProgress>) 
         Err(error) => return AttemptOutcome::Source(error),
     };
     let problem = Arc::new(OnceLock::new());
-    let body = file_body(
-        file,
-        job.source.clone(),
-        job.snapshot,
-        Arc::clone(&progress),
-        Arc::clone(&problem),
-    );
+    let body = file_body(file, Arc::clone(&progress), Arc::clone(&problem));
     let request = match build_request(lane, &job, body) {
         Ok(request) => request,
         Err(message) => return AttemptOutcome::Network { message },
@@ -178,34 +172,9 @@ pub(super) async fn outcome_of(
     }
 }
 
-pub(super) async fn open_unchanged(job: &AttemptJob) -> Result<tokio::fs::File, TransferError> {
-    open_if_unchanged(&job.source, job.snapshot).await
-}
-
-/// Opens a source for sending, if it is still the file that was enqueued.
-pub(super) async fn open_if_unchanged(
-    path: &std::path::Path,
-    snapshot: SourceSnapshot,
-) -> Result<tokio::fs::File, TransferError> {
-    let metadata = tokio::fs::metadata(path).await.map_err(|error| {
-        if error.kind() == std::io::ErrorKind::NotFound {
-            TransferError::new(
-                FailureKind::SourceMissing,
-                "the source file no longer exists",
-            )
-        } else {
-            TransferError::new(FailureKind::SourceUnreadable, error.to_string())
-        }
-    })?;
-    if SourceSnapshot::of(&metadata) != snapshot {
-        return Err(TransferError::new(
-            FailureKind::SourceChanged,
-            "the source file changed after it was enqueued",
-        ));
-    }
-    tokio::fs::File::open(path)
-        .await
-        .map_err(|error| TransferError::new(FailureKind::SourceUnreadable, error.to_string()))
+/// Opens the job's whole source, if it is still the file that was enqueued.
+pub(super) async fn open_unchanged(job: &AttemptJob) -> Result<SourceFile, TransferError> {
+    SourceFile::open(&job.source, job.snapshot, Window::whole(job.snapshot)).await
 }
 
 fn build_request(

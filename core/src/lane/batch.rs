@@ -13,11 +13,9 @@ use std::sync::{Arc, OnceLock};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 
-use super::attempt::{
-    AttemptProgress, describe, file_part, open_if_unchanged, with_stall_watchdog,
-};
+use super::attempt::{AttemptProgress, describe, file_part, with_stall_watchdog};
 use super::client::HttpLane;
-use super::file_body::file_body;
+use super::file_body::{SourceFile, Window, file_body};
 use crate::TransferId;
 use crate::classify::AttemptOutcome;
 use crate::retry::parse_retry_after;
@@ -97,20 +95,15 @@ async fn send_batch(
     let mut outcomes = Vec::new();
     let mut sent = Vec::new();
     for part in parts {
-        let file = match open_if_unchanged(&part.source, part.snapshot).await {
+        let window = Window::whole(part.snapshot);
+        let file = match SourceFile::open(&part.source, part.snapshot, window).await {
             Ok(file) => file,
             Err(error) => {
                 outcomes.push((part.id, AttemptOutcome::Source(error)));
                 continue;
             }
         };
-        let body = file_body(
-            file,
-            part.source.clone(),
-            part.snapshot,
-            Arc::clone(&part.progress),
-            Arc::new(OnceLock::new()),
-        );
+        let body = file_body(file, Arc::clone(&part.progress), Arc::new(OnceLock::new()));
         let part_headers = match part_headers(lane, &part) {
             Ok(headers) => headers,
             Err(message) => {

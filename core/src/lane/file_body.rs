@@ -1,18 +1,25 @@
 //! A request body streamed from a file: never the whole file in memory.
 //!
 //! It counts bytes as they leave (for progress and the stall watchdog) and notices a
-//! source that changed underneath it: shorter than enqueued, or a different size or
-//! modification time once read. Then it fails the body with a recorded `SourceChanged`,
-//! so the server never receives a complete, wrong file.
+//! source that changed underneath it: different from the enqueued snapshot when opened,
+//! shorter than expected, or of a different size or modification time once read. Then it
+//! fails with a recorded `SourceChanged`, so the server never receives a complete, wrong
+//! file.
+//!
+//! File work runs on tokio's blocking pool, one hop per chunk: a source that fits in one
+//! chunk is opened, checked, read and checked again in a single hop, because for many
+//! small files the hops, not the bytes, are what costs (`many_small_puts` benchmark).
+//! It must never read more than one chunk ahead of the network.
 
-use std::io;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
-use tokio::io::AsyncReadExt;
 
 use super::attempt::AttemptProgress;
 use crate::error::{FailureKind, TransferError};
@@ -20,90 +27,222 @@ use crate::upload::SourceSnapshot;
 
 const CHUNK: usize = 64 * 1024;
 
-struct Reading {
-    file: tokio::fs::File,
+/// The part of a source one request sends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    pub offset: u64,
+    pub length: u64,
+}
+
+impl Window {
+    pub(crate) fn whole(snapshot: SourceSnapshot) -> Self {
+        Self {
+            offset: 0,
+            length: snapshot.size,
+        }
+    }
+}
+
+/// A source opened for sending, still the file that was enqueued when it was opened.
+pub(crate) struct SourceFile {
+    file: File,
     path: PathBuf,
     expected: SourceSnapshot,
+    window: Window,
+    /// The whole window, read (and checked) at open when it fits in one chunk.
+    read_ahead: Option<Result<Bytes, SourceProblem>>,
+}
+
+impl SourceFile {
+    /// Opens `path` for sending `window` of it, if it still matches `snapshot`.
+    pub(crate) async fn open(
+        path: &Path,
+        snapshot: SourceSnapshot,
+        window: Window,
+    ) -> Result<Self, TransferError> {
+        let path = path.to_path_buf();
+        match tokio::task::spawn_blocking(move || open_blocking(path, snapshot, window)).await {
+            Ok(opened) => opened,
+            Err(error) => Err(TransferError::new(
+                FailureKind::SourceUnreadable,
+                format!("opening the source was interrupted: {error}"),
+            )),
+        }
+    }
+}
+
+fn open_blocking(
+    path: PathBuf,
+    expected: SourceSnapshot,
+    window: Window,
+) -> Result<SourceFile, TransferError> {
+    let unreadable = |error: io::Error| {
+        if error.kind() == io::ErrorKind::NotFound {
+            TransferError::new(
+                FailureKind::SourceMissing,
+                "the source file no longer exists",
+            )
+        } else {
+            TransferError::new(FailureKind::SourceUnreadable, error.to_string())
+        }
+    };
+    let file = File::open(&path).map_err(unreadable)?;
+    let metadata = file.metadata().map_err(unreadable)?;
+    if SourceSnapshot::of(&metadata) != expected {
+        return Err(TransferError::new(
+            FailureKind::SourceChanged,
+            "the source file changed after it was enqueued",
+        ));
+    }
+    let mut source = SourceFile {
+        file,
+        path,
+        expected,
+        window,
+        read_ahead: None,
+    };
+    if window.length <= CHUNK as u64 {
+        let length = usize::try_from(window.length).unwrap_or(CHUNK);
+        source.read_ahead = Some(read_chunk(&source, window.offset, length, true));
+    }
+    Ok(source)
+}
+
+/// Why a read failed: the source changed, or it could not be read.
+#[derive(Clone, Debug)]
+enum SourceProblem {
+    Changed(&'static str),
+    Unreadable(String),
+}
+
+/// Reads `length` bytes at `offset`; `last` also checks the file is still unchanged.
+fn read_chunk(
+    source: &SourceFile,
+    offset: u64,
+    length: usize,
+    last: bool,
+) -> Result<Bytes, SourceProblem> {
+    let mut buffer = Vec::with_capacity(length);
+    let mut reader = PositionedReader {
+        file: &source.file,
+        position: offset,
+    };
+    let read = (&mut reader)
+        .take(length as u64)
+        .read_to_end(&mut buffer)
+        .map_err(|error| SourceProblem::Unreadable(error.to_string()))?;
+    if read < length {
+        return Err(SourceProblem::Changed(
+            "the file became shorter while it was sent",
+        ));
+    }
+    if last {
+        match std::fs::metadata(&source.path) {
+            Ok(metadata) if SourceSnapshot::of(&metadata) == source.expected => {}
+            Ok(_) => return Err(SourceProblem::Changed("the file changed while it was sent")),
+            Err(_) => {
+                return Err(SourceProblem::Changed(
+                    "the file disappeared while it was sent",
+                ));
+            }
+        }
+    }
+    Ok(Bytes::from(buffer))
+}
+
+/// `pread(2)` from a moving position, so a shared `File` needs no seek.
+struct PositionedReader<'a> {
+    file: &'a File,
+    position: u64,
+}
+
+impl Read for PositionedReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.file.read_at(buffer, self.position)?;
+        self.position += read as u64;
+        Ok(read)
+    }
+}
+
+struct Reading {
+    source: Arc<SourceFile>,
+    /// Offset of the next byte to read.
+    position: u64,
     remaining: u64,
     progress: Arc<AttemptProgress>,
     problem: Arc<OnceLock<TransferError>>,
 }
 
-/// A stream of exactly `expected.size` bytes from `file`, or an error.
-pub(crate) fn file_body(
-    file: tokio::fs::File,
-    path: PathBuf,
-    expected: SourceSnapshot,
-    progress: Arc<AttemptProgress>,
-    problem: Arc<OnceLock<TransferError>>,
-) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
-    file_window(file, path, expected, expected.size, progress, problem)
-}
-
-/// A stream of exactly `length` bytes from `file`'s current position (a resumable
-/// upload's part), or an error. The source is checked for changes at the window's end.
-pub(crate) fn file_window(
-    file: tokio::fs::File,
-    path: PathBuf,
-    expected: SourceSnapshot,
-    length: u64,
-    progress: Arc<AttemptProgress>,
-    problem: Arc<OnceLock<TransferError>>,
-) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
-    let state = Reading {
-        file,
-        path,
-        expected,
-        remaining: length,
-        progress,
-        problem,
-    };
-    futures_util::stream::unfold(Some(state), |state| async move {
-        let mut reading = state?;
-        if reading.remaining == 0 {
-            return match unchanged_after_reading(&reading).await {
-                Ok(()) => None,
-                Err(error) => Some((Err(error), None)),
-            };
-        }
-        let want = usize::try_from(reading.remaining).map_or(CHUNK, |left| left.min(CHUNK));
-        let mut buffer = BytesMut::zeroed(want);
-        match reading.file.read(&mut buffer).await {
-            Ok(0) => {
-                let error = changed(&reading, "the file became shorter while it was sent");
-                Some((Err(error), None))
+impl Reading {
+    /// Records why the body failed (for the attempt's outcome) and gives the stream's error.
+    fn fail(&self, problem: SourceProblem) -> io::Error {
+        let error = match problem {
+            SourceProblem::Changed(message) => {
+                TransferError::new(FailureKind::SourceChanged, message)
             }
-            Ok(read) => {
-                buffer.truncate(read);
-                reading.remaining -= read as u64;
-                reading.progress.record_bytes(read as u64);
-                Some((Ok(buffer.freeze()), Some(reading)))
-            }
-            Err(error) => {
-                let _ = reading.problem.set(TransferError::new(
-                    FailureKind::SourceUnreadable,
-                    format!("reading the source failed: {error}"),
-                ));
-                Some((Err(error), None))
-            }
-        }
-    })
-}
-
-async fn unchanged_after_reading(reading: &Reading) -> io::Result<()> {
-    let metadata = tokio::fs::metadata(&reading.path).await;
-    match metadata {
-        Ok(metadata) if SourceSnapshot::of(&metadata) == reading.expected => Ok(()),
-        Ok(_) => Err(changed(reading, "the file changed while it was sent")),
-        Err(_) => Err(changed(reading, "the file disappeared while it was sent")),
+            SourceProblem::Unreadable(message) => TransferError::new(
+                FailureKind::SourceUnreadable,
+                format!("reading the source failed: {message}"),
+            ),
+        };
+        let text = format!("{}: {}", self.source.path.display(), error.message);
+        let _ = self.problem.set(error);
+        io::Error::other(text)
     }
 }
 
-fn changed(reading: &Reading, message: &str) -> io::Error {
-    let _ = reading
-        .problem
-        .set(TransferError::new(FailureKind::SourceChanged, message));
-    io::Error::other(format!("{}: {message}", reading.path.display()))
+/// A stream of exactly `source`'s window, or an error that `problem` explains.
+pub(crate) fn file_body(
+    mut source: SourceFile,
+    progress: Arc<AttemptProgress>,
+    problem: Arc<OnceLock<TransferError>>,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    let read_ahead = source.read_ahead.take();
+    let window = source.window;
+    let reading = Reading {
+        source: Arc::new(source),
+        position: window.offset,
+        remaining: window.length,
+        progress,
+        problem,
+    };
+    futures_util::stream::unfold(
+        (Some(reading), read_ahead),
+        |(state, read_ahead)| async move {
+            let mut reading = state?;
+            if reading.remaining == 0 {
+                return None;
+            }
+            let want = usize::try_from(reading.remaining).map_or(CHUNK, |left| left.min(CHUNK));
+            let chunk = match read_ahead {
+                Some(chunk) => chunk,
+                None => read_on_blocking_pool(&reading, want).await,
+            };
+            match chunk {
+                Ok(bytes) => {
+                    let read = bytes.len() as u64;
+                    reading.position += read;
+                    reading.remaining -= read;
+                    reading.progress.record_bytes(read);
+                    Some((Ok(bytes), (Some(reading), None)))
+                }
+                Err(problem) => Some((Err(reading.fail(problem)), (None, None))),
+            }
+        },
+    )
+}
+
+async fn read_on_blocking_pool(reading: &Reading, want: usize) -> Result<Bytes, SourceProblem> {
+    let source = Arc::clone(&reading.source);
+    let position = reading.position;
+    let last = reading.remaining == want as u64;
+    tokio::task::spawn_blocking(move || read_chunk(&source, position, want, last))
+        .await
+        .unwrap_or_else(|error| {
+            Err(SourceProblem::Unreadable(format!(
+                "the read was interrupted: {error}"
+            )))
+        })
 }
 
 impl AttemptProgress {

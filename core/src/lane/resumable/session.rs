@@ -2,15 +2,13 @@
 //! (`PATCH`) part by part, reacting to 409, 404/410 and 413 as `mod.rs` describes.
 //!
 //! Must never touch the store (it reports checkpoints), retry after a failure (the actor
-//! does), or hold a file in memory (parts stream through `file_window`).
+//! does), or hold a file in memory (parts stream through `file_body`).
 
-use std::io::SeekFrom;
 use std::sync::{Arc, OnceLock};
 
 use reqwest::header::LOCATION;
 use reqwest::{Method, RequestBuilder, Response};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncSeekExt;
 
 use super::checkpoint::Checkpoints;
 use super::checksum::upload_checksum;
@@ -23,7 +21,7 @@ use crate::lane::attempt::{
     AttemptJob, AttemptProgress, describe, drain_response, open_unchanged, outcome_of,
 };
 use crate::lane::client::HttpLane;
-use crate::lane::file_body::file_window;
+use crate::lane::file_body::{SourceFile, Window, file_body};
 use crate::resumable::ResumableProtocol;
 use crate::store::ResumableRecord;
 
@@ -363,24 +361,15 @@ impl<'a> Session<'a> {
             ),
             _ => None,
         };
-        let mut file = tokio::fs::File::open(&job.source)
+        let window = Window { offset, length };
+        let file = SourceFile::open(&job.source, job.snapshot, window)
             .await
-            .map_err(|error| unreadable(&error))?;
-        file.seek(SeekFrom::Start(offset))
-            .await
-            .map_err(|error| unreadable(&error))?;
+            .map_err(AttemptOutcome::Source)?;
         self.progress
             .bytes_sent
             .store(offset, std::sync::atomic::Ordering::Relaxed);
         let problem = Arc::new(OnceLock::new());
-        let body = file_window(
-            file,
-            job.source.clone(),
-            job.snapshot,
-            length,
-            Arc::clone(&self.progress),
-            Arc::clone(&problem),
-        );
+        let body = file_body(file, Arc::clone(&self.progress), Arc::clone(&problem));
         let builder = self.request(Method::PATCH, url);
         let builder = match self.protocol {
             ResumableProtocol::Tus => tus::patch(builder, offset, length, checksum),
