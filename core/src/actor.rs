@@ -27,13 +27,15 @@ use tokio::time::Instant;
 use crate::auth::attempt::{AuthContext, run_attempt_with};
 use crate::auth::breaker::AuthBreakers;
 use crate::breaker::Breakers;
-use crate::classify::{AttemptOutcome, Verdict, classify, host_is_unhealthy, reached_host};
+use crate::classify::{
+    AttemptOutcome, Verdict, classify, host_is_unhealthy, reached_host, troubles_host,
+};
 use crate::clock::Clock;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::error::{FailureKind, StoreError, TransferError};
 use crate::events::TransferEvent;
-use crate::lane::{AttemptJob, AttemptProgress, Checkpoint, HttpLane};
+use crate::lane::{AttemptJob, AttemptProgress, Checkpoint, Gated, HostGate, HttpLane, run_gated};
 use crate::platform::{BodyPlan, Handoff, PlatformDriver, PlatformReport};
 use crate::progress::{Progress, RateMeter, eta};
 use crate::retry::backoff;
@@ -44,6 +46,7 @@ use crate::upload::ValidatedUpload;
 use crate::{Error, Transfer, TransferId};
 
 mod batching;
+mod claim_ahead;
 mod platform_lane;
 mod stall_watch;
 
@@ -54,7 +57,7 @@ use stall_watch::StallWatch;
 /// The most messages one turn takes, bounding the time between commits.
 const MAX_BATCH: usize = 1024;
 /// How many queued candidates the scheduler reads at least, per round.
-const CANDIDATE_WINDOW: usize = 64;
+const CANDIDATE_WINDOW: usize = 16;
 
 pub(crate) type EnqueueResults = Vec<Result<TransferId, Error>>;
 
@@ -107,6 +110,25 @@ pub(crate) struct AttemptFinished {
     outcome: AttemptOutcome,
     /// A packed batch's per-part outcomes, by transfer id.
     parts: Vec<(TransferId, AttemptOutcome)>,
+    /// The request troubled its host: claimed-ahead attempts wait for this review.
+    trouble: Option<Arc<HostGate>>,
+}
+
+impl AttemptFinished {
+    /// The report of a task whose request went through the gate (or was held back there).
+    fn of_gated(id: TransferId, generation: u64, gated: Gated<AttemptOutcome>) -> Self {
+        let (outcome, trouble) = match gated {
+            Gated::Ran { value, failure } => (value, failure),
+            Gated::HeldBack => (AttemptOutcome::HeldBack, None),
+        };
+        Self {
+            id,
+            generation,
+            outcome,
+            parts: Vec::new(),
+            trouble,
+        }
+    }
 }
 
 enum Message {
@@ -154,9 +176,12 @@ struct Outbox {
 
 struct Launch {
     id: TransferId,
+    host: String,
     generation: u64,
     job: AttemptJob,
     progress: Arc<AttemptProgress>,
+    /// Launched before a request slot was free: it waits at the gate (`lane/gate.rs`).
+    claimed_ahead: bool,
 }
 
 /// An attempt in flight, with the record it is running for.
@@ -357,7 +382,7 @@ impl Actor {
             } else {
                 engine.schedule(&tx, &mut outbox)?;
             }
-            tx.commit()
+            commit_off_the_worker(tx)
         })();
         match committed {
             Ok(()) => {
@@ -415,6 +440,20 @@ impl Actor {
             Err(error) => log::error!("reading the next retry time failed: {error}"),
         }
         wake
+    }
+}
+
+/// Commits a turn. On a multi-threaded runtime the wait for the fsync hands this
+/// worker's other tasks (the attempts) to another thread first; a current-thread runtime
+/// (tests on a paused clock) has no other thread to hand them to.
+fn commit_off_the_worker(tx: rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi_threaded = Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if multi_threaded {
+        tokio::task::block_in_place(|| tx.commit())
+    } else {
+        tx.commit()
     }
 }
 
@@ -676,13 +715,17 @@ impl Engine {
             .in_flight
             .get(&finished.id)
             .is_some_and(|flight| flight.generation == finished.generation);
-        if !is_current {
-            return Ok(()); // paused, cancelled or shut down meanwhile: the outcome is moot
-        }
-        let Some(leader) = self.in_flight.get(&finished.id) else {
+        let Some(leader) = self.in_flight.get(&finished.id).filter(|_| is_current) else {
+            // Paused, cancelled or shut down meanwhile: the outcome is moot.
+            if let Some(gate) = finished.trouble {
+                gate.failure_reviewed();
+            }
             return Ok(());
         };
         let host = leader.transfer.host.clone();
+        if finished.outcome == AttemptOutcome::HeldBack {
+            return self.requeue_held_back(tx, &finished.id);
+        }
         self.record_health(&host, &finished.outcome);
         for flight in self.take_attempt(&finished.id) {
             let outcome = finished
@@ -692,7 +735,22 @@ impl Engine {
                 .map_or(&finished.outcome, |(_, outcome)| outcome);
             self.conclude(tx, flight, outcome, outbox)?;
         }
+        // Only now: the gate must learn what both breakers decided before it lets attempts
+        // claimed ahead through again.
+        self.lane
+            .gates
+            .host(&host)
+            .set_held(!self.takes_claims(&host));
+        if let Some(gate) = &finished.trouble {
+            gate.failure_reviewed();
+        }
         Ok(())
+    }
+
+    /// Whether attempts claimed ahead may go to `host` (`claim_ahead.rs`): neither its
+    /// breaker nor its credentials have failed since their last success.
+    fn takes_claims(&self, host: &str) -> bool {
+        self.breakers.is_closed(host) && !self.auth_breakers.refused_lately(host)
     }
 
     /// Takes the flight of `id` out of `in_flight`, with every other member of its packed
@@ -723,6 +781,18 @@ impl Engine {
             let healthy = !host_is_unhealthy(outcome);
             self.breakers.record(host, healthy, Instant::now());
         }
+    }
+
+    /// An attempt claimed ahead was held back at the gate, unsent: queue it again as it
+    /// was, without using up an attempt.
+    fn requeue_held_back(&mut self, tx: &Connection, id: &TransferId) -> rusqlite::Result<()> {
+        for flight in self.take_attempt(id) {
+            let mut transfer = flight.transfer;
+            if transfer.requeue_without_verdict(self.clock.now()) {
+                store::save(tx, &transfer, self.clock.now_ms())?;
+            }
+        }
+        Ok(())
     }
 
     /// Records the verdict on an attempt that ended, on either lane.
@@ -805,6 +875,11 @@ impl Engine {
     /// Starts what may start now, within the limits. Hosts that can take nothing more are
     /// excluded in the query, so every round starts at least one transfer or ends.
     fn schedule(&mut self, tx: &Connection, outbox: &mut Outbox) -> rusqlite::Result<()> {
+        self.fill_free_slots(tx, outbox)?;
+        self.claim_ahead(tx, outbox)
+    }
+
+    fn fill_free_slots(&mut self, tx: &Connection, outbox: &mut Outbox) -> rusqlite::Result<()> {
         let now_ms = self.clock.now_ms();
         self.last_schedule_ms = now_ms;
         if !self.network.online {
@@ -818,35 +893,13 @@ impl Engine {
             if free == 0 {
                 return Ok(());
             }
-            let excluded_hosts: Vec<String> = occupancy
-                .per_host
-                .iter()
-                .filter(|(host, in_flight)| {
-                    **in_flight >= limits.per_host || !self.breakers.admits(host, now, **in_flight)
-                })
-                .map(|(host, _)| host.clone())
-                .chain(self.breakers.blocked_hosts(now))
-                .collect();
-            let filter = store::CandidateFilter {
-                now_ms,
-                network_expensive: self.network.expensive,
-                network_constrained: self.network.constrained,
-                excluded_hosts: &excluded_hosts,
-            };
+            let excluded_hosts = self.hosts_that_take_nothing(&occupancy, |host, in_flight| {
+                in_flight < limits.per_host && self.breakers.admits(host, now, in_flight)
+            });
+            let filter = self.candidate_filter(now_ms, &excluded_hosts);
             let window = self.candidate_window(free);
             let rows = store::due_candidates(tx, &filter, window)?;
-            let candidates: Vec<Candidate> = rows
-                .iter()
-                .map(|row| Candidate {
-                    host: row.host.clone(),
-                    constraints: row.constraints,
-                    size: row.size,
-                    // A resumable upload the server holds continues in-process, from its
-                    // offset (docs/resumable.md), like work the OS stalled on.
-                    taken_back: self.taken_back.contains(&row.id) || row.has_resumable_upload,
-                    packable_into: self.packable_into(row),
-                })
-                .collect();
+            let candidates = self.candidates(&rows);
             let batches = self.batch_limits();
             let lanes = self.lane_policy();
             let situation = Situation {
@@ -868,7 +921,8 @@ impl Engine {
                 };
                 match decision.batch {
                     None => {
-                        launched += usize::from(self.launch(tx, &row.id, decision.lane, outbox)?);
+                        let started = self.launch(tx, &row.id, decision.lane, false, outbox)?;
+                        launched += usize::from(started);
                     }
                     Some(batch) => match packed.iter_mut().find(|(b, _, _)| *b == batch) {
                         Some((_, _, members)) => members.push(row.id.clone()),
@@ -883,6 +937,49 @@ impl Engine {
                 return Ok(());
             }
         }
+    }
+
+    /// Hosts the scheduler must not look at: those with requests in flight that `takes`
+    /// one more no longer, and those behind an open breaker.
+    fn hosts_that_take_nothing(
+        &self,
+        occupancy: &Occupancy,
+        takes: impl Fn(&str, usize) -> bool,
+    ) -> Vec<String> {
+        occupancy
+            .per_host
+            .iter()
+            .filter(|(host, in_flight)| !takes(host, **in_flight))
+            .map(|(host, _)| host.clone())
+            .chain(self.breakers.blocked_hosts(Instant::now()))
+            .collect()
+    }
+
+    fn candidate_filter<'a>(
+        &self,
+        now_ms: i64,
+        excluded_hosts: &'a [String],
+    ) -> store::CandidateFilter<'a> {
+        store::CandidateFilter {
+            now_ms,
+            network_expensive: self.network.expensive,
+            network_constrained: self.network.constrained,
+            excluded_hosts,
+        }
+    }
+
+    fn candidates(&self, rows: &[store::CandidateRow]) -> Vec<Candidate> {
+        rows.iter()
+            .map(|row| Candidate {
+                host: row.host.clone(),
+                constraints: row.constraints,
+                size: row.size,
+                // A resumable upload the server holds continues in-process, from its
+                // offset (docs/resumable.md), like work the OS stalled on.
+                taken_back: self.taken_back.contains(&row.id) || row.has_resumable_upload,
+                packable_into: self.packable_into(row),
+            })
+            .collect()
     }
 
     fn occupancy(&self) -> Occupancy {
@@ -907,6 +1004,7 @@ impl Engine {
         tx: &Connection,
         id: &TransferId,
         choice: LaneChoice,
+        claimed_ahead: bool,
         outbox: &mut Outbox,
     ) -> rusqlite::Result<bool> {
         let Some(mut transfer) = store::load(tx, id)? else {
@@ -958,9 +1056,11 @@ impl Engine {
         };
         outbox.launches.push(Launch {
             id: id.clone(),
+            host: transfer.host.clone(),
             generation,
             job,
             progress: Arc::clone(&progress),
+            claimed_ahead,
         });
         self.in_flight.insert(
             id.clone(),
@@ -1025,19 +1125,27 @@ impl Engine {
             let finished = self.finished_sender.clone();
             let Launch {
                 id,
+                host,
                 generation,
                 job,
                 progress,
+                claimed_ahead,
             } = launch;
             let task_id = id.clone();
             let handle = tokio::spawn(async move {
-                let outcome = run_attempt_with(auth, lane, job, progress).await;
-                let _ = finished.send(AttemptFinished {
-                    id: task_id,
-                    generation,
-                    outcome,
-                    parts: Vec::new(),
-                });
+                let gates = &lane.gates;
+                let on_entry = || progress.touch();
+                let attempt = run_attempt_with(auth, Arc::clone(&lane), job, Arc::clone(&progress));
+                let gated = run_gated(
+                    gates,
+                    &host,
+                    claimed_ahead,
+                    on_entry,
+                    attempt,
+                    troubles_host,
+                )
+                .await;
+                let _ = finished.send(AttemptFinished::of_gated(task_id, generation, gated));
             });
             if let Some(flight) = self.in_flight.get_mut(&id) {
                 flight.lane = FlightLane::InProcess {

@@ -52,6 +52,11 @@ impl Breakers {
         }
     }
 
+    /// Whether `host` takes requests freely (no failure streak has opened its breaker).
+    pub(crate) fn is_closed(&self, host: &str) -> bool {
+        matches!(self.hosts.get(host), None | Some(HostState::Closed { .. }))
+    }
+
     /// A request to `host` was launched; an expired open breaker becomes a probe.
     pub(crate) fn on_launch(&mut self, host: &str, now: Instant) {
         if let Some(state) = self.hosts.get_mut(host)

@@ -24,6 +24,10 @@ pub(crate) enum AttemptOutcome {
     /// Nothing was sent (every file of a packed batch was left out); only used for the
     /// request as a whole, each file has its own outcome.
     NotSent,
+    /// Claimed ahead, but its host was in trouble when a request slot came free
+    /// (`lane/gate.rs`): nothing was sent, and the transfer goes back to the queue
+    /// without using up an attempt. The actor handles it before any verdict.
+    HeldBack,
     /// The OS background service could not take or finish the task (it refused to start
     /// it, the body file could not be written, or it failed without a response).
     Platform { message: String },
@@ -72,7 +76,7 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
             error: TransferError::new(FailureKind::Platform, message.clone()),
             server_delay: None,
         },
-        AttemptOutcome::NotSent => Verdict::Retry {
+        AttemptOutcome::NotSent | AttemptOutcome::HeldBack => Verdict::Retry {
             error: TransferError::new(FailureKind::Network, "nothing was sent"),
             server_delay: None,
         },
@@ -129,8 +133,15 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
         | AttemptOutcome::Rejected(_)
         | AttemptOutcome::Platform { .. }
         | AttemptOutcome::Authorizer { .. }
-        | AttemptOutcome::NotSent => false,
+        | AttemptOutcome::NotSent
+        | AttemptOutcome::HeldBack => false,
     }
+}
+
+/// Whether requests claimed ahead for the same host must hold back until the actor has
+/// seen this outcome (`lane/gate.rs`): the host is unhealthy or refused the credentials.
+pub(crate) fn troubles_host(outcome: &AttemptOutcome) -> bool {
+    host_is_unhealthy(outcome) || matches!(classify(outcome), Verdict::Auth(_))
 }
 
 /// Whether the attempt says anything about the host's health at all. Without credentials
@@ -139,7 +150,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
 pub(crate) fn reached_host(outcome: &AttemptOutcome) -> bool {
     !matches!(
         outcome,
-        AttemptOutcome::Authorizer { .. } | AttemptOutcome::NotSent
+        AttemptOutcome::Authorizer { .. } | AttemptOutcome::NotSent | AttemptOutcome::HeldBack
     )
 }
 

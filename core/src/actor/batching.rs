@@ -12,8 +12,9 @@ use tokio::time::Instant;
 
 use super::{AttemptFinished, CANDIDATE_WINDOW, Engine, FlightLane, InFlight, Outbox};
 use crate::auth::attempt::run_batch_attempt_with;
+use crate::classify::{AttemptOutcome, troubles_host};
 use crate::events::TransferEvent;
-use crate::lane::{AttemptProgress, BatchPart};
+use crate::lane::{AttemptProgress, BatchOutcome, BatchPart, Gated, run_gated};
 use crate::platform::{BatchPartPlan, BodyPlan, Handoff};
 use crate::scheduler::{BatchLimits, LaneChoice};
 use crate::state::{Input, Lane, transition};
@@ -91,7 +92,7 @@ impl Engine {
             return Ok(0);
         };
         if let [only] = ids {
-            return Ok(usize::from(self.launch(tx, only, choice, outbox)?));
+            return Ok(usize::from(self.launch(tx, only, choice, false, outbox)?));
         }
         let mut members: Vec<Transfer> = Vec::new();
         for id in ids {
@@ -264,17 +265,36 @@ impl Engine {
             parts,
         } = batch;
         let members: Vec<TransferId> = parts.iter().map(|part| part.id.clone()).collect();
+        let host = self
+            .in_flight
+            .get(&leader)
+            .map(|flight| flight.transfer.host.clone())
+            .unwrap_or_default();
         let lane = Arc::clone(&self.lane);
         let auth = self.auth.clone();
         let finished = self.finished_sender.clone();
         let handle = tokio::spawn(async move {
             let leader_id = leader.to_string();
-            let outcome = run_batch_attempt_with(auth, lane, leader_id, endpoint, parts).await;
+            let batch = run_batch_attempt_with(auth, Arc::clone(&lane), leader_id, endpoint, parts);
+            let failed = |outcome: &BatchOutcome| troubles_host(&outcome.whole);
+            // A batch is one request: it holds one slot, and is never claimed ahead.
+            let gated = run_gated(&lane.gates, &host, false, || {}, batch, failed).await;
+            let (outcome, trouble) = match gated {
+                Gated::Ran { value, failure } => (value, failure),
+                Gated::HeldBack => (
+                    BatchOutcome {
+                        whole: AttemptOutcome::HeldBack,
+                        parts: Vec::new(),
+                    },
+                    None,
+                ),
+            };
             let _ = finished.send(AttemptFinished {
                 id: leader,
                 generation,
                 outcome: outcome.whole,
                 parts: outcome.parts,
+                trouble,
             });
         });
         for id in members {

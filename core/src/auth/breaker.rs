@@ -47,6 +47,11 @@ impl AuthBreakers {
     }
 
     /// A transfer to `host` ended waiting for credentials.
+    /// Whether credentials for `host` were refused since they last worked.
+    pub(crate) fn refused_lately(&self, host: &str) -> bool {
+        self.hosts.contains_key(host)
+    }
+
     pub(crate) fn record_refused(&mut self, host: &str, now: Instant) {
         let refusals = self.hosts.entry(host.to_owned()).or_insert(Refusals {
             in_a_row: 0,

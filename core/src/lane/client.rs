@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reqwest::header::HeaderName;
 
+use super::gate::RequestGates;
 use crate::Error;
 use crate::config::{HttpVersionPolicy, QueueConfig};
 
@@ -16,6 +17,8 @@ pub(crate) struct HttpLane {
     pub stall_timeout: Duration,
     /// Bytes moved by every attempt since open, for the rate meter.
     pub bytes_moved: Arc<AtomicU64>,
+    /// The request slots every in-process request holds while it is sent.
+    pub gates: RequestGates,
 }
 
 pub(crate) fn build_http_lane(config: &QueueConfig) -> Result<HttpLane, Error> {
@@ -56,5 +59,6 @@ pub(crate) fn build_http_lane(config: &QueueConfig) -> Result<HttpLane, Error> {
         idempotency_header,
         stall_timeout: config.stall_timeout,
         bytes_moved: Arc::new(AtomicU64::new(0)),
+        gates: RequestGates::new(config.limits),
     })
 }

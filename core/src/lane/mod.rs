@@ -9,9 +9,11 @@ mod attempt;
 mod batch;
 mod client;
 mod file_body;
+mod gate;
 mod resumable;
 
 pub(crate) use attempt::{AttemptJob, AttemptProgress, run_attempt};
 pub(crate) use batch::{BatchOutcome, BatchPart, run_batch_attempt};
 pub(crate) use client::{HttpLane, build_http_lane};
+pub(crate) use gate::{Gated, HostGate, run_gated};
 pub(crate) use resumable::{Checkpoint, Checkpoints, ResumableJob, terminate};

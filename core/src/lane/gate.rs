@@ -1,0 +1,230 @@
+//! Request slots of the in-process lane: every in-process request holds one slot of its
+//! host and one of the queue while it is sent, so the limits hold however many attempts
+//! the actor has launched.
+//!
+//! This is what lets the actor *claim ahead*: commit small transfers as running before a
+//! slot is free, and launch them to wait here. When a request ends, the next waiting
+//! attempt takes its slot at once, without waiting for the actor's next commit (an fsync,
+//! ~1 ms, which would otherwise idle every slot once per turn; `many_small_puts`).
+//!
+//! An attempt claimed ahead must not go out behind a failure the actor has not yet seen:
+//! a failed request marks its host *troubled* until the actor has recorded the outcome
+//! (and its breaker has decided), and a claimed-ahead attempt that gets a slot while its
+//! host is troubled or its breaker is not closed gives the slot back unsent.
+//!
+//! Gates never decide what runs; the actor does. They must never hold a slot for an
+//! attempt that is not sending.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::Limits;
+
+/// The slots of every host, and of the queue as a whole.
+pub(crate) struct RequestGates {
+    queue: Arc<Semaphore>,
+    per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<HostGate>>>,
+}
+
+/// One host's slots and what claimed-ahead attempts must know of its health.
+pub(crate) struct HostGate {
+    slots: Arc<Semaphore>,
+    /// Failed requests the actor has not yet recorded.
+    unreviewed_failures: AtomicUsize,
+    /// The host's breaker is open or probing: only the actor starts requests.
+    held: AtomicBool,
+}
+
+/// What an attempt that waited at the gate may do.
+pub(crate) enum Entry {
+    Send(Slots),
+    /// Claimed ahead, but its host is in trouble: nothing was sent.
+    GiveBack,
+}
+
+/// The slots one request holds; dropping them frees both.
+pub(crate) struct Slots {
+    gate: Arc<HostGate>,
+    _host: OwnedSemaphorePermit,
+    _queue: OwnedSemaphorePermit,
+}
+
+impl Slots {
+    /// The request failed: attempts claimed ahead hold back until the actor has seen it.
+    /// Called before the slots are dropped, so no waiting attempt slips through.
+    pub(crate) fn report_failure(&self) {
+        self.gate.unreviewed_failures.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl RequestGates {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self {
+            queue: Arc::new(Semaphore::new(limits.global.max(1))),
+            per_host: limits.per_host.max(1),
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn host(&self, host: &str) -> Arc<HostGate> {
+        // A poisoned map is still a valid map: no code panics while holding the lock.
+        let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(hosts.entry(host.to_owned()).or_insert_with(|| {
+            Arc::new(HostGate {
+                slots: Arc::new(Semaphore::new(self.per_host)),
+                unreviewed_failures: AtomicUsize::new(0),
+                held: AtomicBool::new(false),
+            })
+        }))
+    }
+
+    /// Waits for a slot of `host` and of the queue (in that order, so no two attempts
+    /// each hold what the other waits for). An attempt `claimed_ahead` gives its slots
+    /// back if the host is in trouble once it has them.
+    pub(crate) async fn enter(&self, host: &str, claimed_ahead: bool) -> Entry {
+        let gate = self.host(host);
+        // The semaphores are never closed, so acquiring cannot fail; if it ever did,
+        // giving the attempt back to the actor is the safe answer.
+        let Ok(host_slot) = Arc::clone(&gate.slots).acquire_owned().await else {
+            return Entry::GiveBack;
+        };
+        let Ok(queue_slot) = Arc::clone(&self.queue).acquire_owned().await else {
+            return Entry::GiveBack;
+        };
+        if claimed_ahead && gate.in_trouble() {
+            return Entry::GiveBack;
+        }
+        Entry::Send(Slots {
+            gate,
+            _host: host_slot,
+            _queue: queue_slot,
+        })
+    }
+}
+
+/// How a request that went through the gate ended.
+pub(crate) enum Gated<T> {
+    /// It was sent; `failure` is the host gate whose trouble the actor must review.
+    Ran {
+        value: T,
+        failure: Option<Arc<HostGate>>,
+    },
+    /// Claimed ahead and held back: nothing was sent.
+    HeldBack,
+}
+
+/// Runs `request` holding a slot of `host` (`on_entry` runs once the slot is taken, so an
+/// attempt's stall clock does not count the wait). A `failed` result is reported before
+/// the slot is freed, so no attempt claimed ahead goes out behind it unreviewed.
+pub(crate) async fn run_gated<T>(
+    gates: &RequestGates,
+    host: &str,
+    claimed_ahead: bool,
+    on_entry: impl FnOnce(),
+    request: impl Future<Output = T>,
+    failed: impl FnOnce(&T) -> bool,
+) -> Gated<T> {
+    let slots = match gates.enter(host, claimed_ahead).await {
+        Entry::Send(slots) => slots,
+        Entry::GiveBack => return Gated::HeldBack,
+    };
+    on_entry();
+    let value = request.await;
+    let failure = failed(&value).then(|| {
+        slots.report_failure();
+        Arc::clone(&slots.gate)
+    });
+    drop(slots);
+    Gated::Ran { value, failure }
+}
+
+impl HostGate {
+    fn in_trouble(&self) -> bool {
+        self.unreviewed_failures.load(Ordering::SeqCst) > 0 || self.held.load(Ordering::SeqCst)
+    }
+
+    /// The actor recorded one failed request of this host.
+    pub(crate) fn failure_reviewed(&self) {
+        let _ =
+            self.unreviewed_failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |count| {
+                    count.checked_sub(1)
+                });
+    }
+
+    /// The actor's breaker for this host admits requests freely (`false`), or only the
+    /// actor's own probes (`true`).
+    pub(crate) fn set_held(&self, held: bool) {
+        self.held.store(held, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gates(per_host: usize, global: usize) -> RequestGates {
+        RequestGates::new(Limits { per_host, global })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_never_has_more_slots_out_than_its_limit() {
+        let gates = gates(2, 8);
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            match gates.enter("a", false).await {
+                Entry::Send(slots) => held.push(slots),
+                Entry::GiveBack => panic!("a free slot was refused"),
+            }
+        }
+        let third = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            gates.enter("a", false),
+        )
+        .await;
+        assert!(third.is_err(), "a third slot was given with two out");
+        assert!(matches!(gates.enter("b", false).await, Entry::Send(_)));
+        held.pop();
+        assert!(matches!(gates.enter("a", false).await, Entry::Send(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_queue_limit_spans_hosts() {
+        let gates = gates(4, 1);
+        let Entry::Send(first) = gates.enter("a", false).await else {
+            panic!("the first slot was refused");
+        };
+        let second = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            gates.enter("b", false),
+        )
+        .await;
+        assert!(
+            second.is_err(),
+            "another host got a slot past the queue limit"
+        );
+        drop(first);
+        assert!(matches!(gates.enter("b", false).await, Entry::Send(_)));
+    }
+
+    #[tokio::test]
+    async fn claimed_ahead_attempts_hold_back_until_a_failure_is_reviewed() {
+        let gates = gates(1, 1);
+        let Entry::Send(slots) = gates.enter("a", false).await else {
+            panic!("the first slot was refused");
+        };
+        slots.report_failure();
+        drop(slots);
+        assert!(matches!(gates.enter("a", true).await, Entry::GiveBack));
+        // The actor's own launches are not held back: it has decided.
+        assert!(matches!(gates.enter("a", false).await, Entry::Send(_)));
+        gates.host("a").failure_reviewed();
+        assert!(matches!(gates.enter("a", true).await, Entry::Send(_)));
+        gates.host("a").set_held(true);
+        assert!(matches!(gates.enter("a", true).await, Entry::GiveBack));
+    }
+}
