@@ -73,13 +73,16 @@ impl RequestGates {
     pub(crate) fn host(&self, host: &str) -> Arc<HostGate> {
         // A poisoned map is still a valid map: no code panics while holding the lock.
         let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(hosts.entry(host.to_owned()).or_insert_with(|| {
-            Arc::new(HostGate {
-                slots: Arc::new(Semaphore::new(self.per_host)),
-                unreviewed_failures: AtomicUsize::new(0),
-                held: AtomicBool::new(false),
-            })
-        }))
+        if let Some(gate) = hosts.get(host) {
+            return Arc::clone(gate); // the common case: no allocation per request
+        }
+        let gate = Arc::new(HostGate {
+            slots: Arc::new(Semaphore::new(self.per_host)),
+            unreviewed_failures: AtomicUsize::new(0),
+            held: AtomicBool::new(false),
+        });
+        hosts.insert(host.to_owned(), Arc::clone(&gate));
+        gate
     }
 
     /// Waits for a slot of `host` and of the queue (in that order, so no two attempts
