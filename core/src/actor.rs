@@ -382,7 +382,7 @@ impl Actor {
             } else {
                 engine.schedule(&tx, &mut outbox)?;
             }
-            commit_off_the_worker(tx)
+            tx.commit()
         })();
         match committed {
             Ok(()) => {
@@ -440,20 +440,6 @@ impl Actor {
             Err(error) => log::error!("reading the next retry time failed: {error}"),
         }
         wake
-    }
-}
-
-/// Commits a turn. On a multi-threaded runtime the wait for the fsync hands this
-/// worker's other tasks (the attempts) to another thread first; a current-thread runtime
-/// (tests on a paused clock) has no other thread to hand them to.
-fn commit_off_the_worker(tx: rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let multi_threaded = Handle::try_current()
-        .is_ok_and(|handle| handle.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if multi_threaded {
-        tokio::task::block_in_place(|| tx.commit())
-    } else {
-        tx.commit()
     }
 }
 
