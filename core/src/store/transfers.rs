@@ -256,8 +256,8 @@ pub(crate) struct CandidateFilter<'a> {
 
 /// Startable queued transfers in run order (priority, then FIFO), at most `limit`.
 ///
-/// The unary `+` keeps SQLite from planning with `transfers_due` and then sorting every
-/// due row; walking `transfers_runnable` in order stops after `limit` rows (measured: 3-5 ms
+/// The unary `+` keeps SQLite from planning with `transfers_queued_by_due_time` and then
+/// sorting every due row; walking `transfers_queued_in_run_order` stops after `limit` rows (measured: 3-5 ms
 /// per call at 9,000 queued rows with the sort, microseconds without).
 pub(crate) fn due_candidates(
     conn: &Connection,
@@ -317,7 +317,8 @@ pub(crate) fn next_retry_at(conn: &Connection, after_ms: i64) -> rusqlite::Resul
 /// Whether anything is queued or running.
 pub(crate) fn any_runnable(conn: &Connection) -> rusqlite::Result<bool> {
     let mut statement = conn.prepare_cached(
-        "SELECT EXISTS(SELECT 1 FROM transfers WHERE state IN ('queued', 'running'))",
+        "SELECT EXISTS(SELECT 1 FROM transfers WHERE state = 'queued') \
+         OR EXISTS(SELECT 1 FROM transfers WHERE state = 'running')",
     )?;
     statement.query_row([], |row| row.get(0))
 }
