@@ -29,6 +29,8 @@ pub(crate) use transfers::{
 const FERRY_APPLICATION_ID: i64 = 0x4652_5259;
 /// Prepared statements kept per connection (rusqlite's default is 16).
 const STATEMENT_CACHE_CAPACITY: usize = 64;
+/// The page cache, in KiB.
+const CACHE_KIB: i64 = 8 * 1024;
 
 /// An open database, and the lock that makes this process its only user.
 pub(crate) struct Store {
@@ -117,6 +119,11 @@ impl Store {
                 conn.pragma_update(None, "fullfsync", "ON")?;
             }
             conn.pragma_update(None, "application_id", FERRY_APPLICATION_ID)?;
+            // 8 MiB of page cache (SQLite's default is 2 MiB): an `enqueue_many` of 10,000
+            // files no longer spills pages to the WAL mid-transaction and reads them back
+            // (inserts 57 -> 35 ms), and the scheduler's pages stay cached while it runs.
+            // The cache grows only as pages are used.
+            conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             // Every statement the actor runs stays prepared: the default cache (16) is
             // smaller than the set one busy turn uses, and re-preparing cost about a tenth
