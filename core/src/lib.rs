@@ -41,6 +41,7 @@ mod classify;
 mod clock;
 mod conditions;
 mod config;
+mod enqueue_checks;
 mod error;
 mod events;
 mod id;

@@ -23,7 +23,7 @@ use crate::progress::Progress;
 use crate::reconcile::reconcile_at_open;
 use crate::state::{Input, StateKind};
 use crate::store::{self, Store};
-use crate::upload::{Upload, validate};
+use crate::upload::Upload;
 use crate::{Error, Transfer, TransferId};
 
 const COMMAND_CAPACITY: usize = 1024;
@@ -157,11 +157,10 @@ impl TransferQueue {
     /// Adds many uploads in one transaction. Each gets its own result: an invalid one is
     /// refused with its error while the others are queued.
     pub async fn enqueue_many(&self, uploads: Vec<Upload>) -> Result<EnqueueResults, Error> {
-        let validated = tokio::task::spawn_blocking(move || {
-            uploads.into_iter().map(validate).collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|_| Error::Closed)?;
+        let validated =
+            tokio::task::spawn_blocking(move || crate::enqueue_checks::validate_all(uploads))
+                .await
+                .map_err(|_| Error::Closed)?;
         self.request(|reply| Command::Enqueue {
             uploads: validated,
             reply,

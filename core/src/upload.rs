@@ -164,7 +164,18 @@ impl SourceSnapshot {
 }
 
 /// Runs every enqueue-time check. Blocking: touches the file system.
+#[cfg(test)]
 pub(crate) fn validate(upload: Upload) -> Result<ValidatedUpload, Error> {
+    let source_check = inspect_source(&upload.source);
+    validate_with(upload, source_check)
+}
+
+/// [`validate`] with the source already inspected (`enqueue_checks.rs` inspects a batch's
+/// sources on several threads). A bad URL or header is reported before a bad source.
+pub(crate) fn validate_with(
+    upload: Upload,
+    source_check: Result<SourceSnapshot, Error>,
+) -> Result<ValidatedUpload, Error> {
     let url = parse_destination(&upload.destination)?;
     for (name, value) in &upload.headers {
         check_header(name, value)?;
@@ -177,7 +188,7 @@ pub(crate) fn validate(upload: Upload) -> Result<ValidatedUpload, Error> {
             reason: "the multipart field name must not be empty".into(),
         });
     }
-    let snapshot = inspect_source(&upload.source)?;
+    let snapshot = source_check?;
     Ok(ValidatedUpload {
         host: host_key(&url),
         upload,
@@ -228,32 +239,45 @@ fn check_header(name: &str, value: &str) -> Result<(), Error> {
 }
 
 /// Checks that the source exists, is a regular file and can be opened for reading.
+///
+/// One path lookup per file: the source is opened, then its descriptor is inspected
+/// (`enqueue_many` of 10,000 files spent most of its validation resolving each path twice,
+/// for `stat` and again for `open`). It is opened non-blocking so that a FIFO cannot hang
+/// the check; a path that cannot be opened is looked at again only to name the problem.
 pub(crate) fn inspect_source(path: &Path) -> Result<SourceSnapshot, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+
     if path.to_str().is_none() {
         return Err(Error::SourceUnreadable {
             path: path.into(),
             reason: "the path is not valid UTF-8; rename the file".into(),
         });
     }
-    let metadata = match std::fs::metadata(path) {
-        Ok(metadata) => metadata,
+    let unreadable = |error: std::io::Error| Error::SourceUnreadable {
+        path: path.into(),
+        reason: error.to_string(),
+    };
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+    let metadata = match opened {
+        Ok(file) => file.metadata().map_err(unreadable)?,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::SourceMissing { path: path.into() });
         }
-        Err(error) => {
-            return Err(Error::SourceUnreadable {
-                path: path.into(),
-                reason: error.to_string(),
-            });
-        }
+        // A socket cannot be opened at all, a directory may not be readable: neither is a
+        // file, which says more than why `open` failed.
+        Err(error) => match std::fs::metadata(path) {
+            Ok(metadata) if !metadata.is_file() => {
+                return Err(Error::SourceNotAFile { path: path.into() });
+            }
+            _ => return Err(unreadable(error)),
+        },
     };
     if !metadata.is_file() {
         return Err(Error::SourceNotAFile { path: path.into() });
     }
-    std::fs::File::open(path).map_err(|error| Error::SourceUnreadable {
-        path: path.into(),
-        reason: error.to_string(),
-    })?;
     Ok(SourceSnapshot::of(&metadata))
 }
 
@@ -285,6 +309,20 @@ mod tests {
     fn a_directory_is_refused() {
         let dir = tempfile::tempdir().expect("dir");
         let error = validate(Upload::put(dir.path(), "http://h/a")).unwrap_err();
+        assert!(matches!(error, Error::SourceNotAFile { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().expect("dir");
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success(), "mkfifo failed");
+        // A blocking open of a FIFO would wait here for a writer that never comes.
+        let error = validate(Upload::put(&fifo, "http://h/a")).unwrap_err();
         assert!(matches!(error, Error::SourceNotAFile { .. }), "{error}");
     }
 
