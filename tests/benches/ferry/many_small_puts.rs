@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use ferry::{Subscription, TransferEvent, TransferQueue, Upload};
 
@@ -40,10 +41,14 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
         |round| {
             let dir = format!("ferry-{round}");
             let database = work.path().join(format!("queue-{round}.db"));
-            let sample = rt.block_on(ferry_round(&server, &sources, &dir, &database))?;
+            let (sample, enqueue) = rt.block_on(ferry_round(&server, &sources, &dir, &database))?;
             verify(&server, &dir, "ferry")?;
             let rate = FILES as f64 / sample.seconds;
             report(round, "ferry", rate, &sample);
+            println!(
+                "         (of which enqueue_many: {:.0} ms)",
+                enqueue.as_secs_f64() * 1e3
+            );
             remove_database(&database);
             remove_tree(&server.root().join(&dir))?;
             Ok(rate)
@@ -96,13 +101,14 @@ fn file_name(source: &Path) -> BenchResult<&str> {
         .ok_or_else(|| fail(format!("{} has no UTF-8 file name", source.display())))
 }
 
-/// From `enqueue_many` until `wait_idle` resolves.
+/// From `enqueue_many` until `wait_idle` resolves; also how long `enqueue_many` took, during
+/// which no request can start.
 async fn ferry_round(
     server: &Nginx,
     sources: &[PathBuf],
     dir: &str,
     database: &Path,
-) -> BenchResult<Sample> {
+) -> BenchResult<(Sample, Duration)> {
     let queue = TransferQueue::open(ferry_config(database, IN_FLIGHT)).await?;
     let uploads = sources
         .iter()
@@ -114,7 +120,9 @@ async fn ferry_round(
     let retries = tokio::spawn(count_retries(queue.subscribe()));
     let server_cpu = || server.cpu_time();
     let stopwatch = Stopwatch::start(CpuOf::ThisProcess, &server_cpu);
+    let enqueue_started = Instant::now();
     let results = queue.enqueue_many(uploads).await?;
+    let enqueue = enqueue_started.elapsed();
     if let Some(error) = results.iter().find_map(|result| result.as_ref().err()) {
         return Err(fail(format!("ferry refused an upload: {error}")));
     }
@@ -136,7 +144,7 @@ async fn ferry_round(
             progress.files_done, progress.files_failed
         )));
     }
-    Ok(sample)
+    Ok((sample, enqueue))
 }
 
 /// Attempts that failed and were retried: each one also counts against the host's breaker.
