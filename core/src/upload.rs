@@ -314,13 +314,16 @@ mod tests {
 
     #[test]
     fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        use std::os::unix::ffi::OsStrExt;
+
         let dir = tempfile::tempdir().expect("dir");
         let fifo = dir.path().join("pipe");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("run mkfifo");
-        assert!(made.success(), "mkfifo failed");
+        // mkfifo(3) in-process: a spawned `mkfifo` would hold copies of this process's
+        // descriptors until its exec, among them another test's store lock.
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).expect("no NUL");
+        // SAFETY: `c_path` is a NUL-terminated path that outlives the call.
+        let made = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
+        assert_eq!(made, 0, "mkfifo: {}", std::io::Error::last_os_error());
         // A blocking open of a FIFO would wait here for a writer that never comes.
         let error = validate(Upload::put(&fifo, "http://h/a")).unwrap_err();
         assert!(matches!(error, Error::SourceNotAFile { .. }), "{error}");
