@@ -7,9 +7,9 @@
 //! order, as before.
 //!
 //! The helper threads only make system calls into results the caller allocated. They must
-//! never allocate for a good file (an error, rare, carries its path): a thread that allocates gets a glibc malloc arena of its own,
-//! and arenas keep their memory (a whole validation on a second thread cost `queue_scale`
-//! 14 MiB of peak RSS).
+//! never allocate for a good file (an error, rare, carries its path): a thread that
+//! allocates gets a glibc malloc arena of its own, and arenas keep their memory (a whole
+//! validation on a second thread cost `queue_scale` 14 MiB of peak RSS).
 
 use std::num::NonZeroUsize;
 
@@ -40,6 +40,12 @@ fn check_sources(uploads: &[Upload]) -> Vec<Result<SourceSnapshot, Error>> {
             .map_or(1, NonZeroUsize::get)
             .min(MAX_THREADS)
     };
+    check_sources_on(uploads, threads)
+}
+
+/// `inspect_source` of every upload, split over `threads` threads, the caller's included.
+fn check_sources_on(uploads: &[Upload], threads: usize) -> Vec<Result<SourceSnapshot, Error>> {
+    let threads = threads.max(1);
     let mut checks: Vec<Option<Result<SourceSnapshot, Error>>> = Vec::new();
     checks.resize_with(uploads.len(), || None);
     let per_thread = uploads.len().div_ceil(threads).max(1);
@@ -79,19 +85,43 @@ fn check_into(sources: &[Upload], results: &mut [Option<Result<SourceSnapshot, E
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_large_batch_keeps_each_result_in_its_place() {
-        let dir = tempfile::tempdir().expect("dir");
-        let uploads: Vec<Upload> = (0..PARALLEL_FROM * 2 + 3)
+    fn mixed_sources(dir: &std::path::Path, count: usize) -> Vec<Upload> {
+        (0..count)
             .map(|index| {
-                let path = dir.path().join(format!("f{index}"));
+                let path = dir.join(format!("f{index}"));
                 // Every seventh source is missing; the rest hold `index` bytes.
                 if index % 7 != 0 {
                     std::fs::write(&path, vec![b'x'; index]).expect("write source");
                 }
                 Upload::put(path, format!("http://127.0.0.1:9/{index}"))
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn checks_split_over_three_threads_land_in_their_places() {
+        let dir = tempfile::tempdir().expect("dir");
+        let uploads = mixed_sources(dir.path(), 100);
+        let checks = check_sources_on(&uploads, 3);
+        assert_eq!(checks.len(), 100);
+        for (index, check) in checks.iter().enumerate() {
+            match check {
+                Ok(snapshot) => {
+                    assert_ne!(index % 7, 0, "{index} should be missing");
+                    assert_eq!(snapshot.size, index as u64, "{index}");
+                }
+                Err(error) => {
+                    assert_eq!(index % 7, 0, "{index}: {error}");
+                    assert!(matches!(error, Error::SourceMissing { .. }), "{error}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_batch_keeps_each_result_in_its_place() {
+        let dir = tempfile::tempdir().expect("dir");
+        let uploads = mixed_sources(dir.path(), PARALLEL_FROM * 2 + 3);
         let results = validate_all(uploads);
         assert_eq!(results.len(), PARALLEL_FROM * 2 + 3);
         for (index, result) in results.iter().enumerate() {

@@ -7,7 +7,9 @@
 //!
 //! Its 74 random bits come from `rand`'s thread-local CSPRNG (ChaCha, seeded and
 //! periodically reseeded from the OS), not from one `getrandom` system call per id as
-//! `Uuid::now_v7` takes them: enqueueing 10,000 files made 10,000 of those calls.
+//! `Uuid::now_v7` takes them: enqueueing 10,000 files made 10,000 of those calls. That
+//! generator is not reseeded in a child forked without `exec` (rand 0.9), so ids must never
+//! be generated both before and after such a fork; Ferry never forks.
 
 use std::fmt;
 

@@ -163,15 +163,17 @@ impl SourceSnapshot {
     }
 }
 
-/// Runs every enqueue-time check. Blocking: touches the file system.
+/// Runs every enqueue-time check on one upload (the tests' entry; `enqueue_many` goes
+/// through `enqueue_checks::validate_all`). Blocking: touches the file system.
 #[cfg(test)]
 pub(crate) fn validate(upload: Upload) -> Result<ValidatedUpload, Error> {
     let source_check = inspect_source(&upload.source);
     validate_with(upload, source_check)
 }
 
-/// [`validate`] with the source already inspected (`enqueue_checks.rs` inspects a batch's
-/// sources on several threads). A bad URL or header is reported before a bad source.
+/// Every enqueue-time check, with the source already inspected by [`inspect_source`]
+/// (`enqueue_checks.rs` inspects a batch's sources on several threads). A bad URL or
+/// header is reported before a bad source.
 pub(crate) fn validate_with(
     upload: Upload,
     source_check: Result<SourceSnapshot, Error>,
@@ -242,8 +244,9 @@ fn check_header(name: &str, value: &str) -> Result<(), Error> {
 ///
 /// One path lookup per file: the source is opened, then its descriptor is inspected
 /// (`enqueue_many` of 10,000 files spent most of its validation resolving each path twice,
-/// for `stat` and again for `open`). It is opened non-blocking so that a FIFO cannot hang
-/// the check; a path that cannot be opened is looked at again only to name the problem.
+/// for `stat` and again for `open`). So a special file (a FIFO, a device) is opened too,
+/// briefly: non-blocking, so that a FIFO cannot hang the check, and never as a controlling
+/// terminal. A path that cannot be opened is looked at again only to name the problem.
 pub(crate) fn inspect_source(path: &Path) -> Result<SourceSnapshot, Error> {
     use std::os::unix::fs::OpenOptionsExt;
 
@@ -259,7 +262,7 @@ pub(crate) fn inspect_source(path: &Path) -> Result<SourceSnapshot, Error> {
     };
     let opened = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path);
     let metadata = match opened {
         Ok(file) => file.metadata().map_err(unreadable)?,
