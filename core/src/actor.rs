@@ -235,6 +235,9 @@ pub(crate) struct Engine {
     taken_back: HashSet<TransferId>,
     /// Numbers outstanding-task queries, so a late answer is not applied to newer tasks.
     outstanding_queries: u64,
+    /// The store may hold resumable upload resources (`actor/resumable.rs`): until it
+    /// may, launches and successes do not look them up.
+    may_hold_upload_resources: bool,
     stall_watch: StallWatch,
     /// The app's request authorizer, with what expiry decisions need.
     auth: Option<Arc<AuthContext>>,
@@ -272,7 +275,7 @@ pub(crate) struct Actor {
 impl Actor {
     #[allow(clippy::too_many_arguments)] // one of each thing the actor owns
     pub(crate) fn new(
-        store: Store,
+        mut store: Store,
         config: QueueConfig,
         clock: Clock,
         lane: HttpLane,
@@ -285,6 +288,11 @@ impl Actor {
         let (finished_sender, finished) = mpsc::unbounded_channel();
         let (checkpoint_sender, checkpoints) = mpsc::unbounded_channel();
         let breakers = Breakers::new(config.breaker, config.retry.max_delay);
+        let may_hold_upload_resources = store::holds_any_resumable(store.connection())
+            .unwrap_or_else(|error| {
+                log::warn!("could not tell whether upload resources are stored: {error}");
+                true // then every transfer is looked up, as before
+            });
         let auth_breakers =
             AuthBreakers::new(config.auth.breaker_threshold, config.auth.breaker_cooldown);
         Self {
@@ -299,6 +307,7 @@ impl Actor {
                 requeue_pending: false,
                 taken_back: HashSet::new(),
                 outstanding_queries: 0,
+                may_hold_upload_resources,
                 stall_watch: StallWatch::new(Instant::now()),
                 auth,
                 auth_breakers,
@@ -812,7 +821,7 @@ impl Engine {
                 transfer.bytes_sent = transfer.size;
                 transfer.last_error = None;
                 self.taken_back.remove(&id);
-                store::forget_resumable(tx, &transfer.id)?;
+                self.forget_upload_resource(tx, &transfer.id)?;
                 (Input::Succeeded, TransferEvent::Succeeded { id })
             }
             Verdict::Retry {

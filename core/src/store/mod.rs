@@ -18,7 +18,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::error::StoreError;
 
-pub(crate) use resumable::{ResumableRecord, forget_resumable, load_resumable, save_resumable};
+pub(crate) use resumable::{
+    ResumableRecord, forget_resumable, holds_any_resumable, load_resumable, save_resumable,
+};
 pub(crate) use transfers::{
     CandidateFilter, CandidateRow, any_runnable, due_candidates, find_reusable, insert, list, load,
     next_retry_at, requeue_interrupted_in_process, requeue_running, running_on_platform, save,

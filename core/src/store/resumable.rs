@@ -76,6 +76,12 @@ pub(crate) fn save_resumable(
     Ok(())
 }
 
+/// Whether any transfer has an upload resource stored.
+pub(crate) fn holds_any_resumable(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS(SELECT 1 FROM resumable_uploads)")?
+        .query_row([], |row| row.get(0))
+}
+
 /// Forgets a transfer's upload resource; returns what was stored, if anything.
 pub(crate) fn forget_resumable(
     conn: &Connection,
@@ -127,6 +133,19 @@ mod tests {
         assert_eq!(forget_resumable(&conn, &id).expect("forget"), Some(record));
         assert_eq!(load_resumable(&conn, &id).expect("load"), None);
         assert_eq!(forget_resumable(&conn, &id).expect("forget again"), None);
+    }
+
+    #[test]
+    fn holds_any_resumable_tells_an_empty_table_from_one_with_a_record() {
+        let conn = migrated();
+        assert!(!holds_any_resumable(&conn).expect("query"));
+        let record = ResumableRecord {
+            protocol: ResumableProtocol::ietf_latest(),
+            upload_url: "http://127.0.0.1:1/uploads/x".into(),
+            confirmed_offset: 7,
+        };
+        save_resumable(&conn, &TransferId::generate(), &record, 1).expect("save");
+        assert!(holds_any_resumable(&conn).expect("query"));
     }
 
     #[test]
