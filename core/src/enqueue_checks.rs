@@ -98,6 +98,20 @@ mod tests {
             .collect()
     }
 
+    /// The check at `index` of [`mixed_sources`]: missing every seventh, else `index` bytes.
+    fn assert_in_place(index: usize, size: Result<u64, &Error>) {
+        match size {
+            Ok(size) => {
+                assert_ne!(index % 7, 0, "{index} should be missing");
+                assert_eq!(size, index as u64, "{index}");
+            }
+            Err(error) => {
+                assert_eq!(index % 7, 0, "{index}: {error}");
+                assert!(matches!(error, Error::SourceMissing { .. }), "{error}");
+            }
+        }
+    }
+
     #[test]
     fn checks_split_over_three_threads_land_in_their_places() {
         let dir = tempfile::tempdir().expect("dir");
@@ -105,16 +119,7 @@ mod tests {
         let checks = check_sources_on(&uploads, 3);
         assert_eq!(checks.len(), 100);
         for (index, check) in checks.iter().enumerate() {
-            match check {
-                Ok(snapshot) => {
-                    assert_ne!(index % 7, 0, "{index} should be missing");
-                    assert_eq!(snapshot.size, index as u64, "{index}");
-                }
-                Err(error) => {
-                    assert_eq!(index % 7, 0, "{index}: {error}");
-                    assert!(matches!(error, Error::SourceMissing { .. }), "{error}");
-                }
-            }
+            assert_in_place(index, check.as_ref().map(|snapshot| snapshot.size));
         }
     }
 
@@ -125,16 +130,9 @@ mod tests {
         let results = validate_all(uploads);
         assert_eq!(results.len(), PARALLEL_FROM * 2 + 3);
         for (index, result) in results.iter().enumerate() {
-            match result {
-                Ok(valid) => {
-                    assert_ne!(index % 7, 0, "{index} should be missing");
-                    assert_eq!(valid.snapshot.size, index as u64);
-                    assert!(valid.upload.destination.ends_with(&format!("/{index}")));
-                }
-                Err(error) => {
-                    assert_eq!(index % 7, 0, "{index}: {error}");
-                    assert!(matches!(error, Error::SourceMissing { .. }), "{error}");
-                }
+            assert_in_place(index, result.as_ref().map(|valid| valid.snapshot.size));
+            if let Ok(valid) = result {
+                assert!(valid.upload.destination.ends_with(&format!("/{index}")));
             }
         }
     }
