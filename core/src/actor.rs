@@ -1,7 +1,7 @@
 //! The actor: the one task that owns the queue's state.
 //!
 //! Commands from [`crate::TransferQueue`] handles and outcomes from running attempts arrive
-//! on channels. The actor takes everything waiting (up to [`MAX_BATCH`]) as one *turn*:
+//! on channels. The actor takes everything waiting (up to [`mailbox::MAX_BATCH`]) as one *turn*:
 //! it applies each message through the pure [`transition`] function, lets the scheduler
 //! start what may start, and commits the whole turn in one SQLite transaction (group
 //! commit). Only after the commit does anyone hear of it: replies are sent, events
@@ -9,7 +9,10 @@
 //! is acted on or reported.
 //!
 //! The actor must never await network or file I/O itself: attempts run in their own
-//! tasks and report back. SQLite calls are synchronous and short (one fsync per turn).
+//! tasks and report back. SQLite calls are synchronous (one fsync per turn), so a turn
+//! runs on tokio's blocking pool, never on a runtime worker. While attempts claimed ahead
+//! wait at the request gates, the actor gathers more finished attempts into one turn
+//! (`mailbox.rs`).
 
 mod resumable;
 
@@ -47,15 +50,15 @@ use crate::{Error, Transfer, TransferId};
 
 mod batching;
 mod claim_ahead;
+mod mailbox;
 mod platform_lane;
 mod stall_watch;
 
 use batching::BatchLaunch;
+use mailbox::Mailbox;
 
 use stall_watch::StallWatch;
 
-/// The most messages one turn takes, bounding the time between commits.
-const MAX_BATCH: usize = 1024;
 /// How many queued candidates the scheduler reads at least, per round.
 const CANDIDATE_WINDOW: usize = 16;
 
@@ -266,10 +269,7 @@ pub(crate) struct Engine {
 pub(crate) struct Actor {
     store: Store,
     engine: Engine,
-    commands: mpsc::Receiver<Command>,
-    finished: mpsc::UnboundedReceiver<AttemptFinished>,
-    platform_reports: mpsc::UnboundedReceiver<PlatformReport>,
-    checkpoints: mpsc::UnboundedReceiver<Checkpoint>,
+    mailbox: Mailbox,
 }
 
 impl Actor {
@@ -327,10 +327,12 @@ impl Actor {
                 next_generation: 0,
                 rng: StdRng::from_os_rng(),
             },
-            commands,
-            finished,
-            platform_reports,
-            checkpoints,
+            mailbox: Mailbox {
+                commands,
+                finished,
+                platform_reports,
+                checkpoints,
+            },
         }
     }
 
@@ -341,36 +343,56 @@ impl Actor {
         self.turn(vec![Message::Tick]);
         while !self.engine.stopping {
             let wake = self.next_wake();
-            let first = tokio::select! {
-                biased;
-                Some(finished) = self.finished.recv() => Message::Finished(finished),
-                Some(report) = self.platform_reports.recv() => Message::Platform(report),
-                Some(checkpoint) = self.checkpoints.recv() => Message::Checkpoint(checkpoint),
-                command = self.commands.recv() => Message::Command(
-                    command.unwrap_or(Command::Shutdown { reply: None }),
-                ),
-                () = sleep_until(wake) => Message::Tick,
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                if let Ok(finished) = self.finished.try_recv() {
-                    batch.push(Message::Finished(finished));
-                } else if let Ok(report) = self.platform_reports.try_recv() {
-                    batch.push(Message::Platform(report));
-                } else if let Ok(checkpoint) = self.checkpoints.try_recv() {
-                    batch.push(Message::Checkpoint(checkpoint));
-                } else if let Ok(command) = self.commands.try_recv() {
-                    batch.push(Message::Command(command));
-                } else {
-                    break;
-                }
+            let mut batch = self.mailbox.next_turn(wake).await;
+            let waiting = self.attempts_waiting_at_gates(&batch);
+            let slots = self.engine.config.limits.global;
+            if waiting > slots {
+                self.mailbox
+                    .gather_finished(&mut batch, waiting - slots)
+                    .await;
             }
-            self.turn(batch);
+            match self.turn_on_blocking_pool(batch).await {
+                Some(actor) => self = actor,
+                None => return,
+            }
         }
         let waiters = std::mem::take(&mut self.engine.shutdown_waiters);
         drop(self);
         for waiter in waiters {
             let _ = waiter.send(());
+        }
+    }
+
+    /// In-process attempts launched and not yet finished beyond the requests the slots let
+    /// out: they wait at the gates. Finished attempts in `batch` are not yet applied.
+    fn attempts_waiting_at_gates(&self, batch: &[Message]) -> usize {
+        let finished = batch
+            .iter()
+            .filter(|message| matches!(message, Message::Finished(_)))
+            .count();
+        let occupancy = self.engine.occupancy();
+        occupancy
+            .total
+            .saturating_sub(occupancy.platform)
+            .saturating_sub(finished)
+            .saturating_sub(self.engine.config.limits.global)
+    }
+
+    /// Runs one turn on tokio's blocking pool: its commit waits for an fsync (milliseconds
+    /// with `F_FULLFSYNC` on a phone), which must not hold a runtime worker, and the
+    /// attempts it would run, meanwhile. `None` if the turn panicked: the queue is closed.
+    async fn turn_on_blocking_pool(mut self, batch: Vec<Message>) -> Option<Self> {
+        let turned = tokio::task::spawn_blocking(move || {
+            self.turn(batch);
+            self
+        })
+        .await;
+        match turned {
+            Ok(actor) => Some(actor),
+            Err(error) => {
+                log::error!("a turn failed ({error}); the queue is closed");
+                None
+            }
         }
     }
 
@@ -454,13 +476,6 @@ impl Actor {
 
 /// Never wake sooner than this for a retry, so clock rounding cannot spin the loop.
 const MIN_SLEEP: Duration = Duration::from_millis(1);
-
-async fn sleep_until(wake: Option<Instant>) {
-    match wake {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
 
 impl Engine {
     /// A store error fails the whole turn: it is rolled back and the engine
