@@ -35,7 +35,9 @@ use crate::error::EXIT_CANNOT_RUN;
 fn main() -> ExitCode {
     // Usage errors exit with status 2 here; --help and --version with 0.
     let cli = Cli::parse();
+    // One worker, as in the bindings (`bindings/src/runtime.rs` says why).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {

@@ -84,18 +84,17 @@ fn available_bytes(path: &Path) -> Option<u64> {
     Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
-/// A multi-threaded tokio runtime like an app's: one worker per core, unless
-/// `FERRY_BENCH_WORKERS` says otherwise (an analysis knob).
+/// The tokio runtime Ferry's CLI and bindings run on (`bindings/src/runtime.rs`): one
+/// worker plus the blocking pool, unless `FERRY_BENCH_WORKERS` says otherwise (an
+/// analysis knob: `FERRY_BENCH_WORKERS=2` is a default runtime on this 2-core machine).
 pub fn runtime() -> tokio::runtime::Runtime {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = std::env::var("FERRY_BENCH_WORKERS")
+    let workers = std::env::var("FERRY_BENCH_WORKERS")
         .ok()
         .and_then(|workers| workers.parse::<usize>().ok())
         .filter(|workers| *workers > 0)
-    {
-        builder.worker_threads(workers);
-    }
-    builder
+        .unwrap_or(1);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("build the tokio runtime")
