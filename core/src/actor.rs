@@ -340,7 +340,10 @@ impl Actor {
     pub(crate) async fn run(mut self, adopted: Vec<Transfer>) {
         self.engine.adopt(adopted);
         // The first turn schedules whatever the store already holds.
-        self.turn(vec![Message::Tick]);
+        match self.turn_on_blocking_pool(vec![Message::Tick]).await {
+            Some(actor) => self = actor,
+            None => return,
+        }
         while !self.engine.stopping {
             let wake = self.next_wake();
             let mut batch = self.mailbox.next_turn(wake).await;

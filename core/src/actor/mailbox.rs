@@ -138,6 +138,14 @@ mod tests {
         }
     }
 
+    /// A mailbox whose first turn took one finished attempt.
+    async fn after_one_finished() -> (Mailbox, Senders, Vec<Message>) {
+        let (mut mailbox, senders) = mailbox();
+        let _ = senders.finished.send(finished(0));
+        let batch = mailbox.next_turn(None).await;
+        (mailbox, senders, batch)
+    }
+
     fn count_finished(batch: &[Message]) -> usize {
         batch
             .iter()
@@ -157,9 +165,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn gathering_takes_attempts_as_they_finish_but_no_more_than_asked() {
-        let (mut mailbox, senders) = mailbox();
-        let _ = senders.finished.send(finished(0));
-        let mut batch = mailbox.next_turn(None).await;
+        let (mut mailbox, senders, mut batch) = after_one_finished().await;
         let finishing = tokio::spawn(async move {
             for generation in 1..=10 {
                 tokio::task::yield_now().await;
@@ -181,9 +187,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_command_ends_the_gathering_at_once() {
-        let (mut mailbox, senders) = mailbox();
-        let _ = senders.finished.send(finished(0));
-        let mut batch = mailbox.next_turn(None).await;
+        let (mut mailbox, senders, mut batch) = after_one_finished().await;
         let started = Instant::now();
         let _ = senders.commands.try_send(Command::Shutdown { reply: None });
         mailbox.gather_finished(&mut batch, 100).await;
@@ -194,9 +198,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn gathering_gives_up_after_its_time_limit() {
-        let (mut mailbox, senders) = mailbox();
-        let _ = senders.finished.send(finished(0));
-        let mut batch = mailbox.next_turn(None).await;
+        let (mut mailbox, senders, mut batch) = after_one_finished().await;
         let started = Instant::now();
         mailbox.gather_finished(&mut batch, 100).await;
         assert_eq!(batch.len(), 1);
