@@ -270,6 +270,10 @@ pub(crate) struct Actor {
     store: Store,
     engine: Engine,
     mailbox: Mailbox,
+    /// When the earliest retry waiting in the store is due, as of the last turn: read at
+    /// the end of each turn, on the blocking pool, so waiting for the next turn never
+    /// touches SQLite on a runtime worker.
+    next_retry_ms: Option<i64>,
 }
 
 impl Actor {
@@ -333,6 +337,8 @@ impl Actor {
                 platform_reports,
                 checkpoints,
             },
+            // The first turn, at open, reads it.
+            next_retry_ms: None,
         }
     }
 
@@ -401,7 +407,12 @@ impl Actor {
 
     /// One turn: apply the batch and schedule in one transaction, then act on it.
     fn turn(&mut self, batch: Vec<Message>) {
-        let Self { store, engine, .. } = self;
+        let Self {
+            store,
+            engine,
+            next_retry_ms,
+            ..
+        } = self;
         let mut outbox = Outbox::default();
         let committed = (|| -> rusqlite::Result<()> {
             let tx = store.connection().transaction()?;
@@ -439,6 +450,11 @@ impl Actor {
             }
         }
         engine.wake_idle_waiters(store.connection());
+        *next_retry_ms = store::next_retry_at(store.connection(), engine.last_schedule_ms)
+            .unwrap_or_else(|error| {
+                log::error!("reading the next retry time failed: {error}");
+                None
+            });
     }
 
     fn next_wake(&mut self) -> Option<Instant> {
@@ -468,10 +484,8 @@ impl Actor {
         {
             consider(at);
         }
-        match store::next_retry_at(self.store.connection(), engine.last_schedule_ms) {
-            Ok(Some(ms)) => consider(engine.clock.instant_at_ms(ms).max(now + MIN_SLEEP)),
-            Ok(None) => {}
-            Err(error) => log::error!("reading the next retry time failed: {error}"),
+        if let Some(ms) = self.next_retry_ms {
+            consider(engine.clock.instant_at_ms(ms).max(now + MIN_SLEEP));
         }
         wake
     }
