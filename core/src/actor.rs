@@ -582,21 +582,28 @@ impl Engine {
         uploads: Vec<Result<ValidatedUpload, Error>>,
     ) -> EnqueueResults {
         let now_ms = self.clock.now_ms();
+        let mut writer = match store::BatchWriter::new(tx) {
+            Ok(writer) => writer,
+            Err(error) => {
+                let error = sqlite(error);
+                return uploads.iter().map(|_| Err(error.clone())).collect();
+            }
+        };
         uploads
             .into_iter()
             .map(|upload| {
                 let upload = upload?;
-                let existing = store::find_reusable(tx, &upload.upload).map_err(sqlite)?;
-                if let Some((id, state, snapshot)) = existing {
-                    let still_pending = !state.is_final();
-                    let already_sent_unchanged =
-                        state == StateKind::Succeeded && snapshot == upload.snapshot;
+                let existing = writer.find_reusable(&upload.upload).map_err(sqlite)?;
+                if let Some(existing) = existing {
+                    let still_pending = !existing.state.is_final();
+                    let already_sent_unchanged = existing.state == StateKind::Succeeded
+                        && existing.snapshot == upload.snapshot;
                     if still_pending || already_sent_unchanged {
-                        return Ok(id);
+                        return Ok(existing.id);
                     }
                 }
                 let id = TransferId::generate();
-                store::insert(tx, &id, &upload, now_ms).map_err(sqlite)?;
+                writer.insert(&id, &upload, now_ms).map_err(sqlite)?;
                 Ok(id)
             })
             .collect()
@@ -941,19 +948,19 @@ impl Engine {
                 breakers.admits(host, now, in_flight)
             });
             let mut launched = 0;
-            let mut packed: Vec<(Batch, LaneChoice, Vec<TransferId>)> = Vec::new();
+            let mut packed: Vec<(Batch, LaneChoice, Vec<i64>)> = Vec::new();
             for decision in decisions {
                 let Some(row) = rows.get(decision.position) else {
                     continue;
                 };
                 match decision.batch {
                     None => {
-                        let started = self.launch(tx, &row.id, decision.lane, false, outbox)?;
+                        let started = self.launch(tx, row.seq, decision.lane, false, outbox)?;
                         launched += usize::from(started);
                     }
                     Some(batch) => match packed.iter_mut().find(|(b, _, _)| *b == batch) {
-                        Some((_, _, members)) => members.push(row.id.clone()),
-                        None => packed.push((batch, decision.lane, vec![row.id.clone()])),
+                        Some((_, _, members)) => members.push(row.seq),
+                        None => packed.push((batch, decision.lane, vec![row.seq])),
                     },
                 }
             }
@@ -1026,22 +1033,24 @@ impl Engine {
         occupancy
     }
 
+    /// Starts the queued transfer stored under `seq` (a candidate's row key).
     fn launch(
         &mut self,
         tx: &Connection,
-        id: &TransferId,
+        seq: i64,
         choice: LaneChoice,
         claimed_ahead: bool,
         outbox: &mut Outbox,
     ) -> rusqlite::Result<bool> {
-        let Some(mut transfer) = store::load(tx, id)? else {
+        let Some(mut transfer) = store::load_by_seq(tx, seq)? else {
             return Ok(false);
         };
+        let id = transfer.id.clone();
         let attempt = transfer.attempts.saturating_add(1);
         let lane = match choice {
             LaneChoice::InProcess => Lane::InProcess,
             LaneChoice::Platform => Lane::Platform {
-                handoff_key: self.new_handoff_key(id, attempt, ""),
+                handoff_key: self.new_handoff_key(&id, attempt, ""),
             },
         };
         if self.auth_breakers.is_open(&transfer.host, Instant::now()) {
@@ -1090,7 +1099,7 @@ impl Engine {
             claimed_ahead,
         });
         self.in_flight.insert(
-            id.clone(),
+            id,
             InFlight {
                 transfer,
                 generation,

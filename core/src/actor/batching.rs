@@ -78,7 +78,7 @@ impl Engine {
     pub(super) fn launch_batch(
         &mut self,
         tx: &Connection,
-        ids: &[TransferId],
+        seqs: &[i64],
         endpoint: usize,
         choice: LaneChoice,
         outbox: &mut Outbox,
@@ -91,12 +91,12 @@ impl Engine {
         else {
             return Ok(0);
         };
-        if let [only] = ids {
-            return Ok(usize::from(self.launch(tx, only, choice, false, outbox)?));
+        if let [only] = seqs {
+            return Ok(usize::from(self.launch(tx, *only, choice, false, outbox)?));
         }
         let mut members: Vec<Transfer> = Vec::new();
-        for id in ids {
-            if let Some(transfer) = store::load(tx, id)? {
+        for &seq in seqs {
+            if let Some(transfer) = store::load_by_seq(tx, seq)? {
                 members.push(transfer);
             }
         }

@@ -89,7 +89,7 @@ impl Engine {
             if let Some(row) = rows.get(decision.position) {
                 // The host is in good health now: its gate may have been held since.
                 self.lane.gates.host(&row.host).set_held(false);
-                self.launch(tx, &row.id, LaneChoice::InProcess, true, outbox)?;
+                self.launch(tx, row.seq, LaneChoice::InProcess, true, outbox)?;
             }
         }
         Ok(())

@@ -6,6 +6,7 @@
 //! its turn (group commit), so thousands of state changes per second cost a few fsyncs.
 //! This module must never decide anything about transfers: it stores and loads.
 
+mod enqueue;
 mod resumable;
 mod schema;
 mod transfers;
@@ -18,11 +19,12 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::error::StoreError;
 
+pub(crate) use enqueue::BatchWriter;
 pub(crate) use resumable::{
     ResumableRecord, forget_resumable, holds_any_resumable, load_resumable, save_resumable,
 };
 pub(crate) use transfers::{
-    CandidateFilter, CandidateRow, any_runnable, due_candidates, find_reusable, insert, list, load,
+    CandidateFilter, CandidateRow, any_runnable, due_candidates, list, load, load_by_seq,
     next_retry_at, requeue_interrupted_in_process, requeue_running, running_on_platform, save,
     totals,
 };

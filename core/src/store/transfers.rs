@@ -8,14 +8,15 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::clock::{from_ms, to_ms_ceil};
 use crate::error::{FailureKind, TransferError};
 use crate::state::{Lane, StateKind, TransferState};
-use crate::upload::{Constraints, SourceSnapshot, Upload, UploadMethod, ValidatedUpload};
+use crate::upload::{Constraints, Upload, UploadMethod};
 use crate::{Transfer, TransferId};
 
 const COLUMNS: &str = "id, source, destination, host, method, multipart_field, headers, \
      priority, allow_expensive, allow_constrained, size, mtime_ns, state, lane_key, attempts, \
-     next_attempt_at, bytes_sent, error_kind, error_status, error_message, created_at, updated_at";
+     next_attempt_at, bytes_sent, error_kind, error_status, error_message, created_at, updated_at, \
+     seq";
 
-fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Error {
+pub(super) fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         column,
         rusqlite::types::Type::Text,
@@ -87,101 +88,25 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
         last_error,
         created_at: from_ms(row.get(20)?),
         updated_at: from_ms(row.get(21)?),
+        seq: row.get(22)?,
     })
 }
 
-fn to_i64(value: u64) -> i64 {
+pub(super) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-/// Inserts a new queued transfer.
-pub(crate) fn insert(
-    conn: &Connection,
-    id: &TransferId,
-    validated: &ValidatedUpload,
-    now_ms: i64,
-) -> rusqlite::Result<()> {
-    let upload = &validated.upload;
-    let (method, field) = upload.method.to_stored();
-    let headers = serde_json::to_string(&upload.headers)
-        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
-    let mut statement = conn.prepare_cached(
-        "INSERT INTO transfers (id, source, destination, host, method, multipart_field, headers, \
-         priority, allow_expensive, allow_constrained, size, mtime_ns, state, next_attempt_at, \
-         created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'queued', ?13, ?13, ?13)",
-    )?;
-    statement.execute(params![
-        id.as_str(),
-        source_text(upload),
-        upload.destination,
-        validated.host,
-        method,
-        field,
-        headers,
-        upload.priority,
-        upload.constraints.allow_expensive,
-        upload.constraints.allow_constrained,
-        to_i64(validated.snapshot.size),
-        validated.snapshot.mtime_ns,
-        now_ms,
-    ])?;
-    Ok(())
-}
-
-fn source_text(upload: &Upload) -> String {
-    upload.source.to_string_lossy().into_owned()
-}
-
-/// The newest transfer of the same source, destination and method, if any.
-pub(crate) fn find_reusable(
-    conn: &Connection,
-    upload: &Upload,
-) -> rusqlite::Result<Option<(TransferId, StateKind, SourceSnapshot)>> {
-    let (method, field) = upload.method.to_stored();
-    // Most enqueues are new files: a plain existence probe is ~15x cheaper than the ordered
-    // lookup below, which only runs when there is something to find.
-    let mut exists = conn.prepare_cached(
-        "SELECT EXISTS(SELECT 1 FROM transfers WHERE source = ?1 AND destination = ?2 \
-         AND method = ?3 AND multipart_field IS ?4)",
-    )?;
-    let found: bool = exists.query_row(
-        params![source_text(upload), upload.destination, method, field],
-        |row| row.get(0),
-    )?;
-    if !found {
-        return Ok(None);
-    }
-    let mut statement = conn.prepare_cached(
-        "SELECT id, state, size, mtime_ns FROM transfers \
-         WHERE source = ?1 AND destination = ?2 AND method = ?3 \
-           AND multipart_field IS ?4 \
-         ORDER BY seq DESC LIMIT 1",
-    )?;
-    statement
-        .query_row(
-            params![source_text(upload), upload.destination, method, field],
-            |row| {
-                let state: String = row.get(1)?;
-                let kind = StateKind::parse(&state).ok_or_else(|| corrupt(1, "unknown state"))?;
-                let size: i64 = row.get(2)?;
-                Ok((
-                    TransferId::from_stored(row.get(0)?),
-                    kind,
-                    SourceSnapshot {
-                        size: u64::try_from(size).unwrap_or(0),
-                        mtime_ns: row.get(3)?,
-                    },
-                ))
-            },
-        )
-        .optional()
 }
 
 pub(crate) fn load(conn: &Connection, id: &TransferId) -> rusqlite::Result<Option<Transfer>> {
     let mut statement =
         conn.prepare_cached(&format!("SELECT {COLUMNS} FROM transfers WHERE id = ?1"))?;
     statement.query_row([id.as_str()], decode).optional()
+}
+
+/// [`load`] by the row's key, as the scheduler's candidates carry it.
+pub(crate) fn load_by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Transfer>> {
+    let mut statement =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM transfers WHERE seq = ?1"))?;
+    statement.query_row([seq], decode).optional()
 }
 
 /// A page of transfers in enqueue order, optionally only those in one state.
@@ -202,7 +127,8 @@ pub(crate) fn list(
     rows.collect()
 }
 
-/// Writes every mutable column of `transfer`.
+/// Writes every mutable column of `transfer`. Found by its row key, and only if that row
+/// is still this transfer's: a key freed by a deleted row could be given to a new one.
 pub(crate) fn save(conn: &Connection, transfer: &Transfer, now_ms: i64) -> rusqlite::Result<()> {
     let lane_key = match &transfer.state {
         TransferState::Running {
@@ -214,10 +140,10 @@ pub(crate) fn save(conn: &Connection, transfer: &Transfer, now_ms: i64) -> rusql
     let mut statement = conn.prepare_cached(
         "UPDATE transfers SET state = ?2, lane_key = ?3, attempts = ?4, next_attempt_at = ?5, \
          bytes_sent = ?6, error_kind = ?7, error_status = ?8, error_message = ?9, \
-         updated_at = ?10 WHERE id = ?1",
+         updated_at = ?10 WHERE seq = ?1 AND id = ?11",
     )?;
     statement.execute(params![
-        transfer.id.as_str(),
+        transfer.seq,
         transfer.state.kind().as_str(),
         lane_key,
         transfer.attempts,
@@ -227,6 +153,7 @@ pub(crate) fn save(conn: &Connection, transfer: &Transfer, now_ms: i64) -> rusql
         error.and_then(|error| error.http_status),
         error.map(|error| error.message.as_str()),
         now_ms,
+        transfer.id.as_str(),
     ])?;
     Ok(())
 }
@@ -243,6 +170,8 @@ pub(crate) struct CandidateRow {
     pub has_own_headers: bool,
     /// The server holds a resumable upload of it, to continue from its offset.
     pub has_resumable_upload: bool,
+    /// The row's key, for [`load_by_seq`].
+    pub seq: i64,
 }
 
 /// What the scheduler can start at all: due, allowed on this network, and not to one of
@@ -300,6 +229,7 @@ pub(crate) fn due_candidates(
             destination: row.get(5)?,
             has_own_headers: row.get(6)?,
             has_resumable_upload: row.get(7)?,
+            seq: row.get(9)?,
         })
     })?;
     rows.collect()

@@ -1,0 +1,129 @@
+//! Writing one `enqueue_many` batch: finding each upload's reusable transfer, inserting
+//! the new ones.
+//!
+//! The statements are prepared once per batch, not looked up in the connection's cache
+//! for every row: with 10,000 uploads, the cache lookups alone were about a tenth of the
+//! batch's SQLite time (`many_small_puts`, where nothing can start until it commits).
+//!
+//! It only reads and inserts rows; deciding what an existing transfer means for a new
+//! enqueue is the actor's.
+
+use std::borrow::Cow;
+
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
+
+use super::transfers::{corrupt, to_i64};
+use crate::TransferId;
+use crate::state::StateKind;
+use crate::upload::{SourceSnapshot, Upload, ValidatedUpload};
+
+/// The newest transfer of an upload's source, destination and method.
+pub(crate) struct Reusable {
+    pub id: TransferId,
+    pub state: StateKind,
+    pub snapshot: SourceSnapshot,
+}
+
+/// The prepared statements of one batch, on the batch's transaction.
+pub(crate) struct BatchWriter<'conn> {
+    conn: &'conn Connection,
+    exists: CachedStatement<'conn>,
+    insert: CachedStatement<'conn>,
+}
+
+impl<'conn> BatchWriter<'conn> {
+    pub(crate) fn new(conn: &'conn Connection) -> rusqlite::Result<Self> {
+        // Most enqueues are new files: a plain existence probe is ~15x cheaper than the
+        // ordered lookup in `newest_of`, which only runs when there is something to find.
+        let exists = conn.prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM transfers WHERE source = ?1 AND destination = ?2 \
+             AND method = ?3 AND multipart_field IS ?4)",
+        )?;
+        let insert = conn.prepare_cached(
+            "INSERT INTO transfers (id, source, destination, host, method, multipart_field, \
+             headers, priority, allow_expensive, allow_constrained, size, mtime_ns, state, \
+             next_attempt_at, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'queued', ?13, ?13, ?13)",
+        )?;
+        Ok(Self {
+            conn,
+            exists,
+            insert,
+        })
+    }
+
+    /// The newest transfer of the same source, destination and method, if any.
+    pub(crate) fn find_reusable(&mut self, upload: &Upload) -> rusqlite::Result<Option<Reusable>> {
+        let (method, field) = upload.method.to_stored();
+        let source = source_text(upload);
+        let found: bool = self
+            .exists
+            .query_row(params![source, upload.destination, method, field], |row| {
+                row.get(0)
+            })?;
+        if !found {
+            return Ok(None);
+        }
+        let mut newest_of = self.conn.prepare_cached(
+            "SELECT id, state, size, mtime_ns FROM transfers \
+             WHERE source = ?1 AND destination = ?2 AND method = ?3 \
+               AND multipart_field IS ?4 \
+             ORDER BY seq DESC LIMIT 1",
+        )?;
+        newest_of
+            .query_row(params![source, upload.destination, method, field], |row| {
+                let state: String = row.get(1)?;
+                let state = StateKind::parse(&state).ok_or_else(|| corrupt(1, "unknown state"))?;
+                let size: i64 = row.get(2)?;
+                Ok(Reusable {
+                    id: TransferId::from_stored(row.get(0)?),
+                    state,
+                    snapshot: SourceSnapshot {
+                        size: u64::try_from(size).unwrap_or(0),
+                        mtime_ns: row.get(3)?,
+                    },
+                })
+            })
+            .optional()
+    }
+
+    /// Inserts a new queued transfer.
+    pub(crate) fn insert(
+        &mut self,
+        id: &TransferId,
+        validated: &ValidatedUpload,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
+        let upload = &validated.upload;
+        let (method, field) = upload.method.to_stored();
+        let headers = if upload.headers.is_empty() {
+            Cow::Borrowed("[]")
+        } else {
+            Cow::Owned(
+                serde_json::to_string(&upload.headers)
+                    .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?,
+            )
+        };
+        self.insert.execute(params![
+            id.as_str(),
+            source_text(upload),
+            upload.destination,
+            validated.host,
+            method,
+            field,
+            headers,
+            upload.priority,
+            upload.constraints.allow_expensive,
+            upload.constraints.allow_constrained,
+            to_i64(validated.snapshot.size),
+            validated.snapshot.mtime_ns,
+            now_ms,
+        ])?;
+        Ok(())
+    }
+}
+
+/// The source path as stored: borrowed when it is valid UTF-8, as paths nearly always are.
+fn source_text(upload: &Upload) -> Cow<'_, str> {
+    upload.source.to_string_lossy()
+}
