@@ -250,6 +250,38 @@ mod tests {
         );
     }
 
+    /// Inserts a raw row: `state` and `headers` as given, the rest valid.
+    fn insert_raw(conn: &Connection, seq: i64, state: &dyn rusqlite::ToSql, headers: &str) {
+        conn.execute(
+            "INSERT INTO transfers (seq, id, source, destination, host, method, headers, \
+             priority, allow_expensive, allow_constrained, size, mtime_ns, state, created_at, \
+             updated_at) VALUES (?1, ?2, '/src/a', 'http://h/a', 'h:80', 'PUT', ?3, 0, 1, 1, \
+             1, 0, ?4, 0, 0)",
+            rusqlite::params![seq, format!("id-{seq}"), headers, state],
+        )
+        .expect("insert raw row");
+    }
+
+    #[test]
+    fn rows_decode_their_headers_and_a_mistyped_column_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open(&dir.path().join("q.db")).expect("create");
+        let conn = store.connection();
+        insert_raw(conn, 1, &"queued", "[]");
+        insert_raw(conn, 2, &"queued", r#"[["X-Tag","7"]]"#);
+        let rows = list(conn, None, 0, 10).expect("list valid rows");
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].upload.headers.is_empty());
+        assert_eq!(rows[1].upload.headers, vec![("X-Tag".into(), "7".into())]);
+        assert_eq!(load_by_seq(conn, 2).expect("load").map(|t| t.seq), Some(2));
+        insert_raw(conn, 3, &42_i64, "[]");
+        let error = load_by_seq(conn, 3).expect_err("an integer state must not decode");
+        assert!(
+            matches!(error, rusqlite::Error::FromSqlConversionFailure(12, ..)),
+            "{error}"
+        );
+    }
+
     #[test]
     fn a_truncated_database_is_reported_not_panicked_on() {
         let dir = tempfile::tempdir().expect("dir");

@@ -24,17 +24,32 @@ pub(super) fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Err
     )
 }
 
+/// A text column, borrowed from the row: decoding a transfer allocates only what it keeps.
+fn text<'row>(row: &'row Row<'_>, column: usize) -> rusqlite::Result<&'row str> {
+    row.get_ref(column)?.as_str().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
+}
+
 fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
-    let method_name: String = row.get(4)?;
+    let method_name = text(row, 4)?;
     let field: Option<String> = row.get(5)?;
-    let method = UploadMethod::from_stored(&method_name, field)
+    let method = UploadMethod::from_stored(method_name, field)
         .ok_or_else(|| corrupt(4, format!("unknown method {method_name:?}")))?;
-    let headers_json: String = row.get(6)?;
-    let headers: Vec<(String, String)> = serde_json::from_str(&headers_json)
-        .map_err(|error| corrupt(6, format!("headers are not valid JSON: {error}")))?;
-    let state_name: String = row.get(12)?;
+    let headers_json = text(row, 6)?;
+    let headers: Vec<(String, String)> = if headers_json == "[]" {
+        Vec::new()
+    } else {
+        serde_json::from_str(headers_json)
+            .map_err(|error| corrupt(6, format!("headers are not valid JSON: {error}")))?
+    };
+    let state_name = text(row, 12)?;
     let lane_key: Option<String> = row.get(13)?;
-    let kind = StateKind::parse(&state_name)
+    let kind = StateKind::parse(state_name)
         .ok_or_else(|| corrupt(12, format!("unknown state {state_name:?}")))?;
     let state = match kind {
         StateKind::Queued => TransferState::Queued,
