@@ -292,24 +292,26 @@ mod tests {
 
     const SMALL: usize = 16 * 1024;
 
+    /// The modification time every source starts with.
+    const FIRST_MTIME_SECS: u64 = 1_000_000;
+
     /// A source of `SMALL` bytes with a known modification time, and its snapshot.
     fn small_source(dir: &Path) -> (PathBuf, SourceSnapshot) {
         let path = dir.join("small.bin");
-        std::fs::write(&path, vec![7u8; SMALL]).expect("write source");
-        set_modified(
-            &path,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
-        );
+        write_source(&path, 7, SMALL, FIRST_MTIME_SECS);
         let metadata = std::fs::metadata(&path).expect("stat source");
         (path, SourceSnapshot::of(&metadata))
     }
 
-    fn set_modified(path: &Path, time: SystemTime) {
+    /// Writes `size` bytes of `fill` to `path`, modified `mtime_secs` after the epoch.
+    fn write_source(path: &Path, fill: u8, size: usize, mtime_secs: u64) {
+        std::fs::write(path, vec![fill; size]).expect("write source");
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .expect("open for set_modified");
-        file.set_modified(time).expect("set mtime");
+        file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(mtime_secs))
+            .expect("set mtime");
     }
 
     async fn open_whole(
@@ -333,11 +335,7 @@ mod tests {
     async fn a_small_source_rewritten_to_the_same_size_is_refused_at_open() {
         let dir = tempfile::tempdir().expect("dir");
         let (path, snapshot) = small_source(dir.path());
-        std::fs::write(&path, vec![8u8; SMALL]).expect("rewrite");
-        set_modified(
-            &path,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000),
-        );
+        write_source(&path, 8, SMALL, 2 * FIRST_MTIME_SECS);
         let error = open_whole(&path, snapshot).await.err().expect("refused");
         assert_eq!(error.kind, FailureKind::SourceChanged, "{error}");
     }
@@ -347,11 +345,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (path, snapshot) = small_source(dir.path());
         for size in [SMALL + 1, SMALL - 1] {
-            std::fs::write(&path, vec![7u8; size]).expect("rewrite");
-            set_modified(
-                &path,
-                SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
-            );
+            write_source(&path, 7, size, FIRST_MTIME_SECS);
             let error = open_whole(&path, snapshot).await.err().expect("refused");
             assert_eq!(error.kind, FailureKind::SourceChanged, "{size}: {error}");
         }

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
-use super::transfers::{corrupt, to_i64};
+use super::transfers::{corrupt, text, to_i64};
 use crate::TransferId;
 use crate::state::StateKind;
 use crate::upload::{SourceSnapshot, Upload, ValidatedUpload};
@@ -72,8 +72,8 @@ impl<'conn> BatchWriter<'conn> {
         )?;
         newest_of
             .query_row(params![source, upload.destination, method, field], |row| {
-                let state: String = row.get(1)?;
-                let state = StateKind::parse(&state).ok_or_else(|| corrupt(1, "unknown state"))?;
+                let state =
+                    StateKind::parse(text(row, 1)?).ok_or_else(|| corrupt(1, "unknown state"))?;
                 let size: i64 = row.get(2)?;
                 Ok(Reusable {
                     id: TransferId::from_stored(row.get(0)?),

@@ -25,7 +25,7 @@ pub(super) fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Err
 }
 
 /// A text column, borrowed from the row: decoding a transfer allocates only what it keeps.
-fn text<'row>(row: &'row Row<'_>, column: usize) -> rusqlite::Result<&'row str> {
+pub(super) fn text<'row>(row: &'row Row<'_>, column: usize) -> rusqlite::Result<&'row str> {
     row.get_ref(column)?.as_str().map_err(|error| {
         rusqlite::Error::FromSqlConversionFailure(
             column,
