@@ -593,7 +593,8 @@ impl Engine {
             .into_iter()
             .map(|upload| {
                 let upload = upload?;
-                let existing = writer.find_reusable(&upload.upload).map_err(sqlite)?;
+                let identity = store::Identity::of(&upload.upload);
+                let existing = writer.find_reusable(&identity).map_err(sqlite)?;
                 if let Some(existing) = existing {
                     let still_pending = !existing.state.is_final();
                     let already_sent_unchanged = existing.state == StateKind::Succeeded
@@ -603,7 +604,9 @@ impl Engine {
                     }
                 }
                 let id = TransferId::generate();
-                writer.insert(&id, &upload, now_ms).map_err(sqlite)?;
+                writer
+                    .insert(&id, &upload, &identity, now_ms)
+                    .map_err(sqlite)?;
                 Ok(id)
             })
             .collect()

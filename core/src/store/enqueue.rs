@@ -12,6 +12,7 @@ use std::borrow::Cow;
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
+use super::identity::identity_key;
 use super::transfers::{corrupt, text, to_i64};
 use crate::TransferId;
 use crate::state::StateKind;
@@ -24,6 +25,32 @@ pub(crate) struct Reusable {
     pub snapshot: SourceSnapshot,
 }
 
+/// What makes two uploads the same: their source, destination, method and multipart
+/// field, as stored, and the key they are found by.
+pub(crate) struct Identity<'upload> {
+    source: Cow<'upload, str>,
+    destination: &'upload str,
+    method: &'static str,
+    field: Option<&'upload str>,
+    key: i64,
+}
+
+impl<'upload> Identity<'upload> {
+    pub(crate) fn of(upload: &'upload Upload) -> Self {
+        // The source path as stored: borrowed when it is valid UTF-8, as paths nearly always are.
+        let source = upload.source.to_string_lossy();
+        let (method, field) = upload.method.to_stored();
+        let key = identity_key(&source, &upload.destination, method, field);
+        Self {
+            source,
+            destination: &upload.destination,
+            method,
+            field,
+            key,
+        }
+    }
+}
+
 /// The prepared statements of one batch, on the batch's transaction.
 pub(crate) struct BatchWriter<'conn> {
     conn: &'conn Connection,
@@ -33,17 +60,17 @@ pub(crate) struct BatchWriter<'conn> {
 
 impl<'conn> BatchWriter<'conn> {
     pub(crate) fn new(conn: &'conn Connection) -> rusqlite::Result<Self> {
-        // Most enqueues are new files: a plain existence probe is ~15x cheaper than the
-        // ordered lookup in `newest_of`, which only runs when there is something to find.
-        let exists = conn.prepare_cached(
-            "SELECT EXISTS(SELECT 1 FROM transfers WHERE source = ?1 AND destination = ?2 \
-             AND method = ?3 AND multipart_field IS ?4)",
-        )?;
+        // Most enqueues are new files: a probe of the identity index alone, which never
+        // reads the table, is far cheaper than the ordered lookup in `newest_of`, which
+        // only runs when there may be something to find.
+        let exists =
+            conn.prepare_cached("SELECT EXISTS(SELECT 1 FROM transfers WHERE identity = ?1)")?;
         let insert = conn.prepare_cached(
             "INSERT INTO transfers (id, source, destination, host, method, multipart_field, \
              headers, priority, allow_expensive, allow_constrained, size, mtime_ns, state, \
-             next_attempt_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'queued', ?13, ?13, ?13)",
+             next_attempt_at, created_at, updated_at, identity) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'queued', ?13, ?13, ?13, \
+             ?14)",
         )?;
         Ok(Self {
             conn,
@@ -53,25 +80,29 @@ impl<'conn> BatchWriter<'conn> {
     }
 
     /// The newest transfer of the same source, destination and method, if any.
-    pub(crate) fn find_reusable(&mut self, upload: &Upload) -> rusqlite::Result<Option<Reusable>> {
-        let (method, field) = upload.method.to_stored();
-        let source = source_text(upload);
-        let found: bool = self
-            .exists
-            .query_row(params![source, upload.destination, method, field], |row| {
-                row.get(0)
-            })?;
+    pub(crate) fn find_reusable(
+        &mut self,
+        identity: &Identity<'_>,
+    ) -> rusqlite::Result<Option<Reusable>> {
+        let Identity {
+            source,
+            destination,
+            method,
+            field,
+            key,
+        } = identity;
+        let found: bool = self.exists.query_row([key], |row| row.get(0))?;
         if !found {
             return Ok(None);
         }
         let mut newest_of = self.conn.prepare_cached(
             "SELECT id, state, size, mtime_ns FROM transfers \
-             WHERE source = ?1 AND destination = ?2 AND method = ?3 \
-               AND multipart_field IS ?4 \
+             WHERE identity = ?1 AND source = ?2 AND destination = ?3 AND method = ?4 \
+               AND multipart_field IS ?5 \
              ORDER BY seq DESC LIMIT 1",
         )?;
         newest_of
-            .query_row(params![source, upload.destination, method, field], |row| {
+            .query_row(params![key, source, destination, method, field], |row| {
                 let state =
                     StateKind::parse(text(row, 1)?).ok_or_else(|| corrupt(1, "unknown state"))?;
                 let size: i64 = row.get(2)?;
@@ -87,15 +118,15 @@ impl<'conn> BatchWriter<'conn> {
             .optional()
     }
 
-    /// Inserts a new queued transfer.
+    /// Inserts a new queued transfer; `identity` is its upload's.
     pub(crate) fn insert(
         &mut self,
         id: &TransferId,
         validated: &ValidatedUpload,
+        identity: &Identity<'_>,
         now_ms: i64,
     ) -> rusqlite::Result<()> {
         let upload = &validated.upload;
-        let (method, field) = upload.method.to_stored();
         let headers = if upload.headers.is_empty() {
             Cow::Borrowed("[]")
         } else {
@@ -106,11 +137,11 @@ impl<'conn> BatchWriter<'conn> {
         };
         self.insert.execute(params![
             id.as_str(),
-            source_text(upload),
-            upload.destination,
+            identity.source,
+            identity.destination,
             validated.host,
-            method,
-            field,
+            identity.method,
+            identity.field,
             headers,
             upload.priority,
             upload.constraints.allow_expensive,
@@ -118,12 +149,8 @@ impl<'conn> BatchWriter<'conn> {
             to_i64(validated.snapshot.size),
             validated.snapshot.mtime_ns,
             now_ms,
+            identity.key,
         ])?;
         Ok(())
     }
-}
-
-/// The source path as stored: borrowed when it is valid UTF-8, as paths nearly always are.
-fn source_text(upload: &Upload) -> Cow<'_, str> {
-    upload.source.to_string_lossy()
 }

@@ -7,6 +7,7 @@
 //! This module must never decide anything about transfers: it stores and loads.
 
 mod enqueue;
+mod identity;
 mod resumable;
 mod schema;
 mod transfers;
@@ -19,7 +20,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::error::StoreError;
 
-pub(crate) use enqueue::BatchWriter;
+pub(crate) use enqueue::{BatchWriter, Identity};
 pub(crate) use resumable::{
     ResumableRecord, forget_resumable, holds_any_resumable, load_resumable, save_resumable,
 };

@@ -2,11 +2,21 @@
 //!
 //! Migrations only ever append: never edit one that has shipped.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, params};
 
-const MIGRATIONS: &[&str] = &[
+use super::identity::identity_key;
+use super::transfers::text;
+
+/// One migration: SQL, or a step that needs Rust (a value SQLite cannot compute).
+enum Migration {
+    Sql(&'static str),
+    Rust(fn(&Transaction<'_>) -> rusqlite::Result<()>),
+}
+
+const MIGRATIONS: &[Migration] = &[
     // 1: the transfers table.
-    "CREATE TABLE transfers (
+    Migration::Sql(
+        "CREATE TABLE transfers (
         seq INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
         source TEXT NOT NULL,
@@ -34,26 +44,64 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX transfers_runnable ON transfers(state, priority DESC, seq);
     CREATE INDEX transfers_due ON transfers(state, next_attempt_at);
     CREATE INDEX transfers_identity ON transfers(source, destination, method);",
+    ),
     // 2: resumable upload resources (tus, IETF draft), one per transfer at most. A table of
     // its own, so the transfers table and its hot indexes stay as they are.
-    "CREATE TABLE resumable_uploads (
+    Migration::Sql(
+        "CREATE TABLE resumable_uploads (
         transfer_id TEXT PRIMARY KEY NOT NULL,
         protocol TEXT NOT NULL,
         upload_url TEXT NOT NULL,
         confirmed_offset INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
     );",
+    ),
     // 3: the scheduler's indexes hold only the rows they are for (queued, running), so
     // a transfer that finishes touches one small index instead of rewriting its entries in
     // two indexes over every row (`many_small_puts`: a third of a turn's SQLite work).
-    "DROP INDEX transfers_runnable;
+    Migration::Sql(
+        "DROP INDEX transfers_runnable;
     DROP INDEX transfers_due;
     CREATE INDEX transfers_queued_in_run_order ON transfers(priority DESC, seq)
         WHERE state = 'queued';
     CREATE INDEX transfers_queued_by_due_time ON transfers(next_attempt_at)
         WHERE state = 'queued';
     CREATE INDEX transfers_running ON transfers(lane_key) WHERE state = 'running';",
+    ),
+    // 4: uploads are found by an integer identity key (`identity.rs`), not by an index
+    // over their source, destination and method texts.
+    Migration::Rust(add_identity_keys),
 ];
+
+/// Migration 4: adds the identity key column, computes it for every stored transfer, and
+/// indexes it in place of the texts.
+fn add_identity_keys(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE transfers ADD COLUMN identity INTEGER NOT NULL DEFAULT 0;")?;
+    // Read every key first: SQLite leaves open what a scan sees of rows updated under it.
+    let keys = {
+        let mut rows =
+            tx.prepare("SELECT seq, source, destination, method, multipart_field FROM transfers")?;
+        let keys = rows.query_map([], |row| {
+            let field: Option<String> = row.get(4)?;
+            let key = identity_key(
+                text(row, 1)?,
+                text(row, 2)?,
+                text(row, 3)?,
+                field.as_deref(),
+            );
+            Ok((row.get::<_, i64>(0)?, key))
+        })?;
+        keys.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let mut update = tx.prepare("UPDATE transfers SET identity = ?2 WHERE seq = ?1")?;
+    for (seq, key) in keys {
+        update.execute(params![seq, key])?;
+    }
+    tx.execute_batch(
+        "DROP INDEX transfers_identity;
+        CREATE INDEX transfers_by_identity ON transfers(identity);",
+    )
+}
 
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -64,12 +112,107 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         return Ok(());
     }
     let tx = conn.transaction()?;
-    for (index, script) in MIGRATIONS.iter().enumerate() {
+    for (index, migration) in MIGRATIONS.iter().enumerate() {
         let version = index as i64 + 1;
         if version > current {
-            tx.execute_batch(script)?;
+            match migration {
+                Migration::Sql(script) => tx.execute_batch(script)?,
+                Migration::Rust(step) => step(&tx)?,
+            }
         }
     }
     tx.pragma_update(None, "user_version", LATEST_VERSION)?;
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{BatchWriter, Identity};
+    use crate::upload::Upload;
+
+    /// A database left at `version` by an older build.
+    fn database_at(version: usize) -> Connection {
+        let mut conn = Connection::open_in_memory().expect("open");
+        let tx = conn.transaction().expect("begin");
+        for migration in &MIGRATIONS[..version] {
+            match migration {
+                Migration::Sql(script) => tx.execute_batch(script).expect("old migration"),
+                Migration::Rust(step) => step(&tx).expect("old migration"),
+            }
+        }
+        tx.pragma_update(None, "user_version", version as i64)
+            .expect("version");
+        tx.commit().expect("commit");
+        conn
+    }
+
+    fn insert_before_identity_keys(conn: &Connection, seq: i64, source: &str, field: Option<&str>) {
+        let method = if field.is_some() {
+            "POST_MULTIPART"
+        } else {
+            "PUT"
+        };
+        conn.execute(
+            "INSERT INTO transfers (seq, id, source, destination, host, method, \
+             multipart_field, headers, priority, allow_expensive, allow_constrained, size, \
+             mtime_ns, state, created_at, updated_at) VALUES (?1, ?2, ?3, 'http://h/up', \
+             'h:80', ?4, ?5, '[]', 0, 1, 1, 1, 0, 'queued', 0, 0)",
+            params![seq, format!("id-{seq}"), source, method, field],
+        )
+        .expect("insert");
+    }
+
+    #[test]
+    fn transfers_stored_before_identity_keys_are_found_after_the_migration() {
+        let mut conn = database_at(3);
+        insert_before_identity_keys(&conn, 1, "/src/a", None);
+        insert_before_identity_keys(&conn, 2, "/src/b", Some("file"));
+        migrate(&mut conn).expect("migrate");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, LATEST_VERSION);
+
+        let mut writer = BatchWriter::new(&conn).expect("writer");
+        let put = Upload::put("/src/a", "http://h/up");
+        let found = writer.find_reusable(&Identity::of(&put)).expect("find");
+        assert_eq!(found.map(|found| found.id.to_string()), Some("id-1".into()));
+        let mut multipart = Upload::put("/src/b", "http://h/up");
+        multipart.method = crate::upload::UploadMethod::PostMultipart {
+            field: "file".into(),
+        };
+        let found = writer
+            .find_reusable(&Identity::of(&multipart))
+            .expect("find");
+        assert_eq!(found.map(|found| found.id.to_string()), Some("id-2".into()));
+        let other = Upload::put("/src/a", "http://h/elsewhere");
+        assert!(
+            writer
+                .find_reusable(&Identity::of(&other))
+                .expect("find")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_lookup_by_identity_uses_the_integer_index() {
+        let mut conn = database_at(0);
+        migrate(&mut conn).expect("migrate");
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT 1 FROM transfers WHERE identity = 1 AND source = 'a' \
+                 AND destination = 'b' AND method = 'PUT' AND multipart_field IS NULL",
+            )
+            .expect("explain")
+            .query_map([], |row| row.get::<_, String>(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("transfers_by_identity")),
+            "{plan:?}"
+        );
+    }
 }
