@@ -57,6 +57,7 @@ mod stall_watch;
 use batching::BatchLaunch;
 use mailbox::Mailbox;
 
+use claim_ahead::ClaimDepth;
 use stall_watch::StallWatch;
 
 /// How many queued candidates the scheduler reads at least, per round.
@@ -242,6 +243,8 @@ pub(crate) struct Engine {
     /// may, launches and successes do not look them up.
     may_hold_upload_resources: bool,
     stall_watch: StallWatch,
+    /// How far ahead of the free slots to claim (`actor/claim_ahead.rs`).
+    claim_depth: ClaimDepth,
     /// The app's request authorizer, with what expiry decisions need.
     auth: Option<Arc<AuthContext>>,
     auth_breakers: AuthBreakers,
@@ -313,6 +316,7 @@ impl Actor {
                 outstanding_queries: 0,
                 may_hold_upload_resources,
                 stall_watch: StallWatch::new(Instant::now()),
+                claim_depth: ClaimDepth::default(),
                 auth,
                 auth_breakers,
                 events,
@@ -354,16 +358,21 @@ impl Actor {
             let wake = self.next_wake();
             let mut batch = self.mailbox.next_turn(wake).await;
             let waiting = self.attempts_waiting_at_gates(&batch);
-            let slots = self.engine.config.limits.global;
-            if waiting > slots {
+            let reserve = self
+                .engine
+                .claim_depth
+                .reserve(self.engine.config.limits.global);
+            if waiting > reserve {
                 self.mailbox
-                    .gather_finished(&mut batch, waiting - slots)
+                    .gather_finished(&mut batch, waiting - reserve)
                     .await;
             }
             match self.turn_on_blocking_pool(batch).await {
                 Some(actor) => self = actor,
                 None => return,
             }
+            let finished_meanwhile = self.mailbox.finished.len();
+            self.engine.claim_depth.observe_turn(finished_meanwhile);
         }
         let waiters = std::mem::take(&mut self.engine.shutdown_waiters);
         drop(self);

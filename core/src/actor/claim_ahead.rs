@@ -5,12 +5,19 @@
 //! idle from the end of its request until the next commit: with many small files, most
 //! of the time (`many_small_puts`: 5,500 files/s against curl's 15,000).
 //!
-//! So once the free slots are filled, the actor also claims up to [`AHEAD_FACTOR`] times
-//! the limits more small in-process transfers: they are committed as running (and
-//! reported as started) in this turn, and wait at the request gate (`lane/gate.rs`),
-//! which gives each a slot the moment another request ends. The limits hold at the gate;
-//! an attempt claimed ahead whose host is in trouble gives its slot back unsent and goes
-//! back to the queue without using up an attempt.
+//! So once the free slots are filled, the actor also claims more small in-process
+//! transfers: they are committed as running (and reported as started) in this turn, and
+//! wait at the request gate (`lane/gate.rs`), which gives each a slot the moment another
+//! request ends. The limits hold at the gate; an attempt claimed ahead whose host is in
+//! trouble gives its slot back unsent and goes back to the queue without using up an
+//! attempt.
+//!
+//! How many is learned ([`ClaimDepth`]): enough that the attempts left waiting when a turn
+//! starts outlast the turn, counted as the attempts that finished while recent turns ran.
+//! A fixed reserve of one refill of the slots ran dry in about one request end in five
+//! (`many_small_puts`, a probe at the gates), and each time a slot idled until the turn's
+//! commit. On a slow network few requests end during a turn, and the depth stays at its
+//! floor: a newly enqueued high-priority file waits behind no more than it must.
 //!
 //! Only files up to [`AHEAD_MAX_BYTES`] are claimed ahead: for them the commit is most
 //! of the cost, and a newly enqueued high-priority file waits behind them only briefly.
@@ -28,10 +35,47 @@ use crate::config::Limits;
 use crate::scheduler::{LaneChoice, Situation, pick};
 use crate::store;
 
-/// Transfers claimed ahead, per host and overall, as a multiple of the limits.
-const AHEAD_FACTOR: usize = 4;
 /// The largest file claimed ahead.
 const AHEAD_MAX_BYTES: u64 = 256 * 1024;
+/// Refills of the slots claimed ahead beyond the reserve: what one turn records, so a
+/// commit is shared by that many request ends.
+const REFILLS_PER_TURN: usize = 3;
+/// The deepest reserve, in refills of the slots.
+const MAX_RESERVE_REFILLS: usize = 12;
+/// Each turn, the remembered drain falls by this fraction of itself (unless the turn
+/// drained more): one slow commit deepens the reserve for a few turns, not for good.
+const DRAIN_DECAY_DIVISOR: usize = 8;
+
+/// How deep to claim ahead, learned from how many attempts finish while a turn runs.
+#[derive(Debug, Default)]
+pub(super) struct ClaimDepth {
+    /// Attempts that finished while a turn ran: the most of recent turns, decaying.
+    drained_per_turn: usize,
+}
+
+impl ClaimDepth {
+    /// Records that `finished_meanwhile` attempts finished while a turn ran (its hop to
+    /// the blocking pool, its SQL and its commit).
+    pub(super) fn observe_turn(&mut self, finished_meanwhile: usize) {
+        let decayed = self.drained_per_turn - self.drained_per_turn.div_ceil(DRAIN_DECAY_DIVISOR);
+        self.drained_per_turn = finished_meanwhile.max(decayed);
+    }
+
+    /// Attempts to leave waiting at the gates when a turn starts: twice what a turn
+    /// drains, at least one refill of the `slots`.
+    pub(super) fn reserve(&self, slots: usize) -> usize {
+        let slots = slots.max(1);
+        self.drained_per_turn
+            .saturating_mul(2)
+            .clamp(slots, slots.saturating_mul(MAX_RESERVE_REFILLS))
+    }
+
+    /// Transfers claimed ahead, per host and overall, as a multiple of the limits: the
+    /// reserve, and what one turn records.
+    fn factor(&self, slots: usize) -> usize {
+        REFILLS_PER_TURN + self.reserve(slots).div_ceil(slots.max(1))
+    }
+}
 
 impl Engine {
     pub(super) fn claim_ahead(
@@ -45,9 +89,10 @@ impl Engine {
             return Ok(());
         }
         let limits = self.config.limits;
+        let factor = self.claim_depth.factor(limits.global);
         let ahead = Limits {
-            per_host: limits.per_host.saturating_mul(AHEAD_FACTOR + 1),
-            global: limits.global.saturating_mul(AHEAD_FACTOR + 1),
+            per_host: limits.per_host.saturating_mul(factor + 1),
+            global: limits.global.saturating_mul(factor + 1),
         };
         let occupancy = self.occupancy();
         let free = ahead.global.saturating_sub(occupancy.total);
@@ -93,5 +138,53 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_queue_claims_four_refills_ahead_and_keeps_one_in_reserve() {
+        let depth = ClaimDepth::default();
+        assert_eq!(depth.reserve(8), 8);
+        assert_eq!(depth.factor(8), 4);
+    }
+
+    #[test]
+    fn turns_that_drain_the_reserve_deepen_it_to_twice_their_drain() {
+        let mut depth = ClaimDepth::default();
+        depth.observe_turn(20);
+        assert_eq!(depth.reserve(8), 40);
+        assert_eq!(depth.factor(8), 3 + 5);
+        depth.observe_turn(30);
+        assert_eq!(depth.reserve(8), 60);
+    }
+
+    #[test]
+    fn the_reserve_shrinks_back_a_little_each_quieter_turn() {
+        let mut depth = ClaimDepth::default();
+        depth.observe_turn(32);
+        let mut reserves = Vec::new();
+        for _ in 0..40 {
+            depth.observe_turn(2);
+            reserves.push(depth.reserve(8));
+        }
+        assert_eq!(reserves[0], 56, "one quiet turn takes off an eighth");
+        assert!(
+            reserves.windows(2).all(|pair| pair[1] <= pair[0]),
+            "{reserves:?}"
+        );
+        assert_eq!(reserves.last(), Some(&8), "back at the floor: {reserves:?}");
+    }
+
+    #[test]
+    fn the_reserve_is_bounded_however_slow_a_turn() {
+        let mut depth = ClaimDepth::default();
+        depth.observe_turn(10_000);
+        assert_eq!(depth.reserve(8), 96);
+        assert_eq!(depth.factor(8), 15);
+        assert_eq!(depth.reserve(0), 12, "no slots counts as one");
     }
 }

@@ -6,8 +6,9 @@
 //! files, a third of the actor's CPU in commits). While attempts claimed ahead wait at the
 //! request gates (`actor/claim_ahead.rs`), nothing waits for the actor: an ending request
 //! hands its slot to a waiting attempt without it. Then the actor may gather more
-//! finished attempts into the turn, until only one refill of the slots is left waiting
-//! (`many_small_puts`: ~430 turns).
+//! finished attempts into the turn, until only the reserve is left waiting: what must
+//! outlast the turn (`ClaimDepth` in `actor/claim_ahead.rs`; `many_small_puts`: ~430
+//! turns).
 //!
 //! It must never delay anything else: a command, an OS report or a checkpoint ends the
 //! gathering at once, and no gathering lasts longer than [`GATHER_AT_MOST`].
