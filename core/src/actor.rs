@@ -40,7 +40,7 @@ use crate::error::{FailureKind, StoreError, TransferError};
 use crate::events::TransferEvent;
 use crate::lane::{AttemptJob, AttemptProgress, Checkpoint, Gated, HostGate, HttpLane, run_gated};
 use crate::platform::{BodyPlan, Handoff, PlatformDriver, PlatformReport};
-use crate::progress::{Progress, RateMeter, eta};
+use crate::progress::{Progress, RateMeter, StateCount, eta};
 use crate::retry::backoff;
 use crate::scheduler::{Batch, Candidate, LaneChoice, Occupancy, Situation, pick};
 use crate::state::{Effect, Input, Lane, StateKind, TransferState, transition};
@@ -88,6 +88,9 @@ pub(crate) enum Command {
     },
     Progress {
         reply: oneshot::Sender<Result<Progress, Error>>,
+    },
+    CountByState {
+        reply: oneshot::Sender<Result<Vec<StateCount>, Error>>,
     },
     SetAppState {
         state: AppState,
@@ -558,6 +561,22 @@ impl Engine {
             }
             Command::Progress { reply } => {
                 let result = self.progress(tx);
+                outbox.replies.push(reply_after_commit(reply, result));
+            }
+            Command::CountByState { reply } => {
+                let result = store::totals(tx).map_err(sqlite).map(|totals| {
+                    StateKind::ALL
+                        .into_iter()
+                        .map(|state| {
+                            let (files, bytes) = totals.get(state);
+                            StateCount {
+                                state,
+                                files,
+                                bytes,
+                            }
+                        })
+                        .collect()
+                });
                 outbox.replies.push(reply_after_commit(reply, result));
             }
             Command::SetAppState { state, reply } => {

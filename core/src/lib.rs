@@ -73,7 +73,7 @@ pub use id::TransferId;
 pub use platform::{
     Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,
 };
-pub use progress::Progress;
+pub use progress::{Progress, StateCount};
 pub use queue::{Integrations, TransferQueue};
 pub use resumable::{
     IETF_IOS17_INTEROP_VERSION, IETF_LATEST_INTEROP_VERSION, ResumableConfig, ResumableDestination,

@@ -9,6 +9,14 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
+/// How many transfers are in one state, and their files' bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StateCount {
+    pub state: crate::StateKind,
+    pub files: u64,
+    pub bytes: u64,
+}
+
 /// A summary of the whole queue. Cancelled transfers are not counted.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Progress {

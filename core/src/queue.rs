@@ -19,7 +19,7 @@ use crate::lane::build_http_lane;
 use crate::platform::{
     PlatformDriver, PlatformOutcome, PlatformReport, PlatformTransferService, bodies_dir,
 };
-use crate::progress::Progress;
+use crate::progress::{Progress, StateCount};
 use crate::reconcile::reconcile_at_open;
 use crate::state::{Input, StateKind};
 use crate::store::{self, Store};
@@ -211,6 +211,14 @@ impl TransferQueue {
 
     pub async fn progress(&self) -> Result<Progress, Error> {
         self.request(|reply| Command::Progress { reply }).await?
+    }
+
+    /// How many transfers are in each state, every state listed in [`StateKind::ALL`]
+    /// order: one pass over the store, where counting by paging through `list` reads the
+    /// table again for every page.
+    pub async fn count_by_state(&self) -> Result<Vec<StateCount>, Error> {
+        self.request(|reply| Command::CountByState { reply })
+            .await?
     }
 
     /// Events from now on. Dropping the subscription unsubscribes.

@@ -502,3 +502,42 @@ async fn a_resumed_transfer_always_runs_and_wait_idle_returns() {
     assert_all_received_once(&server, &files);
     queue.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn counts_by_state_list_every_state_with_its_files_and_bytes() {
+    let server = server_with(Vec::new()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 3, 1, |index, _| 1000 * (index + 1));
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    queue.set_network(OFFLINE).await.expect("offline");
+    let mut ids = Vec::new();
+    for file in &files {
+        ids.push(
+            queue
+                .enqueue(upload_to(&server, file))
+                .await
+                .expect("enqueue"),
+        );
+    }
+    queue.cancel(&ids[0]).await.expect("cancel");
+    queue.pause(&ids[1]).await.expect("pause");
+
+    let counts = queue.count_by_state().await.expect("counts");
+    let states: Vec<StateKind> = counts.iter().map(|count| count.state).collect();
+    assert_eq!(states, StateKind::ALL.to_vec(), "every state, in order");
+    let of = |state: StateKind| {
+        counts
+            .iter()
+            .find(|count| count.state == state)
+            .map(|count| (count.files, count.bytes))
+    };
+    assert_eq!(of(StateKind::Cancelled), Some((1, 1000)));
+    assert_eq!(of(StateKind::Paused), Some((1, 2000)));
+    assert_eq!(of(StateKind::Queued), Some((1, 3000)));
+    assert_eq!(of(StateKind::Succeeded), Some((0, 0)));
+    let total: u64 = counts.iter().map(|count| count.files).sum();
+    assert_eq!(total, 3);
+    queue.shutdown().await.expect("shutdown");
+}
