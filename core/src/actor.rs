@@ -564,19 +564,7 @@ impl Engine {
                 outbox.replies.push(reply_after_commit(reply, result));
             }
             Command::CountByState { reply } => {
-                let result = store::totals(tx).map_err(sqlite).map(|totals| {
-                    StateKind::ALL
-                        .into_iter()
-                        .map(|state| {
-                            let (files, bytes) = totals.get(state);
-                            StateCount {
-                                state,
-                                files,
-                                bytes,
-                            }
-                        })
-                        .collect()
-                });
+                let result = count_by_state(tx);
                 outbox.replies.push(reply_after_commit(reply, result));
             }
             Command::SetAppState { state, reply } => {
@@ -1324,4 +1312,20 @@ impl Engine {
 
 fn sqlite(error: rusqlite::Error) -> Error {
     Error::Store(StoreError::sqlite(error))
+}
+
+/// Files and bytes in every state, in [`StateKind::ALL`] order, from one aggregate query.
+fn count_by_state(tx: &Connection) -> Result<Vec<StateCount>, Error> {
+    let totals = store::totals(tx).map_err(sqlite)?;
+    Ok(StateKind::ALL
+        .into_iter()
+        .map(|state| {
+            let (files, bytes) = totals.get(state);
+            StateCount {
+                state,
+                files,
+                bytes,
+            }
+        })
+        .collect())
 }

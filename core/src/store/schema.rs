@@ -13,6 +13,15 @@ enum Migration {
     Rust(fn(&Transaction<'_>) -> rusqlite::Result<()>),
 }
 
+impl Migration {
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        match self {
+            Self::Sql(script) => tx.execute_batch(script),
+            Self::Rust(step) => step(tx),
+        }
+    }
+}
+
 const MIGRATIONS: &[Migration] = &[
     // 1: the transfers table.
     Migration::Sql(
@@ -115,10 +124,7 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     for (index, migration) in MIGRATIONS.iter().enumerate() {
         let version = index as i64 + 1;
         if version > current {
-            match migration {
-                Migration::Sql(script) => tx.execute_batch(script)?,
-                Migration::Rust(step) => step(&tx)?,
-            }
+            migration.apply(&tx)?;
         }
     }
     tx.pragma_update(None, "user_version", LATEST_VERSION)?;
@@ -136,10 +142,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("open");
         let tx = conn.transaction().expect("begin");
         for migration in &MIGRATIONS[..version] {
-            match migration {
-                Migration::Sql(script) => tx.execute_batch(script).expect("old migration"),
-                Migration::Rust(step) => step(&tx).expect("old migration"),
-            }
+            migration.apply(&tx).expect("old migration");
         }
         tx.pragma_update(None, "user_version", version as i64)
             .expect("version");
