@@ -26,6 +26,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use super::attempt::AttemptProgress;
+use super::open_source::open_for_reading;
 use crate::error::{FailureKind, TransferError};
 use crate::upload::SourceSnapshot;
 
@@ -95,7 +96,7 @@ fn open_blocking(
             TransferError::new(FailureKind::SourceUnreadable, error.to_string())
         }
     };
-    let file = File::open(&path).map_err(unreadable)?;
+    let file = open_for_reading(&path).map_err(unreadable)?;
     let mut source = SourceFile {
         file,
         path,

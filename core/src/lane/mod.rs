@@ -10,6 +10,7 @@ mod batch;
 mod client;
 mod file_body;
 mod gate;
+mod open_source;
 mod resumable;
 
 pub(crate) use attempt::{AttemptJob, AttemptProgress, run_attempt};
