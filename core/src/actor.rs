@@ -4,15 +4,20 @@
 //! on channels. The actor takes everything waiting (up to [`mailbox::MAX_BATCH`]) as one *turn*:
 //! it applies each message through the pure [`transition`] function, lets the scheduler
 //! start what may start, and commits the whole turn in one SQLite transaction (group
-//! commit). Only after the commit does anyone hear of it: replies are sent, events
-//! broadcast, attempts launched or aborted. So every state change is durable before it
-//! is acted on or reported.
+//! commit). After the commit, the actor launches and aborts attempts at once; replies,
+//! events and OS-task operations wait in `group_commit.rs` until a sync of the WAL has
+//! made the turn durable. So every state change is durable before anyone outside this
+//! process hears of it.
 //!
 //! The actor must never await network or file I/O itself: attempts run in their own
-//! tasks and report back. SQLite calls are synchronous (one fsync per turn), so a turn
-//! runs on tokio's blocking pool, never on a runtime worker. While attempts claimed ahead
-//! wait at the request gates, the actor gathers more finished attempts into one turn
-//! (`mailbox.rs`).
+//! tasks and report back, and no inline commit waits for the disk (`group_commit.rs`
+//! syncs on the blocking pool; checkpoints are ours, not SQLite's). A turn of finished
+//! attempts and ticks runs inline on the runtime worker: a few hundred microseconds of
+//! SQLite at most. A turn with the app's commands runs on the blocking pool, as an
+//! `enqueue_many` can insert 100,000 rows, and syncs before it launches anything: a new
+//! transfer's row is on disk before any request for it. So does a turn that checkpoints.
+//! While attempts claimed ahead wait at the request gates, the actor gathers more
+//! finished attempts into one turn (`mailbox.rs`).
 
 mod resumable;
 
@@ -44,17 +49,19 @@ use crate::progress::{Progress, RateMeter, StateCount, eta};
 use crate::retry::backoff;
 use crate::scheduler::{Batch, Candidate, LaneChoice, Occupancy, Situation, pick};
 use crate::state::{Effect, Input, Lane, StateKind, TransferState, transition};
-use crate::store::{self, Store};
+use crate::store::{self, Store, WalSync};
 use crate::upload::ValidatedUpload;
 use crate::{Error, Transfer, TransferId};
 
 mod batching;
 mod claim_ahead;
+mod group_commit;
 mod mailbox;
 mod platform_lane;
 mod stall_watch;
 
 use batching::BatchLaunch;
+use group_commit::{GroupCommit, Told};
 use mailbox::Mailbox;
 
 use claim_ahead::ClaimDepth;
@@ -162,6 +169,21 @@ fn reply_after_commit<T: Send + 'static>(
     })
 }
 
+/// When a turn's commit is synced.
+#[derive(Clone, Copy)]
+enum TurnSync {
+    /// Before the turn acts: launches wait for the sync too.
+    BeforeActing,
+    /// By the group commit, before the turn is told; launches go out at once.
+    Deferred,
+}
+
+/// Why a turn did not act.
+enum Synced {
+    NotCommitted(StoreError),
+    Failed(StoreError),
+}
+
 /// What a turn will do once its transaction has committed.
 #[derive(Default)]
 struct Outbox {
@@ -251,7 +273,8 @@ pub(crate) struct Engine {
     /// The app's request authorizer, with what expiry decisions need.
     auth: Option<Arc<AuthContext>>,
     auth_breakers: AuthBreakers,
-    events: broadcast::Sender<TransferEvent>,
+    /// Delivers what committed turns tell, once the WAL holding them is synced.
+    group_commit: GroupCommit,
     finished_sender: mpsc::UnboundedSender<AttemptFinished>,
     /// Resumable attempts report their upload resource and offsets here.
     checkpoint_sender: mpsc::UnboundedSender<Checkpoint>,
@@ -274,6 +297,8 @@ pub(crate) struct Engine {
 
 pub(crate) struct Actor {
     store: Store,
+    /// Syncs the store's commits: turns with the app's commands sync before acting.
+    wal: WalSync,
     engine: Engine,
     mailbox: Mailbox,
     /// When the earliest retry waiting in the store is due, as of the last turn: read at
@@ -286,6 +311,7 @@ impl Actor {
     #[allow(clippy::too_many_arguments)] // one of each thing the actor owns
     pub(crate) fn new(
         mut store: Store,
+        wal: WalSync,
         config: QueueConfig,
         clock: Clock,
         lane: HttpLane,
@@ -305,8 +331,15 @@ impl Actor {
             });
         let auth_breakers =
             AuthBreakers::new(config.auth.breaker_threshold, config.auth.breaker_cooldown);
+        let group_commit = GroupCommit::start(
+            wal.clone(),
+            store.path().to_path_buf(),
+            events,
+            platform.clone(),
+        );
         Self {
             store,
+            wal,
             engine: Engine {
                 config,
                 clock,
@@ -322,7 +355,7 @@ impl Actor {
                 claim_depth: ClaimDepth::default(),
                 auth,
                 auth_breakers,
-                events,
+                group_commit,
                 finished_sender,
                 checkpoint_sender,
                 in_flight: HashMap::new(),
@@ -370,16 +403,40 @@ impl Actor {
                     .gather_finished(&mut batch, waiting - reserve)
                     .await;
             }
-            match self.turn_on_blocking_pool(batch).await {
-                Some(actor) => self = actor,
-                None => return,
+            if self.engine.group_commit.failed() {
+                break; // before committing anything more
+            }
+            let has_commands = batch
+                .iter()
+                .any(|message| matches!(message, Message::Command(_)));
+            if has_commands || self.store.checkpoint_due() {
+                match self.turn_on_blocking_pool(batch).await {
+                    Some(actor) => self = actor,
+                    None => return,
+                }
+            } else {
+                self.turn(batch, TurnSync::Deferred);
             }
             let finished_meanwhile = self.mailbox.finished.len();
             self.engine.claim_depth.observe_turn(finished_meanwhile);
+            if self.engine.group_commit.failed() {
+                // Nothing more may be trusted to the store: stop, and let a reopen
+                // recover from what is on disk.
+                break;
+            }
         }
-        let waiters = std::mem::take(&mut self.engine.shutdown_waiters);
-        drop(self);
-        for waiter in waiters {
+        if self.engine.group_commit.failed() {
+            self.engine.abort_in_process_attempts();
+        }
+        let Self { store, engine, .. } = self;
+        let Engine {
+            group_commit,
+            shutdown_waiters,
+            ..
+        } = engine;
+        group_commit.finish().await;
+        drop(store);
+        for waiter in shutdown_waiters {
             let _ = waiter.send(());
         }
     }
@@ -399,12 +456,13 @@ impl Actor {
             .saturating_sub(self.engine.config.limits.global)
     }
 
-    /// Runs one turn on tokio's blocking pool: its commit waits for an fsync (milliseconds
-    /// with `F_FULLFSYNC` on a phone), which must not hold a runtime worker, and the
-    /// attempts it would run, meanwhile. `None` if the turn panicked: the queue is closed.
+    /// Runs one turn on tokio's blocking pool: turns with the app's commands (an
+    /// `enqueue_many` may insert 100,000 rows), which sync before acting, and turns that
+    /// end in a checkpoint. `None` if the turn panicked: the queue is closed.
     async fn turn_on_blocking_pool(mut self, batch: Vec<Message>) -> Option<Self> {
         let turned = tokio::task::spawn_blocking(move || {
-            self.turn(batch);
+            self.turn(batch, TurnSync::BeforeActing);
+            self.store.checkpoint_if_due();
             self
         })
         .await;
@@ -418,9 +476,10 @@ impl Actor {
     }
 
     /// One turn: apply the batch and schedule in one transaction, then act on it.
-    fn turn(&mut self, batch: Vec<Message>) {
+    fn turn(&mut self, batch: Vec<Message>, sync: TurnSync) {
         let Self {
             store,
+            wal,
             engine,
             next_retry_ms,
             ..
@@ -441,23 +500,37 @@ impl Actor {
             }
             tx.commit()
         })();
-        match committed {
+        let committed = committed.map_err(|error| store.error(error));
+        let synced = match (committed, sync) {
+            // A new transfer's row must be on disk before any request for it goes out: a
+            // row lost in a power cut after the server took the file would be enqueued
+            // again under a new id, and the server could not tell it was a repeat.
+            (Ok(()), TurnSync::BeforeActing) => wal.sync_blocking().map_err(Synced::Failed),
+            (Ok(()), TurnSync::Deferred) => Ok(()),
+            (Err(error), _) => Err(Synced::NotCommitted(error)),
+        };
+        match synced {
             Ok(()) => {
                 engine.requeue_pending = false;
                 engine.deliver(outbox);
             }
-            Err(error) => {
-                let error = store.error(error);
-                log::error!("a turn could not be committed, nothing of it happened: {error}");
-                for reply in outbox.replies {
-                    reply(Some(&error));
+            Err(Synced::Failed(error)) => {
+                // As after a failed sync in the group commit: nothing more is told and the
+                // actor stops at the end of this turn.
+                engine.group_commit.fail(error.clone());
+                for abort in outbox.aborts {
+                    abort.abort();
                 }
+                engine.refuse(outbox.replies, Vec::new(), &error);
+            }
+            Err(Synced::NotCommitted(error)) => {
+                log::error!("a turn could not be committed, nothing of it happened: {error}");
                 // Stopping is always safe: attempts this turn took out of `in_flight` must
                 // not run on beside the ones `resynchronise` queues again.
                 for abort in outbox.aborts {
                     abort.abort();
                 }
-                engine.deliver_to_platform(Vec::new(), outbox.platform_cancels, Vec::new());
+                engine.refuse(outbox.replies, outbox.platform_cancels, &error);
                 engine.resynchronise(store.connection());
             }
         }
@@ -1163,14 +1236,18 @@ impl Engine {
         Ok(())
     }
 
-    /// Acts on a committed turn: replies, events, aborts, launches.
+    /// Acts on a committed turn: aborts and launches now; replies, events and OS-task
+    /// operations once the turn is durable (`group_commit.rs`).
     fn deliver(&mut self, outbox: Outbox) {
-        for reply in outbox.replies {
-            reply(None);
-        }
-        for event in outbox.events {
-            let _ = self.events.send(event);
-        }
+        self.group_commit.hand_over(Told {
+            replies: outbox.replies,
+            events: outbox.events,
+            idle_waiters: Vec::new(),
+            handoffs: outbox.handoffs,
+            platform_cancels: outbox.platform_cancels,
+            platform_releases: outbox.platform_releases,
+            outstanding_query: outbox.outstanding_query,
+        });
         for abort in outbox.aborts {
             abort.abort();
         }
@@ -1219,14 +1296,6 @@ impl Engine {
         for batch in outbox.batch_launches {
             self.spawn_batch(batch);
         }
-        self.deliver_to_platform(
-            outbox.handoffs,
-            outbox.platform_cancels,
-            outbox.platform_releases,
-        );
-        if let (Some(query), Some(driver)) = (outbox.outstanding_query, &self.platform) {
-            driver.query_outstanding(query);
-        }
     }
 
     /// After a failed commit, memory may be ahead of the store: stop every attempt and put
@@ -1242,7 +1311,11 @@ impl Engine {
         }
         self.platform_keys.clear();
         self.platform_body_sent.clear();
-        self.deliver_to_platform(Vec::new(), cancels, Vec::new());
+        // After any start still waiting in the group commit, never before it.
+        self.group_commit.hand_over(Told {
+            platform_cancels: cancels,
+            ..Told::default()
+        });
         if let Err(error) = store::requeue_running(conn, self.clock.now_ms()) {
             // Tried again at the start of every turn until it holds (a full disk, say):
             // nothing may stay `running` with no attempt behind it.
@@ -1251,16 +1324,41 @@ impl Engine {
         }
     }
 
+    /// Fails the replies of a turn that did not happen, and cancels its OS tasks, in
+    /// order after everything told before.
+    fn refuse(&self, replies: Vec<Reply>, platform_cancels: Vec<String>, error: &StoreError) {
+        let replies = replies
+            .into_iter()
+            .map(|reply| {
+                let error = error.clone();
+                Box::new(move |_: Option<&StoreError>| reply(Some(&error))) as Reply
+            })
+            .collect();
+        self.group_commit.hand_over(Told {
+            replies,
+            platform_cancels,
+            ..Told::default()
+        });
+    }
+
+    /// Stops every in-process attempt; nothing is written.
+    fn abort_in_process_attempts(&mut self) {
+        for flight in self.in_flight.values_mut() {
+            if let FlightLane::InProcess { abort } = &mut flight.lane {
+                abort.iter().for_each(AbortHandle::abort);
+            }
+        }
+    }
+
     fn wake_idle_waiters(&mut self, conn: &Connection) {
         if self.idle_waiters.is_empty() || !self.in_flight.is_empty() {
             return;
         }
         match store::any_runnable(conn) {
-            Ok(false) => {
-                for waiter in self.idle_waiters.drain(..) {
-                    let _ = waiter.send(());
-                }
-            }
+            Ok(false) => self.group_commit.hand_over(Told {
+                idle_waiters: std::mem::take(&mut self.idle_waiters),
+                ..Told::default()
+            }),
             Ok(true) => {}
             Err(error) => log::error!("checking for idleness failed: {error}"),
         }

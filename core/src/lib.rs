@@ -8,10 +8,11 @@
 //!
 //! * **One actor owns all state** ([`actor`]). [`TransferQueue`] handles only send it
 //!   messages. The actor applies them in turns; each turn's state changes are committed in
-//!   one SQLite transaction (group commit) *before* anyone hears of them or any attempt
-//!   starts. Attempts run in their own tasks and report back.
+//!   one SQLite transaction before any attempt starts, and synced to disk (one sync for
+//!   every turn committed meanwhile: group commit) *before* anyone hears of them.
+//!   Attempts run in their own tasks and report back.
 //! * **A transfer's life** is one enum and one pure function ([`state`]).
-//! * **The store** ([`store`]) is SQLite in WAL mode with `synchronous=FULL`.
+//! * **The store** ([`store`]) is SQLite in WAL mode; the actor syncs the WAL itself.
 //! * **The scheduler** ([`scheduler`]) is a pure function: concurrency is counted in
 //!   requests in flight, per host and overall, never in connections, so the limits hold on
 //!   HTTP/2 where the OS's per-host connection limit does not.

@@ -64,7 +64,7 @@ impl TransferQueue {
         let clock = Clock::start();
         let path = config.database_path.clone();
         let service = integrations.platform.clone();
-        let (store, adopted) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+        let (store, wal, adopted) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
             let mut store = Store::open(&path)?;
             let requeued =
                 store::requeue_interrupted_in_process(store.connection(), clock.now_ms())
@@ -73,7 +73,10 @@ impl TransferQueue {
                 log::info!("requeued {requeued} transfers interrupted by the last stop");
             }
             let adopted = reconcile_at_open(&mut store, service.as_deref(), &path, clock)?;
-            Ok((store, adopted))
+            // What opening wrote is durable before the queue is handed to the app.
+            let wal = store.wal_sync()?;
+            wal.sync_blocking()?;
+            Ok((store, wal, adopted))
         })
         .await
         .map_err(|_| Error::Closed)??;
@@ -93,6 +96,7 @@ impl TransferQueue {
         });
         let actor = Actor::new(
             store,
+            wal,
             config,
             clock,
             lane,

@@ -364,6 +364,9 @@ async fn transfers_that_may_not_use_cellular_wait_for_another_network() {
         constrained: false,
     };
     queue.set_network(cellular).await.expect("cellular");
+    // Subscribed first: events are "from now on", and `anywhere` may finish before its
+    // `enqueue` returns.
+    let mut events = queue.subscribe();
     let wifi_only = upload_to(&server, &files[0]).with_constraints(ferry::Constraints {
         allow_expensive: false,
         allow_constrained: true,
@@ -373,7 +376,6 @@ async fn transfers_that_may_not_use_cellular_wait_for_another_network() {
         .enqueue(upload_to(&server, &files[1]))
         .await
         .expect("enqueue");
-    let mut events = queue.subscribe();
     wait_for(
         &mut events,
         100,

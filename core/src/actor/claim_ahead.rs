@@ -1,9 +1,10 @@
 //! Claiming small transfers ahead of free request slots.
 //!
-//! Every launch is committed before it starts, and a commit waits for an fsync (~1 ms
-//! here, more on a phone). If the actor launched only into free slots, each slot would
-//! idle from the end of its request until the next commit: with many small files, most
-//! of the time (`many_small_puts`: 5,500 files/s against curl's 15,000).
+//! Every launch is committed before it starts, and a turn takes a while (its SQL, and
+//! before group commit an fsync of ~1 ms here, more on a phone). If the actor launched
+//! only into free slots, each slot would idle from the end of its request until the next
+//! commit: with many small files, most of the time (`many_small_puts`, when commits
+//! waited for their fsync: 5,500 files/s against curl's 15,000).
 //!
 //! So once the free slots are filled, the actor also claims more small in-process
 //! transfers: they are committed as running (and reported as started) in this turn, and
@@ -54,8 +55,8 @@ pub(super) struct ClaimDepth {
 }
 
 impl ClaimDepth {
-    /// Records that `finished_meanwhile` attempts finished while a turn ran (its hop to
-    /// the blocking pool, its SQL and its commit).
+    /// Records that `finished_meanwhile` attempts finished while a turn ran (its SQL and
+    /// its commit, and for a turn with the app's commands its hop to the blocking pool).
     pub(super) fn observe_turn(&mut self, finished_meanwhile: usize) {
         let decayed = self.drained_per_turn - self.drained_per_turn.div_ceil(DRAIN_DECAY_DIVISOR);
         self.drained_per_turn = finished_meanwhile.max(decayed);

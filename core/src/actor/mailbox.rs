@@ -1,9 +1,9 @@
 //! The actor's mailbox: the channels it reads, and how their messages become turns.
 //!
 //! A turn takes everything waiting, up to [`MAX_BATCH`] messages. Every turn ends in a
-//! commit, and every commit waits for an fsync, so with many small files the number of
-//! turns is what the actor's CPU goes to (`many_small_puts`: ~1,100 turns for 10,000
-//! files, a third of the actor's CPU in commits). While attempts claimed ahead wait at the
+//! commit, so with many small files the number of turns is what the actor's CPU goes to
+//! (`many_small_puts`, measured when every commit waited for an fsync: ~1,100 turns for
+//! 10,000 files, a third of the actor's CPU in commits). While attempts claimed ahead wait at the
 //! request gates (`actor/claim_ahead.rs`), nothing waits for the actor: an ending request
 //! hands its slot to a waiting attempt without it. Then the actor may gather more
 //! finished attempts into the turn, until only the reserve is left waiting: what must

@@ -176,28 +176,6 @@ impl Engine {
         }
     }
 
-    /// Sends the turn's platform operations to the driver, in order: cancels first, so
-    /// a slot freed by a cancel is free before a new task starts.
-    pub(super) fn deliver_to_platform(
-        &self,
-        handoffs: Vec<(Handoff, BodyPlan)>,
-        cancels: Vec<String>,
-        releases: Vec<String>,
-    ) {
-        let Some(driver) = &self.platform else {
-            return;
-        };
-        for key in cancels {
-            driver.cancel(key);
-        }
-        for key in releases {
-            driver.release(key);
-        }
-        for (handoff, body) in handoffs {
-            driver.start(handoff, body);
-        }
-    }
-
     pub(super) fn on_platform_report(
         &mut self,
         tx: &Connection,

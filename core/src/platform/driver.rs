@@ -36,6 +36,7 @@ enum Operation {
 }
 
 /// The actor's handle on the driver task.
+#[derive(Clone)]
 pub(crate) struct PlatformDriver {
     operations: mpsc::UnboundedSender<Operation>,
     bodies: PathBuf,

@@ -3,7 +3,9 @@
 //! Opening checks that the file is a Ferry database of a version this build understands
 //! and migrates older schemas; a damaged, foreign or newer file gives a typed
 //! [`StoreError`], never a panic. Every write happens inside the actor's transaction for
-//! its turn (group commit), so thousands of state changes per second cost a few fsyncs.
+//! its turn, and one sync of the WAL covers every turn committed while the one before ran
+//! (`wal_sync.rs`, `actor/group_commit.rs`), so thousands of state changes per second
+//! cost a few hundred fsyncs.
 //! This module must never decide anything about transfers: it stores and loads.
 
 mod enqueue;
@@ -11,9 +13,12 @@ mod identity;
 mod resumable;
 mod schema;
 mod transfers;
+mod wal_sync;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -29,6 +34,7 @@ pub(crate) use transfers::{
     next_retry_at, requeue_interrupted_in_process, requeue_running, running_on_platform, save,
     totals,
 };
+pub(crate) use wal_sync::WalSync;
 
 /// `PRAGMA application_id` of every Ferry database: "FRRY".
 const FERRY_APPLICATION_ID: i64 = 0x4652_5259;
@@ -36,6 +42,8 @@ const FERRY_APPLICATION_ID: i64 = 0x4652_5259;
 const STATEMENT_CACHE_CAPACITY: usize = 64;
 /// The page cache, in KiB.
 const CACHE_KIB: i64 = 8 * 1024;
+/// WAL frames (pages) at which a checkpoint is due: SQLite's own autocheckpoint default.
+const CHECKPOINT_FRAMES: u32 = 1000;
 
 /// An open database, and the lock that makes this process its only user.
 pub(crate) struct Store {
@@ -47,6 +55,11 @@ pub(crate) struct Store {
     /// SIGKILL, so a crash never leaves it stale. The file is never deleted: unlinking a
     /// locked file would split the lock in two.
     _lock: File,
+    /// Whether SQLite runs with a write-ahead log (it may refuse one).
+    journal_is_wal: bool,
+    /// Frames in the WAL after the last commit, from SQLite's WAL hook: checkpoints are
+    /// ours to run, on the blocking pool (`checkpoint_if_due`).
+    wal_frames: Arc<AtomicU32>,
 }
 
 impl Store {
@@ -65,11 +78,55 @@ impl Store {
             conn,
             path: path.into(),
             _lock: lock,
+            journal_is_wal: false,
+            wal_frames: Arc::new(AtomicU32::new(0)),
         };
         store.check_identity()?;
-        store.configure()?;
+        store.journal_is_wal = store.configure()?;
         schema::migrate(&mut store.conn).map_err(|error| store.error(error))?;
         Ok(store)
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What syncs this database's commits: its WAL, found where SQLite keeps it.
+    pub(crate) fn wal_sync(&self) -> Result<WalSync, StoreError> {
+        let wal = match (self.journal_is_wal, self.conn.path()) {
+            (true, Some(database)) if !database.is_empty() => {
+                Some(PathBuf::from(format!("{database}-wal")))
+            }
+            (true, _) => {
+                let mut name = self.path.as_os_str().to_owned();
+                name.push("-wal");
+                Some(PathBuf::from(name))
+            }
+            (false, _) => None,
+        };
+        WalSync::open(self.path.clone(), wal)
+    }
+
+    /// Whether the WAL has grown enough to checkpoint it.
+    pub(crate) fn checkpoint_due(&self) -> bool {
+        self.wal_frames.load(Ordering::Relaxed) >= CHECKPOINT_FRAMES
+    }
+
+    /// Copies the WAL back into the database, so the WAL restarts from its beginning. It
+    /// syncs the WAL and the database (twice F_FULLFSYNC on Apple): run it on the blocking
+    /// pool, never on a runtime worker. A failure is logged; the next turn tries again.
+    pub(crate) fn checkpoint_if_due(&mut self) {
+        if !self.checkpoint_due() {
+            return;
+        }
+        match self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            Ok(()) => self.wal_frames.store(0, Ordering::Relaxed),
+            Err(error) => log::warn!("a checkpoint of the WAL failed: {error}"),
+        }
     }
 
     pub(crate) fn connection(&mut self) -> &mut Connection {
@@ -110,15 +167,32 @@ impl Store {
         Ok(())
     }
 
-    fn configure(&self) -> Result<(), StoreError> {
-        let conn = &self.conn;
-        let apply = || -> rusqlite::Result<()> {
+    /// Sets the connection up; whether the journal is a WAL.
+    fn configure(&mut self) -> Result<bool, StoreError> {
+        let wal_frames = Arc::clone(&self.wal_frames);
+        let conn = &mut self.conn;
+        let apply = || -> rusqlite::Result<bool> {
             let mode: String =
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                log::warn!("SQLite refused WAL mode (got {mode}); durability is unchanged");
+            let journal_is_wal = mode.eq_ignore_ascii_case("wal");
+            if journal_is_wal {
+                // A commit writes the WAL and returns; the actor syncs the WAL itself, once
+                // for every turn committed meanwhile, before anything of them is told
+                // (`wal_sync.rs`, `actor/group_commit.rs`). SQLite still syncs around its
+                // checkpoints and when it starts reusing the WAL.
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                // No checkpoint inside a commit, which may run on a runtime worker: the
+                // hook counts the WAL's frames, and the actor checkpoints on the blocking
+                // pool (`checkpoint_if_due`). Set after the pragma, which replaces the hook.
+                conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+                conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames| {
+                    wal_frames.store(u32::try_from(frames).unwrap_or(u32::MAX), Ordering::Relaxed);
+                    Ok(())
+                }))?;
+            } else {
+                log::warn!("SQLite refused WAL mode (got {mode}); every commit syncs itself");
+                conn.pragma_update(None, "synchronous", "FULL")?;
             }
-            conn.pragma_update(None, "synchronous", "FULL")?;
             // Apple's fsync does not reach the platter; F_FULLFSYNC does.
             if cfg!(target_vendor = "apple") {
                 conn.pragma_update(None, "fullfsync", "ON")?;
@@ -138,9 +212,10 @@ impl Store {
             // statement whenever a new value is bound to `LIMIT ?` (the scheduler's
             // window changes every turn); our plans do not depend on bound values.
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-            Ok(())
+            Ok(journal_is_wal)
         };
-        apply().map_err(|error| self.error(error))
+        let configured = apply();
+        configured.map_err(|error| self.error(error))
     }
 }
 
@@ -206,6 +281,45 @@ mod tests {
         assert!(matches!(error, StoreError::InUse { .. }), "{error}");
         drop(first);
         Store::open(&path).expect("free again");
+    }
+
+    #[test]
+    fn commits_never_checkpoint_and_a_due_checkpoint_restarts_the_wal() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("q.db");
+        let mut store = Store::open(&path).expect("open");
+        let conn = store.connection();
+        conn.execute_batch("CREATE TABLE pad(x BLOB);")
+            .expect("table");
+        let wal_pages = || std::fs::metadata(dir.path().join("q.db-wal")).map(|m| m.len() / 4096);
+        let mut commits = 0;
+        while !store.checkpoint_due() {
+            store
+                .connection()
+                .execute("INSERT INTO pad VALUES (zeroblob(16384))", [])
+                .expect("insert");
+            commits += 1;
+            assert!(commits < 1000, "a checkpoint never came due");
+        }
+        // SQLite's own autocheckpoint would have reset the WAL by now; ours waits.
+        let grown = wal_pages().expect("the WAL");
+        assert!(grown >= u64::from(CHECKPOINT_FRAMES), "{grown} pages");
+
+        store.checkpoint_if_due();
+        assert!(!store.checkpoint_due());
+        store
+            .connection()
+            .execute("INSERT INTO pad VALUES (1)", [])
+            .expect("insert");
+        assert!(
+            !store.checkpoint_due(),
+            "the WAL restarted from its beginning"
+        );
+        assert_eq!(
+            wal_pages().expect("the WAL"),
+            grown,
+            "reused in place, not regrown"
+        );
     }
 
     #[test]
