@@ -2,7 +2,8 @@
 //! flight, by Ferry and by `curl --parallel --parallel-max 8`, in alternating order.
 //!
 //! Ferry's time runs from `enqueue_many` until `wait_idle` resolves, every completion
-//! durable (SQLite WAL, `synchronous=FULL`). curl's time is its whole process.
+//! durable (SQLite WAL, synced before it is told: `core/src/actor/group_commit.rs`).
+//! curl's time is its whole process.
 
 use std::fmt::Write as _;
 use std::fs;

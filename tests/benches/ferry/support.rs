@@ -100,8 +100,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("build the tokio runtime")
 }
 
-/// The queue configuration every benchmark uses: Ferry's defaults (durable: WAL,
-/// `synchronous=FULL`, each turn committed before it is reported), `in_flight` requests
+/// The queue configuration every benchmark uses: Ferry's defaults (durable: each turn
+/// committed, and its WAL synced, before it is reported), `in_flight` requests
 /// per host and overall, HTTP/1.1 (the baseline servers speak cleartext HTTP/1.1).
 pub fn ferry_config(database: &Path, in_flight: usize) -> QueueConfig {
     let mut config = QueueConfig::new(database);
