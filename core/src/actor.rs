@@ -259,6 +259,8 @@ pub(crate) struct Engine {
     platform_body_sent: HashMap<String, u64>,
     /// A failed commit's requeue of running transfers failed too; retried every turn.
     requeue_pending: bool,
+    /// This turn's changes to the per-state totals, written before it commits.
+    pending_totals: store::TotalsDelta,
     /// Transfers the OS stalled on while the app was in the foreground; they stay
     /// in-process for as long as this queue is open.
     taken_back: HashSet<TransferId>,
@@ -348,6 +350,7 @@ impl Actor {
                 platform_keys: HashMap::new(),
                 platform_body_sent: HashMap::new(),
                 requeue_pending: false,
+                pending_totals: store::TotalsDelta::default(),
                 taken_back: HashSet::new(),
                 outstanding_queries: 0,
                 may_hold_upload_resources,
@@ -498,8 +501,11 @@ impl Actor {
             } else {
                 engine.schedule(&tx, &mut outbox)?;
             }
+            store::apply_totals(&tx, &engine.pending_totals)?;
             tx.commit()
         })();
+        // Counted now, or rolled back with the rows they count.
+        engine.pending_totals = store::TotalsDelta::default();
         let committed = committed.map_err(|error| store.error(error));
         let synced = match (committed, sync) {
             // A new transfer's row must be on disk before any request for it goes out: a
@@ -637,7 +643,7 @@ impl Engine {
                 outbox.replies.push(reply_after_commit(reply, result));
             }
             Command::CountByState { reply } => {
-                let result = count_by_state(tx);
+                let result = self.state_totals(tx).map(count_by_state);
                 outbox.replies.push(reply_after_commit(reply, result));
             }
             Command::SetAppState { state, reply } => {
@@ -678,7 +684,7 @@ impl Engine {
                 return uploads.iter().map(|_| Err(error.clone())).collect();
             }
         };
-        uploads
+        let results = uploads
             .into_iter()
             .map(|upload| {
                 let upload = upload?;
@@ -698,7 +704,9 @@ impl Engine {
                     .map_err(sqlite)?;
                 Ok(id)
             })
-            .collect()
+            .collect();
+        self.pending_totals.merge(writer.inserted());
+        results
     }
 
     fn get(&self, tx: &Connection, id: &TransferId) -> Result<Transfer, Error> {
@@ -763,7 +771,8 @@ impl Engine {
         if transfer.state == TransferState::Queued {
             transfer.next_attempt_at = self.clock.now();
         }
-        store::save(tx, &transfer, self.clock.now_ms()).map_err(sqlite)?;
+        store::save(tx, &transfer, self.clock.now_ms(), &mut self.pending_totals)
+            .map_err(sqlite)?;
         let id = id.clone();
         outbox.events.push(match transfer.state {
             TransferState::Paused => TransferEvent::Paused { id },
@@ -773,8 +782,16 @@ impl Engine {
         Ok(())
     }
 
+    /// Files and bytes per state, this turn's enqueues included: they are added to the
+    /// stored totals only at its end.
+    fn state_totals(&self, tx: &Connection) -> Result<store::StateTotals, Error> {
+        let mut totals = store::totals(tx).map_err(sqlite)?;
+        totals.add_pending(&self.pending_totals);
+        Ok(totals)
+    }
+
     fn progress(&mut self, tx: &Connection) -> Result<Progress, Error> {
-        let totals = store::totals(tx).map_err(sqlite)?;
+        let totals = self.state_totals(tx)?;
         let (files_total, bytes_total) = StateKind::ALL
             .into_iter()
             .filter(|kind| *kind != StateKind::Cancelled)
@@ -915,7 +932,7 @@ impl Engine {
         for flight in self.take_attempt(id) {
             let mut transfer = flight.transfer;
             if transfer.requeue_without_verdict(self.clock.now()) {
-                store::save(tx, &transfer, self.clock.now_ms())?;
+                store::save(tx, &transfer, self.clock.now_ms(), &mut self.pending_totals)?;
             }
         }
         Ok(())
@@ -986,6 +1003,7 @@ impl Engine {
                 )
             }
         };
+        let from = transfer.state.kind();
         match transition(&transfer.state, &input) {
             Ok((next, _)) => transfer.state = next,
             Err(illegal) => {
@@ -993,7 +1011,8 @@ impl Engine {
                 return Ok(());
             }
         }
-        store::save(tx, &transfer, self.clock.now_ms())?;
+        let now_ms = self.clock.now_ms();
+        store::save_replacing(tx, &transfer, from, now_ms, &mut self.pending_totals)?;
         outbox.events.push(event);
         Ok(())
     }
@@ -1148,6 +1167,7 @@ impl Engine {
         if self.auth_breakers.is_open(&transfer.host, Instant::now()) {
             return self.hold_for_credentials(tx, transfer, lane, outbox);
         }
+        let from = transfer.state.kind();
         let Ok((next, _)) = transition(&transfer.state, &Input::Start { lane: lane.clone() })
         else {
             return Ok(false);
@@ -1156,7 +1176,8 @@ impl Engine {
         transfer.attempts = attempt;
         transfer.bytes_sent = 0;
         // Durable in this turn's commit, before the OS or the network hears of it.
-        store::save(tx, &transfer, self.clock.now_ms())?;
+        let now_ms = self.clock.now_ms();
+        store::save_replacing(tx, &transfer, from, now_ms, &mut self.pending_totals)?;
         self.breakers.on_launch(&transfer.host, Instant::now());
         self.next_generation += 1;
         let generation = self.next_generation;
@@ -1230,7 +1251,7 @@ impl Engine {
             outbox.aborts.extend(abort);
             let mut transfer = flight.transfer;
             if transfer.requeue_without_verdict(self.clock.now()) {
-                store::save(tx, &transfer, now_ms)?;
+                store::save(tx, &transfer, now_ms, &mut self.pending_totals)?;
             }
         }
         Ok(())
@@ -1399,7 +1420,7 @@ impl Engine {
         );
         transfer.state = next;
         transfer.last_error = Some(error.clone());
-        store::save(tx, &transfer, self.clock.now_ms())?;
+        store::save(tx, &transfer, self.clock.now_ms(), &mut self.pending_totals)?;
         outbox.events.push(TransferEvent::AuthRequired {
             id: transfer.id.clone(),
             error,
@@ -1412,10 +1433,9 @@ fn sqlite(error: rusqlite::Error) -> Error {
     Error::Store(StoreError::sqlite(error))
 }
 
-/// Files and bytes in every state, in [`StateKind::ALL`] order, from one aggregate query.
-fn count_by_state(tx: &Connection) -> Result<Vec<StateCount>, Error> {
-    let totals = store::totals(tx).map_err(sqlite)?;
-    Ok(StateKind::ALL
+/// Files and bytes in every state, in [`StateKind::ALL`] order.
+fn count_by_state(totals: store::StateTotals) -> Vec<StateCount> {
+    StateKind::ALL
         .into_iter()
         .map(|state| {
             let (files, bytes) = totals.get(state);
@@ -1425,5 +1445,5 @@ fn count_by_state(tx: &Connection) -> Result<Vec<StateCount>, Error> {
                 bytes,
             }
         })
-        .collect())
+        .collect()
 }

@@ -79,11 +79,13 @@ fn requeue_vanished(
 ) -> rusqlite::Result<()> {
     let now_ms = clock.now_ms();
     let tx = conn.transaction()?;
+    let mut totals = store::TotalsDelta::default();
     for mut transfer in vanished {
         if transfer.requeue_without_verdict(clock.now()) {
-            store::save(&tx, &transfer, now_ms)?;
+            store::save(&tx, &transfer, now_ms, &mut totals)?;
         }
     }
+    store::apply_totals(&tx, &totals)?;
     tx.commit()
 }
 

@@ -4,11 +4,14 @@
 mod support;
 
 use ferry::{
-    Error, FailureKind, Limits, NetworkStatus, StateKind, TransferEvent, TransferQueue,
+    Error, FailureKind, Limits, NetworkStatus, StateCount, StateKind, TransferEvent, TransferQueue,
     TransferState, Upload, UploadMethod,
 };
 use ferry_testkit::{Fault, FaultPlan, ScriptedFault, ServerConfig, TestServer};
-use support::{SourceFile, assert_all_received_once, quick_config, wait_for, write_files};
+use support::{
+    SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers, quick_config,
+    wait_for, write_files,
+};
 
 const OFFLINE: NetworkStatus = NetworkStatus {
     online: false,
@@ -505,6 +508,13 @@ async fn a_resumed_transfer_always_runs_and_wait_idle_returns() {
     queue.shutdown().await.expect("shutdown");
 }
 
+fn files_and_bytes(counts: &[StateCount], state: StateKind) -> Option<(u64, u64)> {
+    counts
+        .iter()
+        .find(|count| count.state == state)
+        .map(|count| (count.files, count.bytes))
+}
+
 #[tokio::test]
 async fn counts_by_state_list_every_state_with_its_files_and_bytes() {
     let server = server_with(Vec::new()).await;
@@ -529,17 +539,43 @@ async fn counts_by_state_list_every_state_with_its_files_and_bytes() {
     let counts = queue.count_by_state().await.expect("counts");
     let states: Vec<StateKind> = counts.iter().map(|count| count.state).collect();
     assert_eq!(states, StateKind::ALL.to_vec(), "every state, in order");
-    let of = |state: StateKind| {
-        counts
-            .iter()
-            .find(|count| count.state == state)
-            .map(|count| (count.files, count.bytes))
-    };
+    let of = |state: StateKind| files_and_bytes(&counts, state);
     assert_eq!(of(StateKind::Cancelled), Some((1, 1000)));
     assert_eq!(of(StateKind::Paused), Some((1, 2000)));
     assert_eq!(of(StateKind::Queued), Some((1, 3000)));
     assert_eq!(of(StateKind::Succeeded), Some((0, 0)));
     let total: u64 = counts.iter().map(|count| count.files).sum();
     assert_eq!(total, 3);
+    assert_totals_agree_with_the_transfers(&queue).await;
+
+    queue.resume(&ids[1]).await.expect("resume");
+    queue
+        .set_network(NetworkStatus {
+            online: true,
+            ..OFFLINE
+        })
+        .await
+        .expect("online");
+    let idle = tokio::time::timeout(std::time::Duration::from_secs(30), queue.wait_idle());
+    idle.await.expect("wait_idle returned").expect("idle");
+    let counts = queue.count_by_state().await.expect("counts");
+    let of = |state: StateKind| files_and_bytes(&counts, state);
+    assert_eq!(of(StateKind::Succeeded), Some((2, 5000)));
+    assert_eq!(of(StateKind::Cancelled), Some((1, 1000)));
+    assert_totals_agree_with_the_transfers(&queue).await;
     queue.shutdown().await.expect("shutdown");
+    drop(queue);
+
+    let reopened = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("reopen");
+    assert_eq!(
+        reopened
+            .count_by_state()
+            .await
+            .expect("counts after reopening"),
+        counts,
+        "the totals survive a reopen"
+    );
+    reopened.shutdown().await.expect("shutdown");
 }

@@ -9,7 +9,10 @@ use ferry::{FailureKind, StateKind, TransferEvent, TransferQueue, Upload};
 use ferry_testkit::{
     Fault, FaultPlan, RetryAfter, ScriptedFault, ServerConfig, StallFault, StatusFault, TestServer,
 };
-use support::{assert_all_received_once, quick_config, wait_for, write_files};
+use support::{
+    assert_all_received_once, assert_totals_agree_with_the_transfers, quick_config, wait_for,
+    write_files,
+};
 use tokio::time::Instant;
 
 async fn server_with(faults: FaultPlan) -> TestServer {
@@ -61,6 +64,7 @@ async fn every_file_arrives_exactly_once_under_resets_503s_and_stalls() {
         .await
         .expect("list");
     assert_eq!(succeeded.len(), files.len());
+    assert_totals_agree_with_the_transfers(&queue).await;
     let stats = server.stats();
     assert!(
         stats.faults.reset > 0,

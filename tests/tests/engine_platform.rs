@@ -13,7 +13,10 @@ use ferry::{
 };
 use ferry_testkit::{ServerConfig, TestServer};
 use support::scripted_platform::{ScriptedPlatform, deliver};
-use support::{SourceFile, assert_all_received_once, quick_config, wait_for, write_files};
+use support::{
+    SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers, quick_config,
+    wait_for, write_files,
+};
 
 const LARGE: u64 = 64 * 1024;
 
@@ -365,6 +368,7 @@ async fn a_force_quit_cancels_every_task_and_everything_is_sent_once_after_reope
     assert_eq!(succeeded.len(), files.len());
     assert!(succeeded.iter().all(|transfer| transfer.attempts == 1));
     assert_all_received_once(&server, &files);
+    assert_totals_agree_with_the_transfers(&queue).await;
     queue.shutdown().await.expect("shutdown");
 }
 
@@ -490,6 +494,7 @@ async fn back_in_the_foreground_tasks_the_os_lost_run_again() {
         "the small file ran in-process the second time"
     );
     assert_all_received_once(&server, &files);
+    assert_totals_agree_with_the_transfers(&queue).await;
     queue.shutdown().await.expect("shutdown");
 }
 

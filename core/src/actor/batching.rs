@@ -133,7 +133,7 @@ impl Engine {
             transfer.state = next;
             transfer.attempts = transfer.attempts.saturating_add(1);
             transfer.bytes_sent = 0;
-            store::save(tx, &transfer, self.clock.now_ms())?;
+            store::save(tx, &transfer, self.clock.now_ms(), &mut self.pending_totals)?;
             outbox.events.push(TransferEvent::Started {
                 id: transfer.id.clone(),
                 attempt: transfer.attempts,

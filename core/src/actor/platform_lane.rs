@@ -419,7 +419,7 @@ impl Engine {
         if !transfer.requeue_without_verdict(self.clock.now()) {
             return Ok(());
         }
-        store::save(tx, &transfer, self.clock.now_ms())?;
+        store::save(tx, &transfer, self.clock.now_ms(), &mut self.pending_totals)?;
         outbox
             .events
             .push(TransferEvent::Requeued { id: transfer.id });

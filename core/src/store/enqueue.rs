@@ -5,6 +5,9 @@
 //! for every row: with 10,000 uploads, the cache lookups alone were about a tenth of the
 //! batch's SQLite time (`many_small_puts`, where nothing can start until it commits).
 //!
+//! It counts what it inserted ([`BatchWriter::inserted`]); the turn adds that to the
+//! totals before it commits (`totals.rs`).
+//!
 //! It only reads and inserts rows; deciding what an existing transfer means for a new
 //! enqueue is the actor's.
 
@@ -13,6 +16,7 @@ use std::borrow::Cow;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
 use super::identity::identity_key;
+use super::totals::TotalsDelta;
 use super::transfers::{corrupt, text, to_i64};
 use crate::TransferId;
 use crate::state::StateKind;
@@ -56,6 +60,7 @@ pub(crate) struct BatchWriter<'conn> {
     conn: &'conn Connection,
     exists: CachedStatement<'conn>,
     insert: CachedStatement<'conn>,
+    inserted: TotalsDelta,
 }
 
 impl<'conn> BatchWriter<'conn> {
@@ -76,6 +81,7 @@ impl<'conn> BatchWriter<'conn> {
             conn,
             exists,
             insert,
+            inserted: TotalsDelta::default(),
         })
     }
 
@@ -151,6 +157,12 @@ impl<'conn> BatchWriter<'conn> {
             now_ms,
             identity.key,
         ])?;
+        self.inserted.inserted(validated.snapshot.size);
         Ok(())
+    }
+
+    /// What this batch inserted, for the totals (`totals.rs`).
+    pub(crate) fn inserted(&self) -> &TotalsDelta {
+        &self.inserted
     }
 }

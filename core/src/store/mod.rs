@@ -12,6 +12,7 @@ mod enqueue;
 mod identity;
 mod resumable;
 mod schema;
+mod totals;
 mod transfers;
 mod wal_sync;
 
@@ -29,10 +30,11 @@ pub(crate) use enqueue::{BatchWriter, Identity};
 pub(crate) use resumable::{
     ResumableRecord, forget_resumable, holds_any_resumable, load_resumable, save_resumable,
 };
+pub(crate) use totals::{StateTotals, TotalsDelta, apply as apply_totals, totals};
 pub(crate) use transfers::{
     CandidateFilter, CandidateRow, any_runnable, due_candidates, list, load, load_by_seq,
     next_retry_at, requeue_interrupted_in_process, requeue_running, running_on_platform, save,
-    totals,
+    save_replacing,
 };
 pub(crate) use wal_sync::WalSync;
 

@@ -80,6 +80,17 @@ const MIGRATIONS: &[Migration] = &[
     // 4: uploads are found by an integer identity key (`identity.rs`), not by an index
     // over their source, destination and method texts.
     Migration::Rust(add_identity_keys),
+    // Files and bytes per state, so `progress()` reads a few rows instead of every
+    // transfer; kept by the store's writers (`totals.rs`).
+    Migration::Sql(
+        "CREATE TABLE state_totals (
+        state TEXT PRIMARY KEY NOT NULL,
+        files INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO state_totals (state, files, bytes)
+        SELECT state, count(*), coalesce(sum(size), 0) FROM transfers GROUP BY state;",
+    ),
 ];
 
 /// Migration 4: adds the identity key column, computes it for every stored transfer, and
@@ -196,6 +207,20 @@ mod tests {
                 .expect("find")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_totals_of_transfers_stored_before_them_are_counted_by_the_migration() {
+        let mut conn = database_at(3);
+        insert_before_identity_keys(&conn, 1, "/src/a", None);
+        insert_before_identity_keys(&conn, 2, "/src/b", None);
+        insert_before_identity_keys(&conn, 3, "/src/c", None);
+        conn.execute("UPDATE transfers SET state = 'succeeded' WHERE seq = 3", [])
+            .expect("finish one");
+        migrate(&mut conn).expect("migrate");
+        let totals = crate::store::totals(&conn).expect("totals");
+        assert_eq!(totals.get(crate::state::StateKind::Queued), (2, 2));
+        assert_eq!(totals.get(crate::state::StateKind::Succeeded), (1, 1));
     }
 
     #[test]

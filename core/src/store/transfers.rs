@@ -5,6 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::totals::{TotalsDelta, apply as apply_totals};
 use crate::clock::{from_ms, to_ms_ceil};
 use crate::error::{FailureKind, TransferError};
 use crate::state::{Lane, StateKind, TransferState};
@@ -144,7 +145,53 @@ pub(crate) fn list(
 
 /// Writes every mutable column of `transfer`. Found by its row key, and only if that row
 /// is still this transfer's: a key freed by a deleted row could be given to a new one.
-pub(crate) fn save(conn: &Connection, transfer: &Transfer, now_ms: i64) -> rusqlite::Result<()> {
+/// A change of state is added to `totals`, from the state the row held (read first).
+pub(crate) fn save(
+    conn: &Connection,
+    transfer: &Transfer,
+    now_ms: i64,
+    totals: &mut TotalsDelta,
+) -> rusqlite::Result<()> {
+    let mut stored =
+        conn.prepare_cached("SELECT state FROM transfers WHERE seq = ?1 AND id = ?2")?;
+    let from = stored
+        .query_row(params![transfer.seq, transfer.id.as_str()], |row| {
+            StateKind::parse(text(row, 0)?).ok_or_else(|| corrupt(0, "unknown state"))
+        })
+        .optional()?;
+    if write(conn, transfer, now_ms, None)?
+        && let Some(from) = from
+    {
+        totals.moved(from, transfer.state.kind(), transfer.size);
+    }
+    Ok(())
+}
+
+/// As [`save`], for a caller that knows the state the row holds (the transfer's state
+/// before its transition), so nothing is read first: the actor's launches and finished
+/// attempts, two saves of every file. Should the row hold another state, [`save`] writes
+/// it and counts from the state it finds.
+pub(crate) fn save_replacing(
+    conn: &Connection,
+    transfer: &Transfer,
+    from: StateKind,
+    now_ms: i64,
+    totals: &mut TotalsDelta,
+) -> rusqlite::Result<()> {
+    if write(conn, transfer, now_ms, Some(from))? {
+        totals.moved(from, transfer.state.kind(), transfer.size);
+        return Ok(());
+    }
+    save(conn, transfer, now_ms, totals)
+}
+
+/// Writes the row, if it is this transfer's and (given `only_from`) in that state.
+fn write(
+    conn: &Connection,
+    transfer: &Transfer,
+    now_ms: i64,
+    only_from: Option<StateKind>,
+) -> rusqlite::Result<bool> {
     let lane_key = match &transfer.state {
         TransferState::Running {
             lane: Lane::Platform { handoff_key },
@@ -155,9 +202,9 @@ pub(crate) fn save(conn: &Connection, transfer: &Transfer, now_ms: i64) -> rusql
     let mut statement = conn.prepare_cached(
         "UPDATE transfers SET state = ?2, lane_key = ?3, attempts = ?4, next_attempt_at = ?5, \
          bytes_sent = ?6, error_kind = ?7, error_status = ?8, error_message = ?9, \
-         updated_at = ?10 WHERE seq = ?1 AND id = ?11",
+         updated_at = ?10 WHERE seq = ?1 AND id = ?11 AND (?12 IS NULL OR state = ?12)",
     )?;
-    statement.execute(params![
+    let written = statement.execute(params![
         transfer.seq,
         transfer.state.kind().as_str(),
         lane_key,
@@ -169,8 +216,9 @@ pub(crate) fn save(conn: &Connection, transfer: &Transfer, now_ms: i64) -> rusql
         error.map(|error| error.message.as_str()),
         now_ms,
         transfer.id.as_str(),
+        only_from.map(StateKind::as_str),
     ])?;
-    Ok(())
+    Ok(written == 1)
 }
 
 /// A queued transfer whose time has come, with what the scheduler needs.
@@ -268,41 +316,6 @@ pub(crate) fn any_runnable(conn: &Connection) -> rusqlite::Result<bool> {
     statement.query_row([], |row| row.get(0))
 }
 
-/// Count and bytes per state.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct StateTotals {
-    pub by_state: Vec<(StateKind, u64, u64)>,
-}
-
-impl StateTotals {
-    pub(crate) fn get(&self, kind: StateKind) -> (u64, u64) {
-        self.by_state
-            .iter()
-            .find(|(state, _, _)| *state == kind)
-            .map_or((0, 0), |(_, count, bytes)| (*count, *bytes))
-    }
-}
-
-pub(crate) fn totals(conn: &Connection) -> rusqlite::Result<StateTotals> {
-    let mut statement = conn.prepare_cached(
-        "SELECT state, count(*), coalesce(sum(size), 0) FROM transfers GROUP BY state",
-    )?;
-    let rows = statement.query_map([], |row| {
-        let name: String = row.get(0)?;
-        let kind = StateKind::parse(&name).ok_or_else(|| corrupt(0, "unknown state"))?;
-        let count: i64 = row.get(1)?;
-        let bytes: i64 = row.get(2)?;
-        Ok((
-            kind,
-            u64::try_from(count).unwrap_or(0),
-            u64::try_from(bytes).unwrap_or(0),
-        ))
-    })?;
-    Ok(StateTotals {
-        by_state: rows.collect::<rusqlite::Result<_>>()?,
-    })
-}
-
 /// After a restart, in-process attempts died with the process: queue them again now. The
 /// interrupted attempt does not use up the retry budget.
 /// Platform-lane transfers are left for reconciliation with the OS.
@@ -310,10 +323,12 @@ pub(crate) fn requeue_interrupted_in_process(
     conn: &Connection,
     now_ms: i64,
 ) -> rusqlite::Result<usize> {
-    conn.execute(
+    requeue_counted(
+        conn,
         "UPDATE transfers SET state = 'queued', next_attempt_at = ?1, updated_at = ?1, \
-         attempts = max(attempts - 1, 0) WHERE state = 'running' AND lane_key IS NULL",
-        [now_ms],
+         attempts = max(attempts - 1, 0) WHERE state = 'running' AND lane_key IS NULL \
+         RETURNING size",
+        now_ms,
     )
 }
 
@@ -321,12 +336,34 @@ pub(crate) fn requeue_interrupted_in_process(
 /// open without a platform service (no one is left to report on OS tasks). The
 /// interrupted attempts do not use up the retry budget.
 pub(crate) fn requeue_running(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
-    conn.execute(
+    requeue_counted(
+        conn,
         "UPDATE transfers SET state = 'queued', lane_key = NULL, next_attempt_at = ?1, \
          updated_at = ?1, bytes_sent = 0, attempts = max(attempts - 1, 0) \
-         WHERE state = 'running'",
-        [now_ms],
+         WHERE state = 'running' RETURNING size",
+        now_ms,
     )
+}
+
+/// Runs a requeue of running transfers that returns each one's size, and moves them from
+/// running to queued in the totals at once: these run outside the turns' bookkeeping.
+fn requeue_counted(conn: &Connection, sql: &str, now_ms: i64) -> rusqlite::Result<usize> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query([now_ms])?;
+    let mut moved = TotalsDelta::default();
+    let mut count = 0;
+    while let Some(row) = rows.next()? {
+        let size: i64 = row.get(0)?;
+        moved.moved(
+            StateKind::Running,
+            StateKind::Queued,
+            u64::try_from(size).unwrap_or(0),
+        );
+        count += 1;
+    }
+    drop(rows);
+    apply_totals(conn, &moved)?;
+    Ok(count)
 }
 
 /// Every transfer recorded as running on an OS task.

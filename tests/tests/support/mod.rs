@@ -12,7 +12,7 @@ pub mod tusd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferry::{QueueConfig, Subscription, TransferEvent};
+use ferry::{QueueConfig, StateKind, Subscription, TransferEvent, TransferQueue};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -100,6 +100,43 @@ pub fn assert_all_received_once(server: &ferry_testkit::TestServer, files: &[Sou
         assert_eq!(got.sha256_hex, file.sha256_hex, "{key}: content");
         assert_eq!(got.stored_count, 1, "{key}: stored more than once");
     }
+}
+
+/// The per-state totals the queue keeps (`count_by_state`, `progress`) agree with its
+/// transfers as `list` reads them, row by row.
+pub async fn assert_totals_agree_with_the_transfers(queue: &TransferQueue) {
+    const PAGE: u64 = 500;
+    let mut listed: Vec<(StateKind, u64, u64)> = StateKind::ALL
+        .into_iter()
+        .map(|state| (state, 0, 0))
+        .collect();
+    let mut offset = 0;
+    loop {
+        let page = queue.list(None, offset, PAGE).await.expect("list");
+        for transfer in &page {
+            let entry = listed
+                .iter_mut()
+                .find(|(state, _, _)| *state == transfer.state.kind())
+                .expect("every state is in StateKind::ALL");
+            entry.1 += 1;
+            entry.2 += transfer.size;
+        }
+        if (page.len() as u64) < PAGE {
+            break;
+        }
+        offset += PAGE;
+    }
+    let counted: Vec<(StateKind, u64, u64)> = queue
+        .count_by_state()
+        .await
+        .expect("count_by_state")
+        .into_iter()
+        .map(|count| (count.state, count.files, count.bytes))
+        .collect();
+    assert_eq!(
+        counted, listed,
+        "the kept totals against the listed transfers"
+    );
 }
 
 pub mod authorizers;
