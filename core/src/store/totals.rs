@@ -22,57 +22,39 @@ use rusqlite::Connection;
 use super::transfers::{corrupt, to_i64};
 use crate::state::StateKind;
 
-/// Files and bytes per state.
+/// Files and bytes per state, as the table holds them.
 ///
 /// Held signed: the table is written once per turn, and a turn reads it with its own
 /// changes added ([`StateTotals::add_pending`]).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct StateTotals {
-    by_state: Vec<(StateKind, i64, i64)>,
-}
+pub(crate) struct StateTotals(TotalsDelta);
 
 impl StateTotals {
-    /// Files and bytes in `kind`.
+    /// Files and bytes in `kind`; a count below zero reads as none.
     pub(crate) fn get(&self, kind: StateKind) -> (u64, u64) {
-        self.by_state
-            .iter()
-            .find(|(state, _, _)| *state == kind)
-            .map_or((0, 0), |(_, files, bytes)| {
-                (
-                    u64::try_from(*files).unwrap_or(0),
-                    u64::try_from(*bytes).unwrap_or(0),
-                )
-            })
+        let (files, bytes) = self.0.by_state[kind as usize];
+        (
+            u64::try_from(files).unwrap_or(0),
+            u64::try_from(bytes).unwrap_or(0),
+        )
     }
 
     /// Adds changes of this turn not yet written to the table.
     pub(crate) fn add_pending(&mut self, delta: &TotalsDelta) {
-        for (kind, files, bytes) in delta.changes() {
-            match self
-                .by_state
-                .iter_mut()
-                .find(|(state, _, _)| *state == kind)
-            {
-                Some((_, held_files, held_bytes)) => {
-                    *held_files = held_files.saturating_add(files);
-                    *held_bytes = held_bytes.saturating_add(bytes);
-                }
-                None => self.by_state.push((kind, files, bytes)),
-            }
-        }
+        self.0.merge(delta);
     }
 }
 
 pub(crate) fn totals(conn: &Connection) -> rusqlite::Result<StateTotals> {
     let mut statement = conn.prepare_cached("SELECT state, files, bytes FROM state_totals")?;
-    let rows = statement.query_map([], |row| {
+    let mut rows = statement.query([])?;
+    let mut totals = TotalsDelta::default();
+    while let Some(row) = rows.next()? {
         let name: String = row.get(0)?;
         let kind = StateKind::parse(&name).ok_or_else(|| corrupt(0, "unknown state"))?;
-        Ok((kind, row.get(1)?, row.get(2)?))
-    })?;
-    Ok(StateTotals {
-        by_state: rows.collect::<rusqlite::Result<_>>()?,
-    })
+        totals.by_state[kind as usize] = (row.get(1)?, row.get(2)?);
+    }
+    Ok(StateTotals(totals))
 }
 
 /// Changes to the totals made in this turn and not yet written to the table: each
@@ -83,12 +65,9 @@ pub(crate) struct TotalsDelta {
 }
 
 impl TotalsDelta {
+    /// Indexed by `StateKind as usize`, the order of [`StateKind::ALL`].
     fn slot(&mut self, kind: StateKind) -> &mut (i64, i64) {
-        let index = StateKind::ALL
-            .iter()
-            .position(|candidate| *candidate == kind)
-            .unwrap_or(0);
-        &mut self.by_state[index]
+        &mut self.by_state[kind as usize]
     }
 
     /// A new transfer of `size` bytes, inserted as `queued`.
@@ -277,9 +256,10 @@ mod tests {
 
     #[test]
     fn changes_not_yet_written_are_added_to_what_the_table_holds() {
-        let mut totals = StateTotals {
-            by_state: vec![(StateKind::Succeeded, 2, 20), (StateKind::Queued, -1, -5)],
-        };
+        let mut held = TotalsDelta::default();
+        *held.slot(StateKind::Succeeded) = (2, 20);
+        *held.slot(StateKind::Queued) = (-1, -5);
+        let mut totals = StateTotals(held);
         assert_eq!(
             totals.get(StateKind::Queued),
             (0, 0),
@@ -296,6 +276,13 @@ mod tests {
         assert_eq!(totals.get(StateKind::Queued), (0, 0), "-1 + 2 - 1");
         assert_eq!(totals.get(StateKind::Running), (1, 6));
         assert_eq!(totals.get(StateKind::Succeeded), (2, 20));
+    }
+
+    #[test]
+    fn a_state_s_slot_is_its_place_in_all() {
+        for (index, kind) in StateKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, index, "{kind:?}");
+        }
     }
 
     #[test]
