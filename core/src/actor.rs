@@ -782,7 +782,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Files and bytes per state, this turn's enqueues included: they are added to the
+    /// Files and bytes per state, this turn's changes included: they are written to the
     /// stored totals only at its end.
     fn state_totals(&self, tx: &Connection) -> Result<store::StateTotals, Error> {
         let mut totals = store::totals(tx).map_err(sqlite)?;
