@@ -70,6 +70,13 @@ use stall_watch::StallWatch;
 /// How many queued candidates the scheduler reads at least, per round.
 const CANDIDATE_WINDOW: usize = 16;
 
+/// How many times in a row one attempt is sent again, at once and without using up an
+/// attempt, because the server did not process it. A client may still pick a connection
+/// that is going away, so once is not enough (seen: twice in a row against a server that
+/// ends every connection after 10 requests); a server that processes nothing still gets a
+/// verdict after this many.
+const UNPROCESSED_RESENDS: u32 = 4;
+
 pub(crate) type EnqueueResults = Vec<Result<TransferId, Error>>;
 
 /// A request from a queue handle.
@@ -264,6 +271,10 @@ pub(crate) struct Engine {
     /// Transfers the OS stalled on while the app was in the foreground; they stay
     /// in-process for as long as this queue is open.
     taken_back: HashSet<TransferId>,
+    /// How many times in a row an attempt (by the id that leads it) was sent again because
+    /// the server did not process it (`lane/unprocessed.rs`); past
+    /// [`UNPROCESSED_RESENDS`] it gets a verdict. An id leaves at any other outcome.
+    unprocessed_resends: HashMap<TransferId, u32>,
     /// Numbers outstanding-task queries, so a late answer is not applied to newer tasks.
     outstanding_queries: u64,
     /// The store may hold resumable upload resources (`actor/resumable.rs`): until it
@@ -352,6 +363,7 @@ impl Actor {
                 requeue_pending: false,
                 pending_totals: store::TotalsDelta::default(),
                 taken_back: HashSet::new(),
+                unprocessed_resends: HashMap::new(),
                 outstanding_queries: 0,
                 may_hold_upload_resources,
                 stall_watch: StallWatch::new(Instant::now()),
@@ -867,8 +879,19 @@ impl Engine {
         };
         let host = leader.transfer.host.clone();
         if finished.outcome == AttemptOutcome::HeldBack {
-            return self.requeue_held_back(tx, &finished.id);
+            return self.requeue_unsent(tx, &finished.id);
         }
+        if matches!(finished.outcome, AttemptOutcome::Unprocessed { .. }) {
+            let resends = self
+                .unprocessed_resends
+                .entry(finished.id.clone())
+                .or_default();
+            if *resends < UNPROCESSED_RESENDS {
+                *resends += 1;
+                return self.requeue_unsent(tx, &finished.id);
+            }
+        }
+        self.unprocessed_resends.remove(&finished.id);
         self.record_health(&host, &finished.outcome);
         for flight in self.take_attempt(&finished.id) {
             let outcome = finished
@@ -926,9 +949,10 @@ impl Engine {
         }
     }
 
-    /// An attempt claimed ahead was held back at the gate, unsent: queue it again as it
-    /// was, without using up an attempt.
-    fn requeue_held_back(&mut self, tx: &Connection, id: &TransferId) -> rusqlite::Result<()> {
+    /// An attempt the server never processed (claimed ahead and held back at the gate, or
+    /// refused unprocessed): queue it again as it was, due now, without using up an
+    /// attempt.
+    fn requeue_unsent(&mut self, tx: &Connection, id: &TransferId) -> rusqlite::Result<()> {
         for flight in self.take_attempt(id) {
             let mut transfer = flight.transfer;
             if transfer.requeue_without_verdict(self.clock.now()) {

@@ -17,6 +17,11 @@ pub(crate) enum AttemptOutcome {
     },
     /// Connecting, sending or receiving failed.
     Network { message: String },
+    /// The server proved it never processed the request (`lane/unprocessed.rs`: an HTTP/2
+    /// stream refused, or above the last stream of a graceful `GOAWAY`). The actor sends it
+    /// again at once without using up an attempt, a few times in a row; as a verdict it is
+    /// a network failure.
+    Unprocessed { message: String },
     /// No bytes moved for `stall_timeout`.
     Stalled,
     /// The source file could not be sent as enqueued.
@@ -63,6 +68,15 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
         } => classify_status(*status, *retry_after),
         AttemptOutcome::Network { message } => Verdict::Retry {
             error: TransferError::new(FailureKind::Network, message.clone()),
+            server_delay: None,
+        },
+        AttemptOutcome::Unprocessed { message } => Verdict::Retry {
+            error: TransferError::new(
+                FailureKind::Network,
+                format!(
+                    "the server repeatedly ended the connection without processing the request: {message}"
+                ),
+            ),
             server_delay: None,
         },
         AttemptOutcome::Stalled => Verdict::Retry {
@@ -131,6 +145,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
         AttemptOutcome::Network { .. } | AttemptOutcome::Stalled => true,
         AttemptOutcome::Source(_)
         | AttemptOutcome::Rejected(_)
+        | AttemptOutcome::Unprocessed { .. }
         | AttemptOutcome::Platform { .. }
         | AttemptOutcome::Authorizer { .. }
         | AttemptOutcome::NotSent
@@ -146,11 +161,15 @@ pub(crate) fn troubles_host(outcome: &AttemptOutcome) -> bool {
 
 /// Whether the attempt says anything about the host's health at all. Without credentials
 /// from the app's authorizer nothing was sent, so the host breaker must not hear of it
-/// (a "healthy" record would close a breaker whose probe never went out).
+/// (a "healthy" record would close a breaker whose probe never went out). A request the
+/// server did not process says only that one connection ended.
 pub(crate) fn reached_host(outcome: &AttemptOutcome) -> bool {
     !matches!(
         outcome,
-        AttemptOutcome::Authorizer { .. } | AttemptOutcome::NotSent | AttemptOutcome::HeldBack
+        AttemptOutcome::Authorizer { .. }
+            | AttemptOutcome::NotSent
+            | AttemptOutcome::HeldBack
+            | AttemptOutcome::Unprocessed { .. }
     )
 }
 

@@ -34,6 +34,7 @@ mod conn;
 mod control;
 mod faults;
 mod injector;
+mod refusing;
 mod resumable;
 pub mod scenario;
 mod server;
@@ -49,6 +50,8 @@ pub use faults::{
     DelayFault, Fault, FaultPlan, FaultPlanError, RetryAfter, ScriptedFault, SlowReadFault,
     StallFault, StatusFault,
 };
+pub use refusing::{RefusalCounts, RefusingServer};
 pub use server::TestServer;
 pub use state::{AuthCounts, FaultCounts, HostStats, ReceivedBody, ResumableStats, Stats};
+pub use tls::{CertificatePems, generate_pems};
 pub use uplink::{PACED_HEADER, Uplink};

@@ -30,8 +30,46 @@ fn cert_error(e: rcgen::Error) -> io::Error {
     io::Error::other(format!("generating the test certificate failed: {e}"))
 }
 
+/// A throwaway CA and the server certificate it signed, as PEM text, for servers that are
+/// not ours (the benchmarks' nginx reads them from files the benchmark writes).
+pub struct CertificatePems {
+    /// The CA certificate clients trust.
+    pub ca_pem: String,
+    /// The server certificate followed by the CA's: the chain a server presents.
+    pub chain_pem: String,
+    /// The server certificate's private key (PKCS#8).
+    pub key_pem: String,
+}
+
 /// Generates a CA and a `localhost`/`127.0.0.1` server certificate.
 pub fn generate() -> io::Result<TlsSetup> {
+    let issued = issue()?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| io::Error::other(format!("TLS versions: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(issued.chain, issued.key)
+        .map_err(|e| io::Error::other(format!("TLS certificate refused: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsSetup {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca_pem: issued.pems.ca_pem,
+    })
+}
+
+/// Generates a CA and a `localhost`/`127.0.0.1` server certificate, as PEM text.
+pub fn generate_pems() -> io::Result<CertificatePems> {
+    Ok(issue()?.pems)
+}
+
+struct Issued {
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    pems: CertificatePems,
+}
+
+fn issue() -> io::Result<Issued> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(cert_error)?;
     ca_params
         .distinguished_name
@@ -59,19 +97,15 @@ pub fn generate() -> io::Result<TlsSetup> {
     let leaf_key = KeyPair::generate().map_err(cert_error)?;
     let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(cert_error)?;
 
-    let chain = vec![leaf.der().clone(), ca.der().clone()];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| io::Error::other(format!("TLS versions: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| io::Error::other(format!("TLS certificate refused: {e}")))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsSetup {
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    let pems = CertificatePems {
         ca_pem: ca.pem(),
+        chain_pem: format!("{}{}", leaf.pem(), ca.pem()),
+        key_pem: leaf_key.serialize_pem(),
+    };
+    Ok(Issued {
+        chain: vec![leaf.der().clone(), ca.der().clone()],
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+        pems,
     })
 }
 
@@ -84,5 +118,13 @@ mod tests {
         let config = setup.acceptor.config();
         assert_eq!(config.alpn_protocols[0], b"h2");
         assert_eq!(config.alpn_protocols[1], b"http/1.1");
+    }
+
+    #[test]
+    fn pems_hold_a_chain_of_two_and_a_private_key() {
+        let pems = super::generate_pems().unwrap();
+        assert_eq!(pems.chain_pem.matches("BEGIN CERTIFICATE").count(), 2);
+        assert!(pems.chain_pem.ends_with(&pems.ca_pem));
+        assert!(pems.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
     }
 }

@@ -21,6 +21,7 @@ use crate::retry::parse_retry_after;
 use crate::upload::{SourceSnapshot, UploadMethod};
 
 use super::resumable::ResumableJob;
+use super::unprocessed::send_failure;
 
 /// What to send, copied out of the transfer record.
 #[derive(Clone, Debug)]
@@ -144,9 +145,7 @@ async fn send(lane: &HttpLane, job: AttemptJob, progress: Arc<AttemptProgress>) 
         Err(error) => {
             return match problem.get() {
                 Some(source_problem) => AttemptOutcome::Source(source_problem.clone()),
-                None => AttemptOutcome::Network {
-                    message: describe(error),
-                },
+                None => send_failure(error),
             };
         }
     };

@@ -13,9 +13,10 @@ use std::sync::{Arc, OnceLock};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 
-use super::attempt::{AttemptProgress, describe, file_part, with_stall_watchdog};
+use super::attempt::{AttemptProgress, file_part, with_stall_watchdog};
 use super::client::HttpLane;
 use super::file_body::{SourceFile, Window, file_body};
+use super::unprocessed::send_failure;
 use crate::TransferId;
 use crate::classify::AttemptOutcome;
 use crate::retry::parse_retry_after;
@@ -131,9 +132,7 @@ async fn send_batch(
         Ok(response) => response,
         Err(error) => {
             return BatchOutcome {
-                whole: AttemptOutcome::Network {
-                    message: describe(error),
-                },
+                whole: send_failure(error),
                 parts: outcomes,
             };
         }

@@ -12,6 +12,7 @@ mod file_body;
 mod gate;
 mod open_source;
 mod resumable;
+mod unprocessed;
 
 pub(crate) use attempt::{AttemptJob, AttemptProgress, run_attempt};
 pub(crate) use batch::{BatchOutcome, BatchPart, run_batch_attempt};

@@ -18,10 +18,11 @@ use super::{ietf, tus};
 use crate::classify::AttemptOutcome;
 use crate::error::{FailureKind, TransferError};
 use crate::lane::attempt::{
-    AttemptJob, AttemptProgress, describe, drain_response, open_unchanged, outcome_of,
+    AttemptJob, AttemptProgress, drain_response, open_unchanged, outcome_of,
 };
 use crate::lane::client::HttpLane;
 use crate::lane::file_body::{SourceFile, Window, file_body};
+use crate::lane::unprocessed::send_failure;
 use crate::resumable::ResumableProtocol;
 use crate::store::ResumableRecord;
 
@@ -217,12 +218,7 @@ impl<'a> Session<'a> {
 
     /// Sends a request without a body; every answer reached here moved the attempt on.
     async fn exchange(&self, builder: RequestBuilder) -> Result<Response, AttemptOutcome> {
-        let response = builder
-            .send()
-            .await
-            .map_err(|error| AttemptOutcome::Network {
-                message: describe(error),
-            })?;
+        let response = builder.send().await.map_err(send_failure)?;
         self.progress.touch();
         Ok(response)
     }
@@ -383,9 +379,7 @@ impl<'a> Session<'a> {
             Err(error) => {
                 return Err(match problem.get() {
                     Some(source_problem) => AttemptOutcome::Source(source_problem.clone()),
-                    None => AttemptOutcome::Network {
-                        message: describe(error),
-                    },
+                    None => send_failure(error),
                 });
             }
         };
