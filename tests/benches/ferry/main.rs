@@ -1,31 +1,38 @@
 //! Ferry's benchmarks, each against a baseline measured in the same invocation:
 //!
-//! * [`many_small_puts`]: 10,000 × 16 KiB `PUT`s to nginx, Ferry vs `curl --parallel`.
-//! * [`one_large_file`]: one 1 GiB `PUT` to nginx, Ferry vs `curl -T`.
+//! * [`many_small_puts`]: 10,000 × 16 KiB `PUT`s to nginx, Ferry vs `curl --parallel`,
+//!   over cleartext HTTP/1.1, HTTPS + HTTP/2 and HTTPS + HTTP/1.1.
+//! * [`mixed_sizes`]: 2,000 files of 1 KiB to 4 MiB (log-uniform), a photo library's
+//!   shape, over cleartext HTTP/1.1 and HTTPS + HTTP/2, Ferry vs `curl --parallel`.
+//! * [`one_large_file`]: one 1 GiB `PUT` to nginx, Ferry vs `curl -T`, over each protocol.
 //! * [`queue_scale`]: 100,000 files enqueued, reopened, and the memory it takes, against
 //!   the goals themselves.
 //!
-//! `cargo bench -p ferry-testkit` runs all three; `cargo bench -p ferry-testkit --
+//! `cargo bench -p ferry-testkit` runs all four; `cargo bench -p ferry-testkit --
 //! queue_scale` runs those whose name contains an argument. `FERRY_BENCH_RUNS` sets the
-//! number of runs per side (default 5; the median is printed); `FERRY_BENCH_SIDE` and
-//! `FERRY_BENCH_WORKERS` are knobs for analysis (see `support.rs`). Benchmarks measure, they
+//! number of runs per side (default 5; the median is printed); `FERRY_BENCH_SIDE`,
+//! `FERRY_BENCH_PROTOCOLS` and `FERRY_BENCH_WORKERS` are knobs for analysis (see `support.rs`). Benchmarks measure, they
 //! never assert: only a failed run (such as files missing on the server) is an error.
 
 mod many_small_puts;
+mod mixed_sizes;
 mod nginx;
 mod one_large_file;
+mod put_many;
 mod queue_scale;
 mod support;
 
 use std::process::ExitCode;
 use std::time::Instant;
 
+use nginx::Protocol;
 use support::{BenchResult, Settings};
 
 type Bench = fn(&Settings) -> BenchResult<()>;
 
-const BENCHES: [(&str, Bench); 3] = [
+const BENCHES: [(&str, Bench); 4] = [
     (many_small_puts::NAME, many_small_puts::run),
+    (mixed_sizes::NAME, mixed_sizes::run),
     (one_large_file::NAME, one_large_file::run),
     (queue_scale::NAME, queue_scale::run),
 ];
@@ -49,7 +56,25 @@ fn main() -> ExitCode {
         Some("curl") => Some("curl"),
         _ => None,
     };
-    let settings = Settings { runs, only_side };
+    let protocols = match std::env::var("FERRY_BENCH_PROTOCOLS") {
+        Ok(tags) => match tags
+            .split(',')
+            .map(Protocol::from_tag)
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(protocols) => Some(protocols),
+            None => {
+                println!("FERRY_BENCH_PROTOCOLS={tags}: use tags among http1, https1, https2");
+                return ExitCode::FAILURE;
+            }
+        },
+        Err(_) => None,
+    };
+    let settings = Settings {
+        runs,
+        only_side,
+        protocols,
+    };
     let mut failed = false;
     for (name, bench) in BENCHES {
         if !filters.is_empty() && !filters.iter().any(|filter| name.contains(filter.as_str())) {

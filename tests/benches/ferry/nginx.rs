@@ -1,14 +1,75 @@
 //! nginx from Debian's packages as a WebDAV `PUT` server: installed if missing, started
-//! on a free loopback port with its own prefix and configuration, stopped (by its pid) when
+//! on free loopback ports with its own prefix and configuration, stopped (by its pid) when
 //! the guard is dropped.
+//!
+//! It serves each [`Protocol`] a benchmark compares clients on: cleartext HTTP/1.1 on one
+//! port, and TLS on another (`listen ... ssl http2`: ALPN offers `h2` and `http/1.1`), with
+//! a certificate signed by a CA the benchmark makes at start (`ferry_testkit::generate_pems`).
+//! Every request's `$connection` goes to a log, so a benchmark can count the TCP connections
+//! each client opened.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{BenchResult, fail, free_port, process_tree_cpu};
+use ferry::{HttpVersionPolicy, QueueConfig};
+
+use crate::support::{
+    BenchResult, CpuOf, Sample, Stopwatch, fail, ferry_config, free_port, process_tree_cpu,
+};
+
+/// How a client reaches the server, the same for Ferry and for curl in one comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 over cleartext TCP.
+    Http1,
+    /// HTTP/1.1 over TLS (ALPN `http/1.1`).
+    Https1,
+    /// HTTP/2 over TLS (ALPN `h2`).
+    Https2,
+}
+
+impl Protocol {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Http1 => "HTTP/1.1 cleartext",
+            Self::Https1 => "HTTPS + HTTP/1.1",
+            Self::Https2 => "HTTPS + HTTP/2",
+        }
+    }
+
+    /// A short name for benchmark lines: `http1`, `https1`, `https2`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::Http1 => "http1",
+            Self::Https1 => "https1",
+            Self::Https2 => "https2",
+        }
+    }
+
+    /// The protocol whose [`tag`](Self::tag) is `tag`.
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        [Self::Http1, Self::Https1, Self::Https2]
+            .into_iter()
+            .find(|protocol| protocol.tag() == tag)
+    }
+
+    fn is_tls(self) -> bool {
+        self != Self::Http1
+    }
+
+    /// Ferry's setting: HTTP/2 is negotiated by ALPN, as an app would leave it.
+    pub fn ferry_http_version(self) -> HttpVersionPolicy {
+        match self {
+            Self::Http1 | Self::Https1 => HttpVersionPolicy::Http1Only,
+            Self::Https2 => HttpVersionPolicy::Negotiate,
+        }
+    }
+}
 
 /// Worker processes of the server, the same for Ferry and for curl. One leaves the second
 /// core of the two-core machine to the client being measured.
@@ -78,12 +139,15 @@ fn apt_get(args: &[&str]) -> bool {
 pub struct Nginx {
     child: Child,
     port: u16,
+    tls_port: u16,
     root: PathBuf,
     prefix: PathBuf,
+    ca_pem: String,
 }
 
 impl Nginx {
-    /// Starts nginx with its prefix, configuration and document root under `dir`.
+    /// Starts nginx with its prefix, configuration, certificates and document root under
+    /// `dir`.
     pub fn start(binary: &Binary, dir: &Path) -> BenchResult<Self> {
         let prefix = dir.join("nginx");
         let root = dir.join("nginx-root");
@@ -91,9 +155,19 @@ impl Nginx {
             fs::create_dir_all(prefix.join(sub))?;
         }
         fs::create_dir_all(&root)?;
+        let certificates = ferry_testkit::generate_pems()?;
+        fs::write(prefix.join("ca.pem"), &certificates.ca_pem)?;
+        fs::write(prefix.join("server-chain.pem"), &certificates.chain_pem)?;
+        fs::write(prefix.join("server-key.pem"), &certificates.key_pem)?;
         let port = free_port()?;
+        let tls_port = loop {
+            let candidate = free_port()?;
+            if candidate != port {
+                break candidate;
+            }
+        };
         let conf = prefix.join("nginx.conf");
-        fs::write(&conf, configuration(&prefix, &root, port))?;
+        fs::write(&conf, configuration(&prefix, &root, port, tls_port))?;
         let child = Command::new(&binary.path)
             .arg("-p")
             .arg(&prefix)
@@ -107,8 +181,10 @@ impl Nginx {
         let mut server = Self {
             child,
             port,
+            tls_port,
             root,
             prefix,
+            ca_pem: certificates.ca_pem,
         };
         server.wait_ready()?;
         Ok(server)
@@ -123,9 +199,69 @@ impl Nginx {
         &self.root
     }
 
-    /// `http://127.0.0.1:PORT/{path}`
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
+    /// `http://127.0.0.1:PORT/{path}`, or `https://` on the TLS port.
+    pub fn url(&self, protocol: Protocol, path: &str) -> String {
+        if protocol.is_tls() {
+            format!("https://127.0.0.1:{}/{path}", self.tls_port)
+        } else {
+            format!("http://127.0.0.1:{}/{path}", self.port)
+        }
+    }
+
+    /// Ferry's benchmark configuration ([`ferry_config`]) for reaching this server over
+    /// `protocol`: its HTTP version setting, and the CA trusted.
+    pub fn ferry_config(
+        &self,
+        database: &Path,
+        in_flight: usize,
+        protocol: Protocol,
+    ) -> QueueConfig {
+        let mut config = ferry_config(database, in_flight);
+        config.http_version = protocol.ferry_http_version();
+        if protocol.is_tls() {
+            config.extra_root_certificates_pem = vec![self.ca_pem.clone()];
+        }
+        config
+    }
+
+    /// curl's options for `protocol`: the HTTP version, and the CA to trust.
+    pub fn curl_args(&self, protocol: Protocol) -> Vec<OsString> {
+        let mut args: Vec<OsString> = match protocol {
+            Protocol::Http1 => vec![],
+            Protocol::Https1 => vec!["--http1.1".into()],
+            Protocol::Https2 => vec!["--http2".into()],
+        };
+        if protocol.is_tls() {
+            args.push("--cacert".into());
+            args.push(self.prefix.join("ca.pem").into());
+        }
+        args
+    }
+
+    /// Runs one curl process against this server, timed with its CPU and the server's.
+    pub fn time_curl(&self, command: &mut Command) -> BenchResult<Sample> {
+        let server_cpu = || self.cpu_time();
+        let stopwatch = Stopwatch::start(CpuOf::Children, &server_cpu);
+        let output = command.stdin(Stdio::null()).output()?;
+        let sample = stopwatch.stop();
+        if !output.status.success() {
+            return Err(fail(format!(
+                "curl failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Ok(sample)
+    }
+
+    /// TCP connections that carried requests since the last call (distinct `$connection`
+    /// numbers in the log, which is emptied).
+    pub fn take_connection_count(&self) -> BenchResult<usize> {
+        let log = self.prefix.join(CONNECTION_LOG);
+        let text = fs::read_to_string(&log)?;
+        // nginx appends (O_APPEND), so truncating leaves its descriptor writing at the start.
+        fs::File::create(&log)?;
+        Ok(text.lines().collect::<HashSet<_>>().len())
     }
 
     fn wait_ready(&mut self) -> BenchResult<()> {
@@ -137,13 +273,16 @@ impl Nginx {
                     self.error_log()
                 )));
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && TcpStream::connect(("127.0.0.1", self.tls_port)).is_ok()
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(fail(format!(
-                    "nginx did not listen on port {} within 10 s: {}",
+                    "nginx did not listen on ports {} and {} within 10 s: {}",
                     self.port,
+                    self.tls_port,
                     self.error_log()
                 )));
             }
@@ -178,7 +317,10 @@ impl Drop for Nginx {
     }
 }
 
-fn configuration(prefix: &Path, root: &Path, port: u16) -> String {
+/// The log of `$connection` per request, in nginx's prefix.
+const CONNECTION_LOG: &str = "connections.log";
+
+fn configuration(prefix: &Path, root: &Path, port: u16, tls_port: u16) -> String {
     // SAFETY: geteuid(2) cannot fail.
     let is_root = unsafe { libc::geteuid() } == 0;
     // As root, workers would otherwise run as nobody and could not write to our temp dir.
@@ -193,8 +335,11 @@ pid "{prefix}/nginx.pid";
 error_log "{prefix}/error.log" warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
-    keepalive_requests 100000;
+    log_format connection '$connection';
+    access_log "{prefix}/{CONNECTION_LOG}" connection;
+    # keepalive_requests stays at its default, 1,000, as on production servers: every
+    # connection ends after 1,000 requests (over HTTP/2 with a GOAWAY that leaves the
+    # client's streams above it unprocessed), and each client must carry on.
     client_body_temp_path "{prefix}/client_body";
     proxy_temp_path "{prefix}/proxy";
     fastcgi_temp_path "{prefix}/fastcgi";
@@ -202,6 +347,9 @@ http {{
     scgi_temp_path "{prefix}/scgi";
     server {{
         listen 127.0.0.1:{port};
+        listen 127.0.0.1:{tls_port} ssl http2;
+        ssl_certificate "{prefix}/server-chain.pem";
+        ssl_certificate_key "{prefix}/server-key.pem";
         root "{root}";
         location / {{
             dav_methods PUT;

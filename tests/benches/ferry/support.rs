@@ -10,21 +10,39 @@ use std::time::Duration;
 
 use ferry::{HttpVersionPolicy, Limits, QueueConfig};
 
+use crate::nginx::Protocol;
+
 /// Errors of a measurement: reported, never a panic.
 pub type BenchError = Box<dyn Error + Send + Sync>;
 pub type BenchResult<T> = Result<T, BenchError>;
 
 /// Settings of one `cargo bench` invocation.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// Measurements per benchmark and side; the median is reported.
     pub runs: usize,
     /// `FERRY_BENCH_SIDE=ferry` (or `curl`) measures only that side: an analysis knob,
     /// for instance to count Ferry's fsyncs with strace without the baseline's syscalls.
     pub only_side: Option<&'static str>,
+    /// `FERRY_BENCH_PROTOCOLS=https2,http1` limits the benchmarks that compare protocols to
+    /// those (tags of [`Protocol`]); unset, each runs every protocol it knows.
+    pub protocols: Option<Vec<Protocol>>,
 }
 
 impl Settings {
+    /// Of `known`, those `FERRY_BENCH_PROTOCOLS` selects, in `known`'s order.
+    pub fn select(&self, known: &[Protocol]) -> Vec<Protocol> {
+        known
+            .iter()
+            .copied()
+            .filter(|protocol| {
+                self.protocols
+                    .as_ref()
+                    .is_none_or(|chosen| chosen.contains(protocol))
+            })
+            .collect()
+    }
+
     pub fn runs_side(&self, side: &str) -> bool {
         self.only_side.is_none_or(|only| only == side)
     }
