@@ -7,6 +7,7 @@
 
 mod attempt;
 mod batch;
+mod cached_read;
 mod client;
 mod file_body;
 mod gate;
