@@ -16,7 +16,7 @@ use ferry::{
     TransferState, Upload,
 };
 use ferry_testkit::RefusingServer;
-use support::{quick_config, write_files};
+use support::{quick_config, send_all_and_wait, write_files};
 
 fn http2_config(dir: &std::path::Path) -> QueueConfig {
     let mut config = quick_config(dir);
@@ -39,16 +39,7 @@ async fn refused_streams_are_sent_again_without_using_an_attempt() {
         .await
         .expect("open");
     let mut events = queue.subscribe();
-    let uploads = files
-        .iter()
-        .map(|file| Upload::put(&file.path, server.url(&file.name)))
-        .collect();
-    let results = queue.enqueue_many(uploads).await.expect("enqueue");
-    assert!(results.iter().all(Result::is_ok));
-    tokio::time::timeout(Duration::from_secs(60), queue.wait_idle())
-        .await
-        .expect("idle within a minute")
-        .expect("idle");
+    send_all_and_wait(&queue, &files, |file| server.url(&file.name)).await;
 
     let transfers = queue.list(None, 0, 10 * FILES as u64).await.expect("list");
     queue.shutdown().await.expect("shutdown");

@@ -3,10 +3,16 @@
 //! The stall watchdog sleeps until `last activity + stall_timeout` and wakes again whenever
 //! bytes moved in between, so a stall is abandoned exactly `stall_timeout` after the last
 //! byte, with no polling. Dropping the request future cancels it and closes its stream.
+//!
+//! Once the status of the final answer has arrived the attempt is decided: a 2xx is a
+//! success whatever its body does. The watchdog then stands down, and the body is read
+//! away for at most [`DRAIN_BYTES`] and `min(stall_timeout, DRAIN_TIME)`, so a body that
+//! stalls can never turn a stored upload into a retry (seen: a 201 whose body stalled
+//! made a server without idempotency store one file 5 times).
 
 use std::error::Error as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -44,6 +50,8 @@ pub(crate) struct AttemptProgress {
     started: Instant,
     /// Milliseconds after `started` of the last activity.
     last_activity_ms: AtomicU64,
+    /// The final answer's status arrived: the outcome is decided, the watchdog stands down.
+    answered: AtomicBool,
 }
 
 impl AttemptProgress {
@@ -53,7 +61,17 @@ impl AttemptProgress {
             bytes_moved,
             started: Instant::now(),
             last_activity_ms: AtomicU64::new(0),
+            answered: AtomicBool::new(false),
         }
+    }
+
+    /// The final answer's status arrived: no stall can change the outcome any more.
+    pub(super) fn mark_answered(&self) {
+        self.answered.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn is_answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
     }
 
     pub(crate) fn bytes_sent(&self) -> u64 {
@@ -92,16 +110,24 @@ pub(crate) async fn run_attempt(
     progress: Arc<AttemptProgress>,
 ) -> AttemptOutcome {
     let send = dispatch(&lane, job, Arc::clone(&progress));
-    let stalled = with_stall_watchdog(send, lane.stall_timeout, || progress.last_activity()).await;
+    let stalled = with_stall_watchdog(
+        send,
+        lane.stall_timeout,
+        || progress.last_activity(),
+        || progress.is_answered(),
+    )
+    .await;
     stalled.unwrap_or(AttemptOutcome::Stalled)
 }
 
 /// Runs `send` until it finishes (`Some`) or `last_activity()` is `stall_timeout` in the
-/// past (`None`).
+/// past (`None`), unless `answered()` says the outcome is decided: then `send` runs to its
+/// end, which must be bounded by then.
 pub(super) async fn with_stall_watchdog<T>(
     send: impl Future<Output = T>,
     stall_timeout: Duration,
     last_activity: impl Fn() -> Instant,
+    answered: impl Fn() -> bool,
 ) -> Option<T> {
     tokio::pin!(send);
     loop {
@@ -109,6 +135,9 @@ pub(super) async fn with_stall_watchdog<T>(
         tokio::select! {
             outcome = &mut send => return Some(outcome),
             () = tokio::time::sleep_until(deadline) => {
+                if answered() {
+                    return Some(send.await);
+                }
                 if last_activity() + stall_timeout <= Instant::now() {
                     return None;
                 }
@@ -150,21 +179,24 @@ async fn send(lane: &HttpLane, job: AttemptJob, progress: Arc<AttemptProgress>) 
         }
     };
     progress.touch();
-    outcome_of(response, &progress).await
+    outcome_of(response, &progress, lane.stall_timeout).await
 }
 
-/// The outcome of an answer: its status and `Retry-After`, the body read away.
+/// The outcome of the final answer: its status and `Retry-After`, decided the moment they
+/// arrived (the watchdog stands down), then the body read away within its bounds.
 pub(super) async fn outcome_of(
     response: reqwest::Response,
     progress: &AttemptProgress,
+    stall_timeout: Duration,
 ) -> AttemptOutcome {
+    progress.mark_answered();
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
         .get(RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()));
-    drain_response(response, progress).await;
+    drain_response(response, progress, stall_timeout).await;
     AttemptOutcome::Response {
         status,
         retry_after,
@@ -216,16 +248,30 @@ pub(super) fn file_part(
         .file_name(file_name)
 }
 
-/// Reads (and discards) at most a little of the response so the connection can be reused.
-pub(super) async fn drain_response(mut response: reqwest::Response, progress: &AttemptProgress) {
-    let mut budget: usize = 64 * 1024;
-    while let Ok(Some(chunk)) = response.chunk().await {
-        progress.touch();
-        budget = budget.saturating_sub(chunk.len());
-        if budget == 0 {
-            break;
+/// The most of a response body read away so that its connection can be reused.
+const DRAIN_BYTES: usize = 64 * 1024;
+/// The longest a response body is read away (or `stall_timeout`, if shorter).
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Reads (and discards) at most [`DRAIN_BYTES`] of the response, for at most
+/// `min(stall_timeout, DRAIN_TIME)`, so the connection can be reused; a body that is
+/// longer or slower is dropped with its connection.
+pub(super) async fn drain_response(
+    mut response: reqwest::Response,
+    progress: &AttemptProgress,
+    stall_timeout: Duration,
+) {
+    let read_away = async {
+        let mut budget = DRAIN_BYTES;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            progress.touch();
+            budget = budget.saturating_sub(chunk.len());
+            if budget == 0 {
+                break;
+            }
         }
-    }
+    };
+    let _ = tokio::time::timeout(stall_timeout.min(DRAIN_TIME), read_away).await;
 }
 
 /// The error with its chain of causes, which reqwest keeps out of `Display`. The URL is

@@ -78,7 +78,9 @@ pub(crate) async fn run_batch_attempt(
             .unwrap_or_else(tokio::time::Instant::now)
     };
     let send = send_batch(&lane, endpoint, headers, parts);
-    with_stall_watchdog(send, lane.stall_timeout, last_activity)
+    // The batch's answer body carries each part's result: it is not drained but read,
+    // under the watchdog.
+    with_stall_watchdog(send, lane.stall_timeout, last_activity, || false)
         .await
         .unwrap_or(BatchOutcome {
             whole: AttemptOutcome::Stalled,

@@ -73,6 +73,25 @@ pub fn quick_config(dir: &Path) -> QueueConfig {
     config
 }
 
+/// Enqueues one `PUT` per file to `url_of(file)`, asserts every one was accepted, and waits
+/// (at most a minute) until the queue is idle.
+pub async fn send_all_and_wait(
+    queue: &TransferQueue,
+    files: &[SourceFile],
+    url_of: impl Fn(&SourceFile) -> String,
+) {
+    let uploads = files
+        .iter()
+        .map(|file| ferry::Upload::put(&file.path, url_of(file)))
+        .collect();
+    let results = queue.enqueue_many(uploads).await.expect("enqueue");
+    assert!(results.iter().all(Result::is_ok));
+    tokio::time::timeout(Duration::from_secs(60), queue.wait_idle())
+        .await
+        .expect("idle within a minute")
+        .expect("idle");
+}
+
 /// Waits for the first event matching `wanted`, looking at no more than `limit` events.
 pub async fn wait_for(
     events: &mut Subscription,

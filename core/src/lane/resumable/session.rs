@@ -231,7 +231,7 @@ impl<'a> Session<'a> {
         }
         self.limits
             .merge(UploadLimits::from_headers(response.headers()));
-        drain_response(response, &self.progress).await;
+        drain_response(response, &self.progress, self.lane.stall_timeout).await;
         Ok(())
     }
 
@@ -266,14 +266,14 @@ impl<'a> Session<'a> {
             return Err(too_large(size, max));
         }
         if !response.status().is_success() {
-            return Err(outcome_of(response, &self.progress).await);
+            return Err(outcome_of(response, &self.progress, self.lane.stall_timeout).await);
         }
         let location = response
             .headers()
             .get(LOCATION)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        drain_response(response, &self.progress).await;
+        drain_response(response, &self.progress, self.lane.stall_timeout).await;
         let Some(location) = location else {
             return Err(AttemptOutcome::Rejected(TransferError::with_status(
                 FailureKind::HttpStatus,
@@ -321,7 +321,7 @@ impl<'a> Session<'a> {
             return Ok(None);
         }
         if !response.status().is_success() {
-            return Err(outcome_of(response, &self.progress).await);
+            return Err(outcome_of(response, &self.progress, self.lane.stall_timeout).await);
         }
         let Some(offset) = upload_offset(&response) else {
             return Err(AttemptOutcome::Rejected(TransferError::with_status(
@@ -394,14 +394,14 @@ impl<'a> Session<'a> {
             413 => Appended::TooLarge,
             // tus checksum mismatch: the part was dropped; the actor retries the attempt.
             460 => {
-                drain_response(response, &self.progress).await;
+                drain_response(response, &self.progress, self.lane.stall_timeout).await;
                 return Err(AttemptOutcome::Network {
                     message: "the server found a checksum mismatch in a part (460)".into(),
                 });
             }
-            _ => return Err(outcome_of(response, &self.progress).await),
+            _ => return Err(outcome_of(response, &self.progress, self.lane.stall_timeout).await),
         };
-        drain_response(response, &self.progress).await;
+        drain_response(response, &self.progress, self.lane.stall_timeout).await;
         Ok(appended)
     }
 
