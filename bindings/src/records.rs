@@ -21,6 +21,8 @@ pub struct QueueConfig {
     pub stall_timeout: Duration,
     pub retry_base_delay: Duration,
     pub retry_max_delay: Duration,
+    /// The longest a server's `Retry-After` is honoured; a longer one waits this long.
+    pub retry_max_server_delay: Duration,
     #[uniffi(default = 25)]
     pub max_attempts: u32,
     #[uniffi(default = "Idempotency-Key")]
@@ -91,6 +93,7 @@ impl QueueConfig {
             stall_timeout: config.stall_timeout,
             retry_base_delay: config.retry.base_delay,
             retry_max_delay: config.retry.max_delay,
+            retry_max_server_delay: config.retry.max_server_delay,
             max_attempts: config.retry.max_attempts,
             idempotency_header: config.idempotency_header.clone(),
             extra_root_certificates_pem: config.extra_root_certificates_pem.clone(),
@@ -120,6 +123,7 @@ impl QueueConfig {
         config.stall_timeout = self.stall_timeout;
         config.retry.base_delay = self.retry_base_delay;
         config.retry.max_delay = self.retry_max_delay;
+        config.retry.max_server_delay = self.retry_max_server_delay;
         config.retry.max_attempts = self.max_attempts.max(1);
         config.idempotency_header = self.idempotency_header.clone();
         config.extra_root_certificates_pem = self.extra_root_certificates_pem.clone();

@@ -46,7 +46,7 @@ use crate::events::TransferEvent;
 use crate::lane::{AttemptJob, AttemptProgress, Checkpoint, Gated, HostGate, HttpLane, run_gated};
 use crate::platform::{BodyPlan, Handoff, PlatformDriver, PlatformReport};
 use crate::progress::{Progress, RateMeter, StateCount, eta};
-use crate::retry::backoff;
+use crate::retry::{self, backoff};
 use crate::scheduler::{Batch, Candidate, LaneChoice, Occupancy, Situation, pick};
 use crate::state::{Effect, Input, Lane, StateKind, TransferState, transition};
 use crate::store::{self, Store, WalSync};
@@ -1000,9 +1000,10 @@ impl Engine {
                 error,
                 server_delay,
             } => {
-                let delay = server_delay.unwrap_or_else(|| {
-                    backoff(&self.config.retry, transfer.attempts, self.rng.random())
-                });
+                let delay = match server_delay {
+                    Some(asked) => retry::server_delay(&self.config.retry, asked),
+                    None => backoff(&self.config.retry, transfer.attempts, self.rng.random()),
+                };
                 transfer.next_attempt_at = self.clock.now() + delay;
                 transfer.bytes_sent = 0;
                 transfer.last_error = Some(error.clone());

@@ -33,6 +33,10 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Attempts before a transfer fails with `AttemptsExhausted`.
     pub max_attempts: u32,
+    /// The longest a server's `Retry-After` is honoured (15 minutes): a longer one waits
+    /// this long, then one request tries again. A server's `Retry-After: 999999` would
+    /// otherwise park its transfers for 277 hours.
+    pub max_server_delay: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -41,6 +45,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(300),
             max_attempts: 25,
+            max_server_delay: Duration::from_secs(15 * 60),
         }
     }
 }

@@ -18,6 +18,12 @@ pub(crate) fn backoff(policy: &RetryPolicy, attempt: u32, unit: f64) -> Duration
     ceiling.mul_f64(unit.clamp(0.0, 1.0))
 }
 
+/// How long to wait on a server's `Retry-After` of `asked`: as asked, up to the policy's
+/// `max_server_delay`.
+pub(crate) fn server_delay(policy: &RetryPolicy, asked: Duration) -> Duration {
+    asked.min(policy.max_server_delay)
+}
+
 /// Parses a `Retry-After` value: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
 /// A date in the past means "now". Anything else is ignored.
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
@@ -37,7 +43,18 @@ mod tests {
         base_delay: Duration::from_secs(1),
         max_delay: Duration::from_secs(60),
         max_attempts: 10,
+        max_server_delay: Duration::from_secs(900),
     };
+
+    #[test]
+    fn a_server_delay_is_honoured_up_to_the_policy_cap() {
+        assert_eq!(
+            server_delay(&POLICY, Duration::from_secs(120)),
+            Duration::from_secs(120)
+        );
+        let asked = parse_retry_after("999999", SystemTime::UNIX_EPOCH).expect("seconds");
+        assert_eq!(server_delay(&POLICY, asked), Duration::from_secs(900));
+    }
 
     #[test]
     fn backoff_ceiling_doubles_per_attempt_and_stops_at_the_maximum() {

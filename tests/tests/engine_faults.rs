@@ -199,6 +199,22 @@ async fn retry_after_seconds_on_503_is_honoured() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_retry_after_of_277_hours_waits_only_max_server_delay() {
+    let (delay, waited) = delay_before_second_attempt(RetryAfter::Seconds(999_999), 503).await;
+    let cap = ferry::RetryPolicy::default().max_server_delay;
+    assert_eq!(cap, Duration::from_secs(15 * 60));
+    assert_eq!(delay, cap);
+    assert!(
+        waited + EVENTS_TOLD_LATE_BY_AT_MOST >= cap,
+        "retried after {waited:?}"
+    );
+    assert!(
+        waited < cap + Duration::from_secs(1),
+        "retried after {waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn retry_after_http_date_on_429_is_honoured() {
     let (delay, waited) = delay_before_second_attempt(RetryAfter::DateAfter(20), 429).await;
     // An HTTP date has one-second resolution and is read from the wall clock.

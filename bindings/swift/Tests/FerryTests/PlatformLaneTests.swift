@@ -41,6 +41,8 @@ final class PlatformLaneTests: XCTestCase {
         XCTAssertEqual(config.maxPlatformTasks, 6)
         XCTAssertGreaterThan(config.platformStallTimeout, 0)
         XCTAssertGreaterThan(config.queueStallAfter, 0)
+        // A server's Retry-After is honoured for at most 15 minutes.
+        XCTAssertEqual(config.retryMaxServerDelay, 15 * 60)
     }
 
     /// A file at the threshold goes to the Swift service, which uploads it with URLSession;

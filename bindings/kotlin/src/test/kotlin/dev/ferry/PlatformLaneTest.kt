@@ -40,6 +40,8 @@ class PlatformLaneTest {
         assertEquals(6u, config.maxPlatformTasks)
         assertTrue(config.platformStallTimeout > java.time.Duration.ZERO)
         assertTrue(config.queueStallAfter > java.time.Duration.ZERO)
+        // A server's Retry-After is honoured for at most 15 minutes.
+        assertEquals(java.time.Duration.ofMinutes(15), config.retryMaxServerDelay)
     }
 
     @Test
