@@ -76,6 +76,8 @@ const CANDIDATE_WINDOW: usize = 16;
 /// ends every connection after 10 requests); a server that processes nothing still gets a
 /// verdict after this many.
 const UNPROCESSED_RESENDS: u32 = 4;
+/// The most attempts whose resends are counted at once (a few KiB).
+const MAX_TRACKED_RESENDS: usize = 1024;
 
 pub(crate) type EnqueueResults = Vec<Result<TransferId, Error>>;
 
@@ -872,6 +874,7 @@ impl Engine {
             .is_some_and(|flight| flight.generation == finished.generation);
         let Some(leader) = self.in_flight.get(&finished.id).filter(|_| is_current) else {
             // Paused, cancelled or shut down meanwhile: the outcome is moot.
+            self.unprocessed_resends.remove(&finished.id);
             if let Some(gate) = finished.trouble {
                 gate.failure_reviewed();
             }
@@ -882,6 +885,11 @@ impl Engine {
             return self.requeue_unsent(tx, &finished.id);
         }
         if matches!(finished.outcome, AttemptOutcome::Unprocessed { .. }) {
+            if self.unprocessed_resends.len() >= MAX_TRACKED_RESENDS {
+                // Left by transfers cancelled or paused between resends; forgetting a
+                // count only lets an attempt be resent a few times more.
+                self.unprocessed_resends.clear();
+            }
             let resends = self
                 .unprocessed_resends
                 .entry(finished.id.clone())
