@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::nginx::{self, Nginx, Protocol};
 use crate::put_many::{Job, curl_round, ferry_round};
 use crate::support::{
-    BenchResult, Prng, Settings, alternate_rounds, median, runtime, scratch_dir,
+    BenchResult, Prng, Settings, alternate_rounds, print_ratio, runtime, scratch_dir,
     server_scratch_dir, write_random_file,
 };
 
@@ -55,13 +55,8 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
                 Ok(rate)
             },
         )?;
-        let ferry = median(&mut ferry_rates);
-        let curl = median(&mut curl_rates);
-        println!(
-            "{NAME} [{}]: ferry {ferry:.0} files/s, curl {curl:.0} files/s, ratio X/Y = {:.2} (goal >= 1.0)",
-            protocol.tag(),
-            ferry / curl
-        );
+        let label = format!("{NAME} [{}]", protocol.tag());
+        print_ratio(&label, "files/s", 1.0, &mut ferry_rates, &mut curl_rates);
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use ferry::{TransferQueue, Upload};
 
 use crate::nginx::{self, Nginx, Protocol};
 use crate::support::{
-    BenchResult, CpuOf, Prng, Sample, Settings, Stopwatch, alternate_rounds, fail, median,
+    BenchResult, CpuOf, Prng, Sample, Settings, Stopwatch, alternate_rounds, fail, print_ratio,
     remove_database, runtime, scratch_dir, server_scratch_dir, write_random_file,
 };
 
@@ -56,13 +56,8 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
                 Ok(rate)
             },
         )?;
-        let ferry = median(&mut ferry_rates);
-        let curl = median(&mut curl_rates);
-        println!(
-            "{NAME} [{}]: ferry {ferry:.0} MB/s, curl {curl:.0} MB/s, ratio {:.2} (goal >= 0.95)",
-            protocol.tag(),
-            ferry / curl
-        );
+        let label = format!("{NAME} [{}]", protocol.tag());
+        print_ratio(&label, "MB/s", 0.95, &mut ferry_rates, &mut curl_rates);
     }
     Ok(())
 }

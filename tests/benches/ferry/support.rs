@@ -131,6 +131,22 @@ pub fn ferry_config(database: &Path, in_flight: usize) -> QueueConfig {
     config
 }
 
+/// Prints a comparison's result line: each side's median rate and their ratio.
+pub fn print_ratio(
+    label: &str,
+    unit: &str,
+    goal: f64,
+    ferry_rates: &mut [f64],
+    curl_rates: &mut [f64],
+) {
+    let ferry = median(ferry_rates);
+    let curl = median(curl_rates);
+    println!(
+        "{label}: ferry {ferry:.0} {unit}, curl {curl:.0} {unit}, ratio X/Y = {:.2} (goal >= {goal})",
+        ferry / curl
+    );
+}
+
 /// The median; the slice is sorted in place.
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
