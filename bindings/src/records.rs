@@ -318,6 +318,9 @@ pub enum FailureKind {
     /// The OS background service refused or failed the task without a response.
     Platform,
     UploadTooLarge,
+    /// The server's TLS certificate is not trusted (or it speaks no usable TLS); add its
+    /// CA or self-signed certificate to `extraRootCertificatesPem`. Never retried.
+    Certificate,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -341,6 +344,7 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::AttemptsExhausted => FailureKind::AttemptsExhausted,
                 ferry::FailureKind::Platform => FailureKind::Platform,
                 ferry::FailureKind::UploadTooLarge => FailureKind::UploadTooLarge,
+                ferry::FailureKind::Certificate => FailureKind::Certificate,
             },
             http_status: error.http_status,
             message: error.message.clone(),

@@ -129,6 +129,13 @@ pub struct PushArgs {
     #[arg(long, value_name = "SECS", requires = "bearer_command", value_parser = parse_seconds)]
     pub bearer_lifetime: Option<Duration>,
 
+    /// Trust the server certificates in FILE (PEM), as well as the system's: a CA, or a
+    /// server's own self-signed certificate (such as one made with `openssl req -x509`),
+    /// which is then trusted as given. Repeat for more files. Without it, a server whose
+    /// certificate is not trusted fails every file at once, never retried.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Vec<PathBuf>,
+
     /// Abandon and retry a request after this many seconds without any progress.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
     pub stall_timeout: Duration,

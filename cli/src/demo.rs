@@ -163,6 +163,7 @@ async fn run_against(
         show_bars: !args.json && std::io::stdout().is_terminal(),
         authorizer: None,
         resumable: None,
+        extra_root_certificates_pem: Vec::new(),
     };
     let summary = push::execute(plan, &options).await?;
     Ok((summary, expected, described))

@@ -57,6 +57,8 @@ pub struct RunOptions {
     pub authorizer: Option<Arc<dyn RequestAuthorizer>>,
     /// `--resumable`: which files go through a resumable protocol, and where.
     pub resumable: Option<ResumableChoice>,
+    /// `--cacert`: the PEM text of each file, trusted besides the system's roots.
+    pub extra_root_certificates_pem: Vec<String>,
 }
 
 /// `ferry push ...`.
@@ -91,6 +93,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
             bearer
         }),
         resumable,
+        extra_root_certificates_pem: read_cacerts(&args.cacert)?,
     };
     let summary = execute(plan, &options).await?;
     let mut stdout = std::io::stdout().lock();
@@ -103,6 +106,21 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         .and_then(|()| stdout.flush())
         .map_err(|error| CliError::io("writing the summary to stdout", error))?;
     Ok(summary.outcome())
+}
+
+/// The text of each `--cacert` file (checked as PEM when the queue opens).
+fn read_cacerts(files: &[PathBuf]) -> Result<Vec<String>, CliError> {
+    files
+        .iter()
+        .map(|file| {
+            std::fs::read_to_string(file).map_err(|error| {
+                CliError::usage(format!(
+                    "--cacert {}: cannot read it ({error}); give a PEM certificate file",
+                    file.display()
+                ))
+            })
+        })
+        .collect()
 }
 
 /// One upload per file, refusing two files that would land on the same URL.
@@ -147,6 +165,7 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
         global: options.concurrency,
     };
     config.stall_timeout = options.stall_timeout;
+    config.extra_root_certificates_pem = options.extra_root_certificates_pem.clone();
     if let Some(choice) = &options.resumable {
         choice.configure(&mut config);
     }

@@ -42,6 +42,9 @@ pub(crate) enum AttemptOutcome {
         error: TransferError,
         retryable: bool,
     },
+    /// The server could not be trusted or spoke no TLS (`lane/send_failure.rs`): no retry
+    /// can fix that, only the app's trust settings.
+    Untrusted(TransferError),
     /// The server refused the upload in a way no retry can fix (a resumable upload larger
     /// than the server's `Upload-Limit`, a creation answer without `Location`).
     Rejected(TransferError),
@@ -83,9 +86,9 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
             error: TransferError::new(FailureKind::Stalled, "no bytes moved within stall_timeout"),
             server_delay: None,
         },
-        AttemptOutcome::Source(error) | AttemptOutcome::Rejected(error) => {
-            Verdict::Permanent(error.clone())
-        }
+        AttemptOutcome::Source(error)
+        | AttemptOutcome::Rejected(error)
+        | AttemptOutcome::Untrusted(error) => Verdict::Permanent(error.clone()),
         AttemptOutcome::Platform { message } => Verdict::Retry {
             error: TransferError::new(FailureKind::Platform, message.clone()),
             server_delay: None,
@@ -145,6 +148,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
         AttemptOutcome::Network { .. } | AttemptOutcome::Stalled => true,
         AttemptOutcome::Source(_)
         | AttemptOutcome::Rejected(_)
+        | AttemptOutcome::Untrusted(_)
         | AttemptOutcome::Unprocessed { .. }
         | AttemptOutcome::Platform { .. }
         | AttemptOutcome::Authorizer { .. }

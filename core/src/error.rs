@@ -105,6 +105,9 @@ pub enum FailureKind {
     /// The file is larger than the server accepts (a resumable upload's `Upload-Limit`
     /// `max-size`, or 413 on creation).
     UploadTooLarge,
+    /// The server's TLS certificate is not trusted, or the server speaks no usable TLS:
+    /// no retry can fix it, only trusting its certificate (or using the right URL).
+    Certificate,
 }
 
 impl FailureKind {
@@ -121,6 +124,7 @@ impl FailureKind {
             Self::AttemptsExhausted => "attempts_exhausted",
             Self::Platform => "platform",
             Self::UploadTooLarge => "upload_too_large",
+            Self::Certificate => "certificate",
         }
     }
 
@@ -136,6 +140,7 @@ impl FailureKind {
             "attempts_exhausted" => Self::AttemptsExhausted,
             "platform" => Self::Platform,
             "upload_too_large" => Self::UploadTooLarge,
+            "certificate" => Self::Certificate,
             _ => return None,
         })
     }

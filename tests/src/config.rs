@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthPolicy;
 use crate::faults::FaultPlan;
+use crate::tls::ServerCertificate;
 
 /// The default is cleartext on a free port, digests only, no faults.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -23,6 +24,8 @@ pub struct ServerConfig {
     /// Serve TLS with a freshly generated certificate for `localhost` and
     /// `127.0.0.1` (see [`crate::TestServer::ca_certificate_pem`]).
     pub tls: bool,
+    /// Which certificate the server presents with `tls` (a good one by default).
+    pub certificate: ServerCertificate,
     /// Keep received bytes as files in this directory (created if missing),
     /// one file per stored key, named by percent-encoding the key. Without
     /// it only lengths and digests are kept.

@@ -53,5 +53,5 @@ pub use faults::{
 pub use refusing::{RefusalCounts, RefusingServer};
 pub use server::TestServer;
 pub use state::{AuthCounts, FaultCounts, HostStats, ReceivedBody, ResumableStats, Stats};
-pub use tls::{CertificatePems, generate_pems};
+pub use tls::{CertificatePems, ServerCertificate, generate_pems};
 pub use uplink::{PACED_HEADER, Uplink};

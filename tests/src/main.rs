@@ -63,6 +63,25 @@ struct ScenarioArgs {
     verbose: bool,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CertificateArg {
+    CaSigned,
+    Expired,
+    WrongName,
+    SelfSigned,
+}
+
+impl From<CertificateArg> for ferry_testkit::ServerCertificate {
+    fn from(arg: CertificateArg) -> Self {
+        match arg {
+            CertificateArg::CaSigned => Self::CaSigned,
+            CertificateArg::Expired => Self::Expired,
+            CertificateArg::WrongName => Self::WrongName,
+            CertificateArg::SelfSigned => Self::SelfSigned,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Port on 127.0.0.1 (0 picks a free one; the ready line tells which).
@@ -74,6 +93,9 @@ struct ServeArgs {
     /// With --tls: write the CA certificate (PEM) here before the ready line.
     #[arg(long, value_name = "PATH", requires = "tls")]
     ca_out: Option<PathBuf>,
+    /// With --tls: which certificate to present (to try how clients fail).
+    #[arg(long, value_enum, default_value = "ca-signed", requires = "tls")]
+    certificate: CertificateArg,
     /// Keep received bytes as files in this directory.
     #[arg(long, value_name = "DIR")]
     store_dir: Option<PathBuf>,
@@ -224,6 +246,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = ServerConfig {
         port: args.port,
         tls: args.tls,
+        certificate: args.certificate.into(),
         store_dir: args.store_dir,
         faults,
         auth,

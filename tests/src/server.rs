@@ -55,7 +55,7 @@ impl TestServer {
             })?;
         let addr = listener.local_addr()?;
         let tls = if config.tls {
-            Some(tls::generate()?)
+            Some(tls::generate_with(config.certificate)?)
         } else {
             None
         };
@@ -98,7 +98,8 @@ impl TestServer {
         }
     }
 
-    /// With TLS, the PEM of the CA that signed the server's certificate.
+    /// With TLS, the PEM clients trust: the CA that signed the server's certificate, or
+    /// the certificate itself when it is self-signed.
     pub fn ca_certificate_pem(&self) -> Option<String> {
         self.ca_pem.clone()
     }

@@ -51,6 +51,11 @@ impl Harness {
         format!("{}{path}", self.server().base_url())
     }
 
+    /// With TLS, the PEM a client trusts (the CA, or the self-signed certificate itself).
+    pub fn trusted_pem(&self) -> Option<String> {
+        self.server().ca_certificate_pem()
+    }
+
     /// Replaces the fault plan; request numbering starts over.
     pub fn set_faults(&self, faults: FaultPlan) {
         self.server().set_faults(faults).expect("valid fault plan");

@@ -27,7 +27,7 @@ use crate::retry::parse_retry_after;
 use crate::upload::{SourceSnapshot, UploadMethod};
 
 use super::resumable::ResumableJob;
-use super::unprocessed::send_failure;
+use super::send_failure::send_failure;
 
 /// What to send, copied out of the transfer record.
 #[derive(Clone, Debug)]

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::attempt::{AttemptProgress, file_part, with_stall_watchdog};
 use super::client::HttpLane;
 use super::file_body::{SourceFile, Window, file_body};
-use super::unprocessed::send_failure;
+use super::send_failure::send_failure;
 use crate::TransferId;
 use crate::classify::AttemptOutcome;
 use crate::retry::parse_retry_after;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::header::HeaderName;
 
 use super::gate::RequestGates;
+use super::tls_trust;
 use crate::Error;
 use crate::config::{HttpVersionPolicy, QueueConfig};
 
@@ -44,12 +45,11 @@ pub(crate) fn build_http_lane(config: &QueueConfig) -> Result<HttpLane, Error> {
         HttpVersionPolicy::Http1Only => builder.http1_only(),
         HttpVersionPolicy::Http2PriorKnowledge => builder.http2_prior_knowledge(),
     };
-    for pem in &config.extra_root_certificates_pem {
-        let certificate =
-            reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|error| Error::HttpClient {
-                reason: format!("an extra root certificate is not valid PEM: {error}"),
-            })?;
-        builder = builder.add_root_certificate(certificate);
+    if !config.extra_root_certificates_pem.is_empty() {
+        builder = builder.use_preconfigured_tls(tls_trust::client_config(
+            &config.extra_root_certificates_pem,
+            config.http_version,
+        )?);
     }
     let client = builder.build().map_err(|error| Error::HttpClient {
         reason: error.to_string(),

@@ -13,6 +13,8 @@ mod file_body;
 mod gate;
 mod open_source;
 mod resumable;
+mod send_failure;
+mod tls_trust;
 mod unprocessed;
 
 pub(crate) use attempt::{AttemptJob, AttemptProgress, run_attempt};

@@ -16,23 +16,8 @@
 
 use std::error::Error as _;
 
-use crate::classify::AttemptOutcome;
-
-use super::attempt::describe;
-
-/// The outcome of a request whose send failed: [`AttemptOutcome::Unprocessed`] when the
-/// server proved it never processed it, else [`AttemptOutcome::Network`].
-pub(crate) fn send_failure(error: reqwest::Error) -> AttemptOutcome {
-    let unprocessed = never_processed(&error);
-    let message = describe(error);
-    if unprocessed {
-        AttemptOutcome::Unprocessed { message }
-    } else {
-        AttemptOutcome::Network { message }
-    }
-}
-
-fn never_processed(error: &reqwest::Error) -> bool {
+/// Whether the server proved it never processed the failed request.
+pub(super) fn never_processed(error: &reqwest::Error) -> bool {
     let mut cause = error.source();
     while let Some(current) = cause {
         if let Some(h2_error) = current.downcast_ref::<h2::Error>() {

@@ -22,7 +22,7 @@ use crate::lane::attempt::{
 };
 use crate::lane::client::HttpLane;
 use crate::lane::file_body::{SourceFile, Window, file_body};
-use crate::lane::unprocessed::send_failure;
+use crate::lane::send_failure::send_failure;
 use crate::resumable::ResumableProtocol;
 use crate::store::ResumableRecord;
 
