@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::records::TransferError;
+use crate::records::{HostStatus, TransferError};
 use crate::runtime;
 
 #[derive(Clone, Debug, PartialEq, uniffi::Enum)]
@@ -54,10 +54,12 @@ pub enum TransferEvent {
         id: String,
     },
     /// A diagnostic: work is pending and the network is up, but nothing has moved for
-    /// `idle_for`; `reason` says why, as far as Ferry can tell.
+    /// `idle_for`; `reason` says why, as far as Ferry can tell, and `hosts` per host (as
+    /// `hostStatus()`).
     QueueStalled {
         reason: String,
         idle_for: std::time::Duration,
+        hosts: Vec<HostStatus>,
     },
     /// The observer fell behind and `missed` events were dropped; call `list` to catch up.
     Lagged {
@@ -106,7 +108,15 @@ impl From<ferry::TransferEvent> for TransferEvent {
             E::Requeued { id } => Self::Requeued { id: id.to_string() },
             E::Cancelled { id } => Self::Cancelled { id: id.to_string() },
             E::TakenBackFromPlatform { id } => Self::TakenBackFromPlatform { id: id.to_string() },
-            E::QueueStalled { reason, idle_for } => Self::QueueStalled { reason, idle_for },
+            E::QueueStalled {
+                reason,
+                idle_for,
+                hosts,
+            } => Self::QueueStalled {
+                reason,
+                idle_for,
+                hosts: hosts.into_iter().map(HostStatus::from).collect(),
+            },
             E::Lagged { missed } => Self::Lagged { missed },
         }
     }

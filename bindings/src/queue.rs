@@ -7,8 +7,8 @@ use crate::authorizer::{ForeignAuthorizer, RequestAuthorizer};
 use crate::events::{EventSubscription, TransferObserver};
 use crate::platform::{ForeignPlatform, PlatformOutcome, PlatformTransferService};
 use crate::records::{
-    AppState, EnqueueResult, NetworkStatus, Progress, QueueConfig, StateFilter, Transfer, Upload,
-    parse_id,
+    AppState, EnqueueResult, HostStatus, NetworkStatus, Progress, QueueConfig, StateFilter,
+    Transfer, Upload, parse_id,
 };
 use crate::{FerryError, logging, runtime};
 
@@ -144,6 +144,20 @@ impl TransferQueue {
     pub async fn progress(&self) -> Result<Progress, FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.progress().await?.into()) }).await
+    }
+
+    /// Every host with queued or running transfers, and why its work waits.
+    pub async fn host_status(&self) -> Result<Vec<HostStatus>, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move {
+            Ok(queue
+                .host_status()
+                .await?
+                .into_iter()
+                .map(HostStatus::from)
+                .collect())
+        })
+        .await
     }
 
     pub async fn set_app_state(&self, state: AppState) -> Result<(), FerryError> {

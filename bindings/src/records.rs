@@ -449,3 +449,54 @@ impl From<NetworkStatus> for ferry::NetworkStatus {
 pub(crate) fn parse_id(text: &str) -> Result<ferry::TransferId, FerryError> {
     ferry::TransferId::parse(text).map_err(FerryError::from)
 }
+
+/// One host with work queued or running, and why that work waits.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HostStatus {
+    /// `host:port` of the destinations.
+    pub host: String,
+    pub health: HostHealth,
+    /// Transfers to this host waiting to run.
+    pub queued: u64,
+    /// Transfers to this host being sent now.
+    pub running: u64,
+    /// When the next request to this host may go out; `nil`/`null` when nothing is queued.
+    pub next_attempt_at: Option<SystemTime>,
+    /// The most recent failure from this host.
+    pub last_error: Option<TransferError>,
+}
+
+/// What the host's circuit breaker says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum HostHealth {
+    /// Requests go out freely.
+    Healthy,
+    /// Recent requests failed, but not enough in a row to stop sending.
+    Failing { consecutive_failures: u32 },
+    /// The host kept failing: nothing is sent until `until`, then one probe.
+    Open { until: SystemTime },
+    /// One probe request is out (or may go now); the rest wait for its outcome.
+    Probing,
+}
+
+impl From<ferry::HostStatus> for HostStatus {
+    fn from(status: ferry::HostStatus) -> Self {
+        Self {
+            host: status.host,
+            health: match status.health {
+                ferry::HostHealth::Healthy => HostHealth::Healthy,
+                ferry::HostHealth::Failing {
+                    consecutive_failures,
+                } => HostHealth::Failing {
+                    consecutive_failures,
+                },
+                ferry::HostHealth::Open { until } => HostHealth::Open { until },
+                ferry::HostHealth::Probing => HostHealth::Probing,
+            },
+            queued: status.queued,
+            running: status.running,
+            next_attempt_at: status.next_attempt_at,
+            last_error: status.last_error.as_ref().map(TransferError::from),
+        }
+    }
+}

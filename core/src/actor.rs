@@ -43,6 +43,7 @@ use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::error::{FailureKind, StoreError, TransferError};
 use crate::events::TransferEvent;
+use crate::hosts::HostStatus;
 use crate::lane::{AttemptJob, AttemptProgress, Checkpoint, Gated, HostGate, HttpLane, run_gated};
 use crate::platform::{BodyPlan, Handoff, PlatformDriver, PlatformReport};
 use crate::progress::{Progress, RateMeter, StateCount, eta};
@@ -56,6 +57,7 @@ use crate::{Error, Transfer, TransferId};
 mod batching;
 mod claim_ahead;
 mod group_commit;
+mod host_status;
 mod mailbox;
 mod platform_lane;
 mod stall_watch;
@@ -107,6 +109,9 @@ pub(crate) enum Command {
     },
     CountByState {
         reply: oneshot::Sender<Result<Vec<StateCount>, Error>>,
+    },
+    HostStatus {
+        reply: oneshot::Sender<Result<Vec<HostStatus>, Error>>,
     },
     SetAppState {
         state: AppState,
@@ -660,6 +665,10 @@ impl Engine {
                 let result = self.state_totals(tx).map(count_by_state);
                 outbox.replies.push(reply_after_commit(reply, result));
             }
+            Command::HostStatus { reply } => {
+                let result = self.host_statuses(tx).map_err(sqlite);
+                outbox.replies.push(reply_after_commit(reply, result));
+            }
             Command::SetAppState { state, reply } => {
                 let came_to_foreground =
                     self.app_state == AppState::Background && state == AppState::Foreground;
@@ -953,6 +962,13 @@ impl Engine {
     fn record_health(&mut self, host: &str, outcome: &AttemptOutcome) {
         if reached_host(outcome) {
             let healthy = !host_is_unhealthy(outcome);
+            if !healthy
+                && let Verdict::Retry { error, .. }
+                | Verdict::Permanent(error)
+                | Verdict::Auth(error) = classify(outcome)
+            {
+                self.breakers.remember_failure(host, error);
+            }
             self.breakers.record(host, healthy, Instant::now());
         }
     }
@@ -978,7 +994,6 @@ impl Engine {
         outcome: &AttemptOutcome,
         outbox: &mut Outbox,
     ) -> rusqlite::Result<()> {
-        self.stall_watch.moved(Instant::now());
         let mut transfer = flight.transfer;
         let verdict = classify(outcome);
         self.record_auth_verdict(&transfer.host, &verdict);
@@ -1036,6 +1051,11 @@ impl Engine {
                 )
             }
         };
+        // A transfer that ended moved the queue; one that must be tried again did not (its
+        // bytes, if any, count through the lane's byte counter).
+        if input != Input::RetryableFailure {
+            self.stall_watch.moved(Instant::now());
+        }
         let from = transfer.state.kind();
         match transition(&transfer.state, &input) {
             Ok((next, _)) => transfer.state = next,
@@ -1071,12 +1091,20 @@ impl Engine {
             if free == 0 {
                 return Ok(());
             }
-            let excluded_hosts = self.hosts_that_take_nothing(&occupancy, |host, in_flight| {
+            let mut excluded_hosts = self.hosts_that_take_nothing(&occupancy, |host, in_flight| {
                 in_flight < limits.per_host && self.breakers.admits(host, now, in_flight)
             });
+            // A recovering host's one probe goes to its longest-waiting transfer.
+            let mut rows = self.probe_candidates(
+                tx,
+                &self.candidate_filter(now_ms, &excluded_hosts),
+                &occupancy,
+                now,
+            )?;
+            excluded_hosts.extend(self.breakers.probing_hosts(now).map(str::to_owned));
             let filter = self.candidate_filter(now_ms, &excluded_hosts);
             let window = self.candidate_window(free);
-            let rows = store::due_candidates(tx, &filter, window)?;
+            rows.extend(store::due_candidates(tx, &filter, window)?);
             let candidates = self.candidates(&rows);
             let batches = self.batch_limits();
             let lanes = self.lane_policy();

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::BreakerPolicy;
+use crate::error::TransferError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum HostState {
@@ -27,11 +28,21 @@ enum HostState {
     },
 }
 
+/// What a breaker says of its host, for the app (`crate::HostHealth` with tokio time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BreakerView {
+    Closed { consecutive_failures: u32 },
+    Open { until: Instant },
+    Probing,
+}
+
 #[derive(Debug)]
 pub(crate) struct Breakers {
     policy: BreakerPolicy,
     max_cooldown: Duration,
     hosts: HashMap<String, HostState>,
+    /// The latest unhealthy outcome's error per host, until a healthy one.
+    last_errors: HashMap<String, TransferError>,
 }
 
 impl Breakers {
@@ -40,7 +51,45 @@ impl Breakers {
             policy,
             max_cooldown,
             hosts: HashMap::new(),
+            last_errors: HashMap::new(),
         }
+    }
+
+    /// Remembers why the latest unhealthy outcome from `host` failed (for the app's
+    /// `host_status`); forgotten with the next healthy one.
+    pub(crate) fn remember_failure(&mut self, host: &str, error: TransferError) {
+        self.last_errors.insert(host.to_owned(), error);
+    }
+
+    /// What the breaker of `host` says now, and the failure that made it say so.
+    pub(crate) fn view(&self, host: &str, now: Instant) -> (BreakerView, Option<&TransferError>) {
+        let view = match self.hosts.get(host) {
+            None => BreakerView::Closed {
+                consecutive_failures: 0,
+            },
+            Some(HostState::Closed {
+                consecutive_failures,
+            }) => BreakerView::Closed {
+                consecutive_failures: *consecutive_failures,
+            },
+            Some(HostState::Open { until, .. }) if now < *until => {
+                BreakerView::Open { until: *until }
+            }
+            Some(HostState::Open { .. } | HostState::Probing { .. }) => BreakerView::Probing,
+        };
+        (view, self.last_errors.get(host))
+    }
+
+    /// Hosts whose breaker lets exactly one probe through now (cooldown over, nothing in
+    /// flight to them yet is the caller's check).
+    pub(crate) fn probing_hosts(&self, now: Instant) -> impl Iterator<Item = &str> + '_ {
+        self.hosts
+            .iter()
+            .filter_map(move |(host, state)| match state {
+                HostState::Open { until, .. } if now >= *until => Some(host.as_str()),
+                HostState::Probing { .. } => Some(host.as_str()),
+                _ => None,
+            })
     }
 
     /// May one more request go to `host`, which has `in_flight` requests now?
@@ -71,6 +120,7 @@ impl Breakers {
     pub(crate) fn record(&mut self, host: &str, healthy: bool, now: Instant) {
         if healthy {
             self.hosts.remove(host);
+            self.last_errors.remove(host);
             return;
         }
         let state = self

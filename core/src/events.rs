@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::{TransferError, TransferId};
+use crate::{HostStatus, TransferError, TransferId};
 
 /// Something that happened to a transfer, or to the queue.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -61,10 +61,12 @@ pub enum TransferEvent {
         id: TransferId,
     },
     /// A diagnostic: work is pending and the network is up, but nothing has moved for
-    /// `idle_for`. `reason` is the engine's best explanation.
+    /// `idle_for`. `reason` is the engine's best explanation; `hosts` says, per host with
+    /// work, why it waits (as `TransferQueue::host_status`).
     QueueStalled {
         reason: String,
         idle_for: Duration,
+        hosts: Vec<HostStatus>,
     },
     /// This subscriber fell behind and `missed` events were dropped for it.
     Lagged {

@@ -45,6 +45,7 @@ mod config;
 mod enqueue_checks;
 mod error;
 mod events;
+mod hosts;
 mod id;
 mod lane;
 mod platform;
@@ -70,6 +71,7 @@ pub use config::{
 };
 pub use error::{Error, FailureKind, StoreError, TransferError};
 pub use events::{Subscription, TransferEvent};
+pub use hosts::{HostHealth, HostStatus};
 pub use id::TransferId;
 pub use platform::{
     Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,

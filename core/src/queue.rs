@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::events::{EVENT_CAPACITY, Subscription, TransferEvent};
+use crate::hosts::HostStatus;
 use crate::lane::build_http_lane;
 use crate::platform::{
     PlatformDriver, PlatformOutcome, PlatformReport, PlatformTransferService, bodies_dir,
@@ -223,6 +224,13 @@ impl TransferQueue {
     pub async fn count_by_state(&self) -> Result<Vec<StateCount>, Error> {
         self.request(|reply| Command::CountByState { reply })
             .await?
+    }
+
+    /// Every host with queued or running transfers, and why its work waits: the breaker's
+    /// verdict, the latest failure, and when the next request may go out. What
+    /// `QueueStalled` carries too.
+    pub async fn host_status(&self) -> Result<Vec<HostStatus>, Error> {
+        self.request(|reply| Command::HostStatus { reply }).await?
     }
 
     /// Events from now on. Dropping the subscription unsubscribes.

@@ -445,7 +445,10 @@ async fn a_queue_that_stops_moving_says_why() {
         matches!(event, TransferEvent::QueueStalled { .. })
     })
     .await;
-    let TransferEvent::QueueStalled { reason, idle_for } = event else {
+    let TransferEvent::QueueStalled {
+        reason, idle_for, ..
+    } = event
+    else {
         unreachable!()
     };
     assert!(reason.contains("OS background tasks"), "{reason}");

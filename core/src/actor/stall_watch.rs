@@ -78,6 +78,7 @@ impl Engine {
         outbox.events.push(TransferEvent::QueueStalled {
             reason,
             idle_for: now.saturating_duration_since(self.stall_watch.last_movement),
+            hosts: self.host_statuses(tx)?,
         });
         Ok(())
     }

@@ -9,6 +9,7 @@
 //! This module must never decide anything about transfers: it stores and loads.
 
 mod enqueue;
+mod hosts;
 mod identity;
 mod resumable;
 mod schema;
@@ -27,14 +28,15 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::error::StoreError;
 
 pub(crate) use enqueue::{BatchWriter, Identity};
+pub(crate) use hosts::host_backlogs;
 pub(crate) use resumable::{
     ResumableRecord, forget_resumable, holds_any_resumable, load_resumable, save_resumable,
 };
 pub(crate) use totals::{StateTotals, TotalsDelta, apply as apply_totals, totals};
 pub(crate) use transfers::{
     CandidateFilter, CandidateRow, any_runnable, due_candidates, list, load, load_by_seq,
-    next_retry_at, requeue_interrupted_in_process, requeue_running, running_on_platform, save,
-    save_replacing,
+    longest_waiting_candidate, next_retry_at, requeue_interrupted_in_process, requeue_running,
+    running_on_platform, save, save_replacing,
 };
 pub(crate) use wal_sync::WalSync;
 

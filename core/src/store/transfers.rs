@@ -66,16 +66,7 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
         StateKind::Cancelled => TransferState::Cancelled,
         StateKind::AuthRequired => TransferState::AuthRequired,
     };
-    let error_kind: Option<String> = row.get(17)?;
-    let last_error = match error_kind {
-        None => None,
-        Some(name) => Some(TransferError {
-            kind: FailureKind::parse(&name)
-                .ok_or_else(|| corrupt(17, format!("unknown failure kind {name:?}")))?,
-            http_status: row.get(18)?,
-            message: row.get::<_, Option<String>>(19)?.unwrap_or_default(),
-        }),
-    };
+    let last_error = stored_error(row, 17)?;
     let non_negative = |column: usize| -> rusqlite::Result<u64> {
         let value: i64 = row.get(column)?;
         u64::try_from(value).map_err(|_| corrupt(column, "negative count"))
@@ -222,6 +213,19 @@ fn write(
 }
 
 /// A queued transfer whose time has come, with what the scheduler needs.
+/// The failure stored in the three columns from `first` on (kind, status, message).
+pub(super) fn stored_error(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<TransferError>> {
+    let Some(name) = row.get::<_, Option<String>>(first)? else {
+        return Ok(None);
+    };
+    Ok(Some(TransferError {
+        kind: FailureKind::parse(&name)
+            .ok_or_else(|| corrupt(first, format!("unknown failure kind {name:?}")))?,
+        http_status: row.get(first + 1)?,
+        message: row.get::<_, Option<String>>(first + 2)?.unwrap_or_default(),
+    }))
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct CandidateRow {
     pub id: TransferId,
@@ -258,9 +262,7 @@ pub(crate) fn due_candidates(
 ) -> rusqlite::Result<Vec<CandidateRow>> {
     let excluded = vec!["?"; filter.excluded_hosts.len()].join(", ");
     let sql = format!(
-        "SELECT id, host, allow_expensive, allow_constrained, size, destination, headers != '[]', \
-         EXISTS(SELECT 1 FROM resumable_uploads r WHERE r.transfer_id = transfers.id), \
-         priority, seq FROM transfers \
+        "SELECT {CANDIDATE_COLUMNS} FROM transfers \
          WHERE state = 'queued' AND +next_attempt_at <= ? \
            AND (allow_expensive OR NOT ?) AND (allow_constrained OR NOT ?) \
            AND host NOT IN ({excluded}) \
@@ -280,22 +282,55 @@ pub(crate) fn due_candidates(
     );
     let limit = to_i64(limit as u64);
     values.push(&limit);
-    let rows = statement.query_map(values.as_slice(), |row| {
-        Ok(CandidateRow {
-            id: TransferId::from_stored(row.get(0)?),
-            host: row.get(1)?,
-            constraints: Constraints {
-                allow_expensive: row.get(2)?,
-                allow_constrained: row.get(3)?,
-            },
-            size: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
-            destination: row.get(5)?,
-            has_own_headers: row.get(6)?,
-            has_resumable_upload: row.get(7)?,
-            seq: row.get(9)?,
-        })
-    })?;
+    let rows = statement.query_map(values.as_slice(), candidate_row)?;
     rows.collect()
+}
+
+/// The startable transfer to `host` that has waited longest since it became due (never
+/// tried, or tried longest ago): where a recovering host's one probe goes, so that every
+/// transfer gets attempts in turn. Walks `transfers_queued_by_due_time`.
+pub(crate) fn longest_waiting_candidate(
+    conn: &Connection,
+    filter: &CandidateFilter<'_>,
+    host: &str,
+) -> rusqlite::Result<Option<CandidateRow>> {
+    let sql = format!(
+        "SELECT {CANDIDATE_COLUMNS} FROM transfers \
+         WHERE state = 'queued' AND next_attempt_at <= ?1 AND host = ?4 \
+           AND (allow_expensive OR NOT ?2) AND (allow_constrained OR NOT ?3) \
+         ORDER BY next_attempt_at, seq LIMIT 1"
+    );
+    conn.prepare_cached(&sql)?
+        .query_row(
+            rusqlite::params![
+                filter.now_ms,
+                filter.network_expensive,
+                filter.network_constrained,
+                host
+            ],
+            candidate_row,
+        )
+        .optional()
+}
+
+const CANDIDATE_COLUMNS: &str = "id, host, allow_expensive, allow_constrained, size, \
+    destination, headers != '[]', \
+    EXISTS(SELECT 1 FROM resumable_uploads r WHERE r.transfer_id = transfers.id), seq";
+
+fn candidate_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CandidateRow> {
+    Ok(CandidateRow {
+        id: TransferId::from_stored(row.get(0)?),
+        host: row.get(1)?,
+        constraints: Constraints {
+            allow_expensive: row.get(2)?,
+            allow_constrained: row.get(3)?,
+        },
+        size: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
+        destination: row.get(5)?,
+        has_own_headers: row.get(6)?,
+        has_resumable_upload: row.get(7)?,
+        seq: row.get(8)?,
+    })
 }
 
 /// The earliest retry time of a queued transfer after `after_ms` (the last time the
