@@ -136,6 +136,13 @@ pub struct PushArgs {
     #[arg(long, value_name = "FILE")]
     pub cacert: Vec<PathBuf>,
 
+    /// Stop waiting when nothing has moved (no byte sent, no file finished) for this many
+    /// seconds: say per host why the work waits, close the queue cleanly and exit with
+    /// status 4. A rerun continues. While nothing moves, the reason is printed after 10 s
+    /// and every 30 s.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
+    pub patience: Duration,
+
     /// Abandon and retry a request after this many seconds without any progress.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
     pub stall_timeout: Duration,

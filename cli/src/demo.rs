@@ -23,6 +23,10 @@ use crate::args::DemoArgs;
 use crate::demo_files::{self, Generated};
 use crate::destination::{BaseUrl, request_path};
 use crate::error::{CliError, Outcome};
+
+/// The demo's server comes back from every fault within seconds; a minute of no movement
+/// means something is wrong with the machine, and the demo says so instead of hanging.
+const DEMO_PATIENCE: Duration = Duration::from_secs(60);
 use crate::push::{self, RunOptions};
 use crate::sources;
 use crate::summary::Summary;
@@ -160,6 +164,8 @@ async fn run_against(
         db: workdir.join("ferry-demo.db"),
         concurrency: usize::from(args.concurrency),
         stall_timeout: args.stall_timeout,
+        patience: DEMO_PATIENCE,
+        json: args.json,
         show_bars: !args.json && std::io::stdout().is_terminal(),
         authorizer: None,
         resumable: None,

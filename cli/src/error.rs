@@ -17,6 +17,8 @@ pub const EXIT_SOME_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// The command could not run: the database is damaged or busy, an I/O error, ...
 pub const EXIT_CANNOT_RUN: u8 = 3;
+/// Nothing moved for `--patience`; the queue was closed cleanly and a rerun continues.
+pub const EXIT_GAVE_UP: u8 = 4;
 /// Interrupted by Ctrl-C (128 + SIGINT), after the queue was closed cleanly.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
@@ -27,6 +29,8 @@ Exit status:
   1    some files failed permanently, need credentials, or could not be read
   2    bad usage: unknown flag, invalid URL or header, a path that does not exist
   3    could not run: the database is damaged, in use by another ferry, or unwritable
+  4    gave up: nothing moved for --patience (a host down, refusing, or throttling);
+       the reason per host is printed; run the same command again to continue
   130  interrupted (Ctrl-C); run the same command again to finish";
 
 /// Why a `ferry` command stopped.
@@ -61,6 +65,18 @@ pub enum CliError {
         if *resumable { ", run the same command again to finish" } else { "" }
     )]
     Interrupted { resumable: bool },
+    /// Nothing moved for the whole `--patience`: the queue was shut down cleanly; `hosts`
+    /// says, one line per host, what its work waits for.
+    #[error(
+        "gave up: nothing moved for {}s (--patience); the queue was closed cleanly, run the \
+         same command again to continue. Waiting:{}",
+        idle_for.as_secs(),
+        hosts.iter().map(|line| format!("\n  {line}")).collect::<String>()
+    )]
+    GaveUp {
+        idle_for: std::time::Duration,
+        hosts: Vec<String>,
+    },
 }
 
 impl From<ferry::Error> for CliError {
@@ -89,6 +105,7 @@ impl CliError {
         match self {
             Self::Usage(_) => EXIT_USAGE,
             Self::Interrupted { .. } => EXIT_INTERRUPTED,
+            Self::GaveUp { .. } => EXIT_GAVE_UP,
             Self::Queue(_) | Self::Busy { .. } | Self::Io { .. } | Self::Internal(_) => {
                 EXIT_CANNOT_RUN
             }

@@ -2,7 +2,8 @@
 //!
 //! What it is for: parsing the command line (clap derive, see `args`), running the one
 //! command asked for on a tokio runtime, and turning its outcome into the exit status
-//! (0 all uploaded, 1 some failed, 2 bad usage, 3 could not run, 130 interrupted).
+//! (0 all uploaded, 1 some failed, 2 bad usage, 3 could not run, 4 gave up waiting,
+//! 130 interrupted).
 //!
 //! What it must never do: do a command's work itself, or end the process with
 //! `std::process::exit` (that would skip the queue's clean shutdown and flushing).
@@ -14,6 +15,8 @@ mod demo_files;
 mod destination;
 mod error;
 mod headers;
+mod host_report;
+mod patience;
 mod progress_ui;
 mod pump;
 mod push;

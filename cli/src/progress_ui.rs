@@ -19,7 +19,8 @@ use crate::tally::Tally;
 
 pub struct ProgressUi {
     /// Owns the bars' shared drawing state.
-    _multi: MultiProgress,
+    multi: MultiProgress,
+    visible: bool,
     files: ProgressBar,
     bytes: ProgressBar,
 }
@@ -42,7 +43,8 @@ impl ProgressUi {
         ));
         bytes.set_prefix("bytes");
         Self {
-            _multi: multi,
+            multi,
+            visible,
             files,
             bytes,
         }
@@ -68,6 +70,13 @@ impl ProgressUi {
         let rate = HumanBytes(progress.bytes_per_second.max(0.0) as u64);
         let eta = progress.eta.map_or_else(|| "-".to_owned(), short_duration);
         self.bytes.set_message(format!("{rate}/s  ETA {eta}"));
+    }
+
+    /// Prints a line on stderr, above the bars while they are drawn.
+    pub fn println(&self, line: &str) {
+        if !self.visible || self.multi.println(line).is_err() {
+            eprintln!("{line}");
+        }
     }
 
     /// Leaves the final state of the bars on screen.

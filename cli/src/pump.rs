@@ -2,19 +2,23 @@
 //!
 //! What it is for: `drive(work)` awaits one queue call (an enqueue batch, `wait_idle`)
 //! while, around it, it reads every event into the [`Tally`], polls `queue.progress()`
-//! four times a second for the bars, and watches for Ctrl-C.
+//! four times a second for the bars, says per host why the queue waits when nothing moves
+//! ([`crate::patience`]), and watches for Ctrl-C.
 //!
 //! What it must never do: change the queue's state or decide outcomes; it only observes.
-//! On Ctrl-C it returns `Interrupted` and leaves the clean shutdown to the caller.
+//! On Ctrl-C it returns `Interrupted`, and when nothing moved for the whole patience
+//! `GaveUp`; it leaves the clean shutdown to the caller.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ferry::{Subscription, TransferQueue};
-use tokio::time::{Interval, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::error::CliError;
+use crate::host_report;
+use crate::patience::{Patience, Verdict};
 use crate::progress_ui::ProgressUi;
 use crate::tally::Tally;
 
@@ -29,11 +33,15 @@ pub struct Pump<'q> {
     ui: ProgressUi,
     ticker: Interval,
     interrupt: Pin<Box<dyn Future<Output = ()> + Send>>,
+    patience: Patience,
+    /// Stall reports as JSON lines (`--json`) instead of text.
+    json: bool,
 }
 
 impl<'q> Pump<'q> {
-    /// Subscribes to `queue` now: events from here on are counted.
-    pub fn new(queue: &'q TransferQueue, ui: ProgressUi) -> Self {
+    /// Subscribes to `queue` now: events from here on are counted. When nothing moves,
+    /// it reports why on stderr (as JSON lines if `json`), and gives up after `patience`.
+    pub fn new(queue: &'q TransferQueue, ui: ProgressUi, patience: Duration, json: bool) -> Self {
         let mut ticker = tokio::time::interval(POLL_EVERY);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         Self {
@@ -50,6 +58,8 @@ impl<'q> Pump<'q> {
                     std::future::pending::<()>().await;
                 }
             }),
+            patience: Patience::new(patience, Instant::now()),
+            json,
         }
     }
 
@@ -78,11 +88,45 @@ impl<'q> Pump<'q> {
         }
     }
 
-    /// Polls the queue's progress and redraws.
+    /// Polls the queue's progress and redraws; says why the queue waits when nothing
+    /// moved for a while, and gives up when nothing moved for the whole patience.
     pub async fn refresh(&mut self) -> Result<(), CliError> {
         let progress = self.queue.progress().await?;
         self.ui.update(&progress, &self.tally);
-        Ok(())
+        match self.patience.observe(&progress, Instant::now()) {
+            Verdict::Wait => Ok(()),
+            Verdict::Report(idle_for) => {
+                let hosts = self.queue.host_status().await?;
+                self.report_stall(idle_for, &hosts);
+                Ok(())
+            }
+            Verdict::GiveUp(idle_for) => {
+                let hosts = self.queue.host_status().await?;
+                Err(CliError::GaveUp {
+                    idle_for,
+                    hosts: host_report::lines(&hosts, SystemTime::now()),
+                })
+            }
+        }
+    }
+
+    fn report_stall(&self, idle_for: Duration, hosts: &[ferry::HostStatus]) {
+        let now = SystemTime::now();
+        if self.json {
+            let report = serde_json::json!({
+                "stalled_secs": idle_for.as_secs(),
+                "hosts": host_report::json(hosts, now),
+            });
+            self.ui.println(&report.to_string());
+            return;
+        }
+        self.ui.println(&format!(
+            "waiting: nothing moved for {}s",
+            idle_for.as_secs()
+        ));
+        for line in host_report::lines(hosts, now) {
+            self.ui.println(&format!("  {line}"));
+        }
     }
 
     pub fn ui(&self) -> &ProgressUi {

@@ -52,6 +52,10 @@ pub struct RunOptions {
     /// Requests in flight at most, per host and overall.
     pub concurrency: usize,
     pub stall_timeout: Duration,
+    /// `--patience`: give up when nothing moved for this long.
+    pub patience: Duration,
+    /// `--json`: stall reports on stderr are JSON lines.
+    pub json: bool,
     pub show_bars: bool,
     /// Provides credentials right before each attempt (`--bearer-command`).
     pub authorizer: Option<Arc<dyn RequestAuthorizer>>,
@@ -86,6 +90,8 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         db: args.db.db,
         concurrency: usize::from(args.concurrency),
         stall_timeout: args.stall_timeout,
+        patience: args.patience,
+        json: args.json,
         show_bars: !args.json && std::io::stdout().is_terminal(),
         authorizer: args.bearer_command.map(|command| {
             let bearer: Arc<dyn RequestAuthorizer> =
@@ -174,7 +180,12 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
         ..Integrations::default()
     };
     let queue = TransferQueue::open_with(config, integrations).await?;
-    let mut pump = Pump::new(&queue, ProgressUi::new(options.show_bars));
+    let mut pump = Pump::new(
+        &queue,
+        ProgressUi::new(options.show_bars),
+        options.patience,
+        options.json,
+    );
     let ids = match enqueue_and_drain(&queue, &mut pump, &plan.uploads).await {
         Ok(ids) => ids,
         Err(error) => {

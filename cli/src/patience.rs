@@ -1,0 +1,163 @@
+//! When `ferry push` says that it is waiting, and when it stops waiting.
+//!
+//! What it is for: watching the queue's progress (files and bytes) and deciding, from how
+//! long nothing has moved, whether to say why the queue waits (after [`REPORT_AFTER`],
+//! then every [`REPORT_EVERY`]) or to give up (after `--patience`). A rerun continues
+//! where the push stopped, so giving up loses nothing.
+//!
+//! What it must never do: read the clock itself (the caller passes `now`), or look at
+//! anything but the progress counts: a retry that failed again is not movement.
+
+use std::time::Duration;
+
+use ferry::Progress;
+use tokio::time::Instant;
+
+/// Nothing moved for this long: say why the queue waits.
+pub const REPORT_AFTER: Duration = Duration::from_secs(10);
+/// While nothing moves, say it again this often.
+pub const REPORT_EVERY: Duration = Duration::from_secs(30);
+
+/// What the caller should do after an observation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Wait,
+    /// Say why the queue waits; nothing has moved for this long.
+    Report(Duration),
+    /// Stop: nothing has moved for the whole patience.
+    GiveUp(Duration),
+}
+
+/// The counts whose change is movement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Snapshot {
+    files_total: u64,
+    files_done: u64,
+    files_failed: u64,
+    bytes_done: u64,
+}
+
+impl From<&Progress> for Snapshot {
+    fn from(progress: &Progress) -> Self {
+        Self {
+            files_total: progress.files_total,
+            files_done: progress.files_done,
+            files_failed: progress.files_failed,
+            bytes_done: progress.bytes_done,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Patience {
+    limit: Duration,
+    last_seen: Option<Snapshot>,
+    last_movement: Instant,
+    last_report: Option<Instant>,
+}
+
+impl Patience {
+    pub fn new(limit: Duration, now: Instant) -> Self {
+        Self {
+            limit,
+            last_seen: None,
+            last_movement: now,
+            last_report: None,
+        }
+    }
+
+    /// Takes a fresh poll of the queue's progress.
+    pub fn observe(&mut self, progress: &Progress, now: Instant) -> Verdict {
+        let snapshot = Snapshot::from(progress);
+        if self.last_seen != Some(snapshot) {
+            self.last_seen = Some(snapshot);
+            self.last_movement = now;
+            self.last_report = None;
+            return Verdict::Wait;
+        }
+        let idle = now.saturating_duration_since(self.last_movement);
+        if idle >= self.limit {
+            return Verdict::GiveUp(idle);
+        }
+        let report_due = match self.last_report {
+            None => idle >= REPORT_AFTER.min(self.limit / 2),
+            Some(last) => now.saturating_duration_since(last) >= REPORT_EVERY,
+        };
+        if report_due {
+            self.last_report = Some(now);
+            return Verdict::Report(idle);
+        }
+        Verdict::Wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(bytes_done: u64) -> Progress {
+        Progress {
+            files_total: 3,
+            files_done: 0,
+            files_failed: 0,
+            bytes_total: 300,
+            bytes_done,
+            bytes_per_second: 0.0,
+            eta: None,
+        }
+    }
+
+    #[test]
+    fn reports_after_ten_idle_seconds_then_every_thirty_and_gives_up_at_the_limit() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut patience = Patience::new(Duration::from_secs(100), start);
+        let idle = progress(10);
+        let verdicts: Vec<(u64, Verdict)> = [0, 5, 10, 11, 39, 40, 70, 99, 100]
+            .into_iter()
+            .map(|secs| (secs, patience.observe(&idle, at(secs))))
+            .collect();
+        let seconds = |secs| Duration::from_secs(secs);
+        assert_eq!(
+            verdicts,
+            vec![
+                (0, Verdict::Wait),
+                (5, Verdict::Wait),
+                (10, Verdict::Report(seconds(10))),
+                (11, Verdict::Wait),
+                (39, Verdict::Wait),
+                (40, Verdict::Report(seconds(40))),
+                (70, Verdict::Report(seconds(70))),
+                (99, Verdict::Wait),
+                (100, Verdict::GiveUp(seconds(100))),
+            ]
+        );
+    }
+
+    #[test]
+    fn any_movement_starts_the_wait_over() {
+        let start = Instant::now();
+        let mut patience = Patience::new(Duration::from_secs(20), start);
+        assert_eq!(patience.observe(&progress(1), start), Verdict::Wait);
+        let later = start + Duration::from_secs(19);
+        assert_eq!(patience.observe(&progress(2), later), Verdict::Wait);
+        let after_limit = start + Duration::from_secs(25);
+        assert_eq!(patience.observe(&progress(2), after_limit), Verdict::Wait);
+        let limit_after_movement = later + Duration::from_secs(20);
+        assert_eq!(
+            patience.observe(&progress(2), limit_after_movement),
+            Verdict::GiveUp(Duration::from_secs(20))
+        );
+    }
+
+    #[test]
+    fn a_short_patience_reports_at_half_of_it() {
+        let start = Instant::now();
+        let mut patience = Patience::new(Duration::from_secs(4), start);
+        assert_eq!(patience.observe(&progress(0), start), Verdict::Wait);
+        assert_eq!(
+            patience.observe(&progress(0), start + Duration::from_secs(2)),
+            Verdict::Report(Duration::from_secs(2))
+        );
+    }
+}
