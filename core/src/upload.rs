@@ -251,12 +251,6 @@ fn check_header(name: &str, value: &str) -> Result<(), Error> {
 /// terminal (`source_check.rs`). A path that cannot be opened is looked at again only to
 /// name the problem.
 pub(crate) fn inspect_source(path: &Path) -> Result<SourceSnapshot, Error> {
-    if path.to_str().is_none() {
-        return Err(Error::SourceUnreadable {
-            path: path.into(),
-            reason: "the path is not valid UTF-8; rename the file".into(),
-        });
-    }
     let unreadable = |error: std::io::Error| Error::SourceUnreadable {
         path: path.into(),
         reason: error.to_string(),

@@ -265,6 +265,33 @@ async fn replaced_sources_fail_and_the_rest_are_sent() {
     queue.shutdown().await.expect("shutdown");
 }
 
+/// Linux allows any bytes but `/` and NUL in a name: such a source is sent, stored with its
+/// exact bytes, listed back with them, and found again when enqueued again.
+#[tokio::test]
+async fn a_source_whose_name_is_not_utf8_is_sent_and_keeps_its_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let (queue, server) = queue_and_server(dir.path(), FaultPlan::default()).await;
+    let source = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"caf\xe9\n.bin"));
+    std::fs::write(&source, b"latin-1 name").expect("write");
+    let upload = Upload::put(&source, format!("{}caf%E9%0A.bin", server.base_url()));
+    let id = queue.enqueue(upload.clone()).await.expect("accepted");
+    queue.wait_idle().await.expect("idle");
+    let transfer = queue.get(&id).await.expect("get");
+    assert_eq!(transfer.state, TransferState::Succeeded);
+    assert_eq!(
+        transfer.upload.source.as_os_str().as_bytes(),
+        source.as_os_str().as_bytes()
+    );
+    let stored = server.received("/caf%E9%0A.bin").expect("arrived");
+    assert_eq!(stored.len, 12);
+    assert_eq!(queue.enqueue(upload).await.expect("again"), id, "found again");
+    queue.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test]
 async fn a_kernel_file_is_refused_at_enqueue() {
     let dir = tempfile::tempdir().expect("dir");

@@ -12,6 +12,7 @@ mod enqueue;
 mod identity;
 mod resumable;
 mod schema;
+mod source_path;
 mod totals;
 mod transfers;
 mod wal_sync;
