@@ -288,7 +288,11 @@ async fn a_source_whose_name_is_not_utf8_is_sent_and_keeps_its_bytes() {
     );
     let stored = server.received("/caf%E9%0A.bin").expect("arrived");
     assert_eq!(stored.len, 12);
-    assert_eq!(queue.enqueue(upload).await.expect("again"), id, "found again");
+    assert_eq!(
+        queue.enqueue(upload).await.expect("again"),
+        id,
+        "found again"
+    );
     queue.shutdown().await.expect("shutdown");
 }
 
