@@ -168,23 +168,38 @@ fn interrupt(child: &std::process::Child) {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
 }
 
-/// Starts `push` against a server that answers 503 to everything, waits until it has made
-/// `requests_before` requests in all, then interrupts it: it must exit with 130.
-fn push_then_interrupt(harness: &Harness, root: &Path, db: &Path, requests_before: u64) {
-    let mut child = push_command(root, &harness.url("up/"), db)
+/// Starts `command` (a push) and returns once the server has seen `requests` requests in
+/// all; the push must still be running then.
+fn spawn_until_requests(
+    command: &mut std::process::Command,
+    harness: &Harness,
+    requests: u64,
+) -> std::process::Child {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("ferry starts");
     let deadline = Instant::now() + LIMIT;
-    while harness.stats().requests < requests_before {
+    while harness.stats().requests < requests {
         assert!(Instant::now() < deadline, "push never reached the server");
         if let Some(status) = child.try_wait().expect("try_wait") {
-            panic!("push ended before it was interrupted: {status}");
+            panic!("push ended too early: {status}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+/// Starts `push` against a server that answers 503 to everything, waits until it has made
+/// `requests_before` requests in all, then interrupts it: it must exit with 130.
+fn push_then_interrupt(harness: &Harness, root: &Path, db: &Path, requests_before: u64) {
+    let mut child = spawn_until_requests(
+        &mut push_command(root, &harness.url("up/"), db),
+        harness,
+        requests_before,
+    );
     interrupt(&child);
     let status = wait_bounded(&mut child, INTERRUPT_BOUND)
         .unwrap_or_else(|| panic!("push did not exit within {INTERRUPT_BOUND:?} of Ctrl-C"));
@@ -268,5 +283,67 @@ fn ctrl_c_ends_push_and_queued_sources_replaced_by_special_files_fail_for_good()
     for failure in failed {
         assert_eq!(failure["kind"], "source_not_a_file", "{failure}");
         assert_eq!(failure["state"], "failed", "{failure}");
+    }
+}
+
+#[test]
+fn a_database_in_a_missing_directory_is_named_and_nothing_is_created() {
+    let harness = Harness::start(FaultPlan::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    write_named(&root, &[(b"a.txt", b"a")]);
+    let missing = dir.path().join("no-such-dir");
+    let pushed = run(
+        &mut push_command(&root, &harness.url("up/"), &missing.join("q.db")),
+        LIMIT,
+    );
+    assert_eq!(pushed.code(), Some(2), "{pushed:?}");
+    let expected = format!("the directory {} does not exist", missing.display());
+    assert!(pushed.stderr.contains(&expected), "{}", pushed.stderr);
+    assert!(pushed.stderr.contains("mkdir -p"), "{}", pushed.stderr);
+    assert!(!missing.exists(), "nothing was created");
+    assert_eq!(harness.stats().requests, 0, "nothing was sent");
+}
+
+#[test]
+fn a_second_push_through_a_link_to_the_database_is_refused_while_the_first_runs() {
+    // Every response is held for a while, so the first push is certainly still running.
+    let harness = Harness::start(FaultPlan {
+        delay: Some(ferry_testkit::DelayFault {
+            probability: 1.0,
+            ms: 1500,
+        }),
+        ..FaultPlan::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    write_named(&root, &[(b"a.txt", b"a"), (b"b.txt", b"b")]);
+    let db = dir.path().join("q.db");
+    let mut first = spawn_until_requests(
+        push_command(&root, &harness.url("up/"), &db).args(["--concurrency", "1"]),
+        &harness,
+        1,
+    );
+    std::fs::create_dir(dir.path().join("elsewhere")).expect("mkdir");
+    let hard_link = dir.path().join("elsewhere").join("linked.db");
+    std::fs::hard_link(&db, &hard_link).expect("hard link");
+    let symlink = dir.path().join("symlinked.db");
+    std::os::unix::fs::symlink(&db, &symlink).expect("symlink");
+    for other_name in [&hard_link, &symlink] {
+        let second = run(
+            &mut push_command(&root, &harness.url("up/"), other_name),
+            LIMIT,
+        );
+        assert_eq!(second.code(), Some(3), "{second:?}");
+        assert!(
+            second.stderr.contains("in use by another ferry"),
+            "{}",
+            second.stderr
+        );
+    }
+    let status = wait_bounded(&mut first, LIMIT).expect("the first push ends");
+    assert_eq!(status.code(), Some(0), "{status}");
+    for name in ["a.txt", "b.txt"] {
+        assert_stored_once(&harness, &format!("/up/{name}"), &name.as_bytes()[..1]);
     }
 }

@@ -117,6 +117,10 @@ pub enum StoreError {
         "{path} is in use by another process (another instance of the app, or a ferry command); close it first, or use another path"
     )]
     InUse { path: PathBuf },
+    #[error(
+        "database {path} cannot be created: its directory {directory} does not exist; create the directory first, or choose a database path in an existing one"
+    )]
+    DirectoryMissing { path: PathBuf, directory: PathBuf },
     #[error("database {path} cannot be opened: {detail}")]
     Unavailable { path: PathBuf, detail: String },
     #[error("database operation failed: {0}")]
