@@ -314,6 +314,8 @@ pub enum FailureKind {
     SourceMissing,
     SourceChanged,
     SourceUnreadable,
+    /// The source was replaced by a directory, a FIFO, a device or a `/proc`/`/sys` file.
+    SourceNotAFile,
     AttemptsExhausted,
     /// The OS background service refused or failed the task without a response.
     Platform,
@@ -341,6 +343,7 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::SourceMissing => FailureKind::SourceMissing,
                 ferry::FailureKind::SourceChanged => FailureKind::SourceChanged,
                 ferry::FailureKind::SourceUnreadable => FailureKind::SourceUnreadable,
+                ferry::FailureKind::SourceNotAFile => FailureKind::SourceNotAFile,
                 ferry::FailureKind::AttemptsExhausted => FailureKind::AttemptsExhausted,
                 ferry::FailureKind::Platform => FailureKind::Platform,
                 ferry::FailureKind::UploadTooLarge => FailureKind::UploadTooLarge,

@@ -73,8 +73,9 @@ pub enum MethodArg {
 /// Where the queue database is.
 #[derive(Debug, Args)]
 pub struct DbArg {
-    /// The queue database (SQLite). Created by `push` if missing. Keep using the same one
-    /// to resume and to avoid re-uploading; a lock file PATH.lock sits next to it.
+    /// The queue database (SQLite). Created by `push` if missing (its directory must
+    /// exist). Keep using the same one to resume and to avoid re-uploading; one ferry at a
+    /// time may use it, whatever name (link) it is given by.
     #[arg(
         long,
         value_name = "PATH",

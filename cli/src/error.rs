@@ -83,6 +83,15 @@ impl From<ferry::Error> for CliError {
     fn from(error: ferry::Error) -> Self {
         match error {
             ferry::Error::Store(ferry::StoreError::InUse { path }) => Self::Busy { db: path },
+            ferry::Error::Store(ferry::StoreError::DirectoryMissing { path, directory }) => {
+                Self::Usage(format!(
+                    "--db {}: the directory {} does not exist; create it (mkdir -p {}) or \
+                     point --db (or FERRY_DB) at a file in an existing directory",
+                    path.display(),
+                    directory.display(),
+                    directory.display()
+                ))
+            }
             other => Self::Queue(other),
         }
     }
@@ -152,5 +161,20 @@ mod tests {
         assert_eq!(CliError::Queue(ferry::Error::Closed).exit_code(), 3);
         assert_eq!(Outcome::SomeFailed.exit_code(), 1);
         assert_eq!(Outcome::Success.exit_code(), 0);
+    }
+
+    #[test]
+    fn a_database_in_a_missing_directory_is_bad_usage_that_names_the_directory() {
+        let error = CliError::from(ferry::Error::Store(ferry::StoreError::DirectoryMissing {
+            path: "/no/such/q.db".into(),
+            directory: "/no/such".into(),
+        }));
+        assert_eq!(error.exit_code(), EXIT_USAGE);
+        assert!(
+            error
+                .to_string()
+                .contains("the directory /no/such does not exist"),
+            "{error}"
+        );
     }
 }

@@ -14,6 +14,7 @@ mod demo;
 mod demo_files;
 mod destination;
 mod error;
+mod escape;
 mod headers;
 mod host_report;
 mod patience;
@@ -29,11 +30,15 @@ mod tally;
 mod verify;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
 use crate::args::{Cli, Command};
 use crate::error::EXIT_CANNOT_RUN;
+
+/// How long blocking work still running when the command is done may take to finish.
+const BLOCKING_WORK_GRACE: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
     // Usage errors exit with status 2 here; --help and --version with 0.
@@ -57,10 +62,15 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
         }
     });
+    // The queue is closed by now (its WAL synced). Whatever still runs on the blocking pool
+    // (a read from a file system that stopped answering) would keep a dropped runtime, and
+    // with it the process, waiting: it is left behind instead.
+    runtime.shutdown_timeout(BLOCKING_WORK_GRACE);
     match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(error) => {
-            eprintln!("ferry: {error}");
+            // Messages name files, whose names may hold control characters.
+            eprintln!("ferry: {}", escape::for_terminal(&error.to_string()));
             ExitCode::from(error.exit_code())
         }
     }

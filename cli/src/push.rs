@@ -406,7 +406,7 @@ mod tests {
     fn file(path: &str, segments: &[&str]) -> SourceFile {
         SourceFile {
             path: path.into(),
-            segments: segments.iter().map(|s| (*s).to_owned()).collect(),
+            segments: segments.iter().map(|s| (*s).into()).collect(),
         }
     }
 

@@ -9,7 +9,7 @@
 //! forever), read file contents, or stop the whole push over one unreadable entry: those
 //! are reported per path and the rest goes on. Blocking: run it on the blocking pool.
 
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -20,8 +20,9 @@ use crate::error::CliError;
 pub struct SourceFile {
     /// Absolute path.
     pub path: PathBuf,
-    /// Its path relative to the directory it was found in (or just its name).
-    pub segments: Vec<String>,
+    /// Its path relative to the directory it was found in (or just its name), as the file
+    /// system names it: any bytes but `/` and NUL, not necessarily UTF-8.
+    pub segments: Vec<OsString>,
 }
 
 /// A path that was not sent, and why.
@@ -68,14 +69,14 @@ pub fn collect(arguments: &[PathBuf]) -> Result<Sources, CliError> {
             walk(&absolute, &mut sources);
         } else if metadata.is_file() {
             // The name the user gave, not the target of a symbolic link.
-            match argument.file_name().and_then(OsStr::to_str) {
+            match argument.file_name() {
                 Some(name) => sources.files.push(SourceFile {
                     path: absolute,
                     segments: vec![name.to_owned()],
                 }),
                 None => sources.unreadable.push(Unsent {
                     path: argument.clone(),
-                    reason: "the file name is not valid UTF-8; rename the file".into(),
+                    reason: "the path has no file name; pass the file by its name".into(),
                 }),
             }
         } else {
@@ -126,7 +127,7 @@ pub fn exclude_database(sources: &mut Sources, db: &Path) {
 
 fn walk(root: &Path, sources: &mut Sources) {
     // Depth first; a directory's files before its subdirectories', each sorted by name.
-    let mut pending: Vec<(PathBuf, Vec<String>)> = vec![(root.to_path_buf(), Vec::new())];
+    let mut pending: Vec<(PathBuf, Vec<OsString>)> = vec![(root.to_path_buf(), Vec::new())];
     while let Some((directory, prefix)) = pending.pop() {
         let entries = match fs::read_dir(&directory) {
             Ok(entries) => entries,
@@ -154,13 +155,7 @@ fn walk(root: &Path, sources: &mut Sources) {
         let mut subdirectories = Vec::new();
         for entry in listed {
             let path = entry.path();
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                sources.unreadable.push(Unsent {
-                    path,
-                    reason: "the name is not valid UTF-8; rename it".into(),
-                });
-                continue;
-            };
+            let name = entry.file_name();
             let mut segments = prefix.clone();
             segments.push(name);
             match classify(&entry) {
@@ -216,6 +211,40 @@ mod tests {
         fs::write(path, b"x").expect("write");
     }
 
+    /// A file's relative path, for comparing with `/`-joined names.
+    fn relative(file: &SourceFile) -> String {
+        let parts: Vec<_> = file.segments.iter().map(|s| s.to_string_lossy()).collect();
+        parts.join("/")
+    }
+
+    #[test]
+    fn names_with_control_characters_or_not_utf8_are_kept_byte_for_byte() {
+        use std::os::unix::ffi::OsStrExt;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let odd = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+        for name in [
+            std::ffi::OsStr::new("new\nline.txt"),
+            std::ffi::OsStr::new("tab\t.txt"),
+            odd,
+        ] {
+            touch(&dir.path().join("d").join(name));
+        }
+        let sources = collect(&[dir.path().to_path_buf()]).expect("collects");
+        let names: Vec<&[u8]> = sources
+            .files
+            .iter()
+            .map(|file| file.segments[1].as_bytes())
+            .collect();
+        assert_eq!(
+            names,
+            [b"caf\xe9.txt".as_slice(), b"new\nline.txt", b"tab\t.txt"]
+        );
+        assert!(sources.unreadable.is_empty(), "{:?}", sources.unreadable);
+        let single = collect(&[dir.path().join("d").join(odd)]).expect("collects");
+        assert_eq!(single.files[0].segments, [odd]);
+    }
+
     #[test]
     fn a_tree_is_walked_sorted_and_depth_first() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -223,11 +252,7 @@ mod tests {
             touch(&dir.path().join(name));
         }
         let sources = collect(&[dir.path().to_path_buf()]).expect("collects");
-        let relative: Vec<String> = sources
-            .files
-            .iter()
-            .map(|file| file.segments.join("/"))
-            .collect();
+        let relative: Vec<String> = sources.files.iter().map(relative).collect();
         assert_eq!(
             relative,
             ["a.txt", "b.txt", "a/z.txt", "a/b/c.txt", "c/d.txt"]
@@ -257,7 +282,7 @@ mod tests {
         let names: Vec<&str> = sources
             .files
             .iter()
-            .map(|f| f.segments[0].as_str())
+            .map(|f| f.segments[0].to_str().expect("UTF-8 here"))
             .collect();
         assert_eq!(names, ["photo.jpg"]);
         assert_eq!(sources.skipped.len(), 3);
@@ -281,11 +306,7 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("broken"))
             .expect("symlink");
         let sources = collect(&[dir.path().to_path_buf()]).expect("collects");
-        let relative: Vec<String> = sources
-            .files
-            .iter()
-            .map(|file| file.segments.join("/"))
-            .collect();
+        let relative: Vec<String> = sources.files.iter().map(relative).collect();
         assert_eq!(relative, ["link.txt", "real/f.txt"]);
         assert_eq!(sources.skipped.len(), 1);
         assert_eq!(sources.unreadable.len(), 1);

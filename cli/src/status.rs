@@ -19,10 +19,12 @@ use serde::Serialize;
 
 use crate::args::StatusArgs;
 use crate::error::{CliError, Outcome};
+use crate::escape;
 use crate::records;
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
+    #[serde(serialize_with = "escape::serialize_path")]
     pub database: PathBuf,
     pub total: u64,
     /// Every state, including those with no transfers.
@@ -36,6 +38,7 @@ pub struct StatusReport {
 #[derive(Debug, Serialize)]
 pub struct StatusFailure {
     pub id: String,
+    #[serde(serialize_with = "escape::serialize_path")]
     pub source: PathBuf,
     pub destination: String,
     pub method: &'static str,
@@ -147,7 +150,7 @@ fn write_text(report: &StatusReport, out: &mut impl Write) -> std::io::Result<()
     writeln!(
         out,
         "queue {}: {} transfers, {} ({} succeeded)",
-        report.database.display(),
+        escape::path_for_terminal(&report.database),
         report.total,
         HumanBytes(report.bytes_total),
         HumanBytes(report.bytes_succeeded)
@@ -164,8 +167,8 @@ fn write_text(report: &StatusReport, out: &mut impl Write) -> std::io::Result<()
         writeln!(
             out,
             "  {} -> {}",
-            failure.source.display(),
-            failure.destination
+            escape::path_for_terminal(&failure.source),
+            escape::for_terminal(&failure.destination)
         )?;
         let attempts = if failure.attempts == 1 {
             "attempt"
@@ -175,7 +178,9 @@ fn write_text(report: &StatusReport, out: &mut impl Write) -> std::io::Result<()
         writeln!(
             out,
             "    {} after {} {attempts}: {}",
-            failure.state, failure.attempts, failure.reason
+            failure.state,
+            failure.attempts,
+            escape::for_terminal(&failure.reason)
         )?;
         if !failure.header_names.is_empty() {
             writeln!(out, "    headers sent: {}", failure.header_names.join(", "))?;

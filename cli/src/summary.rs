@@ -4,6 +4,9 @@
 //! and the event tally (retries, stalls), printed either as text for people or as exactly
 //! one JSON object for scripts, and the exit outcome that follows from it.
 //!
+//! Names are escaped in both forms (`escape.rs`): a file name never acts on a terminal, and
+//! one that is not UTF-8 never makes the JSON fail.
+//!
 //! What it must never do: include a header value, or count a file as succeeded on any
 //! evidence other than its stored `Succeeded` state.
 
@@ -14,11 +17,13 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 
 use crate::error::{CliError, Outcome};
+use crate::escape;
 
 /// What a push did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// The queue database used.
+    #[serde(serialize_with = "escape::serialize_path")]
     pub database: PathBuf,
     /// Files found in the arguments (including unreadable ones).
     pub files_total: u64,
@@ -52,6 +57,7 @@ pub struct Summary {
 /// One file that did not make it, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FailureReport {
+    #[serde(serialize_with = "escape::serialize_path")]
     pub path: PathBuf,
     /// `None` when the file never got as far as a destination.
     pub destination: Option<String>,
@@ -65,6 +71,7 @@ pub struct FailureReport {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SkipReport {
+    #[serde(serialize_with = "escape::serialize_path")]
     pub path: PathBuf,
     pub reason: String,
 }
@@ -125,7 +132,12 @@ impl Summary {
             )?;
         }
         for skip in &self.skipped {
-            writeln!(out, "skipped {}: {}", skip.path.display(), skip.reason)?;
+            writeln!(
+                out,
+                "skipped {}: {}",
+                escape::path_for_terminal(&skip.path),
+                escape::for_terminal(&skip.reason)
+            )?;
         }
         if !self.failures.is_empty() {
             writeln!(out, "failures ({}):", self.failures.len())?;
@@ -133,15 +145,15 @@ impl Summary {
                 writeln!(
                     out,
                     "  {} [{}] {}",
-                    failure.path.display(),
+                    escape::path_for_terminal(&failure.path),
                     failure.state,
-                    failure.reason
+                    escape::for_terminal(&failure.reason)
                 )?;
             }
             writeln!(
                 out,
                 "see `ferry status --db {}` for the queue; fix the cause and run the same command again",
-                self.database.display()
+                escape::path_for_terminal(&self.database)
             )?;
         }
         Ok(())

@@ -14,8 +14,8 @@ use crate::TransferId;
 pub enum Error {
     #[error("source file {path} does not exist; enqueue a file that exists")]
     SourceMissing { path: PathBuf },
-    #[error("source {path} is not a regular file; enqueue files, not directories or devices")]
-    SourceNotAFile { path: PathBuf },
+    #[error("source {path} is {}, not a regular file; {}", found.what(), found.advice())]
+    SourceNotAFile { path: PathBuf, found: NotAFile },
     #[error("source file {path} cannot be read ({reason}); check its permissions")]
     SourceUnreadable { path: PathBuf, reason: String },
     #[error(
@@ -44,6 +44,54 @@ pub enum Error {
     Closed,
 }
 
+/// What a source turned out to be instead of a regular file whose size is its content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NotAFile {
+    Directory,
+    /// A named pipe: opening it for reading would wait for a writer.
+    Fifo,
+    Socket,
+    CharacterDevice,
+    BlockDevice,
+    /// A file of the kernel's `/proc` or `/sys` (or another file system the kernel makes
+    /// up as it is read): its size, 0 or 4096, says nothing of what reading it gives.
+    KernelFile,
+    /// Anything else that is not a regular file.
+    Other,
+}
+
+impl NotAFile {
+    /// What the source is, as in "source x is a directory".
+    pub fn what(self) -> &'static str {
+        match self {
+            Self::Directory => "a directory",
+            Self::Fifo => "a FIFO (named pipe)",
+            Self::Socket => "a socket",
+            Self::CharacterDevice => "a character device",
+            Self::BlockDevice => "a block device",
+            Self::KernelFile => {
+                "a file the kernel generates as it is read (/proc, /sys), whose size says nothing of its content"
+            }
+            Self::Other => "a special file",
+        }
+    }
+
+    /// What to do about it.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Self::KernelFile => "copy it to a regular file and enqueue the copy",
+            Self::Directory => "enqueue the files inside it, one by one",
+            _ => "enqueue regular files only",
+        }
+    }
+}
+
+impl std::fmt::Display for NotAFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.what())
+    }
+}
+
 /// A problem with the database file.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
@@ -69,6 +117,10 @@ pub enum StoreError {
         "{path} is in use by another process (another instance of the app, or a ferry command); close it first, or use another path"
     )]
     InUse { path: PathBuf },
+    #[error(
+        "database {path} cannot be created: its directory {directory} does not exist; create the directory first, or choose a database path in an existing one"
+    )]
+    DirectoryMissing { path: PathBuf, directory: PathBuf },
     #[error("database {path} cannot be opened: {detail}")]
     Unavailable { path: PathBuf, detail: String },
     #[error("database operation failed: {0}")]
@@ -98,6 +150,9 @@ pub enum FailureKind {
     SourceChanged,
     /// The source file could not be read.
     SourceUnreadable,
+    /// The source is no longer a regular file: it was replaced by a directory, a FIFO, a
+    /// device or a file of the kernel's `/proc` or `/sys` after it was enqueued.
+    SourceNotAFile,
     /// Every allowed attempt failed with retryable errors.
     AttemptsExhausted,
     /// The OS background-transfer service refused or failed the task without a response.
@@ -121,6 +176,7 @@ impl FailureKind {
             Self::SourceMissing => "source_missing",
             Self::SourceChanged => "source_changed",
             Self::SourceUnreadable => "source_unreadable",
+            Self::SourceNotAFile => "source_not_a_file",
             Self::AttemptsExhausted => "attempts_exhausted",
             Self::Platform => "platform",
             Self::UploadTooLarge => "upload_too_large",
@@ -137,6 +193,7 @@ impl FailureKind {
             "source_missing" => Self::SourceMissing,
             "source_changed" => Self::SourceChanged,
             "source_unreadable" => Self::SourceUnreadable,
+            "source_not_a_file" => Self::SourceNotAFile,
             "attempts_exhausted" => Self::AttemptsExhausted,
             "platform" => Self::Platform,
             "upload_too_large" => Self::UploadTooLarge,

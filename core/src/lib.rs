@@ -55,6 +55,7 @@ mod reconcile;
 mod resumable;
 mod retry;
 mod scheduler;
+mod source_check;
 mod state;
 mod store;
 mod transfer;
@@ -69,7 +70,7 @@ pub use config::{
     AuthPolicy, BatchEndpoint, BreakerPolicy, HttpVersionPolicy, Limits, PlatformPolicy,
     QueueConfig, RetryPolicy,
 };
-pub use error::{Error, FailureKind, StoreError, TransferError};
+pub use error::{Error, FailureKind, NotAFile, StoreError, TransferError};
 pub use events::{Subscription, TransferEvent};
 pub use hosts::{HostHealth, HostStatus};
 pub use id::TransferId;

@@ -1,7 +1,7 @@
 //! What an app asks Ferry to send, and the checks made before it is accepted.
 //!
 //! Validation happens at enqueue, before anything is stored: a file that is missing, a
-//! directory, unreadable, a URL that is not http(s) or a malformed header is refused with
+//! directory or another special file, a file of `/proc` or `/sys`, unreadable, a URL that is not http(s) or a malformed header is refused with
 //! a typed [`Error`] and never enters the queue. This module must never touch the store.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Error;
+use crate::source_check::{self, SourceProblem, check_opened, open_nonblocking};
 
 /// How the file is sent.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -240,47 +241,48 @@ fn check_header(name: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks that the source exists, is a regular file and can be opened for reading.
+/// Checks that the source exists, is a regular file of a file system that stores its
+/// bytes (not `/proc` or `/sys`) and can be opened for reading.
 ///
 /// One path lookup per file: the source is opened, then its descriptor is inspected
 /// (`enqueue_many` of 10,000 files spent most of its validation resolving each path twice,
 /// for `stat` and again for `open`). So a special file (a FIFO, a device) is opened too,
 /// briefly: non-blocking, so that a FIFO cannot hang the check, and never as a controlling
-/// terminal. A path that cannot be opened is looked at again only to name the problem.
+/// terminal (`source_check.rs`). A path that cannot be opened is looked at again only to
+/// name the problem.
 pub(crate) fn inspect_source(path: &Path) -> Result<SourceSnapshot, Error> {
-    use std::os::unix::fs::OpenOptionsExt;
-
-    if path.to_str().is_none() {
-        return Err(Error::SourceUnreadable {
-            path: path.into(),
-            reason: "the path is not valid UTF-8; rename the file".into(),
-        });
-    }
     let unreadable = |error: std::io::Error| Error::SourceUnreadable {
         path: path.into(),
         reason: error.to_string(),
     };
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path);
-    let metadata = match opened {
-        Ok(file) => file.metadata().map_err(unreadable)?,
+    let not_a_file = |found| Error::SourceNotAFile {
+        path: path.into(),
+        found,
+    };
+    let metadata = match open_nonblocking(path, 0) {
+        Ok(file) => match check_opened(&file) {
+            Ok(metadata) => metadata,
+            Err(SourceProblem::NotAFile(found)) => return Err(not_a_file(found)),
+            Err(SourceProblem::Io(error)) => return Err(unreadable(error)),
+        },
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::SourceMissing { path: path.into() });
         }
         // A socket cannot be opened at all, a directory may not be readable: neither is a
         // file, which says more than why `open` failed.
-        Err(error) => match std::fs::metadata(path) {
-            Ok(metadata) if !metadata.is_file() => {
-                return Err(Error::SourceNotAFile { path: path.into() });
-            }
-            _ => return Err(unreadable(error)),
-        },
+        Err(error) => {
+            return Err(
+                match std::fs::metadata(path)
+                    .ok()
+                    .as_ref()
+                    .and_then(source_check::not_a_file)
+                {
+                    Some(found) => not_a_file(found),
+                    None => unreadable(error),
+                },
+            );
+        }
     };
-    if !metadata.is_file() {
-        return Err(Error::SourceNotAFile { path: path.into() });
-    }
     Ok(SourceSnapshot::of(&metadata))
 }
 
@@ -317,16 +319,9 @@ mod tests {
 
     #[test]
     fn a_fifo_is_refused_without_waiting_for_a_writer() {
-        use std::os::unix::ffi::OsStrExt;
-
         let dir = tempfile::tempdir().expect("dir");
         let fifo = dir.path().join("pipe");
-        // mkfifo(3) in-process: a spawned `mkfifo` would hold copies of this process's
-        // descriptors until its exec, among them another test's store lock.
-        let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).expect("no NUL");
-        // SAFETY: `c_path` is a NUL-terminated path that outlives the call.
-        let made = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
-        assert_eq!(made, 0, "mkfifo: {}", std::io::Error::last_os_error());
+        crate::source_check::make_fifo(&fifo);
         // A blocking open of a FIFO would wait here for a writer that never comes.
         let error = validate(Upload::put(&fifo, "http://h/a")).unwrap_err();
         assert!(matches!(error, Error::SourceNotAFile { .. }), "{error}");

@@ -7,9 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use ferry::{Limits, StateKind, TransferQueue, Upload};
+use ferry::{Limits, StateKind, TransferQueue};
 use ferry_testkit::{DelayFault, FaultPlan, ServerConfig, TestServer};
-use support::{assert_all_received_once, quick_config, write_files};
+use support::{assert_all_received_once, enqueue_each, quick_config, write_files};
 
 const FILES: usize = 40;
 const PER_HOST: usize = 2;
@@ -36,17 +36,7 @@ async fn claimed_transfers_wait_at_the_gate_and_the_server_sees_no_more_than_the
         global: PER_HOST,
     };
     let queue = TransferQueue::open(config).await.expect("open");
-    let uploads = files
-        .iter()
-        .map(|file| Upload::put(&file.path, format!("{}{}", server.base_url(), file.name)))
-        .collect();
-    let ids: Vec<_> = queue
-        .enqueue_many(uploads)
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(|result| result.expect("accepted"))
-        .collect();
+    let ids = enqueue_each(&queue, &files, &server.base_url()).await;
 
     // Let the first requests reach the server (virtual time: the server delays each).
     tokio::time::sleep(Duration::from_millis(50)).await;

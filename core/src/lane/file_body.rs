@@ -1,7 +1,9 @@
 //! A request body streamed from a file: never the whole file in memory.
 //!
 //! It counts bytes as they leave (for progress and the stall watchdog) and notices a
-//! source that changed underneath it: different from the enqueued snapshot when opened,
+//! source that changed underneath it: no longer a regular file when opened (opened without
+//! waiting and checked before any read, `open_source.rs`), different from the enqueued
+//! snapshot when opened,
 //! shorter than expected, or of a different size or modification time once read. Then it
 //! fails with a recorded `SourceChanged`, so the server never receives a complete, wrong
 //! file.
@@ -30,6 +32,7 @@ use super::attempt::AttemptProgress;
 use super::cached_read::read_if_cached;
 use super::open_source::open_for_reading;
 use crate::error::{FailureKind, TransferError};
+use crate::source_check::SourceProblem;
 use crate::upload::SourceSnapshot;
 
 /// A window this small is read whole when the source is opened, on the attempt's task.
@@ -95,19 +98,9 @@ fn open_blocking(
     expected: SourceSnapshot,
     window: Window,
 ) -> Result<SourceFile, TransferError> {
-    let unreadable = |error: io::Error| {
-        if error.kind() == io::ErrorKind::NotFound {
-            TransferError::new(
-                FailureKind::SourceMissing,
-                "the source file no longer exists",
-            )
-        } else {
-            TransferError::new(FailureKind::SourceUnreadable, error.to_string())
-        }
-    };
-    let file = open_for_reading(&path).map_err(unreadable)?;
+    let opened = open_for_reading(&path).map_err(SourceProblem::into_transfer_error)?;
     let mut source = SourceFile {
-        file,
+        file: opened.file,
         path,
         expected,
         window,
@@ -115,20 +108,19 @@ fn open_blocking(
     };
     if window.length <= READ_AT_OPEN as u64 {
         // Read first, check once after: a change made before the read, or during it,
-        // already shows in the file's size or modification time then, so a check before
-        // the read too would catch nothing more, for one more system call per file.
+        // already shows in the file's size or modification time then, so comparing the
+        // metadata of the open too would catch nothing more.
         let length = usize::try_from(window.length).unwrap_or(READ_AT_OPEN);
         let bytes = read_chunk(&source, window.offset, length, Recheck::TheOpenFile).map_err(
             |problem| match problem {
-                SourceProblem::Changed(_) => changed_since_enqueued(),
+                ReadProblem::Changed(_) => changed_since_enqueued(),
                 problem => problem.into_error(),
             },
         )?;
         source.read_ahead = Some(bytes);
         return Ok(source);
     }
-    let metadata = source.file.metadata().map_err(unreadable)?;
-    if SourceSnapshot::of(&metadata) != expected {
+    if SourceSnapshot::of(&opened.metadata) != expected {
         return Err(changed_since_enqueued());
     }
     Ok(source)
@@ -143,12 +135,12 @@ fn changed_since_enqueued() -> TransferError {
 
 /// Why a read failed: the source changed, or it could not be read.
 #[derive(Clone, Debug)]
-enum SourceProblem {
+enum ReadProblem {
     Changed(&'static str),
     Unreadable(String),
 }
 
-impl SourceProblem {
+impl ReadProblem {
     fn into_error(self) -> TransferError {
         match self {
             Self::Changed(message) => TransferError::new(FailureKind::SourceChanged, message),
@@ -179,7 +171,7 @@ fn read_chunk(
     offset: u64,
     length: usize,
     recheck: Recheck,
-) -> Result<Bytes, SourceProblem> {
+) -> Result<Bytes, ReadProblem> {
     // One `pread` for the whole length: `read_to_end` would start at 8 KiB and grow, two
     // or more system calls for a 16 KiB file. Zeroing the buffer first costs far less.
     let mut buffer = vec![0; length];
@@ -188,9 +180,9 @@ fn read_chunk(
         .read_exact_at(&mut buffer, offset)
         .map_err(|error| match error.kind() {
             io::ErrorKind::UnexpectedEof => {
-                SourceProblem::Changed("the file became shorter while it was sent")
+                ReadProblem::Changed("the file became shorter while it was sent")
             }
-            _ => SourceProblem::Unreadable(error.to_string()),
+            _ => ReadProblem::Unreadable(error.to_string()),
         })?;
     let metadata = match recheck {
         Recheck::No => return Ok(Bytes::from(buffer)),
@@ -199,9 +191,9 @@ fn read_chunk(
     };
     match metadata {
         Ok(metadata) if SourceSnapshot::of(&metadata) == source.expected => {}
-        Ok(_) => return Err(SourceProblem::Changed("the file changed while it was sent")),
+        Ok(_) => return Err(ReadProblem::Changed("the file changed while it was sent")),
         Err(_) => {
-            return Err(SourceProblem::Changed(
+            return Err(ReadProblem::Changed(
                 "the file disappeared while it was sent",
             ));
         }
@@ -220,7 +212,7 @@ struct Reading {
 
 impl Reading {
     /// Records why the body failed (for the attempt's outcome) and gives the stream's error.
-    fn fail(&self, problem: SourceProblem) -> io::Error {
+    fn fail(&self, problem: ReadProblem) -> io::Error {
         let error = problem.into_error();
         let text = format!("{}: {}", self.source.path.display(), error.message);
         let _ = self.problem.set(error);
@@ -281,7 +273,7 @@ fn read_cached(reading: &Reading, want: usize) -> Option<Bytes> {
     read_if_cached(&reading.source.file, reading.position, want).map(Bytes::from)
 }
 
-async fn read_on_blocking_pool(reading: &Reading, want: usize) -> Result<Bytes, SourceProblem> {
+async fn read_on_blocking_pool(reading: &Reading, want: usize) -> Result<Bytes, ReadProblem> {
     let source = Arc::clone(&reading.source);
     let position = reading.position;
     let recheck = if reading.remaining == want as u64 {
@@ -292,7 +284,7 @@ async fn read_on_blocking_pool(reading: &Reading, want: usize) -> Result<Bytes, 
     tokio::task::spawn_blocking(move || read_chunk(&source, position, want, recheck))
         .await
         .unwrap_or_else(|error| {
-            Err(SourceProblem::Unreadable(format!(
+            Err(ReadProblem::Unreadable(format!(
                 "the read was interrupted: {error}"
             )))
         })

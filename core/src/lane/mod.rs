@@ -21,4 +21,5 @@ pub(crate) use attempt::{AttemptJob, AttemptProgress, run_attempt};
 pub(crate) use batch::{BatchOutcome, BatchPart, run_batch_attempt};
 pub(crate) use client::{HttpLane, build_http_lane};
 pub(crate) use gate::{Gated, HostGate, run_gated};
+pub(crate) use open_source::open_for_reading;
 pub(crate) use resumable::{Checkpoint, Checkpoints, ResumableJob, terminate};

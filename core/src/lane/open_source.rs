@@ -10,27 +10,41 @@
 //! opened plainly, and that open's answer is the answer. `many_small_puts` with files
 //! never read before: `touch_atime` was ~4% of the runtime worker's CPU.
 //!
-//! It must never change what is read, or which files can be read.
+//! It opens without waiting and refuses anything but a regular file of a real file system
+//! before a byte is read (`source_check.rs`): a source replaced by a FIFO, a device, a
+//! directory or a file of `/proc` or `/sys` since it was enqueued fails the transfer, and
+//! never holds a thread in `open`.
+//!
+//! It must never change what is read, or which regular files can be read.
 
-use std::fs::File;
-use std::io;
+use std::fs::{File, Metadata};
 use std::path::Path;
 
-/// Opens `path` for reading, leaving its access time alone where the OS allows it.
-pub(super) fn open_for_reading(path: &Path) -> io::Result<File> {
+use crate::source_check::{SourceProblem, allow_blocking_reads, check_opened, open_nonblocking};
+
+/// A source opened for reading, and what `fstat` said of it.
+pub(crate) struct OpenedSource {
+    pub file: File,
+    pub metadata: Metadata,
+}
+
+/// Opens `path` for reading if it is a regular file, leaving its access time alone where
+/// the OS allows it.
+pub(crate) fn open_for_reading(path: &Path) -> Result<OpenedSource, SourceProblem> {
+    let file = open_leaving_access_time(path).map_err(SourceProblem::Io)?;
+    let metadata = check_opened(&file)?;
+    allow_blocking_reads(&file).map_err(SourceProblem::Io)?;
+    Ok(OpenedSource { file, metadata })
+}
+
+fn open_leaving_access_time(path: &Path) -> std::io::Result<File> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-
-        let without_access_time = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOATIME)
-            .open(path);
-        if let Ok(file) = without_access_time {
+        if let Ok(file) = open_nonblocking(path, libc::O_NOATIME) {
             return Ok(file);
         }
     }
-    File::open(path)
+    open_nonblocking(path, 0)
 }
 
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
@@ -91,7 +105,7 @@ mod tests {
             return;
         }
         assert_eq!(
-            read_all(open_for_reading(&source).expect("open")),
+            read_all(open_for_reading(&source).expect("open").file),
             b"sixteen bytes..."
         );
         assert_eq!(accessed(&source), source_before);
@@ -100,7 +114,9 @@ mod tests {
     #[test]
     fn a_missing_source_fails_as_a_plain_open_does() {
         let dir = tempfile::tempdir().expect("dir");
-        let error = open_for_reading(&dir.path().join("absent")).expect_err("missing");
-        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+        let Err(SourceProblem::Io(error)) = open_for_reading(&dir.path().join("absent")) else {
+            panic!("a missing source must fail to open");
+        };
+        assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
     }
 }

@@ -1,7 +1,8 @@
 //! Request bodies for the OS lane, which reads bodies from files only (os-model.md rule 6).
 //!
-//! A raw `PUT`/`POST` sends the source file itself, after checking it is unchanged since
-//! enqueue. A multipart `POST` is written once to a temporary file under
+//! A raw `PUT`/`POST` sends the source file itself, after checking it is still the regular
+//! file enqueued (opened without waiting, so a FIFO put in its place cannot hold the
+//! driver's thread). A multipart `POST` is written once to a temporary file under
 //! `<database>.bodies/`, named after the handoff key; it is removed when the task ends and,
 //! after a crash, at the next open. This module must never keep a body in memory.
 
@@ -12,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use crate::classify::AttemptOutcome;
 use crate::error::{FailureKind, TransferError};
-use crate::upload::{SourceSnapshot, UploadMethod, inspect_source};
+use crate::lane::open_for_reading;
+use crate::upload::{SourceSnapshot, UploadMethod};
 
 /// How to produce the body file of one handoff.
 #[derive(Clone, Debug)]
@@ -72,6 +74,8 @@ pub(crate) fn bodies_dir(database_path: &Path) -> PathBuf {
 struct PartSpec<'a> {
     name: &'a str,
     source: &'a Path,
+    /// The source, opened and checked.
+    file: File,
     size: u64,
     headers: Vec<(String, String)>,
 }
@@ -105,7 +109,7 @@ fn prepare_file(
     method: &UploadMethod,
     temp_path: &Path,
 ) -> Result<PreparedBody, AttemptOutcome> {
-    check_unchanged(source, snapshot)?;
+    let file = open_unchanged(source, snapshot)?;
     match method {
         UploadMethod::Put | UploadMethod::Post => Ok(PreparedBody {
             path: source.to_path_buf(),
@@ -116,10 +120,11 @@ fn prepare_file(
             let part = PartSpec {
                 name: field,
                 source,
+                file,
                 size: snapshot.size,
                 headers: Vec::new(),
             };
-            write_multipart(temp_path, &[part]).map_err(|error| unwritable(temp_path, &error))
+            write_multipart(temp_path, vec![part]).map_err(|error| unwritable(temp_path, &error))
         }
     }
 }
@@ -128,13 +133,17 @@ fn prepare_batch(parts: &[BatchPartPlan], idempotency_header: &str, temp_path: &
     let mut left_out = Vec::new();
     let mut specs = Vec::new();
     for part in parts {
-        if let Err(outcome) = check_unchanged(&part.source, part.snapshot) {
-            left_out.push((part.id.clone(), outcome));
-            continue;
-        }
+        let file = match open_unchanged(&part.source, part.snapshot) {
+            Ok(file) => file,
+            Err(outcome) => {
+                left_out.push((part.id.clone(), outcome));
+                continue;
+            }
+        };
         specs.push(PartSpec {
             name: &part.id,
             source: &part.source,
+            file,
             size: part.snapshot.size,
             headers: vec![
                 ("Ferry-Destination".into(), part.destination.clone()),
@@ -147,7 +156,7 @@ fn prepare_batch(parts: &[BatchPartPlan], idempotency_header: &str, temp_path: &
             message: "every file of the batch was left out".into(),
         })
     } else {
-        write_multipart(temp_path, &specs)
+        write_multipart(temp_path, specs)
             .map(|mut body| {
                 body.headers.push(("Ferry-Batch".into(), "1".into()));
                 body
@@ -157,14 +166,12 @@ fn prepare_batch(parts: &[BatchPartPlan], idempotency_header: &str, temp_path: &
     Prepared { body, left_out }
 }
 
-fn check_unchanged(source: &Path, snapshot: SourceSnapshot) -> Result<(), AttemptOutcome> {
-    let now = inspect_source(source).map_err(|error| {
-        AttemptOutcome::Source(TransferError::new(
-            FailureKind::SourceUnreadable,
-            error.to_string(),
-        ))
-    })?;
-    if now != snapshot {
+/// Opens `source` without waiting, if it is still the regular file enqueued as `snapshot`.
+/// A multipart body is copied from this very file, never from a second open of the path.
+fn open_unchanged(source: &Path, snapshot: SourceSnapshot) -> Result<File, AttemptOutcome> {
+    let opened = open_for_reading(source)
+        .map_err(|problem| AttemptOutcome::Source(problem.into_transfer_error()))?;
+    if SourceSnapshot::of(&opened.metadata) != snapshot {
         return Err(AttemptOutcome::Source(TransferError::new(
             FailureKind::SourceChanged,
             format!(
@@ -173,7 +180,7 @@ fn check_unchanged(source: &Path, snapshot: SourceSnapshot) -> Result<(), Attemp
             ),
         )));
     }
-    Ok(())
+    Ok(opened.file)
 }
 
 fn unwritable(temp_path: &Path, error: &io::Error) -> AttemptOutcome {
@@ -186,7 +193,7 @@ fn unwritable(temp_path: &Path, error: &io::Error) -> AttemptOutcome {
 }
 
 /// Writes a `multipart/form-data` body of `parts`, streaming each file. Blocking.
-fn write_multipart(temp_path: &Path, parts: &[PartSpec<'_>]) -> io::Result<PreparedBody> {
+fn write_multipart(temp_path: &Path, parts: Vec<PartSpec<'_>>) -> io::Result<PreparedBody> {
     if let Some(parent) = temp_path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -209,7 +216,8 @@ fn write_multipart(temp_path: &Path, parts: &[PartSpec<'_>]) -> io::Result<Prepa
         }
         head.push_str("\r\n");
         out.write_all(head.as_bytes())?;
-        let copied = io::copy(&mut File::open(part.source)?, &mut out)?;
+        let mut file = part.file;
+        let copied = io::copy(&mut file, &mut out)?;
         if copied != part.size {
             drop(out);
             let _ = std::fs::remove_file(temp_path);
@@ -269,6 +277,8 @@ pub(crate) fn remove_stale_bodies(bodies: &Path, live: &HashSet<String>) -> usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source_check::make_fifo;
+    use crate::upload::inspect_source;
 
     fn plan(dir: &Path, method: UploadMethod, contents: &[u8]) -> (BodyPlan, PathBuf) {
         let source = dir.join("photo.jpg");
@@ -280,6 +290,12 @@ mod tests {
             temp_path: bodies_dir(&dir.join("queue.db")).join("k.1.body"),
         };
         (plan, source)
+    }
+
+    fn multipart() -> UploadMethod {
+        UploadMethod::PostMultipart {
+            field: "file".into(),
+        }
     }
 
     #[test]
@@ -295,10 +311,7 @@ mod tests {
     #[test]
     fn a_multipart_body_is_written_whole_to_a_temp_file_and_removed_later() {
         let dir = tempfile::tempdir().unwrap();
-        let field = UploadMethod::PostMultipart {
-            field: "file".into(),
-        };
-        let (plan, _) = plan(dir.path(), field, b"0123456789");
+        let (plan, _) = plan(dir.path(), multipart(), b"0123456789");
         let body = plan.prepare().body.unwrap();
         let written = std::fs::read(&body.path).unwrap();
         assert_eq!(written.len() as u64, body.size);
@@ -322,6 +335,26 @@ mod tests {
             panic!("a changed source must fail for good");
         };
         assert_eq!(error.kind, FailureKind::SourceChanged);
+    }
+
+    #[test]
+    fn a_source_replaced_by_a_fifo_fails_for_good_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plan, source) = plan(dir.path(), multipart(), b"hello");
+        std::fs::remove_file(&source).unwrap();
+        make_fifo(&source);
+        // On a thread of its own, so that an open that waits fails the test, not hangs it.
+        let (done, prepared) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(plan.prepare().body);
+        });
+        let body = prepared
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("preparing the body waited on the FIFO");
+        let Err(AttemptOutcome::Source(error)) = body else {
+            panic!("a FIFO must fail for good: {body:?}");
+        };
+        assert_eq!(error.kind, FailureKind::SourceNotAFile, "{error}");
     }
 
     #[test]

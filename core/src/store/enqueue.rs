@@ -12,10 +12,12 @@
 //! enqueue is the actor's.
 
 use std::borrow::Cow;
+use std::path::Path;
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
 use super::identity::identity_key;
+use super::source_path;
 use super::totals::TotalsDelta;
 use super::transfers::{corrupt, text, to_i64};
 use crate::TransferId;
@@ -32,7 +34,7 @@ pub(crate) struct Reusable {
 /// What makes two uploads the same: their source, destination, method and multipart
 /// field, as stored, and the key they are found by.
 pub(crate) struct Identity<'upload> {
-    source: Cow<'upload, str>,
+    source: &'upload Path,
     destination: &'upload str,
     method: &'static str,
     field: Option<&'upload str>,
@@ -41,10 +43,14 @@ pub(crate) struct Identity<'upload> {
 
 impl<'upload> Identity<'upload> {
     pub(crate) fn of(upload: &'upload Upload) -> Self {
-        // The source path as stored: borrowed when it is valid UTF-8, as paths nearly always are.
-        let source = upload.source.to_string_lossy();
+        let source = upload.source.as_path();
         let (method, field) = upload.method.to_stored();
-        let key = identity_key(&source, &upload.destination, method, field);
+        let key = identity_key(
+            source_path::bytes(source),
+            &upload.destination,
+            method,
+            field,
+        );
         Self {
             source,
             destination: &upload.destination,
@@ -108,19 +114,22 @@ impl<'conn> BatchWriter<'conn> {
              ORDER BY seq DESC LIMIT 1",
         )?;
         newest_of
-            .query_row(params![key, source, destination, method, field], |row| {
-                let state =
-                    StateKind::parse(text(row, 1)?).ok_or_else(|| corrupt(1, "unknown state"))?;
-                let size: i64 = row.get(2)?;
-                Ok(Reusable {
-                    id: TransferId::from_stored(row.get(0)?),
-                    state,
-                    snapshot: SourceSnapshot {
-                        size: u64::try_from(size).unwrap_or(0),
-                        mtime_ns: row.get(3)?,
-                    },
-                })
-            })
+            .query_row(
+                params![key, source_path::to_sql(source), destination, method, field],
+                |row| {
+                    let state = StateKind::parse(text(row, 1)?)
+                        .ok_or_else(|| corrupt(1, "unknown state"))?;
+                    let size: i64 = row.get(2)?;
+                    Ok(Reusable {
+                        id: TransferId::from_stored(row.get(0)?),
+                        state,
+                        snapshot: SourceSnapshot {
+                            size: u64::try_from(size).unwrap_or(0),
+                            mtime_ns: row.get(3)?,
+                        },
+                    })
+                },
+            )
             .optional()
     }
 
@@ -143,7 +152,7 @@ impl<'conn> BatchWriter<'conn> {
         };
         self.insert.execute(params![
             id.as_str(),
-            identity.source,
+            source_path::to_sql(identity.source),
             identity.destination,
             validated.host,
             identity.method,

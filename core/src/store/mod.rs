@@ -11,13 +11,14 @@
 mod enqueue;
 mod hosts;
 mod identity;
+mod lock;
 mod resumable;
 mod schema;
+mod source_path;
 mod totals;
 mod transfers;
 mod wal_sync;
 
-use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use self::lock::{DatabaseLock, lock_database};
 use crate::error::StoreError;
 
 pub(crate) use enqueue::{BatchWriter, Identity};
@@ -53,12 +55,10 @@ const CHECKPOINT_FRAMES: u32 = 1000;
 pub(crate) struct Store {
     conn: Connection,
     path: PathBuf,
-    /// An advisory lock on `<database>.lock`, held while the store is open. Two processes
-    /// driving one queue would both start the same transfers, and each open would requeue
-    /// the other's running ones. The kernel drops the lock when the process dies, even by
-    /// SIGKILL, so a crash never leaves it stale. The file is never deleted: unlinking a
-    /// locked file would split the lock in two.
-    _lock: File,
+    /// A lock on the database file itself, held while the store is open (`lock.rs`): one
+    /// process drives a queue, whatever name it opens the database by. Declared after
+    /// `conn`, so SQLite closes before the lock is released.
+    _lock: DatabaseLock,
     /// Whether SQLite runs with a write-ahead log (it may refuse one).
     journal_is_wal: bool,
     /// Frames in the WAL after the last commit, from SQLite's WAL hook: checkpoints are
@@ -69,7 +69,7 @@ pub(crate) struct Store {
 impl Store {
     /// Opens (creating if missing) and migrates the database at `path`.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let lock = lock_exclusively(path)?;
+        let lock = lock_database(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -223,30 +223,6 @@ impl Store {
     }
 }
 
-/// Takes the lock on `<database>.lock`, or fails at once if another user holds it.
-fn lock_exclusively(database: &Path) -> Result<File, StoreError> {
-    let mut name = database.as_os_str().to_owned();
-    name.push(".lock");
-    let path = PathBuf::from(name);
-    let unavailable = |error: std::io::Error| StoreError::Unavailable {
-        path: path.clone(),
-        detail: format!("the lock file next to the database cannot be used: {error}"),
-    };
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(unavailable)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(StoreError::InUse {
-            path: database.into(),
-        }),
-        Err(TryLockError::Error(error)) => Err(unavailable(error)),
-    }
-}
-
 pub(crate) fn classify_sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path: path.into() },
@@ -285,6 +261,76 @@ mod tests {
         assert!(matches!(error, StoreError::InUse { .. }), "{error}");
         drop(first);
         Store::open(&path).expect("free again");
+    }
+
+    fn second_open_is_in_use(path: &Path) {
+        let error = Store::open(path).err().expect("a second open must fail");
+        assert!(matches!(error, StoreError::InUse { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_symbolic_link_or_a_hard_link_to_an_open_database_is_in_use() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("q.db");
+        let symlink = dir.path().join("symlink.db");
+        std::fs::create_dir(dir.path().join("elsewhere")).expect("mkdir");
+        let hard_link = dir.path().join("elsewhere").join("hardlink.db");
+        let first = Store::open(&path).expect("first");
+        std::os::unix::fs::symlink(&path, &symlink).expect("symlink");
+        std::fs::hard_link(&path, &hard_link).expect("hard link");
+        second_open_is_in_use(&symlink);
+        second_open_is_in_use(&hard_link);
+        drop(first);
+        // And the other way round: opened by the hard link, the original name is in use.
+        let by_link = Store::open(&hard_link).expect("free again");
+        second_open_is_in_use(&path);
+        drop(by_link);
+        Store::open(&symlink).expect("free again");
+    }
+
+    #[test]
+    fn a_raw_sqlite_connection_works_beside_the_lock_and_leaves_it_held() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("q.db");
+        let mut store = Store::open(&path).expect("open");
+        store
+            .connection()
+            .execute_batch("CREATE TABLE pad(x INTEGER); INSERT INTO pad VALUES (1);")
+            .expect("write through the store");
+        {
+            // SQLite's own POSIX locks, in this process, on the same file: they must not
+            // collide with the lock's byte, and closing this connection (which drops every
+            // POSIX lock the process holds on the file) must not release it.
+            let raw = Connection::open(&path).expect("raw open");
+            raw.execute("INSERT INTO pad VALUES (2)", [])
+                .expect("SQLite locks and writes beside the lock");
+            let rows: i64 = raw
+                .query_row("SELECT count(*) FROM pad", [], |row| row.get(0))
+                .expect("read");
+            assert_eq!(rows, 2);
+        }
+        let rows: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM pad", [], |row| row.get(0))
+            .expect("the store still reads");
+        assert_eq!(rows, 2);
+        second_open_is_in_use(&path);
+    }
+
+    #[test]
+    fn a_database_in_a_missing_directory_says_so() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("no-such-dir").join("q.db");
+        let error = Store::open(&path).err().expect("must fail");
+        assert!(
+            matches!(&error, StoreError::DirectoryMissing { directory, .. } if directory.ends_with("no-such-dir")),
+            "{error}"
+        );
+        assert!(error.to_string().contains("does not exist"), "{error}");
+        assert!(
+            !dir.path().join("no-such-dir").exists(),
+            "nothing was created"
+        );
     }
 
     #[test]

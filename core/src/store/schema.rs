@@ -104,7 +104,7 @@ fn add_identity_keys(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let keys = rows.query_map([], |row| {
             let field: Option<String> = row.get(4)?;
             let key = identity_key(
-                text(row, 1)?,
+                text(row, 1)?.as_bytes(),
                 text(row, 2)?,
                 text(row, 3)?,
                 field.as_deref(),

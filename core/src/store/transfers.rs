@@ -5,6 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::source_path;
 use super::totals::{TotalsDelta, apply as apply_totals};
 use crate::clock::{from_ms, to_ms_ceil};
 use crate::error::{FailureKind, TransferError};
@@ -71,11 +72,10 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
         let value: i64 = row.get(column)?;
         u64::try_from(value).map_err(|_| corrupt(column, "negative count"))
     };
-    let source: String = row.get(1)?;
     Ok(Transfer {
         id: TransferId::from_stored(row.get(0)?),
         upload: Upload {
-            source: source.into(),
+            source: source_path::from_row(row, 1)?,
             destination: row.get(2)?,
             method,
             headers,

@@ -92,6 +92,25 @@ pub async fn send_all_and_wait(
         .expect("idle");
 }
 
+/// Enqueues one `PUT` per file to `base_url` + its name; every one must be accepted.
+pub async fn enqueue_each(
+    queue: &TransferQueue,
+    files: &[SourceFile],
+    base_url: &str,
+) -> Vec<ferry::TransferId> {
+    let uploads = files
+        .iter()
+        .map(|file| ferry::Upload::put(&file.path, format!("{base_url}{}", file.name)))
+        .collect();
+    queue
+        .enqueue_many(uploads)
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|result| result.expect("accepted"))
+        .collect()
+}
+
 /// Waits for the first event matching `wanted`, looking at no more than `limit` events.
 pub async fn wait_for(
     events: &mut Subscription,

@@ -1,6 +1,7 @@
 //! tus `Upload-Checksum` values: the digest of one part of the source file.
 //!
-//! The part is read from disk in bounded chunks and never held whole in memory. The
+//! The part is read from disk in bounded chunks and never held whole in memory, from a
+//! source opened without waiting and checked to be a regular file first. The
 //! caller reads it again to send it, so a file that changes in between is caught by the
 //! server (460) or by the body's own change check.
 
@@ -12,6 +13,9 @@ use base64::engine::general_purpose::STANDARD;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::lane::open_for_reading;
+use crate::source_check::SourceProblem;
 
 /// A checksum algorithm of the tus checksum extension that Ferry speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +58,18 @@ pub(crate) async fn upload_checksum(
     length: u64,
     algorithm: ChecksumAlgorithm,
 ) -> std::io::Result<String> {
-    let mut file = tokio::fs::File::open(path).await?;
+    let path = path.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || open_for_reading(&path))
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(|problem| match problem {
+            SourceProblem::Io(error) => error,
+            SourceProblem::NotAFile(found) => std::io::Error::other(format!(
+                "the source is now {}, not a regular file",
+                found.what()
+            )),
+        })?;
+    let mut file = tokio::fs::File::from_std(opened.file);
     file.seek(SeekFrom::Start(offset)).await?;
     let mut sha1 = Sha1::new();
     let mut sha256 = Sha256::new();

@@ -349,6 +349,11 @@ impl<'a> Session<'a> {
         completes: bool,
     ) -> Result<Appended, AttemptOutcome> {
         let job = self.job;
+        // Opened (and checked to be the regular file enqueued) before the checksum reads it.
+        let window = Window { offset, length };
+        let file = SourceFile::open(&job.source, job.snapshot, window)
+            .await
+            .map_err(AttemptOutcome::Source)?;
         let checksum = match self.tus.checksum {
             Some(algorithm) if self.protocol == ResumableProtocol::Tus => Some(
                 upload_checksum(&job.source, offset, length, algorithm)
@@ -357,10 +362,6 @@ impl<'a> Session<'a> {
             ),
             _ => None,
         };
-        let window = Window { offset, length };
-        let file = SourceFile::open(&job.source, job.snapshot, window)
-            .await
-            .map_err(AttemptOutcome::Source)?;
         self.progress
             .bytes_sent
             .store(offset, std::sync::atomic::Ordering::Relaxed);
