@@ -321,6 +321,8 @@ pub enum FailureKind {
     /// The server's TLS certificate is not trusted (or it speaks no usable TLS); add its
     /// CA or self-signed certificate to `extraRootCertificatesPem`. Never retried.
     Certificate,
+    /// The app had too many open files to open the source or a socket; retried later.
+    TooManyOpenFiles,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -345,6 +347,7 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::Platform => FailureKind::Platform,
                 ferry::FailureKind::UploadTooLarge => FailureKind::UploadTooLarge,
                 ferry::FailureKind::Certificate => FailureKind::Certificate,
+                ferry::FailureKind::TooManyOpenFiles => FailureKind::TooManyOpenFiles,
             },
             http_status: error.http_status,
             message: error.message.clone(),

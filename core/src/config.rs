@@ -31,7 +31,8 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// No backoff is longer than this, except a server's own `Retry-After`.
     pub max_delay: Duration,
-    /// Attempts before a transfer fails with `AttemptsExhausted`.
+    /// Attempts before a transfer fails with `AttemptsExhausted`. An attempt that moved a
+    /// resumable upload forward starts the count over (`attempt_budget.rs`).
     pub max_attempts: u32,
     /// The longest a server's `Retry-After` is honoured (15 minutes): a longer one waits
     /// this long, then one request tries again. A server's `Retry-After: 999999` would

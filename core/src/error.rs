@@ -108,6 +108,9 @@ pub enum FailureKind {
     /// The server's TLS certificate is not trusted, or the server speaks no usable TLS:
     /// no retry can fix it, only trusting its certificate (or using the right URL).
     Certificate,
+    /// This process had too many open files (`EMFILE`/`ENFILE`) to open the source or a
+    /// socket. Never final: the transfer waits and tries again.
+    TooManyOpenFiles,
 }
 
 impl FailureKind {
@@ -125,6 +128,7 @@ impl FailureKind {
             Self::Platform => "platform",
             Self::UploadTooLarge => "upload_too_large",
             Self::Certificate => "certificate",
+            Self::TooManyOpenFiles => "too_many_open_files",
         }
     }
 
@@ -141,6 +145,7 @@ impl FailureKind {
             "platform" => Self::Platform,
             "upload_too_large" => Self::UploadTooLarge,
             "certificate" => Self::Certificate,
+            "too_many_open_files" => Self::TooManyOpenFiles,
             _ => return None,
         })
     }

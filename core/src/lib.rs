@@ -36,6 +36,7 @@
 //! report a state change before it is durable; write a secret from an authorizer to disk.
 
 mod actor;
+mod attempt_budget;
 mod auth;
 mod breaker;
 mod classify;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::attempt::{AttemptProgress, file_part, with_stall_watchdog};
 use super::client::HttpLane;
+use super::descriptors::source_outcome;
 use super::file_body::{SourceFile, Window, file_body};
 use super::send_failure::send_failure;
 use crate::TransferId;
@@ -102,7 +103,7 @@ async fn send_batch(
         let file = match SourceFile::open(&part.source, part.snapshot, window).await {
             Ok(file) => file,
             Err(error) => {
-                outcomes.push((part.id, AttemptOutcome::Source(error)));
+                outcomes.push((part.id, source_outcome(error)));
                 continue;
             }
         };

@@ -28,6 +28,7 @@ use futures_util::Stream;
 
 use super::attempt::AttemptProgress;
 use super::cached_read::read_if_cached;
+use super::descriptors;
 use super::open_source::open_for_reading;
 use crate::error::{FailureKind, TransferError};
 use crate::upload::SourceSnapshot;
@@ -96,7 +97,9 @@ fn open_blocking(
     window: Window,
 ) -> Result<SourceFile, TransferError> {
     let unreadable = |error: io::Error| {
-        if error.kind() == io::ErrorKind::NotFound {
+        if descriptors::is_exhaustion(&error) {
+            descriptors::too_many_open_files("the source", &error)
+        } else if error.kind() == io::ErrorKind::NotFound {
             TransferError::new(
                 FailureKind::SourceMissing,
                 "the source file no longer exists",

@@ -9,6 +9,7 @@ mod attempt;
 mod batch;
 mod cached_read;
 mod client;
+mod descriptors;
 mod file_body;
 mod gate;
 mod open_source;

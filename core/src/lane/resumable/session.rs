@@ -21,6 +21,7 @@ use crate::lane::attempt::{
     AttemptJob, AttemptProgress, drain_response, open_unchanged, outcome_of,
 };
 use crate::lane::client::HttpLane;
+use crate::lane::descriptors::{self, source_outcome};
 use crate::lane::file_body::{SourceFile, Window, file_body};
 use crate::lane::send_failure::send_failure;
 use crate::resumable::ResumableProtocol;
@@ -82,11 +83,7 @@ impl<'a> Session<'a> {
         &mut self,
         stored: Option<String>,
     ) -> Result<AttemptOutcome, AttemptOutcome> {
-        drop(
-            open_unchanged(self.job)
-                .await
-                .map_err(AttemptOutcome::Source)?,
-        );
+        drop(open_unchanged(self.job).await.map_err(source_outcome)?);
         if self.protocol == ResumableProtocol::Tus {
             self.discover_tus().await?;
         }
@@ -360,7 +357,7 @@ impl<'a> Session<'a> {
         let window = Window { offset, length };
         let file = SourceFile::open(&job.source, job.snapshot, window)
             .await
-            .map_err(AttemptOutcome::Source)?;
+            .map_err(source_outcome)?;
         self.progress
             .bytes_sent
             .store(offset, std::sync::atomic::Ordering::Relaxed);
@@ -442,6 +439,12 @@ fn too_large(size: u64, max: u64) -> AttemptOutcome {
 }
 
 fn unreadable(error: &std::io::Error) -> AttemptOutcome {
+    if descriptors::is_exhaustion(error) {
+        return AttemptOutcome::OutOfDescriptors(descriptors::too_many_open_files(
+            "the source",
+            error,
+        ));
+    }
     AttemptOutcome::Source(TransferError::new(
         FailureKind::SourceUnreadable,
         format!("reading the source failed: {error}"),
