@@ -40,6 +40,14 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error("the HTTP client could not be built: {reason}")]
     HttpClient { reason: String },
+    #[error("the queue configuration's {field} {problem}; {instead}")]
+    InvalidConfig {
+        field: &'static str,
+        /// What is wrong with the value, and what it would do.
+        problem: String,
+        /// What to use instead.
+        instead: String,
+    },
     #[error("the transfer queue has been shut down; open it again")]
     Closed,
 }

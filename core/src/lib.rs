@@ -43,6 +43,8 @@ mod classify;
 mod clock;
 mod conditions;
 mod config;
+mod config_check;
+mod descriptor_budget;
 mod enqueue_checks;
 mod error;
 mod events;
