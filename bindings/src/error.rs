@@ -30,6 +30,10 @@ pub enum FerryError {
     Database { message: String },
     #[error("{message}")]
     HttpClient { message: String },
+    /// A `QueueConfig` value would make every attempt fail or nothing run; the message
+    /// names the field and what to use instead.
+    #[error("{message}")]
+    InvalidConfig { message: String },
     #[error("{message}")]
     Closed { message: String },
     #[error("{message}")]
@@ -51,7 +55,44 @@ impl From<Error> for FerryError {
             Error::IllegalTransition { .. } => Self::IllegalTransition { message },
             Error::Store(_) => Self::Database { message },
             Error::HttpClient { .. } => Self::HttpClient { message },
+            Error::InvalidConfig { .. } => Self::InvalidConfig { message },
             Error::Closed => Self::Closed { message },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{TransferQueue, default_queue_config};
+
+    /// Swift and Kotlin get a config that makes every attempt fail back as
+    /// `FerryError.InvalidConfig`, not silently clamped.
+    #[tokio::test]
+    async fn a_config_that_makes_every_attempt_fail_is_refused_as_invalid_config() {
+        // Refused before the database is opened: nothing is created at this path.
+        let path = "never-created-by-this-test.db".to_owned();
+        let mut no_stall_time = default_queue_config(path.clone());
+        no_stall_time.stall_timeout = Duration::ZERO;
+        let mut no_requests = default_queue_config(path.clone());
+        no_requests.global_limit = 0;
+        let mut no_attempts = default_queue_config(path);
+        no_attempts.max_attempts = 0;
+        for (config, field) in [
+            (no_stall_time, "stall_timeout"),
+            (no_requests, "limits.global"),
+            (no_attempts, "retry.max_attempts"),
+        ] {
+            match TransferQueue::open(config).await.err() {
+                Some(FerryError::InvalidConfig { message }) => {
+                    assert!(message.contains(field), "{message}");
+                    assert!(message.contains("use at least"), "{message}");
+                }
+                other => panic!("{field}: expected InvalidConfig, got {other:?}"),
+            }
+        }
+        assert!(!std::path::Path::new("never-created-by-this-test.db").exists());
     }
 }

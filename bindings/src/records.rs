@@ -116,15 +116,17 @@ impl QueueConfig {
 
     pub(crate) fn to_core(&self) -> ferry::QueueConfig {
         let mut config = ferry::QueueConfig::new(&self.database_path);
+        // Not clamped: a zero reaches `TransferQueue::open`, which refuses it with
+        // `FerryError.InvalidConfig` saying what to use instead.
         config.limits = ferry::Limits {
-            per_host: self.per_host_limit.max(1) as usize,
-            global: self.global_limit.max(1) as usize,
+            per_host: self.per_host_limit as usize,
+            global: self.global_limit as usize,
         };
         config.stall_timeout = self.stall_timeout;
         config.retry.base_delay = self.retry_base_delay;
         config.retry.max_delay = self.retry_max_delay;
         config.retry.max_server_delay = self.retry_max_server_delay;
-        config.retry.max_attempts = self.max_attempts.max(1);
+        config.retry.max_attempts = self.max_attempts;
         config.idempotency_header = self.idempotency_header.clone();
         config.extra_root_certificates_pem = self.extra_root_certificates_pem.clone();
         config.resumable.threshold = self.resumable_threshold;
@@ -323,6 +325,8 @@ pub enum FailureKind {
     /// The server's TLS certificate is not trusted (or it speaks no usable TLS); add its
     /// CA or self-signed certificate to `extraRootCertificatesPem`. Never retried.
     Certificate,
+    /// The app had too many open files to open the source or a socket; retried later.
+    TooManyOpenFiles,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -348,6 +352,7 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::Platform => FailureKind::Platform,
                 ferry::FailureKind::UploadTooLarge => FailureKind::UploadTooLarge,
                 ferry::FailureKind::Certificate => FailureKind::Certificate,
+                ferry::FailureKind::TooManyOpenFiles => FailureKind::TooManyOpenFiles,
             },
             http_status: error.http_status,
             message: error.message.clone(),

@@ -214,15 +214,23 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
-/// Seconds, possibly fractional, more than zero and at most a day.
+/// Seconds, possibly fractional, from 1 to a day. Less than a second would make every
+/// attempt fail: no request moves a byte, or outlives its token, in less (the library
+/// refuses such a `stall_timeout` too).
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .trim()
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds (try 30 or 2.5)"))?;
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 86_400.0 {
+    if !seconds.is_finite() || seconds > 86_400.0 {
         return Err(format!(
-            "{text} seconds is out of range; use more than 0 and at most 86400"
+            "{text} seconds is out of range; use at least 1 and at most 86400"
+        ));
+    }
+    if seconds < 1.0 {
+        return Err(format!(
+            "{text} seconds is too short: no request gets a chance in less than a second, so \
+             every attempt would fail; use at least 1 (the default stall timeout is 30)"
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -251,11 +259,30 @@ mod tests {
     }
 
     #[test]
-    fn seconds_must_be_positive_and_finite() {
+    fn seconds_must_be_at_least_one_and_finite() {
         assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
-        for bad in ["0", "-1", "nan", "inf", "abc", "100000"] {
+        assert_eq!(parse_seconds("1"), Ok(Duration::from_secs(1)));
+        for bad in ["0", "-1", "0.5", "nan", "inf", "abc", "100000"] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_that_make_every_attempt_fail_are_refused_with_what_to_use() {
+        for flag in ["--stall-timeout", "--bearer-lifetime"] {
+            for value in ["0", "0.2"] {
+                let mut args = vec!["ferry", "push", "a", "http://h/", flag, value];
+                if flag == "--bearer-lifetime" {
+                    args.extend(["--bearer-command", "true"]);
+                }
+                let error = Cli::try_parse_from(&args).expect_err("refused").to_string();
+                assert!(error.contains("use at least 1"), "{flag} {value}: {error}");
+            }
+        }
+        let error = Cli::try_parse_from(["ferry", "demo", "--stall-timeout", "0.1"])
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains("use at least 1"), "{error}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use ferry::{Limits, QueueConfig, StateKind, Transfer, TransferQueue, UploadMethod};
+use ferry::{QueueConfig, StateKind, Transfer, TransferQueue, UploadMethod};
 use indicatif::HumanBytes;
 use serde::Serialize;
 
@@ -79,13 +79,8 @@ pub async fn run(args: StatusArgs) -> Result<Outcome, CliError> {
 
 /// Reads the whole queue without starting anything.
 pub async fn inspect(db: &std::path::Path) -> Result<StatusReport, CliError> {
-    let mut config = QueueConfig::new(db);
     // Opening a queue starts its scheduler; with no room in flight it can start nothing.
-    config.limits = Limits {
-        per_host: 0,
-        global: 0,
-    };
-    let queue = TransferQueue::open(config).await?;
+    let queue = TransferQueue::open(QueueConfig::inspect_only(db)).await?;
     let read = read_report(&queue, db).await;
     queue.shutdown().await?;
     read

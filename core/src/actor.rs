@@ -32,6 +32,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use crate::attempt_budget::after_retryable_failure;
 use crate::auth::attempt::{AuthContext, run_attempt_with};
 use crate::auth::breaker::AuthBreakers;
 use crate::breaker::Breakers;
@@ -54,6 +55,7 @@ use crate::store::{self, Store, WalSync};
 use crate::upload::ValidatedUpload;
 use crate::{Error, Transfer, TransferId};
 
+mod attempt_charge;
 mod batching;
 mod claim_ahead;
 mod group_commit;
@@ -66,6 +68,7 @@ use batching::BatchLaunch;
 use group_commit::{GroupCommit, Told};
 use mailbox::Mailbox;
 
+use attempt_charge::ProgressLedger;
 use claim_ahead::ClaimDepth;
 use stall_watch::StallWatch;
 
@@ -287,6 +290,8 @@ pub(crate) struct Engine {
     /// The store may hold resumable upload resources (`actor/resumable.rs`): until it
     /// may, launches and successes do not look them up.
     may_hold_upload_resources: bool,
+    /// How far resumable attempts moved their uploads (`actor/attempt_charge.rs`).
+    progress_ledger: ProgressLedger,
     stall_watch: StallWatch,
     /// How far ahead of the free slots to claim (`actor/claim_ahead.rs`).
     claim_depth: ClaimDepth,
@@ -373,6 +378,7 @@ impl Actor {
                 unprocessed_resends: HashMap::new(),
                 outstanding_queries: 0,
                 may_hold_upload_resources,
+                progress_ledger: ProgressLedger::default(),
                 stall_watch: StallWatch::new(Instant::now()),
                 claim_depth: ClaimDepth::default(),
                 auth,
@@ -994,20 +1000,21 @@ impl Engine {
         outcome: &AttemptOutcome,
         outbox: &mut Outbox,
     ) -> rusqlite::Result<()> {
+        let charge = self.charge(&flight, outcome);
         let mut transfer = flight.transfer;
         let verdict = classify(outcome);
         self.record_auth_verdict(&transfer.host, &verdict);
+        let budget =
+            after_retryable_failure(transfer.attempts, self.config.retry.max_attempts, charge);
         let verdict = match verdict {
-            Verdict::Retry { error, .. } if transfer.attempts >= self.config.retry.max_attempts => {
-                Verdict::Permanent(TransferError {
-                    kind: FailureKind::AttemptsExhausted,
-                    http_status: error.http_status,
-                    message: format!(
-                        "gave up after {} attempts; last: {error}",
-                        transfer.attempts
-                    ),
-                })
-            }
+            Verdict::Retry { error, .. } if budget.exhausted => Verdict::Permanent(TransferError {
+                kind: FailureKind::AttemptsExhausted,
+                http_status: error.http_status,
+                message: format!(
+                    "gave up after {} attempts; last: {error}",
+                    transfer.attempts
+                ),
+            }),
             verdict => verdict,
         };
         let id = transfer.id.clone();
@@ -1025,7 +1032,11 @@ impl Engine {
             } => {
                 let delay = match server_delay {
                     Some(asked) => retry::server_delay(&self.config.retry, asked),
-                    None => backoff(&self.config.retry, transfer.attempts, self.rng.random()),
+                    None => backoff(
+                        &self.config.retry,
+                        budget.backoff_attempt,
+                        self.rng.random(),
+                    ),
                 };
                 transfer.next_attempt_at = self.clock.now() + delay;
                 transfer.bytes_sent = 0;
@@ -1036,6 +1047,7 @@ impl Engine {
                     delay,
                     error,
                 };
+                transfer.attempts = budget.attempts;
                 (Input::RetryableFailure, event)
             }
             Verdict::Permanent(error) => {

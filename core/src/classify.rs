@@ -26,6 +26,10 @@ pub(crate) enum AttemptOutcome {
     Stalled,
     /// The source file could not be sent as enqueued.
     Source(TransferError),
+    /// This process had no file descriptor left (`EMFILE`/`ENFILE`) to open the source or
+    /// a socket (`descriptors.rs`): nothing reached the server. Retried after the base
+    /// backoff without using up an attempt (`attempt_budget.rs`), never blamed on the host.
+    OutOfDescriptors(TransferError),
     /// Nothing was sent (every file of a packed batch was left out); only used for the
     /// request as a whole, each file has its own outcome.
     NotSent,
@@ -89,6 +93,10 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
         AttemptOutcome::Source(error)
         | AttemptOutcome::Rejected(error)
         | AttemptOutcome::Untrusted(error) => Verdict::Permanent(error.clone()),
+        AttemptOutcome::OutOfDescriptors(error) => Verdict::Retry {
+            error: error.clone(),
+            server_delay: None,
+        },
         AttemptOutcome::Platform { message } => Verdict::Retry {
             error: TransferError::new(FailureKind::Platform, message.clone()),
             server_delay: None,
@@ -147,6 +155,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
         AttemptOutcome::Response { status, .. } => matches!(status, 408 | 429 | 500..=599),
         AttemptOutcome::Network { .. } | AttemptOutcome::Stalled => true,
         AttemptOutcome::Source(_)
+        | AttemptOutcome::OutOfDescriptors(_)
         | AttemptOutcome::Rejected(_)
         | AttemptOutcome::Untrusted(_)
         | AttemptOutcome::Unprocessed { .. }
@@ -174,7 +183,14 @@ pub(crate) fn reached_host(outcome: &AttemptOutcome) -> bool {
             | AttemptOutcome::NotSent
             | AttemptOutcome::HeldBack
             | AttemptOutcome::Unprocessed { .. }
+            | AttemptOutcome::OutOfDescriptors(_)
     )
+}
+
+/// Whether the attempt never started for lack of file descriptors in this process: it
+/// does not use up an attempt (`attempt_budget.rs`).
+pub(crate) fn lacked_descriptors(outcome: &AttemptOutcome) -> bool {
+    matches!(outcome, AttemptOutcome::OutOfDescriptors(_))
 }
 
 #[cfg(test)]
@@ -261,6 +277,22 @@ mod tests {
         assert!(!host_is_unhealthy(&sign_in) && !host_is_unhealthy(&temporary));
         assert!(!reached_host(&sign_in) && !reached_host(&temporary));
         assert!(reached_host(&response(401)));
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_retried_and_never_blamed_on_the_host() {
+        let error = TransferError::new(FailureKind::TooManyOpenFiles, "EMFILE");
+        let outcome = AttemptOutcome::OutOfDescriptors(error.clone());
+        assert_eq!(
+            classify(&outcome),
+            Verdict::Retry {
+                error,
+                server_delay: None
+            }
+        );
+        assert!(lacked_descriptors(&outcome));
+        assert!(!host_is_unhealthy(&outcome) && !reached_host(&outcome));
+        assert!(!troubles_host(&outcome));
     }
 
     #[test]

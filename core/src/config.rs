@@ -31,7 +31,8 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// No backoff is longer than this, except a server's own `Retry-After`.
     pub max_delay: Duration,
-    /// Attempts before a transfer fails with `AttemptsExhausted`.
+    /// Attempts before a transfer fails with `AttemptsExhausted`. An attempt that moved a
+    /// resumable upload forward starts the count over (`attempt_budget.rs`).
     pub max_attempts: u32,
     /// The longest a server's `Retry-After` is honoured (15 minutes): a longer one waits
     /// this long, then one request tries again. A server's `Retry-After: 999999` would
@@ -106,6 +107,8 @@ pub struct QueueConfig {
     pub auth: AuthPolicy,
     /// Which destinations resume big files (tus, IETF draft) and from what size.
     pub resumable: ResumableConfig,
+    /// Made by [`QueueConfig::inspect_only`]: the zero request limits are meant.
+    pub(crate) inspect_only: bool,
 }
 
 /// A destination that accepts many files in one multipart `POST` (the format is in
@@ -221,6 +224,21 @@ impl QueueConfig {
             batching: Vec::new(),
             auth: AuthPolicy::default(),
             resumable: ResumableConfig::default(),
+            inspect_only: false,
+        }
+    }
+
+    /// A queue that sends nothing: its request limits are zero, so it can be opened to
+    /// read what the store holds (as `ferry status` does) without starting a transfer.
+    /// `open` refuses zero limits in any other configuration.
+    pub fn inspect_only(database_path: impl Into<PathBuf>) -> Self {
+        Self {
+            limits: Limits {
+                per_host: 0,
+                global: 0,
+            },
+            inspect_only: true,
+            ..Self::new(database_path)
         }
     }
 }

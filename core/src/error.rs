@@ -40,6 +40,14 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error("the HTTP client could not be built: {reason}")]
     HttpClient { reason: String },
+    #[error("the queue configuration's {field} {problem}; {instead}")]
+    InvalidConfig {
+        field: &'static str,
+        /// What is wrong with the value, and what it would do.
+        problem: String,
+        /// What to use instead.
+        instead: String,
+    },
     #[error("the transfer queue has been shut down; open it again")]
     Closed,
 }
@@ -163,6 +171,9 @@ pub enum FailureKind {
     /// The server's TLS certificate is not trusted, or the server speaks no usable TLS:
     /// no retry can fix it, only trusting its certificate (or using the right URL).
     Certificate,
+    /// This process had too many open files (`EMFILE`/`ENFILE`) to open the source or a
+    /// socket. Never final: the transfer waits and tries again.
+    TooManyOpenFiles,
 }
 
 impl FailureKind {
@@ -181,6 +192,7 @@ impl FailureKind {
             Self::Platform => "platform",
             Self::UploadTooLarge => "upload_too_large",
             Self::Certificate => "certificate",
+            Self::TooManyOpenFiles => "too_many_open_files",
         }
     }
 
@@ -198,6 +210,7 @@ impl FailureKind {
             "platform" => Self::Platform,
             "upload_too_large" => Self::UploadTooLarge,
             "certificate" => Self::Certificate,
+            "too_many_open_files" => Self::TooManyOpenFiles,
             _ => return None,
         })
     }

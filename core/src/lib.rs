@@ -36,12 +36,16 @@
 //! report a state change before it is durable; write a secret from an authorizer to disk.
 
 mod actor;
+mod attempt_budget;
 mod auth;
 mod breaker;
 mod classify;
 mod clock;
 mod conditions;
 mod config;
+mod config_check;
+mod descriptor_budget;
+mod descriptors;
 mod enqueue_checks;
 mod error;
 mod events;

@@ -26,6 +26,7 @@ use crate::state::{Input, StateKind};
 use crate::store::{self, Store};
 use crate::upload::Upload;
 use crate::{Error, Transfer, TransferId};
+use crate::{config_check, descriptor_budget};
 
 const COMMAND_CAPACITY: usize = 1024;
 
@@ -60,7 +61,16 @@ impl TransferQueue {
     /// Opens the queue with the app's integrations. With a platform service, transfers
     /// recorded as running on the platform are reconciled with its `outstanding()` tasks
     /// before anything else happens.
-    pub async fn open_with(config: QueueConfig, integrations: Integrations) -> Result<Self, Error> {
+    /// A configuration with which every attempt would fail or nothing would run (a stall
+    /// timeout under a second, a request limit or `max_attempts` of zero) is refused with
+    /// [`Error::InvalidConfig`]. The request limits are lowered, and a warning logged,
+    /// when the process's descriptor limit could not hold them (`descriptor_budget.rs`).
+    pub async fn open_with(
+        mut config: QueueConfig,
+        integrations: Integrations,
+    ) -> Result<Self, Error> {
+        config_check::check(&config)?;
+        descriptor_budget::fit_to_process(&mut config);
         let lane = build_http_lane(&config)?;
         let clock = Clock::start();
         let path = config.database_path.clone();

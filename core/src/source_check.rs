@@ -28,9 +28,13 @@ pub(crate) enum SourceProblem {
 }
 
 impl SourceProblem {
-    /// The failure an attempt reports for it: permanent, since no retry changes it.
+    /// The failure an attempt reports for it: permanent, since no retry changes it, except
+    /// running out of descriptors (`TooManyOpenFiles`, retried without using an attempt).
     pub(crate) fn into_transfer_error(self) -> TransferError {
         match self {
+            Self::Io(error) if crate::descriptors::is_exhaustion(&error) => {
+                crate::descriptors::too_many_open_files("the source", &error)
+            }
             Self::Io(error) if error.kind() == io::ErrorKind::NotFound => TransferError::new(
                 FailureKind::SourceMissing,
                 "the source file no longer exists",

@@ -17,7 +17,9 @@ pub struct Transfer {
     pub size: u64,
     /// Bytes the server confirmed or, while running, bytes sent so far.
     pub bytes_sent: u64,
-    /// Attempts started so far.
+    /// Attempts used up: started since the transfer last moved forward (an attempt that
+    /// advanced a resumable upload by at least 1 MiB starts the count over, one that found
+    /// no file descriptor is given back). `RetryPolicy::max_attempts` bounds it.
     pub attempts: u32,
     /// When a queued transfer may start next (after a backoff).
     pub next_attempt_at: SystemTime,

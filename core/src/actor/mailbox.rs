@@ -12,6 +12,11 @@
 //!
 //! It must never delay anything else: a command, an OS report or a checkpoint ends the
 //! gathering at once, and no gathering lasts longer than [`GATHER_AT_MOST`].
+//!
+//! Within a turn, checkpoints are applied first. A resumable attempt sends its last
+//! checkpoint before its outcome, on another channel; applied after the outcome, it would
+//! be dropped as the report of an attempt that ended, and the store (and the attempt's
+//! progress, `actor/attempt_charge.rs`) would miss the offset the server confirmed last.
 
 use std::time::Duration;
 
@@ -62,12 +67,22 @@ impl Mailbox {
                 break;
             }
         }
+        checkpoints_first(&mut batch);
         batch
     }
 
     /// Adds up to `more` finished attempts to `batch`, as they finish. Stops early at any
-    /// other message (which joins the batch) or after [`GATHER_AT_MOST`].
+    /// other message (which joins the batch) or after [`GATHER_AT_MOST`]. Checkpoints sent
+    /// before the attempts gathered join the batch too.
     pub(super) async fn gather_finished(&mut self, batch: &mut Vec<Message>, more: usize) {
+        self.gather_until_other(batch, more).await;
+        while let Ok(checkpoint) = self.checkpoints.try_recv() {
+            batch.push(Message::Checkpoint(checkpoint));
+        }
+        checkpoints_first(batch);
+    }
+
+    async fn gather_until_other(&mut self, batch: &mut Vec<Message>, more: usize) {
         let deadline = Instant::now() + GATHER_AT_MOST;
         let mut gathered = 0;
         while gathered < more && batch.len() < MAX_BATCH {
@@ -89,6 +104,19 @@ impl Mailbox {
     }
 }
 
+/// Moves the checkpoints to the front of `batch`, keeping every other message's order.
+/// Most turns carry none, and then nothing moves.
+fn checkpoints_first(batch: &mut [Message]) {
+    let is_checkpoint = |message: &Message| matches!(message, Message::Checkpoint(_));
+    if batch
+        .iter()
+        .skip_while(|m| is_checkpoint(m))
+        .any(is_checkpoint)
+    {
+        batch.sort_by_key(|message| !is_checkpoint(message));
+    }
+}
+
 async fn sleep_until(wake: Option<Instant>) {
     match wake {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -106,7 +134,7 @@ mod tests {
         commands: mpsc::Sender<Command>,
         finished: mpsc::UnboundedSender<AttemptFinished>,
         _platform_reports: mpsc::UnboundedSender<PlatformReport>,
-        _checkpoints: mpsc::UnboundedSender<Checkpoint>,
+        checkpoints: mpsc::UnboundedSender<Checkpoint>,
     }
 
     fn mailbox() -> (Mailbox, Senders) {
@@ -124,7 +152,7 @@ mod tests {
             commands,
             finished,
             _platform_reports: platform_reports,
-            _checkpoints: checkpoints,
+            checkpoints,
         };
         (mailbox, senders)
     }
@@ -209,5 +237,47 @@ mod tests {
             "gathered for {waited:?} of virtual time"
         );
         drop(senders);
+    }
+
+    fn checkpoint(generation: u64) -> Checkpoint {
+        Checkpoint {
+            id: TransferId::from_stored(format!("attempt-{generation}")),
+            generation,
+            record: crate::store::ResumableRecord {
+                protocol: crate::ResumableProtocol::Tus,
+                upload_url: "http://127.0.0.1:1/files/1".into(),
+                confirmed_offset: 7,
+            },
+            committed: None,
+        }
+    }
+
+    fn kinds(batch: &[Message]) -> Vec<&'static str> {
+        batch
+            .iter()
+            .map(|message| match message {
+                Message::Checkpoint(_) => "checkpoint",
+                Message::Finished(_) => "finished",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempts_last_checkpoint_is_applied_before_its_outcome() {
+        let (mut mailbox, senders) = mailbox();
+        let _ = senders.checkpoints.send(checkpoint(1));
+        let _ = senders.finished.send(finished(1));
+        let _ = senders.finished.send(finished(2));
+        let batch = mailbox.next_turn(None).await;
+        assert_eq!(kinds(&batch), ["checkpoint", "finished", "finished"]);
+
+        // Also when the outcome is gathered after the turn began.
+        let _ = senders.finished.send(finished(3));
+        let mut batch = mailbox.next_turn(None).await;
+        let _ = senders.checkpoints.send(checkpoint(4));
+        let _ = senders.finished.send(finished(4));
+        mailbox.gather_finished(&mut batch, 1).await;
+        assert_eq!(kinds(&batch), ["checkpoint", "finished", "finished"]);
     }
 }

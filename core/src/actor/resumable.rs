@@ -23,9 +23,10 @@ use crate::{Transfer, TransferId};
 impl Engine {
     /// What a launch of `transfer` needs to resume, or `None` for a plain upload. A stored
     /// resource is used even if the configuration changed since, so that an upload the
-    /// server already holds is continued rather than started again.
+    /// server already holds is continued rather than started again. The offset the store
+    /// holds now is what the attempt's progress is measured from (`attempt_charge.rs`).
     pub(super) fn resumable_job(
-        &self,
+        &mut self,
         tx: &Connection,
         transfer: &Transfer,
         generation: u64,
@@ -42,6 +43,9 @@ impl Engine {
         let Some(protocol) = stored.as_ref().map(|record| record.protocol).or(configured) else {
             return Ok(None);
         };
+        let offset = stored.as_ref().map_or(0, |record| record.confirmed_offset);
+        self.progress_ledger
+            .launched(&transfer.id, generation, offset);
         Ok(Some(ResumableJob {
             protocol,
             stored,
@@ -70,6 +74,11 @@ impl Engine {
         }
         self.may_hold_upload_resources = true;
         store::save_resumable(tx, &checkpoint.id, &checkpoint.record, self.clock.now_ms())?;
+        self.progress_ledger.confirmed(
+            &checkpoint.id,
+            checkpoint.generation,
+            checkpoint.record.confirmed_offset,
+        );
         if let Some(committed) = checkpoint.committed {
             outbox.replies.push(Box::new(move |failed| {
                 if failed.is_none() {
@@ -80,12 +89,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Forgets the upload resource of `id`, if the store may hold one.
+    /// Forgets the upload resource of `id`, if the store may hold one, and the progress its
+    /// attempts were credited.
     pub(super) fn forget_upload_resource(
-        &self,
+        &mut self,
         tx: &Connection,
         id: &TransferId,
     ) -> rusqlite::Result<Option<store::ResumableRecord>> {
+        self.progress_ledger.forget(id);
         if !self.may_hold_upload_resources {
             return Ok(None);
         }

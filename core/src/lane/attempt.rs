@@ -28,6 +28,7 @@ use crate::upload::{SourceSnapshot, UploadMethod};
 
 use super::resumable::ResumableJob;
 use super::send_failure::send_failure;
+use crate::descriptors::source_outcome;
 
 /// What to send, copied out of the transfer record.
 #[derive(Clone, Debug)]
@@ -161,7 +162,7 @@ async fn dispatch(
 async fn send(lane: &HttpLane, job: AttemptJob, progress: Arc<AttemptProgress>) -> AttemptOutcome {
     let file = match open_unchanged(&job).await {
         Ok(file) => file,
-        Err(error) => return AttemptOutcome::Source(error),
+        Err(error) => return source_outcome(error),
     };
     let problem = Arc::new(OnceLock::new());
     let body = file_body(file, Arc::clone(&progress), Arc::clone(&problem));

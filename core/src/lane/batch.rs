@@ -19,6 +19,7 @@ use super::file_body::{SourceFile, Window, file_body};
 use super::send_failure::send_failure;
 use crate::TransferId;
 use crate::classify::AttemptOutcome;
+use crate::descriptors::source_outcome;
 use crate::retry::parse_retry_after;
 use crate::upload::SourceSnapshot;
 
@@ -102,7 +103,7 @@ async fn send_batch(
         let file = match SourceFile::open(&part.source, part.snapshot, window).await {
             Ok(file) => file,
             Err(error) => {
-                outcomes.push((part.id, AttemptOutcome::Source(error)));
+                outcomes.push((part.id, source_outcome(error)));
                 continue;
             }
         };

@@ -18,11 +18,21 @@ use crate::error::{FailureKind, TransferError};
 
 use super::attempt::describe;
 use super::unprocessed::never_processed;
+use crate::descriptors;
 
 /// The outcome of a request whose send failed.
 pub(crate) fn send_failure(error: reqwest::Error) -> AttemptOutcome {
     if let Some(problem) = tls_problem(&error) {
         return AttemptOutcome::Untrusted(problem);
+    }
+    if descriptors::exhausted_in(&error) {
+        // No socket could be opened: a shortage in this process, not the server's fault
+        // (`descriptors.rs`).
+        let message = describe(error);
+        return AttemptOutcome::OutOfDescriptors(descriptors::too_many_open_files(
+            "a connection to the server",
+            &message,
+        ));
     }
     let unprocessed = never_processed(&error);
     let connect = error.is_connect();

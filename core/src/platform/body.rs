@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::classify::AttemptOutcome;
+use crate::descriptors::source_outcome;
 use crate::error::{FailureKind, TransferError};
 use crate::lane::open_for_reading;
 use crate::upload::{SourceSnapshot, UploadMethod};
@@ -170,7 +171,7 @@ fn prepare_batch(parts: &[BatchPartPlan], idempotency_header: &str, temp_path: &
 /// A multipart body is copied from this very file, never from a second open of the path.
 fn open_unchanged(source: &Path, snapshot: SourceSnapshot) -> Result<File, AttemptOutcome> {
     let opened = open_for_reading(source)
-        .map_err(|problem| AttemptOutcome::Source(problem.into_transfer_error()))?;
+        .map_err(|problem| source_outcome(problem.into_transfer_error()))?;
     if SourceSnapshot::of(&opened.metadata) != snapshot {
         return Err(AttemptOutcome::Source(TransferError::new(
             FailureKind::SourceChanged,

@@ -20,7 +20,9 @@ pub struct CountingProxy {
 
 impl CountingProxy {
     /// `cuts`: totals of client bytes (over every connection) at which the connection
-    /// carrying that byte is closed, after forwarding exactly up to it. Each fires once.
+    /// carrying that byte is closed, after forwarding exactly up to it. Each fires once; a
+    /// cut among the bytes the client had already pushed into a connection when it was cut
+    /// is done with that one.
     pub async fn start(upstream: SocketAddr, mut cuts: Vec<u64>) -> Self {
         cuts.sort_unstable();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -115,6 +117,11 @@ async fn relay(
                     }
                     sent.fetch_add(read as u64, Ordering::SeqCst);
                 }
+                // Cuts that fell among those bytes fell on this connection: they are done
+                // too, or the next cut would wait forever for a byte already counted.
+                let total = sent.load(Ordering::SeqCst);
+                let passed = cuts.iter().filter(|c| **c <= total).count();
+                cuts_done.fetch_max(passed, Ordering::SeqCst);
                 return;
             }
         }

@@ -16,6 +16,7 @@ use super::limits::UploadLimits;
 use super::tus::TusCapabilities;
 use super::{ietf, tus};
 use crate::classify::AttemptOutcome;
+use crate::descriptors::{self, source_outcome};
 use crate::error::{FailureKind, TransferError};
 use crate::lane::attempt::{
     AttemptJob, AttemptProgress, drain_response, open_unchanged, outcome_of,
@@ -82,11 +83,7 @@ impl<'a> Session<'a> {
         &mut self,
         stored: Option<String>,
     ) -> Result<AttemptOutcome, AttemptOutcome> {
-        drop(
-            open_unchanged(self.job)
-                .await
-                .map_err(AttemptOutcome::Source)?,
-        );
+        drop(open_unchanged(self.job).await.map_err(source_outcome)?);
         if self.protocol == ResumableProtocol::Tus {
             self.discover_tus().await?;
         }
@@ -353,7 +350,7 @@ impl<'a> Session<'a> {
         let window = Window { offset, length };
         let file = SourceFile::open(&job.source, job.snapshot, window)
             .await
-            .map_err(AttemptOutcome::Source)?;
+            .map_err(source_outcome)?;
         let checksum = match self.tus.checksum {
             Some(algorithm) if self.protocol == ResumableProtocol::Tus => Some(
                 upload_checksum(&job.source, offset, length, algorithm)
@@ -443,6 +440,12 @@ fn too_large(size: u64, max: u64) -> AttemptOutcome {
 }
 
 fn unreadable(error: &std::io::Error) -> AttemptOutcome {
+    if descriptors::is_exhaustion(error) {
+        return AttemptOutcome::OutOfDescriptors(descriptors::too_many_open_files(
+            "the source",
+            error,
+        ));
+    }
     AttemptOutcome::Source(TransferError::new(
         FailureKind::SourceUnreadable,
         format!("reading the source failed: {error}"),
