@@ -19,6 +19,7 @@ fn harness(expire_after_requests: u64) -> Harness {
                 expire_after_ms: None,
             }),
             presign_secret: None,
+            basic: None,
         },
         ..ServerConfig::default()
     })
