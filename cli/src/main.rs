@@ -23,6 +23,7 @@ mod sources;
 mod status;
 mod summary;
 mod tally;
+mod url_credentials;
 mod verify;
 
 use std::process::ExitCode;

@@ -30,6 +30,7 @@ use crate::pump::Pump;
 use crate::resumable::ResumableChoice;
 use crate::sources::{self, Sources, Unsent};
 use crate::summary::{FailureReport, SkipReport, Summary};
+use crate::url_credentials::{self, BasicCredentials};
 use crate::{headers, records};
 
 /// Uploads per `enqueue_many` call: one transaction each, and a bounded message size.
@@ -61,8 +62,9 @@ pub struct RunOptions {
 
 /// `ferry push ...`.
 pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
-    let base = BaseUrl::parse(&args.base_url)?;
+    let (base, basic) = url_credentials::parse_base_url(&args.base_url)?;
     let headers = headers::parse_all(&args.headers)?;
+    let authorizer = choose_authorizer(basic, &args, &headers)?;
     let method = match args.method {
         MethodArg::Put => UploadMethod::Put,
         MethodArg::Post => UploadMethod::Post,
@@ -85,11 +87,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         concurrency: usize::from(args.concurrency),
         stall_timeout: args.stall_timeout,
         show_bars: !args.json && std::io::stdout().is_terminal(),
-        authorizer: args.bearer_command.map(|command| {
-            let bearer: Arc<dyn RequestAuthorizer> =
-                Arc::new(BearerCommand::new(command, args.bearer_lifetime));
-            bearer
-        }),
+        authorizer,
         resumable,
     };
     let summary = execute(plan, &options).await?;
@@ -105,6 +103,34 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
     Ok(summary.outcome())
 }
 
+/// Who provides credentials: BASE_URL's user name and password, or `--bearer-command`.
+/// Both, or either with an `Authorization` `--header`, would fight over one header.
+fn choose_authorizer(
+    basic: Option<BasicCredentials>,
+    args: &PushArgs,
+    headers: &[(String, String)],
+) -> Result<Option<Arc<dyn RequestAuthorizer>>, CliError> {
+    let header_given = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+    match (basic, &args.bearer_command) {
+        (Some(_), Some(_)) => Err(CliError::usage(
+            "BASE_URL carries a user name and password and --bearer-command provides a \
+             token; both would be sent as Authorization: use one of them",
+        )),
+        (Some(_), None) | (None, Some(_)) if header_given => Err(CliError::usage(
+            "an Authorization --header cannot be combined with a user name and password in \
+             BASE_URL or with --bearer-command; use one of them",
+        )),
+        (Some(basic), None) => Ok(Some(Arc::new(basic))),
+        (None, Some(command)) => Ok(Some(Arc::new(BearerCommand::new(
+            command.clone(),
+            args.bearer_lifetime,
+        )))),
+        (None, None) => Ok(None),
+    }
+}
+
 /// One upload per file, refusing two files that would land on the same URL.
 pub fn plan(
     sources: Sources,
@@ -118,10 +144,11 @@ pub fn plan(
         let destination = base.join(&file.segments)?;
         if let Some(first) = seen.insert(destination.clone(), file.path.clone()) {
             return Err(CliError::usage(format!(
-                "{} and {} would both be uploaded to {destination}; pass each file once, or \
-                 push them in separate runs to different base URLs",
+                "{} and {} would both be uploaded to {}; pass each file once, or push them \
+                 in separate runs to different base URLs",
                 first.display(),
-                file.path.display()
+                file.path.display(),
+                ferry::redact_url(&destination)
             )));
         }
         let mut upload = Upload::put(file.path, destination).with_method(method.clone());
@@ -288,7 +315,7 @@ fn summarise(
     for (upload, id) in plan.uploads.iter().zip(ids) {
         let failure = |state: &str, reason: String| FailureReport {
             path: upload.source.clone(),
-            destination: Some(upload.destination.clone()),
+            destination: Some(ferry::redact_url(&upload.destination)),
             state: state.to_owned(),
             kind: None,
             http_status: None,

@@ -124,7 +124,8 @@ fn describe_failure(transfer: &Transfer) -> StatusFailure {
     StatusFailure {
         id: transfer.id.to_string(),
         source: upload.source.clone(),
-        destination: upload.destination.clone(),
+        // Without its query (a presigned URL's signature) and any user information.
+        destination: ferry::redact_url(&upload.destination),
         method: match upload.method {
             UploadMethod::Put => "PUT",
             UploadMethod::Post => "POST",

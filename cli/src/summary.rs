@@ -53,7 +53,8 @@ pub struct Summary {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FailureReport {
     pub path: PathBuf,
-    /// `None` when the file never got as far as a destination.
+    /// Shown without its query (where a presigned URL keeps its signature) and without user
+    /// information; `None` when the file never got as far as a destination.
     pub destination: Option<String>,
     /// The transfer's state (`failed`, `auth_required`, ...) or `not_enqueued`.
     pub state: String,
