@@ -24,9 +24,9 @@ use crate::demo_files::{self, Generated};
 use crate::destination::{BaseUrl, request_path};
 use crate::error::{CliError, Outcome};
 use crate::push::{self, RunOptions};
-use crate::sources;
 use crate::summary::Summary;
 use crate::verify::{self, Expected, Verification};
+use crate::{sources, stdout};
 
 /// Body bytes the server reads from the stalled request before it stops reading.
 const STALL_AFTER_BYTES: u64 = 256 * 1024;
@@ -51,7 +51,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
     let human = !args.json;
     let say = |line: String| {
         if human {
-            println!("{line}");
+            stdout::line(&line);
         }
     };
     let workdir = tempfile::Builder::new()
@@ -84,7 +84,10 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
     server.shutdown().await;
     let (summary, expected, faults_planned) = outcome.map_err(|error| match error {
         // The demo's queue and files are temporary: there is nothing to resume.
-        CliError::Interrupted { .. } => CliError::Interrupted { resumable: false },
+        CliError::Interrupted { by, .. } => CliError::Interrupted {
+            by,
+            resumable: false,
+        },
         other => other,
     })?;
 
@@ -150,9 +153,9 @@ async fn run_against(
         CliError::Internal(format!("the demo's fault plan is invalid: {error}"))
     })?;
     if !args.json {
-        println!("server {} injects:", server.base_url());
+        stdout::line(&format!("server {} injects:", server.base_url()));
         for line in &described {
-            println!("  - {line}");
+            stdout::line(&format!("  - {line}"));
         }
     }
 
@@ -165,6 +168,12 @@ async fn run_against(
         resumable: None,
     };
     let summary = push::execute(plan, &options).await?;
+    if let Some(by) = summary.interrupted_by {
+        return Err(CliError::Interrupted {
+            by,
+            resumable: false,
+        });
+    }
     Ok((summary, expected, described))
 }
 
@@ -237,18 +246,14 @@ fn fault_plan(
 }
 
 fn print_report(report: &DemoReport, json: bool) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    let written = if json {
+    if json {
         let text = serde_json::to_string_pretty(report).map_err(|error| {
             CliError::Internal(format!("the demo report cannot be serialised: {error}"))
         })?;
-        writeln!(out, "{text}")
+        stdout::write_report("demo report", |out| writeln!(out, "{text}"))
     } else {
-        write_text(report, &mut out)
-    };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|error| CliError::io("writing the demo report to stdout", error))
+        stdout::write_report("demo report", |mut out| write_text(report, &mut out))
+    }
 }
 
 fn write_text(report: &DemoReport, out: &mut impl Write) -> std::io::Result<()> {

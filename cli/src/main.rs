@@ -2,7 +2,8 @@
 //!
 //! What it is for: parsing the command line (clap derive, see `args`), running the one
 //! command asked for on a tokio runtime, and turning its outcome into the exit status
-//! (0 all uploaded, 1 some failed, 2 bad usage, 3 could not run, 130 interrupted).
+//! (0 all uploaded, 1 some failed, 2 bad usage, 3 could not run, 130/143/129 stopped by
+//! SIGINT/SIGTERM/SIGHUP; `error.rs` has the list).
 //!
 //! What it must never do: do a command's work itself, or end the process with
 //! `std::process::exit` (that would skip the queue's clean shutdown and flushing).
@@ -19,8 +20,10 @@ mod pump;
 mod push;
 mod records;
 mod resumable;
+mod signals;
 mod sources;
 mod status;
+mod stdout;
 mod summary;
 mod tally;
 mod url_credentials;
@@ -44,7 +47,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("ferry: cannot start the async runtime: {error}");
+            stdout::note(&format!("cannot start the async runtime: {error}"));
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
@@ -58,7 +61,7 @@ fn main() -> ExitCode {
     match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(error) => {
-            eprintln!("ferry: {error}");
+            stdout::note(&error.to_string());
             ExitCode::from(error.exit_code())
         }
     }

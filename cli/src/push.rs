@@ -7,11 +7,12 @@
 //! records in the store. `demo` reuses [`execute`].
 //!
 //! What it must never do: decide a file's fate from events or guesses (only the stored
-//! state counts), or leave the queue
-//! without a clean shutdown on any path it controls (Ctrl-C included).
+//! state counts), or leave the queue without a clean shutdown on any path it controls
+//! (Ctrl-C, SIGTERM and SIGHUP included: the summary of an interrupted push is still
+//! printed, with what is left for the next run).
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -28,10 +29,11 @@ use crate::error::{CliError, Outcome};
 use crate::progress_ui::ProgressUi;
 use crate::pump::Pump;
 use crate::resumable::ResumableChoice;
+use crate::signals::StopSignal;
 use crate::sources::{self, Sources, Unsent};
 use crate::summary::{FailureReport, SkipReport, Summary};
 use crate::url_credentials::{self, BasicCredentials};
-use crate::{headers, records};
+use crate::{headers, records, stdout};
 
 /// Uploads per `enqueue_many` call: one transaction each, and a bounded message size.
 const ENQUEUE_BATCH: usize = 1000;
@@ -91,16 +93,27 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         resumable,
     };
     let summary = execute(plan, &options).await?;
-    let mut stdout = std::io::stdout().lock();
-    let written = if args.json {
-        summary.to_json().map(|json| writeln!(stdout, "{json}"))?
+    let printed = if args.json {
+        summary
+            .to_json()
+            .and_then(|json| stdout::write_report("summary", |out| writeln!(out, "{json}")))
     } else {
-        summary.write_text(&mut stdout)
+        stdout::write_report("summary", |mut out| summary.write_text(&mut out))
     };
-    written
-        .and_then(|()| stdout.flush())
-        .map_err(|error| CliError::io("writing the summary to stdout", error))?;
-    Ok(summary.outcome())
+    match summary.interrupted_by {
+        // The signal decides the exit status, also when the report could not be written
+        // (after SIGHUP the terminal is gone, and writes to it fail).
+        Some(by) => {
+            if let Err(error) = printed {
+                stdout::note(&error.to_string());
+            }
+            Err(CliError::Interrupted {
+                by,
+                resumable: true,
+            })
+        }
+        None => printed.map(|()| summary.outcome()),
+    }
 }
 
 /// Who provides credentials: BASE_URL's user name and password, or `--bearer-command`.
@@ -183,8 +196,11 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
     };
     let queue = TransferQueue::open_with(config, integrations).await?;
     let mut pump = Pump::new(&queue, ProgressUi::new(options.show_bars));
-    let ids = match enqueue_and_drain(&queue, &mut pump, &plan.uploads).await {
-        Ok(ids) => ids,
+    let mut ids = Vec::with_capacity(plan.uploads.len());
+    let interrupted = match enqueue_and_drain(&queue, &mut pump, &plan.uploads, &mut ids).await {
+        Ok(()) => None,
+        // Summarised like a finished run; what is left is queued for the next one.
+        Err(CliError::Interrupted { by, .. }) => Some(by),
         Err(error) => {
             pump.ui().finish();
             // Running attempts are queued again, durably; the next run picks them up.
@@ -195,13 +211,19 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
     pump.drain();
     let refreshed = pump.refresh().await;
     pump.ui().finish();
-    let records = match refreshed {
-        Ok(()) => our_records(&queue, &ids).await,
-        Err(error) => Err(error),
+    let records = match (refreshed, interrupted) {
+        (Err(error), _) => Err(error),
+        (Ok(()), None) => our_records(&queue, &ids).await,
+        // A second signal while the records are read gives up on the summary.
+        (Ok(()), Some(_)) => pump
+            .drive(our_records(&queue, &ids))
+            .await
+            .and_then(|read| read),
     };
+    // Running attempts are queued again, durably; the next run picks them up.
     queue.shutdown().await?;
     let records = records?;
-    let mut summary = summarise(&plan, &ids, &records, run_started);
+    let mut summary = summarise(&plan, &ids, &records, run_started, interrupted);
     summary.database = options.db.clone();
     summary.seconds = clock.elapsed().as_secs_f64();
     summary.retries = pump.tally().retries;
@@ -213,12 +235,14 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
 
 type EnqueueResult = Result<TransferId, ferry::Error>;
 
+/// Enqueues `uploads` (their results land in `ids`, in order, as each batch is answered)
+/// and waits until the queue is idle.
 async fn enqueue_and_drain(
     queue: &TransferQueue,
     pump: &mut Pump<'_>,
     uploads: &[Upload],
-) -> Result<Vec<EnqueueResult>, CliError> {
-    let mut ids = Vec::with_capacity(uploads.len());
+    ids: &mut Vec<EnqueueResult>,
+) -> Result<(), CliError> {
     for batch in uploads.chunks(ENQUEUE_BATCH) {
         pump.ui()
             .phase(&format!("enqueueing {}/{}", ids.len(), uploads.len()));
@@ -232,10 +256,10 @@ async fn enqueue_and_drain(
         }
         ids.extend(results);
     }
-    renew_auth_required(queue, pump, uploads, &mut ids).await?;
+    renew_auth_required(queue, pump, uploads, ids).await?;
     pump.ui().phase("uploading");
     pump.drive(queue.wait_idle()).await??;
-    Ok(ids)
+    Ok(())
 }
 
 /// Transfers an earlier run left waiting for credentials would otherwise wait forever
@@ -307,12 +331,19 @@ fn summarise(
     ids: &[EnqueueResult],
     records: &HashMap<TransferId, Transfer>,
     run_started: SystemTime,
+    interrupted: Option<StopSignal>,
 ) -> Summary {
     let mut summary = Summary {
         files_total: (plan.uploads.len() + plan.unreadable.len()) as u64,
+        interrupted_by: interrupted,
         ..Summary::default()
     };
-    for (upload, id) in plan.uploads.iter().zip(ids) {
+    for (position, upload) in plan.uploads.iter().enumerate() {
+        // Only a signal during the enqueueing leaves uploads without a result.
+        let Some(id) = ids.get(position) else {
+            summary.files_unfinished += 1;
+            continue;
+        };
         let failure = |state: &str, reason: String| FailureReport {
             path: upload.source.clone(),
             destination: Some(ferry::redact_url(&upload.destination)),
@@ -339,6 +370,10 @@ fn summarise(
         };
         summary.bytes_total += record.size;
         let state = record.state.kind();
+        if interrupted.is_some() && matches!(state, StateKind::Queued | StateKind::Running) {
+            summary.files_unfinished += 1;
+            continue;
+        }
         if state == StateKind::Succeeded {
             summary.files_succeeded += 1;
             if record.updated_at < run_started {

@@ -2,7 +2,8 @@
 //!
 //! What it is for: one plain struct, filled from the store's final records (the truth)
 //! and the event tally (retries, stalls), printed either as text for people or as exactly
-//! one JSON object for scripts, and the exit outcome that follows from it.
+//! one JSON object for scripts (also when a signal stopped the push: `interrupted_by`),
+//! and the exit outcome that follows from it.
 //!
 //! What it must never do: include a header value, or count a file as succeeded on any
 //! evidence other than its stored `Succeeded` state.
@@ -14,6 +15,7 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 
 use crate::error::{CliError, Outcome};
+use crate::signals::StopSignal;
 
 /// What a push did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -30,6 +32,11 @@ pub struct Summary {
     pub files_already_done: u64,
     /// Failed permanently, need credentials, could not be read, or were left unfinished.
     pub files_failed: u64,
+    /// Left queued by an interrupted push (or never enqueued): the next run sends them.
+    /// Always 0 when `interrupted_by` is `null`.
+    pub files_unfinished: u64,
+    /// The signal that stopped the push (`"SIGINT"`, `"SIGTERM"`, `"SIGHUP"`), if one did.
+    pub interrupted_by: Option<StopSignal>,
     /// Bytes of all files that have a record.
     pub bytes_total: u64,
     /// Bytes of the files uploaded during this run.
@@ -125,6 +132,14 @@ impl Summary {
                 self.events_missed
             )?;
         }
+        if let Some(by) = self.interrupted_by {
+            writeln!(
+                out,
+                "interrupted by {}: {} files left for the next run of the same command",
+                by.name(),
+                self.files_unfinished
+            )?;
+        }
         for skip in &self.skipped {
             writeln!(out, "skipped {}: {}", skip.path.display(), skip.reason)?;
         }
@@ -166,6 +181,30 @@ mod tests {
             reason: "x".into(),
         });
         assert_eq!(summary.outcome(), Outcome::SomeFailed);
+    }
+
+    #[test]
+    fn an_interrupted_summary_names_the_signal_and_what_is_left() {
+        let summary = Summary {
+            files_total: 5,
+            files_succeeded: 2,
+            files_unfinished: 3,
+            interrupted_by: Some(StopSignal::Hangup),
+            ..Summary::default()
+        };
+        let mut text = Vec::new();
+        summary.write_text(&mut text).expect("written");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(
+            text.contains("interrupted by SIGHUP: 3 files left"),
+            "{text}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&summary.to_json().expect("json")).expect("parses");
+        assert_eq!(json["interrupted_by"], "SIGHUP");
+        assert_eq!(json["files_unfinished"], 3);
+        let finished = Summary::default().to_json().expect("json");
+        assert!(finished.contains("\"interrupted_by\": null"), "{finished}");
     }
 
     #[test]

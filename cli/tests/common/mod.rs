@@ -137,7 +137,8 @@ pub fn run(command: &mut Command, limit: Duration) -> Run {
     }
 }
 
-fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+/// Reads `pipe` to its end on a thread of its own.
+pub fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
         if let Some(mut pipe) = pipe {
