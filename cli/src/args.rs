@@ -45,7 +45,12 @@ that was already uploaded and unchanged, and finishes whatever was left (also af
 crash or kill -9). `push` runs until the whole queue in --db is drained, including
 transfers left by earlier runs. Network errors, stalls, 408, 429 and 5xx answers are
 retried with backoff (honouring Retry-After); other 4xx answers fail the file at once.
-Ctrl-C stops cleanly. The database and its companion files are never uploaded.
+Ctrl-C, SIGTERM and SIGHUP stop cleanly (the summary is still printed; run the same
+command again to finish). The database and its companion files are never uploaded.
+
+A user name and password in BASE_URL (https://user:pass@host/up/) are sent as HTTP Basic
+authentication to that host only, and never stored or printed; a query in BASE_URL (a
+presigned URL's signature) is kept on every destination and stored, but never printed.
 
 Examples:
   ferry push ./photos https://uploads.example.com/u/42/
@@ -92,7 +97,8 @@ pub struct PushArgs {
     #[arg(value_name = "DIR|FILE", required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,
 
-    /// The http:// or https:// URL the files' relative paths are appended to.
+    /// The http:// or https:// URL the files' relative paths are appended to. A user name
+    /// and password in it are sent as HTTP Basic authentication, never stored or printed.
     #[arg(value_name = "BASE_URL")]
     pub base_url: String,
 

@@ -28,9 +28,9 @@ use crate::error::{CliError, Outcome};
 /// means something is wrong with the machine, and the demo says so instead of hanging.
 const DEMO_PATIENCE: Duration = Duration::from_secs(60);
 use crate::push::{self, RunOptions};
-use crate::sources;
 use crate::summary::Summary;
 use crate::verify::{self, Expected, Verification};
+use crate::{sources, stdout};
 
 /// Body bytes the server reads from the stalled request before it stops reading.
 const STALL_AFTER_BYTES: u64 = 256 * 1024;
@@ -55,7 +55,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
     let human = !args.json;
     let say = |line: String| {
         if human {
-            println!("{line}");
+            stdout::line(&line);
         }
     };
     let workdir = tempfile::Builder::new()
@@ -88,7 +88,10 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
     server.shutdown().await;
     let (summary, expected, faults_planned) = outcome.map_err(|error| match error {
         // The demo's queue and files are temporary: there is nothing to resume.
-        CliError::Interrupted { .. } => CliError::Interrupted { resumable: false },
+        CliError::Interrupted { by, .. } => CliError::Interrupted {
+            by,
+            resumable: false,
+        },
         other => other,
     })?;
 
@@ -154,9 +157,9 @@ async fn run_against(
         CliError::Internal(format!("the demo's fault plan is invalid: {error}"))
     })?;
     if !args.json {
-        println!("server {} injects:", server.base_url());
+        stdout::line(&format!("server {} injects:", server.base_url()));
         for line in &described {
-            println!("  - {line}");
+            stdout::line(&format!("  - {line}"));
         }
     }
 
@@ -172,6 +175,12 @@ async fn run_against(
         extra_root_certificates_pem: Vec::new(),
     };
     let summary = push::execute(plan, &options).await?;
+    if let Some(by) = summary.interrupted_by {
+        return Err(CliError::Interrupted {
+            by,
+            resumable: false,
+        });
+    }
     Ok((summary, expected, described))
 }
 
@@ -244,18 +253,14 @@ fn fault_plan(
 }
 
 fn print_report(report: &DemoReport, json: bool) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    let written = if json {
+    if json {
         let text = serde_json::to_string_pretty(report).map_err(|error| {
             CliError::Internal(format!("the demo report cannot be serialised: {error}"))
         })?;
-        writeln!(out, "{text}")
+        stdout::write_report("demo report", |out| writeln!(out, "{text}"))
     } else {
-        write_text(report, &mut out)
-    };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|error| CliError::io("writing the demo report to stdout", error))
+        stdout::write_report("demo report", |mut out| write_text(report, &mut out))
+    }
 }
 
 fn write_text(report: &DemoReport, out: &mut impl Write) -> std::io::Result<()> {

@@ -9,6 +9,8 @@
 
 use std::path::PathBuf;
 
+use crate::signals::StopSignal;
+
 /// Every upload succeeded (or, for `status` and `demo`, the command did its job).
 pub const EXIT_OK: u8 = 0;
 /// Some files failed permanently, need credentials, or were left unfinished.
@@ -19,8 +21,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CANNOT_RUN: u8 = 3;
 /// Nothing moved for `--patience`; the queue was closed cleanly and a rerun continues.
 pub const EXIT_GAVE_UP: u8 = 4;
-/// Interrupted by Ctrl-C (128 + SIGINT), after the queue was closed cleanly.
-pub const EXIT_INTERRUPTED: u8 = 130;
+// Stopped by a signal, after the queue was closed cleanly: 128 + the signal's number
+// (`StopSignal::exit_code`): 130 SIGINT, 143 SIGTERM, 129 SIGHUP.
 
 /// The text shown at the end of `--help`.
 pub const EXIT_STATUS_HELP: &str = "\
@@ -31,7 +33,11 @@ Exit status:
   3    could not run: the database is damaged, in use by another ferry, or unwritable
   4    gave up: nothing moved for --patience (a host down, refusing, or throttling);
        the reason per host is printed; run the same command again to continue
-  130  interrupted (Ctrl-C); run the same command again to finish";
+  130  interrupted by Ctrl-C (SIGINT), 143 by SIGTERM, 129 by SIGHUP: the queue was
+       closed cleanly (with --json the summary is still printed); run the same command
+       again to finish
+A closed stdout (ferry push ... | head -1) changes nothing: the command runs to its end
+and exits with the status above; only the report is not printed.";
 
 /// Why a `ferry` command stopped.
 #[derive(Debug, thiserror::Error)]
@@ -58,13 +64,15 @@ pub enum CliError {
     /// Something that should not happen did (a task panicked, a record vanished).
     #[error("internal error: {0}; please report it")]
     Internal(String),
-    /// Ctrl-C: the queue was shut down cleanly; nothing is lost. `resumable` when running
-    /// the same command again picks up where this run stopped.
+    /// A stop signal (Ctrl-C, SIGTERM, SIGHUP): the queue was shut down cleanly; nothing
+    /// is lost. `resumable` when running the same command again picks up where this run
+    /// stopped.
     #[error(
-        "interrupted; the queue was closed cleanly{}",
+        "interrupted by {}; the queue was closed cleanly{}",
+        by.name(),
         if *resumable { ", run the same command again to finish" } else { "" }
     )]
-    Interrupted { resumable: bool },
+    Interrupted { by: StopSignal, resumable: bool },
     /// Nothing moved for the whole `--patience`: the queue was shut down cleanly; `hosts`
     /// says, one line per host, what its work waits for.
     #[error(
@@ -113,7 +121,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Usage(_) => EXIT_USAGE,
-            Self::Interrupted { .. } => EXIT_INTERRUPTED,
+            Self::Interrupted { by, .. } => by.exit_code(),
             Self::GaveUp { .. } => EXIT_GAVE_UP,
             Self::Queue(_) | Self::Busy { .. } | Self::Io { .. } | Self::Internal(_) => {
                 EXIT_CANNOT_RUN
@@ -160,6 +168,12 @@ mod tests {
         );
         assert_eq!(CliError::Queue(ferry::Error::Closed).exit_code(), 3);
         assert_eq!(Outcome::SomeFailed.exit_code(), 1);
+        let stopped = CliError::Interrupted {
+            by: StopSignal::Terminate,
+            resumable: true,
+        };
+        assert_eq!(stopped.exit_code(), 143);
+        assert!(stopped.to_string().contains("SIGTERM"), "{stopped}");
         assert_eq!(Outcome::Success.exit_code(), 0);
     }
 

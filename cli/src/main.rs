@@ -3,7 +3,7 @@
 //! What it is for: parsing the command line (clap derive, see `args`), running the one
 //! command asked for on a tokio runtime, and turning its outcome into the exit status
 //! (0 all uploaded, 1 some failed, 2 bad usage, 3 could not run, 4 gave up waiting,
-//! 130 interrupted).
+//! 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP; `error.rs` has the list).
 //!
 //! What it must never do: do a command's work itself, or end the process with
 //! `std::process::exit` (that would skip the queue's clean shutdown and flushing).
@@ -23,10 +23,13 @@ mod pump;
 mod push;
 mod records;
 mod resumable;
+mod signals;
 mod sources;
 mod status;
+mod stdout;
 mod summary;
 mod tally;
+mod url_credentials;
 mod verify;
 
 use std::process::ExitCode;
@@ -51,7 +54,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("ferry: cannot start the async runtime: {error}");
+            stdout::note(&format!("cannot start the async runtime: {error}"));
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(error) => {
             // Messages name files, whose names may hold control characters.
-            eprintln!("ferry: {}", escape::for_terminal(&error.to_string()));
+            stdout::note(&escape::for_terminal(&error.to_string()));
             ExitCode::from(error.exit_code())
         }
     }

@@ -3,14 +3,14 @@
 //! What it is for: `drive(work)` awaits one queue call (an enqueue batch, `wait_idle`)
 //! while, around it, it reads every event into the [`Tally`], polls `queue.progress()`
 //! four times a second for the bars, says per host why the queue waits when nothing moves
-//! ([`crate::patience`]), and watches for Ctrl-C.
+//! ([`crate::patience`]), and watches for the stop signals (Ctrl-C, SIGTERM, SIGHUP:
+//! `signals.rs`).
 //!
 //! What it must never do: change the queue's state or decide outcomes; it only observes.
-//! On Ctrl-C it returns `Interrupted`, and when nothing moved for the whole patience
-//! `GaveUp`; it leaves the clean shutdown to the caller.
+//! On a stop signal it returns `Interrupted`, and when nothing moved for the whole
+//! patience `GaveUp`; it leaves the clean shutdown to the caller.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use ferry::{Subscription, TransferQueue};
@@ -20,6 +20,7 @@ use crate::error::CliError;
 use crate::host_report;
 use crate::patience::{Patience, Verdict};
 use crate::progress_ui::ProgressUi;
+use crate::signals::StopSignals;
 use crate::tally::Tally;
 
 /// How often the bars are refreshed from `queue.progress()`.
@@ -32,7 +33,7 @@ pub struct Pump<'q> {
     tally: Tally,
     ui: ProgressUi,
     ticker: Interval,
-    interrupt: Pin<Box<dyn Future<Output = ()> + Send>>,
+    signals: StopSignals,
     patience: Patience,
     /// Stall reports as JSON lines (`--json`) instead of text.
     json: bool,
@@ -51,26 +52,20 @@ impl<'q> Pump<'q> {
             tally: Tally::default(),
             ui,
             ticker,
-            interrupt: Box::pin(async {
-                // If the handler cannot be installed, Ctrl-C keeps its default (kill), which
-                // the queue survives too: never report an interruption that did not happen.
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }),
+            signals: StopSignals::install(),
             patience: Patience::new(patience, Instant::now()),
             json,
         }
     }
 
-    /// Awaits `work`, keeping bars and counts current, unless Ctrl-C comes first.
+    /// Awaits `work`, keeping bars and counts current, unless a stop signal comes first.
     pub async fn drive<F: Future>(&mut self, work: F) -> Result<F::Output, CliError> {
         tokio::pin!(work);
         loop {
             tokio::select! {
                 biased;
                 output = &mut work => return Ok(output),
-                () = &mut self.interrupt => return Err(CliError::Interrupted { resumable: true }),
+                by = self.signals.recv() => return Err(CliError::Interrupted { by, resumable: true }),
                 event = self.events.next(), if self.events_open => match event {
                     Some(event) => self.tally.record(&event),
                     None => self.events_open = false,

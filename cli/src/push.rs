@@ -7,11 +7,12 @@
 //! records in the store. `demo` reuses [`execute`].
 //!
 //! What it must never do: decide a file's fate from events or guesses (only the stored
-//! state counts), or leave the queue
-//! without a clean shutdown on any path it controls (Ctrl-C included).
+//! state counts), or leave the queue without a clean shutdown on any path it controls
+//! (Ctrl-C, SIGTERM and SIGHUP included: the summary of an interrupted push is still
+//! printed, with what is left for the next run).
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -28,9 +29,11 @@ use crate::error::{CliError, Outcome};
 use crate::progress_ui::ProgressUi;
 use crate::pump::Pump;
 use crate::resumable::ResumableChoice;
+use crate::signals::StopSignal;
 use crate::sources::{self, Sources, Unsent};
 use crate::summary::{FailureReport, SkipReport, Summary};
-use crate::{headers, records};
+use crate::url_credentials::{self, BasicCredentials};
+use crate::{headers, records, stdout};
 
 /// Uploads per `enqueue_many` call: one transaction each, and a bounded message size.
 const ENQUEUE_BATCH: usize = 1000;
@@ -67,8 +70,9 @@ pub struct RunOptions {
 
 /// `ferry push ...`.
 pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
-    let base = BaseUrl::parse(&args.base_url)?;
+    let (base, basic) = url_credentials::parse_base_url(&args.base_url)?;
     let headers = headers::parse_all(&args.headers)?;
+    let authorizer = choose_authorizer(basic, &args, &headers)?;
     let method = match args.method {
         MethodArg::Put => UploadMethod::Put,
         MethodArg::Post => UploadMethod::Post,
@@ -93,25 +97,60 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         patience: args.patience,
         json: args.json,
         show_bars: !args.json && std::io::stdout().is_terminal(),
-        authorizer: args.bearer_command.map(|command| {
-            let bearer: Arc<dyn RequestAuthorizer> =
-                Arc::new(BearerCommand::new(command, args.bearer_lifetime));
-            bearer
-        }),
+        authorizer,
         resumable,
         extra_root_certificates_pem: read_cacerts(&args.cacert)?,
     };
     let summary = execute(plan, &options).await?;
-    let mut stdout = std::io::stdout().lock();
-    let written = if args.json {
-        summary.to_json().map(|json| writeln!(stdout, "{json}"))?
+    let printed = if args.json {
+        summary
+            .to_json()
+            .and_then(|json| stdout::write_report("summary", |out| writeln!(out, "{json}")))
     } else {
-        summary.write_text(&mut stdout)
+        stdout::write_report("summary", |mut out| summary.write_text(&mut out))
     };
-    written
-        .and_then(|()| stdout.flush())
-        .map_err(|error| CliError::io("writing the summary to stdout", error))?;
-    Ok(summary.outcome())
+    match summary.interrupted_by {
+        // The signal decides the exit status, also when the report could not be written
+        // (after SIGHUP the terminal is gone, and writes to it fail).
+        Some(by) => {
+            if let Err(error) = printed {
+                stdout::note(&error.to_string());
+            }
+            Err(CliError::Interrupted {
+                by,
+                resumable: true,
+            })
+        }
+        None => printed.map(|()| summary.outcome()),
+    }
+}
+
+/// Who provides credentials: BASE_URL's user name and password, or `--bearer-command`.
+/// Both, or either with an `Authorization` `--header`, would fight over one header.
+fn choose_authorizer(
+    basic: Option<BasicCredentials>,
+    args: &PushArgs,
+    headers: &[(String, String)],
+) -> Result<Option<Arc<dyn RequestAuthorizer>>, CliError> {
+    let header_given = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+    match (basic, &args.bearer_command) {
+        (Some(_), Some(_)) => Err(CliError::usage(
+            "BASE_URL carries a user name and password and --bearer-command provides a \
+             token; both would be sent as Authorization: use one of them",
+        )),
+        (Some(_), None) | (None, Some(_)) if header_given => Err(CliError::usage(
+            "an Authorization --header cannot be combined with a user name and password in \
+             BASE_URL or with --bearer-command; use one of them",
+        )),
+        (Some(basic), None) => Ok(Some(Arc::new(basic))),
+        (None, Some(command)) => Ok(Some(Arc::new(BearerCommand::new(
+            command.clone(),
+            args.bearer_lifetime,
+        )))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The text of each `--cacert` file (checked as PEM when the queue opens).
@@ -142,10 +181,11 @@ pub fn plan(
         let destination = base.join(&file.segments)?;
         if let Some(first) = seen.insert(destination.clone(), file.path.clone()) {
             return Err(CliError::usage(format!(
-                "{} and {} would both be uploaded to {destination}; pass each file once, or \
-                 push them in separate runs to different base URLs",
+                "{} and {} would both be uploaded to {}; pass each file once, or push them \
+                 in separate runs to different base URLs",
                 first.display(),
-                file.path.display()
+                file.path.display(),
+                ferry::redact_url(&destination)
             )));
         }
         let mut upload = Upload::put(file.path, destination).with_method(method.clone());
@@ -186,8 +226,11 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
         options.patience,
         options.json,
     );
-    let ids = match enqueue_and_drain(&queue, &mut pump, &plan.uploads).await {
-        Ok(ids) => ids,
+    let mut ids = Vec::with_capacity(plan.uploads.len());
+    let interrupted = match enqueue_and_drain(&queue, &mut pump, &plan.uploads, &mut ids).await {
+        Ok(()) => None,
+        // Summarised like a finished run; what is left is queued for the next one.
+        Err(CliError::Interrupted { by, .. }) => Some(by),
         Err(error) => {
             pump.ui().finish();
             // Running attempts are queued again, durably; the next run picks them up.
@@ -198,13 +241,19 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
     pump.drain();
     let refreshed = pump.refresh().await;
     pump.ui().finish();
-    let records = match refreshed {
-        Ok(()) => our_records(&queue, &ids).await,
-        Err(error) => Err(error),
+    let records = match (refreshed, interrupted) {
+        (Err(error), _) => Err(error),
+        (Ok(()), None) => our_records(&queue, &ids).await,
+        // A second signal while the records are read gives up on the summary.
+        (Ok(()), Some(_)) => pump
+            .drive(our_records(&queue, &ids))
+            .await
+            .and_then(|read| read),
     };
+    // Running attempts are queued again, durably; the next run picks them up.
     queue.shutdown().await?;
     let records = records?;
-    let mut summary = summarise(&plan, &ids, &records, run_started);
+    let mut summary = summarise(&plan, &ids, &records, run_started, interrupted);
     summary.database = options.db.clone();
     summary.seconds = clock.elapsed().as_secs_f64();
     summary.retries = pump.tally().retries;
@@ -216,12 +265,14 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
 
 type EnqueueResult = Result<TransferId, ferry::Error>;
 
+/// Enqueues `uploads` (their results land in `ids`, in order, as each batch is answered)
+/// and waits until the queue is idle.
 async fn enqueue_and_drain(
     queue: &TransferQueue,
     pump: &mut Pump<'_>,
     uploads: &[Upload],
-) -> Result<Vec<EnqueueResult>, CliError> {
-    let mut ids = Vec::with_capacity(uploads.len());
+    ids: &mut Vec<EnqueueResult>,
+) -> Result<(), CliError> {
     for batch in uploads.chunks(ENQUEUE_BATCH) {
         pump.ui()
             .phase(&format!("enqueueing {}/{}", ids.len(), uploads.len()));
@@ -235,10 +286,10 @@ async fn enqueue_and_drain(
         }
         ids.extend(results);
     }
-    renew_auth_required(queue, pump, uploads, &mut ids).await?;
+    renew_auth_required(queue, pump, uploads, ids).await?;
     pump.ui().phase("uploading");
     pump.drive(queue.wait_idle()).await??;
-    Ok(ids)
+    Ok(())
 }
 
 /// Transfers an earlier run left waiting for credentials would otherwise wait forever
@@ -310,15 +361,22 @@ fn summarise(
     ids: &[EnqueueResult],
     records: &HashMap<TransferId, Transfer>,
     run_started: SystemTime,
+    interrupted: Option<StopSignal>,
 ) -> Summary {
     let mut summary = Summary {
         files_total: (plan.uploads.len() + plan.unreadable.len()) as u64,
+        interrupted_by: interrupted,
         ..Summary::default()
     };
-    for (upload, id) in plan.uploads.iter().zip(ids) {
+    for (position, upload) in plan.uploads.iter().enumerate() {
+        // Only a signal during the enqueueing leaves uploads without a result.
+        let Some(id) = ids.get(position) else {
+            summary.files_unfinished += 1;
+            continue;
+        };
         let failure = |state: &str, reason: String| FailureReport {
             path: upload.source.clone(),
-            destination: Some(upload.destination.clone()),
+            destination: Some(ferry::redact_url(&upload.destination)),
             state: state.to_owned(),
             kind: None,
             http_status: None,
@@ -342,6 +400,10 @@ fn summarise(
         };
         summary.bytes_total += record.size;
         let state = record.state.kind();
+        if interrupted.is_some() && matches!(state, StateKind::Queued | StateKind::Running) {
+            summary.files_unfinished += 1;
+            continue;
+        }
         if state == StateKind::Succeeded {
             summary.files_succeeded += 1;
             if record.updated_at < run_started {

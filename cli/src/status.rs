@@ -19,8 +19,7 @@ use serde::Serialize;
 
 use crate::args::StatusArgs;
 use crate::error::{CliError, Outcome};
-use crate::escape;
-use crate::records;
+use crate::{escape, records, stdout};
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -62,18 +61,14 @@ pub async fn run(args: StatusArgs) -> Result<Outcome, CliError> {
         )));
     }
     let report = inspect(&db).await?;
-    let mut stdout = std::io::stdout().lock();
-    let written = if args.json {
+    if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|error| {
             CliError::Internal(format!("the status cannot be serialised: {error}"))
         })?;
-        writeln!(stdout, "{json}")
+        stdout::write_report("status", |out| writeln!(out, "{json}"))?;
     } else {
-        write_text(&report, &mut stdout)
-    };
-    written
-        .and_then(|()| stdout.flush())
-        .map_err(|error| CliError::io("writing the status to stdout", error))?;
+        stdout::write_report("status", |mut out| write_text(&report, &mut out))?;
+    }
     Ok(Outcome::Success)
 }
 
@@ -122,7 +117,8 @@ fn describe_failure(transfer: &Transfer) -> StatusFailure {
     StatusFailure {
         id: transfer.id.to_string(),
         source: upload.source.clone(),
-        destination: upload.destination.clone(),
+        // Without its query (a presigned URL's signature) and any user information.
+        destination: ferry::redact_url(&upload.destination),
         method: match upload.method {
             UploadMethod::Put => "PUT",
             UploadMethod::Post => "POST",

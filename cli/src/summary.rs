@@ -2,7 +2,8 @@
 //!
 //! What it is for: one plain struct, filled from the store's final records (the truth)
 //! and the event tally (retries, stalls), printed either as text for people or as exactly
-//! one JSON object for scripts, and the exit outcome that follows from it.
+//! one JSON object for scripts (also when a signal stopped the push: `interrupted_by`),
+//! and the exit outcome that follows from it.
 //!
 //! Names are escaped in both forms (`escape.rs`): a file name never acts on a terminal, and
 //! one that is not UTF-8 never makes the JSON fail.
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use crate::error::{CliError, Outcome};
 use crate::escape;
+use crate::signals::StopSignal;
 
 /// What a push did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -35,6 +37,11 @@ pub struct Summary {
     pub files_already_done: u64,
     /// Failed permanently, need credentials, could not be read, or were left unfinished.
     pub files_failed: u64,
+    /// Left queued by an interrupted push (or never enqueued): the next run sends them.
+    /// Always 0 when `interrupted_by` is `null`.
+    pub files_unfinished: u64,
+    /// The signal that stopped the push (`"SIGINT"`, `"SIGTERM"`, `"SIGHUP"`), if one did.
+    pub interrupted_by: Option<StopSignal>,
     /// Bytes of all files that have a record.
     pub bytes_total: u64,
     /// Bytes of the files uploaded during this run.
@@ -59,7 +66,8 @@ pub struct Summary {
 pub struct FailureReport {
     #[serde(serialize_with = "escape::serialize_path")]
     pub path: PathBuf,
-    /// `None` when the file never got as far as a destination.
+    /// Shown without its query (where a presigned URL keeps its signature) and without user
+    /// information; `None` when the file never got as far as a destination.
     pub destination: Option<String>,
     /// The transfer's state (`failed`, `auth_required`, ...) or `not_enqueued`.
     pub state: String,
@@ -131,6 +139,14 @@ impl Summary {
                 self.events_missed
             )?;
         }
+        if let Some(by) = self.interrupted_by {
+            writeln!(
+                out,
+                "interrupted by {}: {} files left for the next run of the same command",
+                by.name(),
+                self.files_unfinished
+            )?;
+        }
         for skip in &self.skipped {
             writeln!(
                 out,
@@ -177,6 +193,30 @@ mod tests {
             reason: "x".into(),
         });
         assert_eq!(summary.outcome(), Outcome::SomeFailed);
+    }
+
+    #[test]
+    fn an_interrupted_summary_names_the_signal_and_what_is_left() {
+        let summary = Summary {
+            files_total: 5,
+            files_succeeded: 2,
+            files_unfinished: 3,
+            interrupted_by: Some(StopSignal::Hangup),
+            ..Summary::default()
+        };
+        let mut text = Vec::new();
+        summary.write_text(&mut text).expect("written");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(
+            text.contains("interrupted by SIGHUP: 3 files left"),
+            "{text}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&summary.to_json().expect("json")).expect("parses");
+        assert_eq!(json["interrupted_by"], "SIGHUP");
+        assert_eq!(json["files_unfinished"], 3);
+        let finished = Summary::default().to_json().expect("json");
+        assert!(finished.contains("\"interrupted_by\": null"), "{finished}");
     }
 
     #[test]

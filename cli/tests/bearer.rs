@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::{Harness, assert_stored_once, ferry, run, write_tree};
+use common::{Harness, assert_absent, assert_stored_once, ferry, run, status_outputs, write_tree};
 use ferry_testkit::{AuthPolicy, BearerPolicy, ServerConfig};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -19,6 +18,7 @@ fn harness(expire_after_requests: u64) -> Harness {
                 expire_after_ms: None,
             }),
             presign_secret: None,
+            basic: None,
         },
         ..ServerConfig::default()
     })
@@ -33,39 +33,6 @@ fn files(count: usize) -> Vec<(String, Vec<u8>)> {
             )
         })
         .collect()
-}
-
-/// The database with its WAL and SHM companions, as bytes.
-fn database_bytes(db: &Path) -> Vec<u8> {
-    let path = db.to_string_lossy().into_owned();
-    ["", "-wal", "-shm"]
-        .iter()
-        .filter_map(|suffix| std::fs::read(format!("{path}{suffix}")).ok())
-        .flatten()
-        .collect()
-}
-
-fn assert_absent(secret: &str, texts: &[&str], db: &Path) {
-    for text in texts {
-        assert!(!text.contains(secret), "a token was printed: {text}");
-    }
-    let bytes = database_bytes(db);
-    assert!(!bytes.is_empty());
-    let found = bytes
-        .windows(secret.len())
-        .any(|window| window == secret.as_bytes());
-    assert!(!found, "a token was written to the database");
-}
-
-/// `ferry status` as text and as JSON, stdout and stderr of both.
-fn status_outputs(db: &Path) -> (String, serde_json::Value) {
-    let text = run(ferry().arg("status").arg("--db").arg(db), LIMIT);
-    let json = run(ferry().args(["status", "--json", "--db"]).arg(db), LIMIT);
-    let all = format!(
-        "{}{}{}{}",
-        text.stdout, text.stderr, json.stdout, json.stderr
-    );
-    (all, json.json())
 }
 
 #[test]

@@ -22,6 +22,8 @@ pub enum Error {
         "source file {path} changed after it was enqueued; enqueue it again to send the new content"
     )]
     SourceChanged { path: PathBuf },
+    /// `url` is the destination as shown: without its query, fragment and user
+    /// information, which may hold a signature or a password.
     #[error("destination {url:?} is not a valid http(s) URL: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error("header {name:?} is invalid: {reason}")]

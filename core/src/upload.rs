@@ -199,10 +199,12 @@ pub(crate) fn validate_with(
     })
 }
 
-/// Parses a destination and accepts only http and https URLs with a host.
+/// Parses a destination and accepts only http and https URLs with a host and without a
+/// password (a destination is stored, and a password must never be). The URL in the error
+/// is redacted: it may be a presigned URL or carry that password.
 pub(crate) fn parse_destination(text: &str) -> Result<Url, Error> {
     let invalid = |reason: &str| Error::InvalidUrl {
-        url: text.to_owned(),
+        url: crate::auth::redact::redact_url(text),
         reason: reason.to_owned(),
     };
     // The URL parser drops tabs and line breaks silently, but the text as given is what is
@@ -216,6 +218,13 @@ pub(crate) fn parse_destination(text: &str) -> Result<Url, Error> {
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("the URL has no host"));
+    }
+    if url.password().is_some() {
+        return Err(invalid(
+            "the URL carries a password, and destinations are stored; send credentials with \
+             a request authorizer instead (`ferry push` turns a BASE_URL's user name and \
+             password into one)",
+        ));
     }
     Ok(url)
 }
@@ -334,6 +343,22 @@ mod tests {
             let error = validate(Upload::put(file.path(), url)).unwrap_err();
             assert!(matches!(error, Error::InvalidUrl { .. }), "{url}: {error}");
         }
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_refused_and_never_echoed() {
+        let file = file_with(b"x");
+        let url = "https://alice:PASSWORD@h/a?X-Amz-Signature=SIGNATURE";
+        let error = validate(Upload::put(file.path(), url)).unwrap_err();
+        assert!(matches!(error, Error::InvalidUrl { .. }), "{error}");
+        for shown in [error.to_string(), format!("{error:?}")] {
+            assert!(shown.contains("https://h/a"), "{shown}");
+            for secret in ["PASSWORD", "SIGNATURE", "alice"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+        }
+        // A user name alone is no secret; the query stays (a presigned URL needs it).
+        assert!(validate(Upload::put(file.path(), "https://user@h/a?sig=1")).is_ok());
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Credentials the server can demand: bearer tokens that expire, and presigned URLs.
+//! Credentials the server can demand: bearer tokens that expire, presigned URLs, and one
+//! user name and password (HTTP Basic).
 //!
-//! What it is for: letting tests exercise credential expiry mid-queue. Bearer tokens are
+//! What it is for: letting tests exercise credential expiry mid-queue, and check that a
+//! client sent the Basic credentials it was given. Bearer tokens are
 //! issued by the server (`TestServer::issue_token`, `POST /_testkit/token`) and stop
 //! working after N accepted requests or T milliseconds. Presigned URLs carry `expires`
 //! (Unix milliseconds) and `signature` (hex HMAC-SHA256 of `METHOD\npath\nexpires` under
@@ -28,6 +30,16 @@ pub struct AuthPolicy {
     pub bearer: Option<BearerPolicy>,
     /// Uploads need a URL presigned with this secret (see [`crate::TestServer::presign`]).
     pub presign_secret: Option<String>,
+    /// Uploads need `Authorization: Basic` with exactly this user name and password.
+    pub basic: Option<BasicPolicy>,
+}
+
+/// The one user name and password a server with a Basic policy accepts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicPolicy {
+    pub username: String,
+    pub password: String,
 }
 
 /// When an issued bearer token stops working. Both limits may apply; neither means never.
@@ -60,12 +72,14 @@ pub enum Refusal {
     PresignInvalid,
     /// The signature is right but `expires` has passed: 403.
     PresignExpired,
+    /// No Basic credentials, or not the configured ones: 401.
+    BasicInvalid,
 }
 
 impl Refusal {
     pub fn status(self) -> u16 {
         match self {
-            Refusal::BearerMissing | Refusal::BearerExpired => 401,
+            Refusal::BearerMissing | Refusal::BearerExpired | Refusal::BasicInvalid => 401,
             Refusal::PresignInvalid | Refusal::PresignExpired => 403,
         }
     }
@@ -170,6 +184,9 @@ impl Authenticator {
         if let Some(secret) = inner.policy.presign_secret.clone() {
             check_presigned(&secret, method, path, query, now_ms)?;
         }
+        if let Some(basic) = &inner.policy.basic {
+            check_basic(basic, authorization)?;
+        }
         if let Some(bearer) = inner.policy.bearer.clone() {
             let token = authorization
                 .and_then(|value| value.strip_prefix("Bearer "))
@@ -188,6 +205,20 @@ impl Authenticator {
             token.accepted += 1;
         }
         Ok(())
+    }
+}
+
+fn check_basic(basic: &BasicPolicy, authorization: Option<&str>) -> Result<(), Refusal> {
+    use base64::Engine as _;
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", basic.username, basic.password));
+    let given = authorization
+        .and_then(|value| value.strip_prefix("Basic "))
+        .map(str::trim);
+    if given == Some(expected.as_str()) {
+        Ok(())
+    } else {
+        Err(Refusal::BasicInvalid)
     }
 }
 
@@ -249,7 +280,7 @@ mod tests {
                 expire_after_requests: Some(2),
                 expire_after_ms: Some(1_000),
             }),
-            presign_secret: None,
+            ..AuthPolicy::default()
         });
         let header = |token: &str| format!("Bearer {token}");
         let first = auth.issue_token();
@@ -275,11 +306,39 @@ mod tests {
         );
     }
 
+    #[test]
+    fn basic_credentials_must_be_exactly_the_configured_ones() {
+        let auth = Authenticator::new(AuthPolicy {
+            basic: Some(BasicPolicy {
+                username: "alice".into(),
+                password: "p:w".into(),
+            }),
+            ..AuthPolicy::default()
+        });
+        // base64("alice:p:w"): a password may hold a colon, a user name may not.
+        assert_eq!(
+            auth.check("PUT", "/a", None, Some("Basic YWxpY2U6cDp3")),
+            Ok(())
+        );
+        for wrong in [
+            None,
+            Some("Basic YWxpY2U6cA=="),
+            Some("Bearer YWxpY2U6cDp3"),
+        ] {
+            assert_eq!(
+                auth.check("PUT", "/a", None, wrong),
+                Err(Refusal::BasicInvalid),
+                "{wrong:?}"
+            );
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn presigned_urls_are_checked_for_signature_method_path_and_expiry() {
         let auth = Authenticator::new(AuthPolicy {
             bearer: None,
             presign_secret: Some("k".into()),
+            ..AuthPolicy::default()
         });
         let presigned = auth
             .presign("PUT", "/a", Duration::from_secs(30))

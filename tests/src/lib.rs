@@ -44,7 +44,7 @@ mod tls;
 pub mod uplink;
 mod upload;
 
-pub use auth::{AuthPolicy, BearerPolicy, Presigned};
+pub use auth::{AuthPolicy, BasicPolicy, BearerPolicy, Presigned};
 pub use config::{ResumableServerConfig, ServerConfig};
 pub use faults::{
     DelayFault, Fault, FaultPlan, FaultPlanError, RetryAfter, ScriptedFault, SlowReadFault,

@@ -79,6 +79,9 @@ pub struct AuthCounts {
     pub presign_invalid: u64,
     /// Refused with 403: the presigned URL had expired when the request arrived.
     pub presign_expired: u64,
+    /// Refused with 401: no Basic credentials, or not the configured ones.
+    #[serde(default)]
+    pub basic_invalid: u64,
 }
 
 /// What the resumable upload endpoints saw.
@@ -239,6 +242,7 @@ impl State {
             Refusal::BearerExpired => counts.bearer_expired += 1,
             Refusal::PresignInvalid => counts.presign_invalid += 1,
             Refusal::PresignExpired => counts.presign_expired += 1,
+            Refusal::BasicInvalid => counts.basic_invalid += 1,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The upload handler: every request outside `/_testkit/`.
 //!
 //! What it is for: counting the request, checking its credentials (bearer
-//! token, presigned URL: 401/403), applying its fault decision (reset, status,
+//! token, presigned URL, Basic: 401/403), applying its fault decision (reset, status,
 //! stall, delay, slow read, redirect), honouring `Idempotency-Key`, streaming a
 //! raw `PUT`/`POST` body or each part of a `multipart/form-data` `POST` into
 //! a digest (and a file), and recording the result only when the whole body
@@ -116,10 +116,15 @@ async fn serve(
         }
         in_flight.complete();
         let mut response = answer(app, refusal.status(), "credentials refused\n");
-        if refusal.status() == 401 {
+        let challenge = match refusal {
+            Refusal::BasicInvalid => Some("Basic realm=\"ferry-testkit\""),
+            _ if refusal.status() == 401 => Some("Bearer error=\"invalid_token\""),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                HeaderValue::from_static(challenge),
             );
         }
         return response;

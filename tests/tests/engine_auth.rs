@@ -38,6 +38,7 @@ fn bearer(expire_after_requests: u64) -> AuthPolicy {
             expire_after_ms: None,
         }),
         presign_secret: None,
+        basic: None,
     }
 }
 
@@ -162,6 +163,7 @@ async fn no_attempt_starts_with_an_expired_presigned_url_against_a_slow_server()
     let auth = AuthPolicy {
         bearer: None,
         presign_secret: Some("presign-test-secret".into()),
+        basic: None,
     };
     let server = server(auth, faults).await;
     let dir = tempfile::tempdir().expect("dir");

@@ -55,6 +55,7 @@ async fn no_secret_appears_in_logs_events_status_or_errors() {
                     expire_after_ms: None,
                 }),
                 presign_secret: None,
+                basic: None,
             },
             ..ServerConfig::default()
         })

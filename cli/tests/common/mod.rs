@@ -142,7 +142,8 @@ pub fn run(command: &mut Command, limit: Duration) -> Run {
     }
 }
 
-fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+/// Reads `pipe` to its end on a thread of its own.
+pub fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
         if let Some(mut pipe) = pipe {
@@ -150,6 +151,73 @@ fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<S
         }
         text
     })
+}
+
+/// Runs `command` with stdout and stderr on one pseudo-terminal, as in an interactive
+/// shell (so `ferry` draws its progress bars), to its end, killing it and failing the
+/// test after `limit`. What the terminal showed (both streams) is in `stdout`.
+pub fn run_on_terminal(command: &mut Command, limit: Duration) -> Run {
+    let (master, slave) = pseudo_terminal();
+    let slave_too = slave.try_clone().expect("dup the terminal");
+    let mut child = command
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave))
+        .stderr(Stdio::from(slave_too))
+        .spawn()
+        .expect("ferry starts");
+    // The command keeps its copies of the terminal open until they are replaced: the
+    // reader sees the end only once the child's copies are the last.
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let shown = reader(Some(std::fs::File::from(master)));
+    let status = wait_bounded(&mut child, limit);
+    let shown = shown.join().expect("terminal reader");
+    let status = status.unwrap_or_else(|| panic!("ferry ran longer than {limit:?}: {shown}"));
+    Run {
+        status,
+        stdout: shown,
+        stderr: String::new(),
+    }
+}
+
+/// A new pseudo-terminal of 120x40: (master, slave). `posix_openpt` and friends are in
+/// every libc, unlike `openpty`.
+fn pseudo_terminal() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::ffi::CStr;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::fs::OpenOptionsExt;
+
+    // SAFETY: plain libc calls on a descriptor this function owns; `name` is a buffer of
+    // the size passed and `ptsname_r` NUL-terminates what it writes.
+    unsafe {
+        let raw = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(
+            raw >= 0,
+            "posix_openpt: {}",
+            std::io::Error::last_os_error()
+        );
+        let master = OwnedFd::from_raw_fd(raw);
+        assert_eq!(libc::grantpt(raw), 0, "grantpt");
+        assert_eq!(libc::unlockpt(raw), 0, "unlockpt");
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(raw, name.as_mut_ptr(), name.len()), 0);
+        let path = CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&path)
+            .expect("open the terminal's slave side");
+        let size = libc::winsize {
+            ws_row: 40,
+            ws_col: 120,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        use std::os::fd::AsRawFd;
+        assert_eq!(libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &size), 0);
+        (master, OwnedFd::from(slave))
+    }
 }
 
 /// Waits for `child` at most `limit`; kills (SIGKILL) and reaps it when it overruns.
@@ -181,6 +249,48 @@ pub fn write_tree(root: &Path, files: &[(String, Vec<u8>)]) {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// The database with its WAL and SHM companions, as bytes.
+pub fn database_bytes(db: &Path) -> Vec<u8> {
+    let path = db.to_string_lossy().into_owned();
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| std::fs::read(format!("{path}{suffix}")).ok())
+        .flatten()
+        .collect()
+}
+
+/// Asserts that `secret` is in none of `texts` and nowhere in the database's files.
+pub fn assert_absent(secret: &str, texts: &[&str], db: &Path) {
+    for text in texts {
+        assert!(!text.contains(secret), "{secret:?} was printed: {text}");
+    }
+    let bytes = database_bytes(db);
+    assert!(!bytes.is_empty());
+    assert!(
+        !contains_bytes(&bytes, secret),
+        "{secret:?} was written to the database"
+    );
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// `ferry status` as text and as JSON: stdout and stderr of both, and the JSON report.
+pub fn status_outputs(db: &Path) -> (String, serde_json::Value) {
+    let limit = Duration::from_secs(120);
+    let text = run(ferry().arg("status").arg("--db").arg(db), limit);
+    let json = run(ferry().args(["status", "--json", "--db"]).arg(db), limit);
+    let all = format!(
+        "{}{}{}{}",
+        text.stdout, text.stderr, json.stdout, json.stderr
+    );
+    (all, json.json())
 }
 
 /// Asserts that the server stored `content` exactly once under `key`.
