@@ -118,13 +118,7 @@ fn warn_about_hard_links(database: &Path, file: &File) {
 fn lock_file_description(file: &File) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
 
-    // SAFETY: `flock` is plain data, for which all zeroes is a valid value.
-    let mut request: libc::flock = unsafe { std::mem::zeroed() };
-    // The constants are `c_int`, the fields `c_short`; both values are tiny.
-    request.l_type = libc::F_WRLCK as libc::c_short;
-    request.l_whence = libc::SEEK_SET as libc::c_short;
-    request.l_start = LOCK_BYTE;
-    request.l_len = 1;
+    let request = write_lock_on_lock_byte();
     // SAFETY: fcntl(2) with F_OFD_SETLK reads the one `flock` it is given, which lives
     // until the call returns; the descriptor is open. `l_pid` must be 0, as zeroed.
     let answer = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &request) };
@@ -138,11 +132,68 @@ fn lock_file_description(file: &File) -> io::Result<bool> {
     }
 }
 
+/// A write lock on [`LOCK_BYTE`] alone, as `fcntl` takes it (or reports who holds it).
+#[cfg(all(
+    target_pointer_width = "64",
+    any(target_os = "linux", target_os = "android", target_vendor = "apple")
+))]
+fn write_lock_on_lock_byte() -> libc::flock {
+    // SAFETY: `flock` is plain data, for which all zeroes is a valid value.
+    let mut request: libc::flock = unsafe { std::mem::zeroed() };
+    // The constants are `c_int`, the fields `c_short`; both values are tiny.
+    request.l_type = libc::F_WRLCK as libc::c_short;
+    request.l_whence = libc::SEEK_SET as libc::c_short;
+    request.l_start = LOCK_BYTE;
+    request.l_len = 1;
+    request
+}
+
 #[cfg(not(all(
     target_pointer_width = "64",
     any(target_os = "linux", target_os = "android", target_vendor = "apple")
 )))]
 fn lock_file_description(_file: &File) -> io::Result<bool> {
+    Err(io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Whether an opener holds the lock on `database` now, asked without taking it
+/// (`F_OFD_GETLK`): `Some(true)` while a process drives the queue, `None` where the system
+/// has no open file description locks (the `flock` fallback cannot be asked without
+/// taking it, and taking it could make a starting push fail as `InUse`).
+///
+/// The descriptor it opens is closed before it returns, and a close drops every POSIX
+/// lock the process holds on the file: call it before SQLite opens the file.
+pub(super) fn held_by_an_opener(database: &Path) -> io::Result<Option<bool>> {
+    let file = File::open(database)?;
+    match query_file_description_lock(&file) {
+        Ok(held) => Ok(Some(held)),
+        Err(error) if error.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(all(
+    target_pointer_width = "64",
+    any(target_os = "linux", target_os = "android", target_vendor = "apple")
+))]
+fn query_file_description_lock(file: &File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+
+    let mut request = write_lock_on_lock_byte();
+    // SAFETY: fcntl(2) with F_OFD_GETLK reads and rewrites the one `flock` it is given,
+    // which lives until the call returns; the descriptor is open.
+    let answer = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut request) };
+    if answer != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(request.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+#[cfg(not(all(
+    target_pointer_width = "64",
+    any(target_os = "linux", target_os = "android", target_vendor = "apple")
+)))]
+fn query_file_description_lock(_file: &File) -> io::Result<bool> {
     Err(io::Error::from_raw_os_error(libc::EINVAL))
 }
 
@@ -190,6 +241,21 @@ mod tests {
         assert!(in_use(lock_beside(&link)));
         drop(held);
         lock_beside(&link).expect("free again");
+    }
+
+    #[test]
+    fn the_lock_can_be_asked_about_without_taking_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let database = dir.path().join("q.db");
+        std::fs::write(&database, b"").expect("create");
+        assert_eq!(held_by_an_opener(&database).expect("ask"), Some(false));
+        let held = lock_database(&database).expect("lock");
+        assert_eq!(held_by_an_opener(&database).expect("ask"), Some(true));
+        // Asking took nothing: the holder still holds it, and after it lets go, so do we.
+        assert!(in_use(lock_database(&database)));
+        drop(held);
+        assert_eq!(held_by_an_opener(&database).expect("ask"), Some(false));
+        lock_database(&database).expect("free again");
     }
 
     #[test]
