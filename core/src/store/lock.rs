@@ -45,6 +45,43 @@ pub(super) const LOCK_BYTE: i64 = 0x7FFF_FF00;
 /// What holds the database for this process; dropping it releases the lock.
 pub(super) struct DatabaseLock {
     _held: File,
+    /// The file's device and inode, as [`HELD_HERE`] lists it.
+    inode: Option<(u64, u64)>,
+}
+
+/// The database files (device, inode) an opener of this process holds: a reader asking
+/// whether a file is held must not open and close a descriptor of a file this process
+/// has open in SQLite, since that close would drop SQLite's POSIX locks on it.
+static HELD_HERE: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn held_here() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    HELD_HERE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl DatabaseLock {
+    /// `held` keeps the lock (the database file, or the lock file beside it).
+    fn new(held: File, database: &Path) -> Self {
+        let inode = std::fs::metadata(database)
+            .ok()
+            .map(|meta| (meta.dev(), meta.ino()));
+        if let Some(inode) = inode {
+            held_here().push(inode);
+        }
+        Self { _held: held, inode }
+    }
+}
+
+impl Drop for DatabaseLock {
+    fn drop(&mut self) {
+        if let Some(inode) = self.inode {
+            let mut held = held_here();
+            if let Some(position) = held.iter().position(|&entry| entry == inode) {
+                held.swap_remove(position);
+            }
+        }
+    }
 }
 
 /// Takes the lock on `database` (creating the file, empty, if missing), or fails at once
@@ -59,7 +96,7 @@ pub(super) fn lock_database(database: &Path) -> Result<DatabaseLock, StoreError>
         .map_err(|error| cannot_open(database, &error))?;
     warn_about_hard_links(database, &file);
     match lock_file_description(&file) {
-        Ok(true) => Ok(DatabaseLock { _held: file }),
+        Ok(true) => Ok(DatabaseLock::new(file, database)),
         Ok(false) => Err(StoreError::InUse {
             path: database.into(),
         }),
@@ -162,8 +199,13 @@ fn lock_file_description(_file: &File) -> io::Result<bool> {
 /// taking it, and taking it could make a starting push fail as `InUse`).
 ///
 /// The descriptor it opens is closed before it returns, and a close drops every POSIX
-/// lock the process holds on the file: call it before SQLite opens the file.
+/// lock the process holds on the file: call it before SQLite opens the file. A file an
+/// opener of this process holds is answered from [`HELD_HERE`], without opening it.
 pub(super) fn held_by_an_opener(database: &Path) -> io::Result<Option<bool>> {
+    let meta = std::fs::metadata(database)?;
+    if held_here().contains(&(meta.dev(), meta.ino())) {
+        return Ok(Some(true));
+    }
     let file = File::open(database)?;
     match query_file_description_lock(&file) {
         Ok(held) => Ok(Some(held)),
@@ -214,7 +256,7 @@ fn lock_beside(database: &Path) -> Result<DatabaseLock, StoreError> {
         .open(&path)
         .map_err(unavailable)?;
     match file.try_lock() {
-        Ok(()) => Ok(DatabaseLock { _held: file }),
+        Ok(()) => Ok(DatabaseLock::new(file, database)),
         Err(TryLockError::WouldBlock) => Err(StoreError::InUse {
             path: database.into(),
         }),
@@ -250,7 +292,13 @@ mod tests {
         std::fs::write(&database, b"").expect("create");
         assert_eq!(held_by_an_opener(&database).expect("ask"), Some(false));
         let held = lock_database(&database).expect("lock");
+        // In this process the answer comes from the list of held files; the kernel,
+        // asked through another descriptor as another process would, says the same.
         assert_eq!(held_by_an_opener(&database).expect("ask"), Some(true));
+        let other = File::open(&database).expect("open");
+        #[cfg(target_os = "linux")]
+        assert!(query_file_description_lock(&other).expect("F_OFD_GETLK"));
+        drop(other);
         // Asking took nothing: the holder still holds it, and after it lets go, so do we.
         assert!(in_use(lock_database(&database)));
         drop(held);
