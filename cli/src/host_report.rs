@@ -197,4 +197,38 @@ mod tests {
         assert_eq!(json[0]["health"], "open");
         assert_eq!(json[0]["next_try_in_secs"], 12.0);
     }
+
+    #[test]
+    fn a_stored_host_says_how_many_wait_after_a_failure_and_how_long_ago_it_failed() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let host = HostSummary {
+            host: "127.0.0.1:9".into(),
+            queued: 4,
+            running: 1,
+            queued_after_failure: 3,
+            next_attempt_at: Some(now + Duration::from_secs(40)),
+            last_error: None,
+            last_error_at: Some(now - Duration::from_secs(5)),
+        };
+        let idle = HostSummary {
+            host: "idle:1".into(),
+            queued: 0,
+            running: 0,
+            queued_after_failure: 0,
+            next_attempt_at: None,
+            last_error: None,
+            last_error_at: None,
+        };
+        let lines = stored_lines(&[host.clone(), idle], now);
+        assert_eq!(
+            lines,
+            [
+                "127.0.0.1:9: 4 waiting (3 after a failed attempt), 1 sending, next try in 40 seconds"
+            ]
+        );
+        let json = serde_json::to_value(stored_json(&[host], now)).expect("json");
+        assert_eq!(json[0]["health"], "failing");
+        assert_eq!(json[0]["queued_after_failure"], 3);
+        assert_eq!(json[0]["last_error_secs_ago"], 5.0);
+    }
 }
