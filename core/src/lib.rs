@@ -50,11 +50,16 @@ mod enqueue_checks;
 mod error;
 mod events;
 mod hosts;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod id;
 mod lane;
 mod platform;
 mod progress;
 mod queue;
+#[cfg(test)]
+mod queue_properties;
 mod reconcile;
 mod resumable;
 mod retry;
