@@ -278,9 +278,7 @@ fn build(state: &StoredState, dir: &Path) -> Result<(Store, bool), String> {
 }
 
 /// Files and bytes per state: as the totals table holds them, and as a scan counts them.
-fn totals_and_scan(
-    conn: &rusqlite::Connection,
-) -> Option<(Counted, Counted)> {
+fn totals_and_scan(conn: &rusqlite::Connection) -> Option<(Counted, Counted)> {
     let table = store::totals(conn).ok()?;
     let mut scan = conn
         .prepare("SELECT count(*), coalesce(sum(size), 0) FROM transfers WHERE state = ?1")
