@@ -49,10 +49,10 @@ mod descriptors;
 mod enqueue_checks;
 mod error;
 mod events;
-mod hosts;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod hosts;
 mod id;
 mod lane;
 mod platform;

@@ -4,13 +4,15 @@
 //!
 //! Checks: no panic (a row that does not decode is a typed error); when every row decodes,
 //! the lists by state partition the whole, `load` and `load_by_seq` read what `list` read,
-//! a transfer saved unchanged reads back the same; and the totals the writers keep match
-//! a scan of the rows.
+//! a transfer saved unchanged reads back the same, and the backlog per host counts the
+//! queued and running transfers; a host with a due transfer has one for its probe; and
+//! the totals the writers keep match a scan of the rows.
 
 #![no_main]
 
 use std::time::UNIX_EPOCH;
 
+use ferry::StateKind;
 use ferry::fuzzing::{StoredState, transfers};
 use libfuzzer_sys::fuzz_target;
 
@@ -21,7 +23,28 @@ fuzz_target!(|state: StoredState| {
     let Ok(report) = transfers(&state, scratch::dir()) else {
         return;
     };
+    for (host, probe) in &report.probes {
+        if let Ok(found) = probe {
+            assert_eq!(
+                found.as_ref(),
+                Some(host),
+                "{host:?} has a due transfer but its probe found none"
+            );
+        }
+    }
     if let Some(Ok(all)) = &report.listed {
+        if let Some((queued, running)) = report.backlog {
+            let count = |kind: StateKind| {
+                all.iter()
+                    .filter(|transfer| transfer.state.kind() == kind)
+                    .count() as u64
+            };
+            assert_eq!(
+                (queued, running),
+                (count(StateKind::Queued), count(StateKind::Running)),
+                "the backlog per host does not count the queued and running transfers"
+            );
+        }
         let by_state: usize = report.listed_by_state.iter().map(|(_, of)| of.len()).sum();
         assert_eq!(
             by_state,

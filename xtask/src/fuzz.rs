@@ -22,6 +22,9 @@ use crate::{toolchain, util};
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// How long `cargo xtask test` fuzzes each target, in seconds.
 pub const CI_SECONDS_PER_TARGET: u32 = 10;
+/// How long one input may run before libFuzzer calls it a hang (a failure), in seconds:
+/// `-max_total_time` is only checked between inputs, and libFuzzer's default is 20 minutes.
+const SECONDS_PER_INPUT: u32 = 10;
 
 /// The pinned cargo-fuzz binary, installed if missing.
 fn cargo_fuzz() -> Result<PathBuf> {
@@ -119,6 +122,7 @@ fn run_target(binary: &Path, target: &str, seconds: u32) -> Result<bool> {
         .arg(&seeds)
         .arg("--")
         .arg(format!("-max_total_time={seconds}"))
+        .arg(format!("-timeout={SECONDS_PER_INPUT}"))
         .arg(format!("-artifact_prefix={}/", util::utf8(&artifacts)?))
         .arg("-print_final_stats=1");
     Ok(util::status(&mut cmd)?.success())

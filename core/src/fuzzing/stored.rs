@@ -9,6 +9,7 @@
 //! What it must never do: decide what a property is (the targets assert), or write
 //! anywhere but `dir`.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use arbitrary::Arbitrary;
@@ -185,6 +186,12 @@ pub struct StoredReport {
     pub running_on_platform: Option<Vec<Transfer>>,
     /// Each stored upload resource (by known id) before and after it is forgotten.
     pub resumable: Vec<(Result<bool, String>, Result<bool, String>)>,
+    /// Queued and running transfers summed over the hosts of `host_backlogs`, when it
+    /// could read them (before any writer ran).
+    pub backlog: Option<(u64, u64)>,
+    /// For each host with a due candidate: the host, and the transfer a recovering host's
+    /// probe would go to (`longest_waiting_candidate`), by host; `Err` when unreadable.
+    pub probes: Vec<(String, Result<Option<String>, String>)>,
 }
 
 /// Opens a new store in `dir` holding `state`'s rows. The totals are those the rows add up
@@ -298,7 +305,8 @@ fn totals_and_scan(conn: &rusqlite::Connection) -> Option<(Counted, Counted)> {
 
 /// The store's readers on `state`'s rows, and its writers where the rows decode: `list`
 /// (all, and by state), `load`, `load_by_seq`, `save` of every transfer unchanged, the
-/// scheduler's queries, the requeue at open, and the totals against a scan.
+/// scheduler's queries (a recovering host's probe included), the backlog per host, the
+/// requeue at open, and the totals against a scan.
 pub fn transfers(state: &StoredState, dir: &Path) -> Result<StoredReport, String> {
     let (mut store, totals_kept) = build(state, dir)?;
     let conn = store.connection();
@@ -312,7 +320,19 @@ pub fn transfers(state: &StoredState, dir: &Path) -> Result<StoredReport, String
         network_constrained: state.now_ms % 3 == 0,
         excluded_hosts: &["127.0.0.1:1".to_owned()],
     };
-    let _ = store::due_candidates(conn, &filter, 64);
+    let due = store::due_candidates(conn, &filter, 64).unwrap_or_default();
+    let due_hosts: BTreeSet<String> = due.into_iter().map(|candidate| candidate.host).collect();
+    for host in due_hosts {
+        let probe = store::longest_waiting_candidate(conn, &filter, &host)
+            .map(|found| found.map(|candidate| candidate.host))
+            .map_err(|error| error.to_string());
+        report.probes.push((host, probe));
+    }
+    report.backlog = store::host_backlogs(conn).ok().map(|hosts| {
+        hosts.iter().fold((0, 0), |(queued, running), host| {
+            (queued + host.queued, running + host.running)
+        })
+    });
     let _ = store::next_retry_at(conn, state.now_ms);
     let _ = store::any_runnable(conn);
     let listed = store::list(conn, None, 0, u64::MAX).map_err(|error| error.to_string());
