@@ -74,12 +74,11 @@ pub enum CliError {
     )]
     Interrupted { by: StopSignal, resumable: bool },
     /// Nothing moved for the whole `--patience`: the queue was shut down cleanly; `hosts`
-    /// says, one line per host, what its work waits for.
+    /// says, one line per host, what its work waits for ([`CliError::detail_lines`]).
     #[error(
         "gave up: nothing moved for {}s (--patience); the queue was closed cleanly, run the \
-         same command again to continue. Waiting:{}",
-        idle_for.as_secs(),
-        hosts.iter().map(|line| format!("\n  {line}")).collect::<String>()
+         same command again to continue. Waiting:",
+        idle_for.as_secs()
     )]
     GaveUp {
         idle_for: std::time::Duration,
@@ -118,6 +117,15 @@ impl CliError {
     }
 
     /// The process exit status for this error.
+    /// Lines that follow the message, each shown on its own (per host, what its work waits
+    /// for).
+    pub fn detail_lines(&self) -> &[String] {
+        match self {
+            Self::GaveUp { hosts, .. } => hosts,
+            _ => &[],
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Usage(_) => EXIT_USAGE,

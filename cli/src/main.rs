@@ -74,6 +74,9 @@ fn main() -> ExitCode {
         Err(error) => {
             // Messages name files, whose names may hold control characters.
             stdout::note(&escape::for_terminal(&error.to_string()));
+            for line in error.detail_lines() {
+                stdout::note(&format!("  {}", escape::for_terminal(line)));
+            }
             ExitCode::from(error.exit_code())
         }
     }

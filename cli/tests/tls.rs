@@ -77,3 +77,42 @@ fn an_unreadable_cacert_file_is_a_usage_error() {
     assert_eq!(refused.code(), Some(2), "{refused:?}");
     assert!(refused.stderr.contains("--cacert"), "{refused:?}");
 }
+
+/// On Linux the system's trust store is read through rustls-native-certs, which takes
+/// `SSL_CERT_FILE` (and `SSL_CERT_DIR`) instead of the system's store when set: a private
+/// CA works without `--cacert`, as it does for curl and OpenSSL.
+#[cfg(target_os = "linux")]
+#[test]
+fn ssl_cert_file_replaces_the_system_trust_store_on_linux() {
+    let harness = Harness::start_with(ServerConfig {
+        tls: true,
+        certificate: ServerCertificate::CaSigned,
+        ..ServerConfig::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    let files = vec![(
+        "a.txt".to_owned(),
+        b"trusted through SSL_CERT_FILE".to_vec(),
+    )];
+    write_tree(&root, &files);
+    let url = harness.url("up/");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, harness.trusted_pem().expect("TLS")).expect("write pem");
+
+    let untrusted = run(
+        push_command(&root, &url, &dir.path().join("without.db")).arg("--json"),
+        LIMIT,
+    );
+    assert_eq!(untrusted.code(), Some(1), "{untrusted:?}");
+    assert_eq!(untrusted.json()["failures"][0]["kind"], "certificate");
+
+    let trusted = run(
+        push_command(&root, &url, &dir.path().join("with.db"))
+            .arg("--json")
+            .env("SSL_CERT_FILE", &ca),
+        LIMIT,
+    );
+    assert_eq!(trusted.code(), Some(0), "{trusted:?}");
+    assert_stored_once(&harness, "/up/a.txt", &files[0].1);
+}
