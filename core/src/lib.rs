@@ -49,12 +49,17 @@ mod descriptors;
 mod enqueue_checks;
 mod error;
 mod events;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod hosts;
 mod id;
 mod lane;
 mod platform;
 mod progress;
 mod queue;
+#[cfg(test)]
+mod queue_properties;
 mod reconcile;
 mod resumable;
 mod retry;

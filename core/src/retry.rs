@@ -25,11 +25,15 @@ pub(crate) fn server_delay(policy: &RetryPolicy, asked: Duration) -> Duration {
 }
 
 /// Parses a `Retry-After` value: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-/// A date in the past means "now". Anything else is ignored.
+/// A date in the past means "now"; more seconds than a `u64` holds mean "as long as
+/// possible", which [`server_delay`] caps. Anything else is ignored.
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
+    }
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Some(Duration::from_secs(u64::MAX));
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
@@ -89,6 +93,19 @@ mod tests {
         assert_eq!(parse_retry_after(later, now), Some(Duration::from_secs(30)));
         let earlier = "Sun, 06 Nov 1994 08:40:00 GMT";
         assert_eq!(parse_retry_after(earlier, now), Some(Duration::ZERO));
+    }
+
+    /// Found by the `retry_after` fuzz target: 41 digits were ignored, so the transfer
+    /// retried on its own short backoff instead of waiting as long as the policy allows.
+    #[test]
+    fn delay_seconds_too_large_for_u64_wait_the_policy_cap() {
+        let asked = parse_retry_after(
+            "00003333333333333333333333133333333333333",
+            SystemTime::now(),
+        )
+        .expect("delay-seconds");
+        assert_eq!(asked, Duration::from_secs(u64::MAX));
+        assert_eq!(server_delay(&POLICY, asked), POLICY.max_server_delay);
     }
 
     #[test]

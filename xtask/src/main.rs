@@ -7,8 +7,10 @@
 //! - `ffi-size`: build the shipped library (`release-ffi`), strip a copy, check the goal.
 //! - `xcframework` (macOS + Xcode), `aar` (Android NDK): the mobile packages; elsewhere
 //!   they stop with a message that says what they need.
-//! - `test`: `cargo test --workspace` (with tusd), the `uniffi-bindgen` binary check, then
-//!   both suites, with a summary line per suite.
+//! - `test`: `cargo test --workspace` (with tusd), every fuzz target for a few seconds on
+//!   its committed seeds (`fuzz.rs`), the `uniffi-bindgen` binary check, then both suites,
+//!   with a summary line per suite.
+//! - `fuzz`: the fuzz suite of `test` alone.
 //! - `scenario`: the OS scenarios, `ferry-testkit scenario ...` (see tests/README.md).
 
 mod android;
@@ -18,6 +20,7 @@ mod bindgen_cli;
 mod cdylib;
 mod cross;
 mod ffi_size;
+mod fuzz;
 mod kotlin;
 mod suite;
 mod swift;
@@ -97,8 +100,8 @@ enum Cmd {
         #[arg(long, default_value = cdylib::SHIPPED_PROFILE)]
         profile: String,
     },
-    /// `cargo test --workspace`, the uniffi-bindgen check, test-swift and test-kotlin; one
-    /// summary line each.
+    /// `cargo test --workspace`, the fuzz targets (briefly), the uniffi-bindgen check,
+    /// test-swift and test-kotlin; one summary line each.
     Test {
         #[command(flatten)]
         ffi: FfiCrate,
@@ -107,6 +110,8 @@ enum Cmd {
         #[arg(long)]
         kotlin_tests: Option<PathBuf>,
     },
+    /// Only the fuzz suite of `test`: every fuzz target for a few seconds on its seeds.
+    Fuzz,
     /// Run OS scenarios under the naive and Ferry strategies (`ferry-testkit scenario`).
     Scenario {
         /// Everything after `scenario`, e.g. `seed --set ios.n_stall=200 --plot out.svg`.
@@ -137,6 +142,7 @@ fn run(command: Cmd) -> Result<()> {
                     .args(args),
             )
         }
+        Cmd::Fuzz => suite::finish("fuzz", fuzz::suite()),
         Cmd::SwiftToolchain => {
             let root = toolchain::ensure()?;
             println!("swift toolchain ready: {}", root.path().display());

@@ -1,7 +1,8 @@
 //! Test counts and summaries, and `cargo xtask test`: every suite in one run.
 //!
-//! `cargo xtask test` runs `cargo test --workspace`, then the `uniffi-bindgen` binary check
-//! and the Swift and Kotlin suites, even
+//! `cargo xtask test` runs `cargo test --workspace`, the fuzz targets for a few seconds
+//! each (`fuzz.rs`), then the `uniffi-bindgen` binary check and the Swift and Kotlin
+//! suites, even
 //! when an earlier one failed, so that the summary is always complete, and exits non-zero if
 //! any failed. Each suite ends with one line in the plain form CI reads,
 //! `NAME: N passed, N failed`, and a `total:` line closes the run. A suite that broke
@@ -19,7 +20,7 @@ use std::process::{Command, ExitStatus};
 use anyhow::{Result, bail};
 
 use crate::cdylib::FfiCrate;
-use crate::{bindgen_cli, ffi_size, kotlin, swift, tusd, util};
+use crate::{bindgen_cli, ffi_size, fuzz, kotlin, swift, tusd, util};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -95,6 +96,7 @@ pub struct TestAll {
 
 pub fn test_all(args: &TestAll) -> Result<()> {
     let mut results = vec![("rust", util::timed("cargo test --workspace", rust))];
+    results.push(("fuzz", util::timed("fuzz targets", fuzz::suite)));
     let ffi_ready = args.ffi.manifest_path.is_some() || args.ffi.exists()?;
     if ffi_ready {
         results.push(("uniffi-bindgen", uniffi_bindgen(&args.ffi)));

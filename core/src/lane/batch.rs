@@ -192,7 +192,17 @@ async fn per_part_outcomes(
     let Ok(body) = read_bounded(response).await else {
         return Vec::new();
     };
-    let Ok(results) = serde_json::from_slice::<PartResults>(&body) else {
+    outcomes_from_results(&body, sent)
+}
+
+/// Each sent part's outcome from a per-part results body (`docs/batching.md`): one per
+/// part of `sent`, in its order; none at all when the body is not such results, so that
+/// every part shares the request's outcome.
+pub(crate) fn outcomes_from_results(
+    body: &[u8],
+    sent: &[TransferId],
+) -> Vec<(TransferId, AttemptOutcome)> {
+    let Ok(results) = serde_json::from_slice::<PartResults>(body) else {
         log::warn!("a batch endpoint answered JSON that is not per-part results; ignored");
         return Vec::new();
     };

@@ -23,3 +23,9 @@ pub(crate) use client::{HttpLane, build_http_lane};
 pub(crate) use gate::{Gated, HostGate, run_gated};
 pub(crate) use open_source::open_for_reading;
 pub(crate) use resumable::{Checkpoint, Checkpoints, ResumableJob, terminate};
+/// The parsers of outside input, for the fuzz targets (`crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod parsers {
+    pub(crate) use super::batch::outcomes_from_results;
+    pub(crate) use super::resumable::{UploadLimits, capabilities, says_complete, upload_offset};
+}

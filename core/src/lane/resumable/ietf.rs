@@ -56,7 +56,7 @@ pub(super) fn termination(builder: RequestBuilder, version: u32) -> RequestBuild
 }
 
 /// Whether an answer says the upload is complete (`None` when it does not say).
-pub(super) fn says_complete(headers: &HeaderMap, version: u32) -> Option<bool> {
+pub(crate) fn says_complete(headers: &HeaderMap, version: u32) -> Option<bool> {
     let flag = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     if version <= 3 {
         flag("upload-incomplete").map(|value| value.trim() == "?0")

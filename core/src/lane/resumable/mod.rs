@@ -26,6 +26,10 @@ use std::sync::Arc;
 
 pub(crate) use self::checkpoint::{Checkpoint, Checkpoints};
 use self::session::Session;
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::{
+    ietf::says_complete, limits::UploadLimits, session::upload_offset, tus::capabilities,
+};
 use super::attempt::{AttemptJob, AttemptProgress, describe};
 use super::client::HttpLane;
 use crate::classify::AttemptOutcome;

@@ -320,7 +320,7 @@ impl<'a> Session<'a> {
         if !response.status().is_success() {
             return Err(outcome_of(response, &self.progress, self.lane.stall_timeout).await);
         }
-        let Some(offset) = upload_offset(&response) else {
+        let Some(offset) = upload_offset(response.headers()) else {
             return Err(AttemptOutcome::Rejected(TransferError::with_status(
                 FailureKind::HttpStatus,
                 status,
@@ -386,7 +386,7 @@ impl<'a> Session<'a> {
             .merge(UploadLimits::from_headers(response.headers()));
         let status = response.status().as_u16();
         let appended = match status {
-            200..=299 => Appended::To(upload_offset(&response).unwrap_or(offset + length)),
+            200..=299 => Appended::To(upload_offset(response.headers()).unwrap_or(offset + length)),
             409 => Appended::Conflict,
             404 | 410 => Appended::Gone,
             413 => Appended::TooLarge,
@@ -416,9 +416,9 @@ impl<'a> Session<'a> {
     }
 }
 
-fn upload_offset(response: &Response) -> Option<u64> {
-    response
-        .headers()
+/// The `Upload-Offset` of an answer, if it carries a valid one.
+pub(crate) fn upload_offset(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
         .get("upload-offset")
         .and_then(|value| value.to_str().ok())
         .and_then(|text| text.trim().parse().ok())

@@ -26,7 +26,7 @@ pub(super) fn discovery(builder: RequestBuilder) -> RequestBuilder {
 }
 
 /// Reads `Tus-Extension` and `Tus-Checksum-Algorithm` from a discovery answer.
-pub(super) fn capabilities(headers: &reqwest::header::HeaderMap) -> TusCapabilities {
+pub(crate) fn capabilities(headers: &reqwest::header::HeaderMap) -> TusCapabilities {
     let text = |name: &str| {
         headers
             .get(name)
