@@ -1,15 +1,18 @@
-//! How `ferry push` says why the queue waits: one line per host, for people and as JSON.
+//! How `ferry push` and `ferry status` say why the queue waits: one line per host, for
+//! people and as JSON.
 //!
 //! What it is for: turning the queue's [`HostStatus`]es into "127.0.0.1:9: 20 waiting;
 //! the server keeps failing, next try in 12s; last error: ...", and the same facts as a
-//! JSON object for `--json` runs.
+//! JSON object for `--json` runs. `status`, which reads the database and not the pushing
+//! process, has the stored facts of a [`HostSummary`] instead (no breaker verdict: that
+//! lives in the pushing process's memory), told the same way.
 //!
 //! What it must never do: print a URL or a header (a status holds only `host:port` and
 //! error messages the engine wrote without URLs), or ask the queue anything itself.
 
 use std::time::{Duration, SystemTime};
 
-use ferry::{HostHealth, HostStatus};
+use ferry::{HostHealth, HostStatus, HostSummary, TransferError};
 use indicatif::HumanDuration;
 use serde::Serialize;
 
@@ -31,26 +34,65 @@ fn line(status: &HostStatus, now: SystemTime) -> String {
         HostHealth::Open { .. } => "the server keeps failing, Ferry sends it nothing".to_owned(),
         HostHealth::Probing => "the server keeps failing, one probe is trying it".to_owned(),
     };
-    let next = match next_try_in(status, now) {
-        Some(wait) if wait > Duration::ZERO => format!(", next try in {}", HumanDuration(wait)),
-        Some(_) => ", next try now".to_owned(),
-        None => String::new(),
-    };
-    let error = status
-        .last_error
-        .as_ref()
-        .map(|error| format!("; last error: {error}"))
-        .unwrap_or_default();
     format!(
-        "{}: {} waiting, {} sending; {health}{next}{error}",
-        status.host, status.queued, status.running
+        "{}: {} waiting, {} sending; {health}{}{}",
+        status.host,
+        status.queued,
+        status.running,
+        next_try_text(status.next_attempt_at, now),
+        last_error_text(status.last_error.as_ref(), None, now)
     )
 }
 
-fn next_try_in(status: &HostStatus, now: SystemTime) -> Option<Duration> {
-    status
-        .next_attempt_at
-        .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO))
+/// One line per host with work, from what the database stores (`ferry status`).
+pub fn stored_lines(hosts: &[HostSummary], now: SystemTime) -> Vec<String> {
+    hosts
+        .iter()
+        .filter(|host| host.queued + host.running > 0)
+        .map(|host| {
+            let failing = match host.queued_after_failure {
+                0 => "none has failed".to_owned(),
+                all if all == host.queued => "all after a failed attempt".to_owned(),
+                some => format!("{some} after a failed attempt"),
+            };
+            format!(
+                "{}: {} waiting ({failing}), {} sending{}{}",
+                host.host,
+                host.queued,
+                host.running,
+                next_try_text(host.next_attempt_at, now),
+                last_error_text(host.last_error.as_ref(), host.last_error_at, now)
+            )
+        })
+        .collect()
+}
+
+/// ", next try in 12 seconds", ", next try now", or nothing when nothing is queued.
+fn next_try_text(at: Option<SystemTime>, now: SystemTime) -> String {
+    match wait_until(at, now) {
+        Some(wait) if wait > Duration::ZERO => format!(", next try in {}", HumanDuration(wait)),
+        Some(_) => ", next try now".to_owned(),
+        None => String::new(),
+    }
+}
+
+/// "; last error (3 seconds ago): ...", or nothing.
+fn last_error_text(
+    error: Option<&TransferError>,
+    at: Option<SystemTime>,
+    now: SystemTime,
+) -> String {
+    let Some(error) = error else {
+        return String::new();
+    };
+    match at.and_then(|at| now.duration_since(at).ok()) {
+        Some(ago) => format!("; last error ({} ago): {error}", HumanDuration(ago)),
+        None => format!("; last error: {error}"),
+    }
+}
+
+fn wait_until(at: Option<SystemTime>, now: SystemTime) -> Option<Duration> {
+    at.map(|at| at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The same facts as JSON (`--json` runs print one object per report on stderr).
@@ -79,9 +121,49 @@ pub fn json(hosts: &[HostStatus], now: SystemTime) -> Vec<HostJson<'_>> {
             },
             queued: status.queued,
             running: status.running,
-            next_try_in_secs: next_try_in(status, now).map(|wait| wait.as_secs_f64()),
+            next_try_in_secs: wait_until(status.next_attempt_at, now)
+                .map(|wait| wait.as_secs_f64()),
             last_error_kind: status.last_error.as_ref().map(|error| error.kind.as_str()),
             last_error: status.last_error.as_ref().map(ToString::to_string),
+        })
+        .collect()
+}
+
+/// What `status --json` says of a host: the stored facts.
+#[derive(Debug, Serialize)]
+pub struct StoredHostJson<'a> {
+    host: &'a str,
+    /// `failing` when one of its queued transfers waits after a failed attempt.
+    health: &'static str,
+    queued: u64,
+    queued_after_failure: u64,
+    running: u64,
+    next_try_in_secs: Option<f64>,
+    last_error_kind: Option<&'static str>,
+    last_error: Option<String>,
+    last_error_secs_ago: Option<f64>,
+}
+
+pub fn stored_json(hosts: &[HostSummary], now: SystemTime) -> Vec<StoredHostJson<'_>> {
+    hosts
+        .iter()
+        .map(|host| StoredHostJson {
+            host: &host.host,
+            health: if host.queued_after_failure == 0 {
+                "healthy"
+            } else {
+                "failing"
+            },
+            queued: host.queued,
+            queued_after_failure: host.queued_after_failure,
+            running: host.running,
+            next_try_in_secs: wait_until(host.next_attempt_at, now).map(|wait| wait.as_secs_f64()),
+            last_error_kind: host.last_error.as_ref().map(|error| error.kind.as_str()),
+            last_error: host.last_error.as_ref().map(ToString::to_string),
+            last_error_secs_ago: host
+                .last_error_at
+                .and_then(|at| now.duration_since(at).ok())
+                .map(|ago| ago.as_secs_f64()),
         })
         .collect()
 }
@@ -114,5 +196,39 @@ mod tests {
         let json = serde_json::to_value(json(&[status], now)).expect("json");
         assert_eq!(json[0]["health"], "open");
         assert_eq!(json[0]["next_try_in_secs"], 12.0);
+    }
+
+    #[test]
+    fn a_stored_host_says_how_many_wait_after_a_failure_and_how_long_ago_it_failed() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let host = HostSummary {
+            host: "127.0.0.1:9".into(),
+            queued: 4,
+            running: 1,
+            queued_after_failure: 3,
+            next_attempt_at: Some(now + Duration::from_secs(40)),
+            last_error: None,
+            last_error_at: Some(now - Duration::from_secs(5)),
+        };
+        let idle = HostSummary {
+            host: "idle:1".into(),
+            queued: 0,
+            running: 0,
+            queued_after_failure: 0,
+            next_attempt_at: None,
+            last_error: None,
+            last_error_at: None,
+        };
+        let lines = stored_lines(&[host.clone(), idle], now);
+        assert_eq!(
+            lines,
+            [
+                "127.0.0.1:9: 4 waiting (3 after a failed attempt), 1 sending, next try in 40 seconds"
+            ]
+        );
+        let json = serde_json::to_value(stored_json(&[host], now)).expect("json");
+        assert_eq!(json[0]["health"], "failing");
+        assert_eq!(json[0]["queued_after_failure"], 3);
+        assert_eq!(json[0]["last_error_secs_ago"], 5.0);
     }
 }

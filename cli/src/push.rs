@@ -4,7 +4,9 @@
 //! BASE_URL + relative path), enqueueing them in batches (the engine answers an unchanged,
 //! already-succeeded file with its existing id, so reruns send nothing twice), waiting
 //! until the queue is idle with the bars up, and building the [`Summary`] from the final
-//! records in the store. `demo` reuses [`execute`].
+//! records in the store: this run's files, and the transfers earlier runs left queued that
+//! this run sent (the queue drains them too, so the summary and exit status cover them).
+//! `demo` reuses [`execute`].
 //!
 //! What it must never do: decide a file's fate from events or guesses (only the stored
 //! state counts), or leave the queue without a clean shutdown on any path it controls
@@ -243,10 +245,10 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
     pump.ui().finish();
     let records = match (refreshed, interrupted) {
         (Err(error), _) => Err(error),
-        (Ok(()), None) => our_records(&queue, &ids).await,
+        (Ok(()), None) => processed_records(&queue, &ids, run_started).await,
         // A second signal while the records are read gives up on the summary.
         (Ok(()), Some(_)) => pump
-            .drive(our_records(&queue, &ids))
+            .drive(processed_records(&queue, &ids, run_started))
             .await
             .and_then(|read| read),
     };
@@ -339,17 +341,38 @@ async fn renew_auth_required(
     Ok(())
 }
 
-/// The final record of every transfer this run enqueued, by id.
-async fn our_records(
+/// The final records of what this run processed.
+#[derive(Debug, Default)]
+struct Processed {
+    /// Every transfer this run enqueued (or found enqueued) for its files, by id.
+    ours: HashMap<TransferId, Transfer>,
+    /// Transfers earlier runs left queued that this run sent or tried, in enqueue order.
+    leftovers: Vec<Transfer>,
+}
+
+/// Reads the final records: this run's, and the leftovers it processed. A record that is
+/// not this run's but changed since the run started was changed by this run (it holds the
+/// queue's lock): a leftover it sent, tried or queued again. Cancelled ones are the
+/// records `renew_auth_required` replaced, which live on as this run's.
+async fn processed_records(
     queue: &TransferQueue,
     ids: &[EnqueueResult],
-) -> Result<HashMap<TransferId, Transfer>, CliError> {
+    run_started: SystemTime,
+) -> Result<Processed, CliError> {
     let wanted: std::collections::HashSet<&TransferId> =
         ids.iter().filter_map(|id| id.as_ref().ok()).collect();
-    let mut found = HashMap::with_capacity(wanted.len());
+    let mut found = Processed {
+        ours: HashMap::with_capacity(wanted.len()),
+        leftovers: Vec::new(),
+    };
     records::each(queue, None, |transfer| {
         if wanted.contains(&transfer.id) {
-            found.insert(transfer.id.clone(), transfer);
+            found.ours.insert(transfer.id.clone(), transfer);
+        } else if transfer.updated_at >= run_started
+            && transfer.created_at < run_started
+            && transfer.state.kind() != StateKind::Cancelled
+        {
+            found.leftovers.push(transfer);
         }
     })
     .await?;
@@ -359,12 +382,13 @@ async fn our_records(
 fn summarise(
     plan: &PushPlan,
     ids: &[EnqueueResult],
-    records: &HashMap<TransferId, Transfer>,
+    records: &Processed,
     run_started: SystemTime,
     interrupted: Option<StopSignal>,
 ) -> Summary {
     let mut summary = Summary {
-        files_total: (plan.uploads.len() + plan.unreadable.len()) as u64,
+        files_total: (plan.uploads.len() + plan.unreadable.len() + records.leftovers.len()) as u64,
+        files_leftover: records.leftovers.len() as u64,
         interrupted_by: interrupted,
         ..Summary::default()
     };
@@ -391,36 +415,17 @@ fn summarise(
                 continue;
             }
         };
-        let Some(record) = records.get(id) else {
+        let Some(record) = records.ours.get(id) else {
             summary.failures.push(failure(
                 "missing",
                 format!("the queue has no record of transfer {id}; run the push again"),
             ));
             continue;
         };
-        summary.bytes_total += record.size;
-        let state = record.state.kind();
-        if interrupted.is_some() && matches!(state, StateKind::Queued | StateKind::Running) {
-            summary.files_unfinished += 1;
-            continue;
-        }
-        if state == StateKind::Succeeded {
-            summary.files_succeeded += 1;
-            if record.updated_at < run_started {
-                summary.files_already_done += 1;
-            } else {
-                summary.files_uploaded += 1;
-                summary.bytes_uploaded += record.size;
-            }
-            continue;
-        }
-        let mut report = failure(state.as_str(), unfinished_reason(state));
-        if let Some(error) = &record.last_error {
-            report.kind = Some(error.kind.as_str().to_owned());
-            report.http_status = error.http_status;
-            report.reason = error.to_string();
-        }
-        summary.failures.push(report);
+        count_record(&mut summary, record, run_started);
+    }
+    for leftover in &records.leftovers {
+        count_record(&mut summary, leftover, run_started);
     }
     for unsent in &plan.unreadable {
         summary.failures.push(FailureReport {
@@ -442,6 +447,35 @@ fn summarise(
         .collect();
     summary.files_failed = summary.failures.len() as u64;
     summary
+}
+
+/// Counts one transfer's final record into the summary.
+fn count_record(summary: &mut Summary, record: &Transfer, run_started: SystemTime) {
+    summary.bytes_total += record.size;
+    let state = record.state.kind();
+    if summary.interrupted_by.is_some() && matches!(state, StateKind::Queued | StateKind::Running) {
+        summary.files_unfinished += 1;
+        return;
+    }
+    if state == StateKind::Succeeded {
+        summary.files_succeeded += 1;
+        if record.updated_at < run_started {
+            summary.files_already_done += 1;
+        } else {
+            summary.files_uploaded += 1;
+            summary.bytes_uploaded += record.size;
+        }
+        return;
+    }
+    let error = record.last_error.as_ref();
+    summary.failures.push(FailureReport {
+        path: record.upload.source.clone(),
+        destination: Some(ferry::redact_url(&record.upload.destination)),
+        state: state.as_str().to_owned(),
+        kind: error.map(|error| error.kind.as_str().to_owned()),
+        http_status: error.and_then(|error| error.http_status),
+        reason: error.map_or_else(|| unfinished_reason(state), ToString::to_string),
+    });
 }
 
 fn unfinished_reason(state: StateKind) -> String {

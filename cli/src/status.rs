@@ -1,41 +1,65 @@
-//! `ferry status`: how many transfers the queue holds in each state, and every failure.
+//! `ferry status`: what the queue holds, why what waits is waiting, and every failure
+//! that still stands; also while a push runs on the same database.
 //!
 //! What it is for: answering "did everything arrive, and if not, why?" from the database
-//! alone, as text or one JSON object: counts in one pass (`count_by_state`), failures by
-//! paging through them with `list`. Paging through every record took 1.9 s at 100,000
-//! rows, since each page reads the table from its start.
+//! alone, as text or one JSON object, through a read-only [`QueueSnapshot`]: files counted
+//! by their newest record (a failure that a later run uploaded is not a failure any more;
+//! it is counted in `superseded_failures`), whether a process drives the queue now, per
+//! host what waits (next try, last error), and the transfers due soonest.
 //!
-//! What it must never do: start an upload (the queue is opened with zero concurrency, so
-//! the scheduler can start nothing), create a database that does not exist, or print a
-//! header value: only header names are shown, values may be secrets.
+//! What it must never do: write to the database, take the queue's lock, start an upload,
+//! create a database that does not exist, or print a header value: only header names are
+//! shown, values may be secrets.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
-use ferry::{QueueConfig, StateKind, Transfer, TransferQueue, UploadMethod};
-use indicatif::HumanBytes;
+use ferry::{QueueSnapshot, SnapshotLimits, StateKind, Transfer, UploadMethod};
+use indicatif::{HumanBytes, HumanDuration};
 use serde::Serialize;
 
 use crate::args::StatusArgs;
 use crate::error::{CliError, Outcome};
-use crate::{escape, records, stdout};
+use crate::host_report::{self, StoredHostJson};
+use crate::{escape, stdout};
+
+/// Queued transfers listed (soonest due first); the counts cover every one.
+const WAITING_LISTED: usize = 100;
+/// Of those, shown as text.
+const WAITING_SHOWN: usize = 10;
 
 #[derive(Debug, Serialize)]
-pub struct StatusReport {
+pub struct StatusReport<'a> {
     #[serde(serialize_with = "escape::serialize_path")]
     pub database: PathBuf,
+    /// Whether a process (a push, an app) drives the queue now; `null` where the system
+    /// cannot tell.
+    pub in_use: Option<bool>,
+    /// Files (a source and a destination), each counted once by its newest record.
     pub total: u64,
-    /// Every state, including those with no transfers.
+    /// Files by the state of their newest record; every state, including empty ones.
     pub by_state: BTreeMap<&'static str, u64>,
     pub bytes_total: u64,
     pub bytes_succeeded: u64,
-    /// Transfers that failed permanently or wait for credentials.
-    pub failures: Vec<StatusFailure>,
+    /// Records (one per enqueue) by state: a file that failed and was uploaded by a
+    /// later run has two.
+    pub records_total: u64,
+    pub records_by_state: BTreeMap<&'static str, u64>,
+    /// Failed records whose file a later run has uploaded or queued again: not listed.
+    pub superseded_failures: u64,
+    /// Per host with queued or running transfers: what waits and why.
+    pub hosts: Vec<StoredHostJson<'a>>,
+    /// Queued transfers, the soonest due first (at most 100).
+    pub waiting: Vec<StatusTransfer>,
+    /// Files whose newest record failed permanently or waits for credentials.
+    pub failures: Vec<StatusTransfer>,
 }
 
+/// One transfer as `status` shows it.
 #[derive(Debug, Serialize)]
-pub struct StatusFailure {
+pub struct StatusTransfer {
     pub id: String,
     #[serde(serialize_with = "escape::serialize_path")]
     pub source: PathBuf,
@@ -43,6 +67,8 @@ pub struct StatusFailure {
     pub method: &'static str,
     pub state: &'static str,
     pub attempts: u32,
+    /// For a queued transfer: in how many seconds it may start (0 when due).
+    pub next_try_in_secs: Option<f64>,
     pub kind: Option<&'static str>,
     pub http_status: Option<u16>,
     pub reason: String,
@@ -60,61 +86,69 @@ pub async fn run(args: StatusArgs) -> Result<Outcome, CliError> {
             db.display()
         )));
     }
-    let report = inspect(&db).await?;
+    let limits = SnapshotLimits {
+        waiting: WAITING_LISTED,
+        failures: usize::MAX,
+    };
+    let snapshot = QueueSnapshot::read(&db, limits).await?;
+    let report = report(&snapshot);
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|error| {
             CliError::Internal(format!("the status cannot be serialised: {error}"))
         })?;
         stdout::write_report("status", |out| writeln!(out, "{json}"))?;
     } else {
-        stdout::write_report("status", |mut out| write_text(&report, &mut out))?;
+        stdout::write_report("status", |mut out| write_text(&report, &snapshot, &mut out))?;
     }
     Ok(Outcome::Success)
 }
 
-/// Reads the whole queue without starting anything.
-pub async fn inspect(db: &std::path::Path) -> Result<StatusReport, CliError> {
-    // Opening a queue starts its scheduler; with no room in flight it can start nothing.
-    let queue = TransferQueue::open(QueueConfig::inspect_only(db)).await?;
-    let read = read_report(&queue, db).await;
-    queue.shutdown().await?;
-    read
-}
-
-async fn read_report(
-    queue: &TransferQueue,
-    db: &std::path::Path,
-) -> Result<StatusReport, CliError> {
-    let mut report = StatusReport {
-        database: db.to_owned(),
-        total: 0,
-        by_state: BTreeMap::new(),
-        bytes_total: 0,
-        bytes_succeeded: 0,
-        failures: Vec::new(),
+fn report(snapshot: &QueueSnapshot) -> StatusReport<'_> {
+    let now = snapshot.taken_at;
+    let by = |counts: &[ferry::StateCount]| {
+        counts
+            .iter()
+            .map(|count| (count.state.as_str(), count.files))
+            .collect::<BTreeMap<_, _>>()
     };
-    // Counted in one pass; only the failures are paged through, since each is shown.
-    for count in queue.count_by_state().await? {
-        report.by_state.insert(count.state.as_str(), count.files);
-        report.total += count.files;
-        report.bytes_total += count.bytes;
-        if count.state == StateKind::Succeeded {
-            report.bytes_succeeded = count.bytes;
-        }
+    let failed_records = snapshot
+        .records
+        .iter()
+        .find(|count| count.state == StateKind::Failed)
+        .map_or(0, |count| count.files);
+    StatusReport {
+        database: snapshot.database.clone(),
+        in_use: snapshot.in_use,
+        total: snapshot.files.iter().map(|count| count.files).sum(),
+        by_state: by(&snapshot.files),
+        bytes_total: snapshot.files.iter().map(|count| count.bytes).sum(),
+        bytes_succeeded: snapshot
+            .files
+            .iter()
+            .find(|count| count.state == StateKind::Succeeded)
+            .map_or(0, |count| count.bytes),
+        records_total: snapshot.records.iter().map(|count| count.files).sum(),
+        records_by_state: by(&snapshot.records),
+        superseded_failures: failed_records.saturating_sub(snapshot.files_in(StateKind::Failed)),
+        hosts: host_report::stored_json(&snapshot.hosts, now),
+        waiting: snapshot
+            .waiting
+            .iter()
+            .map(|transfer| describe(transfer, now))
+            .collect(),
+        failures: snapshot
+            .failures
+            .iter()
+            .map(|transfer| describe(transfer, now))
+            .collect(),
     }
-    for state in [StateKind::Failed, StateKind::AuthRequired] {
-        records::each(queue, Some(state), |transfer| {
-            report.failures.push(describe_failure(&transfer));
-        })
-        .await?;
-    }
-    Ok(report)
 }
 
-fn describe_failure(transfer: &Transfer) -> StatusFailure {
+fn describe(transfer: &Transfer, now: SystemTime) -> StatusTransfer {
     let upload = &transfer.upload;
     let error = transfer.last_error.as_ref();
-    StatusFailure {
+    let state = transfer.state.kind();
+    StatusTransfer {
         id: transfer.id.to_string(),
         source: upload.source.clone(),
         // Without its query (a presigned URL's signature) and any user information.
@@ -124,8 +158,15 @@ fn describe_failure(transfer: &Transfer) -> StatusFailure {
             UploadMethod::Post => "POST",
             UploadMethod::PostMultipart { .. } => "POST multipart",
         },
-        state: transfer.state.kind().as_str(),
+        state: state.as_str(),
         attempts: transfer.attempts,
+        next_try_in_secs: (state == StateKind::Queued).then(|| {
+            transfer
+                .next_attempt_at
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO)
+                .as_secs_f64()
+        }),
         kind: error.map(|error| error.kind.as_str()),
         http_status: error.and_then(|error| error.http_status),
         reason: error.map_or_else(|| "no reason was recorded".to_owned(), ToString::to_string),
@@ -137,19 +178,83 @@ fn describe_failure(transfer: &Transfer) -> StatusFailure {
     }
 }
 
-fn write_text(report: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+fn write_text(
+    report: &StatusReport<'_>,
+    snapshot: &QueueSnapshot,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     writeln!(
         out,
-        "queue {}: {} transfers, {} ({} succeeded)",
+        "queue {}: {} files, {} ({} succeeded); {}",
         escape::path_for_terminal(&report.database),
         report.total,
         HumanBytes(report.bytes_total),
-        HumanBytes(report.bytes_succeeded)
+        HumanBytes(report.bytes_succeeded),
+        match report.in_use {
+            Some(true) => "a push (or an app) is sending it now",
+            Some(false) => "no process is sending it; `ferry push` continues it",
+            None => "whether a process is sending it cannot be told here",
+        }
     )?;
     for state in StateKind::ALL {
         let count = report.by_state.get(state.as_str()).copied().unwrap_or(0);
         writeln!(out, "  {:<14} {count:>8}", state.as_str())?;
     }
+    if report.superseded_failures > 0 {
+        writeln!(
+            out,
+            "  ({} failures of earlier runs not listed: a later run uploaded or retried the same file)",
+            report.superseded_failures
+        )?;
+    }
+    let hosts = host_report::stored_lines(&snapshot.hosts, snapshot.taken_at);
+    if !hosts.is_empty() {
+        writeln!(out, "waiting, per host:")?;
+        for line in hosts {
+            writeln!(out, "  {}", escape::for_terminal(&line))?;
+        }
+    }
+    write_waiting(report, out)?;
+    write_failures(report, out)
+}
+
+fn write_waiting(report: &StatusReport<'_>, out: &mut impl Write) -> std::io::Result<()> {
+    if report.waiting.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "next due:")?;
+    for transfer in report.waiting.iter().take(WAITING_SHOWN) {
+        let when = match transfer.next_try_in_secs {
+            Some(secs) if secs > 0.0 => {
+                format!("in {}", HumanDuration(Duration::from_secs_f64(secs)))
+            }
+            _ => "now".to_owned(),
+        };
+        let why = match (transfer.attempts, transfer.kind) {
+            (0, _) | (_, None) => "not tried yet".to_owned(),
+            (attempts, Some(_)) => format!(
+                "{attempts} {} used; {}",
+                plural(attempts, "attempt", "attempts"),
+                transfer.reason
+            ),
+        };
+        writeln!(
+            out,
+            "  {} -> {}: {when}; {}",
+            escape::path_for_terminal(&transfer.source),
+            escape::for_terminal(&transfer.destination),
+            escape::for_terminal(&why)
+        )?;
+    }
+    let queued = report.by_state.get("queued").copied().unwrap_or(0);
+    let shown = report.waiting.len().min(WAITING_SHOWN) as u64;
+    if queued > shown {
+        writeln!(out, "  ... and {} more (--json lists 100)", queued - shown)?;
+    }
+    Ok(())
+}
+
+fn write_failures(report: &StatusReport<'_>, out: &mut impl Write) -> std::io::Result<()> {
     if report.failures.is_empty() {
         return Ok(());
     }
@@ -161,16 +266,12 @@ fn write_text(report: &StatusReport, out: &mut impl Write) -> std::io::Result<()
             escape::path_for_terminal(&failure.source),
             escape::for_terminal(&failure.destination)
         )?;
-        let attempts = if failure.attempts == 1 {
-            "attempt"
-        } else {
-            "attempts"
-        };
         writeln!(
             out,
-            "    {} after {} {attempts}: {}",
+            "    {} after {} {}: {}",
             failure.state,
             failure.attempts,
+            plural(failure.attempts, "attempt", "attempts"),
             escape::for_terminal(&failure.reason)
         )?;
         if !failure.header_names.is_empty() {
@@ -178,4 +279,8 @@ fn write_text(report: &StatusReport, out: &mut impl Write) -> std::io::Result<()
         }
     }
     Ok(())
+}
+
+fn plural(count: u32, one: &'static str, many: &'static str) -> &'static str {
+    if count == 1 { one } else { many }
 }

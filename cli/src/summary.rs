@@ -27,8 +27,11 @@ pub struct Summary {
     /// The queue database used.
     #[serde(serialize_with = "escape::serialize_path")]
     pub database: PathBuf,
-    /// Files found in the arguments (including unreadable ones).
+    /// Files found in the arguments (including unreadable ones), plus `files_leftover`.
     pub files_total: u64,
+    /// Transfers an earlier run left queued (not among the files of this run's arguments)
+    /// that this push sent or tried: counted in every other figure and failure too.
+    pub files_leftover: u64,
     /// Files the server has: uploaded now, or already by an earlier run.
     pub files_succeeded: u64,
     /// Of those, uploaded during this run.
@@ -119,6 +122,13 @@ impl Summary {
             self.files_already_done,
             self.files_failed
         )?;
+        if self.files_leftover > 0 {
+            writeln!(
+                out,
+                "{} of the files were left queued by an earlier run and sent now",
+                self.files_leftover
+            )?;
+        }
         writeln!(
             out,
             "uploaded {} in {:.1} s: {:.1} files/s, {}/s",

@@ -109,7 +109,7 @@ fn killing_push_at_random_points_never_loses_or_duplicates_a_file() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     let report = status.json();
     assert_eq!(
-        report["total"], FILES as u64,
+        report["records_total"], FILES as u64,
         "no transfer was recorded twice: {report}"
     );
     assert_eq!(report["by_state"]["succeeded"], FILES as u64, "{report}");

@@ -6,11 +6,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{
-    Harness, assert_stored_once, ferry, push_command, reader, run, wait_bounded, write_tree,
+    Harness, assert_stored_once, ferry, push_command, reader, run, spawn_piped, wait_bounded,
+    write_tree,
 };
 use ferry_testkit::{DelayFault, FaultPlan};
 use serde_json::Value;
@@ -110,16 +111,6 @@ fn push_and_signal(setup: &Setup, json: bool, signal: libc::c_int) -> (i32, Stri
         panic!("ferry was killed instead of stopping cleanly: {status:?} {stderr}")
     });
     (code, stdout, stderr)
-}
-
-/// Starts `command` with stdout and stderr piped to this test.
-fn spawn_piped(command: &mut Command) -> Child {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ferry starts")
 }
 
 fn number(json: &Value, key: &str) -> u64 {

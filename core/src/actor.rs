@@ -668,7 +668,7 @@ impl Engine {
                 outbox.replies.push(reply_after_commit(reply, result));
             }
             Command::CountByState { reply } => {
-                let result = self.state_totals(tx).map(count_by_state);
+                let result = self.state_totals(tx).map(|totals| totals.counts());
                 outbox.replies.push(reply_after_commit(reply, result));
             }
             Command::HostStatus { reply } => {
@@ -1504,19 +1504,4 @@ impl Engine {
 
 fn sqlite(error: rusqlite::Error) -> Error {
     Error::Store(StoreError::sqlite(error))
-}
-
-/// Files and bytes in every state, in [`StateKind::ALL`] order.
-fn count_by_state(totals: store::StateTotals) -> Vec<StateCount> {
-    StateKind::ALL
-        .into_iter()
-        .map(|state| {
-            let (files, bytes) = totals.get(state);
-            StateCount {
-                state,
-                files,
-                bytes,
-            }
-        })
-        .collect()
 }

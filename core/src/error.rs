@@ -121,6 +121,21 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    /// Only from a read-only inspection ([`crate::QueueSnapshot::read`]), which never
+    /// migrates: the file is a Ferry database of an older schema.
+    #[error(
+        "{path} was written by an older Ferry (schema {found}, this build reads {supported}); open the queue once with this build (it upgrades the file), then inspect it again"
+    )]
+    OlderVersion {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    /// Only from a read-only inspection, which never creates a database.
+    #[error(
+        "there is no queue database at {path}; nothing was queued there yet, or the path is wrong"
+    )]
+    NotFound { path: PathBuf },
     #[error("{path} is damaged ({detail}); move it aside and open again to start an empty queue")]
     Corrupt { path: PathBuf, detail: String },
     #[error(

@@ -37,6 +37,11 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// `host:port` of the destination: what per-host limits and breakers count by.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// Queues a running transfer again, due `now`, after an attempt that ended without a
     /// verdict (shutdown, pause, an OS task cancelled or lost). Such an attempt does not
     /// use up the retry budget. Returns `false`, changing nothing, if it was not running.

@@ -142,6 +142,16 @@ pub fn run(command: &mut Command, limit: Duration) -> Run {
     }
 }
 
+/// Starts `command` with stdout and stderr piped to this test.
+pub fn spawn_piped(command: &mut Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferry starts")
+}
+
 /// Reads `pipe` to its end on a thread of its own.
 pub fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {

@@ -2,7 +2,8 @@
 //!
 //! What it is for: one pass over the queued and running transfers, grouped by host, and
 //! the most recent failure recorded for a host's queued transfers. Read on demand (the
-//! app's `host_status`, a `QueueStalled` report), never on the scheduling path.
+//! app's `host_status`, a `QueueStalled` report, a read-only `QueueSnapshot`, perhaps in
+//! another process while this one drives the queue), never on the scheduling path.
 //!
 //! What it must never do: write, or read the transfers of finished states.
 
@@ -19,15 +20,20 @@ pub(crate) struct HostBacklog {
     pub running: u64,
     /// The earliest retry time of its queued transfers (ms since the epoch).
     pub next_attempt_ms: Option<i64>,
+    /// Of the queued, those whose last attempt failed (they wait for a retry).
+    pub queued_after_failure: u64,
     /// The failure most recently recorded for one of its queued transfers.
     pub last_error: Option<TransferError>,
+    /// When that failure was recorded (ms since the epoch).
+    pub last_error_ms: Option<i64>,
 }
 
 /// Every host with queued or running transfers, by name.
 pub(crate) fn host_backlogs(conn: &Connection) -> rusqlite::Result<Vec<HostBacklog>> {
     let mut statement = conn.prepare_cached(
         "SELECT host, SUM(state = 'queued'), SUM(state = 'running'), \
-                MIN(CASE WHEN state = 'queued' THEN next_attempt_at END) \
+                MIN(CASE WHEN state = 'queued' THEN next_attempt_at END), \
+                SUM(state = 'queued' AND error_kind IS NOT NULL) \
          FROM transfers WHERE state IN ('queued', 'running') GROUP BY host ORDER BY host",
     )?;
     let rows = statement.query_map([], |row| {
@@ -39,23 +45,32 @@ pub(crate) fn host_backlogs(conn: &Connection) -> rusqlite::Result<Vec<HostBackl
             queued: count(1)?,
             running: count(2)?,
             next_attempt_ms: row.get(3)?,
+            queued_after_failure: count(4)?,
             last_error: None,
+            last_error_ms: None,
         })
     })?;
     let mut backlogs = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     for backlog in &mut backlogs {
-        backlog.last_error = last_error_of(conn, &backlog.host)?;
+        if let Some((error, at_ms)) = last_error_of(conn, &backlog.host)? {
+            backlog.last_error = Some(error);
+            backlog.last_error_ms = Some(at_ms);
+        }
     }
     Ok(backlogs)
 }
 
-fn last_error_of(conn: &Connection, host: &str) -> rusqlite::Result<Option<TransferError>> {
+/// The latest failure stored with a queued transfer to `host`, and when it was stored.
+fn last_error_of(conn: &Connection, host: &str) -> rusqlite::Result<Option<(TransferError, i64)>> {
     conn.prepare_cached(
-        "SELECT error_kind, error_status, error_message FROM transfers \
+        "SELECT error_kind, error_status, error_message, updated_at FROM transfers \
          WHERE state = 'queued' AND host = ? AND error_kind IS NOT NULL \
          ORDER BY updated_at DESC LIMIT 1",
     )?
-    .query_row([host], |row| stored_error(row, 0))
+    .query_row([host], |row| {
+        let at_ms: i64 = row.get(3)?;
+        Ok(stored_error(row, 0)?.map(|error| (error, at_ms)))
+    })
     .optional()
     .map(Option::flatten)
 }

@@ -45,6 +45,43 @@ pub(super) const LOCK_BYTE: i64 = 0x7FFF_FF00;
 /// What holds the database for this process; dropping it releases the lock.
 pub(super) struct DatabaseLock {
     _held: File,
+    /// The file's device and inode, as [`HELD_HERE`] lists it.
+    inode: Option<(u64, u64)>,
+}
+
+/// The database files (device, inode) an opener of this process holds: a reader asking
+/// whether a file is held must not open and close a descriptor of a file this process
+/// has open in SQLite, since that close would drop SQLite's POSIX locks on it.
+static HELD_HERE: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn held_here() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    HELD_HERE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl DatabaseLock {
+    /// `held` keeps the lock (the database file, or the lock file beside it).
+    fn new(held: File, database: &Path) -> Self {
+        let inode = std::fs::metadata(database)
+            .ok()
+            .map(|meta| (meta.dev(), meta.ino()));
+        if let Some(inode) = inode {
+            held_here().push(inode);
+        }
+        Self { _held: held, inode }
+    }
+}
+
+impl Drop for DatabaseLock {
+    fn drop(&mut self) {
+        if let Some(inode) = self.inode {
+            let mut held = held_here();
+            if let Some(position) = held.iter().position(|&entry| entry == inode) {
+                held.swap_remove(position);
+            }
+        }
+    }
 }
 
 /// Takes the lock on `database` (creating the file, empty, if missing), or fails at once
@@ -59,7 +96,7 @@ pub(super) fn lock_database(database: &Path) -> Result<DatabaseLock, StoreError>
         .map_err(|error| cannot_open(database, &error))?;
     warn_about_hard_links(database, &file);
     match lock_file_description(&file) {
-        Ok(true) => Ok(DatabaseLock { _held: file }),
+        Ok(true) => Ok(DatabaseLock::new(file, database)),
         Ok(false) => Err(StoreError::InUse {
             path: database.into(),
         }),
@@ -118,13 +155,7 @@ fn warn_about_hard_links(database: &Path, file: &File) {
 fn lock_file_description(file: &File) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
 
-    // SAFETY: `flock` is plain data, for which all zeroes is a valid value.
-    let mut request: libc::flock = unsafe { std::mem::zeroed() };
-    // The constants are `c_int`, the fields `c_short`; both values are tiny.
-    request.l_type = libc::F_WRLCK as libc::c_short;
-    request.l_whence = libc::SEEK_SET as libc::c_short;
-    request.l_start = LOCK_BYTE;
-    request.l_len = 1;
+    let request = write_lock_on_lock_byte();
     // SAFETY: fcntl(2) with F_OFD_SETLK reads the one `flock` it is given, which lives
     // until the call returns; the descriptor is open. `l_pid` must be 0, as zeroed.
     let answer = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &request) };
@@ -138,11 +169,73 @@ fn lock_file_description(file: &File) -> io::Result<bool> {
     }
 }
 
+/// A write lock on [`LOCK_BYTE`] alone, as `fcntl` takes it (or reports who holds it).
+#[cfg(all(
+    target_pointer_width = "64",
+    any(target_os = "linux", target_os = "android", target_vendor = "apple")
+))]
+fn write_lock_on_lock_byte() -> libc::flock {
+    // SAFETY: `flock` is plain data, for which all zeroes is a valid value.
+    let mut request: libc::flock = unsafe { std::mem::zeroed() };
+    // The constants are `c_int`, the fields `c_short`; both values are tiny.
+    request.l_type = libc::F_WRLCK as libc::c_short;
+    request.l_whence = libc::SEEK_SET as libc::c_short;
+    request.l_start = LOCK_BYTE;
+    request.l_len = 1;
+    request
+}
+
 #[cfg(not(all(
     target_pointer_width = "64",
     any(target_os = "linux", target_os = "android", target_vendor = "apple")
 )))]
 fn lock_file_description(_file: &File) -> io::Result<bool> {
+    Err(io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Whether an opener holds the lock on `database` now, asked without taking it
+/// (`F_OFD_GETLK`): `Some(true)` while a process drives the queue, `None` where the system
+/// has no open file description locks (the `flock` fallback cannot be asked without
+/// taking it, and taking it could make a starting push fail as `InUse`).
+///
+/// The descriptor it opens is closed before it returns, and a close drops every POSIX
+/// lock the process holds on the file: call it before SQLite opens the file. A file an
+/// opener of this process holds is answered from [`HELD_HERE`], without opening it.
+pub(super) fn held_by_an_opener(database: &Path) -> io::Result<Option<bool>> {
+    let meta = std::fs::metadata(database)?;
+    if held_here().contains(&(meta.dev(), meta.ino())) {
+        return Ok(Some(true));
+    }
+    let file = File::open(database)?;
+    match query_file_description_lock(&file) {
+        Ok(held) => Ok(Some(held)),
+        Err(error) if error.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(all(
+    target_pointer_width = "64",
+    any(target_os = "linux", target_os = "android", target_vendor = "apple")
+))]
+fn query_file_description_lock(file: &File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+
+    let mut request = write_lock_on_lock_byte();
+    // SAFETY: fcntl(2) with F_OFD_GETLK reads and rewrites the one `flock` it is given,
+    // which lives until the call returns; the descriptor is open.
+    let answer = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut request) };
+    if answer != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(request.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+#[cfg(not(all(
+    target_pointer_width = "64",
+    any(target_os = "linux", target_os = "android", target_vendor = "apple")
+)))]
+fn query_file_description_lock(_file: &File) -> io::Result<bool> {
     Err(io::Error::from_raw_os_error(libc::EINVAL))
 }
 
@@ -163,7 +256,7 @@ fn lock_beside(database: &Path) -> Result<DatabaseLock, StoreError> {
         .open(&path)
         .map_err(unavailable)?;
     match file.try_lock() {
-        Ok(()) => Ok(DatabaseLock { _held: file }),
+        Ok(()) => Ok(DatabaseLock::new(file, database)),
         Err(TryLockError::WouldBlock) => Err(StoreError::InUse {
             path: database.into(),
         }),
@@ -190,6 +283,27 @@ mod tests {
         assert!(in_use(lock_beside(&link)));
         drop(held);
         lock_beside(&link).expect("free again");
+    }
+
+    #[test]
+    fn the_lock_can_be_asked_about_without_taking_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let database = dir.path().join("q.db");
+        std::fs::write(&database, b"").expect("create");
+        assert_eq!(held_by_an_opener(&database).expect("ask"), Some(false));
+        let held = lock_database(&database).expect("lock");
+        // In this process the answer comes from the list of held files; the kernel,
+        // asked through another descriptor as another process would, says the same.
+        assert_eq!(held_by_an_opener(&database).expect("ask"), Some(true));
+        let other = File::open(&database).expect("open");
+        #[cfg(target_os = "linux")]
+        assert!(query_file_description_lock(&other).expect("F_OFD_GETLK"));
+        drop(other);
+        // Asking took nothing: the holder still holds it, and after it lets go, so do we.
+        assert!(in_use(lock_database(&database)));
+        drop(held);
+        assert_eq!(held_by_an_opener(&database).expect("ask"), Some(false));
+        lock_database(&database).expect("free again");
     }
 
     #[test]

@@ -11,7 +11,9 @@
 mod enqueue;
 mod hosts;
 mod identity;
+mod inspect;
 mod lock;
+mod read_only;
 mod resumable;
 mod schema;
 mod source_path;
@@ -30,7 +32,9 @@ use self::lock::{DatabaseLock, lock_database};
 use crate::error::StoreError;
 
 pub(crate) use enqueue::{BatchWriter, Identity};
-pub(crate) use hosts::host_backlogs;
+pub(crate) use hosts::{HostBacklog, host_backlogs};
+pub(crate) use inspect::{newest_record_of_each_file, soonest_due};
+pub(crate) use read_only::ReadOnlyStore;
 pub(crate) use resumable::{
     ResumableRecord, forget_resumable, holds_any_resumable, load_resumable, save_resumable,
 };
@@ -143,32 +147,7 @@ impl Store {
     }
 
     fn check_identity(&self) -> Result<(), StoreError> {
-        let read = |pragma: &str| -> Result<i64, StoreError> {
-            self.conn
-                .pragma_query_value(None, pragma, |row| row.get(0))
-                .map_err(|error| self.error(error))
-        };
-        let application_id = read("application_id")?;
-        let version = read("user_version")?;
-        let object_count: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
-            .map_err(|error| self.error(error))?;
-        let is_empty_new_file = application_id == 0 && object_count == 0;
-        if !is_empty_new_file && application_id != FERRY_APPLICATION_ID {
-            return Err(StoreError::Foreign {
-                path: self.path.clone(),
-                application_id,
-            });
-        }
-        if version > schema::LATEST_VERSION {
-            return Err(StoreError::NewerVersion {
-                path: self.path.clone(),
-                found: version,
-                supported: schema::LATEST_VERSION,
-            });
-        }
-        Ok(())
+        identify(&self.conn, &self.path).map(|_| ())
     }
 
     /// Sets the connection up; whether the journal is a WAL.
@@ -221,6 +200,49 @@ impl Store {
         let configured = apply();
         configured.map_err(|error| self.error(error))
     }
+}
+
+/// What a file opened as a queue's database holds, once [`identify`] accepted it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Identified {
+    /// A new, empty file: nothing was ever stored in it.
+    Empty,
+    /// A Ferry database at this schema version (at most [`schema::LATEST_VERSION`]).
+    Ferry { version: i64 },
+}
+
+/// Checks that `conn` holds a Ferry database this build can read (or an empty file),
+/// reading only: a foreign file or a newer schema is refused.
+pub(crate) fn identify(conn: &Connection, path: &Path) -> Result<Identified, StoreError> {
+    let read = |pragma: &str| -> Result<i64, StoreError> {
+        conn.pragma_query_value(None, pragma, |row| row.get(0))
+            .map_err(|error| classify_sqlite_error(path, error))
+    };
+    let application_id = read("application_id")?;
+    let version = read("user_version")?;
+    let object_count: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+        .map_err(|error| classify_sqlite_error(path, error))?;
+    // An empty file, perhaps being created right now by an opener that has yet to write
+    // the schema (it writes the application id first).
+    let ours_or_none = application_id == 0 || application_id == FERRY_APPLICATION_ID;
+    if ours_or_none && object_count == 0 {
+        return Ok(Identified::Empty);
+    }
+    if application_id != FERRY_APPLICATION_ID {
+        return Err(StoreError::Foreign {
+            path: path.into(),
+            application_id,
+        });
+    }
+    if version > schema::LATEST_VERSION {
+        return Err(StoreError::NewerVersion {
+            path: path.into(),
+            found: version,
+            supported: schema::LATEST_VERSION,
+        });
+    }
+    Ok(Identified::Ferry { version })
 }
 
 pub(crate) fn classify_sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {

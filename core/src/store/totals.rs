@@ -20,6 +20,7 @@
 use rusqlite::Connection;
 
 use super::transfers::{corrupt, to_i64};
+use crate::progress::StateCount;
 use crate::state::StateKind;
 
 /// Files and bytes per state, as the table holds them.
@@ -37,6 +38,26 @@ impl StateTotals {
             u64::try_from(files).unwrap_or(0),
             u64::try_from(bytes).unwrap_or(0),
         )
+    }
+
+    /// Counts one more file of `size` bytes in `kind` (a snapshot counting files itself).
+    pub(crate) fn add(&mut self, kind: StateKind, size: u64) {
+        self.0.inserted_as(kind, size);
+    }
+
+    /// Files and bytes in every state, in [`StateKind::ALL`] order.
+    pub(crate) fn counts(&self) -> Vec<StateCount> {
+        StateKind::ALL
+            .into_iter()
+            .map(|state| {
+                let (files, bytes) = self.get(state);
+                StateCount {
+                    state,
+                    files,
+                    bytes,
+                }
+            })
+            .collect()
     }
 
     /// Adds changes of this turn not yet written to the table.
@@ -72,7 +93,12 @@ impl TotalsDelta {
 
     /// A new transfer of `size` bytes, inserted as `queued`.
     pub(crate) fn inserted(&mut self, size: u64) {
-        let slot = self.slot(StateKind::Queued);
+        self.inserted_as(StateKind::Queued, size);
+    }
+
+    /// One more transfer of `size` bytes in `kind`.
+    fn inserted_as(&mut self, kind: StateKind, size: u64) {
+        let slot = self.slot(kind);
         slot.0 += 1;
         slot.1 = slot.1.saturating_add(to_i64(size));
     }

@@ -13,7 +13,7 @@ use crate::state::{Lane, StateKind, TransferState};
 use crate::upload::{Constraints, Upload, UploadMethod};
 use crate::{Transfer, TransferId};
 
-const COLUMNS: &str = "id, source, destination, host, method, multipart_field, headers, \
+pub(super) const COLUMNS: &str = "id, source, destination, host, method, multipart_field, headers, \
      priority, allow_expensive, allow_constrained, size, mtime_ns, state, lane_key, attempts, \
      next_attempt_at, bytes_sent, error_kind, error_status, error_message, created_at, updated_at, \
      seq";
@@ -37,7 +37,7 @@ pub(super) fn text<'row>(row: &'row Row<'_>, column: usize) -> rusqlite::Result<
     })
 }
 
-fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
+pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
     let method_name = text(row, 4)?;
     let field: Option<String> = row.get(5)?;
     let method = UploadMethod::from_stored(method_name, field)

@@ -1,0 +1,173 @@
+//! A read-only look at a queue's database: what `ferry status` shows, and what an app or
+//! a tool may read at any time, also while another process (a push, the app itself)
+//! drives the queue.
+//!
+//! What it is for: from one read transaction of the stored rows, the files by state (each
+//! file counted once, by its newest record, so a failure a later run uploaded counts as
+//! uploaded), the transfers that wait and why (next try, attempts, last error), the
+//! failures that still stand, and per host what waits for it.
+//!
+//! What it must never do: write to the database, requeue a transfer, take the
+//! one-process lock, migrate a schema, or start a transfer. Host health here is inferred
+//! from the errors stored with the transfers: a host's breaker lives in the memory of the
+//! process that drives the queue (`TransferQueue::host_status` there).
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::clock::from_ms;
+use crate::error::TransferError;
+use crate::progress::StateCount;
+use crate::state::StateKind;
+use crate::store::{self, ReadOnlyStore, StateTotals};
+use crate::{Error, Transfer};
+
+/// What a queue's database held at one moment.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QueueSnapshot {
+    pub database: PathBuf,
+    /// When it was read.
+    pub taken_at: SystemTime,
+    /// Whether a process held the queue open (a push, an app) when it was read; `None`
+    /// where the system cannot tell. Transfers stored as running while no process holds
+    /// the queue were interrupted: the next opener queues them again.
+    pub in_use: Option<bool>,
+    /// Files by the state of their newest record, every state in [`StateKind::ALL`]
+    /// order. A file is a source and a destination: a run that finds a file's last
+    /// transfer failed or cancelled enqueues a new one, and the newest counts.
+    pub files: Vec<StateCount>,
+    /// Records (rows) by state, every state: older records of a file are counted too.
+    pub records: Vec<StateCount>,
+    /// Every host with queued or running transfers, by name.
+    pub hosts: Vec<HostSummary>,
+    /// Queued transfers, the soonest due first, at most [`SnapshotLimits::waiting`].
+    pub waiting: Vec<Transfer>,
+    /// Files whose newest record failed or waits for credentials, in enqueue order, at
+    /// most [`SnapshotLimits::failures`] (their number is in `files`).
+    pub failures: Vec<Transfer>,
+}
+
+/// What waits for one host, as the stored transfers tell it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostSummary {
+    /// `host:port` of the destinations.
+    pub host: String,
+    /// Transfers to this host waiting to run (due now or later).
+    pub queued: u64,
+    /// Transfers stored as running: sent now if the queue is in use, else interrupted.
+    pub running: u64,
+    /// Of the queued, those whose last attempt failed: they wait for a retry.
+    pub queued_after_failure: u64,
+    /// The earliest retry time of its queued transfers. The driving process's breaker
+    /// may hold a host back longer; it is not stored.
+    pub next_attempt_at: Option<SystemTime>,
+    /// The failure most recently stored with one of its queued transfers.
+    pub last_error: Option<TransferError>,
+    /// When that failure was stored.
+    pub last_error_at: Option<SystemTime>,
+}
+
+/// How many transfers a snapshot lists (the counts always cover every one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotLimits {
+    /// At most this many of the queued transfers, the soonest due first.
+    pub waiting: usize,
+    /// At most this many failures.
+    pub failures: usize,
+}
+
+impl Default for SnapshotLimits {
+    fn default() -> Self {
+        Self {
+            waiting: 100,
+            failures: 1000,
+        }
+    }
+}
+
+impl QueueSnapshot {
+    /// Reads the queue database at `path` without opening the queue: read-only, in one
+    /// read transaction, on the blocking pool. Works while another process drives the
+    /// queue. A missing file is [`crate::StoreError::NotFound`]; a database of an older
+    /// schema is [`crate::StoreError::OlderVersion`] (reading never migrates: open the
+    /// queue once to upgrade it).
+    pub async fn read(path: impl Into<PathBuf>, limits: SnapshotLimits) -> Result<Self, Error> {
+        let path = path.into();
+        tokio::task::spawn_blocking(move || read_blocking(path, limits))
+            .await
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// Files whose newest record is in `state`.
+    pub fn files_in(&self, state: StateKind) -> u64 {
+        self.files
+            .iter()
+            .find(|count| count.state == state)
+            .map_or(0, |count| count.files)
+    }
+}
+
+fn read_blocking(database: PathBuf, limits: SnapshotLimits) -> Result<QueueSnapshot, Error> {
+    let mut store = ReadOnlyStore::open(&database)?;
+    let taken_at = SystemTime::now();
+    let in_use = store.held_by_an_opener();
+    if store.is_empty() {
+        let none = StateTotals::default().counts();
+        return Ok(QueueSnapshot {
+            database,
+            taken_at,
+            in_use,
+            files: none.clone(),
+            records: none,
+            hosts: Vec::new(),
+            waiting: Vec::new(),
+            failures: Vec::new(),
+        });
+    }
+    let snapshot = store.read(|conn| {
+        let records = store::totals(conn)?.counts();
+        let mut files = StateTotals::default();
+        let mut failures = Vec::new();
+        for newest in store::newest_record_of_each_file(conn)? {
+            files.add(newest.state, newest.size);
+            let stands = matches!(newest.state, StateKind::Failed | StateKind::AuthRequired);
+            if stands && failures.len() < limits.failures {
+                failures.extend(store::load_by_seq(conn, newest.seq)?);
+            }
+        }
+        let hosts = store::host_backlogs(conn)?
+            .into_iter()
+            .map(HostSummary::from)
+            .collect();
+        Ok(QueueSnapshot {
+            database: database.clone(),
+            taken_at,
+            in_use,
+            files: files.counts(),
+            records,
+            hosts,
+            waiting: store::soonest_due(conn, limits.waiting)?,
+            failures,
+        })
+    })?;
+    Ok(snapshot)
+}
+
+impl From<store::HostBacklog> for HostSummary {
+    fn from(backlog: store::HostBacklog) -> Self {
+        Self {
+            host: backlog.host,
+            queued: backlog.queued,
+            running: backlog.running,
+            queued_after_failure: backlog.queued_after_failure,
+            next_attempt_at: backlog.next_attempt_ms.map(from_ms),
+            last_error: backlog.last_error,
+            last_error_at: backlog.last_error_ms.map(from_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
