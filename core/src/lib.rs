@@ -59,6 +59,7 @@ mod reconcile;
 mod resumable;
 mod retry;
 mod scheduler;
+mod selection;
 mod source_check;
 mod state;
 mod store;
@@ -87,6 +88,7 @@ pub use resumable::{
     IETF_IOS17_INTEROP_VERSION, IETF_LATEST_INTEROP_VERSION, ResumableConfig, ResumableDestination,
     ResumableProtocol,
 };
+pub use selection::Selection;
 pub use state::{Lane, StateKind, TransferState};
 pub use transfer::Transfer;
 pub use upload::{Constraints, Upload, UploadMethod};

@@ -8,6 +8,7 @@
 //! cost a few hundred fsyncs.
 //! This module must never decide anything about transfers: it stores and loads.
 
+pub(crate) mod bulk;
 mod enqueue;
 mod hosts;
 mod identity;
@@ -29,7 +30,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use self::lock::{DatabaseLock, lock_database};
 use crate::error::StoreError;
 
-pub(crate) use enqueue::{BatchWriter, Identity};
+pub(crate) use bulk::BulkFilter;
+pub(crate) use enqueue::{BatchWriter, Identity, stored_headers};
 pub(crate) use hosts::host_backlogs;
 pub(crate) use resumable::{
     ResumableRecord, forget_resumable, holds_any_resumable, load_resumable, save_resumable,

@@ -37,18 +37,25 @@ pub(crate) fn load_resumable(
             ))
         })
         .optional()?;
-    let Some((protocol, upload_url, offset)) = row else {
-        return Ok(None);
-    };
-    let protocol = ResumableProtocol::from_stored(&protocol)
+    row.map(|(protocol, upload_url, offset)| record_of(&protocol, upload_url, offset))
+        .transpose()
+}
+
+/// A record from its stored columns: protocol, upload URL, confirmed offset.
+pub(super) fn record_of(
+    protocol: &str,
+    upload_url: String,
+    offset: i64,
+) -> rusqlite::Result<ResumableRecord> {
+    let protocol = ResumableProtocol::from_stored(protocol)
         .ok_or_else(|| corrupt(0, format!("unknown resumable protocol {protocol:?}")))?;
     let confirmed_offset =
         u64::try_from(offset).map_err(|_| corrupt(2, "negative confirmed offset"))?;
-    Ok(Some(ResumableRecord {
+    Ok(ResumableRecord {
         protocol,
         upload_url,
         confirmed_offset,
-    }))
+    })
 }
 
 pub(crate) fn save_resumable(
