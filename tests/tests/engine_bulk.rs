@@ -16,8 +16,8 @@ use ferry_testkit::{
     TestServer,
 };
 use support::{
-    SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers, enqueue_each,
-    quick_config, wait_for, write_files,
+    SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers, enqueue_accepted,
+    enqueue_each, quick_config, server_with_faults, wait_for, write_files,
 };
 use tokio::time::Instant;
 
@@ -29,15 +29,6 @@ const OFFLINE: NetworkStatus = NetworkStatus {
 
 /// Nothing listens there, and nothing is sent while the queue is offline.
 const NOWHERE: &str = "http://127.0.0.1:9";
-
-async fn server_with(faults: FaultPlan) -> TestServer {
-    TestServer::start(ServerConfig {
-        faults,
-        ..ServerConfig::default()
-    })
-    .await
-    .expect("server")
-}
 
 fn always(code: u16, retry_after: Option<RetryAfter>) -> FaultPlan {
     FaultPlan {
@@ -165,7 +156,7 @@ async fn bulk_calls_select_by_state_and_by_a_prefix_taken_literally() {
 
 #[tokio::test(start_paused = true)]
 async fn cancel_where_stops_running_attempts_as_cancel_does() {
-    let server = server_with(FaultPlan {
+    let server = server_with_faults(FaultPlan {
         slow_read: Some(SlowReadFault {
             probability: 1.0,
             bytes_per_second: 64 * 1024,
@@ -207,7 +198,7 @@ async fn cancel_where_stops_running_attempts_as_cancel_does() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_where_requeues_failures_with_a_fresh_budget_and_makes_backoffs_due() {
-    let server = server_with(always(404, None)).await;
+    let server = server_with_faults(always(404, None)).await;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 5, 3, |_, _| 2048);
     let queue = TransferQueue::open(quick_config(dir.path()))
@@ -278,16 +269,6 @@ fn with_bearer(files: &[SourceFile], server: &TestServer, token: &str) -> Vec<Up
         .collect()
 }
 
-async fn enqueue_all(queue: &TransferQueue, uploads: Vec<Upload>) -> Vec<TransferId> {
-    queue
-        .enqueue_many(uploads)
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(|result| result.expect("accepted"))
-        .collect()
-}
-
 /// Issue 23, point 5: a transfer waiting for credentials is renewed where it is, never
 /// cancelled and enqueued again, so reruns add no rows.
 #[tokio::test(start_paused = true)]
@@ -307,7 +288,7 @@ async fn new_headers_renew_a_transfer_waiting_for_credentials_in_place() {
     let queue = TransferQueue::open(quick_config(dir.path()))
         .await
         .expect("open");
-    let ids = enqueue_all(&queue, with_bearer(&files, &server, "revoked")).await;
+    let ids = enqueue_accepted(&queue, with_bearer(&files, &server, "revoked")).await;
     queue.wait_idle().await.expect("idle");
     assert_eq!(
         files_in(&queue, StateKind::AuthRequired).await,
@@ -315,7 +296,7 @@ async fn new_headers_renew_a_transfer_waiting_for_credentials_in_place() {
     );
 
     // The same refused credentials again: the same transfers, still waiting.
-    let again = enqueue_all(&queue, with_bearer(&files, &server, "revoked")).await;
+    let again = enqueue_accepted(&queue, with_bearer(&files, &server, "revoked")).await;
     assert_eq!(again, ids);
     queue.wait_idle().await.expect("idle");
     assert_eq!(
@@ -324,7 +305,7 @@ async fn new_headers_renew_a_transfer_waiting_for_credentials_in_place() {
     );
 
     let token = server.issue_token();
-    let renewed = enqueue_all(&queue, with_bearer(&files, &server, &token)).await;
+    let renewed = enqueue_accepted(&queue, with_bearer(&files, &server, &token)).await;
     assert_eq!(renewed, ids, "renewed in place, under the same ids");
     queue.wait_idle().await.expect("idle");
     assert_eq!(files_in(&queue, StateKind::Succeeded).await, FILES as u64);
@@ -341,7 +322,7 @@ async fn new_headers_renew_a_transfer_waiting_for_credentials_in_place() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_where_resumes_transfers_waiting_for_credentials() {
-    let server = server_with(always(401, None)).await;
+    let server = server_with_faults(always(401, None)).await;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 12, 5, |_, _| 512);
     let queue = TransferQueue::open(quick_config(dir.path()))
@@ -433,7 +414,7 @@ async fn a_hundred_thousand_transfers_are_cancelled_and_purged_while_the_queue_a
 #[tokio::test(start_paused = true)]
 async fn repeated_runs_with_a_purge_keep_the_store_bounded() {
     const FILES: usize = 30;
-    let server = server_with(FaultPlan::default()).await;
+    let server = server_with_faults(FaultPlan::default()).await;
     let dir = tempfile::tempdir().expect("dir");
     let queue = TransferQueue::open(quick_config(dir.path()))
         .await

@@ -28,7 +28,7 @@ use crate::events::TransferEvent;
 use crate::selection::BulkAction;
 use crate::state::{Input, StateKind};
 use crate::store::BulkFilter;
-use crate::store::bulk::{self, BulkRow};
+use crate::store::bulk::{self, BulkRow, Move};
 use crate::{Error, TransferId};
 
 /// The most transfers one turn changes. A chunk of 2,000 is a few milliseconds of SQLite
@@ -203,7 +203,14 @@ impl Engine {
             let resources = bulk::take_upload_resources(tx, filter, rows)?;
             self.terminate_upload_resources(resources, outbox);
         }
-        bulk::cancel(tx, filter, rows, now_ms, &mut self.pending_totals)?;
+        bulk::move_rows(
+            tx,
+            filter,
+            rows,
+            Move::Cancel,
+            now_ms,
+            &mut self.pending_totals,
+        )?;
         for row in rows {
             self.progress_ledger.forget(&row.id);
             outbox
@@ -221,7 +228,14 @@ impl Engine {
         now_ms: i64,
         outbox: &mut Outbox,
     ) -> rusqlite::Result<()> {
-        bulk::requeue(tx, filter, rows, now_ms, &mut self.pending_totals)?;
+        bulk::move_rows(
+            tx,
+            filter,
+            rows,
+            Move::Requeue,
+            now_ms,
+            &mut self.pending_totals,
+        )?;
         for row in rows {
             match row.state {
                 // A queued transfer's retry was only made due: it was never held.

@@ -122,48 +122,37 @@ pub(crate) fn chunk(
     rows.collect()
 }
 
-/// Cancels the chunk's rows (none may be running: their attempts are the actor's).
-pub(crate) fn cancel(
-    conn: &Connection,
-    filter: &BulkFilter<'_>,
-    rows: &[BulkRow],
-    now_ms: i64,
-    totals: &mut TotalsDelta,
-) -> rusqlite::Result<()> {
-    change(
-        conn,
-        filter,
-        rows,
-        "UPDATE transfers SET state = 'cancelled', lane_key = NULL, updated_at = ?1",
-        now_ms,
-    )?;
-    for row in rows {
-        totals.moved(row.state, StateKind::Cancelled, row.size);
-    }
-    Ok(())
+/// How [`move_rows`] changes a chunk's rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Move {
+    /// Cancelled for good (none may be running: their attempts are the actor's).
+    Cancel,
+    /// Queued again, due now: a fresh attempt budget for those that were not queued, the
+    /// same budget for queued ones whose retry is made due at once.
+    Requeue,
 }
 
-/// Queues the chunk's rows again, due now: a fresh attempt budget for those that were
-/// not queued, the same budget for queued ones whose retry is made due at once.
-pub(crate) fn requeue(
-    conn: &Connection,
-    filter: &BulkFilter<'_>,
-    rows: &[BulkRow],
-    now_ms: i64,
-    totals: &mut TotalsDelta,
-) -> rusqlite::Result<()> {
-    change(
-        conn,
-        filter,
-        rows,
-        "UPDATE transfers SET attempts = CASE WHEN state = 'queued' THEN attempts ELSE 0 END, \
-         state = 'queued', lane_key = NULL, next_attempt_at = ?1, updated_at = ?1",
-        now_ms,
-    )?;
-    for row in rows {
-        totals.moved(row.state, StateKind::Queued, row.size);
+impl Move {
+    /// The statement; its first parameter is the time.
+    fn update(self) -> &'static str {
+        match self {
+            Self::Cancel => {
+                "UPDATE transfers SET state = 'cancelled', lane_key = NULL, updated_at = ?1"
+            }
+            Self::Requeue => {
+                "UPDATE transfers SET attempts = CASE WHEN state = 'queued' THEN attempts \
+                 ELSE 0 END, state = 'queued', lane_key = NULL, next_attempt_at = ?1, \
+                 updated_at = ?1"
+            }
+        }
     }
-    Ok(())
+
+    fn to(self) -> StateKind {
+        match self {
+            Self::Cancel => StateKind::Cancelled,
+            Self::Requeue => StateKind::Queued,
+        }
+    }
 }
 
 /// Deletes the chunk's rows (finished ones: the caller selects only those).
@@ -187,13 +176,14 @@ pub(crate) fn delete(
     Ok(())
 }
 
-/// Runs `update` (whose first parameter is `now_ms`) on the chunk's rows.
-fn change(
+/// Changes the chunk's rows as `how` says and counts each row's move in the totals.
+pub(crate) fn move_rows(
     conn: &Connection,
     filter: &BulkFilter<'_>,
     rows: &[BulkRow],
-    update: &str,
+    how: Move,
     now_ms: i64,
+    totals: &mut TotalsDelta,
 ) -> rusqlite::Result<()> {
     let Some(last) = rows.last() else {
         return Ok(());
@@ -202,11 +192,15 @@ fn change(
     // `?1` is taken by the time; the clause's parameters follow it.
     let clause = renumber_from(&clause, 2);
     let changed = conn
-        .prepare_cached(&format!("{update} WHERE {clause}"))?
+        .prepare_cached(&format!("{} WHERE {clause}", how.update()))?
         .execute(params_from_iter(
             std::iter::once(Value::Integer(now_ms)).chain(values),
         ))?;
-    expect_changed(changed, rows)
+    expect_changed(changed, rows)?;
+    for row in rows {
+        totals.moved(row.state, how.to(), row.size);
+    }
+    Ok(())
 }
 
 /// Numbers the clause's anonymous `?` parameters from `first` on, so they follow
@@ -292,11 +286,7 @@ fn forget(conn: &Connection, clause: &str, values: Vec<Value>) -> rusqlite::Resu
 mod tests {
     use super::*;
 
-    fn migrated() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("memory db");
-        super::super::schema::migrate(&mut conn).expect("migrate");
-        conn
-    }
+    use crate::store::schema::tests::migrated;
 
     fn insert(conn: &Connection, seq: i64, destination: &str, state: &str, updated_at: i64) {
         conn.execute(
@@ -364,7 +354,7 @@ mod tests {
         let walk = filter(&states, None);
         let rows = chunk(&conn, &walk, 10).expect("chunk");
         let mut totals = TotalsDelta::default();
-        requeue(&conn, &walk, &rows, 7, &mut totals).expect("requeue");
+        move_rows(&conn, &walk, &rows, Move::Requeue, 7, &mut totals).expect("requeue");
         let mut expected = TotalsDelta::default();
         expected.moved(StateKind::Failed, StateKind::Queued, 10);
         expected.moved(StateKind::Paused, StateKind::Queued, 10);

@@ -114,11 +114,7 @@ fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Error {
 mod tests {
     use super::*;
 
-    fn migrated() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("memory db");
-        super::super::schema::migrate(&mut conn).expect("migrate");
-        conn
-    }
+    use crate::store::schema::tests::migrated;
 
     #[test]
     fn a_record_is_saved_updated_and_forgotten() {
