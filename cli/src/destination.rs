@@ -67,6 +67,14 @@ impl BaseUrl {
         self.0.as_str()
     }
 
+    /// What the destinations under this base start with: the URL without its query. Used
+    /// to select the queue's transfers to this base (`push` makes them due now).
+    pub fn destination_prefix(&self) -> String {
+        let mut url = self.0.clone();
+        url.set_query(None);
+        url.into()
+    }
+
     /// The destination of a file whose path, relative to what was pushed, is `segments`
     /// (names as the file system gives them: any bytes).
     pub fn join<S: AsRef<OsStr>>(&self, segments: &[S]) -> Result<String, CliError> {

@@ -53,13 +53,7 @@ pub struct StatusFailure {
 /// `ferry status ...`.
 pub async fn run(args: StatusArgs) -> Result<Outcome, CliError> {
     let db = args.db.db;
-    if !db.is_file() {
-        return Err(CliError::usage(format!(
-            "there is no queue database at {}; run `ferry push` first, or point --db (or \
-             FERRY_DB) at the database a push used",
-            db.display()
-        )));
-    }
+    require_database(&db)?;
     let report = inspect(&db).await?;
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|error| {
@@ -70,6 +64,18 @@ pub async fn run(args: StatusArgs) -> Result<Outcome, CliError> {
         stdout::write_report("status", |mut out| write_text(&report, &mut out))?;
     }
     Ok(Outcome::Success)
+}
+
+/// Refuses a database that does not exist (opening it would create an empty one).
+pub fn require_database(db: &std::path::Path) -> Result<(), CliError> {
+    if db.is_file() {
+        return Ok(());
+    }
+    Err(CliError::usage(format!(
+        "there is no queue database at {}; run `ferry push` first, or point --db (or \
+         FERRY_DB) at the database a push used",
+        db.display()
+    )))
 }
 
 /// Reads the whole queue without starting anything.

@@ -12,8 +12,7 @@ use ferry::{
     Error, NetworkStatus, Selection, StateKind, TransferEvent, TransferId, TransferQueue, Upload,
 };
 use ferry_testkit::{
-    AuthPolicy, BearerPolicy, FaultPlan, RetryAfter, ServerConfig, SlowReadFault, StatusFault,
-    TestServer,
+    AuthPolicy, BearerPolicy, FaultPlan, RetryAfter, ServerConfig, SlowReadFault, TestServer,
 };
 use support::{
     SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers, enqueue_accepted,
@@ -29,17 +28,6 @@ const OFFLINE: NetworkStatus = NetworkStatus {
 
 /// Nothing listens there, and nothing is sent while the queue is offline.
 const NOWHERE: &str = "http://127.0.0.1:9";
-
-fn always(code: u16, retry_after: Option<RetryAfter>) -> FaultPlan {
-    FaultPlan {
-        status: Some(StatusFault {
-            probability: 1.0,
-            code,
-            retry_after,
-        }),
-        ..FaultPlan::default()
-    }
-}
 
 async fn files_in(queue: &TransferQueue, state: StateKind) -> u64 {
     queue
@@ -198,7 +186,7 @@ async fn cancel_where_stops_running_attempts_as_cancel_does() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_where_requeues_failures_with_a_fresh_budget_and_makes_backoffs_due() {
-    let server = server_with_faults(always(404, None)).await;
+    let server = server_with_faults(FaultPlan::always_status(404, None)).await;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 5, 3, |_, _| 2048);
     let queue = TransferQueue::open(quick_config(dir.path()))
@@ -228,7 +216,10 @@ async fn retry_where_requeues_failures_with_a_fresh_budget_and_makes_backoffs_du
 
     // A server that asks for ten minutes: the transfers wait out a backoff, queued.
     server
-        .set_faults(always(503, Some(RetryAfter::Seconds(600))))
+        .set_faults(FaultPlan::always_status(
+            503,
+            Some(RetryAfter::Seconds(600)),
+        ))
         .expect("faults");
     let backing_off = enqueue_each(&queue, waiting, &server.base_url()).await;
     for _ in 0..backing_off.len() {
@@ -322,7 +313,7 @@ async fn new_headers_renew_a_transfer_waiting_for_credentials_in_place() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_where_resumes_transfers_waiting_for_credentials() {
-    let server = server_with_faults(always(401, None)).await;
+    let server = server_with_faults(FaultPlan::always_status(401, None)).await;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 12, 5, |_, _| 512);
     let queue = TransferQueue::open(quick_config(dir.path()))
