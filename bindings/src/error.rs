@@ -34,6 +34,10 @@ pub enum FerryError {
     /// names the field and what to use instead.
     #[error("{message}")]
     InvalidConfig { message: String },
+    /// A bulk call (`cancelWhere`, `retryWhere`, `purgeWhere`) selected a state it never
+    /// changes; the message says which states it acts on.
+    #[error("{message}")]
+    InvalidSelection { message: String },
     #[error("{message}")]
     Closed { message: String },
     #[error("{message}")]
@@ -56,6 +60,7 @@ impl From<Error> for FerryError {
             Error::Store(_) => Self::Database { message },
             Error::HttpClient { .. } => Self::HttpClient { message },
             Error::InvalidConfig { .. } => Self::InvalidConfig { message },
+            Error::InvalidSelection { .. } => Self::InvalidSelection { message },
             Error::Closed => Self::Closed { message },
         }
     }

@@ -2,13 +2,14 @@
 //! on Ferry's runtime.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::authorizer::{ForeignAuthorizer, RequestAuthorizer};
 use crate::events::{EventSubscription, TransferObserver};
 use crate::platform::{ForeignPlatform, PlatformOutcome, PlatformTransferService};
 use crate::records::{
-    AppState, EnqueueResult, HostStatus, NetworkStatus, Progress, QueueConfig, StateFilter,
-    Transfer, Upload, parse_id,
+    AppState, EnqueueResult, HostStatus, NetworkStatus, Progress, QueueConfig, Selection,
+    StateFilter, Transfer, Upload, parse_id,
 };
 use crate::{FerryError, logging, runtime};
 
@@ -139,6 +140,35 @@ impl TransferQueue {
     pub async fn retry(&self, id: String) -> Result<(), FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.retry(&parse_id(&id)?).await?) }).await
+    }
+
+    /// Cancels every selected transfer that is queued, running, paused or waiting for
+    /// credentials; returns how many. Running attempts are stopped; each sends
+    /// `Cancelled`. A selected state that cannot be cancelled is `InvalidSelection`.
+    pub async fn cancel_where(&self, selection: Selection) -> Result<u64, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.cancel_where(selection.into()).await?) }).await
+    }
+
+    /// Queues every selected failed, paused or credential-waiting transfer again with a
+    /// fresh attempt budget, and makes selected queued transfers waiting out a backoff
+    /// due now; returns how many.
+    pub async fn retry_where(&self, selection: Selection) -> Result<u64, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.retry_where(selection.into()).await?) }).await
+    }
+
+    /// Deletes the records of selected succeeded, failed or cancelled transfers last
+    /// changed at least `older_than` ago; returns how many. A purged upload enqueued
+    /// again is sent again.
+    pub async fn purge_where(
+        &self,
+        selection: Selection,
+        older_than: Duration,
+    ) -> Result<u64, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.purge_where(selection.into(), older_than).await?) })
+            .await
     }
 
     pub async fn progress(&self) -> Result<Progress, FerryError> {

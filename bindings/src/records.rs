@@ -281,7 +281,27 @@ impl From<&ferry::TransferState> for TransferState {
     }
 }
 
-/// A state without its data, to filter `list`.
+/// Which transfers `cancelWhere`, `retryWhere` and `purgeWhere` act on: those in one of
+/// `states` (every state the call acts on, when empty) whose destination starts with
+/// `destinationPrefix` (compared literally: `%` and `_` are plain characters).
+#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
+pub struct Selection {
+    #[uniffi(default = [])]
+    pub states: Vec<StateFilter>,
+    #[uniffi(default)]
+    pub destination_prefix: Option<String>,
+}
+
+impl From<Selection> for ferry::Selection {
+    fn from(selection: Selection) -> Self {
+        Self {
+            states: selection.states.into_iter().map(Into::into).collect(),
+            destination_prefix: selection.destination_prefix,
+        }
+    }
+}
+
+/// A state without its data, to filter `list` and to select transfers in bulk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum StateFilter {
     Queued,

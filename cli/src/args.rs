@@ -29,6 +29,18 @@ pub enum Command {
     Push(PushArgs),
     /// Show how many transfers the queue holds in each state, and every failure's reason.
     Status(StatusArgs),
+    /// Cancel queued, paused and credential-waiting transfers for good (all of them, or by
+    /// --state and --prefix).
+    #[command(after_help = MANAGE_HELP)]
+    Cancel(SelectArgs),
+    /// Queue failed, paused and credential-waiting transfers again with a fresh attempt
+    /// budget, and make queued ones waiting out a backoff due now.
+    #[command(after_help = MANAGE_HELP)]
+    Retry(SelectArgs),
+    /// Delete the records of succeeded, failed and cancelled transfers (never queued or
+    /// running ones), optionally only those older than --older-than.
+    #[command(after_help = MANAGE_HELP)]
+    Purge(PurgeArgs),
     /// Run a self-contained demonstration against a built-in faulty loopback server.
     #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
@@ -60,6 +72,24 @@ Examples:
 
 Headers given with --header are stored in the database; secrets belong in
 --bearer-command, whose tokens live in memory only.";
+
+const MANAGE_HELP: &str = "\
+With no --state, every state the command acts on is selected; a state it never changes
+is refused (cancel: queued, running, paused, auth_required; retry: queued, paused,
+failed, auth_required; purge: succeeded, failed, cancelled). --prefix selects by
+destination; a push's BASE_URL selects what that push enqueued (its user name, password
+and query are ignored). Acting on every transfer needs --all, so that a forgotten filter
+never empties a queue. The work is done in the database only: a retried transfer is
+sent by the next `ferry push` (any BASE_URL; a push drains the whole queue). The
+database must not be in use by a running push.
+
+A purged upload is forgotten: pushing the same file again sends it again.
+
+Examples:
+  ferry retry --state failed
+  ferry cancel --prefix https://uploads.example.com/u/42/
+  ferry purge --older-than 7d
+  ferry purge --state succeeded --all --json";
 
 const DEMO_HELP: &str = "\
 The demo generates files of mixed sizes (seeded, so every run is the same) in a temporary
@@ -195,6 +225,74 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// Which transfers `cancel`, `retry` and `purge` act on.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Only transfers in this state (as `ferry status` names it); repeat for more.
+    #[arg(long = "state", value_enum, value_name = "STATE")]
+    pub states: Vec<StateArg>,
+
+    /// Only transfers whose destination starts with this URL (such as a push's BASE_URL).
+    #[arg(long, value_name = "URL")]
+    pub prefix: Option<String>,
+
+    /// Act on every transfer the command can act on; needed when no other filter is given.
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Only records last changed at least this long ago: 30d, 12h, 90m, 1h 30m (0 for
+    /// any age).
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: Option<Duration>,
+}
+
+/// A transfer state, named as `ferry status` prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StateArg {
+    Queued,
+    Running,
+    Paused,
+    #[value(name = "auth_required", alias = "auth-required")]
+    AuthRequired,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl From<StateArg> for ferry::StateKind {
+    fn from(state: StateArg) -> Self {
+        match state {
+            StateArg::Queued => Self::Queued,
+            StateArg::Running => Self::Running,
+            StateArg::Paused => Self::Paused,
+            StateArg::AuthRequired => Self::AuthRequired,
+            StateArg::Succeeded => Self::Succeeded,
+            StateArg::Failed => Self::Failed,
+            StateArg::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// An age such as `7d`, `12h` or `1h 30m` (`humantime`'s format); `0` is any age.
+fn parse_age(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|error| {
+        format!("{text:?} is not an age ({error}); give one such as 30d, 12h, 90m or 0")
+    })
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How many files to generate.
@@ -262,6 +360,34 @@ mod tests {
         assert_eq!(push.base_url, "http://h/x/");
         assert_eq!(push.concurrency, 8);
         assert_eq!(push.stall_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn ages_take_units_and_a_bare_number_says_what_to_give() {
+        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_age("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
+        let error = parse_age("3600").expect_err("no unit");
+        assert!(error.contains("30d, 12h"), "{error}");
+        let cli = Cli::try_parse_from([
+            "ferry",
+            "purge",
+            "--state",
+            "succeeded",
+            "--state",
+            "auth-required",
+            "--older-than",
+            "2h",
+        ])
+        .expect("parses");
+        let Command::Purge(purge) = cli.command else {
+            panic!("not purge");
+        };
+        assert_eq!(
+            purge.select.states,
+            [StateArg::Succeeded, StateArg::AuthRequired]
+        );
+        assert_eq!(purge.older_than, Some(Duration::from_secs(7200)));
     }
 
     #[test]

@@ -173,6 +173,8 @@ async fn run_against(
         authorizer: None,
         resumable: None,
         extra_root_certificates_pem: Vec::new(),
+        // A new database: nothing was left waiting.
+        resume_under: None,
     };
     let summary = push::execute(plan, &options).await?;
     if let Some(by) = summary.interrupted_by {

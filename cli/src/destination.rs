@@ -67,6 +67,20 @@ impl BaseUrl {
         self.0.as_str()
     }
 
+    /// What the destinations under this base start with: the URL without its query, its
+    /// path ending in `/` as [`join`](Self::join) makes it (so `http://h/up` does not
+    /// select `http://h/upload/...`). Used to select the queue's transfers to this base
+    /// (`push` makes them due now).
+    pub fn destination_prefix(&self) -> String {
+        let mut url = self.0.clone();
+        url.set_query(None);
+        if !url.path().ends_with('/') {
+            let directory = format!("{}/", url.path());
+            url.set_path(&directory);
+        }
+        url.into()
+    }
+
     /// The destination of a file whose path, relative to what was pushed, is `segments`
     /// (names as the file system gives them: any bytes).
     pub fn join<S: AsRef<OsStr>>(&self, segments: &[S]) -> Result<String, CliError> {
@@ -118,6 +132,17 @@ mod tests {
             .expect("valid base")
             .join(segments)
             .expect("joins")
+    }
+
+    #[test]
+    fn the_prefix_of_a_base_selects_only_what_join_puts_under_it() {
+        let base = BaseUrl::parse("http://h/up?sig=x").expect("valid base");
+        let prefix = base.destination_prefix();
+        assert_eq!(prefix, "http://h/up/");
+        assert!(join("http://h/up", &["a.txt"]).starts_with(&prefix));
+        assert!(!"http://h/upload/a.txt".starts_with(&prefix));
+        let root = BaseUrl::parse("http://h").expect("valid base");
+        assert_eq!(root.destination_prefix(), "http://h/");
     }
 
     #[test]

@@ -99,6 +99,10 @@ impl From<ferry::Error> for CliError {
                     directory.display()
                 ))
             }
+            // A bulk call's state it never changes: the message says which it acts on.
+            error @ ferry::Error::InvalidSelection { .. } => {
+                Self::Usage(format!("{error} (--state)"))
+            }
             other => Self::Queue(other),
         }
     }

@@ -17,6 +17,7 @@ mod error;
 mod escape;
 mod headers;
 mod host_report;
+mod manage;
 mod patience;
 mod progress_ui;
 mod pump;
@@ -39,6 +40,7 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 use crate::error::EXIT_CANNOT_RUN;
+use crate::manage::Action;
 
 /// How long blocking work still running when the command is done may take to finish.
 const BLOCKING_WORK_GRACE: Duration = Duration::from_secs(1);
@@ -62,6 +64,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Push(args) => push::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Cancel(args) => manage::run(Action::Cancel, args, None).await,
+            Command::Retry(args) => manage::run(Action::Retry, args, None).await,
+            Command::Purge(args) => manage::run(Action::Purge, args.select, args.older_than).await,
             Command::Demo(args) => demo::run(args).await,
         }
     });

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ferry::{
-    Integrations, Limits, QueueConfig, RequestAuthorizer, StateKind, Transfer, TransferId,
-    TransferQueue, Upload, UploadMethod,
+    Integrations, Limits, QueueConfig, RequestAuthorizer, Selection, StateKind, Transfer,
+    TransferId, TransferQueue, Upload, UploadMethod,
 };
 
 use crate::args::{MethodArg, PushArgs};
@@ -68,6 +68,9 @@ pub struct RunOptions {
     pub resumable: Option<ResumableChoice>,
     /// `--cacert`: the PEM text of each file, trusted besides the system's roots.
     pub extra_root_certificates_pem: Vec<String>,
+    /// BASE_URL's [`destination_prefix`](BaseUrl::destination_prefix): what an earlier
+    /// run left waiting under it (a backoff, refused credentials) is made due at once.
+    pub resume_under: Option<String>,
 }
 
 /// `ferry push ...`.
@@ -102,6 +105,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         authorizer,
         resumable,
         extra_root_certificates_pem: read_cacerts(&args.cacert)?,
+        resume_under: Some(base.destination_prefix()),
     };
     let summary = execute(plan, &options).await?;
     let printed = if args.json {
@@ -229,7 +233,9 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
         options.json,
     );
     let mut ids = Vec::with_capacity(plan.uploads.len());
-    let interrupted = match enqueue_and_drain(&queue, &mut pump, &plan.uploads, &mut ids).await {
+    let under = options.resume_under.as_deref();
+    let drained = enqueue_and_drain(&queue, &mut pump, &plan.uploads, &mut ids, under).await;
+    let interrupted = match drained {
         Ok(()) => None,
         // Summarised like a finished run; what is left is queued for the next one.
         Err(CliError::Interrupted { by, .. }) => Some(by),
@@ -268,13 +274,21 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
 type EnqueueResult = Result<TransferId, ferry::Error>;
 
 /// Enqueues `uploads` (their results land in `ids`, in order, as each batch is answered)
-/// and waits until the queue is idle.
+/// and waits until the queue is idle. Transfers an earlier run left under `under` are
+/// taken up at once: queued ones waiting out a stored backoff (up to minutes) are made due
+/// before anything is enqueued, and those waiting for credentials are queued again after
+/// (`resume_waiting_for_credentials`).
 async fn enqueue_and_drain(
     queue: &TransferQueue,
     pump: &mut Pump<'_>,
     uploads: &[Upload],
     ids: &mut Vec<EnqueueResult>,
+    under: Option<&str>,
 ) -> Result<(), CliError> {
+    if let Some(prefix) = under {
+        let waiting = Selection::in_states([StateKind::Queued]).with_destination_prefix(prefix);
+        pump.drive(queue.retry_where(waiting)).await??;
+    }
     for batch in uploads.chunks(ENQUEUE_BATCH) {
         pump.ui()
             .phase(&format!("enqueueing {}/{}", ids.len(), uploads.len()));
@@ -288,56 +302,28 @@ async fn enqueue_and_drain(
         }
         ids.extend(results);
     }
-    renew_auth_required(queue, pump, uploads, ids).await?;
+    if let Some(prefix) = under {
+        resume_waiting_for_credentials(queue, pump, prefix).await?;
+    }
     pump.ui().phase("uploading");
     pump.drive(queue.wait_idle()).await??;
     Ok(())
 }
 
-/// Transfers an earlier run left waiting for credentials would otherwise wait forever
-/// (enqueueing again returns them as they are, with the headers they were stored with).
-/// Running the command again is how a CLI user "signs in": cancel each one and enqueue it
-/// afresh, so it is sent with this run's headers. Nothing of it was stored by the server
-/// (it refused), so the new idempotency key cannot create a duplicate.
-async fn renew_auth_required(
+/// Transfers an earlier run left waiting for credentials would otherwise wait forever.
+/// Running the command again is how a CLI user "signs in": the engine has already given
+/// the new headers (`-H`) to those enqueued again, in place; every one still waiting under
+/// BASE_URL is queued again where it is, with its id (and so its Idempotency-Key), to be
+/// sent with this run's credentials (`-H`, a password in BASE_URL, `--bearer-command`).
+/// Never cancelled and enqueued anew: a rerun adds no rows (issue 23, point 5). Those this
+/// run already saw refused get one more try, which opens the host's breaker again.
+async fn resume_waiting_for_credentials(
     queue: &TransferQueue,
     pump: &mut Pump<'_>,
-    uploads: &[Upload],
-    ids: &mut [EnqueueResult],
+    prefix: &str,
 ) -> Result<(), CliError> {
-    let mut waiting = std::collections::HashSet::new();
-    pump.drive(records::each(
-        queue,
-        Some(StateKind::AuthRequired),
-        |transfer| {
-            waiting.insert(transfer.id);
-        },
-    ))
-    .await??;
-    if waiting.is_empty() {
-        return Ok(());
-    }
-    let mut renewed = Vec::new();
-    for (position, id) in ids.iter().enumerate() {
-        if let Ok(id) = id
-            && waiting.contains(id)
-        {
-            pump.drive(queue.cancel(id)).await??;
-            renewed.push(position);
-        }
-    }
-    for batch in renewed.chunks(ENQUEUE_BATCH) {
-        let again: Vec<Upload> = batch
-            .iter()
-            .filter_map(|&position| uploads.get(position).cloned())
-            .collect();
-        let results = pump.drive(queue.enqueue_many(again)).await??;
-        for (&position, result) in batch.iter().zip(results) {
-            if let Some(slot) = ids.get_mut(position) {
-                *slot = result;
-            }
-        }
-    }
+    let waiting = Selection::in_states([StateKind::AuthRequired]).with_destination_prefix(prefix);
+    pump.drive(queue.retry_where(waiting)).await??;
     Ok(())
 }
 

@@ -79,13 +79,7 @@ pub struct StatusTransfer {
 /// `ferry status ...`.
 pub async fn run(args: StatusArgs) -> Result<Outcome, CliError> {
     let db = args.db.db;
-    if !db.is_file() {
-        return Err(CliError::usage(format!(
-            "there is no queue database at {}; run `ferry push` first, or point --db (or \
-             FERRY_DB) at the database a push used",
-            db.display()
-        )));
-    }
+    require_database(&db)?;
     let limits = SnapshotLimits {
         waiting: WAITING_LISTED,
         failures: usize::MAX,
@@ -101,6 +95,18 @@ pub async fn run(args: StatusArgs) -> Result<Outcome, CliError> {
         stdout::write_report("status", |mut out| write_text(&report, &snapshot, &mut out))?;
     }
     Ok(Outcome::Success)
+}
+
+/// Refuses a database that does not exist (opening it would create an empty one).
+pub fn require_database(db: &std::path::Path) -> Result<(), CliError> {
+    if db.is_file() {
+        return Ok(());
+    }
+    Err(CliError::usage(format!(
+        "there is no queue database at {}; run `ferry push` first, or point --db (or \
+         FERRY_DB) at the database a push used",
+        db.display()
+    )))
 }
 
 fn report(snapshot: &QueueSnapshot) -> StatusReport<'_> {

@@ -524,4 +524,7 @@ fn refused_credentials_wait_until_a_rerun_with_new_headers_sends_them() {
         "{report}"
     );
     assert_eq!(report["by_state"]["auth_required"], 0, "{report}");
+    // Renewed in place with the new header (issue 23, point 5): a rerun adds no rows.
+    assert_eq!(report["total"], files.len() as u64, "{report}");
+    assert_eq!(report["by_state"]["cancelled"], 0, "{report}");
 }

@@ -179,6 +179,10 @@ fn a_refused_password_waits_for_credentials_and_the_same_url_with_the_right_one_
         assert_stored_once(&harness, &format!("/up/{name}"), content);
     }
     assert_absent(PASSWORD, &[&fixed.stdout, &fixed.stderr], &db);
+    // Resumed in place (issue 23, point 5): no transfer was cancelled and enqueued anew.
+    let (_, report) = status_outputs(&db);
+    assert_eq!(report["total"], GOOD_FILES, "{report}");
+    assert_eq!(report["by_state"]["cancelled"], 0, "{report}");
 }
 
 #[test]

@@ -21,7 +21,7 @@
 
 mod resumable;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +57,7 @@ use crate::{Error, Transfer, TransferId};
 
 mod attempt_charge;
 mod batching;
+mod bulk;
 mod claim_ahead;
 mod group_commit;
 mod host_status;
@@ -65,6 +66,8 @@ mod platform_lane;
 mod stall_watch;
 
 use batching::BatchLaunch;
+use bulk::BulkJob;
+pub(crate) use bulk::BulkRequest;
 use group_commit::{GroupCommit, Told};
 use mailbox::Mailbox;
 
@@ -115,6 +118,12 @@ pub(crate) enum Command {
     },
     HostStatus {
         reply: oneshot::Sender<Result<Vec<HostStatus>, Error>>,
+    },
+    /// `cancel_where`, `retry_where`, `purge_where`: answered with how many transfers it
+    /// changed, once its last chunk is committed (`actor/bulk.rs`).
+    Bulk {
+        request: BulkRequest,
+        reply: oneshot::Sender<Result<u64, Error>>,
     },
     SetAppState {
         state: AppState,
@@ -309,6 +318,8 @@ pub(crate) struct Engine {
     app_state: AppState,
     idle_waiters: Vec<oneshot::Sender<()>>,
     shutdown_waiters: Vec<oneshot::Sender<()>>,
+    /// Bulk calls under way, oldest first: one chunk per turn (`actor/bulk.rs`).
+    bulk_jobs: VecDeque<BulkJob>,
     stopping: bool,
     rate: RateMeter,
     last_tick: Instant,
@@ -392,6 +403,7 @@ impl Actor {
                 app_state: AppState::default(),
                 idle_waiters: Vec::new(),
                 shutdown_waiters: Vec::new(),
+                bulk_jobs: VecDeque::new(),
                 stopping: false,
                 rate: RateMeter::default(),
                 last_tick: Instant::now(),
@@ -419,8 +431,14 @@ impl Actor {
             None => return,
         }
         while !self.engine.stopping {
-            let wake = self.next_wake();
-            let mut batch = self.mailbox.next_turn(wake).await;
+            let mut batch = if self.engine.has_bulk_work() {
+                // The next chunk of a bulk call, with whatever else is waiting.
+                tokio::task::yield_now().await;
+                self.mailbox.take_waiting()
+            } else {
+                let wake = self.next_wake();
+                self.mailbox.next_turn(wake).await
+            };
             let waiting = self.attempts_waiting_at_gates(&batch);
             let reserve = self
                 .engine
@@ -437,7 +455,7 @@ impl Actor {
             let has_commands = batch
                 .iter()
                 .any(|message| matches!(message, Message::Command(_)));
-            if has_commands || self.store.checkpoint_due() {
+            if has_commands || self.engine.has_bulk_work() || self.store.checkpoint_due() {
                 match self.turn_on_blocking_pool(batch).await {
                     Some(actor) => self = actor,
                     None => return,
@@ -524,7 +542,11 @@ impl Actor {
             if engine.stopping {
                 engine.interrupt_all(&tx, &mut outbox)?;
             } else {
-                engine.schedule(&tx, &mut outbox)?;
+                engine.continue_bulk(&tx, &mut outbox)?;
+                // Nothing starts while a cancel is under way: it could be cancelled next.
+                if !engine.cancelling() {
+                    engine.schedule(&tx, &mut outbox)?;
+                }
             }
             store::apply_totals(&tx, &engine.pending_totals)?;
             tx.commit()
@@ -562,6 +584,7 @@ impl Actor {
                     abort.abort();
                 }
                 engine.refuse(outbox.replies, outbox.platform_cancels, &error);
+                engine.abandon_bulk(&error);
                 engine.resynchronise(store.connection());
             }
         }
@@ -636,7 +659,7 @@ impl Engine {
         match command {
             Command::Enqueue { uploads, reply } => {
                 self.stall_watch.moved(Instant::now());
-                let results = self.enqueue(tx, uploads);
+                let results = self.enqueue(tx, uploads, outbox);
                 outbox.replies.push(reply_after_commit(reply, Ok(results)));
             }
             Command::Get { id, reply } => {
@@ -675,6 +698,7 @@ impl Engine {
                 let result = self.host_statuses(tx).map_err(sqlite);
                 outbox.replies.push(reply_after_commit(reply, result));
             }
+            Command::Bulk { request, reply } => self.start_bulk(request, reply),
             Command::SetAppState { state, reply } => {
                 let came_to_foreground =
                     self.app_state == AppState::Background && state == AppState::Foreground;
@@ -700,10 +724,15 @@ impl Engine {
         }
     }
 
+    /// Inserts each new upload. One whose transfer already exists gets that transfer's id:
+    /// while it is not finished, or when it succeeded and the file is unchanged. If that
+    /// transfer waits for credentials and the upload brings other headers, the transfer
+    /// takes them and is queued again, in place (`renew_waiting_for_credentials`).
     fn enqueue(
         &mut self,
         tx: &Connection,
         uploads: Vec<Result<ValidatedUpload, Error>>,
+        outbox: &mut Outbox,
     ) -> EnqueueResults {
         let now_ms = self.clock.now_ms();
         let mut writer = match store::BatchWriter::new(tx) {
@@ -720,6 +749,20 @@ impl Engine {
                 let identity = store::Identity::of(&upload.upload);
                 let existing = writer.find_reusable(&identity).map_err(sqlite)?;
                 if let Some(existing) = existing {
+                    if existing.state == StateKind::AuthRequired {
+                        let headers = store::stored_headers(&upload.upload).map_err(sqlite)?;
+                        if headers != existing.headers
+                            && writer
+                                .renew_waiting_for_credentials(&existing, &headers, now_ms)
+                                .map_err(sqlite)?
+                        {
+                            // As `resume`: the app brought new credentials.
+                            self.auth_breakers.close(&upload.host);
+                            outbox.events.push(TransferEvent::Requeued {
+                                id: existing.id.clone(),
+                            });
+                        }
+                    }
                     let still_pending = !existing.state.is_final();
                     let already_sent_unchanged = existing.state == StateKind::Succeeded
                         && existing.snapshot == upload.snapshot;
@@ -734,7 +777,7 @@ impl Engine {
                 Ok(id)
             })
             .collect();
-        self.pending_totals.merge(writer.inserted());
+        self.pending_totals.merge(writer.totals());
         results
     }
 
@@ -1445,7 +1488,7 @@ impl Engine {
     }
 
     fn wake_idle_waiters(&mut self, conn: &Connection) {
-        if self.idle_waiters.is_empty() || !self.in_flight.is_empty() {
+        if self.idle_waiters.is_empty() || !self.in_flight.is_empty() || self.has_bulk_work() {
             return;
         }
         match store::any_runnable(conn) {

@@ -50,6 +50,18 @@ pub enum Error {
         /// What to use instead.
         instead: String,
     },
+    /// A bulk call (`cancel_where`, `retry_where`, `purge_where`) was asked to act on a
+    /// state it never changes.
+    #[error(
+        "cannot {action} transfers that are {state}: {action} acts on {acts_on} transfers; \
+         leave {state} out of the selection"
+    )]
+    InvalidSelection {
+        action: &'static str,
+        state: &'static str,
+        /// The states the call acts on, comma-separated.
+        acts_on: String,
+    },
     #[error("the transfer queue has been shut down; open it again")]
     Closed,
 }

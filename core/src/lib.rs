@@ -64,6 +64,7 @@ mod reconcile;
 mod resumable;
 mod retry;
 mod scheduler;
+mod selection;
 mod snapshot;
 mod source_check;
 mod state;
@@ -93,6 +94,7 @@ pub use resumable::{
     IETF_IOS17_INTEROP_VERSION, IETF_LATEST_INTEROP_VERSION, ResumableConfig, ResumableDestination,
     ResumableProtocol,
 };
+pub use selection::Selection;
 pub use snapshot::{HostSummary, QueueSnapshot, SnapshotLimits};
 pub use state::{Lane, StateKind, TransferState};
 pub use transfer::Transfer;

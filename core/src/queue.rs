@@ -5,10 +5,11 @@
 //! never hold state of its own: the actor is the single source of truth.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::actor::{Actor, Command, EnqueueResults};
+use crate::actor::{Actor, BulkRequest, Command, EnqueueResults};
 use crate::auth::RequestAuthorizer;
 use crate::auth::attempt::AuthContext;
 use crate::clock::Clock;
@@ -22,6 +23,7 @@ use crate::platform::{
 };
 use crate::progress::{Progress, StateCount};
 use crate::reconcile::reconcile_at_open;
+use crate::selection::{BulkAction, Selection};
 use crate::state::{Input, StateKind};
 use crate::store::{self, Store};
 use crate::upload::Upload;
@@ -164,6 +166,14 @@ impl TransferQueue {
     /// Adds one upload and returns its id. Enqueueing the same source, destination and
     /// method again returns the existing id while that transfer is not finished, or when
     /// it succeeded and the file has not changed since.
+    ///
+    /// A transfer waiting for credentials ([`StateKind::AuthRequired`]) is renewed in
+    /// place when the upload enqueued again brings other headers: it keeps its id (and
+    /// so its `Idempotency-Key`), takes the new headers, and is queued again with a fresh
+    /// attempt budget (a `Requeued` event), as after [`resume`](Self::resume). This is how
+    /// new stored credentials (an `Authorization` header) reach a refused transfer. With
+    /// the same headers it stays waiting: [`resume`](Self::resume) it, or
+    /// [`retry_where`](Self::retry_where) many at once.
     pub async fn enqueue(&self, upload: Upload) -> Result<TransferId, Error> {
         let mut results = self.enqueue_many(vec![upload]).await?;
         results.pop().unwrap_or(Err(Error::Closed))
@@ -222,6 +232,66 @@ impl TransferQueue {
     /// Queues a failed transfer again, with a fresh attempt budget.
     pub async fn retry(&self, id: &TransferId) -> Result<(), Error> {
         self.control(id, Input::Retry).await
+    }
+
+    /// Cancels, for good, every selected transfer that is queued, running, paused or
+    /// waiting for credentials (all of them for [`Selection::all`]), and returns how many.
+    /// Running attempts are stopped as [`cancel`](Self::cancel) stops one; each transfer
+    /// sends `Cancelled`. Works through the queue a chunk at a time (2,000 transfers per
+    /// turn), so other calls and finished attempts are served in between; nothing new
+    /// starts until it is done. Acts on the transfers that existed when it began.
+    /// A selected state that cannot be cancelled (succeeded, failed, cancelled) is
+    /// refused with [`Error::InvalidSelection`].
+    pub async fn cancel_where(&self, selection: Selection) -> Result<u64, Error> {
+        self.bulk(BulkAction::Cancel, selection, Duration::ZERO)
+            .await
+    }
+
+    /// Queues again every selected transfer that failed, waits for credentials or is
+    /// paused, with a fresh attempt budget (each sends `Requeued`; credentials refused
+    /// before count as fixed, as after [`resume`](Self::resume)), and makes every
+    /// selected queued transfer that waits out a backoff due now. Returns how many it
+    /// changed, both kinds. Chunked as [`cancel_where`](Self::cancel_where), but transfers
+    /// start as soon as their chunk is committed. Running, succeeded and cancelled
+    /// transfers are never retried; selecting one of those states is refused with
+    /// [`Error::InvalidSelection`].
+    pub async fn retry_where(&self, selection: Selection) -> Result<u64, Error> {
+        self.bulk(BulkAction::Retry, selection, Duration::ZERO)
+            .await
+    }
+
+    /// Deletes the records of selected transfers that succeeded, failed or were cancelled
+    /// at least `older_than` ago (by their last change), with what is kept beside them
+    /// (a resumable upload's resource URL and offset; the server's partial upload is left
+    /// to expire), and returns how many. Queued, running, paused and waiting transfers
+    /// are never purged: selecting one of those states is refused with
+    /// [`Error::InvalidSelection`]. No events: the records are gone, `progress()` and
+    /// `count_by_state()` no longer count them.
+    ///
+    /// Enqueueing a purged upload again makes a new transfer: the queue no longer knows
+    /// it was sent, so it is sent again.
+    pub async fn purge_where(
+        &self,
+        selection: Selection,
+        older_than: Duration,
+    ) -> Result<u64, Error> {
+        self.bulk(BulkAction::Purge, selection, older_than).await
+    }
+
+    async fn bulk(
+        &self,
+        action: BulkAction,
+        selection: Selection,
+        older_than: Duration,
+    ) -> Result<u64, Error> {
+        let request = BulkRequest {
+            action,
+            states: selection.states_for(action)?,
+            destination_prefix: selection.destination_prefix,
+            older_than,
+        };
+        self.request(|reply| Command::Bulk { request, reply })
+            .await?
     }
 
     pub async fn progress(&self) -> Result<Progress, Error> {

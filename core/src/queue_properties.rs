@@ -141,7 +141,7 @@ fn apply(tx: &Connection, model: &mut Model, step: &Step, totals: &mut TotalsDel
                 writer
                     .insert(&id, &validated, &identity, 0)
                     .expect("insert");
-                totals.merge(writer.inserted());
+                totals.merge(writer.totals());
                 model.transfers.push(Modelled {
                     id,
                     upload: *upload,

@@ -159,6 +159,18 @@ pub enum FaultPlanError {
 }
 
 impl FaultPlan {
+    /// Every request answered with `code` (and `retry_after`, if any).
+    pub fn always_status(code: u16, retry_after: Option<RetryAfter>) -> Self {
+        Self {
+            status: Some(StatusFault {
+                probability: 1.0,
+                code,
+                retry_after,
+            }),
+            ..Self::default()
+        }
+    }
+
     /// Checks that probabilities, status codes and rates make sense.
     pub fn validate(&self) -> Result<(), FaultPlanError> {
         probability("reset", self.reset_probability)?;

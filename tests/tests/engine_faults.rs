@@ -7,22 +7,13 @@ use std::time::Duration;
 
 use ferry::{FailureKind, StateKind, TransferEvent, TransferQueue, Upload};
 use ferry_testkit::{
-    Fault, FaultPlan, RetryAfter, ScriptedFault, ServerConfig, StallFault, StatusFault, TestServer,
+    Fault, FaultPlan, RetryAfter, ScriptedFault, StallFault, StatusFault, TestServer,
 };
 use support::{
-    assert_all_received_once, assert_totals_agree_with_the_transfers, quick_config, wait_for,
-    write_files,
+    assert_all_received_once, assert_totals_agree_with_the_transfers, quick_config,
+    server_with_faults, wait_for, write_files,
 };
 use tokio::time::Instant;
-
-async fn server_with(faults: FaultPlan) -> TestServer {
-    TestServer::start(ServerConfig {
-        faults,
-        ..ServerConfig::default()
-    })
-    .await
-    .expect("server")
-}
 
 fn upload_to(server: &TestServer, file: &support::SourceFile) -> Upload {
     Upload::put(&file.path, format!("{}{}", server.base_url(), file.name))
@@ -30,7 +21,7 @@ fn upload_to(server: &TestServer, file: &support::SourceFile) -> Upload {
 
 #[tokio::test(start_paused = true)]
 async fn every_file_arrives_exactly_once_under_resets_503s_and_stalls() {
-    let server = server_with(FaultPlan {
+    let server = server_with_faults(FaultPlan {
         seed: 11,
         reset_probability: 0.10,
         status: Some(StatusFault {
@@ -98,7 +89,7 @@ async fn every_file_arrives_exactly_once_under_resets_503s_and_stalls() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stall_is_abandoned_within_stall_timeout_plus_one_second() {
-    let server = server_with(FaultPlan {
+    let server = server_with_faults(FaultPlan {
         scripted: vec![ScriptedFault::Request {
             n: 1,
             fault: Fault::Stall {
@@ -147,7 +138,7 @@ async fn a_stall_is_abandoned_within_stall_timeout_plus_one_second() {
 const EVENTS_TOLD_LATE_BY_AT_MOST: Duration = Duration::from_millis(5);
 
 async fn delay_before_second_attempt(retry_after: RetryAfter, code: u16) -> (Duration, Duration) {
-    let server = server_with(FaultPlan {
+    let server = server_with_faults(FaultPlan {
         scripted: vec![ScriptedFault::Request {
             n: 1,
             fault: Fault::Status {
@@ -230,7 +221,7 @@ async fn retry_after_http_date_on_429_is_honoured() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_host_is_probed_by_one_request_not_by_every_transfer() {
-    let server = server_with(FaultPlan {
+    let server = server_with_faults(FaultPlan {
         status: Some(StatusFault {
             probability: 1.0,
             code: 503,
@@ -265,7 +256,7 @@ async fn a_failing_host_is_probed_by_one_request_not_by_every_transfer() {
 async fn a_response_lost_after_the_server_stored_the_body_is_not_stored_twice() {
     // The server stores the body, then holds the response past the stall timeout; the
     // retry carries the same Idempotency-Key and the server refuses the second copy.
-    let server = server_with(FaultPlan {
+    let server = server_with_faults(FaultPlan {
         scripted: vec![ScriptedFault::Request {
             n: 1,
             fault: Fault::Delay { ms: 120_000 },

@@ -54,6 +54,19 @@ impl Mailbox {
             () = sleep_until(wake) => Message::Tick,
         };
         let mut batch = vec![first];
+        self.take_into(&mut batch);
+        batch
+    }
+
+    /// Whatever is waiting, without waiting (possibly nothing): the turns that carry on a
+    /// bulk call (`actor/bulk.rs`) come at once.
+    pub(super) fn take_waiting(&mut self) -> Vec<Message> {
+        let mut batch = Vec::new();
+        self.take_into(&mut batch);
+        batch
+    }
+
+    fn take_into(&mut self, batch: &mut Vec<Message>) {
         while batch.len() < MAX_BATCH {
             if let Ok(finished) = self.finished.try_recv() {
                 batch.push(Message::Finished(finished));
@@ -67,8 +80,7 @@ impl Mailbox {
                 break;
             }
         }
-        checkpoints_first(&mut batch);
-        batch
+        checkpoints_first(batch);
     }
 
     /// Adds up to `more` finished attempts to `batch`, as they finish. Stops early at any

@@ -114,13 +114,30 @@ impl Engine {
         let Some(record) = self.forget_upload_resource(tx, &transfer.id)? else {
             return Ok(());
         };
-        let lane = Arc::clone(&self.lane);
         let headers = transfer.upload.headers.clone();
+        self.terminate_upload_resources(vec![(record, headers)], outbox);
+        Ok(())
+    }
+
+    /// Deletes upload resources (each with its transfer's headers) on their servers once
+    /// the turn is committed, one after another: a bulk cancel may end many.
+    pub(super) fn terminate_upload_resources(
+        &self,
+        resources: Vec<store::bulk::TakenResource>,
+        outbox: &mut Outbox,
+    ) {
+        if resources.is_empty() {
+            return;
+        }
+        let lane = Arc::clone(&self.lane);
         outbox.replies.push(Box::new(move |failed| {
             if failed.is_none() {
-                tokio::spawn(terminate(lane.client.clone(), record, headers));
+                tokio::spawn(async move {
+                    for (record, headers) in resources {
+                        terminate(lane.client.clone(), record, headers).await;
+                    }
+                });
             }
         }));
-        Ok(())
     }
 }

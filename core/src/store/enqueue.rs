@@ -5,11 +5,11 @@
 //! for every row: with 10,000 uploads, the cache lookups alone were about a tenth of the
 //! batch's SQLite time (`many_small_puts`, where nothing can start until it commits).
 //!
-//! It counts what it inserted ([`BatchWriter::inserted`]); the turn adds that to the
-//! totals before it commits (`totals.rs`).
+//! It counts what it inserted or queued again ([`BatchWriter::totals`]); the turn adds
+//! that to the totals before it commits (`totals.rs`).
 //!
-//! It only reads and inserts rows; deciding what an existing transfer means for a new
-//! enqueue is the actor's.
+//! It only reads, inserts and renews rows; deciding what an existing transfer means for a
+//! new enqueue is the actor's.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -29,6 +29,20 @@ pub(crate) struct Reusable {
     pub id: TransferId,
     pub state: StateKind,
     pub snapshot: SourceSnapshot,
+    /// Its headers as stored (see [`stored_headers`]).
+    pub headers: String,
+    /// The row's key.
+    pub seq: i64,
+}
+
+/// An upload's headers as the store holds them: a JSON array of name and value pairs.
+pub(crate) fn stored_headers(upload: &Upload) -> rusqlite::Result<Cow<'static, str>> {
+    if upload.headers.is_empty() {
+        return Ok(Cow::Borrowed("[]"));
+    }
+    serde_json::to_string(&upload.headers)
+        .map(Cow::Owned)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
 }
 
 /// What makes two uploads the same: their source, destination, method and multipart
@@ -66,7 +80,7 @@ pub(crate) struct BatchWriter<'conn> {
     conn: &'conn Connection,
     exists: CachedStatement<'conn>,
     insert: CachedStatement<'conn>,
-    inserted: TotalsDelta,
+    totals: TotalsDelta,
 }
 
 impl<'conn> BatchWriter<'conn> {
@@ -87,7 +101,7 @@ impl<'conn> BatchWriter<'conn> {
             conn,
             exists,
             insert,
-            inserted: TotalsDelta::default(),
+            totals: TotalsDelta::default(),
         })
     }
 
@@ -108,7 +122,7 @@ impl<'conn> BatchWriter<'conn> {
             return Ok(None);
         }
         let mut newest_of = self.conn.prepare_cached(
-            "SELECT id, state, size, mtime_ns FROM transfers \
+            "SELECT id, state, size, mtime_ns, headers, seq FROM transfers \
              WHERE identity = ?1 AND source = ?2 AND destination = ?3 AND method = ?4 \
                AND multipart_field IS ?5 \
              ORDER BY seq DESC LIMIT 1",
@@ -127,6 +141,8 @@ impl<'conn> BatchWriter<'conn> {
                             size: u64::try_from(size).unwrap_or(0),
                             mtime_ns: row.get(3)?,
                         },
+                        headers: row.get(4)?,
+                        seq: row.get(5)?,
                     })
                 },
             )
@@ -142,14 +158,7 @@ impl<'conn> BatchWriter<'conn> {
         now_ms: i64,
     ) -> rusqlite::Result<()> {
         let upload = &validated.upload;
-        let headers = if upload.headers.is_empty() {
-            Cow::Borrowed("[]")
-        } else {
-            Cow::Owned(
-                serde_json::to_string(&upload.headers)
-                    .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?,
-            )
-        };
+        let headers = stored_headers(upload)?;
         self.insert.execute(params![
             id.as_str(),
             source_path::to_sql(identity.source),
@@ -166,12 +175,38 @@ impl<'conn> BatchWriter<'conn> {
             now_ms,
             identity.key,
         ])?;
-        self.inserted.inserted(validated.snapshot.size);
+        self.totals.inserted(validated.snapshot.size);
         Ok(())
     }
 
-    /// What this batch inserted, for the totals (`totals.rs`).
-    pub(crate) fn inserted(&self) -> &TotalsDelta {
-        &self.inserted
+    /// Gives the transfer waiting for credentials in `existing` the `headers` (as
+    /// [`stored_headers`] gives them) and queues it again, due `now_ms`, with a fresh
+    /// attempt budget. Returns whether it was still waiting (and so was renewed).
+    pub(crate) fn renew_waiting_for_credentials(
+        &mut self,
+        existing: &Reusable,
+        headers: &str,
+        now_ms: i64,
+    ) -> rusqlite::Result<bool> {
+        let renewed = self
+            .conn
+            .prepare_cached(
+                "UPDATE transfers SET headers = ?2, state = 'queued', attempts = 0, \
+                 next_attempt_at = ?3, updated_at = ?3 WHERE seq = ?1 AND state = 'auth_required'",
+            )?
+            .execute(params![existing.seq, headers, now_ms])?;
+        if renewed == 1 {
+            self.totals.moved(
+                StateKind::AuthRequired,
+                StateKind::Queued,
+                existing.snapshot.size,
+            );
+        }
+        Ok(renewed == 1)
+    }
+
+    /// What this batch inserted and queued again, for the totals (`totals.rs`).
+    pub(crate) fn totals(&self) -> &TotalsDelta {
+        &self.totals
     }
 }

@@ -8,6 +8,7 @@
 //! cost a few hundred fsyncs.
 //! This module must never decide anything about transfers: it stores and loads.
 
+pub(crate) mod bulk;
 mod enqueue;
 mod hosts;
 mod identity;
@@ -31,7 +32,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use self::lock::{DatabaseLock, lock_database};
 use crate::error::StoreError;
 
-pub(crate) use enqueue::{BatchWriter, Identity};
+pub(crate) use bulk::BulkFilter;
+pub(crate) use enqueue::{BatchWriter, Identity, stored_headers};
 pub(crate) use hosts::{HostBacklog, host_backlogs};
 pub(crate) use inspect::{newest_record_of_each_file, soonest_due};
 pub(crate) use read_only::ReadOnlyStore;

@@ -37,18 +37,25 @@ pub(crate) fn load_resumable(
             ))
         })
         .optional()?;
-    let Some((protocol, upload_url, offset)) = row else {
-        return Ok(None);
-    };
-    let protocol = ResumableProtocol::from_stored(&protocol)
+    row.map(|(protocol, upload_url, offset)| record_of(&protocol, upload_url, offset))
+        .transpose()
+}
+
+/// A record from its stored columns: protocol, upload URL, confirmed offset.
+pub(super) fn record_of(
+    protocol: &str,
+    upload_url: String,
+    offset: i64,
+) -> rusqlite::Result<ResumableRecord> {
+    let protocol = ResumableProtocol::from_stored(protocol)
         .ok_or_else(|| corrupt(0, format!("unknown resumable protocol {protocol:?}")))?;
     let confirmed_offset =
         u64::try_from(offset).map_err(|_| corrupt(2, "negative confirmed offset"))?;
-    Ok(Some(ResumableRecord {
+    Ok(ResumableRecord {
         protocol,
         upload_url,
         confirmed_offset,
-    }))
+    })
 }
 
 pub(crate) fn save_resumable(
@@ -107,11 +114,7 @@ fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Error {
 mod tests {
     use super::*;
 
-    fn migrated() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("memory db");
-        super::super::schema::migrate(&mut conn).expect("migrate");
-        conn
-    }
+    use crate::store::schema::tests::migrated;
 
     #[test]
     fn a_record_is_saved_updated_and_forgotten() {

@@ -143,10 +143,17 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::{BatchWriter, Identity};
     use crate::upload::Upload;
+
+    /// An empty database in memory, at the latest version.
+    pub(in crate::store) fn migrated() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        migrate(&mut conn).expect("migrate");
+        conn
+    }
 
     /// A database left at `version` by an older build.
     fn database_at(version: usize) -> Connection {

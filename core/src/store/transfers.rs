@@ -42,13 +42,7 @@ pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
     let field: Option<String> = row.get(5)?;
     let method = UploadMethod::from_stored(method_name, field)
         .ok_or_else(|| corrupt(4, format!("unknown method {method_name:?}")))?;
-    let headers_json = text(row, 6)?;
-    let headers: Vec<(String, String)> = if headers_json == "[]" {
-        Vec::new()
-    } else {
-        serde_json::from_str(headers_json)
-            .map_err(|error| corrupt(6, format!("headers are not valid JSON: {error}")))?
-    };
+    let headers = decode_headers(text(row, 6)?, 6)?;
     let state_name = text(row, 12)?;
     let lane_key: Option<String> = row.get(13)?;
     let kind = StateKind::parse(state_name)
@@ -97,6 +91,15 @@ pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
         updated_at: from_ms(row.get(21)?),
         seq: row.get(22)?,
     })
+}
+
+/// The stored headers (a JSON array of name and value pairs) of column `column`.
+pub(super) fn decode_headers(json: &str, column: usize) -> rusqlite::Result<Vec<(String, String)>> {
+    if json == "[]" {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(json)
+        .map_err(|error| corrupt(column, format!("headers are not valid JSON: {error}")))
 }
 
 pub(super) fn to_i64(value: u64) -> i64 {

@@ -102,6 +102,14 @@ pub async fn enqueue_each(
         .iter()
         .map(|file| ferry::Upload::put(&file.path, format!("{base_url}{}", file.name)))
         .collect();
+    enqueue_accepted(queue, uploads).await
+}
+
+/// Enqueues `uploads` in one call; every one must be accepted.
+pub async fn enqueue_accepted(
+    queue: &TransferQueue,
+    uploads: Vec<ferry::Upload>,
+) -> Vec<ferry::TransferId> {
     queue
         .enqueue_many(uploads)
         .await
@@ -109,6 +117,16 @@ pub async fn enqueue_each(
         .into_iter()
         .map(|result| result.expect("accepted"))
         .collect()
+}
+
+/// A loopback test server with `faults` and otherwise the defaults.
+pub async fn server_with_faults(faults: ferry_testkit::FaultPlan) -> ferry_testkit::TestServer {
+    ferry_testkit::TestServer::start(ferry_testkit::ServerConfig {
+        faults,
+        ..ferry_testkit::ServerConfig::default()
+    })
+    .await
+    .expect("server")
 }
 
 /// Waits for the first event matching `wanted`, looking at no more than `limit` events.

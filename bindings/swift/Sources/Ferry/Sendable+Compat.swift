@@ -18,6 +18,7 @@ extension PlatformFailure: @unchecked Sendable {}
 extension PlatformOutcome: @unchecked Sendable {}
 extension Progress: @unchecked Sendable {}
 extension QueueConfig: @unchecked Sendable {}
+extension Selection: @unchecked Sendable {}
 extension StateFilter: @unchecked Sendable {}
 extension Transfer: @unchecked Sendable {}
 extension TransferError: @unchecked Sendable {}
