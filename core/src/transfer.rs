@@ -1,10 +1,21 @@
-//! The public snapshot of one transfer, as stored.
+//! The public snapshot of one transfer, as stored, and every edge of its life as one named
+//! record edit: [`Transfer::start`], [`Transfer::conclude`],
+//! [`Transfer::requeue_without_verdict`], [`Transfer::hold_for_credentials`] and
+//! [`Transfer::control`]. These are the only writers of `attempts`, `bytes_sent`,
+//! `next_attempt_at` and `last_error` in the engine; each moves the state through the pure
+//! table (`state.rs`) and changes nothing when the table refuses.
+//!
+//! Must never touch the store, a clock or anything outside the record: the caller saves it
+//! in its turn's transaction and passes the time in. The store's set-wise requeues
+//! (`store/transfers.rs`, at open and after a failed commit) write what
+//! `requeue_without_verdict` writes, and a test holds them to it.
 
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{Input, transition};
+use crate::state::{Effect, IllegalTransition, Input, Lane, transition};
+use crate::upload::SourceSnapshot;
 use crate::{TransferError, TransferId, TransferState, Upload};
 
 /// One transfer as the store holds it.
@@ -42,9 +53,66 @@ impl Transfer {
         &self.host
     }
 
+    /// What the source looked like at enqueue: a body that differs fails as changed.
+    pub(crate) fn snapshot(&self) -> SourceSnapshot {
+        SourceSnapshot {
+            size: self.size,
+            mtime_ns: self.source_mtime_ns,
+        }
+    }
+
+    /// An attempt starts on `lane`: queued becomes running, one more attempt is used and
+    /// nothing is sent yet. Returns the lane the table says to launch on
+    /// ([`Effect::Launch`]), or `None`, changing nothing, if the transfer may not start.
+    pub(crate) fn start(&mut self, lane: Lane) -> Option<Lane> {
+        let Ok((next, Effect::Launch(lane))) = transition(&self.state, &Input::Start { lane })
+        else {
+            return None;
+        };
+        self.state = next;
+        self.attempts = self.attempts.saturating_add(1);
+        self.bytes_sent = 0;
+        Some(lane)
+    }
+
+    /// Records an attempt's verdict. Changes nothing if the transfer is not running.
+    pub(crate) fn conclude(&mut self, conclusion: Conclusion) -> Result<(), IllegalTransition> {
+        let input = match &conclusion {
+            Conclusion::Succeeded => Input::Succeeded,
+            Conclusion::Retry { .. } => Input::RetryableFailure,
+            Conclusion::Failed(_) => Input::PermanentFailure,
+            Conclusion::AuthRequired(_) => Input::AuthFailure,
+        };
+        let (next, _) = transition(&self.state, &input)?;
+        match conclusion {
+            Conclusion::Succeeded => {
+                self.bytes_sent = self.size;
+                self.last_error = None;
+            }
+            Conclusion::Retry {
+                error,
+                at,
+                attempts,
+            } => {
+                self.next_attempt_at = at;
+                self.bytes_sent = 0;
+                self.last_error = Some(error);
+                self.attempts = attempts;
+            }
+            Conclusion::Failed(error) | Conclusion::AuthRequired(error) => {
+                self.last_error = Some(error);
+            }
+        }
+        self.state = next;
+        Ok(())
+    }
+
     /// Queues a running transfer again, due `now`, after an attempt that ended without a
-    /// verdict (shutdown, pause, an OS task cancelled or lost). Such an attempt does not
-    /// use up the retry budget. Returns `false`, changing nothing, if it was not running.
+    /// verdict (shutdown, pause, an OS task cancelled or lost, a request the server never
+    /// processed). Such an attempt does not use up the retry budget, and nothing of it
+    /// counts as sent: the next attempt starts from zero (a resumable upload's confirmed
+    /// offset is kept beside the record, `store/resumable.rs`). Returns `false`, changing
+    /// nothing, if it was not running.
     pub(crate) fn requeue_without_verdict(&mut self, now: SystemTime) -> bool {
         let Ok((next, _)) = transition(&self.state, &Input::Interrupted) else {
             return false;
@@ -54,5 +122,220 @@ impl Transfer {
         self.attempts = self.attempts.saturating_sub(1);
         self.next_attempt_at = now;
         true
+    }
+
+    /// The credentials for this transfer's destination were refused repeatedly: instead of
+    /// an attempt on `lane`, the transfer waits for the app to sign in, as if its attempt
+    /// had been refused, without using up an attempt. Returns `false`, changing nothing,
+    /// if it may not start.
+    pub(crate) fn hold_for_credentials(&mut self, lane: Lane, error: TransferError) -> bool {
+        let held = transition(&self.state, &Input::Start { lane })
+            .and_then(|(running, _)| transition(&running, &Input::AuthFailure));
+        let Ok((next, _)) = held else {
+            return false;
+        };
+        self.state = next;
+        self.last_error = Some(error);
+        true
+    }
+
+    /// The app's pause, resume, cancel or retry, due `now` if it is queued again. An
+    /// attempt the app stops does not use up the retry budget; a retry starts the count
+    /// over. `Ok(None)` when it changes nothing (asking again for what already holds);
+    /// else the table's effect, which the caller carries out.
+    pub(crate) fn control(
+        &mut self,
+        input: &Input,
+        now: SystemTime,
+    ) -> Result<Option<Effect>, IllegalTransition> {
+        let (next, effect) = transition(&self.state, input)?;
+        if next == self.state {
+            return Ok(None);
+        }
+        if let Effect::Abort(_) = effect {
+            self.bytes_sent = 0;
+            self.attempts = self.attempts.saturating_sub(1);
+        }
+        self.state = next;
+        if matches!(input, Input::Retry) {
+            self.attempts = 0;
+        }
+        if self.state == TransferState::Queued {
+            self.next_attempt_at = now;
+        }
+        Ok(Some(effect))
+    }
+}
+
+/// What an attempt's verdict writes on its transfer ([`Transfer::conclude`]).
+#[derive(Debug)]
+pub(crate) enum Conclusion {
+    Succeeded,
+    /// Tried again at `at`, with `attempts` used up (`attempt_budget.rs`).
+    Retry {
+        error: TransferError,
+        at: SystemTime,
+        attempts: u32,
+    },
+    Failed(TransferError),
+    AuthRequired(TransferError),
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::FailureKind;
+    use crate::state::StateKind;
+
+    const SIZE: u64 = 10_000;
+
+    fn at(seconds: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    /// A queued transfer of `SIZE` bytes to `h:80`, with `attempts` used.
+    pub(crate) fn queued(attempts: u32) -> Transfer {
+        Transfer {
+            id: TransferId::generate(),
+            upload: Upload::put("/src/a", "http://h/a"),
+            state: TransferState::Queued,
+            size: SIZE,
+            bytes_sent: 0,
+            attempts,
+            next_attempt_at: at(0),
+            last_error: None,
+            created_at: at(0),
+            updated_at: at(0),
+            source_mtime_ns: 0,
+            host: "h:80".into(),
+            seq: 1,
+        }
+    }
+
+    fn running(attempts: u32, bytes_sent: u64) -> Transfer {
+        let mut transfer = queued(attempts.saturating_sub(1));
+        assert_eq!(transfer.start(Lane::InProcess), Some(Lane::InProcess));
+        transfer.bytes_sent = bytes_sent;
+        transfer
+    }
+
+    fn error() -> TransferError {
+        TransferError::new(FailureKind::Network, "reset")
+    }
+
+    #[test]
+    fn a_start_uses_an_attempt_sends_nothing_yet_and_names_the_lane_to_launch_on() {
+        let mut transfer = queued(2);
+        transfer.bytes_sent = 77;
+        let lane = Lane::Platform {
+            handoff_key: "k".into(),
+        };
+        assert_eq!(transfer.start(lane.clone()), Some(lane.clone()));
+        assert_eq!(transfer.state, TransferState::Running { lane });
+        assert_eq!((transfer.attempts, transfer.bytes_sent), (3, 0));
+        let before = transfer.clone();
+        assert_eq!(transfer.start(Lane::InProcess), None, "already running");
+        assert_eq!(transfer, before, "a refused start changes nothing");
+    }
+
+    #[test]
+    fn a_requeue_without_verdict_gives_the_attempt_back_drops_its_bytes_and_is_due_now() {
+        let mut transfer = running(3, 4_096);
+        assert!(transfer.requeue_without_verdict(at(50)));
+        assert_eq!(transfer.state, TransferState::Queued);
+        assert_eq!(transfer.attempts, 2);
+        assert_eq!(
+            transfer.bytes_sent, 0,
+            "nothing of an interrupted attempt counts"
+        );
+        assert_eq!(transfer.next_attempt_at, at(50));
+        let before = transfer.clone();
+        assert!(!transfer.requeue_without_verdict(at(60)), "not running");
+        assert_eq!(transfer, before);
+    }
+
+    #[test]
+    fn each_verdict_writes_its_own_fields() {
+        let mut succeeded = running(1, 10);
+        succeeded.last_error = Some(error());
+        succeeded.conclude(Conclusion::Succeeded).expect("running");
+        assert_eq!(succeeded.state, TransferState::Succeeded);
+        assert_eq!((succeeded.bytes_sent, succeeded.last_error), (SIZE, None));
+
+        let mut retried = running(4, 10);
+        let conclusion = Conclusion::Retry {
+            error: error(),
+            at: at(9),
+            attempts: 0,
+        };
+        retried.conclude(conclusion).expect("running");
+        assert_eq!(retried.state, TransferState::Queued);
+        assert_eq!((retried.attempts, retried.bytes_sent), (0, 0));
+        assert_eq!(retried.next_attempt_at, at(9));
+        assert_eq!(retried.last_error, Some(error()));
+
+        let mut failed = running(2, 10);
+        failed
+            .conclude(Conclusion::Failed(error()))
+            .expect("running");
+        assert_eq!(failed.state, TransferState::Failed);
+        assert_eq!((failed.attempts, failed.bytes_sent), (2, 10));
+
+        let mut refused = running(2, 10);
+        refused
+            .conclude(Conclusion::AuthRequired(error()))
+            .expect("running");
+        assert_eq!(refused.state, TransferState::AuthRequired);
+        assert_eq!(refused.last_error, Some(error()));
+
+        let mut idle = queued(0);
+        let before = idle.clone();
+        assert!(idle.conclude(Conclusion::Succeeded).is_err());
+        assert_eq!(
+            idle, before,
+            "a verdict on a transfer that is not running is refused"
+        );
+    }
+
+    #[test]
+    fn held_for_credentials_a_transfer_waits_without_using_an_attempt() {
+        let mut transfer = queued(1);
+        assert!(transfer.hold_for_credentials(Lane::InProcess, error()));
+        assert_eq!(transfer.state, TransferState::AuthRequired);
+        assert_eq!(
+            (transfer.attempts, transfer.last_error.clone()),
+            (1, Some(error()))
+        );
+        assert!(!transfer.hold_for_credentials(Lane::InProcess, error()));
+    }
+
+    #[test]
+    fn the_app_s_controls_give_back_a_stopped_attempt_and_restart_the_count_on_retry() {
+        let mut paused = running(3, 500);
+        let effect = paused.control(&Input::Pause, at(7)).expect("legal");
+        assert!(matches!(effect, Some(Effect::Abort(Lane::InProcess))));
+        assert_eq!(paused.state.kind(), StateKind::Paused);
+        assert_eq!((paused.attempts, paused.bytes_sent), (2, 0));
+        assert_eq!(paused.control(&Input::Pause, at(8)).expect("legal"), None);
+
+        paused.control(&Input::Resume, at(9)).expect("legal");
+        assert_eq!(paused.state, TransferState::Queued);
+        assert_eq!((paused.attempts, paused.next_attempt_at), (2, at(9)));
+
+        let mut failed = running(5, 0);
+        failed
+            .conclude(Conclusion::Failed(error()))
+            .expect("running");
+        failed.control(&Input::Retry, at(11)).expect("legal");
+        assert_eq!((failed.attempts, failed.next_attempt_at), (0, at(11)));
+
+        let mut done = running(1, 0);
+        done.conclude(Conclusion::Succeeded).expect("running");
+        let before = done.clone();
+        let refused = done.control(&Input::Pause, at(12)).expect_err("illegal");
+        assert_eq!(refused.from, StateKind::Succeeded);
+        assert_eq!(done, before);
     }
 }

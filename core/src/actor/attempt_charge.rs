@@ -14,7 +14,8 @@
 
 use std::collections::HashMap;
 
-use super::{Engine, InFlight};
+use super::engine::Engine;
+use super::in_flight::InFlight;
 use crate::TransferId;
 use crate::attempt_budget::{Charge, credit_for_advance};
 use crate::classify::{AttemptOutcome, lacked_descriptors};

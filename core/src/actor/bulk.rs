@@ -22,7 +22,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{Engine, Outbox, reply_after_commit};
+use super::effects::Effects;
+use super::engine::Engine;
+use super::message::reply_after_commit;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
 use crate::selection::BulkAction;
@@ -92,7 +94,7 @@ impl Engine {
     pub(super) fn continue_bulk(
         &mut self,
         tx: &Connection,
-        outbox: &mut Outbox,
+        effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         let Some(mut job) = self.bulk_jobs.pop_front() else {
             return Ok(());
@@ -112,7 +114,7 @@ impl Engine {
         };
         let action = job.request.action;
         if action == BulkAction::Cancel && job.request.states.contains(&StateKind::Running) {
-            job.count += self.cancel_running(tx, &job.request, up_to_seq, outbox)?;
+            job.count += self.cancel_running(tx, &job.request, up_to_seq, effects)?;
         }
         let stored_states: Vec<StateKind> = job
             .request
@@ -131,8 +133,8 @@ impl Engine {
         };
         let rows = bulk::chunk(tx, &filter, BULK_CHUNK)?;
         match action {
-            BulkAction::Cancel => self.cancel_rows(tx, &filter, &rows, now_ms, outbox)?,
-            BulkAction::Retry => self.requeue_rows(tx, &filter, &rows, now_ms, outbox)?,
+            BulkAction::Cancel => self.cancel_rows(tx, &filter, &rows, now_ms, effects)?,
+            BulkAction::Retry => self.requeue_rows(tx, &filter, &rows, now_ms, effects)?,
             BulkAction::Purge => self.purge_rows(tx, &filter, &rows)?,
         }
         if !rows.is_empty() && action != BulkAction::Purge {
@@ -140,7 +142,7 @@ impl Engine {
         }
         job.count += rows.len() as u64;
         if rows.len() < BULK_CHUNK {
-            outbox
+            effects
                 .replies
                 .push(reply_after_commit(job.reply, Ok(job.count)));
         } else {
@@ -166,12 +168,12 @@ impl Engine {
         tx: &Connection,
         request: &BulkRequest,
         up_to_seq: i64,
-        outbox: &mut Outbox,
+        effects: &mut Effects,
     ) -> rusqlite::Result<u64> {
         let prefix = request.destination_prefix.as_deref();
         let selected: Vec<TransferId> = self
             .in_flight
-            .values()
+            .iter()
             .filter(|flight| {
                 flight.transfer.seq <= up_to_seq
                     && prefix
@@ -184,7 +186,7 @@ impl Engine {
             // A member of a packed batch whose leader was cancelled first is queued by
             // now, and cancelled as such. Only a store error can fail it: carried as one,
             // it rolls the turn back.
-            self.control(tx, &id, Input::Cancel, outbox)
+            self.control(tx, &id, Input::Cancel, effects)
                 .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
             cancelled += 1;
         }
@@ -197,11 +199,11 @@ impl Engine {
         filter: &BulkFilter<'_>,
         rows: &[BulkRow],
         now_ms: i64,
-        outbox: &mut Outbox,
+        effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         if self.may_hold_upload_resources {
             let resources = bulk::take_upload_resources(tx, filter, rows)?;
-            self.terminate_upload_resources(resources, outbox);
+            self.terminate_upload_resources(resources, effects);
         }
         bulk::move_rows(
             tx,
@@ -213,7 +215,7 @@ impl Engine {
         )?;
         for row in rows {
             self.progress_ledger.forget(&row.id);
-            outbox
+            effects
                 .events
                 .push(TransferEvent::Cancelled { id: row.id.clone() });
         }
@@ -226,7 +228,7 @@ impl Engine {
         filter: &BulkFilter<'_>,
         rows: &[BulkRow],
         now_ms: i64,
-        outbox: &mut Outbox,
+        effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         bulk::move_rows(
             tx,
@@ -244,7 +246,7 @@ impl Engine {
                 StateKind::AuthRequired => self.auth_breakers.close(&row.host),
                 _ => {}
             }
-            outbox
+            effects
                 .events
                 .push(TransferEvent::Requeued { id: row.id.clone() });
         }
@@ -265,7 +267,7 @@ impl Engine {
         bulk::delete(tx, filter, rows, &mut self.pending_totals)?;
         for row in rows {
             self.progress_ledger.forget(&row.id);
-            self.taken_back.remove(&row.id);
+            self.platform.forget(&row.id);
             self.unprocessed_resends.remove(&row.id);
         }
         Ok(())

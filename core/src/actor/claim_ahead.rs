@@ -28,13 +28,12 @@
 //! and attempts claimed ahead would start meanwhile and use up fresh tokens (seen with
 //! `ferry push --bearer-command` and tokens good for five requests). Never for packed batches, resumable uploads or work the OS
 //! stalled on: those keep to the plain scheduling in `fill_free_slots`.
+//!
+//! The engine sequences the claims (`engine.rs`); this module only answers how deep and
+//! which files, and must never launch anything itself.
 
-use rusqlite::Connection;
-
-use super::{Engine, InFlight, Outbox};
 use crate::config::Limits;
-use crate::scheduler::{LaneChoice, Situation, pick};
-use crate::store;
+use crate::store::CandidateRow;
 
 /// The largest file claimed ahead.
 const AHEAD_MAX_BYTES: u64 = 256 * 1024;
@@ -78,68 +77,19 @@ impl ClaimDepth {
     }
 }
 
-impl Engine {
-    pub(super) fn claim_ahead(
-        &mut self,
-        tx: &Connection,
-        outbox: &mut Outbox,
-    ) -> rusqlite::Result<()> {
-        let authorized = self.auth.is_some();
-        if !self.network.online || authorized || self.in_flight.values().any(InFlight::is_platform)
-        {
-            return Ok(());
-        }
-        let limits = self.config.limits;
-        let factor = self.claim_depth.factor(limits.global);
-        let ahead = Limits {
-            per_host: limits.per_host.saturating_mul(factor + 1),
-            global: limits.global.saturating_mul(factor + 1),
-        };
-        let occupancy = self.occupancy();
-        let free = ahead.global.saturating_sub(occupancy.total);
-        if free == 0 {
-            return Ok(());
-        }
-        // Only hosts in good health: anything else waits for the actor's own launches.
-        let excluded_hosts = self.hosts_that_take_nothing(&occupancy, |host, in_flight| {
-            in_flight < ahead.per_host && self.takes_claims(host)
-        });
-        let filter = self.candidate_filter(self.clock.now_ms(), &excluded_hosts);
-        let rows: Vec<store::CandidateRow> = store::due_candidates(tx, &filter, free)?
-            .into_iter()
-            .filter(|row| {
-                row.size <= AHEAD_MAX_BYTES
-                    && !row.has_resumable_upload
-                    && !self.taken_back.contains(&row.id)
-                    && self.packable_into(row).is_none()
-                    && self.takes_claims(&row.host)
-            })
-            .collect();
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let candidates = self.candidates(&rows);
-        let lanes = self.lane_policy();
-        let situation = Situation {
-            network: &self.network,
-            limits: &ahead,
-            lanes: &lanes,
-            occupancy: &occupancy,
-            batches: &[],
-        };
-        let decisions = pick(&candidates, &situation, |_, _| true);
-        for decision in decisions {
-            if decision.lane != LaneChoice::InProcess || decision.batch.is_some() {
-                continue;
-            }
-            if let Some(row) = rows.get(decision.position) {
-                // The host is in good health now: its gate may have been held since.
-                self.lane.gates.host(&row.host).set_held(false);
-                self.launch(tx, row.seq, LaneChoice::InProcess, true, outbox)?;
-            }
-        }
-        Ok(())
+/// The limits claims ahead fill up to, per host and overall: the limits times the
+/// reserve, and what one turn records.
+pub(super) fn limits(limits: Limits, depth: &ClaimDepth) -> Limits {
+    let factor = depth.factor(limits.global);
+    Limits {
+        per_host: limits.per_host.saturating_mul(factor + 1),
+        global: limits.global.saturating_mul(factor + 1),
     }
+}
+
+/// Whether a queued file may be claimed ahead at all: small, and no resumable upload.
+pub(super) fn may_claim(row: &CandidateRow) -> bool {
+    row.size <= AHEAD_MAX_BYTES && !row.has_resumable_upload
 }
 
 #[cfg(test)]
@@ -187,5 +137,31 @@ mod tests {
         assert_eq!(depth.reserve(8), 96);
         assert_eq!(depth.factor(8), 15);
         assert_eq!(depth.reserve(0), 12, "no slots counts as one");
+    }
+
+    #[test]
+    fn claims_fill_the_limits_times_the_depth_and_only_small_plain_files() {
+        let depth = ClaimDepth::default();
+        let ahead = limits(
+            Limits {
+                per_host: 2,
+                global: 8,
+            },
+            &depth,
+        );
+        assert_eq!((ahead.per_host, ahead.global), (10, 40));
+        let row = |size, has_resumable_upload| CandidateRow {
+            id: crate::TransferId::generate(),
+            host: "h:80".into(),
+            constraints: crate::upload::Constraints::default(),
+            size,
+            destination: "http://h/f".into(),
+            has_own_headers: false,
+            has_resumable_upload,
+            seq: 1,
+        };
+        assert!(may_claim(&row(AHEAD_MAX_BYTES, false)));
+        assert!(!may_claim(&row(AHEAD_MAX_BYTES + 1, false)));
+        assert!(!may_claim(&row(10, true)));
     }
 }

@@ -26,14 +26,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::Reply;
+use super::effects::Effects;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
-use crate::platform::{BodyPlan, Handoff, PlatformDriver};
+use crate::platform::PlatformDriver;
 use crate::store::WalSync;
 
 /// Syncs start at most this often. A sync on this machine takes ~0.4 ms and `many_small_puts`
@@ -42,34 +42,6 @@ use crate::store::WalSync;
 /// On a phone, F_FULLFSYNC takes milliseconds, and fewer flushes spare the flash. What is
 /// told waits at most this long beyond its sync.
 const MIN_SYNC_INTERVAL: Duration = Duration::from_millis(5);
-
-/// What one committed turn tells the app and the OS, once it is durable.
-#[derive(Default)]
-pub(super) struct Told {
-    pub(super) replies: Vec<Reply>,
-    pub(super) events: Vec<TransferEvent>,
-    pub(super) idle_waiters: Vec<oneshot::Sender<()>>,
-    /// OS tasks to start, in order.
-    pub(super) handoffs: Vec<(Handoff, BodyPlan)>,
-    /// OS tasks to cancel (their bodies are removed too).
-    pub(super) platform_cancels: Vec<String>,
-    /// OS tasks that ended: their temporary bodies can go.
-    pub(super) platform_releases: Vec<String>,
-    /// Ask the platform for its outstanding tasks, with this query number.
-    pub(super) outstanding_query: Option<u64>,
-}
-
-impl Told {
-    fn is_empty(&self) -> bool {
-        self.replies.is_empty()
-            && self.events.is_empty()
-            && self.idle_waiters.is_empty()
-            && self.handoffs.is_empty()
-            && self.platform_cancels.is_empty()
-            && self.platform_releases.is_empty()
-            && self.outstanding_query.is_none()
-    }
-}
 
 /// Makes everything committed so far durable.
 pub(super) trait Durability: Send + 'static {
@@ -84,7 +56,7 @@ impl Durability for WalSync {
 
 /// Where the actor hands what its turns tell.
 pub(super) struct GroupCommit {
-    sender: mpsc::UnboundedSender<Told>,
+    sender: mpsc::UnboundedSender<Effects>,
     task: JoinHandle<()>,
     /// Set once, by the first failed sync.
     failure: Arc<OnceLock<StoreError>>,
@@ -116,15 +88,15 @@ impl GroupCommit {
     }
 
     /// Hands over what a committed turn tells; it is delivered once durable.
-    pub(super) fn hand_over(&self, told: Told) {
-        if told.is_empty() {
+    pub(super) fn hand_over(&self, effects: Effects) {
+        if effects.is_empty() {
             return;
         }
         if let Some(error) = self.failure.get() {
-            refuse(told, error);
+            refuse(effects, error);
             return;
         }
-        if let Err(mpsc::error::SendError(told)) = self.sender.send(told) {
+        if let Err(mpsc::error::SendError(effects)) = self.sender.send(effects) {
             // The task has ended, after a failed sync (or a panic): nothing is durable now.
             let closed;
             let error = match self.failure.get() {
@@ -137,7 +109,7 @@ impl GroupCommit {
                     &closed
                 }
             };
-            refuse(told, error);
+            refuse(effects, error);
         }
     }
 
@@ -164,7 +136,7 @@ impl GroupCommit {
 
 async fn run(
     mut durability: impl Durability,
-    mut receiver: mpsc::UnboundedReceiver<Told>,
+    mut receiver: mpsc::UnboundedReceiver<Effects>,
     deliver: Deliver,
     failure: Arc<OnceLock<StoreError>>,
 ) {
@@ -172,56 +144,56 @@ async fn run(
     let mut next_sync_at = Instant::now();
     while receiver.recv_many(&mut window, usize::MAX).await > 0 {
         tokio::time::sleep_until(next_sync_at).await;
-        while let Ok(told) = receiver.try_recv() {
-            window.push(told);
+        while let Ok(effects) = receiver.try_recv() {
+            window.push(effects);
         }
         next_sync_at = Instant::now() + MIN_SYNC_INTERVAL;
         if let Err(error) = durability.sync().await {
             log::error!("{error}");
             let error = failure.get_or_init(|| error);
             receiver.close();
-            for told in window.drain(..) {
-                refuse(told, error);
+            for effects in window.drain(..) {
+                refuse(effects, error);
             }
-            while let Some(told) = receiver.recv().await {
-                refuse(told, error);
+            while let Some(effects) = receiver.recv().await {
+                refuse(effects, error);
             }
             return;
         }
-        for told in window.drain(..) {
-            deliver.deliver(told);
+        for effects in window.drain(..) {
+            deliver.deliver(effects);
         }
     }
 }
 
-/// Whom the told things go to.
+/// Whom what turns tell go to.
 struct Deliver {
     events: broadcast::Sender<TransferEvent>,
     platform: Option<PlatformDriver>,
 }
 
 impl Deliver {
-    fn deliver(&self, told: Told) {
-        for reply in told.replies {
+    fn deliver(&self, effects: Effects) {
+        for reply in effects.replies {
             reply(None);
         }
-        for event in told.events {
+        for event in effects.events {
             let _ = self.events.send(event);
         }
-        for waiter in told.idle_waiters {
+        for waiter in effects.idle_waiters {
             let _ = waiter.send(());
         }
         if let Some(driver) = &self.platform {
-            for key in told.platform_cancels {
+            for key in effects.platform_cancels {
                 driver.cancel(key);
             }
-            for key in told.platform_releases {
+            for key in effects.platform_releases {
                 driver.release(key);
             }
-            for (handoff, body) in told.handoffs {
+            for (handoff, body) in effects.handoffs {
                 driver.start(handoff, body);
             }
-            if let Some(query) = told.outstanding_query {
+            if let Some(query) = effects.outstanding_query {
                 driver.query_outstanding(query);
             }
         }
@@ -230,8 +202,8 @@ impl Deliver {
 
 /// A turn that may not be durable: its replies carry the error and nothing else of it
 /// happens (its idle waiters are dropped, which tells them the queue closed).
-fn refuse(told: Told, error: &StoreError) {
-    for reply in told.replies {
+fn refuse(effects: Effects, error: &StoreError) {
+    for reply in effects.replies {
         reply(Some(error));
     }
 }
@@ -298,16 +270,16 @@ mod tests {
     }
 
     /// A turn telling one event and one reply, whose answer lands in `replies`.
-    fn turn(n: u32, replies: &Arc<Mutex<Vec<(u32, bool)>>>) -> Told {
+    fn turn(n: u32, replies: &Arc<Mutex<Vec<(u32, bool)>>>) -> Effects {
         let replies = Arc::clone(replies);
-        Told {
+        Effects {
             events: vec![succeeded(n)],
             replies: vec![Box::new(move |failed: Option<&StoreError>| {
                 if let Ok(mut replies) = replies.lock() {
                     replies.push((n, failed.is_none()));
                 }
             })],
-            ..Told::default()
+            ..Effects::default()
         }
     }
 

@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 use tokio::time::Instant;
 
-use super::Engine;
+use super::engine::Engine;
 use crate::breaker::BreakerView;
 use crate::clock::from_ms;
 use crate::hosts::{HostHealth, HostStatus};

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{AttemptFinished, Command, Message};
+use super::message::{AttemptFinished, Command, Message};
 use crate::lane::Checkpoint;
 use crate::platform::PlatformReport;
 

@@ -1,428 +1,503 @@
-//! The actor's side of the platform lane: handing transfers to the OS, applying the OS's
-//! reports, taking stalled work back, and reconciling with the OS's own list of tasks.
+//! The OS lane's state and decisions, as the actor sees them: the driver lent by the app,
+//! what each OS task last reported, the transfers taken back from the OS, the numbering of
+//! outstanding-task queries, and what each handoff asks of the OS.
 //!
-//! Like the rest of the actor, everything here changes state only inside the turn's
-//! transaction, and talks to the OS only through the [`PlatformDriver`] after the commit
-//! (the outbox). It must never call the platform service directly.
+//! It answers questions (which lane policy holds? did this report move the task? which
+//! tasks did the OS lose, which stalled?) and builds handoffs; the engine takes the
+//! flights, records the verdicts and hands the OS operations to the group commit. It must
+//! never touch the store, call the platform service or the driver (the group commit
+//! does, after the turn is durable), nor take flights itself.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use rusqlite::Connection;
 use tokio::time::Instant;
 
-use super::{Engine, FlightLane, InFlight, Outbox};
-use crate::classify::AttemptOutcome;
+use super::in_flight::Flights;
 use crate::conditions::AppState;
-use crate::events::TransferEvent;
-use crate::lane::AttemptProgress;
-use crate::platform::{BodyPlan, Handoff, PlatformReport, to_attempt_outcome};
+use crate::config::QueueConfig;
+use crate::platform::{BatchPartPlan, BodyPlan, Handoff, PlatformDriver};
 use crate::resumable::ResumableProtocol;
 use crate::scheduler::LanePolicy;
-use crate::store;
-use crate::upload::{SourceSnapshot, UploadMethod};
+use crate::upload::UploadMethod;
 use crate::{Transfer, TransferId};
-use rand::Rng;
 
-impl Engine {
-    pub(super) fn lane_policy(&self) -> LanePolicy {
-        let policy = &self.config.platform;
-        LanePolicy {
-            app_state: self.app_state,
-            platform_available: self.platform.is_some(),
-            large_file_threshold: policy.large_file_threshold,
-            max_platform_tasks: policy.max_platform_tasks,
+pub(super) struct PlatformLane {
+    /// The OS lane, when the app lent one.
+    driver: Option<PlatformDriver>,
+    /// The body bytes each OS task last reported, to tell progress from repetition.
+    body_sent: HashMap<String, u64>,
+    /// Transfers the OS stalled on while the app was in the foreground; they stay
+    /// in-process for as long as this queue is open.
+    taken_back: HashSet<TransferId>,
+    /// Numbers outstanding-task queries, so a late answer is not applied to newer tasks.
+    queries_sent: u64,
+}
+
+impl PlatformLane {
+    pub(super) fn new(driver: Option<PlatformDriver>) -> Self {
+        Self {
+            driver,
+            body_sent: HashMap::new(),
+            taken_back: HashSet::new(),
+            queries_sent: 0,
         }
     }
 
-    /// A key for a new OS task: `<transfer id>.<attempt>.<random>`. Attempts are numbered
-    /// again after a requeue without a verdict, so the random part is what keeps a late
-    /// report from an older task off a newer one.
-    pub(super) fn new_handoff_key(
-        &mut self,
-        id: &TransferId,
-        attempt: u32,
-        suffix: &str,
-    ) -> String {
-        let nonce: u32 = self.rng.random();
-        format!("{id}.{attempt}.{nonce:08x}{suffix}")
+    pub(super) fn policy(&self, config: &QueueConfig, app_state: AppState) -> LanePolicy {
+        LanePolicy {
+            app_state,
+            platform_available: self.driver.is_some(),
+            large_file_threshold: config.platform.large_file_threshold,
+            max_platform_tasks: config.platform.max_platform_tasks,
+        }
     }
 
-    /// Records an OS task for a transfer already saved as `Running{Platform{key}}`; the
-    /// driver starts it after the commit.
-    pub(super) fn hand_off(
-        &mut self,
-        transfer: Transfer,
-        key: String,
-        generation: u64,
-        progress: Arc<AttemptProgress>,
-        outbox: &mut Outbox,
-    ) {
-        let upload = &transfer.upload;
-        let method = match upload.method {
-            UploadMethod::Put => "PUT",
-            UploadMethod::Post | UploadMethod::PostMultipart { .. } => "POST",
-        };
-        let mut headers = upload.headers.clone();
-        headers.push((
-            self.config.idempotency_header.clone(),
-            transfer.id.to_string(),
-        ));
-        let ietf_interop_version = match self
-            .config
-            .resumable
-            .protocol_for(&upload.destination, transfer.size)
-        {
-            Some(ResumableProtocol::Ietf { interop_version }) => {
-                headers.push((
-                    "Upload-Draft-Interop-Version".into(),
-                    interop_version.to_string(),
-                ));
-                let complete = if interop_version <= 3 {
-                    ("Upload-Incomplete", "?0")
-                } else {
-                    ("Upload-Complete", "?1")
-                };
-                headers.push((complete.0.into(), complete.1.into()));
-                Some(interop_version)
-            }
-            Some(ResumableProtocol::Tus) | None => None,
-        };
-        let handoff = Handoff {
-            key: key.clone(),
-            transfer_id: transfer.id.to_string(),
-            body_path: upload.source.clone(),
-            url: upload.destination.clone(),
-            method: method.into(),
-            headers,
-            expected_bytes: transfer.size,
-            allow_expensive: upload.constraints.allow_expensive,
-            allow_constrained: upload.constraints.allow_constrained,
-            discretionary: self.app_state == AppState::Background,
-            ietf_interop_version,
-        };
+    /// The last outstanding-task query sent: a task handed over now is newer than it.
+    pub(super) fn queries_sent(&self) -> u64 {
+        self.queries_sent
+    }
+
+    /// What the OS task `key` for `members` sends: the file itself, or with `packed_for`
+    /// a packed batch for that endpoint. The driver starts it after the turn is durable.
+    pub(super) fn handoff(
+        &self,
+        config: &QueueConfig,
+        discretionary: bool,
+        key: &str,
+        members: &[Transfer],
+        packed_for: Option<&str>,
+    ) -> (Handoff, BodyPlan) {
         let bodies = self
-            .platform
+            .driver
             .as_ref()
             .map(|driver| driver.bodies().to_path_buf())
             .unwrap_or_default();
-        let body = BodyPlan::File {
-            source: upload.source.clone(),
-            snapshot: SourceSnapshot {
-                size: transfer.size,
-                mtime_ns: transfer.source_mtime_ns,
-            },
-            method: upload.method.clone(),
-            temp_path: bodies.join(format!("{key}.body")),
-        };
-        outbox.handoffs.push((handoff, body));
-        self.platform_keys
-            .insert(key.clone(), vec![transfer.id.clone()]);
-        self.in_flight.insert(
-            transfer.id.clone(),
-            InFlight {
-                transfer,
-                generation,
-                progress,
-                lane: FlightLane::Platform {
-                    key,
-                    handoff_query: self.outstanding_queries,
-                    last_activity: Instant::now(),
-                },
-                reported_bytes: 0,
-                batched: false,
-            },
-        );
+        handoff(config, &bodies, discretionary, key, members, packed_for)
     }
 
-    /// Transfers found running on the OS at open: watched like any other OS task.
-    /// The members of a packed batch share their key and are adopted as one batch.
-    pub(super) fn adopt(&mut self, transfers: Vec<Transfer>) {
-        let mut by_key: HashMap<String, Vec<Transfer>> = HashMap::new();
-        for transfer in transfers {
-            if let crate::TransferState::Running {
-                lane: crate::Lane::Platform { handoff_key },
-            } = &transfer.state
-            {
-                by_key
-                    .entry(handoff_key.clone())
-                    .or_default()
-                    .push(transfer);
-            }
-        }
-        for (key, members) in by_key {
-            self.next_generation += 1;
-            let batched = members.len() > 1;
-            let ids = members.iter().map(|transfer| transfer.id.clone()).collect();
-            self.platform_keys.insert(key.clone(), ids);
-            for transfer in members {
-                let progress = Arc::new(AttemptProgress::new(Arc::clone(&self.lane.bytes_moved)));
-                self.in_flight.insert(
-                    transfer.id.clone(),
-                    InFlight {
-                        transfer,
-                        generation: self.next_generation,
-                        progress,
-                        lane: FlightLane::Platform {
-                            key: key.clone(),
-                            handoff_query: 0,
-                            last_activity: Instant::now(),
-                        },
-                        reported_bytes: 0,
-                        batched,
-                    },
-                );
-            }
-        }
+    /// Whether the OS stalled on `id` while the app was in the foreground.
+    pub(super) fn took_back(&self, id: &TransferId) -> bool {
+        self.taken_back.contains(id)
     }
 
-    pub(super) fn on_platform_report(
+    /// `id` stays in-process from now on.
+    pub(super) fn take_back(&mut self, id: TransferId) {
+        self.taken_back.insert(id);
+    }
+
+    /// `id` ended (or its record went): nothing of it is kept.
+    pub(super) fn forget(&mut self, id: &TransferId) {
+        self.taken_back.remove(id);
+    }
+
+    /// The OS task `key` ended or was cancelled.
+    pub(super) fn forget_task(&mut self, key: &str) {
+        self.body_sent.remove(key);
+    }
+
+    /// Every OS task was forgotten (a failed commit).
+    pub(super) fn forget_every_task(&mut self) {
+        self.body_sent.clear();
+    }
+
+    /// Applies an OS task's progress to its files; `body_total` is the body's size, which
+    /// for a multipart body or a packed batch is more than the files': each file's
+    /// progress is the same fraction of its size. Whether the task moved (its body did,
+    /// whatever each file's rounded share says); if so, its stall timer starts over.
+    pub(super) fn on_progress(
         &mut self,
-        tx: &Connection,
-        report: PlatformReport,
-        outbox: &mut Outbox,
-    ) -> rusqlite::Result<()> {
-        match report {
-            PlatformReport::Progress {
-                key,
-                bytes_sent,
-                bytes_total,
-            } => {
-                self.on_platform_progress(&key, bytes_sent, bytes_total);
-                Ok(())
-            }
-            PlatformReport::Finished { key, outcome } => {
-                let flights = self.take_platform_flights(&key);
-                if flights.is_empty() {
-                    log::debug!("ignored a report for {key}: it is no longer running");
-                    return Ok(());
-                }
-                outbox.platform_releases.push(key.clone());
-                match to_attempt_outcome(&outcome, self.clock.now()) {
-                    Some(outcome) => self.conclude_platform(tx, flights, &outcome, outbox),
-                    None => {
-                        log::info!("the OS cancelled {key} ({outcome:?}); queued again");
-                        for flight in flights {
-                            self.requeue_without_verdict(tx, flight, outbox)?;
-                        }
-                        Ok(())
-                    }
-                }
-            }
-            PlatformReport::Started { key } => {
-                self.touch_platform_task(&key);
-                Ok(())
-            }
-            PlatformReport::Rejected { key, outcome } => {
-                let flights = self.take_platform_flights(&key);
-                self.conclude_platform(tx, flights, &outcome, outbox)
-            }
-            PlatformReport::PartsLeftOut { key, parts } => {
-                for (id, outcome) in parts {
-                    if let Some(flight) = self.take_batch_member(&key, &id) {
-                        self.conclude(tx, flight, &outcome, outbox)?;
-                    }
-                }
-                Ok(())
-            }
-            PlatformReport::Outstanding { query, keys } => {
-                self.on_outstanding(tx, query, keys, outbox)
-            }
+        flights: &mut Flights,
+        key: &str,
+        body_sent: u64,
+        body_total: u64,
+        now: Instant,
+    ) -> bool {
+        let files = flights.platform_task_mut(key);
+        if files.is_empty() {
+            return false;
         }
-    }
-
-    /// Records one request's outcome on every file it carried.
-    fn conclude_platform(
-        &mut self,
-        tx: &Connection,
-        flights: Vec<InFlight>,
-        outcome: &AttemptOutcome,
-        outbox: &mut Outbox,
-    ) -> rusqlite::Result<()> {
-        if let Some(first) = flights.first() {
-            let host = first.transfer.host.clone();
-            self.record_health(&host, outcome);
-        }
-        for flight in flights {
-            self.conclude(tx, flight, outcome, outbox)?;
-        }
-        Ok(())
-    }
-
-    /// `body_total` is the body's size, which for a multipart body or a packed batch is
-    /// more than the files': each file's progress is the same fraction of its size.
-    fn on_platform_progress(&mut self, key: &str, body_sent: u64, body_total: u64) {
-        let Some(ids) = self.platform_keys.get(key) else {
-            return;
-        };
-        for id in ids {
-            let Some(flight) = self.in_flight.get_mut(id) else {
-                continue;
-            };
-            let size = flight.transfer.size;
-            let bytes_sent = match body_total {
-                0 => body_sent.min(size),
-                total => {
-                    let scaled =
-                        u128::from(body_sent.min(total)) * u128::from(size) / u128::from(total);
-                    u64::try_from(scaled).unwrap_or(size)
-                }
-            };
+        for flight in files {
+            let bytes_sent = share(body_sent, body_total, flight.transfer.size);
             if bytes_sent != flight.progress.bytes_sent() {
                 flight.progress.set_bytes_sent(bytes_sent);
             }
         }
-        // The task moved if its body did, whatever each file's rounded share says.
-        let previous = self.platform_body_sent.insert(key.to_owned(), body_sent);
-        if previous != Some(body_sent) {
-            self.touch_platform_task(key);
-            self.stall_watch.moved(Instant::now());
+        let previous = self.body_sent.insert(key.to_owned(), body_sent);
+        let moved = previous != Some(body_sent);
+        if moved {
+            flights.touch_platform_task(key, now);
         }
-    }
-
-    /// Restarts the stall timer of every file of the OS task `key`.
-    fn touch_platform_task(&mut self, key: &str) {
-        let Some(ids) = self.platform_keys.get(key) else {
-            return;
-        };
-        let now = Instant::now();
-        for id in ids {
-            if let Some(FlightLane::Platform { last_activity, .. }) =
-                self.in_flight.get_mut(id).map(|flight| &mut flight.lane)
-            {
-                *last_activity = now;
-            }
-        }
-    }
-
-    /// The keys of the OS tasks for which `matches(key, handoff_query, last_activity)`
-    /// holds, each once (the files of a packed batch share one task).
-    fn platform_tasks_where(&self, matches: impl Fn(&str, u64, Instant) -> bool) -> Vec<String> {
-        self.platform_keys
-            .iter()
-            .filter_map(|(key, ids)| {
-                let flight = ids.first().and_then(|id| self.in_flight.get(id))?;
-                let FlightLane::Platform {
-                    handoff_query,
-                    last_activity,
-                    ..
-                } = &flight.lane
-                else {
-                    return None;
-                };
-                matches(key, *handoff_query, *last_activity).then(|| key.clone())
-            })
-            .collect()
-    }
-
-    /// Every file of the OS task `key`, taken out of `in_flight`.
-    fn take_platform_flights(&mut self, key: &str) -> Vec<InFlight> {
-        self.platform_body_sent.remove(key);
-        let ids = self.platform_keys.remove(key).unwrap_or_default();
-        ids.iter()
-            .filter_map(|id| self.in_flight.remove(id))
-            .collect()
-    }
-
-    /// One file of the packed OS task `key`, taken out of it.
-    fn take_batch_member(&mut self, key: &str, id: &str) -> Option<InFlight> {
-        let ids = self.platform_keys.get_mut(key)?;
-        let position = ids.iter().position(|member| member.as_str() == id)?;
-        let id = ids.remove(position);
-        if ids.is_empty() {
-            self.platform_keys.remove(key);
-        }
-        self.in_flight.remove(&id)
-    }
-
-    /// Tasks the OS no longer knows went away without a report (a force-quit can do
-    /// that): their transfers run again.
-    fn on_outstanding(
-        &mut self,
-        tx: &Connection,
-        query: u64,
-        keys: Vec<String>,
-        outbox: &mut Outbox,
-    ) -> rusqlite::Result<()> {
-        let outstanding: HashSet<String> = keys.into_iter().collect();
-        let vanished = self.platform_tasks_where(|key, handoff_query, _| {
-            handoff_query < query && !outstanding.contains(key)
-        });
-        for key in vanished {
-            let flights = self.take_platform_flights(&key);
-            log::info!("the OS lost {key} without a report; queued again");
-            outbox.platform_releases.push(key);
-            for flight in flights {
-                self.requeue_without_verdict(tx, flight, outbox)?;
-            }
-        }
-        Ok(())
+        moved
     }
 
     /// Back in the foreground (a "wake"): OS tasks get a fresh stall timer, since time in
-    /// the background is not the OS stalling, and the OS is asked which tasks it still has.
-    pub(super) fn on_foreground(&mut self, outbox: &mut Outbox) {
-        let now = Instant::now();
-        for flight in self.in_flight.values_mut() {
-            if let FlightLane::Platform { last_activity, .. } = &mut flight.lane {
-                *last_activity = now;
-            }
-        }
-        self.stall_watch.moved(now);
-        if self.platform.is_some() {
-            self.outstanding_queries += 1;
-            outbox.outstanding_query = Some(self.outstanding_queries);
-        }
+    /// the background is not the OS stalling. Returns the number of the query to send,
+    /// asking the OS which tasks it still has, if there is an OS lane.
+    pub(super) fn on_foreground(&mut self, flights: &mut Flights, now: Instant) -> Option<u64> {
+        flights.touch_every_platform_task(now);
+        self.driver.as_ref()?;
+        self.queries_sent += 1;
+        Some(self.queries_sent)
     }
 
-    /// In the foreground, an OS task that has not moved for `platform_stall_timeout` is
-    /// cancelled and its transfer taken back in-process: the seed's five-minute stall,
-    /// recovered in `platform_stall_timeout`.
-    pub(super) fn recover_platform_stalls(
-        &mut self,
-        tx: &Connection,
-        outbox: &mut Outbox,
-    ) -> rusqlite::Result<()> {
-        if self.app_state != AppState::Foreground {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let timeout = self.config.platform.platform_stall_timeout;
-        let stalled = self.platform_tasks_where(|_, _, last_activity| {
+    /// The OS tasks the answer to query `query` does not list although they were handed
+    /// over before it was sent: the OS lost them without a report (a force-quit can).
+    pub(super) fn vanished(
+        &self,
+        flights: &Flights,
+        query: u64,
+        listed: Vec<String>,
+    ) -> Vec<String> {
+        let listed: HashSet<String> = listed.into_iter().collect();
+        flights.platform_tasks_where(|key, handoff_query, _| {
+            handoff_query < query && !listed.contains(key)
+        })
+    }
+
+    /// The OS tasks that have not moved for `timeout`.
+    pub(super) fn stalled(flights: &Flights, now: Instant, timeout: Duration) -> Vec<String> {
+        flights.platform_tasks_where(|_, _, last_activity| {
             now.saturating_duration_since(last_activity) >= timeout
-        });
-        for key in stalled {
-            let flights = self.take_platform_flights(&key);
-            log::info!("the OS made no progress on {key} for {timeout:?}; taking it back");
-            outbox.platform_cancels.push(key);
-            for flight in flights {
-                let id = flight.transfer.id.clone();
-                self.taken_back.insert(id.clone());
-                outbox
-                    .events
-                    .push(TransferEvent::TakenBackFromPlatform { id });
-                self.requeue_without_verdict(tx, flight, outbox)?;
+        })
+    }
+}
+
+/// A file's share of an OS task's progress: `body_sent` of `body_total`, scaled to `size`.
+fn share(body_sent: u64, body_total: u64, size: u64) -> u64 {
+    match body_total {
+        0 => body_sent.min(size),
+        total => {
+            let scaled = u128::from(body_sent.min(total)) * u128::from(size) / u128::from(total);
+            u64::try_from(scaled).unwrap_or(size)
+        }
+    }
+}
+
+/// A key for a new OS task: `<transfer id>.<attempt>.<nonce as 8 hex digits><suffix>`.
+/// Attempts are numbered again after a requeue without a verdict, so the random nonce is
+/// what keeps a late report from an older task off a newer one. Stored keys keep this
+/// format; shims and reconciling read it back.
+pub(super) fn handoff_key(id: &TransferId, attempt: u32, nonce: u32, suffix: &str) -> String {
+    format!("{id}.{attempt}.{nonce:08x}{suffix}")
+}
+
+fn handoff(
+    config: &QueueConfig,
+    bodies: &Path,
+    discretionary: bool,
+    key: &str,
+    members: &[Transfer],
+    packed_for: Option<&str>,
+) -> (Handoff, BodyPlan) {
+    let (allow_expensive, allow_constrained) =
+        members
+            .iter()
+            .fold((true, true), |(expensive, constrained), transfer| {
+                let constraints = transfer.upload.constraints;
+                (
+                    expensive && constraints.allow_expensive,
+                    constrained && constraints.allow_constrained,
+                )
+            });
+    let leader = members
+        .first()
+        .map(|transfer| transfer.id.to_string())
+        .unwrap_or_default();
+    let temp_path = bodies.join(format!("{key}.body"));
+    let mut handoff = Handoff {
+        key: key.to_owned(),
+        transfer_id: leader,
+        body_path: PathBuf::new(),
+        url: String::new(),
+        method: "POST".into(),
+        headers: Vec::new(),
+        expected_bytes: members.iter().map(|transfer| transfer.size).sum(),
+        allow_expensive,
+        allow_constrained,
+        discretionary,
+        ietf_interop_version: None,
+    };
+    let body = match (packed_for, members) {
+        (None, [transfer]) => {
+            let upload = &transfer.upload;
+            handoff.body_path = upload.source.clone();
+            handoff.url = upload.destination.clone();
+            handoff.method = match upload.method {
+                UploadMethod::Put => "PUT",
+                UploadMethod::Post | UploadMethod::PostMultipart { .. } => "POST",
+            }
+            .into();
+            handoff.headers = upload.headers.clone();
+            handoff
+                .headers
+                .push((config.idempotency_header.clone(), transfer.id.to_string()));
+            handoff.ietf_interop_version = ietf_headers(config, transfer, &mut handoff.headers);
+            BodyPlan::File {
+                source: upload.source.clone(),
+                snapshot: transfer.snapshot(),
+                method: upload.method.clone(),
+                temp_path,
             }
         }
-        Ok(())
+        (endpoint, _) => {
+            handoff.url = endpoint.unwrap_or_default().to_owned();
+            // Each part carries its own idempotency key; the request as a whole has none,
+            // since a later batch may hold other files. `Ferry-Batch-Atomic` asks the
+            // server to answer non-2xx unless every part is stored: the OS reports only
+            // the status.
+            handoff.headers = vec![("Ferry-Batch-Atomic".into(), "1".into())];
+            BodyPlan::Batch {
+                parts: members
+                    .iter()
+                    .map(|transfer| BatchPartPlan {
+                        id: transfer.id.to_string(),
+                        source: transfer.upload.source.clone(),
+                        snapshot: transfer.snapshot(),
+                        destination: transfer.upload.destination.clone(),
+                    })
+                    .collect(),
+                idempotency_header: config.idempotency_header.clone(),
+                temp_path,
+            }
+        }
+    };
+    (handoff, body)
+}
+
+/// For a destination that speaks the IETF resumable draft, the headers that let the OS
+/// resume the task itself; returns the interop version.
+fn ietf_headers(
+    config: &QueueConfig,
+    transfer: &Transfer,
+    headers: &mut Vec<(String, String)>,
+) -> Option<u32> {
+    let protocol = config
+        .resumable
+        .protocol_for(&transfer.upload.destination, transfer.size);
+    let Some(ResumableProtocol::Ietf { interop_version }) = protocol else {
+        return None;
+    };
+    headers.push((
+        "Upload-Draft-Interop-Version".into(),
+        interop_version.to_string(),
+    ));
+    let complete = if interop_version <= 3 {
+        ("Upload-Incomplete", "?0")
+    } else {
+        ("Upload-Complete", "?1")
+    };
+    headers.push((complete.0.into(), complete.1.into()));
+    Some(interop_version)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+
+    use super::*;
+    use crate::actor::in_flight::{FlightLane, InFlight};
+    use crate::lane::AttemptProgress;
+    use crate::resumable::ResumableConfig;
+    use crate::upload::Upload;
+
+    fn config() -> QueueConfig {
+        QueueConfig::new("/db/queue.db")
     }
 
-    /// Queues a transfer again after an attempt that ended without a verdict; it does not
-    /// use up the retry budget.
-    pub(super) fn requeue_without_verdict(
-        &mut self,
-        tx: &Connection,
-        flight: InFlight,
-        outbox: &mut Outbox,
-    ) -> rusqlite::Result<()> {
-        let mut transfer = flight.transfer;
-        if !transfer.requeue_without_verdict(self.clock.now()) {
-            return Ok(());
+    fn transfer(name: &str, size: u64) -> Transfer {
+        let mut transfer = crate::transfer::tests::queued(1);
+        transfer.upload = Upload::put(format!("/src/{name}"), format!("http://h/{name}"));
+        transfer.size = size;
+        transfer
+    }
+
+    /// `flights` with one OS task `key` per (key, handoff query, files' sizes).
+    fn on_os(tasks: &[(&str, u64, &[u64])], now: Instant) -> Flights {
+        let mut flights = Flights::default();
+        for (key, query, sizes) in tasks {
+            let generation = flights.new_generation();
+            flights.insert(
+                sizes
+                    .iter()
+                    .map(|size| InFlight {
+                        transfer: transfer(key, *size),
+                        generation,
+                        progress: Arc::new(AttemptProgress::new(Arc::new(AtomicU64::new(0)))),
+                        lane: FlightLane::Platform {
+                            key: (*key).into(),
+                            handoff_query: *query,
+                            last_activity: now,
+                        },
+                        reported_bytes: 0,
+                        batched: sizes.len() > 1,
+                    })
+                    .collect(),
+            );
         }
-        store::save(tx, &transfer, self.clock.now_ms(), &mut self.pending_totals)?;
-        outbox
-            .events
-            .push(TransferEvent::Requeued { id: transfer.id });
-        Ok(())
+        flights
+    }
+
+    #[test]
+    fn a_handoff_key_is_the_id_the_attempt_and_a_nonce() {
+        let id = TransferId::generate();
+        assert_eq!(handoff_key(&id, 3, 0xab, ""), format!("{id}.3.000000ab"));
+        assert_eq!(
+            handoff_key(&id, 1, u32::MAX, ".batch"),
+            format!("{id}.1.ffffffff.batch")
+        );
+    }
+
+    #[test]
+    fn a_file_s_handoff_carries_its_own_request_and_idempotency_key() {
+        let lane = PlatformLane::new(None);
+        let mut file = transfer("a", 500);
+        file.upload.headers = vec![("X-Own".into(), "1".into())];
+        file.upload.constraints.allow_expensive = false;
+        let (handoff, body) = lane.handoff(&config(), true, "k.1.0", &[file.clone()], None);
+        assert_eq!(handoff.url, "http://h/a");
+        assert_eq!(handoff.method, "PUT");
+        assert_eq!(handoff.transfer_id, file.id.to_string());
+        assert_eq!(
+            handoff.headers,
+            vec![
+                ("X-Own".into(), "1".into()),
+                ("Idempotency-Key".into(), file.id.to_string())
+            ]
+        );
+        assert_eq!(handoff.expected_bytes, 500);
+        assert!(!handoff.allow_expensive && handoff.allow_constrained);
+        assert!(handoff.discretionary);
+        assert_eq!(handoff.ietf_interop_version, None);
+        let BodyPlan::File { temp_path, .. } = body else {
+            panic!("a file's body is the file");
+        };
+        assert_eq!(temp_path, Path::new("k.1.0.body"));
+    }
+
+    #[test]
+    fn an_ietf_destination_lets_the_os_resume_the_task() {
+        let mut config = config();
+        config.resumable = ResumableConfig {
+            threshold: 0,
+            destinations: Vec::new(),
+        }
+        .with_destination("http://h/", ResumableProtocol::Ietf { interop_version: 6 });
+        let (handoff, _) =
+            PlatformLane::new(None).handoff(&config, false, "k", &[transfer("a", 500)], None);
+        assert_eq!(handoff.ietf_interop_version, Some(6));
+        assert!(
+            handoff
+                .headers
+                .contains(&("Upload-Complete".into(), "?1".into()))
+        );
+    }
+
+    #[test]
+    fn a_packed_handoff_is_one_atomic_post_of_every_member() {
+        let members = [transfer("a", 100), transfer("b", 200)];
+        let mut members = members.to_vec();
+        members[1].upload.constraints.allow_constrained = false;
+        let (handoff, body) = PlatformLane::new(None).handoff(
+            &config(),
+            false,
+            "k.batch",
+            &members,
+            Some("http://h/batch"),
+        );
+        assert_eq!(
+            (handoff.url.as_str(), handoff.method.as_str()),
+            ("http://h/batch", "POST")
+        );
+        assert_eq!(handoff.transfer_id, members[0].id.to_string());
+        assert_eq!(
+            handoff.headers,
+            vec![("Ferry-Batch-Atomic".into(), "1".into())]
+        );
+        assert_eq!(handoff.expected_bytes, 300);
+        assert!(handoff.allow_expensive && !handoff.allow_constrained);
+        let BodyPlan::Batch { parts, .. } = body else {
+            panic!("a packed body");
+        };
+        let ids: Vec<&str> = parts.iter().map(|part| part.id.as_str()).collect();
+        assert_eq!(ids, [members[0].id.as_str(), members[1].id.as_str()]);
+    }
+
+    #[test]
+    fn progress_of_a_packed_task_is_shared_by_size_and_only_new_bytes_move_it() {
+        let start = Instant::now();
+        let mut flights = on_os(&[("kb", 0, &[100, 300])], start);
+        let mut lane = PlatformLane::new(None);
+        let later = start + Duration::from_secs(5);
+        assert!(lane.on_progress(&mut flights, "kb", 200, 800, later));
+        let mut shares: Vec<u64> = flights.iter().map(|f| f.progress.bytes_sent()).collect();
+        shares.sort();
+        assert_eq!(shares, vec![25, 75], "a quarter of each file");
+        assert!(PlatformLane::stalled(&flights, later, Duration::from_secs(1)).is_empty());
+        assert!(
+            !lane.on_progress(&mut flights, "kb", 200, 800, later),
+            "a repetition"
+        );
+        assert!(!lane.on_progress(&mut flights, "unknown", 1, 1, later));
+        assert_eq!(
+            share(50, 0, 10),
+            10,
+            "no total known: bytes, up to the size"
+        );
+    }
+
+    #[test]
+    fn tasks_handed_over_before_a_query_and_not_listed_vanished() {
+        let now = Instant::now();
+        let flights = on_os(
+            &[("old", 0, &[1]), ("listed", 0, &[1]), ("new", 2, &[1])],
+            now,
+        );
+        let lane = PlatformLane::new(None);
+        let vanished = lane.vanished(&flights, 1, vec!["listed".into()]);
+        assert_eq!(
+            vanished,
+            vec!["old".to_owned()],
+            "`new` was handed over after the query"
+        );
+    }
+
+    #[test]
+    fn tasks_that_did_not_move_for_the_timeout_stalled() {
+        let start = Instant::now();
+        let mut flights = on_os(&[("a", 0, &[1]), ("b", 0, &[1])], start);
+        let timeout = Duration::from_secs(30);
+        flights.touch_platform_task("b", start + Duration::from_secs(20));
+        let stalled = PlatformLane::stalled(&flights, start + timeout, timeout);
+        assert_eq!(stalled, vec!["a".to_owned()]);
+    }
+
+    #[test]
+    fn the_foreground_restarts_stall_timers_and_asks_only_a_lane_that_exists() {
+        let start = Instant::now();
+        let mut flights = on_os(&[("a", 0, &[1])], start);
+        let mut lane = PlatformLane::new(None);
+        let later = start + Duration::from_secs(60);
+        assert_eq!(
+            lane.on_foreground(&mut flights, later),
+            None,
+            "no OS lane to ask"
+        );
+        assert_eq!(lane.queries_sent(), 0);
+        assert!(PlatformLane::stalled(&flights, later, Duration::from_secs(1)).is_empty());
+        let policy = lane.policy(&config(), AppState::Foreground);
+        assert!(!policy.platform_available);
+    }
+
+    #[test]
+    fn transfers_taken_back_stay_until_forgotten() {
+        let mut lane = PlatformLane::new(None);
+        let id = TransferId::generate();
+        lane.take_back(id.clone());
+        assert!(lane.took_back(&id));
+        lane.forget(&id);
+        assert!(!lane.took_back(&id));
     }
 }

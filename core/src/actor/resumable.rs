@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
-use super::{Engine, Outbox};
+use super::effects::Effects;
+use super::engine::Engine;
 use crate::lane::{Checkpoint, Checkpoints, ResumableJob, terminate};
 use crate::store;
 use crate::{Transfer, TransferId};
@@ -63,12 +64,11 @@ impl Engine {
         &mut self,
         tx: &Connection,
         checkpoint: Checkpoint,
-        outbox: &mut Outbox,
+        effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         let current = self
             .in_flight
-            .get(&checkpoint.id)
-            .is_some_and(|flight| flight.generation == checkpoint.generation);
+            .is_current(&checkpoint.id, checkpoint.generation);
         if !current {
             return Ok(()); // finished, cancelled or replaced meanwhile: dropping `committed` says so
         }
@@ -80,7 +80,7 @@ impl Engine {
             checkpoint.record.confirmed_offset,
         );
         if let Some(committed) = checkpoint.committed {
-            outbox.replies.push(Box::new(move |failed| {
+            effects.replies.push(Box::new(move |failed| {
                 if failed.is_none() {
                     let _ = committed.send(());
                 }
@@ -109,13 +109,13 @@ impl Engine {
         &mut self,
         tx: &Connection,
         transfer: &Transfer,
-        outbox: &mut Outbox,
+        effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         let Some(record) = self.forget_upload_resource(tx, &transfer.id)? else {
             return Ok(());
         };
         let headers = transfer.upload.headers.clone();
-        self.terminate_upload_resources(vec![(record, headers)], outbox);
+        self.terminate_upload_resources(vec![(record, headers)], effects);
         Ok(())
     }
 
@@ -124,13 +124,13 @@ impl Engine {
     pub(super) fn terminate_upload_resources(
         &self,
         resources: Vec<store::bulk::TakenResource>,
-        outbox: &mut Outbox,
+        effects: &mut Effects,
     ) {
         if resources.is_empty() {
             return;
         }
         let lane = Arc::clone(&self.lane);
-        outbox.replies.push(Box::new(move |failed| {
+        effects.replies.push(Box::new(move |failed| {
             if failed.is_none() {
                 tokio::spawn(async move {
                     for (record, headers) in resources {

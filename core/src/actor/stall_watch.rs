@@ -9,7 +9,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::time::Instant;
 
-use super::{Engine, FlightLane, Outbox};
+use super::effects::Effects;
+use super::engine::Engine;
 use crate::events::TransferEvent;
 use crate::store;
 
@@ -54,7 +55,7 @@ impl Engine {
     pub(super) fn watch_for_queue_stall(
         &mut self,
         tx: &Connection,
-        outbox: &mut Outbox,
+        effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         let now = Instant::now();
         let moved = self
@@ -75,7 +76,7 @@ impl Engine {
         let reason = self.stall_reason(tx, now)?;
         log::warn!("the queue has not moved for {after:?}: {reason}");
         self.stall_watch.reported = true;
-        outbox.events.push(TransferEvent::QueueStalled {
+        effects.events.push(TransferEvent::QueueStalled {
             reason,
             idle_for: now.saturating_duration_since(self.stall_watch.last_movement),
             hosts: self.host_statuses(tx)?,
@@ -85,11 +86,7 @@ impl Engine {
 
     /// The engine's best explanation of a stall, most specific first.
     fn stall_reason(&self, tx: &Connection, now: Instant) -> rusqlite::Result<String> {
-        let on_platform = self
-            .in_flight
-            .values()
-            .filter(|flight| matches!(flight.lane, FlightLane::Platform { .. }))
-            .count();
+        let on_platform = self.in_flight.on_platform();
         let in_process = self.in_flight.len() - on_platform;
         if on_platform > 0 && in_process == 0 {
             return Ok(format!(

@@ -361,32 +361,29 @@ pub(crate) fn requeue_interrupted_in_process(
     conn: &Connection,
     now_ms: i64,
 ) -> rusqlite::Result<usize> {
-    requeue_counted(
-        conn,
-        "UPDATE transfers SET state = 'queued', next_attempt_at = ?1, updated_at = ?1, \
-         attempts = max(attempts - 1, 0) WHERE state = 'running' AND lane_key IS NULL \
-         RETURNING size",
-        now_ms,
-    )
+    requeue_counted(conn, "state = 'running' AND lane_key IS NULL", now_ms)
 }
 
 /// Queues every running transfer again, on both lanes: after a failed commit, or at an
 /// open without a platform service (no one is left to report on OS tasks). The
 /// interrupted attempts do not use up the retry budget.
 pub(crate) fn requeue_running(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
-    requeue_counted(
-        conn,
-        "UPDATE transfers SET state = 'queued', lane_key = NULL, next_attempt_at = ?1, \
-         updated_at = ?1, bytes_sent = 0, attempts = max(attempts - 1, 0) \
-         WHERE state = 'running' RETURNING size",
-        now_ms,
-    )
+    requeue_counted(conn, "state = 'running'", now_ms)
 }
 
-/// Runs a requeue of running transfers that returns each one's size, and moves them from
-/// running to queued in the totals at once: these run outside the turns' bookkeeping.
-fn requeue_counted(conn: &Connection, sql: &str, now_ms: i64) -> rusqlite::Result<usize> {
-    let mut statement = conn.prepare_cached(sql)?;
+/// [`Transfer::requeue_without_verdict`] for every running row `selected`, as one
+/// statement: queued, due `?1`, its attempt given back, nothing counted as sent. Must
+/// write what that function writes (a test holds it to it); it exists so that an open
+/// requeues without decoding every row.
+const REQUEUE_WITHOUT_VERDICT: &str = "UPDATE transfers SET state = 'queued', lane_key = NULL, \
+     next_attempt_at = ?1, updated_at = ?1, bytes_sent = 0, attempts = max(attempts - 1, 0)";
+
+/// Requeues the running transfers `selected` (an SQL condition) without a verdict, and
+/// moves them from running to queued in the totals at once: these run outside the turns'
+/// bookkeeping.
+fn requeue_counted(conn: &Connection, selected: &str, now_ms: i64) -> rusqlite::Result<usize> {
+    let sql = format!("{REQUEUE_WITHOUT_VERDICT} WHERE {selected} RETURNING size");
+    let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query([now_ms])?;
     let mut moved = TotalsDelta::default();
     let mut count = 0;
@@ -411,4 +408,91 @@ pub(crate) fn running_on_platform(conn: &Connection) -> rusqlite::Result<Vec<Tra
     let mut statement = conn.prepare(&sql)?;
     let rows = statement.query_map([], decode)?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::store::{BatchWriter, Identity, Store};
+    use crate::upload::{SourceSnapshot, ValidatedUpload};
+
+    /// A transfer stored as running on `lane`, its third attempt, with bytes sent.
+    fn stored_running(conn: &Connection, name: &str, lane: Lane) -> Transfer {
+        let validated = ValidatedUpload {
+            upload: Upload::put(format!("/src/{name}"), format!("http://h/{name}")),
+            host: "h:80".into(),
+            snapshot: SourceSnapshot {
+                size: 1_000,
+                mtime_ns: 0,
+            },
+        };
+        let id = TransferId::generate();
+        let mut writer = BatchWriter::new(conn).expect("writer");
+        writer
+            .insert(&id, &validated, &Identity::of(&validated.upload), 0)
+            .expect("insert");
+        let mut transfer = load(conn, &id).expect("load").expect("stored");
+        transfer.attempts = 2;
+        assert!(transfer.start(lane).is_some());
+        transfer.bytes_sent = 600;
+        save(conn, &transfer, 0, &mut TotalsDelta::default()).expect("save");
+        transfer
+    }
+
+    /// What a requeue may change: everything but the ids and times of creation.
+    fn edited(transfer: &Transfer) -> (TransferState, u32, u64, SystemTime, bool) {
+        (
+            transfer.state.clone(),
+            transfer.attempts,
+            transfer.bytes_sent,
+            transfer.next_attempt_at,
+            transfer.last_error.is_some(),
+        )
+    }
+
+    #[test]
+    fn the_set_wise_requeues_write_what_a_requeue_without_verdict_writes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open(&dir.path().join("queue.db")).expect("open");
+        let conn = store.connection();
+        let now_ms = 5_000;
+        let platform = Lane::Platform {
+            handoff_key: "t.3.0000abcd".into(),
+        };
+
+        let mut by_hand = stored_running(conn, "a", Lane::InProcess);
+        assert!(by_hand.requeue_without_verdict(from_ms(now_ms)));
+        save(conn, &by_hand, now_ms, &mut TotalsDelta::default()).expect("save");
+        let expected = edited(&load(conn, &by_hand.id).expect("load").expect("stored"));
+        assert_eq!(
+            expected,
+            (TransferState::Queued, 2, 0, from_ms(now_ms), false),
+            "the attempt given back, nothing counted as sent, due now"
+        );
+
+        let at_open = stored_running(conn, "b", Lane::InProcess);
+        let on_os = stored_running(conn, "c", platform);
+        assert_eq!(
+            requeue_interrupted_in_process(conn, now_ms).expect("requeue"),
+            1
+        );
+        let reloaded = load(conn, &at_open.id).expect("load").expect("stored");
+        assert_eq!(edited(&reloaded), expected, "requeued at open");
+        let left = load(conn, &on_os.id).expect("load").expect("stored");
+        assert_eq!(
+            left.state.kind(),
+            StateKind::Running,
+            "OS tasks wait for reconciling"
+        );
+
+        assert_eq!(requeue_running(conn, now_ms).expect("requeue"), 1);
+        let reloaded = load(conn, &on_os.id).expect("load").expect("stored");
+        assert_eq!(
+            edited(&reloaded),
+            expected,
+            "requeued after a failed commit"
+        );
+    }
 }

@@ -1,0 +1,320 @@
+//! The one launch path: one request for 1..N queued files (one file, or the files of a
+//! packed batch), on either lane.
+//!
+//! Every file's `Running` state is saved in the turn's transaction before anything goes
+//! out: an in-process request is spawned after the commit ([`Launch`], in the turn's
+//! effects), an OS task is started by the driver after the turn is durable (a handoff,
+//! `platform_lane.rs`). The files of one request share one generation, so a late report
+//! of an older attempt never touches a newer one.
+//!
+//! Must never send, hand off or await anything inside the turn; it only records and
+//! returns what to do after the commit.
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use tokio::time::Instant;
+
+use super::effects::Effects;
+use super::engine::Engine;
+use super::in_flight::{FlightLane, InFlight};
+use super::message::AttemptFinished;
+use super::platform_lane;
+use crate::auth::attempt::AuthContext;
+use crate::auth::attempt::{run_attempt_with, run_batch_attempt_with};
+use crate::classify::{AttemptOutcome, troubles_host};
+use crate::events::TransferEvent;
+use crate::lane::{
+    AttemptJob, AttemptProgress, BatchOutcome, BatchPart, Gated, HttpLane, run_gated,
+};
+use crate::scheduler::LaneChoice;
+use crate::state::Lane;
+use crate::store;
+use crate::{Transfer, TransferId};
+
+/// An in-process request to spawn once the turn has committed.
+pub(super) struct Launch {
+    /// The file the request reports as (a packed batch's first).
+    leader: TransferId,
+    host: String,
+    generation: u64,
+    request: Request,
+}
+
+enum Request {
+    File {
+        job: AttemptJob,
+        progress: Arc<AttemptProgress>,
+        /// Launched before a request slot was free: it waits at the gate (`lane/gate.rs`).
+        claimed_ahead: bool,
+    },
+    /// A packed batch: one request, one slot, never claimed ahead.
+    Packed {
+        endpoint: String,
+        parts: Vec<BatchPart>,
+    },
+}
+
+impl Engine {
+    /// Starts one request for the queued transfers stored under `seqs` (candidates' row
+    /// keys): one file, or, with `packed_for`, the files of a batch for that endpoint (a
+    /// batch of one goes as an ordinary upload). Returns 1 if the request started or its
+    /// files were held for credentials (either way they left the queue), else 0.
+    pub(super) fn launch(
+        &mut self,
+        tx: &Connection,
+        seqs: &[i64],
+        choice: LaneChoice,
+        packed_for: Option<usize>,
+        claimed_ahead: bool,
+        effects: &mut Effects,
+    ) -> rusqlite::Result<usize> {
+        let endpoint = match packed_for {
+            Some(index) => match self.packing.endpoint(index) {
+                Some(endpoint) => Some(endpoint.to_owned()),
+                None => return Ok(0),
+            },
+            None => None,
+        };
+        let endpoint = endpoint.filter(|_| seqs.len() > 1);
+        let mut members: Vec<Transfer> = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            if let Some(transfer) = store::load_by_seq(tx, seq)? {
+                members.push(transfer);
+            }
+        }
+        let Some(leader) = members.first() else {
+            return Ok(0);
+        };
+        let lane = match choice {
+            LaneChoice::InProcess => Lane::InProcess,
+            LaneChoice::Platform => {
+                let suffix = if endpoint.is_some() { ".batch" } else { "" };
+                let nonce = rand::Rng::random(&mut self.rng);
+                let attempt = leader.attempts.saturating_add(1);
+                Lane::Platform {
+                    handoff_key: platform_lane::handoff_key(&leader.id, attempt, nonce, suffix),
+                }
+            }
+        };
+        if self.auth_breakers.is_open(&leader.host, Instant::now()) {
+            // Credentials for this destination were just refused: nobody sends, everybody
+            // waits for the app to sign in.
+            let mut held = false;
+            for transfer in members {
+                held |= self.hold_for_credentials(tx, transfer, lane.clone(), effects)?;
+            }
+            return Ok(usize::from(held));
+        }
+        let now_ms = self.clock.now_ms();
+        let mut launch_on = None;
+        let mut started = Vec::with_capacity(members.len());
+        for mut transfer in members {
+            let from = transfer.state.kind();
+            let Some(lane) = transfer.start(lane.clone()) else {
+                continue;
+            };
+            // Durable in this turn's commit, before the OS or the network hears of it.
+            store::save_replacing(tx, &transfer, from, now_ms, &mut self.pending_totals)?;
+            effects.events.push(TransferEvent::Started {
+                id: transfer.id.clone(),
+                attempt: transfer.attempts,
+            });
+            launch_on = Some(lane);
+            started.push(transfer);
+        }
+        let (Some(launch_on), Some(first)) = (launch_on, started.first()) else {
+            return Ok(0);
+        };
+        self.breakers.on_launch(&first.host, Instant::now());
+        let generation = self.in_flight.new_generation();
+        let progresses: Vec<Arc<AttemptProgress>> = started
+            .iter()
+            .map(|_| Arc::new(AttemptProgress::new(Arc::clone(&self.lane.bytes_moved))))
+            .collect();
+        let flight_lane = match launch_on {
+            Lane::InProcess => {
+                let request = match &endpoint {
+                    None => Request::File {
+                        job: self.attempt_job(tx, first, generation)?,
+                        progress: Arc::clone(&progresses[0]),
+                        claimed_ahead,
+                    },
+                    Some(endpoint) => Request::Packed {
+                        endpoint: endpoint.clone(),
+                        parts: started
+                            .iter()
+                            .zip(&progresses)
+                            .map(|(transfer, progress)| BatchPart {
+                                id: transfer.id.clone(),
+                                source: transfer.upload.source.clone(),
+                                snapshot: transfer.snapshot(),
+                                destination: transfer.upload.destination.clone(),
+                                progress: Arc::clone(progress),
+                            })
+                            .collect(),
+                    },
+                };
+                effects.launches.push(Launch {
+                    leader: first.id.clone(),
+                    host: first.host.clone(),
+                    generation,
+                    request,
+                });
+                FlightLane::InProcess { abort: None }
+            }
+            Lane::Platform { handoff_key } => {
+                let discretionary = self.app_state == crate::AppState::Background;
+                effects.handoffs.push(self.platform.handoff(
+                    &self.config,
+                    discretionary,
+                    &handoff_key,
+                    &started,
+                    endpoint.as_deref(),
+                ));
+                FlightLane::Platform {
+                    key: handoff_key,
+                    handoff_query: self.platform.queries_sent(),
+                    last_activity: Instant::now(),
+                }
+            }
+        };
+        let batched = endpoint.is_some();
+        self.in_flight.insert(
+            started
+                .into_iter()
+                .zip(progresses)
+                .map(|(transfer, progress)| InFlight {
+                    transfer,
+                    generation,
+                    progress,
+                    lane: flight_lane.clone(),
+                    reported_bytes: 0,
+                    batched,
+                })
+                .collect(),
+        );
+        Ok(1)
+    }
+
+    /// What an in-process attempt of one file sends.
+    fn attempt_job(
+        &mut self,
+        tx: &Connection,
+        transfer: &Transfer,
+        generation: u64,
+    ) -> rusqlite::Result<AttemptJob> {
+        let upload = &transfer.upload;
+        Ok(AttemptJob {
+            id: transfer.id.to_string(),
+            source: upload.source.clone(),
+            snapshot: transfer.snapshot(),
+            url: upload.destination.clone(),
+            method: upload.method.clone(),
+            headers: upload.headers.clone(),
+            resumable: self.resumable_job(tx, transfer, generation)?,
+        })
+    }
+
+    /// Spawns a committed in-process request; its task reports to the actor when it ends.
+    pub(super) fn spawn(&mut self, launch: Launch) {
+        let Launch {
+            leader,
+            host,
+            generation,
+            request,
+        } = launch;
+        let lane = Arc::clone(&self.lane);
+        let auth = self.auth.clone();
+        let finished = self.finished_sender.clone();
+        let (members, handle) = match request {
+            Request::File {
+                job,
+                progress,
+                claimed_ahead,
+            } => {
+                let members = vec![leader.clone()];
+                let attempt = send_file(auth, lane, host, job, progress, claimed_ahead);
+                let report = async move {
+                    let gated = attempt.await;
+                    let _ = finished.send(AttemptFinished::of_gated(leader, generation, gated));
+                };
+                (members, tokio::spawn(report))
+            }
+            Request::Packed { endpoint, parts } => {
+                let members: Vec<TransferId> = parts.iter().map(|part| part.id.clone()).collect();
+                let batch = send_packed(auth, lane, host, leader, generation, endpoint, parts);
+                let report = async move {
+                    let _ = finished.send(batch.await);
+                };
+                (members, tokio::spawn(report))
+            }
+        };
+        self.in_flight
+            .set_abort(&members, generation, &handle.abort_handle());
+    }
+}
+
+/// One file's attempt, through the gate of its host.
+async fn send_file(
+    auth: Option<Arc<AuthContext>>,
+    lane: Arc<HttpLane>,
+    host: String,
+    job: AttemptJob,
+    progress: Arc<AttemptProgress>,
+    claimed_ahead: bool,
+) -> Gated<AttemptOutcome> {
+    let on_entry = || progress.touch();
+    // Boxed: the attempt's future is kilobytes, and tokio copies a task's whole stage when
+    // it spawns it and when it stores the output (tokio-rs/tokio#4487; `many_small_puts`:
+    // ~2% of the worker's CPU in `set_stage` copies).
+    let attempt = Box::pin(run_attempt_with(
+        auth,
+        Arc::clone(&lane),
+        job,
+        Arc::clone(&progress),
+    ));
+    run_gated(
+        &lane.gates,
+        &host,
+        claimed_ahead,
+        on_entry,
+        attempt,
+        troubles_host,
+    )
+    .await
+}
+
+/// A packed batch's request, through the gate of its host, reported as its leader.
+async fn send_packed(
+    auth: Option<Arc<AuthContext>>,
+    lane: Arc<HttpLane>,
+    host: String,
+    leader: TransferId,
+    generation: u64,
+    endpoint: String,
+    parts: Vec<BatchPart>,
+) -> AttemptFinished {
+    let batch =
+        run_batch_attempt_with(auth, Arc::clone(&lane), leader.to_string(), endpoint, parts);
+    let failed = |outcome: &BatchOutcome| troubles_host(&outcome.whole);
+    // A batch is one request: it holds one slot, and is never claimed ahead.
+    let gated = run_gated(&lane.gates, &host, false, || {}, batch, failed).await;
+    let (outcome, trouble) = match gated {
+        Gated::Ran { value, failure } => (value, failure),
+        Gated::HeldBack => (
+            BatchOutcome {
+                whole: AttemptOutcome::HeldBack,
+                parts: Vec::new(),
+            },
+            None,
+        ),
+    };
+    AttemptFinished {
+        id: leader,
+        generation,
+        outcome: outcome.whole,
+        parts: outcome.parts,
+        trouble,
+    }
+}
