@@ -14,11 +14,9 @@
 
 use std::collections::HashMap;
 
-use super::engine::Engine;
-use super::in_flight::InFlight;
-use crate::TransferId;
 use crate::attempt_budget::{Charge, credit_for_advance};
 use crate::classify::{AttemptOutcome, lacked_descriptors};
+use crate::{Transfer, TransferId};
 
 /// The most transfers whose attempts or credit are remembered at once (a few hundred KiB).
 /// Past it everything is forgotten: that loses the credit of attempts in flight and lets
@@ -86,23 +84,14 @@ impl ProgressLedger {
         true
     }
 
-    /// The transfer is done with (sent or cancelled): its credit goes.
-    pub(super) fn forget(&mut self, id: &TransferId) {
-        if self.attempts.is_empty() && self.credited.is_empty() {
-            return; // the common case: no resumable upload anywhere
-        }
-        self.attempts.remove(id);
-        self.credited.remove(id);
-    }
-}
-
-impl Engine {
-    /// What the attempt of `flight` that ended with `outcome` costs its transfer.
-    pub(super) fn charge(&mut self, flight: &InFlight, outcome: &AttemptOutcome) -> Charge {
-        let transfer = &flight.transfer;
-        let moved_forward =
-            self.progress_ledger
-                .moved_forward(&transfer.id, flight.generation, transfer.size);
+    /// What the attempt `generation` of `transfer` that ended with `outcome` costs it.
+    pub(super) fn charge(
+        &mut self,
+        transfer: &Transfer,
+        generation: u64,
+        outcome: &AttemptOutcome,
+    ) -> Charge {
+        let moved_forward = self.moved_forward(&transfer.id, generation, transfer.size);
         if lacked_descriptors(outcome) {
             Charge::NotCounted
         } else if moved_forward {
@@ -110,6 +99,15 @@ impl Engine {
         } else {
             Charge::Counted
         }
+    }
+
+    /// The transfer is done with (sent or cancelled): its credit goes.
+    pub(super) fn forget(&mut self, id: &TransferId) {
+        if self.attempts.is_empty() && self.credited.is_empty() {
+            return; // the common case: no resumable upload anywhere
+        }
+        self.attempts.remove(id);
+        self.credited.remove(id);
     }
 }
 

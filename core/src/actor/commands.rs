@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use super::effects::Effects;
 use super::engine::{Engine, sqlite};
+use super::host_status::host_statuses;
 use super::message::{Command, EnqueueResults, reply_after_commit};
 use crate::conditions::AppState;
 use crate::error::StoreError;
@@ -63,7 +64,7 @@ impl Engine {
                 effects.replies.push(reply_after_commit(reply, result));
             }
             Command::HostStatus { reply } => {
-                let result = self.host_statuses(tx).map_err(sqlite);
+                let result = host_statuses(tx, &self.breakers, &self.clock).map_err(sqlite);
                 effects.replies.push(reply_after_commit(reply, result));
             }
             Command::Bulk { request, reply } => self.start_bulk(request, reply),

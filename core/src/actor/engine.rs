@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -22,11 +23,12 @@ use super::bulk::BulkJob;
 use super::claim_ahead::{self, ClaimDepth};
 use super::effects::Effects;
 use super::group_commit::GroupCommit;
+use super::host_status;
 use super::in_flight::{FlightLane, Flights, InFlight};
 use super::message::{AttemptFinished, Message, Reply};
 use super::packing::Packing;
 use super::platform_lane::PlatformLane;
-use super::stall_watch::StallWatch;
+use super::stall_watch::{StallFacts, StallWatch};
 use crate::auth::attempt::AuthContext;
 use crate::auth::breaker::AuthBreakers;
 use crate::breaker::Breakers;
@@ -197,6 +199,48 @@ impl Engine {
         Ok(())
     }
 
+    /// Fires `QueueStalled` once per stall.
+    fn watch_for_queue_stall(
+        &mut self,
+        tx: &Connection,
+        effects: &mut Effects,
+    ) -> rusqlite::Result<()> {
+        let now = Instant::now();
+        let moved = self.lane.bytes_moved.load(Ordering::Relaxed);
+        self.stall_watch.observe_bytes(moved, now);
+        let after = self.config.platform.queue_stall_after;
+        let Some(deadline) = self.stall_watch.deadline(after) else {
+            return Ok(());
+        };
+        if now < deadline || !self.network.online {
+            return Ok(());
+        }
+        if self.in_flight.is_empty() && !store::any_runnable(tx)? {
+            return Ok(());
+        }
+        let blocked_hosts: Vec<String> = self.breakers.blocked_hosts(now).collect();
+        // Asked only when nothing more specific explains the stall, as before.
+        let retry_waiting = self.in_flight.is_empty()
+            && blocked_hosts.is_empty()
+            && store::next_retry_at(tx, self.clock.now_ms())?.is_some();
+        let facts = StallFacts {
+            in_flight: self.in_flight.len(),
+            on_platform: self.in_flight.on_platform(),
+            blocked_hosts,
+            retry_waiting,
+            network_expensive_or_constrained: self.network.expensive || self.network.constrained,
+        };
+        let reason = facts.reason();
+        log::warn!("the queue has not moved for {after:?}: {reason}");
+        let idle_for = self.stall_watch.report(now);
+        effects.events.push(TransferEvent::QueueStalled {
+            reason,
+            idle_for,
+            hosts: host_status::host_statuses(tx, &self.breakers, &self.clock)?,
+        });
+        Ok(())
+    }
+
     /// Starts what may start now, within the limits. Hosts that can take nothing more are
     /// excluded in the query, so every round starts at least one transfer or ends.
     pub(super) fn schedule(
@@ -226,8 +270,9 @@ impl Engine {
                 in_flight < limits.per_host && self.breakers.admits(host, now, in_flight)
             });
             // A recovering host's one probe goes to its longest-waiting transfer.
-            let mut rows = self.probe_candidates(
+            let mut rows = host_status::probe_candidates(
                 tx,
+                &self.breakers,
                 &self.candidate_filter(now_ms, &excluded_hosts),
                 &occupancy,
                 now,

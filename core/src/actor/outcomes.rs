@@ -158,7 +158,9 @@ impl Engine {
         outcome: &AttemptOutcome,
         effects: &mut Effects,
     ) -> rusqlite::Result<()> {
-        let charge = self.charge(&flight, outcome);
+        let charge = self
+            .progress_ledger
+            .charge(&flight.transfer, flight.generation, outcome);
         let mut transfer = flight.transfer;
         let verdict = classify(outcome);
         self.record_auth_verdict(&transfer.host, &verdict);

@@ -2,17 +2,12 @@
 //! moved for `queue_stall_after`. Then one `QueueStalled` event says why, as far as the
 //! engine can tell, until something moves again.
 //!
-//! A diagnostic only: it must never change a transfer's state.
+//! A diagnostic only: it must never change a transfer's state. The engine gathers the
+//! facts (`engine.rs`); this module keeps the clock and words the reason.
 
 use std::time::Duration;
 
-use rusqlite::Connection;
 use tokio::time::Instant;
-
-use super::effects::Effects;
-use super::engine::Engine;
-use crate::events::TransferEvent;
-use crate::store;
 
 /// When the queue last moved, and whether its stall was already reported.
 pub(super) struct StallWatch {
@@ -37,11 +32,18 @@ impl StallWatch {
     }
 
     /// Counts movement of the in-process lane's byte counter.
-    fn observe_bytes(&mut self, bytes_moved: u64, now: Instant) {
+    pub(super) fn observe_bytes(&mut self, bytes_moved: u64, now: Instant) {
         if bytes_moved != self.last_bytes_moved {
             self.last_bytes_moved = bytes_moved;
             self.moved(now);
         }
+    }
+
+    /// The stall was reported at `now`: not again until something moves. Returns how
+    /// long nothing moved.
+    pub(super) fn report(&mut self, now: Instant) -> Duration {
+        self.reported = true;
+        now.saturating_duration_since(self.last_movement)
     }
 
     /// When a stall would be due, unless one was already reported.
@@ -50,69 +52,103 @@ impl StallWatch {
     }
 }
 
-impl Engine {
-    /// Fires `QueueStalled` once per stall.
-    pub(super) fn watch_for_queue_stall(
-        &mut self,
-        tx: &Connection,
-        effects: &mut Effects,
-    ) -> rusqlite::Result<()> {
-        let now = Instant::now();
-        let moved = self
-            .lane
-            .bytes_moved
-            .load(std::sync::atomic::Ordering::Relaxed);
-        self.stall_watch.observe_bytes(moved, now);
-        let after = self.config.platform.queue_stall_after;
-        let Some(deadline) = self.stall_watch.deadline(after) else {
-            return Ok(());
-        };
-        if now < deadline || !self.network.online {
-            return Ok(());
-        }
-        if self.in_flight.is_empty() && !store::any_runnable(tx)? {
-            return Ok(());
-        }
-        let reason = self.stall_reason(tx, now)?;
-        log::warn!("the queue has not moved for {after:?}: {reason}");
-        self.stall_watch.reported = true;
-        effects.events.push(TransferEvent::QueueStalled {
-            reason,
-            idle_for: now.saturating_duration_since(self.stall_watch.last_movement),
-            hosts: self.host_statuses(tx)?,
-        });
-        Ok(())
-    }
+/// What the engine knows when the queue stalled, most specific first in [`Self::reason`].
+pub(super) struct StallFacts {
+    pub(super) in_flight: usize,
+    pub(super) on_platform: usize,
+    /// Hosts behind an open breaker.
+    pub(super) blocked_hosts: Vec<String>,
+    /// A queued transfer waits for its retry time.
+    pub(super) retry_waiting: bool,
+    pub(super) network_expensive_or_constrained: bool,
+}
 
+impl StallFacts {
     /// The engine's best explanation of a stall, most specific first.
-    fn stall_reason(&self, tx: &Connection, now: Instant) -> rusqlite::Result<String> {
-        let on_platform = self.in_flight.on_platform();
-        let in_process = self.in_flight.len() - on_platform;
+    pub(super) fn reason(&self) -> String {
+        let on_platform = self.on_platform;
+        let in_process = self.in_flight - on_platform;
         if on_platform > 0 && in_process == 0 {
-            return Ok(format!(
+            return format!(
                 "{on_platform} OS background tasks report no progress (the OS may be \
                  holding them: app in the background, discretionary, or throttled)"
-            ));
+            );
         }
-        if !self.in_flight.is_empty() {
-            return Ok(format!(
+        if self.in_flight > 0 {
+            return format!(
                 "{} requests in flight ({on_platform} on the OS) moved no bytes",
-                self.in_flight.len()
-            ));
+                self.in_flight
+            );
         }
-        let blocked: Vec<String> = self.breakers.blocked_hosts(now).collect();
-        if !blocked.is_empty() {
-            return Ok(format!(
+        if !self.blocked_hosts.is_empty() {
+            return format!(
                 "circuit breaker open for {}: the server keeps failing",
-                blocked.join(", ")
-            ));
+                self.blocked_hosts.join(", ")
+            );
         }
-        if store::next_retry_at(tx, self.clock.now_ms())?.is_some() {
-            return Ok("every queued transfer is waiting for its retry time".into());
+        if self.retry_waiting {
+            return "every queued transfer is waiting for its retry time".into();
         }
-        if self.network.expensive || self.network.constrained {
-            return Ok("queued transfers may not use this expensive or constrained network".into());
+        if self.network_expensive_or_constrained {
+            return "queued transfers may not use this expensive or constrained network".into();
         }
-        Ok("queued work is not starting; no cause is known".into())
+        "queued work is not starting; no cause is known".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> StallFacts {
+        StallFacts {
+            in_flight: 0,
+            on_platform: 0,
+            blocked_hosts: Vec::new(),
+            retry_waiting: false,
+            network_expensive_or_constrained: false,
+        }
+    }
+
+    #[test]
+    fn a_stall_is_reported_once_until_something_moves() {
+        let start = Instant::now();
+        let after = Duration::from_secs(60);
+        let mut watch = StallWatch::new(start);
+        assert_eq!(watch.deadline(after), Some(start + after));
+        watch.observe_bytes(10, start + Duration::from_secs(30));
+        assert_eq!(watch.deadline(after), Some(start + Duration::from_secs(90)));
+        let idle_for = watch.report(start + Duration::from_secs(100));
+        assert_eq!(idle_for, Duration::from_secs(70));
+        assert_eq!(watch.deadline(after), None, "reported once");
+        watch.observe_bytes(10, start + Duration::from_secs(200));
+        assert_eq!(
+            watch.deadline(after),
+            None,
+            "the same bytes are no movement"
+        );
+        watch.moved(start + Duration::from_secs(300));
+        assert!(watch.deadline(after).is_some());
+    }
+
+    #[test]
+    fn the_most_specific_reason_comes_first() {
+        let mut facts = facts();
+        assert!(facts.reason().contains("no cause is known"));
+        facts.network_expensive_or_constrained = true;
+        assert!(facts.reason().contains("expensive or constrained"));
+        facts.retry_waiting = true;
+        assert!(facts.reason().contains("retry time"));
+        facts.blocked_hosts = vec!["a:80".into()];
+        assert!(facts.reason().contains("circuit breaker open for a:80"));
+        facts.in_flight = 3;
+        facts.on_platform = 1;
+        assert!(
+            facts
+                .reason()
+                .contains("3 requests in flight (1 on the OS)")
+        );
+        facts.on_platform = 3;
+        assert!(facts.reason().starts_with("3 OS background tasks"));
     }
 }
