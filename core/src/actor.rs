@@ -35,8 +35,8 @@ mod outcomes;
 mod packing;
 mod platform_lane;
 mod platform_reports;
-mod resumable;
 mod stall_watch;
+mod upload_resources;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use super::effects::Effects;
 use super::engine::Engine;
 use super::message::reply_after_commit;
+use super::upload_resources::terminate_after_commit;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
 use crate::selection::BulkAction;
@@ -201,9 +202,9 @@ impl Engine {
         now_ms: i64,
         effects: &mut Effects,
     ) -> rusqlite::Result<()> {
-        if self.may_hold_upload_resources {
+        if self.upload_resources.may_hold() {
             let resources = bulk::take_upload_resources(tx, filter, rows)?;
-            self.terminate_upload_resources(resources, effects);
+            terminate_after_commit(resources, &self.lane, effects);
         }
         bulk::move_rows(
             tx,
@@ -214,7 +215,7 @@ impl Engine {
             &mut self.pending_totals,
         )?;
         for row in rows {
-            self.progress_ledger.forget(&row.id);
+            self.upload_resources.ledger.forget(&row.id);
             effects
                 .events
                 .push(TransferEvent::Cancelled { id: row.id.clone() });
@@ -261,12 +262,12 @@ impl Engine {
         filter: &BulkFilter<'_>,
         rows: &[BulkRow],
     ) -> rusqlite::Result<()> {
-        if self.may_hold_upload_resources {
+        if self.upload_resources.may_hold() {
             bulk::forget_upload_resources(tx, filter, rows)?;
         }
         bulk::delete(tx, filter, rows, &mut self.pending_totals)?;
         for row in rows {
-            self.progress_ledger.forget(&row.id);
+            self.upload_resources.ledger.forget(&row.id);
             self.platform.forget(&row.id);
             self.unprocessed_resends.remove(&row.id);
         }

@@ -201,7 +201,8 @@ impl Engine {
             }
         }
         if transfer.state == TransferState::Cancelled {
-            self.terminate_upload_resource(tx, &transfer, effects)
+            self.upload_resources
+                .terminate(tx, &transfer, &self.lane, effects)
                 .map_err(sqlite)?;
         }
         store::save(tx, &transfer, self.clock.now_ms(), &mut self.pending_totals)

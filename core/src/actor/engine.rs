@@ -18,7 +18,6 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::attempt_charge::ProgressLedger;
 use super::bulk::BulkJob;
 use super::claim_ahead::{self, ClaimDepth};
 use super::effects::Effects;
@@ -29,6 +28,7 @@ use super::message::{AttemptFinished, Message, Reply};
 use super::packing::Packing;
 use super::platform_lane::PlatformLane;
 use super::stall_watch::{StallFacts, StallWatch};
+use super::upload_resources::UploadResources;
 use crate::auth::attempt::AuthContext;
 use crate::auth::breaker::AuthBreakers;
 use crate::breaker::Breakers;
@@ -64,11 +64,8 @@ pub(crate) struct Engine {
     /// `UNPROCESSED_RESENDS` (`outcomes.rs`) it gets a verdict. An id leaves at any other
     /// outcome.
     pub(super) unprocessed_resends: HashMap<TransferId, u32>,
-    /// The store may hold resumable upload resources (`actor/resumable.rs`): until it
-    /// may, launches and successes do not look them up.
-    pub(super) may_hold_upload_resources: bool,
-    /// How far resumable attempts moved their uploads (`actor/attempt_charge.rs`).
-    pub(super) progress_ledger: ProgressLedger,
+    /// Resumable uploads' resources and progress.
+    pub(super) upload_resources: UploadResources,
     pub(super) stall_watch: StallWatch,
     /// How far ahead of the free slots to claim (`actor/claim_ahead.rs`).
     pub(super) claim_depth: ClaimDepth,
@@ -78,8 +75,6 @@ pub(crate) struct Engine {
     /// Delivers what committed turns tell, once the WAL holding them is synced.
     pub(super) group_commit: GroupCommit,
     pub(super) finished_sender: mpsc::UnboundedSender<AttemptFinished>,
-    /// Resumable attempts report their upload resource and offsets here.
-    pub(super) checkpoint_sender: mpsc::UnboundedSender<Checkpoint>,
     pub(super) breakers: Breakers,
     pub(super) network: NetworkStatus,
     pub(super) app_state: AppState,
@@ -132,15 +127,13 @@ impl Engine {
             requeue_pending: false,
             pending_totals: store::TotalsDelta::default(),
             unprocessed_resends: HashMap::new(),
-            may_hold_upload_resources,
-            progress_ledger: ProgressLedger::default(),
+            upload_resources: UploadResources::new(may_hold_upload_resources, reports.checkpoints),
             stall_watch: StallWatch::new(Instant::now()),
             claim_depth: ClaimDepth::default(),
             auth,
             auth_breakers,
             group_commit,
             finished_sender: reports.finished,
-            checkpoint_sender: reports.checkpoints,
             breakers,
             network: NetworkStatus::default(),
             app_state: AppState::default(),

@@ -212,7 +212,12 @@ impl Engine {
             url: upload.destination.clone(),
             method: upload.method.clone(),
             headers: upload.headers.clone(),
-            resumable: self.resumable_job(tx, transfer, generation)?,
+            resumable: self.upload_resources.job(
+                tx,
+                &self.config.resumable,
+                transfer,
+                generation,
+            )?,
         })
     }
 

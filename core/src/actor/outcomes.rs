@@ -13,6 +13,7 @@ use crate::attempt_budget::after_retryable_failure;
 use crate::classify::{AttemptOutcome, Verdict, classify, host_is_unhealthy, reached_host};
 use crate::error::{FailureKind, TransferError};
 use crate::events::TransferEvent;
+use crate::lane::Checkpoint;
 use crate::retry::{self, backoff};
 use crate::state::Lane;
 use crate::store;
@@ -91,6 +92,24 @@ impl Engine {
         self.breakers.is_closed(host) && !self.auth_breakers.refused_lately(host)
     }
 
+    /// Persists an attempt's upload resource and offset, if the attempt is still current.
+    pub(super) fn on_checkpoint(
+        &mut self,
+        tx: &Connection,
+        checkpoint: Checkpoint,
+        effects: &mut Effects,
+    ) -> rusqlite::Result<()> {
+        if !self
+            .in_flight
+            .is_current(&checkpoint.id, checkpoint.generation)
+        {
+            return Ok(()); // finished, cancelled or replaced meanwhile: dropping `committed` says so
+        }
+        let now_ms = self.clock.now_ms();
+        self.upload_resources
+            .record(tx, checkpoint, now_ms, effects)
+    }
+
     /// Feeds one request's outcome to its host's breaker (once per request, however many
     /// files it carried).
     pub(super) fn record_health(&mut self, host: &str, outcome: &AttemptOutcome) {
@@ -158,9 +177,10 @@ impl Engine {
         outcome: &AttemptOutcome,
         effects: &mut Effects,
     ) -> rusqlite::Result<()> {
-        let charge = self
-            .progress_ledger
-            .charge(&flight.transfer, flight.generation, outcome);
+        let charge =
+            self.upload_resources
+                .ledger
+                .charge(&flight.transfer, flight.generation, outcome);
         let mut transfer = flight.transfer;
         let verdict = classify(outcome);
         self.record_auth_verdict(&transfer.host, &verdict);
@@ -181,7 +201,7 @@ impl Engine {
         let (conclusion, event) = match verdict {
             Verdict::Succeeded => {
                 self.platform.forget(&id);
-                self.forget_upload_resource(tx, &transfer.id)?;
+                self.upload_resources.forget(tx, &transfer.id)?;
                 (Conclusion::Succeeded, TransferEvent::Succeeded { id })
             }
             Verdict::Retry {
