@@ -65,7 +65,8 @@ pub(crate) use message::{Command, EnqueueResults};
 /// When a turn's commit is synced.
 #[derive(Clone, Copy)]
 enum TurnSync {
-    /// Before the turn acts: launches wait for the sync too.
+    /// Before the turn acts: launches wait for the sync too, and the group commit delivers
+    /// the turn (with every turn before it) without syncing again.
     BeforeActing,
     /// By the group commit, before the turn is told; launches go out at once.
     Deferred,
@@ -287,7 +288,7 @@ impl Actor {
         match synced {
             Ok(()) => {
                 engine.requeue_pending = false;
-                engine.deliver(effects);
+                engine.deliver(effects, matches!(sync, TurnSync::BeforeActing));
             }
             Err(Synced::Failed(error)) => {
                 // As after a failed sync in the group commit: nothing more is told and the

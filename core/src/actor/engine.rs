@@ -443,10 +443,15 @@ impl Engine {
     }
 
     /// Acts on a committed turn: aborts and launches now; replies, events and OS-task
-    /// operations once the turn is durable (`group_commit.rs`).
-    pub(super) fn deliver(&mut self, mut effects: Effects) {
+    /// operations once the turn is durable (`group_commit.rs`). `synced`: the turn synced
+    /// the WAL itself after its commit, so nothing of it waits for another sync.
+    pub(super) fn deliver(&mut self, mut effects: Effects, synced: bool) {
         let local = effects.take_local();
-        self.group_commit.hand_over(effects);
+        if synced {
+            self.group_commit.hand_over_synced(effects);
+        } else {
+            self.group_commit.hand_over(effects);
+        }
         for abort in local.aborts {
             abort.abort();
         }

@@ -7,7 +7,9 @@
 //! on the blocking pool, then delivers every turn handed over before the sync began, in
 //! order. Turns that commit while a sync runs wait for the next one, so one sync covers
 //! every turn of its window, and neither the actor nor the runtime worker waits for the
-//! disk.
+//! disk. A turn with the app's commands syncs the WAL itself before it acts; that sync
+//! began after its commit and the commits of every turn handed over before it, so those
+//! are delivered without another sync (`hand_over_synced`).
 //!
 //! Launching before the sync is safe because the transfer's row is already on disk: turns
 //! with the app's commands, which insert rows, sync before they act (`TurnSync` in
@@ -54,9 +56,19 @@ impl Durability for WalSync {
     }
 }
 
+/// What one committed turn tells, and whether the turn synced the WAL itself before
+/// handing it over (a turn with the app's commands, `TurnSync::BeforeActing`). That sync
+/// began after the commit of this turn and of every turn handed over before it, so it
+/// covers them all: they are delivered without another sync. Before this, each command
+/// turn paid two fsyncs, its own and the group commit's.
+struct HandedOver {
+    effects: Effects,
+    synced: bool,
+}
+
 /// Where the actor hands what its turns tell.
 pub(super) struct GroupCommit {
-    sender: mpsc::UnboundedSender<Effects>,
+    sender: mpsc::UnboundedSender<HandedOver>,
     task: JoinHandle<()>,
     /// Set once, by the first failed sync.
     failure: Arc<OnceLock<StoreError>>,
@@ -89,14 +101,30 @@ impl GroupCommit {
 
     /// Hands over what a committed turn tells; it is delivered once durable.
     pub(super) fn hand_over(&self, effects: Effects) {
-        if effects.is_empty() {
+        self.send(HandedOver {
+            effects,
+            synced: false,
+        });
+    }
+
+    /// Hands over what a committed turn tells after the turn synced the WAL itself: it is
+    /// durable, and so is everything handed over before it.
+    pub(super) fn hand_over_synced(&self, effects: Effects) {
+        self.send(HandedOver {
+            effects,
+            synced: true,
+        });
+    }
+
+    fn send(&self, handed: HandedOver) {
+        if handed.effects.is_empty() {
             return;
         }
         if let Some(error) = self.failure.get() {
-            refuse(effects, error);
+            refuse(handed, error);
             return;
         }
-        if let Err(mpsc::error::SendError(effects)) = self.sender.send(effects) {
+        if let Err(mpsc::error::SendError(handed)) = self.sender.send(handed) {
             // The task has ended, after a failed sync (or a panic): nothing is durable now.
             let closed;
             let error = match self.failure.get() {
@@ -109,7 +137,7 @@ impl GroupCommit {
                     &closed
                 }
             };
-            refuse(effects, error);
+            refuse(handed, error);
         }
     }
 
@@ -136,32 +164,40 @@ impl GroupCommit {
 
 async fn run(
     mut durability: impl Durability,
-    mut receiver: mpsc::UnboundedReceiver<Effects>,
+    mut receiver: mpsc::UnboundedReceiver<HandedOver>,
     deliver: Deliver,
     failure: Arc<OnceLock<StoreError>>,
 ) {
     let mut window = Vec::new();
     let mut next_sync_at = Instant::now();
     while receiver.recv_many(&mut window, usize::MAX).await > 0 {
+        deliver.deliver_synced(&mut window);
+        if window.is_empty() {
+            continue;
+        }
         tokio::time::sleep_until(next_sync_at).await;
-        while let Ok(effects) = receiver.try_recv() {
-            window.push(effects);
+        while let Ok(handed) = receiver.try_recv() {
+            window.push(handed);
+        }
+        deliver.deliver_synced(&mut window);
+        if window.is_empty() {
+            continue;
         }
         next_sync_at = Instant::now() + MIN_SYNC_INTERVAL;
         if let Err(error) = durability.sync().await {
             log::error!("{error}");
             let error = failure.get_or_init(|| error);
             receiver.close();
-            for effects in window.drain(..) {
-                refuse(effects, error);
+            for handed in window.drain(..) {
+                refuse(handed, error);
             }
-            while let Some(effects) = receiver.recv().await {
-                refuse(effects, error);
+            while let Some(handed) = receiver.recv().await {
+                refuse(handed, error);
             }
             return;
         }
-        for effects in window.drain(..) {
-            deliver.deliver(effects);
+        for handed in window.drain(..) {
+            deliver.deliver(handed.effects);
         }
     }
 }
@@ -173,6 +209,16 @@ struct Deliver {
 }
 
 impl Deliver {
+    /// Delivers, in order, everything up to the last turn of `window` that synced before
+    /// it was handed over: that sync covered it and every turn before it.
+    fn deliver_synced(&self, window: &mut Vec<HandedOver>) {
+        if let Some(last) = window.iter().rposition(|handed| handed.synced) {
+            for handed in window.drain(..=last) {
+                self.deliver(handed.effects);
+            }
+        }
+    }
+
     fn deliver(&self, effects: Effects) {
         for reply in effects.replies {
             reply(None);
@@ -202,8 +248,8 @@ impl Deliver {
 
 /// A turn that may not be durable: its replies carry the error and nothing else of it
 /// happens (its idle waiters are dropped, which tells them the queue closed).
-fn refuse(effects: Effects, error: &StoreError) {
-    for reply in effects.replies {
+fn refuse(handed: HandedOver, error: &StoreError) {
+    for reply in handed.effects.replies {
         reply(Some(error));
     }
 }
@@ -332,6 +378,43 @@ mod tests {
         assert!(
             h.sync_started.try_recv().is_err(),
             "one sync covered turns 2 and 3"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_that_synced_itself_is_told_at_once_with_every_turn_before_it() {
+        let mut h = harness();
+        let replies = Arc::new(Mutex::new(Vec::new()));
+        h.group.hand_over(turn(1, &replies));
+        h.sync_started
+            .recv()
+            .await
+            .expect("a sync starts for turn 1");
+        h.group.hand_over(turn(2, &replies));
+        h.group.hand_over_synced(turn(3, &replies));
+        h.group.hand_over(turn(4, &replies));
+        h.release_sync.send(Ok(())).expect("the sync waits");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // Turn 3's own sync began after turns 2 and 3 committed: it covers both.
+        assert_eq!(ids(&mut h.events), ["t1", "t2", "t3"]);
+        h.sync_started
+            .recv()
+            .await
+            .expect("turn 4 still needs a sync");
+        h.release_sync.send(Ok(())).expect("the sync waits");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(ids(&mut h.events), ["t4"]);
+
+        h.group.hand_over_synced(turn(5, &replies));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(ids(&mut h.events), ["t5"]);
+        assert!(
+            h.sync_started.try_recv().is_err(),
+            "no second sync for a turn that synced itself"
+        );
+        assert_eq!(
+            *replies.lock().expect("lock"),
+            [(1, true), (2, true), (3, true), (4, true), (5, true)]
         );
     }
 
