@@ -15,7 +15,9 @@
 //! attempts and ticks runs inline on the runtime worker: a few hundred microseconds of
 //! SQLite at most. A turn with the app's commands runs on the blocking pool, as an
 //! `enqueue_many` can insert 100,000 rows, and syncs before it launches anything: a new
-//! transfer's row is on disk before any request for it. So does a turn that checkpoints.
+//! transfer's row is on disk before any request for it. So does a turn that checkpoints,
+//! and the turn after it (its commit restarts the WAL, which SQLite syncs); closing the
+//! store, which checkpoints and syncs, runs on the blocking pool as well.
 //! While attempts claimed ahead wait at the request gates, the actor gathers more
 //! finished attempts into one turn (`mailbox.rs`).
 
@@ -88,6 +90,10 @@ pub(crate) struct Actor {
     /// the end of each turn, on the blocking pool, so waiting for the next turn never
     /// touches SQLite on a runtime worker.
     next_retry_ms: Option<i64>,
+    /// The last turn checkpointed the WAL: the next commit restarts it, and SQLite syncs
+    /// the restarted WAL's header inside that commit, so that turn runs on the blocking
+    /// pool too.
+    after_checkpoint: bool,
 }
 
 impl Actor {
@@ -142,6 +148,7 @@ impl Actor {
             },
             // The first turn, at open, reads it.
             next_retry_ms: None,
+            after_checkpoint: false,
         }
     }
 
@@ -178,7 +185,11 @@ impl Actor {
             let has_commands = batch
                 .iter()
                 .any(|message| matches!(message, Message::Command(_)));
-            if has_commands || self.engine.has_bulk_work() || self.store.checkpoint_due() {
+            if has_commands
+                || self.engine.has_bulk_work()
+                || self.store.checkpoint_due()
+                || self.after_checkpoint
+            {
                 match self.turn_on_blocking_pool(batch).await {
                     Some(actor) => self = actor,
                     None => return,
@@ -204,7 +215,10 @@ impl Actor {
             ..
         } = engine;
         group_commit.finish().await;
-        drop(store);
+        // Closing checkpoints the WAL and syncs: never on a runtime worker.
+        if let Err(error) = tokio::task::spawn_blocking(move || drop(store)).await {
+            log::error!("closing the store failed: {error}");
+        }
         for waiter in shutdown_waiters {
             let _ = waiter.send(());
         }
@@ -231,7 +245,7 @@ impl Actor {
     async fn turn_on_blocking_pool(mut self, batch: Vec<Message>) -> Option<Self> {
         let turned = tokio::task::spawn_blocking(move || {
             self.turn(batch, TurnSync::BeforeActing);
-            self.store.checkpoint_if_due();
+            self.after_checkpoint = self.store.checkpoint_if_due();
             self
         })
         .await;

@@ -126,16 +126,25 @@ impl Store {
     /// Copies the WAL back into the database, so the WAL restarts from its beginning. It
     /// syncs the WAL and the database (twice F_FULLFSYNC on Apple): run it on the blocking
     /// pool, never on a runtime worker. A failure is logged; the next turn tries again.
-    pub(crate) fn checkpoint_if_due(&mut self) {
+    /// Returns whether a checkpoint ran: then the next commit restarts the WAL, and SQLite
+    /// syncs the restarted WAL's header inside that commit, so it too belongs on the
+    /// blocking pool.
+    pub(crate) fn checkpoint_if_due(&mut self) -> bool {
         if !self.checkpoint_due() {
-            return;
+            return false;
         }
         match self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         {
-            Ok(()) => self.wal_frames.store(0, Ordering::Relaxed),
-            Err(error) => log::warn!("a checkpoint of the WAL failed: {error}"),
+            Ok(()) => {
+                self.wal_frames.store(0, Ordering::Relaxed);
+                true
+            }
+            Err(error) => {
+                log::warn!("a checkpoint of the WAL failed: {error}");
+                false
+            }
         }
     }
 
@@ -379,8 +388,9 @@ mod tests {
         let grown = wal_pages().expect("the WAL");
         assert!(grown >= u64::from(CHECKPOINT_FRAMES), "{grown} pages");
 
-        store.checkpoint_if_due();
+        assert!(store.checkpoint_if_due(), "a due checkpoint runs");
         assert!(!store.checkpoint_due());
+        assert!(!store.checkpoint_if_due(), "none is due any more");
         store
             .connection()
             .execute("INSERT INTO pad VALUES (1)", [])
