@@ -34,6 +34,7 @@ mod conn;
 mod control;
 mod faults;
 mod injector;
+pub mod power_cut;
 mod refusing;
 mod resumable;
 pub mod scenario;

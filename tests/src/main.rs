@@ -11,6 +11,9 @@
 //! scenarios (see `ferry_testkit::scenario`) under the naive and Ferry strategies on a
 //! paused clock and prints one line per (scenario, strategy).
 //!
+//! `ferry-testkit power-cut-queue` is the queue process of the power-cut test
+//! (`ferry_testkit::power_cut::child`); not meant for people.
+//!
 //! What it must never do: print anything else to stdout (callers parse it),
 //! or listen anywhere but 127.0.0.1.
 
@@ -38,6 +41,23 @@ enum Command {
     Serve(ServeArgs),
     /// Run OS scenarios (virtual time) under the naive and Ferry strategies.
     Scenario(ScenarioArgs),
+    /// The power-cut test's queue process (tests/tests/power_cut.rs).
+    #[command(hide = true)]
+    PowerCutQueue(PowerCutArgs),
+}
+
+#[derive(clap::Args)]
+struct PowerCutArgs {
+    #[arg(long)]
+    database: PathBuf,
+    #[arg(long)]
+    sources: PathBuf,
+    #[arg(long)]
+    base_url: String,
+    #[arg(long)]
+    files: usize,
+    #[arg(long)]
+    new_from: usize,
 }
 
 #[derive(clap::Args)]
@@ -119,7 +139,13 @@ fn main() -> ExitCode {
     let args = match Cli::parse().command {
         Command::Serve(args) => args,
         Command::Scenario(args) => return scenario(args),
+        Command::PowerCutQueue(args) => return power_cut_queue(args),
     };
+    block_on(serve(args))
+}
+
+/// Runs `task` on a multi-threaded runtime; its error is the exit's message.
+fn block_on(task: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -127,10 +153,22 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the tokio runtime: {e}")),
     };
-    match runtime.block_on(serve(args)) {
+    match runtime.block_on(task) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),
     }
+}
+
+fn power_cut_queue(args: PowerCutArgs) -> ExitCode {
+    use ferry_testkit::power_cut::child::{self, ChildArgs};
+    let args = ChildArgs {
+        database: args.database,
+        sources: args.sources,
+        base_url: args.base_url,
+        files: args.files,
+        new_from: args.new_from,
+    };
+    block_on(child::run(args))
 }
 
 fn scenario(args: ScenarioArgs) -> ExitCode {

@@ -22,6 +22,7 @@ mod cross;
 mod ffi_size;
 mod fuzz;
 mod kotlin;
+mod power_cut;
 mod suite;
 mod swift;
 mod testkit_server;
@@ -100,7 +101,7 @@ enum Cmd {
         #[arg(long, default_value = cdylib::SHIPPED_PROFILE)]
         profile: String,
     },
-    /// `cargo test --workspace`, the fuzz targets (briefly), the uniffi-bindgen check,
+    /// `cargo test --workspace`, the power-cut control, the fuzz targets (briefly), the uniffi-bindgen check,
     /// test-swift and test-kotlin; one summary line each.
     Test {
         #[command(flatten)]
@@ -112,6 +113,9 @@ enum Cmd {
     },
     /// Only the fuzz suite of `test`: every fuzz target for a few seconds on its seeds.
     Fuzz,
+    /// Only the power-cut control of `test`: the power-cut test built without the WAL
+    /// sync, which must fail it by a lost fact.
+    PowerCutControl,
     /// Run OS scenarios under the naive and Ferry strategies (`ferry-testkit scenario`).
     Scenario {
         /// Everything after `scenario`, e.g. `seed --set ios.n_stall=200 --plot out.svg`.
@@ -143,6 +147,7 @@ fn run(command: Cmd) -> Result<()> {
             )
         }
         Cmd::Fuzz => suite::finish("fuzz", fuzz::suite()),
+        Cmd::PowerCutControl => suite::finish("power-cut control", power_cut::control()),
         Cmd::SwiftToolchain => {
             let root = toolchain::ensure()?;
             println!("swift toolchain ready: {}", root.path().display());

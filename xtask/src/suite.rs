@@ -1,6 +1,7 @@
 //! Test counts and summaries, and `cargo xtask test`: every suite in one run.
 //!
-//! `cargo xtask test` runs `cargo test --workspace`, the fuzz targets for a few seconds
+//! `cargo xtask test` runs `cargo test --workspace`, the power-cut test's control build
+//! (`power_cut.rs`, which must fail), the fuzz targets for a few seconds
 //! each (`fuzz.rs`), then the `uniffi-bindgen` binary check and the Swift and Kotlin
 //! suites, even
 //! when an earlier one failed, so that the summary is always complete, and exits non-zero if
@@ -20,7 +21,7 @@ use std::process::{Command, ExitStatus};
 use anyhow::{Result, bail};
 
 use crate::cdylib::FfiCrate;
-use crate::{bindgen_cli, ffi_size, fuzz, kotlin, swift, tusd, util};
+use crate::{bindgen_cli, ffi_size, fuzz, kotlin, power_cut, swift, tusd, util};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -96,6 +97,10 @@ pub struct TestAll {
 
 pub fn test_all(args: &TestAll) -> Result<()> {
     let mut results = vec![("rust", util::timed("cargo test --workspace", rust))];
+    results.push((
+        "power-cut control",
+        util::timed("power-cut control build", power_cut::control),
+    ));
     results.push(("fuzz", util::timed("fuzz targets", fuzz::suite)));
     let ffi_ready = args.ffi.manifest_path.is_some() || args.ffi.exists()?;
     if ffi_ready {

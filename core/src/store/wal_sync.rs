@@ -6,12 +6,19 @@
 //! `TransferQueue::open` runs once after its own writes.
 //!
 //! This must never be skipped before anything of a commit is told to the app or the OS.
+//! The one exception is the `test-skip-wal-sync` feature, which exists only so that the
+//! power-cut test (`tests/tests/power_cut.rs`) can show it catches a missing sync: it
+//! must never be enabled in a build anyone ships or tests anything else with.
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::StoreError;
+
+/// The power-cut test's control build: every sync of the WAL is skipped (see the module's
+/// documentation). Always false unless that test asks for the feature.
+const SKIP_FOR_THE_POWER_CUT_CONTROL: bool = cfg!(feature = "test-skip-wal-sync");
 
 /// Syncs the WAL file of one database. Clones share the handle.
 #[derive(Clone)]
@@ -42,6 +49,9 @@ impl WalSync {
     /// platforms (rust-lang/rust#55920), as SQLite's `fullfsync` would do: a plain fsync
     /// there does not reach the flash.
     pub(crate) fn sync_blocking(&self) -> Result<(), StoreError> {
+        if SKIP_FOR_THE_POWER_CUT_CONTROL {
+            return Ok(());
+        }
         match &self.wal {
             Some(file) => file.sync_data().map_err(|error| self.error(&error)),
             None => Ok(()),
@@ -53,6 +63,9 @@ impl WalSync {
         let Some(file) = &self.wal else {
             return Ok(());
         };
+        if SKIP_FOR_THE_POWER_CUT_CONTROL {
+            return Ok(());
+        }
         let file = Arc::clone(file);
         match tokio::task::spawn_blocking(move || file.sync_data()).await {
             Ok(Ok(())) => Ok(()),
