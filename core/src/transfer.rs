@@ -1,14 +1,17 @@
 //! The public snapshot of one transfer, as stored, and every edge of its life as one named
 //! record edit: [`Transfer::start`], [`Transfer::conclude`],
-//! [`Transfer::requeue_without_verdict`], [`Transfer::hold_for_credentials`] and
-//! [`Transfer::control`]. These are the only writers of `attempts`, `bytes_sent`,
-//! `next_attempt_at` and `last_error` in the engine; each moves the state through the pure
-//! table (`state.rs`) and changes nothing when the table refuses.
+//! [`Transfer::requeue_without_verdict`], [`Transfer::hold_for_credentials`],
+//! [`Transfer::control`] and [`Transfer::requeue_afresh`]. These are the only writers of
+//! `attempts`, `bytes_sent`, `next_attempt_at` and `last_error` in the engine; each moves
+//! the state through the pure table (`state.rs`) and changes nothing when the table refuses.
 //!
 //! Must never touch the store, a clock or anything outside the record: the caller saves it
-//! in its turn's transaction and passes the time in. The store's set-wise requeues
-//! (`store/transfers.rs`, at open and after a failed commit) write what
-//! `requeue_without_verdict` writes, and a test holds them to it.
+//! in its turn's transaction and passes the time in. Where the store edits many rows in
+//! one statement instead of decoding each, the statement writes what the edge writes, and
+//! a test holds it to it: the requeues at open and after a failed commit
+//! (`store/transfers.rs`) to `requeue_without_verdict`, the bulk moves (`store/bulk.rs`)
+//! to `control(Cancel)` and `requeue_afresh`, a push's credential renewal
+//! (`store/enqueue.rs`) to `requeue_afresh`.
 
 use std::time::SystemTime;
 
@@ -164,6 +167,35 @@ impl Transfer {
             self.next_attempt_at = now;
         }
         Ok(Some(effect))
+    }
+
+    /// The app retries many at once (`retry_where`) or gives new credentials (a push
+    /// renewing a transfer that waits for them): a failed, paused or credential-waiting
+    /// transfer is queued again with a fresh attempt budget, due `now`; a queued one that
+    /// waits out a backoff is only made due `now`, its attempts kept. Returns `false`,
+    /// changing nothing, in any other state (a running attempt is the actor's).
+    ///
+    /// Only the store makes this move, set-wise, for many rows in one statement
+    /// (`store/bulk.rs`, `store/enqueue.rs`); this is the edge written once, and compiled
+    /// for the tests that hold those statements to it.
+    #[cfg(test)]
+    pub(crate) fn requeue_afresh(&mut self, now: SystemTime) -> bool {
+        let input = match self.state {
+            TransferState::Queued => {
+                self.next_attempt_at = now;
+                return true;
+            }
+            TransferState::Failed => Input::Retry,
+            TransferState::Paused | TransferState::AuthRequired => Input::Resume,
+            _ => return false,
+        };
+        let Ok((next, _)) = transition(&self.state, &input) else {
+            return false;
+        };
+        self.state = next;
+        self.attempts = 0;
+        self.next_attempt_at = now;
+        true
     }
 }
 
@@ -337,5 +369,49 @@ pub(crate) mod tests {
         let refused = done.control(&Input::Pause, at(12)).expect_err("illegal");
         assert_eq!(refused.from, StateKind::Succeeded);
         assert_eq!(done, before);
+    }
+
+    #[test]
+    fn a_fresh_requeue_restarts_the_count_except_for_a_queued_transfer_it_only_makes_due() {
+        let mut waiting = queued(3);
+        waiting.next_attempt_at = at(100);
+        assert!(waiting.requeue_afresh(at(20)));
+        assert_eq!(
+            (
+                waiting.state.clone(),
+                waiting.attempts,
+                waiting.next_attempt_at
+            ),
+            (TransferState::Queued, 3, at(20)),
+            "a queued transfer keeps its budget and is due now"
+        );
+
+        for held in [
+            TransferState::Failed,
+            TransferState::Paused,
+            TransferState::AuthRequired,
+        ] {
+            let mut transfer = queued(4);
+            transfer.state = held.clone();
+            transfer.last_error = Some(error());
+            assert!(transfer.requeue_afresh(at(30)), "{held:?}");
+            assert_eq!(transfer.state, TransferState::Queued, "{held:?}");
+            assert_eq!((transfer.attempts, transfer.next_attempt_at), (0, at(30)));
+            assert_eq!(transfer.last_error, Some(error()), "kept until a success");
+        }
+
+        for unmoved in [
+            TransferState::Succeeded,
+            TransferState::Cancelled,
+            TransferState::Running {
+                lane: Lane::InProcess,
+            },
+        ] {
+            let mut transfer = queued(2);
+            transfer.state = unmoved.clone();
+            let before = transfer.clone();
+            assert!(!transfer.requeue_afresh(at(40)), "{unmoved:?}");
+            assert_eq!(transfer, before);
+        }
     }
 }

@@ -345,6 +345,61 @@ mod tests {
     }
 
     #[test]
+    fn the_bulk_moves_write_what_the_single_edges_write() {
+        use crate::TransferState;
+        use crate::clock::from_ms;
+        use crate::state::Input;
+        use crate::store::transfers::load;
+        use crate::store::transfers::tests::{edited, stored_in};
+
+        let conn = migrated();
+        let now_ms = 9_000;
+        let cases = [
+            (Move::Requeue, TransferState::Queued),
+            (Move::Requeue, TransferState::Failed),
+            (Move::Requeue, TransferState::Paused),
+            (Move::Requeue, TransferState::AuthRequired),
+            (Move::Cancel, TransferState::Queued),
+            (Move::Cancel, TransferState::Paused),
+            (Move::Cancel, TransferState::AuthRequired),
+        ];
+        for (index, (how, state)) in cases.into_iter().enumerate() {
+            let stored = stored_in(&conn, &format!("f{index}"), state.clone());
+            let mut by_the_edge = stored.clone();
+            match how {
+                Move::Requeue => assert!(by_the_edge.requeue_afresh(from_ms(now_ms))),
+                Move::Cancel => {
+                    let effect = by_the_edge
+                        .control(&Input::Cancel, from_ms(now_ms))
+                        .expect("cancellable");
+                    assert!(effect.is_some(), "{state:?} changes");
+                }
+            }
+            let states = [state.kind()];
+            let mut walk = filter(&states, None);
+            walk.after_seq = stored.seq - 1;
+            walk.up_to_seq = stored.seq;
+            let rows = chunk(&conn, &walk, 10).expect("chunk");
+            assert_eq!(seqs(&rows), [stored.seq]);
+            move_rows(
+                &conn,
+                &walk,
+                &rows,
+                how,
+                now_ms,
+                &mut TotalsDelta::default(),
+            )
+            .expect("move");
+            let moved = load(&conn, &stored.id).expect("load").expect("stored");
+            assert_eq!(
+                edited(&moved),
+                edited(&by_the_edge),
+                "{how:?} of a {state:?} transfer"
+            );
+        }
+    }
+
+    #[test]
     fn a_changed_chunk_is_counted_in_the_totals() {
         let conn = migrated();
         insert(&conn, 1, "http://h/x", "failed", 0);

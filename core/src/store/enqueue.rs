@@ -210,3 +210,47 @@ impl<'conn> BatchWriter<'conn> {
         &self.totals
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TransferState;
+    use crate::clock::from_ms;
+    use crate::store::schema::tests::migrated;
+    use crate::store::transfers::load;
+    use crate::store::transfers::tests::{edited, stored_in};
+
+    #[test]
+    fn a_credential_renewal_writes_what_a_fresh_requeue_writes() {
+        let conn = migrated();
+        let now_ms = 7_000;
+        let waiting = stored_in(&conn, "a", TransferState::AuthRequired);
+        let mut by_the_edge = waiting.clone();
+        assert!(by_the_edge.requeue_afresh(from_ms(now_ms)));
+        let existing = Reusable {
+            id: waiting.id.clone(),
+            state: StateKind::AuthRequired,
+            snapshot: waiting.snapshot(),
+            headers: "[]".into(),
+            seq: waiting.seq,
+        };
+        let mut writer = BatchWriter::new(&conn).expect("writer");
+        let renewed = writer
+            .renew_waiting_for_credentials(
+                &existing,
+                "[[\"Authorization\",\"Bearer new\"]]",
+                now_ms,
+            )
+            .expect("renew");
+        assert!(renewed, "it waited for credentials");
+        let stored = load(&conn, &waiting.id).expect("load").expect("stored");
+        assert_eq!(edited(&stored), edited(&by_the_edge));
+        assert_eq!(stored.upload.headers.len(), 1, "the new headers are kept");
+        assert!(
+            !writer
+                .renew_waiting_for_credentials(&existing, "[]", now_ms)
+                .expect("renew"),
+            "a transfer no longer waiting is left alone"
+        );
+    }
+}

@@ -411,7 +411,7 @@ pub(crate) fn running_on_platform(conn: &Connection) -> rusqlite::Result<Vec<Tra
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::SystemTime;
 
     use super::*;
@@ -420,6 +420,42 @@ mod tests {
 
     /// A transfer stored as running on `lane`, its third attempt, with bytes sent.
     fn stored_running(conn: &Connection, name: &str, lane: Lane) -> Transfer {
+        let mut transfer = stored_queued(conn, name);
+        transfer.attempts = 2;
+        assert!(transfer.start(lane).is_some());
+        transfer.bytes_sent = 600;
+        save(conn, &transfer, 0, &mut TotalsDelta::default()).expect("save");
+        transfer
+    }
+
+    /// A transfer stored in `state` (set by hand: any state a test needs), with two
+    /// attempts used, bytes sent, a failure kept and a retry due at 1 s.
+    pub(crate) fn stored_in(conn: &Connection, name: &str, state: TransferState) -> Transfer {
+        let mut transfer = stored_queued(conn, name);
+        transfer.state = state;
+        transfer.attempts = 2;
+        transfer.bytes_sent = 600;
+        transfer.next_attempt_at = from_ms(1_000);
+        transfer.last_error = Some(crate::TransferError::new(
+            crate::error::FailureKind::Network,
+            "reset",
+        ));
+        save(conn, &transfer, 0, &mut TotalsDelta::default()).expect("save");
+        transfer
+    }
+
+    /// What an edge may change: everything but the ids and times of creation.
+    pub(crate) fn edited(transfer: &Transfer) -> (TransferState, u32, u64, SystemTime, bool) {
+        (
+            transfer.state.clone(),
+            transfer.attempts,
+            transfer.bytes_sent,
+            transfer.next_attempt_at,
+            transfer.last_error.is_some(),
+        )
+    }
+
+    fn stored_queued(conn: &Connection, name: &str) -> Transfer {
         let validated = ValidatedUpload {
             upload: Upload::put(format!("/src/{name}"), format!("http://h/{name}")),
             host: "h:80".into(),
@@ -433,23 +469,7 @@ mod tests {
         writer
             .insert(&id, &validated, &Identity::of(&validated.upload), 0)
             .expect("insert");
-        let mut transfer = load(conn, &id).expect("load").expect("stored");
-        transfer.attempts = 2;
-        assert!(transfer.start(lane).is_some());
-        transfer.bytes_sent = 600;
-        save(conn, &transfer, 0, &mut TotalsDelta::default()).expect("save");
-        transfer
-    }
-
-    /// What a requeue may change: everything but the ids and times of creation.
-    fn edited(transfer: &Transfer) -> (TransferState, u32, u64, SystemTime, bool) {
-        (
-            transfer.state.clone(),
-            transfer.attempts,
-            transfer.bytes_sent,
-            transfer.next_attempt_at,
-            transfer.last_error.is_some(),
-        )
+        load(conn, &id).expect("load").expect("stored")
     }
 
     #[test]
