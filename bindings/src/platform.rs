@@ -5,8 +5,9 @@
 //! Translation only: which transfer goes to the OS, and when, is decided in `ferry`, and so
 //! is what a failing service means. A shim that throws from `start` is a refusal (the
 //! transfer is retried); one that throws from `cancel` is logged. One that throws from
-//! `outstanding` reaches `ferry` as a panic on purpose: `ferry` catches it and keeps its
-//! records (the foreground stall take-back recovers them), rather than this adapter
+//! `outstanding` (anything: the method declares `PlatformError`, and UniFFI turns any
+//! other exception into one) reaches `ferry` as an error, never as a panic: `ferry` keeps
+//! its records (the foreground stall take-back recovers them), rather than this adapter
 //! inventing an empty list that would requeue every OS task.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -128,8 +129,8 @@ pub enum PlatformError {
     Refused { reason: String },
 }
 
-/// A shim that throws anything other than `PlatformError` from `start` (or breaks the FFI
-/// contract) is treated as a refusal, never as a crash.
+/// A shim that throws anything other than `PlatformError` from `start` or `outstanding`
+/// (or breaks the FFI contract) is treated as a refusal, never as a crash.
 impl From<uniffi::UnexpectedUniFFICallbackError> for PlatformError {
     fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Refused {
@@ -156,8 +157,9 @@ pub trait PlatformTransferService: Send + Sync {
     /// The keys of every OS task that has not finished (iOS `getAllTasks`), including tasks
     /// whose final report the shim has not delivered yet. Asked when a queue opens and
     /// when the app returns to the foreground, to reconcile: a transfer recorded on the
-    /// platform under a key not in this list is queued again.
-    fn outstanding(&self) -> Vec<String>;
+    /// platform under a key not in this list is queued again. Throw (any exception) when
+    /// the list cannot be had: Ferry then keeps every record as it is.
+    fn outstanding(&self) -> Result<Vec<String>, PlatformError>;
 }
 
 /// Lends a foreign service to `ferry`, turning foreign failures into values.
@@ -184,9 +186,16 @@ impl ferry::PlatformTransferService for ForeignPlatform {
         }
     }
 
-    fn outstanding(&self) -> Vec<String> {
-        // A throwing shim panics here; `ferry` catches it (see the module doc).
-        self.0.outstanding()
+    fn outstanding(&self) -> Result<Vec<String>, ferry::PlatformError> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.outstanding())) {
+            Ok(Ok(keys)) => Ok(keys),
+            Ok(Err(PlatformError::Refused { reason })) => Err(ferry::PlatformError {
+                message: format!("listing the OS tasks failed: {reason}"),
+            }),
+            Err(_) => Err(ferry::PlatformError {
+                message: "the platform service crashed while listing its tasks".into(),
+            }),
+        }
     }
 }
 
@@ -212,8 +221,15 @@ mod tests {
         fn cancel(&self, _: String) {
             panic!("a shim that throws from cancel");
         }
-        fn outstanding(&self) -> Vec<String> {
-            self.keys.clone()
+        fn outstanding(&self) -> Result<Vec<String>, PlatformError> {
+            if self.keys.is_empty() {
+                // What UniFFI lifts a Kotlin `IllegalStateException` to.
+                return Err(uniffi::UnexpectedUniFFICallbackError {
+                    reason: "the OS task list is unavailable".into(),
+                }
+                .into());
+            }
+            Ok(self.keys.clone())
         }
     }
 
@@ -259,7 +275,22 @@ mod tests {
     fn a_throwing_cancel_is_contained_and_outstanding_is_passed_through() {
         let platform = adapter(|| Ok(()));
         platform.cancel("t.1");
-        assert_eq!(platform.outstanding(), ["t.1"]);
+        assert_eq!(platform.outstanding(), Ok(vec!["t.1".to_owned()]));
+    }
+
+    #[test]
+    fn a_throwing_outstanding_is_an_error_not_a_panic() {
+        let platform = ForeignPlatform(Arc::new(Shim {
+            start: || Ok(()),
+            keys: Vec::new(),
+        }));
+        let listed = platform.outstanding();
+        assert!(
+            listed
+                .as_ref()
+                .is_err_and(|error| error.message.contains("the OS task list is unavailable")),
+            "{listed:?}"
+        );
     }
 
     #[test]

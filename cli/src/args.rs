@@ -163,7 +163,7 @@ pub struct PushArgs {
 
     /// How long a token from --bearer-command stays valid; ferry runs the command again
     /// before starting an upload that would outlast it.
-    #[arg(long, value_name = "SECS", requires = "bearer_command", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", requires = "bearer_command", value_parser = parse_bearer_lifetime)]
     pub bearer_lifetime: Option<Duration>,
 
     /// Trust the server certificates in FILE (PEM), as well as the system's: a CA, or a
@@ -174,14 +174,15 @@ pub struct PushArgs {
     pub cacert: Vec<PathBuf>,
 
     /// Stop waiting when nothing has moved (no byte sent, no file finished) for this many
-    /// seconds: say per host why the work waits, close the queue cleanly and exit with
-    /// status 4. A rerun continues. While nothing moves, the reason is printed after 10 s
-    /// and every 30 s.
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_seconds)]
+    /// seconds: print the summary and per host why the work waits, close the queue cleanly
+    /// and exit with status 4. A rerun continues. While nothing moves, the reason is
+    /// printed after 10 s (after half the patience if that is shorter) and every 30 s.
+    /// At least --stall-timeout: a request may wait that long for the server's answer.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_patience)]
     pub patience: Duration,
 
     /// Abandon and retry a request after this many seconds without any progress.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_stall_timeout)]
     pub stall_timeout: Duration,
 
     /// Send files of at least --resumable-threshold bytes with a resumable upload protocol
@@ -310,7 +311,7 @@ pub struct DemoArgs {
     pub concurrency: u16,
 
     /// Stall timeout for the demo's uploads, short so the injected stall is recovered fast.
-    #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_stall_timeout)]
     pub stall_timeout: Duration,
 
     /// Print one JSON report object on stdout at the end, and no progress bars.
@@ -318,23 +319,43 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
-/// Seconds, possibly fractional, from 1 to a day. Less than a second would make every
-/// attempt fail: no request moves a byte, or outlives its token, in less (the library
-/// refuses such a `stall_timeout` too).
-fn parse_seconds(text: &str) -> Result<Duration, String> {
+/// `--stall-timeout`: see [`parse_seconds`].
+fn parse_stall_timeout(text: &str) -> Result<Duration, String> {
+    parse_seconds(text, "--stall-timeout", "the default is 30")
+}
+
+/// `--patience`: see [`parse_seconds`].
+fn parse_patience(text: &str) -> Result<Duration, String> {
+    parse_seconds(text, "--patience", "the default is 300")
+}
+
+/// `--bearer-lifetime`: see [`parse_seconds`].
+fn parse_bearer_lifetime(text: &str) -> Result<Duration, String> {
+    parse_seconds(
+        text,
+        "--bearer-lifetime",
+        "give the token's lifetime, such as 3600",
+    )
+}
+
+/// Seconds, possibly fractional, from 1 to a day, for `option`. Less than a second would
+/// make every attempt fail: no request moves a byte, or outlives its token, in less (the
+/// library refuses such a `stall_timeout` too), and no server answers in less. `hint`
+/// says what to use (the option's default).
+fn parse_seconds(text: &str, option: &str, hint: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds (try 30 or 2.5)"))?;
+        .map_err(|_| format!("{option} {text:?} is not a number of seconds (try 30 or 2.5)"))?;
     if !seconds.is_finite() || seconds > 86_400.0 {
         return Err(format!(
-            "{text} seconds is out of range; use at least 1 and at most 86400"
+            "{option} {text} is out of range; use at least 1 and at most 86400 seconds ({hint})"
         ));
     }
     if seconds < 1.0 {
         return Err(format!(
-            "{text} seconds is too short: no request gets a chance in less than a second, so \
-             every attempt would fail; use at least 1 (the default stall timeout is 30)"
+            "{option} {text} is too short: no request gets a chance in less than a second, so \
+             every attempt would fail; use at least 1 and at most 86400 seconds ({hint})"
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -392,23 +413,39 @@ mod tests {
 
     #[test]
     fn seconds_must_be_at_least_one_and_finite() {
-        assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
-        assert_eq!(parse_seconds("1"), Ok(Duration::from_secs(1)));
+        let parse = |text| parse_seconds(text, "--x", "");
+        assert_eq!(parse("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse("1"), Ok(Duration::from_secs(1)));
         for bad in ["0", "-1", "0.5", "nan", "inf", "abc", "100000"] {
-            assert!(parse_seconds(bad).is_err(), "{bad}");
+            assert!(parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
-    fn durations_that_make_every_attempt_fail_are_refused_with_what_to_use() {
-        for flag in ["--stall-timeout", "--bearer-lifetime"] {
+    fn durations_that_make_every_attempt_fail_are_refused_naming_the_option_and_range() {
+        for (flag, hint) in [
+            ("--stall-timeout", "the default is 30"),
+            ("--patience", "the default is 300"),
+            ("--bearer-lifetime", "the token's lifetime"),
+        ] {
             for value in ["0", "0.2"] {
                 let mut args = vec!["ferry", "push", "a", "http://h/", flag, value];
                 if flag == "--bearer-lifetime" {
                     args.extend(["--bearer-command", "true"]);
                 }
                 let error = Cli::try_parse_from(&args).expect_err("refused").to_string();
-                assert!(error.contains("use at least 1"), "{flag} {value}: {error}");
+                assert!(
+                    error.contains(&format!("{flag} {value} is too short")),
+                    "{flag} {value}: {error}"
+                );
+                assert!(
+                    error.contains("use at least 1 and at most 86400 seconds"),
+                    "{flag} {value}: {error}"
+                );
+                assert!(error.contains(hint), "{flag} {value}: {error}");
+                if flag != "--stall-timeout" {
+                    assert!(!error.contains("default is 30)"), "{flag}: {error}");
+                }
             }
         }
         let error = Cli::try_parse_from(["ferry", "demo", "--stall-timeout", "0.1"])

@@ -183,6 +183,12 @@ async fn run_against(
             resumable: false,
         });
     }
+    if let Some(gave_up) = summary.gave_up {
+        return Err(CliError::GaveUp {
+            idle_for: Duration::from_secs(gave_up.idle_secs),
+            hosts: gave_up.hosts,
+        });
+    }
     Ok((summary, expected, described))
 }
 

@@ -29,10 +29,12 @@ pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0    every file was uploaded (or was already uploaded by an earlier run)
   1    some files failed permanently, need credentials, or could not be read
-  2    bad usage: unknown flag, invalid URL or header, a path that does not exist
+  2    bad usage: unknown flag, invalid URL or header, a path that does not exist, a
+       --cacert file without a certificate, a --patience shorter than --stall-timeout
   3    could not run: the database is damaged, in use by another ferry, or unwritable
   4    gave up: nothing moved for --patience (a host down, refusing, or throttling);
-       the reason per host is printed; run the same command again to continue
+       the summary and the reason per host are printed; run the same command again to
+       continue
   130  interrupted by Ctrl-C (SIGINT), 143 by SIGTERM, 129 by SIGHUP: the queue was
        closed cleanly (with --json the summary is still printed); run the same command
        again to finish

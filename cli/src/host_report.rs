@@ -16,6 +16,8 @@ use ferry::{HostHealth, HostStatus, HostSummary, TransferError};
 use indicatif::HumanDuration;
 use serde::Serialize;
 
+use crate::reason;
+
 /// One line per host with work, for a person.
 pub fn lines(hosts: &[HostStatus], now: SystemTime) -> Vec<String> {
     hosts
@@ -35,7 +37,7 @@ fn line(status: &HostStatus, now: SystemTime) -> String {
         HostHealth::Probing => "the server keeps failing, one probe is trying it".to_owned(),
     };
     format!(
-        "{}: {} waiting, {} sending; {health}{}{}",
+        "{}: {} waiting, {} running (sending or about to); {health}{}{}",
         status.host,
         status.queued,
         status.running,
@@ -56,7 +58,7 @@ pub fn stored_lines(hosts: &[HostSummary], now: SystemTime) -> Vec<String> {
                 some => format!("{some} after a failed attempt"),
             };
             format!(
-                "{}: {} waiting ({failing}), {} sending{}{}",
+                "{}: {} waiting ({failing}), {} running (sending or about to){}{}",
                 host.host,
                 host.queued,
                 host.running,
@@ -86,8 +88,12 @@ fn last_error_text(
         return String::new();
     };
     match at.and_then(|at| now.duration_since(at).ok()) {
-        Some(ago) => format!("; last error ({} ago): {error}", HumanDuration(ago)),
-        None => format!("; last error: {error}"),
+        Some(ago) => format!(
+            "; last error ({} ago): {}",
+            HumanDuration(ago),
+            reason::text(error)
+        ),
+        None => format!("; last error: {}", reason::text(error)),
     }
 }
 
@@ -124,7 +130,7 @@ pub fn json(hosts: &[HostStatus], now: SystemTime) -> Vec<HostJson<'_>> {
             next_try_in_secs: wait_until(status.next_attempt_at, now)
                 .map(|wait| wait.as_secs_f64()),
             last_error_kind: status.last_error.as_ref().map(|error| error.kind.as_str()),
-            last_error: status.last_error.as_ref().map(ToString::to_string),
+            last_error: status.last_error.as_ref().map(reason::text),
         })
         .collect()
 }
@@ -159,7 +165,7 @@ pub fn stored_json(hosts: &[HostSummary], now: SystemTime) -> Vec<StoredHostJson
             running: host.running,
             next_try_in_secs: wait_until(host.next_attempt_at, now).map(|wait| wait.as_secs_f64()),
             last_error_kind: host.last_error.as_ref().map(|error| error.kind.as_str()),
-            last_error: host.last_error.as_ref().map(ToString::to_string),
+            last_error: host.last_error.as_ref().map(reason::text),
             last_error_secs_ago: host
                 .last_error_at
                 .and_then(|at| now.duration_since(at).ok())
@@ -188,7 +194,7 @@ mod tests {
         let lines = lines(std::slice::from_ref(&status), now);
         assert_eq!(lines.len(), 1);
         assert!(
-            lines[0].starts_with("127.0.0.1:9: 20 waiting, 0 sending"),
+            lines[0].starts_with("127.0.0.1:9: 20 waiting, 0 running (sending or about to)"),
             "{}",
             lines[0]
         );
@@ -223,7 +229,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "127.0.0.1:9: 4 waiting (3 after a failed attempt), 1 sending, next try in 40 seconds"
+                "127.0.0.1:9: 4 waiting (3 after a failed attempt), 1 running (sending or about to), next try in 40 seconds"
             ]
         );
         let json = serde_json::to_value(stored_json(&[host], now)).expect("json");

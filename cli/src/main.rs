@@ -22,6 +22,7 @@ mod patience;
 mod progress_ui;
 mod pump;
 mod push;
+mod reason;
 mod records;
 mod resumable;
 mod signals;

@@ -18,6 +18,21 @@ pub const REPORT_AFTER: Duration = Duration::from_secs(10);
 /// While nothing moves, say it again this often.
 pub const REPORT_EVERY: Duration = Duration::from_secs(30);
 
+/// Probes of a down host fit in the patience at least this many times over: each goes to
+/// the transfer that has waited longest, so that many transfers are tried before a push
+/// gives up (and a rerun starts with the ones it did not reach).
+pub const PROBES_PER_PATIENCE: u32 = 20;
+/// Probes of a down host are never further apart than this (the library's default).
+const LONGEST_PROBE_INTERVAL: Duration = Duration::from_secs(30);
+/// Nor closer together than this, however short the patience.
+const SHORTEST_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The longest wait between two probes of a host that keeps failing, for `patience`
+/// (`BreakerPolicy::max_cooldown`): 15 s for the default 300 s.
+pub fn probe_interval_cap(patience: Duration) -> Duration {
+    (patience / PROBES_PER_PATIENCE).clamp(SHORTEST_PROBE_INTERVAL, LONGEST_PROBE_INTERVAL)
+}
+
 /// What the caller should do after an observation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -148,6 +163,15 @@ mod tests {
             patience.observe(&progress(2), limit_after_movement),
             Verdict::GiveUp(Duration::from_secs(20))
         );
+    }
+
+    #[test]
+    fn many_probes_of_a_down_host_fit_in_the_patience() {
+        let cap = |secs: u64| probe_interval_cap(Duration::from_secs(secs));
+        assert_eq!(cap(300), Duration::from_secs(15));
+        assert_eq!(cap(6), Duration::from_millis(300));
+        assert_eq!(cap(1), SHORTEST_PROBE_INTERVAL);
+        assert_eq!(cap(86_400), LONGEST_PROBE_INTERVAL);
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Pump<'q> {
     ticker: Interval,
     signals: StopSignals,
     patience: Patience,
+    /// The patience ran out once: later refreshes (reading the records for the summary)
+    /// only redraw.
+    gave_up: bool,
     /// Stall reports as JSON lines (`--json`) instead of text.
     json: bool,
 }
@@ -54,6 +57,7 @@ impl<'q> Pump<'q> {
             ticker,
             signals: StopSignals::install(),
             patience: Patience::new(patience, Instant::now()),
+            gave_up: false,
             json,
         }
     }
@@ -88,6 +92,9 @@ impl<'q> Pump<'q> {
     pub async fn refresh(&mut self) -> Result<(), CliError> {
         let progress = self.queue.progress().await?;
         self.ui.update(&progress, &self.tally);
+        if self.gave_up {
+            return Ok(());
+        }
         match self.patience.observe(&progress, Instant::now()) {
             Verdict::Wait => Ok(()),
             Verdict::Report(idle_for) => {
@@ -96,6 +103,7 @@ impl<'q> Pump<'q> {
                 Ok(())
             }
             Verdict::GiveUp(idle_for) => {
+                self.gave_up = true;
                 let hosts = self.queue.host_status().await?;
                 Err(CliError::GaveUp {
                     idle_for,

@@ -11,7 +11,8 @@
 //! What it must never do: decide a file's fate from events or guesses (only the stored
 //! state counts), or leave the queue without a clean shutdown on any path it controls
 //! (Ctrl-C, SIGTERM and SIGHUP included: the summary of an interrupted push is still
-//! printed, with what is left for the next run).
+//! printed, with what is left for the next run, and so is that of a push that gave up
+//! after `--patience`).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -24,6 +25,9 @@ use ferry::{
     TransferId, TransferQueue, Upload, UploadMethod,
 };
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
 use crate::args::{MethodArg, PushArgs};
 use crate::bearer::BearerCommand;
 use crate::destination::BaseUrl;
@@ -33,9 +37,9 @@ use crate::pump::Pump;
 use crate::resumable::ResumableChoice;
 use crate::signals::StopSignal;
 use crate::sources::{self, Sources, Unsent};
-use crate::summary::{FailureReport, SkipReport, Summary};
+use crate::summary::{FailureReport, GaveUp, SkipReport, Summary};
 use crate::url_credentials::{self, BasicCredentials};
-use crate::{headers, records, stdout};
+use crate::{escape, headers, patience, reason, records, stdout};
 
 /// Uploads per `enqueue_many` call: one transaction each, and a bounded message size.
 const ENQUEUE_BATCH: usize = 1000;
@@ -75,6 +79,7 @@ pub struct RunOptions {
 
 /// `ferry push ...`.
 pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
+    check_patience(&args)?;
     let (base, basic) = url_credentials::parse_base_url(&args.base_url)?;
     let headers = headers::parse_all(&args.headers)?;
     let authorizer = choose_authorizer(basic, &args, &headers)?;
@@ -115,20 +120,40 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
     } else {
         stdout::write_report("summary", |mut out| summary.write_text(&mut out))
     };
-    match summary.interrupted_by {
-        // The signal decides the exit status, also when the report could not be written
-        // (after SIGHUP the terminal is gone, and writes to it fail).
-        Some(by) => {
-            if let Err(error) = printed {
-                stdout::note(&error.to_string());
-            }
-            Err(CliError::Interrupted {
-                by,
-                resumable: true,
-            })
-        }
-        None => printed.map(|()| summary.outcome()),
+    // A signal or the patience decides the exit status, also when the report could not be
+    // written (after SIGHUP the terminal is gone, and writes to it fail).
+    let stopped = match (summary.interrupted_by, &summary.gave_up) {
+        (Some(by), _) => CliError::Interrupted {
+            by,
+            resumable: true,
+        },
+        (None, Some(gave_up)) => CliError::GaveUp {
+            idle_for: Duration::from_secs(gave_up.idle_secs),
+            hosts: gave_up.hosts.clone(),
+        },
+        (None, None) => return printed.map(|()| summary.outcome()),
+    };
+    if let Err(error) = printed {
+        stdout::note(&error.to_string());
     }
+    Err(stopped)
+}
+
+/// A request may wait for the server's answer for up to `--stall-timeout` with nothing
+/// moving; a shorter `--patience` would give up on a server that is only slow, and every
+/// rerun would do the same.
+fn check_patience(args: &PushArgs) -> Result<(), CliError> {
+    if args.patience >= args.stall_timeout {
+        return Ok(());
+    }
+    Err(CliError::usage(format!(
+        "--patience {} is shorter than --stall-timeout {}: a request may wait that long for \
+         the server's answer while nothing moves, so the push would give up on a server that \
+         is only slow; use --patience {} or more, or a shorter --stall-timeout",
+        args.patience.as_secs_f64(),
+        args.stall_timeout.as_secs_f64(),
+        args.stall_timeout.as_secs_f64().ceil()
+    )))
 }
 
 /// Who provides credentials: BASE_URL's user name and password, or `--bearer-command`.
@@ -159,17 +184,31 @@ fn choose_authorizer(
     }
 }
 
-/// The text of each `--cacert` file (checked as PEM when the queue opens).
+/// The text of each `--cacert` file, each checked to hold at least one PEM certificate
+/// (what the library will parse): a file that does not is bad usage, named.
 fn read_cacerts(files: &[PathBuf]) -> Result<Vec<String>, CliError> {
     files
         .iter()
         .map(|file| {
-            std::fs::read_to_string(file).map_err(|error| {
+            let refused = |why: String| {
                 CliError::usage(format!(
-                    "--cacert {}: cannot read it ({error}); give a PEM certificate file",
-                    file.display()
+                    "--cacert {}: {why}; give a PEM certificate file (a \
+                     `-----BEGIN CERTIFICATE-----` block, as `openssl req -x509` writes)",
+                    escape::path_for_terminal(file)
                 ))
-            })
+            };
+            let text = std::fs::read_to_string(file)
+                .map_err(|error| refused(format!("cannot read it ({error})")))?;
+            let mut certificates = CertificateDer::pem_slice_iter(text.as_bytes());
+            match certificates.next() {
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(refused(format!("it is not valid PEM ({error})"))),
+                None => return Err(refused("it holds no certificate".into())),
+            }
+            if let Some(Err(error)) = certificates.find(Result::is_err) {
+                return Err(refused(format!("it is not valid PEM ({error})")));
+            }
+            Ok(text)
         })
         .collect()
 }
@@ -217,6 +256,8 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
         global: options.concurrency,
     };
     config.stall_timeout = options.stall_timeout;
+    // A down host is probed often enough for every file to be tried within the patience.
+    config.breaker.max_cooldown = patience::probe_interval_cap(options.patience);
     config.extra_root_certificates_pem = options.extra_root_certificates_pem.clone();
     if let Some(choice) = &options.resumable {
         choice.configure(&mut config);
@@ -235,10 +276,17 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
     let mut ids = Vec::with_capacity(plan.uploads.len());
     let under = options.resume_under.as_deref();
     let drained = enqueue_and_drain(&queue, &mut pump, &plan.uploads, &mut ids, under).await;
-    let interrupted = match drained {
-        Ok(()) => None,
-        // Summarised like a finished run; what is left is queued for the next one.
-        Err(CliError::Interrupted { by, .. }) => Some(by),
+    // Summarised like a finished run; what is left is queued for the next one.
+    let (interrupted, gave_up) = match drained {
+        Ok(()) => (None, None),
+        Err(CliError::Interrupted { by, .. }) => (Some(by), None),
+        Err(CliError::GaveUp { idle_for, hosts }) => (
+            None,
+            Some(GaveUp {
+                idle_secs: idle_for.as_secs(),
+                hosts,
+            }),
+        ),
         Err(error) => {
             pump.ui().finish();
             // Running attempts are queued again, durably; the next run picks them up.
@@ -249,11 +297,12 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
     pump.drain();
     let refreshed = pump.refresh().await;
     pump.ui().finish();
-    let records = match (refreshed, interrupted) {
+    let stopped_early = interrupted.is_some() || gave_up.is_some();
+    let records = match (refreshed, stopped_early) {
         (Err(error), _) => Err(error),
-        (Ok(()), None) => processed_records(&queue, &ids, run_started).await,
-        // A second signal while the records are read gives up on the summary.
-        (Ok(()), Some(_)) => pump
+        (Ok(()), false) => processed_records(&queue, &ids, run_started).await,
+        // A (second) signal while the records are read gives up on the summary.
+        (Ok(()), true) => pump
             .drive(processed_records(&queue, &ids, run_started))
             .await
             .and_then(|read| read),
@@ -261,7 +310,12 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
     // Running attempts are queued again, durably; the next run picks them up.
     queue.shutdown().await?;
     let records = records?;
-    let mut summary = summarise(&plan, &ids, &records, run_started, interrupted);
+    let stop = RunFacts {
+        interrupted_by: interrupted,
+        gave_up,
+        credentials: options.authorizer.is_some(),
+    };
+    let mut summary = summarise(&plan, &ids, &records, run_started, stop);
     summary.database = options.db.clone();
     summary.seconds = clock.elapsed().as_secs_f64();
     summary.retries = pump.tally().retries;
@@ -365,17 +419,26 @@ async fn processed_records(
     Ok(found)
 }
 
+/// How the run went besides the records: why it stopped before the queue was drained, if
+/// it did, and whether it sent credentials of its own.
+struct RunFacts {
+    interrupted_by: Option<StopSignal>,
+    gave_up: Option<GaveUp>,
+    credentials: bool,
+}
+
 fn summarise(
     plan: &PushPlan,
     ids: &[EnqueueResult],
     records: &Processed,
     run_started: SystemTime,
-    interrupted: Option<StopSignal>,
+    stop: RunFacts,
 ) -> Summary {
     let mut summary = Summary {
         files_total: (plan.uploads.len() + plan.unreadable.len() + records.leftovers.len()) as u64,
         files_leftover: records.leftovers.len() as u64,
-        interrupted_by: interrupted,
+        interrupted_by: stop.interrupted_by,
+        gave_up: stop.gave_up,
         ..Summary::default()
     };
     for (position, upload) in plan.uploads.iter().enumerate() {
@@ -408,10 +471,10 @@ fn summarise(
             ));
             continue;
         };
-        count_record(&mut summary, record, run_started);
+        count_record(&mut summary, record, run_started, stop.credentials);
     }
     for leftover in &records.leftovers {
-        count_record(&mut summary, leftover, run_started);
+        count_record(&mut summary, leftover, run_started, stop.credentials);
     }
     for unsent in &plan.unreadable {
         summary.failures.push(FailureReport {
@@ -435,11 +498,27 @@ fn summarise(
     summary
 }
 
+/// Whether `record`'s requests carried credentials: this run's (a password in BASE_URL,
+/// `--bearer-command`) or an `Authorization` header of its own.
+fn summary_credentials(record: &Transfer, run_has_credentials: bool) -> bool {
+    run_has_credentials
+        || record
+            .upload
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+}
+
 /// Counts one transfer's final record into the summary.
-fn count_record(summary: &mut Summary, record: &Transfer, run_started: SystemTime) {
+fn count_record(
+    summary: &mut Summary,
+    record: &Transfer,
+    run_started: SystemTime,
+    credentials: bool,
+) {
     summary.bytes_total += record.size;
     let state = record.state.kind();
-    if summary.interrupted_by.is_some() && matches!(state, StateKind::Queued | StateKind::Running) {
+    if summary.stopped_early() && matches!(state, StateKind::Queued | StateKind::Running) {
         summary.files_unfinished += 1;
         return;
     }
@@ -460,7 +539,10 @@ fn count_record(summary: &mut Summary, record: &Transfer, run_started: SystemTim
         state: state.as_str().to_owned(),
         kind: error.map(|error| error.kind.as_str().to_owned()),
         http_status: error.and_then(|error| error.http_status),
-        reason: error.map_or_else(|| unfinished_reason(state), ToString::to_string),
+        reason: error.map_or_else(
+            || unfinished_reason(state),
+            |error| reason::of_transfer(error, summary_credentials(record, credentials)),
+        ),
     });
 }
 

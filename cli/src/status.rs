@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::args::StatusArgs;
 use crate::error::{CliError, Outcome};
 use crate::host_report::{self, StoredHostJson};
-use crate::{escape, stdout};
+use crate::{escape, reason, stdout};
 
 /// Queued transfers listed (soonest due first); the counts cover every one.
 const WAITING_LISTED: usize = 100;
@@ -175,7 +175,7 @@ fn describe(transfer: &Transfer, now: SystemTime) -> StatusTransfer {
         }),
         kind: error.map(|error| error.kind.as_str()),
         http_status: error.and_then(|error| error.http_status),
-        reason: error.map_or_else(|| "no reason was recorded".to_owned(), ToString::to_string),
+        reason: error.map_or_else(|| "no reason was recorded".to_owned(), reason::text),
         header_names: upload
             .headers
             .iter()

@@ -2,8 +2,9 @@
 //!
 //! What it is for: one plain struct, filled from the store's final records (the truth)
 //! and the event tally (retries, stalls), printed either as text for people or as exactly
-//! one JSON object for scripts (also when a signal stopped the push: `interrupted_by`),
-//! and the exit outcome that follows from it.
+//! one JSON object for scripts (also when a signal stopped the push, `interrupted_by`, or
+//! it gave up because nothing moved for `--patience`, `gave_up`), and the exit outcome
+//! that follows from it.
 //!
 //! Names are escaped in both forms (`escape.rs`): a file name never acts on a terminal, and
 //! one that is not UTF-8 never makes the JSON fail.
@@ -40,11 +41,13 @@ pub struct Summary {
     pub files_already_done: u64,
     /// Failed permanently, need credentials, could not be read, or were left unfinished.
     pub files_failed: u64,
-    /// Left queued by an interrupted push (or never enqueued): the next run sends them.
-    /// Always 0 when `interrupted_by` is `null`.
+    /// Left queued by a push that was interrupted or gave up (or never enqueued): the next
+    /// run sends them. Always 0 when `interrupted_by` and `gave_up` are both `null`.
     pub files_unfinished: u64,
     /// The signal that stopped the push (`"SIGINT"`, `"SIGTERM"`, `"SIGHUP"`), if one did.
     pub interrupted_by: Option<StopSignal>,
+    /// Set when the push gave up because nothing moved for `--patience` (exit status 4).
+    pub gave_up: Option<GaveUp>,
     /// Bytes of all files that have a record.
     pub bytes_total: u64,
     /// Bytes of the files uploaded during this run.
@@ -62,6 +65,14 @@ pub struct Summary {
     pub failures: Vec<FailureReport>,
     /// Paths deliberately not sent (links to directories, sockets, ...).
     pub skipped: Vec<SkipReport>,
+}
+
+/// Why a push stopped waiting: nothing moved for `idle_secs`, and per host what blocks it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct GaveUp {
+    pub idle_secs: u64,
+    /// One line per host with work: what it waits for (breaker, last error, next try).
+    pub hosts: Vec<String>,
 }
 
 /// One file that did not make it, and why.
@@ -95,6 +106,12 @@ impl Summary {
         } else {
             Outcome::SomeFailed
         }
+    }
+
+    /// Whether the push stopped before the queue was drained (a signal, or `--patience`):
+    /// then what is still queued is unfinished, not failed.
+    pub fn stopped_early(&self) -> bool {
+        self.interrupted_by.is_some() || self.gave_up.is_some()
     }
 
     /// Fills in the speeds from the counts and `seconds`.
@@ -156,6 +173,17 @@ impl Summary {
                 by.name(),
                 self.files_unfinished
             )?;
+        }
+        if let Some(gave_up) = &self.gave_up {
+            writeln!(
+                out,
+                "gave up: nothing moved for {}s (--patience): {} files left for the next run \
+                 of the same command",
+                gave_up.idle_secs, self.files_unfinished
+            )?;
+            for host in &gave_up.hosts {
+                writeln!(out, "  {}", escape::for_terminal(host))?;
+            }
         }
         for skip in &self.skipped {
             writeln!(
@@ -227,6 +255,34 @@ mod tests {
         assert_eq!(json["files_unfinished"], 3);
         let finished = Summary::default().to_json().expect("json");
         assert!(finished.contains("\"interrupted_by\": null"), "{finished}");
+    }
+
+    #[test]
+    fn a_summary_of_a_push_that_gave_up_says_so_with_what_blocks_it() {
+        let summary = Summary {
+            files_total: 20,
+            files_unfinished: 20,
+            gave_up: Some(GaveUp {
+                idle_secs: 6,
+                hosts: vec!["127.0.0.1:9: 20 waiting".into()],
+            }),
+            ..Summary::default()
+        };
+        assert!(summary.stopped_early());
+        let mut text = Vec::new();
+        summary.write_text(&mut text).expect("written");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(
+            text.contains("gave up: nothing moved for 6s (--patience): 20 files left"),
+            "{text}"
+        );
+        assert!(text.contains("  127.0.0.1:9: 20 waiting"), "{text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&summary.to_json().expect("json")).expect("parses");
+        assert_eq!(json["gave_up"]["idle_secs"], 6);
+        assert_eq!(json["gave_up"]["hosts"][0], "127.0.0.1:9: 20 waiting");
+        let finished = Summary::default().to_json().expect("json");
+        assert!(finished.contains("\"gave_up\": null"), "{finished}");
     }
 
     #[test]

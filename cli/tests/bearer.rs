@@ -135,3 +135,29 @@ fn a_refused_bearer_token_leaves_transfers_waiting_and_nothing_shows_it() {
         );
     }
 }
+
+#[test]
+fn a_401_to_a_push_without_credentials_says_they_are_required_and_how_to_give_them() {
+    let harness = harness(5);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    write_tree(&root, &files(2));
+    let asked = run(
+        common::push_command(&root, &harness.url("up/"), &dir.path().join("q.db")).arg("--json"),
+        LIMIT,
+    );
+    assert_eq!(asked.code(), Some(1), "{asked:?}");
+    let summary = asked.json();
+    let failures = summary["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 2, "{summary}");
+    for failure in failures {
+        assert_eq!(failure["state"], "auth_required", "{failure}");
+        let reason = failure["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("requires credentials (none were given)"),
+            "{failure}"
+        );
+        assert!(reason.contains("--bearer-command"), "{failure}");
+        assert!(!reason.contains("refused the credentials"), "{failure}");
+    }
+}

@@ -169,7 +169,12 @@ fn a_rerun_push_tries_transfers_waiting_out_a_stored_backoff_at_once() {
     let tree = files("b", 3);
     write_tree(&root, &tree);
     let gave_up = run(
-        push_command(&root, &harness.url("up/"), &db).args(["--patience", "2"]),
+        push_command(&root, &harness.url("up/"), &db).args([
+            "--patience",
+            "2",
+            "--stall-timeout",
+            "2",
+        ]),
         LIMIT,
     );
     assert_eq!(gave_up.code(), Some(4), "{gave_up:?}");

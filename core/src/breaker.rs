@@ -2,7 +2,9 @@
 //!
 //! After `failure_threshold` consecutive unhealthy outcomes from a host, its breaker opens:
 //! nothing is sent there until the cooldown ends; then exactly one probe goes out. A
-//! healthy probe closes the breaker; a failed one reopens it with twice the cooldown.
+//! healthy probe closes the breaker; a failed one reopens it with twice the cooldown, up
+//! to `BreakerPolicy::max_cooldown` (so a down host is probed often enough for every
+//! waiting transfer to be tried in turn).
 //! In memory only: after a restart every host starts closed. Must never touch the store.
 
 use std::collections::HashMap;
@@ -39,17 +41,15 @@ pub(crate) enum BreakerView {
 #[derive(Debug)]
 pub(crate) struct Breakers {
     policy: BreakerPolicy,
-    max_cooldown: Duration,
     hosts: HashMap<String, HostState>,
     /// The latest unhealthy outcome's error per host, until a healthy one.
     last_errors: HashMap<String, TransferError>,
 }
 
 impl Breakers {
-    pub(crate) fn new(policy: BreakerPolicy, max_cooldown: Duration) -> Self {
+    pub(crate) fn new(policy: BreakerPolicy) -> Self {
         Self {
             policy,
-            max_cooldown,
             hosts: HashMap::new(),
             last_errors: HashMap::new(),
         }
@@ -135,9 +135,10 @@ impl Breakers {
             } => {
                 let failures = consecutive_failures + 1;
                 if failures >= self.policy.failure_threshold {
+                    let cooldown = self.policy.cooldown.min(self.policy.max_cooldown);
                     HostState::Open {
-                        until: now + self.policy.cooldown,
-                        cooldown: self.policy.cooldown,
+                        until: now + cooldown,
+                        cooldown,
                     }
                 } else {
                     HostState::Closed {
@@ -146,7 +147,7 @@ impl Breakers {
                 }
             }
             HostState::Probing { cooldown } => {
-                let cooldown = (cooldown * 2).min(self.max_cooldown);
+                let cooldown = (cooldown * 2).min(self.policy.max_cooldown);
                 HostState::Open {
                     until: now + cooldown,
                     cooldown,
@@ -191,10 +192,45 @@ mod tests {
     const POLICY: BreakerPolicy = BreakerPolicy {
         failure_threshold: 3,
         cooldown: Duration::from_secs(2),
+        max_cooldown: Duration::from_secs(60),
     };
 
     fn breakers() -> Breakers {
-        Breakers::new(POLICY, Duration::from_secs(60))
+        Breakers::new(POLICY)
+    }
+
+    /// Opens `h` and fails `probes` probes in a row; returns the wait before the next one.
+    fn wait_after_failed_probes(breakers: &mut Breakers, probes: usize) -> Duration {
+        let mut now = Instant::now();
+        for _ in 0..3 {
+            breakers.record("h", false, now);
+        }
+        for _ in 0..probes {
+            now = breakers.next_probe_at().expect("open");
+            breakers.on_launch("h", now);
+            breakers.record("h", false, now);
+        }
+        breakers.next_probe_at().expect("open") - now
+    }
+
+    #[test]
+    fn the_wait_between_probes_of_a_down_host_stops_growing_at_the_cap() {
+        let waits: Vec<u64> = (0..9)
+            .map(|probes| wait_after_failed_probes(&mut breakers(), probes).as_secs())
+            .collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60, 60]);
+        let short = BreakerPolicy {
+            max_cooldown: Duration::from_millis(500),
+            ..POLICY
+        };
+        let first = wait_after_failed_probes(&mut Breakers::new(short), 0);
+        assert_eq!(
+            first,
+            Duration::from_millis(500),
+            "the cap bounds the first wait too"
+        );
+        let later = wait_after_failed_probes(&mut Breakers::new(short), 5);
+        assert_eq!(later, Duration::from_millis(500));
     }
 
     #[test]

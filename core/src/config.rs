@@ -57,8 +57,13 @@ pub struct BreakerPolicy {
     /// Consecutive failures to one host that open its breaker.
     pub failure_threshold: u32,
     /// How long an open breaker waits before letting one probe through; doubles while
-    /// probes keep failing, up to `RetryPolicy::max_delay`.
+    /// probes keep failing, up to `max_cooldown`.
     pub cooldown: Duration,
+    /// The longest wait between two probes of a host that keeps failing (30 s). Each
+    /// probe goes to the transfer that has waited longest, so this also bounds how long
+    /// it takes to try every transfer to a down host: keep it well below any deadline of
+    /// the app's (the CLI's `--patience`) so that many probes fit in it.
+    pub max_cooldown: Duration,
 }
 
 impl Default for BreakerPolicy {
@@ -66,6 +71,7 @@ impl Default for BreakerPolicy {
         Self {
             failure_threshold: 5,
             cooldown: Duration::from_secs(2),
+            max_cooldown: Duration::from_secs(30),
         }
     }
 }

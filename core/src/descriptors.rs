@@ -66,7 +66,10 @@ pub(crate) fn too_many_open_files(what: &str, error: &dyn std::fmt::Display) -> 
         FailureKind::TooManyOpenFiles,
         format!(
             "could not open {what}: this process has too many open files ({error}); the \
-             transfer waits and tries again"
+             transfer waits and tries again; if this keeps happening, raise the process's \
+             open-file limit (`ulimit -n 4096` in the shell that starts it, LimitNOFILE= for \
+             a systemd service) or send fewer requests at once (`Limits`; ferry push \
+             --concurrency)"
         ),
     )
 }
@@ -104,6 +107,11 @@ mod tests {
     #[test]
     fn a_source_without_a_descriptor_is_retried_and_other_source_problems_are_not() {
         let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        let error = too_many_open_files("the source", &emfile);
+        assert!(
+            error.message.contains("ulimit -n"),
+            "says how to raise it: {error}"
+        );
         assert!(matches!(
             source_outcome(too_many_open_files("the source", &emfile)),
             AttemptOutcome::OutOfDescriptors(_)

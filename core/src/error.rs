@@ -205,6 +205,14 @@ pub enum FailureKind {
     TooManyOpenFiles,
 }
 
+/// The advice a `Certificate` failure's message ends with when trusting the server's
+/// certificate would fix it (an unknown CA, a self-signed certificate): exactly this text,
+/// so that a front end can say it in its own words (the CLI: `--cacert FILE`). Never given
+/// for an expired certificate or one for another name: trusting those does not help.
+pub const CERTIFICATE_TRUST_ADVICE: &str = "if you trust this server, add the certificate \
+    of its CA (or the server's own certificate) to extra_root_certificates_pem, or install it \
+    in the system's trust store";
+
 impl FailureKind {
     /// The stable name stored in the database and shown in reports (`network`, `stalled`...).
     pub fn as_str(self) -> &'static str {

@@ -18,7 +18,8 @@ pub struct HostStatus {
     pub health: HostHealth,
     /// Transfers to this host waiting to run (due now or later).
     pub queued: u64,
-    /// Transfers to this host being sent now (in-process or by the OS).
+    /// Transfers to this host that have started (state `running`): being sent, in-process or
+    /// by the OS, or claimed and about to be sent.
     pub running: u64,
     /// When the next request to this host may go out: the later of the breaker's end and
     /// the earliest retry time of its queued transfers. `None` when nothing is queued.

@@ -81,7 +81,9 @@ pub use config::{
     AuthPolicy, BatchEndpoint, BreakerPolicy, HttpVersionPolicy, Limits, PlatformPolicy,
     QueueConfig, RetryPolicy,
 };
-pub use error::{Error, FailureKind, NotAFile, StoreError, TransferError};
+pub use error::{
+    CERTIFICATE_TRUST_ADVICE, Error, FailureKind, NotAFile, StoreError, TransferError,
+};
 pub use events::{Subscription, TransferEvent};
 pub use hosts::{HostHealth, HostStatus};
 pub use id::TransferId;

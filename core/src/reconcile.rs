@@ -39,12 +39,23 @@ pub(crate) fn reconcile_at_open(
         return Ok(Vec::new());
     };
     let running = store::running_on_platform(store.connection()).map_err(|e| store.error(e))?;
-    let outstanding: Option<HashSet<String>> = catch_unwind(AssertUnwindSafe(|| {
-        service.outstanding().into_iter().collect()
-    }))
-    .ok();
+    let outstanding: Option<HashSet<String>> =
+        match catch_unwind(AssertUnwindSafe(|| service.outstanding())) {
+            Ok(Ok(keys)) => Some(keys.into_iter().collect()),
+            Ok(Err(error)) => {
+                log::error!(
+                    "the platform service could not list its tasks: {}",
+                    error.message
+                );
+                None
+            }
+            Err(_) => {
+                log::error!("the platform service panicked listing its tasks");
+                None
+            }
+        };
     let Some(outstanding) = outstanding else {
-        log::error!("the platform service panicked listing its tasks; keeping every record");
+        log::error!("keeping every record of an OS task until the OS lists its tasks");
         let live = running
             .iter()
             .filter_map(handoff_key)

@@ -1,4 +1,5 @@
-//! Certificates no retry can fix fail the transfer at once, saying how to trust the server;
+//! Certificates no retry can fix fail the transfer at once, saying how to trust the server
+//! (or, for an expired certificate or one for another name, that the server must fix it);
 //! a self-signed server certificate made the usual way (`CA:TRUE`) works once the app
 //! trusts it, and so does a CA.
 
@@ -9,6 +10,10 @@ use ferry_testkit::{ServerCertificate, ServerConfig, TestServer};
 use support::{SourceFile, quick_config, send_all_and_wait, write_files};
 
 const FILES: usize = 5;
+/// The remedy of a certificate that trusting would fix.
+const TRUST: &str = ferry::CERTIFICATE_TRUST_ADVICE;
+/// The remedy of one that trusting would not fix.
+const FIX_THE_SERVER: &str = "trusting it would not help";
 
 struct Tried {
     server: TestServer,
@@ -48,8 +53,8 @@ async fn try_upload(certificate: ServerCertificate, trust: bool) -> Tried {
 }
 
 /// Every transfer failed after exactly one attempt with a certificate error whose message
-/// contains `why` and says how to trust the server; the server stored nothing.
-async fn assert_failed_at_once(tried: &Tried, why: &str) {
+/// contains `why` and `remedy`; the server stored nothing.
+async fn assert_failed_at_once(tried: &Tried, why: &str, remedy: &str) {
     let transfers = tried.queue.list(None, 0, 100).await.expect("list");
     assert_eq!(transfers.len(), FILES);
     for transfer in &transfers {
@@ -58,7 +63,8 @@ async fn assert_failed_at_once(tried: &Tried, why: &str) {
         let error = transfer.last_error.as_ref().expect("a reason");
         assert_eq!(error.kind, FailureKind::Certificate, "{error}");
         assert!(error.message.contains(why), "{error}");
-        assert!(error.message.contains("--cacert"), "{error}");
+        assert!(error.message.contains(remedy), "{error}");
+        assert!(!error.message.contains("OtherError"), "{error}");
     }
     assert_eq!(
         tried.server.stats().requests,
@@ -70,25 +76,25 @@ async fn assert_failed_at_once(tried: &Tried, why: &str) {
 #[tokio::test]
 async fn a_server_signed_by_an_unknown_ca_fails_at_once() {
     let tried = try_upload(ServerCertificate::CaSigned, false).await;
-    assert_failed_at_once(&tried, "unknown certificate authority").await;
+    assert_failed_at_once(&tried, "unknown certificate authority", TRUST).await;
 }
 
 #[tokio::test]
 async fn an_expired_certificate_fails_at_once() {
     let tried = try_upload(ServerCertificate::Expired, true).await;
-    assert_failed_at_once(&tried, "validity period").await;
+    assert_failed_at_once(&tried, "validity period", FIX_THE_SERVER).await;
 }
 
 #[tokio::test]
 async fn a_certificate_for_another_name_fails_at_once() {
     let tried = try_upload(ServerCertificate::WrongName, true).await;
-    assert_failed_at_once(&tried, "another host name").await;
+    assert_failed_at_once(&tried, "another host name", FIX_THE_SERVER).await;
 }
 
 #[tokio::test]
 async fn an_untrusted_self_signed_certificate_fails_at_once() {
     let tried = try_upload(ServerCertificate::SelfSigned, false).await;
-    assert_failed_at_once(&tried, "a self-signed certificate (CA:TRUE)").await;
+    assert_failed_at_once(&tried, "a self-signed certificate (CA:TRUE)", TRUST).await;
 }
 
 #[tokio::test]

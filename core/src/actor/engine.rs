@@ -110,7 +110,7 @@ impl Engine {
         reports: Reports,
         may_hold_upload_resources: bool,
     ) -> Self {
-        let breakers = Breakers::new(config.breaker, config.retry.max_delay);
+        let breakers = Breakers::new(config.breaker);
         let auth_breakers =
             AuthBreakers::new(config.auth.breaker_threshold, config.auth.breaker_cooldown);
         let packing = Packing::new(

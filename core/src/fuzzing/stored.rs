@@ -381,8 +381,8 @@ impl PlatformTransferService for ListedTasks {
 
     fn cancel(&self, _handoff_key: &str) {}
 
-    fn outstanding(&self) -> Vec<String> {
-        self.0.clone()
+    fn outstanding(&self) -> Result<Vec<String>, PlatformError> {
+        Ok(self.0.clone())
     }
 }
 

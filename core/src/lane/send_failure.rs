@@ -14,7 +14,7 @@ use std::error::Error as _;
 use std::io;
 
 use crate::classify::AttemptOutcome;
-use crate::error::{FailureKind, TransferError};
+use crate::error::{CERTIFICATE_TRUST_ADVICE, FailureKind, TransferError};
 
 use super::attempt::describe;
 use super::unprocessed::never_processed;
@@ -74,79 +74,145 @@ fn rustls_error_in<'a>(
     None
 }
 
-const HOW_TO_TRUST: &str = "if you trust this server, add the certificate of its CA (or the \
-    server's own certificate) to extra_root_certificates_pem (ferry push --cacert FILE), or \
-    install it in the system's trust store";
+/// The message of a certificate failure: what is wrong, and what can fix it.
+fn certificate_failure(message: String) -> Option<TransferError> {
+    Some(TransferError::new(FailureKind::Certificate, message))
+}
 
 fn permanent_tls_problem(error: &rustls::Error) -> Option<TransferError> {
-    use rustls::CertificateError as Certificate;
-    let certificate = |why: &str| {
-        Some(TransferError::new(
-            FailureKind::Certificate,
-            format!("the server's TLS certificate is not trusted: {why} ({error}); {HOW_TO_TRUST}"),
-        ))
-    };
     match error {
-        rustls::Error::InvalidCertificate(problem) => match problem {
-            Certificate::UnknownIssuer => certificate(
-                "it is signed by an unknown certificate authority (or self-signed without CA:TRUE)",
-            ),
-            Certificate::Other(other)
-                if matches!(
-                    other.0.downcast_ref::<webpki::Error>(),
-                    Some(webpki::Error::CaUsedAsEndEntity)
-                ) =>
-            {
-                certificate("it is a self-signed certificate (CA:TRUE) that is not trusted here")
-            }
-            Certificate::Expired
-            | Certificate::ExpiredContext { .. }
-            | Certificate::NotValidYet
-            | Certificate::NotValidYetContext { .. } => certificate(
-                "it is outside its validity period (check the server's certificate and this \
-                 device's clock)",
-            ),
-            Certificate::NotValidForName | Certificate::NotValidForNameContext { .. } => {
-                certificate(
-                    "it was issued for another host name; use a URL with a name the certificate lists",
-                )
-            }
-            _ => certificate("it failed verification"),
-        },
-        rustls::Error::InvalidMessage(_) => Some(TransferError::new(
-            FailureKind::Certificate,
-            format!(
-                "the server did not answer with TLS ({error}); if it speaks plain HTTP \
-                     on that port, use an http:// URL"
-            ),
+        rustls::Error::InvalidCertificate(problem) => {
+            certificate_failure(certificate_message(problem))
+        }
+        rustls::Error::InvalidMessage(_) => certificate_failure(format!(
+            "the server did not answer with TLS ({error}); if it speaks plain HTTP on that \
+             port, use an http:// URL"
         )),
-        rustls::Error::PeerIncompatible(_) => Some(TransferError::new(
-            FailureKind::Certificate,
-            format!(
-                "the server and Ferry share no TLS version or cipher suite ({error}); Ferry \
-                 needs TLS 1.2 or 1.3"
-            ),
+        rustls::Error::PeerIncompatible(_) => certificate_failure(format!(
+            "the server and Ferry share no TLS version or cipher suite ({error}); Ferry needs \
+             TLS 1.2 or 1.3"
         )),
         _ => None,
     }
 }
 
+/// What is wrong with the certificate, in words (never a type's debug form such as
+/// `Other(OtherError(CaUsedAsEndEntity))`), and the one remedy that can help: trusting it
+/// for an unknown issuer, fixing the server for a date or a name.
+fn certificate_message(problem: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as Certificate;
+    let untrusted = |why: &str| {
+        format!("the server's TLS certificate is not trusted: {why}; {CERTIFICATE_TRUST_ADVICE}")
+    };
+    match problem {
+        Certificate::UnknownIssuer => untrusted(
+            "it is signed by an unknown certificate authority (or self-signed without CA:TRUE)",
+        ),
+        Certificate::Expired
+        | Certificate::ExpiredContext { .. }
+        | Certificate::NotValidYet
+        | Certificate::NotValidYetContext { .. } => format!(
+            "the server's TLS certificate is outside its validity period ({}); it must be \
+             renewed on the server (or this device's clock set right): trusting it would not \
+             help",
+            validity_detail(problem)
+        ),
+        Certificate::NotValidForName | Certificate::NotValidForNameContext { .. } => {
+            let detail = match problem {
+                Certificate::NotValidForNameContext { .. } => format!(" ({problem})"),
+                _ => String::new(),
+            };
+            format!(
+                "the server's TLS certificate was issued for another host name{detail}; use a \
+                 URL with a name the certificate lists, or give the server a certificate for \
+                 this name: trusting it would not help"
+            )
+        }
+        Certificate::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(webpki::Error::CaUsedAsEndEntity) => {
+                untrusted("it is a self-signed certificate (CA:TRUE) that is not trusted here")
+            }
+            Some(webpki::Error::UnknownIssuer) => untrusted(
+                "it is signed by an unknown certificate authority (or self-signed without CA:TRUE)",
+            ),
+            Some(other) => untrusted(&format!("the verifier refused it ({other:?})")),
+            None => untrusted(&format!("the verifier refused it ({other})")),
+        },
+        Certificate::BadSignature => untrusted("its signature does not verify"),
+        Certificate::Revoked => {
+            "the server's TLS certificate was revoked by its issuer; the server needs a new \
+             certificate: trusting it would not help"
+                .to_owned()
+        }
+        other => untrusted(&format!("the verifier refused it ({other:?})")),
+    }
+}
+
+/// "expired 12 days ago" and the like, from rustls's context when it has one.
+fn validity_detail(problem: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as Certificate;
+    match problem {
+        Certificate::ExpiredContext { .. } | Certificate::NotValidYetContext { .. } => {
+            problem.to_string()
+        }
+        Certificate::NotValidYet => "not valid yet".to_owned(),
+        _ => "expired".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
+    fn message_of(problem: rustls::CertificateError) -> String {
+        let error =
+            permanent_tls_problem(&rustls::Error::InvalidCertificate(problem)).expect("permanent");
+        assert_eq!(error.kind, FailureKind::Certificate);
+        error.message
+    }
+
     #[test]
-    fn certificate_problems_are_permanent_and_say_how_to_trust() {
-        for problem in [
-            rustls::CertificateError::UnknownIssuer,
-            rustls::CertificateError::Expired,
-            rustls::CertificateError::NotValidForName,
-            rustls::CertificateError::BadSignature,
+    fn an_untrusted_issuer_says_how_to_trust_it_in_words() {
+        let self_signed = rustls::CertificateError::Other(rustls::OtherError(Arc::new(
+            webpki::Error::CaUsedAsEndEntity,
+        )));
+        for (problem, why) in [
+            (
+                rustls::CertificateError::UnknownIssuer,
+                "unknown certificate authority",
+            ),
+            (self_signed, "a self-signed certificate (CA:TRUE)"),
+            (
+                rustls::CertificateError::BadSignature,
+                "signature does not verify",
+            ),
         ] {
-            let error = permanent_tls_problem(&rustls::Error::InvalidCertificate(problem))
-                .expect("permanent");
-            assert_eq!(error.kind, FailureKind::Certificate);
-            assert!(error.message.contains("--cacert"), "{}", error.message);
+            let message = message_of(problem);
+            assert!(message.contains(why), "{message}");
+            assert!(message.ends_with(CERTIFICATE_TRUST_ADVICE), "{message}");
+            assert!(!message.contains("Other"), "no debug form: {message}");
+        }
+    }
+
+    #[test]
+    fn an_expired_or_misnamed_certificate_must_be_fixed_on_the_server_not_trusted() {
+        for (problem, why) in [
+            (
+                rustls::CertificateError::Expired,
+                "outside its validity period",
+            ),
+            (rustls::CertificateError::NotValidYet, "not valid yet"),
+            (
+                rustls::CertificateError::NotValidForName,
+                "another host name",
+            ),
+        ] {
+            let message = message_of(problem);
+            assert!(message.contains(why), "{message}");
+            assert!(message.contains("trusting it would not help"), "{message}");
+            assert!(!message.contains(CERTIFICATE_TRUST_ADVICE), "{message}");
         }
     }
 

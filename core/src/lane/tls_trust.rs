@@ -8,9 +8,14 @@
 //! `CaUsedAsEndEntity`), as it does with curl's `--cacert`. A pinned certificate is the
 //! key the user chose to trust, so its names and dates are not checked again.
 //!
+//! On Linux (and other Unix systems but Android and Apple's), where the platform verifier
+//! reads the files `SSL_CERT_FILE` and `SSL_CERT_DIR` name instead of the system's store,
+//! the certificates in those files are pinned the same way: a self-signed server
+//! certificate trusted that way works as it does with `--cacert`.
+//!
 //! What it must never do: accept a certificate that is not pinned without the platform
 //! verifier's full check, skip the handshake signature check for any certificate, or
-//! read certificates from disk (the app hands over PEM text).
+//! read certificates from disk other than those `SSL_CERT_FILE`/`SSL_CERT_DIR` name.
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,18 +30,34 @@ use crate::Error;
 use crate::config::HttpVersionPolicy;
 
 /// The TLS settings for a client that trusts the system's roots and `extra_pems`, each of
-/// which is one or more PEM certificates.
+/// which is one or more PEM certificates, and pins those and the certificates
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` name; `None` when there is nothing to pin (reqwest's own
+/// settings, the same platform verifier, then do).
 pub(crate) fn client_config(
     extra_pems: &[String],
+    http_version: HttpVersionPolicy,
+) -> Result<Option<rustls::ClientConfig>, Error> {
+    let from_environment = environment_certificates();
+    if extra_pems.is_empty() && from_environment.is_empty() {
+        return Ok(None);
+    }
+    pinning_config(extra_pems, from_environment, http_version).map(Some)
+}
+
+fn pinning_config(
+    extra_pems: &[String],
+    from_environment: Vec<CertificateDer<'static>>,
     http_version: HttpVersionPolicy,
 ) -> Result<rustls::ClientConfig, Error> {
     let provider = CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
     let extra = parse_certificates(extra_pems)?;
+    let mut pinned = extra.clone();
+    pinned.extend(from_environment);
     let verifier = PinningVerifier {
         platform: platform_verifier(&extra, provider.clone())?,
-        pinned: extra,
+        pinned,
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -74,6 +95,33 @@ fn parse_certificates(pems: &[String]) -> Result<Vec<CertificateDer<'static>>, E
         }
     }
     Ok(certificates)
+}
+
+/// The certificates in the files `SSL_CERT_FILE` and `SSL_CERT_DIR` (a `:`-separated list
+/// of directories) name, read as the platform verifier reads them (rustls-native-certs);
+/// none when neither is set. A file that cannot be read adds nothing here: the platform
+/// verifier then trusts nothing from it either.
+#[cfg(all(unix, not(target_os = "android"), not(target_vendor = "apple")))]
+fn environment_certificates() -> Vec<CertificateDer<'static>> {
+    let file = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let dirs: Vec<std::path::PathBuf> = std::env::var_os("SSL_CERT_DIR")
+        .map(|dirs| {
+            std::env::split_paths(&dirs)
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut certificates = rustls_native_certs::load_certs_from_paths(file.as_deref(), None).certs;
+    for dir in &dirs {
+        certificates.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
+    }
+    certificates
+}
+
+/// Elsewhere the OS's trust store decides, and these variables mean nothing to it.
+#[cfg(not(all(unix, not(target_os = "android"), not(target_vendor = "apple"))))]
+fn environment_certificates() -> Vec<CertificateDer<'static>> {
+    Vec::new()
 }
 
 #[cfg(not(target_os = "android"))]
@@ -178,7 +226,7 @@ mod tests {
             (HttpVersionPolicy::Http1Only, vec!["http/1.1"]),
             (HttpVersionPolicy::Http2PriorKnowledge, vec!["h2"]),
         ] {
-            let config = client_config(&[], policy).expect("config");
+            let config = pinning_config(&[], Vec::new(), policy).expect("config");
             let alpn: Vec<&[u8]> = config.alpn_protocols.iter().map(Vec::as_slice).collect();
             let expected: Vec<&[u8]> = expected.iter().map(|p| p.as_bytes()).collect();
             assert_eq!(alpn, expected);

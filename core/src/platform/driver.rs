@@ -187,9 +187,16 @@ fn carry_out(
             remove_body(bodies, &key);
             Vec::new()
         }
-        Operation::Outstanding { query } => vec![PlatformReport::Outstanding {
-            query,
-            keys: service.outstanding(),
-        }],
+        // Without the OS's list nothing is reported: no task is taken for lost.
+        Operation::Outstanding { query } => match service.outstanding() {
+            Ok(keys) => vec![PlatformReport::Outstanding { query, keys }],
+            Err(error) => {
+                log::error!(
+                    "the platform service could not list its tasks: {}",
+                    error.message
+                );
+                Vec::new()
+            }
+        },
     }
 }

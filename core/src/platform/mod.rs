@@ -75,7 +75,7 @@ pub enum PlatformFailure {
     Other,
 }
 
-/// The platform refused to start a task.
+/// The platform refused to start a task, or could not list its tasks (`outstanding`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the platform could not start an upload task: {message}")]
 pub struct PlatformError {
@@ -99,8 +99,9 @@ pub trait PlatformTransferService: Send + Sync {
     fn cancel(&self, handoff_key: &str);
 
     /// The keys of every OS task that has not finished, as the OS knows them (iOS
-    /// `getAllTasks`). Asked at every open to reconcile.
-    fn outstanding(&self) -> Vec<String>;
+    /// `getAllTasks`). Asked at every open to reconcile. An error (the OS's list cannot be
+    /// had) keeps every record as it is: nothing is queued again on a missing list.
+    fn outstanding(&self) -> Result<Vec<String>, PlatformError>;
 }
 
 /// What reaches the actor about OS tasks: the shim's reports, and the driver's.

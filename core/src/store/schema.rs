@@ -91,6 +91,15 @@ const MIGRATIONS: &[Migration] = &[
     INSERT INTO state_totals (state, files, bytes)
         SELECT state, count(*), coalesce(sum(size), 0) FROM transfers GROUP BY state;",
     ),
+    // 6: within a priority, queued transfers run in the order they became due (never tried,
+    // or tried longest ago, first), not in enqueue order: a rerun's first requests go to
+    // the files an earlier run never got to, instead of the first few files again
+    // (issue 23, point 1).
+    Migration::Sql(
+        "DROP INDEX transfers_queued_in_run_order;
+    CREATE INDEX transfers_queued_in_due_order ON transfers(priority DESC, next_attempt_at, seq)
+        WHERE state = 'queued';",
+    ),
 ];
 
 /// Migration 4: adds the identity key column, computes it for every stored transfer, and
@@ -121,6 +130,18 @@ fn add_identity_keys(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         "DROP INDEX transfers_identity;
         CREATE INDEX transfers_by_identity ON transfers(identity);",
     )
+}
+
+/// The steps of SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`), for tests that hold a
+/// query to its index.
+#[cfg(test)]
+pub(super) fn query_plan(conn: &Connection, sql: &str) -> Vec<String> {
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("explain")
+        .query_map([], |row| row.get::<_, String>(3))
+        .expect("plan")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows")
 }
 
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -234,16 +255,11 @@ pub(super) mod tests {
     fn the_lookup_by_identity_uses_the_integer_index() {
         let mut conn = database_at(0);
         migrate(&mut conn).expect("migrate");
-        let plan: Vec<String> = conn
-            .prepare(
-                "EXPLAIN QUERY PLAN SELECT 1 FROM transfers WHERE identity = 1 AND source = 'a' \
-                 AND destination = 'b' AND method = 'PUT' AND multipart_field IS NULL",
-            )
-            .expect("explain")
-            .query_map([], |row| row.get::<_, String>(3))
-            .expect("plan")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows");
+        let plan = query_plan(
+            &conn,
+            "SELECT 1 FROM transfers WHERE identity = 1 AND source = 'a' \
+             AND destination = 'b' AND method = 'PUT' AND multipart_field IS NULL",
+        );
         assert!(
             plan.iter()
                 .any(|step| step.contains("transfers_by_identity")),

@@ -133,7 +133,7 @@ impl PlatformTransferService for OsShim {
         self.session.cancel_described(handoff_key);
     }
 
-    fn outstanding(&self) -> Vec<String> {
+    fn outstanding(&self) -> Result<Vec<String>, ferry::PlatformError> {
         let mut keys: HashSet<String> = self
             .session
             .all_tasks()
@@ -145,6 +145,6 @@ impl PlatformTransferService for OsShim {
                 keys.insert(description.clone());
             }
         }
-        keys.into_iter().collect()
+        Ok(keys.into_iter().collect())
     }
 }

@@ -39,8 +39,8 @@ const BUDGET: Duration = Duration::from_secs(150);
 const ROUND_LIMIT: Duration = Duration::from_secs(120);
 /// Cuts that must land while the WAL holds unsynced bytes, or the test proves nothing.
 /// Seen: 56 of 146 before the actor's group commit stopped syncing a command turn twice,
-/// 26 to 39 of 150 since (a told fact is followed by fewer unsynced commits before the
-/// freeze); the control build, without the WAL sync, fails by run 3 either way.
+/// 26 to 39 of 150 since (why fewer was not measured); the control build, without the
+/// WAL sync, fails by run 3 either way.
 const MIN_CUTS_WITH_UNSYNCED_WAL: u32 = 20;
 const SERVER_PREFIX: &str = "pc/";
 /// How long each sync takes on the test volume: a phone's flash takes a few ms.

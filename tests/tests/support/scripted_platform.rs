@@ -98,14 +98,15 @@ impl PlatformTransferService for ScriptedPlatform {
         calls.cancelled.push(handoff_key.to_owned());
     }
 
-    fn outstanding(&self) -> Vec<String> {
-        self.calls
+    fn outstanding(&self) -> Result<Vec<String>, ferry::PlatformError> {
+        Ok(self
+            .calls
             .lock()
             .unwrap()
             .outstanding
             .iter()
             .cloned()
-            .collect()
+            .collect())
     }
 }
 

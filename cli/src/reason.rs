@@ -1,0 +1,77 @@
+//! A failure the library recorded, told in the command line's words.
+//!
+//! What it is for: the library's messages speak to apps (a certificate to trust goes into
+//! `extra_root_certificates_pem`); a CLI user has `--cacert FILE` instead, and a 401 when
+//! no credentials were given is not a refusal of credentials but a request for them.
+//!
+//! What it must never do: change what a failure is (its kind, its status), or invent a
+//! reason the library did not record.
+
+use ferry::{FailureKind, TransferError};
+
+/// What `ferry` says instead of the library's advice for an untrusted certificate.
+const TRUST_WITH_CACERT: &str = "if you trust this server, pass the certificate of its CA (or \
+    the server's own certificate) with --cacert FILE, or install it in the system's trust store";
+
+/// What `ferry push` says of a 401/403 when the request carried no credentials.
+pub const CREDENTIALS_NEEDED: &str = "the server requires credentials (none were given): put a \
+    user name and password in BASE_URL (https://USER:PASSWORD@host/...), or pass \
+    --bearer-command CMD or -H 'Authorization: ...', and run the same command again";
+
+/// `error` as `ferry` shows it: the library's text with the CLI's options in its advice.
+pub fn text(error: &TransferError) -> String {
+    error
+        .to_string()
+        .replace(ferry::CERTIFICATE_TRUST_ADVICE, TRUST_WITH_CACERT)
+}
+
+/// The reason of a failed or waiting transfer; `credentials_given` says whether its
+/// requests carried any (a password in BASE_URL, `--bearer-command`, an `Authorization`
+/// header).
+pub fn of_transfer(error: &TransferError, credentials_given: bool) -> String {
+    if error.kind == FailureKind::Auth && !credentials_given {
+        return match error.http_status {
+            Some(status) => format!("auth (HTTP {status}): {CREDENTIALS_NEEDED}"),
+            None => format!("auth: {CREDENTIALS_NEEDED}"),
+        };
+    }
+    text(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_advice_names_the_cacert_option_not_the_library_field() {
+        let error = TransferError {
+            kind: FailureKind::Certificate,
+            http_status: None,
+            message: format!(
+                "the server's TLS certificate is not trusted: it is self-signed; {}",
+                ferry::CERTIFICATE_TRUST_ADVICE
+            ),
+        };
+        let shown = text(&error);
+        assert!(shown.contains("--cacert FILE"), "{shown}");
+        assert!(!shown.contains("extra_root_certificates_pem"), "{shown}");
+        assert!(shown.contains("it is self-signed"), "{shown}");
+    }
+
+    #[test]
+    fn a_401_without_credentials_asks_for_them_and_with_them_says_they_were_refused() {
+        let refused = TransferError {
+            kind: FailureKind::Auth,
+            http_status: Some(401),
+            message: "the server refused the credentials".into(),
+        };
+        let asked = of_transfer(&refused, false);
+        assert!(
+            asked.contains("requires credentials (none were given)"),
+            "{asked}"
+        );
+        assert!(asked.contains("--bearer-command"), "{asked}");
+        assert!(asked.contains("HTTP 401"), "{asked}");
+        assert!(of_transfer(&refused, true).contains("refused the credentials"));
+    }
+}
