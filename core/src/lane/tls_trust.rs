@@ -5,8 +5,9 @@
 //! chains as usual. A certificate the server presents *itself* that is byte-for-byte in
 //! that list is trusted as pinned: that is how a self-signed server certificate made with
 //! `openssl req -x509` works (it says `CA:TRUE`, which webpki refuses as an end entity,
-//! `CaUsedAsEndEntity`), as it does with curl's `--cacert`. A pinned certificate is the
-//! key the user chose to trust, so its names and dates are not checked again.
+//! `CaUsedAsEndEntity`), as it does with curl's `--cacert`. As curl does, a pinned
+//! certificate must still name the host and be within its dates: pinning trusts the key,
+//! not a certificate for another server or one that has expired.
 //!
 //! On Linux (and other Unix systems but Android and Apple's), where the platform verifier
 //! reads the files `SSL_CERT_FILE` and `SSL_CERT_DIR` name instead of the system's store,
@@ -58,6 +59,7 @@ fn pinning_config(
     let verifier = PinningVerifier {
         platform: platform_verifier(&extra, provider.clone())?,
         pinned,
+        signature_algorithms: provider.signature_verification_algorithms,
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -151,6 +153,55 @@ fn platform_verifier(
 struct PinningVerifier {
     platform: rustls_platform_verifier::Verifier,
     pinned: Vec<CertificateDer<'static>>,
+    /// The provider's, to check a pinned certificate's dates with webpki.
+    signature_algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl PinningVerifier {
+    /// A pinned certificate is trusted as a key, not for any host at any time: it must
+    /// name `server_name` and be valid `now`, as curl's `--cacert` requires.
+    fn check_pinned(
+        &self,
+        pinned: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Result<(), rustls::Error> {
+        use rustls::CertificateError;
+        let unreadable = |error: webpki::Error| {
+            rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                Arc::new(error),
+            )))
+        };
+        let certificate = webpki::EndEntityCert::try_from(pinned).map_err(unreadable)?;
+        certificate
+            .verify_is_valid_for_subject_name(server_name)
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::NotValidForName))?;
+        // Its dates, through webpki's path check with the certificate as its own anchor:
+        // webpki checks an end entity's validity period before its basic constraints, so
+        // a self-signed `CA:TRUE` certificate within its dates ends in `CaUsedAsEndEntity`
+        // (and one without `CA:TRUE` verifies). A test holds webpki to that order.
+        let anchors = [webpki::anchor_from_trusted_cert(pinned).map_err(unreadable)?];
+        let checked = certificate.verify_for_usage(
+            self.signature_algorithms.all,
+            &anchors,
+            &[],
+            now,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        );
+        match checked.map(|_| ()) {
+            Err(webpki::Error::CertExpired { .. }) => {
+                Err(rustls::Error::InvalidCertificate(CertificateError::Expired))
+            }
+            Err(webpki::Error::CertNotValidYet { .. }) => Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidYet,
+            )),
+            // The key is the one the user chose: how it is signed or constrained is not
+            // asked again.
+            _ => Ok(()),
+        }
+    }
 }
 
 impl fmt::Debug for PinningVerifier {
@@ -170,11 +221,12 @@ impl ServerCertVerifier for PinningVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self
+        if let Some(pinned) = self
             .pinned
             .iter()
-            .any(|pinned| pinned.as_ref() == end_entity.as_ref())
+            .find(|pinned| pinned.as_ref() == end_entity.as_ref())
         {
+            self.check_pinned(pinned, server_name, now)?;
             return Ok(ServerCertVerified::assertion());
         }
         self.platform
@@ -217,6 +269,62 @@ mod tests {
         let error = parse_certificates(&[NOT_PEM.to_owned()]).expect_err("no certificate");
         assert!(error.to_string().contains("#1"), "{error}");
         assert!(error.to_string().contains("BEGIN CERTIFICATE"), "{error}");
+    }
+
+    /// A self-signed `CA:TRUE` certificate (as `openssl req -x509` makes) for `names`,
+    /// valid from the start of year `from` to the start of year `until`.
+    fn self_signed(names: &[&str], from: i32, until: i32) -> CertificateDer<'static> {
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        let mut params = rcgen::CertificateParams::new(names).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(until, 1, 1);
+        let key = rcgen::KeyPair::generate().expect("key");
+        params.self_signed(&key).expect("certificate").der().clone()
+    }
+
+    fn verify(
+        pinned: &CertificateDer<'static>,
+        host: &str,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = PinningVerifier {
+            platform: platform_verifier(&[], provider.clone()).expect("platform verifier"),
+            pinned: vec![pinned.clone()],
+            signature_algorithms: provider.signature_verification_algorithms,
+        };
+        let in_2030 = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_893_456_000));
+        let name = ServerName::try_from(host.to_owned()).expect("name");
+        verifier.verify_server_cert(pinned, &[], &name, &[], in_2030)
+    }
+
+    fn refused_as(result: Result<ServerCertVerified, rustls::Error>) -> rustls::CertificateError {
+        match result {
+            Err(rustls::Error::InvalidCertificate(error)) => error,
+            other => panic!("expected a certificate error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_pinned_certificate_must_name_the_host_and_be_within_its_dates_as_with_curl() {
+        let current = self_signed(&["localhost", "127.0.0.1"], 2020, 2040);
+        assert!(verify(&current, "localhost").is_ok());
+        assert!(verify(&current, "127.0.0.1").is_ok());
+        assert_eq!(
+            refused_as(verify(&current, "other.example")),
+            rustls::CertificateError::NotValidForName
+        );
+        let expired = self_signed(&["localhost"], 2000, 2001);
+        assert_eq!(
+            refused_as(verify(&expired, "localhost")),
+            rustls::CertificateError::Expired,
+            "webpki checks the dates before refusing a CA as an end entity"
+        );
+        let not_yet = self_signed(&["localhost"], 2035, 2040);
+        assert_eq!(
+            refused_as(verify(&not_yet, "localhost")),
+            rustls::CertificateError::NotValidYet
+        );
     }
 
     #[test]
