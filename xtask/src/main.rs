@@ -11,6 +11,8 @@
 //!   its committed seeds (`fuzz.rs`), the `uniffi-bindgen` binary check, then both suites,
 //!   with a summary line per suite.
 //! - `fuzz`: the fuzz suite of `test` alone.
+//! - `import-cycles`: no import cycle and no upward import among the files of `core/src`,
+//!   `cli/src` and `xtask/src` (`import_cycles.rs`); also part of `test`.
 //! - `scenario`: the OS scenarios, `ferry-testkit scenario ...` (see tests/README.md).
 
 mod android;
@@ -21,6 +23,7 @@ mod cdylib;
 mod cross;
 mod ffi_size;
 mod fuzz;
+mod import_cycles;
 mod kotlin;
 mod power_cut;
 mod suite;
@@ -113,6 +116,9 @@ enum Cmd {
     },
     /// Only the fuzz suite of `test`: every fuzz target for a few seconds on its seeds.
     Fuzz,
+    /// Fail on any import cycle or upward import among the files of core/src, cli/src
+    /// and xtask/src, listing each as a chain of files.
+    ImportCycles,
     /// Only the power-cut control of `test`: the power-cut test built without the WAL
     /// sync, which must fail it by a lost fact.
     PowerCutControl,
@@ -146,6 +152,7 @@ fn run(command: Cmd) -> Result<()> {
                     .args(args),
             )
         }
+        Cmd::ImportCycles => import_cycles::check_workspace(),
         Cmd::Fuzz => suite::finish("fuzz", fuzz::suite()),
         Cmd::PowerCutControl => suite::finish("power-cut control", power_cut::control()),
         Cmd::SwiftToolchain => {
