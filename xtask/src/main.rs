@@ -26,6 +26,7 @@ mod fuzz;
 mod import_cycles;
 mod kotlin;
 mod power_cut;
+mod report;
 mod suite;
 mod swift;
 mod testkit_server;
@@ -153,8 +154,8 @@ fn run(command: Cmd) -> Result<()> {
             )
         }
         Cmd::ImportCycles => import_cycles::check_workspace(),
-        Cmd::Fuzz => suite::finish("fuzz", fuzz::suite()),
-        Cmd::PowerCutControl => suite::finish("power-cut control", power_cut::control()),
+        Cmd::Fuzz => report::finish("fuzz", fuzz::suite()),
+        Cmd::PowerCutControl => report::finish("power-cut control", power_cut::control()),
         Cmd::SwiftToolchain => {
             let root = toolchain::ensure()?;
             println!("swift toolchain ready: {}", root.path().display());
@@ -192,10 +193,10 @@ fn run(command: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::TestSwift { ffi, tests } => {
-            suite::finish("swift", swift::test(&ffi, tests.as_deref()))
+            report::finish("swift", swift::test(&ffi, tests.as_deref()))
         }
         Cmd::TestKotlin { ffi, tests } => {
-            suite::finish("kotlin", kotlin::test(&ffi, tests.as_deref()))
+            report::finish("kotlin", kotlin::test(&ffi, tests.as_deref()))
         }
         Cmd::Test {
             ffi,
