@@ -93,7 +93,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
     let mut plan = plan(sources, &base, &method, &headers)?;
     let resumable = ResumableChoice::from_args(&args, &base);
     if let Some(choice) = &resumable {
-        choice.apply(&mut plan);
+        choice.apply(&mut plan.uploads);
     }
     let options = RunOptions {
         db: args.db.db,
@@ -124,7 +124,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
             }
             Err(CliError::Interrupted {
                 by,
-                resumable: true,
+                rerun_finishes: true,
             })
         }
         None => printed.map(|()| summary.outcome()),
