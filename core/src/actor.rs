@@ -23,6 +23,7 @@
 
 mod attempt_charge;
 mod bulk;
+mod bulk_job;
 mod claim_ahead;
 mod commands;
 mod effects;
@@ -31,6 +32,7 @@ mod group_commit;
 mod host_status;
 mod in_flight;
 mod launch;
+mod local_launch;
 mod mailbox;
 mod message;
 mod outcomes;
@@ -56,7 +58,7 @@ use crate::lane::HttpLane;
 use crate::platform::{PlatformDriver, PlatformReport};
 use crate::store::{self, Store, WalSync};
 
-pub(crate) use bulk::BulkRequest;
+pub(crate) use bulk_job::BulkRequest;
 use effects::Effects;
 use engine::{Engine, Reports};
 use group_commit::GroupCommit;

@@ -54,7 +54,9 @@ mod events;
 pub mod fuzzing;
 mod hosts;
 mod id;
+mod id_parse;
 mod lane;
+mod outcome;
 mod platform;
 mod progress;
 mod queue;
@@ -71,6 +73,7 @@ mod state;
 mod store;
 mod transfer;
 mod upload;
+mod upload_resource;
 
 pub use auth::{
     AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo,

@@ -18,7 +18,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::bulk::BulkJob;
+use super::bulk_job::BulkJob;
 use super::claim_ahead::{self, ClaimDepth};
 use super::effects::Effects;
 use super::group_commit::GroupCommit;

@@ -140,7 +140,7 @@ async fn sleep_until(wake: Option<Instant>) {
 mod tests {
     use super::*;
     use crate::TransferId;
-    use crate::classify::AttemptOutcome;
+    use crate::outcome::AttemptOutcome;
 
     struct Senders {
         commands: mpsc::Sender<Command>,
@@ -255,7 +255,7 @@ mod tests {
         Checkpoint {
             id: TransferId::from_stored(format!("attempt-{generation}")),
             generation,
-            record: crate::store::ResumableRecord {
+            record: crate::upload_resource::UploadResource {
                 protocol: crate::ResumableProtocol::Tus,
                 upload_url: "http://127.0.0.1:1/files/1".into(),
                 confirmed_offset: 7,

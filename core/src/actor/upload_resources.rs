@@ -112,7 +112,7 @@ impl UploadResources {
         &mut self,
         tx: &Connection,
         id: &TransferId,
-    ) -> rusqlite::Result<Option<store::ResumableRecord>> {
+    ) -> rusqlite::Result<Option<crate::upload_resource::UploadResource>> {
         self.ledger.forget(id);
         if !self.may_hold {
             return Ok(None);

@@ -13,14 +13,15 @@ use std::sync::{Arc, OnceLock};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 
-use super::attempt::{AttemptProgress, file_part, with_stall_watchdog};
+use super::attempt::with_stall_watchdog;
+use super::attempt_progress::AttemptProgress;
 use super::client::HttpLane;
-use super::file_body::{SourceFile, Window, file_body};
+use super::file_body::{SourceFile, Window, file_body, file_part};
 use super::send_failure::send_failure;
 use crate::TransferId;
-use crate::classify::AttemptOutcome;
 use crate::descriptors::source_outcome;
-use crate::retry::parse_retry_after;
+use crate::outcome::AttemptOutcome;
+use crate::outcome::parse_retry_after;
 use crate::upload::SourceSnapshot;
 
 /// Marks a request as a packed batch; its value is the format version.

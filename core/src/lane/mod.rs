@@ -1,28 +1,34 @@
 //! Lanes move bytes. The in-process lane is Ferry's own HTTP client.
 //!
-//! A lane runs one attempt and reports an [`crate::classify::AttemptOutcome`] (and, for a
+//! A lane runs one attempt and reports an [`crate::outcome::AttemptOutcome`] (and, for a
 //! resumable upload, checkpoints with its upload resource and confirmed offsets); it must
 //! never change a transfer's state, retry on its own, or touch the store. Those decisions
 //! belong to the actor, so every lane is classified, limited and retried the same way.
 
 mod attempt;
+mod attempt_progress;
 mod batch;
 mod cached_read;
 mod client;
+mod error_text;
 mod file_body;
 mod gate;
+mod job;
 mod open_source;
+mod response;
 mod resumable;
 mod send_failure;
 mod tls_trust;
 mod unprocessed;
 
-pub(crate) use attempt::{AttemptJob, AttemptProgress, run_attempt};
+pub(crate) use attempt::run_attempt;
+pub(crate) use attempt_progress::AttemptProgress;
 pub(crate) use batch::{BatchOutcome, BatchPart, run_batch_attempt};
 pub(crate) use client::{HttpLane, build_http_lane};
 pub(crate) use gate::{Gated, HostGate, run_gated};
+pub(crate) use job::{AttemptJob, ResumableJob};
 pub(crate) use open_source::open_for_reading;
-pub(crate) use resumable::{Checkpoint, Checkpoints, ResumableJob, terminate};
+pub(crate) use resumable::{Checkpoint, Checkpoints, terminate};
 /// The parsers of outside input, for the fuzz targets (`crate::fuzzing`).
 #[cfg(feature = "fuzzing")]
 pub(crate) mod parsers {

@@ -17,9 +17,9 @@ use std::path::Path;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
 use super::identity::identity_key;
+use super::row::{corrupt, text, to_i64};
 use super::source_path;
 use super::totals::TotalsDelta;
-use super::transfers::{corrupt, text, to_i64};
 use crate::TransferId;
 use crate::state::StateKind;
 use crate::upload::{SourceSnapshot, Upload, ValidatedUpload};

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, Transaction, params};
 
 use super::identity::identity_key;
-use super::transfers::text;
+use super::row::text;
 
 /// One migration: SQL, or a step that needs Rust (a value SQLite cannot compute).
 enum Migration {

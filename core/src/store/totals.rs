@@ -20,7 +20,7 @@
 
 use rusqlite::Connection;
 
-use super::transfers::{corrupt, to_i64};
+use super::row::{corrupt, to_i64};
 use crate::progress::StateCount;
 use crate::state::StateKind;
 
