@@ -54,7 +54,7 @@ use crate::clock::Clock;
 use crate::config::QueueConfig;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
-use crate::lane::HttpLane;
+use crate::http::HttpLane;
 use crate::platform::{PlatformDriver, PlatformReport};
 use crate::store::{self, Store, WalSync};
 

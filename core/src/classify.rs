@@ -121,7 +121,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
 }
 
 /// Whether requests claimed ahead for the same host must hold back until the actor has
-/// seen this outcome (`lane/gate.rs`): the host is unhealthy or refused the credentials.
+/// seen this outcome (`http/gate.rs`): the host is unhealthy or refused the credentials.
 pub(crate) fn troubles_host(outcome: &AttemptOutcome) -> bool {
     host_is_unhealthy(outcome) || matches!(classify(outcome), Verdict::Auth(_))
 }

@@ -53,9 +53,9 @@ mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hosts;
+mod http;
 mod id;
 mod id_parse;
-mod lane;
 mod outcome;
 mod platform;
 mod progress;

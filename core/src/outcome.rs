@@ -19,7 +19,7 @@ pub(crate) enum AttemptOutcome {
     },
     /// Connecting, sending or receiving failed.
     Network { message: String },
-    /// The server proved it never processed the request (`lane/unprocessed.rs`: an HTTP/2
+    /// The server proved it never processed the request (`http/unprocessed.rs`: an HTTP/2
     /// stream refused, or above the last stream of a graceful `GOAWAY`). The actor sends it
     /// again at once without using up an attempt, a few times in a row; as a verdict it is
     /// a network failure.
@@ -36,7 +36,7 @@ pub(crate) enum AttemptOutcome {
     /// request as a whole, each file has its own outcome.
     NotSent,
     /// Claimed ahead, but its host was in trouble when a request slot came free
-    /// (`lane/gate.rs`): nothing was sent, and the transfer goes back to the queue
+    /// (`http/gate.rs`): nothing was sent, and the transfer goes back to the queue
     /// without using up an attempt. The actor handles it before any verdict.
     HeldBack,
     /// The OS background service could not take or finish the task (it refused to start
@@ -48,7 +48,7 @@ pub(crate) enum AttemptOutcome {
         error: TransferError,
         retryable: bool,
     },
-    /// The server could not be trusted or spoke no TLS (`lane/send_failure.rs`): no retry
+    /// The server could not be trusted or spoke no TLS (`http/send_failure.rs`): no retry
     /// can fix that, only the app's trust settings.
     Untrusted(TransferError),
     /// The server refused the upload in a way no retry can fix (a resumable upload larger

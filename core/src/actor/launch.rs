@@ -25,7 +25,7 @@ use crate::auth::attempt::AuthContext;
 use crate::auth::attempt::{run_attempt_with, run_batch_attempt_with};
 use crate::classify::troubles_host;
 use crate::events::TransferEvent;
-use crate::lane::{
+use crate::http::{
     AttemptJob, AttemptProgress, BatchOutcome, BatchPart, Gated, HttpLane, run_gated,
 };
 use crate::outcome::AttemptOutcome;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::TransferId;
-use crate::lane::{AttemptJob, AttemptProgress, BatchPart};
+use crate::http::{AttemptJob, AttemptProgress, BatchPart};
 
 /// An in-process request to spawn once the turn has committed.
 pub(super) struct Launch {
@@ -22,7 +22,7 @@ pub(super) enum Request {
     File {
         job: AttemptJob,
         progress: Arc<AttemptProgress>,
-        /// Launched before a request slot was free: it waits at the gate (`lane/gate.rs`).
+        /// Launched before a request slot was free: it waits at the gate (`http/gate.rs`).
         claimed_ahead: bool,
     },
     /// A packed batch: one request, one slot, never claimed ahead.

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::message::{AttemptFinished, Command, Message};
-use crate::lane::Checkpoint;
+use crate::http::Checkpoint;
 use crate::platform::PlatformReport;
 
 /// The most messages one turn takes, bounding the time between commits.

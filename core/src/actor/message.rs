@@ -11,7 +11,7 @@ use super::bulk_job::BulkRequest;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::error::StoreError;
 use crate::hosts::HostStatus;
-use crate::lane::{Checkpoint, Gated, HostGate};
+use crate::http::{Checkpoint, Gated, HostGate};
 use crate::outcome::AttemptOutcome;
 use crate::platform::PlatformReport;
 use crate::progress::{Progress, StateCount};

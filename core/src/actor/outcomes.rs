@@ -13,7 +13,7 @@ use crate::attempt_budget::after_retryable_failure;
 use crate::classify::{Verdict, classify, host_is_unhealthy, reached_host};
 use crate::error::{FailureKind, TransferError};
 use crate::events::TransferEvent;
-use crate::lane::Checkpoint;
+use crate::http::Checkpoint;
 use crate::outcome::AttemptOutcome;
 use crate::retry::{self, backoff};
 use crate::state::Lane;

@@ -27,7 +27,7 @@ use super::throughput::ThroughputTracker;
 use crate::clock::Clock;
 use crate::config::AuthPolicy;
 use crate::error::{FailureKind, TransferError};
-use crate::lane::{
+use crate::http::{
     AttemptJob, AttemptProgress, BatchOutcome, BatchPart, HttpLane, run_attempt, run_batch_attempt,
 };
 use crate::outcome::AttemptOutcome;

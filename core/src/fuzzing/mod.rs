@@ -16,7 +16,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::TransferId;
 use crate::classify::{Verdict, classify};
-use crate::lane::parsers;
+use crate::http::parsers;
 
 pub use stored::{
     Named, ResumableRow, SqlValue, StoredReport, StoredState, TotalsRow, TransferRow, handoff_key,

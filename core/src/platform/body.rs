@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::descriptors::source_outcome;
 use crate::error::{FailureKind, TransferError};
-use crate::lane::open_for_reading;
+use crate::http::open_for_reading;
 use crate::outcome::AttemptOutcome;
 use crate::upload::{SourceSnapshot, UploadMethod};
 

@@ -22,7 +22,7 @@ pub(crate) struct AttemptJob {
     pub url: String,
     pub method: UploadMethod,
     pub headers: Vec<(String, String)>,
-    /// Set when the file goes through a resumable protocol (`lane/resumable`).
+    /// Set when the file goes through a resumable protocol (`http/resumable`).
     pub resumable: Option<ResumableJob>,
 }
 

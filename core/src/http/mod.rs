@@ -1,9 +1,10 @@
-//! Lanes move bytes. The in-process lane is Ferry's own HTTP client.
+//! The in-process lane: Ferry's own HTTP client (reqwest), which runs attempts in this
+//! process. The other lane, the OS's background-transfer service, is `platform/`.
 //!
-//! A lane runs one attempt and reports an [`crate::outcome::AttemptOutcome`] (and, for a
-//! resumable upload, checkpoints with its upload resource and confirmed offsets); it must
-//! never change a transfer's state, retry on its own, or touch the store. Those decisions
-//! belong to the actor, so every lane is classified, limited and retried the same way.
+//! An attempt here reports an [`crate::outcome::AttemptOutcome`] (and, for a resumable
+//! upload, checkpoints with its upload resource and confirmed offsets); it must never
+//! change a transfer's state, retry on its own, or touch the store. Those decisions belong
+//! to the actor, so both lanes are classified, limited and retried the same way.
 
 mod attempt;
 mod attempt_progress;
