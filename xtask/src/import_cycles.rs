@@ -34,6 +34,7 @@ use petgraph::graphmap::DiGraphMap;
 
 pub use modules::{CrateGraph, read_crate};
 
+use crate::report::{Counts, Report};
 use crate::util;
 
 /// The crates checked, by root file relative to the workspace.
@@ -64,9 +65,30 @@ pub struct Cycle {
 
 /// Run the check on the workspace's crates; fails listing every finding.
 pub fn check_workspace() -> Result<()> {
+    let counts = check_crates()?;
+    if counts.failed > 0 {
+        bail!(
+            "import cycles or upward imports in {} crates (listed above)",
+            counts.failed
+        );
+    }
+    Ok(())
+}
+
+/// The check as a suite of `cargo xtask test`: one test per crate, failed if it has any
+/// finding.
+pub fn suite() -> Result<Report> {
+    Ok(Report {
+        counts: check_crates()?,
+        problem: None,
+    })
+}
+
+/// Prints each crate's graph and findings; counts the crates without and with findings.
+fn check_crates() -> Result<Counts> {
     let root = util::workspace_root();
     let read = |path: &Path| std::fs::read_to_string(root.join(path)).ok();
-    let mut problems = 0;
+    let mut counts = Counts::default();
     for crate_root in CRATE_ROOTS {
         let graph = read_crate(Path::new(crate_root), &read)?;
         let findings = judge(&graph);
@@ -77,15 +99,14 @@ pub fn check_workspace() -> Result<()> {
             findings.cycles.len(),
             findings.upward.len()
         );
-        if !findings.is_clean() {
+        if findings.is_clean() {
+            counts.passed += 1;
+        } else {
             print!("{}", describe(&findings));
+            counts.failed += 1;
         }
-        problems += findings.cycles.len() + findings.upward.len();
     }
-    if problems > 0 {
-        bail!("{problems} import cycles or upward imports (listed above)");
-    }
-    Ok(())
+    Ok(counts)
 }
 
 /// Cycles and upward imports of one crate's graph.

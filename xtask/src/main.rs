@@ -7,9 +7,9 @@
 //! - `ffi-size`: build the shipped library (`release-ffi`), strip a copy, check the goal.
 //! - `xcframework` (macOS + Xcode), `aar` (Android NDK): the mobile packages; elsewhere
 //!   they stop with a message that says what they need.
-//! - `test`: `cargo test --workspace` (with tusd), every fuzz target for a few seconds on
-//!   its committed seeds (`fuzz.rs`), the `uniffi-bindgen` binary check, then both suites,
-//!   with a summary line per suite.
+//! - `test`: the import-cycle check, `cargo test --workspace` (with tusd), every fuzz
+//!   target for a few seconds on its committed seeds (`fuzz.rs`), the `uniffi-bindgen`
+//!   binary check, then both suites, with a summary line per suite.
 //! - `fuzz`: the fuzz suite of `test` alone.
 //! - `import-cycles`: no import cycle and no upward import among the files of `core/src`,
 //!   `cli/src` and `xtask/src` (`import_cycles.rs`); also part of `test`.
@@ -105,8 +105,9 @@ enum Cmd {
         #[arg(long, default_value = cdylib::SHIPPED_PROFILE)]
         profile: String,
     },
-    /// `cargo test --workspace`, the power-cut control, the fuzz targets (briefly), the uniffi-bindgen check,
-    /// test-swift and test-kotlin; one summary line each.
+    /// The import-cycle check, `cargo test --workspace`, the power-cut control, the fuzz
+    /// targets (briefly), the uniffi-bindgen check, test-swift and test-kotlin; one summary
+    /// line each.
     Test {
         #[command(flatten)]
         ffi: FfiCrate,
