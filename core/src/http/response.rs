@@ -20,16 +20,21 @@ pub(super) async fn outcome_of(
 ) -> AttemptOutcome {
     progress.mark_answered();
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()));
+    let retry_after = retry_after(&response);
     drain_response(response, progress, stall_timeout).await;
     AttemptOutcome::Response {
         status,
         retry_after,
     }
+}
+
+/// The answer's `Retry-After`, if it has one that parses.
+pub(super) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()))
 }
 
 /// The most of a response body read away so that its connection can be reused.
