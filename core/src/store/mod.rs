@@ -36,7 +36,7 @@ use self::open_check::{FERRY_APPLICATION_ID, classify_sqlite_error, identify};
 use crate::error::StoreError;
 
 pub(crate) use bulk::BulkFilter;
-pub(crate) use enqueue::{BatchWriter, Identity, stored_headers};
+pub(crate) use enqueue::{EnqueueWriter, Identity, stored_headers};
 pub(crate) use hosts::{HostBacklog, host_backlogs};
 pub(crate) use inspect::{newest_record_of_each_file, soonest_due};
 pub(crate) use read_only::ReadOnlyStore;

@@ -393,7 +393,7 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::store::{BatchWriter, Identity, Store};
+    use crate::store::{EnqueueWriter, Identity, Store};
     use crate::upload::{SourceSnapshot, ValidatedUpload};
 
     /// A transfer stored as running on `lane`, its third attempt, with bytes sent.
@@ -407,7 +407,7 @@ mod tests {
             },
         };
         let id = TransferId::generate();
-        let mut writer = BatchWriter::new(conn).expect("writer");
+        let mut writer = EnqueueWriter::new(conn).expect("writer");
         writer
             .insert(&id, &validated, &Identity::of(&validated.upload), 0)
             .expect("insert");
