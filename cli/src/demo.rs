@@ -90,7 +90,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
         // The demo's queue and files are temporary: there is nothing to resume.
         CliError::Interrupted { by, .. } => CliError::Interrupted {
             by,
-            resumable: false,
+            rerun_finishes: false,
         },
         other => other,
     })?;
@@ -180,7 +180,7 @@ async fn run_against(
     if let Some(by) = summary.interrupted_by {
         return Err(CliError::Interrupted {
             by,
-            resumable: false,
+            rerun_finishes: false,
         });
     }
     if let Some(gave_up) = summary.gave_up {

@@ -67,14 +67,17 @@ pub enum CliError {
     #[error("internal error: {0}; please report it")]
     Internal(String),
     /// A stop signal (Ctrl-C, SIGTERM, SIGHUP): the queue was shut down cleanly; nothing
-    /// is lost. `resumable` when running the same command again picks up where this run
-    /// stopped.
+    /// is lost. `rerun_finishes` when running the same command again picks up where this
+    /// run stopped.
     #[error(
         "interrupted by {}; the queue was closed cleanly{}",
         by.name(),
-        if *resumable { ", run the same command again to finish" } else { "" }
+        if *rerun_finishes { ", run the same command again to finish" } else { "" }
     )]
-    Interrupted { by: StopSignal, resumable: bool },
+    Interrupted {
+        by: StopSignal,
+        rerun_finishes: bool,
+    },
     /// Nothing moved for the whole `--patience`: the queue was shut down cleanly; `hosts`
     /// says, one line per host, what its work waits for ([`CliError::detail_lines`]).
     #[error(
@@ -184,7 +187,7 @@ mod tests {
         assert_eq!(Outcome::SomeFailed.exit_code(), 1);
         let stopped = CliError::Interrupted {
             by: StopSignal::Terminate,
-            resumable: true,
+            rerun_finishes: true,
         };
         assert_eq!(stopped.exit_code(), 143);
         assert!(stopped.to_string().contains("SIGTERM"), "{stopped}");

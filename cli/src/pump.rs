@@ -69,7 +69,7 @@ impl<'q> Pump<'q> {
             tokio::select! {
                 biased;
                 output = &mut work => return Ok(output),
-                by = self.signals.recv() => return Err(CliError::Interrupted { by, resumable: true }),
+                by = self.signals.recv() => return Err(CliError::Interrupted { by, rerun_finishes: true }),
                 event = self.events.next(), if self.events_open => match event {
                     Some(event) => self.tally.record(&event),
                     None => self.events_open = false,

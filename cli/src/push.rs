@@ -98,7 +98,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
     let mut plan = plan(sources, &base, &method, &headers)?;
     let resumable = ResumableChoice::from_args(&args, &base);
     if let Some(choice) = &resumable {
-        choice.apply(&mut plan);
+        choice.apply(&mut plan.uploads);
     }
     let options = RunOptions {
         db: args.db.db,
@@ -125,7 +125,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
     let stopped = match (summary.interrupted_by, &summary.gave_up) {
         (Some(by), _) => CliError::Interrupted {
             by,
-            resumable: true,
+            rerun_finishes: true,
         },
         (None, Some(gave_up)) => CliError::GaveUp {
             idle_for: Duration::from_secs(gave_up.idle_secs),

@@ -7,11 +7,10 @@
 //! What it must never do: send anything, or fail a file it cannot measure (the engine
 //! reports an unreadable file with its own typed error).
 
-use ferry::{QueueConfig, ResumableConfig, ResumableProtocol};
+use ferry::{QueueConfig, ResumableConfig, ResumableProtocol, Upload};
 
 use crate::args::{PushArgs, ResumableArg};
 use crate::destination::BaseUrl;
-use crate::push::PushPlan;
 
 /// What `--resumable`, `--resumable-threshold` and `--interop-version` asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +39,8 @@ impl ResumableChoice {
     }
 
     /// Sends every file at or above the threshold to the creation endpoint.
-    pub fn apply(&self, plan: &mut PushPlan) {
-        for upload in &mut plan.uploads {
+    pub fn apply(&self, uploads: &mut [Upload]) {
+        for upload in uploads {
             let size = std::fs::metadata(&upload.source).map(|m| m.len());
             if size.is_ok_and(|size| size >= self.threshold) {
                 upload.destination.clone_from(&self.endpoint);
@@ -61,7 +60,6 @@ impl ResumableChoice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry::Upload;
 
     #[test]
     fn only_files_at_or_above_the_threshold_go_to_the_endpoint() {
@@ -75,16 +73,13 @@ mod tests {
             threshold: 10,
             endpoint: "http://h/files/".into(),
         };
-        let mut plan = PushPlan {
-            uploads: vec![
-                Upload::put(&small, "http://h/files/small"),
-                Upload::put(&big, "http://h/files/big"),
-            ],
-            ..PushPlan::default()
-        };
-        choice.apply(&mut plan);
-        assert_eq!(plan.uploads[0].destination, "http://h/files/small");
-        assert_eq!(plan.uploads[1].destination, "http://h/files/");
+        let mut uploads = vec![
+            Upload::put(&small, "http://h/files/small"),
+            Upload::put(&big, "http://h/files/big"),
+        ];
+        choice.apply(&mut uploads);
+        assert_eq!(uploads[0].destination, "http://h/files/small");
+        assert_eq!(uploads[1].destination, "http://h/files/");
         let mut config = QueueConfig::new("q.db");
         choice.configure(&mut config);
         assert_eq!(config.resumable.threshold, 10);

@@ -1,7 +1,7 @@
 //! The actor: the one task that owns the queue's state.
 //!
 //! Commands from [`crate::TransferQueue`] handles and outcomes from running attempts arrive
-//! on channels. The actor takes everything waiting (up to [`mailbox::MAX_BATCH`]) as one *turn*:
+//! on channels. The actor takes everything waiting (up to [`mailbox::MAX_TURN_MESSAGES`]) as one *turn*:
 //! it applies each message through the pure [`transition`] function, lets the scheduler
 //! start what may start, and commits the whole turn in one SQLite transaction (group
 //! commit). After the commit, the actor launches and aborts attempts at once; replies,
@@ -23,6 +23,7 @@
 
 mod attempt_charge;
 mod bulk;
+mod bulk_job;
 mod claim_ahead;
 mod commands;
 mod effects;
@@ -31,6 +32,7 @@ mod group_commit;
 mod host_status;
 mod in_flight;
 mod launch;
+mod local_launch;
 mod mailbox;
 mod message;
 mod outcomes;
@@ -52,11 +54,11 @@ use crate::clock::Clock;
 use crate::config::QueueConfig;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
-use crate::lane::HttpLane;
+use crate::http::HttpLane;
 use crate::platform::{PlatformDriver, PlatformReport};
 use crate::store::{self, Store, WalSync};
 
-pub(crate) use bulk::BulkRequest;
+pub(crate) use bulk_job::BulkRequest;
 use effects::Effects;
 use engine::{Engine, Reports};
 use group_commit::GroupCommit;

@@ -6,53 +6,7 @@
 use std::time::Duration;
 
 use crate::error::{FailureKind, TransferError};
-
-/// How one attempt ended, as seen by the lane that ran it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum AttemptOutcome {
-    /// The server answered. `retry_after` is the parsed `Retry-After` header, if any.
-    Response {
-        status: u16,
-        retry_after: Option<Duration>,
-    },
-    /// Connecting, sending or receiving failed.
-    Network { message: String },
-    /// The server proved it never processed the request (`lane/unprocessed.rs`: an HTTP/2
-    /// stream refused, or above the last stream of a graceful `GOAWAY`). The actor sends it
-    /// again at once without using up an attempt, a few times in a row; as a verdict it is
-    /// a network failure.
-    Unprocessed { message: String },
-    /// No bytes moved for `stall_timeout`.
-    Stalled,
-    /// The source file could not be sent as enqueued.
-    Source(TransferError),
-    /// This process had no file descriptor left (`EMFILE`/`ENFILE`) to open the source or
-    /// a socket (`descriptors.rs`): nothing reached the server. Retried after the base
-    /// backoff without using up an attempt (`attempt_budget.rs`), never blamed on the host.
-    OutOfDescriptors(TransferError),
-    /// Nothing was sent (every file of a packed batch was left out); only used for the
-    /// request as a whole, each file has its own outcome.
-    NotSent,
-    /// Claimed ahead, but its host was in trouble when a request slot came free
-    /// (`lane/gate.rs`): nothing was sent, and the transfer goes back to the queue
-    /// without using up an attempt. The actor handles it before any verdict.
-    HeldBack,
-    /// The OS background service could not take or finish the task (it refused to start
-    /// it, the body file could not be written, or it failed without a response).
-    Platform { message: String },
-    /// The app's request authorizer provided no usable credentials; nothing was sent.
-    /// Not `retryable`: the transfer waits for the app to sign in.
-    Authorizer {
-        error: TransferError,
-        retryable: bool,
-    },
-    /// The server could not be trusted or spoke no TLS (`lane/send_failure.rs`): no retry
-    /// can fix that, only the app's trust settings.
-    Untrusted(TransferError),
-    /// The server refused the upload in a way no retry can fix (a resumable upload larger
-    /// than the server's `Upload-Limit`, a creation answer without `Location`).
-    Rejected(TransferError),
-}
+use crate::outcome::AttemptOutcome;
 
 /// The decision for one outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,7 +121,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
 }
 
 /// Whether requests claimed ahead for the same host must hold back until the actor has
-/// seen this outcome (`lane/gate.rs`): the host is unhealthy or refused the credentials.
+/// seen this outcome (`http/gate.rs`): the host is unhealthy or refused the credentials.
 pub(crate) fn troubles_host(outcome: &AttemptOutcome) -> bool {
     host_is_unhealthy(outcome) || matches!(classify(outcome), Verdict::Auth(_))
 }

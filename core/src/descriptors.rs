@@ -14,8 +14,8 @@
 use std::error::Error as _;
 use std::io;
 
-use crate::classify::AttemptOutcome;
 use crate::error::{FailureKind, TransferError};
+use crate::outcome::AttemptOutcome;
 
 /// Whether `error` is the OS saying that no descriptor is left.
 pub(crate) fn is_exhaustion(error: &io::Error) -> bool {

@@ -1,4 +1,4 @@
-//! Validation of a whole `enqueue_many` batch, with its file checks spread over threads.
+//! Validation of a whole `enqueue_many` call, with its file checks spread over threads.
 //!
 //! Checking a source takes three system calls (open, fstat, close), and they were most
 //! of the time `enqueue_many` spent before the actor saw the batch: every request slot

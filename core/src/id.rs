@@ -31,13 +31,12 @@ impl TransferId {
         Self(uuid.hyphenated().to_string())
     }
 
-    /// Parses an id received from outside (an app, the CLI).
-    pub fn parse(text: &str) -> Result<Self, crate::Error> {
+    /// The id `text` spells, if it is a UUID (`TransferId::parse`, `id_parse.rs`, says
+    /// why it is not).
+    pub(crate) fn from_text(text: &str) -> Option<Self> {
         uuid::Uuid::parse_str(text)
+            .ok()
             .map(|uuid| Self(uuid.hyphenated().to_string()))
-            .map_err(|_| crate::Error::InvalidTransferId {
-                text: text.to_owned(),
-            })
     }
 
     /// Wraps a value read back from the store, which only ever holds generated ids.
@@ -87,13 +86,5 @@ mod tests {
             (before..=after).contains(&stamped),
             "{stamped} not in {before}..={after}"
         );
-    }
-
-    #[test]
-    fn parse_rejects_text_that_is_not_a_uuid() {
-        assert!(matches!(
-            TransferId::parse("42"),
-            Err(crate::Error::InvalidTransferId { .. })
-        ));
     }
 }

@@ -53,8 +53,10 @@ mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hosts;
+mod http;
 mod id;
-mod lane;
+mod id_parse;
+mod outcome;
 mod platform;
 mod progress;
 mod queue;
@@ -71,6 +73,7 @@ mod state;
 mod store;
 mod transfer;
 mod upload;
+mod upload_resource;
 
 pub use auth::{
     AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo,

@@ -17,7 +17,7 @@ use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::events::{EVENT_CAPACITY, Subscription, TransferEvent};
 use crate::hosts::HostStatus;
-use crate::lane::build_http_lane;
+use crate::http::build_http_lane;
 use crate::platform::{
     PlatformDriver, PlatformOutcome, PlatformReport, PlatformTransferService, bodies_dir,
 };

@@ -21,7 +21,7 @@ use rusqlite::Connection;
 
 use crate::TransferId;
 use crate::state::{Effect, Input, Lane, StateKind, transition};
-use crate::store::{self, BatchWriter, Identity, Store, TotalsDelta};
+use crate::store::{self, EnqueueWriter, Identity, Store, TotalsDelta};
 use crate::upload::{SourceSnapshot, Upload, ValidatedUpload};
 
 /// Distinct uploads (source and destination) the steps pick from.
@@ -120,7 +120,7 @@ fn apply(tx: &Connection, model: &mut Model, step: &Step, totals: &mut TotalsDel
             }
             let validated = upload_of(*upload, model.mtimes[*upload]);
             let identity = Identity::of(&validated.upload);
-            let mut writer = BatchWriter::new(tx).expect("writer");
+            let mut writer = EnqueueWriter::new(tx).expect("writer");
             let existing = writer.find_reusable(&identity).expect("find");
             let unfinished_before = model
                 .transfers

@@ -1,7 +1,7 @@
 //! Which resumable upload protocol a destination speaks, as the app configures it.
 //!
 //! Plain data and one pure lookup ([`ResumableConfig::protocol_for`]): no I/O, no clock.
-//! The protocol clients are in `lane/resumable/`; what the store keeps is in
+//! The protocol clients are in `http/resumable/`; what the store keeps is in
 //! `store/resumable.rs`.
 
 /// The IETF draft's latest interop version this build knows (draft -09 to -11 say 8).

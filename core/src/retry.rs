@@ -1,9 +1,10 @@
-//! When to try again: exponential backoff with full jitter, and the server's `Retry-After`.
+//! When to try again: exponential backoff with full jitter, and how long a server's `Retry-After`
+//! may make us wait (`outcome.rs` reads the value).
 //!
 //! Pure arithmetic on durations; randomness comes in as an argument so tests can pin it.
 //! It must never decide *whether* to retry: that is [`crate::classify`]'s job.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::config::RetryPolicy;
 
@@ -24,24 +25,11 @@ pub(crate) fn server_delay(policy: &RetryPolicy, asked: Duration) -> Duration {
     asked.min(policy.max_server_delay)
 }
 
-/// Parses a `Retry-After` value: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-/// A date in the past means "now"; more seconds than a `u64` holds mean "as long as
-/// possible", which [`server_delay`] caps. Anything else is ignored.
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Some(Duration::from_secs(u64::MAX));
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::parse_retry_after;
+    use std::time::SystemTime;
 
     const POLICY: RetryPolicy = RetryPolicy {
         base_delay: Duration::from_secs(1),
@@ -80,21 +68,6 @@ mod tests {
         assert_eq!(backoff(&POLICY, u32::MAX, 0.5), Duration::from_secs(30));
     }
 
-    #[test]
-    fn retry_after_accepts_seconds() {
-        let now = SystemTime::now();
-        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
-    }
-
-    #[test]
-    fn retry_after_accepts_an_http_date() {
-        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").expect("date");
-        let later = "Sun, 06 Nov 1994 08:50:07 GMT";
-        assert_eq!(parse_retry_after(later, now), Some(Duration::from_secs(30)));
-        let earlier = "Sun, 06 Nov 1994 08:40:00 GMT";
-        assert_eq!(parse_retry_after(earlier, now), Some(Duration::ZERO));
-    }
-
     /// Found by the `retry_after` fuzz target: 41 digits were ignored, so the transfer
     /// retried on its own short backoff instead of waiting as long as the policy allows.
     #[test]
@@ -106,11 +79,5 @@ mod tests {
         .expect("delay-seconds");
         assert_eq!(asked, Duration::from_secs(u64::MAX));
         assert_eq!(server_delay(&POLICY, asked), POLICY.max_server_delay);
-    }
-
-    #[test]
-    fn retry_after_ignores_garbage() {
-        assert_eq!(parse_retry_after("soon", SystemTime::now()), None);
-        assert_eq!(parse_retry_after("-5", SystemTime::now()), None);
     }
 }

@@ -1,6 +1,6 @@
 //! An HTTP/2 server that refuses streams unprocessed (as servers do when they end a
 //! connection or are over their stream limit) costs no attempt and no backoff: the
-//! requests it never processed are sent again at once (`lane/unprocessed.rs`). A server
+//! requests it never processed are sent again at once (`http/unprocessed.rs`). A server
 //! that processes nothing still ends in a verdict, not in a loop.
 //!
 //! The other way HTTP/2 says "unprocessed", a `GOAWAY` below the request's stream, is what

@@ -12,7 +12,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::bindgen::{self, Language};
-use crate::suite::{Counts, Report};
+use crate::report::{Counts, Report};
 use crate::util;
 
 const PACKAGE: &str = "ferry-uniffi-bindgen";

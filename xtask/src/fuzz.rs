@@ -15,7 +15,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::suite::{Counts, Report};
+use crate::report::{Counts, Report};
 use crate::{toolchain, util};
 
 /// The cargo-fuzz release used (crates.io).

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 
 use crate::bindgen::{self, Language};
 use crate::cdylib::FfiCrate;
-use crate::suite::{Counts, Report};
+use crate::report::{Counts, Report};
 use crate::util;
 
 pub fn test(ffi: &FfiCrate, tests: Option<&Path>) -> Result<Report> {

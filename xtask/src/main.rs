@@ -7,10 +7,12 @@
 //! - `ffi-size`: build the shipped library (`release-ffi`), strip a copy, check the goal.
 //! - `xcframework` (macOS + Xcode), `aar` (Android NDK): the mobile packages; elsewhere
 //!   they stop with a message that says what they need.
-//! - `test`: `cargo test --workspace` (with tusd), every fuzz target for a few seconds on
-//!   its committed seeds (`fuzz.rs`), the `uniffi-bindgen` binary check, then both suites,
-//!   with a summary line per suite.
+//! - `test`: the import-cycle check, `cargo test --workspace` (with tusd), every fuzz
+//!   target for a few seconds on its committed seeds (`fuzz.rs`), the `uniffi-bindgen`
+//!   binary check, then both suites, with a summary line per suite.
 //! - `fuzz`: the fuzz suite of `test` alone.
+//! - `import-cycles`: no import cycle and no upward import among the files of `core/src`,
+//!   `cli/src` and `xtask/src` (`import_cycles.rs`); also part of `test`.
 //! - `scenario`: the OS scenarios, `ferry-testkit scenario ...` (see tests/README.md).
 
 mod android;
@@ -21,8 +23,10 @@ mod cdylib;
 mod cross;
 mod ffi_size;
 mod fuzz;
+mod import_cycles;
 mod kotlin;
 mod power_cut;
+mod report;
 mod suite;
 mod swift;
 mod testkit_server;
@@ -101,8 +105,9 @@ enum Cmd {
         #[arg(long, default_value = cdylib::SHIPPED_PROFILE)]
         profile: String,
     },
-    /// `cargo test --workspace`, the power-cut control, the fuzz targets (briefly), the uniffi-bindgen check,
-    /// test-swift and test-kotlin; one summary line each.
+    /// The import-cycle check, `cargo test --workspace`, the power-cut control, the fuzz
+    /// targets (briefly), the uniffi-bindgen check, test-swift and test-kotlin; one summary
+    /// line each.
     Test {
         #[command(flatten)]
         ffi: FfiCrate,
@@ -113,6 +118,9 @@ enum Cmd {
     },
     /// Only the fuzz suite of `test`: every fuzz target for a few seconds on its seeds.
     Fuzz,
+    /// Fail on any import cycle or upward import among the files of core/src, cli/src
+    /// and xtask/src, listing each as a chain of files.
+    ImportCycles,
     /// Only the power-cut control of `test`: the power-cut test built without the WAL
     /// sync, which must fail it by a lost fact.
     PowerCutControl,
@@ -146,8 +154,9 @@ fn run(command: Cmd) -> Result<()> {
                     .args(args),
             )
         }
-        Cmd::Fuzz => suite::finish("fuzz", fuzz::suite()),
-        Cmd::PowerCutControl => suite::finish("power-cut control", power_cut::control()),
+        Cmd::ImportCycles => import_cycles::check_workspace(),
+        Cmd::Fuzz => report::finish("fuzz", fuzz::suite()),
+        Cmd::PowerCutControl => report::finish("power-cut control", power_cut::control()),
         Cmd::SwiftToolchain => {
             let root = toolchain::ensure()?;
             println!("swift toolchain ready: {}", root.path().display());
@@ -185,10 +194,10 @@ fn run(command: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::TestSwift { ffi, tests } => {
-            suite::finish("swift", swift::test(&ffi, tests.as_deref()))
+            report::finish("swift", swift::test(&ffi, tests.as_deref()))
         }
         Cmd::TestKotlin { ffi, tests } => {
-            suite::finish("kotlin", kotlin::test(&ffi, tests.as_deref()))
+            report::finish("kotlin", kotlin::test(&ffi, tests.as_deref()))
         }
         Cmd::Test {
             ffi,

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::suite::{Counts, Report};
+use crate::report::{Counts, Report};
 use crate::util;
 
 /// The line the power-cut test panics with when a reopened queue lost a told fact.

@@ -1,10 +1,9 @@
-//! Test counts and summaries, and `cargo xtask test`: every suite in one run.
+//! `cargo xtask test`: every suite in one run (counts and summaries: `report.rs`).
 //!
-//! `cargo xtask test` runs `cargo test --workspace`, the power-cut test's control build
-//! (`power_cut.rs`, which must fail), the fuzz targets for a few seconds
-//! each (`fuzz.rs`), then the `uniffi-bindgen` binary check and the Swift and Kotlin
-//! suites, even
-//! when an earlier one failed, so that the summary is always complete, and exits non-zero if
+//! `cargo xtask test` runs the import-cycle check (`import_cycles.rs`), `cargo test
+//! --workspace`, the power-cut test's control build (`power_cut.rs`, which must fail), the
+//! fuzz targets for a few seconds each (`fuzz.rs`), then the `uniffi-bindgen` binary check
+//! and the Swift and Kotlin suites, even when an earlier one failed, so that the summary is always complete, and exits non-zero if
 //! any failed. Each suite ends with one line in the plain form CI reads,
 //! `NAME: N passed, N failed`, and a `total:` line closes the run. A suite that broke
 //! without a failing test (a build error, a crash, no test at all) counts as one failure,
@@ -13,81 +12,15 @@
 //! When the library is built with the shipped profile, the run also prints its stripped
 //! size (information: `cargo xtask ffi-size` is the check that fails over the goal).
 
-use std::fmt;
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus};
+use std::process::Command;
 
 use anyhow::{Result, bail};
 
 use crate::cdylib::FfiCrate;
-use crate::{bindgen_cli, ffi_size, fuzz, kotlin, power_cut, swift, tusd, util};
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub passed: u64,
-    pub failed: u64,
-}
-
-impl fmt::Display for Counts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} passed, {} failed", self.passed, self.failed)
-    }
-}
-
-/// What a suite that ran did: its counts, and what else went wrong, if anything.
-pub struct Report {
-    pub counts: Counts,
-    pub problem: Option<String>,
-}
-
-impl Report {
-    /// Judge a test runner by its exit status as well as by the tests it counted.
-    pub fn new(runner: &str, status: ExitStatus, counts: Counts) -> Report {
-        let problem = if !status.success() && counts.passed + counts.failed == 0 {
-            Some(format!(
-                "{runner} failed ({status}) before any test ran: see its output above"
-            ))
-        } else if !status.success() && counts.failed == 0 {
-            Some(format!("{runner} failed ({status}) with no failing test"))
-        } else if counts.passed + counts.failed == 0 {
-            Some(format!("{runner} ran no test"))
-        } else {
-            None
-        };
-        Report { counts, problem }
-    }
-}
-
-/// Print a suite's closing lines; return the counts it adds to the total.
-pub fn summarize(name: &str, result: &Result<Report>) -> Counts {
-    match result {
-        Ok(report) => {
-            let mut counts = report.counts;
-            if let Some(problem) = &report.problem {
-                println!("{name}: {problem}");
-                counts.failed = counts.failed.max(1);
-            }
-            println!("{name}: {}", report.counts);
-            counts
-        }
-        Err(e) => {
-            println!("{name}: could not run: {e:#}");
-            Counts {
-                passed: 0,
-                failed: 1,
-            }
-        }
-    }
-}
-
-/// Exit status for a single suite run by `test-swift` / `test-kotlin`.
-pub fn finish(name: &str, result: Result<Report>) -> Result<()> {
-    if summarize(name, &result).failed > 0 {
-        bail!("{name} suite failed");
-    }
-    Ok(())
-}
+use crate::report::{Counts, Report, summarize};
+use crate::{bindgen_cli, ffi_size, fuzz, import_cycles, kotlin, power_cut, swift, tusd, util};
 
 pub struct TestAll {
     pub ffi: FfiCrate,
@@ -96,7 +29,11 @@ pub struct TestAll {
 }
 
 pub fn test_all(args: &TestAll) -> Result<()> {
-    let mut results = vec![("rust", util::timed("cargo test --workspace", rust))];
+    let mut results = vec![(
+        "import-cycles",
+        util::timed("import cycles", import_cycles::suite),
+    )];
+    results.push(("rust", util::timed("cargo test --workspace", rust)));
     results.push((
         "power-cut control",
         util::timed("power-cut control build", power_cut::control),
@@ -196,7 +133,6 @@ fn parse_test_result(line: &str) -> Option<Counts> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::process::ExitStatusExt;
 
     #[test]
     fn reads_cargo_test_result_lines() {
@@ -208,27 +144,5 @@ mod tests {
         let c = parse_test_result("test result: ok. 46 passed; 0 failed; 0 ignored").unwrap();
         assert_eq!((c.passed, c.failed), (46, 0));
         assert!(parse_test_result("running 4 tests").is_none());
-    }
-
-    #[test]
-    fn broken_run_without_failing_test_still_counts_as_a_failure() {
-        let counts = Counts {
-            passed: 146,
-            failed: 0,
-        };
-        let report = Report::new("cargo test", ExitStatus::from_raw(101 << 8), counts);
-        assert!(report.problem.is_some());
-        assert_eq!(summarize("rust", &Ok(report)).failed, 1);
-        let nothing = Report::new("mvn test", ExitStatus::from_raw(0), Counts::default());
-        assert_eq!(nothing.problem.as_deref(), Some("mvn test ran no test"));
-    }
-
-    #[test]
-    fn summary_line_has_the_plain_ci_form() {
-        let c = Counts {
-            passed: 5,
-            failed: 0,
-        };
-        assert_eq!(format!("swift: {c}"), "swift: 5 passed, 0 failed");
     }
 }

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::bindgen::{self, Language};
 use crate::cdylib::{self, FfiCrate};
-use crate::suite::{Counts, Report};
+use crate::report::{Counts, Report};
 use crate::{toolchain, util};
 
 /// Target names in bindings/swift/Package.swift; they must match uniffi.toml's

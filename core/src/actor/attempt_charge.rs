@@ -15,7 +15,8 @@
 use std::collections::HashMap;
 
 use crate::attempt_budget::{Charge, credit_for_advance};
-use crate::classify::{AttemptOutcome, lacked_descriptors};
+use crate::classify::lacked_descriptors;
+use crate::outcome::AttemptOutcome;
 use crate::{Transfer, TransferId};
 
 /// The most transfers whose attempts or credit are remembered at once (a few hundred KiB).

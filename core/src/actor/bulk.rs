@@ -1,5 +1,5 @@
 //! The actor's side of the bulk calls (`cancel_where`, `retry_where`, `purge_where`): one
-//! job per call, carried out one chunk of at most [`BULK_CHUNK`] transfers per turn, so a
+//! job per call (`bulk_job.rs`), carried out one chunk of at most [`BULK_CHUNK`] transfers per turn, so a
 //! call over 100,000 transfers never holds the actor long: between its chunks the actor
 //! records finished attempts and answers other calls.
 //!
@@ -16,12 +16,11 @@
 //! Must never run more than one chunk in a turn, nor touch a running transfer other than
 //! through the single cancel's path.
 
-use std::time::Duration;
-
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::bulk_job::{BULK_CHUNK, BulkJob, BulkRequest};
 use super::effects::Effects;
 use super::engine::Engine;
 use super::message::reply_after_commit;
@@ -33,35 +32,6 @@ use crate::state::{Input, StateKind};
 use crate::store::BulkFilter;
 use crate::store::bulk::{self, BulkRow, Move};
 use crate::{Error, TransferId};
-
-/// The most transfers one turn changes. A chunk of 2,000 is a few milliseconds of SQLite
-/// (`engine_bulk.rs` times 100,000), while fewer, larger chunks would keep the actor
-/// from finished attempts and the app's calls for longer.
-pub(crate) const BULK_CHUNK: usize = 2_000;
-
-/// One bulk call, checked by the handle (`Selection::states_for`).
-pub(crate) struct BulkRequest {
-    pub action: BulkAction,
-    /// The states it acts on: never empty, never one the action cannot change.
-    pub states: Vec<StateKind>,
-    pub destination_prefix: Option<String>,
-    /// A purge's age: records last changed at least this long ago.
-    pub older_than: Duration,
-}
-
-/// A bulk call under way.
-pub(super) struct BulkJob {
-    request: BulkRequest,
-    reply: oneshot::Sender<Result<u64, Error>>,
-    /// The largest row key when the first chunk ran.
-    up_to_seq: Option<i64>,
-    /// The last row key of the chunks done so far.
-    after_seq: i64,
-    /// A purge takes records last changed at this time or before (fixed at the first
-    /// chunk).
-    changed_by_ms: Option<i64>,
-    count: u64,
-}
 
 impl Engine {
     pub(super) fn start_bulk(

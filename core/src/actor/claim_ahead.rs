@@ -8,7 +8,7 @@
 //!
 //! So once the free slots are filled, the actor also claims more small in-process
 //! transfers: they are committed as running (and reported as started) in this turn, and
-//! wait at the request gate (`lane/gate.rs`), which gives each a slot the moment another
+//! wait at the request gate (`http/gate.rs`), which gives each a slot the moment another
 //! request ends. The limits hold at the gate; an attempt claimed ahead whose host is in
 //! trouble gives its slot back unsent and goes back to the queue without using up an
 //! attempt.

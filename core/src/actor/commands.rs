@@ -104,7 +104,7 @@ impl Engine {
         effects: &mut Effects,
     ) -> EnqueueResults {
         let now_ms = self.clock.now_ms();
-        let mut writer = match store::BatchWriter::new(tx) {
+        let mut writer = match store::EnqueueWriter::new(tx) {
             Ok(writer) => writer,
             Err(error) => {
                 let error = sqlite(error);

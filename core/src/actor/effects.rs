@@ -11,7 +11,7 @@
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
-use super::launch::Launch;
+use super::local_launch::Launch;
 use super::message::Reply;
 use crate::events::TransferEvent;
 use crate::platform::{BodyPlan, Handoff};

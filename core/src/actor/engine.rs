@@ -18,7 +18,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::bulk::BulkJob;
+use super::bulk_job::BulkJob;
 use super::claim_ahead::{self, ClaimDepth};
 use super::effects::Effects;
 use super::group_commit::GroupCommit;
@@ -37,7 +37,7 @@ use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
-use crate::lane::{AttemptProgress, Checkpoint, HttpLane};
+use crate::http::{AttemptProgress, Checkpoint, HttpLane};
 use crate::platform::PlatformDriver;
 use crate::progress::RateMeter;
 use crate::scheduler::{Batch, Candidate, LaneChoice, Occupancy, Situation, pick};
@@ -60,7 +60,7 @@ pub(crate) struct Engine {
     /// This turn's changes to the per-state totals, written before it commits.
     pub(super) pending_totals: store::TotalsDelta,
     /// How many times in a row an attempt (by the id that leads it) was sent again because
-    /// the server did not process it (`lane/unprocessed.rs`); past
+    /// the server did not process it (`http/unprocessed.rs`); past
     /// `UNPROCESSED_RESENDS` (`outcomes.rs`) it gets a verdict. An id leaves at any other
     /// outcome.
     pub(super) unprocessed_resends: HashMap<TransferId, u32>,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::lane::AttemptProgress;
+use crate::http::AttemptProgress;
 use crate::scheduler::Occupancy;
 use crate::state::{Lane, TransferState};
 use crate::{Transfer, TransferId};

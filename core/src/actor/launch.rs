@@ -2,7 +2,7 @@
 //! packed batch), on either lane.
 //!
 //! Every file's `Running` state is saved in the turn's transaction before anything goes
-//! out: an in-process request is spawned after the commit ([`Launch`], in the turn's
+//! out: an in-process request is spawned after the commit (`Launch`, in the turn's
 //! effects), an OS task is started by the driver after the turn is durable (a handoff,
 //! `platform_lane.rs`). The files of one request share one generation, so a late report
 //! of an older attempt never touches a newer one.
@@ -18,42 +18,21 @@ use tokio::time::Instant;
 use super::effects::Effects;
 use super::engine::Engine;
 use super::in_flight::{FlightLane, InFlight};
+use super::local_launch::{Launch, Request};
 use super::message::AttemptFinished;
 use super::platform_lane;
 use crate::auth::attempt::AuthContext;
 use crate::auth::attempt::{run_attempt_with, run_batch_attempt_with};
-use crate::classify::{AttemptOutcome, troubles_host};
+use crate::classify::troubles_host;
 use crate::events::TransferEvent;
-use crate::lane::{
+use crate::http::{
     AttemptJob, AttemptProgress, BatchOutcome, BatchPart, Gated, HttpLane, run_gated,
 };
+use crate::outcome::AttemptOutcome;
 use crate::scheduler::LaneChoice;
 use crate::state::Lane;
 use crate::store;
 use crate::{Transfer, TransferId};
-
-/// An in-process request to spawn once the turn has committed.
-pub(super) struct Launch {
-    /// The file the request reports as (a packed batch's first).
-    leader: TransferId,
-    host: String,
-    generation: u64,
-    request: Request,
-}
-
-enum Request {
-    File {
-        job: AttemptJob,
-        progress: Arc<AttemptProgress>,
-        /// Launched before a request slot was free: it waits at the gate (`lane/gate.rs`).
-        claimed_ahead: bool,
-    },
-    /// A packed batch: one request, one slot, never claimed ahead.
-    Packed {
-        endpoint: String,
-        parts: Vec<BatchPart>,
-    },
-}
 
 impl Engine {
     /// Starts one request for the queued transfers stored under `seqs` (candidates' row

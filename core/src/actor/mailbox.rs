@@ -1,6 +1,6 @@
 //! The actor's mailbox: the channels it reads, and how their messages become turns.
 //!
-//! A turn takes everything waiting, up to [`MAX_BATCH`] messages. Every turn ends in a
+//! A turn takes everything waiting, up to [`MAX_TURN_MESSAGES`] messages. Every turn ends in a
 //! commit, so with many small files the number of turns is what the actor's CPU goes to
 //! (`many_small_puts`, measured when every commit waited for an fsync: ~1,100 turns for
 //! 10,000 files, a third of the actor's CPU in commits). While attempts claimed ahead wait at the
@@ -24,11 +24,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::message::{AttemptFinished, Command, Message};
-use crate::lane::Checkpoint;
+use crate::http::Checkpoint;
 use crate::platform::PlatformReport;
 
 /// The most messages one turn takes, bounding the time between commits.
-pub(super) const MAX_BATCH: usize = 1024;
+pub(super) const MAX_TURN_MESSAGES: usize = 1024;
 /// The longest a turn waits for more attempts to finish.
 const GATHER_AT_MOST: Duration = Duration::from_millis(2);
 
@@ -53,51 +53,51 @@ impl Mailbox {
             ),
             () = sleep_until(wake) => Message::Tick,
         };
-        let mut batch = vec![first];
-        self.take_into(&mut batch);
-        batch
+        let mut messages = vec![first];
+        self.take_into(&mut messages);
+        messages
     }
 
     /// Whatever is waiting, without waiting (possibly nothing): the turns that carry on a
     /// bulk call (`actor/bulk.rs`) come at once.
     pub(super) fn take_waiting(&mut self) -> Vec<Message> {
-        let mut batch = Vec::new();
-        self.take_into(&mut batch);
-        batch
+        let mut messages = Vec::new();
+        self.take_into(&mut messages);
+        messages
     }
 
-    fn take_into(&mut self, batch: &mut Vec<Message>) {
-        while batch.len() < MAX_BATCH {
+    fn take_into(&mut self, messages: &mut Vec<Message>) {
+        while messages.len() < MAX_TURN_MESSAGES {
             if let Ok(finished) = self.finished.try_recv() {
-                batch.push(Message::Finished(finished));
+                messages.push(Message::Finished(finished));
             } else if let Ok(report) = self.platform_reports.try_recv() {
-                batch.push(Message::Platform(report));
+                messages.push(Message::Platform(report));
             } else if let Ok(checkpoint) = self.checkpoints.try_recv() {
-                batch.push(Message::Checkpoint(checkpoint));
+                messages.push(Message::Checkpoint(checkpoint));
             } else if let Ok(command) = self.commands.try_recv() {
-                batch.push(Message::Command(command));
+                messages.push(Message::Command(command));
             } else {
                 break;
             }
         }
-        checkpoints_first(batch);
+        checkpoints_first(messages);
     }
 
-    /// Adds up to `more` finished attempts to `batch`, as they finish. Stops early at any
-    /// other message (which joins the batch) or after [`GATHER_AT_MOST`]. Checkpoints sent
-    /// before the attempts gathered join the batch too.
-    pub(super) async fn gather_finished(&mut self, batch: &mut Vec<Message>, more: usize) {
-        self.gather_until_other(batch, more).await;
+    /// Adds up to `more` finished attempts to `messages`, as they finish. Stops early at any
+    /// other message (which joins the turn) or after [`GATHER_AT_MOST`]. Checkpoints sent
+    /// before the attempts gathered join the turn too.
+    pub(super) async fn gather_finished(&mut self, messages: &mut Vec<Message>, more: usize) {
+        self.gather_until_other(messages, more).await;
         while let Ok(checkpoint) = self.checkpoints.try_recv() {
-            batch.push(Message::Checkpoint(checkpoint));
+            messages.push(Message::Checkpoint(checkpoint));
         }
-        checkpoints_first(batch);
+        checkpoints_first(messages);
     }
 
-    async fn gather_until_other(&mut self, batch: &mut Vec<Message>, more: usize) {
+    async fn gather_until_other(&mut self, messages: &mut Vec<Message>, more: usize) {
         let deadline = Instant::now() + GATHER_AT_MOST;
         let mut gathered = 0;
-        while gathered < more && batch.len() < MAX_BATCH {
+        while gathered < more && messages.len() < MAX_TURN_MESSAGES {
             let message = tokio::select! {
                 biased;
                 Some(finished) = self.finished.recv() => Message::Finished(finished),
@@ -107,7 +107,7 @@ impl Mailbox {
                 () = tokio::time::sleep_until(deadline) => return,
             };
             let finished = matches!(message, Message::Finished(_));
-            batch.push(message);
+            messages.push(message);
             if !finished {
                 return;
             }
@@ -116,16 +116,16 @@ impl Mailbox {
     }
 }
 
-/// Moves the checkpoints to the front of `batch`, keeping every other message's order.
+/// Moves the checkpoints to the front of `messages`, keeping every other message's order.
 /// Most turns carry none, and then nothing moves.
-fn checkpoints_first(batch: &mut [Message]) {
+fn checkpoints_first(messages: &mut [Message]) {
     let is_checkpoint = |message: &Message| matches!(message, Message::Checkpoint(_));
-    if batch
+    if messages
         .iter()
         .skip_while(|m| is_checkpoint(m))
         .any(is_checkpoint)
     {
-        batch.sort_by_key(|message| !is_checkpoint(message));
+        messages.sort_by_key(|message| !is_checkpoint(message));
     }
 }
 
@@ -140,7 +140,7 @@ async fn sleep_until(wake: Option<Instant>) {
 mod tests {
     use super::*;
     use crate::TransferId;
-    use crate::classify::AttemptOutcome;
+    use crate::outcome::AttemptOutcome;
 
     struct Senders {
         commands: mpsc::Sender<Command>,
@@ -183,12 +183,12 @@ mod tests {
     async fn after_one_finished() -> (Mailbox, Senders, Vec<Message>) {
         let (mut mailbox, senders) = mailbox();
         let _ = senders.finished.send(finished(0));
-        let batch = mailbox.next_turn(None).await;
-        (mailbox, senders, batch)
+        let messages = mailbox.next_turn(None).await;
+        (mailbox, senders, messages)
     }
 
-    fn count_finished(batch: &[Message]) -> usize {
-        batch
+    fn count_finished(messages: &[Message]) -> usize {
+        messages
             .iter()
             .filter(|message| matches!(message, Message::Finished(_)))
             .count()
@@ -200,13 +200,13 @@ mod tests {
         for generation in 0..5 {
             let _ = senders.finished.send(finished(generation));
         }
-        let batch = mailbox.next_turn(None).await;
-        assert_eq!(count_finished(&batch), 5);
+        let messages = mailbox.next_turn(None).await;
+        assert_eq!(count_finished(&messages), 5);
     }
 
     #[tokio::test(start_paused = true)]
     async fn gathering_takes_attempts_as_they_finish_but_no_more_than_asked() {
-        let (mut mailbox, senders, mut batch) = after_one_finished().await;
+        let (mut mailbox, senders, mut messages) = after_one_finished().await;
         let finishing = tokio::spawn(async move {
             for generation in 1..=10 {
                 tokio::task::yield_now().await;
@@ -214,8 +214,8 @@ mod tests {
             }
             senders
         });
-        mailbox.gather_finished(&mut batch, 4).await;
-        assert_eq!(count_finished(&batch), 5, "the first, then 4 gathered");
+        mailbox.gather_finished(&mut messages, 4).await;
+        assert_eq!(count_finished(&messages), 5, "the first, then 4 gathered");
         let senders = finishing.await.expect("the sender task");
         drop(senders);
         let rest = mailbox.next_turn(None).await;
@@ -228,21 +228,21 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_command_ends_the_gathering_at_once() {
-        let (mut mailbox, senders, mut batch) = after_one_finished().await;
+        let (mut mailbox, senders, mut messages) = after_one_finished().await;
         let started = Instant::now();
         let _ = senders.commands.try_send(Command::Shutdown { reply: None });
-        mailbox.gather_finished(&mut batch, 100).await;
-        assert_eq!(batch.len(), 2);
-        assert!(matches!(batch.last(), Some(Message::Command(_))));
+        mailbox.gather_finished(&mut messages, 100).await;
+        assert_eq!(messages.len(), 2);
+        assert!(matches!(messages.last(), Some(Message::Command(_))));
         assert_eq!(started.elapsed(), Duration::ZERO, "nothing waited for more");
     }
 
     #[tokio::test(start_paused = true)]
     async fn gathering_gives_up_after_its_time_limit() {
-        let (mut mailbox, senders, mut batch) = after_one_finished().await;
+        let (mut mailbox, senders, mut messages) = after_one_finished().await;
         let started = Instant::now();
-        mailbox.gather_finished(&mut batch, 100).await;
-        assert_eq!(batch.len(), 1);
+        mailbox.gather_finished(&mut messages, 100).await;
+        assert_eq!(messages.len(), 1);
         let waited = started.elapsed();
         assert!(
             (GATHER_AT_MOST..GATHER_AT_MOST + Duration::from_millis(2)).contains(&waited),
@@ -255,7 +255,7 @@ mod tests {
         Checkpoint {
             id: TransferId::from_stored(format!("attempt-{generation}")),
             generation,
-            record: crate::store::ResumableRecord {
+            record: crate::upload_resource::UploadResource {
                 protocol: crate::ResumableProtocol::Tus,
                 upload_url: "http://127.0.0.1:1/files/1".into(),
                 confirmed_offset: 7,
@@ -264,8 +264,8 @@ mod tests {
         }
     }
 
-    fn kinds(batch: &[Message]) -> Vec<&'static str> {
-        batch
+    fn kinds(messages: &[Message]) -> Vec<&'static str> {
+        messages
             .iter()
             .map(|message| match message {
                 Message::Checkpoint(_) => "checkpoint",
@@ -281,15 +281,15 @@ mod tests {
         let _ = senders.checkpoints.send(checkpoint(1));
         let _ = senders.finished.send(finished(1));
         let _ = senders.finished.send(finished(2));
-        let batch = mailbox.next_turn(None).await;
-        assert_eq!(kinds(&batch), ["checkpoint", "finished", "finished"]);
+        let messages = mailbox.next_turn(None).await;
+        assert_eq!(kinds(&messages), ["checkpoint", "finished", "finished"]);
 
         // Also when the outcome is gathered after the turn began.
         let _ = senders.finished.send(finished(3));
-        let mut batch = mailbox.next_turn(None).await;
+        let mut messages = mailbox.next_turn(None).await;
         let _ = senders.checkpoints.send(checkpoint(4));
         let _ = senders.finished.send(finished(4));
-        mailbox.gather_finished(&mut batch, 1).await;
-        assert_eq!(kinds(&batch), ["checkpoint", "finished", "finished"]);
+        mailbox.gather_finished(&mut messages, 1).await;
+        assert_eq!(kinds(&messages), ["checkpoint", "finished", "finished"]);
     }
 }

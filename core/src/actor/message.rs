@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::BulkRequest;
-use crate::classify::AttemptOutcome;
+use super::bulk_job::BulkRequest;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::error::StoreError;
 use crate::hosts::HostStatus;
-use crate::lane::{Checkpoint, Gated, HostGate};
+use crate::http::{Checkpoint, Gated, HostGate};
+use crate::outcome::AttemptOutcome;
 use crate::platform::PlatformReport;
 use crate::progress::{Progress, StateCount};
 use crate::state::{Input, StateKind};

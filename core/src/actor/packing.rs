@@ -1,7 +1,7 @@
 //! Packing: which queued files may travel together in one request to a batch endpoint,
 //! and how many queued rows a scheduling round reads to fill its slots with full batches.
 //! Which files go together is the scheduler's pure decision (`scheduler.rs`); the wire
-//! format is the lane's (`lane/batch.rs`) and `docs/batching.md`; the launch of a packed
+//! format is the lane's (`http/batch.rs`) and `docs/batching.md`; the launch of a packed
 //! batch is the one launch path's (`launch.rs`).
 //!
 //! Must never touch the store or launch anything: it answers from the configuration.

@@ -299,7 +299,7 @@ mod tests {
 
     use super::*;
     use crate::actor::in_flight::{FlightLane, InFlight};
-    use crate::lane::AttemptProgress;
+    use crate::http::AttemptProgress;
     use crate::resumable::ResumableConfig;
     use crate::upload::Upload;
 

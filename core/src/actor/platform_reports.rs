@@ -14,9 +14,9 @@ use super::effects::Effects;
 use super::engine::Engine;
 use super::in_flight::InFlight;
 use super::platform_lane::PlatformLane;
-use crate::classify::AttemptOutcome;
 use crate::conditions::AppState;
 use crate::events::TransferEvent;
+use crate::outcome::AttemptOutcome;
 use crate::platform::{PlatformReport, to_attempt_outcome};
 
 impl Engine {

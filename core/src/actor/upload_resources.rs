@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::attempt_charge::ProgressLedger;
 use super::effects::Effects;
-use crate::lane::{Checkpoint, Checkpoints, HttpLane, ResumableJob, terminate};
+use crate::http::{Checkpoint, Checkpoints, HttpLane, ResumableJob, terminate};
 use crate::resumable::ResumableConfig;
 use crate::store;
 use crate::{Transfer, TransferId};
@@ -112,7 +112,7 @@ impl UploadResources {
         &mut self,
         tx: &Connection,
         id: &TransferId,
-    ) -> rusqlite::Result<Option<store::ResumableRecord>> {
+    ) -> rusqlite::Result<Option<crate::upload_resource::UploadResource>> {
         self.ledger.forget(id);
         if !self.may_hold {
             return Ok(None);

@@ -24,13 +24,13 @@ use super::authorizer::{
 use super::expiry::{already_expired, expires_before_finish};
 use super::redact::{redact_headers, redact_url};
 use super::throughput::ThroughputTracker;
-use crate::classify::AttemptOutcome;
 use crate::clock::Clock;
 use crate::config::AuthPolicy;
 use crate::error::{FailureKind, TransferError};
-use crate::lane::{
+use crate::http::{
     AttemptJob, AttemptProgress, BatchOutcome, BatchPart, HttpLane, run_attempt, run_batch_attempt,
 };
+use crate::outcome::AttemptOutcome;
 use crate::platform::Handoff;
 use crate::upload::UploadMethod;
 

@@ -16,16 +16,16 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::TransferId;
 use crate::classify::{Verdict, classify};
-use crate::lane::parsers;
+use crate::http::parsers;
 
 pub use stored::{
     Named, ResumableRow, SqlValue, StoredReport, StoredState, TotalsRow, TransferRow, handoff_key,
     resumable_and_batches, transfers,
 };
 
-/// A `Retry-After` value as the lanes read it (`retry::parse_retry_after`), at `now`.
+/// A `Retry-After` value as the lanes read it (`outcome::parse_retry_after`), at `now`.
 pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    crate::retry::parse_retry_after(value, now)
+    crate::outcome::parse_retry_after(value, now)
 }
 
 /// How long a transfer waits on a server's `asked` delay, with `cap` as
@@ -105,7 +105,7 @@ pub fn batch_results(body: &[u8], sent: &[String]) -> Vec<PartResult> {
         .into_iter()
         .map(|(id, outcome)| {
             let status = match outcome {
-                crate::classify::AttemptOutcome::Response { status, .. } => Some(status),
+                crate::outcome::AttemptOutcome::Response { status, .. } => Some(status),
                 _ => None,
             };
             let verdict = match classify(&outcome) {

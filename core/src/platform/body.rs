@@ -11,10 +11,10 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::classify::AttemptOutcome;
 use crate::descriptors::source_outcome;
 use crate::error::{FailureKind, TransferError};
-use crate::lane::open_for_reading;
+use crate::http::open_for_reading;
+use crate::outcome::AttemptOutcome;
 use crate::upload::{SourceSnapshot, UploadMethod};
 
 /// How to produce the body file of one handoff.

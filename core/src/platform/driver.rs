@@ -14,10 +14,11 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::body::{BodyPlan, remove_body};
-use super::{Handoff, PlatformReport, PlatformTransferService};
+use super::report::PlatformReport;
+use super::service::{Handoff, PlatformTransferService};
 use crate::auth::AuthReason;
 use crate::auth::attempt::AuthContext;
-use crate::classify::AttemptOutcome;
+use crate::outcome::AttemptOutcome;
 
 enum Operation {
     Start {

@@ -12,134 +12,16 @@
 //! the OS, how many at once, and when one is taken back are decided in
 //! [`crate::scheduler`] and the actor.
 
-use std::path::PathBuf;
-
-use crate::classify::AttemptOutcome;
-
-/// One OS background task that Ferry asks the platform to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Handoff {
-    /// Correlates the OS task with the transfer. Shims store it where the OS keeps it
-    /// across relaunches (`URLSessionTask.taskDescription`, WorkManager's unique name).
-    pub key: String,
-    /// The transfer this task carries.
-    pub transfer_id: String,
-    /// The request body, ready to send as is. The OS services read bodies from files only.
-    pub body_path: PathBuf,
-    pub url: String,
-    /// `PUT` or `POST`.
-    pub method: String,
-    /// Every header to send, including the idempotency key and, for a multipart body, its
-    /// `Content-Type`.
-    pub headers: Vec<(String, String)>,
-    /// The body's size in bytes (for `countOfBytesClientExpectsToSend`).
-    pub expected_bytes: u64,
-    pub allow_expensive: bool,
-    pub allow_constrained: bool,
-    /// The OS may delay the task for better conditions (iOS `isDiscretionary`). Ferry sets
-    /// it for work handed over while the app is in the background.
-    pub discretionary: bool,
-    /// The destination speaks the IETF resumable upload draft at this interop version. The
-    /// request then carries `Upload-Draft-Interop-Version` and `Upload-Complete: ?1`, so a
-    /// server that answers `104 Upload Resumption Supported` lets iOS 17+ resume an
-    /// interrupted task inside the OS instead of sending it again from zero.
-    pub ietf_interop_version: Option<u32>,
-}
-
-/// How an OS task ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PlatformOutcome {
-    /// The server answered. Ferry classifies the status like any other response.
-    Response {
-        status: u16,
-        headers: Vec<(String, String)>,
-    },
-    /// The task ended without a response.
-    Failed {
-        kind: PlatformFailure,
-        message: String,
-    },
-}
-
-/// Why an OS task ended without a response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PlatformFailure {
-    /// The user force-quit the app and the OS cancelled every task (iOS
-    /// `NSURLErrorCancelledReasonUserForceQuitApplication`). The work is queued again.
-    CancelledByUser,
-    /// The OS cancelled the task for its own reasons (low power, background time used up).
-    CancelledBySystem,
-    /// A network error: retried with backoff.
-    Network,
-    /// Anything else: retried with backoff.
-    Other,
-}
-
-/// The platform refused to start a task, or could not list its tasks (`outstanding`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the platform could not start an upload task: {message}")]
-pub struct PlatformError {
-    pub message: String,
-}
-
-/// An OS background-transfer service, lent to Ferry by a platform shim.
-///
-/// Every method is called from Ferry's own runtime, never from the app's main thread,
-/// and must return quickly: start or cancel the OS task and return. Report back through
-/// the queue's `platform_progress` and `platform_finished`, from any thread; they never
-/// block.
-pub trait PlatformTransferService: Send + Sync {
-    /// Starts an OS task for `handoff`. Ferry has already recorded the transfer as running
-    /// on the platform under `handoff.key`, so a crash right after is reconciled at the
-    /// next open.
-    fn start(&self, handoff: Handoff) -> Result<(), PlatformError>;
-
-    /// Cancels the OS task with this key, if there is one. Its later report, if any, is
-    /// ignored.
-    fn cancel(&self, handoff_key: &str);
-
-    /// The keys of every OS task that has not finished, as the OS knows them (iOS
-    /// `getAllTasks`). Asked at every open to reconcile. An error (the OS's list cannot be
-    /// had) keeps every record as it is: nothing is queued again on a missing list.
-    fn outstanding(&self) -> Result<Vec<String>, PlatformError>;
-}
-
-/// What reaches the actor about OS tasks: the shim's reports, and the driver's.
-pub(crate) enum PlatformReport {
-    /// The shim: bytes sent so far.
-    Progress {
-        key: String,
-        bytes_sent: u64,
-        bytes_total: u64,
-    },
-    /// The shim: the task ended.
-    Finished {
-        key: String,
-        outcome: PlatformOutcome,
-    },
-    /// The driver: the service took the task (its stall timer starts now, not when the
-    /// body was being prepared or credentials asked for).
-    Started { key: String },
-    /// The driver: the task could not be started (source changed, body not written, the
-    /// service refused).
-    Rejected {
-        key: String,
-        outcome: AttemptOutcome,
-    },
-    /// The driver: files of a packed batch that were left out of its body (source gone or
-    /// changed), by transfer id. The rest of the batch goes on.
-    PartsLeftOut {
-        key: String,
-        parts: Vec<(String, AttemptOutcome)>,
-    },
-    /// The driver: the service's outstanding tasks, for query number `query`.
-    Outstanding { query: u64, keys: Vec<String> },
-}
-
 mod body;
 mod driver;
 mod outcome;
+mod report;
+mod service;
 
 pub(crate) use body::{BatchPartPlan, BodyPlan, bodies_dir, remove_stale_bodies};
 pub(crate) use driver::PlatformDriver;
 pub(crate) use outcome::to_attempt_outcome;
+pub(crate) use report::PlatformReport;
+pub use service::{
+    Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,
+};

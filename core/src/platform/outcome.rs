@@ -6,9 +6,9 @@
 
 use std::time::SystemTime;
 
-use super::{PlatformFailure, PlatformOutcome};
-use crate::classify::AttemptOutcome;
-use crate::retry::parse_retry_after;
+use super::service::{PlatformFailure, PlatformOutcome};
+use crate::outcome::AttemptOutcome;
+use crate::outcome::parse_retry_after;
 
 /// `None` for a cancellation (requeue, no verdict); otherwise the outcome to classify.
 pub(crate) fn to_attempt_outcome(

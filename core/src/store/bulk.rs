@@ -15,11 +15,13 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
-use super::resumable::{ResumableRecord, record_of};
+use super::resumable::record_of;
+use super::row::{corrupt, text};
 use super::totals::TotalsDelta;
-use super::transfers::{corrupt, decode_headers, text};
+use super::transfers::decode_headers;
 use crate::TransferId;
 use crate::state::StateKind;
+use crate::upload_resource::UploadResource;
 
 /// Which rows a chunk takes.
 pub(crate) struct BulkFilter<'a> {
@@ -79,7 +81,7 @@ impl BulkFilter<'_> {
 
 /// An upload resource taken from the store, with its transfer's stored headers: what
 /// terminating it on its server needs.
-pub(crate) type TakenResource = (ResumableRecord, Vec<(String, String)>);
+pub(crate) type TakenResource = (UploadResource, Vec<(String, String)>);
 
 /// One row of a chunk, as it was before the change.
 #[derive(Clone, Debug)]

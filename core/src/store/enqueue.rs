@@ -1,11 +1,11 @@
-//! Writing one `enqueue_many` batch: finding each upload's reusable transfer, inserting
+//! Writing the uploads of one enqueue (`enqueue`, `enqueue_many`): finding each upload's reusable transfer, inserting
 //! the new ones.
 //!
-//! The statements are prepared once per batch, not looked up in the connection's cache
+//! The statements are prepared once per enqueue, not looked up in the connection's cache
 //! for every row: with 10,000 uploads, the cache lookups alone were about a tenth of the
-//! batch's SQLite time (`many_small_puts`, where nothing can start until it commits).
+//! enqueue's SQLite time (`many_small_puts`, where nothing can start until it commits).
 //!
-//! It counts what it inserted or queued again ([`BatchWriter::totals`]); the turn adds
+//! It counts what it inserted or queued again ([`EnqueueWriter::totals`]); the turn adds
 //! that to the totals before it commits (`totals.rs`).
 //!
 //! It only reads, inserts and renews rows; deciding what an existing transfer means for a
@@ -17,9 +17,9 @@ use std::path::Path;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
 use super::identity::identity_key;
+use super::row::{corrupt, text, to_i64};
 use super::source_path;
 use super::totals::TotalsDelta;
-use super::transfers::{corrupt, text, to_i64};
 use crate::TransferId;
 use crate::state::StateKind;
 use crate::upload::{SourceSnapshot, Upload, ValidatedUpload};
@@ -75,15 +75,15 @@ impl<'upload> Identity<'upload> {
     }
 }
 
-/// The prepared statements of one batch, on the batch's transaction.
-pub(crate) struct BatchWriter<'conn> {
+/// The prepared statements of one enqueue, on its turn's transaction.
+pub(crate) struct EnqueueWriter<'conn> {
     conn: &'conn Connection,
     exists: CachedStatement<'conn>,
     insert: CachedStatement<'conn>,
     totals: TotalsDelta,
 }
 
-impl<'conn> BatchWriter<'conn> {
+impl<'conn> EnqueueWriter<'conn> {
     pub(crate) fn new(conn: &'conn Connection) -> rusqlite::Result<Self> {
         // Most enqueues are new files: a probe of the identity index alone, which never
         // reads the table, is far cheaper than the ordered lookup in `newest_of`, which
@@ -234,7 +234,7 @@ mod tests {
             headers: "[]".into(),
             seq: waiting.seq,
         };
-        let mut writer = BatchWriter::new(&conn).expect("writer");
+        let mut writer = EnqueueWriter::new(&conn).expect("writer");
         let renewed = writer
             .renew_waiting_for_credentials(
                 &existing,

@@ -11,7 +11,8 @@
 
 use rusqlite::Connection;
 
-use super::transfers::{COLUMNS, corrupt, decode, text, to_i64};
+use super::row::{corrupt, text, to_i64};
+use super::transfers::{COLUMNS, decode};
 use crate::Transfer;
 use crate::state::StateKind;
 

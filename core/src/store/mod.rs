@@ -14,8 +14,10 @@ mod hosts;
 mod identity;
 mod inspect;
 mod lock;
+mod open_check;
 mod read_only;
 mod resumable;
+mod row;
 mod schema;
 mod source_path;
 mod totals;
@@ -27,19 +29,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
 
 use self::lock::{DatabaseLock, lock_database};
+use self::open_check::{FERRY_APPLICATION_ID, classify_sqlite_error, identify};
 use crate::error::StoreError;
 
 pub(crate) use bulk::BulkFilter;
-pub(crate) use enqueue::{BatchWriter, Identity, stored_headers};
+pub(crate) use enqueue::{EnqueueWriter, Identity, stored_headers};
 pub(crate) use hosts::{HostBacklog, host_backlogs};
 pub(crate) use inspect::{newest_record_of_each_file, soonest_due};
 pub(crate) use read_only::ReadOnlyStore;
-pub(crate) use resumable::{
-    ResumableRecord, forget_resumable, holds_any_resumable, load_resumable, save_resumable,
-};
+pub(crate) use resumable::{forget_resumable, holds_any_resumable, load_resumable, save_resumable};
 pub(crate) use totals::{StateTotals, TotalsDelta, apply as apply_totals, totals};
 pub(crate) use transfers::{
     CandidateFilter, CandidateRow, any_runnable, due_candidates, list, load, load_by_seq,
@@ -48,8 +49,6 @@ pub(crate) use transfers::{
 };
 pub(crate) use wal_sync::WalSync;
 
-/// `PRAGMA application_id` of every Ferry database: "FRRY".
-const FERRY_APPLICATION_ID: i64 = 0x4652_5259;
 /// Prepared statements kept per connection (rusqlite's default is 16).
 const STATEMENT_CACHE_CAPACITY: usize = 64;
 /// The page cache, in KiB.
@@ -210,66 +209,6 @@ impl Store {
         };
         let configured = apply();
         configured.map_err(|error| self.error(error))
-    }
-}
-
-/// What a file opened as a queue's database holds, once [`identify`] accepted it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Identified {
-    /// A new, empty file: nothing was ever stored in it.
-    Empty,
-    /// A Ferry database at this schema version (at most [`schema::LATEST_VERSION`]).
-    Ferry { version: i64 },
-}
-
-/// Checks that `conn` holds a Ferry database this build can read (or an empty file),
-/// reading only: a foreign file or a newer schema is refused.
-pub(crate) fn identify(conn: &Connection, path: &Path) -> Result<Identified, StoreError> {
-    let read = |pragma: &str| -> Result<i64, StoreError> {
-        conn.pragma_query_value(None, pragma, |row| row.get(0))
-            .map_err(|error| classify_sqlite_error(path, error))
-    };
-    let application_id = read("application_id")?;
-    let version = read("user_version")?;
-    let object_count: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
-        .map_err(|error| classify_sqlite_error(path, error))?;
-    // An empty file, perhaps being created right now by an opener that has yet to write
-    // the schema (it writes the application id first).
-    let ours_or_none = application_id == 0 || application_id == FERRY_APPLICATION_ID;
-    if ours_or_none && object_count == 0 {
-        return Ok(Identified::Empty);
-    }
-    if application_id != FERRY_APPLICATION_ID {
-        return Err(StoreError::Foreign {
-            path: path.into(),
-            application_id,
-        });
-    }
-    if version > schema::LATEST_VERSION {
-        return Err(StoreError::NewerVersion {
-            path: path.into(),
-            found: version,
-            supported: schema::LATEST_VERSION,
-        });
-    }
-    Ok(Identified::Ferry { version })
-}
-
-pub(crate) fn classify_sqlite_error(path: &Path, error: rusqlite::Error) -> StoreError {
-    match error.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path: path.into() },
-        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
-            path: path.into(),
-            detail: error.to_string(),
-        },
-        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
-            StoreError::Unavailable {
-                path: path.into(),
-                detail: error.to_string(),
-            }
-        }
-        _ => StoreError::sqlite(error),
     }
 }
 

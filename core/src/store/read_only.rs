@@ -16,8 +16,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::lock::held_by_an_opener;
+use super::open_check::{Identified, classify_sqlite_error, identify};
 use super::schema::LATEST_VERSION;
-use super::{Identified, classify_sqlite_error, identify};
 use crate::error::StoreError;
 
 /// How long a read waits while the writer holds what a reader needs for a moment.

@@ -7,23 +7,15 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::row::corrupt;
 use crate::TransferId;
 use crate::resumable::ResumableProtocol;
-
-/// A transfer's upload resource on the server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ResumableRecord {
-    pub protocol: ResumableProtocol,
-    /// The absolute URL of the upload resource (the creation response's `Location`).
-    pub upload_url: String,
-    /// The last offset the server confirmed (a `HEAD` or a `PATCH` answer).
-    pub confirmed_offset: u64,
-}
+use crate::upload_resource::UploadResource;
 
 pub(crate) fn load_resumable(
     conn: &Connection,
     id: &TransferId,
-) -> rusqlite::Result<Option<ResumableRecord>> {
+) -> rusqlite::Result<Option<UploadResource>> {
     let row = conn
         .prepare_cached(
             "SELECT protocol, upload_url, confirmed_offset FROM resumable_uploads
@@ -46,12 +38,12 @@ pub(super) fn record_of(
     protocol: &str,
     upload_url: String,
     offset: i64,
-) -> rusqlite::Result<ResumableRecord> {
+) -> rusqlite::Result<UploadResource> {
     let protocol = ResumableProtocol::from_stored(protocol)
         .ok_or_else(|| corrupt(0, format!("unknown resumable protocol {protocol:?}")))?;
     let confirmed_offset =
         u64::try_from(offset).map_err(|_| corrupt(2, "negative confirmed offset"))?;
-    Ok(ResumableRecord {
+    Ok(UploadResource {
         protocol,
         upload_url,
         confirmed_offset,
@@ -61,7 +53,7 @@ pub(super) fn record_of(
 pub(crate) fn save_resumable(
     conn: &Connection,
     id: &TransferId,
-    record: &ResumableRecord,
+    record: &UploadResource,
     now_ms: i64,
 ) -> rusqlite::Result<()> {
     let offset = i64::try_from(record.confirmed_offset).unwrap_or(i64::MAX);
@@ -93,21 +85,13 @@ pub(crate) fn holds_any_resumable(conn: &Connection) -> rusqlite::Result<bool> {
 pub(crate) fn forget_resumable(
     conn: &Connection,
     id: &TransferId,
-) -> rusqlite::Result<Option<ResumableRecord>> {
+) -> rusqlite::Result<Option<UploadResource>> {
     let record = load_resumable(conn, id)?;
     if record.is_some() {
         conn.prepare_cached("DELETE FROM resumable_uploads WHERE transfer_id = ?1")?
             .execute(params![id.as_str()])?;
     }
     Ok(record)
-}
-
-fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        column,
-        rusqlite::types::Type::Text,
-        detail.into().into(),
-    )
 }
 
 #[cfg(test)]
@@ -121,7 +105,7 @@ mod tests {
         let conn = migrated();
         let id = TransferId::generate();
         assert_eq!(load_resumable(&conn, &id).expect("load"), None);
-        let mut record = ResumableRecord {
+        let mut record = UploadResource {
             protocol: ResumableProtocol::Tus,
             upload_url: "http://127.0.0.1:1/files/abc".into(),
             confirmed_offset: 0,
@@ -142,7 +126,7 @@ mod tests {
     fn holds_any_resumable_tells_an_empty_table_from_one_with_a_record() {
         let conn = migrated();
         assert!(!holds_any_resumable(&conn).expect("query"));
-        let record = ResumableRecord {
+        let record = UploadResource {
             protocol: ResumableProtocol::ietf_latest(),
             upload_url: "http://127.0.0.1:1/uploads/x".into(),
             confirmed_offset: 7,

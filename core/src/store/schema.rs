@@ -5,7 +5,7 @@
 use rusqlite::{Connection, Transaction, params};
 
 use super::identity::identity_key;
-use super::transfers::text;
+use super::row::text;
 
 /// One migration: SQL, or a step that needs Rust (a value SQLite cannot compute).
 enum Migration {
@@ -166,7 +166,7 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::store::{BatchWriter, Identity};
+    use crate::store::{EnqueueWriter, Identity};
     use crate::upload::Upload;
 
     /// An empty database in memory, at the latest version.
@@ -216,7 +216,7 @@ pub(super) mod tests {
             .expect("version");
         assert_eq!(version, LATEST_VERSION);
 
-        let mut writer = BatchWriter::new(&conn).expect("writer");
+        let mut writer = EnqueueWriter::new(&conn).expect("writer");
         let put = Upload::put("/src/a", "http://h/up");
         let found = writer.find_reusable(&Identity::of(&put)).expect("find");
         assert_eq!(found.map(|found| found.id.to_string()), Some("id-1".into()));

@@ -7,7 +7,7 @@
 //!
 //! The store's writers keep the table true, inside the transaction that changes the rows:
 //! - `save` adds each change of state to the turn's [`TotalsDelta`] (it reads the state it
-//!   replaces: a rowid lookup), and so does the enqueue batch for each row it inserts; the
+//!   replaces: a rowid lookup), and so does an enqueue for each row it inserts; the
 //!   turn writes the delta once, before it commits ([`apply`]);
 //! - the bulk requeues count what they move at once (`RETURNING size`);
 //! - the bulk calls (`bulk.rs`) add every row of a chunk they change or delete.
@@ -20,7 +20,7 @@
 
 use rusqlite::Connection;
 
-use super::transfers::{corrupt, to_i64};
+use super::row::{corrupt, to_i64};
 use crate::progress::StateCount;
 use crate::state::StateKind;
 
@@ -159,7 +159,9 @@ mod tests {
     use super::*;
     use crate::TransferId;
     use crate::state::{Lane, TransferState};
-    use crate::store::{BatchWriter, Identity, Store, list, requeue_running, save, save_replacing};
+    use crate::store::{
+        EnqueueWriter, Identity, Store, list, requeue_running, save, save_replacing,
+    };
     use crate::upload::{SourceSnapshot, Upload, ValidatedUpload};
 
     fn counted_by_scan(conn: &Connection) -> Vec<(String, i64, i64)> {
@@ -185,7 +187,7 @@ mod tests {
 
     /// Inserts as a turn's enqueue does, counting into `turn`.
     fn enqueue(conn: &Connection, sizes: &[u64], turn: &mut TotalsDelta) {
-        let mut writer = BatchWriter::new(conn).expect("writer");
+        let mut writer = EnqueueWriter::new(conn).expect("writer");
         for (index, size) in sizes.iter().enumerate() {
             let validated = ValidatedUpload {
                 upload: Upload::put(format!("/src/{size}/{index}"), format!("http://h/{index}")),

@@ -5,6 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::row::{corrupt, text, to_i64};
 use super::source_path;
 use super::totals::{TotalsDelta, apply as apply_totals};
 use crate::clock::{from_ms, to_ms_ceil};
@@ -17,25 +18,6 @@ pub(super) const COLUMNS: &str = "id, source, destination, host, method, multipa
      priority, allow_expensive, allow_constrained, size, mtime_ns, state, lane_key, attempts, \
      next_attempt_at, bytes_sent, error_kind, error_status, error_message, created_at, updated_at, \
      seq";
-
-pub(super) fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        column,
-        rusqlite::types::Type::Text,
-        detail.into().into(),
-    )
-}
-
-/// A text column, borrowed from the row: decoding a transfer allocates only what it keeps.
-pub(super) fn text<'row>(row: &'row Row<'_>, column: usize) -> rusqlite::Result<&'row str> {
-    row.get_ref(column)?.as_str().map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            Box::new(error),
-        )
-    })
-}
 
 pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
     let method_name = text(row, 4)?;
@@ -100,10 +82,6 @@ pub(super) fn decode_headers(json: &str, column: usize) -> rusqlite::Result<Vec<
     }
     serde_json::from_str(json)
         .map_err(|error| corrupt(column, format!("headers are not valid JSON: {error}")))
-}
-
-pub(super) fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn load(conn: &Connection, id: &TransferId) -> rusqlite::Result<Option<Transfer>> {
@@ -418,7 +396,7 @@ pub(crate) mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::store::{BatchWriter, Identity, Store};
+    use crate::store::{EnqueueWriter, Identity, Store};
     use crate::upload::{SourceSnapshot, ValidatedUpload};
 
     /// Stores a queued upload of `/src/{name}` to `http://h/{name}`, enqueued at `now_ms`.
@@ -429,7 +407,7 @@ pub(crate) mod tests {
             snapshot: SourceSnapshot { size, mtime_ns: 0 },
         };
         let id = TransferId::generate();
-        let mut writer = BatchWriter::new(conn).expect("writer");
+        let mut writer = EnqueueWriter::new(conn).expect("writer");
         writer
             .insert(&id, &validated, &Identity::of(&validated.upload), now_ms)
             .expect("insert");

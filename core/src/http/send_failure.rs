@@ -13,10 +13,10 @@
 use std::error::Error as _;
 use std::io;
 
-use crate::classify::AttemptOutcome;
 use crate::error::{CERTIFICATE_TRUST_ADVICE, FailureKind, TransferError};
+use crate::outcome::AttemptOutcome;
 
-use super::attempt::describe;
+use super::error_text::describe;
 use super::unprocessed::never_processed;
 use crate::descriptors;
 

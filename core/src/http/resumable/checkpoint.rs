@@ -7,15 +7,15 @@
 use tokio::sync::{mpsc, oneshot};
 
 use crate::TransferId;
-use crate::classify::AttemptOutcome;
-use crate::store::ResumableRecord;
+use crate::outcome::AttemptOutcome;
+use crate::upload_resource::UploadResource;
 
 /// A report for the actor to persist: the transfer's upload resource and offset.
 #[derive(Debug)]
 pub(crate) struct Checkpoint {
     pub id: TransferId,
     pub generation: u64,
-    pub record: ResumableRecord,
+    pub record: UploadResource,
     /// Answered once the record is committed (dropped if it was not).
     pub committed: Option<oneshot::Sender<()>>,
 }
@@ -41,7 +41,7 @@ impl Checkpoints {
         }
     }
 
-    pub(super) fn report(&self, record: ResumableRecord, committed: Option<oneshot::Sender<()>>) {
+    pub(super) fn report(&self, record: UploadResource, committed: Option<oneshot::Sender<()>>) {
         let _ = self.sender.send(Checkpoint {
             id: self.id.clone(),
             generation: self.generation,
@@ -53,7 +53,7 @@ impl Checkpoints {
     /// Reports a new resource and waits until it is durable.
     pub(super) async fn report_durably(
         &self,
-        record: ResumableRecord,
+        record: UploadResource,
     ) -> Result<(), AttemptOutcome> {
         let (sender, receiver) = oneshot::channel();
         self.report(record, Some(sender));

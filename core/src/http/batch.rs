@@ -10,17 +10,18 @@
 
 use std::sync::{Arc, OnceLock};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use super::attempt::{AttemptProgress, file_part, with_stall_watchdog};
+use super::attempt::with_stall_watchdog;
+use super::attempt_progress::AttemptProgress;
 use super::client::HttpLane;
-use super::file_body::{SourceFile, Window, file_body};
+use super::file_body::{SourceFile, Window, file_body, file_part};
+use super::response::retry_after;
 use super::send_failure::send_failure;
 use crate::TransferId;
-use crate::classify::AttemptOutcome;
 use crate::descriptors::source_outcome;
-use crate::retry::parse_retry_after;
+use crate::outcome::AttemptOutcome;
 use crate::upload::SourceSnapshot;
 
 /// Marks a request as a packed batch; its value is the format version.
@@ -141,11 +142,7 @@ async fn send_batch(
         }
     };
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| parse_retry_after(value, std::time::SystemTime::now()));
+    let retry_after = retry_after(&response);
     let whole = AttemptOutcome::Response {
         status,
         retry_after,

@@ -30,20 +30,13 @@ use self::session::Session;
 pub(crate) use self::{
     ietf::says_complete, limits::UploadLimits, session::upload_offset, tus::capabilities,
 };
-use super::attempt::{AttemptJob, AttemptProgress, describe};
+use super::attempt_progress::AttemptProgress;
 use super::client::HttpLane;
-use crate::classify::AttemptOutcome;
+use super::error_text::describe;
+use super::job::{AttemptJob, ResumableJob};
+use crate::outcome::AttemptOutcome;
 use crate::resumable::ResumableProtocol;
-use crate::store::ResumableRecord;
-
-/// What the actor hands an attempt that uses a resumable protocol.
-#[derive(Clone, Debug)]
-pub(crate) struct ResumableJob {
-    pub protocol: ResumableProtocol,
-    /// The resource an earlier attempt created, if any.
-    pub stored: Option<ResumableRecord>,
-    pub checkpoints: Checkpoints,
-}
+use crate::upload_resource::UploadResource;
 
 /// Runs one resumable attempt to its outcome.
 pub(crate) async fn send(
@@ -66,7 +59,7 @@ pub(crate) async fn send(
 /// server that cannot be reached lets the resource expire on its own.
 pub(crate) async fn terminate(
     client: reqwest::Client,
-    record: ResumableRecord,
+    record: UploadResource,
     headers: Vec<(String, String)>,
 ) {
     let mut builder = client.delete(&record.upload_url);

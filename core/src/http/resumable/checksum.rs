@@ -14,7 +14,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::lane::open_for_reading;
+use crate::http::open_for_reading;
 use crate::source_check::SourceProblem;
 
 /// A checksum algorithm of the tus checksum extension that Ferry speaks.

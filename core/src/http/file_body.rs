@@ -28,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::attempt::AttemptProgress;
+use super::attempt_progress::AttemptProgress;
 use super::cached_read::read_if_cached;
 use super::open_source::open_for_reading;
 use crate::error::{FailureKind, TransferError};
@@ -296,6 +296,20 @@ impl AttemptProgress {
         self.bytes_moved.fetch_add(count, Ordering::Relaxed);
         self.touch();
     }
+}
+
+/// A multipart part streaming `body`, the contents of `source`, under its file name.
+pub(super) fn file_part(
+    source: &std::path::Path,
+    size: u64,
+    body: impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+) -> reqwest::multipart::Part {
+    let file_name = source
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".to_owned());
+    reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(body), size)
+        .file_name(file_name)
 }
 
 #[cfg(test)]

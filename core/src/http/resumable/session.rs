@@ -15,17 +15,17 @@ use super::checksum::upload_checksum;
 use super::limits::UploadLimits;
 use super::tus::TusCapabilities;
 use super::{ietf, tus};
-use crate::classify::AttemptOutcome;
 use crate::descriptors::{self, source_outcome};
 use crate::error::{FailureKind, TransferError};
-use crate::lane::attempt::{
-    AttemptJob, AttemptProgress, drain_response, open_unchanged, outcome_of,
-};
-use crate::lane::client::HttpLane;
-use crate::lane::file_body::{SourceFile, Window, file_body};
-use crate::lane::send_failure::send_failure;
+use crate::http::attempt_progress::AttemptProgress;
+use crate::http::client::HttpLane;
+use crate::http::file_body::{SourceFile, Window, file_body};
+use crate::http::job::{AttemptJob, open_unchanged};
+use crate::http::response::{drain_response, outcome_of};
+use crate::http::send_failure::send_failure;
+use crate::outcome::AttemptOutcome;
 use crate::resumable::ResumableProtocol;
-use crate::store::ResumableRecord;
+use crate::upload_resource::UploadResource;
 
 /// A part sent with a tus checksum is kept or dropped whole by the server, so an
 /// interruption loses at most this much.
@@ -290,7 +290,7 @@ impl<'a> Session<'a> {
             })?
             .to_string();
         self.checkpoints
-            .report_durably(ResumableRecord {
+            .report_durably(UploadResource {
                 protocol: self.protocol,
                 upload_url: url.clone(),
                 confirmed_offset: 0,
@@ -406,7 +406,7 @@ impl<'a> Session<'a> {
     /// Reports an offset the server confirmed (best effort: the next `HEAD` is the truth).
     fn confirm(&self, url: &str, offset: u64) {
         self.checkpoints.report(
-            ResumableRecord {
+            UploadResource {
                 protocol: self.protocol,
                 upload_url: url.to_owned(),
                 confirmed_offset: offset,

@@ -1,0 +1,33 @@
+//! `Launch`: an in-process request the turn recorded (`launch.rs`), to be spawned right
+//! after its commit (`Effects::take_local`). Data only, so that the effects can carry it
+//! without knowing how it is launched.
+//!
+//! Must never act: it holds what to send, never sends.
+
+use std::sync::Arc;
+
+use crate::TransferId;
+use crate::http::{AttemptJob, AttemptProgress, BatchPart};
+
+/// An in-process request to spawn once the turn has committed.
+pub(super) struct Launch {
+    /// The file the request reports as (a packed batch's first).
+    pub(super) leader: TransferId,
+    pub(super) host: String,
+    pub(super) generation: u64,
+    pub(super) request: Request,
+}
+
+pub(super) enum Request {
+    File {
+        job: AttemptJob,
+        progress: Arc<AttemptProgress>,
+        /// Launched before a request slot was free: it waits at the gate (`http/gate.rs`).
+        claimed_ahead: bool,
+    },
+    /// A packed batch: one request, one slot, never claimed ahead.
+    Packed {
+        endpoint: String,
+        parts: Vec<BatchPart>,
+    },
+}

@@ -1,0 +1,41 @@
+//! What the actor hands the in-process lane for one attempt: an [`AttemptJob`] (copied out
+//! of the transfer record) and, for a resumable upload, its [`ResumableJob`]; and opening
+//! the job's source as it was enqueued.
+//!
+//! Must never send anything or touch the store.
+
+use std::path::PathBuf;
+
+use super::file_body::{SourceFile, Window};
+use super::resumable::Checkpoints;
+use crate::error::TransferError;
+use crate::resumable::ResumableProtocol;
+use crate::upload::{SourceSnapshot, UploadMethod};
+use crate::upload_resource::UploadResource;
+
+/// What to send, copied out of the transfer record.
+#[derive(Clone, Debug)]
+pub(crate) struct AttemptJob {
+    pub id: String,
+    pub source: PathBuf,
+    pub snapshot: SourceSnapshot,
+    pub url: String,
+    pub method: UploadMethod,
+    pub headers: Vec<(String, String)>,
+    /// Set when the file goes through a resumable protocol (`http/resumable`).
+    pub resumable: Option<ResumableJob>,
+}
+
+/// What the actor hands an attempt that uses a resumable protocol.
+#[derive(Clone, Debug)]
+pub(crate) struct ResumableJob {
+    pub protocol: ResumableProtocol,
+    /// The resource an earlier attempt created, if any.
+    pub stored: Option<UploadResource>,
+    pub checkpoints: Checkpoints,
+}
+
+/// Opens the job's whole source, if it is still the file that was enqueued.
+pub(super) async fn open_unchanged(job: &AttemptJob) -> Result<SourceFile, TransferError> {
+    SourceFile::open(&job.source, job.snapshot, Window::whole(job.snapshot)).await
+}
