@@ -32,8 +32,13 @@ fn line(status: &HostStatus, now: SystemTime) -> String {
         HostHealth::Healthy => "no recent failure".to_owned(),
         HostHealth::Failing {
             consecutive_failures,
-        } => format!("{consecutive_failures} failures in a row"),
-        HostHealth::Open { .. } => "the server keeps failing, Ferry sends it nothing".to_owned(),
+        } => match consecutive_failures {
+            1 => "1 failure".to_owned(),
+            many => format!("{many} failures in a row"),
+        },
+        HostHealth::Open { .. } => {
+            "the server keeps failing, Ferry waits before it tries again".to_owned()
+        }
         HostHealth::Probing => "the server keeps failing, one probe is trying it".to_owned(),
     };
     format!(

@@ -41,7 +41,9 @@ impl Action {
     fn done(self) -> &'static str {
         match self {
             Self::Cancel => "cancelled",
-            Self::Retry => "queued again (run `ferry push` to send them)",
+            Self::Retry => {
+                "queued again (to send them, run `ferry push` with the same BASE_URL, e.g. the command that queued them)"
+            }
             Self::Purge => "purged",
         }
     }

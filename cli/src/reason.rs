@@ -13,6 +13,15 @@ use ferry::{FailureKind, TransferError};
 const TRUST_WITH_CACERT: &str = "if you trust this server, pass the certificate of its CA (or \
     the server's own certificate) with --cacert FILE, or install it in the system's trust store";
 
+/// What `ferry` says of a stall: the option that sets its bound.
+const STALL_TIMEOUT_ADVICE: &str = "within --stall-timeout (raise it for a server that takes \
+    longer to answer)";
+
+/// What the library calls its request authorizer: on the command line, where the
+/// credentials come from.
+const CREDENTIALS_SOURCE: &str = "the source of credentials (--bearer-command, or the password \
+    in BASE_URL)";
+
 /// What `ferry push` says of a 401/403 when the request carried no credentials.
 pub const CREDENTIALS_NEEDED: &str = "the server requires credentials (none were given): put a \
     user name and password in BASE_URL (https://USER:PASSWORD@host/...), or pass \
@@ -23,6 +32,8 @@ pub fn text(error: &TransferError) -> String {
     error
         .to_string()
         .replace(ferry::CERTIFICATE_TRUST_ADVICE, TRUST_WITH_CACERT)
+        .replace("within stall_timeout", STALL_TIMEOUT_ADVICE)
+        .replace("the request authorizer", CREDENTIALS_SOURCE)
 }
 
 /// The reason of a failed or waiting transfer; `credentials_given` says whether its
@@ -41,6 +52,30 @@ pub fn of_transfer(error: &TransferError, credentials_given: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stall_names_the_option_and_credentials_their_source_not_library_terms() {
+        let stalled = TransferError {
+            kind: FailureKind::Stalled,
+            http_status: None,
+            message: "nothing moved (no bytes sent, no answer from the server) within \
+                      stall_timeout"
+                .into(),
+        };
+        let shown = text(&stalled);
+        assert!(shown.contains("--stall-timeout"), "{shown}");
+        assert!(!shown.contains("stall_timeout"), "{shown}");
+        let waiting = TransferError {
+            kind: FailureKind::Auth,
+            http_status: None,
+            message: "the request authorizer did not answer within 60 s; Ferry will ask again \
+                      later"
+                .into(),
+        };
+        let shown = text(&waiting);
+        assert!(shown.contains("--bearer-command"), "{shown}");
+        assert!(!shown.contains("request authorizer"), "{shown}");
+    }
 
     #[test]
     fn certificate_advice_names_the_cacert_option_not_the_library_field() {

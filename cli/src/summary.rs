@@ -156,7 +156,7 @@ impl Summary {
         )?;
         writeln!(
             out,
-            "retries: {} (stalls recovered: {})",
+            "failed attempts queued again: {} (after a stall: {})",
             self.retries, self.stalls_recovered
         )?;
         if self.events_missed > 0 {

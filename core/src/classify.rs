@@ -41,7 +41,10 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
             server_delay: None,
         },
         AttemptOutcome::Stalled => Verdict::Retry {
-            error: TransferError::new(FailureKind::Stalled, "no bytes moved within stall_timeout"),
+            error: TransferError::new(
+                FailureKind::Stalled,
+                "nothing moved (no bytes sent, no answer from the server) within stall_timeout",
+            ),
             server_delay: None,
         },
         AttemptOutcome::Source(error)
