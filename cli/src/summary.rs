@@ -233,6 +233,16 @@ mod tests {
         assert_eq!(summary.outcome(), Outcome::SomeFailed);
     }
 
+    fn text_of(summary: &Summary) -> String {
+        let mut text = Vec::new();
+        summary.write_text(&mut text).expect("written");
+        String::from_utf8(text).expect("utf-8")
+    }
+
+    fn json_of(summary: &Summary) -> serde_json::Value {
+        serde_json::from_str(&summary.to_json().expect("json")).expect("parses")
+    }
+
     #[test]
     fn an_interrupted_summary_names_the_signal_and_what_is_left() {
         let summary = Summary {
@@ -242,15 +252,12 @@ mod tests {
             interrupted_by: Some(StopSignal::Hangup),
             ..Summary::default()
         };
-        let mut text = Vec::new();
-        summary.write_text(&mut text).expect("written");
-        let text = String::from_utf8(text).expect("utf-8");
+        let text = text_of(&summary);
         assert!(
             text.contains("interrupted by SIGHUP: 3 files left"),
             "{text}"
         );
-        let json: serde_json::Value =
-            serde_json::from_str(&summary.to_json().expect("json")).expect("parses");
+        let json = json_of(&summary);
         assert_eq!(json["interrupted_by"], "SIGHUP");
         assert_eq!(json["files_unfinished"], 3);
         let finished = Summary::default().to_json().expect("json");
@@ -269,16 +276,13 @@ mod tests {
             ..Summary::default()
         };
         assert!(summary.stopped_early());
-        let mut text = Vec::new();
-        summary.write_text(&mut text).expect("written");
-        let text = String::from_utf8(text).expect("utf-8");
+        let text = text_of(&summary);
         assert!(
             text.contains("gave up: nothing moved for 6s (--patience): 20 files left"),
             "{text}"
         );
         assert!(text.contains("  127.0.0.1:9: 20 waiting"), "{text}");
-        let json: serde_json::Value =
-            serde_json::from_str(&summary.to_json().expect("json")).expect("parses");
+        let json = json_of(&summary);
         assert_eq!(json["gave_up"]["idle_secs"], 6);
         assert_eq!(json["gave_up"]["hosts"][0], "127.0.0.1:9: 20 waiting");
         let finished = Summary::default().to_json().expect("json");
