@@ -7,13 +7,17 @@
 //! `--bearer-lifetime`). Its first line of stdout is sent as `Authorization: Bearer ...`;
 //! its stderr goes to ours.
 //!
+//! While the command runs, its [`CommandClock`] says for how long: a push that waits
+//! names a command that hangs (the library stops waiting for it after a minute, but cannot
+//! stop it).
+//!
 //! What it must never do: store the token, print it, or put the command's output in an
 //! error message. The token lives in this process's memory only.
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use ferry::{AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo};
 
@@ -23,11 +27,46 @@ struct Token {
     expires_at: Option<SystemTime>,
 }
 
+/// Since when the command has been running, while it runs.
+#[derive(Debug, Default)]
+pub struct CommandClock {
+    started: Mutex<Option<Instant>>,
+}
+
+impl CommandClock {
+    /// How long the running command has run by `now`; `None` when none runs.
+    pub fn running_for(&self, now: Instant) -> Option<Duration> {
+        let started = *self.started.lock().unwrap_or_else(PoisonError::into_inner);
+        started.map(|started| now.saturating_duration_since(started))
+    }
+
+    fn set(&self, started: Option<Instant>) {
+        *self.started.lock().unwrap_or_else(PoisonError::into_inner) = started;
+    }
+}
+
+/// Marks the command as running until dropped, however `fetch` returns.
+struct Running<'a>(&'a CommandClock);
+
+impl<'a> Running<'a> {
+    fn start(clock: &'a CommandClock) -> Self {
+        clock.set(Some(Instant::now()));
+        Self(clock)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
+}
+
 pub struct BearerCommand {
     command: String,
     lifetime: Option<Duration>,
     current: Mutex<Option<Token>>,
     runs: AtomicU64,
+    clock: Arc<CommandClock>,
 }
 
 impl BearerCommand {
@@ -37,7 +76,13 @@ impl BearerCommand {
             lifetime,
             current: Mutex::new(None),
             runs: AtomicU64::new(0),
+            clock: Arc::default(),
         }
+    }
+
+    /// Says for how long the command has been running, while it runs.
+    pub fn clock(&self) -> Arc<CommandClock> {
+        Arc::clone(&self.clock)
     }
 
     /// How many times the command ran.
@@ -48,6 +93,7 @@ impl BearerCommand {
 
     fn fetch(&self) -> Result<Token, AuthorizerError> {
         self.runs.fetch_add(1, Ordering::Relaxed);
+        let _running = Running::start(&self.clock);
         let obtained = SystemTime::now();
         let output = Command::new("sh")
             .arg("-c")
@@ -158,6 +204,40 @@ mod tests {
             .expect("renew");
         assert_eq!(header(&renewed), "Bearer tok3");
         assert_eq!(bearer.runs(), 3);
+    }
+
+    #[test]
+    fn the_clock_runs_while_the_command_runs_and_stops_when_it_ends() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = dir.path().join("gate");
+        // Prints a token once the test creates the gate file (bounded: 10 s at most).
+        let command = format!(
+            "i=0; while [ ! -e '{0}' ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; \
+             echo tok",
+            gate.display()
+        );
+        let bearer = Arc::new(BearerCommand::new(command, None));
+        let clock = bearer.clock();
+        assert_eq!(clock.running_for(Instant::now()), None, "not started yet");
+        let asking = Arc::clone(&bearer);
+        let answer =
+            std::thread::spawn(move || asking.authorize(request(), AuthReason::First).is_ok());
+        let mut seen_running = false;
+        for _ in 0..500 {
+            if clock.running_for(Instant::now()).is_some() {
+                seen_running = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::write(&gate, b"").expect("gate");
+        assert!(answer.join().expect("joined"), "the command gave a token");
+        assert!(seen_running, "the clock ran while the command ran");
+        assert_eq!(
+            clock.running_for(Instant::now()),
+            None,
+            "stopped when it ended"
+        );
     }
 
     #[test]

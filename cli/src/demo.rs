@@ -171,6 +171,7 @@ async fn run_against(
         json: args.json,
         show_bars: !args.json && std::io::stdout().is_terminal(),
         authorizer: None,
+        bearer_clock: None,
         resumable: None,
         extra_root_certificates_pem: Vec::new(),
         // A new database: nothing was left waiting.

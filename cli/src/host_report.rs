@@ -110,7 +110,11 @@ fn wait_until(at: Option<SystemTime>, now: SystemTime) -> Option<Duration> {
 #[derive(Debug, Serialize)]
 pub struct HostJson<'a> {
     host: &'a str,
+    /// `healthy` or `failing`, the same words as `status --json` uses for the same host.
     health: &'static str,
+    /// What the pushing process's breaker does: `closed` (sends as usual), `open` (waits
+    /// before it tries again) or `probing` (one request tries the host).
+    breaker: &'static str,
     queued: u64,
     running: u64,
     next_try_in_secs: Option<f64>,
@@ -126,7 +130,12 @@ pub fn json(hosts: &[HostStatus], now: SystemTime) -> Vec<HostJson<'_>> {
             host: &status.host,
             health: match status.health {
                 HostHealth::Healthy => "healthy",
-                HostHealth::Failing { .. } => "failing",
+                HostHealth::Failing { .. } | HostHealth::Open { .. } | HostHealth::Probing => {
+                    "failing"
+                }
+            },
+            breaker: match status.health {
+                HostHealth::Healthy | HostHealth::Failing { .. } => "closed",
                 HostHealth::Open { .. } => "open",
                 HostHealth::Probing => "probing",
             },
@@ -205,7 +214,8 @@ mod tests {
         );
         assert!(lines[0].contains("next try in 12 seconds"), "{}", lines[0]);
         let json = serde_json::to_value(json(&[status], now)).expect("json");
-        assert_eq!(json[0]["health"], "open");
+        assert_eq!(json[0]["health"], "failing", "the word status --json uses");
+        assert_eq!(json[0]["breaker"], "open");
         assert_eq!(json[0]["next_try_in_secs"], 12.0);
     }
 

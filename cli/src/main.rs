@@ -19,6 +19,7 @@ mod headers;
 mod host_report;
 mod manage;
 mod patience;
+mod plural;
 mod progress_ui;
 mod pump;
 mod push;

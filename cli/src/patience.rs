@@ -81,6 +81,11 @@ impl Patience {
         }
     }
 
+    /// How much longer the patience lasts from `now` if nothing moves.
+    pub fn left(&self, now: Instant) -> Duration {
+        (self.last_movement + self.limit).saturating_duration_since(now)
+    }
+
     /// Takes a fresh poll of the queue's progress.
     pub fn observe(&mut self, progress: &Progress, now: Instant) -> Verdict {
         let snapshot = Snapshot::from(progress);

@@ -11,11 +11,14 @@
 //! patience `GaveUp`; it leaves the clean shutdown to the caller.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ferry::{Subscription, TransferQueue};
+use indicatif::HumanDuration;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use crate::bearer::CommandClock;
 use crate::error::CliError;
 use crate::host_report;
 use crate::patience::{Patience, Verdict};
@@ -25,6 +28,8 @@ use crate::tally::Tally;
 
 /// How often the bars are refreshed from `queue.progress()`.
 const POLL_EVERY: Duration = Duration::from_millis(250);
+/// A `--bearer-command` that has run this long when the queue waits is named as a cause.
+const BEARER_COMMAND_NAMED_AFTER: Duration = Duration::from_secs(5);
 
 pub struct Pump<'q> {
     queue: &'q TransferQueue,
@@ -40,6 +45,8 @@ pub struct Pump<'q> {
     gave_up: bool,
     /// Stall reports as JSON lines (`--json`) instead of text.
     json: bool,
+    /// How long the `--bearer-command` has been running, if one is used.
+    bearer_clock: Option<Arc<CommandClock>>,
 }
 
 impl<'q> Pump<'q> {
@@ -59,7 +66,23 @@ impl<'q> Pump<'q> {
             patience: Patience::new(patience, Instant::now()),
             gave_up: false,
             json,
+            bearer_clock: None,
         }
+    }
+
+    /// Names the `--bearer-command` in the waiting reports while it runs for long.
+    pub fn naming_the_bearer_command(mut self, clock: Option<Arc<CommandClock>>) -> Self {
+        self.bearer_clock = clock;
+        self
+    }
+
+    /// How long the `--bearer-command` has run, once that is long enough to name it.
+    fn bearer_command_running_for(&self) -> Option<Duration> {
+        let running_for = self
+            .bearer_clock
+            .as_ref()?
+            .running_for(std::time::Instant::now())?;
+        (running_for >= BEARER_COMMAND_NAMED_AFTER).then_some(running_for)
     }
 
     /// Awaits `work`, keeping bars and counts current, unless a stop signal comes first.
@@ -99,15 +122,36 @@ impl<'q> Pump<'q> {
             Verdict::Wait => Ok(()),
             Verdict::Report(idle_for) => {
                 let hosts = self.queue.host_status().await?;
+                let now = SystemTime::now();
+                let patience_ends = now + self.patience.left(Instant::now());
+                if let Some(next_try_in) = no_try_before(&hosts, patience_ends, now) {
+                    // Waiting out the patience could not help: say so now.
+                    self.gave_up = true;
+                    let why = format!(
+                        "the earliest next try is in {}, after --patience runs out: gave up \
+                         without waiting for it (run the same command again then)",
+                        HumanDuration(next_try_in)
+                    );
+                    return Err(CliError::GaveUp {
+                        idle_for,
+                        hosts: std::iter::once(why)
+                            .chain(host_report::lines(&hosts, now))
+                            .collect(),
+                    });
+                }
                 self.report_stall(idle_for, &hosts);
                 Ok(())
             }
             Verdict::GiveUp(idle_for) => {
                 self.gave_up = true;
                 let hosts = self.queue.host_status().await?;
+                let bearer = self.bearer_command_running_for().map(bearer_command_line);
                 Err(CliError::GaveUp {
                     idle_for,
-                    hosts: host_report::lines(&hosts, SystemTime::now()),
+                    hosts: bearer
+                        .into_iter()
+                        .chain(host_report::lines(&hosts, SystemTime::now()))
+                        .collect(),
                 })
             }
         }
@@ -115,9 +159,11 @@ impl<'q> Pump<'q> {
 
     fn report_stall(&self, idle_for: Duration, hosts: &[ferry::HostStatus]) {
         let now = SystemTime::now();
+        let bearer = self.bearer_command_running_for();
         if self.json {
             let report = serde_json::json!({
                 "stalled_secs": idle_for.as_secs(),
+                "bearer_command_running_secs": bearer.map(|running| running.as_secs()),
                 "hosts": host_report::json(hosts, now),
             });
             self.ui.println(&report.to_string());
@@ -127,6 +173,10 @@ impl<'q> Pump<'q> {
             "waiting: nothing moved for {}s",
             idle_for.as_secs()
         ));
+        if let Some(running_for) = bearer {
+            self.ui
+                .println(&format!("  {}", bearer_command_line(running_for)));
+        }
         for line in host_report::lines(hosts, now) {
             self.ui.println(&format!("  {line}"));
         }
@@ -138,5 +188,69 @@ impl<'q> Pump<'q> {
 
     pub fn tally(&self) -> &Tally {
         &self.tally
+    }
+}
+
+/// How long until the earliest next try, when no request runs and none is due before
+/// `patience_ends`: nothing can move before the push would give up.
+fn no_try_before(
+    hosts: &[ferry::HostStatus],
+    patience_ends: SystemTime,
+    now: SystemTime,
+) -> Option<Duration> {
+    if hosts.iter().any(|host| host.running > 0) {
+        return None;
+    }
+    let earliest = hosts
+        .iter()
+        .filter(|host| host.queued > 0)
+        .map(|host| host.next_attempt_at)
+        .min()??;
+    (earliest > patience_ends).then(|| earliest.duration_since(now).unwrap_or_default())
+}
+
+/// What a waiting push says of a `--bearer-command` that has not answered.
+fn bearer_command_line(running_for: Duration) -> String {
+    format!(
+        "the --bearer-command has run for {}s without printing a token: uploads that need \
+         one wait for it (it gets no input: check that it does not prompt, or wait for a \
+         network that is down)",
+        running_for.as_secs()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry::{HostHealth, HostStatus};
+
+    use super::*;
+
+    fn host(queued: u64, running: u64, next_in: Option<u64>, now: SystemTime) -> HostStatus {
+        HostStatus {
+            host: "h:1".into(),
+            health: HostHealth::Healthy,
+            queued,
+            running,
+            next_attempt_at: next_in.map(|secs| now + Duration::from_secs(secs)),
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn only_a_queue_with_nothing_running_and_nothing_due_within_the_patience_is_given_up_early() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let ends = now + Duration::from_secs(60);
+        let later = [host(3, 0, Some(900), now), host(1, 0, Some(600), now)];
+        assert_eq!(
+            no_try_before(&later, ends, now),
+            Some(Duration::from_secs(600)),
+            "the earliest try counts"
+        );
+        let one_due = [host(3, 0, Some(900), now), host(1, 0, Some(30), now)];
+        assert_eq!(no_try_before(&one_due, ends, now), None);
+        let one_running = [host(3, 0, Some(900), now), host(0, 1, None, now)];
+        assert_eq!(no_try_before(&one_running, ends, now), None);
+        let nothing_queued = [host(0, 0, None, now)];
+        assert_eq!(no_try_before(&nothing_queued, ends, now), None);
     }
 }

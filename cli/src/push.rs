@@ -29,7 +29,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::args::{MethodArg, PushArgs};
-use crate::bearer::BearerCommand;
+use crate::bearer::{BearerCommand, CommandClock};
 use crate::destination::BaseUrl;
 use crate::error::{CliError, Outcome};
 use crate::progress_ui::ProgressUi;
@@ -68,6 +68,8 @@ pub struct RunOptions {
     pub show_bars: bool,
     /// Provides credentials right before each attempt (`--bearer-command`).
     pub authorizer: Option<Arc<dyn RequestAuthorizer>>,
+    /// How long the `--bearer-command` has been running, for the waiting reports.
+    pub bearer_clock: Option<Arc<CommandClock>>,
     /// `--resumable`: which files go through a resumable protocol, and where.
     pub resumable: Option<ResumableChoice>,
     /// `--cacert`: the PEM text of each file, trusted besides the system's roots.
@@ -82,7 +84,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
     check_patience(&args)?;
     let (base, basic) = url_credentials::parse_base_url(&args.base_url)?;
     let headers = headers::parse_all(&args.headers)?;
-    let authorizer = choose_authorizer(basic, &args, &headers)?;
+    let (authorizer, bearer_clock) = choose_authorizer(basic, &args, &headers)?;
     let method = match args.method {
         MethodArg::Put => UploadMethod::Put,
         MethodArg::Post => UploadMethod::Post,
@@ -108,6 +110,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         json: args.json,
         show_bars: !args.json && std::io::stdout().is_terminal(),
         authorizer,
+        bearer_clock,
         resumable,
         extra_root_certificates_pem: read_cacerts(&args.cacert)?,
         resume_under: Some(base.destination_prefix()),
@@ -156,13 +159,20 @@ fn check_patience(args: &PushArgs) -> Result<(), CliError> {
     )))
 }
 
-/// Who provides credentials: BASE_URL's user name and password, or `--bearer-command`.
-/// Both, or either with an `Authorization` `--header`, would fight over one header.
+/// Who provides credentials, and the command clock when a command does.
+type ChosenAuthorizer = (
+    Option<Arc<dyn RequestAuthorizer>>,
+    Option<Arc<CommandClock>>,
+);
+
+/// Who provides credentials: BASE_URL's user name and password, or `--bearer-command`
+/// (with the clock of its runs). Both, or either with an `Authorization` `--header`, would
+/// fight over one header.
 fn choose_authorizer(
     basic: Option<BasicCredentials>,
     args: &PushArgs,
     headers: &[(String, String)],
-) -> Result<Option<Arc<dyn RequestAuthorizer>>, CliError> {
+) -> Result<ChosenAuthorizer, CliError> {
     let header_given = headers
         .iter()
         .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
@@ -175,12 +185,13 @@ fn choose_authorizer(
             "an Authorization --header cannot be combined with a user name and password in \
              BASE_URL or with --bearer-command; use one of them",
         )),
-        (Some(basic), None) => Ok(Some(Arc::new(basic))),
-        (None, Some(command)) => Ok(Some(Arc::new(BearerCommand::new(
-            command.clone(),
-            args.bearer_lifetime,
-        )))),
-        (None, None) => Ok(None),
+        (Some(basic), None) => Ok((Some(Arc::new(basic)), None)),
+        (None, Some(command)) => {
+            let bearer = BearerCommand::new(command.clone(), args.bearer_lifetime);
+            let clock = bearer.clock();
+            Ok((Some(Arc::new(bearer)), Some(clock)))
+        }
+        (None, None) => Ok((None, None)),
     }
 }
 
@@ -272,7 +283,8 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
         ProgressUi::new(options.show_bars),
         options.patience,
         options.json,
-    );
+    )
+    .naming_the_bearer_command(options.bearer_clock.clone());
     let mut ids = Vec::with_capacity(plan.uploads.len());
     let under = options.resume_under.as_deref();
     let drained = enqueue_and_drain(&queue, &mut pump, &plan.uploads, &mut ids, under).await;

@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::args::StatusArgs;
 use crate::error::{CliError, Outcome};
 use crate::host_report::{self, StoredHostJson};
-use crate::{escape, reason, stdout};
+use crate::{escape, plural, reason, stdout};
 
 /// Queued transfers listed (soonest due first); the counts cover every one.
 const WAITING_LISTED: usize = 100;
@@ -239,8 +239,8 @@ fn write_waiting(report: &StatusReport<'_>, out: &mut impl Write) -> std::io::Re
         let why = match (transfer.attempts, transfer.kind) {
             (0, _) | (_, None) => "not tried yet".to_owned(),
             (attempts, Some(_)) => format!(
-                "{attempts} {} used; {}",
-                plural(attempts, "attempt", "attempts"),
+                "{} used; {}",
+                plural::count(u64::from(attempts), "attempt", "attempts"),
                 transfer.reason
             ),
         };
@@ -274,10 +274,9 @@ fn write_failures(report: &StatusReport<'_>, out: &mut impl Write) -> std::io::R
         )?;
         writeln!(
             out,
-            "    {} after {} {}: {}",
+            "    {} after {}: {}",
             failure.state,
-            failure.attempts,
-            plural(failure.attempts, "attempt", "attempts"),
+            plural::count(u64::from(failure.attempts), "attempt", "attempts"),
             escape::for_terminal(&failure.reason)
         )?;
         if !failure.header_names.is_empty() {
@@ -285,8 +284,4 @@ fn write_failures(report: &StatusReport<'_>, out: &mut impl Write) -> std::io::R
         }
     }
     Ok(())
-}
-
-fn plural(count: u32, one: &'static str, many: &'static str) -> &'static str {
-    if count == 1 { one } else { many }
 }

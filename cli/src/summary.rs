@@ -19,8 +19,8 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 
 use crate::error::{CliError, Outcome};
-use crate::escape;
 use crate::signals::StopSignal;
+use crate::{escape, plural};
 
 /// What a push did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -132,8 +132,8 @@ impl Summary {
     pub fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "{} files: {} on the server ({} uploaded now, {} already there), {} failed",
-            self.files_total,
+            "{}: {} on the server ({} uploaded now, {} already there), {} failed",
+            plural::count(self.files_total, "file", "files"),
             self.files_succeeded,
             self.files_uploaded,
             self.files_already_done,
@@ -169,17 +169,18 @@ impl Summary {
         if let Some(by) = self.interrupted_by {
             writeln!(
                 out,
-                "interrupted by {}: {} files left for the next run of the same command",
+                "interrupted by {}: {} left for the next run of the same command",
                 by.name(),
-                self.files_unfinished
+                plural::count(self.files_unfinished, "file", "files")
             )?;
         }
         if let Some(gave_up) = &self.gave_up {
             writeln!(
                 out,
-                "gave up: nothing moved for {}s (--patience): {} files left for the next run \
-                 of the same command",
-                gave_up.idle_secs, self.files_unfinished
+                "gave up: nothing moved for {}s (--patience): {} left for the next run of \
+                 the same command",
+                gave_up.idle_secs,
+                plural::count(self.files_unfinished, "file", "files")
             )?;
             for host in &gave_up.hosts {
                 writeln!(out, "  {}", escape::for_terminal(host))?;
@@ -287,6 +288,19 @@ mod tests {
         assert_eq!(json["gave_up"]["hosts"][0], "127.0.0.1:9: 20 waiting");
         let finished = Summary::default().to_json().expect("json");
         assert!(finished.contains("\"gave_up\": null"), "{finished}");
+    }
+
+    #[test]
+    fn one_file_reads_as_one_file() {
+        let summary = Summary {
+            files_total: 1,
+            files_unfinished: 1,
+            interrupted_by: Some(StopSignal::Hangup),
+            ..Summary::default()
+        };
+        let text = text_of(&summary);
+        assert!(text.starts_with("1 file: 0 on the server"), "{text}");
+        assert!(text.contains("SIGHUP: 1 file left"), "{text}");
     }
 
     #[test]

@@ -161,3 +161,33 @@ fn a_401_to_a_push_without_credentials_says_they_are_required_and_how_to_give_th
         assert!(!reason.contains("refused the credentials"), "{failure}");
     }
 }
+
+#[test]
+fn a_push_that_gives_up_while_the_bearer_command_hangs_names_the_command() {
+    let harness = harness(1000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    write_tree(&root, &files(3));
+    let gate = dir.path().join("gate");
+    // Hangs until the test opens the gate (30 s at most), then prints a token.
+    let command = format!(
+        "i=0; while [ ! -e '{0}' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; echo tok",
+        gate.display()
+    );
+    let waited = run(
+        common::push_command(&root, &harness.url("up/"), &dir.path().join("q.db"))
+            .args(["--bearer-command", &command])
+            .args(["--patience", "8", "--stall-timeout", "2"]),
+        LIMIT,
+    );
+    std::fs::write(&gate, b"").expect("gate");
+    assert_eq!(waited.code(), Some(4), "gave up: {waited:?}");
+    for said in [&waited.stdout, &waited.stderr] {
+        assert!(
+            said.contains("the --bearer-command has run for")
+                && said.contains("without printing a token"),
+            "the hanging command is named: {waited:?}"
+        );
+    }
+    assert_eq!(harness.received_all().len(), 0);
+}

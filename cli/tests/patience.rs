@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Harness, assert_stored_once, ferry, push_command, run, write_tree};
-use ferry_testkit::{DelayFault, FaultPlan, ServerConfig};
+use ferry_testkit::{DelayFault, FaultPlan, RetryAfter, ServerConfig};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -212,4 +212,37 @@ fn a_patience_shorter_than_a_request_may_wait_for_its_answer_is_refused() {
     for (name, content) in &files {
         assert_stored_once(&harness, &format!("/up/{name}"), content);
     }
+}
+
+#[test]
+fn a_server_that_asks_for_a_wait_longer_than_the_patience_is_given_up_on_at_once() {
+    let harness = Harness::start_with(ServerConfig {
+        faults: FaultPlan::always_status(503, Some(RetryAfter::Seconds(3600))),
+        ..ServerConfig::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    write_tree(&root, &small_files(2));
+    let waited = run(
+        push_command(&root, &harness.url("up/"), &dir.path().join("q.db")).args([
+            "--json",
+            "--patience",
+            "120",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(waited.code(), Some(4), "{waited:?}");
+    let summary = waited.json();
+    let idle = summary["gave_up"]["idle_secs"].as_u64().expect("idle_secs");
+    assert!(idle < 120, "gave up before the patience ran out: {summary}");
+    let why = summary["gave_up"]["hosts"][0].as_str().unwrap_or_default();
+    assert!(
+        why.contains("the earliest next try is in") && why.contains("after --patience runs out"),
+        "{summary}"
+    );
+    assert_eq!(
+        harness.stats().requests,
+        2,
+        "one attempt per file, then the wait"
+    );
 }

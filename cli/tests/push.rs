@@ -106,7 +106,7 @@ fn a_file_argument_is_uploaded_under_its_own_name() {
     assert_eq!(pushed.code(), Some(0), "{pushed:?}");
     assert_stored_once(&harness, "/single/report%20%231.pdf", b"%PDF-1.7");
     assert!(
-        pushed.stdout.contains("1 files: 1 on the server"),
+        pushed.stdout.contains("1 file: 1 on the server"),
         "{}",
         pushed.stdout
     );

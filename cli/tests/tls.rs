@@ -118,6 +118,29 @@ fn an_expired_or_misnamed_certificate_says_to_fix_the_server_not_to_trust_it() {
 }
 
 #[test]
+fn an_untrusted_certificate_for_another_name_names_both_fixes_in_one_run() {
+    let harness = tls_harness(ServerCertificate::WrongName);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    write_tree(&root, &[("a.txt".to_owned(), b"a".to_vec())]);
+    let refused = run(
+        push_command(&root, &harness.url("up/"), &dir.path().join("q.db")).arg("--json"),
+        LIMIT,
+    );
+    assert_eq!(refused.code(), Some(1), "{refused:?}");
+    let summary = refused.json();
+    let reason = summary["failures"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("issued for another host name (it names ferry-testkit.invalid)"),
+        "{summary}"
+    );
+    assert!(reason.contains("not trusted here"), "{summary}");
+    assert!(reason.contains("--cacert FILE"), "{summary}");
+}
+
+#[test]
 fn a_cacert_file_that_is_missing_or_holds_no_certificate_is_a_usage_error_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("tree");

@@ -79,9 +79,11 @@ fn classify_status(status: u16, retry_after: Option<Duration>) -> Verdict {
     let error = |kind, text: &str| TransferError::with_status(kind, status, text);
     match status {
         200..=299 => Verdict::Succeeded,
+        // The answer alone does not say whether the request carried credentials, so the
+        // text holds for both (`ferry status` shows it without knowing how it was sent).
         401 | 403 => Verdict::Auth(error(
             FailureKind::Auth,
-            "the server refused the credentials",
+            "the server asked for credentials: the request carried none it accepts",
         )),
         408 | 429 | 500..=599 => Verdict::Retry {
             error: error(

@@ -45,11 +45,10 @@ pub(crate) fn build_http_lane(config: &QueueConfig) -> Result<HttpLane, Error> {
         HttpVersionPolicy::Http1Only => builder.http1_only(),
         HttpVersionPolicy::Http2PriorKnowledge => builder.http2_prior_knowledge(),
     };
-    if let Some(tls) =
-        tls_trust::client_config(&config.extra_root_certificates_pem, config.http_version)?
-    {
-        builder = builder.use_preconfigured_tls(tls);
-    }
+    builder = builder.use_preconfigured_tls(tls_trust::client_config(
+        &config.extra_root_certificates_pem,
+        config.http_version,
+    )?);
     let client = builder.build().map_err(|error| Error::HttpClient {
         reason: error.to_string(),
     })?;

@@ -17,6 +17,7 @@ use crate::error::{CERTIFICATE_TRUST_ADVICE, FailureKind, TransferError};
 use crate::outcome::AttemptOutcome;
 
 use super::error_text::describe;
+use super::tls_trust::UntrustedForAnotherName;
 use super::unprocessed::never_processed;
 use crate::descriptors;
 
@@ -128,6 +129,17 @@ fn certificate_message(problem: &rustls::CertificateError) -> String {
                  this name: trusting it would not help"
             )
         }
+        Certificate::Other(other)
+            if let Some(both) = other.0.downcast_ref::<UntrustedForAnotherName>() =>
+        {
+            format!(
+                "the server's TLS certificate was issued for another host name (it names {}) \
+                 and is not trusted here (an unknown certificate authority signed it, or it \
+                 is self-signed): use a URL with a name the certificate lists, or give the \
+                 server a certificate for this name; then, {CERTIFICATE_TRUST_ADVICE}",
+                plain_names(&both.presented)
+            )
+        }
         Certificate::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
             Some(webpki::Error::CaUsedAsEndEntity) => {
                 untrusted("it is a self-signed certificate (CA:TRUE) that is not trusted here")
@@ -149,15 +161,47 @@ fn certificate_message(problem: &rustls::CertificateError) -> String {
 }
 
 /// "expired 12 days ago" and the like, from rustls's context when it has one.
+/// webpki's `DnsName("a.example")` and `IpAddress(127.0.0.1)` as `a.example, 127.0.0.1`.
+fn plain_names(presented: &[String]) -> String {
+    let plain = |name: &str| -> String {
+        let inner = name
+            .split_once('(')
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+            .unwrap_or(name);
+        inner.trim_matches('"').to_owned()
+    };
+    match presented {
+        [] => "no host name".to_owned(),
+        names => names
+            .iter()
+            .map(|name| plain(name))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 fn validity_detail(problem: &rustls::CertificateError) -> String {
     use rustls::CertificateError as Certificate;
     match problem {
-        Certificate::ExpiredContext { .. } | Certificate::NotValidYetContext { .. } => {
-            problem.to_string()
-        }
+        Certificate::ExpiredContext { time, not_after } => format!(
+            "expired on {}; this device's clock says {}",
+            http_date(*not_after),
+            http_date(*time)
+        ),
+        Certificate::NotValidYetContext { time, not_before } => format!(
+            "not valid yet: valid from {}; this device's clock says {}",
+            http_date(*not_before),
+            http_date(*time)
+        ),
         Certificate::NotValidYet => "not valid yet".to_owned(),
         _ => "expired".to_owned(),
     }
+}
+
+/// A certificate date as people read it ("Sun, 06 Dec 2026 22:56:51 GMT"), not seconds
+/// since 1970 (rustls's own `Display`).
+fn http_date(time: rustls::pki_types::UnixTime) -> String {
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(time.as_secs()))
 }
 
 #[cfg(test)]
@@ -214,6 +258,53 @@ mod tests {
             assert!(message.contains("trusting it would not help"), "{message}");
             assert!(!message.contains(CERTIFICATE_TRUST_ADVICE), "{message}");
         }
+    }
+
+    #[test]
+    fn an_untrusted_certificate_for_another_name_names_both_fixes_in_plain_names() {
+        let both = rustls::CertificateError::Other(rustls::OtherError(Arc::new(
+            UntrustedForAnotherName {
+                presented: vec![
+                    "DnsName(\"elsewhere.example\")".into(),
+                    "IpAddress(10.0.0.1)".into(),
+                ],
+            },
+        )));
+        let message = message_of(both);
+        assert!(
+            message.contains("(it names elsewhere.example, 10.0.0.1)"),
+            "{message}"
+        );
+        assert!(message.contains("another host name"), "{message}");
+        assert!(message.ends_with(CERTIFICATE_TRUST_ADVICE), "{message}");
+    }
+
+    #[test]
+    fn an_expired_certificate_gives_its_dates_as_dates_not_seconds() {
+        let day = |secs: u64| {
+            rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
+        };
+        let message = message_of(rustls::CertificateError::ExpiredContext {
+            time: day(1_796_515_200),
+            not_after: day(1_767_225_600),
+        });
+        assert!(
+            message.contains("expired on Thu, 01 Jan 2026 00:00:00 GMT"),
+            "{message}"
+        );
+        assert!(
+            message.contains("clock says Sun, 06 Dec 2026 00:00:00 GMT"),
+            "{message}"
+        );
+        assert!(!message.contains("1767225600"), "{message}");
+        let message = message_of(rustls::CertificateError::NotValidYetContext {
+            time: day(1_767_225_600),
+            not_before: day(1_796_515_200),
+        });
+        assert!(
+            message.contains("valid from Sun, 06 Dec 2026 00:00:00 GMT"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Which server certificates the in-process lane trusts, when the app adds its own.
+//! Which server certificates the in-process lane trusts, and how it says why it refuses one.
 //!
-//! What it is for: the system's trust (`rustls-platform-verifier`, as reqwest uses it)
-//! plus the app's `extra_root_certificates_pem` in two roles. A CA in that list anchors
+//! What it is for: the one certificate check of the in-process lane: the system's trust
+//! (`rustls-platform-verifier`, as reqwest uses it) plus the app's
+//! `extra_root_certificates_pem` in two roles. A CA in that list anchors
 //! chains as usual. A certificate the server presents *itself* that is byte-for-byte in
 //! that list is trusted as pinned: that is how a self-signed server certificate made with
 //! `openssl req -x509` works (it says `CA:TRUE`, which webpki refuses as an end entity,
@@ -13,6 +14,10 @@
 //! reads the files `SSL_CERT_FILE` and `SSL_CERT_DIR` name instead of the system's store,
 //! the certificates in those files are pinned the same way: a self-signed server
 //! certificate trusted that way works as it does with `--cacert`.
+//!
+//! A certificate refused for its issuer that also names another host is refused for both
+//! at once ([`UntrustedForAnotherName`]): trusting it alone would not help, and a user
+//! should not need a second run to learn that.
 //!
 //! What it must never do: accept a certificate that is not pinned without the platform
 //! verifier's full check, skip the handshake signature check for any certificate, or
@@ -32,17 +37,14 @@ use crate::config::HttpVersionPolicy;
 
 /// The TLS settings for a client that trusts the system's roots and `extra_pems`, each of
 /// which is one or more PEM certificates, and pins those and the certificates
-/// `SSL_CERT_FILE`/`SSL_CERT_DIR` name; `None` when there is nothing to pin (reqwest's own
-/// settings, the same platform verifier, then do).
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` name. Used also when there is nothing to pin (reqwest's
+/// own settings would use the same platform verifier) so that a refused certificate is
+/// explained the same way everywhere ([`UntrustedForAnotherName`]).
 pub(crate) fn client_config(
     extra_pems: &[String],
     http_version: HttpVersionPolicy,
-) -> Result<Option<rustls::ClientConfig>, Error> {
-    let from_environment = environment_certificates();
-    if extra_pems.is_empty() && from_environment.is_empty() {
-        return Ok(None);
-    }
-    pinning_config(extra_pems, from_environment, http_version).map(Some)
+) -> Result<rustls::ClientConfig, Error> {
+    pinning_config(extra_pems, environment_certificates(), http_version)
 }
 
 fn pinning_config(
@@ -204,6 +206,68 @@ impl PinningVerifier {
     }
 }
 
+/// A certificate from an issuer this device does not trust that also names another host:
+/// both problems in one error, so that one run says all that must change (trusting the
+/// certificate alone would not make it work).
+#[derive(Debug)]
+pub(crate) struct UntrustedForAnotherName {
+    /// The names the certificate lists, as webpki shows them (`DnsName("localhost")`).
+    pub(crate) presented: Vec<String>,
+}
+
+impl fmt::Display for UntrustedForAnotherName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "untrusted certificate for other names: {}",
+            self.presented.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UntrustedForAnotherName {}
+
+/// `error`, or when it refuses the certificate's issuer and the certificate does not name
+/// `server_name` either, an [`UntrustedForAnotherName`].
+fn also_for_another_name(
+    error: rustls::Error,
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+) -> rustls::Error {
+    let rustls::Error::InvalidCertificate(problem) = &error else {
+        return error;
+    };
+    if !refuses_the_issuer(problem) {
+        return error;
+    }
+    let Ok(certificate) = webpki::EndEntityCert::try_from(end_entity) else {
+        return error;
+    };
+    match certificate.verify_is_valid_for_subject_name(server_name) {
+        Err(webpki::Error::CertNotValidForName(names)) => {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                Arc::new(UntrustedForAnotherName {
+                    presented: names.presented,
+                }),
+            )))
+        }
+        _ => error,
+    }
+}
+
+/// Whether the verifier refused who signed the certificate (an unknown CA, or a
+/// self-signed certificate), which trusting it would fix.
+fn refuses_the_issuer(problem: &rustls::CertificateError) -> bool {
+    match problem {
+        rustls::CertificateError::UnknownIssuer => true,
+        rustls::CertificateError::Other(other) => matches!(
+            other.0.downcast_ref::<webpki::Error>(),
+            Some(webpki::Error::UnknownIssuer | webpki::Error::CaUsedAsEndEntity)
+        ),
+        _ => false,
+    }
+}
+
 impl fmt::Debug for PinningVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PinningVerifier")
@@ -231,6 +295,7 @@ impl ServerCertVerifier for PinningVerifier {
         }
         self.platform
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .map_err(|error| also_for_another_name(error, end_entity, server_name))
     }
 
     fn verify_tls12_signature(
@@ -325,6 +390,34 @@ mod tests {
             refused_as(verify(&not_yet, "localhost")),
             rustls::CertificateError::NotValidYet
         );
+    }
+
+    #[test]
+    fn an_untrusted_certificate_for_another_name_is_refused_for_both_at_once() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = PinningVerifier {
+            platform: platform_verifier(&[], provider.clone()).expect("platform verifier"),
+            pinned: Vec::new(),
+            signature_algorithms: provider.signature_verification_algorithms,
+        };
+        let in_2030 = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_893_456_000));
+        let unknown = self_signed(&["elsewhere.example"], 2020, 2040);
+        let refused = |host: &str| {
+            let name = ServerName::try_from(host.to_owned()).expect("name");
+            refused_as(verifier.verify_server_cert(&unknown, &[], &name, &[], in_2030))
+        };
+        match refused("localhost") {
+            rustls::CertificateError::Other(other) => {
+                let both = other
+                    .0
+                    .downcast_ref::<UntrustedForAnotherName>()
+                    .expect("both problems");
+                assert_eq!(both.presented, ["DnsName(\"elsewhere.example\")"]);
+            }
+            other => panic!("expected both problems, got {other:?}"),
+        }
+        let for_this_name = refused("elsewhere.example");
+        assert!(refuses_the_issuer(&for_this_name), "{for_this_name:?}");
     }
 
     #[test]
