@@ -45,6 +45,17 @@ pub struct QueueConfig {
     pub platform_stall_timeout: Duration,
     /// Pending work, network up, nothing moved for this long: a stall is diagnosed.
     pub queue_stall_after: Duration,
+    /// Whether the app is in the foreground as the queue opens; `nil`/`null` when it
+    /// cannot tell. Until told, with a background session (iOS) or WorkManager (Android)
+    /// attached, every transfer goes to the OS and no OS task is taken back: an app
+    /// relaunched in the background must not run uploads in-process, where they freeze.
+    #[uniffi(default = None)]
+    pub app_state: Option<AppState>,
+    /// The network as the queue opens; `nil`/`null` until reported, and then Ferry
+    /// treats it as expensive and constrained (transfers that may not use such a network
+    /// wait for `setNetwork`).
+    #[uniffi(default = None)]
+    pub network: Option<NetworkStatus>,
 }
 
 /// A destination that resumes big uploads: uploads whose URL starts with `url_prefix`
@@ -111,6 +122,8 @@ impl QueueConfig {
             max_platform_tasks: saturate(config.platform.max_platform_tasks),
             platform_stall_timeout: config.platform.platform_stall_timeout,
             queue_stall_after: config.platform.queue_stall_after,
+            app_state: AppState::from_core(config.app_state),
+            network: config.network.map(NetworkStatus::from_core),
         }
     }
 
@@ -144,6 +157,8 @@ impl QueueConfig {
             platform_stall_timeout: self.platform_stall_timeout,
             queue_stall_after: self.queue_stall_after,
         };
+        config.app_state = self.app_state.map_or(ferry::AppState::Unknown, Into::into);
+        config.network = self.network.map(Into::into);
         config
     }
 }
@@ -438,10 +453,22 @@ impl From<ferry::Progress> for Progress {
     }
 }
 
+/// Whether the app is visible to the user (`setAppState`, or `appState` at open).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum AppState {
     Foreground,
     Background,
+}
+
+impl AppState {
+    /// `None` for a state the app has not told.
+    fn from_core(state: ferry::AppState) -> Option<Self> {
+        match state {
+            ferry::AppState::Foreground => Some(Self::Foreground),
+            ferry::AppState::Background => Some(Self::Background),
+            ferry::AppState::Unknown => None,
+        }
+    }
 }
 
 impl From<AppState> for ferry::AppState {
@@ -462,6 +489,16 @@ pub struct NetworkStatus {
     /// Low Data Mode or Data Saver.
     #[uniffi(default = false)]
     pub constrained: bool,
+}
+
+impl NetworkStatus {
+    fn from_core(status: ferry::NetworkStatus) -> Self {
+        Self {
+            online: status.online,
+            expensive: status.expensive,
+            constrained: status.constrained,
+        }
+    }
 }
 
 impl From<NetworkStatus> for ferry::NetworkStatus {

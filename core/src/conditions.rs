@@ -1,14 +1,26 @@
 //! What the app tells Ferry about its surroundings: foreground or background, and the network.
 //!
-//! Plain data reported by the app or a platform shim; Ferry never probes the OS itself.
+//! Plain data reported by the app or a platform shim; Ferry never probes the OS itself,
+//! and never assumes what it was not told: until the app says, the app may be suspended at
+//! any moment ([`AppState::Unknown`]) and the network may be metered and constrained
+//! ([`NetworkStatus::NOT_REPORTED`]).
 
 use serde::{Deserialize, Serialize};
 
 /// Whether the app is visible to the user.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppState {
+    /// Not told yet (the default until the app passes its state at open or calls
+    /// `set_app_state`). With an OS background-transfer service attached, Ferry then acts
+    /// as in the background: every transfer goes to the OS, whose tasks survive
+    /// suspension, and no OS task is taken back. Without one (a desktop process, which is
+    /// not suspended), transfers run in-process as always.
     #[default]
+    Unknown,
+    /// Visible: small files run in-process, where they are fastest, and an OS task that
+    /// stalls is taken back.
     Foreground,
+    /// Not visible, may be suspended at any moment: everything goes to the OS.
     Background,
 }
 
@@ -22,6 +34,19 @@ pub struct NetworkStatus {
     pub constrained: bool,
 }
 
+impl NetworkStatus {
+    /// What Ferry assumes until the app reports the network: online (so attempts are
+    /// made), but expensive and constrained, so a transfer that may not use such a network
+    /// waits until the app says the network allows it.
+    pub const NOT_REPORTED: Self = Self {
+        online: true,
+        expensive: true,
+        constrained: true,
+    };
+}
+
+/// Online, neither expensive nor constrained: what a desktop on a wired or home network
+/// reports.
 impl Default for NetworkStatus {
     fn default() -> Self {
         Self {

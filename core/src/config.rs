@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::conditions::{AppState, NetworkStatus};
 use crate::resumable::ResumableConfig;
 
 /// Limits on requests in flight. Counted in requests, never in connections: on HTTP/2 many
@@ -113,6 +114,16 @@ pub struct QueueConfig {
     pub auth: AuthPolicy,
     /// Which destinations resume big files (tus, IETF draft) and from what size.
     pub resumable: ResumableConfig,
+    /// Whether the app is in the foreground as the queue opens. Leave it
+    /// [`AppState::Unknown`] only when the app cannot tell: then, with an OS
+    /// background-transfer service attached, everything goes to the OS and no OS task is
+    /// taken back until `set_app_state` says otherwise (an iOS app relaunched in the
+    /// background by its URLSession must not run small files in-process, where they
+    /// freeze).
+    pub app_state: AppState,
+    /// The network as the queue opens; `None` until the app reports it, and then Ferry
+    /// assumes [`NetworkStatus::NOT_REPORTED`] (expensive and constrained).
+    pub network: Option<NetworkStatus>,
     /// Made by [`QueueConfig::inspect_only`]: the zero request limits are meant.
     pub(crate) inspect_only: bool,
 }
@@ -230,6 +241,8 @@ impl QueueConfig {
             batching: Vec::new(),
             auth: AuthPolicy::default(),
             resumable: ResumableConfig::default(),
+            app_state: AppState::Unknown,
+            network: None,
             inspect_only: false,
         }
     }

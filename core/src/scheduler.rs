@@ -130,7 +130,8 @@ pub(crate) fn choose_lane(candidate: &Candidate, policy: &LanePolicy) -> LaneCho
         return LaneChoice::InProcess;
     }
     match policy.app_state {
-        AppState::Background => LaneChoice::Platform,
+        // Not told: the app may be suspended any moment, as in the background.
+        AppState::Background | AppState::Unknown => LaneChoice::Platform,
         AppState::Foreground if candidate.taken_back => LaneChoice::InProcess,
         AppState::Foreground if candidate.size >= policy.large_file_threshold => {
             LaneChoice::Platform

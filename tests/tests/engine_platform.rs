@@ -20,9 +20,11 @@ use support::{
 
 const LARGE: u64 = 64 * 1024;
 
+/// A foreground app's queue: the app says so as it opens the queue.
 fn platform_config(dir: &std::path::Path) -> QueueConfig {
     let mut config = quick_config(dir);
     config.platform.large_file_threshold = LARGE;
+    config.app_state = AppState::Foreground;
     config
 }
 
@@ -144,7 +146,10 @@ async fn in_the_background_everything_goes_to_the_os_within_the_task_window() {
     queue.enqueue_many(uploads).await.expect("enqueue");
 
     for _ in 0..files.len() {
-        let handoff = handoffs.recv().await.expect("a handoff");
+        let handoff = tokio::time::timeout(Duration::from_secs(60), handoffs.recv())
+            .await
+            .expect("every file is handed to the OS")
+            .expect("a handoff");
         assert!(handoff.discretionary, "created in the background");
         complete(&platform, &queue, &handoff).await;
     }
@@ -222,6 +227,65 @@ async fn an_os_task_without_progress_in_the_foreground_is_taken_back_in_process(
         queue.get(&id).await.expect("get").state,
         TransferState::Succeeded
     );
+    queue.shutdown().await.expect("shutdown");
+}
+
+/// An app relaunched in the background by its URLSession may open the queue before it can
+/// say so: until told, nothing runs in-process (it would freeze with the app) and no OS
+/// task is taken back (the OS may only be deferring it). Told "foreground", the queue
+/// recovers the stalled task as usual.
+#[tokio::test(start_paused = true)]
+async fn a_queue_not_told_its_state_sends_everything_to_the_os_and_takes_nothing_back() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 3, 4, |_, _| 2048);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let mut config = platform_config(dir.path());
+    config.app_state = AppState::Unknown;
+    let queue = open(config, &platform).await;
+    let mut events = queue.subscribe();
+    let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
+    queue.enqueue_many(uploads).await.expect("enqueue");
+    let mut handed = Vec::new();
+    for _ in 0..files.len() {
+        let handoff = tokio::time::timeout(Duration::from_secs(60), handoffs.recv())
+            .await
+            .expect("every file is handed to the OS")
+            .expect("a handoff");
+        assert!(
+            handoff.expected_bytes < LARGE,
+            "small files too go to the OS"
+        );
+        handed.push(handoff);
+    }
+    // The OS defers every task well past platform_stall_timeout (60 s).
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    while let Some(event) = events.try_next() {
+        assert!(
+            !matches!(event, TransferEvent::TakenBackFromPlatform { .. }),
+            "nothing is taken back before the app says it is in the foreground: {event:?}"
+        );
+    }
+    assert!(platform.cancelled().is_empty(), "no OS task was cancelled");
+    assert_eq!(server.stats().requests, 0, "nothing ran in-process");
+
+    queue
+        .set_app_state(AppState::Foreground)
+        .await
+        .expect("state");
+    let mut not_taken_back: std::collections::HashSet<String> = handed
+        .iter()
+        .map(|handoff| handoff.transfer_id.clone())
+        .collect();
+    wait_for(&mut events, 1000, |event| {
+        if let TransferEvent::TakenBackFromPlatform { id } = event {
+            not_taken_back.remove(&id.to_string());
+        }
+        not_taken_back.is_empty()
+    })
+    .await;
+    queue.wait_idle().await.expect("idle");
+    assert_all_received_once(&server, &files);
     queue.shutdown().await.expect("shutdown");
 }
 

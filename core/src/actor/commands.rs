@@ -70,7 +70,7 @@ impl Engine {
             Command::Bulk { request, reply } => self.start_bulk(request, reply),
             Command::SetAppState { state, reply } => {
                 let came_to_foreground =
-                    self.app_state == AppState::Background && state == AppState::Foreground;
+                    self.app_state != AppState::Foreground && state == AppState::Foreground;
                 self.app_state = state;
                 log::debug!("app state is now {:?}", self.app_state);
                 if came_to_foreground {
@@ -83,6 +83,7 @@ impl Engine {
                     self.stall_watch.moved(Instant::now()); // time offline is not a stall
                 }
                 self.network = status;
+                self.network_reported = true;
                 effects.replies.push(reply_after_commit(reply, Ok(())));
             }
             Command::WaitIdle { reply } => self.idle_waiters.push(reply),

@@ -76,7 +76,9 @@ pub(crate) struct Engine {
     pub(super) group_commit: GroupCommit,
     pub(super) finished_sender: mpsc::UnboundedSender<AttemptFinished>,
     pub(super) breakers: Breakers,
+    /// The network the app reported, or [`NetworkStatus::NOT_REPORTED`] until it does.
     pub(super) network: NetworkStatus,
+    pub(super) network_reported: bool,
     pub(super) app_state: AppState,
     pub(super) idle_waiters: Vec<oneshot::Sender<()>>,
     pub(super) shutdown_waiters: Vec<oneshot::Sender<()>>,
@@ -111,6 +113,7 @@ impl Engine {
         may_hold_upload_resources: bool,
     ) -> Self {
         let breakers = Breakers::new(config.breaker);
+        let (app_state, network) = (config.app_state, config.network);
         let auth_breakers =
             AuthBreakers::new(config.auth.breaker_threshold, config.auth.breaker_cooldown);
         let packing = Packing::new(
@@ -135,8 +138,9 @@ impl Engine {
             group_commit,
             finished_sender: reports.finished,
             breakers,
-            network: NetworkStatus::default(),
-            app_state: AppState::default(),
+            network: network.unwrap_or(NetworkStatus::NOT_REPORTED),
+            network_reported: network.is_some(),
+            app_state,
             idle_waiters: Vec::new(),
             shutdown_waiters: Vec::new(),
             bulk_jobs: VecDeque::new(),
@@ -222,6 +226,7 @@ impl Engine {
             blocked_hosts,
             retry_waiting,
             network_expensive_or_constrained: self.network.expensive || self.network.constrained,
+            network_reported: self.network_reported,
         };
         let reason = facts.reason();
         log::warn!("the queue has not moved for {after:?}: {reason}");

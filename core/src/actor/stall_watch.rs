@@ -61,6 +61,8 @@ pub(super) struct StallFacts {
     /// A queued transfer waits for its retry time.
     pub(super) retry_waiting: bool,
     pub(super) network_expensive_or_constrained: bool,
+    /// The app has told the queue what the network is.
+    pub(super) network_reported: bool,
 }
 
 impl StallFacts {
@@ -89,6 +91,12 @@ impl StallFacts {
         if self.retry_waiting {
             return "every queued transfer is waiting for its retry time".into();
         }
+        if self.network_expensive_or_constrained && !self.network_reported {
+            return "the app has not reported the network, so Ferry treats it as expensive and \
+                    constrained: queued transfers that may not use such a network wait until \
+                    the app calls set_network"
+                .into();
+        }
         if self.network_expensive_or_constrained {
             return "queued transfers may not use this expensive or constrained network".into();
         }
@@ -107,6 +115,7 @@ mod tests {
             blocked_hosts: Vec::new(),
             retry_waiting: false,
             network_expensive_or_constrained: false,
+            network_reported: true,
         }
     }
 

@@ -108,18 +108,17 @@ impl SimApp for FerryApp {
             platform: Some(Arc::clone(&shim) as Arc<dyn ferry::PlatformTransferService>),
             ..Integrations::default()
         };
-        let queue = TransferQueue::open_with(self.config.clone(), integrations)
-            .await
-            .map_err(|e| format!("opening the queue: {e}"))?;
-        let state = if foreground {
+        // The app knows its state as it opens the queue (UIApplication.applicationState,
+        // ProcessLifecycleOwner): it passes it, so no decision is made without it.
+        let mut config = self.config.clone();
+        config.app_state = if foreground {
             AppState::Foreground
         } else {
             AppState::Background
         };
-        queue
-            .set_app_state(state)
+        let queue = TransferQueue::open_with(config, integrations)
             .await
-            .map_err(|e| format!("set_app_state: {e}"))?;
+            .map_err(|e| format!("opening the queue: {e}"))?;
         let mut subscription = queue.subscribe();
         let ids = Arc::clone(&self.ids);
         let gave_up = Arc::clone(&self.gave_up);

@@ -39,6 +39,7 @@ final class BackgroundTransfersServiceTests: XCTestCase {
     private func open(_ service: BackgroundURLSessionTransferService, attach: Bool = true) async throws -> TransferQueue {
         var config = defaultQueueConfig(databasePath: scratch.databasePath)
         config.largeFileThreshold = threshold
+        config.appState = .foreground
         let queue = try await TransferQueue.openWithPlatform(config: config, platform: service)
         if attach { service.attach(queue) }
         return queue

@@ -23,9 +23,11 @@ final class PlatformLaneTests: XCTestCase {
         scratch?.remove()
     }
 
+    /// A foreground app's queue: the app says so as it opens it.
     private func config(threshold: UInt64) -> QueueConfig {
         var config = defaultQueueConfig(databasePath: scratch.databasePath)
         config.largeFileThreshold = threshold
+        config.appState = .foreground
         return config
     }
 
@@ -33,6 +35,32 @@ final class PlatformLaneTests: XCTestCase {
         let queue = try await TransferQueue.openWithPlatform(config: config(threshold: threshold), platform: platform)
         platform.attach(queue)
         return queue
+    }
+
+    /// An app relaunched in the background opens its queue saying so: even a small file,
+    /// below the threshold, goes to the OS, and nothing is sent in-process.
+    func testAQueueOpenedInTheBackgroundSendsNothingInProcess() async throws {
+        try await bounded(120, "testAQueueOpenedInTheBackgroundSendsNothingInProcess") {
+            var config = self.config(threshold: UInt64.max)
+            config.appState = .background
+            let platform = RecordingPlatform(.hold)
+            let queue = try await TransferQueue.openWithPlatform(config: config, platform: platform)
+            platform.attach(queue)
+            let prefix = Testkit.uniquePrefix("background")
+            let (file, _) = try self.scratch.randomFile("small.bin", count: 4096)
+            let id = try await queue.enqueue(upload: .put(file, to: self.base + prefix + "small.bin"))
+            let handoffs = try await platform.waitForHandoffs(1)
+            XCTAssertEqual(handoffs.map(\.transferId), [id], "even a small file goes to the OS")
+            let received = try await Testkit.received()
+            XCTAssertNil(received["/\(prefix)small.bin"], "nothing was sent in-process")
+            try await queue.shutdown()
+        }
+    }
+
+    func testAQueueConfigLeavesTheAppStateAndNetworkUntoldUntilTheAppSays() {
+        let config = defaultQueueConfig(databasePath: "/tmp/x.db")
+        XCTAssertNil(config.appState)
+        XCTAssertNil(config.network)
     }
 
     func testQueueConfigCarriesThePlatformPolicy() {

@@ -21,8 +21,10 @@ class PlatformLaneTest {
     @TempDir
     lateinit var dir: Path
 
+    /** A foreground app's queue: the app says so as it opens it. */
     private fun config(threshold: ULong) =
-        defaultQueueConfig(dir.resolve("queue.db").toString()).copy(largeFileThreshold = threshold)
+        defaultQueueConfig(dir.resolve("queue.db").toString())
+            .copy(largeFileThreshold = threshold, appState = AppState.FOREGROUND)
 
     private suspend fun open(platform: RecordingPlatform, threshold: ULong): TransferQueue =
         TransferQueue.openWithPlatform(config(threshold), platform).also { platform.attach(it) }
@@ -31,6 +33,31 @@ class PlatformLaneTest {
         val entry = Testkit.received()[path] ?: error("testkit stored nothing at $path")
         assertEquals(sha256, entry.sha256, "SHA-256 at $path")
         assertEquals(1L, entry.storedCount, "stored_count at $path")
+    }
+
+    /** An app relaunched in the background opens its queue saying so: even a small file goes to the OS. */
+    @Test
+    fun aQueueOpenedInTheBackgroundSendsNothingInProcess() = runBlocking {
+        withTimeout(GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("background")
+            val platform = RecordingPlatform(RecordingPlatform.Behaviour.HOLD)
+            val config = config(ULong.MAX_VALUE).copy(appState = AppState.BACKGROUND)
+            val queue = TransferQueue.openWithPlatform(config, platform).also { platform.attach(it) }
+            val (small, _) = randomFile(dir, "small.bin", 4096)
+            val id = queue.enqueue(put(small, "$prefix/small.bin"))
+            platform.awaitHandoffs(1)
+            assertEquals(listOf(id), platform.handoffs.map { it.transferId }, "even a small file goes to the OS")
+            assertEquals(null, Testkit.received()["$prefix/small.bin"], "nothing was sent in-process")
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    @Test
+    fun aQueueConfigLeavesTheAppStateAndNetworkUntoldUntilTheAppSays() {
+        val config = defaultQueueConfig(dir.resolve("x.db").toString())
+        assertEquals(null, config.appState)
+        assertEquals(null, config.network)
     }
 
     @Test

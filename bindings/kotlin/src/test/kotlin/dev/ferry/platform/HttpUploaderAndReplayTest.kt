@@ -5,6 +5,7 @@
 // reports through the same path).
 package dev.ferry.platform
 
+import dev.ferry.AppState
 import dev.ferry.Handoff
 import dev.ferry.Lane
 import dev.ferry.PlatformFailure
@@ -112,7 +113,7 @@ class HttpUploaderAndReplayTest {
     fun uploadsFinishedWhileClosedAreAppliedAtOpenWithoutReupload() = runBlocking {
         withTimeout(120_000) {
             val prefix = Testkit.uniquePrefix("relay-closed")
-            val config = defaultQueueConfig(dir.resolve("queue.db").toString()).copy(largeFileThreshold = THRESHOLD.toULong())
+            val config = defaultQueueConfig(dir.resolve("queue.db").toString()).copy(largeFileThreshold = THRESHOLD.toULong(), appState = AppState.FOREGROUND)
             val requestsBefore = requests()
             val duplicatesBefore = duplicatesRefused()
             val gate = CountDownLatch(1)
