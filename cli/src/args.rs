@@ -354,8 +354,8 @@ fn parse_seconds(text: &str, option: &str, hint: &str) -> Result<Duration, Strin
     }
     if seconds < 1.0 {
         return Err(format!(
-            "{option} {text} is too short: no request gets a chance in less than a second, so \
-             every attempt would fail; use at least 1 and at most 86400 seconds ({hint})"
+            "{option} {text} is too short: no request gets a chance in less than a second; use \
+             at least 1 and at most 86400 seconds ({hint})"
         ));
     }
     Ok(Duration::from_secs_f64(seconds))

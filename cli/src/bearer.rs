@@ -9,13 +9,15 @@
 //!
 //! While the command runs, its [`CommandClock`] says for how long: a push that waits
 //! names a command that hangs (the library stops waiting for it after a minute, but cannot
-//! stop it).
+//! stop it). When the push ends (done, interrupted, or out of patience) the clock stops the
+//! command: it runs in a process group of its own, which is killed, and no command starts
+//! after that (an interrupted push once left a fresh `sh -c` behind, adopted by init).
 //!
 //! What it must never do: store the token, print it, or put the command's output in an
 //! error message. The token lives in this process's memory only.
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,30 +29,69 @@ struct Token {
     expires_at: Option<SystemTime>,
 }
 
-/// Since when the command has been running, while it runs.
+/// Since when the command has been running, while it runs, and the means to stop it.
 #[derive(Debug, Default)]
 pub struct CommandClock {
-    started: Mutex<Option<Instant>>,
+    running: Mutex<Option<RunningCommand>>,
+    stopped: AtomicBool,
+}
+
+/// The command that runs now: when it started, and its process (group) id.
+#[derive(Clone, Copy, Debug)]
+struct RunningCommand {
+    started: Instant,
+    process: u32,
 }
 
 impl CommandClock {
     /// How long the running command has run by `now`; `None` when none runs.
     pub fn running_for(&self, now: Instant) -> Option<Duration> {
-        let started = *self.started.lock().unwrap_or_else(PoisonError::into_inner);
-        started.map(|started| now.saturating_duration_since(started))
+        let running = *self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        running.map(|running| now.saturating_duration_since(running.started))
     }
 
-    fn set(&self, started: Option<Instant>) {
-        *self.started.lock().unwrap_or_else(PoisonError::into_inner) = started;
+    /// Kills the running command's process group, and lets no command start after this.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let running = *self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(running) = running {
+            kill_group(running.process);
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, running: Option<RunningCommand>) {
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner) = running;
     }
 }
+
+/// Sends SIGTERM to the process group `leader` leads (the command's `sh` and what it runs).
+#[cfg(unix)]
+fn kill_group(leader: u32) {
+    if let Ok(group) = libc::pid_t::try_from(leader) {
+        // SAFETY: kill(2) takes plain integers; a group that has already ended is ESRCH,
+        // which changes nothing.
+        unsafe {
+            libc::kill(-group, libc::SIGTERM);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_leader: u32) {}
 
 /// Marks the command as running until dropped, however `fetch` returns.
 struct Running<'a>(&'a CommandClock);
 
 impl<'a> Running<'a> {
-    fn start(clock: &'a CommandClock) -> Self {
-        clock.set(Some(Instant::now()));
+    fn start(clock: &'a CommandClock, process: u32) -> Self {
+        clock.set(Some(RunningCommand {
+            started: Instant::now(),
+            process,
+        }));
         Self(clock)
     }
 }
@@ -92,17 +133,33 @@ impl BearerCommand {
     }
 
     fn fetch(&self) -> Result<Token, AuthorizerError> {
+        if self.clock.is_stopped() {
+            return Err(AuthorizerError::Temporary {
+                message: "ferry is stopping: the --bearer-command is not run again".into(),
+            });
+        }
         self.runs.fetch_add(1, Ordering::Relaxed);
-        let _running = Running::start(&self.clock);
         let obtained = SystemTime::now();
-        let output = Command::new("sh")
+        let mut command = Command::new("sh");
+        command
             .arg("-c")
             .arg(&self.command)
             .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        // A group of its own, so that `CommandClock::stop` ends what it started too.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
+            .spawn()
             .map_err(|error| AuthorizerError::SignInRequired {
                 message: format!("the --bearer-command could not be started with sh: {error}"),
+            })?;
+        let _running = Running::start(&self.clock, child.id());
+        let output = child
+            .wait_with_output()
+            .map_err(|error| AuthorizerError::SignInRequired {
+                message: format!("the --bearer-command's output could not be read: {error}"),
             })?;
         if !output.status.success() {
             let status = output
@@ -238,6 +295,55 @@ mod tests {
             None,
             "stopped when it ended"
         );
+    }
+
+    #[test]
+    fn a_stopped_clock_kills_the_running_command_and_starts_no_other() {
+        // Sleeps in a child of its shell, as a token helper that waits on a network would.
+        let dir = tempfile::tempdir().expect("dir");
+        let pid_file = dir.path().join("pid");
+        let command = format!(
+            "sleep 30 & echo $! > '{}'; wait; echo tok",
+            pid_file.display()
+        );
+        let bearer = Arc::new(BearerCommand::new(command, None));
+        let clock = bearer.clock();
+        let asking = Arc::clone(&bearer);
+        let answer =
+            std::thread::spawn(move || asking.authorize(request(), AuthReason::First).is_ok());
+        let mut sleeper = None;
+        for _ in 0..500 {
+            sleeper = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|text| text.trim().parse::<u32>().ok());
+            if sleeper.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let sleeper = sleeper.expect("the command started its sleep");
+        assert!(clock.running_for(Instant::now()).is_some(), "it runs");
+        clock.stop();
+        assert!(
+            !answer.join().expect("joined"),
+            "a killed command gives no token"
+        );
+        let gone = (0..500).any(|_| {
+            let alive = std::fs::read_to_string(format!("/proc/{sleeper}/stat"))
+                .is_ok_and(|stat| !stat.contains(") Z "));
+            if alive {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            !alive
+        });
+        assert!(gone, "the whole group ended, the shell's child too");
+        assert_eq!(clock.running_for(Instant::now()), None);
+        let again = bearer.authorize(request(), AuthReason::RefreshAfter401);
+        assert!(
+            matches!(again, Err(AuthorizerError::Temporary { .. })),
+            "nothing starts after stop: {again:?}"
+        );
+        assert_eq!(bearer.runs(), 1);
     }
 
     #[test]

@@ -185,10 +185,7 @@ async fn run_against(
         });
     }
     if let Some(gave_up) = summary.gave_up {
-        return Err(CliError::GaveUp {
-            idle_for: Duration::from_secs(gave_up.idle_secs),
-            hosts: gave_up.hosts,
-        });
+        return Err(CliError::GaveUp(gave_up));
     }
     Ok((summary, expected, described))
 }

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use crate::gave_up::GaveUp;
 use crate::signals::StopSignal;
 
 /// Every upload succeeded (or, for `status` and `demo`, the command did its job).
@@ -78,17 +79,14 @@ pub enum CliError {
         by: StopSignal,
         rerun_finishes: bool,
     },
-    /// Nothing moved for the whole `--patience`: the queue was shut down cleanly; `hosts`
-    /// says, one line per host, what its work waits for ([`CliError::detail_lines`]).
+    /// Nothing moved for the whole `--patience`, or nothing could before it ran out: the
+    /// queue was shut down cleanly; [`CliError::detail_lines`] say what the work waits for.
     #[error(
-        "gave up: nothing moved for {}s (--patience); the queue was closed cleanly, run the \
-         same command again to continue. Waiting:",
-        idle_for.as_secs()
+        "gave up: {}; the queue was closed cleanly, run the same command again to continue. \
+         Waiting:",
+        .0.why()
     )]
-    GaveUp {
-        idle_for: std::time::Duration,
-        hosts: Vec<String>,
-    },
+    GaveUp(GaveUp),
 }
 
 impl From<ferry::Error> for CliError {
@@ -128,10 +126,10 @@ impl CliError {
     /// The process exit status for this error.
     /// Lines that follow the message, each shown on its own (per host, what its work waits
     /// for).
-    pub fn detail_lines(&self) -> &[String] {
+    pub fn detail_lines(&self) -> Vec<&str> {
         match self {
-            Self::GaveUp { hosts, .. } => hosts,
-            _ => &[],
+            Self::GaveUp(gave_up) => gave_up.lines().collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -139,7 +137,7 @@ impl CliError {
         match self {
             Self::Usage(_) => EXIT_USAGE,
             Self::Interrupted { by, .. } => by.exit_code(),
-            Self::GaveUp { .. } => EXIT_GAVE_UP,
+            Self::GaveUp(_) => EXIT_GAVE_UP,
             Self::Queue(_) | Self::Busy { .. } | Self::Io { .. } | Self::Internal(_) => {
                 EXIT_CANNOT_RUN
             }

@@ -39,7 +39,9 @@ fn line(status: &HostStatus, now: SystemTime) -> String {
         HostHealth::Open { .. } => {
             "the server keeps failing, Ferry waits before it tries again".to_owned()
         }
-        HostHealth::Probing => "the server keeps failing, one probe is trying it".to_owned(),
+        HostHealth::Probing => {
+            "the server keeps failing; the next request to it is a probe".to_owned()
+        }
     };
     format!(
         "{}: {} waiting, {} running (sending or about to); {health}{}{}",

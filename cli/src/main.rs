@@ -15,6 +15,8 @@ mod demo_files;
 mod destination;
 mod error;
 mod escape;
+mod gave_up;
+mod grouped;
 mod headers;
 mod host_report;
 mod manage;

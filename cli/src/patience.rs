@@ -6,7 +6,9 @@
 //! where the push stopped, so giving up loses nothing.
 //!
 //! What it must never do: read the clock itself (the caller passes `now`), or look at
-//! anything but the progress counts: a retry that failed again is not movement.
+//! anything but the progress counts: a retry that failed again is not movement, and
+//! neither are the bytes a retry sends again (to a server that takes a body and never
+//! answers, every attempt sends the same bytes; only a new high of bytes done counts).
 
 use std::time::Duration;
 
@@ -43,13 +45,12 @@ pub enum Verdict {
     GiveUp(Duration),
 }
 
-/// The counts whose change is movement.
+/// The file counts whose change is movement (bytes count only past their highest).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Snapshot {
     files_total: u64,
     files_done: u64,
     files_failed: u64,
-    bytes_done: u64,
 }
 
 impl From<&Progress> for Snapshot {
@@ -58,7 +59,6 @@ impl From<&Progress> for Snapshot {
             files_total: progress.files_total,
             files_done: progress.files_done,
             files_failed: progress.files_failed,
-            bytes_done: progress.bytes_done,
         }
     }
 }
@@ -67,6 +67,8 @@ impl From<&Progress> for Snapshot {
 pub struct Patience {
     limit: Duration,
     last_seen: Option<Snapshot>,
+    /// The most bytes done seen: bytes sent again by a retry stay below it.
+    most_bytes_done: u64,
     last_movement: Instant,
     last_report: Option<Instant>,
 }
@@ -76,21 +78,24 @@ impl Patience {
         Self {
             limit,
             last_seen: None,
+            most_bytes_done: 0,
             last_movement: now,
             last_report: None,
         }
     }
 
-    /// How much longer the patience lasts from `now` if nothing moves.
-    pub fn left(&self, now: Instant) -> Duration {
-        (self.last_movement + self.limit).saturating_duration_since(now)
+    /// The whole patience: how long nothing may move.
+    pub fn limit(&self) -> Duration {
+        self.limit
     }
 
     /// Takes a fresh poll of the queue's progress.
     pub fn observe(&mut self, progress: &Progress, now: Instant) -> Verdict {
         let snapshot = Snapshot::from(progress);
-        if self.last_seen != Some(snapshot) {
+        let new_bytes = progress.bytes_done > self.most_bytes_done;
+        if self.last_seen != Some(snapshot) || new_bytes {
             self.last_seen = Some(snapshot);
+            self.most_bytes_done = self.most_bytes_done.max(progress.bytes_done);
             self.last_movement = now;
             self.last_report = None;
             return Verdict::Wait;
@@ -167,6 +172,31 @@ mod tests {
         assert_eq!(
             patience.observe(&progress(2), limit_after_movement),
             Verdict::GiveUp(Duration::from_secs(20))
+        );
+    }
+
+    #[test]
+    fn bytes_a_retry_sends_again_are_not_movement() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut patience = Patience::new(Duration::from_secs(20), start);
+        assert_eq!(patience.observe(&progress(0), at(0)), Verdict::Wait);
+        assert_eq!(patience.observe(&progress(200), at(1)), Verdict::Wait);
+        // The attempt stalls and is retried: its bytes drop, then are sent again.
+        assert_eq!(patience.observe(&progress(0), at(6)), Verdict::Wait);
+        assert_eq!(patience.observe(&progress(200), at(7)), Verdict::Wait);
+        assert_eq!(
+            patience.observe(&progress(200), at(21)),
+            Verdict::GiveUp(Duration::from_secs(20)),
+            "nothing moved past what was sent at 1 s"
+        );
+        let mut patience = Patience::new(Duration::from_secs(20), start);
+        patience.observe(&progress(200), at(0));
+        assert_eq!(patience.observe(&progress(201), at(19)), Verdict::Wait);
+        assert_eq!(
+            patience.observe(&progress(201), at(38)),
+            Verdict::Report(Duration::from_secs(19)),
+            "a new high is movement: idle since 19 s, not since 0 s"
         );
     }
 

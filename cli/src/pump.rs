@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ferry::{Subscription, TransferQueue};
-use indicatif::HumanDuration;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::bearer::CommandClock;
 use crate::error::CliError;
+use crate::gave_up::GaveUp;
 use crate::host_report;
 use crate::patience::{Patience, Verdict};
 use crate::progress_ui::ProgressUi;
@@ -123,21 +123,15 @@ impl<'q> Pump<'q> {
             Verdict::Report(idle_for) => {
                 let hosts = self.queue.host_status().await?;
                 let now = SystemTime::now();
-                let patience_ends = now + self.patience.left(Instant::now());
-                if let Some(next_try_in) = no_try_before(&hosts, patience_ends, now) {
+                if let Some(next_try_in) = no_try_within(&hosts, self.patience.limit(), now) {
                     // Waiting out the patience could not help: say so now.
                     self.gave_up = true;
-                    let why = format!(
-                        "the earliest next try is in {}, after --patience runs out: gave up \
-                         without waiting for it (run the same command again then)",
-                        HumanDuration(next_try_in)
-                    );
-                    return Err(CliError::GaveUp {
-                        idle_for,
-                        hosts: std::iter::once(why)
-                            .chain(host_report::lines(&hosts, now))
-                            .collect(),
-                    });
+                    return Err(CliError::GaveUp(GaveUp {
+                        idle_secs: idle_for.as_secs(),
+                        next_try_in_secs: Some(next_try_in.as_secs()),
+                        waiting_for: Vec::new(),
+                        hosts: host_report::lines(&hosts, now),
+                    }));
                 }
                 self.report_stall(idle_for, &hosts);
                 Ok(())
@@ -146,13 +140,12 @@ impl<'q> Pump<'q> {
                 self.gave_up = true;
                 let hosts = self.queue.host_status().await?;
                 let bearer = self.bearer_command_running_for().map(bearer_command_line);
-                Err(CliError::GaveUp {
-                    idle_for,
-                    hosts: bearer
-                        .into_iter()
-                        .chain(host_report::lines(&hosts, SystemTime::now()))
-                        .collect(),
-                })
+                Err(CliError::GaveUp(GaveUp {
+                    idle_secs: idle_for.as_secs(),
+                    next_try_in_secs: None,
+                    waiting_for: bearer.into_iter().collect(),
+                    hosts: host_report::lines(&hosts, SystemTime::now()),
+                }))
             }
         }
     }
@@ -191,11 +184,12 @@ impl<'q> Pump<'q> {
     }
 }
 
-/// How long until the earliest next try, when no request runs and none is due before
-/// `patience_ends`: nothing can move before the push would give up.
-fn no_try_before(
+/// How long until the earliest next try, when no request runs and none is due within a
+/// whole `patience` from `now`: waiting could not help (a server's `Retry-After` beyond the
+/// patience). A probe of a down host is due well within it (`patience.rs`).
+fn no_try_within(
     hosts: &[ferry::HostStatus],
-    patience_ends: SystemTime,
+    patience: Duration,
     now: SystemTime,
 ) -> Option<Duration> {
     if hosts.iter().any(|host| host.running > 0) {
@@ -206,7 +200,8 @@ fn no_try_before(
         .filter(|host| host.queued > 0)
         .map(|host| host.next_attempt_at)
         .min()??;
-    (earliest > patience_ends).then(|| earliest.duration_since(now).unwrap_or_default())
+    let next_try_in = earliest.duration_since(now).unwrap_or_default();
+    (next_try_in > patience).then_some(next_try_in)
 }
 
 /// What a waiting push says of a `--bearer-command` that has not answered.
@@ -239,18 +234,18 @@ mod tests {
     #[test]
     fn only_a_queue_with_nothing_running_and_nothing_due_within_the_patience_is_given_up_early() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let ends = now + Duration::from_secs(60);
+        let patience = Duration::from_secs(60);
         let later = [host(3, 0, Some(900), now), host(1, 0, Some(600), now)];
         assert_eq!(
-            no_try_before(&later, ends, now),
+            no_try_within(&later, patience, now),
             Some(Duration::from_secs(600)),
             "the earliest try counts"
         );
         let one_due = [host(3, 0, Some(900), now), host(1, 0, Some(30), now)];
-        assert_eq!(no_try_before(&one_due, ends, now), None);
+        assert_eq!(no_try_within(&one_due, patience, now), None);
         let one_running = [host(3, 0, Some(900), now), host(0, 1, None, now)];
-        assert_eq!(no_try_before(&one_running, ends, now), None);
+        assert_eq!(no_try_within(&one_running, patience, now), None);
         let nothing_queued = [host(0, 0, None, now)];
-        assert_eq!(no_try_before(&nothing_queued, ends, now), None);
+        assert_eq!(no_try_within(&nothing_queued, patience, now), None);
     }
 }

@@ -130,10 +130,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
             by,
             rerun_finishes: true,
         },
-        (None, Some(gave_up)) => CliError::GaveUp {
-            idle_for: Duration::from_secs(gave_up.idle_secs),
-            hosts: gave_up.hosts.clone(),
-        },
+        (None, Some(gave_up)) => CliError::GaveUp(gave_up.clone()),
         (None, None) => return printed.map(|()| summary.outcome()),
     };
     if let Err(error) = printed {
@@ -288,17 +285,16 @@ pub async fn execute(plan: PushPlan, options: &RunOptions) -> Result<Summary, Cl
     let mut ids = Vec::with_capacity(plan.uploads.len());
     let under = options.resume_under.as_deref();
     let drained = enqueue_and_drain(&queue, &mut pump, &plan.uploads, &mut ids, under).await;
+    // Whatever ended the push, no token is needed any more: none is fetched while the queue
+    // shuts down, and a command still running is ended with this process.
+    if let Some(clock) = &options.bearer_clock {
+        clock.stop();
+    }
     // Summarised like a finished run; what is left is queued for the next one.
     let (interrupted, gave_up) = match drained {
         Ok(()) => (None, None),
         Err(CliError::Interrupted { by, .. }) => (Some(by), None),
-        Err(CliError::GaveUp { idle_for, hosts }) => (
-            None,
-            Some(GaveUp {
-                idle_secs: idle_for.as_secs(),
-                hosts,
-            }),
-        ),
+        Err(CliError::GaveUp(gave_up)) => (None, Some(gave_up)),
         Err(error) => {
             pump.ui().finish();
             // Running attempts are queued again, durably; the next run picks them up.

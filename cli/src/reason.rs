@@ -27,26 +27,58 @@ pub const CREDENTIALS_NEEDED: &str = "the server requires credentials (none were
     user name and password in BASE_URL (https://USER:PASSWORD@host/...), or pass \
     --bearer-command CMD or -H 'Authorization: ...', and run the same command again";
 
+/// What `ferry push` says of a 401/403 when the request carried credentials.
+const CREDENTIALS_REFUSED_ADVICE: &str = "check the credentials (-H 'Authorization: ...', the \
+    password in BASE_URL, or --bearer-command) and run the same command again";
+
+/// The library's advice to an app, and what a `ferry` user does instead.
+const CLI_ADVICE: [(&str, &str); 5] = [
+    (
+        "sign the user in, then resume",
+        "fix the credentials, then run the same push again",
+    ),
+    (
+        "enqueue it again to send the new content",
+        "run the same push again to send the new content",
+    ),
+    ("enqueue regular files only", "push regular files only"),
+    (
+        "copy it to a regular file and enqueue the copy",
+        "copy it to a regular file and push the copy",
+    ),
+    (
+        "enqueue the files inside it, one by one",
+        "push the directory: its files are sent one by one",
+    ),
+];
+
 /// `error` as `ferry` shows it: the library's text with the CLI's options in its advice.
 pub fn text(error: &TransferError) -> String {
-    error
+    let mut text = error
         .to_string()
         .replace(ferry::CERTIFICATE_TRUST_ADVICE, TRUST_WITH_CACERT)
         .replace("within stall_timeout", STALL_TIMEOUT_ADVICE)
-        .replace("the request authorizer", CREDENTIALS_SOURCE)
+        .replace("the request authorizer", CREDENTIALS_SOURCE);
+    for (library, cli) in CLI_ADVICE {
+        text = text.replace(library, cli);
+    }
+    text
 }
 
 /// The reason of a failed or waiting transfer; `credentials_given` says whether its
 /// requests carried any (a password in BASE_URL, `--bearer-command`, an `Authorization`
 /// header).
 pub fn of_transfer(error: &TransferError, credentials_given: bool) -> String {
-    if error.kind == FailureKind::Auth && !credentials_given {
-        return match error.http_status {
-            Some(status) => format!("auth (HTTP {status}): {CREDENTIALS_NEEDED}"),
-            None => format!("auth: {CREDENTIALS_NEEDED}"),
-        };
+    match (error.kind, error.http_status, credentials_given) {
+        (FailureKind::Auth, Some(status), false) => {
+            format!("auth (HTTP {status}): {CREDENTIALS_NEEDED}")
+        }
+        (FailureKind::Auth, None, false) => format!("auth: {CREDENTIALS_NEEDED}"),
+        (FailureKind::Auth, Some(_), true) => {
+            format!("{}; {CREDENTIALS_REFUSED_ADVICE}", text(error))
+        }
+        _ => text(error),
     }
-    text(error)
 }
 
 #[cfg(test)]
@@ -107,6 +139,29 @@ mod tests {
         );
         assert!(asked.contains("--bearer-command"), "{asked}");
         assert!(asked.contains("HTTP 401"), "{asked}");
-        assert!(of_transfer(&refused, true).contains("refused the credentials"));
+        let refused_with = of_transfer(&refused, true);
+        assert!(
+            refused_with.contains("refused the credentials"),
+            "{refused_with}"
+        );
+        assert!(
+            refused_with.contains("check the credentials"),
+            "{refused_with}"
+        );
+    }
+
+    #[test]
+    fn advice_to_an_app_becomes_advice_to_a_ferry_user() {
+        for (library, cli) in CLI_ADVICE {
+            let error = TransferError {
+                kind: FailureKind::SourceUnreadable,
+                http_status: None,
+                message: format!("something; {library}"),
+            };
+            let shown = text(&error);
+            assert!(shown.ends_with(cli), "{shown}");
+            assert!(!shown.contains("enqueue"), "{shown}");
+            assert!(!shown.contains("resume"), "{shown}");
+        }
     }
 }

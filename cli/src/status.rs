@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::args::StatusArgs;
 use crate::error::{CliError, Outcome};
 use crate::host_report::{self, StoredHostJson};
-use crate::{escape, plural, reason, stdout};
+use crate::{escape, grouped, plural, reason, stdout};
 
 /// Queued transfers listed (soonest due first); the counts cover every one.
 const WAITING_LISTED: usize = 100;
@@ -209,8 +209,8 @@ fn write_text(
     if report.superseded_failures > 0 {
         writeln!(
             out,
-            "  ({} failures of earlier runs not listed: a later run uploaded or retried the same file)",
-            report.superseded_failures
+            "  ({} of earlier runs not listed: a later run uploaded or retried the same file)",
+            plural::count(report.superseded_failures, "failure", "failures")
         )?;
     }
     let hosts = host_report::stored_lines(&snapshot.hosts, snapshot.taken_at);
@@ -265,23 +265,114 @@ fn write_failures(report: &StatusReport<'_>, out: &mut impl Write) -> std::io::R
         return Ok(());
     }
     writeln!(out, "failures ({}):", report.failures.len())?;
-    for failure in &report.failures {
-        writeln!(
-            out,
-            "  {} -> {}",
-            escape::path_for_terminal(&failure.source),
-            escape::for_terminal(&failure.destination)
-        )?;
-        writeln!(
-            out,
-            "    {} after {}: {}",
-            failure.state,
-            plural::count(u64::from(failure.attempts), "attempt", "attempts"),
-            escape::for_terminal(&failure.reason)
-        )?;
-        if !failure.header_names.is_empty() {
-            writeln!(out, "    headers sent: {}", failure.header_names.join(", "))?;
+    let groups = grouped::by_reason(&report.failures, |failure| {
+        (failure.state, failure.reason.as_str())
+    });
+    for ((state, reason), members) in groups {
+        if members.len() > 1 {
+            writeln!(
+                out,
+                "  {} {state}: {}",
+                plural::count(members.len() as u64, "transfer", "transfers"),
+                escape::for_terminal(reason)
+            )?;
+        }
+        for failure in members.iter().take(grouped::NAMES_SHOWN) {
+            write_failure(failure, members.len() == 1, out)?;
+        }
+        if let Some(more) = grouped::more_line(members.len()) {
+            writeln!(out, "    {more}")?;
         }
     }
     Ok(())
+}
+
+/// One failed transfer: where from and to, and, when no group line said it, its state
+/// and reason.
+fn write_failure(
+    failure: &StatusTransfer,
+    with_reason: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "  {} -> {}",
+        escape::path_for_terminal(&failure.source),
+        escape::for_terminal(&failure.destination)
+    )?;
+    let attempts = plural::count(u64::from(failure.attempts), "attempt", "attempts");
+    if with_reason {
+        writeln!(
+            out,
+            "    {} after {attempts}: {}",
+            failure.state,
+            escape::for_terminal(&failure.reason)
+        )?;
+    } else {
+        writeln!(out, "    after {attempts}")?;
+    }
+    if !failure.header_names.is_empty() {
+        writeln!(out, "    headers sent: {}", failure.header_names.join(", "))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(index: usize, reason: &str) -> StatusTransfer {
+        StatusTransfer {
+            id: format!("id{index}"),
+            source: format!("/src/f{index}.txt").into(),
+            destination: format!("http://h/f{index}.txt"),
+            method: "PUT",
+            state: "auth_required",
+            attempts: 1,
+            next_try_in_secs: None,
+            kind: Some("auth"),
+            http_status: Some(401),
+            reason: reason.into(),
+            header_names: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn failures_with_one_reason_are_told_once_with_a_few_transfers() {
+        let mut failures: Vec<StatusTransfer> = (0..300)
+            .map(|index| failure(index, "needs credentials"))
+            .collect();
+        failures.push(failure(300, "something else"));
+        let report = StatusReport {
+            database: "q.db".into(),
+            in_use: Some(false),
+            total: 301,
+            by_state: BTreeMap::new(),
+            bytes_total: 0,
+            bytes_succeeded: 0,
+            records_total: 301,
+            records_by_state: BTreeMap::new(),
+            superseded_failures: 0,
+            hosts: Vec::new(),
+            waiting: Vec::new(),
+            failures,
+        };
+        let mut text = Vec::new();
+        write_failures(&report, &mut text).expect("written");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(
+            text.contains("  300 transfers auth_required: needs credentials\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    ... and 295 more with the same reason"),
+            "{text}"
+        );
+        assert!(!text.contains("f5.txt"), "{text}");
+        assert!(
+            text.contains("/src/f300.txt -> http://h/f300.txt\n    auth_required after 1 attempt: something else"),
+            "{text}"
+        );
+        assert!(text.lines().count() < 20, "{text}");
+    }
 }

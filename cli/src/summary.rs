@@ -19,8 +19,9 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 
 use crate::error::{CliError, Outcome};
+pub use crate::gave_up::GaveUp;
 use crate::signals::StopSignal;
-use crate::{escape, plural};
+use crate::{escape, grouped, plural};
 
 /// What a push did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -65,14 +66,6 @@ pub struct Summary {
     pub failures: Vec<FailureReport>,
     /// Paths deliberately not sent (links to directories, sockets, ...).
     pub skipped: Vec<SkipReport>,
-}
-
-/// Why a push stopped waiting: nothing moved for `idle_secs`, and per host what blocks it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct GaveUp {
-    pub idle_secs: u64,
-    /// One line per host with work: what it waits for (breaker, last error, next try).
-    pub hosts: Vec<String>,
 }
 
 /// One file that did not make it, and why.
@@ -177,13 +170,12 @@ impl Summary {
         if let Some(gave_up) = &self.gave_up {
             writeln!(
                 out,
-                "gave up: nothing moved for {}s (--patience): {} left for the next run of \
-                 the same command",
-                gave_up.idle_secs,
+                "gave up: {}: {} left for the next run of the same command",
+                gave_up.why(),
                 plural::count(self.files_unfinished, "file", "files")
             )?;
-            for host in &gave_up.hosts {
-                writeln!(out, "  {}", escape::for_terminal(host))?;
+            for line in gave_up.lines() {
+                writeln!(out, "  {}", escape::for_terminal(line))?;
             }
         }
         for skip in &self.skipped {
@@ -196,14 +188,31 @@ impl Summary {
         }
         if !self.failures.is_empty() {
             writeln!(out, "failures ({}):", self.failures.len())?;
-            for failure in &self.failures {
+            let groups = grouped::by_reason(&self.failures, |failure| {
+                (failure.state.as_str(), failure.reason.as_str())
+            });
+            for ((state, reason), members) in groups {
+                if let [only] = members.as_slice() {
+                    writeln!(
+                        out,
+                        "  {} [{state}] {}",
+                        escape::path_for_terminal(&only.path),
+                        escape::for_terminal(reason)
+                    )?;
+                    continue;
+                }
                 writeln!(
                     out,
-                    "  {} [{}] {}",
-                    escape::path_for_terminal(&failure.path),
-                    failure.state,
-                    escape::for_terminal(&failure.reason)
+                    "  {} [{state}] {}:",
+                    plural::count(members.len() as u64, "file", "files"),
+                    escape::for_terminal(reason)
                 )?;
+                for failure in members.iter().take(grouped::NAMES_SHOWN) {
+                    writeln!(out, "    {}", escape::path_for_terminal(&failure.path))?;
+                }
+                if let Some(more) = grouped::more_line(members.len()) {
+                    writeln!(out, "    {more}")?;
+                }
             }
             writeln!(
                 out,
@@ -273,6 +282,7 @@ mod tests {
             gave_up: Some(GaveUp {
                 idle_secs: 6,
                 hosts: vec!["127.0.0.1:9: 20 waiting".into()],
+                ..GaveUp::default()
             }),
             ..Summary::default()
         };
@@ -288,6 +298,45 @@ mod tests {
         assert_eq!(json["gave_up"]["hosts"][0], "127.0.0.1:9: 20 waiting");
         let finished = Summary::default().to_json().expect("json");
         assert!(finished.contains("\"gave_up\": null"), "{finished}");
+    }
+
+    #[test]
+    fn failures_with_one_reason_are_told_once_with_a_few_names() {
+        let failure = |index: usize, reason: &str| FailureReport {
+            path: format!("f{index}.txt").into(),
+            destination: None,
+            state: "auth_required".into(),
+            kind: None,
+            http_status: Some(401),
+            reason: reason.into(),
+        };
+        let mut failures: Vec<FailureReport> = (0..300)
+            .map(|index| failure(index, "needs credentials"))
+            .collect();
+        failures.push(failure(300, "something else"));
+        let summary = Summary {
+            failures,
+            ..Summary::default()
+        };
+        let text = text_of(&summary);
+        assert!(text.contains("failures (301):"), "{text}");
+        assert!(
+            text.contains("  300 files [auth_required] needs credentials:\n    f0.txt\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    ... and 295 more with the same reason"),
+            "{text}"
+        );
+        assert!(!text.contains("f5.txt"), "five names shown: {text}");
+        assert!(
+            text.contains("  f300.txt [auth_required] something else"),
+            "{text}"
+        );
+        assert_eq!(
+            json_of(&summary)["failures"].as_array().map(Vec::len),
+            Some(301)
+        );
     }
 
     #[test]

@@ -191,3 +191,58 @@ fn a_push_that_gives_up_while_the_bearer_command_hangs_names_the_command() {
     }
     assert_eq!(harness.received_all().len(), 0);
 }
+
+/// The pids in `file`, one per line.
+fn pids_in(file: &std::path::Path) -> Vec<u32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+fn an_interrupted_push_ends_its_bearer_command_and_starts_no_other() {
+    let harness = harness(1000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("tree");
+    write_tree(&root, &files(6));
+    let pids = dir.path().join("pids");
+    // Each run leaves its pid and hangs (30 s at most) in a child of its shell.
+    let command = format!("sleep 30 & echo $! >> '{}'; wait; echo tok", pids.display());
+    let mut push = common::spawn_piped(
+        common::push_command(&root, &harness.url("up/"), &dir.path().join("q.db"))
+            .args(["--bearer-command", &command]),
+    );
+    let started = (0..1000).any(|_| {
+        let found = !pids_in(&pids).is_empty();
+        if !found {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        found
+    });
+    assert!(started, "the command ran");
+    let pid = libc::pid_t::try_from(push.id()).expect("pid");
+    // SAFETY: kill(2) on the child this test spawned and has not reaped yet.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0, "kill");
+    let status = common::wait_bounded(&mut push, LIMIT).expect("ferry stops after SIGINT");
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let ran = pids_in(&pids);
+    assert_eq!(
+        ran.len(),
+        1,
+        "no command started while the push stopped: {ran:?}"
+    );
+    let all_gone = (0..500).any(|_| {
+        let alive = ran.iter().any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| !stat.contains(") Z "))
+        });
+        if alive {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        !alive
+    });
+    assert!(all_gone, "the command's processes ended with the push");
+    assert_eq!(harness.received_all().len(), 0);
+}

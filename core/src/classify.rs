@@ -85,17 +85,26 @@ fn classify_status(status: u16, retry_after: Option<Duration>) -> Verdict {
             FailureKind::Auth,
             "the server asked for credentials: the request carried none it accepts",
         )),
-        408 | 429 | 500..=599 => Verdict::Retry {
-            error: error(
-                FailureKind::HttpStatus,
-                "the server asked to try again later",
-            ),
-            server_delay: if matches!(status, 429 | 503) {
+        408 | 429 | 500..=599 => {
+            let server_delay = if matches!(status, 429 | 503) {
                 retry_after
             } else {
                 None
-            },
-        },
+            };
+            // The delay the server asked for, as it asked: a longer one than
+            // `RetryPolicy::max_server_delay` is waited for only that long.
+            let text = match server_delay {
+                Some(delay) => format!(
+                    "the server asked to try again in {} s (Retry-After)",
+                    delay.as_secs()
+                ),
+                None => "the server asked to try again later".to_owned(),
+            };
+            Verdict::Retry {
+                error: error(FailureKind::HttpStatus, &text),
+                server_delay,
+            }
+        }
         300..=399 => Verdict::Permanent(error(
             FailureKind::HttpStatus,
             "the server redirected the upload; use the final URL as destination",
@@ -181,8 +190,13 @@ mod tests {
     fn only_429_and_503_carry_the_server_delay() {
         for (status, delay) in [(429, Some(9)), (503, Some(9)), (500, None), (408, None)] {
             match classify(&response(status)) {
-                Verdict::Retry { server_delay, .. } => {
-                    assert_eq!(server_delay, delay.map(Duration::from_secs), "{status}")
+                Verdict::Retry {
+                    server_delay,
+                    error,
+                } => {
+                    assert_eq!(server_delay, delay.map(Duration::from_secs), "{status}");
+                    let says_the_delay = error.message.contains("try again in 9 s");
+                    assert_eq!(says_the_delay, delay.is_some(), "{status}: {error}");
                 }
                 other => panic!("{status} should retry, got {other:?}"),
             }

@@ -129,7 +129,7 @@ fn open_blocking(
 fn changed_since_enqueued() -> TransferError {
     TransferError::new(
         FailureKind::SourceChanged,
-        "the source file changed after it was enqueued",
+        "the source file changed after it was enqueued; enqueue it again to send the new content",
     )
 }
 

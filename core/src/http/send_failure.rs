@@ -120,7 +120,9 @@ fn certificate_message(problem: &rustls::CertificateError) -> String {
         ),
         Certificate::NotValidForName | Certificate::NotValidForNameContext { .. } => {
             let detail = match problem {
-                Certificate::NotValidForNameContext { .. } => format!(" ({problem})"),
+                Certificate::NotValidForNameContext { presented, .. } => {
+                    format!(" (it names {})", plain_names(presented))
+                }
                 _ => String::new(),
             };
             format!(

@@ -175,9 +175,20 @@ impl PinningVerifier {
             )))
         };
         let certificate = webpki::EndEntityCert::try_from(pinned).map_err(unreadable)?;
+        // With the names it lists and its dates, as the platform verifier says them.
         certificate
             .verify_is_valid_for_subject_name(server_name)
-            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::NotValidForName))?;
+            .map_err(|error| {
+                rustls::Error::InvalidCertificate(match error {
+                    webpki::Error::CertNotValidForName(names) => {
+                        CertificateError::NotValidForNameContext {
+                            expected: names.expected,
+                            presented: names.presented,
+                        }
+                    }
+                    _ => CertificateError::NotValidForName,
+                })
+            })?;
         // Its dates, through webpki's path check with the certificate as its own anchor:
         // webpki checks an end entity's validity period before its basic constraints, so
         // a self-signed `CA:TRUE` certificate within its dates ends in `CaUsedAsEndEntity`
@@ -193,12 +204,16 @@ impl PinningVerifier {
             None,
         );
         match checked.map(|_| ()) {
-            Err(webpki::Error::CertExpired { .. }) => {
-                Err(rustls::Error::InvalidCertificate(CertificateError::Expired))
+            Err(webpki::Error::CertExpired { time, not_after }) => {
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::ExpiredContext { time, not_after },
+                ))
             }
-            Err(webpki::Error::CertNotValidYet { .. }) => Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidYet,
-            )),
+            Err(webpki::Error::CertNotValidYet { time, not_before }) => {
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidYetContext { time, not_before },
+                ))
+            }
             // The key is the one the user chose: how it is signed or constrained is not
             // asked again.
             _ => Ok(()),
@@ -375,20 +390,24 @@ mod tests {
         let current = self_signed(&["localhost", "127.0.0.1"], 2020, 2040);
         assert!(verify(&current, "localhost").is_ok());
         assert!(verify(&current, "127.0.0.1").is_ok());
-        assert_eq!(
-            refused_as(verify(&current, "other.example")),
-            rustls::CertificateError::NotValidForName
+        let misnamed = refused_as(verify(&current, "other.example"));
+        assert!(
+            matches!(&misnamed, rustls::CertificateError::NotValidForNameContext { presented, .. }
+                if presented.len() == 2),
+            "with the names it lists: {misnamed:?}"
         );
         let expired = self_signed(&["localhost"], 2000, 2001);
-        assert_eq!(
-            refused_as(verify(&expired, "localhost")),
-            rustls::CertificateError::Expired,
-            "webpki checks the dates before refusing a CA as an end entity"
+        let refused = refused_as(verify(&expired, "localhost"));
+        assert!(
+            matches!(refused, rustls::CertificateError::ExpiredContext { .. }),
+            "webpki checks the dates before refusing a CA as an end entity, and gives them: \
+             {refused:?}"
         );
         let not_yet = self_signed(&["localhost"], 2035, 2040);
-        assert_eq!(
-            refused_as(verify(&not_yet, "localhost")),
-            rustls::CertificateError::NotValidYet
+        let refused = refused_as(verify(&not_yet, "localhost"));
+        assert!(
+            matches!(refused, rustls::CertificateError::NotValidYetContext { .. }),
+            "{refused:?}"
         );
     }
 
