@@ -393,7 +393,7 @@ pub struct TransferError {
     pub kind: FailureKind,
     /// The server's HTTP status, when the failure is an answer from the server.
     pub http_status: Option<u16>,
-    /// The failure in words for a person (never a header value or a URL's query).
+    /// The failure in words for a person (never a header value).
     pub message: String,
 }
 

@@ -12,7 +12,7 @@ pub struct Handoff {
     /// Correlates the OS task with the transfer. Shims store it where the OS keeps it
     /// across relaunches (`URLSessionTask.taskDescription`, WorkManager's unique name).
     pub key: String,
-    /// The transfer this task carries.
+    /// The transfer this task carries (for a packed batch, its first file's).
     pub transfer_id: String,
     /// The request body, ready to send as is. The OS services read bodies from files only.
     pub body_path: PathBuf,
