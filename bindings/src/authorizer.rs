@@ -14,6 +14,7 @@ use crate::records::Header;
 /// What an attempt is about to send, for the authorizer to sign.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct RequestInfo {
+    /// The transfer's id (a UUID), also its idempotency key.
     pub transfer_id: String,
     /// The upload's URL (for a packed batch, the batch endpoint).
     pub destination: String,
@@ -59,15 +60,21 @@ impl std::fmt::Debug for Authorization {
 /// Thrown by an authorizer that cannot give credentials now.
 ///
 /// The field is `reason`, not `message`: a Kotlin exception field named `message` clashes
-/// with `Throwable.message` (workaround for https://github.com/mozilla/uniffi-rs/issues/1434).
+/// with `Throwable.message` (workaround for <https://github.com/mozilla/uniffi-rs/issues/1434>).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum AuthorizerError {
     /// The user must sign in: the transfer waits in `AuthRequired` until `resume`.
     #[error("sign-in required: {reason}")]
-    SignInRequired { reason: String },
+    SignInRequired {
+        /// Why, for a person; stored with the transfer, so never a secret.
+        reason: String,
+    },
     /// Try again later (offline, the token service is down): retried with backoff.
     #[error("credentials temporarily unavailable: {reason}")]
-    Temporary { reason: String },
+    Temporary {
+        /// Why, for a person; stored with the transfer, so never a secret.
+        reason: String,
+    },
 }
 
 /// An authorizer that throws anything else is treated as temporarily unavailable.
@@ -85,6 +92,15 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for AuthorizerError {
 /// each OS handoff; it may block while it refreshes a token.
 #[uniffi::export(foreign)]
 pub trait RequestAuthorizer: Send + Sync {
+    /// The URL and headers for the attempt `request` describes: the current credentials
+    /// for `First`, fresh ones for the other reasons. Must answer within
+    /// `authorizeTimeout`, or the attempt is retried later.
+    ///
+    /// # Errors
+    ///
+    /// Throw `SignInRequired` when only the user can fix it (the transfer then waits for
+    /// `resume`), `Temporary` when a later try may work (retried with backoff). Anything
+    /// else thrown counts as `Temporary`.
     fn authorize(
         &self,
         request: RequestInfo,

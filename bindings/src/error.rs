@@ -5,43 +5,114 @@
 
 use ferry::Error;
 
+/// Every error a Ferry call throws, with a message that says what went wrong and what to
+/// do. Catch the case to act on it in code; show the message to a person.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 #[uniffi(flat_error)]
 pub enum FerryError {
+    /// An enqueued source file does not exist. Nothing was queued for it.
     #[error("{message}")]
-    SourceMissing { message: String },
+    SourceMissing {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// An enqueued source is a directory, a pipe, a device or another special file, not a
+    /// regular file. Nothing was queued for it; the message says what to enqueue instead.
     #[error("{message}")]
-    SourceNotAFile { message: String },
+    SourceNotAFile {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// An enqueued source file cannot be opened or read (permissions, an I/O error).
+    /// Nothing was queued for it.
     #[error("{message}")]
-    SourceUnreadable { message: String },
+    SourceUnreadable {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// A source file changed after it was enqueued; enqueue it again to send the new content.
     #[error("{message}")]
-    SourceChanged { message: String },
+    SourceChanged {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// The destination is not an absolute http or https URL Ferry can send to (or it holds a
+    /// password, which would be stored). The message shows it without its query.
     #[error("{message}")]
-    InvalidUrl { message: String },
+    InvalidUrl {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// A header name or value HTTP does not allow, an empty multipart field name, or an
+    /// `idempotencyHeader` that is not a header name. Nothing was queued or opened.
     #[error("{message}")]
-    InvalidHeader { message: String },
+    InvalidHeader {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// A text given as a transfer id is not one (a UUID).
     #[error("{message}")]
-    InvalidTransferId { message: String },
+    InvalidTransferId {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// No transfer has this id: it was never enqueued in this database, or it was purged.
     #[error("{message}")]
-    NotFound { message: String },
+    NotFound {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// The transfer's state does not allow this call (retrying one that succeeded, pausing a
+    /// cancelled one...). The transfer is unchanged.
     #[error("{message}")]
-    IllegalTransition { message: String },
+    IllegalTransition {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// The database could not be opened, read or written: in use by another opener, damaged,
+    /// written by a newer Ferry, its directory missing, a full or failing disk. The message
+    /// names the file and what to do; what is already on disk is kept.
     #[error("{message}")]
-    Database { message: String },
+    Database {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// The HTTP client could not be built at open, usually because a certificate in
+    /// `extraRootCertificatesPem` cannot be read.
     #[error("{message}")]
-    HttpClient { message: String },
+    HttpClient {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
     /// A `QueueConfig` value would make every attempt fail or nothing run; the message
     /// names the field and what to use instead.
     #[error("{message}")]
-    InvalidConfig { message: String },
+    InvalidConfig {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
     /// A bulk call (`cancelWhere`, `retryWhere`, `purgeWhere`) selected a state it never
     /// changes; the message says which states it acts on.
     #[error("{message}")]
-    InvalidSelection { message: String },
+    InvalidSelection {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// The queue has been closed (or stopped after a failed disk sync): open it again to
+    /// go on. Nothing durable is lost.
     #[error("{message}")]
-    Closed { message: String },
+    Closed {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
+    /// Ferry could not run the call: a bug in Ferry made it panic (the queue's stored state
+    /// is intact; report the message), or Ferry's runtime could not start or is shutting
+    /// down.
     #[error("{message}")]
-    Internal { message: String },
+    Internal {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
 }
 
 impl From<Error> for FerryError {

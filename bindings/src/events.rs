@@ -11,58 +11,97 @@ use std::time::Duration;
 use crate::records::{HostStatus, TransferError};
 use crate::runtime;
 
+/// Something that happened to a transfer, or to the queue. Every state change is on disk
+/// before its event is sent, so a UI never shows what a crash could take back. Events of
+/// one transfer arrive in the order they happened.
 #[derive(Clone, Debug, PartialEq, uniffi::Enum)]
 pub enum TransferEvent {
+    /// An attempt began: the transfer is running, in the app's process or as an OS task.
     Started {
+        /// The transfer's id.
         id: String,
+        /// The attempt's number among those the transfer has used up (1 for the first).
         attempt: u32,
     },
+    /// Bytes moved on a running attempt; at most one per transfer per
+    /// `progressInterval`, only when the count changed.
     Progress {
+        /// The transfer's id.
         id: String,
+        /// Bytes of the body the running attempt has sent so far. It can go back to a
+        /// smaller number when an attempt starts over: show it, do not add it up.
         bytes_sent: u64,
+        /// The file's size at enqueue, in bytes.
         bytes_total: u64,
     },
+    /// The attempt failed; the transfer is queued again and starts after `delay`.
     Retrying {
+        /// The transfer's id.
         id: String,
+        /// Attempts used up so far, the failed one included.
         attempt: u32,
+        /// How long until the next attempt: a backoff, or the server's `Retry-After`.
         delay: Duration,
+        /// Why the attempt failed.
         error: TransferError,
     },
+    /// The server accepted the upload (a 2xx answer). Final.
     Succeeded {
+        /// The transfer's id.
         id: String,
     },
+    /// The transfer failed for good: a permanent error or every allowed attempt used up.
+    /// It stays failed until `retry`.
     Failed {
+        /// The transfer's id.
         id: String,
+        /// Why it failed.
         error: TransferError,
     },
+    /// The server refused the credentials (or the request authorizer asked for a sign-in):
+    /// sign the user in, then `resume` the transfer.
     AuthRequired {
+        /// The transfer's id.
         id: String,
+        /// The refusal.
         error: TransferError,
     },
+    /// Paused by the app; a running attempt was stopped. Waits for `resume`.
     Paused {
+        /// The transfer's id.
         id: String,
     },
+    /// Queued again by `resume` or `retry`.
     Requeued {
+        /// The transfer's id.
         id: String,
     },
+    /// Cancelled by the app (or by the user through the OS); a running attempt was
+    /// stopped. Final.
     Cancelled {
+        /// The transfer's id.
         id: String,
     },
     /// The OS made no progress on this transfer's background task while the app was in
     /// the foreground; Ferry cancelled it and runs the transfer in-process.
     TakenBackFromPlatform {
+        /// The transfer's id.
         id: String,
     },
     /// A diagnostic: work is pending and the network is up, but nothing has moved for
     /// `idle_for`; `reason` says why, as far as Ferry can tell, and `hosts` per host (as
     /// `hostStatus()`).
     QueueStalled {
+        /// Why nothing moves, in words for a person.
         reason: String,
+        /// How long nothing has moved.
         idle_for: std::time::Duration,
+        /// Per host with work, why it waits.
         hosts: Vec<HostStatus>,
     },
     /// The observer fell behind and `missed` events were dropped; call `list` to catch up.
     Lagged {
+        /// How many events this observer missed (the transfers are unaffected).
         missed: u64,
     },
 }
@@ -125,6 +164,8 @@ impl From<ferry::TransferEvent> for TransferEvent {
 /// Implemented by the app to receive events.
 #[uniffi::export(foreign)]
 pub trait TransferObserver: Send + Sync {
+    /// Called once per event, in order, on Ferry's thread, never two at a time for one
+    /// subscription. Return quickly; hop to the main thread for UI work.
     fn on_event(&self, event: TransferEvent);
 }
 
@@ -154,7 +195,7 @@ impl EventSubscription {
 impl EventSubscription {
     /// Stops delivering events. Calling it twice is harmless. Not named `close`: UniFFI's
     /// Kotlin objects already have `AutoCloseable.close()`, which frees the object and so
-    /// unsubscribes too (workaround for https://github.com/mozilla/uniffi-rs/issues/2955).
+    /// unsubscribes too (workaround for <https://github.com/mozilla/uniffi-rs/issues/2955>).
     pub fn unsubscribe(&self) {
         let task = match self.task.lock() {
             Ok(mut guard) => guard.take(),

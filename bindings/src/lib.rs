@@ -6,9 +6,15 @@
 //! background-transfer service (the platform lane). It must never hold
 //! business logic: a decision made here would differ between Rust and the apps.
 //!
-//! Every async method runs on a tokio runtime this library owns ([`runtime`]), never on
+//! Every async method runs on a tokio runtime this library owns (`runtime.rs`), never on
 //! the caller's thread or executor, and a panic inside it reaches the caller as
 //! [`FerryError::Internal`] instead of killing the app.
+//!
+//! The doc comments here are what Swift's Quick Help and KDoc show (UniFFI copies them),
+//! so every public item has one (`missing_docs`), written for the app developer.
+
+#![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 uniffi::setup_scaffolding!();
 

@@ -14,12 +14,21 @@ use std::sync::{Arc, LazyLock, Once, RwLock};
 /// Ferry logs at `Info` and above to the platform logger when the app set no sink.
 const PLATFORM_LEVEL: log::LevelFilter = log::LevelFilter::Info;
 
+/// How important a log line is, most important first. A sink set with a level receives
+/// that level and every one above it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum LogLevel {
+    /// Something failed that the app may need to act on (a database that cannot be
+    /// synced, a platform service that panicked).
     Error,
+    /// Something unexpected Ferry worked around (limits lowered to fit the process's open
+    /// file limit, a queue that has not moved for a while).
     Warn,
+    /// What happened at a glance: opens, requeues after a restart, shutdowns.
     Info,
+    /// Details for debugging one transfer or host.
     Debug,
+    /// Everything, for debugging Ferry itself; verbose.
     Trace,
 }
 
@@ -51,6 +60,8 @@ impl From<LogLevel> for log::LevelFilter {
 /// Ferry's threads: return quickly.
 #[uniffi::export(foreign)]
 pub trait LogSink: Send + Sync {
+    /// One log line: its `level`, the Rust module that wrote it (`target`, e.g.
+    /// `ferry::actor`) and the `message`. A sink that throws loses only that line.
     fn log(&self, level: LogLevel, target: String, message: String);
 }
 

@@ -22,9 +22,11 @@ pub struct Handoff {
     /// relaunches (`URLSessionTask.taskDescription`, WorkManager's unique work name) and
     /// use it in `platformProgress`, `platformFinished` and `outstanding`.
     pub key: String,
+    /// The transfer this task carries (for a packed batch, its first file's).
     pub transfer_id: String,
     /// The request body, ready to send as is, as a file (OS services upload from files).
     pub body_path: String,
+    /// The URL to send to: the destination, or what the request authorizer gave for it.
     pub url: String,
     /// `PUT` or `POST`.
     pub method: String,
@@ -33,7 +35,11 @@ pub struct Handoff {
     pub headers: Vec<Header>,
     /// The body's size (`countOfBytesClientExpectsToSend`).
     pub expected_bytes: u64,
+    /// The task may use an expensive network (cellular, a hotspot): iOS
+    /// `allowsExpensiveNetworkAccess`; on Android, require an unmetered network when false.
     pub allow_expensive: bool,
+    /// The task may use a constrained network (Low Data Mode, Data Saver): iOS
+    /// `allowsConstrainedNetworkAccess`.
     pub allow_constrained: bool,
     /// The OS may delay the task for better conditions (iOS `isDiscretionary`).
     pub discretionary: bool,
@@ -69,10 +75,18 @@ impl From<ferry::Handoff> for Handoff {
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum PlatformOutcome {
     /// The server answered; Ferry classifies the status like any other response.
-    Response { status: u16, headers: Vec<Header> },
+    Response {
+        /// The HTTP status code of the final response.
+        status: u16,
+        /// The response's headers; Ferry reads `Retry-After` from them.
+        headers: Vec<Header>,
+    },
     /// The task ended without a response.
     Failed {
+        /// Why, as far as the shim can tell.
         kind: PlatformFailure,
+        /// The OS's error in words (`localizedDescription`, an exception's message), kept
+        /// as the transfer's last error.
         message: String,
     },
 }
@@ -122,11 +136,16 @@ impl From<PlatformFailure> for ferry::PlatformFailure {
 /// Thrown by a shim's `start` when the platform refuses to create the task.
 ///
 /// The field is `reason`, not `message`: a Kotlin exception field named `message` clashes
-/// with `Throwable.message` (workaround for https://github.com/mozilla/uniffi-rs/issues/1434).
+/// with `Throwable.message` (workaround for <https://github.com/mozilla/uniffi-rs/issues/1434>).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum PlatformError {
+    /// The OS would not create the task (or list its tasks). A refused start fails the
+    /// attempt, which is retried with backoff.
     #[error("the platform refused the upload task: {reason}")]
-    Refused { reason: String },
+    Refused {
+        /// What the OS said, in words.
+        reason: String,
+    },
 }
 
 /// A shim that throws anything other than `PlatformError` from `start` or `outstanding`
@@ -149,6 +168,11 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for PlatformError {
 pub trait PlatformTransferService: Send + Sync {
     /// Starts an OS task for `handoff`. Ferry has already recorded the transfer as running
     /// on the platform under `handoff.key`.
+    ///
+    /// # Errors
+    ///
+    /// Throw `Refused` when the OS will not create the task: the attempt fails and is
+    /// retried with backoff. Anything else thrown counts as a refusal.
     fn start(&self, handoff: Handoff) -> Result<(), PlatformError>;
 
     /// Cancels the OS task with this key, if there is one.
@@ -159,6 +183,11 @@ pub trait PlatformTransferService: Send + Sync {
     /// when the app returns to the foreground, to reconcile: a transfer recorded on the
     /// platform under a key not in this list is queued again. Throw (any exception) when
     /// the list cannot be had: Ferry then keeps every record as it is.
+    ///
+    /// # Errors
+    ///
+    /// Throw when the list cannot be had; never return an empty list in its place, which
+    /// would queue every OS task's transfer again.
     fn outstanding(&self) -> Result<Vec<String>, PlatformError>;
 }
 

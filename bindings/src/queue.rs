@@ -21,7 +21,18 @@ pub struct TransferQueue {
 
 #[uniffi::export]
 impl TransferQueue {
-    /// Opens (or creates) the queue stored at `config.database_path`.
+    /// Opens (or creates) the queue stored at `config.database_path` and starts it.
+    /// Transfers that were running in the app's process when it last stopped are queued
+    /// again, and will be sent with the same idempotency key. Open one queue per database
+    /// and share it; close it with `shutdown`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` for a value with which nothing could be sent (the message names the
+    /// field); `InvalidHeader` for an `idempotencyHeader` that is not a header name;
+    /// `HttpClient` when an extra root certificate cannot be used; `Database` when the file
+    /// cannot be opened (another opener holds it, it is damaged or of a newer Ferry, its
+    /// directory is missing); `Internal` when Ferry's runtime cannot start.
     #[uniffi::constructor]
     pub async fn open(config: QueueConfig) -> Result<Arc<Self>, FerryError> {
         Self::open_with_integrations(config, ferry::Integrations::default()).await
@@ -33,6 +44,10 @@ impl TransferQueue {
     ///
     /// `platform` may be asked to start tasks before this returns: a shim that needs the
     /// queue to report back keeps the reports until it has it (or reports at next open).
+    ///
+    /// # Errors
+    ///
+    /// As `open`.
     #[uniffi::constructor]
     pub async fn open_with_platform(
         config: QueueConfig,
@@ -47,6 +62,10 @@ impl TransferQueue {
 
     /// Opens the queue with the app's request `authorizer`, asked for credentials right
     /// before each attempt (never at enqueue). What it returns is never stored.
+    ///
+    /// # Errors
+    ///
+    /// As `open`.
     #[uniffi::constructor]
     pub async fn open_with_authorizer(
         config: QueueConfig,
@@ -61,6 +80,10 @@ impl TransferQueue {
 
     /// Opens the queue with both the OS background-transfer service and the request
     /// authorizer (asked right before each attempt and each handoff).
+    ///
+    /// # Errors
+    ///
+    /// As `open`.
     #[uniffi::constructor]
     pub async fn open_with_services(
         config: QueueConfig,
@@ -74,13 +97,27 @@ impl TransferQueue {
         Self::open_with_integrations(config, integrations).await
     }
 
-    /// Adds an upload and returns its transfer id (the existing one for a repeat).
+    /// Adds an upload and returns its transfer id (the existing one for a repeat: the same
+    /// file, destination and method while that transfer is not finished, or succeeded
+    /// and unchanged since).
+    ///
+    /// # Errors
+    ///
+    /// An invalid upload, with nothing queued: `InvalidUrl`, `InvalidHeader`,
+    /// `SourceMissing`, `SourceUnreadable`, `SourceNotAFile`. `Database` when it could not
+    /// be stored; `Closed` after `shutdown`.
     pub async fn enqueue(&self, upload: Upload) -> Result<String, FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.enqueue(upload.to_core()).await?.to_string()) }).await
     }
 
-    /// Adds many uploads in one transaction; each gets its own result.
+    /// Adds many uploads in one transaction; each gets its own result, in order: an
+    /// invalid one is `Refused` with the reason while the others are queued.
+    ///
+    /// # Errors
+    ///
+    /// Only when nothing was queued: `Database` when the transaction failed, `Closed`
+    /// after `shutdown`.
     pub async fn enqueue_many(
         &self,
         uploads: Vec<Upload>,
@@ -102,12 +139,24 @@ impl TransferQueue {
         .await
     }
 
+    /// The transfer with this id, as stored now.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidTransferId` when `id` is not a UUID; `NotFound` when no transfer has it
+    /// (never enqueued here, or purged); `Database`; `Closed` after `shutdown`.
     pub async fn get(&self, id: String) -> Result<Transfer, FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.get(&parse_id(&id)?).await?.into()) }).await
     }
 
-    /// A page of transfers in enqueue order, optionally only those in one state.
+    /// A page of transfers in enqueue order, optionally only those in one state: at most
+    /// `limit`, after skipping the first `offset`. Ask again with the next offset until a
+    /// page comes back shorter than `limit`.
+    ///
+    /// # Errors
+    ///
+    /// `Database` when the file cannot be read; `Closed` after `shutdown`.
     pub async fn list(
         &self,
         state: Option<StateFilter>,
@@ -122,21 +171,47 @@ impl TransferQueue {
         .await
     }
 
+    /// Holds a transfer that is queued, running or waiting for credentials; a running
+    /// attempt is stopped. It waits for `resume`.
+    ///
+    /// # Errors
+    ///
+    /// `IllegalTransition` when the transfer's state does not allow it (it is unchanged);
+    /// `InvalidTransferId`, `NotFound`, `Database`, and `Closed` after `shutdown`.
     pub async fn pause(&self, id: String) -> Result<(), FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.pause(&parse_id(&id)?).await?) }).await
     }
 
+    /// Queues a paused transfer, or one waiting for credentials (after the user signed
+    /// in), again.
+    ///
+    /// # Errors
+    ///
+    /// `IllegalTransition` when the transfer's state does not allow it (it is unchanged);
+    /// `InvalidTransferId`, `NotFound`, `Database`, and `Closed` after `shutdown`.
     pub async fn resume(&self, id: String) -> Result<(), FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.resume(&parse_id(&id)?).await?) }).await
     }
 
+    /// Cancels a transfer that has not finished, for good; a running attempt is stopped.
+    ///
+    /// # Errors
+    ///
+    /// `IllegalTransition` when the transfer's state does not allow it (it is unchanged);
+    /// `InvalidTransferId`, `NotFound`, `Database`, and `Closed` after `shutdown`.
     pub async fn cancel(&self, id: String) -> Result<(), FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.cancel(&parse_id(&id)?).await?) }).await
     }
 
+    /// Queues a failed transfer again, with a fresh attempt budget.
+    ///
+    /// # Errors
+    ///
+    /// `IllegalTransition` when the transfer's state does not allow it (it is unchanged);
+    /// `InvalidTransferId`, `NotFound`, `Database`, and `Closed` after `shutdown`.
     pub async fn retry(&self, id: String) -> Result<(), FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.retry(&parse_id(&id)?).await?) }).await
@@ -145,6 +220,11 @@ impl TransferQueue {
     /// Cancels every selected transfer that is queued, running, paused or waiting for
     /// credentials; returns how many. Running attempts are stopped; each sends
     /// `Cancelled`. A selected state that cannot be cancelled is `InvalidSelection`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSelection` when a selected state is one the call never changes (nothing is
+    /// changed); `Database`; `Closed` after `shutdown`.
     pub async fn cancel_where(&self, selection: Selection) -> Result<u64, FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.cancel_where(selection.into()).await?) }).await
@@ -153,6 +233,11 @@ impl TransferQueue {
     /// Queues every selected failed, paused or credential-waiting transfer again with a
     /// fresh attempt budget, and makes selected queued transfers waiting out a backoff
     /// due now; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSelection` when a selected state is one the call never changes (nothing is
+    /// changed); `Database`; `Closed` after `shutdown`.
     pub async fn retry_where(&self, selection: Selection) -> Result<u64, FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.retry_where(selection.into()).await?) }).await
@@ -161,6 +246,11 @@ impl TransferQueue {
     /// Deletes the records of selected succeeded, failed or cancelled transfers last
     /// changed at least `older_than` ago; returns how many. A purged upload enqueued
     /// again is sent again.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSelection` when a selected state is one the call never changes (nothing is
+    /// changed); `Database`; `Closed` after `shutdown`.
     pub async fn purge_where(
         &self,
         selection: Selection,
@@ -171,12 +261,22 @@ impl TransferQueue {
             .await
     }
 
+    /// Files and bytes done, failed and in all, the send rate and the time left: what a
+    /// progress bar for the whole queue needs. Cheap to call often.
+    ///
+    /// # Errors
+    ///
+    /// `Database` when the file cannot be read; `Closed` after `shutdown`.
     pub async fn progress(&self) -> Result<Progress, FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.progress().await?.into()) }).await
     }
 
     /// Every host with queued or running transfers, and why its work waits.
+    ///
+    /// # Errors
+    ///
+    /// `Database` when the file cannot be read; `Closed` after `shutdown`.
     pub async fn host_status(&self) -> Result<Vec<HostStatus>, FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move {
@@ -190,23 +290,48 @@ impl TransferQueue {
         .await
     }
 
+    /// Tells the queue whether the app is in the foreground or the background (it starts
+    /// assuming the foreground). In the background every transfer that starts goes to the
+    /// OS service, when the queue has one. Call it on every change.
+    ///
+    /// # Errors
+    ///
+    /// `Database` when the change could not be committed; `Closed` after `shutdown`.
     pub async fn set_app_state(&self, state: AppState) -> Result<(), FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.set_app_state(state.into()).await?) }).await
     }
 
+    /// Tells the queue about the network (it starts assuming online, neither expensive
+    /// nor constrained). While offline nothing starts; transfers that may not use an
+    /// expensive or constrained network wait for another one. Call it on every change.
+    ///
+    /// # Errors
+    ///
+    /// `Database` when the change could not be committed; `Closed` after `shutdown`.
     pub async fn set_network(&self, status: NetworkStatus) -> Result<(), FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.set_network(status.into()).await?) }).await
     }
 
-    /// Waits until nothing is queued or running.
+    /// Waits until nothing is queued or running: everything succeeded, failed, was
+    /// cancelled, is paused or waits for credentials. While offline, it waits.
+    ///
+    /// # Errors
+    ///
+    /// `Closed` when the queue is shut down before it is idle.
     pub async fn wait_idle(&self) -> Result<(), FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.wait_idle().await?) }).await
     }
 
-    /// Stops every attempt (each is queued again) and closes the database.
+    /// Stops every attempt (each is queued again) and closes the database. Every later
+    /// call on this queue throws `Closed`; open the database again to go on.
+    ///
+    /// # Errors
+    ///
+    /// Only `Internal`, when Ferry's runtime could not run it; shutting down twice is
+    /// harmless.
     pub async fn shutdown(&self) -> Result<(), FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.shutdown().await?) }).await
@@ -214,6 +339,10 @@ impl TransferQueue {
 
     /// The platform shim reports bytes sent by the OS task `handoff_key`. Never blocks;
     /// an unknown or stale key is ignored.
+    ///
+    /// # Errors
+    ///
+    /// `Closed` after `shutdown`: the report is dropped.
     pub fn platform_progress(
         &self,
         handoff_key: String,
@@ -229,6 +358,10 @@ impl TransferQueue {
     /// outcome is durable once the engine's next turn commits (`waitIdle` waits for it).
     /// A report for a key that is no longer running is ignored, so reporting again after
     /// a relaunch is safe.
+    ///
+    /// # Errors
+    ///
+    /// `Closed` after `shutdown`: keep the report and give it again after the next open.
     pub fn platform_finished(
         &self,
         handoff_key: String,

@@ -10,23 +10,37 @@ use crate::FerryError;
 /// How a queue is configured. Build one with `default_queue_config(databasePath:)`.
 #[derive(Clone, Debug, uniffi::Record)]
 pub struct QueueConfig {
+    /// The SQLite file that holds the queue, created at open if missing; its directory
+    /// must exist. Use a path in the app's own storage (Application Support, `filesDir`),
+    /// not a cache the OS may clear.
     pub database_path: String,
-    /// Requests in flight to one host, across every lane.
+    /// Requests in flight to one host, across every lane (default 4; at least 1).
     #[uniffi(default = 4)]
     pub per_host_limit: u32,
-    /// Requests in flight overall.
+    /// Requests in flight overall, across every lane (default 8; at least 1).
     #[uniffi(default = 8)]
     pub global_limit: u32,
-    /// No bytes moved for this long aborts and retries an attempt.
+    /// No bytes moved for this long aborts and retries an attempt; also the connect
+    /// timeout (default 30 s; at least 1 s).
     pub stall_timeout: Duration,
+    /// The cap of the first retry's backoff, doubled with each attempt; the wait is a
+    /// random time below the cap (default 1 s).
     pub retry_base_delay: Duration,
+    /// No backoff is longer than this, except a server's own `Retry-After` (default 5 min).
     pub retry_max_delay: Duration,
-    /// The longest a server's `Retry-After` is honoured; a longer one waits this long.
+    /// The longest a server's `Retry-After` is honoured; a longer one waits this long
+    /// (default 15 min).
     pub retry_max_server_delay: Duration,
+    /// Attempts before a transfer fails with `AttemptsExhausted` (default 25; at least 1).
+    /// An attempt that moved a resumable upload forward starts the count over.
     #[uniffi(default = 25)]
     pub max_attempts: u32,
+    /// The header that carries the transfer id, so a server can refuse a second copy of
+    /// an upload (default `Idempotency-Key`).
     #[uniffi(default = "Idempotency-Key")]
     pub idempotency_header: String,
+    /// Extra trusted certificates, PEM: a private CA's, or a self-signed server's own
+    /// (default none: the system's trust store only).
     #[uniffi(default = [])]
     pub extra_root_certificates_pem: Vec<String>,
     /// Files at least this big go through their destination's resumable protocol.
@@ -41,9 +55,11 @@ pub struct QueueConfig {
     /// Never more OS tasks outstanding than this.
     #[uniffi(default = 6)]
     pub max_platform_tasks: u32,
-    /// In the foreground, an OS task without progress for this long is taken back.
+    /// In the foreground, an OS task without progress for this long is taken back
+    /// (default 60 s; at least 1 s).
     pub platform_stall_timeout: Duration,
-    /// Pending work, network up, nothing moved for this long: a stall is diagnosed.
+    /// Pending work, network up, nothing moved for this long: a stall is diagnosed with a
+    /// `QueueStalled` event (default 2 min).
     pub queue_stall_after: Duration,
     /// Whether the app is in the foreground as the queue opens; `nil`/`null` when it
     /// cannot tell. Until told, with a background session (iOS) or WorkManager (Android)
@@ -62,15 +78,23 @@ pub struct QueueConfig {
 /// use `protocol`, and their URL is the upload-creation endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct ResumableDestination {
+    /// Uploads whose destination starts with this text (compared literally) resume.
     pub url_prefix: String,
+    /// The protocol the server at that prefix speaks.
     pub protocol: ResumableProtocol,
 }
 
 /// tus 1.0.0, or the IETF draft at an `Upload-Draft-Interop-Version` (3 for iOS 17).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum ResumableProtocol {
+    /// tus 1.0.0: `POST` creates the upload, `HEAD` reads its offset, `PATCH` appends.
     Tus,
-    Ietf { interop_version: u32 },
+    /// draft-ietf-httpbis-resumable-upload.
+    Ietf {
+        /// The `Upload-Draft-Interop-Version` to speak: 3 for a server that serves
+        /// iOS 17's URLSession, up to 8 (the latest this build knows).
+        interop_version: u32,
+    },
 }
 
 impl ResumableProtocol {
@@ -89,7 +113,8 @@ impl ResumableProtocol {
     }
 }
 
-/// The defaults for a queue stored at `database_path`.
+/// The defaults for a queue stored at `database_path` (see each field of `QueueConfig`
+/// for its default). Change the fields you need, then open the queue.
 #[uniffi::export]
 pub fn default_queue_config(database_path: String) -> QueueConfig {
     QueueConfig::from_core(&ferry::QueueConfig::new(database_path))
@@ -167,34 +192,50 @@ fn saturate(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
+/// How the file is sent.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum UploadMethod {
+    /// `PUT` with the file as the raw body.
     Put,
+    /// `POST` with the file as the raw body.
     Post,
     /// `multipart/form-data` with the file in the part named `field`.
     PostMultipart {
+        /// The form field's name; must not be empty. The part's file name is the file's.
         field: String,
     },
 }
 
+/// One HTTP header.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct Header {
+    /// The header's name, e.g. `Content-Type` (compared case-insensitively).
     pub name: String,
+    /// Its value; no line breaks.
     pub value: String,
 }
 
 /// One file to send. Headers given here are stored in the database: never put secrets here.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct Upload {
+    /// The file to send: a regular file that keeps its size and modification time until
+    /// it is sent (one that changes fails as `SourceChanged`).
     pub source_path: String,
+    /// The absolute `http` or `https` URL to send to. It is stored, so no password in it.
     pub destination: String,
+    /// How the file is sent.
     pub method: UploadMethod,
+    /// Extra request headers sent with every attempt. Stored: give credentials through a
+    /// request authorizer instead.
     #[uniffi(default = [])]
     pub headers: Vec<Header>,
+    /// Higher runs first; equal priorities run in enqueue order (default 0).
     #[uniffi(default = 0)]
     pub priority: i32,
+    /// May use an expensive network: cellular, a personal hotspot (default yes).
     #[uniffi(default = true)]
     pub allow_expensive_network: bool,
+    /// May use a constrained network: Low Data Mode, Data Saver (default yes).
     #[uniffi(default = true)]
     pub allow_constrained_network: bool,
 }
@@ -253,25 +294,50 @@ impl Upload {
 /// The outcome of one item of `enqueueMany`: an id, or why it was refused.
 #[derive(Clone, Debug, uniffi::Enum)]
 pub enum EnqueueResult {
-    Queued { id: String },
-    Refused { reason: String },
+    /// Queued (or already queued: a repeat returns the existing transfer).
+    Queued {
+        /// The transfer's id.
+        id: String,
+    },
+    /// Refused, with nothing queued for it: the file is missing or not a regular file,
+    /// the URL or a header is invalid.
+    Refused {
+        /// Why, and what to do, in words for a person.
+        reason: String,
+    },
 }
 
 /// Where a running transfer's bytes move.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum Lane {
+    /// Ferry's own HTTP client, in the app's process.
     InProcess,
-    Platform { handoff_key: String },
+    /// An OS background task.
+    Platform {
+        /// The key the OS task carries (`Handoff.key`).
+        handoff_key: String,
+    },
 }
 
+/// Where a transfer is in its life.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum TransferState {
+    /// Waiting to run, possibly until a retry time (`nextAttemptAt`).
     Queued,
-    Running { lane: Lane },
+    /// An attempt is under way.
+    Running {
+        /// Where it runs.
+        lane: Lane,
+    },
+    /// Held by the app; runs again after `resume`.
     Paused,
+    /// The server accepted the whole file. Final.
     Succeeded,
+    /// Failed for good (see `lastError`); `retry` queues it again.
     Failed,
+    /// Cancelled. Final.
     Cancelled,
+    /// The server refused the credentials; waits for the user to sign in and `resume`.
     AuthRequired,
 }
 
@@ -301,8 +367,10 @@ impl From<&ferry::TransferState> for TransferState {
 /// `destinationPrefix` (compared literally: `%` and `_` are plain characters).
 #[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct Selection {
+    /// The states selected; empty (the default) for every state the call acts on.
     #[uniffi(default = [])]
     pub states: Vec<StateFilter>,
+    /// The text selected destinations start with; none (the default) for any.
     #[uniffi(default)]
     pub destination_prefix: Option<String>,
 }
@@ -319,12 +387,19 @@ impl From<Selection> for ferry::Selection {
 /// A state without its data, to filter `list` and to select transfers in bulk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum StateFilter {
+    /// `TransferState.Queued`.
     Queued,
+    /// `TransferState.Running`, on either lane.
     Running,
+    /// `TransferState.Paused`.
     Paused,
+    /// `TransferState.Succeeded`.
     Succeeded,
+    /// `TransferState.Failed`.
     Failed,
+    /// `TransferState.Cancelled`.
     Cancelled,
+    /// `TransferState.AuthRequired`.
     AuthRequired,
 }
 
@@ -342,20 +417,34 @@ impl From<StateFilter> for ferry::StateKind {
     }
 }
 
+/// Why an attempt, or a whole transfer, failed. Decide on this, not on the message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum FailureKind {
+    /// The connection failed, was reset, or timed out while connecting. Retried.
     Network,
+    /// No bytes moved for `stallTimeout`; the attempt was abandoned and is retried.
     Stalled,
+    /// The server answered with a status that is not a success (`httpStatus` says which).
+    /// 5xx, 408 and 429 are retried; any other status fails the transfer.
     HttpStatus,
+    /// The server refused the credentials (401 or 403): sign in, then `resume`.
     Auth,
+    /// The file disappeared after it was enqueued. Final.
     SourceMissing,
+    /// The file's size or modification time changed after it was enqueued; enqueue it
+    /// again to send the new content. Final.
     SourceChanged,
+    /// The file could not be read (permissions, an I/O error).
     SourceUnreadable,
     /// The source was replaced by a directory, a FIFO, a device or a `/proc`/`/sys` file.
     SourceNotAFile,
+    /// Every allowed attempt (`maxAttempts`) failed with retryable errors. Final until
+    /// `retry`.
     AttemptsExhausted,
     /// The OS background service refused or failed the task without a response.
     Platform,
+    /// The file is larger than the server accepts (a resumable upload's limit, or 413).
+    /// Final.
     UploadTooLarge,
     /// The server's TLS certificate is not trusted (or it speaks no usable TLS); add its
     /// CA or self-signed certificate to `extraRootCertificatesPem`. Never retried.
@@ -364,10 +453,14 @@ pub enum FailureKind {
     TooManyOpenFiles,
 }
 
+/// A failure: its kind, the HTTP status if the server answered, and a message.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct TransferError {
+    /// What kind of failure it was.
     pub kind: FailureKind,
+    /// The server's HTTP status, when the failure is an answer from the server.
     pub http_status: Option<u16>,
+    /// The failure in words for a person (never a header value).
     pub message: String,
 }
 
@@ -398,15 +491,25 @@ impl From<&ferry::TransferError> for TransferError {
 /// One transfer as stored.
 #[derive(Clone, Debug, uniffi::Record)]
 pub struct Transfer {
+    /// Its id (a UUID), also sent to the server as the idempotency key.
     pub id: String,
+    /// What was enqueued.
     pub upload: Upload,
+    /// Where it is in its life.
     pub state: TransferState,
+    /// The file's size at enqueue, in bytes.
     pub size: u64,
+    /// Bytes the server confirmed or, while running, bytes sent so far.
     pub bytes_sent: u64,
+    /// Attempts used up since the transfer last moved forward; at `maxAttempts` it fails.
     pub attempts: u32,
+    /// When a queued transfer may start next (after a backoff).
     pub next_attempt_at: SystemTime,
+    /// The most recent failure, kept until the transfer succeeds.
     pub last_error: Option<TransferError>,
+    /// When it was enqueued.
     pub created_at: SystemTime,
+    /// When its record last changed; `purgeWhere`'s `olderThan` counts from it.
     pub updated_at: SystemTime,
 }
 
@@ -430,12 +533,19 @@ impl From<ferry::Transfer> for Transfer {
 /// Files and bytes done and total, rate and time left. Cancelled transfers do not count.
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
 pub struct Progress {
+    /// Transfers in every state but cancelled.
     pub files_total: u64,
+    /// Transfers that succeeded.
     pub files_done: u64,
+    /// Transfers that failed for good (until retried).
     pub files_failed: u64,
+    /// The sum of the sizes of the `filesTotal` transfers, in bytes.
     pub bytes_total: u64,
+    /// Bytes of succeeded files, plus bytes sent so far by running attempts.
     pub bytes_done: u64,
+    /// Bytes per second over the last few seconds.
     pub bytes_per_second: f64,
+    /// Time left for the remaining bytes at the current rate; none while nothing moves.
     pub eta: Option<Duration>,
 }
 
@@ -453,10 +563,14 @@ impl From<ferry::Progress> for Progress {
     }
 }
 
-/// Whether the app is visible to the user (`setAppState`, or `appState` at open).
+/// Whether the app is visible to the user, as the app reports it with `setAppState` (or
+/// `appState` at open).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum AppState {
+    /// Visible: small files run in-process, and an OS task that stalls may be taken back.
     Foreground,
+    /// May be suspended at any moment: every transfer that starts goes to the OS service
+    /// when the queue has one (an in-process request would freeze with the app).
     Background,
 }
 
@@ -480,8 +594,11 @@ impl From<AppState> for ferry::AppState {
     }
 }
 
+/// The network as the OS reports it (`NWPathMonitor`, `ConnectivityManager`), given to
+/// `setNetwork`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct NetworkStatus {
+    /// Whether any network is reachable. While offline nothing starts.
     pub online: bool,
     /// Cellular or a personal hotspot.
     #[uniffi(default = false)]
@@ -520,6 +637,7 @@ pub(crate) fn parse_id(text: &str) -> Result<ferry::TransferId, FerryError> {
 pub struct HostStatus {
     /// `host:port` of the destinations.
     pub host: String,
+    /// What its circuit breaker says.
     pub health: HostHealth,
     /// Transfers to this host waiting to run.
     pub queued: u64,
@@ -537,9 +655,15 @@ pub enum HostHealth {
     /// Requests go out freely.
     Healthy,
     /// Recent requests failed, but not enough in a row to stop sending.
-    Failing { consecutive_failures: u32 },
+    Failing {
+        /// Failures in a row so far.
+        consecutive_failures: u32,
+    },
     /// The host kept failing: nothing is sent until `until`, then one probe.
-    Open { until: SystemTime },
+    Open {
+        /// When the one probe request may go out.
+        until: SystemTime,
+    },
     /// One probe request is out (or may go now); the rest wait for its outcome.
     Probing,
 }

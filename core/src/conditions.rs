@@ -20,13 +20,16 @@ pub enum AppState {
     /// Visible: small files run in-process, where they are fastest, and an OS task that
     /// stalls is taken back.
     Foreground,
-    /// Not visible, may be suspended at any moment: everything goes to the OS.
+    /// The app may be suspended at any moment: every transfer that starts goes to the
+    /// OS's background service when the app lent one (an in-process request would freeze
+    /// with the app); without one, transfers still run in-process.
     Background,
 }
 
 /// The network as the OS reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkStatus {
+    /// Whether any network is reachable. While offline nothing starts.
     pub online: bool,
     /// Cellular or a personal hotspot.
     pub expensive: bool,

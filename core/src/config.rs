@@ -12,7 +12,10 @@ use crate::resumable::ResumableConfig;
 /// requests share one connection and the OS's per-host connection limit does not apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Requests in flight to one `host:port` at a time, both lanes counted (default 4).
+    /// At least 1.
     pub per_host: usize,
+    /// Requests in flight overall, both lanes counted (default 8). At least 1.
     pub global: usize,
 }
 
@@ -94,13 +97,19 @@ pub enum HttpVersionPolicy {
 pub struct QueueConfig {
     /// The SQLite database that holds the queue. Created if missing.
     pub database_path: PathBuf,
+    /// How many requests may be in flight, per host and overall.
     pub limits: Limits,
     /// No bytes moved for this long aborts an attempt, which is then retried.
+    /// Also the connect timeout. Default 30 s; at least 1 s.
     pub stall_timeout: Duration,
+    /// How failed attempts are retried, and how many there may be.
     pub retry: RetryPolicy,
+    /// When a failing host is left alone for a while.
     pub breaker: BreakerPolicy,
     /// The header that carries the transfer id, so a server can refuse a second copy.
+    /// Default `Idempotency-Key`.
     pub idempotency_header: String,
+    /// Which HTTP versions the in-process client speaks (default: negotiated).
     pub http_version: HttpVersionPolicy,
     /// Extra trusted root certificates (PEM), for test servers and private CAs.
     pub extra_root_certificates_pem: Vec<String>,
@@ -135,6 +144,8 @@ pub struct QueueConfig {
 /// since a part cannot carry them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchEndpoint {
+    /// Uploads whose destination starts with this text (compared literally) may be
+    /// packed, e.g. `https://example.com/photos/`.
     pub destination_prefix: String,
     /// The multipart `POST` endpoint; on the same origin as `destination_prefix`.
     pub endpoint: String,
@@ -226,6 +237,8 @@ impl Default for PlatformPolicy {
 }
 
 impl QueueConfig {
+    /// A configuration with every default, for the database at `database_path` (created
+    /// at open if missing; its directory must exist). Change the public fields to tune it.
     pub fn new(database_path: impl Into<PathBuf>) -> Self {
         Self {
             database_path: database_path.into(),

@@ -10,40 +10,104 @@ use serde::{Deserialize, Serialize};
 use crate::TransferId;
 
 /// An error returned by a [`crate::TransferQueue`] call.
+///
+/// Its `Display` text is a whole sentence for a person: what went wrong and what to do.
+/// Match on the variant to act on it in code.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
+    /// An enqueued source file does not exist (checked at enqueue). Nothing was queued
+    /// for it.
     #[error("source file {path} does not exist; enqueue a file that exists")]
-    SourceMissing { path: PathBuf },
+    SourceMissing {
+        /// The source path as the app gave it.
+        path: PathBuf,
+    },
+    /// An enqueued source is not a regular file (a directory, a FIFO, a device, a file of
+    /// `/proc`...). Nothing was queued for it.
     #[error("source {path} is {}, not a regular file; {}", found.what(), found.advice())]
-    SourceNotAFile { path: PathBuf, found: NotAFile },
+    SourceNotAFile {
+        /// The source path as the app gave it.
+        path: PathBuf,
+        /// What the path turned out to be.
+        found: NotAFile,
+    },
+    /// An enqueued source file exists but cannot be opened or read (permissions, an I/O
+    /// error). Nothing was queued for it.
     #[error("source file {path} cannot be read ({reason}); check its permissions")]
-    SourceUnreadable { path: PathBuf, reason: String },
+    SourceUnreadable {
+        /// The source path as the app gave it.
+        path: PathBuf,
+        /// The operating system's error, as text.
+        reason: String,
+    },
+    /// A source file's size or modification time changed since it was enqueued, so the
+    /// bytes that would be sent are not the ones the app asked for.
     #[error(
         "source file {path} changed after it was enqueued; enqueue it again to send the new content"
     )]
-    SourceChanged { path: PathBuf },
-    /// `url` is the destination as shown: without its query, fragment and user
-    /// information, which may hold a signature or a password.
+    SourceChanged {
+        /// The source path as the app gave it.
+        path: PathBuf,
+    },
+    /// The destination is not an absolute `http` or `https` URL Ferry can send to.
     #[error("destination {url:?} is not a valid http(s) URL: {reason}")]
-    InvalidUrl { url: String, reason: String },
+    InvalidUrl {
+        /// The destination as shown: without its query, fragment and user information,
+        /// which may hold a signature or a password.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A header of an upload has a name or value HTTP does not allow (a newline in a
+    /// value...), an upload's multipart field name is empty, or the configured
+    /// `idempotency_header` is not a header name. Nothing was queued or opened.
     #[error("header {name:?} is invalid: {reason}")]
-    InvalidHeader { name: String, reason: String },
+    InvalidHeader {
+        /// The header's name (never its value, which may be a secret).
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A text given to [`crate::TransferId::parse`] is not a transfer id (a UUID).
     #[error("{text:?} is not a transfer id")]
-    InvalidTransferId { text: String },
+    InvalidTransferId {
+        /// The text that was given.
+        text: String,
+    },
+    /// No transfer has this id: it was never enqueued in this database, or it was
+    /// purged.
     #[error("no transfer with id {id}")]
-    NotFound { id: TransferId },
+    NotFound {
+        /// The id that was asked for.
+        id: TransferId,
+    },
+    /// A control call (pause, resume, cancel, retry) is not allowed in the transfer's
+    /// current state, e.g. retrying a transfer that succeeded. The transfer is unchanged.
     #[error("cannot {action} transfer {id} while it is {state}")]
     IllegalTransition {
+        /// The transfer the call was for.
         id: TransferId,
+        /// The call, in words: `pause`, `resume`, `cancel` or `retry`.
         action: &'static str,
+        /// The state it was in, as [`crate::StateKind::as_str`] names it.
         state: &'static str,
     },
+    /// The database could not be opened, read or written; see [`StoreError`].
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The in-process HTTP client could not be built at open, usually because a
+    /// certificate in `extra_root_certificates_pem` cannot be read, or the platform's
+    /// certificate verifier is unavailable.
     #[error("the HTTP client could not be built: {reason}")]
-    HttpClient { reason: String },
+    HttpClient {
+        /// What failed, in words.
+        reason: String,
+    },
+    /// A [`crate::QueueConfig`] value would make every attempt fail or nothing run (a
+    /// zero limit, a zero timeout...). Refused at open; nothing was opened.
     #[error("the queue configuration's {field} {problem}; {instead}")]
     InvalidConfig {
+        /// The field, by its Rust name (e.g. `limits.max_concurrent`).
         field: &'static str,
         /// What is wrong with the value, and what it would do.
         problem: String,
@@ -57,11 +121,16 @@ pub enum Error {
          leave {state} out of the selection"
     )]
     InvalidSelection {
+        /// The call, in words: `cancel`, `retry` or `purge`.
         action: &'static str,
+        /// The state in the selection the call never changes.
         state: &'static str,
         /// The states the call acts on, comma-separated.
         acts_on: String,
     },
+    /// The queue has been shut down (or its actor stopped after a failed disk sync), so
+    /// the call could not be made. Open the database again to go on; nothing durable is
+    /// lost.
     #[error("the transfer queue has been shut down; open it again")]
     Closed,
 }
@@ -69,11 +138,15 @@ pub enum Error {
 /// What a source turned out to be instead of a regular file whose size is its content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NotAFile {
+    /// A directory.
     Directory,
     /// A named pipe: opening it for reading would wait for a writer.
     Fifo,
+    /// A Unix domain socket.
     Socket,
+    /// A character device, such as `/dev/zero` or a terminal: it may never end.
     CharacterDevice,
+    /// A block device, such as a disk.
     BlockDevice,
     /// A file of the kernel's `/proc` or `/sys` (or another file system the kernel makes
     /// up as it is read): its size, 0 or 4096, says nothing of what reading it gives.
@@ -115,22 +188,41 @@ impl std::fmt::Display for NotAFile {
 }
 
 /// A problem with the database file.
+///
+/// Every variant but [`StoreError::Sqlite`] names the database's path, and its text says
+/// what to do. None of them loses what is already on disk: the file is left as it was.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The file is not an SQLite database (it is damaged, or another program's file).
     #[error(
         "{path} is not a Ferry database (it is damaged or another program's file); move it aside and open again to start an empty queue"
     )]
-    NotADatabase { path: PathBuf },
+    NotADatabase {
+        /// The database path.
+        path: PathBuf,
+    },
+    /// The file is an SQLite database of another application (its `application_id` is
+    /// not Ferry's).
     #[error(
         "{path} belongs to another application (application_id {application_id:#x}); use another path"
     )]
-    Foreign { path: PathBuf, application_id: i64 },
+    Foreign {
+        /// The database path.
+        path: PathBuf,
+        /// The `application_id` found in the file.
+        application_id: i64,
+    },
+    /// The file was written by a newer Ferry whose schema this build does not know (the
+    /// app was downgraded). Nothing was changed.
     #[error(
         "{path} was written by a newer Ferry (schema {found}, this build knows up to {supported}); upgrade the app or use another path"
     )]
     NewerVersion {
+        /// The database path.
         path: PathBuf,
+        /// The file's schema version.
         found: i64,
+        /// The newest schema version this build knows.
         supported: i64,
     },
     /// Only from a read-only inspection ([`crate::QueueSnapshot::read`]), which never
@@ -139,27 +231,62 @@ pub enum StoreError {
         "{path} was written by an older Ferry (schema {found}, this build reads {supported}); open the queue once with this build (it upgrades the file), then inspect it again"
     )]
     OlderVersion {
+        /// The database path.
         path: PathBuf,
+        /// The file's schema version.
         found: i64,
+        /// The schema version this build reads.
         supported: i64,
     },
     /// Only from a read-only inspection, which never creates a database.
     #[error(
         "there is no queue database at {path}; nothing was queued there yet, or the path is wrong"
     )]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// The database path.
+        path: PathBuf,
+    },
+    /// SQLite found the file damaged.
     #[error("{path} is damaged ({detail}); move it aside and open again to start an empty queue")]
-    Corrupt { path: PathBuf, detail: String },
+    Corrupt {
+        /// The database path.
+        path: PathBuf,
+        /// SQLite's words.
+        detail: String,
+    },
+    /// Another opener holds the database: a queue in this process or another (a second
+    /// instance of the app, a `ferry` command). Only one queue may drive a database at a
+    /// time; a [`crate::QueueSnapshot`] may read it meanwhile.
     #[error(
         "{path} is in use by another process (another instance of the app, or a ferry command); close it first, or use another path"
     )]
-    InUse { path: PathBuf },
+    InUse {
+        /// The database path.
+        path: PathBuf,
+    },
+    /// The database's directory does not exist. Ferry creates the file, never its
+    /// directory.
     #[error(
         "database {path} cannot be created: its directory {directory} does not exist; create the directory first, or choose a database path in an existing one"
     )]
-    DirectoryMissing { path: PathBuf, directory: PathBuf },
+    DirectoryMissing {
+        /// The database path.
+        path: PathBuf,
+        /// The missing directory.
+        directory: PathBuf,
+    },
+    /// The file cannot be opened or synced for another reason (permissions, a full or
+    /// failing disk). After a failed sync the queue closes; opening it again recovers
+    /// from what is on disk.
     #[error("database {path} cannot be opened: {detail}")]
-    Unavailable { path: PathBuf, detail: String },
+    Unavailable {
+        /// The database path.
+        path: PathBuf,
+        /// What failed, in the operating system's or SQLite's words.
+        detail: String,
+    },
+    /// A statement failed on an open database (SQLite's message). The turn that ran it
+    /// was rolled back and nothing of it was announced.
     #[error("database operation failed: {0}")]
     Sqlite(String),
 }
@@ -262,8 +389,11 @@ impl std::fmt::Display for FailureKind {
 /// A failure with its kind, the HTTP status if there was one, and a readable message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferError {
+    /// What kind of failure it was; decide on this, not on the message.
     pub kind: FailureKind,
+    /// The server's HTTP status, when the failure is an answer from the server.
     pub http_status: Option<u16>,
+    /// The failure in words for a person (never a header value).
     pub message: String,
 }
 

@@ -15,6 +15,7 @@ use crate::error::TransferError;
 pub struct HostStatus {
     /// `host:port` of the destinations.
     pub host: String,
+    /// What its circuit breaker says.
     pub health: HostHealth,
     /// Transfers to this host waiting to run (due now or later).
     pub queued: u64,
@@ -35,9 +36,16 @@ pub enum HostHealth {
     /// Requests go out freely.
     Healthy,
     /// Recent requests failed, but not enough in a row to stop sending.
-    Failing { consecutive_failures: u32 },
+    Failing {
+        /// Failures in a row so far; at `BreakerPolicy::failure_threshold` the breaker
+        /// opens.
+        consecutive_failures: u32,
+    },
     /// The host kept failing: nothing is sent to it until `until`, then one probe.
-    Open { until: SystemTime },
+    Open {
+        /// When the one probe request may go out.
+        until: SystemTime,
+    },
     /// One probe request is out (or may go now); the rest wait for its outcome.
     Probing,
 }

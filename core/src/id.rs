@@ -44,6 +44,8 @@ impl TransferId {
         Self(text)
     }
 
+    /// The id as text: a hyphenated lowercase UUID, as stored, sent to the server as the
+    /// `Idempotency-Key` and accepted back by [`TransferId::parse`].
     pub fn as_str(&self) -> &str {
         &self.0
     }

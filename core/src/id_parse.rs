@@ -8,7 +8,12 @@ use crate::TransferId;
 use crate::error::Error;
 
 impl TransferId {
-    /// Parses an id received from outside (an app, the CLI).
+    /// Parses an id received from outside (an app, the CLI). Any spelling of a UUID is
+    /// accepted and kept in the hyphenated lowercase form the queue stores.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTransferId`] when `text` is not a UUID.
     pub fn parse(text: &str) -> Result<Self, Error> {
         Self::from_text(text).ok_or_else(|| Error::InvalidTransferId {
             text: text.to_owned(),

@@ -6,34 +6,66 @@
 //!
 //! ## How it works
 //!
-//! * **One actor owns all state** ([`actor`]). [`TransferQueue`] handles only send it
+//! * **One actor owns all state** (`actor.rs`). [`TransferQueue`] handles only send it
 //!   messages. The actor applies them in turns; each turn's state changes are committed in
 //!   one SQLite transaction before any attempt starts, and synced to disk (one sync for
 //!   every turn committed meanwhile: group commit) *before* anyone hears of them.
 //!   Attempts run in their own tasks and report back.
-//! * **A transfer's life** is one enum and one pure function ([`state`]).
-//! * **The store** ([`store`]) is SQLite in WAL mode; the actor syncs the WAL itself.
-//! * **The scheduler** ([`scheduler`]) is a pure function: concurrency is counted in
-//!   requests in flight, per host and overall, never in connections, so the limits hold on
-//!   HTTP/2 where the OS's per-host connection limit does not.
-//! * **Attempts** run on a lane ([`lane`]); today the in-process reqwest client, with a
-//!   stall watchdog. Their outcomes are classified in one table ([`classify`]), retried
-//!   with full-jitter backoff or the server's `Retry-After` ([`retry`]), and a per-host
-//!   breaker keeps a dead server from being hammered ([`breaker`]).
+//! * **A transfer's life** is one enum, [`TransferState`], and one pure transition
+//!   function (`state.rs`).
+//! * **The store** (`store/`) is SQLite in WAL mode; the actor syncs the WAL itself.
+//! * **The scheduler** (`scheduler.rs`) is a pure function: concurrency is counted in
+//!   requests in flight, per host and overall ([`Limits`]), never in connections, so the
+//!   limits hold on HTTP/2 where the OS's per-host connection limit does not.
+//! * **Attempts** run on a lane ([`Lane`]): the in-process reqwest client (`http/`), with
+//!   a stall watchdog, or the OS's background-transfer service when the app lends one
+//!   ([`PlatformTransferService`]). Their outcomes are classified in one table
+//!   (`classify.rs`), retried with full-jitter backoff or the server's `Retry-After`
+//!   ([`RetryPolicy`]), and a per-host breaker keeps a dead server from being hammered
+//!   ([`BreakerPolicy`]).
 //! * **Big files resume** ([`ResumableConfig`]): to a destination that speaks tus 1.0 or the
 //!   IETF resumable upload draft, an interrupted upload continues at the server's offset
 //!   (`HEAD`, then `PATCH`), after a crash too; the upload resource is persisted by the actor.
 //! * **Exactly once**: every request carries the transfer id as `Idempotency-Key`. After a
 //!   crash, transfers that were running are queued again and resent with the same key, so
 //!   a server that honours it stores each file once.
-//! * **Credentials are asked for just in time** ([`auth`]): an app's [`RequestAuthorizer`]
+//! * **Credentials are asked for just in time** (`auth/`): an app's [`RequestAuthorizer`]
 //!   gives the URL and headers right before each attempt; they are renewed before they
 //!   would expire, refreshed once after a 401/403, and never written to the store.
+//!
+//! ## Using it
+//!
+//! Open a [`TransferQueue`] on a tokio runtime with a [`QueueConfig`] (the database path;
+//! every other field has a default), [`TransferQueue::enqueue`] an [`Upload`] per file,
+//! watch [`TransferQueue::subscribe`] for [`TransferEvent`]s or poll
+//! [`TransferQueue::progress`], and [`TransferQueue::shutdown`] before the process exits.
+//! Tell the queue when the app moves between foreground and background
+//! ([`TransferQueue::set_app_state`]) and when the network changes
+//! ([`TransferQueue::set_network`]). `examples/` in the crate's repository has runnable
+//! programs.
+//!
+//! ```no_run
+//! use ferry::{QueueConfig, TransferQueue, Upload};
+//!
+//! # async fn run() -> Result<(), ferry::Error> {
+//! let queue = TransferQueue::open(QueueConfig::new("/path/to/uploads.db")).await?;
+//! let id = queue
+//!     .enqueue(Upload::put("/path/to/photo.jpg", "https://example.com/photos/photo.jpg"))
+//!     .await?;
+//! queue.wait_idle().await?;
+//! println!("{id}: {:?}", queue.get(&id).await?.state);
+//! queue.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ## What this crate must never do
 //!
 //! Panic or `unwrap` on anything from disk, the network or the app; hold a file in memory;
 //! report a state change before it is durable; write a secret from an authorizer to disk.
+
+#![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 mod actor;
 mod attempt_budget;

@@ -12,17 +12,25 @@ use tokio::time::Instant;
 /// How many transfers are in one state, and their files' bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StateCount {
+    /// The state counted.
     pub state: crate::StateKind,
+    /// How many transfers are in it.
     pub files: u64,
+    /// The sum of their sources' sizes at enqueue, in bytes.
     pub bytes: u64,
 }
 
-/// A summary of the whole queue. Cancelled transfers are not counted.
+/// A summary of the whole queue, from [`crate::TransferQueue::progress`]. Cancelled
+/// transfers are not counted; purged ones are gone.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Progress {
+    /// Transfers in every state but cancelled.
     pub files_total: u64,
+    /// Transfers that succeeded.
     pub files_done: u64,
+    /// Transfers that failed for good (until retried).
     pub files_failed: u64,
+    /// The sum of the sizes of the `files_total` transfers, in bytes.
     pub bytes_total: u64,
     /// Bytes of succeeded files, plus bytes sent so far by running attempts.
     pub bytes_done: u64,

@@ -56,6 +56,10 @@ impl TransferQueue {
     /// Opens (or creates) the queue's database and starts its actor on the current tokio
     /// runtime. Transfers that were running in-process when the app last stopped are
     /// queued again; they will be sent with the same idempotency key.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_with`](Self::open_with).
     pub async fn open(config: QueueConfig) -> Result<Self, Error> {
         Self::open_with(config, Integrations::default()).await
     }
@@ -67,6 +71,14 @@ impl TransferQueue {
     /// timeout under a second, a request limit or `max_attempts` of zero) is refused with
     /// [`Error::InvalidConfig`]. The request limits are lowered, and a warning logged,
     /// when the process's descriptor limit could not hold them (`descriptor_budget.rs`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a refused configuration; [`Error::InvalidHeader`] when
+    /// `idempotency_header` is not a header name; [`Error::HttpClient`] when a certificate
+    /// in `extra_root_certificates_pem` cannot be used; [`Error::Store`] when the database
+    /// cannot be opened (another opener holds it, it is damaged or of a newer Ferry, its
+    /// directory is missing: see [`crate::StoreError`]).
     pub async fn open_with(
         mut config: QueueConfig,
         integrations: Integrations,
@@ -129,6 +141,10 @@ impl TransferQueue {
 
     /// A platform shim reports bytes sent by the OS task `handoff_key`. Never blocks; an
     /// unknown or stale key is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after [`shutdown`](Self::shutdown): the report is dropped.
     pub fn platform_progress(
         &self,
         handoff_key: &str,
@@ -146,6 +162,11 @@ impl TransferQueue {
     /// outcome is durable once the next turn commits; a shim that must be sure (before
     /// the OS suspends the app) calls `wait_idle` or simply reports again at the next
     /// open: a report for a key that is no longer running is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after [`shutdown`](Self::shutdown); keep the report and give it again
+    /// after the next open.
     pub fn platform_finished(
         &self,
         handoff_key: &str,
@@ -174,6 +195,14 @@ impl TransferQueue {
     /// new stored credentials (an `Authorization` header) reach a refused transfer. With
     /// the same headers it stays waiting: [`resume`](Self::resume) it, or
     /// [`retry_where`](Self::retry_where) many at once.
+    ///
+    /// # Errors
+    ///
+    /// An invalid upload, with nothing queued: [`Error::InvalidUrl`],
+    /// [`Error::InvalidHeader`], or a source that is missing, unreadable or not a regular
+    /// file ([`Error::SourceMissing`], [`Error::SourceUnreadable`],
+    /// [`Error::SourceNotAFile`]). [`Error::Store`] when the database could not be
+    /// written, and [`Error::Closed`] after [`shutdown`](Self::shutdown).
     pub async fn enqueue(&self, upload: Upload) -> Result<TransferId, Error> {
         let mut results = self.enqueue_many(vec![upload]).await?;
         results.pop().unwrap_or(Err(Error::Closed))
@@ -181,6 +210,13 @@ impl TransferQueue {
 
     /// Adds many uploads in one transaction. Each gets its own result: an invalid one is
     /// refused with its error while the others are queued.
+    ///
+    /// # Errors
+    ///
+    /// The call as a whole fails only when nothing was queued: [`Error::Store`] when the
+    /// database could not be written, [`Error::Closed`] after
+    /// [`shutdown`](Self::shutdown). An invalid upload is an error in its own place in
+    /// the results, as [`enqueue`](Self::enqueue) would return it.
     pub async fn enqueue_many(&self, uploads: Vec<Upload>) -> Result<EnqueueResults, Error> {
         let validated =
             tokio::task::spawn_blocking(move || crate::enqueue_checks::validate_all(uploads))
@@ -193,12 +229,26 @@ impl TransferQueue {
         .await?
     }
 
+    /// The transfer with this id, as the store holds it now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when no transfer has this id (never enqueued here, or purged);
+    /// [`Error::Store`] when the database cannot be read; [`Error::Closed`] after
+    /// [`shutdown`](Self::shutdown).
     pub async fn get(&self, id: &TransferId) -> Result<Transfer, Error> {
         let id = id.clone();
         self.request(|reply| Command::Get { id, reply }).await?
     }
 
     /// A page of transfers in enqueue order, optionally only those in `state`.
+    /// At most `limit` of them, after skipping the first `offset`: ask again with the next
+    /// offset until a page comes back shorter than `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the database cannot be read; [`Error::Closed`] after
+    /// [`shutdown`](Self::shutdown).
     pub async fn list(
         &self,
         state: Option<StateKind>,
@@ -215,21 +265,49 @@ impl TransferQueue {
     }
 
     /// Holds a transfer; a running attempt is stopped.
+    /// Pausing a paused transfer does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IllegalTransition`] when the transfer's state does not allow it (the
+    /// transfer is unchanged); [`Error::NotFound`], [`Error::Store`], and
+    /// [`Error::Closed`] after [`shutdown`](Self::shutdown).
     pub async fn pause(&self, id: &TransferId) -> Result<(), Error> {
         self.control(id, Input::Pause).await
     }
 
     /// Queues a paused transfer, or one waiting for credentials, again.
+    /// Resuming a queued transfer does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IllegalTransition`] when the transfer's state does not allow it (the
+    /// transfer is unchanged); [`Error::NotFound`], [`Error::Store`], and
+    /// [`Error::Closed`] after [`shutdown`](Self::shutdown).
     pub async fn resume(&self, id: &TransferId) -> Result<(), Error> {
         self.control(id, Input::Resume).await
     }
 
     /// Cancels a transfer for good; a running attempt is stopped.
+    /// Cancelling a cancelled transfer does nothing; a finished one cannot be cancelled.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IllegalTransition`] when the transfer's state does not allow it (the
+    /// transfer is unchanged); [`Error::NotFound`], [`Error::Store`], and
+    /// [`Error::Closed`] after [`shutdown`](Self::shutdown).
     pub async fn cancel(&self, id: &TransferId) -> Result<(), Error> {
         self.control(id, Input::Cancel).await
     }
 
     /// Queues a failed transfer again, with a fresh attempt budget.
+    /// Only a failed transfer can be retried.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IllegalTransition`] when the transfer's state does not allow it (the
+    /// transfer is unchanged); [`Error::NotFound`], [`Error::Store`], and
+    /// [`Error::Closed`] after [`shutdown`](Self::shutdown).
     pub async fn retry(&self, id: &TransferId) -> Result<(), Error> {
         self.control(id, Input::Retry).await
     }
@@ -242,6 +320,12 @@ impl TransferQueue {
     /// starts until it is done. Acts on the transfers that existed when it began.
     /// A selected state that cannot be cancelled (succeeded, failed, cancelled) is
     /// refused with [`Error::InvalidSelection`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSelection`] as above, with nothing changed; [`Error::Store`] when
+    /// a chunk could not be written (the chunks before it stay done); [`Error::Closed`]
+    /// after [`shutdown`](Self::shutdown).
     pub async fn cancel_where(&self, selection: Selection) -> Result<u64, Error> {
         self.bulk(BulkAction::Cancel, selection, Duration::ZERO)
             .await
@@ -255,6 +339,12 @@ impl TransferQueue {
     /// start as soon as their chunk is committed. Running, succeeded and cancelled
     /// transfers are never retried; selecting one of those states is refused with
     /// [`Error::InvalidSelection`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSelection`] as above, with nothing changed; [`Error::Store`] when
+    /// a chunk could not be written (the chunks before it stay done); [`Error::Closed`]
+    /// after [`shutdown`](Self::shutdown).
     pub async fn retry_where(&self, selection: Selection) -> Result<u64, Error> {
         self.bulk(BulkAction::Retry, selection, Duration::ZERO)
             .await
@@ -270,6 +360,12 @@ impl TransferQueue {
     ///
     /// Enqueueing a purged upload again makes a new transfer: the queue no longer knows
     /// it was sent, so it is sent again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSelection`] as above, with nothing changed; [`Error::Store`] when
+    /// a chunk could not be written (the chunks before it stay done); [`Error::Closed`]
+    /// after [`shutdown`](Self::shutdown).
     pub async fn purge_where(
         &self,
         selection: Selection,
@@ -294,6 +390,14 @@ impl TransferQueue {
             .await?
     }
 
+    /// Files and bytes done, failed and in all, the current send rate and the time left:
+    /// what a progress bar for the whole queue needs. Read from totals kept up to date in
+    /// every commit, so it is cheap to call often.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the database cannot be read; [`Error::Closed`] after
+    /// [`shutdown`](Self::shutdown).
     pub async fn progress(&self) -> Result<Progress, Error> {
         self.request(|reply| Command::Progress { reply }).await?
     }
@@ -301,6 +405,11 @@ impl TransferQueue {
     /// How many transfers are in each state, every state listed in [`StateKind::ALL`]
     /// order: one pass over the store, where counting by paging through `list` reads the
     /// table again for every page.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the database cannot be read; [`Error::Closed`] after
+    /// [`shutdown`](Self::shutdown).
     pub async fn count_by_state(&self) -> Result<Vec<StateCount>, Error> {
         self.request(|reply| Command::CountByState { reply })
             .await?
@@ -309,6 +418,11 @@ impl TransferQueue {
     /// Every host with queued or running transfers, and why its work waits: the breaker's
     /// verdict, the latest failure, and when the next request may go out. What
     /// `QueueStalled` carries too.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the database cannot be read; [`Error::Closed`] after
+    /// [`shutdown`](Self::shutdown).
     pub async fn host_status(&self) -> Result<Vec<HostStatus>, Error> {
         self.request(|reply| Command::HostStatus { reply }).await?
     }
@@ -318,6 +432,14 @@ impl TransferQueue {
         Subscription::new(self.events.subscribe())
     }
 
+    /// Reports whether the app is in the foreground or the background; the queue starts
+    /// assuming [`AppState::Foreground`]. Call it on every change: it decides which lane
+    /// new work takes (see [`AppState`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the turn that applies it could not be committed;
+    /// [`Error::Closed`] after [`shutdown`](Self::shutdown).
     pub async fn set_app_state(&self, state: AppState) -> Result<(), Error> {
         self.request(|reply| Command::SetAppState { state, reply })
             .await?
@@ -325,6 +447,13 @@ impl TransferQueue {
 
     /// Reports the network. While offline nothing starts; transfers that may not use an
     /// expensive or constrained network wait for another one.
+    /// The queue starts assuming [`NetworkStatus::default`]: online, neither expensive
+    /// nor constrained.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the turn that applies it could not be committed;
+    /// [`Error::Closed`] after [`shutdown`](Self::shutdown).
     pub async fn set_network(&self, status: NetworkStatus) -> Result<(), Error> {
         self.request(|reply| Command::SetNetwork { status, reply })
             .await?
@@ -332,12 +461,20 @@ impl TransferQueue {
 
     /// Resolves when nothing is queued or running: everything succeeded, failed, was
     /// cancelled, is paused or waits for credentials. While offline, it waits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] when the queue shuts down (or was shut down) before it is idle.
     pub async fn wait_idle(&self) -> Result<(), Error> {
         self.request(|reply| Command::WaitIdle { reply }).await
     }
 
     /// Stops every attempt (each is queued again, durably) and closes the database.
     /// Resolves once the database is closed. Calls on any clone then fail with `Closed`.
+    ///
+    /// # Errors
+    ///
+    /// None today: shutting down a queue already shut down resolves at once.
     pub async fn shutdown(&self) -> Result<(), Error> {
         let (reply, done) = oneshot::channel();
         if self

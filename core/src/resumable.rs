@@ -16,7 +16,12 @@ pub enum ResumableProtocol {
     Tus,
     /// draft-ietf-httpbis-resumable-upload at the given `Upload-Draft-Interop-Version`
     /// (3 to [`IETF_LATEST_INTEROP_VERSION`]).
-    Ietf { interop_version: u32 },
+    Ietf {
+        /// The `Upload-Draft-Interop-Version` sent and expected: use
+        /// [`IETF_IOS17_INTEROP_VERSION`] for a server that serves iOS 17's URLSession,
+        /// else [`IETF_LATEST_INTEROP_VERSION`].
+        interop_version: u32,
+    },
 }
 
 impl ResumableProtocol {
@@ -51,7 +56,9 @@ impl ResumableProtocol {
 /// The upload's URL is then the upload-creation endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResumableDestination {
+    /// Uploads whose destination starts with this text (compared literally) resume.
     pub url_prefix: String,
+    /// The protocol the server at that prefix speaks.
     pub protocol: ResumableProtocol,
 }
 

@@ -16,7 +16,9 @@ use crate::state::StateKind;
 /// (`https://h/a%20b/` selects what was enqueued to `https://h/a%20b/...`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
+    /// The states selected; empty for every state the call acts on.
     pub states: Vec<StateKind>,
+    /// The text selected destinations start with; `None` for any destination.
     pub destination_prefix: Option<String>,
 }
 

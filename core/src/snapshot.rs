@@ -27,6 +27,7 @@ use crate::{Error, Transfer};
 /// What a queue's database held at one moment.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QueueSnapshot {
+    /// The database that was read, as given to [`QueueSnapshot::read`].
     pub database: PathBuf,
     /// When it was read.
     pub taken_at: SystemTime,
@@ -93,6 +94,13 @@ impl QueueSnapshot {
     /// queue. A missing file is [`crate::StoreError::NotFound`]; a database of an older
     /// schema is [`crate::StoreError::OlderVersion`] (reading never migrates: open the
     /// queue once to upgrade it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`]: [`crate::StoreError::NotFound`] and
+    /// [`crate::StoreError::OlderVersion`] as above, or the file is not a Ferry database,
+    /// is damaged, of a newer Ferry, or cannot be read. [`Error::Closed`] when the
+    /// blocking read could not run (the runtime is shutting down).
     pub async fn read(path: impl Into<PathBuf>, limits: SnapshotLimits) -> Result<Self, Error> {
         let path = path.into();
         tokio::task::spawn_blocking(move || read_blocking(path, limits))

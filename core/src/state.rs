@@ -21,7 +21,12 @@ pub enum Lane {
     /// Ferry's own HTTP client, inside the app process.
     InProcess,
     /// An OS background-transfer task, correlated by `handoff_key`.
-    Platform { handoff_key: String },
+    Platform {
+        /// The key the OS task carries (`<transfer id>.<attempt>.<nonce>`), as given to
+        /// the platform service in [`crate::Handoff::key`] and reported back with its
+        /// progress and end.
+        handoff_key: String,
+    },
 }
 
 /// The state of one transfer.
@@ -29,7 +34,9 @@ pub enum Lane {
 pub enum TransferState {
     /// Waiting to run (possibly until a retry time).
     Queued,
+    /// An attempt is under way.
     Running {
+        /// Where it runs.
         lane: Lane,
     },
     /// Held by the app; runs again after `resume`.
@@ -44,19 +51,28 @@ pub enum TransferState {
     AuthRequired,
 }
 
-/// The state without its data: used to filter lists and as the stored column.
+/// The state without its data: used to filter lists and as the stored column. Each
+/// variant is the [`TransferState`] of the same name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StateKind {
+    /// [`TransferState::Queued`].
     Queued,
+    /// [`TransferState::Running`], on either lane.
     Running,
+    /// [`TransferState::Paused`].
     Paused,
+    /// [`TransferState::Succeeded`].
     Succeeded,
+    /// [`TransferState::Failed`].
     Failed,
+    /// [`TransferState::Cancelled`].
     Cancelled,
+    /// [`TransferState::AuthRequired`].
     AuthRequired,
 }
 
 impl StateKind {
+    /// Every state, in the order reports list them (this order, not alphabetical).
     pub const ALL: [StateKind; 7] = [
         Self::Queued,
         Self::Running,
@@ -67,6 +83,8 @@ impl StateKind {
         Self::AuthRequired,
     ];
 
+    /// The stable name stored in the database and shown in reports: `queued`,
+    /// `running`, `paused`, `succeeded`, `failed`, `cancelled`, `auth_required`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
@@ -79,6 +97,8 @@ impl StateKind {
         }
     }
 
+    /// The state named `text` as [`StateKind::as_str`] spells it, or `None` for any other
+    /// text (the match is exact: lowercase, with an underscore).
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
@@ -90,6 +110,7 @@ impl StateKind {
 }
 
 impl TransferState {
+    /// This state without its data.
     pub fn kind(&self) -> StateKind {
         match self {
             Self::Queued => StateKind::Queued,

@@ -24,8 +24,12 @@ use crate::{TransferError, TransferId, TransferState, Upload};
 /// One transfer as the store holds it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transfer {
+    /// Its id, also sent to the server as the idempotency key.
     pub id: TransferId,
+    /// What was enqueued: source, destination, method, stored headers, priority and
+    /// network constraints.
     pub upload: Upload,
+    /// Where it is in its life.
     pub state: TransferState,
     /// The source's size at enqueue.
     pub size: u64,
@@ -39,7 +43,10 @@ pub struct Transfer {
     pub next_attempt_at: SystemTime,
     /// The most recent failure, kept after a retry succeeds until the transfer succeeds.
     pub last_error: Option<TransferError>,
+    /// When it was enqueued.
     pub created_at: SystemTime,
+    /// When its record last changed (state, attempt, bytes confirmed); `purge_where`'s
+    /// `older_than` counts from it.
     pub updated_at: SystemTime,
     /// The source's modification time at enqueue (nanoseconds since the epoch).
     pub(crate) source_mtime_ns: i64,

@@ -22,7 +22,11 @@ pub enum UploadMethod {
     /// `POST` with the file as the raw body.
     Post,
     /// `POST` of a `multipart/form-data` body with the file in one part named `field`.
-    PostMultipart { field: String },
+    PostMultipart {
+        /// The form field's name; must not be empty. The part's file name is the
+        /// source's.
+        field: String,
+    },
 }
 
 impl UploadMethod {
@@ -69,12 +73,20 @@ impl Default for Constraints {
 /// as bearer tokens in a request authorizer instead, so that they are never written to disk.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upload {
+    /// The file to send. It must be a regular file when enqueued, and keep its size and
+    /// modification time until it is sent: a file that changes fails as changed.
     pub source: PathBuf,
+    /// The absolute `http` or `https` URL the file is sent to. It is stored, so it must
+    /// not carry a password (a presigned URL's query is fine, and never logged).
     pub destination: String,
+    /// How the file is sent (default `PUT`).
     pub method: UploadMethod,
+    /// Extra request headers, `(name, value)`, sent with every attempt. Stored with the
+    /// transfer: no secrets here (see above).
     pub headers: Vec<(String, String)>,
     /// Higher runs first; equal priorities run in enqueue order.
     pub priority: i32,
+    /// Which networks it may use.
     pub constraints: Constraints,
 }
 
@@ -91,21 +103,25 @@ impl Upload {
         }
     }
 
+    /// The same upload sent with `method` instead.
     pub fn with_method(mut self, method: UploadMethod) -> Self {
         self.method = method;
         self
     }
 
+    /// The same upload with one more header (stored: never a secret).
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
+    /// The same upload with this priority: higher runs first (default 0).
     pub fn with_priority(mut self, priority: i32) -> Self {
         self.priority = priority;
         self
     }
 
+    /// The same upload with these network constraints.
     pub fn with_constraints(mut self, constraints: Constraints) -> Self {
         self.constraints = constraints;
         self

@@ -7,9 +7,15 @@
 //! - `ffi-size`: build the shipped library (`release-ffi`), strip a copy, check the goal.
 //! - `xcframework` (macOS + Xcode), `aar` (Android NDK): the mobile packages; elsewhere
 //!   they stop with a message that says what they need.
-//! - `test`: the import-cycle check, `cargo test --workspace` (with tusd), every fuzz
-//!   target for a few seconds on its committed seeds (`fuzz.rs`), the `uniffi-bindgen`
-//!   binary check, then both suites, with a summary line per suite.
+//! - `test`: the import-cycle check, `cargo test --workspace` (with tusd), the
+//!   documentation check (`docs.rs`), the examples run against the test server
+//!   (`examples.rs`), every fuzz target for a few seconds on its committed seeds
+//!   (`fuzz.rs`), the `uniffi-bindgen` binary check, then both suites, with a summary line
+//!   per suite.
+//! - `doc`: the documentation check of `test` alone: `cargo doc` of `ferry` and
+//!   `ferry-ffi` with warnings denied (missing docs, broken or private links).
+//! - `examples`: the examples suite of `test` alone: `core/examples/` run against
+//!   `ferry-testkit serve`.
 //! - `fuzz`: the fuzz suite of `test` alone.
 //! - `import-cycles`: no import cycle and no upward import among the files of `core/src`,
 //!   `cli/src` and `xtask/src` (`import_cycles.rs`); also part of `test`.
@@ -21,6 +27,8 @@ mod bindgen;
 mod bindgen_cli;
 mod cdylib;
 mod cross;
+mod docs;
+mod examples;
 mod ffi_size;
 mod fuzz;
 mod import_cycles;
@@ -105,9 +113,9 @@ enum Cmd {
         #[arg(long, default_value = cdylib::SHIPPED_PROFILE)]
         profile: String,
     },
-    /// The import-cycle check, `cargo test --workspace`, the power-cut control, the fuzz
-    /// targets (briefly), the uniffi-bindgen check, test-swift and test-kotlin; one summary
-    /// line each.
+    /// The import-cycle check, `cargo test --workspace`, the documentation check, the
+    /// examples, the power-cut control, the fuzz targets (briefly), the uniffi-bindgen
+    /// check, test-swift and test-kotlin; one summary line each.
     Test {
         #[command(flatten)]
         ffi: FfiCrate,
@@ -118,6 +126,13 @@ enum Cmd {
     },
     /// Only the fuzz suite of `test`: every fuzz target for a few seconds on its seeds.
     Fuzz,
+    /// Only the documentation check of `test`: `cargo doc --no-deps -p ferry -p ferry-ffi`
+    /// with `RUSTDOCFLAGS="-D warnings"` (a public item without docs, a broken link, or a
+    /// link from public docs into a private module fails it).
+    Doc,
+    /// Only the examples suite of `test`: each example of core/examples run against
+    /// `ferry-testkit serve` on files it makes, and judged by its exit and last line.
+    Examples,
     /// Fail on any import cycle or upward import among the files of core/src, cli/src
     /// and xtask/src, listing each as a chain of files.
     ImportCycles,
@@ -156,6 +171,8 @@ fn run(command: Cmd) -> Result<()> {
         }
         Cmd::ImportCycles => import_cycles::check_workspace(),
         Cmd::Fuzz => report::finish("fuzz", fuzz::suite()),
+        Cmd::Doc => report::finish("doc", docs::check()),
+        Cmd::Examples => report::finish("examples", examples::suite()),
         Cmd::PowerCutControl => report::finish("power-cut control", power_cut::control()),
         Cmd::SwiftToolchain => {
             let root = toolchain::ensure()?;

@@ -1,9 +1,11 @@
 //! `cargo xtask test`: every suite in one run (counts and summaries: `report.rs`).
 //!
 //! `cargo xtask test` runs the import-cycle check (`import_cycles.rs`), `cargo test
-//! --workspace`, the power-cut test's control build (`power_cut.rs`, which must fail), the
-//! fuzz targets for a few seconds each (`fuzz.rs`), then the `uniffi-bindgen` binary check
-//! and the Swift and Kotlin suites, even when an earlier one failed, so that the summary is always complete, and exits non-zero if
+//! --workspace`, the documentation check (`docs.rs`), the examples against the test
+//! server (`examples.rs`), the power-cut test's control build (`power_cut.rs`, which must
+//! fail), the fuzz targets for a few seconds each (`fuzz.rs`), then the `uniffi-bindgen`
+//! binary check and the Swift and Kotlin suites, even when an earlier one failed, so that
+//! the summary is always complete, and exits non-zero if
 //! any failed. Each suite ends with one line in the plain form CI reads,
 //! `NAME: N passed, N failed`, and a `total:` line closes the run. A suite that broke
 //! without a failing test (a build error, a crash, no test at all) counts as one failure,
@@ -20,7 +22,10 @@ use anyhow::{Result, bail};
 
 use crate::cdylib::FfiCrate;
 use crate::report::{Counts, Report, summarize};
-use crate::{bindgen_cli, ffi_size, fuzz, import_cycles, kotlin, power_cut, swift, tusd, util};
+use crate::{
+    bindgen_cli, docs, examples, ffi_size, fuzz, import_cycles, kotlin, power_cut, swift, tusd,
+    util,
+};
 
 pub struct TestAll {
     pub ffi: FfiCrate,
@@ -34,6 +39,8 @@ pub fn test_all(args: &TestAll) -> Result<()> {
         util::timed("import cycles", import_cycles::suite),
     )];
     results.push(("rust", util::timed("cargo test --workspace", rust)));
+    results.push(("doc", util::timed("cargo doc", docs::check)));
+    results.push(("examples", util::timed("examples", examples::suite)));
     results.push((
         "power-cut control",
         util::timed("power-cut control build", power_cut::control),

@@ -33,6 +33,7 @@ pub enum AuthReason {
 }
 
 impl AuthReason {
+    /// A stable name for logs and reports: `first`, `refresh_after_401`, `expiring`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::First => "first",
@@ -45,6 +46,7 @@ impl AuthReason {
 /// What Ferry is about to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestInfo {
+    /// The transfer's id as text (a UUID), the same as its idempotency key.
     pub transfer_id: String,
     /// The destination given at enqueue.
     pub destination: String,
@@ -64,6 +66,8 @@ pub struct Authorization {
     /// The URL to send to: the destination itself, or a presigned URL for it. It may be on
     /// another host (an object store); limits and breakers still count the destination's.
     pub url: String,
+    /// Headers to send with this attempt only, `(name, value)`, such as
+    /// `("Authorization", "Bearer ...")`.
     pub headers: Vec<(String, String)>,
     /// When the URL or the headers stop working, if they ever do.
     pub expires_at: Option<SystemTime>,
@@ -79,6 +83,8 @@ impl Authorization {
         }
     }
 
+    /// The same credentials, which stop working at `expires_at`: Ferry asks for new ones
+    /// (reason [`AuthReason::Expiring`]) before an attempt they would not outlive.
     pub fn expiring_at(mut self, expires_at: SystemTime) -> Self {
         self.expires_at = Some(expires_at);
         self
@@ -112,10 +118,16 @@ impl fmt::Debug for Authorization {
 pub enum AuthorizerError {
     /// The user must sign in: the transfer waits in `AuthRequired` until `resume`.
     #[error("sign-in required: {message}")]
-    SignInRequired { message: String },
+    SignInRequired {
+        /// Why, in words for a person; stored with the transfer, so never a secret.
+        message: String,
+    },
     /// A passing problem (the token service is unreachable): retried with backoff.
     #[error("credentials temporarily unavailable: {message}")]
-    Temporary { message: String },
+    Temporary {
+        /// Why, in words for a person; stored with the transfer, so never a secret.
+        message: String,
+    },
 }
 
 /// Provides credentials for each attempt. Registered through
@@ -126,6 +138,15 @@ pub enum AuthorizerError {
 /// credentials for [`AuthReason::First`], fresh ones for the other reasons. Never put a
 /// secret in an error message: it reaches events and the store.
 pub trait RequestAuthorizer: Send + Sync {
+    /// The URL and headers for the attempt `request` describes, asked for because of
+    /// `reason`.
+    ///
+    /// # Errors
+    ///
+    /// Return [`AuthorizerError::SignInRequired`] when only the user can fix it (the
+    /// transfer then waits for `resume`), [`AuthorizerError::Temporary`] when a later try
+    /// may work (the attempt is retried with backoff). An authorizer that panics or does
+    /// not answer within `authorize_timeout` counts as temporary.
     fn authorize(
         &self,
         request: RequestInfo,

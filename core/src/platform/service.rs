@@ -12,10 +12,11 @@ pub struct Handoff {
     /// Correlates the OS task with the transfer. Shims store it where the OS keeps it
     /// across relaunches (`URLSessionTask.taskDescription`, WorkManager's unique name).
     pub key: String,
-    /// The transfer this task carries.
+    /// The transfer this task carries (for a packed batch, its first file's).
     pub transfer_id: String,
     /// The request body, ready to send as is. The OS services read bodies from files only.
     pub body_path: PathBuf,
+    /// The URL to send to: the destination, or what the request authorizer gave for it.
     pub url: String,
     /// `PUT` or `POST`.
     pub method: String,
@@ -24,7 +25,11 @@ pub struct Handoff {
     pub headers: Vec<(String, String)>,
     /// The body's size in bytes (for `countOfBytesClientExpectsToSend`).
     pub expected_bytes: u64,
+    /// The task may use an expensive network (cellular, a hotspot): iOS
+    /// `allowsExpensiveNetworkAccess`, Android's unmetered-network constraint when false.
     pub allow_expensive: bool,
+    /// The task may use a constrained network (Low Data Mode, Data Saver): iOS
+    /// `allowsConstrainedNetworkAccess`.
     pub allow_constrained: bool,
     /// The OS may delay the task for better conditions (iOS `isDiscretionary`). Ferry sets
     /// it for work handed over while the app is in the background.
@@ -41,12 +46,17 @@ pub struct Handoff {
 pub enum PlatformOutcome {
     /// The server answered. Ferry classifies the status like any other response.
     Response {
+        /// The HTTP status code of the final response.
         status: u16,
+        /// The response's headers, `(name, value)`; Ferry reads `Retry-After` from them.
         headers: Vec<(String, String)>,
     },
     /// The task ended without a response.
     Failed {
+        /// Why, as far as the shim can tell.
         kind: PlatformFailure,
+        /// The OS's error in words (e.g. `NSError.localizedDescription`), for logs and
+        /// the transfer's `last_error`.
         message: String,
     },
 }
@@ -69,6 +79,7 @@ pub enum PlatformFailure {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the platform could not start an upload task: {message}")]
 pub struct PlatformError {
+    /// What the OS said, in words.
     pub message: String,
 }
 
@@ -82,6 +93,11 @@ pub trait PlatformTransferService: Send + Sync {
     /// Starts an OS task for `handoff`. Ferry has already recorded the transfer as running
     /// on the platform under `handoff.key`, so a crash right after is reconciled at the
     /// next open.
+    ///
+    /// # Errors
+    ///
+    /// Return a [`PlatformError`] when the OS refused to create the task: the attempt
+    /// fails as [`crate::FailureKind::Platform`] and is retried with backoff.
     fn start(&self, handoff: Handoff) -> Result<(), PlatformError>;
 
     /// Cancels the OS task with this key, if there is one. Its later report, if any, is
@@ -91,5 +107,10 @@ pub trait PlatformTransferService: Send + Sync {
     /// The keys of every OS task that has not finished, as the OS knows them (iOS
     /// `getAllTasks`). Asked at every open to reconcile. An error (the OS's list cannot be
     /// had) keeps every record as it is: nothing is queued again on a missing list.
+    ///
+    /// # Errors
+    ///
+    /// Return a [`PlatformError`] when the list cannot be had (never an empty list in
+    /// its place: that would queue every OS task's transfer again).
     fn outstanding(&self) -> Result<Vec<String>, PlatformError>;
 }
