@@ -167,6 +167,10 @@ pub trait TransferObserver: Send + Sync {
     /// Called once per event, in order, on Ferry's thread, never two at a time for one
     /// subscription. Return quickly; hop to the main thread for UI work.
     fn on_event(&self, event: TransferEvent);
+
+    /// Called once, after the last event, when the queue has shut down (or had when the
+    /// subscription was made): no event follows. Not called after `unsubscribe`.
+    fn on_end(&self);
 }
 
 /// A live subscription. Close it, or drop it, to stop receiving events.
@@ -184,6 +188,7 @@ impl EventSubscription {
             while let Some(event) = events.next().await {
                 observer.on_event(event.into());
             }
+            observer.on_end();
         });
         Arc::new(Self {
             task: Mutex::new(task),

@@ -134,9 +134,7 @@ impl BearerCommand {
 
     fn fetch(&self) -> Result<Token, AuthorizerError> {
         if self.clock.is_stopped() {
-            return Err(AuthorizerError::Temporary {
-                message: "ferry is stopping: the --bearer-command is not run again".into(),
-            });
+            return Err(stopping());
         }
         self.runs.fetch_add(1, Ordering::Relaxed);
         let obtained = SystemTime::now();
@@ -156,11 +154,14 @@ impl BearerCommand {
                 message: format!("the --bearer-command could not be started with sh: {error}"),
             })?;
         let _running = Running::start(&self.clock, child.id());
-        let output = child
-            .wait_with_output()
-            .map_err(|error| AuthorizerError::SignInRequired {
-                message: format!("the --bearer-command's output could not be read: {error}"),
-            })?;
+        let output = child.wait_with_output();
+        if self.clock.is_stopped() {
+            // Ended by the push's own stop: not the command's fault, nothing to sign in to.
+            return Err(stopping());
+        }
+        let output = output.map_err(|error| AuthorizerError::SignInRequired {
+            message: format!("the --bearer-command's output could not be read: {error}"),
+        })?;
         if !output.status.success() {
             let status = output
                 .status
@@ -182,6 +183,16 @@ impl BearerCommand {
             value,
             expires_at: self.lifetime.map(|lifetime| obtained + lifetime),
         })
+    }
+}
+
+/// What an attempt that needs a token hears while the push stops: try again later (the
+/// next run), nothing failed.
+fn stopping() -> AuthorizerError {
+    AuthorizerError::Temporary {
+        message: "ferry stopped before the --bearer-command gave a token; the next run asks \
+                  it again"
+            .into(),
     }
 }
 
@@ -309,8 +320,7 @@ mod tests {
         let bearer = Arc::new(BearerCommand::new(command, None));
         let clock = bearer.clock();
         let asking = Arc::clone(&bearer);
-        let answer =
-            std::thread::spawn(move || asking.authorize(request(), AuthReason::First).is_ok());
+        let answer = std::thread::spawn(move || asking.authorize(request(), AuthReason::First));
         let mut sleeper = None;
         for _ in 0..500 {
             sleeper = std::fs::read_to_string(&pid_file)
@@ -324,9 +334,10 @@ mod tests {
         let sleeper = sleeper.expect("the command started its sleep");
         assert!(clock.running_for(Instant::now()).is_some(), "it runs");
         clock.stop();
+        let answer = answer.join().expect("joined");
         assert!(
-            !answer.join().expect("joined"),
-            "a killed command gives no token"
+            matches!(answer, Err(AuthorizerError::Temporary { .. })),
+            "a command the push stopped is no reason to sign in: {answer:?}"
         );
         let gone = (0..500).any(|_| {
             let alive = std::fs::read_to_string(format!("/proc/{sleeper}/stat"))

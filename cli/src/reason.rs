@@ -90,7 +90,7 @@ mod tests {
         let stalled = TransferError {
             kind: FailureKind::Stalled,
             http_status: None,
-            message: "nothing moved (no bytes sent, no answer from the server) within \
+            message: "nothing moved (no more bytes sent, and no answer from the server) within \
                       stall_timeout"
                 .into(),
         };

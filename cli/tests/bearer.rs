@@ -212,7 +212,7 @@ fn an_interrupted_push_ends_its_bearer_command_and_starts_no_other() {
     let command = format!("sleep 30 & echo $! >> '{}'; wait; echo tok", pids.display());
     let mut push = common::spawn_piped(
         common::push_command(&root, &harness.url("up/"), &dir.path().join("q.db"))
-            .args(["--bearer-command", &command]),
+            .args(["--bearer-command", &command, "--json"]),
     );
     let started = (0..1000).any(|_| {
         let found = !pids_in(&pids).is_empty();
@@ -227,6 +227,16 @@ fn an_interrupted_push_ends_its_bearer_command_and_starts_no_other() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0, "kill");
     let status = common::wait_bounded(&mut push, LIMIT).expect("ferry stops after SIGINT");
     assert_eq!(status.code(), Some(130), "{status:?}");
+    let mut printed = String::new();
+    if let Some(mut stdout) = push.stdout.take() {
+        std::io::Read::read_to_string(&mut stdout, &mut printed).expect("stdout");
+    }
+    let summary: serde_json::Value = serde_json::from_str(&printed).expect("a JSON summary");
+    assert_eq!(
+        summary["files_failed"], 0,
+        "a command the push stopped fails nothing: {summary}"
+    );
+    assert_eq!(summary["files_unfinished"], 6, "{summary}");
     let ran = pids_in(&pids);
     assert_eq!(
         ran.len(),

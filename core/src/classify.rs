@@ -43,7 +43,8 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
         AttemptOutcome::Stalled => Verdict::Retry {
             error: TransferError::new(
                 FailureKind::Stalled,
-                "nothing moved (no bytes sent, no answer from the server) within stall_timeout",
+                "nothing moved (no more bytes sent, and no answer from the server) within \
+                 stall_timeout",
             ),
             server_delay: None,
         },

@@ -123,6 +123,7 @@ pub(crate) const EVENT_CAPACITY: usize = 16 * 1024;
 ///
 /// It sees only the events sent after it was made: subscribe before enqueueing to see a
 /// transfer's whole life, or read [`crate::TransferQueue::list`] first.
+#[derive(Debug)]
 pub struct Subscription {
     receiver: broadcast::Receiver<TransferEvent>,
 }
@@ -141,6 +142,14 @@ impl Subscription {
             }
             Err(broadcast::error::RecvError::Closed) => None,
         }
+    }
+
+    /// The same events as a [`futures_util::Stream`], for `StreamExt` combinators
+    /// (`filter`, `take_while`, `select`); it ends when the queue shuts down.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = TransferEvent> + Send {
+        futures_util::stream::unfold(self, |mut subscription| async move {
+            subscription.next().await.map(|event| (event, subscription))
+        })
     }
 
     /// The next event if one is waiting, without waiting.

@@ -51,6 +51,12 @@ impl TransferId {
     }
 }
 
+impl AsRef<str> for TransferId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for TransferId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

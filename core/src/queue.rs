@@ -49,7 +49,8 @@ pub struct Integrations {
 pub struct TransferQueue {
     commands: mpsc::Sender<Command>,
     platform_reports: mpsc::UnboundedSender<PlatformReport>,
-    events: broadcast::Sender<TransferEvent>,
+    /// Only the actor holds the sender itself: when it stops, every subscription ends.
+    events: broadcast::WeakSender<TransferEvent>,
 }
 
 impl TransferQueue {
@@ -108,6 +109,7 @@ impl TransferQueue {
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
         let (platform_reports, report_receiver) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let events_for_subscribers = events.downgrade();
         let auth = integrations
             .authorizer
             .map(|authorizer| Arc::new(AuthContext::new(authorizer, config.auth.clone(), clock)));
@@ -135,7 +137,7 @@ impl TransferQueue {
         Ok(Self {
             commands,
             platform_reports,
-            events,
+            events: events_for_subscribers,
         })
     }
 
@@ -427,13 +429,17 @@ impl TransferQueue {
         self.request(|reply| Command::HostStatus { reply }).await?
     }
 
-    /// Events from now on. Dropping the subscription unsubscribes.
+    /// Events from now on. Dropping the subscription unsubscribes. It ends (`next` gives
+    /// `None`) once the queue has shut down; one made after that ends at once.
     pub fn subscribe(&self) -> Subscription {
-        Subscription::new(self.events.subscribe())
+        match self.events.upgrade() {
+            Some(sender) => Subscription::new(sender.subscribe()),
+            None => Subscription::new(broadcast::channel(1).0.subscribe()),
+        }
     }
 
-    /// Reports whether the app is in the foreground or the background; the queue starts
-    /// assuming [`AppState::Foreground`]. Call it on every change: it decides which lane
+    /// Reports whether the app is in the foreground or the background; until told (here or
+    /// by `QueueConfig::app_state`), the queue acts as [`AppState::Unknown`] says. Call it on every change: it decides which lane
     /// new work takes (see [`AppState`]).
     ///
     /// # Errors

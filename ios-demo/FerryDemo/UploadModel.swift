@@ -126,7 +126,7 @@ final class UploadModel: ObservableObject {
 
     private func observe(_ queue: TransferQueue) {
         eventsTask = Task { [weak self] in
-            for await event in queue.events { self?.apply(event) }
+            for await event in queue.events() { self?.apply(event) }
         }
         // Aggregate progress (rate, ETA) once a second; per-file state comes from events.
         pollTask = Task { [weak self] in

@@ -88,3 +88,39 @@ async fn two_thousand_mixed_files_arrive_intact_over_http2_within_the_host_limit
     );
     assert_limits_held(&stats);
 }
+
+/// Events as a `Stream`: the app's combinators see every file succeed, and the stream ends
+/// when the queue shuts down.
+#[tokio::test]
+async fn the_event_stream_tells_every_success_and_ends_at_shutdown() {
+    use futures_util::StreamExt;
+
+    let server = TestServer::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 5, 3, |_, _| 1024);
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    let events = queue.subscribe().into_stream();
+    let uploads = files
+        .iter()
+        .map(|file| Upload::put(&file.path, format!("{}{}", server.base_url(), file.name)))
+        .collect();
+    queue.enqueue_many(uploads).await.expect("enqueue");
+    queue.wait_idle().await.expect("idle");
+    queue.shutdown().await.expect("shutdown");
+    let successes = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        events
+            .filter(|event| {
+                std::future::ready(matches!(event, ferry::TransferEvent::Succeeded { .. }))
+            })
+            .count(),
+    )
+    .await
+    .expect("the stream ends once the queue has shut down");
+    assert_eq!(successes, files.len());
+    assert_all_received_once(&server, &files);
+}

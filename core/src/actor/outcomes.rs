@@ -283,8 +283,8 @@ impl Engine {
     ) -> rusqlite::Result<bool> {
         let error = TransferError::new(
             FailureKind::Auth,
-            "not sent: credentials for this destination were refused repeatedly; sign the \
-             user in, then resume",
+            "not sent: this destination answered 401 or 403 repeatedly (its credentials are \
+             missing or refused); sign the user in, then resume",
         );
         if !transfer.hold_for_credentials(lane, error.clone()) {
             return Ok(false);

@@ -14,22 +14,27 @@ final class StreamingObserver: TransferObserver, @unchecked Sendable {
     func onEvent(event: TransferEvent) {
         continuation.yield(event)
     }
+
+    func onEnd() {
+        continuation.finish()
+    }
 }
 
 extension TransferQueue {
     /// Every event from now on, in order, as an `AsyncStream`.
     ///
-    /// The subscription starts when this property is read (before it returns), so read it
-    /// before enqueueing to see every event of the new transfers. It ends when the
-    /// iterating task is cancelled or the stream is dropped. If the consumer falls behind,
-    /// Ferry drops events and yields `.lagged(missed:)`: call `list` to catch up.
+    /// The subscription starts when this is called (before it returns), so call it before
+    /// enqueueing to see every event of the new transfers. The stream finishes after the
+    /// queue shuts down; it stops early when the iterating task is cancelled or the stream
+    /// is dropped. If the consumer falls behind, Ferry drops events and yields
+    /// `.lagged(missed:)`: call `list` to catch up.
     ///
     /// ```swift
-    /// for await event in queue.events {
+    /// for await event in queue.events() {
     ///     if case .succeeded(let id) = event { print("done", id) }
     /// }
     /// ```
-    public var events: AsyncStream<TransferEvent> {
+    public func events() -> AsyncStream<TransferEvent> {
         AsyncStream { continuation in
             let subscription = self.subscribe(observer: StreamingObserver(continuation))
             continuation.onTermination = { _ in

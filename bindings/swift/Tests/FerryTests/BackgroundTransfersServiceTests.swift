@@ -256,6 +256,8 @@ final class ProgressLog: TransferObserver, @unchecked Sendable {
         lock.unlock()
     }
 
+    func onEnd() {}
+
     func progress(of id: String) -> [UInt64] {
         lock.lock()
         defer { lock.unlock() }

@@ -16,6 +16,8 @@ final class EventLog: TransferObserver, @unchecked Sendable {
         lock.unlock()
     }
 
+    func onEnd() {}
+
     func started(_ id: String) -> Bool {
         lock.lock()
         defer { lock.unlock() }

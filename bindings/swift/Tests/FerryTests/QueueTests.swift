@@ -28,6 +28,31 @@ final class QueueTests: XCTestCase {
         try await queue.get(id: id).state
     }
 
+    /// The stream a caller iterates finishes once the queue shuts down: a `for await` loop
+    /// after the last event ends instead of waiting for ever.
+    func testTheEventStreamFinishesWhenTheQueueShutsDown() async throws {
+        try await bounded(60, "testTheEventStreamFinishesWhenTheQueueShutsDown") {
+            let queue = try await self.openQueue()
+            let events = queue.events()
+            let prefix = Testkit.uniquePrefix("stream-end")
+            let (file, _) = try self.scratch.randomFile("one.bin", count: 2048)
+            _ = try await queue.enqueue(upload: .put(file, to: self.base + prefix + "one.bin"))
+            try await queue.waitIdle()
+            try await queue.shutdown()
+            let succeeded = try await withTimeout(30, "the stream finishes") {
+                var succeeded = 0
+                for await event in events {
+                    if case .succeeded = event { succeeded += 1 }
+                }
+                return succeeded
+            }
+            XCTAssertEqual(succeeded, 1, "every event came before the end")
+            var afterShutdown = 0
+            for await _ in queue.events() { afterShutdown += 1 }
+            XCTAssertEqual(afterShutdown, 0, "a stream made after shutdown finishes at once")
+        }
+    }
+
     /// 200 random files through `enqueueMany`, watched through `events` until each one
     /// succeeded; every stored body matches its file's length and SHA-256.
     func testTwoHundredFilesArriveIntactAndEventsReportEachOne() async throws {
@@ -45,7 +70,7 @@ final class QueueTests: XCTestCase {
             uploads.append(.put(url, to: base + prefix + "f\(i).bin"))
         }
 
-        let events = queue.events  // subscribed from here on
+        let events = queue.events()  // subscribed from here on
         let results = try await queue.enqueueMany(uploads: uploads)
         XCTAssertEqual(results.count, 200)
         var ids = Set<String>()

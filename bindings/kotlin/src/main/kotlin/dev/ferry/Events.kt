@@ -19,7 +19,8 @@ import kotlinx.coroutines.flow.callbackFlow
  * without bound on the Kotlin side; a collector that falls far behind Ferry itself still
  * receives [TransferEvent.Lagged] from Rust and should call [TransferQueue.list] to catch up.
  *
- * The flow is cold: events that happen before collection starts are not replayed.
+ * The flow is cold: events that happen before collection starts are not replayed. It
+ * completes after the queue shuts down.
  */
 fun TransferQueue.events(): Flow<TransferEvent> =
     callbackFlow {
@@ -28,6 +29,11 @@ fun TransferQueue.events(): Flow<TransferEvent> =
                 // Unlimited buffer: this only fails once the channel is closed, and then
                 // nobody is listening any more.
                 trySend(event)
+            }
+
+            override fun onEnd() {
+                // The queue has shut down: the flow completes.
+                channel.close()
             }
         }
         val subscription = subscribe(observer)

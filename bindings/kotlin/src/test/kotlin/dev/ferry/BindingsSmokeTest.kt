@@ -24,6 +24,8 @@ class EventLog : TransferObserver {
         events.add(event)
     }
 
+    override fun onEnd() {}
+
     fun started(id: String) = events.any { it is TransferEvent.Started && it.id == id }
 }
 

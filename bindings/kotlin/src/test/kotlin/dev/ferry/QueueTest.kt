@@ -40,6 +40,39 @@ class QueueTest {
     }
 
     @Test
+    fun theEventFlowCompletesWhenTheQueueShutsDown() = runBlocking {
+        withTimeout(HANG_GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("flow-end")
+            val queue = openQueue()
+            val events = Channel<TransferEvent>(Channel.UNLIMITED)
+            // Offline until the Flow is known to be subscribed (its first event arrives).
+            queue.setNetwork(OFFLINE)
+            val collector = launch(Dispatchers.Default) {
+                queue.events().collect { events.send(it) }
+                events.close()
+            }
+            val (file, _) = randomFile(dir, "one.bin")
+            val id = queue.enqueue(put(file, "$prefix/one.bin"))
+            while (events.tryReceive().getOrNull() == null) {
+                queue.pause(id)
+                queue.resume(id)
+                delay(10)
+            }
+            queue.setNetwork(ONLINE)
+            queue.awaitIdle(id)
+            queue.shutdown()
+            collector.join() // returns only because the Flow completed
+            val rest = mutableListOf<TransferEvent>()
+            for (event in events) rest += event
+            assertTrue(rest.any { it is TransferEvent.Succeeded && it.id == id }, "$rest")
+            var afterShutdown = 0
+            queue.events().collect { afterShutdown++ }
+            assertEquals(0, afterShutdown, "a Flow collected after shutdown completes at once")
+            queue.close()
+        }
+    }
+
+    @Test
     fun twoHundredFilesArriveIntactAndTheFlowSeesEverySuccess() = runBlocking {
         withTimeout(HANG_GUARD_MS * 2) {
             val prefix = Testkit.uniquePrefix("many")
