@@ -67,6 +67,14 @@ impl BaseUrl {
         self.0.as_str()
     }
 
+    /// The URL without its query, its path as given: `--prefix` compares it literally, so
+    /// `http://h/up/f2.txt` selects that one file.
+    pub fn without_query(&self) -> String {
+        let mut url = self.0.clone();
+        url.set_query(None);
+        url.into()
+    }
+
     /// What the destinations under this base start with: the URL without its query, its
     /// path ending in `/` as [`join`](Self::join) makes it (so `http://h/up` does not
     /// select `http://h/upload/...`). Used to select the queue's transfers to this base

@@ -139,7 +139,8 @@ async fn act(
 }
 
 /// `--prefix` as push stores destinations: a URL without user information or query (a
-/// push's BASE_URL, password and signature included, selects what it enqueued).
+/// push's BASE_URL, password and signature included, selects what it enqueued), its path
+/// compared literally (`.../up/f2.txt` selects that file; no `/` is added).
 fn destination_prefix(text: &str) -> Result<String, CliError> {
     let (base, _credentials) = url_credentials::parse_base_url(text).map_err(|_| {
         CliError::usage(format!(
@@ -148,7 +149,7 @@ fn destination_prefix(text: &str) -> Result<String, CliError> {
             ferry::redact_url(text)
         ))
     })?;
-    Ok(base.destination_prefix())
+    Ok(base.without_query())
 }
 
 #[cfg(test)]
@@ -160,6 +161,11 @@ mod tests {
         assert_eq!(
             destination_prefix("https://me:secret@h.example/up/?sig=abc").expect("prefix"),
             "https://h.example/up/"
+        );
+        assert_eq!(
+            destination_prefix("https://h.example/up/f2.txt").expect("prefix"),
+            "https://h.example/up/f2.txt",
+            "one file, as status shows its destination: no / added"
         );
         let error = destination_prefix("ftp://me:secret@h/").expect_err("not http");
         assert!(!error.to_string().contains("secret"), "{error}");

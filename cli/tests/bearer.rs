@@ -211,8 +211,11 @@ fn an_interrupted_push_ends_its_bearer_command_and_starts_no_other() {
     // Each run leaves its pid and hangs (30 s at most) in a child of its shell.
     let command = format!("sleep 30 & echo $! >> '{}'; wait; echo tok", pids.display());
     let mut push = common::spawn_piped(
-        common::push_command(&root, &harness.url("up/"), &dir.path().join("q.db"))
-            .args(["--bearer-command", &command, "--json"]),
+        common::push_command(&root, &harness.url("up/"), &dir.path().join("q.db")).args([
+            "--bearer-command",
+            &command,
+            "--json",
+        ]),
     );
     let started = (0..1000).any(|_| {
         let found = !pids_in(&pids).is_empty();

@@ -21,6 +21,10 @@
 mod error;
 
 #[allow(dead_code)]
+#[path = "../../cli/src/gave_up.rs"]
+mod gave_up;
+
+#[allow(dead_code)]
 #[path = "../../cli/src/signals.rs"]
 mod signals;
 
