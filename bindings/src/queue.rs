@@ -150,6 +150,20 @@ impl TransferQueue {
         runtime::run(async move { Ok(queue.get(&parse_id(&id)?).await?.into()) }).await
     }
 
+    /// Waits until the transfer is final (succeeded, failed or cancelled) and returns it.
+    /// Waiting for credentials or paused is not final: it keeps waiting until the app
+    /// resumes it and it ends. Cancelling the call (Swift task, Kotlin coroutine) leaves
+    /// nothing behind.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidTransferId` when `id` is not a UUID; `NotFound` when no transfer has it;
+    /// `Closed` when the queue shuts down first; `Database`.
+    pub async fn await_result(&self, id: String) -> Result<Transfer, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.wait_for(&parse_id(&id)?).await?.into()) }).await
+    }
+
     /// A page of transfers in enqueue order, optionally only those in one state: at most
     /// `limit`, after skipping the first `offset`. Ask again with the next offset until a
     /// page comes back shorter than `limit`.

@@ -94,6 +94,7 @@ mod progress;
 mod queue;
 #[cfg(test)]
 mod queue_properties;
+mod queue_wait;
 mod reconcile;
 mod resumable;
 mod retry;

@@ -579,3 +579,58 @@ async fn counts_by_state_list_every_state_with_its_files_and_bytes() {
     );
     reopened.shutdown().await.expect("shutdown");
 }
+
+/// `wait_for` resolves when a transfer is final, whichever way it ends; an unknown id is
+/// `NotFound`, and a wait the queue's shutdown interrupts is `Closed`.
+#[tokio::test]
+async fn wait_for_returns_each_transfer_once_it_is_final() {
+    let server = TestServer::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 3, 11, |_, _| 4096);
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    queue.set_network(OFFLINE).await.expect("offline");
+    let mut ids = Vec::new();
+    for file in &files {
+        let url = format!("{}{}", server.base_url(), file.name);
+        ids.push(
+            queue
+                .enqueue(Upload::put(&file.path, url))
+                .await
+                .expect("enqueue"),
+        );
+    }
+    let waiting = |index: usize| {
+        let (queue, id) = (queue.clone(), ids[index].clone());
+        tokio::spawn(async move { queue.wait_for(&id).await })
+    };
+    let (sent, cancelled, interrupted) = (waiting(0), waiting(1), waiting(2));
+
+    queue.cancel(&ids[1]).await.expect("cancel");
+    let ended = cancelled.await.expect("joined").expect("final");
+    assert_eq!(ended.state, TransferState::Cancelled);
+    assert!(!sent.is_finished(), "the others are still waiting");
+
+    queue.pause(&ids[2]).await.expect("pause");
+    queue
+        .set_network(NetworkStatus::default())
+        .await
+        .expect("online");
+    let ended = sent.await.expect("joined").expect("final");
+    assert_eq!(ended.state, TransferState::Succeeded);
+    assert_eq!(ended.id, ids[0]);
+
+    let unknown = ferry::TransferId::parse("0192f0c2-3b4a-7c5d-8e6f-0123456789ab").expect("id");
+    assert!(matches!(
+        queue.wait_for(&unknown).await,
+        Err(Error::NotFound { .. })
+    ));
+    queue.shutdown().await.expect("shutdown");
+    assert!(
+        matches!(interrupted.await.expect("joined"), Err(Error::Closed)),
+        "a paused transfer is not final: its wait ends with the queue"
+    );
+}

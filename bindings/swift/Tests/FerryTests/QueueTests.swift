@@ -28,6 +28,37 @@ final class QueueTests: XCTestCase {
         try await queue.get(id: id).state
     }
 
+    /// `awaitResult` returns a transfer once it is final, whichever way it ends.
+    func testAwaitResultReturnsEachTransferOnceItIsFinal() async throws {
+        try await bounded(60, "testAwaitResultReturnsEachTransferOnceItIsFinal") {
+            let queue = try await self.openQueue()
+            try await queue.setNetwork(status: NetworkStatus(online: false, expensive: false, constrained: false))
+            let prefix = Testkit.uniquePrefix("await")
+            let (sentFile, sentData) = try self.scratch.randomFile("sent.bin", count: 2048)
+            let (cancelledFile, _) = try self.scratch.randomFile("cancelled.bin", count: 2048)
+            let sent = try await queue.enqueue(upload: .put(sentFile, to: self.base + prefix + "sent.bin"))
+            let cancelled = try await queue.enqueue(upload: .put(cancelledFile, to: self.base + prefix + "cancelled.bin"))
+            let sentResult = Task { try await queue.awaitResult(id: sent) }
+            let cancelledResult = Task { try await queue.awaitResult(id: cancelled) }
+            try await queue.cancel(id: cancelled)
+            let ended = try await cancelledResult.value
+            XCTAssertEqual(ended.state, .cancelled)
+            try await queue.setNetwork(status: NetworkStatus(online: true, expensive: false, constrained: false))
+            let done = try await sentResult.value
+            XCTAssertEqual(done.id, sent)
+            XCTAssertEqual(done.state, .succeeded)
+            let received = try await Testkit.received()
+            XCTAssertEqual(received["/\(prefix)sent.bin"]?.sha256, SHA256.hex(sentData))
+            do {
+                _ = try await queue.awaitResult(id: "0192f0c2-3b4a-7c5d-8e6f-0123456789ab")
+                XCTFail("an unknown id has no result")
+            } catch FerryError.NotFound(let message) {
+                XCTAssertFalse(message.isEmpty)
+            }
+            try await queue.shutdown()
+        }
+    }
+
     /// The stream a caller iterates finishes once the queue shuts down: a `for await` loop
     /// after the last event ends instead of waiting for ever.
     func testTheEventStreamFinishesWhenTheQueueShutsDown() async throws {

@@ -40,6 +40,34 @@ class QueueTest {
     }
 
     @Test
+    fun awaitResultReturnsEachTransferOnceItIsFinal() = runBlocking {
+        withTimeout(HANG_GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("await")
+            val queue = openQueue()
+            queue.setNetwork(OFFLINE)
+            val (sentFile, sentSha) = randomFile(dir, "sent.bin")
+            val (cancelledFile, _) = randomFile(dir, "cancelled.bin")
+            val sent = queue.enqueue(put(sentFile, "$prefix/sent.bin"))
+            val cancelled = queue.enqueue(put(cancelledFile, "$prefix/cancelled.bin"))
+            val sentResult = async(Dispatchers.Default) { queue.awaitResult(sent) }
+            val cancelledResult = async(Dispatchers.Default) { queue.awaitResult(cancelled) }
+            queue.cancel(cancelled)
+            assertEquals(TransferState.Cancelled, cancelledResult.await().state)
+            assertFalse(sentResult.isCompleted, "still waiting while offline")
+            queue.setNetwork(ONLINE)
+            val done = sentResult.await()
+            assertEquals(sent, done.id)
+            assertEquals(TransferState.Succeeded, done.state)
+            assertStored("$prefix/sent.bin", sentSha, Testkit.received())
+            assertThrows<FerryException.NotFound> {
+                runBlocking { queue.awaitResult("0192f0c2-3b4a-7c5d-8e6f-0123456789ab") }
+            }
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    @Test
     fun theEventFlowCompletesWhenTheQueueShutsDown() = runBlocking {
         withTimeout(HANG_GUARD_MS) {
             val prefix = Testkit.uniquePrefix("flow-end")
