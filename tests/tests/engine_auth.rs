@@ -382,3 +382,57 @@ async fn a_cross_host_redirect_never_carries_authorization() {
     statuses.sort_unstable();
     assert_eq!(statuses, [303, 307, 308]);
 }
+
+/// Gives a fixed header after a pause longer than the queue's stall timeout.
+struct SlowHeaders {
+    pause: Duration,
+}
+
+impl ferry::RequestAuthorizer for SlowHeaders {
+    fn authorize(
+        &self,
+        request: ferry::RequestInfo,
+        _reason: AuthReason,
+    ) -> Result<ferry::Authorization, ferry::AuthorizerError> {
+        std::thread::sleep(self.pause);
+        Ok(ferry::Authorization::headers(
+            request.destination,
+            vec![("X-Slow".into(), "yes".into())],
+        ))
+    }
+}
+
+/// The time an authorizer takes (a token helper that signs in over a slow network) is not
+/// a stall of the request it authorizes: the request's own stall watchdog starts after it.
+#[tokio::test]
+async fn an_authorizer_slower_than_the_stall_timeout_is_no_stall() {
+    let server = server(AuthPolicy::default(), FaultPlan::default()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 2, 5, |_, _| 2048);
+    let mut config = quick_config(dir.path());
+    config.stall_timeout = Duration::from_secs(1);
+    let queue = open(
+        config,
+        Arc::new(SlowHeaders {
+            pause: Duration::from_millis(1500),
+        }),
+    )
+    .await;
+    let mut events = queue.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        enqueue_and_wait(&queue, &server, &files),
+    )
+    .await
+    .expect("both files sent without stalling attempts (each one stalled before the fix)");
+    let retried: Vec<TransferEvent> = drain(&mut events)
+        .into_iter()
+        .filter(|event| matches!(event, TransferEvent::Retrying { .. }))
+        .collect();
+    assert!(retried.is_empty(), "no attempt stalled: {retried:?}");
+    for transfer in all(&queue, StateKind::Succeeded).await {
+        assert_eq!(transfer.attempts, 1, "{transfer:?}");
+    }
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}

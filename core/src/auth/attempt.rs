@@ -273,6 +273,9 @@ pub(crate) async fn run_attempt_with(
             Ok(authorization) => authorization,
             Err(failure) => return failure.into(),
         };
+        // The time the authorizer took is not a stall of this request: its watchdog counts
+        // from here (a token helper that takes longer than stall_timeout is no stall).
+        progress.touch();
         let mut authorized = job.clone();
         authorized.url = authorization.url;
         authorized.headers = merge_headers(&job.headers, &authorization.headers);
