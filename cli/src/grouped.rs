@@ -5,21 +5,27 @@
 //! every failure.
 //! What it must never do: drop a failure from a count, or merge two different reasons.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
 /// How many names each reason shows before "... and N more".
 pub const NAMES_SHOWN: usize = 5;
 
-/// `items` grouped by `reason_of`, in the order each reason first appears.
-pub fn by_reason<'a, T, K: PartialEq>(
+/// `items` grouped by `reason_of`, in the order each reason first appears. Linear in the
+/// items however many reasons differ (a reason that names its file makes each distinct).
+pub fn by_reason<'a, T, K: Eq + Hash + Copy>(
     items: &'a [T],
     reason_of: impl Fn(&'a T) -> K,
 ) -> Vec<(K, Vec<&'a T>)> {
     let mut groups: Vec<(K, Vec<&'a T>)> = Vec::new();
+    let mut position: HashMap<K, usize> = HashMap::new();
     for item in items {
         let reason = reason_of(item);
-        match groups.iter_mut().find(|(known, _)| *known == reason) {
-            Some((_, members)) => members.push(item),
-            None => groups.push((reason, vec![item])),
-        }
+        let index = *position.entry(reason).or_insert_with(|| {
+            groups.push((reason, Vec::new()));
+            groups.len() - 1
+        });
+        groups[index].1.push(item);
     }
     groups
 }
