@@ -30,8 +30,8 @@ let package = Package(
             name: "Ferry",
             dependencies: ["FerryFFI"],
             path: "Sources/Ferry",
-            // UniFFI 0.32.2's async foreign traits are not Swift-6-strict clean.
-            swiftSettings: [.unsafeFlags(["-swift-version", "5"])],
+            // Only this local test package links with `unsafeFlags` (the host-built library's
+            // directory); the package `cargo xtask xcframework` writes for apps has none.
             linkerSettings: [
                 .linkedLibrary(libName),
                 .unsafeFlags(["-L", libDir, "-Xlinker", "-rpath", "-Xlinker", libDir]),
@@ -40,8 +40,7 @@ let package = Package(
         .target(
             name: "FerryBackgroundTransfers",
             dependencies: ["Ferry"],
-            path: "Sources/FerryBackgroundTransfers",
-            swiftSettings: [.unsafeFlags(["-swift-version", "5"])]
+            path: "Sources/FerryBackgroundTransfers"
         ),
         .testTarget(
             name: "FerryTests",
@@ -49,5 +48,8 @@ let package = Package(
             path: "Tests/FerryTests"
         ),
     ],
+    // Swift 5 language mode: UniFFI 0.32.2's async foreign traits are not Swift-6-strict
+    // clean. The setting, not `-swift-version` in `unsafeFlags`, which SwiftPM refuses in a
+    // versioned dependency.
     swiftLanguageVersions: [.v5]
 )

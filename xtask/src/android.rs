@@ -2,7 +2,8 @@
 //! them it stops with a message that says what is missing).
 //!
 //! Builds `libferry_ffi.so` for arm64-v8a, armeabi-v7a and x86_64 with cargo-ndk into
-//! `target/android/jniLibs/`, generates the Kotlin bindings with `android = true` (a copy of
+//! `target/android/jniLibs/` (linked for 16 KB pages, which `page_alignment.rs` checks for
+//! the 64-bit ABIs), generates the Kotlin bindings with `android = true` (a copy of
 //! uniffi.toml with that one switch) into `target/android/kotlin/`, and, when Gradle and the
 //! Android SDK are there, assembles `android-demo/ferry-android` into an AAR (JNA comes in as
 //! `jna@aar`, ProGuard keep rules in its `consumer-rules.pro`). It must never write into the
@@ -14,7 +15,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::bindgen::{self, Language};
-use crate::{cdylib, cross, util};
+use crate::{cdylib, cross, page_alignment, util};
 
 const ABIS: [&str; 3] = ["arm64-v8a", "armeabi-v7a", "x86_64"];
 const RUST_TARGETS: [&str; 3] = [
@@ -22,6 +23,9 @@ const RUST_TARGETS: [&str; 3] = [
     "armv7-linux-androideabi",
     "x86_64-linux-android",
 ];
+/// The 64-bit ABIs, whose devices may use 16 KB pages (Android 15 and later): their
+/// libraries are checked for 16 KB aligned segments.
+const ABIS_WITH_16_KB_PAGES: [&str; 2] = ["arm64-v8a", "x86_64"];
 /// minSdk of android-demo/ferry-android.
 const MIN_SDK: &str = "24";
 
@@ -59,6 +63,10 @@ pub fn aar(profile: &str) -> Result<PathBuf> {
         .arg(out.join("jniLibs"))
         .args(cross::ffi_build_args(profile));
     util::timed("cargo ndk build", || util::run(&mut build))?;
+    for abi in ABIS_WITH_16_KB_PAGES {
+        let library = out.join("jniLibs").join(abi).join("libferry_ffi.so");
+        page_alignment::require_aligned(&library, page_alignment::ANDROID_PAGE_SIZE)?;
+    }
 
     let host_lib = cdylib::FfiCrate::shipped(profile).build()?;
     let config = out.join("uniffi-android.toml");

@@ -146,16 +146,17 @@ let package = Package(
         .target(
             name: "Ferry",
             dependencies: ["FerryFFI"],
-            path: "Sources/Ferry",
-            swiftSettings: [.unsafeFlags(["-swift-version", "5"])]
+            path: "Sources/Ferry"
         ),
         .target(
             name: "FerryBackgroundTransfers",
             dependencies: ["Ferry"],
-            path: "Sources/FerryBackgroundTransfers",
-            swiftSettings: [.unsafeFlags(["-swift-version", "5"])]
+            path: "Sources/FerryBackgroundTransfers"
         ),
-    ]
+    ],
+    // Swift 5 language mode (UniFFI 0.32.2's async foreign traits are not Swift-6-strict
+    // clean), set here, as SwiftPM accepts in a versioned dependency (unsafe flags it refuses).
+    swiftLanguageVersions: [.v5]
 )
 "#;
 
@@ -171,4 +172,16 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PACKAGE_SWIFT;
+
+    #[test]
+    fn the_package_for_apps_uses_no_unsafe_flags_so_a_versioned_dependency_works() {
+        assert!(!PACKAGE_SWIFT.contains("unsafeFlags"), "{PACKAGE_SWIFT}");
+        assert!(PACKAGE_SWIFT.contains("swiftLanguageVersions: [.v5]"));
+        assert!(PACKAGE_SWIFT.contains(r#".binaryTarget(name: "FerryFFI""#));
+    }
 }
