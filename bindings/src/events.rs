@@ -190,6 +190,11 @@ impl EventSubscription {
             }
             observer.on_end();
         });
+        Self::running(task)
+    }
+
+    /// A subscription whose delivery is `task`: closing it aborts the task.
+    pub(crate) fn running(task: Option<tokio::task::JoinHandle<()>>) -> Arc<Self> {
         Arc::new(Self {
             task: Mutex::new(task),
         })

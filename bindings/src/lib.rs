@@ -28,6 +28,7 @@ mod platform;
 mod queue;
 mod records;
 mod runtime;
+mod watch;
 
 pub use authorizer::{AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo};
 pub use error::FerryError;
@@ -38,3 +39,4 @@ pub use platform::{
 };
 pub use queue::TransferQueue;
 pub use records::*;
+pub use watch::TransferWatcher;

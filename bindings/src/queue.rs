@@ -16,7 +16,7 @@ use crate::{FerryError, logging, runtime};
 /// A durable upload queue. Open one per database; share it across the app.
 #[derive(uniffi::Object)]
 pub struct TransferQueue {
-    inner: ferry::TransferQueue,
+    pub(crate) inner: ferry::TransferQueue,
 }
 
 #[uniffi::export]
@@ -304,9 +304,10 @@ impl TransferQueue {
         .await
     }
 
-    /// Tells the queue whether the app is in the foreground or the background (it starts
-    /// assuming the foreground). In the background every transfer that starts goes to the
-    /// OS service, when the queue has one. Call it on every change.
+    /// Tells the queue whether the app is in the foreground or the background. Until told
+    /// (here or by `QueueConfig.appState`), a queue with an OS service acts as in the
+    /// background: every transfer that starts goes to the OS, and no OS task is taken
+    /// back. Call it on every change.
     ///
     /// # Errors
     ///
@@ -316,8 +317,24 @@ impl TransferQueue {
         runtime::run(async move { Ok(queue.set_app_state(state.into()).await?) }).await
     }
 
-    /// Tells the queue about the network (it starts assuming online, neither expensive
-    /// nor constrained). While offline nothing starts; transfers that may not use an
+    /// The app is leaving the foreground: hands the queued work the OS should carry to the
+    /// OS and returns once the OS holds it (each OS task started after its record was made
+    /// durable). Call it inside `beginBackgroundTask` (iOS) or before the app's last
+    /// foreground moment ends (Android), and end that window when it returns. The OS
+    /// takes at most `maxPlatformTasks` at a time; the rest follows as those finish.
+    /// Uploads already running in-process are left to finish. Without an OS service it
+    /// only records the state.
+    ///
+    /// # Errors
+    ///
+    /// `Database` when the change could not be committed; `Closed` after `shutdown`.
+    pub async fn enter_background(&self) -> Result<(), FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.enter_background().await?) }).await
+    }
+
+    /// Tells the queue about the network. Until told (here or by `QueueConfig.network`), it
+    /// assumes online but expensive and constrained. While offline nothing starts; transfers that may not use an
     /// expensive or constrained network wait for another one. Call it on every change.
     ///
     /// # Errors

@@ -117,6 +117,26 @@ pub enum TransferEvent {
     },
 }
 
+impl TransferEvent {
+    /// The transfer the event is about; `None` for the queue's own events
+    /// ([`QueueStalled`](Self::QueueStalled), [`Lagged`](Self::Lagged)).
+    pub fn transfer_id(&self) -> Option<&TransferId> {
+        match self {
+            Self::Started { id, .. }
+            | Self::Progress { id, .. }
+            | Self::Retrying { id, .. }
+            | Self::Succeeded { id, .. }
+            | Self::Failed { id, .. }
+            | Self::AuthRequired { id, .. }
+            | Self::Paused { id, .. }
+            | Self::Requeued { id, .. }
+            | Self::Cancelled { id, .. }
+            | Self::TakenBackFromPlatform { id, .. } => Some(id),
+            Self::QueueStalled { .. } | Self::Lagged { .. } => None,
+        }
+    }
+}
+
 pub(crate) const EVENT_CAPACITY: usize = 16 * 1024;
 
 /// A stream of events from [`crate::TransferQueue::subscribe`]. Dropping it unsubscribes.

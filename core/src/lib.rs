@@ -95,6 +95,7 @@ mod queue;
 #[cfg(test)]
 mod queue_properties;
 mod queue_wait;
+mod queue_watch;
 mod reconcile;
 mod resumable;
 mod retry;

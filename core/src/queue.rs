@@ -451,10 +451,31 @@ impl TransferQueue {
             .await?
     }
 
+    /// Tells the queue the app is leaving the foreground, and hands the queued work the OS
+    /// should now carry to the OS: as [`set_app_state`](Self::set_app_state) with
+    /// [`AppState::Background`], but it resolves only once the OS tasks for that work have
+    /// been started (the service's `start` returned) after their records were made durable.
+    /// Call it inside iOS's `beginBackgroundTask` or Android's last moments in the
+    /// foreground, and end that window when it returns.
+    ///
+    /// The OS takes at most [`PlatformPolicy::max_platform_tasks`](crate::PlatformPolicy::max_platform_tasks)
+    /// tasks at a time; the rest stays queued and goes to the OS as tasks finish. Attempts
+    /// already running in-process are left to finish (or to be stopped by the OS with the
+    /// app, then retried). Without a platform service it only records the state.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the turn that applies it could not be committed;
+    /// [`Error::Closed`] after [`shutdown`](Self::shutdown).
+    pub async fn enter_background(&self) -> Result<(), Error> {
+        self.request(|reply| Command::EnterBackground { reply })
+            .await?
+    }
+
     /// Reports the network. While offline nothing starts; transfers that may not use an
     /// expensive or constrained network wait for another one.
-    /// The queue starts assuming [`NetworkStatus::default`]: online, neither expensive
-    /// nor constrained.
+    /// Until told (here or by `QueueConfig::network`), the queue assumes
+    /// [`NetworkStatus::NOT_REPORTED`]: online, but expensive and constrained.
     ///
     /// # Errors
     ///

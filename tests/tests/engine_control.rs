@@ -634,3 +634,59 @@ async fn wait_for_returns_each_transfer_once_it_is_final() {
         "a paused transfer is not final: its wait ends with the queue"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn watch_yields_the_record_now_then_each_change_and_ends_with_the_final_one() {
+    use futures_util::StreamExt;
+
+    let server = TestServer::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 12, |_, _| 64 * 1024);
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    queue.set_network(OFFLINE).await.expect("offline");
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    let mut watching = Box::pin(queue.watch(&id));
+    let first = watching.next().await.expect("an item").expect("the record");
+    assert_eq!(
+        first.state,
+        TransferState::Queued,
+        "the record as it is now"
+    );
+
+    queue.pause(&id).await.expect("pause");
+    let paused = watching.next().await.expect("an item").expect("the record");
+    assert_eq!(paused.state, TransferState::Paused);
+    queue.resume(&id).await.expect("resume");
+    queue
+        .set_network(NetworkStatus::default())
+        .await
+        .expect("online");
+    let rest: Vec<_> = watching
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .map(|item| item.expect("the record"))
+        .collect();
+    let last = rest.last().expect("the final record");
+    assert_eq!(last.state, TransferState::Succeeded, "{rest:?}");
+    assert_eq!(last.id, id);
+    assert!(
+        rest[..rest.len() - 1]
+            .iter()
+            .all(|transfer| !transfer.state.kind().is_final()),
+        "only the last record is final"
+    );
+
+    let unknown = ferry::TransferId::parse("0192f0c2-3b4a-7c5d-8e6f-0123456789ab").expect("id");
+    let items: Vec<_> = queue.watch(&unknown).collect().await;
+    assert_eq!(items.len(), 1, "one error, then the end");
+    assert!(matches!(items[0], Err(Error::NotFound { .. })));
+    queue.shutdown().await.expect("shutdown");
+}

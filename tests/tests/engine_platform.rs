@@ -51,6 +51,23 @@ async fn complete(platform: &ScriptedPlatform, queue: &TransferQueue, handoff: &
         .expect("report");
 }
 
+/// Plays the OS for the next `count` handoffs, each created in the background.
+async fn complete_each_created_in_the_background(
+    platform: &ScriptedPlatform,
+    queue: &TransferQueue,
+    handoffs: &mut tokio::sync::mpsc::UnboundedReceiver<ferry::Handoff>,
+    count: usize,
+) {
+    for _ in 0..count {
+        let handoff = tokio::time::timeout(Duration::from_secs(60), handoffs.recv())
+            .await
+            .expect("every file is handed to the OS")
+            .expect("a handoff");
+        assert!(handoff.discretionary, "created in the background");
+        complete(platform, queue, &handoff).await;
+    }
+}
+
 /// Waits, a bounded number of times, for work the platform driver does after a turn.
 async fn eventually(condition: impl Fn() -> bool) {
     for _ in 0..500 {
@@ -145,14 +162,7 @@ async fn in_the_background_everything_goes_to_the_os_within_the_task_window() {
     let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
     queue.enqueue_many(uploads).await.expect("enqueue");
 
-    for _ in 0..files.len() {
-        let handoff = tokio::time::timeout(Duration::from_secs(60), handoffs.recv())
-            .await
-            .expect("every file is handed to the OS")
-            .expect("a handoff");
-        assert!(handoff.discretionary, "created in the background");
-        complete(&platform, &queue, &handoff).await;
-    }
+    complete_each_created_in_the_background(&platform, &queue, &mut handoffs, files.len()).await;
     queue.wait_idle().await.expect("idle");
 
     assert_eq!(
@@ -166,6 +176,47 @@ async fn in_the_background_everything_goes_to_the_os_within_the_task_window() {
         platform.max_outstanding()
     );
     assert_eq!(server.stats().requests, files.len() as u64);
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
+/// `enter_background` in the same turn as the enqueue (one current-thread poll sends both
+/// commands): the foreground would have run these small files in-process.
+#[tokio::test]
+async fn entering_the_background_hands_queued_work_to_the_os_and_returns_once_the_os_holds_it() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 5, 3, |_, _| 2048);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let mut config = platform_config(dir.path());
+    config.platform.max_platform_tasks = 3;
+    let queue = open(config, &platform).await;
+    let slow_os = platform.delay_starts();
+
+    let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
+    let mut entering = Box::pin(queue.enter_background());
+    let (enqueued, first_poll) = tokio::join!(queue.enqueue_many(uploads), async {
+        futures_util::poll!(&mut entering)
+    });
+    assert!(first_poll.is_pending());
+    assert!(enqueued.expect("enqueue").iter().all(Result::is_ok));
+    eventually(|| platform.start_calls() == 1).await;
+    assert!(
+        futures_util::poll!(&mut entering).is_pending(),
+        "it must not return while the OS has not taken the tasks"
+    );
+    drop(slow_os);
+    entering.await.expect("entered the background");
+
+    assert_eq!(platform.started().len(), 3, "the OS's window, filled");
+    assert_eq!(
+        server.stats().requests,
+        0,
+        "nothing ran in-process, where it would freeze with the app"
+    );
+    complete_each_created_in_the_background(&platform, &queue, &mut handoffs, files.len()).await;
+    queue.wait_idle().await.expect("idle");
+    assert_eq!(platform.started().len(), files.len());
     assert_all_received_once(&server, &files);
     queue.shutdown().await.expect("shutdown");
 }

@@ -78,6 +78,13 @@ impl Engine {
                 }
                 effects.replies.push(reply_after_commit(reply, Ok(())));
             }
+            Command::EnterBackground { reply } => {
+                self.app_state = AppState::Background;
+                log::debug!("app state is now {:?}", self.app_state);
+                // Answered after the OS tasks this turn's scheduling hands over have been
+                // started: the group commit queues it behind them at the platform driver.
+                effects.after_handoffs.push(reply);
+            }
             Command::SetNetwork { status, reply } => {
                 if status.online && !self.network.online {
                     self.stall_watch.moved(Instant::now()); // time offline is not a stall

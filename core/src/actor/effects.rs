@@ -13,6 +13,7 @@ use tokio::task::AbortHandle;
 
 use super::local_launch::Launch;
 use super::message::Reply;
+use crate::Error;
 use crate::events::TransferEvent;
 use crate::platform::{BodyPlan, Handoff};
 
@@ -34,6 +35,9 @@ pub(super) struct Effects {
     pub(super) platform_releases: Vec<String>,
     /// Ask the platform for its outstanding tasks, with this query number.
     pub(super) outstanding_query: Option<u64>,
+    /// Replies sent once every OS-task operation before them has been carried out
+    /// (`enter_background`); at once when no platform service is attached.
+    pub(super) after_handoffs: Vec<oneshot::Sender<Result<(), Error>>>,
 }
 
 /// What acts right after the commit, in this process only.
@@ -61,5 +65,6 @@ impl Effects {
             && self.platform_cancels.is_empty()
             && self.platform_releases.is_empty()
             && self.outstanding_query.is_none()
+            && self.after_handoffs.is_empty()
     }
 }

@@ -243,6 +243,14 @@ impl Deliver {
                 driver.query_outstanding(query);
             }
         }
+        for reply in effects.after_handoffs {
+            match &self.platform {
+                Some(driver) => driver.reply_when_done(reply),
+                None => {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+        }
     }
 }
 
@@ -251,6 +259,9 @@ impl Deliver {
 fn refuse(handed: HandedOver, error: &StoreError) {
     for reply in handed.effects.replies {
         reply(Some(error));
+    }
+    for reply in handed.effects.after_handoffs {
+        let _ = reply.send(Err(crate::Error::Store(error.clone())));
     }
 }
 

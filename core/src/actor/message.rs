@@ -61,6 +61,11 @@ pub(crate) enum Command {
         state: AppState,
         reply: oneshot::Sender<Result<(), Error>>,
     },
+    /// The app is leaving the foreground: as `SetAppState(Background)`, and the reply waits
+    /// until the OS tasks this turn hands over have been started.
+    EnterBackground {
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
     SetNetwork {
         status: NetworkStatus,
         reply: oneshot::Sender<Result<(), Error>>,

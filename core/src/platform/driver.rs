@@ -11,11 +11,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::body::{BodyPlan, remove_body};
 use super::report::PlatformReport;
 use super::service::{Handoff, PlatformTransferService};
+use crate::Error;
 use crate::auth::AuthReason;
 use crate::auth::attempt::AuthContext;
 use crate::outcome::AttemptOutcome;
@@ -33,6 +34,10 @@ enum Operation {
     },
     Outstanding {
         query: u64,
+    },
+    /// Answers once every operation sent before it has been carried out.
+    ReplyWhenDone {
+        reply: oneshot::Sender<Result<(), Error>>,
     },
 }
 
@@ -86,6 +91,16 @@ impl PlatformDriver {
         self.send(Operation::Outstanding { query });
     }
 
+    /// Sends `Ok` on `reply` once every operation sent before has been carried out: each
+    /// OS task started before it was handed to the OS (or refused).
+    pub(crate) fn reply_when_done(&self, reply: oneshot::Sender<Result<(), Error>>) {
+        if let Err(mpsc::error::SendError(Operation::ReplyWhenDone { reply })) =
+            self.operations.send(Operation::ReplyWhenDone { reply })
+        {
+            let _ = reply.send(Err(Error::Closed));
+        }
+    }
+
     fn send(&self, operation: Operation) {
         if self.operations.send(operation).is_err() {
             log::error!("the platform driver has stopped; the operation was dropped");
@@ -101,6 +116,10 @@ async fn drive(
     bodies: PathBuf,
 ) {
     while let Some(mut operation) = operations.recv().await {
+        if let Operation::ReplyWhenDone { reply } = operation {
+            let _ = reply.send(Ok(()));
+            continue;
+        }
         // Credentials are asked for right before the handoff, never earlier, and are never
         // stored: the OS holds them only for this task.
         if let (Some(auth), Operation::Start { handoff, .. }) = (&auth, &mut operation)
@@ -186,6 +205,11 @@ fn carry_out(
         }
         Operation::Release { key } => {
             remove_body(bodies, &key);
+            Vec::new()
+        }
+        // `drive` answers these without the blocking pool; here for completeness.
+        Operation::ReplyWhenDone { reply } => {
+            let _ = reply.send(Ok(()));
             Vec::new()
         }
         // Without the OS's list nothing is reported: no task is taken for lost.

@@ -24,6 +24,8 @@ pub struct ScriptedPlatform {
     calls: Mutex<Calls>,
     handoffs: mpsc::UnboundedSender<Handoff>,
     gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    /// While set, `start` waits for it (at most 60 s), then starts the task as usual.
+    delay: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl ScriptedPlatform {
@@ -33,6 +35,7 @@ impl ScriptedPlatform {
             calls: Mutex::default(),
             handoffs,
             gate: Mutex::new(None),
+            delay: Mutex::new(None),
         };
         (Arc::new(platform), receiver)
     }
@@ -49,6 +52,14 @@ impl ScriptedPlatform {
     pub fn hold_starts(&self) -> std::sync::mpsc::Sender<()> {
         let (release, gate) = std::sync::mpsc::channel();
         *self.gate.lock().unwrap() = Some(gate);
+        release
+    }
+
+    /// Makes every `start` wait until the returned sender is dropped, then start the task:
+    /// a slow OS.
+    pub fn delay_starts(&self) -> std::sync::mpsc::Sender<()> {
+        let (release, delay) = std::sync::mpsc::channel();
+        *self.delay.lock().unwrap() = Some(delay);
         release
     }
 
@@ -82,6 +93,9 @@ impl PlatformTransferService for ScriptedPlatform {
             // Held until the test drops the sender: the process "dies" in the meantime.
             let _ = gate.recv_timeout(Duration::from_secs(60));
             return Ok(());
+        }
+        if let Some(delay) = self.delay.lock().unwrap().as_ref() {
+            let _ = delay.recv_timeout(Duration::from_secs(60));
         }
         let mut calls = self.calls.lock().unwrap();
         calls.outstanding.insert(handoff.key.clone());

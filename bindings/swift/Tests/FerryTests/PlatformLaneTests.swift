@@ -57,6 +57,26 @@ final class PlatformLaneTests: XCTestCase {
         }
     }
 
+    /// A foreground app going to the background says so: from then on even a small file
+    /// goes to the OS.
+    func testAfterEnterBackgroundEvenASmallFileGoesToTheOS() async throws {
+        try await bounded(120, "testAfterEnterBackgroundEvenASmallFileGoesToTheOS") {
+            let platform = RecordingPlatform(.hold)
+            let queue = try await TransferQueue.openWithPlatform(
+                config: self.config(threshold: UInt64.max), platform: platform)
+            platform.attach(queue)
+            try await queue.enterBackground()
+            let prefix = Testkit.uniquePrefix("enter-background")
+            let (file, _) = try self.scratch.randomFile("small.bin", count: 4096)
+            let id = try await queue.enqueue(upload: .put(file, to: self.base + prefix + "small.bin"))
+            let handoffs = try await platform.waitForHandoffs(1)
+            XCTAssertEqual(handoffs.map(\.transferId), [id], "the small file went to the OS")
+            let received = try await Testkit.received()
+            XCTAssertNil(received["/\(prefix)small.bin"], "nothing was sent in-process")
+            try await queue.shutdown()
+        }
+    }
+
     func testAQueueConfigLeavesTheAppStateAndNetworkUntoldUntilTheAppSays() {
         let config = defaultQueueConfig(databasePath: "/tmp/x.db")
         XCTAssertNil(config.appState)

@@ -59,6 +59,56 @@ final class QueueTests: XCTestCase {
         }
     }
 
+    /// `enqueue(_:)` returns a handle: `progress` follows the record to its final state and
+    /// `result` gives the succeeded transfer, or throws `UploadFailure` for a cancelled one.
+    func testAnUploadHandleFollowsItsTransferToItsResult() async throws {
+        try await bounded(60, "testAnUploadHandleFollowsItsTransferToItsResult") {
+            let queue = try await self.openQueue()
+            try await queue.setNetwork(status: NetworkStatus(online: false, expensive: false, constrained: false))
+            let prefix = Testkit.uniquePrefix("handle")
+            let (sentFile, sentData) = try self.scratch.randomFile("sent.bin", count: 4096)
+            let (cancelledFile, _) = try self.scratch.randomFile("cancelled.bin", count: 2048)
+            let sent = try await queue.enqueue(.put(sentFile, to: self.base + prefix + "sent.bin"))
+            let cancelled = try await queue.enqueue(.put(cancelledFile, to: self.base + prefix + "cancelled.bin"))
+            var first: Transfer?
+            for try await transfer in sent.progress {
+                first = transfer
+                break
+            }
+            XCTAssertEqual(first?.state, .queued, "the record as enqueue left it")
+            let records = Task {
+                var seen: [Transfer] = []
+                for try await transfer in sent.progress { seen.append(transfer) }
+                return seen
+            }
+            try await queue.cancel(id: cancelled.id)
+            do {
+                _ = try await cancelled.result
+                XCTFail("a cancelled upload has no result")
+            } catch UploadFailure.cancelled(let transfer) {
+                XCTAssertEqual(transfer.id, cancelled.id)
+            }
+            try await queue.setNetwork(status: NetworkStatus(online: true, expensive: false, constrained: false))
+            let done = try await sent.result
+            XCTAssertEqual(done.id, sent.id)
+            XCTAssertEqual(done.state, .succeeded)
+            let seen = try await records.value
+            XCTAssertEqual(seen.last?.state, .succeeded, "the stream ends with the final record")
+            XCTAssertFalse(seen.dropLast().contains { $0.state == .succeeded }, "only the last is final")
+            let received = try await Testkit.received()
+            XCTAssertEqual(received["/\(prefix)sent.bin"]?.sha256, SHA256.hex(sentData))
+            do {
+                for try await _ in queue.watch(id: "0192f0c2-3b4a-7c5d-8e6f-0123456789ab") {
+                    XCTFail("an unknown id has no record")
+                }
+                XCTFail("an unknown id throws")
+            } catch FerryError.NotFound(let message) {
+                XCTAssertFalse(message.isEmpty)
+            }
+            try await queue.shutdown()
+        }
+    }
+
     /// The stream a caller iterates finishes once the queue shuts down: a `for await` loop
     /// after the last event ends instead of waiting for ever.
     func testTheEventStreamFinishesWhenTheQueueShutsDown() async throws {

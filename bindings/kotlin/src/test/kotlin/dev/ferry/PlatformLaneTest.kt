@@ -53,6 +53,25 @@ class PlatformLaneTest {
         }
     }
 
+    /** A foreground app going to the background says so: from then on even a small file goes to the OS. */
+    @Test
+    fun afterEnterBackgroundEvenASmallFileGoesToTheOs() = runBlocking {
+        withTimeout(GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("enter-background")
+            val platform = RecordingPlatform(RecordingPlatform.Behaviour.HOLD)
+            val queue = open(platform, ULong.MAX_VALUE)
+            queue.enterBackground()
+            assertEquals(0, platform.handoffs.size, "nothing was queued to hand over")
+            val (small, _) = randomFile(dir, "small.bin", 4096)
+            val id = queue.enqueue(put(small, "$prefix/small.bin"))
+            platform.awaitHandoffs(1)
+            assertEquals(listOf(id), platform.handoffs.map { it.transferId }, "the small file went to the OS")
+            assertEquals(null, Testkit.received()["$prefix/small.bin"], "nothing was sent in-process")
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
     @Test
     fun aQueueConfigLeavesTheAppStateAndNetworkUntoldUntilTheAppSays() {
         val config = defaultQueueConfig(dir.resolve("x.db").toString())

@@ -10,6 +10,8 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withContext
@@ -61,6 +63,34 @@ class QueueTest {
             assertStored("$prefix/sent.bin", sentSha, Testkit.received())
             assertThrows<FerryException.NotFound> {
                 runBlocking { queue.awaitResult("0192f0c2-3b4a-7c5d-8e6f-0123456789ab") }
+            }
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    /** The per-transfer Flow starts with the state enqueue left, however late it is collected. */
+    @Test
+    fun watchEmitsTheCurrentRecordFirstThenEachChangeUntilTheFinalOne() = runBlocking {
+        withTimeout(HANG_GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("watch")
+            val queue = openQueue()
+            queue.setNetwork(OFFLINE)
+            val (file, sha) = randomFile(dir, "watched.bin")
+            val id = queue.enqueue(put(file, "$prefix/watched.bin"))
+            queue.pause(id)
+            // Collected only now, after the pause: the first value is the paused record.
+            assertEquals(TransferState.Paused, queue.watch(id).first().state)
+            val records = async(Dispatchers.Default) { queue.watch(id).toList() }
+            queue.resume(id)
+            queue.setNetwork(ONLINE)
+            val seen = records.await()
+            assertEquals(id, seen.last().id)
+            assertEquals(TransferState.Succeeded, seen.last().state, "the flow ends with the final record: $seen")
+            assertTrue(seen.dropLast(1).none { it.state == TransferState.Succeeded }, "only the last is final: $seen")
+            assertStored("$prefix/watched.bin", sha, Testkit.received())
+            assertThrows<FerryException.NotFound> {
+                runBlocking { queue.watch("0192f0c2-3b4a-7c5d-8e6f-0123456789ab").first() }
             }
             queue.shutdown()
             queue.close()
