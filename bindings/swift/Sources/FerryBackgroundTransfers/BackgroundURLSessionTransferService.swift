@@ -157,9 +157,15 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
         }
     }
 
-    public func outstanding() -> [String] {
+    /// The keys of the tasks the sessions still run, and of the reports the journal holds.
+    ///
+    /// - Throws: `PlatformError.Refused` when a session does not list its tasks within
+    ///   `taskListTimeout`: Ferry then keeps its records as they are (and asks again at the
+    ///   next open) instead of taking an empty answer as "every task is lost", which would
+    ///   send every OS upload again.
+    public func outstanding() throws -> [String] {
         var keys = Set(locked { journal.keys })
-        for session in sessions { keys.formUnion(Self.taskKeys(of: session)) }
+        for session in sessions { keys.formUnion(try taskKeys(of: session)) }
         let cancelled = locked { cancelledKeys }
         return keys.subtracting(cancelled).sorted()
     }
@@ -226,15 +232,26 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
 
     /// The handoff keys of the session's unfinished tasks (`getAllTasks`), waiting at most
     /// ten seconds for the OS to answer.
-    private static func taskKeys(of session: URLSession) -> [String] {
+    /// How long `outstanding()` waits for a session to list its tasks.
+    var taskListTimeout: TimeInterval = 10
+    /// Lists a session's tasks (`getAllTasks`); tests put a session that never answers here.
+    var listTasks: (URLSession, @escaping @Sendable ([URLSessionTask]) -> Void) -> Void = { session, answer in
+        session.getAllTasks(completionHandler: answer)
+    }
+
+    private func taskKeys(of session: URLSession) throws -> [String] {
         final class Box: @unchecked Sendable { var keys: [String] = [] }
         let box = Box()
         let answered = DispatchSemaphore(value: 0)
-        session.getAllTasks { tasks in
+        listTasks(session) { tasks in
             box.keys = tasks.filter { $0.state != .completed }.compactMap(\.taskDescription)
             answered.signal()
         }
-        guard answered.wait(timeout: .now() + 10) == .success else { return [] }
+        guard answered.wait(timeout: .now() + taskListTimeout) == .success else {
+            throw PlatformError.Refused(
+                reason: "the URLSession did not list its tasks within \(Int(taskListTimeout)) s; "
+                    + "Ferry keeps its records and asks again at the next open")
+        }
         return box.keys
     }
 

@@ -68,6 +68,46 @@ final class BackgroundTransfersServiceTests: XCTestCase {
         return files
     }
 
+    /// A session that does not list its tasks in time makes `outstanding()` throw, so the
+    /// core keeps its records instead of taking every OS upload for lost.
+    func testOutstandingThatCannotAnswerInTimeThrows() throws {
+        let shim = try service()
+        shim.taskListTimeout = 0.2
+        shim.listTasks = { _, _ in } // never answers
+        XCTAssertThrowsError(try shim.outstanding()) { error in
+            guard case PlatformError.Refused(let reason) = error else {
+                return XCTFail("expected PlatformError.Refused, got \(error)")
+            }
+            XCTAssertTrue(reason.contains("did not list its tasks"), reason)
+        }
+        shim.invalidate()
+    }
+
+    /// One call opens the queue with a background session's shim attached: a large file
+    /// goes through the session and its report reaches the core.
+    func testOneCallOpensAQueueWithItsBackgroundSessionAttached() async throws {
+        try await bounded(120, "testOneCallOpensAQueueWithItsBackgroundSessionAttached") {
+            var config = QueueConfig(databasePath: self.scratch.databasePath)
+            config.largeFileThreshold = self.threshold
+            config.appState = .foreground
+            let (queue, shim) = try await TransferQueue.openWithBackgroundSession(
+                config: config, configuration: .default, reportJournal: self.journalFile,
+                events: BackgroundSessionEvents())
+            let prefix = Testkit.uniquePrefix("one-call")
+            let files = try await self.enqueueFiles(queue, prefix, count: 1)
+            // At or above the threshold in the foreground, the file goes to the OS lane: it
+            // succeeds only if the attached shim's report reached the core.
+            let done = try await queue.awaitResult(id: files[0].id)
+            XCTAssertEqual(done.state, .succeeded)
+            let received = try await Testkit.received()
+            XCTAssertEqual(received[files[0].path]?.sha256, SHA256.hex(files[0].data))
+            XCTAssertEqual(try shim.outstanding(), [], "the finished task is no longer outstanding")
+            shim.detach()
+            try await queue.shutdown()
+            shim.invalidate()
+        }
+    }
+
     /// didSendBodyData reaches the core as progress and didCompleteWithError with the
     /// response as the outcome; the transfer succeeds with its bytes stored once.
     func testDelegateCallbacksReachTheCore() async throws {
@@ -125,11 +165,11 @@ final class BackgroundTransfersServiceTests: XCTestCase {
         let keys = try await platformKeys(queue, files.map(\.id))
         try await eventually("2 tasks held") { HoldingURLProtocol.heldCount == 2 }
 
-        XCTAssertEqual(shim.outstanding(), keys.values.sorted())
+        XCTAssertEqual(try shim.outstanding(), keys.values.sorted())
         let first = try XCTUnwrap(keys[files[0].id])
         shim.cancel(handoffKey: first)
         try await eventually("the cancelled task is gone") { HoldingURLProtocol.heldCount == 1 }
-        XCTAssertEqual(shim.outstanding(), [try XCTUnwrap(keys[files[1].id])])
+        XCTAssertEqual(try shim.outstanding(), [try XCTUnwrap(keys[files[1].id])])
         XCTAssertFalse(shim.queuedReportKeys.contains(first), "a cancelled task's report is not kept")
         try await queue.shutdown()
         shim.invalidate()
@@ -157,7 +197,7 @@ final class BackgroundTransfersServiceTests: XCTestCase {
         let files = try await enqueueFiles(q1, prefix, count: 3)
         let keys = try await platformKeys(q1, files.map(\.id))
         // Recorded as running on the platform comes first; the service's start follows.
-        try await eventually("3 tasks started") { first.outstanding().count == 3 }
+        try await eventually("3 tasks started") { try first.outstanding().count == 3 }
         first.detach()
         try await q1.shutdown()
 
@@ -185,7 +225,7 @@ final class BackgroundTransfersServiceTests: XCTestCase {
         let files = try await enqueueFiles(q1, Testkit.uniquePrefix("shim-forcequit"), count: 3)
         let keys = try await platformKeys(q1, files.map(\.id))
         try await eventually("3 tasks held by the OS") { HoldingURLProtocol.heldCount == 3 }
-        XCTAssertEqual(first.outstanding(), keys.values.sorted())
+        XCTAssertEqual(try first.outstanding(), keys.values.sorted())
 
         // Force-quit: Ferry is gone, then iOS cancels every task.
         first.detach()
@@ -210,7 +250,7 @@ final class BackgroundTransfersServiceTests: XCTestCase {
         _ files: [(id: String, path: String, data: Data)], _ keys: [String: String], since before: Testkit.Stats
     ) async throws {
         let relaunched = try service()
-        XCTAssertEqual(relaunched.outstanding(), keys.values.sorted(), "journaled reports count as outstanding")
+        XCTAssertEqual(try relaunched.outstanding(), keys.values.sorted(), "journaled reports count as outstanding")
         let q2 = try await open(relaunched, attach: false)
         for file in files {
             let reopened = try await q2.get(id: file.id)

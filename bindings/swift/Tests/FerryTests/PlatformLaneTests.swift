@@ -77,6 +77,27 @@ final class PlatformLaneTests: XCTestCase {
         }
     }
 
+    /// `QueueConfig(databasePath:)` is the default configuration, and `open(config:platform:)`
+    /// opens with the service it is given.
+    func testOneOpenWithDefaultsTakesThePlatformItIsGiven() async throws {
+        try await bounded(120, "testOneOpenWithDefaultsTakesThePlatformItIsGiven") {
+            XCTAssertEqual(
+                QueueConfig(databasePath: self.scratch.databasePath),
+                defaultQueueConfig(databasePath: self.scratch.databasePath))
+            var config = QueueConfig(databasePath: self.scratch.databasePath)
+            config.appState = .background
+            let platform = RecordingPlatform(.hold)
+            let queue = try await TransferQueue.open(config: config, platform: platform)
+            platform.attach(queue)
+            let prefix = Testkit.uniquePrefix("open-defaults")
+            let (file, _) = try self.scratch.randomFile("small.bin", count: 1024)
+            let id = try await queue.enqueue(upload: .put(file, to: self.base + prefix + "small.bin"))
+            let handoffs = try await platform.waitForHandoffs(1)
+            XCTAssertEqual(handoffs.map(\.transferId), [id])
+            try await queue.shutdown()
+        }
+    }
+
     func testAQueueConfigLeavesTheAppStateAndNetworkUntoldUntilTheAppSays() {
         let config = defaultQueueConfig(databasePath: "/tmp/x.db")
         XCTAssertNil(config.appState)

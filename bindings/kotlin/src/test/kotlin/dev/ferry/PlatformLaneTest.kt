@@ -72,6 +72,25 @@ class PlatformLaneTest {
         }
     }
 
+    /** `QueueConfig(databasePath)` is the default configuration; `open(config, platform = ...)` uses the service. */
+    @Test
+    fun oneOpenWithDefaultArgumentsTakesThePlatformItIsGiven() = runBlocking {
+        withTimeout(GUARD_MS) {
+            val path = dir.resolve("defaults.db").toString()
+            assertEquals(defaultQueueConfig(path), QueueConfig(path))
+            val platform = RecordingPlatform(RecordingPlatform.Behaviour.HOLD)
+            val queue = TransferQueue.open(QueueConfig(path).copy(appState = AppState.BACKGROUND), platform = platform)
+                .also { platform.attach(it) }
+            val prefix = Testkit.uniquePrefix("open-defaults")
+            val (small, _) = randomFile(dir, "small.bin", 1024)
+            val id = queue.enqueue(put(small, "$prefix/small.bin"))
+            platform.awaitHandoffs(1)
+            assertEquals(listOf(id), platform.handoffs.map { it.transferId })
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
     @Test
     fun aQueueConfigLeavesTheAppStateAndNetworkUntoldUntilTheAppSays() {
         val config = defaultQueueConfig(dir.resolve("x.db").toString())

@@ -21,6 +21,7 @@ import androidx.work.OutOfQuotaPolicy
 import androidx.work.WorkManager
 import androidx.work.workDataOf
 import dev.ferry.Handoff
+import dev.ferry.PlatformException
 import dev.ferry.PlatformTransferService
 import dev.ferry.TransferQueue
 import dev.ferry.platform.HandoffStore
@@ -117,11 +118,19 @@ class WorkManagerTransferService private constructor(private val context: Contex
         handoffs.remove(handoffKey)
     }
 
+    /**
+     * The keys of unfinished work and of reports the relay still holds. Throws
+     * [PlatformException.Refused] when WorkManager does not answer within 10 s: Ferry then
+     * keeps its records (and asks again at the next open) instead of taking an empty list
+     * for "every task was lost", which would send every OS upload again.
+     */
     override fun outstanding(): List<String> {
         val keys = HashSet(relay.queuedKeys)
-        val infos = runCatching {
+        val infos = try {
             WorkManager.getInstance(context).getWorkInfosByTag(WorkSpecMapper.TAG).get(10, TimeUnit.SECONDS)
-        }.getOrDefault(emptyList())
+        } catch (error: Exception) {
+            throw PlatformException.Refused("WorkManager did not list its work within 10 s: $error")
+        }
         for (info in infos) {
             if (!info.state.isFinished) WorkSpecMapper.handoffKey(info.tags)?.let(keys::add)
         }
