@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::records::{HostStatus, TransferError};
+use crate::records::{Header, HostStatus, TransferError, headers_from_core};
 use crate::runtime;
 
 /// Something that happened to a transfer, or to the queue. Every state change is on disk
@@ -45,10 +45,16 @@ pub enum TransferEvent {
         /// Why the attempt failed.
         error: TransferError,
     },
-    /// The server accepted the upload (a 2xx answer). Final.
+    /// The server accepted the upload (a 2xx answer). Final. The answer, with the first
+    /// bytes of its body, is kept with the transfer: `response(id:)`.
     Succeeded {
         /// The transfer's id.
         id: String,
+        /// The final answer's HTTP status (2xx).
+        status: u16,
+        /// The final answer's headers; the values of credential headers read
+        /// `[redacted]`.
+        headers: Vec<Header>,
     },
     /// The transfer failed for good: a permanent error or every allowed attempt used up.
     /// It stays failed until `retry`.
@@ -134,7 +140,15 @@ impl From<ferry::TransferEvent> for TransferEvent {
                 delay,
                 error: (&error).into(),
             },
-            E::Succeeded { id } => Self::Succeeded { id: id.to_string() },
+            E::Succeeded {
+                id,
+                status,
+                headers,
+            } => Self::Succeeded {
+                id: id.to_string(),
+                status,
+                headers: headers_from_core(headers),
+            },
             E::Failed { id, error } => Self::Failed {
                 id: id.to_string(),
                 error: (&error).into(),

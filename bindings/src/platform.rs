@@ -78,8 +78,15 @@ pub enum PlatformOutcome {
     Response {
         /// The HTTP status code of the final response.
         status: u16,
-        /// The response's headers; Ferry reads `Retry-After` from them.
+        /// The response's headers; Ferry reads `Retry-After` from them, and keeps them
+        /// (credential values redacted) with an upload that succeeded.
         headers: Vec<Header>,
+        /// The response body's first bytes, at most the queue's `responseBodyLimit`
+        /// (Ferry cuts a longer one again): kept with an upload that succeeded, readable
+        /// by id (`response(id:)`) after the app was gone. Empty when the shim kept none.
+        body: Vec<u8>,
+        /// The shim dropped body bytes past the limit (or the body broke off).
+        body_truncated: bool,
     },
     /// The task ended without a response.
     Failed {
@@ -94,12 +101,19 @@ pub enum PlatformOutcome {
 impl From<PlatformOutcome> for ferry::PlatformOutcome {
     fn from(outcome: PlatformOutcome) -> Self {
         match outcome {
-            PlatformOutcome::Response { status, headers } => Self::Response {
+            PlatformOutcome::Response {
+                status,
+                headers,
+                body,
+                body_truncated,
+            } => Self::Response {
                 status,
                 headers: headers
                     .into_iter()
                     .map(|header| (header.name, header.value))
                     .collect(),
+                body,
+                body_truncated,
             },
             PlatformOutcome::Failed { kind, message } => Self::Failed {
                 kind: kind.into(),
@@ -341,13 +355,17 @@ mod tests {
                 name: "ETag".into(),
                 value: "x".into(),
             }],
+            body: b"{}".to_vec(),
+            body_truncated: true,
         }
         .into();
         assert_eq!(
             outcome,
             ferry::PlatformOutcome::Response {
                 status: 201,
-                headers: vec![("ETag".into(), "x".into())]
+                headers: vec![("ETag".into(), "x".into())],
+                body: b"{}".to_vec(),
+                body_truncated: true,
             }
         );
         let failed: ferry::PlatformOutcome = PlatformOutcome::Failed {

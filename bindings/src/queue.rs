@@ -9,7 +9,7 @@ use crate::events::{EventSubscription, TransferObserver};
 use crate::platform::{ForeignPlatform, PlatformOutcome, PlatformTransferService};
 use crate::records::{
     AppState, EnqueueResult, HostStatus, NetworkStatus, Progress, QueueConfig, Selection,
-    StateFilter, Transfer, Upload, parse_id,
+    ServerResponse, StateFilter, Transfer, Upload, parse_id,
 };
 use crate::{FerryError, logging, runtime};
 
@@ -148,6 +148,27 @@ impl TransferQueue {
     pub async fn get(&self, id: String) -> Result<Transfer, FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.get(&parse_id(&id)?).await?.into()) }).await
+    }
+
+    /// The server's answer to the upload `id` once it succeeded: status, headers (the
+    /// values of credential headers such as `Set-Cookie` read `[redacted]`) and the
+    /// body's first `responseBodyLimit` bytes. Kept durably with the transfer, also when
+    /// the OS (background `URLSession`, WorkManager) finished it while the app was not
+    /// running, until the transfer is purged. `nil`/`null` while it has not succeeded.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidTransferId` when `id` is not a UUID; `NotFound` when no transfer has it
+    /// (never enqueued here, or purged); `Database`; `Closed` after `shutdown`.
+    pub async fn response(&self, id: String) -> Result<Option<ServerResponse>, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move {
+            Ok(queue
+                .response(&parse_id(&id)?)
+                .await?
+                .map(ServerResponse::from))
+        })
+        .await
     }
 
     /// Waits until the transfer is final (succeeded, failed or cancelled) and returns it.

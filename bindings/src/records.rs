@@ -72,6 +72,12 @@ pub struct QueueConfig {
     /// wait for `setNetwork`).
     #[uniffi(default = None)]
     pub network: Option<NetworkStatus>,
+    /// The most bytes of a successful upload's response body kept with it, readable by
+    /// id (`response(id:)`), also when the OS finished the upload while the app was gone
+    /// (default 64 KiB; 0 keeps status and headers only). A longer body is cut and marked
+    /// `bodyTruncated`.
+    #[uniffi(default = 65536)]
+    pub response_body_limit: u64,
 }
 
 /// A destination that resumes big uploads: uploads whose URL starts with `url_prefix`
@@ -149,6 +155,7 @@ impl QueueConfig {
             queue_stall_after: config.platform.queue_stall_after,
             app_state: AppState::from_core(config.app_state),
             network: config.network.map(NetworkStatus::from_core),
+            response_body_limit: u64::try_from(config.response_body_limit).unwrap_or(u64::MAX),
         }
     }
 
@@ -184,6 +191,8 @@ impl QueueConfig {
         };
         config.app_state = self.app_state.map_or(ferry::AppState::Unknown, Into::into);
         config.network = self.network.map(Into::into);
+        config.response_body_limit =
+            usize::try_from(self.response_body_limit).unwrap_or(usize::MAX);
         config
     }
 }
@@ -213,6 +222,44 @@ pub struct Header {
     pub name: String,
     /// Its value; no line breaks.
     pub value: String,
+}
+
+/// The server's answer to an upload that succeeded, as Ferry keeps it (`response(id:)`).
+///
+/// For a file packed into a batch: the batch's headers, with the file's own entry of the
+/// per-part results as status and body (or the batch's status and body when the server
+/// sent none). For a resumable upload: the answer to its last request.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct ServerResponse {
+    /// The HTTP status code (2xx).
+    pub status: u16,
+    /// The headers in the order the server sent them; the values of credential headers
+    /// (`Set-Cookie`, `WWW-Authenticate`, `Authorization`, ...) read `[redacted]`.
+    pub headers: Vec<Header>,
+    /// The body's first bytes, at most the queue's `responseBodyLimit`.
+    pub body: Vec<u8>,
+    /// The body had more than `body` holds: longer than the limit, or it stalled or broke
+    /// off before its end (the upload still succeeded).
+    pub body_truncated: bool,
+}
+
+impl From<ferry::ServerResponse> for ServerResponse {
+    fn from(answer: ferry::ServerResponse) -> Self {
+        Self {
+            status: answer.status,
+            headers: headers_from_core(answer.headers),
+            body: answer.body,
+            body_truncated: answer.body_truncated,
+        }
+    }
+}
+
+/// Headers from `ferry`'s `(name, value)` pairs.
+pub(crate) fn headers_from_core(headers: Vec<(String, String)>) -> Vec<Header> {
+    headers
+        .into_iter()
+        .map(|(name, value)| Header { name, value })
+        .collect()
 }
 
 /// One file to send. Headers given here are stored in the database: never put secrets here.

@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             TransferEvent::Retrying { delay, error, .. } => {
                 println!("{error}; trying again in {delay:?}");
             }
-            TransferEvent::Succeeded { id: done } if done == id => {
+            TransferEvent::Succeeded { id: done, .. } if done == id => {
                 uploaded = true;
                 break;
             }

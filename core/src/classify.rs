@@ -26,6 +26,7 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
         AttemptOutcome::Response {
             status,
             retry_after,
+            ..
         } => classify_status(*status, *retry_after),
         AttemptOutcome::Network { message } => Verdict::Retry {
             error: TransferError::new(FailureKind::Network, message.clone()),
@@ -170,6 +171,7 @@ mod tests {
         AttemptOutcome::Response {
             status,
             retry_after: Some(Duration::from_secs(9)),
+            answer: None,
         }
     }
 

@@ -133,6 +133,13 @@ pub struct QueueConfig {
     /// The network as the queue opens; `None` until the app reports it, and then Ferry
     /// assumes [`NetworkStatus::NOT_REPORTED`] (expensive and constrained).
     pub network: Option<NetworkStatus>,
+    /// The most bytes of a successful upload's response body kept with its transfer
+    /// (readable by id through [`crate::TransferQueue::response`], also after the OS lane
+    /// finished it while the app was gone). A longer body is cut and marked
+    /// [`crate::ServerResponse::body_truncated`]; 0 keeps status and headers only. Default
+    /// 64 KiB ([`crate::DEFAULT_RESPONSE_BODY_LIMIT`]). Every in-process attempt may hold
+    /// this much in memory while it reads its answer, so keep it small.
+    pub response_body_limit: usize,
     /// Made by [`QueueConfig::inspect_only`]: the zero request limits are meant.
     pub(crate) inspect_only: bool,
 }
@@ -256,6 +263,7 @@ impl QueueConfig {
             resumable: ResumableConfig::default(),
             app_state: AppState::Unknown,
             network: None,
+            response_body_limit: crate::server_response::DEFAULT_RESPONSE_BODY_LIMIT,
             inspect_only: false,
         }
     }

@@ -52,10 +52,16 @@ pub enum TransferEvent {
         error: TransferError,
     },
     /// The server accepted the upload (a 2xx answer). Final: the transfer will not run
-    /// again.
+    /// again. The answer, with the first bytes of its body, is stored with the transfer:
+    /// [`crate::TransferQueue::response`].
     Succeeded {
         /// The transfer.
         id: TransferId,
+        /// The final answer's HTTP status (2xx).
+        status: u16,
+        /// The final answer's headers, `(name, value)`, the values of credential
+        /// headers `[redacted]` ([`crate::is_credential_header`]).
+        headers: Vec<(String, String)>,
     },
     /// The transfer failed for good: a permanent error (a 4xx, the source gone...) or
     /// every allowed attempt used up. It stays failed until the app calls `retry`.

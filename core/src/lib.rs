@@ -101,6 +101,7 @@ mod resumable;
 mod retry;
 mod scheduler;
 mod selection;
+mod server_response;
 mod snapshot;
 mod source_check;
 mod state;
@@ -134,6 +135,7 @@ pub use resumable::{
     ResumableProtocol,
 };
 pub use selection::Selection;
+pub use server_response::{DEFAULT_RESPONSE_BODY_LIMIT, ServerResponse, is_credential_header};
 pub use snapshot::{HostSummary, QueueSnapshot, SnapshotLimits};
 pub use state::{Lane, StateKind, TransferState};
 pub use transfer::Transfer;

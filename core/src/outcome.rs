@@ -8,14 +8,18 @@
 use std::time::{Duration, SystemTime};
 
 use crate::error::TransferError;
+use crate::server_response::ServerResponse;
 
 /// How one attempt ended, as seen by the lane that ran it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum AttemptOutcome {
-    /// The server answered. `retry_after` is the parsed `Retry-After` header, if any.
+    /// The server answered. `retry_after` is the parsed `Retry-After` header, if any;
+    /// `answer` its headers and body as the lane read them (`None` where the lane has
+    /// none to give), kept with the transfer if the answer is a success.
     Response {
         status: u16,
         retry_after: Option<Duration>,
+        answer: Option<Box<ServerResponse>>,
     },
     /// Connecting, sending or receiving failed.
     Network { message: String },

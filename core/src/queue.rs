@@ -24,6 +24,7 @@ use crate::platform::{
 use crate::progress::{Progress, StateCount};
 use crate::reconcile::reconcile_at_open;
 use crate::selection::{BulkAction, Selection};
+use crate::server_response::ServerResponse;
 use crate::state::{Input, StateKind};
 use crate::store::{self, Store};
 use crate::upload::Upload;
@@ -241,6 +242,26 @@ impl TransferQueue {
     pub async fn get(&self, id: &TransferId) -> Result<Transfer, Error> {
         let id = id.clone();
         self.request(|reply| Command::Get { id, reply }).await?
+    }
+
+    /// The server's answer to the upload `id`, once it succeeded: status, headers (the
+    /// values of credential headers `[redacted]`) and the body's first
+    /// [`QueueConfig::response_body_limit`](crate::QueueConfig::response_body_limit)
+    /// bytes, kept durably with the transfer (also when the OS lane finished it while the
+    /// app was not running) until it is purged.
+    ///
+    /// `None` while the transfer has not succeeded (or succeeded in a version of Ferry
+    /// that kept no answers).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when no transfer has this id (never enqueued here, or purged);
+    /// [`Error::Store`] when the database cannot be read; [`Error::Closed`] after
+    /// [`shutdown`](Self::shutdown).
+    pub async fn response(&self, id: &TransferId) -> Result<Option<ServerResponse>, Error> {
+        let id = id.clone();
+        self.request(|reply| Command::Response { id, reply })
+            .await?
     }
 
     /// A page of transfers in enqueue order, optionally only those in `state`.

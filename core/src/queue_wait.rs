@@ -41,7 +41,7 @@ impl TransferQueue {
 /// lag that may have dropped it.
 fn may_have_ended(event: &TransferEvent, id: &TransferId) -> bool {
     match event {
-        TransferEvent::Succeeded { id: ended }
+        TransferEvent::Succeeded { id: ended, .. }
         | TransferEvent::Failed { id: ended, .. }
         | TransferEvent::Cancelled { id: ended } => ended == id,
         TransferEvent::Lagged { .. } => true,

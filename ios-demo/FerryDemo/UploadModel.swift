@@ -144,7 +144,7 @@ final class UploadModel: ObservableObject {
         switch event {
         case .started(let id, _): update(id) { $0.state = "running" }
         case .progress(let id, let sent, let total): update(id) { $0.sent = sent; $0.total = total }
-        case .succeeded(let id): update(id) { $0.state = "succeeded"; $0.sent = $0.total }
+        case .succeeded(let id, _, _): update(id) { $0.state = "succeeded"; $0.sent = $0.total }
         case .failed(let id, _): update(id) { $0.state = "failed" }
         case .authRequired(let id, _): update(id) { $0.state = "needs sign-in" }
         case .paused(let id): update(id) { $0.state = "paused" }

@@ -56,3 +56,4 @@ pub use server::TestServer;
 pub use state::{AuthCounts, FaultCounts, HostStats, ReceivedBody, ResumableStats, Stats};
 pub use tls::{CertificatePems, ServerCertificate, generate_pems};
 pub use uplink::{PACED_HEADER, Uplink};
+pub use upload::STORED_COOKIE;

@@ -350,12 +350,20 @@ fn answer(app: &App, code: u16, text: &str) -> Response {
     (status, text.to_owned()).into_response()
 }
 
+/// The `Set-Cookie` of every answer to a stored upload.
+pub const STORED_COOKIE: &str = "testkit-session=not-for-storage; Path=/";
+
 fn replay(app: &App, reply: Reply) -> Response {
     app.state.responded(reply.status);
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::CREATED);
     (
         status,
-        [(header::CONTENT_TYPE, "application/json")],
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            // A credential the client must never store (issue 19): its value is checked
+            // to be redacted in the answer the client keeps.
+            (header::SET_COOKIE, STORED_COOKIE),
+        ],
         reply.body,
     )
         .into_response()

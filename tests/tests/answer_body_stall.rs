@@ -1,7 +1,7 @@
 //! A 2xx is a success whatever its body does: a server that answers `201` and then stalls
 //! in the middle of its response body gets each file once, and each transfer succeeds in
 //! one attempt (issue: a 201 whose body stalled made a server without idempotency store
-//! one file 5 times).
+//! one file 5 times), its stored answer holding what arrived, marked truncated.
 
 mod support;
 
@@ -86,6 +86,14 @@ async fn a_201_whose_body_stalls_is_a_success_sent_once() {
     for transfer in &transfers {
         assert_eq!(transfer.state, TransferState::Succeeded, "{}", transfer.id);
         assert_eq!(transfer.attempts, 1, "{} was sent again", transfer.id);
+        let answer = queue
+            .response(&transfer.id)
+            .await
+            .expect("response")
+            .expect("the answer is kept");
+        assert_eq!(answer.status, 201);
+        assert_eq!(answer.body, b"0123456789", "what arrived is kept");
+        assert!(answer.body_truncated, "the rest never came");
     }
     assert_eq!(
         requests.load(Ordering::SeqCst),

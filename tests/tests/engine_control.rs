@@ -382,7 +382,7 @@ async fn transfers_that_may_not_use_cellular_wait_for_another_network() {
     wait_for(
         &mut events,
         100,
-        |e| matches!(e, TransferEvent::Succeeded { id } if *id == anywhere),
+        |e| matches!(e, TransferEvent::Succeeded { id, .. } if *id == anywhere),
     )
     .await;
     assert_eq!(

@@ -270,6 +270,8 @@ async fn an_os_task_without_progress_in_the_foreground_is_taken_back_in_process(
             PlatformOutcome::Response {
                 status: 500,
                 headers: Vec::new(),
+                body: Vec::new(),
+                body_truncated: false,
             },
         )
         .expect("report");
@@ -433,6 +435,52 @@ async fn a_task_still_running_at_open_is_adopted_and_its_replayed_report_applied
     assert!(relaunched.started().is_empty(), "nothing was sent twice");
     assert_eq!(server.stats().requests, 1);
     assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+
+    // The answer the OS got while the app was dead is kept, also across another reopen.
+    let (again, _) = ScriptedPlatform::new();
+    let queue = open(platform_config(dir.path()), &again).await;
+    let answer = queue
+        .response(&id)
+        .await
+        .expect("response")
+        .expect("the OS task's answer is kept");
+    assert_eq!(answer.status, 201);
+    assert!(!answer.body_truncated);
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).expect("JSON body");
+    assert_eq!(
+        body["stored"][0]["len"].as_u64(),
+        Some(200 * 1024),
+        "{body}"
+    );
+    let cookie = answer
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, value)| value.as_str());
+    assert_eq!(cookie, Some("[redacted]"));
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn an_os_answer_longer_than_the_limit_is_cut_whatever_the_shim_passed() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 6, |_, _| 200 * 1024);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let mut config = platform_config(dir.path());
+    config.response_body_limit = 5;
+    let queue = open(config, &platform).await;
+    let id = queue
+        .enqueue(upload_to(&server, &files[0]))
+        .await
+        .expect("enqueue");
+    let handoff = handoffs.recv().await.expect("a handoff");
+    complete(&platform, &queue, &handoff).await;
+    queue.wait_idle().await.expect("idle");
+    let answer = queue.response(&id).await.expect("response").expect("kept");
+    assert_eq!(answer.body, b"{\"sto");
+    assert!(answer.body_truncated);
     queue.shutdown().await.expect("shutdown");
 }
 

@@ -75,7 +75,7 @@ async fn send(
                     delay,
                     kind: error.kind,
                 }),
-                TransferEvent::Succeeded { id: of } | TransferEvent::Failed { id: of, .. }
+                TransferEvent::Succeeded { id: of, .. } | TransferEvent::Failed { id: of, .. }
                     if of == id =>
                 {
                     return;

@@ -101,7 +101,7 @@ async fn transfers_wait_out_a_descriptor_shortage_and_then_all_arrive() {
                 TransferEvent::Failed { id, error } => {
                     panic!("{id} failed while descriptors were short: {error}")
                 }
-                TransferEvent::Succeeded { id } => {
+                TransferEvent::Succeeded { id, .. } => {
                     panic!("{id} was sent without a descriptor")
                 }
                 _ => {}

@@ -225,7 +225,8 @@ impl Engine {
     }
 
     /// Deletes finished records with what is kept beside them: an upload resource (the
-    /// server's copy is left to expire) and what memory holds by their ids.
+    /// server's copy is left to expire), the server's answer to a success, and what
+    /// memory holds by their ids.
     fn purge_rows(
         &mut self,
         tx: &Connection,
@@ -234,6 +235,9 @@ impl Engine {
     ) -> rusqlite::Result<()> {
         if self.upload_resources.may_hold() {
             bulk::forget_upload_resources(tx, filter, rows)?;
+        }
+        if rows.iter().any(|row| row.state == StateKind::Succeeded) {
+            bulk::forget_responses(tx, filter, rows)?;
         }
         bulk::delete(tx, filter, rows, &mut self.pending_totals)?;
         for row in rows {

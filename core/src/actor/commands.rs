@@ -13,6 +13,7 @@ use crate::conditions::AppState;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
 use crate::progress::{Progress, eta};
+use crate::server_response::ServerResponse;
 use crate::state::{Effect, Input, StateKind, TransferState};
 use crate::store;
 use crate::upload::ValidatedUpload;
@@ -61,6 +62,10 @@ impl Engine {
             }
             Command::CountByState { reply } => {
                 let result = self.state_totals(tx).map(|totals| totals.counts());
+                effects.replies.push(reply_after_commit(reply, result));
+            }
+            Command::Response { id, reply } => {
+                let result = self.response(tx, &id);
                 effects.replies.push(reply_after_commit(reply, result));
             }
             Command::HostStatus { reply } => {
@@ -165,6 +170,15 @@ impl Engine {
         store::load(tx, id)
             .map_err(sqlite)?
             .ok_or_else(|| Error::NotFound { id: id.clone() })
+    }
+
+    /// The stored answer of a transfer that succeeded; `None` for one that has none (not
+    /// succeeded, or succeeded before answers were kept).
+    fn response(&self, tx: &Connection, id: &TransferId) -> Result<Option<ServerResponse>, Error> {
+        match store::load_response(tx, id).map_err(sqlite)? {
+            Some(answer) => Ok(Some(answer)),
+            None => self.get(tx, id).map(|_| None),
+        }
     }
 
     pub(super) fn with_live_progress(&self, mut transfer: Transfer) -> Transfer {

@@ -323,6 +323,8 @@ mod tests {
     fn succeeded(n: u32) -> TransferEvent {
         TransferEvent::Succeeded {
             id: TransferId::from_stored(format!("t{n}")),
+            status: 201,
+            headers: Vec::new(),
         }
     }
 
@@ -343,7 +345,7 @@ mod tests {
     fn ids(events: &mut broadcast::Receiver<TransferEvent>) -> Vec<String> {
         std::iter::from_fn(|| events.try_recv().ok())
             .map(|event| match event {
-                TransferEvent::Succeeded { id } => id.as_str().to_owned(),
+                TransferEvent::Succeeded { id, .. } => id.as_str().to_owned(),
                 other => format!("{other:?}"),
             })
             .collect()

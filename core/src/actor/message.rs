@@ -15,6 +15,7 @@ use crate::http::{Checkpoint, Gated, HostGate};
 use crate::outcome::AttemptOutcome;
 use crate::platform::PlatformReport;
 use crate::progress::{Progress, StateCount};
+use crate::server_response::ServerResponse;
 use crate::state::{Input, StateKind};
 use crate::upload::ValidatedUpload;
 use crate::{Error, Transfer, TransferId};
@@ -50,6 +51,10 @@ pub(crate) enum Command {
     },
     HostStatus {
         reply: oneshot::Sender<Result<Vec<HostStatus>, Error>>,
+    },
+    Response {
+        id: TransferId,
+        reply: oneshot::Sender<Result<Option<ServerResponse>, Error>>,
     },
     /// `cancel_where`, `retry_where`, `purge_where`: answered with how many transfers it
     /// changed, once its last chunk is committed (`actor/bulk.rs`).

@@ -16,6 +16,7 @@ use crate::events::TransferEvent;
 use crate::http::Checkpoint;
 use crate::outcome::AttemptOutcome;
 use crate::retry::{self, backoff};
+use crate::server_response::ServerResponse;
 use crate::state::Lane;
 use crate::store;
 use crate::transfer::Conclusion;
@@ -203,7 +204,13 @@ impl Engine {
             Verdict::Succeeded => {
                 self.platform.forget(&id);
                 self.upload_resources.forget(tx, &transfer.id)?;
-                (Conclusion::Succeeded, TransferEvent::Succeeded { id })
+                let answer = self.keep_answer(tx, &id, outcome)?;
+                let event = TransferEvent::Succeeded {
+                    id,
+                    status: answer.status,
+                    headers: answer.headers,
+                };
+                (Conclusion::Succeeded, event)
             }
             Verdict::Retry {
                 error,
@@ -256,6 +263,36 @@ impl Engine {
         store::save_replacing(tx, &transfer, from, now_ms, &mut self.pending_totals)?;
         effects.events.push(event);
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Stores the server's answer to a transfer that succeeded, in this turn, as it may be
+    /// kept (credential values redacted, the body cut to `response_body_limit`), and
+    /// returns it for the event (whose body the event leaves out).
+    fn keep_answer(
+        &self,
+        tx: &Connection,
+        id: &TransferId,
+        outcome: &AttemptOutcome,
+    ) -> rusqlite::Result<ServerResponse> {
+        let answer = match outcome {
+            AttemptOutcome::Response {
+                answer: Some(answer),
+                ..
+            } => ServerResponse::clone(answer),
+            AttemptOutcome::Response { status, .. } => {
+                ServerResponse::received(*status, Vec::new(), Vec::new(), false)
+            }
+            _ => ServerResponse::received(200, Vec::new(), Vec::new(), false),
+        };
+        let mut kept = answer.kept(
+            self.config.response_body_limit,
+            &self.config.auth.sensitive_headers,
+        );
+        store::save_response(tx, id, &kept, self.clock.now_ms())?;
+        kept.body = Vec::new();
+        Ok(kept)
     }
 }
 

@@ -51,10 +51,10 @@ impl Engine {
                     return Ok(());
                 }
                 effects.platform_releases.push(key.clone());
-                match to_attempt_outcome(&outcome, self.clock.now()) {
+                match to_attempt_outcome(outcome, self.clock.now()) {
                     Some(outcome) => self.conclude_platform(tx, flights, &outcome, effects),
                     None => {
-                        log::info!("the OS cancelled {key} ({outcome:?}); queued again");
+                        log::info!("the OS cancelled {key}; queued again");
                         for flight in flights {
                             self.requeue_announced(tx, flight, effects)?;
                         }

@@ -6,9 +6,11 @@
 //!
 //! Once the status of the final answer has arrived the attempt is decided: a 2xx is a
 //! success whatever its body does. The watchdog then stands down, and the body is read
-//! away for at most [`DRAIN_BYTES`] and `min(stall_timeout, DRAIN_TIME)`, so a body that
+//! (`response.rs`: its first `response_body_limit` bytes kept as the server's answer) for
+//! at most 64 KiB (or the limit, if larger) and `min(stall_timeout, 5 s)`, so a body that
 //! stalls can never turn a stored upload into a retry (seen: a 201 whose body stalled
-//! made a server without idempotency store one file 5 times).
+//! made a server without idempotency store one file 5 times): it is a success with what
+//! arrived, marked truncated.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -103,7 +105,13 @@ async fn send(lane: &HttpLane, job: AttemptJob, progress: Arc<AttemptProgress>) 
         }
     };
     progress.touch();
-    outcome_of(response, &progress, lane.stall_timeout).await
+    outcome_of(
+        response,
+        &progress,
+        lane.stall_timeout,
+        lane.response_body_limit,
+    )
+    .await
 }
 
 fn build_request(

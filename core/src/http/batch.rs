@@ -17,11 +17,12 @@ use super::attempt::with_stall_watchdog;
 use super::attempt_progress::AttemptProgress;
 use super::client::HttpLane;
 use super::file_body::{SourceFile, Window, file_body, file_part};
-use super::response::retry_after;
+use super::response::{answer_of, header_pairs, retry_after};
 use super::send_failure::send_failure;
 use crate::TransferId;
 use crate::descriptors::source_outcome;
 use crate::outcome::AttemptOutcome;
+use crate::server_response::ServerResponse;
 use crate::upload::SourceSnapshot;
 
 /// Marks a request as a packed batch; its value is the format version.
@@ -49,16 +50,27 @@ pub(crate) struct BatchOutcome {
     pub parts: Vec<(TransferId, AttemptOutcome)>,
 }
 
-/// The per-part results a server may answer with (`docs/batching.md`).
+/// The per-part results a server may answer with (`docs/batching.md`): each entry has at
+/// least an `id` and a `status`; the whole entry is that file's answer body.
 #[derive(Deserialize)]
 struct PartResults {
-    results: Vec<PartResult>,
+    results: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
-#[derive(Deserialize)]
+/// One entry of the per-part results: the part's id, its status, and the entry as JSON.
 struct PartResult {
     id: String,
     status: u16,
+    entry: Vec<u8>,
+}
+
+impl PartResult {
+    fn of(entry: &serde_json::Map<String, serde_json::Value>) -> Option<Self> {
+        let id = entry.get("id")?.as_str()?.to_owned();
+        let status = u16::try_from(entry.get("status")?.as_u64()?).ok()?;
+        let entry = serde_json::to_vec(entry).ok()?;
+        Some(Self { id, status, entry })
+    }
 }
 
 /// Sends one packed request to `endpoint` with `headers` (an authorizer's) added.
@@ -81,8 +93,9 @@ pub(crate) async fn run_batch_attempt(
     };
     let send = send_batch(&lane, endpoint, headers, parts);
     // The batch's answer body carries each part's result: it is not drained but read,
-    // under the watchdog.
-    with_stall_watchdog(send, lane.stall_timeout, last_activity, || false)
+    // under the watchdog, unless it is no per-part results (then the answer is decided).
+    let answered = || progresses.iter().any(|progress| progress.is_answered());
+    with_stall_watchdog(send, lane.stall_timeout, last_activity, answered)
         .await
         .unwrap_or(BatchOutcome {
             whole: AttemptOutcome::Stalled,
@@ -99,6 +112,7 @@ async fn send_batch(
     let mut form = reqwest::multipart::Form::new();
     let mut outcomes = Vec::new();
     let mut sent = Vec::new();
+    let mut first_progress = None;
     for part in parts {
         let window = Window::whole(part.snapshot);
         let file = match SourceFile::open(&part.source, part.snapshot, window).await {
@@ -118,15 +132,16 @@ async fn send_batch(
         };
         let body = file_part(&part.source, part.snapshot.size, body).headers(part_headers);
         form = form.part(part.id.to_string(), body);
+        first_progress.get_or_insert_with(|| Arc::clone(&part.progress));
         sent.push(part.id);
     }
-    if sent.is_empty() {
+    let Some(first_progress) = first_progress else {
         // Nothing was sent: every part has its own outcome, and the host learned nothing.
         return BatchOutcome {
             whole: AttemptOutcome::NotSent,
             parts: outcomes,
         };
-    }
+    };
     let mut request = lane.client.post(&endpoint).header(BATCH_HEADER, "1");
     for (name, value) in &headers {
         request = request.header(name, value);
@@ -143,22 +158,82 @@ async fn send_batch(
     };
     let status = response.status().as_u16();
     let retry_after = retry_after(&response);
-    let whole = AttemptOutcome::Response {
-        status,
-        retry_after,
-    };
     if !(200..300).contains(&status) {
         let _ = read_bounded(response).await; // lets the connection be reused
         return BatchOutcome {
-            whole,
+            whole: AttemptOutcome::Response {
+                status,
+                retry_after,
+                answer: None,
+            },
             parts: outcomes,
         };
     }
-    outcomes.extend(per_part_outcomes(response, &sent).await);
+    let answer = batch_answer(lane, response, first_progress, &sent).await;
+    outcomes.extend(answer.parts);
     BatchOutcome {
-        whole,
+        whole: AttemptOutcome::Response {
+            status,
+            retry_after,
+            answer: Some(Box::new(answer.whole)),
+        },
         parts: outcomes,
     }
+}
+
+/// A successful batch's answer: the whole (headers and body, which every file shares
+/// when the server sent no per-part results) and each part's own.
+struct BatchAnswer {
+    whole: ServerResponse,
+    parts: Vec<(TransferId, AttemptOutcome)>,
+}
+
+/// Reads a 2xx batch answer. JSON of per-part results is read whole (at most 1 MiB, under
+/// the watchdog: the files' outcomes are in it), and each part's answer is the batch's
+/// status line and headers with its own entry as status and body. Any other body is the
+/// answer of every file: the request is decided, so it is read within the bounds of any
+/// final answer and never turns the success into a retry.
+async fn batch_answer(
+    lane: &HttpLane,
+    response: reqwest::Response,
+    progress: Arc<AttemptProgress>,
+    sent: &[TransferId],
+) -> BatchAnswer {
+    let keep = lane.response_body_limit;
+    if !is_json(&response) {
+        progress.mark_answered();
+        let whole = answer_of(response, &progress, lane.stall_timeout, keep).await;
+        return BatchAnswer {
+            whole,
+            parts: Vec::new(),
+        };
+    }
+    let status = response.status().as_u16();
+    let headers = header_pairs(response.headers());
+    let (body, body_truncated) = match read_bounded(response).await {
+        Ok(body) => (body, false),
+        Err(()) => (Vec::new(), true),
+    };
+    let mut parts = outcomes_from_results(&body, sent);
+    for (_, outcome) in &mut parts {
+        if let AttemptOutcome::Response {
+            answer: Some(answer),
+            ..
+        } = outcome
+        {
+            answer.headers.clone_from(&headers);
+        }
+    }
+    let whole = ServerResponse::received(status, headers, body, body_truncated).kept(keep, &[]);
+    BatchAnswer { whole, parts }
+}
+
+fn is_json(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
 }
 
 fn part_headers(lane: &HttpLane, part: &BatchPart) -> Result<HeaderMap, String> {
@@ -172,47 +247,39 @@ fn part_headers(lane: &HttpLane, part: &BatchPart) -> Result<HeaderMap, String> 
     Ok(headers)
 }
 
-/// Reads the JSON of per-part results, if the server sent one. A part the results do not
-/// mention is retried; without results every part shares the request's outcome.
-async fn per_part_outcomes(
-    response: reqwest::Response,
-    sent: &[TransferId],
-) -> Vec<(TransferId, AttemptOutcome)> {
-    let is_json = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
-    if !is_json {
-        return Vec::new();
-    }
-    let Ok(body) = read_bounded(response).await else {
-        return Vec::new();
-    };
-    outcomes_from_results(&body, sent)
-}
-
 /// Each sent part's outcome from a per-part results body (`docs/batching.md`): one per
-/// part of `sent`, in its order; none at all when the body is not such results, so that
-/// every part shares the request's outcome.
+/// part of `sent`, in its order, a mentioned part's answer being its entry (status, and
+/// the entry's JSON as body; the caller adds the batch's headers); none at all when the
+/// body is not such results, so that every part shares the request's outcome.
 pub(crate) fn outcomes_from_results(
     body: &[u8],
     sent: &[TransferId],
 ) -> Vec<(TransferId, AttemptOutcome)> {
-    let Ok(results) = serde_json::from_slice::<PartResults>(body) else {
+    let results = serde_json::from_slice::<PartResults>(body)
+        .ok()
+        .and_then(|results| {
+            results
+                .results
+                .iter()
+                .map(PartResult::of)
+                .collect::<Option<Vec<_>>>()
+        });
+    let Some(results) = results else {
         log::warn!("a batch endpoint answered JSON that is not per-part results; ignored");
         return Vec::new();
     };
     sent.iter()
         .map(|id| {
-            let outcome = match results
-                .results
-                .iter()
-                .find(|result| result.id == id.as_str())
-            {
+            let outcome = match results.iter().find(|result| result.id == id.as_str()) {
                 Some(result) => AttemptOutcome::Response {
                     status: result.status,
                     retry_after: None,
+                    answer: Some(Box::new(ServerResponse::received(
+                        result.status,
+                        Vec::new(),
+                        result.entry.clone(),
+                        false,
+                    ))),
                 },
                 None => AttemptOutcome::Network {
                     message: "the batch results did not mention this file".into(),

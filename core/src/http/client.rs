@@ -16,6 +16,8 @@ pub(crate) struct HttpLane {
     pub client: reqwest::Client,
     pub idempotency_header: HeaderName,
     pub stall_timeout: Duration,
+    /// The most bytes of a successful answer's body kept (`response_body_limit`).
+    pub response_body_limit: usize,
     /// Bytes moved by every attempt since open, for the rate meter.
     pub bytes_moved: Arc<AtomicU64>,
     /// The request slots every in-process request holds while it is sent.
@@ -56,6 +58,7 @@ pub(crate) fn build_http_lane(config: &QueueConfig) -> Result<HttpLane, Error> {
         client,
         idempotency_header,
         stall_timeout: config.stall_timeout,
+        response_body_limit: config.response_body_limit,
         bytes_moved: Arc::new(AtomicU64::new(0)),
         gates: RequestGates::new(config.limits),
     })

@@ -48,8 +48,16 @@ pub enum PlatformOutcome {
     Response {
         /// The HTTP status code of the final response.
         status: u16,
-        /// The response's headers, `(name, value)`; Ferry reads `Retry-After` from them.
+        /// The response's headers, `(name, value)`; Ferry reads `Retry-After` from them,
+        /// and keeps them (credential values redacted) with a transfer that succeeded.
         headers: Vec<(String, String)>,
+        /// The response body's first bytes, at most the queue's
+        /// [`crate::QueueConfig::response_body_limit`] (Ferry cuts anything longer
+        /// again). Kept with a transfer that succeeded, readable by id
+        /// ([`crate::TransferQueue::response`]).
+        body: Vec<u8>,
+        /// The shim dropped body bytes past the limit (or the body broke off).
+        body_truncated: bool,
     },
     /// The task ended without a response.
     Failed {

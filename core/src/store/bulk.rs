@@ -257,7 +257,7 @@ pub(crate) fn take_upload_resources(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     if !taken.is_empty() {
-        forget(conn, &clause, values)?;
+        forget(conn, BesideTable::ResumableUploads, &clause, values)?;
     }
     Ok(taken)
 }
@@ -269,16 +269,58 @@ pub(crate) fn forget_upload_resources(
     filter: &BulkFilter<'_>,
     rows: &[BulkRow],
 ) -> rusqlite::Result<()> {
+    forget_beside(conn, BesideTable::ResumableUploads, filter, rows)
+}
+
+/// Removes the servers' answers of the chunk's rows (a purge: run before the rows are
+/// deleted, since the filter reads them).
+pub(crate) fn forget_responses(
+    conn: &Connection,
+    filter: &BulkFilter<'_>,
+    rows: &[BulkRow],
+) -> rusqlite::Result<()> {
+    forget_beside(conn, BesideTable::ServerResponses, filter, rows)
+}
+
+/// A table that keeps rows beside a transfer, keyed by its id.
+#[derive(Clone, Copy)]
+enum BesideTable {
+    ResumableUploads,
+    ServerResponses,
+}
+
+impl BesideTable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::ResumableUploads => "resumable_uploads",
+            Self::ServerResponses => "server_responses",
+        }
+    }
+}
+
+/// Deletes the rows `table` keeps beside the chunk's transfers.
+fn forget_beside(
+    conn: &Connection,
+    table: BesideTable,
+    filter: &BulkFilter<'_>,
+    rows: &[BulkRow],
+) -> rusqlite::Result<()> {
     let Some(last) = rows.last() else {
         return Ok(());
     };
     let (clause, values) = filter.clause(last.seq);
-    forget(conn, &clause, values)
+    forget(conn, table, &clause, values)
 }
 
-fn forget(conn: &Connection, clause: &str, values: Vec<Value>) -> rusqlite::Result<()> {
+fn forget(
+    conn: &Connection,
+    table: BesideTable,
+    clause: &str,
+    values: Vec<Value>,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(&format!(
-        "DELETE FROM resumable_uploads WHERE transfer_id IN (SELECT id FROM transfers WHERE {clause})"
+        "DELETE FROM {} WHERE transfer_id IN (SELECT id FROM transfers WHERE {clause})",
+        table.name()
     ))?
     .execute(params_from_iter(values))?;
     Ok(())
@@ -497,6 +539,33 @@ mod tests {
             })
             .expect("count");
         assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn a_purge_forgets_the_answers_of_its_chunk_and_no_other() {
+        let conn = migrated();
+        insert(&conn, 1, "http://h/x", "succeeded", 0);
+        insert(&conn, 2, "http://h/y", "succeeded", 0);
+        for seq in [1, 2] {
+            conn.execute(
+                "INSERT INTO server_responses VALUES (?1, 201, '[]', x'7b7d', 0, 0)",
+                rusqlite::params![format!("id-{seq}")],
+            )
+            .expect("answer");
+        }
+        let succeeded = [StateKind::Succeeded];
+        let only_x = filter(&succeeded, Some("http://h/x"));
+        let rows = chunk(&conn, &only_x, 10).expect("chunk");
+        forget_responses(&conn, &only_x, &rows).expect("forget");
+        delete(&conn, &only_x, &rows, &mut TotalsDelta::default()).expect("delete");
+        let left: Vec<String> = conn
+            .prepare("SELECT transfer_id FROM server_responses")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(left, ["id-2"]);
     }
 
     #[test]

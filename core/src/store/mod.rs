@@ -16,6 +16,7 @@ mod inspect;
 mod lock;
 mod open_check;
 mod read_only;
+mod responses;
 mod resumable;
 mod row;
 mod schema;
@@ -40,6 +41,7 @@ pub(crate) use enqueue::{EnqueueWriter, Identity, stored_headers};
 pub(crate) use hosts::{HostBacklog, host_backlogs};
 pub(crate) use inspect::{newest_record_of_each_file, soonest_due};
 pub(crate) use read_only::ReadOnlyStore;
+pub(crate) use responses::{load_response, save_response};
 pub(crate) use resumable::{forget_resumable, holds_any_resumable, load_resumable, save_resumable};
 pub(crate) use totals::{StateTotals, TotalsDelta, apply as apply_totals, totals};
 pub(crate) use transfers::{

@@ -100,6 +100,19 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX transfers_queued_in_due_order ON transfers(priority DESC, next_attempt_at, seq)
         WHERE state = 'queued';",
     ),
+    // 7: the server's answer to each upload that succeeded (issue 19), readable by id after
+    // the OS lane finished it while the app was gone. A table of its own, so that bodies
+    // never sit in the transfers table's pages; a purge deletes a transfer's answer with it.
+    Migration::Sql(
+        "CREATE TABLE server_responses (
+        transfer_id TEXT PRIMARY KEY NOT NULL,
+        status INTEGER NOT NULL,
+        headers TEXT NOT NULL,
+        body BLOB NOT NULL,
+        body_truncated INTEGER NOT NULL,
+        received_at INTEGER NOT NULL
+    );",
+    ),
 ];
 
 /// Migration 4: adds the identity key column, computes it for every stored transfer, and

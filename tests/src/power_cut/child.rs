@@ -69,7 +69,7 @@ pub async fn run(args: ChildArgs) -> Result<(), String> {
     let mut events = queue.subscribe();
     let reporter = tokio::spawn(async move {
         while let Some(event) = events.next().await {
-            if let TransferEvent::Succeeded { id } = event {
+            if let TransferEvent::Succeeded { id, .. } = event {
                 say(&Told::Succeeded { id: id.to_string() })?;
             }
         }

@@ -95,7 +95,13 @@ fn forward(queue: &TransferQueue, event: SessionEvent) {
 /// The session's ending of a task, as Ferry's platform lane reads it.
 pub fn to_platform_outcome(outcome: TaskOutcome) -> PlatformOutcome {
     match outcome {
-        TaskOutcome::Response { status, headers } => PlatformOutcome::Response { status, headers },
+        // The simulated OS carries no response bodies.
+        TaskOutcome::Response { status, headers } => PlatformOutcome::Response {
+            status,
+            headers,
+            body: Vec::new(),
+            body_truncated: false,
+        },
         TaskOutcome::Error { error, message } => PlatformOutcome::Failed {
             kind: match error {
                 TaskError::CancelledUserForceQuit => PlatformFailure::CancelledByUser,

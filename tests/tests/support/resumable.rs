@@ -34,7 +34,7 @@ pub async fn send_to_the_end(queue: &TransferQueue, upload: Upload, limit: Durat
     let waited = tokio::time::timeout(limit, async {
         loop {
             match events.next().await {
-                Some(TransferEvent::Succeeded { id: done }) if done == id => return,
+                Some(TransferEvent::Succeeded { id: done, .. }) if done == id => return,
                 Some(TransferEvent::Failed { id: done, .. }) if done == id => return,
                 Some(_) => {}
                 None => panic!("the queue closed"),

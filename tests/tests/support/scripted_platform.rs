@@ -137,9 +137,9 @@ pub async fn deliver(handoff: &Handoff) -> PlatformOutcome {
         request = request.header(name, value);
     }
     match request.send().await {
-        Ok(response) => PlatformOutcome::Response {
-            status: response.status().as_u16(),
-            headers: response
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let headers = response
                 .headers()
                 .iter()
                 .map(|(name, value)| {
@@ -148,8 +148,16 @@ pub async fn deliver(handoff: &Handoff) -> PlatformOutcome {
                         value.to_str().unwrap_or_default().to_owned(),
                     )
                 })
-                .collect(),
-        },
+                .collect();
+            // As a shim passes it: the whole body (the core cuts it to its limit).
+            let body = response.bytes().await.map(|body| body.to_vec());
+            PlatformOutcome::Response {
+                status,
+                headers,
+                body_truncated: body.is_err(),
+                body: body.unwrap_or_default(),
+            }
+        }
         Err(error) => PlatformOutcome::Failed {
             kind: ferry::PlatformFailure::Network,
             message: error.to_string(),

@@ -31,7 +31,7 @@ extension TransferQueue {
     ///
     /// ```swift
     /// for await event in queue.events() {
-    ///     if case .succeeded(let id) = event { print("done", id) }
+    ///     if case .succeeded(let id, let status, _) = event { print("done", id, status) }
     /// }
     /// ```
     public func events() -> AsyncStream<TransferEvent> {

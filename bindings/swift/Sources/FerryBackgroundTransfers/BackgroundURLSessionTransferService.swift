@@ -47,6 +47,8 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
     /// Tasks Ferry cancelled: their reports are not wanted.
     private var cancelledKeys: Set<String> = []
     private var lastJournalError: ReportJournalError?
+    /// The response bodies of running tasks, until their final report.
+    private var responseBodies: ResponseBodies
 
     /// - Parameters:
     ///   - configuration: `.background(withIdentifier:)` in apps (`.default` in tests).
@@ -58,15 +60,20 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
     ///     configuration's identifier (or "ferry").
     ///   - events: where the app delegate leaves `handleEventsForBackgroundURLSession`'s
     ///     completion handlers.
+    ///   - responseBodyLimit: the most bytes of each task's response body passed to the
+    ///     core with its final report (and kept in the journal until it is applied); use
+    ///     the queue's `responseBodyLimit` (default 64 KiB). The core cuts a longer one.
     public init(
         configuration: URLSessionConfiguration,
         discretionaryConfiguration: URLSessionConfiguration? = nil,
         reportJournal: URL? = nil,
-        events: BackgroundSessionEvents = .shared
+        events: BackgroundSessionEvents = .shared,
+        responseBodyLimit: Int = 64 * 1024
     ) throws {
         let journalFile = try reportJournal
             ?? Self.defaultReportJournal(identifier: configuration.identifier ?? "ferry")
         journal = try ReportJournal(file: journalFile)
+        responseBodies = ResponseBodies(limit: responseBodyLimit)
         self.events = events
         delegateQueue = OperationQueue()
         delegateQueue.maxConcurrentOperationCount = 1
@@ -185,6 +192,16 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
             return self.queue
         }
         if let queue { deliver([report], to: queue) }
+    }
+
+    /// Keeps the first bytes of the task `key`'s response body for its final report.
+    func appendResponseBody(_ data: Data, key: String) {
+        locked { responseBodies.append(data, key: key) }
+    }
+
+    /// The response body gathered for the task `key`, forgotten.
+    func takeResponseBody(key: String) -> (data: Data, truncated: Bool) {
+        locked { responseBodies.take(key: key) }
     }
 
     /// Progress reports handed to the core (for tests and diagnostics).

@@ -1,5 +1,5 @@
-// How a finished URLSession task becomes a `PlatformOutcome` for Ferry: the HTTP status
-// and headers when the server answered, else an error kind. Pure translation: it must
+// How a finished URLSession task becomes a `PlatformOutcome` for Ferry: the HTTP status,
+// headers and the body's first bytes when the server answered, else an error kind. Pure translation: it must
 // never decide whether to retry; the core classifies every outcome.
 import Foundation
 import Ferry
@@ -13,7 +13,11 @@ enum PlatformOutcomeMapping {
     ///
     /// A response wins over an error only when there is no error: a task cancelled after
     /// its headers arrived did not finish its upload.
-    static func outcome(response: URLResponse?, error: Error?) -> PlatformOutcome {
+    /// `body` is the response body's first bytes as gathered from `didReceive data`, and
+    /// `bodyTruncated` whether more were dropped.
+    static func outcome(
+        response: URLResponse?, error: Error?, body: Data = Data(), bodyTruncated: Bool = false
+    ) -> PlatformOutcome {
         if let error {
             let ns = error as NSError
             return .failed(kind: failureKind(ns), message: describe(ns))
@@ -21,7 +25,9 @@ enum PlatformOutcomeMapping {
         guard let http = response as? HTTPURLResponse else {
             return .failed(kind: .other, message: "the task ended without an HTTP response")
         }
-        return .response(status: UInt16(clamping: http.statusCode), headers: headers(of: http))
+        return .response(
+            status: UInt16(clamping: http.statusCode), headers: headers(of: http),
+            body: body, bodyTruncated: bodyTruncated)
     }
 
     /// The response's headers, sorted by name so that the same response always maps to

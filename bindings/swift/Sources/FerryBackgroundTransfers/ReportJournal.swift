@@ -13,6 +13,11 @@ struct QueuedReport: Codable, Equatable {
     let status: UInt16?
     /// Header name/value pairs of the response.
     let headers: [[String]]
+    /// The response body's first bytes (base64 in the file); absent in journals written
+    /// before bodies were kept.
+    let body: Data?
+    /// Bytes of the body were dropped past the limit.
+    let bodyTruncated: Bool?
     /// `PlatformFailure` as text, when the task ended without a response.
     let failure: String?
     let message: String
@@ -20,14 +25,18 @@ struct QueuedReport: Codable, Equatable {
     init(key: String, outcome: PlatformOutcome) {
         self.key = key
         switch outcome {
-        case .response(let status, let headers):
+        case .response(let status, let headers, let body, let bodyTruncated):
             self.status = status
             self.headers = headers.map { [$0.name, $0.value] }
+            self.body = body
+            self.bodyTruncated = bodyTruncated
             failure = nil
             message = ""
         case .failed(let kind, let message):
             status = nil
             headers = []
+            body = nil
+            bodyTruncated = nil
             failure = Self.name(of: kind)
             self.message = message
         }
@@ -38,7 +47,8 @@ struct QueuedReport: Codable, Equatable {
             let headers = self.headers.compactMap { pair -> Header? in
                 pair.count == 2 ? Header(name: pair[0], value: pair[1]) : nil
             }
-            return .response(status: status, headers: headers)
+            return .response(
+                status: status, headers: headers, body: body ?? Data(), bodyTruncated: bodyTruncated ?? false)
         }
         return .failed(kind: Self.kind(named: failure), message: message)
     }

@@ -56,10 +56,25 @@ final class BackgroundTransfersMappingTests: XCTestCase {
             url: url, statusCode: 503, httpVersion: "HTTP/1.1",
             headerFields: ["Retry-After": "7", "Content-Length": "0"]))
         let outcome = PlatformOutcomeMapping.outcome(response: response, error: nil)
-        guard case .response(let status, let headers) = outcome else { return XCTFail("\(outcome)") }
+        guard case .response(let status, let headers, let body, _) = outcome else { return XCTFail("\(outcome)") }
+        XCTAssertEqual(body, Data())
         XCTAssertEqual(status, 503)
         XCTAssertEqual(headers.first { $0.name.lowercased() == "retry-after" }?.value, "7")
         XCTAssertEqual(headers.count, 2)
+    }
+
+    func testResponseBodiesAreCutAtTheLimitPerTask() {
+        var bodies = ResponseBodies(limit: 5)
+        bodies.append(Data("abc".utf8), key: "a.1")
+        bodies.append(Data("defg".utf8), key: "a.1")
+        bodies.append(Data("xy".utf8), key: "b.1")
+        let a = bodies.take(key: "a.1")
+        XCTAssertEqual(a.data, Data("abcde".utf8))
+        XCTAssertTrue(a.truncated)
+        let b = bodies.take(key: "b.1")
+        XCTAssertEqual(b.data, Data("xy".utf8))
+        XCTAssertFalse(b.truncated)
+        XCTAssertEqual(bodies.take(key: "a.1").data, Data(), "taken once")
     }
 
     func testAnErrorWinsOverAResponse() throws {
@@ -134,13 +149,15 @@ final class BackgroundTransfersMappingTests: XCTestCase {
         let file = scratch.dir.appendingPathComponent("nested/reports.json")
         let journal = try ReportJournal(file: file)
         try journal.add(QueuedReport(key: "a.1", outcome: .response(
-            status: 201, headers: [Header(name: "ETag", value: "\"x\"")])))
+            status: 201, headers: [Header(name: "ETag", value: "\"x\"")],
+            body: Data("{\"id\":7}".utf8), bodyTruncated: true)))
         try journal.add(QueuedReport(key: "b.1", outcome: .failed(kind: .cancelledByUser, message: "quit")))
 
         let reloaded = try ReportJournal(file: file)
         XCTAssertEqual(reloaded.keys, ["a.1", "b.1"])
         XCTAssertEqual(reloaded.reports["a.1"]?.outcome,
-                       .response(status: 201, headers: [Header(name: "ETag", value: "\"x\"")]))
+                       .response(status: 201, headers: [Header(name: "ETag", value: "\"x\"")],
+                                 body: Data("{\"id\":7}".utf8), bodyTruncated: true))
         XCTAssertEqual(reloaded.reports["b.1"]?.outcome, .failed(kind: .cancelledByUser, message: "quit"))
 
         try reloaded.remove(["a.1"])

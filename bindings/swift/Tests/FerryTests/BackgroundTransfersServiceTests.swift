@@ -262,6 +262,14 @@ final class BackgroundTransfersServiceTests: XCTestCase {
         for file in files {
             let after = try await q2.get(id: file.id)
             XCTAssertEqual(after.state, .succeeded)
+            // The answer the OS got while the queue was closed reached the core with the
+            // replayed report, body included.
+            let answer = try await q2.response(id: file.id)
+            let kept = try XCTUnwrap(answer, "the OS task's answer is kept")
+            XCTAssertEqual(kept.status, 201)
+            let body = String(decoding: kept.body, as: UTF8.self)
+            XCTAssertTrue(body.contains("\"\(file.path)\""), body)
+            XCTAssertEqual(kept.headers.first { $0.name.lowercased() == "set-cookie" }?.value, "[redacted]")
         }
         try await assertStoredOnce(files, since: before)
         await relaunched.pruneDeliveredReports()

@@ -208,7 +208,7 @@ final class PlatformLaneTests: XCTestCase {
 
         // The OS task finishes after the relaunch: the shim uploads and reports it.
         let outcome = await RecordingPlatform.upload(handoff)
-        guard case .response(let status, _) = outcome else { return XCTFail("upload failed: \(outcome)") }
+        guard case .response(let status, _, _, _) = outcome else { return XCTFail("upload failed: \(outcome)") }
         XCTAssertEqual(status, 201)
         try queue.platformProgress(handoffKey: handoff.key, bytesSent: handoff.expectedBytes, bytesTotal: handoff.expectedBytes)
         try queue.platformFinished(handoffKey: handoff.key, outcome: outcome)

@@ -111,6 +111,44 @@ final class QueueTests: XCTestCase {
 
     /// The stream a caller iterates finishes once the queue shuts down: a `for await` loop
     /// after the last event ends instead of waiting for ever.
+    /// The server's answer (status, headers, body) is kept with a transfer that succeeded
+    /// and read by id after the queue is shut down and opened again; a credential
+    /// header's value is never kept, and a body past `responseBodyLimit` is cut.
+    func testTheServersAnswerIsReadByIdAfterAReopen() async throws {
+        try await bounded(60, "testTheServersAnswerIsReadByIdAfterAReopen") {
+            let prefix = Testkit.uniquePrefix("answer")
+            let queue = try await self.openQueue()
+            let (file, _) = try self.scratch.randomFile("a.bin", count: 3000)
+            let id = try await queue.enqueue(upload: .put(file, to: self.base + prefix + "a.bin"))
+            let done = try await queue.awaitResult(id: id)
+            XCTAssertEqual(done.state, .succeeded)
+            try await queue.shutdown()
+
+            let reopened = try await self.openQueue()
+            let answer = try await reopened.response(id: id)
+            let kept = try XCTUnwrap(answer, "an answer is kept")
+            XCTAssertEqual(kept.status, 201)
+            XCTAssertFalse(kept.bodyTruncated)
+            let body = String(decoding: kept.body, as: UTF8.self)
+            XCTAssertTrue(body.contains("\"/\(prefix)a.bin\""), body)
+            XCTAssertTrue(body.contains("\"len\":3000"), body)
+            XCTAssertEqual(kept.headers.first { $0.name.lowercased() == "set-cookie" }?.value, "[redacted]")
+            try await reopened.shutdown()
+
+            var config = defaultQueueConfig(databasePath: self.scratch.databasePath)
+            XCTAssertEqual(config.responseBodyLimit, 65536)
+            config.responseBodyLimit = 8
+            let small = try await TransferQueue.open(config: config)
+            let (other, _) = try self.scratch.randomFile("b.bin", count: 100)
+            let cut = try await small.enqueue(upload: .put(other, to: self.base + prefix + "b.bin"))
+            _ = try await small.awaitResult(id: cut)
+            let cutAnswer = try await small.response(id: cut)
+            XCTAssertEqual(cutAnswer?.body, Data("{\"stored".utf8))
+            XCTAssertEqual(cutAnswer?.bodyTruncated, true)
+            try await small.shutdown()
+        }
+    }
+
     func testTheEventStreamFinishesWhenTheQueueShutsDown() async throws {
         try await bounded(60, "testTheEventStreamFinishesWhenTheQueueShutsDown") {
             let queue = try await self.openQueue()
@@ -169,7 +207,7 @@ final class QueueTests: XCTestCase {
             var lagged = false
             for await event in events {
                 switch event {
-                case .succeeded(let id) where expected.contains(id): succeeded.insert(id)
+                case .succeeded(let id, _, _) where expected.contains(id): succeeded.insert(id)
                 case .lagged: lagged = true
                 default: break
                 }

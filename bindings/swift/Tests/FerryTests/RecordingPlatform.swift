@@ -97,7 +97,7 @@ final class RecordingPlatform: PlatformTransferService, @unchecked Sendable {
         Task.detached {
             let outcome = await Self.upload(handoff)
             do {
-                if case .response(let status, _) = outcome {
+                if case .response(let status, _, _, _) = outcome {
                     try queue.platformProgress(
                         handoffKey: handoff.key, bytesSent: handoff.expectedBytes,
                         bytesTotal: handoff.expectedBytes)
@@ -121,7 +121,7 @@ final class RecordingPlatform: PlatformTransferService, @unchecked Sendable {
         }
         let body = URL(fileURLWithPath: handoff.bodyPath)
         return await withCheckedContinuation { continuation in
-            URLSession.shared.uploadTask(with: request, fromFile: body) { _, response, error in
+            URLSession.shared.uploadTask(with: request, fromFile: body) { data, response, error in
                 if let error {
                     continuation.resume(returning: .failed(kind: .network, message: "\(error)"))
                     return
@@ -134,7 +134,8 @@ final class RecordingPlatform: PlatformTransferService, @unchecked Sendable {
                     guard let name = name as? String else { return nil }
                     return Header(name: name, value: "\(value)")
                 }
-                continuation.resume(returning: .response(status: UInt16(http.statusCode), headers: headers))
+                continuation.resume(returning: .response(
+                    status: UInt16(http.statusCode), headers: headers, body: data ?? Data(), bodyTruncated: false))
             }.resume()
         }
     }

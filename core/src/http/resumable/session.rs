@@ -21,10 +21,11 @@ use crate::http::attempt_progress::AttemptProgress;
 use crate::http::client::HttpLane;
 use crate::http::file_body::{SourceFile, Window, file_body};
 use crate::http::job::{AttemptJob, open_unchanged};
-use crate::http::response::{drain_response, outcome_of};
+use crate::http::response::{answer_of, drain_response, header_pairs, outcome_of};
 use crate::http::send_failure::send_failure;
 use crate::outcome::AttemptOutcome;
 use crate::resumable::ResumableProtocol;
+use crate::server_response::ServerResponse;
 use crate::upload_resource::UploadResource;
 
 /// A part sent with a tus checksum is kept or dropped whole by the server, so an
@@ -58,6 +59,9 @@ pub(super) struct Session<'a> {
     progress: Arc<AttemptProgress>,
     limits: UploadLimits,
     tus: TusCapabilities,
+    /// The answer that completed the upload (the last `PATCH`'s, or the `HEAD`'s that
+    /// found it complete), kept as the server's answer.
+    final_answer: Option<ServerResponse>,
 }
 
 impl<'a> Session<'a> {
@@ -76,6 +80,7 @@ impl<'a> Session<'a> {
             progress,
             limits: UploadLimits::default(),
             tus: TusCapabilities::default(),
+            final_answer: None,
         }
     }
 
@@ -111,10 +116,7 @@ impl<'a> Session<'a> {
                 Step::Sync { url } => match self.sync(&url).await? {
                     Some((offset, complete)) if offset <= size => {
                         if complete && offset == size {
-                            return Ok(AttemptOutcome::Response {
-                                status: 200,
-                                retry_after: None,
-                            });
+                            return Ok(self.completed(200));
                         }
                         self.confirm(&url, offset);
                         Step::Append { url, offset }
@@ -131,10 +133,7 @@ impl<'a> Session<'a> {
                     match self.append(&url, offset, length, completes).await? {
                         Appended::To(new_offset) if completes && new_offset >= size => {
                             self.confirm(&url, size);
-                            return Ok(AttemptOutcome::Response {
-                                status: 204,
-                                retry_after: None,
-                            });
+                            return Ok(self.completed(204));
                         }
                         Appended::To(new_offset) => {
                             resyncs = 0;
@@ -201,8 +200,26 @@ impl<'a> Session<'a> {
             _ => Err(AttemptOutcome::Response {
                 status: 413,
                 retry_after: None,
+                answer: None,
             }),
         }
+    }
+
+    /// The success of a completed upload, with the answer that completed it (`status` if
+    /// none was read).
+    fn completed(&mut self, status: u16) -> AttemptOutcome {
+        let answer = self.final_answer.take();
+        AttemptOutcome::Response {
+            status: answer.as_ref().map_or(status, |answer| answer.status),
+            retry_after: None,
+            answer: answer.map(Box::new),
+        }
+    }
+
+    /// The outcome of an answer that ends the attempt.
+    async fn outcome_of(&self, response: Response) -> AttemptOutcome {
+        let (stall_timeout, keep) = (self.lane.stall_timeout, self.lane.response_body_limit);
+        outcome_of(response, &self.progress, stall_timeout, keep).await
     }
 
     fn request(&self, method: Method, url: &str) -> RequestBuilder {
@@ -263,7 +280,7 @@ impl<'a> Session<'a> {
             return Err(too_large(size, max));
         }
         if !response.status().is_success() {
-            return Err(outcome_of(response, &self.progress, self.lane.stall_timeout).await);
+            return Err(self.outcome_of(response).await);
         }
         let location = response
             .headers()
@@ -318,7 +335,7 @@ impl<'a> Session<'a> {
             return Ok(None);
         }
         if !response.status().is_success() {
-            return Err(outcome_of(response, &self.progress, self.lane.stall_timeout).await);
+            return Err(self.outcome_of(response).await);
         }
         let Some(offset) = upload_offset(response.headers()) else {
             return Err(AttemptOutcome::Rejected(TransferError::with_status(
@@ -335,6 +352,10 @@ impl<'a> Session<'a> {
                 ietf::says_complete(response.headers(), interop_version).unwrap_or(false)
             }
         };
+        if complete && offset == size {
+            let headers = header_pairs(response.headers());
+            self.final_answer = Some(ServerResponse::received(status, headers, Vec::new(), false));
+        }
         Ok(Some((offset, complete)))
     }
 
@@ -397,9 +418,18 @@ impl<'a> Session<'a> {
                     message: "the server found a checksum mismatch in a part (460)".into(),
                 });
             }
-            _ => return Err(outcome_of(response, &self.progress, self.lane.stall_timeout).await),
+            _ => return Err(self.outcome_of(response).await),
         };
-        drain_response(response, &self.progress, self.lane.stall_timeout).await;
+        let size = self.job.snapshot.size;
+        if completes && matches!(appended, Appended::To(new_offset) if new_offset >= size) {
+            // The upload is complete: this is the final answer, whatever its body does.
+            self.progress.mark_answered();
+            let (stall_timeout, keep) = (self.lane.stall_timeout, self.lane.response_body_limit);
+            self.final_answer =
+                Some(answer_of(response, &self.progress, stall_timeout, keep).await);
+        } else {
+            drain_response(response, &self.progress, self.lane.stall_timeout).await;
+        }
         Ok(appended)
     }
 

@@ -42,6 +42,38 @@ class QueueTest {
     }
 
     @Test
+    fun theServersAnswerIsReadByIdAfterAReopen() = runBlocking {
+        withTimeout(HANG_GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("answer")
+            val queue = openQueue()
+            val (file, _) = randomFile(dir, "a.bin", 3000)
+            val id = queue.enqueue(put(file, "$prefix/a.bin"))
+            assertEquals(TransferState.Succeeded, queue.awaitResult(id).state)
+            queue.shutdown()
+
+            val reopened = openQueue()
+            val answer = reopened.response(id) ?: fail("no answer kept")
+            assertEquals(201, answer.status.toInt())
+            assertFalse(answer.bodyTruncated)
+            val body = String(answer.body, Charsets.UTF_8)
+            assertTrue(body.contains("\"$prefix/a.bin\"") && body.contains("\"len\":3000"), body)
+            assertEquals("[redacted]", answer.headers.first { it.name.equals("set-cookie", ignoreCase = true) }.value)
+            reopened.shutdown()
+
+            val config = defaultQueueConfig(db())
+            assertEquals(65536uL, config.responseBodyLimit)
+            val small = TransferQueue.open(config.copy(responseBodyLimit = 8uL))
+            val (other, _) = randomFile(dir, "b.bin", 100)
+            val cut = small.enqueue(put(other, "$prefix/b.bin"))
+            small.awaitResult(cut)
+            val cutAnswer = small.response(cut) ?: fail("no answer kept")
+            assertEquals("{\"stored", String(cutAnswer.body, Charsets.UTF_8))
+            assertTrue(cutAnswer.bodyTruncated)
+            small.shutdown()
+        }
+    }
+
+    @Test
     fun awaitResultReturnsEachTransferOnceItIsFinal() = runBlocking {
         withTimeout(HANG_GUARD_MS) {
             val prefix = Testkit.uniquePrefix("await")

@@ -110,10 +110,12 @@ class RecordingPlatform(
                 if (header.name.lowercase() !in restricted) request.header(header.name, header.value)
             }
             return try {
-                val response = http.send(request.build(), HttpResponse.BodyHandlers.discarding())
+                val response = http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray())
                 PlatformOutcome.Response(
                     response.statusCode().toUShort(),
                     response.headers().map().flatMap { (name, values) -> values.map { Header(name, it) } },
+                    response.body(),
+                    false,
                 )
             } catch (e: java.io.IOException) {
                 PlatformOutcome.Failed(PlatformFailure.NETWORK, e.toString())

@@ -76,9 +76,13 @@ internal object DurableFile {
     fun writeOutcome(out: DataOutputStream, outcome: PlatformOutcome) {
         when (outcome) {
             is PlatformOutcome.Response -> {
-                out.writeByte(0)
+                // Tag 2: with the body (tag 0, without, is still read).
+                out.writeByte(2)
                 out.writeInt(outcome.status.toInt())
                 writeHeaders(out, outcome.headers)
+                out.writeInt(outcome.body.size)
+                out.write(outcome.body)
+                out.writeBoolean(outcome.bodyTruncated)
             }
             is PlatformOutcome.Failed -> {
                 out.writeByte(1)
@@ -89,7 +93,15 @@ internal object DurableFile {
     }
 
     fun readOutcome(input: DataInputStream): PlatformOutcome = when (val tag = input.readByte().toInt()) {
-        0 -> PlatformOutcome.Response(input.readInt().toUShort(), readHeaders(input))
+        0 -> PlatformOutcome.Response(input.readInt().toUShort(), readHeaders(input), ByteArray(0), false)
+        2 -> {
+            val status = input.readInt().toUShort()
+            val headers = readHeaders(input)
+            val size = input.readInt()
+            if (size < 0 || size > 64 * 1024 * 1024) throw IOException("implausible body size $size")
+            val body = ByteArray(size).also { input.readFully(it) }
+            PlatformOutcome.Response(status, headers, body, input.readBoolean())
+        }
         1 -> {
             val kind = input.readUTF()
             PlatformOutcome.Failed(

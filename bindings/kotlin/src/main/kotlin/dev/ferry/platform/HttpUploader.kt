@@ -1,6 +1,7 @@
 // One upload, as an Android worker or job runs it: the handoff's body file streamed with
 // HttpURLConnection (fixed length, never held in memory), its method and headers, progress
-// as bytes leave, and the answer as a `PlatformOutcome`. It must never retry, wait or
+// as bytes leave, and the answer (status, headers, the body's first bytes) as a
+// `PlatformOutcome`. It must never retry, wait or
 // decide anything: one call is one attempt, and the core classifies the outcome.
 //
 // HttpURLConnection rather than OkHttp: it ships with Android and the JVM (no dependency
@@ -23,6 +24,12 @@ class HttpUploader(
     /** Longest silence while sending or waiting for the answer. */
     private val readTimeoutMs: Int = 60_000,
     private val chunkBytes: Int = 64 * 1024,
+    /**
+     * The most bytes of the answer's body passed to the core (the queue's
+     * `responseBodyLimit`, default 64 KiB); the core keeps them with an upload that
+     * succeeded and cuts a longer body again.
+     */
+    private val responseBodyLimit: Int = 64 * 1024,
 ) {
     /**
      * Sends `handoff` and returns how it ended. `onProgress(sent, total)` is called as
@@ -92,23 +99,41 @@ class HttpUploader(
             }
         }
         val status = connection.responseCode
-        // Drain (at most 1 MiB of) the answer so the connection can be reused; its content
-        // is not needed: the status and headers decide.
-        runCatching {
-            (if (status >= 400) connection.errorStream else connection.inputStream)?.use { input ->
-                val buffer = ByteArray(8 * 1024)
-                var drained = 0
-                while (drained < 1024 * 1024) {
-                    val read = input.read(buffer)
-                    if (read < 0) break
-                    drained += read
-                }
-            }
-        }
+        val (answer, truncated) = readAnswer(connection, status)
         val headers = connection.headerFields
             .filterKeys { it != null }
             .flatMap { (name, values) -> values.map { Header(name, it) } }
             .sortedBy { it.name.lowercase() }
-        return UploadOutcomes.response(status, headers)
+        return UploadOutcomes.response(status, headers, answer, truncated)
+    }
+
+    /**
+     * The answer's first [responseBodyLimit] bytes, and whether it had more: read away up to
+     * 1 MiB (or the limit, if larger) so the connection can be reused. A body that breaks
+     * off keeps what arrived, marked truncated: the status already decided.
+     */
+    private fun readAnswer(connection: HttpURLConnection, status: Int): Pair<ByteArray, Boolean> {
+        val kept = java.io.ByteArrayOutputStream()
+        var truncated = false
+        var ended = false
+        runCatching {
+            (if (status >= 400) connection.errorStream else connection.inputStream)?.use { input ->
+                val buffer = ByteArray(8 * 1024)
+                var read = 0L
+                val budget = maxOf(responseBodyLimit.toLong(), 1024L * 1024)
+                while (read < budget) {
+                    val count = input.read(buffer)
+                    if (count < 0) {
+                        ended = true
+                        break
+                    }
+                    val room = (responseBodyLimit - kept.size()).coerceAtLeast(0)
+                    kept.write(buffer, 0, minOf(room, count))
+                    if (count > room) truncated = true
+                    read += count
+                }
+            } ?: run { ended = true }
+        }
+        return kept.toByteArray() to (truncated || !ended)
     }
 }

@@ -38,8 +38,14 @@ object StopReasons {
 }
 
 object UploadOutcomes {
-    fun response(status: Int, headers: List<Header>): PlatformOutcome =
-        PlatformOutcome.Response(status.coerceIn(0, UShort.MAX_VALUE.toInt()).toUShort(), headers)
+    /** The server answered: its status, headers and the body's first bytes. */
+    fun response(
+        status: Int,
+        headers: List<Header>,
+        body: ByteArray = ByteArray(0),
+        bodyTruncated: Boolean = false,
+    ): PlatformOutcome =
+        PlatformOutcome.Response(status.coerceIn(0, UShort.MAX_VALUE.toInt()).toUShort(), headers, body, bodyTruncated)
 
     /**
      * The worker or job was stopped before the upload ended. The user's stop becomes

@@ -91,9 +91,23 @@ class HttpUploaderAndReplayTest {
             handoff(body = file.toString(), url = Testkit.url(path), bytes = 300_000uL),
             { bytes, total -> sent += bytes; assertEquals(300_000L, total) },
         )
-        assertEquals(201, (outcome as PlatformOutcome.Response).status.toInt())
+        val response = outcome as PlatformOutcome.Response
+        assertEquals(201, response.status.toInt())
+        assertTrue(String(response.body, Charsets.UTF_8).contains("\"$path\""), "the answer's body travels")
+        assertEquals(false, response.bodyTruncated)
         assertTrue(sent.size > 1 && sent.last() == 300_000L, "progress in steps up to the whole body: $sent")
         assertEquals(sha, Testkit.received()[path]?.sha256)
+    }
+
+    @Test
+    fun theAnswersBodyIsCutAtTheLimit() {
+        val path = Testkit.uniquePrefix("uploader-cut") + "/a.bin"
+        val (file, _) = randomFile(dir, "cut.bin", 1000)
+        val outcome = HttpUploader(responseBodyLimit = 8).upload(
+            handoff(body = file.toString(), url = Testkit.url(path), bytes = 1000uL),
+        ) as PlatformOutcome.Response
+        assertEquals("{\"stored", String(outcome.body, Charsets.UTF_8))
+        assertTrue(outcome.bodyTruncated)
     }
 
     @Test
@@ -142,6 +156,15 @@ class HttpUploaderAndReplayTest {
             relaunched.relay.attach(QueueReportSink(q2))
             q2.awaitIdle(*ids.toTypedArray())
             for (id in ids) assertEquals(TransferState.Succeeded, q2.get(id).state)
+            // The answers the uploads got while no queue was open arrived with the replayed
+            // reports, bodies included, and are read by id.
+            ids.forEachIndexed { i, id ->
+                val answer = q2.response(id) ?: error("no answer kept for $id")
+                assertEquals(201, answer.status.toInt())
+                val body = String(answer.body, Charsets.UTF_8)
+                assertTrue(body.contains("\"$prefix/f$i.bin\""), body)
+                assertEquals("[redacted]", answer.headers.first { it.name.equals("set-cookie", ignoreCase = true) }.value)
+            }
 
             val received = Testkit.received()
             files.forEachIndexed { i, (_, sha) ->

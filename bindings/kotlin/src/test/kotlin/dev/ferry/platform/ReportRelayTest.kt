@@ -39,7 +39,7 @@ class ReportRelayTest {
     @TempDir
     lateinit var dir: Path
 
-    private val ok = PlatformOutcome.Response(201u, listOf(Header("ETag", "\"x\"")))
+    private val ok = PlatformOutcome.Response(201u, listOf(Header("ETag", "\"x\"")), "{\"id\":7}".toByteArray(), true)
     private val quit = PlatformOutcome.Failed(PlatformFailure.CANCELLED_BY_USER, "stopped by the user")
 
     private fun journalFile() = dir.resolve("reports/journal.bin").toFile()
@@ -51,7 +51,7 @@ class ReportRelayTest {
         journal.add("b.1", quit)
         val reloaded = ReportJournal(journalFile())
         assertEquals(listOf("a.1", "b.1"), reloaded.keys)
-        assertEquals(ok, reloaded["a.1"])
+        assertEquals(shown(ok), reloaded["a.1"]?.let(::shown), "the body is journaled too")
         assertEquals(quit, reloaded["b.1"])
         reloaded.remove(listOf("a.1"))
         assertEquals(listOf("b.1"), ReportJournal(journalFile()).keys)
@@ -88,7 +88,7 @@ class ReportRelayTest {
         assertEquals(listOf("a.1"), relaunched.queuedKeys)
         val sink = FakeSink(running = setOf("a.1"))
         relaunched.attach(sink)
-        assertEquals(listOf("a.1" to ok), sink.finished)
+        assertEquals(listOf("a.1" to shown(ok)), sink.finished.map { (key, outcome) -> key to shown(outcome) })
 
         // Not applied yet: kept. Applied: dropped.
         relaunched.pruneDelivered()
@@ -120,7 +120,7 @@ class ReportRelayTest {
         assertEquals(listOf("c.1"), relay.queuedKeys)
         val next = FakeSink()
         relay.attach(next)
-        assertEquals(listOf("c.1" to ok), next.finished)
+        assertEquals(listOf("c.1" to shown(ok)), next.finished.map { (key, outcome) -> key to shown(outcome) })
     }
 
     @Test
@@ -134,6 +134,12 @@ class ReportRelayTest {
         assertEquals(emptyList<String>(), relay.queuedKeys)
         relay.started("d.1")
         relay.finished("d.1", ok)
-        assertEquals(listOf("d.1" to ok), sink.finished, "a task started again reports again")
+        assertEquals(listOf("d.1" to shown(ok)), sink.finished.map { (key, outcome) -> key to shown(outcome) }, "a task started again reports again")
     }
+}
+
+/** An outcome as text, its body's bytes included (generated classes compare arrays by identity). */
+internal fun shown(outcome: PlatformOutcome): String = when (outcome) {
+    is PlatformOutcome.Response -> "${outcome.status} ${outcome.headers} ${outcome.body.contentToString()} ${outcome.bodyTruncated}"
+    is PlatformOutcome.Failed -> outcome.toString()
 }

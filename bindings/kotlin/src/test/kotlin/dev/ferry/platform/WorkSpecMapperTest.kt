@@ -72,7 +72,7 @@ class UploadOutcomesTest {
     @Test
     fun aResponseKeepsItsStatusAndHeaders() {
         val outcome = UploadOutcomes.response(503, listOf(Header("Retry-After", "7")))
-        assertEquals(PlatformOutcome.Response(503u, listOf(Header("Retry-After", "7"))), outcome)
+        assertEquals(shown(PlatformOutcome.Response(503u, listOf(Header("Retry-After", "7")), ByteArray(0), false)), shown(outcome))
     }
 
     @Test
