@@ -5,7 +5,8 @@
 //! alone, as text or one JSON object, through a read-only [`QueueSnapshot`]: files counted
 //! by their newest record (a failure that a later run uploaded is not a failure any more;
 //! it is counted in `superseded_failures`), whether a process drives the queue now, per
-//! host what waits (next try, last error), and the transfers due soonest.
+//! host what waits (next try, last error), and the transfers due soonest; with `--group`,
+//! all of it for that group alone. Each listed transfer shows its group and metadata.
 //!
 //! What it must never do: write to the database, take the queue's lock, start an upload,
 //! create a database that does not exist, or print a header value: only header names are
