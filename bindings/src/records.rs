@@ -523,7 +523,7 @@ impl From<&ferry::TransferError> for TransferError {
 pub struct Transfer {
     /// Its id (a UUID), also sent to the server as the idempotency key.
     pub id: String,
-    /// What was enqueued.
+    /// What was enqueued, with the app's `metadata` and `group` as first enqueued.
     pub upload: Upload,
     /// Where it is in its life.
     pub state: TransferState,
