@@ -50,6 +50,14 @@ pub enum FerryError {
         /// What went wrong and what to do, in words for a person.
         message: String,
     },
+    /// An upload's metadata or group is out of bounds: more than 64 entries or 8 KiB of
+    /// keys and values, an empty key, an empty group or one over 256 bytes. Nothing was
+    /// queued for it; the message says what to do.
+    #[error("{message}")]
+    InvalidMetadata {
+        /// What went wrong and what to do, in words for a person.
+        message: String,
+    },
     /// A text given as a transfer id is not one (a UUID).
     #[error("{message}")]
     InvalidTransferId {
@@ -125,6 +133,7 @@ impl From<Error> for FerryError {
             Error::SourceChanged { .. } => Self::SourceChanged { message },
             Error::InvalidUrl { .. } => Self::InvalidUrl { message },
             Error::InvalidHeader { .. } => Self::InvalidHeader { message },
+            Error::InvalidMetadata { .. } => Self::InvalidMetadata { message },
             Error::InvalidTransferId { .. } => Self::InvalidTransferId { message },
             Error::NotFound { .. } => Self::NotFound { message },
             Error::IllegalTransition { .. } => Self::IllegalTransition { message },

@@ -104,7 +104,7 @@ impl TransferQueue {
     /// # Errors
     ///
     /// An invalid upload, with nothing queued: `InvalidUrl`, `InvalidHeader`,
-    /// `SourceMissing`, `SourceUnreadable`, `SourceNotAFile`. `Database` when it could not
+    /// `InvalidMetadata`, `SourceMissing`, `SourceUnreadable`, `SourceNotAFile`. `Database` when it could not
     /// be stored; `Closed` after `shutdown`.
     pub async fn enqueue(&self, upload: Upload) -> Result<String, FerryError> {
         let queue = self.inner.clone();
@@ -201,6 +201,28 @@ impl TransferQueue {
         let queue = self.inner.clone();
         runtime::run(async move {
             let transfers = queue.list(state.map(Into::into), offset, limit).await?;
+            Ok(transfers.into_iter().map(Into::into).collect())
+        })
+        .await
+    }
+
+    /// A page of the transfers `selection` selects, in enqueue order: in one of its
+    /// states (every state when it names none), with its destination prefix and in its
+    /// group, e.g. `Selection(group: "album-7")` for one group's transfers. Paged as
+    /// `list`.
+    ///
+    /// # Errors
+    ///
+    /// `Database` when the file cannot be read; `Closed` after `shutdown`.
+    pub async fn list_where(
+        &self,
+        selection: Selection,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Transfer>, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move {
+            let transfers = queue.list_where(selection.into(), offset, limit).await?;
             Ok(transfers.into_iter().map(Into::into).collect())
         })
         .await

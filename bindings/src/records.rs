@@ -3,6 +3,7 @@
 //! Ids and paths are strings; durations and instants use UniFFI's built-in `Duration`
 //! (`TimeInterval` / `java.time.Duration`) and `SystemTime` (`Date` / `java.time.Instant`).
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use crate::FerryError;
@@ -285,6 +286,17 @@ pub struct Upload {
     /// May use a constrained network: Low Data Mode, Data Saver (default yes).
     #[uniffi(default = true)]
     pub allow_constrained_network: bool,
+    /// The app's own data about this upload (an album id, a record's key...): stored with
+    /// the transfer and returned on it, never sent to the server (put what the server must
+    /// see in `headers`). At most 64 entries and 8 KiB of keys and values, no empty key
+    /// (else `InvalidMetadata`). Default: empty.
+    #[uniffi(default)]
+    pub metadata: HashMap<String, String>,
+    /// The app's group (or tag) for this upload: `listWhere`, `cancelWhere`, `retryWhere`
+    /// and `purgeWhere` select by it (`Selection.group`). Not empty, at most 256 bytes
+    /// (else `InvalidMetadata`); never sent. Default: none.
+    #[uniffi(default)]
+    pub group: Option<String>,
 }
 
 impl Upload {
@@ -309,6 +321,12 @@ impl Upload {
                 allow_expensive: self.allow_expensive_network,
                 allow_constrained: self.allow_constrained_network,
             },
+            metadata: self
+                .metadata
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+            group: self.group.clone(),
         }
     }
 
@@ -334,6 +352,12 @@ impl Upload {
             priority: upload.priority,
             allow_expensive_network: upload.constraints.allow_expensive,
             allow_constrained_network: upload.constraints.allow_constrained,
+            metadata: upload
+                .metadata
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+            group: upload.group.clone(),
         }
     }
 }
@@ -409,9 +433,10 @@ impl From<&ferry::TransferState> for TransferState {
     }
 }
 
-/// Which transfers `cancelWhere`, `retryWhere` and `purgeWhere` act on: those in one of
-/// `states` (every state the call acts on, when empty) whose destination starts with
-/// `destinationPrefix` (compared literally: `%` and `_` are plain characters).
+/// Which transfers `cancelWhere`, `retryWhere` and `purgeWhere` act on, and `listWhere`
+/// lists: those in one of `states` (every state the call acts on, when empty) whose
+/// destination starts with `destinationPrefix` (compared literally: `%` and `_` are plain
+/// characters) and that were enqueued in `group` (`Upload.group`, compared exactly).
 #[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct Selection {
     /// The states selected; empty (the default) for every state the call acts on.
@@ -420,6 +445,10 @@ pub struct Selection {
     /// The text selected destinations start with; none (the default) for any.
     #[uniffi(default)]
     pub destination_prefix: Option<String>,
+    /// The group selected transfers were enqueued in; none (the default) for any group,
+    /// and for transfers in none.
+    #[uniffi(default)]
+    pub group: Option<String>,
 }
 
 impl From<Selection> for ferry::Selection {
@@ -427,6 +456,7 @@ impl From<Selection> for ferry::Selection {
         Self {
             states: selection.states.into_iter().map(Into::into).collect(),
             destination_prefix: selection.destination_prefix,
+            group: selection.group,
         }
     }
 }
@@ -540,7 +570,7 @@ impl From<&ferry::TransferError> for TransferError {
 pub struct Transfer {
     /// Its id (a UUID), also sent to the server as the idempotency key.
     pub id: String,
-    /// What was enqueued.
+    /// What was enqueued, with the app's `metadata` and `group` as first enqueued.
     pub upload: Upload,
     /// Where it is in its life.
     pub state: TransferState,

@@ -68,6 +68,7 @@ Examples:
   ferry push ./photos https://uploads.example.com/u/42/
   ferry push a.txt b.txt http://127.0.0.1:8080/in/ --method post --concurrency 16
   ferry push ./logs https://example.com/logs/ -H 'X-Device: pixel-8' --json
+  ferry push ./photos https://example.com/u/ --group holiday-2024 --meta album=7
   ferry push ./photos https://example.com/u/ --bearer-command 'gcloud auth print-access-token'
 
 Headers given with --header are stored in the database; secrets belong in
@@ -78,7 +79,7 @@ With no --state, every state the command acts on is selected; a state it never c
 is refused (cancel: queued, running, paused, auth_required; retry: queued, paused,
 failed, auth_required; purge: succeeded, failed, cancelled). --prefix selects by
 destination; a push's BASE_URL selects what that push enqueued (its user name, password
-and query are ignored). Acting on every transfer needs --all, so that a forgotten filter
+and query are ignored). --group selects what pushes with `--group NAME` enqueued. Acting on every transfer needs --all, so that a forgotten filter
 never empties a queue. The work is done in the database only: a retried transfer is
 sent by the next `ferry push` (any BASE_URL; a push drains the whole queue). The
 database must not be in use by a running push.
@@ -88,6 +89,7 @@ A purged upload is forgotten: pushing the same file again sends it again.
 Examples:
   ferry retry --state failed
   ferry cancel --prefix https://uploads.example.com/u/42/
+  ferry retry --group holiday-2024
   ferry purge --older-than 7d
   ferry purge --state succeeded --all --json";
 
@@ -149,6 +151,16 @@ pub struct PushArgs {
     /// They are never printed.
     #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
     pub headers: Vec<String>,
+
+    /// Put every file of this push in group NAME (stored, never sent): `status`,
+    /// `cancel`, `retry` and `purge` select by it with --group.
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+
+    /// Store KEY=VALUE with every file of this push, as app metadata (never sent; shown
+    /// by `status --json`); repeat for more.
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
 
     /// Print one JSON summary object on stdout at the end, and no progress bars.
     #[arg(long)]
@@ -221,6 +233,11 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub db: DbArg,
 
+    /// Only the transfers a push put in this group (`push --group`): counts, hosts,
+    /// what waits and the failures of that group alone.
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -236,6 +253,10 @@ pub struct SelectArgs {
     /// Only transfers whose destination starts with this URL (such as a push's BASE_URL).
     #[arg(long, value_name = "URL")]
     pub prefix: Option<String>,
+
+    /// Only transfers a push put in this group (`push --group`).
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
 
     /// Act on every transfer the command can act on; needed when no other filter is given.
     #[arg(long)]

@@ -19,6 +19,7 @@ use ferry_testkit::{Fault, FaultPlan, RetryAfter, ScriptedFault, ServerConfig, S
 use indicatif::HumanBytes;
 use serde::Serialize;
 
+use crate::app_data::AppData;
 use crate::args::DemoArgs;
 use crate::demo_files::{self, Generated};
 use crate::destination::{BaseUrl, request_path};
@@ -131,7 +132,7 @@ async fn run_against(
     let base = BaseUrl::parse(&format!("{}demo/", server.base_url()))?;
     let roots = vec![files_dir.to_path_buf()];
     let found = tokio::task::spawn_blocking(move || sources::collect(&roots)).await??;
-    let plan = push::plan(found, &base, &UploadMethod::Put, &[])?;
+    let plan = push::plan(found, &base, &UploadMethod::Put, &[], &AppData::default())?;
     let expected: Vec<Expected> = plan
         .uploads
         .iter()

@@ -8,6 +8,7 @@
 //! What it must never do: do a command's work itself, or end the process with
 //! `std::process::exit` (that would skip the queue's clean shutdown and flushing).
 
+mod app_data;
 mod args;
 mod bearer;
 mod demo;

@@ -1,5 +1,5 @@
-//! `ferry cancel`, `ferry retry`, `ferry purge`: queue management in bulk, by state and by
-//! destination prefix, on the database alone.
+//! `ferry cancel`, `ferry retry`, `ferry purge`: queue management in bulk, by state, by
+//! destination prefix and by group, on the database alone.
 //!
 //! What it is for: turning the selection flags into a [`ferry::Selection`], refusing one
 //! that would act on every transfer unless `--all` says so, running the one bulk call on a
@@ -60,6 +60,8 @@ struct ManageReport {
     states: Vec<&'static str>,
     /// The prefix compared, without user information or query.
     prefix: Option<String>,
+    /// The group selected (`--group`).
+    group: Option<String>,
     older_than_seconds: Option<u64>,
 }
 
@@ -69,7 +71,10 @@ pub async fn run(
     args: SelectArgs,
     older_than: Option<Duration>,
 ) -> Result<Outcome, CliError> {
-    let filtered = !args.states.is_empty() || args.prefix.is_some() || older_than.is_some();
+    let filtered = !args.states.is_empty()
+        || args.prefix.is_some()
+        || args.group.is_some()
+        || older_than.is_some();
     if !args.all && !filtered {
         let age = if action == Action::Purge {
             ", --older-than AGE"
@@ -78,7 +83,7 @@ pub async fn run(
         };
         return Err(CliError::usage(format!(
             "`ferry {name}` without a filter would {name} every transfer it can; pass --all \
-             to mean that, or narrow it with --state STATE, --prefix URL{age}",
+             to mean that, or narrow it with --state STATE, --prefix URL, --group NAME{age}",
             name = action.name()
         )));
     }
@@ -88,6 +93,7 @@ pub async fn run(
     let selection = Selection {
         states: states.clone(),
         destination_prefix: prefix.clone(),
+        group: args.group.clone(),
     };
     let count = act(&args.db.db, action, selection, older_than).await?;
     let report = ManageReport {
@@ -96,6 +102,7 @@ pub async fn run(
         count,
         states: states.iter().map(|state| state.as_str()).collect(),
         prefix,
+        group: args.group,
         older_than_seconds: older_than.map(|age| age.as_secs()),
     };
     if args.json {

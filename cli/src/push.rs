@@ -28,6 +28,7 @@ use ferry::{
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
+use crate::app_data::AppData;
 use crate::args::{MethodArg, PushArgs};
 use crate::bearer::{BearerCommand, CommandClock};
 use crate::destination::BaseUrl;
@@ -84,6 +85,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
     check_patience(&args)?;
     let (base, basic) = url_credentials::parse_base_url(&args.base_url)?;
     let headers = headers::parse_all(&args.headers)?;
+    let app_data = AppData::parse(&args.meta, args.group.clone())?;
     let (authorizer, bearer_clock) = choose_authorizer(basic, &args, &headers)?;
     let method = match args.method {
         MethodArg::Put => UploadMethod::Put,
@@ -97,7 +99,7 @@ pub async fn run(args: PushArgs) -> Result<Outcome, CliError> {
         Ok::<_, CliError>(found)
     })
     .await??;
-    let mut plan = plan(sources, &base, &method, &headers)?;
+    let mut plan = plan(sources, &base, &method, &headers, &app_data)?;
     let resumable = ResumableChoice::from_args(&args, &base);
     if let Some(choice) = &resumable {
         choice.apply(&mut plan.uploads);
@@ -227,6 +229,7 @@ pub fn plan(
     base: &BaseUrl,
     method: &UploadMethod,
     headers: &[(String, String)],
+    app_data: &AppData,
 ) -> Result<PushPlan, CliError> {
     let mut seen: HashMap<String, PathBuf> = HashMap::with_capacity(sources.files.len());
     let mut uploads = Vec::with_capacity(sources.files.len());
@@ -241,7 +244,8 @@ pub fn plan(
                 ferry::redact_url(&destination)
             )));
         }
-        let mut upload = Upload::put(file.path, destination).with_method(method.clone());
+        let mut upload =
+            app_data.apply(Upload::put(file.path, destination).with_method(method.clone()));
         for (name, value) in headers {
             upload = upload.with_header(name.clone(), value.clone());
         }
@@ -589,22 +593,27 @@ mod tests {
             ..Sources::default()
         };
         let base = BaseUrl::parse("http://h/").expect("base");
-        let error = plan(sources, &base, &UploadMethod::Put, &[]).expect_err("collision");
+        let error = plan(sources, &base, &UploadMethod::Put, &[], &AppData::default())
+            .expect_err("collision");
         assert!(matches!(error, CliError::Usage(_)), "{error}");
     }
 
     #[test]
-    fn every_upload_carries_the_method_and_headers() {
+    fn every_upload_carries_the_method_headers_metadata_and_group() {
         let sources = Sources {
             files: vec![file("/a/x y.txt", &["d", "x y.txt"])],
             ..Sources::default()
         };
         let base = BaseUrl::parse("http://h/up/").expect("base");
         let headers = [("X-A".to_owned(), "1".to_owned())];
-        let plan = plan(sources, &base, &UploadMethod::Post, &headers).expect("plan");
+        let app_data =
+            AppData::parse(&["album=7".to_owned()], Some("trip".into())).expect("app data");
+        let plan = plan(sources, &base, &UploadMethod::Post, &headers, &app_data).expect("plan");
         let upload = &plan.uploads[0];
         assert_eq!(upload.destination, "http://h/up/d/x%20y.txt");
         assert_eq!(upload.method, UploadMethod::Post);
         assert_eq!(upload.headers, headers);
+        assert_eq!(upload.group.as_deref(), Some("trip"));
+        assert_eq!(upload.metadata.get("album").map(String::as_str), Some("7"));
     }
 }

@@ -5,7 +5,8 @@
 //! alone, as text or one JSON object, through a read-only [`QueueSnapshot`]: files counted
 //! by their newest record (a failure that a later run uploaded is not a failure any more;
 //! it is counted in `superseded_failures`), whether a process drives the queue now, per
-//! host what waits (next try, last error), and the transfers due soonest.
+//! host what waits (next try, last error), and the transfers due soonest; with `--group`,
+//! all of it for that group alone. Each listed transfer shows its group and metadata.
 //!
 //! What it must never do: write to the database, take the queue's lock, start an upload,
 //! create a database that does not exist, or print a header value: only header names are
@@ -34,6 +35,9 @@ const WAITING_SHOWN: usize = 10;
 pub struct StatusReport<'a> {
     #[serde(serialize_with = "escape::serialize_path")]
     pub database: PathBuf,
+    /// The group shown (`--group`): every count and list is of it alone; `null` for the
+    /// whole queue.
+    pub group: Option<String>,
     /// Whether a process (a push, an app) drives the queue now; `null` where the system
     /// cannot tell.
     pub in_use: Option<bool>,
@@ -74,6 +78,10 @@ pub struct StatusTransfer {
     pub reason: String,
     /// Names of the extra headers this transfer sends (never their values).
     pub header_names: Vec<String>,
+    /// The group it was enqueued in (`push --group`).
+    pub group: Option<String>,
+    /// The app metadata stored with it (`push --meta`); never sent.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// `ferry status ...`.
@@ -84,7 +92,10 @@ pub async fn run(args: StatusArgs) -> Result<Outcome, CliError> {
         waiting: WAITING_LISTED,
         failures: usize::MAX,
     };
-    let snapshot = QueueSnapshot::read(&db, limits).await?;
+    let snapshot = match args.group {
+        None => QueueSnapshot::read(&db, limits).await?,
+        Some(group) => QueueSnapshot::read_group(&db, group, limits).await?,
+    };
     let report = report(&snapshot);
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|error| {
@@ -124,6 +135,7 @@ fn report(snapshot: &QueueSnapshot) -> StatusReport<'_> {
         .map_or(0, |count| count.files);
     StatusReport {
         database: snapshot.database.clone(),
+        group: snapshot.group.clone(),
         in_use: snapshot.in_use,
         total: snapshot.files.iter().map(|count| count.files).sum(),
         by_state: by(&snapshot.files),
@@ -181,6 +193,8 @@ fn describe(transfer: &Transfer, now: SystemTime) -> StatusTransfer {
             .iter()
             .map(|(name, _)| name.clone())
             .collect(),
+        group: upload.group.clone(),
+        metadata: upload.metadata.clone(),
     }
 }
 
@@ -191,8 +205,15 @@ fn write_text(
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "queue {}: {} files, {} ({} succeeded); {}",
+        "queue {}{}: {} files, {} ({} succeeded); {}",
         escape::path_for_terminal(&report.database),
+        report
+            .group
+            .as_deref()
+            .map_or_else(String::new, |group| format!(
+                ", group {}",
+                escape::for_terminal(group)
+            )),
         report.total,
         HumanBytes(report.bytes_total),
         HumanBytes(report.bytes_succeeded),
@@ -334,6 +355,8 @@ mod tests {
             http_status: Some(401),
             reason: reason.into(),
             header_names: Vec::new(),
+            group: None,
+            metadata: BTreeMap::new(),
         }
     }
 
@@ -345,6 +368,7 @@ mod tests {
         failures.push(failure(300, "something else"));
         let report = StatusReport {
             database: "q.db".into(),
+            group: None,
             in_use: Some(false),
             total: 301,
             by_state: BTreeMap::new(),

@@ -191,3 +191,71 @@ fn a_rerun_push_tries_transfers_waiting_out_a_stored_backoff_at_once() {
     }
     assert_eq!(total(&db), 3);
 }
+
+#[test]
+fn a_push_group_and_metadata_are_shown_by_status_and_select_what_retry_and_purge_change() {
+    let harness = Harness::start(FaultPlan::always_status(404, None));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("q.db");
+    let holiday = dir.path().join("holiday");
+    write_tree(&holiday, &files("h", 2));
+    let pushed = run(
+        push_command(&holiday, &harness.url("up/"), &db).args([
+            "--group", "holiday", "--meta", "album=7", "--meta", "note=a=b",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(pushed.code(), Some(1), "{pushed:?}");
+    let work = dir.path().join("work");
+    write_tree(&work, &files("w", 3));
+    let pushed = run(
+        push_command(&work, &harness.url("other/"), &db).args(["--group", "work"]),
+        LIMIT,
+    );
+    assert_eq!(pushed.code(), Some(1), "{pushed:?}");
+
+    let status = run(
+        ferry()
+            .args(["status", "--json", "--group", "holiday", "--db"])
+            .arg(&db),
+        LIMIT,
+    );
+    let report = status.json();
+    assert_eq!(report["group"], "holiday", "{report}");
+    assert_eq!(report["total"], 2, "{report}");
+    let failures = report["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 2, "{report}");
+    for failure in failures {
+        assert_eq!(failure["group"], "holiday", "{failure}");
+        assert_eq!(failure["metadata"]["album"], "7", "{failure}");
+        assert_eq!(failure["metadata"]["note"], "a=b", "{failure}");
+    }
+    assert_eq!(total(&db), 5, "the whole queue without --group");
+
+    let (code, stderr, report) = manage(&db, "retry", &["--group", "holiday"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let report = report.expect("report");
+    assert_eq!(report["count"], 2, "{report}");
+    assert_eq!(report["group"], "holiday", "{report}");
+    assert_eq!(by_state(&db)["queued"], 2);
+    assert_eq!(
+        by_state(&db)["failed"],
+        3,
+        "the work group was not selected"
+    );
+
+    let (code, stderr, report) = manage(&db, "purge", &["--group", "work"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report.expect("report")["count"], 3);
+    assert_eq!(total(&db), 2);
+
+    // A group past its bound is refused before anything is queued.
+    let long = "g".repeat(ferry::MAX_GROUP_BYTES + 1);
+    let refused = run(
+        push_command(&work, &harness.url("other/"), &db).args(["--group", &long]),
+        LIMIT,
+    );
+    assert_eq!(refused.code(), Some(2), "{refused:?}");
+    assert!(refused.stderr.contains("--group"), "{}", refused.stderr);
+    assert_eq!(total(&db), 2);
+}

@@ -68,6 +68,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An upload's metadata or group is out of bounds (too many entries or bytes, an
+    /// empty key, an empty or too long group: see [`crate::MAX_METADATA_ENTRIES`]).
+    /// Nothing was queued for it.
+    #[error("the upload's {problem}; {instead}")]
+    InvalidMetadata {
+        /// What is wrong, with the number found.
+        problem: String,
+        /// What to do instead.
+        instead: String,
+    },
     /// A text given to [`crate::TransferId::parse`] is not a transfer id (a UUID).
     #[error("{text:?} is not a transfer id")]
     InvalidTransferId {

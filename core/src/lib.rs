@@ -68,6 +68,7 @@
 #![warn(clippy::missing_errors_doc)]
 
 mod actor;
+mod app_data;
 mod attempt_budget;
 mod auth;
 mod breaker;
@@ -110,6 +111,7 @@ mod transfer;
 mod upload;
 mod upload_resource;
 
+pub use app_data::{MAX_GROUP_BYTES, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES};
 pub use auth::{
     AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo,
     expires_before_finish, is_sensitive_header, likely_duration, redact_headers, redact_url,

@@ -202,7 +202,8 @@ impl TransferQueue {
     /// # Errors
     ///
     /// An invalid upload, with nothing queued: [`Error::InvalidUrl`],
-    /// [`Error::InvalidHeader`], or a source that is missing, unreadable or not a regular
+    /// [`Error::InvalidHeader`], [`Error::InvalidMetadata`] (metadata or a group out of
+    /// bounds), or a source that is missing, unreadable or not a regular
     /// file ([`Error::SourceMissing`], [`Error::SourceUnreadable`],
     /// [`Error::SourceNotAFile`]). [`Error::Store`] when the database could not be
     /// written, and [`Error::Closed`] after [`shutdown`](Self::shutdown).
@@ -278,8 +279,28 @@ impl TransferQueue {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<Transfer>, Error> {
+        self.list_where(Selection::in_states(state), offset, limit)
+            .await
+    }
+
+    /// A page of the transfers `selection` selects, in enqueue order: those in one of its
+    /// states (every state when it names none), with its destination prefix and in its
+    /// group, e.g. `Selection::all().with_group("album-7")`. Paged as
+    /// [`list`](Self::list). A group is read through its own index: listing a small group
+    /// does not read the whole queue.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the database cannot be read; [`Error::Closed`] after
+    /// [`shutdown`](Self::shutdown).
+    pub async fn list_where(
+        &self,
+        selection: Selection,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Transfer>, Error> {
         self.request(|reply| Command::List {
-            state,
+            selection,
             offset,
             limit,
             reply,
@@ -407,6 +428,7 @@ impl TransferQueue {
             action,
             states: selection.states_for(action)?,
             destination_prefix: selection.destination_prefix,
+            group: selection.group,
             older_than,
         };
         self.request(|reply| Command::Bulk { request, reply })

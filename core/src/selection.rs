@@ -9,7 +9,8 @@ use crate::state::StateKind;
 
 /// Which transfers a bulk call acts on: those in one of `states` (every state the call
 /// acts on, when empty) whose destination starts with `destination_prefix` (any
-/// destination, when `None`).
+/// destination, when `None`) and that are in `group` (any group or none, when `None`).
+/// [`crate::TransferQueue::list_where`] lists by it too (every state, when empty).
 ///
 /// The prefix is compared literally, character by character: `%` and `_` are plain
 /// characters, not wildcards, and a percent-encoded name matches only as it is stored
@@ -20,6 +21,9 @@ pub struct Selection {
     pub states: Vec<StateKind>,
     /// The text selected destinations start with; `None` for any destination.
     pub destination_prefix: Option<String>,
+    /// The group selected transfers were enqueued in ([`crate::Upload::group`], compared
+    /// exactly); `None` for any group, and for transfers in none.
+    pub group: Option<String>,
 }
 
 impl Selection {
@@ -32,13 +36,19 @@ impl Selection {
     pub fn in_states(states: impl IntoIterator<Item = StateKind>) -> Self {
         Self {
             states: states.into_iter().collect(),
-            destination_prefix: None,
+            ..Self::default()
         }
     }
 
     /// Only transfers whose destination starts with `prefix`.
     pub fn with_destination_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.destination_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Only transfers enqueued in `group` ([`crate::Upload::with_group`]).
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
         self
     }
 

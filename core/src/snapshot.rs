@@ -31,6 +31,9 @@ pub struct QueueSnapshot {
     pub database: PathBuf,
     /// When it was read.
     pub taken_at: SystemTime,
+    /// The group read ([`QueueSnapshot::read_group`]): every count and list below is of
+    /// its transfers alone. `None` for the whole queue.
+    pub group: Option<String>,
     /// Whether a process held the queue open (a push, an app) when it was read; `None`
     /// where the system cannot tell. Transfers stored as running while no process holds
     /// the queue were interrupted: the next opener queues them again.
@@ -103,7 +106,26 @@ impl QueueSnapshot {
     /// blocking read could not run (the runtime is shutting down).
     pub async fn read(path: impl Into<PathBuf>, limits: SnapshotLimits) -> Result<Self, Error> {
         let path = path.into();
-        tokio::task::spawn_blocking(move || read_blocking(path, limits))
+        tokio::task::spawn_blocking(move || read_blocking(path, limits, None))
+            .await
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// As [`read`](Self::read), of the transfers enqueued in `group`
+    /// ([`crate::Upload::group`]) alone: files, records, hosts, what waits and the
+    /// failures. A group no transfer is in reads as an empty queue.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub async fn read_group(
+        path: impl Into<PathBuf>,
+        group: impl Into<String>,
+        limits: SnapshotLimits,
+    ) -> Result<Self, Error> {
+        let path = path.into();
+        let group = group.into();
+        tokio::task::spawn_blocking(move || read_blocking(path, limits, Some(group)))
             .await
             .map_err(|_| Error::Closed)?
     }
@@ -117,7 +139,11 @@ impl QueueSnapshot {
     }
 }
 
-fn read_blocking(database: PathBuf, limits: SnapshotLimits) -> Result<QueueSnapshot, Error> {
+fn read_blocking(
+    database: PathBuf,
+    limits: SnapshotLimits,
+    group: Option<String>,
+) -> Result<QueueSnapshot, Error> {
     let mut store = ReadOnlyStore::open(&database)?;
     let taken_at = SystemTime::now();
     let in_use = store.held_by_an_opener();
@@ -125,6 +151,7 @@ fn read_blocking(database: PathBuf, limits: SnapshotLimits) -> Result<QueueSnaps
         let none = StateTotals::default().counts();
         return Ok(QueueSnapshot {
             database,
+            group,
             taken_at,
             in_use,
             files: none.clone(),
@@ -135,28 +162,34 @@ fn read_blocking(database: PathBuf, limits: SnapshotLimits) -> Result<QueueSnaps
         });
     }
     let snapshot = store.read(|conn| {
-        let records = store::totals(conn)?.counts();
+        let of_group = group.as_deref();
+        let records = match of_group {
+            None => store::totals(conn)?,
+            Some(group) => store::records_of_group(conn, group)?,
+        }
+        .counts();
         let mut files = StateTotals::default();
         let mut failures = Vec::new();
-        for newest in store::newest_record_of_each_file(conn)? {
+        for newest in store::newest_record_of_each_file(conn, of_group)? {
             files.add(newest.state, newest.size);
             let stands = matches!(newest.state, StateKind::Failed | StateKind::AuthRequired);
             if stands && failures.len() < limits.failures {
                 failures.extend(store::load_by_seq(conn, newest.seq)?);
             }
         }
-        let hosts = store::host_backlogs(conn)?
+        let hosts = store::host_backlogs(conn, of_group)?
             .into_iter()
             .map(HostSummary::from)
             .collect();
         Ok(QueueSnapshot {
             database: database.clone(),
+            group: group.clone(),
             taken_at,
             in_use,
             files: files.counts(),
             records,
             hosts,
-            waiting: store::soonest_due(conn, limits.waiting)?,
+            waiting: store::soonest_due(conn, limits.waiting, of_group)?,
             failures,
         })
     })?;

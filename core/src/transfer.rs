@@ -26,8 +26,8 @@ use crate::{TransferError, TransferId, TransferState, Upload};
 pub struct Transfer {
     /// Its id, also sent to the server as the idempotency key.
     pub id: TransferId,
-    /// What was enqueued: source, destination, method, stored headers, priority and
-    /// network constraints.
+    /// What was enqueued: source, destination, method, stored headers, priority, network
+    /// constraints, and the app's metadata and group.
     pub upload: Upload,
     /// Where it is in its life.
     pub state: TransferState,

@@ -1,9 +1,11 @@
 //! What an app asks Ferry to send, and the checks made before it is accepted.
 //!
 //! Validation happens at enqueue, before anything is stored: a file that is missing, a
-//! directory or another special file, a file of `/proc` or `/sys`, unreadable, a URL that is not http(s) or a malformed header is refused with
-//! a typed [`Error`] and never enters the queue. This module must never touch the store.
+//! directory or another special file, a file of `/proc` or `/sys`, unreadable, a URL that is not http(s), a malformed header or
+//! metadata or a group out of bounds (`app_data.rs`) is refused with a typed [`Error`] and
+//! never enters the queue. This module must never touch the store.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Error;
+use crate::app_data;
 use crate::source_check::{self, SourceProblem, check_opened, open_nonblocking};
 
 /// How the file is sent.
@@ -71,6 +74,12 @@ impl Default for Constraints {
 ///
 /// Headers given here are **stored in the database** with the transfer. Put secrets such
 /// as bearer tokens in a request authorizer instead, so that they are never written to disk.
+///
+/// `metadata` and `group` are the app's own: stored with the transfer and returned on it
+/// ([`crate::Transfer::upload`]), never sent to the server (put what the server must see in
+/// `headers`). They do not take part in recognising a repeated enqueue: enqueueing the same
+/// source, destination and method again returns the existing transfer with the metadata
+/// and group it was first enqueued with.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upload {
     /// The file to send. It must be a regular file when enqueued, and keep its size and
@@ -88,6 +97,16 @@ pub struct Upload {
     pub priority: i32,
     /// Which networks it may use.
     pub constraints: Constraints,
+    /// The app's own data about this upload (an album id, a record's key...): stored with
+    /// the transfer, never sent. At most [`crate::MAX_METADATA_ENTRIES`] entries of
+    /// [`crate::MAX_METADATA_BYTES`] in all (keys and values), no empty key.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// The app's group (or tag) for this upload: [`crate::Selection::with_group`] cancels,
+    /// retries, purges and lists by it. Not empty, at most [`crate::MAX_GROUP_BYTES`]
+    /// bytes; never sent.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl Upload {
@@ -100,6 +119,8 @@ impl Upload {
             headers: Vec::new(),
             priority: 0,
             constraints: Constraints::default(),
+            metadata: BTreeMap::new(),
+            group: None,
         }
     }
 
@@ -126,6 +147,29 @@ impl Upload {
         self.constraints = constraints;
         self
     }
+
+    /// The same upload with one more metadata entry (the app's own data, never sent);
+    /// a key given twice keeps the last value.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// The same upload in this group (the app's own tag, never sent).
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Checks the metadata and group against their bounds, as enqueue does: for an app (or
+    /// a command line) that wants to refuse them before it enqueues anything.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidMetadata`], saying what is out of bounds and what to do.
+    pub fn check_app_data(&self) -> Result<(), Error> {
+        app_data::check(&self.metadata, self.group.as_deref())
+    }
 }
 
 /// Shows sensitive header values (`Authorization`, `Cookie`...) as `[redacted]`, so that
@@ -145,6 +189,8 @@ impl std::fmt::Debug for Upload {
             )
             .field("priority", &self.priority)
             .field("constraints", &self.constraints)
+            .field("metadata", &self.metadata)
+            .field("group", &self.group)
             .finish()
     }
 }
@@ -190,7 +236,7 @@ pub(crate) fn validate(upload: Upload) -> Result<ValidatedUpload, Error> {
 
 /// Every enqueue-time check, with the source already inspected by [`inspect_source`]
 /// (`enqueue_checks.rs` inspects a batch's sources on several threads). A bad URL or
-/// header is reported before a bad source.
+/// header, metadata or group is reported before a bad source.
 pub(crate) fn validate_with(
     upload: Upload,
     source_check: Result<SourceSnapshot, Error>,
@@ -207,6 +253,7 @@ pub(crate) fn validate_with(
             reason: "the multipart field name must not be empty".into(),
         });
     }
+    upload.check_app_data()?;
     let snapshot = source_check?;
     Ok(ValidatedUpload {
         host: host_key(&url),

@@ -8,26 +8,14 @@ mod support;
 
 use std::time::Duration;
 
-use ferry::{
-    Error, NetworkStatus, Selection, StateKind, TransferEvent, TransferId, TransferQueue, Upload,
-};
-use ferry_testkit::{
-    AuthPolicy, BearerPolicy, FaultPlan, RetryAfter, ServerConfig, SlowReadFault, TestServer,
-};
+use ferry::{Error, Selection, StateKind, TransferEvent, TransferQueue, Upload};
+use ferry_testkit::{AuthPolicy, BearerPolicy, FaultPlan, RetryAfter, ServerConfig, TestServer};
 use support::{
-    SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers, enqueue_accepted,
-    enqueue_each, quick_config, server_with_faults, wait_for, write_files,
+    NOWHERE, SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers,
+    enqueue_accepted, enqueue_each, open_offline, quick_config, rows, server_with_faults,
+    slow_server, states_of, wait_for, write_files,
 };
 use tokio::time::Instant;
-
-const OFFLINE: NetworkStatus = NetworkStatus {
-    online: false,
-    expensive: false,
-    constrained: false,
-};
-
-/// Nothing listens there, and nothing is sent while the queue is offline.
-const NOWHERE: &str = "http://127.0.0.1:9";
 
 async fn files_in(queue: &TransferQueue, state: StateKind) -> u64 {
     queue
@@ -37,24 +25,6 @@ async fn files_in(queue: &TransferQueue, state: StateKind) -> u64 {
         .into_iter()
         .find(|count| count.state == state)
         .map_or(0, |count| count.files)
-}
-
-async fn rows(queue: &TransferQueue) -> u64 {
-    queue
-        .count_by_state()
-        .await
-        .expect("count_by_state")
-        .iter()
-        .map(|count| count.files)
-        .sum()
-}
-
-async fn states_of(queue: &TransferQueue, ids: &[TransferId]) -> Vec<StateKind> {
-    let mut states = Vec::new();
-    for id in ids {
-        states.push(queue.get(id).await.expect("get").state.kind());
-    }
-    states
 }
 
 fn count_events(
@@ -70,10 +40,7 @@ fn count_events(
 async fn bulk_calls_select_by_state_and_by_a_prefix_taken_literally() {
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 2, 1, |_, _| 100);
-    let queue = TransferQueue::open(quick_config(dir.path()))
-        .await
-        .expect("open");
-    queue.set_network(OFFLINE).await.expect("offline");
+    let queue = open_offline(dir.path()).await;
     let literal = enqueue_each(&queue, &files, &format!("{NOWHERE}/a_b/")).await;
     let pattern_would_match = enqueue_each(&queue, &files, &format!("{NOWHERE}/axb/")).await;
     queue.pause(&literal[0]).await.expect("pause");
@@ -144,14 +111,7 @@ async fn bulk_calls_select_by_state_and_by_a_prefix_taken_literally() {
 
 #[tokio::test(start_paused = true)]
 async fn cancel_where_stops_running_attempts_as_cancel_does() {
-    let server = server_with_faults(FaultPlan {
-        slow_read: Some(SlowReadFault {
-            probability: 1.0,
-            bytes_per_second: 64 * 1024,
-        }),
-        ..FaultPlan::default()
-    })
-    .await;
+    let server = slow_server().await;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 3, 2, |_, _| 4 * 1024 * 1024);
     let queue = TransferQueue::open(quick_config(dir.path()))
@@ -344,10 +304,7 @@ async fn a_hundred_thousand_transfers_are_cancelled_and_purged_while_the_queue_a
     const TRANSFERS: u64 = 100_000;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 1, 6, |_, _| 10);
-    let queue = TransferQueue::open(quick_config(dir.path()))
-        .await
-        .expect("open");
-    queue.set_network(OFFLINE).await.expect("offline");
+    let queue = open_offline(dir.path()).await;
     for batch in 0..10 {
         let uploads = (0..TRANSFERS / 10)
             .map(|index| Upload::put(&files[0].path, format!("{NOWHERE}/n/{batch}/{index}")))

@@ -97,6 +97,7 @@ impl Engine {
         let filter = BulkFilter {
             states: &stored_states,
             destination_prefix: job.request.destination_prefix.as_deref(),
+            group: job.request.group.as_deref(),
             after_seq: job.after_seq,
             up_to_seq,
             changed_by_ms: job.changed_by_ms,
@@ -142,13 +143,15 @@ impl Engine {
         effects: &mut Effects,
     ) -> rusqlite::Result<u64> {
         let prefix = request.destination_prefix.as_deref();
+        let group = request.group.as_deref();
         let selected: Vec<TransferId> = self
             .in_flight
             .iter()
             .filter(|flight| {
+                let upload = &flight.transfer.upload;
                 flight.transfer.seq <= up_to_seq
-                    && prefix
-                        .is_none_or(|prefix| flight.transfer.upload.destination.starts_with(prefix))
+                    && prefix.is_none_or(|prefix| upload.destination.starts_with(prefix))
+                    && group.is_none_or(|group| upload.group.as_deref() == Some(group))
             })
             .map(|flight| flight.transfer.id.clone())
             .collect();

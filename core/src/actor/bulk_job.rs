@@ -23,6 +23,8 @@ pub(crate) struct BulkRequest {
     /// The states it acts on: never empty, never one the action cannot change.
     pub states: Vec<StateKind>,
     pub destination_prefix: Option<String>,
+    /// Only transfers in this group.
+    pub group: Option<String>,
     /// A purge's age: records last changed at least this long ago.
     pub older_than: Duration,
 }

@@ -37,12 +37,17 @@ impl Engine {
                 effects.replies.push(reply_after_commit(reply, result));
             }
             Command::List {
-                state,
+                selection,
                 offset,
                 limit,
                 reply,
             } => {
-                let result = store::list(tx, state, offset, limit)
+                let filter = store::ListFilter {
+                    states: &selection.states,
+                    destination_prefix: selection.destination_prefix.as_deref(),
+                    group: selection.group.as_deref(),
+                };
+                let result = store::list_selected(tx, &filter, offset, limit)
                     .map(|transfers| {
                         transfers
                             .into_iter()

@@ -26,7 +26,7 @@ pub(super) fn host_statuses(
 ) -> rusqlite::Result<Vec<HostStatus>> {
     let now = Instant::now();
     let wall_now = clock.now();
-    let statuses = store::host_backlogs(tx)?
+    let statuses = store::host_backlogs(tx, None)?
         .into_iter()
         .map(|backlog| {
             let (view, remembered) = breakers.view(&backlog.host, now);

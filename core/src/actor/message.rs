@@ -15,8 +15,9 @@ use crate::http::{Checkpoint, Gated, HostGate};
 use crate::outcome::AttemptOutcome;
 use crate::platform::PlatformReport;
 use crate::progress::{Progress, StateCount};
+use crate::selection::Selection;
 use crate::server_response::ServerResponse;
-use crate::state::{Input, StateKind};
+use crate::state::Input;
 use crate::upload::ValidatedUpload;
 use crate::{Error, Transfer, TransferId};
 
@@ -33,7 +34,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<Transfer, Error>>,
     },
     List {
-        state: Option<StateKind>,
+        selection: Selection,
         offset: u64,
         limit: u64,
         reply: oneshot::Sender<Result<Vec<Transfer>, Error>>,

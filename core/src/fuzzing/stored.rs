@@ -68,6 +68,8 @@ pub struct TransferRow {
     pub created_at: SqlValue,
     pub updated_at: SqlValue,
     pub identity: SqlValue,
+    pub group_name: SqlValue,
+    pub metadata: Named,
 }
 
 /// A row of `resumable_uploads`.
@@ -105,6 +107,13 @@ pub struct StoredState {
 const IDS: [&str; 4] = ["t0", "t1", "t2", "t3"];
 const METHODS: [&str; 3] = ["PUT", "POST", "POST_MULTIPART"];
 const HEADERS: [&str; 4] = ["[]", r#"[["x-a","1"]]"#, "{}", "[1]"];
+/// Index 0 is NULL (no metadata); the last two are not a JSON object of strings.
+const METADATA: [Option<&str>; 4] = [
+    None,
+    Some(r#"{"album":"7"}"#),
+    Some("[]"),
+    Some(r#"{"n":1}"#),
+];
 /// Index 0 is NULL (in-process); batch members share a key ending in `.batch`.
 const LANE_KEYS: [Option<&str>; 4] = [
     None,
@@ -208,8 +217,9 @@ fn build(state: &StoredState, dir: &Path) -> Result<(Store, bool), String> {
     let insert_transfer = "INSERT INTO transfers (id, source, destination, host, method, \
         multipart_field, headers, priority, allow_expensive, allow_constrained, size, mtime_ns, \
         state, lane_key, attempts, next_attempt_at, bytes_sent, error_kind, error_status, \
-        error_message, created_at, updated_at, identity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-        ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+        error_message, created_at, updated_at, identity, group_name, metadata) VALUES (?1, ?2, \
+        ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
+        ?22, ?23, ?24, ?25)";
     for row in &state.transfers {
         let values = [
             row.id.text(&IDS),
@@ -237,6 +247,8 @@ fn build(state: &StoredState, dir: &Path) -> Result<(Store, bool), String> {
             row.created_at.to_sql(),
             row.updated_at.to_sql(),
             row.identity.to_sql(),
+            row.group_name.to_sql(),
+            row.metadata.optional_text(&METADATA),
         ];
         // A row the schema refuses (NULL where NOT NULL, a repeated id) cannot be stored.
         let _ = conn.execute(insert_transfer, rusqlite::params_from_iter(values));
@@ -328,7 +340,7 @@ pub fn transfers(state: &StoredState, dir: &Path) -> Result<StoredReport, String
             .map_err(|error| error.to_string());
         report.probes.push((host, probe));
     }
-    report.backlog = store::host_backlogs(conn).ok().map(|hosts| {
+    report.backlog = store::host_backlogs(conn, None).ok().map(|hosts| {
         hosts.iter().fold((0, 0), |(queued, running), host| {
             (queued + host.queued, running + host.running)
         })

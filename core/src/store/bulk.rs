@@ -17,6 +17,7 @@ use rusqlite::{Connection, params_from_iter};
 
 use super::resumable::record_of;
 use super::row::{corrupt, text};
+use super::selected::push_prefix_and_group;
 use super::totals::TotalsDelta;
 use super::transfers::decode_headers;
 use crate::TransferId;
@@ -28,6 +29,8 @@ pub(crate) struct BulkFilter<'a> {
     /// The states selected.
     pub states: &'a [StateKind],
     pub destination_prefix: Option<&'a str>,
+    /// Only rows in this group.
+    pub group: Option<&'a str>,
     /// Only rows after this key: the cursor.
     pub after_seq: i64,
     /// Only rows up to this key: those that existed when the call began.
@@ -66,11 +69,7 @@ impl BulkFilter<'_> {
             alternatives.push("0".to_owned());
         }
         sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
-        if let Some(prefix) = self.destination_prefix {
-            sql.push_str(" AND substr(destination, 1, length(?)) = ?");
-            values.push(Value::Text(prefix.to_owned()));
-            values.push(Value::Text(prefix.to_owned()));
-        }
+        push_prefix_and_group(&mut sql, &mut values, self.destination_prefix, self.group);
         if let Some(before) = self.changed_by_ms {
             sql.push_str(" AND updated_at <= ?");
             values.push(Value::Integer(before));
@@ -346,6 +345,7 @@ mod tests {
         BulkFilter {
             states,
             destination_prefix: prefix,
+            group: None,
             after_seq: 0,
             up_to_seq: i64::MAX,
             changed_by_ms: None,
@@ -355,6 +355,35 @@ mod tests {
 
     fn seqs(rows: &[BulkRow]) -> Vec<i64> {
         rows.iter().map(|row| row.seq).collect()
+    }
+
+    #[test]
+    fn a_group_selects_its_rows_alone() {
+        let conn = migrated();
+        for seq in 1..=4 {
+            insert(&conn, seq, &format!("http://h/{seq}"), "queued", 0);
+        }
+        conn.execute(
+            "UPDATE transfers SET group_name = CASE WHEN seq <= 2 THEN 'a' ELSE 'b' END \
+             WHERE seq != 4",
+            [],
+        )
+        .expect("group");
+        let queued = [StateKind::Queued];
+        let mut of_a = filter(&queued, None);
+        of_a.group = Some("a");
+        assert_eq!(seqs(&chunk(&conn, &of_a, 10).expect("chunk")), [1, 2]);
+        let mut totals = TotalsDelta::default();
+        let rows = chunk(&conn, &of_a, 10).expect("chunk");
+        move_rows(&conn, &of_a, &rows, Move::Cancel, 1, &mut totals).expect("cancel");
+        let mut of_b = filter(&queued, None);
+        of_b.group = Some("b");
+        assert_eq!(seqs(&chunk(&conn, &of_b, 10).expect("chunk")), [3]);
+        assert_eq!(
+            seqs(&chunk(&conn, &filter(&queued, None), 10).expect("chunk")),
+            [3, 4],
+            "the cancel changed group a alone"
+        );
     }
 
     #[test]

@@ -45,8 +45,20 @@ pub(crate) fn stored_headers(upload: &Upload) -> rusqlite::Result<Cow<'static, s
         .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
 }
 
+/// An upload's metadata as the store holds it: a JSON object, or NULL when it has none.
+pub(crate) fn stored_metadata(upload: &Upload) -> rusqlite::Result<Option<String>> {
+    if upload.metadata.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(&upload.metadata)
+        .map(Some)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+}
+
 /// What makes two uploads the same: their source, destination, method and multipart
-/// field, as stored, and the key they are found by.
+/// field, as stored, and the key they are found by. Never their metadata or group: those
+/// are the app's data about the upload, and a repeat returns the transfer as first
+/// enqueued.
 pub(crate) struct Identity<'upload> {
     source: &'upload Path,
     destination: &'upload str,
@@ -93,9 +105,9 @@ impl<'conn> EnqueueWriter<'conn> {
         let insert = conn.prepare_cached(
             "INSERT INTO transfers (id, source, destination, host, method, multipart_field, \
              headers, priority, allow_expensive, allow_constrained, size, mtime_ns, state, \
-             next_attempt_at, created_at, updated_at, identity) \
+             next_attempt_at, created_at, updated_at, identity, group_name, metadata) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'queued', ?13, ?13, ?13, \
-             ?14)",
+             ?14, ?15, ?16)",
         )?;
         Ok(Self {
             conn,
@@ -159,6 +171,7 @@ impl<'conn> EnqueueWriter<'conn> {
     ) -> rusqlite::Result<()> {
         let upload = &validated.upload;
         let headers = stored_headers(upload)?;
+        let metadata = stored_metadata(upload)?;
         self.insert.execute(params![
             id.as_str(),
             source_path::to_sql(identity.source),
@@ -174,6 +187,8 @@ impl<'conn> EnqueueWriter<'conn> {
             validated.snapshot.mtime_ns,
             now_ms,
             identity.key,
+            upload.group,
+            metadata,
         ])?;
         self.totals.inserted(validated.snapshot.size);
         Ok(())

@@ -28,15 +28,20 @@ pub(crate) struct HostBacklog {
     pub last_error_ms: Option<i64>,
 }
 
-/// Every host with queued or running transfers, by name.
-pub(crate) fn host_backlogs(conn: &Connection) -> rusqlite::Result<Vec<HostBacklog>> {
+/// Every host with queued or running transfers, by name; counting only the transfers of
+/// `group` when one is given (a snapshot of one group).
+pub(crate) fn host_backlogs(
+    conn: &Connection,
+    group: Option<&str>,
+) -> rusqlite::Result<Vec<HostBacklog>> {
     let mut statement = conn.prepare_cached(
         "SELECT host, SUM(state = 'queued'), SUM(state = 'running'), \
                 MIN(CASE WHEN state = 'queued' THEN next_attempt_at END), \
                 SUM(state = 'queued' AND error_kind IS NOT NULL) \
-         FROM transfers WHERE state IN ('queued', 'running') GROUP BY host ORDER BY host",
+         FROM transfers WHERE state IN ('queued', 'running') \
+           AND (?1 IS NULL OR group_name = ?1) GROUP BY host ORDER BY host",
     )?;
-    let rows = statement.query_map([], |row| {
+    let rows = statement.query_map([group], |row| {
         let count = |column: usize| -> rusqlite::Result<u64> {
             Ok(u64::try_from(row.get::<_, i64>(column)?).unwrap_or(0))
         };
@@ -52,7 +57,7 @@ pub(crate) fn host_backlogs(conn: &Connection) -> rusqlite::Result<Vec<HostBackl
     })?;
     let mut backlogs = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     for backlog in &mut backlogs {
-        if let Some((error, at_ms)) = last_error_of(conn, &backlog.host)? {
+        if let Some((error, at_ms)) = last_error_of(conn, &backlog.host, group)? {
             backlog.last_error = Some(error);
             backlog.last_error_ms = Some(at_ms);
         }
@@ -60,14 +65,20 @@ pub(crate) fn host_backlogs(conn: &Connection) -> rusqlite::Result<Vec<HostBackl
     Ok(backlogs)
 }
 
-/// The latest failure stored with a queued transfer to `host`, and when it was stored.
-fn last_error_of(conn: &Connection, host: &str) -> rusqlite::Result<Option<(TransferError, i64)>> {
+/// The latest failure stored with a queued transfer to `host` (of `group`, when given),
+/// and when it was stored.
+fn last_error_of(
+    conn: &Connection,
+    host: &str,
+    group: Option<&str>,
+) -> rusqlite::Result<Option<(TransferError, i64)>> {
     conn.prepare_cached(
         "SELECT error_kind, error_status, error_message, updated_at FROM transfers \
-         WHERE state = 'queued' AND host = ? AND error_kind IS NOT NULL \
+         WHERE state = 'queued' AND host = ?1 AND error_kind IS NOT NULL \
+           AND (?2 IS NULL OR group_name = ?2) \
          ORDER BY updated_at DESC LIMIT 1",
     )?
-    .query_row([host], |row| {
+    .query_row(rusqlite::params![host, group], |row| {
         let at_ms: i64 = row.get(3)?;
         Ok(stored_error(row, 0)?.map(|error| (error, at_ms)))
     })

@@ -1,5 +1,6 @@
-//! The reads only a snapshot makes (`snapshot.rs`): the newest record of each file, and
-//! the queued transfers that are due soonest.
+//! The reads only a snapshot makes (`snapshot.rs`): the newest record of each file, the
+//! queued transfers that are due soonest, and a group's records by state; each of the
+//! whole queue or of one group.
 //!
 //! What it is for: telling a file's current fate from its history. Each run of a push
 //! that finds a file's last transfer failed or cancelled enqueues a new one for the same
@@ -9,9 +10,10 @@
 //! What it must never do: write, or run on the scheduling path (the newest-record query
 //! reads every row).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 
 use super::row::{corrupt, text, to_i64};
+use super::totals::StateTotals;
 use super::transfers::{COLUMNS, decode};
 use crate::Transfer;
 use crate::state::StateKind;
@@ -25,15 +27,21 @@ pub(crate) struct NewestRecord {
     pub size: u64,
 }
 
-/// The newest record of every file, in enqueue order. A file is its source and
-/// destination (whatever the method): the record enqueued last wins. One pass over the
-/// table and one sort (no index holds source and destination).
-pub(crate) fn newest_record_of_each_file(conn: &Connection) -> rusqlite::Result<Vec<NewestRecord>> {
+/// The newest record of every file, in enqueue order; only the records of `group` when
+/// one is given. A file is its source and destination (whatever the method): the record
+/// enqueued last wins. One pass over the table (or the group) and one sort (no index
+/// holds source and destination).
+pub(crate) fn newest_record_of_each_file(
+    conn: &Connection,
+    group: Option<&str>,
+) -> rusqlite::Result<Vec<NewestRecord>> {
     // With `max()`, SQLite takes the bare columns (state, size) from the row that holds
     // the maximum: https://www.sqlite.org/lang_select.html#bareagg
-    let mut statement =
-        conn.prepare("SELECT max(seq), state, size FROM transfers GROUP BY source, destination")?;
-    let rows = statement.query_map([], |row| {
+    let mut statement = conn.prepare(
+        "SELECT max(seq), state, size FROM transfers WHERE ?1 IS NULL OR group_name = ?1 \
+         GROUP BY source, destination",
+    )?;
+    let rows = statement.query_map([group], |row| {
         let name = text(row, 1)?;
         let size: i64 = row.get(2)?;
         Ok(NewestRecord {
@@ -48,13 +56,37 @@ pub(crate) fn newest_record_of_each_file(conn: &Connection) -> rusqlite::Result<
     Ok(newest)
 }
 
-/// Queued transfers, the soonest due first (then in enqueue order), at most `limit`.
-/// Walks `transfers_queued_by_due_time`.
-pub(crate) fn soonest_due(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Transfer>> {
+/// Queued transfers, the soonest due first (then in enqueue order), at most `limit`;
+/// only those of `group` when one is given. Walks `transfers_queued_by_due_time`.
+pub(crate) fn soonest_due(
+    conn: &Connection,
+    limit: usize,
+    group: Option<&str>,
+) -> rusqlite::Result<Vec<Transfer>> {
     let mut statement = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM transfers WHERE state = 'queued' \
+           AND (?2 IS NULL OR group_name = ?2) \
          ORDER BY next_attempt_at, seq LIMIT ?1"
     ))?;
-    let rows = statement.query_map([to_i64(limit as u64)], decode)?;
+    let rows = statement.query_map(params![to_i64(limit as u64), group], decode)?;
     rows.collect()
+}
+
+/// Every record of `group` by state, as the totals table counts the whole queue. Reads
+/// the group's rows through `transfers_by_group`.
+pub(crate) fn records_of_group(conn: &Connection, group: &str) -> rusqlite::Result<StateTotals> {
+    let mut statement = conn.prepare("SELECT state, size FROM transfers WHERE group_name = ?1")?;
+    let mut rows = statement.query([group])?;
+    let mut totals = StateTotals::default();
+    while let Some(row) = rows.next()? {
+        let name = text(row, 0)?;
+        let state =
+            StateKind::parse(name).ok_or_else(|| corrupt(0, format!("unknown state {name:?}")))?;
+        let size: i64 = row.get(1)?;
+        totals.add(
+            state,
+            u64::try_from(size).map_err(|_| corrupt(1, "negative size"))?,
+        );
+    }
+    Ok(totals)
 }

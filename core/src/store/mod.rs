@@ -20,6 +20,7 @@ mod responses;
 mod resumable;
 mod row;
 mod schema;
+mod selected;
 mod source_path;
 mod totals;
 mod transfers;
@@ -39,15 +40,17 @@ use crate::error::StoreError;
 pub(crate) use bulk::BulkFilter;
 pub(crate) use enqueue::{EnqueueWriter, Identity, stored_headers};
 pub(crate) use hosts::{HostBacklog, host_backlogs};
-pub(crate) use inspect::{newest_record_of_each_file, soonest_due};
+pub(crate) use inspect::{newest_record_of_each_file, records_of_group, soonest_due};
 pub(crate) use read_only::ReadOnlyStore;
 pub(crate) use responses::{load_response, save_response};
 pub(crate) use resumable::{forget_resumable, holds_any_resumable, load_resumable, save_resumable};
 pub(crate) use totals::{StateTotals, TotalsDelta, apply as apply_totals, totals};
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use transfers::list;
 pub(crate) use transfers::{
-    CandidateFilter, CandidateRow, any_runnable, due_candidates, list, load, load_by_seq,
-    longest_waiting_candidate, next_retry_at, requeue_interrupted_in_process, requeue_running,
-    running_on_platform, save, save_replacing,
+    CandidateFilter, CandidateRow, ListFilter, any_runnable, due_candidates, list_selected, load,
+    load_by_seq, longest_waiting_candidate, next_retry_at, requeue_interrupted_in_process,
+    requeue_running, running_on_platform, save, save_replacing,
 };
 pub(crate) use wal_sync::WalSync;
 

@@ -113,6 +113,14 @@ const MIGRATIONS: &[Migration] = &[
         received_at INTEGER NOT NULL
     );",
     ),
+    // 8: the app's own data on a transfer (issue 19): its group, and its metadata as a JSON
+    // object (NULL when it has none, as every row stored before). The group's index holds
+    // only rows in a group, in `seq` order, for listing and bulk calls by group.
+    Migration::Sql(
+        "ALTER TABLE transfers ADD COLUMN group_name TEXT;
+    ALTER TABLE transfers ADD COLUMN metadata TEXT;
+    CREATE INDEX transfers_by_group ON transfers(group_name, seq) WHERE group_name IS NOT NULL;",
+    ),
 ];
 
 /// Migration 4: adds the identity key column, computes it for every stored transfer, and
@@ -262,6 +270,40 @@ pub(super) mod tests {
         let totals = crate::store::totals(&conn).expect("totals");
         assert_eq!(totals.get(crate::state::StateKind::Queued), (2, 2));
         assert_eq!(totals.get(crate::state::StateKind::Succeeded), (1, 1));
+    }
+
+    #[test]
+    fn transfers_stored_before_groups_read_back_in_no_group_with_no_metadata() {
+        let mut conn = database_at(6);
+        conn.execute(
+            "INSERT INTO transfers (seq, id, source, destination, host, method, headers, \
+             priority, allow_expensive, allow_constrained, size, mtime_ns, state, created_at, \
+             updated_at, identity) VALUES (1, 'id-1', '/src/a', 'http://h/up', 'h:80', 'PUT', \
+             '[]', 0, 1, 1, 1, 0, 'queued', 0, 0, 0)",
+            [],
+        )
+        .expect("insert");
+        migrate(&mut conn).expect("migrate");
+        let listed = crate::store::list(&conn, None, 0, 10).expect("list");
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].upload.metadata.is_empty());
+        assert_eq!(listed[0].upload.group, None);
+    }
+
+    #[test]
+    fn a_group_is_listed_and_chunked_on_its_own_index() {
+        let conn = migrated();
+        for sql in [
+            "SELECT seq FROM transfers WHERE 1 AND group_name = 'g' ORDER BY seq LIMIT 5 OFFSET 0",
+            "SELECT seq FROM transfers WHERE seq > 0 AND seq <= 9 AND (state IN ('queued')) \
+             AND group_name = 'g' ORDER BY seq LIMIT 5",
+        ] {
+            let plan = query_plan(&conn, sql);
+            assert!(
+                plan.iter().any(|step| step.contains("transfers_by_group")),
+                "{plan:?}"
+            );
+        }
     }
 
     #[test]

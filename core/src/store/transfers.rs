@@ -3,9 +3,13 @@
 //! A row that cannot be decoded (an unknown state name, a negative size) is reported as
 //! a corrupt database, never unwrapped.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::collections::BTreeMap;
+
+use rusqlite::types::{Type, Value};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::row::{corrupt, text, to_i64};
+use super::selected::push_prefix_and_group;
 use super::source_path;
 use super::totals::{TotalsDelta, apply as apply_totals};
 use crate::clock::{from_ms, to_ms_ceil};
@@ -17,7 +21,7 @@ use crate::{Transfer, TransferId};
 pub(super) const COLUMNS: &str = "id, source, destination, host, method, multipart_field, headers, \
      priority, allow_expensive, allow_constrained, size, mtime_ns, state, lane_key, attempts, \
      next_attempt_at, bytes_sent, error_kind, error_status, error_message, created_at, updated_at, \
-     seq";
+     seq, group_name, metadata";
 
 pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
     let method_name = text(row, 4)?;
@@ -60,6 +64,8 @@ pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
                 allow_expensive: row.get(8)?,
                 allow_constrained: row.get(9)?,
             },
+            metadata: decode_metadata(row, 24)?,
+            group: row.get(23)?,
         },
         host: row.get(3)?,
         size: non_negative(10)?,
@@ -84,6 +90,22 @@ pub(super) fn decode_headers(json: &str, column: usize) -> rusqlite::Result<Vec<
         .map_err(|error| corrupt(column, format!("headers are not valid JSON: {error}")))
 }
 
+/// The stored metadata (a JSON object of strings, or NULL for none) of column `column`.
+fn decode_metadata(row: &Row<'_>, column: usize) -> rusqlite::Result<BTreeMap<String, String>> {
+    let Some(json) = row.get_ref(column)?.as_str_or_null().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(column, Type::Text, Box::new(error))
+    })?
+    else {
+        return Ok(BTreeMap::new());
+    };
+    serde_json::from_str(json).map_err(|error| {
+        corrupt(
+            column,
+            format!("metadata is not a JSON object of strings: {error}"),
+        )
+    })
+}
+
 pub(crate) fn load(conn: &Connection, id: &TransferId) -> rusqlite::Result<Option<Transfer>> {
     let mut statement =
         conn.prepare_cached(&format!("SELECT {COLUMNS} FROM transfers WHERE id = ?1"))?;
@@ -97,21 +119,63 @@ pub(crate) fn load_by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Optio
     statement.query_row([seq], decode).optional()
 }
 
-/// A page of transfers in enqueue order, optionally only those in one state.
+/// A page of transfers in enqueue order, optionally only those in one state (the tests'
+/// and the fuzz targets' entry; the queue lists through [`list_selected`]).
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn list(
     conn: &Connection,
     state: Option<StateKind>,
     offset: u64,
     limit: u64,
 ) -> rusqlite::Result<Vec<Transfer>> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM transfers WHERE (?1 IS NULL OR state = ?1) \
-         ORDER BY seq LIMIT ?2 OFFSET ?3"
-    ))?;
-    let rows = statement.query_map(
-        params![state.map(StateKind::as_str), to_i64(limit), to_i64(offset)],
-        decode,
-    )?;
+    let filter = ListFilter {
+        states: state.as_slice(),
+        destination_prefix: None,
+        group: None,
+    };
+    list_selected(conn, &filter, offset, limit)
+}
+
+/// Which transfers [`list_selected`] reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ListFilter<'a> {
+    /// Those in one of these states; every state when empty.
+    pub states: &'a [StateKind],
+    /// Those whose destination starts with this text (compared literally).
+    pub destination_prefix: Option<&'a str>,
+    /// Those in this group (on the `transfers_by_group` index).
+    pub group: Option<&'a str>,
+}
+
+/// A page of the transfers `filter` selects, in enqueue order.
+pub(crate) fn list_selected(
+    conn: &Connection,
+    filter: &ListFilter<'_>,
+    offset: u64,
+    limit: u64,
+) -> rusqlite::Result<Vec<Transfer>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM transfers WHERE 1");
+    let mut values = Vec::new();
+    if !filter.states.is_empty() {
+        // State names come from `StateKind::as_str`, never from the app.
+        let names: Vec<String> = filter
+            .states
+            .iter()
+            .map(|state| format!("'{}'", state.as_str()))
+            .collect();
+        sql.push_str(&format!(" AND state IN ({})", names.join(", ")));
+    }
+    push_prefix_and_group(
+        &mut sql,
+        &mut values,
+        filter.destination_prefix,
+        filter.group,
+    );
+    sql.push_str(" ORDER BY seq LIMIT ? OFFSET ?");
+    values.push(Value::Integer(to_i64(limit)));
+    values.push(Value::Integer(to_i64(offset)));
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params_from_iter(values), decode)?;
     rows.collect()
 }
 
@@ -495,6 +559,49 @@ pub(crate) mod tests {
             expected,
             "requeued after a failed commit"
         );
+    }
+
+    #[test]
+    fn metadata_and_group_read_back_as_stored_and_bad_metadata_is_corrupt() {
+        let conn = crate::store::schema::tests::migrated();
+        let validated = ValidatedUpload {
+            upload: Upload::put("/src/m", "http://h/m")
+                .with_metadata("album", "7")
+                .with_metadata("note", "\"quoted\" ✓")
+                .with_group("trip"),
+            host: "h:80".into(),
+            snapshot: SourceSnapshot {
+                size: 1,
+                mtime_ns: 0,
+            },
+        };
+        let id = TransferId::generate();
+        let mut writer = EnqueueWriter::new(&conn).expect("writer");
+        writer
+            .insert(&id, &validated, &Identity::of(&validated.upload), 0)
+            .expect("insert");
+        let plain = stored_queued(&conn, "plain", 1, 0);
+        let stored = load(&conn, &id).expect("load").expect("stored");
+        assert_eq!(stored.upload.metadata, validated.upload.metadata);
+        assert_eq!(stored.upload.group.as_deref(), Some("trip"));
+        let filter = ListFilter {
+            group: Some("trip"),
+            ..ListFilter::default()
+        };
+        let listed = list_selected(&conn, &filter, 0, 10).expect("list");
+        assert_eq!(listed.iter().map(|t| &t.id).collect::<Vec<_>>(), [&id]);
+        let unfiltered = list_selected(&conn, &ListFilter::default(), 0, 10).expect("list");
+        assert_eq!(unfiltered.len(), 2, "no filter: every transfer");
+
+        for bad in ["[]", "{\"n\":1}", "not json"] {
+            conn.execute(
+                "UPDATE transfers SET metadata = ?1 WHERE id = ?2",
+                params![bad, plain.as_str()],
+            )
+            .expect("damage");
+            let error = load(&conn, &plain).expect_err("corrupt metadata");
+            assert!(error.to_string().contains("metadata"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub mod tusd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferry::{QueueConfig, StateKind, Subscription, TransferEvent, TransferQueue};
+use ferry::{
+    NetworkStatus, QueueConfig, StateKind, Subscription, TransferEvent, TransferId, TransferQueue,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -196,3 +198,54 @@ pub async fn assert_totals_agree_with_the_transfers(queue: &TransferQueue) {
 }
 
 pub mod authorizers;
+
+/// No network at all: nothing is sent until the test goes online again.
+pub const OFFLINE: NetworkStatus = NetworkStatus {
+    online: false,
+    expensive: false,
+    constrained: false,
+};
+
+/// Nothing listens there, and nothing is sent while the queue is offline.
+pub const NOWHERE: &str = "http://127.0.0.1:9";
+
+/// A queue with its database in `dir` ([`quick_config`]), told it is offline: nothing is
+/// sent until the test says otherwise.
+pub async fn open_offline(dir: &Path) -> TransferQueue {
+    let queue = TransferQueue::open(quick_config(dir)).await.expect("open");
+    queue.set_network(OFFLINE).await.expect("offline");
+    queue
+}
+
+/// Every row the queue holds, counted through `count_by_state`.
+pub async fn rows(queue: &TransferQueue) -> u64 {
+    queue
+        .count_by_state()
+        .await
+        .expect("count_by_state")
+        .iter()
+        .map(|count| count.files)
+        .sum()
+}
+
+/// The state of each transfer, in order.
+pub async fn states_of(queue: &TransferQueue, ids: &[TransferId]) -> Vec<StateKind> {
+    let mut states = Vec::new();
+    for id in ids {
+        states.push(queue.get(id).await.expect("get").state.kind());
+    }
+    states
+}
+
+/// A loopback test server that reads every request body at 64 KiB/s: attempts stay
+/// running long enough to be acted on.
+pub async fn slow_server() -> ferry_testkit::TestServer {
+    server_with_faults(ferry_testkit::FaultPlan {
+        slow_read: Some(ferry_testkit::SlowReadFault {
+            probability: 1.0,
+            bytes_per_second: 64 * 1024,
+        }),
+        ..ferry_testkit::FaultPlan::default()
+    })
+    .await
+}
