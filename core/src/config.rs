@@ -81,6 +81,7 @@ impl Default for BreakerPolicy {
 }
 
 /// Which HTTP versions the in-process client speaks.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HttpVersionPolicy {
     /// HTTP/2 when TLS negotiates it (ALPN), otherwise HTTP/1.1 with keep-alive.

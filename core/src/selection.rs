@@ -55,7 +55,7 @@ impl Selection {
             if !acts_on.contains(&state) {
                 return Err(Error::InvalidSelection {
                     action: action.name(),
-                    state: state.as_str(),
+                    state,
                     acts_on: acts_on
                         .iter()
                         .map(|kind| kind.as_str())

@@ -33,6 +33,7 @@ mod ffi_size;
 mod fuzz;
 mod import_cycles;
 mod kotlin;
+mod kotlin_error_message;
 mod power_cut;
 mod report;
 mod suite;

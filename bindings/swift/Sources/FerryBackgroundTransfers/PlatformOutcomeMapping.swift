@@ -21,7 +21,8 @@ enum PlatformOutcomeMapping {
         guard let http = response as? HTTPURLResponse else {
             return .failed(kind: .other, message: "the task ended without an HTTP response")
         }
-        return .response(status: UInt16(clamping: http.statusCode), headers: headers(of: http))
+        // Ferry takes any status that fits HTTP's 16 bits.
+        return .response(status: Int32(min(max(http.statusCode, 0), 65_535)), headers: headers(of: http))
     }
 
     /// The response's headers, sorted by name so that the same response always maps to

@@ -112,7 +112,7 @@ class RecordingPlatform(
             return try {
                 val response = http.send(request.build(), HttpResponse.BodyHandlers.discarding())
                 PlatformOutcome.Response(
-                    response.statusCode().toUShort(),
+                    response.statusCode(),
                     response.headers().map().flatMap { (name, values) -> values.map { Header(name, it) } },
                 )
             } catch (e: java.io.IOException) {

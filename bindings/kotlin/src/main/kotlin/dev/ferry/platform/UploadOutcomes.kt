@@ -39,7 +39,7 @@ object StopReasons {
 
 object UploadOutcomes {
     fun response(status: Int, headers: List<Header>): PlatformOutcome =
-        PlatformOutcome.Response(status.coerceIn(0, UShort.MAX_VALUE.toInt()).toUShort(), headers)
+        PlatformOutcome.Response(status.coerceIn(0, 65_535), headers)
 
     /**
      * The worker or job was stopped before the upload ended. The user's stop becomes
