@@ -50,6 +50,9 @@ impl UploadMethod {
 }
 
 /// Which networks a transfer may use. Both default to allowed.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `Constraints { field: value, ..Constraints::default() }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Constraints {
     /// May use an expensive network (cellular, a personal hotspot).
@@ -71,6 +74,9 @@ impl Default for Constraints {
 ///
 /// Headers given here are **stored in the database** with the transfer. Put secrets such
 /// as bearer tokens in a request authorizer instead, so that they are never written to disk.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `Upload { field: value, ..Upload::put(source, destination) }`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upload {
     /// The file to send. It must be a regular file when enqueued, and keep its size and

@@ -60,7 +60,7 @@ class QueueTest {
             assertEquals(TransferState.Succeeded, done.state)
             assertStored("$prefix/sent.bin", sentSha, Testkit.received())
             assertThrows<FerryException.NotFound> {
-                runBlocking { queue.awaitResult("0192f0c2-3b4a-7c5d-8e6f-0123456789ab") }
+                runBlocking { queue.awaitResult(java.util.UUID.fromString("0192f0c2-3b4a-7c5d-8e6f-0123456789ab")) }
             }
             queue.shutdown()
             queue.close()
