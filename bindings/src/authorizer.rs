@@ -9,19 +9,24 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use ferry::TransferId;
+
+use crate::numbers::long;
 use crate::records::Header;
+use crate::uuid::engine_id;
 
 /// What an attempt is about to send, for the authorizer to sign.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct RequestInfo {
-    /// The transfer's id (a UUID), also its idempotency key.
-    pub transfer_id: String,
+    /// The transfer's id, also its idempotency key (for a packed batch, its first
+    /// file's).
+    pub transfer_id: TransferId,
     /// The upload's URL (for a packed batch, the batch endpoint).
     pub destination: String,
     /// `PUT` or `POST`.
     pub method: String,
     /// Bytes to send.
-    pub size: u64,
+    pub size: i64,
 }
 
 /// Why Ferry asks.
@@ -117,16 +122,24 @@ impl ferry::RequestAuthorizer for ForeignAuthorizer {
         request: ferry::RequestInfo,
         reason: ferry::AuthReason,
     ) -> Result<ferry::Authorization, ferry::AuthorizerError> {
+        let Some(transfer_id) = engine_id(&request.transfer_id) else {
+            return Err(ferry::AuthorizerError::Temporary {
+                message: "the request's transfer id is not a UUID".into(),
+            });
+        };
         let request = RequestInfo {
-            transfer_id: request.transfer_id,
+            transfer_id,
             destination: request.destination,
             method: request.method,
-            size: request.size,
+            size: long(request.size),
         };
         let reason = match reason {
             ferry::AuthReason::First => AuthReason::First,
             ferry::AuthReason::RefreshAfter401 => AuthReason::RefreshAfter401,
             ferry::AuthReason::Expiring => AuthReason::Expiring,
+            // A reason this build's bindings do not name (`AuthReason` may grow): asking
+            // for credentials afresh is always a right answer to it.
+            _ => AuthReason::First,
         };
         let answer = catch_unwind(AssertUnwindSafe(|| self.0.authorize(request, reason)));
         match answer {

@@ -1,148 +1,258 @@
 //! The one error type apps catch: `FerryError` in Swift, `FerryException` in Kotlin.
 //!
-//! Flat: each variant is its own case with a readable message that says what to do.
-//! Messages never contain header values.
+//! Each case carries what a program acts on (the path, the id, the state, the field) and
+//! `description`, the whole sentence for a person: Swift's `localizedDescription` and
+//! Kotlin's `message` are that sentence (Swift through the exported `Display`; Kotlin
+//! through `xtask/src/kotlin_error_message.rs`). It must never carry a header value.
 
-use ferry::Error;
+use std::path::Path;
 
-/// Every error a Ferry call throws, with a message that says what went wrong and what to
-/// do. Catch the case to act on it in code; show the message to a person.
-#[derive(Debug, thiserror::Error, uniffi::Error)]
-#[uniffi(flat_error)]
+use ferry::{Error, StoreError, TransferId};
+
+use crate::records::StateFilter;
+
+/// Every error a Ferry call throws. Match the case to act on it in code (its fields say
+/// which path, id, state or setting); show `description` (Swift's
+/// `localizedDescription`, Kotlin's `message`) to a person: it says what went wrong and
+/// what to do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum FerryError {
     /// An enqueued source file does not exist. Nothing was queued for it.
-    #[error("{message}")]
+    #[error("{description}")]
     SourceMissing {
+        /// The source path as the app gave it.
+        path: String,
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// An enqueued source is a directory, a pipe, a device or another special file, not a
-    /// regular file. Nothing was queued for it; the message says what to enqueue instead.
-    #[error("{message}")]
+    /// regular file. Nothing was queued for it; the description says what to enqueue
+    /// instead.
+    #[error("{description}")]
     SourceNotAFile {
+        /// The source path as the app gave it.
+        path: String,
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// An enqueued source file cannot be opened or read (permissions, an I/O error).
     /// Nothing was queued for it.
-    #[error("{message}")]
+    #[error("{description}")]
     SourceUnreadable {
+        /// The source path as the app gave it.
+        path: String,
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// A source file changed after it was enqueued; enqueue it again to send the new content.
-    #[error("{message}")]
+    #[error("{description}")]
     SourceChanged {
+        /// The source path as the app gave it.
+        path: String,
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// The destination is not an absolute http or https URL Ferry can send to (or it holds a
-    /// password, which would be stored). The message shows it without its query.
-    #[error("{message}")]
-    InvalidUrl {
+    /// password, which would be stored). Nothing was queued for it.
+    #[error("{description}")]
+    InvalidDestination {
+        /// The destination as shown: without its query, fragment and user information,
+        /// which may hold a signature or a password.
+        destination: String,
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// A header name or value HTTP does not allow, an empty multipart field name, or an
     /// `idempotencyHeader` that is not a header name. Nothing was queued or opened.
-    #[error("{message}")]
+    #[error("{description}")]
     InvalidHeader {
+        /// The header's name (never its value, which may be a secret).
+        name: String,
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// An upload's metadata or group is out of bounds: more than 64 entries or 8 KiB of
     /// keys and values, an empty key, an empty group or one over 256 bytes. Nothing was
-    /// queued for it; the message says what to do.
-    #[error("{message}")]
+    /// queued for it; the description says what to do.
+    #[error("{description}")]
     InvalidMetadata {
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
-    /// A text given as a transfer id is not one (a UUID).
-    #[error("{message}")]
-    InvalidTransferId {
+    /// A value given to a call is outside what it takes (a negative count, size or
+    /// offset). Nothing was changed.
+    #[error("{description}")]
+    InvalidArgument {
+        /// The argument's name, as the call spells it.
+        name: String,
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// No transfer has this id: it was never enqueued in this database, or it was purged.
-    #[error("{message}")]
+    #[error("{description}")]
     NotFound {
+        /// The id that was asked for.
+        id: TransferId,
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// The transfer's state does not allow this call (retrying one that succeeded, pausing a
     /// cancelled one...). The transfer is unchanged.
-    #[error("{message}")]
+    #[error("{description}")]
     IllegalTransition {
+        /// The transfer the call was for.
+        id: TransferId,
+        /// The call, in words: `pause`, `resume`, `cancel` or `retry`.
+        action: String,
+        /// The state the transfer was in.
+        state: StateFilter,
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// The database could not be opened, read or written: in use by another opener, damaged,
-    /// written by a newer Ferry, its directory missing, a full or failing disk. The message
-    /// names the file and what to do; what is already on disk is kept.
-    #[error("{message}")]
+    /// written by a newer Ferry, its directory missing, a full or failing disk. What is
+    /// already on disk is kept.
+    #[error("{description}")]
     Database {
+        /// The database file, when the failure concerns the file (`nil`/`null` for a
+        /// statement that failed on an open database).
+        path: Option<String>,
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// The HTTP client could not be built at open, usually because a certificate in
-    /// `extraRootCertificatesPem` cannot be read.
-    #[error("{message}")]
+    /// `extraRootCertificates` cannot be read.
+    #[error("{description}")]
     HttpClient {
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
-    /// A `QueueConfig` value would make every attempt fail or nothing run; the message
-    /// names the field and what to use instead.
-    #[error("{message}")]
+    /// A `QueueConfig` value would make every attempt fail or nothing run. Nothing was
+    /// opened.
+    #[error("{description}")]
     InvalidConfig {
-        /// What went wrong and what to do, in words for a person.
-        message: String,
+        /// The field, by its Rust name (e.g. `retry.max_attempts`).
+        field: String,
+        /// What went wrong and what to use instead, in words for a person.
+        description: String,
     },
     /// A bulk call (`cancelWhere`, `retryWhere`, `purgeWhere`) selected a state it never
-    /// changes; the message says which states it acts on.
-    #[error("{message}")]
+    /// changes. Nothing was changed.
+    #[error("{description}")]
     InvalidSelection {
-        /// What went wrong and what to do, in words for a person.
-        message: String,
+        /// The call, in words: `cancel`, `retry` or `purge`.
+        action: String,
+        /// The selected state the call never changes.
+        state: StateFilter,
+        /// What went wrong and which states the call acts on, in words for a person.
+        description: String,
     },
     /// The queue has been closed (or stopped after a failed disk sync): open it again to
     /// go on. Nothing durable is lost.
-    #[error("{message}")]
+    #[error("{description}")]
     Closed {
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
     /// Ferry could not run the call: a bug in Ferry made it panic (the queue's stored state
-    /// is intact; report the message), or Ferry's runtime could not start or is shutting
-    /// down.
-    #[error("{message}")]
+    /// is intact; report the description), or Ferry's runtime could not start or is
+    /// shutting down.
+    #[error("{description}")]
     Internal {
         /// What went wrong and what to do, in words for a person.
-        message: String,
+        description: String,
     },
 }
 
 impl From<Error> for FerryError {
     fn from(error: Error) -> Self {
-        let message = error.to_string();
+        let description = error.to_string();
         match error {
-            Error::SourceMissing { .. } => Self::SourceMissing { message },
-            Error::SourceNotAFile { .. } => Self::SourceNotAFile { message },
-            Error::SourceUnreadable { .. } => Self::SourceUnreadable { message },
-            Error::SourceChanged { .. } => Self::SourceChanged { message },
-            Error::InvalidUrl { .. } => Self::InvalidUrl { message },
-            Error::InvalidHeader { .. } => Self::InvalidHeader { message },
-            Error::InvalidMetadata { .. } => Self::InvalidMetadata { message },
-            Error::InvalidTransferId { .. } => Self::InvalidTransferId { message },
-            Error::NotFound { .. } => Self::NotFound { message },
-            Error::IllegalTransition { .. } => Self::IllegalTransition { message },
-            Error::Store(_) => Self::Database { message },
-            Error::HttpClient { .. } => Self::HttpClient { message },
-            Error::InvalidConfig { .. } => Self::InvalidConfig { message },
-            Error::InvalidSelection { .. } => Self::InvalidSelection { message },
-            Error::Closed => Self::Closed { message },
+            Error::SourceMissing { path } => Self::SourceMissing {
+                path: shown(&path),
+                description,
+            },
+            Error::SourceNotAFile { path, .. } => Self::SourceNotAFile {
+                path: shown(&path),
+                description,
+            },
+            Error::SourceUnreadable { path, .. } => Self::SourceUnreadable {
+                path: shown(&path),
+                description,
+            },
+            Error::SourceChanged { path } => Self::SourceChanged {
+                path: shown(&path),
+                description,
+            },
+            Error::InvalidUrl { url, .. } => Self::InvalidDestination {
+                destination: url,
+                description,
+            },
+            Error::InvalidHeader { name, .. } => Self::InvalidHeader { name, description },
+            Error::InvalidMetadata { .. } => Self::InvalidMetadata { description },
+            // Only from text given as an id; across the FFI ids are `UUID`s already.
+            Error::InvalidTransferId { .. } => Self::InvalidArgument {
+                name: "id".to_owned(),
+                description,
+            },
+            Error::NotFound { id } => Self::NotFound { id, description },
+            Error::IllegalTransition { id, action, state } => Self::IllegalTransition {
+                id,
+                action: action.to_owned(),
+                state: state.into(),
+                description,
+            },
+            Error::Store(store) => Self::Database {
+                path: database_path(&store).map(shown),
+                description,
+            },
+            Error::HttpClient { .. } => Self::HttpClient { description },
+            Error::InvalidConfig { field, .. } => Self::InvalidConfig {
+                field: field.to_owned(),
+                description,
+            },
+            Error::InvalidSelection { action, state, .. } => Self::InvalidSelection {
+                action: action.to_owned(),
+                state: state.into(),
+                description,
+            },
+            Error::Closed => Self::Closed { description },
+            // `ferry::Error` may grow (`#[non_exhaustive]`): a case this build does not
+            // know still reaches the app with its words.
+            _ => Self::Internal { description },
         }
+    }
+}
+
+impl FerryError {
+    /// A negative `value` given for `name`, which takes only zero or more.
+    pub(crate) fn negative(name: &str, value: i64) -> Self {
+        Self::InvalidArgument {
+            name: name.to_owned(),
+            description: format!("{name} is {value}; it must be zero or more"),
+        }
+    }
+}
+
+/// A path as the app gave it, for a field of the error.
+fn shown(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// The database file a store error names, if it names one.
+fn database_path(error: &StoreError) -> Option<&Path> {
+    match error {
+        StoreError::NotADatabase { path }
+        | StoreError::Foreign { path, .. }
+        | StoreError::NewerVersion { path, .. }
+        | StoreError::OlderVersion { path, .. }
+        | StoreError::NotFound { path }
+        | StoreError::Corrupt { path, .. }
+        | StoreError::InUse { path }
+        | StoreError::DirectoryMissing { path, .. }
+        | StoreError::Unavailable { path, .. } => Some(path),
+        _ => None,
     }
 }
 
@@ -171,9 +281,12 @@ mod tests {
             (no_attempts, "retry.max_attempts"),
         ] {
             match TransferQueue::open(config).await.err() {
-                Some(FerryError::InvalidConfig { message }) => {
-                    assert!(message.contains(field), "{message}");
-                    assert!(message.contains("use at least"), "{message}");
+                Some(FerryError::InvalidConfig {
+                    field: named,
+                    description,
+                }) => {
+                    assert_eq!(named, field);
+                    assert!(description.contains("use at least"), "{description}");
                 }
                 other => panic!("{field}: expected InvalidConfig, got {other:?}"),
             }

@@ -8,6 +8,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferry::TransferId;
+
+use crate::numbers::{int, long};
 use crate::records::{Header, HostStatus, TransferError, headers_from_core};
 use crate::runtime;
 
@@ -19,27 +22,27 @@ pub enum TransferEvent {
     /// An attempt began: the transfer is running, in the app's process or as an OS task.
     Started {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
         /// The attempt's number among those the transfer has used up (1 for the first).
-        attempt: u32,
+        attempt: i32,
     },
     /// Bytes moved on a running attempt; at most one per transfer per
     /// `progressInterval`, only when the count changed.
     Progress {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
         /// Bytes of the body the running attempt has sent so far. It can go back to a
         /// smaller number when an attempt starts over: show it, do not add it up.
-        bytes_sent: u64,
+        bytes_sent: i64,
         /// The file's size at enqueue, in bytes.
-        bytes_total: u64,
+        bytes_total: i64,
     },
     /// The attempt failed; the transfer is queued again and starts after `delay`.
     Retrying {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
         /// Attempts used up so far, the failed one included.
-        attempt: u32,
+        attempt: i32,
         /// How long until the next attempt: a backoff, or the server's `Retry-After`.
         delay: Duration,
         /// Why the attempt failed.
@@ -49,9 +52,9 @@ pub enum TransferEvent {
     /// bytes of its body, is kept with the transfer: `response(id:)`.
     Succeeded {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
         /// The final answer's HTTP status (2xx).
-        status: u16,
+        status: i32,
         /// The final answer's headers; the values of credential headers read
         /// `[redacted]`.
         headers: Vec<Header>,
@@ -60,7 +63,7 @@ pub enum TransferEvent {
     /// It stays failed until `retry`.
     Failed {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
         /// Why it failed.
         error: TransferError,
     },
@@ -68,31 +71,31 @@ pub enum TransferEvent {
     /// sign the user in, then `resume` the transfer.
     AuthRequired {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
         /// The refusal.
         error: TransferError,
     },
     /// Paused by the app; a running attempt was stopped. Waits for `resume`.
     Paused {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
     },
     /// Queued again by `resume` or `retry`.
     Requeued {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
     },
     /// Cancelled by the app (or by the user through the OS); a running attempt was
     /// stopped. Final.
     Cancelled {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
     },
     /// The OS made no progress on this transfer's background task while the app was in
     /// the foreground; Ferry cancelled it and runs the transfer in-process.
     TakenBackFromPlatform {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
     },
     /// A diagnostic: work is pending and the network is up, but nothing has moved for
     /// `idle_for`; `reason` says why, as far as Ferry can tell, and `hosts` per host (as
@@ -108,26 +111,28 @@ pub enum TransferEvent {
     /// The observer fell behind and `missed` events were dropped; call `list` to catch up.
     Lagged {
         /// How many events this observer missed (the transfers are unaffected).
-        missed: u64,
+        missed: i64,
     },
 }
 
-impl From<ferry::TransferEvent> for TransferEvent {
-    fn from(event: ferry::TransferEvent) -> Self {
+impl TransferEvent {
+    /// The event for Swift and Kotlin; `None` for an event these bindings do not name
+    /// (`ferry`'s events may grow), which is not forwarded.
+    fn from_core(event: ferry::TransferEvent) -> Option<Self> {
         use ferry::TransferEvent as E;
-        match event {
+        Some(match event {
             E::Started { id, attempt } => Self::Started {
-                id: id.to_string(),
-                attempt,
+                id,
+                attempt: int(attempt),
             },
             E::Progress {
                 id,
                 bytes_sent,
                 bytes_total,
             } => Self::Progress {
-                id: id.to_string(),
-                bytes_sent,
-                bytes_total,
+                id,
+                bytes_sent: long(bytes_sent),
+                bytes_total: long(bytes_total),
             },
             E::Retrying {
                 id,
@@ -135,8 +140,8 @@ impl From<ferry::TransferEvent> for TransferEvent {
                 delay,
                 error,
             } => Self::Retrying {
-                id: id.to_string(),
-                attempt,
+                id,
+                attempt: int(attempt),
                 delay,
                 error: (&error).into(),
             },
@@ -145,22 +150,22 @@ impl From<ferry::TransferEvent> for TransferEvent {
                 status,
                 headers,
             } => Self::Succeeded {
-                id: id.to_string(),
-                status,
+                id,
+                status: i32::from(status),
                 headers: headers_from_core(headers),
             },
             E::Failed { id, error } => Self::Failed {
-                id: id.to_string(),
+                id,
                 error: (&error).into(),
             },
             E::AuthRequired { id, error } => Self::AuthRequired {
-                id: id.to_string(),
+                id,
                 error: (&error).into(),
             },
-            E::Paused { id } => Self::Paused { id: id.to_string() },
-            E::Requeued { id } => Self::Requeued { id: id.to_string() },
-            E::Cancelled { id } => Self::Cancelled { id: id.to_string() },
-            E::TakenBackFromPlatform { id } => Self::TakenBackFromPlatform { id: id.to_string() },
+            E::Paused { id } => Self::Paused { id },
+            E::Requeued { id } => Self::Requeued { id },
+            E::Cancelled { id } => Self::Cancelled { id },
+            E::TakenBackFromPlatform { id } => Self::TakenBackFromPlatform { id },
             E::QueueStalled {
                 reason,
                 idle_for,
@@ -170,8 +175,11 @@ impl From<ferry::TransferEvent> for TransferEvent {
                 idle_for,
                 hosts: hosts.into_iter().map(HostStatus::from).collect(),
             },
-            E::Lagged { missed } => Self::Lagged { missed },
-        }
+            E::Lagged { missed } => Self::Lagged {
+                missed: long(missed),
+            },
+            _ => return None,
+        })
     }
 }
 
@@ -200,7 +208,9 @@ impl EventSubscription {
     ) -> Arc<Self> {
         let task = runtime::spawn(async move {
             while let Some(event) = events.next().await {
-                observer.on_event(event.into());
+                if let Some(event) = TransferEvent::from_core(event) {
+                    observer.on_event(event);
+                }
             }
             observer.on_end();
         });

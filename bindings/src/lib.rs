@@ -1,8 +1,8 @@
 //! `ferry-ffi`: Ferry as Swift and Kotlin see it, through UniFFI proc-macros.
 //!
 //! Everything here translates: records and enums that mirror `ferry`'s types in
-//! FFI-friendly shapes (strings for ids and paths, `Duration` and `SystemTime` for time),
-//! one flat error enum, and foreign traits for observers, logging and the OS's
+//! FFI-friendly shapes (`UUID`s for ids, strings for paths, signed integers, `Duration` and
+//! `SystemTime` for time), one error enum whose cases carry their fields, and foreign traits for observers, logging and the OS's
 //! background-transfer service (the platform lane). It must never hold
 //! business logic: a decision made here would differ between Rust and the apps.
 //!
@@ -24,11 +24,13 @@ mod authorizer;
 mod error;
 mod events;
 mod logging;
+mod numbers;
 mod platform;
 mod queue;
 mod records;
 mod runtime;
 mod watch;
+mod uuid;
 
 pub use authorizer::{AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo};
 pub use error::FerryError;

@@ -13,7 +13,12 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use ferry::TransferId;
+
+use crate::FerryError;
+use crate::numbers::{int, long};
 use crate::records::Header;
+use crate::uuid::engine_id;
 
 /// One OS background task Ferry asks the platform to run.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
@@ -23,7 +28,7 @@ pub struct Handoff {
     /// use it in `platformProgress`, `platformFinished` and `outstanding`.
     pub key: String,
     /// The transfer this task carries (for a packed batch, its first file's).
-    pub transfer_id: String,
+    pub transfer_id: TransferId,
     /// The request body, ready to send as is, as a file (OS services upload from files).
     pub body_path: String,
     /// The URL to send to: the destination, or what the request authorizer gave for it.
@@ -34,7 +39,7 @@ pub struct Handoff {
     /// its `Content-Type`.
     pub headers: Vec<Header>,
     /// The body's size (`countOfBytesClientExpectsToSend`).
-    pub expected_bytes: u64,
+    pub expected_bytes: i64,
     /// The task may use an expensive network (cellular, a hotspot): iOS
     /// `allowsExpensiveNetworkAccess`; on Android, require an unmetered network when false.
     pub allow_expensive: bool,
@@ -46,14 +51,16 @@ pub struct Handoff {
     /// The destination speaks the IETF resumable upload draft at this interop version; the
     /// headers already say so, so iOS 17+ can resume an interrupted task itself when the
     /// server answers `104 Upload Resumption Supported`.
-    pub ietf_interop_version: Option<u32>,
+    pub ietf_interop_version: Option<i32>,
 }
 
-impl From<ferry::Handoff> for Handoff {
-    fn from(handoff: ferry::Handoff) -> Self {
-        Self {
+impl Handoff {
+    /// The handoff as the shim sees it; `None` when its transfer id is not a UUID, which
+    /// `ferry` never makes (the caller refuses the task rather than invent an id).
+    fn from_core(handoff: ferry::Handoff) -> Option<Self> {
+        Some(Self {
+            transfer_id: engine_id(&handoff.transfer_id)?,
             key: handoff.key,
-            transfer_id: handoff.transfer_id,
             body_path: handoff.body_path.to_string_lossy().into_owned(),
             url: handoff.url,
             method: handoff.method,
@@ -62,12 +69,12 @@ impl From<ferry::Handoff> for Handoff {
                 .into_iter()
                 .map(|(name, value)| Header { name, value })
                 .collect(),
-            expected_bytes: handoff.expected_bytes,
+            expected_bytes: long(handoff.expected_bytes),
             allow_expensive: handoff.allow_expensive,
             allow_constrained: handoff.allow_constrained,
             discretionary: handoff.discretionary,
-            ietf_interop_version: handoff.ietf_interop_version,
-        }
+            ietf_interop_version: handoff.ietf_interop_version.map(int),
+        })
     }
 }
 
@@ -77,7 +84,7 @@ pub enum PlatformOutcome {
     /// The server answered; Ferry classifies the status like any other response.
     Response {
         /// The HTTP status code of the final response.
-        status: u16,
+        status: i32,
         /// The response's headers; Ferry reads `Retry-After` from them, and keeps them
         /// (credential values redacted) with an upload that succeeded.
         headers: Vec<Header>,
@@ -98,16 +105,21 @@ pub enum PlatformOutcome {
     },
 }
 
-impl From<PlatformOutcome> for ferry::PlatformOutcome {
-    fn from(outcome: PlatformOutcome) -> Self {
-        match outcome {
-            PlatformOutcome::Response {
+impl PlatformOutcome {
+    /// The outcome for `ferry`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidArgument` for a `status` that is no HTTP status code.
+    pub(crate) fn into_core(self) -> Result<ferry::PlatformOutcome, FerryError> {
+        Ok(match self {
+            Self::Response {
                 status,
                 headers,
                 body,
                 body_truncated,
-            } => Self::Response {
-                status,
+            } => ferry::PlatformOutcome::Response {
+                status: http_status(status)?,
                 headers: headers
                     .into_iter()
                     .map(|header| (header.name, header.value))
@@ -115,12 +127,21 @@ impl From<PlatformOutcome> for ferry::PlatformOutcome {
                 body,
                 body_truncated,
             },
-            PlatformOutcome::Failed { kind, message } => Self::Failed {
+            Self::Failed { kind, message } => ferry::PlatformOutcome::Failed {
                 kind: kind.into(),
                 message,
             },
-        }
+        })
     }
+}
+
+/// A status code as a shim gives it, checked: it must fit HTTP's (an unsigned 16-bit
+/// number); `ferry` classifies any such number.
+fn http_status(status: i32) -> Result<u16, FerryError> {
+    u16::try_from(status).map_err(|_| FerryError::InvalidArgument {
+        name: "status".to_owned(),
+        description: format!("status is {status}; give the HTTP status code of the response"),
+    })
 }
 
 /// Why an OS task ended without a response.
@@ -210,7 +231,11 @@ pub(crate) struct ForeignPlatform(pub(crate) Arc<dyn PlatformTransferService>);
 
 impl ferry::PlatformTransferService for ForeignPlatform {
     fn start(&self, handoff: ferry::Handoff) -> Result<(), ferry::PlatformError> {
-        let handoff = handoff.into();
+        let Some(handoff) = Handoff::from_core(handoff) else {
+            return Err(ferry::PlatformError {
+                message: "the handoff's transfer id is not a UUID".into(),
+            });
+        };
         match catch_unwind(AssertUnwindSafe(|| self.0.start(handoff))) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(PlatformError::Refused { reason })) => {
@@ -279,7 +304,7 @@ mod tests {
     fn handoff() -> ferry::Handoff {
         ferry::Handoff {
             key: "t.1".into(),
-            transfer_id: "t".into(),
+            transfer_id: "0192f2a0-0000-7000-8000-000000000001".into(),
             body_path: PathBuf::from("/data/body.bin"),
             url: "https://example.com/u".into(),
             method: "PUT".into(),
@@ -338,7 +363,11 @@ mod tests {
 
     #[test]
     fn records_carry_every_field_across() {
-        let converted = Handoff::from(handoff());
+        let converted = Handoff::from_core(handoff()).expect("a UUID transfer id");
+        assert_eq!(
+            converted.transfer_id.to_string(),
+            "0192f2a0-0000-7000-8000-000000000001"
+        );
         assert_eq!(converted.body_path, "/data/body.bin");
         assert_eq!(
             converted.headers,
@@ -358,7 +387,8 @@ mod tests {
             body: b"{}".to_vec(),
             body_truncated: true,
         }
-        .into();
+        .into_core()
+        .expect("a valid status");
         assert_eq!(
             outcome,
             ferry::PlatformOutcome::Response {
@@ -372,7 +402,8 @@ mod tests {
             kind: PlatformFailure::CancelledByUser,
             message: "force-quit".into(),
         }
-        .into();
+        .into_core()
+        .expect("no status to check");
         assert_eq!(
             failed,
             ferry::PlatformOutcome::Failed {
@@ -380,5 +411,31 @@ mod tests {
                 message: "force-quit".into()
             }
         );
+    }
+
+    #[test]
+    fn a_status_that_is_no_http_status_is_refused_by_name() {
+        for status in [-1, 70_000] {
+            let outcome = PlatformOutcome::Response {
+                status,
+                headers: Vec::new(),
+            };
+            assert!(
+                matches!(
+                    outcome.into_core(),
+                    Err(FerryError::InvalidArgument { ref name, .. }) if name == "status"
+                ),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_handoff_whose_transfer_id_is_no_uuid_is_refused_not_invented() {
+        let mut broken = handoff();
+        broken.transfer_id = "t".into();
+        assert!(Handoff::from_core(broken.clone()).is_none());
+        let refused = adapter(|| Ok(())).start(broken);
+        assert!(refused.is_err_and(|e| e.message.contains("not a UUID")));
     }
 }

@@ -7,9 +7,12 @@ use std::time::Duration;
 use crate::authorizer::{ForeignAuthorizer, RequestAuthorizer};
 use crate::events::{EventSubscription, TransferObserver};
 use crate::platform::{ForeignPlatform, PlatformOutcome, PlatformTransferService};
+use ferry::TransferId;
+
+use crate::numbers::{long, unsigned_long};
 use crate::records::{
-    AppState, EnqueueResult, HostStatus, NetworkStatus, Progress, QueueConfig, Selection,
-    ServerResponse, StateFilter, Transfer, Upload, parse_id,
+    AppState, EnqueueResult, HostStatus, NetworkStatus, QueueConfig, QueueProgress, Selection,
+    ServerResponse, StateFilter, Transfer, Upload,
 };
 use crate::{FerryError, logging, runtime};
 
@@ -28,8 +31,8 @@ impl TransferQueue {
     ///
     /// # Errors
     ///
-    /// `InvalidConfig` for a value with which nothing could be sent (the message names the
-    /// field); `InvalidHeader` for an `idempotencyHeader` that is not a header name;
+    /// `InvalidConfig` for a value with which nothing could be sent (its `field` names
+    /// it); `InvalidArgument` for a negative count or size; `InvalidHeader` for an `idempotencyHeader` that is not a header name;
     /// `HttpClient` when an extra root certificate cannot be used; `Database` when the file
     /// cannot be opened (another opener holds it, it is damaged or of a newer Ferry, its
     /// directory is missing); `Internal` when Ferry's runtime cannot start.
@@ -103,16 +106,18 @@ impl TransferQueue {
     ///
     /// # Errors
     ///
-    /// An invalid upload, with nothing queued: `InvalidUrl`, `InvalidHeader`,
-    /// `InvalidMetadata`, `SourceMissing`, `SourceUnreadable`, `SourceNotAFile`. `Database` when it could not
+    /// An invalid upload, with nothing queued: `InvalidDestination`, `InvalidHeader`,
+    /// `InvalidMetadata`, `SourceMissing`, `SourceUnreadable`, `SourceNotAFile`. `Database`
+    /// when it could not
     /// be stored; `Closed` after `shutdown`.
-    pub async fn enqueue(&self, upload: Upload) -> Result<String, FerryError> {
+    pub async fn enqueue(&self, upload: Upload) -> Result<TransferId, FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.enqueue(upload.to_core()).await?.to_string()) }).await
+        runtime::run(async move { Ok(queue.enqueue(upload.to_core()).await?) }).await
     }
 
     /// Adds many uploads in one transaction; each gets its own result, in order: an
-    /// invalid one is `Refused` with the reason while the others are queued.
+    /// invalid one is `Refused` with the error `enqueue` would throw for it while the
+    /// others are queued.
     ///
     /// # Errors
     ///
@@ -129,9 +134,9 @@ impl TransferQueue {
             Ok(results
                 .into_iter()
                 .map(|result| match result {
-                    Ok(id) => EnqueueResult::Queued { id: id.to_string() },
+                    Ok(id) => EnqueueResult::Queued { id },
                     Err(error) => EnqueueResult::Refused {
-                        reason: error.to_string(),
+                        error: error.into(),
                     },
                 })
                 .collect())
@@ -143,11 +148,11 @@ impl TransferQueue {
     ///
     /// # Errors
     ///
-    /// `InvalidTransferId` when `id` is not a UUID; `NotFound` when no transfer has it
-    /// (never enqueued here, or purged); `Database`; `Closed` after `shutdown`.
-    pub async fn get(&self, id: String) -> Result<Transfer, FerryError> {
+    /// `NotFound` when no transfer has it (never enqueued here, or purged); `Database`;
+    /// `Closed` after `shutdown`.
+    pub async fn get(&self, id: TransferId) -> Result<Transfer, FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.get(&parse_id(&id)?).await?.into()) }).await
+        runtime::run(async move { Ok(queue.get(&id).await?.into()) }).await
     }
 
     /// The server's answer to the upload `id` once it succeeded: status, headers (the
@@ -158,17 +163,12 @@ impl TransferQueue {
     ///
     /// # Errors
     ///
-    /// `InvalidTransferId` when `id` is not a UUID; `NotFound` when no transfer has it
-    /// (never enqueued here, or purged); `Database`; `Closed` after `shutdown`.
-    pub async fn response(&self, id: String) -> Result<Option<ServerResponse>, FerryError> {
+    /// `NotFound` when no transfer has it (never enqueued here, or purged); `Database`;
+    /// `Closed` after `shutdown`.
+    pub async fn response(&self, id: TransferId) -> Result<Option<ServerResponse>, FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move {
-            Ok(queue
-                .response(&parse_id(&id)?)
-                .await?
-                .map(ServerResponse::from))
-        })
-        .await
+        runtime::run(async move { Ok(queue.response(&id).await?.map(ServerResponse::from)) })
+            .await
     }
 
     /// Waits until the transfer is final (succeeded, failed or cancelled) and returns it.
@@ -178,11 +178,11 @@ impl TransferQueue {
     ///
     /// # Errors
     ///
-    /// `InvalidTransferId` when `id` is not a UUID; `NotFound` when no transfer has it;
-    /// `Closed` when the queue shuts down first; `Database`.
-    pub async fn await_result(&self, id: String) -> Result<Transfer, FerryError> {
+    /// `NotFound` when no transfer has it; `Closed` when the queue shuts down first;
+    /// `Database`.
+    pub async fn await_result(&self, id: TransferId) -> Result<Transfer, FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.wait_for(&parse_id(&id)?).await?.into()) }).await
+        runtime::run(async move { Ok(queue.wait_for(&id).await?.into()) }).await
     }
 
     /// A page of transfers in enqueue order, optionally only those in one state: at most
@@ -191,13 +191,16 @@ impl TransferQueue {
     ///
     /// # Errors
     ///
-    /// `Database` when the file cannot be read; `Closed` after `shutdown`.
+    /// `InvalidArgument` for a negative `offset` or `limit`; `Database` when the file
+    /// cannot be read; `Closed` after `shutdown`.
     pub async fn list(
         &self,
         state: Option<StateFilter>,
-        offset: u64,
-        limit: u64,
+        offset: i64,
+        limit: i64,
     ) -> Result<Vec<Transfer>, FerryError> {
+        let offset = unsigned_long("offset", offset)?;
+        let limit = unsigned_long("limit", limit)?;
         let queue = self.inner.clone();
         runtime::run(async move {
             let transfers = queue.list(state.map(Into::into), offset, limit).await?;
@@ -213,13 +216,16 @@ impl TransferQueue {
     ///
     /// # Errors
     ///
-    /// `Database` when the file cannot be read; `Closed` after `shutdown`.
+    /// `InvalidArgument` for a negative `offset` or `limit`; `Database` when the file
+    /// cannot be read; `Closed` after `shutdown`.
     pub async fn list_where(
         &self,
         selection: Selection,
-        offset: u64,
-        limit: u64,
+        offset: i64,
+        limit: i64,
     ) -> Result<Vec<Transfer>, FerryError> {
+        let offset = unsigned_long("offset", offset)?;
+        let limit = unsigned_long("limit", limit)?;
         let queue = self.inner.clone();
         runtime::run(async move {
             let transfers = queue.list_where(selection.into(), offset, limit).await?;
@@ -234,10 +240,10 @@ impl TransferQueue {
     /// # Errors
     ///
     /// `IllegalTransition` when the transfer's state does not allow it (it is unchanged);
-    /// `InvalidTransferId`, `NotFound`, `Database`, and `Closed` after `shutdown`.
-    pub async fn pause(&self, id: String) -> Result<(), FerryError> {
+    /// `NotFound`, `Database`, and `Closed` after `shutdown`.
+    pub async fn pause(&self, id: TransferId) -> Result<(), FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.pause(&parse_id(&id)?).await?) }).await
+        runtime::run(async move { Ok(queue.pause(&id).await?) }).await
     }
 
     /// Queues a paused transfer, or one waiting for credentials (after the user signed
@@ -246,10 +252,10 @@ impl TransferQueue {
     /// # Errors
     ///
     /// `IllegalTransition` when the transfer's state does not allow it (it is unchanged);
-    /// `InvalidTransferId`, `NotFound`, `Database`, and `Closed` after `shutdown`.
-    pub async fn resume(&self, id: String) -> Result<(), FerryError> {
+    /// `NotFound`, `Database`, and `Closed` after `shutdown`.
+    pub async fn resume(&self, id: TransferId) -> Result<(), FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.resume(&parse_id(&id)?).await?) }).await
+        runtime::run(async move { Ok(queue.resume(&id).await?) }).await
     }
 
     /// Cancels a transfer that has not finished, for good; a running attempt is stopped.
@@ -257,10 +263,10 @@ impl TransferQueue {
     /// # Errors
     ///
     /// `IllegalTransition` when the transfer's state does not allow it (it is unchanged);
-    /// `InvalidTransferId`, `NotFound`, `Database`, and `Closed` after `shutdown`.
-    pub async fn cancel(&self, id: String) -> Result<(), FerryError> {
+    /// `NotFound`, `Database`, and `Closed` after `shutdown`.
+    pub async fn cancel(&self, id: TransferId) -> Result<(), FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.cancel(&parse_id(&id)?).await?) }).await
+        runtime::run(async move { Ok(queue.cancel(&id).await?) }).await
     }
 
     /// Queues a failed transfer again, with a fresh attempt budget.
@@ -268,10 +274,10 @@ impl TransferQueue {
     /// # Errors
     ///
     /// `IllegalTransition` when the transfer's state does not allow it (it is unchanged);
-    /// `InvalidTransferId`, `NotFound`, `Database`, and `Closed` after `shutdown`.
-    pub async fn retry(&self, id: String) -> Result<(), FerryError> {
+    /// `NotFound`, `Database`, and `Closed` after `shutdown`.
+    pub async fn retry(&self, id: TransferId) -> Result<(), FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.retry(&parse_id(&id)?).await?) }).await
+        runtime::run(async move { Ok(queue.retry(&id).await?) }).await
     }
 
     /// Cancels every selected transfer that is queued, running, paused or waiting for
@@ -282,9 +288,9 @@ impl TransferQueue {
     ///
     /// `InvalidSelection` when a selected state is one the call never changes (nothing is
     /// changed); `Database`; `Closed` after `shutdown`.
-    pub async fn cancel_where(&self, selection: Selection) -> Result<u64, FerryError> {
+    pub async fn cancel_where(&self, selection: Selection) -> Result<i64, FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.cancel_where(selection.into()).await?) }).await
+        runtime::run(async move { Ok(long(queue.cancel_where(selection.into()).await?)) }).await
     }
 
     /// Queues every selected failed, paused or credential-waiting transfer again with a
@@ -295,9 +301,9 @@ impl TransferQueue {
     ///
     /// `InvalidSelection` when a selected state is one the call never changes (nothing is
     /// changed); `Database`; `Closed` after `shutdown`.
-    pub async fn retry_where(&self, selection: Selection) -> Result<u64, FerryError> {
+    pub async fn retry_where(&self, selection: Selection) -> Result<i64, FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.retry_where(selection.into()).await?) }).await
+        runtime::run(async move { Ok(long(queue.retry_where(selection.into()).await?)) }).await
     }
 
     /// Deletes the records of selected succeeded, failed or cancelled transfers last
@@ -312,10 +318,12 @@ impl TransferQueue {
         &self,
         selection: Selection,
         older_than: Duration,
-    ) -> Result<u64, FerryError> {
+    ) -> Result<i64, FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.purge_where(selection.into(), older_than).await?) })
-            .await
+        runtime::run(
+            async move { Ok(long(queue.purge_where(selection.into(), older_than).await?)) },
+        )
+        .await
     }
 
     /// Files and bytes done, failed and in all, the send rate and the time left: what a
@@ -324,7 +332,7 @@ impl TransferQueue {
     /// # Errors
     ///
     /// `Database` when the file cannot be read; `Closed` after `shutdown`.
-    pub async fn progress(&self) -> Result<Progress, FerryError> {
+    pub async fn progress(&self) -> Result<QueueProgress, FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move { Ok(queue.progress().await?.into()) }).await
     }
@@ -416,13 +424,16 @@ impl TransferQueue {
     ///
     /// # Errors
     ///
-    /// `Closed` after `shutdown`: the report is dropped.
+    /// `InvalidArgument` for a negative count; `Closed` after `shutdown`: the report is
+    /// dropped.
     pub fn platform_progress(
         &self,
         handoff_key: String,
-        bytes_sent: u64,
-        bytes_total: u64,
+        bytes_sent: i64,
+        bytes_total: i64,
     ) -> Result<(), FerryError> {
+        let bytes_sent = unsigned_long("bytesSent", bytes_sent)?;
+        let bytes_total = unsigned_long("bytesTotal", bytes_total)?;
         Ok(self
             .inner
             .platform_progress(&handoff_key, bytes_sent, bytes_total)?)
@@ -435,13 +446,16 @@ impl TransferQueue {
     ///
     /// # Errors
     ///
-    /// `Closed` after `shutdown`: keep the report and give it again after the next open.
+    /// `InvalidArgument` for a status that is no HTTP status code; `Closed` after
+    /// `shutdown`: keep the report and give it again after the next open.
     pub fn platform_finished(
         &self,
         handoff_key: String,
         outcome: PlatformOutcome,
     ) -> Result<(), FerryError> {
-        Ok(self.inner.platform_finished(&handoff_key, outcome.into())?)
+        Ok(self
+            .inner
+            .platform_finished(&handoff_key, outcome.into_core()?)?)
     }
 
     /// Delivers every event from now on to `observer` until the subscription is closed.
@@ -456,7 +470,7 @@ impl TransferQueue {
         integrations: ferry::Integrations,
     ) -> Result<Arc<Self>, FerryError> {
         logging::install_platform_default();
-        let config = config.to_core();
+        let config = config.to_core()?;
         runtime::run(async move {
             let inner = ferry::TransferQueue::open_with(config, integrations).await?;
             Ok(Arc::new(Self { inner }))

@@ -1,12 +1,16 @@
 //! Records and enums that cross the FFI, with their conversions to and from `ferry`.
 //!
-//! Ids and paths are strings; durations and instants use UniFFI's built-in `Duration`
-//! (`TimeInterval` / `java.time.Duration`) and `SystemTime` (`Date` / `java.time.Instant`).
+//! Ids are `UUID`s (`uuid.rs`), paths strings, integers signed (`numbers.rs`); durations
+//! and instants use UniFFI's built-in `Duration` (`TimeInterval` / `java.time.Duration`)
+//! and `SystemTime` (`Date` / `java.time.Instant`).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use ferry::TransferId;
+
 use crate::FerryError;
+use crate::numbers::{int, long, unsigned_int, unsigned_long};
 
 /// How a queue is configured. Build one with `default_queue_config(databasePath:)`.
 #[derive(Clone, Debug, uniffi::Record)]
@@ -17,10 +21,10 @@ pub struct QueueConfig {
     pub database_path: String,
     /// Requests in flight to one host, across every lane (default 4; at least 1).
     #[uniffi(default = 4)]
-    pub per_host_limit: u32,
+    pub per_host_limit: i32,
     /// Requests in flight overall, across every lane (default 8; at least 1).
     #[uniffi(default = 8)]
-    pub global_limit: u32,
+    pub global_limit: i32,
     /// No bytes moved for this long aborts and retries an attempt; also the connect
     /// timeout (default 30 s; at least 1 s).
     pub stall_timeout: Duration,
@@ -35,27 +39,28 @@ pub struct QueueConfig {
     /// Attempts before a transfer fails with `AttemptsExhausted` (default 25; at least 1).
     /// An attempt that moved a resumable upload forward starts the count over.
     #[uniffi(default = 25)]
-    pub max_attempts: u32,
+    pub max_attempts: i32,
     /// The header that carries the transfer id, so a server can refuse a second copy of
     /// an upload (default `Idempotency-Key`).
     #[uniffi(default = "Idempotency-Key")]
     pub idempotency_header: String,
-    /// Extra trusted certificates, PEM: a private CA's, or a self-signed server's own
-    /// (default none: the system's trust store only).
+    /// Extra trusted certificates, each PEM text: a private CA's, or a self-signed
+    /// server's own (default none: the system's trust store only).
     #[uniffi(default = [])]
-    pub extra_root_certificates_pem: Vec<String>,
-    /// Files at least this big go through their destination's resumable protocol.
+    pub extra_root_certificates: Vec<String>,
+    /// Files at least this big, in bytes, go through their destination's resumable
+    /// protocol.
     #[uniffi(default = 8388608)]
-    pub resumable_threshold: u64,
+    pub resumable_threshold: i64,
     /// Destinations (by URL prefix) that speak tus or the IETF resumable upload draft.
     #[uniffi(default = [])]
     pub resumable_destinations: Vec<ResumableDestination>,
     /// With a platform service, in the foreground, files at least this big go to the OS.
     #[uniffi(default = 8388608)]
-    pub large_file_threshold: u64,
-    /// Never more OS tasks outstanding than this.
+    pub large_file_threshold: i64,
+    /// Never more OS tasks outstanding than this (at least 1).
     #[uniffi(default = 6)]
-    pub max_platform_tasks: u32,
+    pub max_platform_tasks: i32,
     /// In the foreground, an OS task without progress for this long is taken back
     /// (default 60 s; at least 1 s).
     pub platform_stall_timeout: Duration,
@@ -78,7 +83,7 @@ pub struct QueueConfig {
     /// (default 64 KiB; 0 keeps status and headers only). A longer body is cut and marked
     /// `bodyTruncated`.
     #[uniffi(default = 65536)]
-    pub response_body_limit: u64,
+    pub response_body_limit: i64,
 }
 
 /// A destination that resumes big uploads: uploads whose URL starts with `url_prefix`
@@ -100,7 +105,7 @@ pub enum ResumableProtocol {
     Ietf {
         /// The `Upload-Draft-Interop-Version` to speak: 3 for a server that serves
         /// iOS 17's URLSession, up to 8 (the latest this build knows).
-        interop_version: u32,
+        interop_version: i32,
     },
 }
 
@@ -108,15 +113,19 @@ impl ResumableProtocol {
     fn from_core(protocol: ferry::ResumableProtocol) -> Self {
         match protocol {
             ferry::ResumableProtocol::Tus => Self::Tus,
-            ferry::ResumableProtocol::Ietf { interop_version } => Self::Ietf { interop_version },
+            ferry::ResumableProtocol::Ietf { interop_version } => Self::Ietf {
+                interop_version: int(interop_version),
+            },
         }
     }
 
-    fn to_core(self) -> ferry::ResumableProtocol {
-        match self {
+    fn to_core(self) -> Result<ferry::ResumableProtocol, FerryError> {
+        Ok(match self {
             Self::Tus => ferry::ResumableProtocol::Tus,
-            Self::Ietf { interop_version } => ferry::ResumableProtocol::Ietf { interop_version },
-        }
+            Self::Ietf { interop_version } => ferry::ResumableProtocol::Ietf {
+                interop_version: unsigned_int("interopVersion", interop_version)?,
+            },
+        })
     }
 }
 
@@ -137,10 +146,10 @@ impl QueueConfig {
             retry_base_delay: config.retry.base_delay,
             retry_max_delay: config.retry.max_delay,
             retry_max_server_delay: config.retry.max_server_delay,
-            max_attempts: config.retry.max_attempts,
+            max_attempts: int(config.retry.max_attempts),
             idempotency_header: config.idempotency_header.clone(),
-            extra_root_certificates_pem: config.extra_root_certificates_pem.clone(),
-            resumable_threshold: config.resumable.threshold,
+            extra_root_certificates: config.extra_root_certificates_pem.clone(),
+            resumable_threshold: long(config.resumable.threshold),
             resumable_destinations: config
                 .resumable
                 .destinations
@@ -150,56 +159,67 @@ impl QueueConfig {
                     protocol: ResumableProtocol::from_core(destination.protocol),
                 })
                 .collect(),
-            large_file_threshold: config.platform.large_file_threshold,
+            large_file_threshold: long(config.platform.large_file_threshold),
             max_platform_tasks: saturate(config.platform.max_platform_tasks),
             platform_stall_timeout: config.platform.platform_stall_timeout,
             queue_stall_after: config.platform.queue_stall_after,
             app_state: AppState::from_core(config.app_state),
             network: config.network.map(NetworkStatus::from_core),
-            response_body_limit: u64::try_from(config.response_body_limit).unwrap_or(u64::MAX),
+            response_body_limit: long(u64::try_from(config.response_body_limit).unwrap_or(u64::MAX)),
         }
     }
 
-    pub(crate) fn to_core(&self) -> ferry::QueueConfig {
+    /// The core's config.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidArgument` for a negative count or size (named as Swift and Kotlin spell it).
+    pub(crate) fn to_core(&self) -> Result<ferry::QueueConfig, FerryError> {
         let mut config = ferry::QueueConfig::new(&self.database_path);
         // Not clamped: a zero reaches `TransferQueue::open`, which refuses it with
         // `FerryError.InvalidConfig` saying what to use instead.
         config.limits = ferry::Limits {
-            per_host: self.per_host_limit as usize,
-            global: self.global_limit as usize,
+            per_host: unsigned_int("perHostLimit", self.per_host_limit)? as usize,
+            global: unsigned_int("globalLimit", self.global_limit)? as usize,
         };
         config.stall_timeout = self.stall_timeout;
         config.retry.base_delay = self.retry_base_delay;
         config.retry.max_delay = self.retry_max_delay;
         config.retry.max_server_delay = self.retry_max_server_delay;
-        config.retry.max_attempts = self.max_attempts;
+        config.retry.max_attempts = unsigned_int("maxAttempts", self.max_attempts)?;
         config.idempotency_header = self.idempotency_header.clone();
-        config.extra_root_certificates_pem = self.extra_root_certificates_pem.clone();
-        config.resumable.threshold = self.resumable_threshold;
+        config.extra_root_certificates_pem = self.extra_root_certificates.clone();
+        config.resumable.threshold = unsigned_long("resumableThreshold", self.resumable_threshold)?;
         config.resumable.destinations = self
             .resumable_destinations
             .iter()
-            .map(|destination| ferry::ResumableDestination {
-                url_prefix: destination.url_prefix.clone(),
-                protocol: destination.protocol.to_core(),
+            .map(|destination| {
+                Ok(ferry::ResumableDestination {
+                    url_prefix: destination.url_prefix.clone(),
+                    protocol: destination.protocol.to_core()?,
+                })
             })
-            .collect();
+            .collect::<Result<_, FerryError>>()?;
         config.platform = ferry::PlatformPolicy {
-            large_file_threshold: self.large_file_threshold,
-            max_platform_tasks: self.max_platform_tasks.max(1) as usize,
+            large_file_threshold: unsigned_long("largeFileThreshold", self.large_file_threshold)?,
+            max_platform_tasks: unsigned_int("maxPlatformTasks", self.max_platform_tasks)?.max(1)
+                as usize,
             platform_stall_timeout: self.platform_stall_timeout,
             queue_stall_after: self.queue_stall_after,
         };
         config.app_state = self.app_state.map_or(ferry::AppState::Unknown, Into::into);
         config.network = self.network.map(Into::into);
-        config.response_body_limit =
-            usize::try_from(self.response_body_limit).unwrap_or(usize::MAX);
-        config
+        config.response_body_limit = usize::try_from(unsigned_long(
+            "responseBodyLimit",
+            self.response_body_limit,
+        )?)
+        .unwrap_or(usize::MAX);
+        Ok(config)
     }
 }
 
-fn saturate(value: usize) -> u32 {
-    u32::try_from(value).unwrap_or(u32::MAX)
+fn saturate(value: usize) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
 }
 
 /// How the file is sent.
@@ -368,13 +388,14 @@ pub enum EnqueueResult {
     /// Queued (or already queued: a repeat returns the existing transfer).
     Queued {
         /// The transfer's id.
-        id: String,
+        id: TransferId,
     },
     /// Refused, with nothing queued for it: the file is missing or not a regular file,
     /// the URL or a header is invalid.
     Refused {
-        /// Why, and what to do, in words for a person.
-        reason: String,
+        /// Why: the error `enqueue` would have thrown for this upload (its fields say
+        /// which path, destination or header; its description what to do).
+        error: FerryError,
     },
 }
 
@@ -480,6 +501,20 @@ pub enum StateFilter {
     AuthRequired,
 }
 
+impl From<ferry::StateKind> for StateFilter {
+    fn from(kind: ferry::StateKind) -> Self {
+        match kind {
+            ferry::StateKind::Queued => Self::Queued,
+            ferry::StateKind::Running => Self::Running,
+            ferry::StateKind::Paused => Self::Paused,
+            ferry::StateKind::Succeeded => Self::Succeeded,
+            ferry::StateKind::Failed => Self::Failed,
+            ferry::StateKind::Cancelled => Self::Cancelled,
+            ferry::StateKind::AuthRequired => Self::AuthRequired,
+        }
+    }
+}
+
 impl From<StateFilter> for ferry::StateKind {
     fn from(filter: StateFilter) -> Self {
         match filter {
@@ -528,6 +563,9 @@ pub enum FailureKind {
     Certificate,
     /// The app had too many open files to open the source or a socket; retried later.
     TooManyOpenFiles,
+    /// A kind these bindings do not name (Ferry's kinds may grow): decide on `httpStatus`
+    /// and show `message`.
+    Other,
 }
 
 /// A failure: its kind, the HTTP status if the server answered, and a message.
@@ -536,7 +574,7 @@ pub struct TransferError {
     /// What kind of failure it was.
     pub kind: FailureKind,
     /// The server's HTTP status, when the failure is an answer from the server.
-    pub http_status: Option<u16>,
+    pub http_status: Option<i32>,
     /// The failure in words for a person (never a header value).
     pub message: String,
 }
@@ -558,28 +596,29 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::UploadTooLarge => FailureKind::UploadTooLarge,
                 ferry::FailureKind::Certificate => FailureKind::Certificate,
                 ferry::FailureKind::TooManyOpenFiles => FailureKind::TooManyOpenFiles,
+                _ => FailureKind::Other,
             },
-            http_status: error.http_status,
+            http_status: error.http_status.map(i32::from),
             message: error.message.clone(),
         }
     }
 }
 
-/// One transfer as stored.
+/// One transfer as stored. Swift: `Identifiable` by `id`.
 #[derive(Clone, Debug, uniffi::Record)]
 pub struct Transfer {
-    /// Its id (a UUID), also sent to the server as the idempotency key.
-    pub id: String,
+    /// Its id, also sent to the server as the idempotency key (in lowercase).
+    pub id: TransferId,
     /// What was enqueued, with the app's `metadata` and `group` as first enqueued.
     pub upload: Upload,
     /// Where it is in its life.
     pub state: TransferState,
     /// The file's size at enqueue, in bytes.
-    pub size: u64,
+    pub size: i64,
     /// Bytes the server confirmed or, while running, bytes sent so far.
-    pub bytes_sent: u64,
+    pub bytes_sent: i64,
     /// Attempts used up since the transfer last moved forward; at `maxAttempts` it fails.
-    pub attempts: u32,
+    pub attempts: i32,
     /// When a queued transfer may start next (after a backoff).
     pub next_attempt_at: SystemTime,
     /// The most recent failure, kept until the transfer succeeds.
@@ -593,12 +632,12 @@ pub struct Transfer {
 impl From<ferry::Transfer> for Transfer {
     fn from(transfer: ferry::Transfer) -> Self {
         Self {
-            id: transfer.id.to_string(),
+            id: transfer.id,
             upload: Upload::from_core(&transfer.upload),
             state: (&transfer.state).into(),
-            size: transfer.size,
-            bytes_sent: transfer.bytes_sent,
-            attempts: transfer.attempts,
+            size: long(transfer.size),
+            bytes_sent: long(transfer.bytes_sent),
+            attempts: int(transfer.attempts),
             next_attempt_at: transfer.next_attempt_at,
             last_error: transfer.last_error.as_ref().map(Into::into),
             created_at: transfer.created_at,
@@ -607,33 +646,34 @@ impl From<ferry::Transfer> for Transfer {
     }
 }
 
-/// Files and bytes done and total, rate and time left. Cancelled transfers do not count.
+/// The whole queue's progress: files and bytes done and total, rate and time left.
+/// Cancelled transfers do not count. (Not `Progress`, which is Foundation's.)
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
-pub struct Progress {
+pub struct QueueProgress {
     /// Transfers in every state but cancelled.
-    pub files_total: u64,
+    pub files_total: i64,
     /// Transfers that succeeded.
-    pub files_done: u64,
+    pub files_done: i64,
     /// Transfers that failed for good (until retried).
-    pub files_failed: u64,
+    pub files_failed: i64,
     /// The sum of the sizes of the `filesTotal` transfers, in bytes.
-    pub bytes_total: u64,
+    pub bytes_total: i64,
     /// Bytes of succeeded files, plus bytes sent so far by running attempts.
-    pub bytes_done: u64,
+    pub bytes_done: i64,
     /// Bytes per second over the last few seconds.
     pub bytes_per_second: f64,
     /// Time left for the remaining bytes at the current rate; none while nothing moves.
     pub eta: Option<Duration>,
 }
 
-impl From<ferry::Progress> for Progress {
+impl From<ferry::Progress> for QueueProgress {
     fn from(progress: ferry::Progress) -> Self {
         Self {
-            files_total: progress.files_total,
-            files_done: progress.files_done,
-            files_failed: progress.files_failed,
-            bytes_total: progress.bytes_total,
-            bytes_done: progress.bytes_done,
+            files_total: long(progress.files_total),
+            files_done: long(progress.files_done),
+            files_failed: long(progress.files_failed),
+            bytes_total: long(progress.bytes_total),
+            bytes_done: long(progress.bytes_done),
             bytes_per_second: progress.bytes_per_second,
             eta: progress.eta,
         }
@@ -657,7 +697,8 @@ impl AppState {
         match state {
             ferry::AppState::Foreground => Some(Self::Foreground),
             ferry::AppState::Background => Some(Self::Background),
-            ferry::AppState::Unknown => None,
+            // Unknown, or a state these bindings do not name: not told.
+            _ => None,
         }
     }
 }
@@ -705,10 +746,6 @@ impl From<NetworkStatus> for ferry::NetworkStatus {
     }
 }
 
-pub(crate) fn parse_id(text: &str) -> Result<ferry::TransferId, FerryError> {
-    ferry::TransferId::parse(text).map_err(FerryError::from)
-}
-
 /// One host with work queued or running, and why that work waits.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct HostStatus {
@@ -717,9 +754,9 @@ pub struct HostStatus {
     /// What its circuit breaker says.
     pub health: HostHealth,
     /// Transfers to this host waiting to run.
-    pub queued: u64,
+    pub queued: i64,
     /// Transfers to this host being sent now.
-    pub running: u64,
+    pub running: i64,
     /// When the next request to this host may go out; `nil`/`null` when nothing is queued.
     pub next_attempt_at: Option<SystemTime>,
     /// The most recent failure from this host.
@@ -734,7 +771,7 @@ pub enum HostHealth {
     /// Recent requests failed, but not enough in a row to stop sending.
     Failing {
         /// Failures in a row so far.
-        consecutive_failures: u32,
+        consecutive_failures: i32,
     },
     /// The host kept failing: nothing is sent until `until`, then one probe.
     Open {
@@ -754,13 +791,13 @@ impl From<ferry::HostStatus> for HostStatus {
                 ferry::HostHealth::Failing {
                     consecutive_failures,
                 } => HostHealth::Failing {
-                    consecutive_failures,
+                    consecutive_failures: int(consecutive_failures),
                 },
                 ferry::HostHealth::Open { until } => HostHealth::Open { until },
                 ferry::HostHealth::Probing => HostHealth::Probing,
             },
-            queued: status.queued,
-            running: status.running,
+            queued: long(status.queued),
+            running: long(status.running),
             next_attempt_at: status.next_attempt_at,
             last_error: status.last_error.as_ref().map(TransferError::from),
         }

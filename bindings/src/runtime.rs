@@ -36,17 +36,17 @@ where
     T: Send + 'static,
 {
     let runtime = RUNTIME.as_ref().map_err(|reason| FerryError::Internal {
-        message: format!("Ferry's runtime could not start: {reason}"),
+        description: format!("Ferry's runtime could not start: {reason}"),
     })?;
     match runtime.spawn(work).await {
         Ok(result) => result,
         Err(join_error) if join_error.is_panic() => Err(FerryError::Internal {
-            message: "a bug in Ferry interrupted this call (it panicked); the queue's stored \
+            description: "a bug in Ferry interrupted this call (it panicked); the queue's stored \
                       state is intact"
                 .into(),
         }),
         Err(_) => Err(FerryError::Internal {
-            message: "the call was cancelled because Ferry's runtime is shutting down".into(),
+            description: "the call was cancelled because Ferry's runtime is shutting down".into(),
         }),
     }
 }

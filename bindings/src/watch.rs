@@ -9,7 +9,9 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use crate::events::EventSubscription;
-use crate::records::{Transfer, parse_id};
+use ferry::TransferId;
+
+use crate::records::Transfer;
 use crate::{FerryError, TransferQueue, runtime};
 
 /// Implemented by the app to follow one transfer (Swift and Kotlin sugar implement it).
@@ -32,16 +34,16 @@ impl TransferQueue {
     ///
     /// # Errors
     ///
-    /// `InvalidTransferId` when `id` is not a UUID; `NotFound` when no transfer has it;
+    /// `NotFound` when no transfer has it;
     /// `Closed` after `shutdown`; `Database` when its record cannot be read.
     pub async fn watch(
         &self,
-        id: String,
+        id: TransferId,
         watcher: Arc<dyn TransferWatcher>,
     ) -> Result<Arc<EventSubscription>, FerryError> {
         let queue = self.inner.clone();
         runtime::run(async move {
-            let mut records = Box::pin(queue.watch(&parse_id(&id)?));
+            let mut records = Box::pin(queue.watch(&id));
             let first = records.next().await.ok_or(ferry::Error::Closed)??;
             watcher.on_record(first.into());
             let task = runtime::spawn(async move {

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Whether the app is visible to the user.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppState {
     /// Not told yet (the default until the app passes its state at open or calls

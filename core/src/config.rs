@@ -10,6 +10,9 @@ use crate::resumable::ResumableConfig;
 
 /// Limits on requests in flight. Counted in requests, never in connections: on HTTP/2 many
 /// requests share one connection and the OS's per-host connection limit does not apply.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `Limits { field: value, ..Limits::default() }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Requests in flight to one `host:port` at a time, both lanes counted (default 4).
@@ -29,6 +32,9 @@ impl Default for Limits {
 }
 
 /// How failed attempts are retried.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `RetryPolicy { field: value, ..RetryPolicy::default() }`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// The cap of the first backoff; it doubles with each attempt (full jitter below it).
@@ -56,6 +62,9 @@ impl Default for RetryPolicy {
 }
 
 /// The per-host circuit breaker.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `BreakerPolicy { field: value, ..BreakerPolicy::default() }`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BreakerPolicy {
     /// Consecutive failures to one host that open its breaker.
@@ -81,6 +90,7 @@ impl Default for BreakerPolicy {
 }
 
 /// Which HTTP versions the in-process client speaks.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HttpVersionPolicy {
     /// HTTP/2 when TLS negotiates it (ALPN), otherwise HTTP/1.1 with keep-alive.
@@ -93,6 +103,9 @@ pub enum HttpVersionPolicy {
 }
 
 /// Configuration of a transfer queue.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `QueueConfig { field: value, ..QueueConfig::new(path) }`.
 #[derive(Clone, Debug)]
 pub struct QueueConfig {
     /// The SQLite database that holds the queue. Created if missing.
@@ -176,6 +189,9 @@ impl BatchEndpoint {
 }
 
 /// How credentials from a [`crate::RequestAuthorizer`] are asked for and protected.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `AuthPolicy { field: value, ..AuthPolicy::default() }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuthPolicy {
     /// An authorizer that has not answered after this long fails the attempt, which is
@@ -217,6 +233,9 @@ impl Default for AuthPolicy {
 
 /// How Ferry uses the platform lane (the OS background-transfer service), when the app
 /// lends it one. See `scheduler` for the rules.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `PlatformPolicy { field: value, ..PlatformPolicy::default() }`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlatformPolicy {
     /// In the foreground, files at least this big go to the OS; smaller ones in-process.

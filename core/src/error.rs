@@ -13,6 +13,7 @@ use crate::TransferId;
 ///
 /// Its `Display` text is a whole sentence for a person: what went wrong and what to do.
 /// Match on the variant to act on it in code.
+#[non_exhaustive]
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// An enqueued source file does not exist (checked at enqueue). Nothing was queued
@@ -99,8 +100,8 @@ pub enum Error {
         id: TransferId,
         /// The call, in words: `pause`, `resume`, `cancel` or `retry`.
         action: &'static str,
-        /// The state it was in, as [`crate::StateKind::as_str`] names it.
-        state: &'static str,
+        /// The state it was in.
+        state: crate::StateKind,
     },
     /// The database could not be opened, read or written; see [`StoreError`].
     #[error(transparent)]
@@ -134,7 +135,7 @@ pub enum Error {
         /// The call, in words: `cancel`, `retry` or `purge`.
         action: &'static str,
         /// The state in the selection the call never changes.
-        state: &'static str,
+        state: crate::StateKind,
         /// The states the call acts on, comma-separated.
         acts_on: String,
     },
@@ -146,6 +147,7 @@ pub enum Error {
 }
 
 /// What a source turned out to be instead of a regular file whose size is its content.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NotAFile {
     /// A directory.
@@ -201,6 +203,7 @@ impl std::fmt::Display for NotAFile {
 ///
 /// Every variant but [`StoreError::Sqlite`] names the database's path, and its text says
 /// what to do. None of them loses what is already on disk: the file is left as it was.
+#[non_exhaustive]
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The file is not an SQLite database (it is damaged, or another program's file).
@@ -308,6 +311,7 @@ impl StoreError {
 }
 
 /// Why an attempt, or a whole transfer, failed. Stored with the transfer and sent in events.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FailureKind {
     /// The connection failed, was reset, or timed out while connecting.

@@ -18,6 +18,7 @@ use crate::{HostStatus, TransferError, TransferId};
 /// Every event about a state change is sent after that change is on disk, so a UI that
 /// shows it never shows something a crash could take back. Events of one transfer arrive
 /// in the order they happened.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum TransferEvent {
     /// An attempt began: the transfer is running, in-process or as an OS task.

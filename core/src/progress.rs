@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 /// How many transfers are in one state, and their files' bytes.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StateCount {
     /// The state counted.

@@ -46,12 +46,22 @@ pub struct Integrations {
 }
 
 /// A durable upload queue. See the crate documentation for the whole picture.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct TransferQueue {
     commands: mpsc::Sender<Command>,
     platform_reports: mpsc::UnboundedSender<PlatformReport>,
     /// Only the actor holds the sender itself: when it stops, every subscription ends.
     events: broadcast::WeakSender<TransferEvent>,
+}
+
+/// Which integrations are lent (the services themselves have no `Debug`).
+impl std::fmt::Debug for Integrations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Integrations")
+            .field("platform", &self.platform.is_some())
+            .field("authorizer", &self.authorizer.is_some())
+            .finish()
+    }
 }
 
 impl TransferQueue {

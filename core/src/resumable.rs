@@ -64,6 +64,9 @@ pub struct ResumableDestination {
 
 /// Resumable uploads for big files. By default no destination declares a protocol, and
 /// every upload is one plain request.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `ResumableConfig { field: value, ..ResumableConfig::default() }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResumableConfig {
     /// Files at or above this size use their destination's protocol.

@@ -15,6 +15,9 @@ use crate::state::StateKind;
 /// The prefix is compared literally, character by character: `%` and `_` are plain
 /// characters, not wildcards, and a percent-encoded name matches only as it is stored
 /// (`https://h/a%20b/` selects what was enqueued to `https://h/a%20b/...`).
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `Selection { field: value, ..Selection::default() }`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
     /// The states selected; empty for every state the call acts on.
@@ -65,7 +68,7 @@ impl Selection {
             if !acts_on.contains(&state) {
                 return Err(Error::InvalidSelection {
                     action: action.name(),
-                    state: state.as_str(),
+                    state,
                     acts_on: acts_on
                         .iter()
                         .map(|kind| kind.as_str())

@@ -109,6 +109,13 @@ impl StateKind {
     }
 }
 
+/// The stable name, as [`StateKind::as_str`] spells it.
+impl std::fmt::Display for StateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl TransferState {
     /// This state without its data.
     pub fn kind(&self) -> StateKind {

@@ -22,6 +22,7 @@ use crate::upload::SourceSnapshot;
 use crate::{TransferError, TransferId, TransferState, Upload};
 
 /// One transfer as the store holds it.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transfer {
     /// Its id, also sent to the server as the idempotency key.

@@ -53,6 +53,9 @@ impl UploadMethod {
 }
 
 /// Which networks a transfer may use. Both default to allowed.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `Constraints { field: value, ..Constraints::default() }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Constraints {
     /// May use an expensive network (cellular, a personal hotspot).
@@ -80,6 +83,9 @@ impl Default for Constraints {
 /// `headers`). They do not take part in recognising a repeated enqueue: enqueueing the same
 /// source, destination and method again returns the existing transfer with the metadata
 /// and group it was first enqueued with.
+///
+/// Not `#[non_exhaustive]`, so that it can be built with struct-update syntax; fields may
+/// be added in a minor version, so build it as `Upload { field: value, ..Upload::put(source, destination) }`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upload {
     /// The file to send. It must be a regular file when enqueued, and keep its size and

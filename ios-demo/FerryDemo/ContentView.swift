@@ -51,20 +51,20 @@ struct ContentView: View {
 }
 
 struct AggregateView: View {
-    let progress: Progress
+    let progress: QueueProgress
 
     var body: some View {
         VStack(alignment: .leading, spacing: 6) {
             ProgressView(value: Double(progress.bytesDone), total: Double(max(progress.bytesTotal, 1)))
             Text("\(progress.filesDone)/\(progress.filesTotal) files, \(progress.filesFailed) failed")
-            Text("\(bytes(progress.bytesDone)) of \(bytes(progress.bytesTotal)) at \(bytes(UInt64(progress.bytesPerSecond)))/s")
+            Text("\(bytes(progress.bytesDone)) of \(bytes(progress.bytesTotal)) at \(bytes(Int64(progress.bytesPerSecond)))/s")
             if let eta = progress.eta { Text("About \(Int(eta)) s left") }
         }
         .font(.callout)
     }
 
-    private func bytes(_ count: UInt64) -> String {
-        ByteCountFormatter.string(fromByteCount: Int64(clamping: count), countStyle: .file)
+    private func bytes(_ count: Int64) -> String {
+        ByteCountFormatter.string(fromByteCount: count, countStyle: .file)
     }
 }
 

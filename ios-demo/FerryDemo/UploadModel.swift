@@ -10,11 +10,11 @@ import SwiftUI
 @MainActor
 final class UploadModel: ObservableObject {
     struct FileRow: Identifiable {
-        let id: String
+        let id: UUID
         let name: String
         var state: String
-        var sent: UInt64
-        var total: UInt64
+        var sent: Int64
+        var total: Int64
     }
 
     /// Where uploads go: the demo server on the Mac (`cargo run -p ferry-testkit -- serve
@@ -24,7 +24,7 @@ final class UploadModel: ObservableObject {
     static let demoServer = "http://127.0.0.1:8787/"
 
     @Published private(set) var rows: [FileRow] = []
-    @Published private(set) var progress: Progress?
+    @Published private(set) var progress: QueueProgress?
     @Published private(set) var error: String?
 
     private var queue: TransferQueue?
@@ -81,9 +81,9 @@ final class UploadModel: ObservableObject {
         await enqueue(files)
     }
 
-    func pause(_ id: String) async { await run { try await $0.pause(id: id) } }
-    func resume(_ id: String) async { await run { try await $0.resume(id: id) } }
-    func cancel(_ id: String) async { await run { try await $0.cancel(id: id) } }
+    func pause(_ id: UUID) async { await run { try await $0.pause(id: id) } }
+    func resume(_ id: UUID) async { await run { try await $0.resume(id: id) } }
+    func cancel(_ id: UUID) async { await run { try await $0.cancel(id: id) } }
 
     func pauseAll() async {
         for row in rows where row.state == "queued" || row.state == "running" { await pause(row.id) }
@@ -111,7 +111,7 @@ final class UploadModel: ObservableObject {
 
     private func run(_ work: (TransferQueue) async throws -> Void) async {
         guard let queue else { return }
-        do { try await work(queue) } catch { self.error = "\(error)" }
+        do { try await work(queue) } catch { self.error = error.localizedDescription }
     }
 
     private func reload() async throws {
@@ -138,7 +138,7 @@ final class UploadModel: ObservableObject {
     }
 
     private func apply(_ event: TransferEvent) {
-        func update(_ id: String, _ change: (inout FileRow) -> Void) {
+        func update(_ id: UUID, _ change: (inout FileRow) -> Void) {
             if let index = rows.firstIndex(where: { $0.id == id }) { change(&rows[index]) }
         }
         switch event {

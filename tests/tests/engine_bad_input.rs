@@ -325,8 +325,7 @@ async fn a_damaged_database_gives_a_typed_error_and_a_fresh_path_works() {
     std::fs::write(&config.database_path, vec![0x5Au8; 16 * 1024]).expect("garbage");
     let error = TransferQueue::open(config.clone())
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert!(
         matches!(error, Error::Store(StoreError::NotADatabase { .. })),
         "{error}"
@@ -360,7 +359,7 @@ async fn a_database_damaged_after_its_header_gives_a_typed_error() {
         *byte = 0xC3;
     }
     std::fs::write(&config.database_path, bytes).expect("damage");
-    let error = TransferQueue::open(config).await.err().expect("must fail");
+    let error = TransferQueue::open(config).await.expect_err("must fail");
     assert!(
         matches!(
             error,

@@ -4,7 +4,8 @@
 //! (`uniffi::generate`), in library mode: the metadata is read from the cdylib
 //! itself, so no UDL and no separate `uniffi-bindgen` binary are needed, and the
 //! generator's version is the workspace's `uniffi`, the same one that
-//! `ferry-ffi` links. Never writes into the source tree unless told to.
+//! `ferry-ffi` links. Never writes into the source tree unless told to. The Kotlin output
+//! gets one fix, `kotlin_error_message.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +48,7 @@ pub fn generate(lib: &Path, out: &Path, language: Language, config: &Path) -> Re
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
 
+    let patch_kotlin = language == Language::Kotlin;
     let language = match language {
         Language::Swift => uniffi::TargetLanguage::Swift,
         Language::Kotlin => uniffi::TargetLanguage::Kotlin,
@@ -63,5 +65,12 @@ pub fn generate(lib: &Path, out: &Path, language: Language, config: &Path) -> Re
         metadata_no_deps: true,
     })
     .with_context(|| format!("generating bindings from {}", lib.display()))?;
+    if patch_kotlin {
+        let kotlin = out.join("dev").join("ferry").join("ferry_ffi.kt");
+        let source = std::fs::read_to_string(&kotlin)
+            .with_context(|| format!("reading the generated {}", kotlin.display()))?;
+        std::fs::write(&kotlin, crate::kotlin_error_message::patch(&source)?)
+            .with_context(|| format!("writing {}", kotlin.display()))?;
+    }
     Ok(())
 }

@@ -34,6 +34,7 @@ mod fuzz;
 mod import_cycles;
 mod kotlin;
 mod page_alignment;
+mod kotlin_error_message;
 mod power_cut;
 mod report;
 mod suite;

@@ -207,7 +207,7 @@ impl Engine {
             .map_err(|illegal| Error::IllegalTransition {
                 id: id.clone(),
                 action: illegal.action,
-                state: illegal.from.as_str(),
+                state: illegal.from,
             })?;
         let Some(effect) = effect else {
             return Ok(());

@@ -20,6 +20,7 @@ use std::time::SystemTime;
 use super::redact::{is_sensitive_builtin, redact_url, redacted_value};
 
 /// Why Ferry asks for credentials.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AuthReason {
     /// Before an attempt (or an OS handoff), with nothing known about earlier credentials.
@@ -114,6 +115,7 @@ impl fmt::Debug for Authorization {
 }
 
 /// The authorizer could not provide credentials.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthorizerError {
     /// The user must sign in: the transfer waits in `AuthRequired` until `resume`.

@@ -42,6 +42,7 @@ pub struct Handoff {
 }
 
 /// How an OS task ended.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlatformOutcome {
     /// The server answered. Ferry classifies the status like any other response.
@@ -70,6 +71,7 @@ pub enum PlatformOutcome {
 }
 
 /// Why an OS task ended without a response.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PlatformFailure {
     /// The user force-quit the app and the OS cancelled every task (iOS

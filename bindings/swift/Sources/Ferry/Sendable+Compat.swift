@@ -16,7 +16,7 @@ extension NetworkStatus: @unchecked Sendable {}
 extension PlatformError: @unchecked Sendable {}
 extension PlatformFailure: @unchecked Sendable {}
 extension PlatformOutcome: @unchecked Sendable {}
-extension Progress: @unchecked Sendable {}
+extension QueueProgress: @unchecked Sendable {}
 extension QueueConfig: @unchecked Sendable {}
 extension Selection: @unchecked Sendable {}
 extension StateFilter: @unchecked Sendable {}

@@ -214,7 +214,7 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
             return queue
         }) else { return }
         try? queue.platformProgress(
-            handoffKey: key, bytesSent: UInt64(clamping: sent), bytesTotal: UInt64(clamping: total))
+            handoffKey: key, bytesSent: max(sent, 0), bytesTotal: max(total, 0))
     }
 
     func finishEvents(of session: URLSession) {
@@ -235,14 +235,14 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
 
     /// Every key the core still runs on the platform, page by page (bounded).
     private static func platformKeysRunning(in queue: TransferQueue) async throws -> Set<String> {
-        let page: UInt64 = 500
+        let page: Int64 = 500
         var keys = Set<String>()
-        for number in 0..<UInt64(1000) {
+        for number in Int64(0)..<1000 {
             let transfers = try await queue.list(state: .running, offset: number * page, limit: page)
             for transfer in transfers {
                 if case .running(.platform(let key)) = transfer.state { keys.insert(key) }
             }
-            if UInt64(transfers.count) < page { break }
+            if Int64(transfers.count) < page { break }
         }
         return keys
     }

@@ -44,6 +44,6 @@ enum HandoffRequest {
     /// Task-level settings: the correlation key and the size hint the OS schedules by.
     static func configure(_ task: URLSessionTask, for handoff: Handoff) {
         task.taskDescription = handoff.key
-        task.countOfBytesClientExpectsToSend = Int64(clamping: handoff.expectedBytes)
+        task.countOfBytesClientExpectsToSend = handoff.expectedBytes
     }
 }

@@ -25,8 +25,9 @@ enum PlatformOutcomeMapping {
         guard let http = response as? HTTPURLResponse else {
             return .failed(kind: .other, message: "the task ended without an HTTP response")
         }
+        // Ferry takes any status that fits HTTP's 16 bits.
         return .response(
-            status: UInt16(clamping: http.statusCode), headers: headers(of: http),
+            status: Int32(min(max(http.statusCode, 0), 65_535)), headers: headers(of: http),
             body: body, bodyTruncated: bodyTruncated)
     }
 

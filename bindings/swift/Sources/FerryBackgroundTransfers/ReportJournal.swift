@@ -10,7 +10,7 @@ import Ferry
 struct QueuedReport: Codable, Equatable {
     let key: String
     /// The HTTP status, when the server answered.
-    let status: UInt16?
+    let status: Int32?
     /// Header name/value pairs of the response.
     let headers: [[String]]
     /// The response body's first bytes (base64 in the file); absent in journals written

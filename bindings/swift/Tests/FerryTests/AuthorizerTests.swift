@@ -63,7 +63,7 @@ final class AuthorizerTests: XCTestCase {
         let calls = authorizer.calls
         XCTAssertEqual(calls.count, 1)
         XCTAssertEqual(calls.first?.0.transferId, id)
-        XCTAssertEqual(calls.first?.0.size, UInt64(data.count))
+        XCTAssertEqual(calls.first?.0.size, Int64(data.count))
         XCTAssertEqual(calls.first?.0.method, "PUT")
         XCTAssertEqual(calls.first?.1, .first)
         let signedPath = "/\(prefix)signed-photo.bin"

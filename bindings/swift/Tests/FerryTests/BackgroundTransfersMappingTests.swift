@@ -95,7 +95,7 @@ final class BackgroundTransfersMappingTests: XCTestCase {
 
     private func handoff(body: String, url: String = "http://127.0.0.1:9/up/a.bin",
                          discretionary: Bool = false) -> Handoff {
-        Handoff(key: "t1.1", transferId: "t1", bodyPath: body, url: url, method: "POST",
+        Handoff(key: "t1.1", transferId: UUID(), bodyPath: body, url: url, method: "POST",
                 headers: [Header(name: "Idempotency-Key", value: "t1"),
                           Header(name: "Content-Type", value: "multipart/form-data; boundary=x")],
                 expectedBytes: 1234, allowExpensive: false, allowConstrained: false,

@@ -15,7 +15,7 @@ final class BackgroundTransfersServiceTests: XCTestCase {
     private var scratch: Scratch!
     private var base: String!
     /// Files at least this big are handed to the service.
-    private let threshold: UInt64 = 64 * 1024
+    private let threshold: Int64 = 64 * 1024
 
     override func setUpWithError() throws {
         LogCapture.install()
@@ -46,8 +46,8 @@ final class BackgroundTransfersServiceTests: XCTestCase {
     }
 
     /// The handoff key each transfer runs under, once all of them run on the platform.
-    private func platformKeys(_ queue: TransferQueue, _ ids: [String]) async throws -> [String: String] {
-        var keys: [String: String] = [:]
+    private func platformKeys(_ queue: TransferQueue, _ ids: [UUID]) async throws -> [UUID: String] {
+        var keys: [UUID: String] = [:]
         try await eventually("\(ids.count) transfers on the platform") {
             for id in ids {
                 if case .running(.platform(let key)) = try await queue.get(id: id).state { keys[id] = key }
@@ -57,8 +57,8 @@ final class BackgroundTransfersServiceTests: XCTestCase {
         return keys
     }
 
-    private func enqueueFiles(_ queue: TransferQueue, _ prefix: String, count: Int) async throws -> [(id: String, path: String, data: Data)] {
-        var files: [(String, String, Data)] = []
+    private func enqueueFiles(_ queue: TransferQueue, _ prefix: String, count: Int) async throws -> [(id: UUID, path: String, data: Data)] {
+        var files: [(UUID, String, Data)] = []
         for index in 0..<count {
             let name = "f\(index).bin"
             let (file, data) = try scratch.randomFile(name, count: Int(threshold))
@@ -139,7 +139,7 @@ final class BackgroundTransfersServiceTests: XCTestCase {
         XCTAssertGreaterThan(shim.progressReportsForwarded, 1, "didSendBodyData is forwarded as it happens")
         // The client hands the whole body to the loopback socket at once, so the bytes seen
         // are the body's; that the core saw them before the success proves the path.
-        XCTAssertTrue(sent.contains { $0 > 0 && $0 <= UInt64(size) },
+        XCTAssertTrue(sent.contains { $0 > 0 && $0 <= Int64(size) },
                       "progress from didSendBodyData reached the core before the success: \(sent)")
         let received = try await Testkit.received()
         XCTAssertEqual(received["/\(prefix)big.bin"]?.sha256, SHA256.hex(data))
@@ -247,7 +247,7 @@ final class BackgroundTransfersServiceTests: XCTestCase {
     /// replays the reports, after which every transfer has succeeded, each file was stored
     /// once, and the applied reports leave the journal.
     private func relaunchAndReplay(
-        _ files: [(id: String, path: String, data: Data)], _ keys: [String: String], since before: Testkit.Stats
+        _ files: [(id: UUID, path: String, data: Data)], _ keys: [UUID: String], since before: Testkit.Stats
     ) async throws {
         let relaunched = try service()
         XCTAssertEqual(try relaunched.outstanding(), keys.values.sorted(), "journaled reports count as outstanding")
@@ -280,7 +280,7 @@ final class BackgroundTransfersServiceTests: XCTestCase {
 
     /// Each file reached the server intact and exactly once: one request per file since
     /// `before`, none refused as a duplicate.
-    private func assertStoredOnce(_ files: [(id: String, path: String, data: Data)], since before: Testkit.Stats) async throws {
+    private func assertStoredOnce(_ files: [(id: UUID, path: String, data: Data)], since before: Testkit.Stats) async throws {
         let received = try await Testkit.received()
         for file in files {
             XCTAssertEqual(received[file.path]?.sha256, SHA256.hex(file.data), file.path)
@@ -295,7 +295,7 @@ final class BackgroundTransfersServiceTests: XCTestCase {
 /// Records the bytes of every progress event, per transfer.
 final class ProgressLog: TransferObserver, @unchecked Sendable {
     private let lock = NSLock()
-    private var sent: [String: [UInt64]] = [:]
+    private var sent: [UUID: [Int64]] = [:]
 
     func onEvent(event: TransferEvent) {
         guard case .progress(let id, let bytesSent, _) = event else { return }
@@ -306,7 +306,7 @@ final class ProgressLog: TransferObserver, @unchecked Sendable {
 
     func onEnd() {}
 
-    func progress(of id: String) -> [UInt64] {
+    func progress(of id: UUID) -> [Int64] {
         lock.lock()
         defer { lock.unlock() }
         return sent[id] ?? []

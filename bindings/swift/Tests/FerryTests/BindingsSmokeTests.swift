@@ -18,7 +18,7 @@ final class EventLog: TransferObserver, @unchecked Sendable {
 
     func onEnd() {}
 
-    func started(_ id: String) -> Bool {
+    func started(_ id: UUID) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         return events.contains { if case .started(id, _) = $0 { return true } else { return false } }
@@ -42,15 +42,44 @@ final class BindingsSmokeTests: XCTestCase {
         try await TransferQueue.open(config: defaultQueueConfig(databasePath: dir.appendingPathComponent("queue.db").path))
     }
 
-    func testMalformedIdIsATypedError() async throws {
+    /// Ids are Foundation `UUID`s, the same from every call; an unknown one is named in
+    /// the error, whose description is its `localizedDescription`.
+    func testIdsAreUUIDsAndAnUnknownOneIsNamedInTheError() async throws {
         let queue = try await openQueue()
+        try await queue.setNetwork(status: NetworkStatus(online: false))
+        let file = dir.appendingPathComponent("id.bin")
+        try Data(repeating: 1, count: 16).write(to: file)
+        let id: UUID = try await queue.enqueue(upload: .put(file, to: "http://127.0.0.1:9/id.bin"))
+        let transfer = try await queue.get(id: id)
+        XCTAssertEqual(transfer.id, id)
+        let listed: [Transfer] = try await queue.list(state: nil, offset: 0, limit: 10)
+        // `Transfer` is `Identifiable`: what SwiftUI's `ForEach` and `List` need.
+        XCTAssertEqual(listed.map(\.id), [id])
+        XCTAssertEqual(identifiers(listed), [id])
+
+        let unknown = UUID()
         do {
-            _ = try await queue.get(id: "not-a-transfer-id")
-            XCTFail("expected FerryError.InvalidTransferId")
-        } catch FerryError.InvalidTransferId(let message) {
-            XCTAssertFalse(message.isEmpty)
+            _ = try await queue.get(id: unknown)
+            XCTFail("expected FerryError.NotFound")
+        } catch let error as FerryError {
+            guard case .NotFound(let missing, let description) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(missing, unknown)
+            XCTAssertEqual(error.localizedDescription, description)
+            XCTAssertTrue(description.contains(unknown.uuidString.lowercased()), description)
         }
+        do {
+            _ = try await queue.list(state: nil, offset: -1, limit: 10)
+            XCTFail("expected FerryError.InvalidArgument")
+        } catch FerryError.InvalidArgument(let name, _) {
+            XCTAssertEqual(name, "offset")
+        }
+        try await queue.cancel(id: id)
         try await queue.shutdown()
+    }
+
+    /// Compiles only because `Transfer` is `Identifiable` with a `UUID` id.
+    private func identifiers<T: Identifiable>(_ items: [T]) -> [T.ID] where T.ID == UUID {
+        items.map(\.id)
     }
 
     func testObserverImplementedInSwiftHearsTheAttemptStart() async throws {

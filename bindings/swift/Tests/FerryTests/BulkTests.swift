@@ -31,12 +31,12 @@ final class BulkTests: XCTestCase {
         try await queue.setNetwork(status: NetworkStatus(online: false))
         let dropped = Testkit.uniquePrefix("bulk-dropped")
         let kept = Testkit.uniquePrefix("bulk-kept")
-        var droppedIds: [String] = []
+        var droppedIds: [UUID] = []
         for index in 0..<4 {
             let (file, _) = try scratch.randomFile("d\(index).bin", count: 1000)
             droppedIds.append(try await queue.enqueue(upload: .put(file, to: base + dropped + "d\(index).bin")))
         }
-        var keptIds: [String] = []
+        var keptIds: [UUID] = []
         for index in 0..<2 {
             let (file, _) = try scratch.randomFile("k\(index).bin", count: 1000)
             keptIds.append(try await queue.enqueue(upload: .put(file, to: base + kept + "k\(index).bin")))
@@ -45,8 +45,10 @@ final class BulkTests: XCTestCase {
         do {
             _ = try await queue.cancelWhere(selection: Selection(states: [.succeeded]))
             XCTFail("expected FerryError.InvalidSelection")
-        } catch FerryError.InvalidSelection(let message) {
-            XCTAssertTrue(message.contains("cannot cancel"), message)
+        } catch FerryError.InvalidSelection(let action, let state, let description) {
+            XCTAssertEqual(action, "cancel")
+            XCTAssertEqual(state, .succeeded)
+            XCTAssertTrue(description.contains("cannot cancel"), description)
         }
 
         let cancelled = try await queue.cancelWhere(selection: Selection(destinationPrefix: base + dropped))

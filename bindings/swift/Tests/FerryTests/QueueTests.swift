@@ -24,7 +24,7 @@ final class QueueTests: XCTestCase {
         try await TransferQueue.open(config: defaultQueueConfig(databasePath: scratch.databasePath))
     }
 
-    private func state(_ queue: TransferQueue, _ id: String) async throws -> TransferState {
+    private func state(_ queue: TransferQueue, _ id: UUID) async throws -> TransferState {
         try await queue.get(id: id).state
     }
 
@@ -50,10 +50,11 @@ final class QueueTests: XCTestCase {
             let received = try await Testkit.received()
             XCTAssertEqual(received["/\(prefix)sent.bin"]?.sha256, SHA256.hex(sentData))
             do {
-                _ = try await queue.awaitResult(id: "0192f0c2-3b4a-7c5d-8e6f-0123456789ab")
+                _ = try await queue.awaitResult(id: XCTUnwrap(UUID(uuidString: "0192f0c2-3b4a-7c5d-8e6f-0123456789ab")))
                 XCTFail("an unknown id has no result")
-            } catch FerryError.NotFound(let message) {
-                XCTAssertFalse(message.isEmpty)
+            } catch FerryError.NotFound(let id, let description) {
+                XCTAssertEqual(id.uuidString.lowercased(), "0192f0c2-3b4a-7c5d-8e6f-0123456789ab")
+                XCTAssertFalse(description.isEmpty)
             }
             try await queue.shutdown()
         }
@@ -192,18 +193,18 @@ final class QueueTests: XCTestCase {
         let events = queue.events()  // subscribed from here on
         let results = try await queue.enqueueMany(uploads: uploads)
         XCTAssertEqual(results.count, 200)
-        var ids = Set<String>()
+        var ids = Set<UUID>()
         for result in results {
             switch result {
             case .queued(let id): ids.insert(id)
-            case .refused(let reason): XCTFail("refused: \(reason)")
+            case .refused(let error): XCTFail("refused: \(error)")
             }
         }
         XCTAssertEqual(ids.count, 200)
 
         let expected = ids
         let (succeeded, lagged) = try await withTimeout(120, "200 Succeeded events") {
-            var succeeded = Set<String>()
+            var succeeded = Set<UUID>()
             var lagged = false
             for await event in events {
                 switch event {
@@ -228,7 +229,7 @@ final class QueueTests: XCTestCase {
         XCTAssertEqual(progress.filesTotal, 200)
         XCTAssertEqual(progress.filesDone, 200)
         XCTAssertEqual(progress.filesFailed, 0)
-        XCTAssertEqual(progress.bytesDone, UInt64(files.values.reduce(0) { $0 + $1.count }))
+        XCTAssertEqual(progress.bytesDone, Int64(files.values.reduce(0) { $0 + $1.count }))
 
         let received = try await Testkit.received()
         for (path, data) in files {
@@ -254,7 +255,7 @@ final class QueueTests: XCTestCase {
         let prefix = Testkit.uniquePrefix("control")
         try await queue.setAppState(state: .foreground)
         try await queue.setNetwork(status: NetworkStatus(online: false))
-        var ids: [String] = []
+        var ids: [UUID] = []
         for name in ["cancelled", "paused", "plain"] {
             let (url, _) = try scratch.randomFile(name, count: 2048)
             ids.append(try await queue.enqueue(upload: .put(url, to: base + prefix + name)))
@@ -337,16 +338,19 @@ final class QueueTests: XCTestCase {
         do {
             _ = try await queue.enqueue(upload: .put(missing, to: base + "never"))
             XCTFail("expected FerryError.SourceMissing")
-        } catch FerryError.SourceMissing(let message) {
-            XCTAssertFalse(message.isEmpty)
+        } catch FerryError.SourceMissing(let path, let description) {
+            // The fields say what a program acts on; the description is for a person.
+            XCTAssertEqual(path, missing.path)
+            XCTAssertTrue(description.contains("does not exist"), description)
         }
 
         let (file, _) = try scratch.randomFile("present.bin", count: 16)
         do {
             _ = try await queue.enqueue(upload: .put(file, to: "ftp://x"))
-            XCTFail("expected FerryError.InvalidUrl")
-        } catch FerryError.InvalidUrl(let message) {
-            XCTAssertFalse(message.isEmpty)
+            XCTFail("expected FerryError.InvalidDestination")
+        } catch FerryError.InvalidDestination(let destination, let description) {
+            XCTAssertTrue(destination.hasPrefix("ftp:"), destination)
+            XCTAssertFalse(description.isEmpty)
         }
 
         // In a batch, a bad item is refused on its own and the rest are queued.
@@ -356,7 +360,12 @@ final class QueueTests: XCTestCase {
             .put(file, to: base + Testkit.uniquePrefix("typed") + "ok"),
         ])
         XCTAssertEqual(results.count, 2)
-        if case .refused(let reason) = results[0] { XCTAssertFalse(reason.isEmpty) } else { XCTFail("\(results[0])") }
+        // The same typed error `enqueue` throws, not a string.
+        if case .refused(.SourceMissing(let path, _)) = results[0] {
+            XCTAssertEqual(path, missing.path)
+        } else {
+            XCTFail("\(results[0])")
+        }
         if case .queued = results[1] {} else { XCTFail("\(results[1])") }
 
         let all = try await queue.list(state: nil, offset: 0, limit: 10)
@@ -374,7 +383,7 @@ final class QueueTests: XCTestCase {
         let prefix = Testkit.uniquePrefix("reopen")
         let first = try await openQueue()
         try await first.setNetwork(status: NetworkStatus(online: false))
-        var ids: [String] = []
+        var ids: [UUID] = []
         for name in ["a", "b", "c"] {
             let (url, _) = try scratch.randomFile(name, count: 1500)
             ids.append(try await first.enqueue(upload: .put(url, to: base + prefix + name)))
@@ -420,7 +429,7 @@ final class QueueTests: XCTestCase {
         }
         let batch = uploads
         let ids = try await withTimeout(120, "50 concurrent enqueue/get/progress") {
-            try await withThrowingTaskGroup(of: String.self) { group in
+            try await withThrowingTaskGroup(of: UUID.self) { group in
                 for upload in batch {
                     group.addTask {
                         let id = try await queue.enqueue(upload: upload)
@@ -430,7 +439,7 @@ final class QueueTests: XCTestCase {
                         return id
                     }
                 }
-                var ids = Set<String>()
+                var ids = Set<UUID>()
                 for try await id in group { ids.insert(id) }
                 return ids
             }

@@ -28,7 +28,7 @@ final class RecordingPlatform: PlatformTransferService, @unchecked Sendable {
     private var handoffsStarted: [Handoff] = []
     private var cancelledKeys: [String] = []
     private var outstandingAsked = 0
-    private var reports: [(key: String, status: UInt16)] = []
+    private var reports: [(key: String, status: Int32)] = []
 
     init(_ behaviour: Behaviour, outstanding: [String] = []) {
         self.behaviour = behaviour
@@ -79,7 +79,7 @@ final class RecordingPlatform: PlatformTransferService, @unchecked Sendable {
     var handoffs: [Handoff] { locked { handoffsStarted } }
     var cancelled: [String] { locked { cancelledKeys } }
     var outstandingCalls: Int { locked { outstandingAsked } }
-    var finishedReports: [(key: String, status: UInt16)] { locked { reports } }
+    var finishedReports: [(key: String, status: Int32)] { locked { reports } }
 
     /// Waits (bounded) until `count` handoffs were started.
     func waitForHandoffs(_ count: Int, seconds: Double = 20) async throws -> [Handoff] {
@@ -135,7 +135,7 @@ final class RecordingPlatform: PlatformTransferService, @unchecked Sendable {
                     return Header(name: name, value: "\(value)")
                 }
                 continuation.resume(returning: .response(
-                    status: UInt16(http.statusCode), headers: headers, body: data ?? Data(), bodyTruncated: false))
+                    status: Int32(http.statusCode), headers: headers, body: data ?? Data(), bodyTruncated: false))
             }.resume()
         }
     }

@@ -49,7 +49,7 @@ class AuthorizerTest {
             assertEquals(1, authorizer.calls.size)
             val (request, reason) = authorizer.calls.first()
             assertEquals(id, request.transferId)
-            assertEquals(20_000uL, request.size)
+            assertEquals(20_000L, request.size)
             assertEquals("PUT", request.method)
             assertEquals(AuthReason.FIRST, reason)
             val received = Testkit.received()

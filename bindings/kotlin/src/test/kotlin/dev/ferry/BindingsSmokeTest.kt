@@ -5,6 +5,7 @@ package dev.ferry
 
 import java.nio.file.Files
 import java.nio.file.Path
+import java.util.UUID
 import java.util.concurrent.CopyOnWriteArrayList
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
@@ -26,7 +27,7 @@ class EventLog : TransferObserver {
 
     override fun onEnd() {}
 
-    fun started(id: String) = events.any { it is TransferEvent.Started && it.id == id }
+    fun started(id: java.util.UUID) = events.any { it is TransferEvent.Started && it.id == id }
 }
 
 class BindingsSmokeTest {
@@ -37,12 +38,33 @@ class BindingsSmokeTest {
         TransferQueue.open(defaultQueueConfig(dir.resolve("queue.db").toString()))
 
     @Test
-    fun malformedIdIsATypedError() = runBlocking {
+    fun idsAreJavaUuidsAndAnUnknownOneIsNamedInTheError() = runBlocking {
         val queue = openQueue()
-        val error = assertThrows<FerryException.InvalidTransferId> {
-            runBlocking { queue.get("not-a-transfer-id") }
+        val file = dir.resolve("id.bin")
+        Files.write(file, ByteArray(16) { 1 })
+        queue.setNetwork(OFFLINE)
+        val id: UUID = queue.enqueue(Upload(file.toString(), "http://127.0.0.1:9/id.bin", UploadMethod.Put))
+        // Ferry's ids are UUID v7; the same id comes back from every call, as a UUID.
+        assertEquals(7, id.version())
+        val transfer = queue.get(id)
+        assertEquals(id, transfer.id)
+        assertEquals(listOf(id), queue.list(null, 0L, 10L).map { it.id })
+        val unknown = UUID.randomUUID()
+        val error = assertThrows<FerryException.NotFound> { runBlocking { queue.get(unknown) } }
+        assertEquals(unknown, error.id)
+        assertEquals(error.description, error.message)
+        assertTrue(error.message!!.contains(unknown.toString()), error.message)
+        queue.cancel(id)
+        queue.shutdown()
+    }
+
+    @Test
+    fun aNegativeCountIsATypedErrorNamingTheArgument() = runBlocking {
+        val queue = openQueue()
+        val error = assertThrows<FerryException.InvalidArgument> {
+            runBlocking { queue.list(null, -1L, 10L) }
         }
-        assertTrue(error.message!!.isNotEmpty())
+        assertEquals("offset", error.name)
         queue.shutdown()
     }
 
@@ -60,7 +82,7 @@ class BindingsSmokeTest {
             true
         }
         assertNotNull(heard, "no Started event for $id within 10 s")
-        assertEquals(1uL, queue.progress().filesTotal)
+        assertEquals(1L, queue.progress().filesTotal)
         subscription.close()
         queue.cancel(id)
         queue.shutdown()

@@ -36,14 +36,16 @@ class BulkTest {
                 runBlocking { queue.cancelWhere(Selection(states = listOf(StateFilter.SUCCEEDED))) }
             }
             assertTrue(refused.message!!.contains("cannot cancel"), refused.message)
+            assertEquals("cancel", refused.action)
+            assertEquals(StateFilter.SUCCEEDED, refused.state)
 
             val cancelled = queue.cancelWhere(Selection(destinationPrefix = Testkit.url("$dropped/")))
-            assertEquals(4uL, cancelled)
+            assertEquals(4L, cancelled)
             for (id in droppedIds) assertEquals(TransferState.Cancelled, queue.get(id).state)
             for (id in keptIds) assertEquals(TransferState.Queued, queue.get(id).state)
 
             queue.pause(keptIds[0])
-            assertEquals(1uL, queue.retryWhere(Selection(states = listOf(StateFilter.PAUSED))))
+            assertEquals(1L, queue.retryWhere(Selection(states = listOf(StateFilter.PAUSED))))
             assertEquals(TransferState.Queued, queue.get(keptIds[0]).state)
 
             queue.setNetwork(ONLINE)
@@ -51,13 +53,13 @@ class BulkTest {
             for (id in keptIds) assertEquals(TransferState.Succeeded, queue.get(id).state)
 
             // Everything finished just now: younger than an hour, so nothing is purged.
-            assertEquals(0uL, queue.purgeWhere(Selection(), Duration.ofHours(1)))
+            assertEquals(0L, queue.purgeWhere(Selection(), Duration.ofHours(1)))
             assertEquals(
-                4uL,
+                4L,
                 queue.purgeWhere(Selection(states = listOf(StateFilter.CANCELLED)), Duration.ZERO),
             )
-            assertEquals(2uL, queue.purgeWhere(Selection(), Duration.ZERO))
-            assertEquals(0uL, queue.progress().filesTotal)
+            assertEquals(2L, queue.purgeWhere(Selection(), Duration.ZERO))
+            assertEquals(0L, queue.progress().filesTotal)
             assertThrows<FerryException.NotFound> { runBlocking { queue.get(droppedIds[0]) } }
             queue.shutdown()
             queue.close()

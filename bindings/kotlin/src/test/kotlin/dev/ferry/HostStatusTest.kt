@@ -34,7 +34,7 @@ class HostStatusTest {
                 }
             }
             val status = seen ?: fail("hostStatus() never listed $host")
-            assertEquals(1uL, status.queued + status.running)
+            assertEquals(1L, status.queued + status.running)
             val error = status.lastError ?: fail("no failure recorded for $host")
             assertEquals(FailureKind.NETWORK, error.kind)
             assertTrue(error.message.contains("could not connect"), error.message)

@@ -22,11 +22,11 @@ class PlatformLaneTest {
     lateinit var dir: Path
 
     /** A foreground app's queue: the app says so as it opens it. */
-    private fun config(threshold: ULong) =
+    private fun config(threshold: Long) =
         defaultQueueConfig(dir.resolve("queue.db").toString())
             .copy(largeFileThreshold = threshold, appState = AppState.FOREGROUND)
 
-    private suspend fun open(platform: RecordingPlatform, threshold: ULong): TransferQueue =
+    private suspend fun open(platform: RecordingPlatform, threshold: Long): TransferQueue =
         TransferQueue.openWithPlatform(config(threshold), platform).also { platform.attach(it) }
 
     private fun assertStoredOnce(path: String, sha256: String) {
@@ -41,7 +41,7 @@ class PlatformLaneTest {
         withTimeout(GUARD_MS) {
             val prefix = Testkit.uniquePrefix("background")
             val platform = RecordingPlatform(RecordingPlatform.Behaviour.HOLD)
-            val config = config(ULong.MAX_VALUE).copy(appState = AppState.BACKGROUND)
+            val config = config(Long.MAX_VALUE).copy(appState = AppState.BACKGROUND)
             val queue = TransferQueue.openWithPlatform(config, platform).also { platform.attach(it) }
             val (small, _) = randomFile(dir, "small.bin", 4096)
             val id = queue.enqueue(put(small, "$prefix/small.bin"))
@@ -101,8 +101,8 @@ class PlatformLaneTest {
     @Test
     fun queueConfigCarriesThePlatformPolicy() {
         val config = defaultQueueConfig(dir.resolve("x.db").toString())
-        assertEquals(8uL * 1024uL * 1024uL, config.largeFileThreshold)
-        assertEquals(6u, config.maxPlatformTasks)
+        assertEquals(8L * 1024L * 1024L, config.largeFileThreshold)
+        assertEquals(6, config.maxPlatformTasks)
         assertTrue(config.platformStallTimeout > java.time.Duration.ZERO)
         assertTrue(config.queueStallAfter > java.time.Duration.ZERO)
         // A server's Retry-After is honoured for at most 15 minutes.
@@ -114,7 +114,7 @@ class PlatformLaneTest {
         withTimeout(GUARD_MS) {
             val prefix = Testkit.uniquePrefix("platform")
             val platform = RecordingPlatform(RecordingPlatform.Behaviour.UPLOAD)
-            val queue = open(platform, THRESHOLD.toULong())
+            val queue = open(platform, THRESHOLD.toLong())
             assertTrue(platform.outstandingCalls >= 1, "outstanding() is asked at open")
             val (big, bigSha) = randomFile(dir, "big.bin", THRESHOLD)
             val (small, smallSha) = randomFile(dir, "small.bin", 4096)
@@ -127,12 +127,12 @@ class PlatformLaneTest {
             assertEquals(1, platform.handoffs.size, "only the large file goes to the platform")
             val handoff = platform.handoffs.single()
             assertEquals(bigId, handoff.transferId)
-            assertEquals(THRESHOLD.toULong(), handoff.expectedBytes)
+            assertEquals(THRESHOLD.toLong(), handoff.expectedBytes)
             assertEquals("PUT", handoff.method)
             assertEquals(Testkit.url("$prefix/big.bin"), handoff.url)
             assertTrue(handoff.key.isNotEmpty())
             assertEquals(
-                bigId,
+                bigId.toString(),
                 handoff.headers.firstOrNull { it.name.equals("Idempotency-Key", ignoreCase = true) }?.value,
                 "the handoff carries the transfer's idempotency key",
             )
@@ -157,7 +157,7 @@ class PlatformLaneTest {
             // The OS lost the task: nothing outstanding. Out of the threshold's reach, the
             // transfer then runs in-process.
             val forgetful = RecordingPlatform(RecordingPlatform.Behaviour.HOLD, outstandingKeys = emptyList())
-            val queue = open(forgetful, ULong.MAX_VALUE)
+            val queue = open(forgetful, Long.MAX_VALUE)
             assertTrue(forgetful.outstandingCalls >= 1, "outstanding() is asked at open")
             queue.awaitIdle(id)
             assertEquals(TransferState.Succeeded, queue.get(id).state)
@@ -176,7 +176,7 @@ class PlatformLaneTest {
             val (id, handoff) = leaveAHandoffRunning(file, "$prefix/kept.bin")
 
             val survivor = RecordingPlatform(RecordingPlatform.Behaviour.HOLD, outstandingKeys = listOf(handoff.key))
-            val queue = open(survivor, ULong.MAX_VALUE)
+            val queue = open(survivor, Long.MAX_VALUE)
             assertTrue(survivor.outstandingCalls >= 1)
             assertEquals(TransferState.Running(Lane.Platform(handoff.key)), queue.get(id).state)
 
@@ -205,7 +205,7 @@ class PlatformLaneTest {
             // open: Ferry keeps the record on the platform, and in the foreground takes the
             // task back once it has made no progress for platformStallTimeout.
             val broken = RecordingPlatform(RecordingPlatform.Behaviour.THROW_ON_OUTSTANDING)
-            val config = config(ULong.MAX_VALUE).copy(platformStallTimeout = java.time.Duration.ofSeconds(1))
+            val config = config(Long.MAX_VALUE).copy(platformStallTimeout = java.time.Duration.ofSeconds(1))
             val queue = TransferQueue.openWithPlatform(config, broken).also { broken.attach(it) }
             assertTrue(broken.outstandingCalls >= 1)
             assertEquals(TransferState.Running(Lane.Platform(handoff.key)), queue.get(id).state)
@@ -230,7 +230,7 @@ class PlatformLaneTest {
             val prefix = Testkit.uniquePrefix("refused")
             val refusing = RecordingPlatform(RecordingPlatform.Behaviour.REFUSE)
             // Backoff is full-jitter, so a retry may come at once: assert on the error only.
-            val config = config(THRESHOLD.toULong())
+            val config = config(THRESHOLD.toLong())
             val queue = TransferQueue.openWithPlatform(config, refusing).also { refusing.attach(it) }
             val (file, _) = randomFile(dir, "refused.bin", THRESHOLD)
             val id = queue.enqueue(put(file, "$prefix/refused.bin"))
@@ -257,9 +257,9 @@ class PlatformLaneTest {
      * Opens a queue whose service holds every handoff, enqueues [file], waits for its
      * handoff and shuts the queue down with the transfer still on the platform.
      */
-    private suspend fun leaveAHandoffRunning(file: Path, path: String): Pair<String, Handoff> {
+    private suspend fun leaveAHandoffRunning(file: Path, path: String): Pair<java.util.UUID, Handoff> {
         val holder = RecordingPlatform(RecordingPlatform.Behaviour.HOLD)
-        val queue = open(holder, THRESHOLD.toULong())
+        val queue = open(holder, THRESHOLD.toLong())
         val id = queue.enqueue(put(file, path))
         val handoff = holder.awaitHandoffs(1).single()
         assertEquals(id, handoff.transferId)

@@ -94,7 +94,7 @@ class QueueTest {
             assertEquals(TransferState.Succeeded, done.state)
             assertStored("$prefix/sent.bin", sentSha, Testkit.received())
             assertThrows<FerryException.NotFound> {
-                runBlocking { queue.awaitResult("0192f0c2-3b4a-7c5d-8e6f-0123456789ab") }
+                runBlocking { queue.awaitResult(java.util.UUID.fromString("0192f0c2-3b4a-7c5d-8e6f-0123456789ab")) }
             }
             queue.shutdown()
             queue.close()
@@ -195,7 +195,7 @@ class QueueTest {
             }
 
             queue.setNetwork(ONLINE)
-            val succeeded = mutableSetOf<String>()
+            val succeeded = mutableSetOf<java.util.UUID>()
             for (event in early) if (event is TransferEvent.Succeeded) succeeded += event.id
             while (succeeded.size < 200) {
                 when (val event = events.receive()) {
@@ -210,16 +210,16 @@ class QueueTest {
             queue.waitIdle()
 
             val progress = queue.progress()
-            assertEquals(200uL, progress.filesTotal)
-            assertEquals(200uL, progress.filesDone)
-            assertEquals(0uL, progress.filesFailed)
-            assertEquals(files.sumOf { (p, _) -> p.toFile().length() }.toULong(), progress.bytesDone)
+            assertEquals(200L, progress.filesTotal)
+            assertEquals(200L, progress.filesDone)
+            assertEquals(0L, progress.filesFailed)
+            assertEquals(files.sumOf { (p, _) -> p.toFile().length() }.toLong(), progress.bytesDone)
 
             val received = Testkit.received()
             files.forEachIndexed { i, (_, sha) -> assertStored("$prefix/f$i.bin", sha, received) }
             assertEquals(
                 200,
-                queue.list(StateFilter.SUCCEEDED, 0uL, 1000uL).size,
+                queue.list(StateFilter.SUCCEEDED, 0L, 1000L).size,
                 "list(Succeeded) holds every transfer",
             )
             queue.shutdown()
@@ -248,7 +248,10 @@ class QueueTest {
             assertEquals(TransferState.Cancelled, queue.get(cancelled).state)
             assertEquals(TransferState.Paused, queue.get(paused).state)
             // Cancelled is final.
-            assertThrows<FerryException.IllegalTransition> { runBlocking { queue.resume(cancelled) } }
+            val illegal = assertThrows<FerryException.IllegalTransition> { runBlocking { queue.resume(cancelled) } }
+            assertEquals(cancelled, illegal.id)
+            assertEquals("resume", illegal.action)
+            assertEquals(StateFilter.CANCELLED, illegal.state)
 
             queue.setNetwork(ONLINE)
             queue.awaitIdle(plain, paused, cancelled)
@@ -278,22 +281,28 @@ class QueueTest {
         val e1 = assertThrows<FerryException.SourceMissing> {
             runBlocking { queue.enqueue(put(missing, "/kt-never/missing")) }
         }
-        assertTrue(e1.message!!.isNotEmpty())
+        // The fields say what a program acts on; `message` is the sentence for a person.
+        assertEquals(missing.toString(), e1.path)
+        assertEquals(e1.description, e1.message)
+        assertTrue(e1.message!!.contains("does not exist"), e1.message)
         val (file, _) = randomFile(dir, "ok.bin")
-        assertThrows<FerryException.InvalidUrl> {
+        val e2 = assertThrows<FerryException.InvalidDestination> {
             runBlocking { queue.enqueue(Upload(file.toString(), "ftp://x", UploadMethod.Put)) }
         }
+        assertTrue(e2.destination.startsWith("ftp:"), e2.destination)
         // In a batch the bad item is refused on its own; the good one is queued.
         queue.setNetwork(OFFLINE)
         val results = queue.enqueueMany(
             listOf(Upload(file.toString(), "ftp://x", UploadMethod.Put), put(file, "/kt-never/ok")),
         )
-        assertInstanceOf(EnqueueResult.Refused::class.java, results[0])
+        val refused = assertInstanceOf(EnqueueResult.Refused::class.java, results[0])
+        // The same typed error `enqueue` throws, not a string.
+        assertInstanceOf(FerryException.InvalidDestination::class.java, refused.error)
         val id = assertInstanceOf(EnqueueResult.Queued::class.java, results[1]).id
         queue.cancel(id)
-        assertThrows<FerryException.NotFound> {
-            runBlocking { queue.get(java.util.UUID.randomUUID().toString()) }
-        }
+        val unknown = java.util.UUID.randomUUID()
+        val notFound = assertThrows<FerryException.NotFound> { runBlocking { queue.get(unknown) } }
+        assertEquals(unknown, notFound.id)
         queue.shutdown()
         queue.close()
     }
@@ -314,13 +323,13 @@ class QueueTest {
             val cancelled = first.enqueue(put(c, "$prefix/c"))
             first.pause(paused)
             first.cancel(cancelled)
-            val before = first.list(null, 0uL, 100uL)
+            val before = first.list(null, 0L, 100L)
             first.shutdown()
             assertThrows<FerryException.Closed> { runBlocking { first.progress() } }
             first.close()
 
             val second = openQueue()
-            val after = second.list(null, 0uL, 100uL)
+            val after = second.list(null, 0L, 100L)
             assertEquals(before.map { it.id }, after.map { it.id }, "same ids, same order")
             assertEquals(listOf(done, paused, cancelled), after.map { it.id })
             assertEquals(
@@ -328,7 +337,7 @@ class QueueTest {
                 after.map { it.state },
             )
             assertEquals(before.map { it.upload }, after.map { it.upload })
-            assertEquals(listOf(paused), second.list(StateFilter.PAUSED, 0uL, 100uL).map { it.id })
+            assertEquals(listOf(paused), second.list(StateFilter.PAUSED, 0L, 100L).map { it.id })
             assertStored("$prefix/a", shaA, Testkit.received())
             second.shutdown()
             second.close()
@@ -347,9 +356,9 @@ class QueueTest {
                         val id = queue.enqueue(put(path, "$prefix/c$i"))
                         val transfer = queue.get(id)
                         assertEquals(id, transfer.id)
-                        assertEquals(path.toFile().length().toULong(), transfer.size)
-                        assertTrue(queue.progress().filesTotal >= 1uL)
-                        queue.list(null, 0uL, 10uL)
+                        assertEquals(path.toFile().length().toLong(), transfer.size)
+                        assertTrue(queue.progress().filesTotal >= 1L)
+                        queue.list(null, 0L, 10L)
                         id
                     }
                 }.awaitAll()
@@ -362,7 +371,7 @@ class QueueTest {
             assertEquals(TransferState.Succeeded, queue.get(id).state)
             assertStored("$prefix/c$i", files[i].second, received)
         }
-        assertEquals(50uL, queue.progress().filesDone)
+        assertEquals(50L, queue.progress().filesDone)
         queue.shutdown()
         queue.close()
     }
@@ -385,10 +394,10 @@ class QueueTest {
                 queue.awaitIdle(id)
                 val failed = queue.get(id)
                 assertEquals(TransferState.Failed, failed.state)
-                assertEquals(404.toUShort(), failed.lastError?.httpStatus)
+                assertEquals(404, failed.lastError?.httpStatus)
                 assertEquals(FailureKind.HTTP_STATUS, failed.lastError?.kind)
                 assertFalse(Testkit.received().containsKey(path), "a 404 stores nothing")
-                assertEquals(1uL, queue.progress().filesFailed)
+                assertEquals(1L, queue.progress().filesFailed)
 
                 queue.retry(id)
                 queue.awaitIdle(id)

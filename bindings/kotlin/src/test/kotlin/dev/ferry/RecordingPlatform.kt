@@ -112,7 +112,7 @@ class RecordingPlatform(
             return try {
                 val response = http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray())
                 PlatformOutcome.Response(
-                    response.statusCode().toUShort(),
+                    response.statusCode(),
                     response.headers().map().flatMap { (name, values) -> values.map { Header(name, it) } },
                     response.body(),
                     false,

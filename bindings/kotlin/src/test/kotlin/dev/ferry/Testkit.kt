@@ -95,7 +95,7 @@ val ONLINE = NetworkStatus(online = true)
  * [TransferQueue.waitIdle] with a hang guard: if the queue is not idle within [timeoutMs],
  * fails with the state, attempts and last error of [ids] instead of a bare timeout.
  */
-suspend fun TransferQueue.awaitIdle(vararg ids: String, timeoutMs: Long = 30_000) {
+suspend fun TransferQueue.awaitIdle(vararg ids: java.util.UUID, timeoutMs: Long = 30_000) {
     val idle = kotlinx.coroutines.withTimeoutOrNull(timeoutMs) { waitIdle(); true }
     if (idle == null) {
         val states = StringBuilder()

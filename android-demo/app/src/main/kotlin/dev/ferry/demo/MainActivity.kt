@@ -27,7 +27,7 @@ import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
-import dev.ferry.Progress
+import dev.ferry.QueueProgress
 
 class MainActivity : ComponentActivity() {
     private val model: UploadViewModel by viewModels()
@@ -79,12 +79,12 @@ fun DemoScreen(model: UploadViewModel) {
 }
 
 @Composable
-fun Aggregate(progress: Progress) {
+fun Aggregate(progress: QueueProgress) {
     val total = progress.bytesTotal.toLong().coerceAtLeast(1)
     Column {
         LinearProgressIndicator(progress = { progress.bytesDone.toLong().toFloat() / total }, modifier = Modifier.fillMaxWidth())
         Text("${progress.filesDone}/${progress.filesTotal} files, ${progress.filesFailed} failed")
-        Text("${progress.bytesDone / 1_048_576uL} of ${progress.bytesTotal / 1_048_576uL} MiB at ${(progress.bytesPerSecond / 1_048_576).toInt()} MiB/s")
+        Text("${progress.bytesDone / 1_048_576L} of ${progress.bytesTotal / 1_048_576L} MiB at ${(progress.bytesPerSecond / 1_048_576).toInt()} MiB/s")
         progress.eta?.let { Text("About ${it.seconds} s left") }
     }
 }

@@ -8,7 +8,7 @@ import android.net.Uri
 import androidx.lifecycle.AndroidViewModel
 import androidx.lifecycle.viewModelScope
 import dev.ferry.EnqueueResult
-import dev.ferry.Progress
+import dev.ferry.QueueProgress
 import dev.ferry.TransferEvent
 import dev.ferry.TransferState
 import dev.ferry.Upload
@@ -25,7 +25,7 @@ import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 
-data class FileRow(val id: String, val name: String, val state: String, val sent: Long, val total: Long)
+data class FileRow(val id: UUID, val name: String, val state: String, val sent: Long, val total: Long)
 
 class UploadViewModel(application: Application) : AndroidViewModel(application) {
     companion object {
@@ -36,8 +36,8 @@ class UploadViewModel(application: Application) : AndroidViewModel(application) 
     private val app = application as DemoApplication
     private val _rows = MutableStateFlow<List<FileRow>>(emptyList())
     val rows: StateFlow<List<FileRow>> = _rows
-    private val _progress = MutableStateFlow<Progress?>(null)
-    val progress: StateFlow<Progress?> = _progress
+    private val _progress = MutableStateFlow<QueueProgress?>(null)
+    val progress: StateFlow<QueueProgress?> = _progress
     val useDemoServer = MutableStateFlow(true)
     val serverUrl = MutableStateFlow("https://uploads.example.com/ferry/")
     val error = MutableStateFlow<String?>(null)
@@ -72,9 +72,9 @@ class UploadViewModel(application: Application) : AndroidViewModel(application) 
         enqueue(files)
     }
 
-    fun pause(id: String) = control { it.pause(id) }
-    fun resume(id: String) = control { it.resume(id) }
-    fun cancel(id: String) = control { it.cancel(id) }
+    fun pause(id: UUID) = control { it.pause(id) }
+    fun resume(id: UUID) = control { it.resume(id) }
+    fun cancel(id: UUID) = control { it.cancel(id) }
 
     private fun control(action: suspend (dev.ferry.TransferQueue) -> Unit) = viewModelScope.launch {
         runCatching { action(app.queue.await()) }.onFailure { error.value = it.message }
@@ -84,24 +84,24 @@ class UploadViewModel(application: Application) : AndroidViewModel(application) 
         val base = if (useDemoServer.value) DEMO_SERVER else serverUrl.value
         val uploads = files.map { Upload(it.path, base + it.name, UploadMethod.Put) }
         runCatching { app.queue.await().enqueueMany(uploads) }
-            .onSuccess { results -> results.filterIsInstance<EnqueueResult.Refused>().firstOrNull()?.let { error.value = it.reason } }
+            .onSuccess { results -> results.filterIsInstance<EnqueueResult.Refused>().firstOrNull()?.let { error.value = it.error.message } }
             .onFailure { error.value = it.message }
         reload()
     }
 
     private suspend fun reload() {
-        val transfers = app.queue.await().list(null, 0uL, 10_000uL)
+        val transfers = app.queue.await().list(null, 0L, 10_000L)
         _rows.value = transfers.map {
-            FileRow(it.id, File(it.upload.sourcePath).name, describe(it.state), it.bytesSent.toLong(), it.size.toLong())
+            FileRow(it.id, File(it.upload.sourcePath).name, describe(it.state), it.bytesSent, it.size)
         }
     }
 
     private fun apply(event: TransferEvent) {
-        fun set(id: String, change: (FileRow) -> FileRow) =
+        fun set(id: UUID, change: (FileRow) -> FileRow) =
             _rows.update { rows -> rows.map { if (it.id == id) change(it) else it } }
         when (event) {
             is TransferEvent.Started -> set(event.id) { it.copy(state = "running") }
-            is TransferEvent.Progress -> set(event.id) { it.copy(sent = event.bytesSent.toLong(), total = event.bytesTotal.toLong()) }
+            is TransferEvent.Progress -> set(event.id) { it.copy(sent = event.bytesSent, total = event.bytesTotal) }
             is TransferEvent.Succeeded -> set(event.id) { it.copy(state = "succeeded", sent = it.total) }
             is TransferEvent.Failed -> set(event.id) { it.copy(state = "failed") }
             is TransferEvent.AuthRequired -> set(event.id) { it.copy(state = "needs sign-in") }

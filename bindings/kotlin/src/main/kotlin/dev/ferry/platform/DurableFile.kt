@@ -16,6 +16,7 @@ import java.io.FileOutputStream
 import java.io.IOException
 import java.nio.file.Files
 import java.nio.file.StandardCopyOption
+import java.util.UUID
 
 /** A stored file could not be read or written; the message says what to do. */
 class PlatformStoreException(message: String, cause: Throwable? = null) : IOException(message, cause)
@@ -78,7 +79,7 @@ internal object DurableFile {
             is PlatformOutcome.Response -> {
                 // Tag 2: with the body (tag 0, without, is still read).
                 out.writeByte(2)
-                out.writeInt(outcome.status.toInt())
+                out.writeInt(outcome.status)
                 writeHeaders(out, outcome.headers)
                 out.writeInt(outcome.body.size)
                 out.write(outcome.body)
@@ -93,9 +94,9 @@ internal object DurableFile {
     }
 
     fun readOutcome(input: DataInputStream): PlatformOutcome = when (val tag = input.readByte().toInt()) {
-        0 -> PlatformOutcome.Response(input.readInt().toUShort(), readHeaders(input), ByteArray(0), false)
+        0 -> PlatformOutcome.Response(input.readInt(), readHeaders(input), ByteArray(0), false)
         2 -> {
-            val status = input.readInt().toUShort()
+            val status = input.readInt()
             val headers = readHeaders(input)
             val size = input.readInt()
             if (size < 0 || size > 64 * 1024 * 1024) throw IOException("implausible body size $size")
@@ -114,29 +115,39 @@ internal object DurableFile {
 
     fun writeHandoff(out: DataOutputStream, handoff: Handoff) {
         out.writeUTF(handoff.key)
-        out.writeUTF(handoff.transferId)
+        out.writeUTF(handoff.transferId.toString())
         out.writeUTF(handoff.bodyPath)
         out.writeUTF(handoff.url)
         out.writeUTF(handoff.method)
         writeHeaders(out, handoff.headers)
-        out.writeLong(handoff.expectedBytes.toLong())
+        out.writeLong(handoff.expectedBytes)
         out.writeBoolean(handoff.allowExpensive)
         out.writeBoolean(handoff.allowConstrained)
         out.writeBoolean(handoff.discretionary)
-        out.writeInt(handoff.ietfInteropVersion?.toInt() ?: -1)
+        out.writeInt(handoff.ietfInteropVersion ?: -1)
+    }
+
+    /** A stored transfer id; one that is not a UUID is a damaged file, like a bad magic. */
+    private fun readTransferId(input: DataInputStream): UUID {
+        val text = input.readUTF()
+        return try {
+            UUID.fromString(text)
+        } catch (e: IllegalArgumentException) {
+            throw IOException("a stored transfer id is not a UUID", e)
+        }
     }
 
     fun readHandoff(input: DataInputStream): Handoff = Handoff(
         key = input.readUTF(),
-        transferId = input.readUTF(),
+        transferId = readTransferId(input),
         bodyPath = input.readUTF(),
         url = input.readUTF(),
         method = input.readUTF(),
         headers = readHeaders(input),
-        expectedBytes = input.readLong().toULong(),
+        expectedBytes = input.readLong(),
         allowExpensive = input.readBoolean(),
         allowConstrained = input.readBoolean(),
         discretionary = input.readBoolean(),
-        ietfInteropVersion = input.readInt().takeIf { it >= 0 }?.toUInt(),
+        ietfInteropVersion = input.readInt().takeIf { it >= 0 },
     )
 }

@@ -13,7 +13,7 @@ import dev.ferry.Lane
 /** Where reports go: the queue, behind an interface so the relay is testable alone. */
 interface ReportSink {
     /** Throws when the queue is closed. */
-    fun platformProgress(handoffKey: String, bytesSent: ULong, bytesTotal: ULong)
+    fun platformProgress(handoffKey: String, bytesSent: Long, bytesTotal: Long)
 
     /** Throws when the queue is closed. */
     fun platformFinished(handoffKey: String, outcome: PlatformOutcome)
@@ -24,7 +24,7 @@ interface ReportSink {
 
 /** [ReportSink] over a real queue. */
 class QueueReportSink(private val queue: TransferQueue) : ReportSink {
-    override fun platformProgress(handoffKey: String, bytesSent: ULong, bytesTotal: ULong) =
+    override fun platformProgress(handoffKey: String, bytesSent: Long, bytesTotal: Long) =
         queue.platformProgress(handoffKey, bytesSent, bytesTotal)
 
     override fun platformFinished(handoffKey: String, outcome: PlatformOutcome) =
@@ -32,14 +32,14 @@ class QueueReportSink(private val queue: TransferQueue) : ReportSink {
 
     override suspend fun runningPlatformKeys(): Set<String> {
         val keys = HashSet<String>()
-        val page = 500uL
-        for (number in 0uL until 1000uL) {
+        val page = 500L
+        for (number in 0L until 1000L) {
             val transfers = queue.list(StateFilter.RUNNING, number * page, page)
             for (transfer in transfers) {
                 val lane = (transfer.state as? TransferState.Running)?.lane
                 if (lane is Lane.Platform) keys += lane.handoffKey
             }
-            if (transfers.size.toULong() < page) break
+            if (transfers.size.toLong() < page) break
         }
         return keys
     }
@@ -85,7 +85,7 @@ class ReportRelay(private val journal: ReportJournal) {
 
     fun progress(key: String, bytesSent: Long, bytesTotal: Long) {
         val sink = synchronized(lock) { sink } ?: return
-        runCatching { sink.platformProgress(key, bytesSent.coerceAtLeast(0).toULong(), bytesTotal.coerceAtLeast(0).toULong()) }
+        runCatching { sink.platformProgress(key, bytesSent.coerceAtLeast(0), bytesTotal.coerceAtLeast(0)) }
     }
 
     /** Journals the final report for `key`, then delivers it if a queue is attached. */

@@ -45,7 +45,7 @@ object UploadOutcomes {
         body: ByteArray = ByteArray(0),
         bodyTruncated: Boolean = false,
     ): PlatformOutcome =
-        PlatformOutcome.Response(status.coerceIn(0, UShort.MAX_VALUE.toInt()).toUShort(), headers, body, bodyTruncated)
+        PlatformOutcome.Response(status.coerceIn(0, 65_535), headers, body, bodyTruncated)
 
     /**
      * The worker or job was stopped before the upload ended. The user's stop becomes

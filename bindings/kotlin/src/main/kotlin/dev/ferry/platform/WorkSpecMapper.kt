@@ -64,7 +64,7 @@ object WorkSpecMapper {
         tags = setOf(TAG, KEY_TAG_PREFIX + handoff.key),
         network = network(handoff),
         runner = runner(context),
-        estimatedUploadBytes = handoff.expectedBytes.toLongClamped(),
+        estimatedUploadBytes = handoff.expectedBytes,
         jobId = jobId(handoff.key),
     )
 
@@ -95,6 +95,4 @@ object WorkSpecMapper {
 
     /** Non-negative and stable for a key; collisions only matter between live jobs. */
     fun jobId(handoffKey: String): Int = handoffKey.hashCode() and Int.MAX_VALUE
-
-    private fun ULong.toLongClamped(): Long = if (this > Long.MAX_VALUE.toULong()) Long.MAX_VALUE else toLong()
 }

@@ -88,7 +88,7 @@ class HttpUploaderAndReplayTest {
         val (file, sha) = randomFile(dir, "a.bin", 300_000)
         val sent = mutableListOf<Long>()
         val outcome = HttpUploader(chunkBytes = 16 * 1024).upload(
-            handoff(body = file.toString(), url = Testkit.url(path), bytes = 300_000uL),
+            handoff(body = file.toString(), url = Testkit.url(path), bytes = 300_000L),
             { bytes, total -> sent += bytes; assertEquals(300_000L, total) },
         )
         val response = outcome as PlatformOutcome.Response
@@ -127,7 +127,7 @@ class HttpUploaderAndReplayTest {
     fun uploadsFinishedWhileClosedAreAppliedAtOpenWithoutReupload() = runBlocking {
         withTimeout(120_000) {
             val prefix = Testkit.uniquePrefix("relay-closed")
-            val config = defaultQueueConfig(dir.resolve("queue.db").toString()).copy(largeFileThreshold = THRESHOLD.toULong(), appState = AppState.FOREGROUND)
+            val config = defaultQueueConfig(dir.resolve("queue.db").toString()).copy(largeFileThreshold = THRESHOLD.toLong(), appState = AppState.FOREGROUND)
             val requestsBefore = requests()
             val duplicatesBefore = duplicatesRefused()
             val gate = CountDownLatch(1)
@@ -180,7 +180,7 @@ class HttpUploaderAndReplayTest {
         }
     }
 
-    private suspend fun platformKey(queue: TransferQueue, id: String): String {
+    private suspend fun platformKey(queue: TransferQueue, id: java.util.UUID): String {
         repeat(1500) {
             val lane = (queue.get(id).state as? TransferState.Running)?.lane
             if (lane is Lane.Platform) return lane.handoffKey

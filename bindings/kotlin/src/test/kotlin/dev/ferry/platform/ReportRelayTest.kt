@@ -20,9 +20,9 @@ import org.junit.jupiter.api.io.TempDir
 /** A queue stand-in: records what it is told; `running` is what the core still runs. */
 class FakeSink(var running: Set<String> = emptySet(), var closed: Boolean = false) : ReportSink {
     val finished = mutableListOf<Pair<String, PlatformOutcome>>()
-    val progress = mutableListOf<Triple<String, ULong, ULong>>()
+    val progress = mutableListOf<Triple<String, Long, Long>>()
 
-    override fun platformProgress(handoffKey: String, bytesSent: ULong, bytesTotal: ULong) {
+    override fun platformProgress(handoffKey: String, bytesSent: Long, bytesTotal: Long) {
         check(!closed) { "closed" }
         progress += Triple(handoffKey, bytesSent, bytesTotal)
     }
@@ -39,7 +39,7 @@ class ReportRelayTest {
     @TempDir
     lateinit var dir: Path
 
-    private val ok = PlatformOutcome.Response(201u, listOf(Header("ETag", "\"x\"")), "{\"id\":7}".toByteArray(), true)
+    private val ok = PlatformOutcome.Response(201, listOf(Header("ETag", "\"x\"")), "{\"id\":7}".toByteArray(), true)
     private val quit = PlatformOutcome.Failed(PlatformFailure.CANCELLED_BY_USER, "stopped by the user")
 
     private fun journalFile() = dir.resolve("reports/journal.bin").toFile()
@@ -68,7 +68,7 @@ class ReportRelayTest {
     @Test
     fun handoffStoreRoundTripsEveryField() {
         val store = HandoffStore(dir.resolve("handoffs").toFile())
-        val original = handoff(key = "id/with:odd.1", expensive = false, bytes = 42uL)
+        val original = handoff(key = "id/with:odd.1", expensive = false, bytes = 42L)
         store.save(original)
         assertEquals(original, HandoffStore(dir.resolve("handoffs").toFile()).load(original.key))
         assertEquals(listOf(original.key), store.keys())
@@ -106,7 +106,7 @@ class ReportRelayTest {
         relay.attach(sink)
         relay.progress("b.1", 50, 100)
         relay.finished("b.1", quit)
-        assertEquals(listOf(Triple("b.1", 50uL, 100uL)), sink.progress)
+        assertEquals(listOf(Triple("b.1", 50L, 100L)), sink.progress)
         assertEquals(listOf("b.1" to quit), sink.finished)
         assertEquals(listOf("b.1"), ReportJournal(journalFile()).keys, "durable before the core has applied it")
     }

@@ -23,10 +23,11 @@ fun handoff(
     url: String = "https://example.com/u/a.bin",
     expensive: Boolean = true,
     constrained: Boolean = true,
-    bytes: ULong = 5_000_000uL,
+    bytes: Long = 5_000_000L,
+    transferId: java.util.UUID = java.util.UUID.nameUUIDFromBytes(key.substringBefore('.').toByteArray()),
 ) = Handoff(
-    key = key, transferId = key.substringBefore('.'), bodyPath = body, url = url, method = "PUT",
-    headers = listOf(Header("Idempotency-Key", key.substringBefore('.'))),
+    key = key, transferId = transferId, bodyPath = body, url = url, method = "PUT",
+    headers = listOf(Header("Idempotency-Key", transferId.toString())),
     expectedBytes = bytes, allowExpensive = expensive, allowConstrained = constrained, discretionary = false,
     ietfInteropVersion = null,
 )
@@ -60,9 +61,9 @@ class WorkSpecMapperTest {
 
     @Test
     fun sizeHintAndJobIdComeFromTheHandoff() {
-        val spec = WorkSpecMapper.map(handoff(bytes = 123_456uL), foreground14)
+        val spec = WorkSpecMapper.map(handoff(bytes = 123_456L), foreground14)
         assertEquals(123_456L, spec.estimatedUploadBytes)
-        assertEquals(Long.MAX_VALUE, WorkSpecMapper.map(handoff(bytes = ULong.MAX_VALUE), foreground14).estimatedUploadBytes)
+        assertEquals(Long.MAX_VALUE, WorkSpecMapper.map(handoff(bytes = Long.MAX_VALUE), foreground14).estimatedUploadBytes)
         assertEquals(spec.jobId, WorkSpecMapper.jobId("t1.1"), "stable for a key")
         assertTrue(WorkSpecMapper.jobId("\u0000weird key") >= 0)
     }
@@ -72,7 +73,7 @@ class UploadOutcomesTest {
     @Test
     fun aResponseKeepsItsStatusAndHeaders() {
         val outcome = UploadOutcomes.response(503, listOf(Header("Retry-After", "7")))
-        assertEquals(shown(PlatformOutcome.Response(503u, listOf(Header("Retry-After", "7")), ByteArray(0), false)), shown(outcome))
+        assertEquals(shown(PlatformOutcome.Response(503, listOf(Header("Retry-After", "7")), ByteArray(0), false)), shown(outcome))
     }
 
     @Test
