@@ -29,8 +29,8 @@ mod platform;
 mod queue;
 mod records;
 mod runtime;
-mod watch;
 mod uuid;
+mod watch;
 
 pub use authorizer::{AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo};
 pub use error::FerryError;

@@ -419,6 +419,8 @@ mod tests {
             let outcome = PlatformOutcome::Response {
                 status,
                 headers: Vec::new(),
+                body: Vec::new(),
+                body_truncated: false,
             };
             assert!(
                 matches!(

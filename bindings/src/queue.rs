@@ -167,8 +167,7 @@ impl TransferQueue {
     /// `Closed` after `shutdown`.
     pub async fn response(&self, id: TransferId) -> Result<Option<ServerResponse>, FerryError> {
         let queue = self.inner.clone();
-        runtime::run(async move { Ok(queue.response(&id).await?.map(ServerResponse::from)) })
-            .await
+        runtime::run(async move { Ok(queue.response(&id).await?.map(ServerResponse::from)) }).await
     }
 
     /// Waits until the transfer is final (succeeded, failed or cancelled) and returns it.

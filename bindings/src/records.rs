@@ -165,7 +165,9 @@ impl QueueConfig {
             queue_stall_after: config.platform.queue_stall_after,
             app_state: AppState::from_core(config.app_state),
             network: config.network.map(NetworkStatus::from_core),
-            response_body_limit: long(u64::try_from(config.response_body_limit).unwrap_or(u64::MAX)),
+            response_body_limit: long(
+                u64::try_from(config.response_body_limit).unwrap_or(u64::MAX),
+            ),
         }
     }
 

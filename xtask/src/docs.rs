@@ -1,5 +1,5 @@
 //! The documentation check, one suite of `cargo xtask test` and `cargo xtask doc` alone:
-//! `cargo doc --no-deps -p ferry -p ferry-ffi` with `RUSTDOCFLAGS="-D warnings"`.
+//! `cargo doc --no-deps -p ferry-transfers -p ferry-ffi` with `RUSTDOCFLAGS="-D warnings"`.
 //!
 //! Both crates set `#![warn(missing_docs)]`, so an undocumented public item fails it, as
 //! does a broken intra-doc link or one from a public item into a private module (the docs
@@ -14,7 +14,7 @@ use crate::report::{Counts, Report};
 use crate::util;
 
 /// The crates whose public documentation is checked.
-const DOCUMENTED: [&str; 2] = ["ferry", "ferry-ffi"];
+const DOCUMENTED: [&str; 2] = ["ferry-transfers", "ferry-ffi"];
 
 /// Runs rustdoc on the documented crates, warnings denied; one passed if it succeeded.
 pub fn check() -> Result<Report> {

@@ -69,13 +69,21 @@ pub fn suite() -> Result<Report> {
     })
 }
 
-/// `cargo run -p ferry --example NAME -- ARGS`, echoing its output: true if it exited
+/// `cargo run -p ferry-transfers --example NAME -- ARGS`, echoing its output: true if it exited
 /// successfully and its last line was `last_line`.
 fn run_example(example: &str, args: &[String], last_line: &str) -> Result<bool> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args(["run", "-q", "-p", "ferry", "--example", example, "--"])
-        .args(args)
-        .current_dir(util::workspace_root());
+    cmd.args([
+        "run",
+        "-q",
+        "-p",
+        "ferry-transfers",
+        "--example",
+        example,
+        "--",
+    ])
+    .args(args)
+    .current_dir(util::workspace_root());
     eprintln!("$ {}", util::show(&cmd));
     // Examples are short: their output is shown once they end.
     let output = cmd

@@ -33,8 +33,8 @@ mod ffi_size;
 mod fuzz;
 mod import_cycles;
 mod kotlin;
-mod page_alignment;
 mod kotlin_error_message;
+mod page_alignment;
 mod power_cut;
 mod report;
 mod suite;
@@ -128,7 +128,7 @@ enum Cmd {
     },
     /// Only the fuzz suite of `test`: every fuzz target for a few seconds on its seeds.
     Fuzz,
-    /// Only the documentation check of `test`: `cargo doc --no-deps -p ferry -p ferry-ffi`
+    /// Only the documentation check of `test`: `cargo doc --no-deps -p ferry-transfers -p ferry-ffi`
     /// with `RUSTDOCFLAGS="-D warnings"` (a public item without docs, a broken link, or a
     /// link from public docs into a private module fails it).
     Doc,

@@ -17,6 +17,7 @@ extension PlatformError: @unchecked Sendable {}
 extension PlatformFailure: @unchecked Sendable {}
 extension PlatformOutcome: @unchecked Sendable {}
 extension QueueProgress: @unchecked Sendable {}
+extension ServerResponse: @unchecked Sendable {}
 extension QueueConfig: @unchecked Sendable {}
 extension Selection: @unchecked Sendable {}
 extension StateFilter: @unchecked Sendable {}

@@ -54,7 +54,7 @@ extension TransferQueue {
     /// `enqueue` and the first iteration is lost. The stream throws `FerryError` when `id` is
     /// not a transfer's, and finishes when the queue shuts down. Cancelling the iterating
     /// task, or dropping the stream, unsubscribes.
-    public func watch(id: String) -> AsyncThrowingStream<Transfer, Error> {
+    public func watch(id: UUID) -> AsyncThrowingStream<Transfer, Error> {
         AsyncThrowingStream { continuation in
             let lifetime = WatchLifetime()
             let starting = Task {
@@ -100,12 +100,12 @@ public enum UploadFailure: Error, Sendable {
 /// handle made again from the id after a relaunch (`UploadHandle(id:queue:)`) works the same.
 public struct UploadHandle: Sendable {
     /// The transfer's id.
-    public let id: String
+    public let id: UUID
     /// The queue that holds it.
     public let queue: TransferQueue
 
     /// A handle for a transfer enqueued earlier.
-    public init(id: String, queue: TransferQueue) {
+    public init(id: UUID, queue: TransferQueue) {
         self.id = id
         self.queue = queue
     }

@@ -72,14 +72,14 @@ final class GroupTests: XCTestCase {
         // Offline: nothing starts until the selections have been made.
         try await queue.setNetwork(status: NetworkStatus(online: false))
         let prefix = Testkit.uniquePrefix("group-bulk")
-        func enqueue(_ name: String, group: String?) async throws -> String {
+        func enqueue(_ name: String, group: String?) async throws -> UUID {
             let (file, _) = try scratch.randomFile(name, count: 1000)
             return try await queue.enqueue(upload: Upload(
                 sourcePath: file.path, destination: base + prefix + name, method: .put, group: group))
         }
-        var album: [String] = []
+        var album: [UUID] = []
         for index in 0..<3 { album.append(try await enqueue("a\(index).bin", group: "album")) }
-        var trip: [String] = []
+        var trip: [UUID] = []
         for index in 0..<2 { trip.append(try await enqueue("t\(index).bin", group: "trip")) }
         let loose = try await enqueue("loose.bin", group: nil)
 

@@ -63,7 +63,7 @@ final class PlatformLaneTests: XCTestCase {
         try await bounded(120, "testAfterEnterBackgroundEvenASmallFileGoesToTheOS") {
             let platform = RecordingPlatform(.hold)
             let queue = try await TransferQueue.openWithPlatform(
-                config: self.config(threshold: UInt64.max), platform: platform)
+                config: self.config(threshold: Int64.max), platform: platform)
             platform.attach(queue)
             try await queue.enterBackground()
             let prefix = Testkit.uniquePrefix("enter-background")

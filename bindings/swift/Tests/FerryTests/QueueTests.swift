@@ -99,12 +99,14 @@ final class QueueTests: XCTestCase {
             let received = try await Testkit.received()
             XCTAssertEqual(received["/\(prefix)sent.bin"]?.sha256, SHA256.hex(sentData))
             do {
-                for try await _ in queue.watch(id: "0192f0c2-3b4a-7c5d-8e6f-0123456789ab") {
+                let unknown = try XCTUnwrap(UUID(uuidString: "0192f0c2-3b4a-7c5d-8e6f-0123456789ab"))
+                for try await _ in queue.watch(id: unknown) {
                     XCTFail("an unknown id has no record")
                 }
                 XCTFail("an unknown id throws")
-            } catch FerryError.NotFound(let message) {
-                XCTAssertFalse(message.isEmpty)
+            } catch FerryError.NotFound(let id, let description) {
+                XCTAssertEqual(id.uuidString.lowercased(), "0192f0c2-3b4a-7c5d-8e6f-0123456789ab")
+                XCTAssertFalse(description.isEmpty)
             }
             try await queue.shutdown()
         }

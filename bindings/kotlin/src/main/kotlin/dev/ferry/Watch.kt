@@ -18,7 +18,7 @@ import kotlinx.coroutines.flow.callbackFlow
  * The flow fails with [FerryException] when `id` is not a transfer's, and completes when
  * the queue shuts down. Cancelling the collector unsubscribes.
  */
-fun TransferQueue.watch(id: String): Flow<Transfer> =
+fun TransferQueue.watch(id: java.util.UUID): Flow<Transfer> =
     callbackFlow {
         val watcher = object : TransferWatcher {
             override fun onRecord(transfer: Transfer) {

@@ -46,10 +46,10 @@ class GroupTest {
             val stored = queue.get(id)
             assertEquals(metadata, stored.upload.metadata)
             assertEquals("holiday", stored.upload.group)
-            val listed = queue.listWhere(Selection(group = "holiday"), 0uL, 10uL)
+            val listed = queue.listWhere(Selection(group = "holiday"), 0L, 10L)
             assertEquals(listOf(id), listed.map { it.id })
             assertEquals(metadata, listed[0].upload.metadata)
-            assertEquals(1, queue.list(null, 0uL, 10uL).size, "nothing queued for the refused upload")
+            assertEquals(1, queue.list(null, 0L, 10L).size, "nothing queued for the refused upload")
             queue.shutdown()
             queue.close()
         }
@@ -62,21 +62,21 @@ class GroupTest {
             // Offline: nothing starts until the selections have been made.
             queue.setNetwork(OFFLINE)
             val prefix = Testkit.uniquePrefix("group-bulk")
-            suspend fun enqueue(name: String, group: String?): String =
+            suspend fun enqueue(name: String, group: String?): java.util.UUID =
                 queue.enqueue(put(randomFile(dir, name).first, "$prefix/$name").copy(group = group))
             val album = (0 until 3).map { enqueue("a$it.bin", "album") }
             val trip = (0 until 2).map { enqueue("t$it.bin", "trip") }
             val loose = enqueue("loose.bin", null)
 
-            assertEquals(album, queue.listWhere(Selection(group = "album"), 0uL, 100uL).map { it.id })
+            assertEquals(album, queue.listWhere(Selection(group = "album"), 0L, 100L).map { it.id })
 
-            assertEquals(3uL, queue.cancelWhere(Selection(group = "album")))
+            assertEquals(3L, queue.cancelWhere(Selection(group = "album")))
             for (id in album) assertEquals(TransferState.Cancelled, queue.get(id).state)
             for (id in trip + loose) assertEquals(TransferState.Queued, queue.get(id).state)
 
             for (id in trip + loose) queue.pause(id)
             assertEquals(
-                2uL,
+                2L,
                 queue.retryWhere(Selection(states = listOf(StateFilter.PAUSED), group = "trip")),
             )
             // A transfer in no group is never selected by a group.
@@ -87,10 +87,10 @@ class GroupTest {
             queue.awaitIdle(*(trip + loose).toTypedArray())
             for (id in trip) assertEquals(TransferState.Succeeded, queue.get(id).state)
 
-            assertEquals(3uL, queue.purgeWhere(Selection(group = "album"), Duration.ZERO))
+            assertEquals(3L, queue.purgeWhere(Selection(group = "album"), Duration.ZERO))
             assertEquals(
                 (trip + loose).toSet(),
-                queue.list(null, 0uL, 100uL).map { it.id }.toSet(),
+                queue.list(null, 0L, 100L).map { it.id }.toSet(),
             )
             queue.shutdown()
             queue.close()

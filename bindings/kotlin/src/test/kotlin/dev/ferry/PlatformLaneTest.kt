@@ -59,7 +59,7 @@ class PlatformLaneTest {
         withTimeout(GUARD_MS) {
             val prefix = Testkit.uniquePrefix("enter-background")
             val platform = RecordingPlatform(RecordingPlatform.Behaviour.HOLD)
-            val queue = open(platform, ULong.MAX_VALUE)
+            val queue = open(platform, Long.MAX_VALUE)
             queue.enterBackground()
             assertEquals(0, platform.handoffs.size, "nothing was queued to hand over")
             val (small, _) = randomFile(dir, "small.bin", 4096)

@@ -61,8 +61,8 @@ class QueueTest {
             reopened.shutdown()
 
             val config = defaultQueueConfig(db())
-            assertEquals(65536uL, config.responseBodyLimit)
-            val small = TransferQueue.open(config.copy(responseBodyLimit = 8uL))
+            assertEquals(65536L, config.responseBodyLimit)
+            val small = TransferQueue.open(config.copy(responseBodyLimit = 8L))
             val (other, _) = randomFile(dir, "b.bin", 100)
             val cut = small.enqueue(put(other, "$prefix/b.bin"))
             small.awaitResult(cut)
@@ -122,7 +122,7 @@ class QueueTest {
             assertTrue(seen.dropLast(1).none { it.state == TransferState.Succeeded }, "only the last is final: $seen")
             assertStored("$prefix/watched.bin", sha, Testkit.received())
             assertThrows<FerryException.NotFound> {
-                runBlocking { queue.watch("0192f0c2-3b4a-7c5d-8e6f-0123456789ab").first() }
+                runBlocking { queue.watch(java.util.UUID.fromString("0192f0c2-3b4a-7c5d-8e6f-0123456789ab")).first() }
             }
             queue.shutdown()
             queue.close()

@@ -104,7 +104,7 @@ class HttpUploaderAndReplayTest {
         val path = Testkit.uniquePrefix("uploader-cut") + "/a.bin"
         val (file, _) = randomFile(dir, "cut.bin", 1000)
         val outcome = HttpUploader(responseBodyLimit = 8).upload(
-            handoff(body = file.toString(), url = Testkit.url(path), bytes = 1000uL),
+            handoff(body = file.toString(), url = Testkit.url(path), bytes = 1000L),
         ) as PlatformOutcome.Response
         assertEquals("{\"stored", String(outcome.body, Charsets.UTF_8))
         assertTrue(outcome.bodyTruncated)
