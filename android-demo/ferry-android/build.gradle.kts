@@ -45,5 +45,7 @@ dependencies {
     api("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.9.0")
     implementation("androidx.work:work-runtime-ktx:2.10.0")
     implementation("androidx.core:core-ktx:1.15.0")
+    // ProcessLifecycleOwner, for QueueLifecycle: the app's foreground/background state.
+    implementation("androidx.lifecycle:lifecycle-process:2.8.7")
     implementation("rustls:rustls-platform-verifier:$rustlsPlatformVerifierVersion")
 }

@@ -29,6 +29,7 @@ mod platform;
 mod queue;
 mod records;
 mod runtime;
+mod settings;
 mod uuid;
 mod watch;
 
@@ -40,5 +41,6 @@ pub use platform::{
     Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,
 };
 pub use queue::TransferQueue;
+pub use settings::{BatchEndpoint, HttpVersion};
 pub use records::*;
 pub use watch::TransferWatcher;

@@ -11,6 +11,7 @@ use ferry::TransferId;
 
 use crate::FerryError;
 use crate::numbers::{int, long, unsigned_int, unsigned_long};
+use crate::settings::{BatchEndpoint, HttpVersion};
 
 /// How a queue is configured. Build one with `default_queue_config(databasePath:)`.
 #[derive(Clone, Debug, uniffi::Record)]
@@ -84,6 +85,31 @@ pub struct QueueConfig {
     /// `bodyTruncated`.
     #[uniffi(default = 65536)]
     pub response_body_limit: i64,
+    /// Which HTTP versions the in-process client speaks (default `negotiate`: HTTP/2 where
+    /// TLS offers it).
+    pub http_version: HttpVersion,
+    /// At most one progress event per transfer per this interval (default 250 ms).
+    pub progress_interval: Duration,
+    /// Failures in a row to one host that open its breaker: then one probe at a time goes
+    /// to it (default 5; at least 1).
+    #[uniffi(default = 5)]
+    pub breaker_failure_threshold: i32,
+    /// How long an open breaker waits before its first probe; doubles while probes fail
+    /// (default 2 s).
+    pub breaker_cooldown: Duration,
+    /// The longest wait between two probes of a host that keeps failing (default 30 s).
+    pub breaker_max_cooldown: Duration,
+    /// Endpoints that take many small files in one multipart request (default none).
+    #[uniffi(default = [])]
+    pub batching: Vec<BatchEndpoint>,
+    /// A request authorizer that has not answered after this long fails the attempt,
+    /// which is retried (default 60 s).
+    pub authorize_timeout: Duration,
+    /// Header names whose values are secrets besides `Authorization`,
+    /// `Proxy-Authorization`, `Cookie` and `Set-Cookie`: never logged, never kept in a
+    /// stored answer (default none).
+    #[uniffi(default = [])]
+    pub sensitive_headers: Vec<String>,
 }
 
 /// A destination that resumes big uploads: uploads whose URL starts with `url_prefix`
@@ -168,6 +194,14 @@ impl QueueConfig {
             response_body_limit: long(
                 u64::try_from(config.response_body_limit).unwrap_or(u64::MAX),
             ),
+            http_version: HttpVersion::from_core(config.http_version),
+            progress_interval: config.progress_interval,
+            breaker_failure_threshold: int(config.breaker.failure_threshold),
+            breaker_cooldown: config.breaker.cooldown,
+            breaker_max_cooldown: config.breaker.max_cooldown,
+            batching: config.batching.iter().map(BatchEndpoint::from_core).collect(),
+            authorize_timeout: config.auth.authorize_timeout,
+            sensitive_headers: config.auth.sensitive_headers.clone(),
         }
     }
 
@@ -216,6 +250,23 @@ impl QueueConfig {
             self.response_body_limit,
         )?)
         .unwrap_or(usize::MAX);
+        config.http_version = self.http_version.to_core();
+        config.progress_interval = self.progress_interval;
+        config.breaker = ferry::BreakerPolicy {
+            failure_threshold: unsigned_int(
+                "breakerFailureThreshold",
+                self.breaker_failure_threshold,
+            )?,
+            cooldown: self.breaker_cooldown,
+            max_cooldown: self.breaker_max_cooldown,
+        };
+        config.batching = self
+            .batching
+            .iter()
+            .map(BatchEndpoint::to_core)
+            .collect::<Result<_, FerryError>>()?;
+        config.auth.authorize_timeout = self.authorize_timeout;
+        config.auth.sensitive_headers = self.sensitive_headers.clone();
         Ok(config)
     }
 }

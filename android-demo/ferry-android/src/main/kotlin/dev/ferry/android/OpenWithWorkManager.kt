@@ -1,0 +1,27 @@
+// One call to open a queue whose OS lane is WorkManager: the shim is fetched, the queue
+// opened with it, and the shim attached (which replays reports journaled while closed).
+// Not built on Linux (needs the Android SDK); the calls it makes are tested on the JVM.
+package dev.ferry.android
+
+import android.content.Context
+import dev.ferry.QueueConfig
+import dev.ferry.RequestAuthorizer
+import dev.ferry.TransferQueue
+import dev.ferry.open
+
+/**
+ * Opens the queue with this process's [WorkManagerTransferService], attached at once:
+ * reports that workers journaled while no queue was open are delivered.
+ *
+ * @throws dev.ferry.FerryException as [TransferQueue.Companion.open] does.
+ */
+suspend fun TransferQueue.Companion.openWithWorkManager(
+    context: Context,
+    config: QueueConfig,
+    authorizer: RequestAuthorizer? = null,
+): TransferQueue {
+    val service = WorkManagerTransferService.get(context)
+    val queue = open(config, platform = service, authorizer = authorizer)
+    service.attach(queue)
+    return queue
+}
