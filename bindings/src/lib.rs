@@ -41,6 +41,6 @@ pub use platform::{
     Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,
 };
 pub use queue::TransferQueue;
-pub use settings::{BatchEndpoint, HttpVersion};
 pub use records::*;
+pub use settings::{BatchEndpoint, HttpVersion};
 pub use watch::TransferWatcher;

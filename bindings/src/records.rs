@@ -199,7 +199,11 @@ impl QueueConfig {
             breaker_failure_threshold: int(config.breaker.failure_threshold),
             breaker_cooldown: config.breaker.cooldown,
             breaker_max_cooldown: config.breaker.max_cooldown,
-            batching: config.batching.iter().map(BatchEndpoint::from_core).collect(),
+            batching: config
+                .batching
+                .iter()
+                .map(BatchEndpoint::from_core)
+                .collect(),
             authorize_timeout: config.auth.authorize_timeout,
             sensitive_headers: config.auth.sensitive_headers.clone(),
         }

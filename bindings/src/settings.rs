@@ -101,7 +101,10 @@ mod tests {
         config.authorize_timeout = Duration::from_secs(3);
         config.sensitive_headers = vec!["X-Api-Key".into()];
         let core = config.to_core().expect("valid");
-        assert_eq!(core.http_version, ferry::HttpVersionPolicy::Http2PriorKnowledge);
+        assert_eq!(
+            core.http_version,
+            ferry::HttpVersionPolicy::Http2PriorKnowledge
+        );
         assert_eq!(core.progress_interval, Duration::from_millis(40));
         assert_eq!(core.breaker.failure_threshold, 2);
         assert_eq!(core.breaker.cooldown, Duration::from_secs(1));
