@@ -6,6 +6,10 @@ package dev.ferry
 
 import java.nio.file.Path
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.flow.takeWhile
+import kotlinx.coroutines.cancel
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.channels.Channel
@@ -124,6 +128,26 @@ class QueueTest {
             assertThrows<FerryException.NotFound> {
                 runBlocking { queue.watch(java.util.UUID.fromString("0192f0c2-3b4a-7c5d-8e6f-0123456789ab")).first() }
             }
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
+    /** The hot stream keeps what happened before the first collect: here, a whole upload. */
+    @Test
+    fun theHotEventStreamLosesNothingBeforeTheFirstCollect() = runBlocking {
+        withTimeout(HANG_GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("hot-events")
+            val queue = openQueue()
+            val scope = CoroutineScope(Dispatchers.Default + Job())
+            val events = queue.events(scope)
+            val (file, _) = randomFile(dir, "early.bin")
+            val id = queue.enqueue(put(file, "$prefix/early.bin"))
+            assertEquals(TransferState.Succeeded, queue.awaitResult(id).state)
+            // Collected only now, after the upload ended.
+            val seen = events.takeWhile { !(it is TransferEvent.Succeeded && it.id == id) }.toList()
+            assertTrue(seen.any { it is TransferEvent.Started && it.id == id }, "the start was kept: $seen")
+            scope.cancel()
             queue.shutdown()
             queue.close()
         }
