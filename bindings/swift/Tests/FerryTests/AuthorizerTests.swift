@@ -30,19 +30,7 @@ final class SigningAuthorizer: RequestAuthorizer, @unchecked Sendable {
     }
 }
 
-final class AuthorizerTests: XCTestCase {
-    private var scratch: Scratch!
-    private var base: String!
-
-    override func setUpWithError() throws {
-        scratch = try Scratch()
-        base = try Testkit.baseURL()
-    }
-
-    override func tearDownWithError() throws {
-        scratch?.remove()
-    }
-
+final class AuthorizerTests: ScratchTestCase {
     func testTheAuthorizersUrlAndHeadersAreUsedAndNeverStored() async throws {
         try await bounded(120, "testTheAuthorizersUrlAndHeadersAreUsedAndNeverStored") {
             try await self.runTheAuthorizersUrlAndHeadersAreUsedAndNeverStored()

@@ -5,19 +5,7 @@ import Foundation
 import XCTest
 import Ferry
 
-final class BulkTests: XCTestCase {
-    private var scratch: Scratch!
-    private var base: String!
-
-    override func setUpWithError() throws {
-        scratch = try Scratch()
-        base = try Testkit.baseURL()
-    }
-
-    override func tearDownWithError() throws {
-        scratch?.remove()
-    }
-
+final class BulkTests: ScratchTestCase {
     func testCancelRetryAndPurgeActOnWhatTheySelect() async throws {
         try await bounded(120, "testCancelRetryAndPurgeActOnWhatTheySelect") {
             try await self.runCancelRetryAndPurgeActOnWhatTheySelect()

@@ -6,19 +6,7 @@ import Foundation
 import XCTest
 import Ferry
 
-final class GroupTests: XCTestCase {
-    private var scratch: Scratch!
-    private var base: String!
-
-    override func setUpWithError() throws {
-        scratch = try Scratch()
-        base = try Testkit.baseURL()
-    }
-
-    override func tearDownWithError() throws {
-        scratch?.remove()
-    }
-
+final class GroupTests: ScratchTestCase {
     func testMetadataAndGroupSurviveAReopen() async throws {
         try await bounded(120, "testMetadataAndGroupSurviveAReopen") {
             try await self.runMetadataAndGroupSurviveAReopen()

@@ -6,20 +6,7 @@ import Foundation
 import XCTest
 import Ferry
 
-final class QueueTests: XCTestCase {
-    private var scratch: Scratch!
-    private var base: String!
-
-    override func setUpWithError() throws {
-        LogCapture.install()
-        scratch = try Scratch()
-        base = try Testkit.baseURL()
-    }
-
-    override func tearDownWithError() throws {
-        scratch?.remove()
-    }
-
+final class QueueTests: ScratchTestCase {
     private func openQueue() async throws -> TransferQueue {
         try await TransferQueue.open(config: defaultQueueConfig(databasePath: scratch.databasePath))
     }

@@ -4,20 +4,7 @@ import Foundation
 import XCTest
 import Ferry
 
-final class SettingsTests: XCTestCase {
-    private var scratch: Scratch!
-    private var base: String!
-
-    override func setUpWithError() throws {
-        LogCapture.install()
-        scratch = try Scratch()
-        base = try Testkit.baseURL()
-    }
-
-    override func tearDownWithError() throws {
-        scratch?.remove()
-    }
-
+final class SettingsTests: ScratchTestCase {
     func testTheDefaultsAreTheCoresAndEveryKnobIsThere() {
         let config = QueueConfig(databasePath: scratch.databasePath)
         XCTAssertEqual(config.httpVersion, .negotiate)

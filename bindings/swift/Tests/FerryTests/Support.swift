@@ -211,3 +211,20 @@ func bounded(
         }
     }
 }
+
+/// A test case with a scratch directory of its own (removed after each test), the testkit's
+/// base URL, and Ferry's log captured.
+class ScratchTestCase: XCTestCase {
+    var scratch: Scratch!
+    var base: String!
+
+    override func setUpWithError() throws {
+        LogCapture.install()
+        scratch = try Scratch()
+        base = try Testkit.baseURL()
+    }
+
+    override func tearDownWithError() throws {
+        scratch?.remove()
+    }
+}

@@ -31,20 +31,30 @@ import kotlinx.coroutines.flow.callbackFlow
  * transfer's current record). It completes after the queue shuts down.
  */
 fun TransferQueue.events(): Flow<TransferEvent> =
-    callbackFlow {
-        val observer = object : TransferObserver {
-            override fun onEvent(event: TransferEvent) {
-                // Unlimited buffer: this only fails once the channel is closed, and then
-                // nobody is listening any more.
-                trySend(event)
-            }
+    subscriptionFlow { deliver, end ->
+        subscribe(
+            object : TransferObserver {
+                override fun onEvent(event: TransferEvent) = deliver(event)
 
-            override fun onEnd() {
                 // The queue has shut down: the flow completes.
-                channel.close()
-            }
-        }
-        val subscription = subscribe(observer)
+                override fun onEnd() = end()
+            },
+        )
+    }
+
+/**
+ * A cold flow over one Ferry subscription per collection: [start] subscribes, handing its
+ * callbacks `deliver` (one value) and `end` (no value follows; the flow completes). When
+ * the collector stops, the subscription is unsubscribed and closed. Values are buffered
+ * without bound, since Ferry's delivery thread must never block.
+ */
+internal fun <T> subscriptionFlow(
+    start: suspend (deliver: (T) -> Unit, end: () -> Unit) -> EventSubscription,
+): Flow<T> =
+    callbackFlow {
+        // Unlimited buffer: `trySend` only fails once the channel is closed, and then
+        // nobody is listening any more.
+        val subscription = start({ value -> trySend(value) }, { channel.close() })
         awaitClose {
             subscription.unsubscribe()
             subscription.close()

@@ -1,11 +1,7 @@
 // Kotlin sugar over the generated bindings: one transfer's record as a Flow.
 package dev.ferry
 
-import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
-import kotlinx.coroutines.flow.buffer
-import kotlinx.coroutines.flow.callbackFlow
 
 /**
  * The transfer's record now, then again after each change (a progress event updates
@@ -19,20 +15,13 @@ import kotlinx.coroutines.flow.callbackFlow
  * the queue shuts down. Cancelling the collector unsubscribes.
  */
 fun TransferQueue.watch(id: java.util.UUID): Flow<Transfer> =
-    callbackFlow {
-        val watcher = object : TransferWatcher {
-            override fun onRecord(transfer: Transfer) {
-                // Unlimited buffer: this only fails once the channel is closed.
-                trySend(transfer)
-            }
+    subscriptionFlow { deliver, end ->
+        watch(
+            id,
+            object : TransferWatcher {
+                override fun onRecord(transfer: Transfer) = deliver(transfer)
 
-            override fun onEnd() {
-                channel.close()
-            }
-        }
-        val subscription = watch(id, watcher)
-        awaitClose {
-            subscription.unsubscribe()
-            subscription.close()
-        }
-    }.buffer(Channel.UNLIMITED)
+                override fun onEnd() = end()
+            },
+        )
+    }
