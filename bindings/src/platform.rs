@@ -302,19 +302,17 @@ mod tests {
     }
 
     fn handoff() -> ferry::Handoff {
-        ferry::Handoff {
-            key: "t.1".into(),
-            transfer_id: "0192f2a0-0000-7000-8000-000000000001".into(),
-            body_path: PathBuf::from("/data/body.bin"),
-            url: "https://example.com/u".into(),
-            method: "PUT".into(),
-            headers: vec![("Idempotency-Key".into(), "t".into())],
-            expected_bytes: 42,
-            allow_expensive: true,
-            allow_constrained: false,
-            discretionary: true,
-            ietf_interop_version: None,
-        }
+        let mut handoff = ferry::Handoff::default();
+        handoff.key = "t.1".into();
+        handoff.transfer_id = "0192f2a0-0000-7000-8000-000000000001".into();
+        handoff.body_path = PathBuf::from("/data/body.bin");
+        handoff.url = "https://example.com/u".into();
+        handoff.method = "PUT".into();
+        handoff.headers = vec![("Idempotency-Key".into(), "t".into())];
+        handoff.expected_bytes = 42;
+        handoff.allow_expensive = true;
+        handoff.discretionary = true;
+        handoff
     }
 
     fn adapter(start: fn() -> Result<(), PlatformError>) -> ForeignPlatform {

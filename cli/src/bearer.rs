@@ -233,12 +233,7 @@ mod tests {
     use super::*;
 
     fn request() -> RequestInfo {
-        RequestInfo {
-            transfer_id: "t".into(),
-            destination: "http://h/a".into(),
-            method: "PUT".into(),
-            size: 1,
-        }
+        RequestInfo::new("t", "http://h/a", "PUT", 1)
     }
 
     fn header(authorization: &Authorization) -> String {

@@ -197,16 +197,13 @@ mod tests {
     #[test]
     fn a_host_behind_an_open_breaker_says_when_and_why() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let status = HostStatus {
-            host: "127.0.0.1:9".into(),
-            health: HostHealth::Open {
-                until: now + Duration::from_secs(12),
-            },
-            queued: 20,
-            running: 0,
-            next_attempt_at: Some(now + Duration::from_secs(12)),
-            last_error: None,
+        let mut status = HostStatus::default();
+        status.host = "127.0.0.1:9".into();
+        status.health = HostHealth::Open {
+            until: now + Duration::from_secs(12),
         };
+        status.queued = 20;
+        status.next_attempt_at = Some(now + Duration::from_secs(12));
         let lines = lines(std::slice::from_ref(&status), now);
         assert_eq!(lines.len(), 1);
         assert!(
@@ -224,24 +221,15 @@ mod tests {
     #[test]
     fn a_stored_host_says_how_many_wait_after_a_failure_and_how_long_ago_it_failed() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let host = HostSummary {
-            host: "127.0.0.1:9".into(),
-            queued: 4,
-            running: 1,
-            queued_after_failure: 3,
-            next_attempt_at: Some(now + Duration::from_secs(40)),
-            last_error: None,
-            last_error_at: Some(now - Duration::from_secs(5)),
-        };
-        let idle = HostSummary {
-            host: "idle:1".into(),
-            queued: 0,
-            running: 0,
-            queued_after_failure: 0,
-            next_attempt_at: None,
-            last_error: None,
-            last_error_at: None,
-        };
+        let mut host = HostSummary::default();
+        host.host = "127.0.0.1:9".into();
+        host.queued = 4;
+        host.running = 1;
+        host.queued_after_failure = 3;
+        host.next_attempt_at = Some(now + Duration::from_secs(40));
+        host.last_error_at = Some(now - Duration::from_secs(5));
+        let mut idle = HostSummary::default();
+        idle.host = "idle:1".into();
         let lines = stored_lines(&[host.clone(), idle], now);
         assert_eq!(
             lines,

@@ -121,15 +121,11 @@ mod tests {
     use super::*;
 
     fn progress(bytes_done: u64) -> Progress {
-        Progress {
-            files_total: 3,
-            files_done: 0,
-            files_failed: 0,
-            bytes_total: 300,
-            bytes_done,
-            bytes_per_second: 0.0,
-            eta: None,
-        }
+        let mut progress = Progress::default();
+        progress.files_total = 3;
+        progress.bytes_total = 300;
+        progress.bytes_done = bytes_done;
+        progress
     }
 
     #[test]

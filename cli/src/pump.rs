@@ -221,14 +221,13 @@ mod tests {
     use super::*;
 
     fn host(queued: u64, running: u64, next_in: Option<u64>, now: SystemTime) -> HostStatus {
-        HostStatus {
-            host: "h:1".into(),
-            health: HostHealth::Healthy,
-            queued,
-            running,
-            next_attempt_at: next_in.map(|secs| now + Duration::from_secs(secs)),
-            last_error: None,
-        }
+        let mut host = HostStatus::default();
+        host.host = "h:1".into();
+        host.health = HostHealth::Healthy;
+        host.queued = queued;
+        host.running = running;
+        host.next_attempt_at = next_in.map(|secs| now + Duration::from_secs(secs));
+        host
     }
 
     #[test]

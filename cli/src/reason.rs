@@ -87,23 +87,19 @@ mod tests {
 
     #[test]
     fn a_stall_names_the_option_and_credentials_their_source_not_library_terms() {
-        let stalled = TransferError {
-            kind: FailureKind::Stalled,
-            http_status: None,
-            message: "nothing moved (no more bytes sent, and no answer from the server) within \
-                      stall_timeout"
-                .into(),
-        };
+        let stalled = TransferError::new(
+            FailureKind::Stalled,
+            "nothing moved (no more bytes sent, and no answer from the server) within \
+                      stall_timeout",
+        );
         let shown = text(&stalled);
         assert!(shown.contains("--stall-timeout"), "{shown}");
         assert!(!shown.contains("stall_timeout"), "{shown}");
-        let waiting = TransferError {
-            kind: FailureKind::Auth,
-            http_status: None,
-            message: "the request authorizer did not answer within 60 s; Ferry will ask again \
-                      later"
-                .into(),
-        };
+        let waiting = TransferError::new(
+            FailureKind::Auth,
+            "the request authorizer did not answer within 60 s; Ferry will ask again \
+                      later",
+        );
         let shown = text(&waiting);
         assert!(shown.contains("--bearer-command"), "{shown}");
         assert!(!shown.contains("request authorizer"), "{shown}");
@@ -111,14 +107,13 @@ mod tests {
 
     #[test]
     fn certificate_advice_names_the_cacert_option_not_the_library_field() {
-        let error = TransferError {
-            kind: FailureKind::Certificate,
-            http_status: None,
-            message: format!(
+        let error = TransferError::new(
+            FailureKind::Certificate,
+            format!(
                 "the server's TLS certificate is not trusted: it is self-signed; {}",
                 ferry::CERTIFICATE_TRUST_ADVICE
             ),
-        };
+        );
         let shown = text(&error);
         assert!(shown.contains("--cacert FILE"), "{shown}");
         assert!(!shown.contains("extra_root_certificates_pem"), "{shown}");
@@ -127,11 +122,11 @@ mod tests {
 
     #[test]
     fn a_401_without_credentials_asks_for_them_and_with_them_says_they_were_refused() {
-        let refused = TransferError {
-            kind: FailureKind::Auth,
-            http_status: Some(401),
-            message: "the server refused the credentials".into(),
-        };
+        let refused = TransferError::with_status(
+            FailureKind::Auth,
+            401,
+            "the server refused the credentials",
+        );
         let asked = of_transfer(&refused, false);
         assert!(
             asked.contains("requires credentials (none were given)"),
@@ -153,11 +148,10 @@ mod tests {
     #[test]
     fn advice_to_an_app_becomes_advice_to_a_ferry_user() {
         for (library, cli) in CLI_ADVICE {
-            let error = TransferError {
-                kind: FailureKind::SourceUnreadable,
-                http_status: None,
-                message: format!("something; {library}"),
-            };
+            let error = TransferError::new(
+                FailureKind::SourceUnreadable,
+                format!("something; {library}"),
+            );
             let shown = text(&error);
             assert!(shown.ends_with(cli), "{shown}");
             assert!(!shown.contains("enqueue"), "{shown}");

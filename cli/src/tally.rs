@@ -50,11 +50,7 @@ mod tests {
             id: TransferId::parse("0190b3a4-7a3e-7c1d-8f00-000000000001").expect("id"),
             attempt: 1,
             delay: Duration::from_secs(1),
-            error: TransferError {
-                kind,
-                http_status: None,
-                message: "x".into(),
-            },
+            error: TransferError::new(kind, "x"),
         }
     }
 

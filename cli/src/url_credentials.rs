@@ -118,12 +118,7 @@ mod tests {
     use super::*;
 
     fn request(destination: &str) -> RequestInfo {
-        RequestInfo {
-            transfer_id: "t".into(),
-            destination: destination.into(),
-            method: "PUT".into(),
-            size: 1,
-        }
+        RequestInfo::new("t", destination, "PUT", 1)
     }
 
     fn split(raw: &str) -> (String, Option<BasicCredentials>) {

@@ -401,6 +401,10 @@ impl std::fmt::Display for FailureKind {
 }
 
 /// A failure with its kind, the HTTP status if there was one, and a readable message.
+///
+/// It may gain fields; build one with [`TransferError::new`] or
+/// [`TransferError::with_status`].
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferError {
     /// What kind of failure it was; decide on this, not on the message.
@@ -412,7 +416,8 @@ pub struct TransferError {
 }
 
 impl TransferError {
-    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+    /// A failure of `kind` without an HTTP status.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             http_status: None,
@@ -420,7 +425,8 @@ impl TransferError {
         }
     }
 
-    pub(crate) fn with_status(kind: FailureKind, status: u16, message: impl Into<String>) -> Self {
+    /// A failure of `kind` that was the server's answer `status`.
+    pub fn with_status(kind: FailureKind, status: u16, message: impl Into<String>) -> Self {
         Self {
             kind,
             http_status: Some(status),

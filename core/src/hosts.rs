@@ -11,7 +11,11 @@ use serde::Serialize;
 use crate::error::TransferError;
 
 /// One host with work queued or running, and why that work waits.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+///
+/// It may gain fields: tests start from `HostStatus::default()` (a healthy host with
+/// nothing waiting) and set fields.
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct HostStatus {
     /// `host:port` of the destinations.
     pub host: String,
@@ -31,9 +35,10 @@ pub struct HostStatus {
 }
 
 /// What the host's circuit breaker says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum HostHealth {
     /// Requests go out freely.
+    #[default]
     Healthy,
     /// Recent requests failed, but not enough in a row to stop sending.
     Failing {

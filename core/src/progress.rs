@@ -23,6 +23,9 @@ pub struct StateCount {
 
 /// A summary of the whole queue, from [`crate::TransferQueue::progress`]. Cancelled
 /// transfers are not counted; purged ones are gone.
+///
+/// It may gain fields: build one from `Progress::default()` (in tests) and set fields.
+#[non_exhaustive]
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Progress {
     /// Transfers in every state but cancelled.

@@ -53,8 +53,9 @@ pub struct QueueSnapshot {
     pub failures: Vec<Transfer>,
 }
 
-/// What waits for one host, as the stored transfers tell it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What waits for one host, as the stored transfers tell it. It may gain fields.
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct HostSummary {
     /// `host:port` of the destinations.
     pub host: String,

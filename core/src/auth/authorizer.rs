@@ -45,6 +45,9 @@ impl AuthReason {
 }
 
 /// What Ferry is about to send.
+///
+/// It may gain fields; an authorizer's tests build one with [`RequestInfo::new`].
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestInfo {
     /// The transfer's id as text (a UUID), the same as its idempotency key.
@@ -55,6 +58,24 @@ pub struct RequestInfo {
     pub method: String,
     /// The body's size in bytes.
     pub size: u64,
+}
+
+impl RequestInfo {
+    /// A request for `transfer_id` (its id as text) to `destination` with `method`
+    /// (`PUT` or `POST`) and a body of `size` bytes.
+    pub fn new(
+        transfer_id: impl Into<String>,
+        destination: impl Into<String>,
+        method: impl Into<String>,
+        size: u64,
+    ) -> Self {
+        Self {
+            transfer_id: transfer_id.into(),
+            destination: destination.into(),
+            method: method.into(),
+            size,
+        }
+    }
 }
 
 /// The URL and headers to use for one attempt.

@@ -7,7 +7,11 @@
 use std::path::PathBuf;
 
 /// One OS background task that Ferry asks the platform to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Ferry builds these; a shim's own tests may start from `Handoff::default()` and set the
+/// fields they need (it may gain fields, so it cannot be built with a struct literal).
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Handoff {
     /// Correlates the OS task with the transfer. Shims store it where the OS keeps it
     /// across relaunches (`URLSessionTask.taskDescription`, WorkManager's unique name).
