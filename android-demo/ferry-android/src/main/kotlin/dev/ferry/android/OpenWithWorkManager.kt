@@ -21,6 +21,7 @@ suspend fun TransferQueue.Companion.openWithWorkManager(
     authorizer: RequestAuthorizer? = null,
 ): TransferQueue {
     val service = WorkManagerTransferService.get(context)
+    service.responseBodyLimit = config.responseBodyLimit.coerceIn(0L, Int.MAX_VALUE.toLong()).toInt()
     val queue = open(config, platform = service, authorizer = authorizer)
     service.attach(queue)
     return queue

@@ -36,7 +36,7 @@ class UploadWorker(context: Context, params: WorkerParameters) : CoroutineWorker
         setForeground(foregroundInfo(handoff.url))
         return try {
             val outcome = runInterruptible(Dispatchers.IO) {
-                HttpUploader().upload(
+                HttpUploader(responseBodyLimit = service.responseBodyLimit).upload(
                     handoff,
                     onProgress = { sent, total -> service.relay.progress(key, sent, total) },
                     isCancelled = { isStopped },

@@ -33,7 +33,7 @@ class UserInitiatedUploadJob : JobService() {
         val stop = AtomicBoolean(false).also { stopped[params.jobId] = it }
         scope.launch {
             try {
-                val outcome = HttpUploader().upload(
+                val outcome = HttpUploader(responseBodyLimit = service.responseBodyLimit).upload(
                     handoff,
                     onProgress = { sent, total ->
                         service.relay.progress(key, sent, total)

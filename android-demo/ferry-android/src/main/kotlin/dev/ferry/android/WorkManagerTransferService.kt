@@ -71,6 +71,14 @@ class WorkManagerTransferService private constructor(private val context: Contex
     @Volatile
     var appVisible: Boolean = false
 
+    /**
+     * The most bytes of a server's answer a worker passes back: the queue's
+     * `responseBodyLimit` (set by [openWithWorkManager]; 64 KiB, the default, for workers
+     * that run before a queue is opened; the core cuts a longer body again).
+     */
+    @Volatile
+    var responseBodyLimit: Int = 64 * 1024
+
     /** Opt in to user-initiated data-transfer jobs (needs RUN_USER_INITIATED_JOBS). */
     @Volatile
     var userInitiatedJobs: Boolean = false
