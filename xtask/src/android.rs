@@ -61,7 +61,7 @@ pub fn aar(profile: &str) -> Result<PathBuf> {
     build
         .arg("-o")
         .arg(out.join("jniLibs"))
-        .args(cross::ffi_build_args(profile));
+        .args(cross::ffi_build_args(profile, "cdylib"));
     util::timed("cargo ndk build", || util::run(&mut build))?;
     for abi in ABIS_WITH_16_KB_PAGES {
         let library = out.join("jniLibs").join(abi).join("libferry_ffi.so");

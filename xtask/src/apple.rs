@@ -36,7 +36,7 @@ pub fn xcframework(profile: &str) -> Result<PathBuf> {
     cross::add_rust_targets(&targets)?;
     for target in targets {
         let mut cmd = cross::cargo();
-        cmd.args(cross::ffi_build_args(profile))
+        cmd.args(cross::ffi_build_args(profile, "staticlib"))
             .args(["--target", target]);
         util::timed(&format!("cargo build {target}"), || util::run(&mut cmd))?;
     }

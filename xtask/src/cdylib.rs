@@ -84,21 +84,19 @@ impl FfiCrate {
         }
     }
 
-    /// Builds the package and returns the path of its (unstripped) cdylib. With the shipped
-    /// profile on Linux, `cargo rustc` adds [`LINUX_SHIPPED_LINK_ARGS`] to the cdylib's own
-    /// link step only, so no dependency is rebuilt for them.
+    /// Builds the package's library as a cdylib alone (`cargo rustc --crate-type cdylib`,
+    /// see [`crate::cross::ffi_build_args`] for why alone) and returns the path of the
+    /// unstripped file. With the shipped profile on Linux, [`LINUX_SHIPPED_LINK_ARGS`] go
+    /// to the cdylib's own link step only, so no dependency is rebuilt for them.
     pub fn build(&self) -> Result<PathBuf> {
         let link_args = if self.is_shipped_profile() && cfg!(target_os = "linux") {
             LINUX_SHIPPED_LINK_ARGS
         } else {
             &[]
         };
-        let mut cmd = self.cargo(if link_args.is_empty() {
-            "build"
-        } else {
-            "rustc"
-        });
-        cmd.args(["--lib", "--message-format=json-render-diagnostics", "-p"])
+        let mut cmd = self.cargo("rustc");
+        cmd.args(["--lib", "--crate-type", "cdylib"])
+            .args(["--message-format=json-render-diagnostics", "-p"])
             .arg(&self.package)
             .arg("--profile")
             .arg(self.profile());
@@ -130,7 +128,7 @@ impl FfiCrate {
         }
         found.with_context(|| {
             format!(
-                "package {} built no cdylib: add crate-type = [\"cdylib\"] to its [lib]",
+                "package {} built no cdylib (is it a library with UniFFI's scaffolding?)",
                 self.package
             )
         })

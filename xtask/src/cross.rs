@@ -22,7 +22,21 @@ pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// `cargo build` arguments for the shipped library with `profile` (a target may follow).
-pub fn ffi_build_args(profile: &str) -> [&str; 6] {
-    ["build", "-p", "ferry-ffi", "--lib", "--profile", profile]
+/// `cargo rustc` arguments for the shipped library of one `crate_type` (`cdylib` for
+/// Android, `staticlib` for Apple) with `profile` (a target may follow).
+///
+/// One crate type per build: built beside the `lib` (rlib) type of `bindings/Cargo.toml`,
+/// LTO must keep every public Rust item for the rlib, and the cdylib came out 1.1 MB
+/// (25%) larger, stripped (see README, "Library size").
+pub fn ffi_build_args<'a>(profile: &'a str, crate_type: &'a str) -> [&'a str; 8] {
+    [
+        "rustc",
+        "-p",
+        "ferry-ffi",
+        "--lib",
+        "--crate-type",
+        crate_type,
+        "--profile",
+        profile,
+    ]
 }
