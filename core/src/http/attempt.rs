@@ -32,9 +32,14 @@ use crate::upload::UploadMethod;
 /// Runs one attempt to its outcome. Never panics on I/O or network input.
 pub(crate) async fn run_attempt(
     lane: Arc<HttpLane>,
-    job: AttemptJob,
+    mut job: AttemptJob,
     progress: Arc<AttemptProgress>,
 ) -> AttemptOutcome {
+    // A download watches its own stalls, so that a stalled body still reports what it
+    // wrote (`download/mod.rs`).
+    if let Some(plan) = job.download.take() {
+        return super::download::run(&lane, job, plan, progress).await;
+    }
     let send = dispatch(&lane, job, Arc::clone(&progress));
     let stalled = with_stall_watchdog(
         send,
