@@ -195,7 +195,7 @@ impl Engine {
                 let sender = self.upload_resources.checkpoint_sender();
                 let ledger = &mut self.upload_resources.ledger;
                 let job = downloads::job(tx, transfer, generation, sender, ledger)?;
-                (None, Some(job))
+                (None, Some(Box::new(job)))
             }
         };
         Ok(AttemptJob {

@@ -29,7 +29,8 @@ pub(crate) struct AttemptJob {
     pub resumable: Option<ResumableJob>,
     /// Set for a download (`http/download`): then `source` is the local file written and
     /// `url` the file fetched; `method` and `snapshot` mean nothing.
-    pub download: Option<DownloadJob>,
+    /// Boxed: most jobs are uploads, and the job is moved into every attempt's future.
+    pub download: Option<Box<DownloadJob>>,
 }
 
 /// What the actor hands a download's attempt.

@@ -23,6 +23,7 @@ mod resumable;
 mod send_failure;
 mod tls_trust;
 mod unprocessed;
+mod watchdog;
 
 pub(crate) use attempt::run_attempt;
 pub(crate) use attempt_progress::AttemptProgress;

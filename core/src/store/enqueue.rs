@@ -22,7 +22,7 @@ use super::row::{corrupt, text, to_i64};
 use super::source_path;
 use super::totals::TotalsDelta;
 use crate::TransferId;
-use crate::download::{Download, DownloadSpec, ValidatedDownload};
+use crate::download::{Direction, Download, DownloadSpec, ValidatedDownload};
 use crate::state::StateKind;
 use crate::upload::{SourceSnapshot, Upload, ValidatedUpload};
 
@@ -239,7 +239,7 @@ impl<'conn> EnqueueWriter<'conn> {
                  next_attempt_at, created_at, updated_at, identity, group_name, metadata, \
                  direction, download) \
                  VALUES (?1, ?2, ?3, ?4, 'GET', NULL, ?5, ?6, ?7, ?8, ?9, 0, 'queued', ?10, \
-                 ?10, ?10, ?11, ?12, ?13, 'download', ?14)",
+                 ?10, ?10, ?11, ?12, ?13, ?15, ?14)",
             )?
             .execute(params![
                 id.as_str(),
@@ -256,6 +256,7 @@ impl<'conn> EnqueueWriter<'conn> {
                 download.group,
                 metadata_json(&download.metadata)?,
                 spec,
+                Direction::Download.as_str(),
             ])?;
         self.totals.inserted(size);
         Ok(())

@@ -37,13 +37,13 @@ use reqwest::header::{
 use self::digest::Expected;
 use self::partial::{Coding, Partial};
 use self::range::{Answer, Plan};
-use super::attempt::with_stall_watchdog;
 use super::attempt_progress::AttemptProgress;
 use super::client::HttpLane;
 use super::error_text::describe;
 use super::job::{AttemptJob, DownloadJob};
 use super::response::{header_pairs, outcome_of};
 use super::send_failure::send_failure;
+use super::watchdog::with_stall_watchdog;
 use crate::download_record::DownloadRecord;
 use crate::error::{FailureKind, TransferError};
 use crate::outcome::AttemptOutcome;
@@ -454,7 +454,7 @@ fn fresh(record: &DownloadRecord) -> DownloadRecord {
     }
 }
 
-fn text<'h>(headers: &'h HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<&'h str> {
+fn text(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
