@@ -26,6 +26,7 @@ mod bulk;
 mod bulk_job;
 mod claim_ahead;
 mod commands;
+mod downloads;
 mod effects;
 mod engine;
 mod group_commit;

@@ -52,10 +52,12 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
         AttemptOutcome::Source(error)
         | AttemptOutcome::Rejected(error)
         | AttemptOutcome::Untrusted(error) => Verdict::Permanent(error.clone()),
-        AttemptOutcome::OutOfDescriptors(error) => Verdict::Retry {
-            error: error.clone(),
-            server_delay: None,
-        },
+        AttemptOutcome::OutOfDescriptors(error) | AttemptOutcome::DownloadRetry(error) => {
+            Verdict::Retry {
+                error: error.clone(),
+                server_delay: None,
+            }
+        }
         AttemptOutcome::Platform { message } => Verdict::Retry {
             error: TransferError::new(FailureKind::Platform, message.clone()),
             server_delay: None,
@@ -127,6 +129,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
         AttemptOutcome::Source(_)
         | AttemptOutcome::OutOfDescriptors(_)
         | AttemptOutcome::Rejected(_)
+        | AttemptOutcome::DownloadRetry(_)
         | AttemptOutcome::Untrusted(_)
         | AttemptOutcome::Unprocessed { .. }
         | AttemptOutcome::Platform { .. }

@@ -79,6 +79,18 @@ pub enum Error {
         /// What to do instead.
         instead: String,
     },
+    /// A download cannot be queued as given: its destination is not an absolute path in
+    /// an existing folder, is a folder, or its expected SHA-256 is not 64 hex digits.
+    /// Nothing was queued for it.
+    #[error("download to {path} refused: {problem}; {instead}")]
+    InvalidDownload {
+        /// The destination path as the app gave it.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+        /// What to do instead.
+        instead: String,
+    },
     /// A text given to [`crate::TransferId::parse`] is not a transfer id (a UUID).
     #[error("{text:?} is not a transfer id")]
     InvalidTransferId {
@@ -344,6 +356,19 @@ pub enum FailureKind {
     /// This process had too many open files (`EMFILE`/`ENFILE`) to open the source or a
     /// socket. Never final: the transfer waits and tries again.
     TooManyOpenFiles,
+    /// A download's bytes did not match its expected SHA-256 (or the server's own
+    /// `Repr-Digest` or `Content-MD5`, or its expected size): fetched again once from
+    /// zero, then failed.
+    DigestMismatch,
+    /// A download finished, but a file was already at its destination and its
+    /// [`crate::ConflictRule`] is `Fail`. The existing file is untouched.
+    DestinationExists,
+    /// A download's partial file or destination could not be written (permissions, a
+    /// missing folder, a read-only volume).
+    DestinationUnwritable,
+    /// The server's answer to a download cannot be used: an encoding Ferry cannot decode,
+    /// or a range it did not ask for, again and again.
+    UnusableResponse,
 }
 
 /// The advice a `Certificate` failure's message ends with when trusting the server's
@@ -371,6 +396,10 @@ impl FailureKind {
             Self::UploadTooLarge => "upload_too_large",
             Self::Certificate => "certificate",
             Self::TooManyOpenFiles => "too_many_open_files",
+            Self::DigestMismatch => "digest_mismatch",
+            Self::DestinationExists => "destination_exists",
+            Self::DestinationUnwritable => "destination_unwritable",
+            Self::UnusableResponse => "unusable_response",
         }
     }
 
@@ -389,6 +418,10 @@ impl FailureKind {
             "upload_too_large" => Self::UploadTooLarge,
             "certificate" => Self::Certificate,
             "too_many_open_files" => Self::TooManyOpenFiles,
+            "digest_mismatch" => Self::DigestMismatch,
+            "destination_exists" => Self::DestinationExists,
+            "destination_unwritable" => Self::DestinationUnwritable,
+            "unusable_response" => Self::UnusableResponse,
             _ => return None,
         })
     }

@@ -79,6 +79,8 @@ mod config;
 mod config_check;
 mod descriptor_budget;
 mod descriptors;
+mod download;
+mod download_record;
 mod enqueue_checks;
 mod error;
 mod events;
@@ -121,6 +123,7 @@ pub use config::{
     AuthPolicy, BatchEndpoint, BreakerPolicy, HttpVersionPolicy, Limits, PlatformPolicy,
     QueueConfig, RetryPolicy,
 };
+pub use download::{ConflictRule, Direction, Download};
 pub use error::{
     CERTIFICATE_TRUST_ADVICE, Error, FailureKind, NotAFile, StoreError, TransferError,
 };

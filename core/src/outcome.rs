@@ -55,6 +55,11 @@ pub(crate) enum AttemptOutcome {
     /// The server could not be trusted or spoke no TLS (`http/send_failure.rs`): no retry
     /// can fix that, only the app's trust settings.
     Untrusted(TransferError),
+    /// A download must be tried again for a reason of its own: its bytes did not match
+    /// what they had to be (expected SHA-256, the server's digest; the partial file was
+    /// emptied, the next attempt fetches it from zero), or its volume was full. Retryable;
+    /// the host is not blamed.
+    DownloadRetry(TransferError),
     /// The server refused the upload in a way no retry can fix (a resumable upload larger
     /// than the server's `Upload-Limit`, a creation answer without `Location`).
     Rejected(TransferError),

@@ -15,6 +15,7 @@ use crate::auth::attempt::AuthContext;
 use crate::clock::Clock;
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
+use crate::download::Download;
 use crate::events::{EVENT_CAPACITY, Subscription, TransferEvent};
 use crate::hosts::HostStatus;
 use crate::http::build_http_lane;
@@ -238,6 +239,55 @@ impl TransferQueue {
                 .map_err(|_| Error::Closed)?;
         self.request(|reply| Command::Enqueue {
             uploads: validated,
+            reply,
+        })
+        .await?
+    }
+
+    /// Adds one download and returns its id. Enqueueing the same URL to the same
+    /// destination again returns the existing id while that transfer is not finished, or
+    /// after it succeeded; after it failed or was cancelled, a new transfer starts.
+    ///
+    /// The download runs in this process, under the same limits, priorities, network
+    /// constraints, breakers and request authorizer as uploads. It writes a hidden partial
+    /// file beside the destination, resumes it where the store says it is durable, checks
+    /// it (length, expected SHA-256, the server's `Repr-Digest` or `Content-MD5`), and
+    /// renames it into place by its [`crate::ConflictRule`] before it is `Succeeded`.
+    ///
+    /// # Errors
+    ///
+    /// An invalid download, with nothing queued: [`Error::InvalidUrl`],
+    /// [`Error::InvalidHeader`], [`Error::InvalidMetadata`], [`Error::InvalidDownload`]
+    /// (a destination not in an existing folder, or a malformed SHA-256).
+    /// [`Error::Store`] when the database could not be written, and [`Error::Closed`]
+    /// after [`shutdown`](Self::shutdown).
+    pub async fn enqueue_download(&self, download: Download) -> Result<TransferId, Error> {
+        let mut results = self.enqueue_downloads(vec![download]).await?;
+        results.pop().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Adds many downloads in one transaction. Each gets its own result: an invalid one is
+    /// refused with its error while the others are queued.
+    ///
+    /// # Errors
+    ///
+    /// The call as a whole fails only when nothing was queued: [`Error::Store`] when the
+    /// database could not be written, [`Error::Closed`] after
+    /// [`shutdown`](Self::shutdown).
+    pub async fn enqueue_downloads(
+        &self,
+        downloads: Vec<Download>,
+    ) -> Result<EnqueueResults, Error> {
+        let validated = tokio::task::spawn_blocking(move || {
+            downloads
+                .into_iter()
+                .map(crate::download::validate)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| Error::Closed)?;
+        self.request(|reply| Command::EnqueueDownloads {
+            downloads: validated,
             reply,
         })
         .await?

@@ -36,6 +36,9 @@ pub(crate) struct Candidate {
     /// The batch endpoint (an index into [`Situation::batches`]) this file may be packed
     /// for, if any.
     pub packable_into: Option<usize>,
+    /// It runs in this process whatever the app's state (a download: the OS lane carries
+    /// uploads only, so far).
+    pub in_process_only: bool,
 }
 
 /// How much one batch request may carry.
@@ -126,7 +129,7 @@ pub(crate) fn network_allows(network: &NetworkStatus, constraints: &Constraints)
 
 /// The lane a candidate belongs on, before any limit is considered.
 pub(crate) fn choose_lane(candidate: &Candidate, policy: &LanePolicy) -> LaneChoice {
-    if !policy.platform_available || policy.max_platform_tasks == 0 {
+    if candidate.in_process_only || !policy.platform_available || policy.max_platform_tasks == 0 {
         return LaneChoice::InProcess;
     }
     match policy.app_state {
@@ -237,6 +240,7 @@ mod tests {
             constraints: Constraints::default(),
             size: 1,
             taken_back: false,
+            in_process_only: false,
             packable_into: None,
         }
     }
@@ -443,6 +447,7 @@ mod tests {
     fn work_the_os_stalled_on_stays_in_process_while_the_app_is_in_the_foreground() {
         let stalled = Candidate {
             taken_back: true,
+            in_process_only: false,
             ..sized(200 * MIB)
         };
         assert_eq!(

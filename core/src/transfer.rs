@@ -13,10 +13,12 @@
 //! to `control(Cancel)` and `requeue_afresh`, a push's credential renewal
 //! (`store/enqueue.rs`) to `requeue_afresh`.
 
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::download::{Direction, Download};
 use crate::state::{Effect, IllegalTransition, Input, Lane, transition};
 use crate::upload::SourceSnapshot;
 use crate::{TransferError, TransferId, TransferState, Upload};
@@ -28,13 +30,25 @@ pub struct Transfer {
     /// Its id, also sent to the server as the idempotency key.
     pub id: TransferId,
     /// What was enqueued: source, destination, method, stored headers, priority, network
-    /// constraints, and the app's metadata and group.
+    /// constraints, and the app's metadata and group. For a download, the fields both
+    /// directions share: `source` is the local file written (the download's destination),
+    /// `destination` the URL it comes from, and `method` means nothing; read
+    /// [`download`](Self::download) instead.
     pub upload: Upload,
+    /// Which way its bytes go.
+    pub direction: Direction,
+    /// For a download, what was enqueued (URL, destination, expected size and SHA-256,
+    /// conflict rule, and the fields shared with uploads); `None` for an upload.
+    pub download: Option<Download>,
+    /// For a download that succeeded, where the file was saved: its destination, or a free
+    /// name beside it under [`crate::ConflictRule::KeepBoth`].
+    pub saved_as: Option<PathBuf>,
     /// Where it is in its life.
     pub state: TransferState,
-    /// The source's size at enqueue.
+    /// The source's size at enqueue; for a download its expected size, 0 when unknown.
     pub size: u64,
-    /// Bytes the server confirmed or, while running, bytes sent so far.
+    /// Bytes the server confirmed or, while running, bytes sent so far (for a download:
+    /// bytes received in this attempt).
     pub bytes_sent: u64,
     /// Attempts used up: started since the transfer last moved forward (an attempt that
     /// advanced a resumable upload by at least 1 MiB starts the count over, one that found
@@ -240,6 +254,9 @@ pub(crate) mod tests {
         Transfer {
             id: TransferId::generate(),
             upload: Upload::put("/src/a", "http://h/a"),
+            direction: Direction::Upload,
+            download: None,
+            saved_as: None,
             state: TransferState::Queued,
             size: SIZE,
             bytes_sent: 0,

@@ -307,7 +307,7 @@ pub(crate) fn host_key(url: &Url) -> String {
     }
 }
 
-fn check_header(name: &str, value: &str) -> Result<(), Error> {
+pub(crate) fn check_header(name: &str, value: &str) -> Result<(), Error> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| Error::InvalidHeader {
         name: name.to_owned(),
         reason: "not a valid HTTP header name".into(),

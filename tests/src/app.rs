@@ -1,8 +1,9 @@
 //! The server's shared handles and its routes.
 //!
 //! What it is for: bundling what every handler needs (the record of what was
-//! seen, the fault injector, the store directory) and wiring the routes: the
-//! control API under `/_testkit/`, everything else to the upload handler.
+//! seen, the fault injector, the store directory, the files served for downloads) and
+//! wiring the routes: the control API under `/_testkit/`, files under `/_files/`,
+//! everything else to the upload handler.
 //!
 //! What it must never do: handle a request itself or hold a lock across an
 //! await; it only hands out the shared pieces.
@@ -16,6 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use crate::auth::{AuthPolicy, Authenticator};
 use crate::config::ResumableServerConfig;
 use crate::faults::FaultPlan;
+use crate::files::{self, ServedFiles};
 use crate::injector::{Decision, Injector};
 use crate::resumable::uploads::Uploads;
 use crate::state::State;
@@ -35,6 +37,8 @@ pub struct App {
     pub uploads: Arc<Uploads>,
     /// The modelled link every request body crosses, if the server has one.
     pub uplink: Option<Arc<Uplink>>,
+    /// Files served for downloads (`/_files/NAME`).
+    pub files: Arc<ServedFiles>,
 }
 
 impl App {
@@ -54,6 +58,7 @@ impl App {
             resumable: Arc::new(resumable),
             uploads: Arc::default(),
             uplink,
+            files: Arc::default(),
         }
     }
 
@@ -103,6 +108,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .nest("/_testkit", control::routes())
         .route("/_uploads/{id}", axum::routing::any(resumable::resource))
+        .route("/_files/{*name}", axum::routing::get(files::serve))
         .fallback(upload::handle)
         // Bodies may be 1 GiB; they are streamed, never buffered.
         .layer(DefaultBodyLimit::disable())

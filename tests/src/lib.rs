@@ -10,7 +10,8 @@
 //! carried `Authorization`.
 //! It also speaks tus 1.0 and the IETF resumable upload draft (interop
 //! versions 3 to 8), with `Upload-Limit`, tus checksums and cuts at an exact
-//! byte. The `ferry-testkit serve` binary runs the same
+//! byte. It serves files for downloads (`/_files/NAME`: ranges, `If-Range`, 416)
+//! with per-file faults, counting the bytes served. The `ferry-testkit serve` binary runs the same
 //! server for the Swift and Kotlin suites, with a JSON control API under
 //! `/_testkit/`.
 //!
@@ -33,6 +34,7 @@ mod config;
 mod conn;
 mod control;
 mod faults;
+mod files;
 mod injector;
 pub mod power_cut;
 mod refusing;
@@ -51,6 +53,7 @@ pub use faults::{
     DelayFault, Fault, FaultPlan, FaultPlanError, RetryAfter, ScriptedFault, SlowReadFault,
     StallFault, StatusFault,
 };
+pub use files::{DownloadFault, FileRequest};
 pub use refusing::{RefusalCounts, RefusingServer};
 pub use server::TestServer;
 pub use state::{AuthCounts, FaultCounts, HostStats, ReceivedBody, ResumableStats, Stats};

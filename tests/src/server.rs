@@ -21,6 +21,7 @@ use crate::auth::AuthPolicy;
 use crate::config::ServerConfig;
 use crate::conn::{self, ConnHandle};
 use crate::faults::{FaultPlan, FaultPlanError};
+use crate::files::{DownloadFault, FileRequest};
 use crate::state::{ReceivedBody, Stats};
 use crate::tls;
 use crate::uplink::Uplink;
@@ -152,6 +153,32 @@ impl TestServer {
         );
         let expires_at = SystemTime::UNIX_EPOCH + Duration::from_millis(presigned.expires_at_ms);
         Some((url, expires_at))
+    }
+
+    /// Serves `bytes` for downloads at [`Self::file_url`]`(name)`; serving a name again
+    /// makes a new version (new `ETag` and `Last-Modified`).
+    pub fn serve_file(&self, name: &str, bytes: Vec<u8>) {
+        self.app.files.put(name, bytes);
+    }
+
+    /// The URL the file `name` is served at.
+    pub fn file_url(&self, name: &str) -> String {
+        format!("{}_files/{name}", self.base_url())
+    }
+
+    /// Faults for the next requests of file `name`, one each, in order.
+    pub fn add_download_faults(&self, name: &str, faults: Vec<DownloadFault>) {
+        self.app.files.add_faults(name, faults);
+    }
+
+    /// Body bytes of file `name` handed to connections so far.
+    pub fn bytes_served(&self, name: &str) -> u64 {
+        self.app.files.served(name)
+    }
+
+    /// Every request for file `name`, in order.
+    pub fn file_requests(&self, name: &str) -> Vec<FileRequest> {
+        self.app.files.requests(name)
     }
 
     /// Forgets every resumable upload resource, like a server that lost its uploads:

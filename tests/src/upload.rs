@@ -377,7 +377,7 @@ fn stored_json(stored: &[crate::state::Stored]) -> String {
     serde_json::json!({ "stored": items }).to_string()
 }
 
-fn retry_after_value(retry_after: &RetryAfter) -> Option<HeaderValue> {
+pub(crate) fn retry_after_value(retry_after: &RetryAfter) -> Option<HeaderValue> {
     let text = match retry_after {
         RetryAfter::Seconds(s) => s.to_string(),
         RetryAfter::DateAfter(s) => {

@@ -242,6 +242,7 @@ impl Engine {
         if rows.iter().any(|row| row.state == StateKind::Succeeded) {
             bulk::forget_responses(tx, filter, rows)?;
         }
+        bulk::forget_downloads(tx, filter, rows)?;
         bulk::delete(tx, filter, rows, &mut self.pending_totals)?;
         for row in rows {
             self.upload_resources.ledger.forget(&row.id);

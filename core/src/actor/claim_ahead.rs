@@ -87,9 +87,10 @@ pub(super) fn limits(limits: Limits, depth: &ClaimDepth) -> Limits {
     }
 }
 
-/// Whether a queued file may be claimed ahead at all: small, and no resumable upload.
+/// Whether a queued file may be claimed ahead at all: small, no resumable upload, and not
+/// a download (whose size may be unknown).
 pub(super) fn may_claim(row: &CandidateRow) -> bool {
-    row.size <= AHEAD_MAX_BYTES && !row.has_resumable_upload
+    row.size <= AHEAD_MAX_BYTES && !row.has_resumable_upload && !row.is_download
 }
 
 #[cfg(test)]
@@ -159,6 +160,7 @@ mod tests {
             has_own_headers: false,
             has_resumable_upload,
             seq: 1,
+            is_download: false,
         };
         assert!(may_claim(&row(AHEAD_MAX_BYTES, false)));
         assert!(!may_claim(&row(AHEAD_MAX_BYTES + 1, false)));

@@ -10,6 +10,7 @@ use super::engine::{Engine, sqlite};
 use super::host_status::host_statuses;
 use super::message::{Command, EnqueueResults, reply_after_commit};
 use crate::conditions::AppState;
+use crate::download::ValidatedDownload;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
 use crate::progress::{Progress, eta};
@@ -17,7 +18,7 @@ use crate::server_response::ServerResponse;
 use crate::state::{Effect, Input, StateKind, TransferState};
 use crate::store;
 use crate::upload::ValidatedUpload;
-use crate::{Error, Transfer, TransferId};
+use crate::{Direction, Error, Transfer, TransferId};
 
 impl Engine {
     pub(super) fn handle_command(
@@ -30,6 +31,11 @@ impl Engine {
             Command::Enqueue { uploads, reply } => {
                 self.stall_watch.moved(Instant::now());
                 let results = self.enqueue(tx, uploads, effects);
+                effects.replies.push(reply_after_commit(reply, Ok(results)));
+            }
+            Command::EnqueueDownloads { downloads, reply } => {
+                self.stall_watch.moved(Instant::now());
+                let results = self.enqueue_downloads(tx, downloads);
                 effects.replies.push(reply_after_commit(reply, Ok(results)));
             }
             Command::Get { id, reply } => {
@@ -168,6 +174,43 @@ impl Engine {
         results
     }
 
+    /// Inserts each new download. One whose transfer already exists (the same URL to the
+    /// same file) gets that transfer's id while it is not finished or after it succeeded;
+    /// after a failure or a cancel, a new transfer starts.
+    fn enqueue_downloads(
+        &mut self,
+        tx: &Connection,
+        downloads: Vec<Result<ValidatedDownload, Error>>,
+    ) -> EnqueueResults {
+        let now_ms = self.clock.now_ms();
+        let mut writer = match store::EnqueueWriter::new(tx) {
+            Ok(writer) => writer,
+            Err(error) => {
+                let error = sqlite(error);
+                return downloads.iter().map(|_| Err(error.clone())).collect();
+            }
+        };
+        let results = downloads
+            .into_iter()
+            .map(|download| {
+                let download = download?;
+                let identity = store::Identity::of_download(&download.download);
+                if let Some(existing) = writer.find_reusable(&identity).map_err(sqlite)?
+                    && (!existing.state.is_final() || existing.state == StateKind::Succeeded)
+                {
+                    return Ok(existing.id);
+                }
+                let id = TransferId::generate();
+                writer
+                    .insert_download(&id, &download, &identity, now_ms)
+                    .map_err(sqlite)?;
+                Ok(id)
+            })
+            .collect();
+        self.pending_totals.merge(writer.totals());
+        results
+    }
+
     pub(super) fn get(&self, tx: &Connection, id: &TransferId) -> Result<Transfer, Error> {
         if let Some(flight) = self.in_flight.get(id) {
             return Ok(self.with_live_progress(flight.transfer.clone()));
@@ -228,9 +271,13 @@ impl Engine {
             }
         }
         if transfer.state == TransferState::Cancelled {
-            self.upload_resources
-                .terminate(tx, &transfer, &self.lane, effects)
-                .map_err(sqlite)?;
+            if transfer.direction == Direction::Download {
+                super::downloads::discard(tx, &transfer, effects).map_err(sqlite)?;
+            } else {
+                self.upload_resources
+                    .terminate(tx, &transfer, &self.lane, effects)
+                    .map_err(sqlite)?;
+            }
         }
         store::save(tx, &transfer, self.clock.now_ms(), &mut self.pending_totals)
             .map_err(sqlite)?;

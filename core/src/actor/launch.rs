@@ -15,6 +15,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::time::Instant;
 
+use super::downloads;
 use super::effects::Effects;
 use super::engine::Engine;
 use super::in_flight::{FlightLane, InFlight};
@@ -32,7 +33,7 @@ use crate::outcome::AttemptOutcome;
 use crate::scheduler::LaneChoice;
 use crate::state::Lane;
 use crate::store;
-use crate::{Transfer, TransferId};
+use crate::{Direction, Transfer, TransferId};
 
 impl Engine {
     /// Starts one request for the queued transfers stored under `seqs` (candidates' row
@@ -176,7 +177,7 @@ impl Engine {
         Ok(1)
     }
 
-    /// What an in-process attempt of one file sends.
+    /// What an in-process attempt of one file sends (or, for a download, fetches).
     fn attempt_job(
         &mut self,
         tx: &Connection,
@@ -184,6 +185,19 @@ impl Engine {
         generation: u64,
     ) -> rusqlite::Result<AttemptJob> {
         let upload = &transfer.upload;
+        let (resumable, download) = match transfer.direction {
+            Direction::Upload => (
+                self.upload_resources
+                    .job(tx, &self.config.resumable, transfer, generation)?,
+                None,
+            ),
+            Direction::Download => {
+                let sender = self.upload_resources.checkpoint_sender();
+                let ledger = &mut self.upload_resources.ledger;
+                let job = downloads::job(tx, transfer, generation, sender, ledger)?;
+                (None, Some(Box::new(job)))
+            }
+        };
         Ok(AttemptJob {
             id: transfer.id.to_string(),
             source: upload.source.clone(),
@@ -191,12 +205,8 @@ impl Engine {
             url: upload.destination.clone(),
             method: upload.method.clone(),
             headers: upload.headers.clone(),
-            resumable: self.upload_resources.job(
-                tx,
-                &self.config.resumable,
-                transfer,
-                generation,
-            )?,
+            resumable,
+            download,
         })
     }
 

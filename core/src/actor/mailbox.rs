@@ -255,11 +255,11 @@ mod tests {
         Checkpoint {
             id: TransferId::from_stored(format!("attempt-{generation}")),
             generation,
-            record: crate::upload_resource::UploadResource {
+            record: crate::http::Saved::Upload(crate::upload_resource::UploadResource {
                 protocol: crate::ResumableProtocol::Tus,
                 upload_url: "http://127.0.0.1:1/files/1".into(),
                 confirmed_offset: 7,
-            },
+            }),
             committed: None,
         }
     }

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use super::bulk_job::BulkRequest;
 use crate::conditions::{AppState, NetworkStatus};
+use crate::download::ValidatedDownload;
 use crate::error::StoreError;
 use crate::hosts::HostStatus;
 use crate::http::{Checkpoint, Gated, HostGate};
@@ -27,6 +28,10 @@ pub(crate) type EnqueueResults = Vec<Result<TransferId, Error>>;
 pub(crate) enum Command {
     Enqueue {
         uploads: Vec<Result<ValidatedUpload, Error>>,
+        reply: oneshot::Sender<Result<EnqueueResults, Error>>,
+    },
+    EnqueueDownloads {
+        downloads: Vec<Result<ValidatedDownload, Error>>,
         reply: oneshot::Sender<Result<EnqueueResults, Error>>,
     },
     Get {

@@ -5,15 +5,18 @@ use rand::Rng;
 use rusqlite::Connection;
 use tokio::time::Instant;
 
+use super::downloads;
 use super::effects::Effects;
 use super::engine::Engine;
 use super::in_flight::InFlight;
 use super::message::AttemptFinished;
+use super::upload_resources::reply_when_committed;
+use crate::Direction;
 use crate::attempt_budget::after_retryable_failure;
 use crate::classify::{Verdict, classify, host_is_unhealthy, reached_host};
 use crate::error::{FailureKind, TransferError};
 use crate::events::TransferEvent;
-use crate::http::Checkpoint;
+use crate::http::{Checkpoint, Saved};
 use crate::outcome::AttemptOutcome;
 use crate::retry::{self, backoff};
 use crate::server_response::ServerResponse;
@@ -94,7 +97,9 @@ impl Engine {
         self.breakers.is_closed(host) && !self.auth_breakers.refused_lately(host)
     }
 
-    /// Persists an attempt's upload resource and offset, if the attempt is still current.
+    /// Persists an attempt's checkpoint (a resumable upload's resource and offset, a
+    /// download's resume state), if the attempt is still current. A checkpoint that waits
+    /// for durability hears back only after the commit.
     pub(super) fn on_checkpoint(
         &mut self,
         tx: &Connection,
@@ -108,8 +113,28 @@ impl Engine {
             return Ok(()); // finished, cancelled or replaced meanwhile: dropping `committed` says so
         }
         let now_ms = self.clock.now_ms();
-        self.upload_resources
-            .record(tx, checkpoint, now_ms, effects)
+        let Checkpoint {
+            id,
+            generation,
+            record,
+            committed,
+        } = checkpoint;
+        match record {
+            Saved::Upload(resource) => {
+                self.upload_resources
+                    .record(tx, &id, generation, &resource, now_ms)?;
+            }
+            Saved::Download(state) => downloads::record(
+                tx,
+                &mut self.upload_resources.ledger,
+                &id,
+                generation,
+                &state,
+                now_ms,
+            )?,
+        }
+        reply_when_committed(committed, effects);
+        Ok(())
     }
 
     /// Feeds one request's outcome to its host's breaker (once per request, however many
@@ -204,6 +229,9 @@ impl Engine {
             Verdict::Succeeded => {
                 self.platform.forget(&id);
                 self.upload_resources.forget(tx, &transfer.id)?;
+                if transfer.direction == Direction::Download {
+                    transfer.saved_as = downloads::finished(tx, &transfer)?;
+                }
                 let answer = self.keep_answer(tx, &id, outcome)?;
                 let event = TransferEvent::Succeeded {
                     id,

@@ -55,9 +55,9 @@ impl Packing {
 
     /// The batch endpoint a queued file may be packed for: its destination is under the
     /// endpoint's prefix, it is small (below `large_file_threshold`) and it has no headers
-    /// of its own, which a part could not carry.
+    /// of its own, which a part could not carry. A download is never packed.
     pub(super) fn packable_into(&self, row: &CandidateRow) -> Option<usize> {
-        if row.has_own_headers || row.size >= self.large_file_threshold {
+        if row.is_download || row.has_own_headers || row.size >= self.large_file_threshold {
             return None;
         }
         self.endpoints
@@ -98,6 +98,7 @@ mod tests {
             has_own_headers,
             has_resumable_upload: false,
             seq: 1,
+            is_download: false,
         }
     }
 

@@ -80,30 +80,25 @@ impl UploadResources {
         }))
     }
 
-    /// Persists the upload resource and offset of a current attempt's checkpoint. A
-    /// checkpoint that waits for durability hears back only after the commit.
+    /// Persists the upload resource and offset of a current attempt's checkpoint.
     pub(super) fn record(
         &mut self,
         tx: &Connection,
-        checkpoint: Checkpoint,
+        id: &TransferId,
+        generation: u64,
+        record: &crate::upload_resource::UploadResource,
         now_ms: i64,
-        effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         self.may_hold = true;
-        store::save_resumable(tx, &checkpoint.id, &checkpoint.record, now_ms)?;
-        self.ledger.confirmed(
-            &checkpoint.id,
-            checkpoint.generation,
-            checkpoint.record.confirmed_offset,
-        );
-        if let Some(committed) = checkpoint.committed {
-            effects.replies.push(Box::new(move |failed| {
-                if failed.is_none() {
-                    let _ = committed.send(());
-                }
-            }));
-        }
+        store::save_resumable(tx, id, record, now_ms)?;
+        self.ledger
+            .confirmed(id, generation, record.confirmed_offset);
         Ok(())
+    }
+
+    /// Where attempts send their checkpoints (downloads' too).
+    pub(super) fn checkpoint_sender(&self) -> mpsc::UnboundedSender<Checkpoint> {
+        self.checkpoints.clone()
     }
 
     /// Forgets the upload resource of `id`, if the store may hold one, and the progress its
@@ -135,6 +130,20 @@ impl UploadResources {
         let headers = transfer.upload.headers.clone();
         terminate_after_commit(vec![(record, headers)], lane, effects);
         Ok(())
+    }
+}
+
+/// Answers a checkpoint that waits for durability once the turn is committed.
+pub(super) fn reply_when_committed(
+    committed: Option<tokio::sync::oneshot::Sender<()>>,
+    effects: &mut Effects,
+) {
+    if let Some(committed) = committed {
+        effects.replies.push(Box::new(move |failed| {
+            if failed.is_none() {
+                let _ = committed.send(());
+            }
+        }));
     }
 }
 

@@ -13,10 +13,8 @@
 //! arrived, marked truncated.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use reqwest::header::{CONTENT_LENGTH, HeaderValue};
-use tokio::time::Instant;
 
 use super::attempt_progress::AttemptProgress;
 use super::client::HttpLane;
@@ -25,6 +23,7 @@ use super::file_body::{file_body, file_part};
 use super::job::{AttemptJob, open_unchanged};
 use super::response::outcome_of;
 use super::send_failure::send_failure;
+use super::watchdog::with_stall_watchdog;
 use crate::descriptors::source_outcome;
 use crate::outcome::AttemptOutcome;
 use crate::upload::UploadMethod;
@@ -32,9 +31,14 @@ use crate::upload::UploadMethod;
 /// Runs one attempt to its outcome. Never panics on I/O or network input.
 pub(crate) async fn run_attempt(
     lane: Arc<HttpLane>,
-    job: AttemptJob,
+    mut job: AttemptJob,
     progress: Arc<AttemptProgress>,
 ) -> AttemptOutcome {
+    // A download watches its own stalls, so that a stalled body still reports what it
+    // wrote (`download/mod.rs`).
+    if let Some(plan) = job.download.take() {
+        return super::download::run(&lane, job, *plan, progress).await;
+    }
     let send = dispatch(&lane, job, Arc::clone(&progress));
     let stalled = with_stall_watchdog(
         send,
@@ -44,32 +48,6 @@ pub(crate) async fn run_attempt(
     )
     .await;
     stalled.unwrap_or(AttemptOutcome::Stalled)
-}
-
-/// Runs `send` until it finishes (`Some`) or `last_activity()` is `stall_timeout` in the
-/// past (`None`), unless `answered()` says the outcome is decided: then `send` runs to its
-/// end, which must be bounded by then.
-pub(super) async fn with_stall_watchdog<T>(
-    send: impl Future<Output = T>,
-    stall_timeout: Duration,
-    last_activity: impl Fn() -> Instant,
-    answered: impl Fn() -> bool,
-) -> Option<T> {
-    tokio::pin!(send);
-    loop {
-        let deadline = last_activity() + stall_timeout;
-        tokio::select! {
-            outcome = &mut send => return Some(outcome),
-            () = tokio::time::sleep_until(deadline) => {
-                if answered() {
-                    return Some(send.await);
-                }
-                if last_activity() + stall_timeout <= Instant::now() {
-                    return None;
-                }
-            }
-        }
-    }
 }
 
 /// Resumable uploads take their own path; every other upload is one request.

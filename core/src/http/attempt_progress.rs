@@ -61,6 +61,13 @@ impl AttemptProgress {
         self.touch();
     }
 
+    /// A download's attempt took `count` more bytes from the server.
+    pub(super) fn record_received(&self, count: u64) {
+        self.bytes_sent.fetch_add(count, Ordering::Relaxed);
+        self.bytes_moved.fetch_add(count, Ordering::Relaxed);
+        self.touch();
+    }
+
     pub(crate) fn touch(&self) {
         let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_activity_ms.store(elapsed, Ordering::Relaxed);

@@ -13,12 +13,12 @@ use std::sync::{Arc, OnceLock};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use super::attempt::with_stall_watchdog;
 use super::attempt_progress::AttemptProgress;
 use super::client::HttpLane;
 use super::file_body::{SourceFile, Window, file_body, file_part};
 use super::response::{answer_of, header_pairs, retry_after};
 use super::send_failure::send_failure;
+use super::watchdog::with_stall_watchdog;
 use crate::TransferId;
 use crate::descriptors::source_outcome;
 use crate::outcome::AttemptOutcome;

@@ -10,7 +10,9 @@ mod attempt;
 mod attempt_progress;
 mod batch;
 mod cached_read;
+mod checkpoint;
 mod client;
+mod download;
 mod error_text;
 mod file_body;
 mod gate;
@@ -21,15 +23,17 @@ mod resumable;
 mod send_failure;
 mod tls_trust;
 mod unprocessed;
+mod watchdog;
 
 pub(crate) use attempt::run_attempt;
 pub(crate) use attempt_progress::AttemptProgress;
 pub(crate) use batch::{BatchOutcome, BatchPart, run_batch_attempt};
+pub(crate) use checkpoint::{Checkpoint, Checkpoints, Saved};
 pub(crate) use client::{HttpLane, build_http_lane};
 pub(crate) use gate::{Gated, HostGate, run_gated};
-pub(crate) use job::{AttemptJob, ResumableJob};
+pub(crate) use job::{AttemptJob, DownloadJob, ResumableJob};
 pub(crate) use open_source::open_for_reading;
-pub(crate) use resumable::{Checkpoint, Checkpoints, terminate};
+pub(crate) use resumable::terminate;
 /// The parsers of outside input, for the fuzz targets (`crate::fuzzing`).
 #[cfg(feature = "fuzzing")]
 pub(crate) mod parsers {

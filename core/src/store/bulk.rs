@@ -281,11 +281,22 @@ pub(crate) fn forget_responses(
     forget_beside(conn, BesideTable::ServerResponses, filter, rows)
 }
 
+/// Removes the downloads' resume state of the chunk's rows (a purge, before the rows are
+/// deleted).
+pub(crate) fn forget_downloads(
+    conn: &Connection,
+    filter: &BulkFilter<'_>,
+    rows: &[BulkRow],
+) -> rusqlite::Result<()> {
+    forget_beside(conn, BesideTable::Downloads, filter, rows)
+}
+
 /// A table that keeps rows beside a transfer, keyed by its id.
 #[derive(Clone, Copy)]
 enum BesideTable {
     ResumableUploads,
     ServerResponses,
+    Downloads,
 }
 
 impl BesideTable {
@@ -293,6 +304,7 @@ impl BesideTable {
         match self {
             Self::ResumableUploads => "resumable_uploads",
             Self::ServerResponses => "server_responses",
+            Self::Downloads => "downloads",
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Writing the uploads of one enqueue (`enqueue`, `enqueue_many`): finding each upload's reusable transfer, inserting
-//! the new ones.
+//! Writing the uploads (and downloads) of one enqueue (`enqueue`, `enqueue_many`,
+//! `enqueue_download`): finding each one's reusable transfer, inserting the new ones.
 //!
 //! The statements are prepared once per enqueue, not looked up in the connection's cache
 //! for every row: with 10,000 uploads, the cache lookups alone were about a tenth of the
@@ -12,6 +12,7 @@
 //! new enqueue is the actor's.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
@@ -21,6 +22,7 @@ use super::row::{corrupt, text, to_i64};
 use super::source_path;
 use super::totals::TotalsDelta;
 use crate::TransferId;
+use crate::download::{Direction, Download, DownloadSpec, ValidatedDownload};
 use crate::state::StateKind;
 use crate::upload::{SourceSnapshot, Upload, ValidatedUpload};
 
@@ -37,20 +39,29 @@ pub(crate) struct Reusable {
 
 /// An upload's headers as the store holds them: a JSON array of name and value pairs.
 pub(crate) fn stored_headers(upload: &Upload) -> rusqlite::Result<Cow<'static, str>> {
-    if upload.headers.is_empty() {
+    headers_json(&upload.headers)
+}
+
+/// Headers as the store holds them: a JSON array of name and value pairs.
+fn headers_json(headers: &[(String, String)]) -> rusqlite::Result<Cow<'static, str>> {
+    if headers.is_empty() {
         return Ok(Cow::Borrowed("[]"));
     }
-    serde_json::to_string(&upload.headers)
+    serde_json::to_string(headers)
         .map(Cow::Owned)
         .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
 }
 
 /// An upload's metadata as the store holds it: a JSON object, or NULL when it has none.
 pub(crate) fn stored_metadata(upload: &Upload) -> rusqlite::Result<Option<String>> {
-    if upload.metadata.is_empty() {
+    metadata_json(&upload.metadata)
+}
+
+fn metadata_json(metadata: &BTreeMap<String, String>) -> rusqlite::Result<Option<String>> {
+    if metadata.is_empty() {
         return Ok(None);
     }
-    serde_json::to_string(&upload.metadata)
+    serde_json::to_string(metadata)
         .map(Some)
         .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
 }
@@ -68,6 +79,20 @@ pub(crate) struct Identity<'upload> {
 }
 
 impl<'upload> Identity<'upload> {
+    /// A download's identity: its local file and URL, with the method `GET` that no
+    /// upload has, so a download and an upload of the same pair are two transfers.
+    pub(crate) fn of_download(download: &'upload Download) -> Self {
+        let source = download.destination.as_path();
+        let key = identity_key(source_path::bytes(source), &download.url, "GET", None);
+        Self {
+            source,
+            destination: &download.url,
+            method: "GET",
+            field: None,
+            key,
+        }
+    }
+
     pub(crate) fn of(upload: &'upload Upload) -> Self {
         let source = upload.source.as_path();
         let (method, field) = upload.method.to_stored();
@@ -191,6 +216,49 @@ impl<'conn> EnqueueWriter<'conn> {
             metadata,
         ])?;
         self.totals.inserted(validated.snapshot.size);
+        Ok(())
+    }
+
+    /// Inserts a new queued download; `identity` is its own ([`Identity::of_download`]).
+    /// Its size is the expected one, 0 when unknown.
+    pub(crate) fn insert_download(
+        &mut self,
+        id: &TransferId,
+        validated: &ValidatedDownload,
+        identity: &Identity<'_>,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
+        let download = &validated.download;
+        let spec = serde_json::to_string(&DownloadSpec::of(download))
+            .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+        let size = download.expected_size.unwrap_or(0);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO transfers (id, source, destination, host, method, multipart_field, \
+                 headers, priority, allow_expensive, allow_constrained, size, mtime_ns, state, \
+                 next_attempt_at, created_at, updated_at, identity, group_name, metadata, \
+                 direction, download) \
+                 VALUES (?1, ?2, ?3, ?4, 'GET', NULL, ?5, ?6, ?7, ?8, ?9, 0, 'queued', ?10, \
+                 ?10, ?10, ?11, ?12, ?13, ?15, ?14)",
+            )?
+            .execute(params![
+                id.as_str(),
+                source_path::to_sql(identity.source),
+                identity.destination,
+                validated.host,
+                headers_json(&download.headers)?,
+                download.priority,
+                download.constraints.allow_expensive,
+                download.constraints.allow_constrained,
+                to_i64(size),
+                now_ms,
+                identity.key,
+                download.group,
+                metadata_json(&download.metadata)?,
+                spec,
+                Direction::Download.as_str(),
+            ])?;
+        self.totals.inserted(size);
         Ok(())
     }
 

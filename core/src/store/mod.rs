@@ -9,6 +9,7 @@
 //! This module must never decide anything about transfers: it stores and loads.
 
 pub(crate) mod bulk;
+mod downloads;
 mod enqueue;
 mod hosts;
 mod identity;
@@ -38,6 +39,7 @@ use self::open_check::{FERRY_APPLICATION_ID, classify_sqlite_error, identify};
 use crate::error::StoreError;
 
 pub(crate) use bulk::BulkFilter;
+pub(crate) use downloads::{forget_download, load_download, save_download, set_saved_as};
 pub(crate) use enqueue::{EnqueueWriter, Identity, stored_headers};
 pub(crate) use hosts::{HostBacklog, host_backlogs};
 pub(crate) use inspect::{newest_record_of_each_file, records_of_group, soonest_due};

@@ -121,6 +121,31 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE transfers ADD COLUMN metadata TEXT;
     CREATE INDEX transfers_by_group ON transfers(group_name, seq) WHERE group_name IS NOT NULL;",
     ),
+    // 9: downloads (issue 21), transfers of the same table in the other direction. A
+    // download's local file is stored in `source` (the local path of either direction, in
+    // `source_path.rs`'s form) and its URL in `destination`, with method 'GET', so identity
+    // keys, hosts, limits and indexes are shared. `download` holds what was enqueued beyond
+    // that (expected size and SHA-256, conflict rule) as JSON, NULL for uploads; `saved_as`
+    // where the finished file was put (another name under `KeepBoth`). Every row stored
+    // before is an upload. The resume state, written by every checkpoint, sits in a table
+    // of its own, like `resumable_uploads`: validators (ETag, Last-Modified), the total
+    // length, the offset the partial file holds durably, digest failures, and the name a
+    // finishing attempt is placing the file at.
+    Migration::Sql(
+        "ALTER TABLE transfers ADD COLUMN direction TEXT NOT NULL DEFAULT 'upload';
+    ALTER TABLE transfers ADD COLUMN download TEXT;
+    ALTER TABLE transfers ADD COLUMN saved_as BLOB;
+    CREATE TABLE downloads (
+        transfer_id TEXT PRIMARY KEY NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        total_length INTEGER,
+        recorded_offset INTEGER NOT NULL,
+        digest_failures INTEGER NOT NULL DEFAULT 0,
+        placing BLOB,
+        updated_at INTEGER NOT NULL
+    );",
+    ),
 ];
 
 /// Migration 4: adds the identity key column, computes it for every stored transfer, and

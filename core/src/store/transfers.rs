@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::types::{Type, Value};
+use rusqlite::types::{Type, Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::row::{corrupt, text, to_i64};
@@ -13,6 +13,7 @@ use super::selected::push_prefix_and_group;
 use super::source_path;
 use super::totals::{TotalsDelta, apply as apply_totals};
 use crate::clock::{from_ms, to_ms_ceil};
+use crate::download::{Direction, Download, DownloadSpec};
 use crate::error::{FailureKind, TransferError};
 use crate::state::{Lane, StateKind, TransferState};
 use crate::upload::{Constraints, Upload, UploadMethod};
@@ -21,13 +22,20 @@ use crate::{Transfer, TransferId};
 pub(super) const COLUMNS: &str = "id, source, destination, host, method, multipart_field, headers, \
      priority, allow_expensive, allow_constrained, size, mtime_ns, state, lane_key, attempts, \
      next_attempt_at, bytes_sent, error_kind, error_status, error_message, created_at, updated_at, \
-     seq, group_name, metadata";
+     seq, group_name, metadata, direction, download, saved_as";
 
 pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
+    let direction_name = text(row, 25)?;
+    let direction = Direction::parse(direction_name)
+        .ok_or_else(|| corrupt(25, format!("unknown direction {direction_name:?}")))?;
     let method_name = text(row, 4)?;
     let field: Option<String> = row.get(5)?;
-    let method = UploadMethod::from_stored(method_name, field)
-        .ok_or_else(|| corrupt(4, format!("unknown method {method_name:?}")))?;
+    let method = match direction {
+        // A download's shared fields ride in `upload` with a method that means nothing.
+        Direction::Download => UploadMethod::Put,
+        Direction::Upload => UploadMethod::from_stored(method_name, field)
+            .ok_or_else(|| corrupt(4, format!("unknown method {method_name:?}")))?,
+    };
     let headers = decode_headers(text(row, 6)?, 6)?;
     let state_name = text(row, 12)?;
     let lane_key: Option<String> = row.get(13)?;
@@ -52,21 +60,33 @@ pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
         let value: i64 = row.get(column)?;
         u64::try_from(value).map_err(|_| corrupt(column, "negative count"))
     };
+    let upload = Upload {
+        source: source_path::from_row(row, 1)?,
+        destination: row.get(2)?,
+        method,
+        headers,
+        priority: row.get(7)?,
+        constraints: Constraints {
+            allow_expensive: row.get(8)?,
+            allow_constrained: row.get(9)?,
+        },
+        metadata: decode_metadata(row, 24)?,
+        group: row.get(23)?,
+    };
+    let download = match direction {
+        Direction::Upload => None,
+        Direction::Download => Some(decode_download(row, 26, &upload)?),
+    };
+    let saved_as = match row.get_ref(27)? {
+        ValueRef::Null => None,
+        _ => Some(source_path::from_row(row, 27)?),
+    };
     Ok(Transfer {
         id: TransferId::from_stored(row.get(0)?),
-        upload: Upload {
-            source: source_path::from_row(row, 1)?,
-            destination: row.get(2)?,
-            method,
-            headers,
-            priority: row.get(7)?,
-            constraints: Constraints {
-                allow_expensive: row.get(8)?,
-                allow_constrained: row.get(9)?,
-            },
-            metadata: decode_metadata(row, 24)?,
-            group: row.get(23)?,
-        },
+        upload,
+        direction,
+        download,
+        saved_as,
         host: row.get(3)?,
         size: non_negative(10)?,
         source_mtime_ns: row.get(11)?,
@@ -78,6 +98,32 @@ pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<Transfer> {
         created_at: from_ms(row.get(20)?),
         updated_at: from_ms(row.get(21)?),
         seq: row.get(22)?,
+    })
+}
+
+/// A download as enqueued: the fields it shares with an upload, and its own (the JSON
+/// object of column `column`).
+fn decode_download(row: &Row<'_>, column: usize, shared: &Upload) -> rusqlite::Result<Download> {
+    let spec: DownloadSpec = match row.get::<_, Option<String>>(column)? {
+        Some(json) => serde_json::from_str(&json).map_err(|error| {
+            corrupt(
+                column,
+                format!("a download's details are not valid JSON: {error}"),
+            )
+        })?,
+        None => DownloadSpec::default(),
+    };
+    Ok(Download {
+        url: shared.destination.clone(),
+        destination: shared.source.clone(),
+        expected_size: spec.expected_size,
+        expected_sha256: spec.expected_sha256,
+        headers: shared.headers.clone(),
+        priority: shared.priority,
+        constraints: shared.constraints,
+        metadata: shared.metadata.clone(),
+        group: shared.group.clone(),
+        on_conflict: spec.on_conflict,
     })
 }
 
@@ -282,6 +328,9 @@ pub(crate) struct CandidateRow {
     pub has_own_headers: bool,
     /// The server holds a resumable upload of it, to continue from its offset.
     pub has_resumable_upload: bool,
+    /// A download: never packed, never handed to the OS (this version's OS lane carries
+    /// uploads only).
+    pub is_download: bool,
     /// The row's key, for [`load_by_seq`].
     pub seq: i64,
 }
@@ -363,7 +412,8 @@ pub(crate) fn longest_waiting_candidate(
 
 const CANDIDATE_COLUMNS: &str = "id, host, allow_expensive, allow_constrained, size, \
     destination, headers != '[]', \
-    EXISTS(SELECT 1 FROM resumable_uploads r WHERE r.transfer_id = transfers.id), seq";
+    EXISTS(SELECT 1 FROM resumable_uploads r WHERE r.transfer_id = transfers.id), seq, \
+    direction = 'download'";
 
 fn candidate_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CandidateRow> {
     Ok(CandidateRow {
@@ -378,6 +428,7 @@ fn candidate_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CandidateRow> {
         has_own_headers: row.get(6)?,
         has_resumable_upload: row.get(7)?,
         seq: row.get(8)?,
+        is_download: row.get(9)?,
     })
 }
 

@@ -15,7 +15,6 @@
 //! touch the store, retry after a failure (the actor's retry policy decides), or hold a
 //! file in memory.
 
-mod checkpoint;
 mod checksum;
 mod ietf;
 mod limits;
@@ -24,7 +23,6 @@ mod tus;
 
 use std::sync::Arc;
 
-pub(crate) use self::checkpoint::{Checkpoint, Checkpoints};
 use self::session::Session;
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::{

@@ -10,7 +10,6 @@ use reqwest::header::LOCATION;
 use reqwest::{Method, RequestBuilder, Response};
 use sha2::{Digest, Sha256};
 
-use super::checkpoint::Checkpoints;
 use super::checksum::upload_checksum;
 use super::limits::UploadLimits;
 use super::tus::TusCapabilities;
@@ -18,6 +17,7 @@ use super::{ietf, tus};
 use crate::descriptors::{self, source_outcome};
 use crate::error::{FailureKind, TransferError};
 use crate::http::attempt_progress::AttemptProgress;
+use crate::http::checkpoint::Checkpoints;
 use crate::http::client::HttpLane;
 use crate::http::file_body::{SourceFile, Window, file_body};
 use crate::http::job::{AttemptJob, open_unchanged};

@@ -1,0 +1,96 @@
+//! Downloads, as the actor sees them: what a launch hands the lane (the stored resume
+//! state, the partial file's name), recording what attempts checkpoint, where a finished
+//! download was saved, and removing a cancelled download's partial file.
+//!
+//! Free functions over the turn's transaction and the progress ledger the engine owns
+//! (`attempt_charge.rs`): a download that moved its partial file forward earns the credit
+//! a resumable upload does. Must never await I/O inside the turn: a partial file is
+//! removed only after the turn is committed (a reply in the turn's effects), on the
+//! blocking pool; and never call the engine.
+
+use std::path::PathBuf;
+
+use rusqlite::Connection;
+use tokio::sync::mpsc;
+
+use super::attempt_charge::ProgressLedger;
+use super::effects::Effects;
+use crate::download::{DownloadSpec, partial_path};
+use crate::download_record::DownloadRecord;
+use crate::http::{Checkpoint, Checkpoints, DownloadJob};
+use crate::store;
+use crate::{Transfer, TransferId};
+
+/// What an attempt of download `transfer` needs: its stored resume state (none yet: from
+/// zero), its spec, and where to report. The offset held now is what the attempt's
+/// progress is measured from.
+pub(super) fn job(
+    tx: &Connection,
+    transfer: &Transfer,
+    generation: u64,
+    sender: mpsc::UnboundedSender<Checkpoint>,
+    ledger: &mut ProgressLedger,
+) -> rusqlite::Result<DownloadJob> {
+    let record = store::load_download(tx, &transfer.id)?.unwrap_or_default();
+    ledger.launched(&transfer.id, generation, record.offset);
+    let spec = transfer
+        .download
+        .as_ref()
+        .map(DownloadSpec::of)
+        .unwrap_or_default();
+    Ok(DownloadJob {
+        partial: partial_path(&transfer.upload.source, &transfer.id),
+        record,
+        spec,
+        checkpoints: Checkpoints::new(sender, transfer.id.clone(), generation),
+    })
+}
+
+/// Persists a current attempt's resume state.
+pub(super) fn record(
+    tx: &Connection,
+    ledger: &mut ProgressLedger,
+    id: &TransferId,
+    generation: u64,
+    state: &DownloadRecord,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    store::save_download(tx, id, state, now_ms)?;
+    ledger.confirmed(id, generation, state.offset);
+    Ok(())
+}
+
+/// A download succeeded: records where its file is (the name its attempt placed it at)
+/// and forgets its resume state. Returns that path.
+pub(super) fn finished(tx: &Connection, transfer: &Transfer) -> rusqlite::Result<Option<PathBuf>> {
+    let saved_as = store::load_download(tx, &transfer.id)?
+        .and_then(|record| record.placing)
+        .unwrap_or_else(|| transfer.upload.source.clone());
+    store::set_saved_as(tx, transfer.seq, &saved_as)?;
+    store::forget_download(tx, &transfer.id)?;
+    Ok(Some(saved_as))
+}
+
+/// A download was cancelled: its resume state is forgotten now, its partial file removed
+/// once the cancellation is committed.
+pub(super) fn discard(
+    tx: &Connection,
+    transfer: &Transfer,
+    effects: &mut Effects,
+) -> rusqlite::Result<()> {
+    store::forget_download(tx, &transfer.id)?;
+    let partial = partial_path(&transfer.upload.source, &transfer.id);
+    effects.replies.push(Box::new(move |failed| {
+        if failed.is_none() {
+            tokio::task::spawn_blocking(move || match std::fs::remove_file(&partial) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => log::warn!(
+                    "could not remove a cancelled download's partial file {}: {error}",
+                    partial.display()
+                ),
+            });
+        }
+    }));
+    Ok(())
+}

@@ -1,0 +1,514 @@
+//! Downloads on the in-process lane: one attempt that fetches a file into Ferry's partial
+//! file beside its destination, continuing where the store says the partial is durable,
+//! and puts it in place when it is complete and checked.
+//!
+//! An attempt: opens the partial file and cuts it to the recorded offset; asks from there
+//! (`Range`, pinned with `If-Range` to the recorded strong ETag, else Last-Modified), with
+//! `Accept-Encoding: identity`; decides from the answer (`range.rs`) to continue, start
+//! again from zero (a 200: the file is emptied, never appended to), accept a 416 as
+//! complete, or discard the answer and ask again from zero (at most [`MAX_ROUNDS`] times);
+//! streams the body into the file (`partial.rs`), syncing it and reporting the offset
+//! every [`CHECKPOINT_EVERY`] bytes and when the attempt fails; checks the length and the
+//! digest (`digest.rs`); records the name it is about to use, durably, then renames the
+//! file into place and syncs the folder. The actor records `Succeeded` after that.
+//!
+//! An answer in an encoding other than `identity` (asked for, but servers do it) is
+//! decoded (gzip, deflate) and not resumable: no offset is recorded for it.
+//!
+//! Like every in-process attempt this module must never touch the store (offsets reach
+//! it as checkpoints through the actor), retry on its own beyond the restarts above, or
+//! hold a file in memory. It watches for stalls itself, so that a stalled body still
+//! reports the bytes it wrote.
+
+mod digest;
+mod partial;
+mod range;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use reqwest::header::{
+    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, IF_RANGE,
+    LAST_MODIFIED, RANGE,
+};
+
+use self::digest::Expected;
+use self::partial::{Coding, Partial};
+use self::range::{Answer, Plan};
+use super::attempt_progress::AttemptProgress;
+use super::client::HttpLane;
+use super::error_text::describe;
+use super::job::{AttemptJob, DownloadJob};
+use super::response::{header_pairs, outcome_of};
+use super::send_failure::send_failure;
+use super::watchdog::with_stall_watchdog;
+use crate::download_record::DownloadRecord;
+use crate::error::{FailureKind, TransferError};
+use crate::outcome::AttemptOutcome;
+use crate::server_response::ServerResponse;
+
+/// Answers discarded in one attempt (a wrong 206, a 416 for another file) before it gives
+/// up: each is followed by a request from zero, so only a server that keeps contradicting
+/// itself reaches it.
+const MAX_ROUNDS: u32 = 3;
+
+/// Bytes between two checkpoints of a running download (each a `fdatasync` and a record in
+/// the store): at most this much is fetched again after a crash.
+const CHECKPOINT_EVERY: u64 = 8 * 1024 * 1024;
+
+/// Runs one download attempt to its outcome.
+pub(crate) async fn run(
+    lane: &HttpLane,
+    job: AttemptJob,
+    plan: DownloadJob,
+    progress: Arc<AttemptProgress>,
+) -> AttemptOutcome {
+    let mut fetch = Fetch {
+        lane,
+        url: job.url,
+        headers: job.headers,
+        destination: job.source,
+        job: plan,
+        progress,
+    };
+    match fetch.run().await {
+        Ok(outcome) | Err(outcome) => outcome,
+    }
+}
+
+struct Fetch<'a> {
+    lane: &'a HttpLane,
+    url: String,
+    headers: Vec<(String, String)>,
+    destination: PathBuf,
+    job: DownloadJob,
+    progress: Arc<AttemptProgress>,
+}
+
+/// What a finishing attempt knows of the answer it finished with.
+struct Finished {
+    status: u16,
+    headers: HeaderMap,
+    coding: Coding,
+}
+
+impl Fetch<'_> {
+    async fn run(&mut self) -> Result<AttemptOutcome, AttemptOutcome> {
+        if let Some(done) = self.placed_before().await? {
+            return Ok(done);
+        }
+        let (mut partial, mut held) = Partial::open(&self.job.partial, self.job.record.offset)
+            .await
+            .map_err(unwritable)?;
+        if held < self.job.record.offset {
+            // Shorter than recorded (removed, or a volume that lost it): nothing it holds
+            // is vouched for.
+            self.job.record = fresh(&self.job.record);
+        }
+        for _ in 0..MAX_ROUNDS {
+            let offset = if held > 0 && self.job.record.if_range().is_some() {
+                held
+            } else {
+                0
+            };
+            let mut response = self.send(offset).await?;
+            let headers = response.headers().clone();
+            let coding = Coding::of(text(&headers, CONTENT_ENCODING));
+            let answer = Answer {
+                status: response.status().as_u16(),
+                content_range: text(&headers, CONTENT_RANGE),
+                content_length: text(&headers, CONTENT_LENGTH).and_then(|v| v.parse().ok()),
+                etag: text(&headers, ETAG),
+                last_modified: text(&headers, LAST_MODIFIED),
+                encoded: coding != Some(Coding::Identity),
+            };
+            let status = answer.status;
+            match range::plan(&answer, offset, &self.job.record) {
+                Plan::Status => return Err(self.status_outcome(response).await),
+                Plan::Restart(reason) => {
+                    log::info!("download {}: discarded an answer: {reason}", self.job.id());
+                    drop(response);
+                    self.start_over(&mut partial, Coding::Identity, fresh(&self.job.record))
+                        .await?;
+                    held = 0;
+                }
+                Plan::Complete { total } => {
+                    self.job.record.total = Some(total);
+                    let finished = Finished {
+                        status,
+                        headers,
+                        coding: Coding::Identity,
+                    };
+                    return self.finish(partial, finished).await;
+                }
+                Plan::FromZero { total } => {
+                    let Some(coding) = coding else {
+                        return Err(unusable(format!(
+                            "the server sent the file encoded as {:?}, which Ferry cannot \
+                             decode; serve it without Content-Encoding",
+                            text(&headers, CONTENT_ENCODING).unwrap_or_default()
+                        )));
+                    };
+                    let identity = coding == Coding::Identity;
+                    let record = DownloadRecord {
+                        etag: answer.etag.filter(|_| identity).map(str::to_owned),
+                        last_modified: answer.last_modified.filter(|_| identity).map(str::to_owned),
+                        total,
+                        offset: 0,
+                        digest_failures: self.job.record.digest_failures,
+                        placing: None,
+                    };
+                    self.start_over(&mut partial, coding, record).await?;
+                    self.stream(&mut response, &mut partial, 0, identity)
+                        .await?;
+                    let finished = Finished {
+                        status,
+                        headers,
+                        coding,
+                    };
+                    return self.finish(partial, finished).await;
+                }
+                Plan::Continue { total } => {
+                    self.job.record.total = Some(total);
+                    self.stream(&mut response, &mut partial, held, true).await?;
+                    let finished = Finished {
+                        status,
+                        headers,
+                        coding: Coding::Identity,
+                    };
+                    return self.finish(partial, finished).await;
+                }
+            }
+        }
+        Err(unusable(
+            "the server kept answering with ranges or lengths that do not fit the file",
+        ))
+    }
+
+    /// A GET from `offset` (0: the whole file), sent within the stall timeout.
+    async fn send(&self, offset: u64) -> Result<reqwest::Response, AttemptOutcome> {
+        let mut builder = self.lane.client.get(&self.url);
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        builder = builder.header(ACCEPT_ENCODING, "identity");
+        if offset > 0
+            && let Some(validator) = self.job.record.if_range()
+        {
+            builder = builder
+                .header(RANGE, format!("bytes={offset}-"))
+                .header(IF_RANGE, validator);
+        }
+        let request = builder.build().map_err(|error| AttemptOutcome::Network {
+            message: describe(error),
+        })?;
+        self.progress.touch();
+        let progress = &self.progress;
+        match with_stall_watchdog(
+            self.lane.client.execute(request),
+            self.lane.stall_timeout,
+            || progress.last_activity(),
+            || false,
+        )
+        .await
+        {
+            None => Err(AttemptOutcome::Stalled),
+            Some(Err(error)) => Err(send_failure(error)),
+            Some(Ok(response)) => {
+                progress.touch();
+                Ok(response)
+            }
+        }
+    }
+
+    /// A status that is no file: its ordinary outcome (a 2xx that is neither 200 nor 206
+    /// carries no file, so it is an unusable answer, not a success).
+    async fn status_outcome(&self, response: reqwest::Response) -> AttemptOutcome {
+        if response.status().is_success() {
+            return unusable(format!(
+                "the server answered {} instead of the file",
+                response.status().as_u16()
+            ));
+        }
+        outcome_of(
+            response,
+            &self.progress,
+            self.lane.stall_timeout,
+            self.lane.response_body_limit,
+        )
+        .await
+    }
+
+    /// Empties the partial file to write `coding`'s bytes from zero, with `record` as
+    /// what they will belong to. If the store holds an offset, the restart is recorded
+    /// (durably) first: the store must never vouch for bytes that are no longer there.
+    async fn start_over(
+        &mut self,
+        partial: &mut Partial,
+        coding: Coding,
+        record: DownloadRecord,
+    ) -> Result<(), AttemptOutcome> {
+        let recorded = self.job.record.offset > 0 || self.job.record.placing.is_some();
+        self.job.record = record;
+        if recorded {
+            self.job
+                .checkpoints
+                .report_download_durably(self.job.record.clone())
+                .await?;
+        }
+        self.progress.restart();
+        partial.restart(coding).await.map_err(unwritable)
+    }
+
+    /// Streams the body into `partial` after its first `start` bytes. A `resumable` body
+    /// (identity-coded, with validators) reports its durable offset every
+    /// [`CHECKPOINT_EVERY`] bytes and when it ends early.
+    async fn stream(
+        &mut self,
+        response: &mut reqwest::Response,
+        partial: &mut Partial,
+        start: u64,
+        resumable: bool,
+    ) -> Result<(), AttemptOutcome> {
+        let mut checkpointed = 0;
+        loop {
+            let progress = &self.progress;
+            let next = with_stall_watchdog(
+                response.chunk(),
+                self.lane.stall_timeout,
+                || progress.last_activity(),
+                || false,
+            )
+            .await;
+            let chunk = match next {
+                Some(Ok(Some(chunk))) => chunk,
+                Some(Ok(None)) => return Ok(()),
+                Some(Err(error)) => {
+                    self.keep_progress(partial, start, resumable).await;
+                    return Err(send_failure(error));
+                }
+                None => {
+                    self.keep_progress(partial, start, resumable).await;
+                    return Err(AttemptOutcome::Stalled);
+                }
+            };
+            self.progress.record_received(chunk.len() as u64);
+            partial.append(chunk).await.map_err(unwritable)?;
+            if resumable && partial.received() - checkpointed >= CHECKPOINT_EVERY {
+                checkpointed = partial.received();
+                partial.sync().await.map_err(unwritable)?;
+                self.job.record.offset = start + checkpointed;
+                self.job
+                    .checkpoints
+                    .report_download(self.job.record.clone());
+            }
+        }
+    }
+
+    /// After a cut: makes what arrived durable and reports it, so the next attempt asks
+    /// only for the rest. Best effort: a failed sync reports nothing.
+    async fn keep_progress(&mut self, partial: &mut Partial, start: u64, resumable: bool) {
+        if !resumable || partial.received() == 0 || partial.sync().await.is_err() {
+            return;
+        }
+        self.job.record.offset = start + partial.received();
+        self.job
+            .checkpoints
+            .report_download(self.job.record.clone());
+    }
+
+    /// The body is complete: checks its length and digest, records where it goes, puts
+    /// it there.
+    async fn finish(
+        &mut self,
+        mut partial: Partial,
+        finished: Finished,
+    ) -> Result<AttemptOutcome, AttemptOutcome> {
+        let length = partial.finish().await.map_err(unwritable)?;
+        if let Some(total) = self.job.record.total
+            && finished.coding == Coding::Identity
+            && length != total
+        {
+            self.job.record.offset = length.min(total);
+            return Err(AttemptOutcome::Network {
+                message: format!("the body ended after {length} of {total} bytes"),
+            });
+        }
+        self.job.record.offset = length;
+        if let Some(expected) = self.job.spec.expected_size
+            && expected != length
+        {
+            let reason = format!("the file has {length} bytes where {expected} were expected");
+            return Err(self.mismatch(partial, reason).await);
+        }
+        if let Some(expected) = self.expected_digest(&finished) {
+            let path = partial.path().to_owned();
+            let checked = expected.clone();
+            let matches = tokio::task::spawn_blocking(move || digest::matches(&path, &checked))
+                .await
+                .map_err(|_| unwritable(io::Error::other("the digest check was cancelled")))?
+                .map_err(unwritable)?;
+            if !matches {
+                let reason = format!("the bytes do not match {}", expected.source());
+                return Err(self.mismatch(partial, reason).await);
+            }
+        }
+        let destination = self.destination.clone();
+        let rule = self.job.spec.on_conflict;
+        let target = tokio::task::spawn_blocking(move || partial::target(&destination, rule))
+            .await
+            .map_err(|_| unwritable(io::Error::other("the destination check was cancelled")))?
+            .ok_or_else(|| exists(&self.destination))?;
+        // Durable before the rename: a crash after it finds the file there.
+        self.job.record.placing = Some(target.clone());
+        self.job
+            .checkpoints
+            .report_download_durably(self.job.record.clone())
+            .await?;
+        let from = partial.path().to_owned();
+        let placed = target.clone();
+        tokio::task::spawn_blocking(move || partial::place(&from, &placed, rule))
+            .await
+            .map_err(|_| unwritable(io::Error::other("the rename was cancelled")))?
+            .map_err(|error| match error.kind() {
+                io::ErrorKind::AlreadyExists => exists(&target),
+                _ => unwritable(error),
+            })?;
+        Ok(success(finished.status, &finished.headers))
+    }
+
+    /// The digest the bytes must have: the app's, else the server's for the whole file.
+    fn expected_digest(&self, finished: &Finished) -> Option<Expected> {
+        if let Some(sha) = self.job.spec.sha256() {
+            return Some(Expected::AppSha256(sha));
+        }
+        if let Some(sha) =
+            text(&finished.headers, "repr-digest").and_then(digest::repr_digest_sha256)
+        {
+            return Some(Expected::ServerSha256(sha));
+        }
+        // `Content-MD5` covers the bytes of this body: only a whole, unencoded one is the
+        // file.
+        (finished.status == 200 && finished.coding == Coding::Identity)
+            .then(|| text(&finished.headers, "content-md5").and_then(digest::content_md5))
+            .flatten()
+            .map(Expected::ServerMd5)
+    }
+
+    /// The finished bytes are wrong: the partial file is emptied and the store told
+    /// (durably), then the first mismatch is retried from zero and the second fails.
+    async fn mismatch(&mut self, mut partial: Partial, reason: String) -> AttemptOutcome {
+        let failures = self.job.record.digest_failures;
+        let mut record = fresh(&self.job.record);
+        record.digest_failures = failures.saturating_add(1);
+        if let Err(outcome) = self
+            .start_over(&mut partial, Coding::Identity, record)
+            .await
+        {
+            return outcome;
+        }
+        let error = |advice: &str| {
+            TransferError::new(FailureKind::DigestMismatch, format!("{reason}; {advice}"))
+        };
+        if failures == 0 {
+            AttemptOutcome::DownloadRetry(error("fetching it again from the start"))
+        } else {
+            AttemptOutcome::Rejected(error(
+                "it was fetched twice with the same result: check the expected digest or \
+                 the file on the server",
+            ))
+        }
+    }
+
+    /// An earlier attempt recorded the name it was putting the file at and the file is
+    /// there (it ended between the rename and the record of `Succeeded`).
+    async fn placed_before(&self) -> Result<Option<AttemptOutcome>, AttemptOutcome> {
+        let Some(target) = self.job.record.placing.clone() else {
+            return Ok(None);
+        };
+        let partial = self.job.partial.clone();
+        let length = self.job.record.offset;
+        let placed =
+            tokio::task::spawn_blocking(move || partial::already_placed(&partial, &target, length))
+                .await
+                .map_err(|_| unwritable(io::Error::other("the check was cancelled")))?
+                .map_err(unwritable)?;
+        Ok(placed.then(|| success(200, &HeaderMap::new())))
+    }
+}
+
+impl DownloadJob {
+    fn id(&self) -> &crate::TransferId {
+        self.checkpoints.transfer_id()
+    }
+}
+
+/// The record of a download that holds nothing: validators and placement forgotten, its
+/// digest failures kept.
+fn fresh(record: &DownloadRecord) -> DownloadRecord {
+    DownloadRecord {
+        digest_failures: record.digest_failures,
+        ..DownloadRecord::default()
+    }
+}
+
+fn text(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+fn success(status: u16, headers: &HeaderMap) -> AttemptOutcome {
+    let status = if status == StatusCode::RANGE_NOT_SATISFIABLE.as_u16() {
+        200 // complete: the file is what the server has
+    } else {
+        status
+    };
+    AttemptOutcome::Response {
+        status,
+        retry_after: None,
+        answer: Some(Box::new(ServerResponse::received(
+            status,
+            header_pairs(headers),
+            Vec::new(),
+            false,
+        ))),
+    }
+}
+
+fn unusable(message: impl Into<String>) -> AttemptOutcome {
+    AttemptOutcome::Rejected(TransferError::new(
+        FailureKind::UnusableResponse,
+        message.into(),
+    ))
+}
+
+fn exists(path: &std::path::Path) -> AttemptOutcome {
+    AttemptOutcome::Rejected(TransferError::new(
+        FailureKind::DestinationExists,
+        format!(
+            "{} already exists and the download's conflict rule is Fail; remove it, or \
+             enqueue the download with ConflictRule::Replace or KeepBoth",
+            path.display()
+        ),
+    ))
+}
+
+/// A failure to write the partial file or to put it in place: a full volume is waited
+/// out (retried), anything else is for the app to fix.
+fn unwritable(error: io::Error) -> AttemptOutcome {
+    let error_text = error.to_string();
+    if error.kind() == io::ErrorKind::StorageFull {
+        return AttemptOutcome::DownloadRetry(TransferError::new(
+            FailureKind::DestinationUnwritable,
+            format!("the destination's volume is full ({error_text}); it will be tried again"),
+        ));
+    }
+    AttemptOutcome::Rejected(TransferError::new(
+        FailureKind::DestinationUnwritable,
+        format!(
+            "the download could not be written beside its destination ({error_text}); check \
+             the folder's permissions and space"
+        ),
+    ))
+}

@@ -1,0 +1,349 @@
+//! The partial file of one download attempt: opened and cut to the offset the store
+//! records, written in blocks (through a gzip or zlib decoder when the server encoded the
+//! body anyway), synced before an offset is reported, and finally put in place by the
+//! conflict rule with the folder synced.
+//!
+//! Every file operation runs on the blocking pool. Must never write anywhere but the
+//! partial file before the final rename, never extend the file past what was received,
+//! and never report an offset that is not durable.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use flate2::write::{GzDecoder, ZlibDecoder};
+
+use crate::download::ConflictRule;
+
+/// Bytes gathered before one write to the file.
+const WRITE_BLOCK: usize = 256 * 1024;
+
+/// How the body's bytes become the file's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Coding {
+    Identity,
+    Gzip,
+    Deflate,
+}
+
+impl Coding {
+    /// The coding of a `Content-Encoding` value; `None` for one Ferry cannot decode.
+    pub(super) fn of(value: Option<&str>) -> Option<Self> {
+        match value
+            .map(|value| value.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("" | "identity") => Some(Self::Identity),
+            Some("gzip" | "x-gzip") => Some(Self::Gzip),
+            Some("deflate") => Some(Self::Deflate),
+            Some(_) => None,
+        }
+    }
+}
+
+enum Writer {
+    Plain(File),
+    Gzip(GzDecoder<File>),
+    Deflate(ZlibDecoder<File>),
+}
+
+impl Writer {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Plain(file) => file.write_all(bytes),
+            Self::Gzip(decoder) => decoder.write_all(bytes),
+            Self::Deflate(decoder) => decoder.write_all(bytes),
+        }
+    }
+
+    /// Ends the decoding (an encoded body must be complete) and gives the file back.
+    fn into_file(self) -> io::Result<File> {
+        match self {
+            Self::Plain(file) => Ok(file),
+            Self::Gzip(decoder) => decoder.finish(),
+            Self::Deflate(decoder) => decoder.finish(),
+        }
+    }
+
+    fn file(&self) -> &File {
+        match self {
+            Self::Plain(file) => file,
+            Self::Gzip(decoder) => decoder.get_ref(),
+            Self::Deflate(decoder) => decoder.get_ref(),
+        }
+    }
+}
+
+/// An open partial file.
+pub(super) struct Partial {
+    path: PathBuf,
+    writer: Option<Writer>,
+    pending: BytesMut,
+    /// Body bytes written or pending (for an encoded body: encoded bytes).
+    received: u64,
+}
+
+/// Runs `work` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| io::Error::other("the file task was cancelled"))?
+}
+
+impl Partial {
+    /// Opens (or creates) the partial file at `path` and cuts it to `offset`; returns it
+    /// with how many bytes it holds, which is less than `offset` only if the file was
+    /// shorter (then it is emptied).
+    pub(super) async fn open(path: &Path, offset: u64) -> io::Result<(Self, u64)> {
+        let owned = path.to_owned();
+        let (file, held) = blocking(move || {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&owned)?;
+            let length = file.metadata()?.len();
+            let held = if length >= offset { offset } else { 0 };
+            file.set_len(held)?;
+            io::Seek::seek(&mut file, io::SeekFrom::Start(held))?;
+            Ok((file, held))
+        })
+        .await?;
+        Ok((
+            Self {
+                path: path.to_owned(),
+                writer: Some(Writer::Plain(file)),
+                pending: BytesMut::new(),
+                received: 0,
+            },
+            held,
+        ))
+    }
+
+    /// Empties the file and writes from byte 0 on, through `coding`.
+    pub(super) async fn restart(&mut self, coding: Coding) -> io::Result<()> {
+        self.pending.clear();
+        self.received = 0;
+        let writer = self.take()?;
+        let file = blocking(move || {
+            // A decoder left mid-stream is dropped with its output: it is discarded anyway.
+            let file = match writer {
+                Writer::Plain(file) => file,
+                Writer::Gzip(decoder) => decoder.get_ref().try_clone()?,
+                Writer::Deflate(decoder) => decoder.get_ref().try_clone()?,
+            };
+            file.set_len(0)?;
+            Ok(file)
+        })
+        .await?;
+        let mut file = file;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(0))?;
+        self.writer = Some(match coding {
+            Coding::Identity => Writer::Plain(file),
+            Coding::Gzip => Writer::Gzip(GzDecoder::new(file)),
+            Coding::Deflate => Writer::Deflate(ZlibDecoder::new(file)),
+        });
+        Ok(())
+    }
+
+    /// Appends (the decoded form of) `chunk`; written in blocks of [`WRITE_BLOCK`].
+    pub(super) async fn append(&mut self, chunk: Bytes) -> io::Result<()> {
+        self.received += chunk.len() as u64;
+        self.pending.extend_from_slice(&chunk);
+        if self.pending.len() >= WRITE_BLOCK {
+            self.write_pending().await?;
+        }
+        Ok(())
+    }
+
+    /// Body bytes taken since open or the last restart.
+    pub(super) fn received(&self) -> u64 {
+        self.received
+    }
+
+    async fn write_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let block = self.pending.split().freeze();
+        let mut writer = self.take()?;
+        let writer = blocking(move || writer.write_all(&block).map(|()| writer)).await?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    /// Writes what is pending and syncs the file's data: its length is durable.
+    pub(super) async fn sync(&mut self) -> io::Result<()> {
+        self.write_pending().await?;
+        let writer = self.take()?;
+        let writer = blocking(move || writer.file().sync_data().map(|()| writer)).await?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    /// Writes what is pending, ends any decoding, syncs the file, and returns its length.
+    pub(super) async fn finish(&mut self) -> io::Result<u64> {
+        self.write_pending().await?;
+        let writer = self.take()?;
+        let file = blocking(move || {
+            let file = writer.into_file()?;
+            file.sync_all()?;
+            Ok(file)
+        })
+        .await?;
+        let length = file.metadata()?.len();
+        self.writer = Some(Writer::Plain(file));
+        Ok(length)
+    }
+
+    fn take(&mut self) -> io::Result<Writer> {
+        self.writer
+            .take()
+            .ok_or_else(|| io::Error::other("the partial file was lost after a failed write"))
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Where a finished file goes under `rule`: the destination, or (`KeepBoth`) the first
+/// free name beside it; `None` under `Fail` when the destination is taken. Blocking.
+pub(super) fn target(destination: &Path, rule: ConflictRule) -> Option<PathBuf> {
+    let taken = |path: &Path| path.symlink_metadata().is_ok();
+    match rule {
+        ConflictRule::Replace => Some(destination.to_owned()),
+        ConflictRule::Fail => (!taken(destination)).then(|| destination.to_owned()),
+        ConflictRule::KeepBoth => (0..10_000)
+            .map(|n| numbered(destination, n))
+            .find(|candidate| !taken(candidate)),
+    }
+}
+
+/// `name.ext`, then `name (1).ext`, `name (2).ext`...
+fn numbered(destination: &Path, n: u32) -> PathBuf {
+    if n == 0 {
+        return destination.to_owned();
+    }
+    let stem = destination
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match destination.extension() {
+        Some(extension) => format!("{stem} ({n}).{}", extension.to_string_lossy()),
+        None => format!("{stem} ({n})"),
+    };
+    destination.with_file_name(name)
+}
+
+/// Moves the finished partial file to `target`: a rename over it (`Replace`), or a link
+/// that fails if the name was taken meanwhile (`KeepBoth`, `Fail`: the error is
+/// `AlreadyExists`), then the folder is synced so the new name is durable. Blocking.
+pub(super) fn place(partial: &Path, target: &Path, rule: ConflictRule) -> io::Result<()> {
+    match rule {
+        ConflictRule::Replace => std::fs::rename(partial, target)?,
+        ConflictRule::KeepBoth | ConflictRule::Fail => match std::fs::hard_link(partial, target) {
+            Ok(()) => std::fs::remove_file(partial)?,
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => return Err(error),
+            // A file system without hard links: the name was free a moment ago.
+            Err(_) if target.symlink_metadata().is_err() => std::fs::rename(partial, target)?,
+            Err(error) => return Err(error),
+        },
+    }
+    sync_folder(target)
+}
+
+/// Whether an earlier attempt already put the file at `target` (the partial is gone and
+/// `target` has `length` bytes, or both names are one file after a link): then it only
+/// has to be finished. Removes the partial's name in the second case. Blocking.
+pub(super) fn already_placed(partial: &Path, target: &Path, length: u64) -> io::Result<bool> {
+    let Ok(placed) = std::fs::metadata(target) else {
+        return Ok(false);
+    };
+    match std::fs::metadata(partial) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(placed.len() == length),
+        Err(error) => Err(error),
+        Ok(held) if held.dev() == placed.dev() && held.ino() == placed.ino() => {
+            std::fs::remove_file(partial)?;
+            sync_folder(target)?;
+            Ok(true)
+        }
+        Ok(_) => Ok(false),
+    }
+}
+
+fn sync_folder(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(folder) => File::open(folder)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_partial_is_cut_to_the_recorded_offset_and_emptied_when_shorter() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("p");
+        std::fs::write(&path, b"0123456789").expect("write");
+        let (_, held) = Partial::open(&path, 4).await.expect("open");
+        assert_eq!(
+            (held, std::fs::read(&path).expect("read")),
+            (4, b"0123".to_vec())
+        );
+        let (_, held) = Partial::open(&path, 9).await.expect("open");
+        assert_eq!(held, 0);
+        assert!(std::fs::read(&path).expect("read").is_empty());
+    }
+
+    #[tokio::test]
+    async fn appended_bytes_follow_the_held_ones_and_a_restart_empties_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("p");
+        std::fs::write(&path, b"abcXYZ").expect("write");
+        let (mut partial, _) = Partial::open(&path, 3).await.expect("open");
+        partial
+            .append(Bytes::from_static(b"def"))
+            .await
+            .expect("append");
+        assert_eq!(partial.finish().await.expect("finish"), 6);
+        assert_eq!(std::fs::read(&path).expect("read"), b"abcdef");
+        partial.restart(Coding::Identity).await.expect("restart");
+        partial
+            .append(Bytes::from_static(b"new"))
+            .await
+            .expect("append");
+        assert_eq!(partial.finish().await.expect("finish"), 3);
+        assert_eq!(std::fs::read(&path).expect("read"), b"new");
+    }
+
+    #[test]
+    fn keep_both_finds_a_free_name_and_fail_refuses_a_taken_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let destination = dir.path().join("a.txt");
+        assert_eq!(
+            target(&destination, ConflictRule::Fail),
+            Some(destination.clone())
+        );
+        std::fs::write(&destination, b"old").expect("write");
+        assert_eq!(target(&destination, ConflictRule::Fail), None);
+        assert_eq!(
+            target(&destination, ConflictRule::KeepBoth),
+            Some(dir.path().join("a (1).txt"))
+        );
+        let partial = dir.path().join(".p");
+        std::fs::write(&partial, b"new").expect("write");
+        let error = place(&partial, &destination, ConflictRule::Fail).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
+        place(&partial, &destination, ConflictRule::Replace).expect("replace");
+        assert_eq!(std::fs::read(&destination).expect("read"), b"new");
+        assert!(!partial.exists());
+    }
+}

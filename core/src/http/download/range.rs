@@ -1,0 +1,270 @@
+//! What a server's answer to a (ranged) GET means for the partial file, decided from its
+//! status and headers alone (RFC 9110 §14): continue at the offset, start again from zero,
+//! the file is already complete, or the answer is discarded.
+//!
+//! Pure: no I/O, no clock. Must never accept a 206 that was not checked: its
+//! `Content-Range` starts at the offset asked for, runs to the end, its total equals the
+//! recorded one, and its `Content-Length` matches; anything else is discarded, never
+//! appended.
+
+use crate::download_record::DownloadRecord;
+
+/// A parsed `Content-Range: bytes first-last/total` (or `bytes */total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ContentRange {
+    /// `(first, last)`, inclusive; `None` for `*` (a 416's).
+    pub range: Option<(u64, u64)>,
+    /// The whole length; `None` for `*`.
+    pub total: Option<u64>,
+}
+
+pub(super) fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let rest = value.trim().strip_prefix("bytes ")?.trim();
+    let (range, total) = rest.split_once('/')?;
+    let total = match total.trim() {
+        "*" => None,
+        digits => Some(digits.parse().ok()?),
+    };
+    let range = match range.trim() {
+        "*" => None,
+        pair => {
+            let (first, last) = pair.split_once('-')?;
+            let (first, last): (u64, u64) = (first.parse().ok()?, last.parse().ok()?);
+            if last < first {
+                return None;
+            }
+            Some((first, last))
+        }
+    };
+    Some(ContentRange { range, total })
+}
+
+/// The parts of an answer this module reads.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Answer<'a> {
+    pub status: u16,
+    pub content_range: Option<&'a str>,
+    pub content_length: Option<u64>,
+    pub etag: Option<&'a str>,
+    pub last_modified: Option<&'a str>,
+    /// A `Content-Encoding` other than `identity`.
+    pub encoded: bool,
+}
+
+/// What to do with an answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Plan {
+    /// Write the body from byte 0 (a 200): the partial file is emptied first, never
+    /// appended to. `total` is the length, if known and not encoded.
+    FromZero { total: Option<u64> },
+    /// Append the body at the offset asked for (a checked 206) up to `total`.
+    Continue { total: u64 },
+    /// A 416 saying the file is exactly what we hold: it is complete.
+    Complete { total: u64 },
+    /// Discard the answer and fetch again from zero, for this reason.
+    Restart(String),
+    /// Not a 200/206/416: the ordinary outcome of a status.
+    Status,
+}
+
+/// Decides what `answer` means for a request from `offset` (0: not ranged) with the
+/// stored `record`.
+pub(super) fn plan(answer: &Answer<'_>, offset: u64, record: &DownloadRecord) -> Plan {
+    match answer.status {
+        200 => Plan::FromZero {
+            total: answer.content_length.filter(|_| !answer.encoded),
+        },
+        206 if offset == 0 => Plan::Restart("a 206 to a request without Range".into()),
+        206 => check_partial(answer, offset, record),
+        416 if offset > 0 => {
+            let total = answer
+                .content_range
+                .and_then(parse_content_range)
+                .and_then(|range| range.total);
+            let same = validators_agree(answer, record);
+            match total {
+                Some(total)
+                    if total == offset && same && record.total.is_none_or(|t| t == total) =>
+                {
+                    Plan::Complete { total }
+                }
+                _ => Plan::Restart(format!(
+                    "416 with length {total:?} while {offset} bytes are held: the file changed"
+                )),
+            }
+        }
+        _ => Plan::Status,
+    }
+}
+
+fn check_partial(answer: &Answer<'_>, offset: u64, record: &DownloadRecord) -> Plan {
+    if answer.encoded {
+        return Plan::Restart("an encoded 206 (ranges of encoded bytes cannot be joined)".into());
+    }
+    let Some(range) = answer.content_range.and_then(parse_content_range) else {
+        return Plan::Restart("a 206 without a usable Content-Range".into());
+    };
+    let (Some((first, last)), Some(total)) = (range.range, range.total) else {
+        return Plan::Restart("a 206 whose Content-Range has no range or no length".into());
+    };
+    if first != offset {
+        return Plan::Restart(format!(
+            "a 206 starting at byte {first} when byte {offset} was asked for"
+        ));
+    }
+    if last.checked_add(1) != Some(total) {
+        return Plan::Restart(format!("a 206 ending at byte {last} of {total}"));
+    }
+    if record.total.is_some_and(|recorded| recorded != total) {
+        return Plan::Restart(format!(
+            "a 206 for a file of {total} bytes where {:?} were recorded",
+            record.total
+        ));
+    }
+    if answer
+        .content_length
+        .is_some_and(|length| length != total - first)
+    {
+        return Plan::Restart("a 206 whose Content-Length does not match its range".into());
+    }
+    if !validators_agree(answer, record) {
+        return Plan::Restart("a 206 with another ETag than the one resumed".into());
+    }
+    Plan::Continue { total }
+}
+
+/// The answer names no other version than the record's: an ETag it sends equals ours.
+fn validators_agree(answer: &Answer<'_>, record: &DownloadRecord) -> bool {
+    match (answer.etag, record.etag.as_deref()) {
+        (Some(sent), Some(ours)) => sent == ours,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(total: u64) -> DownloadRecord {
+        DownloadRecord {
+            etag: Some("\"v1\"".into()),
+            total: Some(total),
+            offset: 40,
+            ..DownloadRecord::default()
+        }
+    }
+
+    fn partial(range: &str, length: u64) -> Answer<'_> {
+        Answer {
+            status: 206,
+            content_range: Some(range),
+            content_length: Some(length),
+            etag: Some("\"v1\""),
+            ..Answer::default()
+        }
+    }
+
+    #[test]
+    fn content_ranges_parse_and_nonsense_does_not() {
+        assert_eq!(
+            parse_content_range("bytes 40-99/100"),
+            Some(ContentRange {
+                range: Some((40, 99)),
+                total: Some(100)
+            })
+        );
+        assert_eq!(
+            parse_content_range("bytes */100"),
+            Some(ContentRange {
+                range: None,
+                total: Some(100)
+            })
+        );
+        for bad in [
+            "bytes 9-1/100",
+            "items 0-1/2",
+            "bytes 0-1",
+            "bytes a-b/c",
+            "",
+        ] {
+            assert_eq!(parse_content_range(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_a_206_that_fits_exactly_is_appended() {
+        let record = record(100);
+        assert_eq!(
+            plan(&partial("bytes 40-99/100", 60), 40, &record),
+            Plan::Continue { total: 100 }
+        );
+        for (range, length) in [
+            ("bytes 0-99/100", 100),
+            ("bytes 41-99/100", 59),
+            ("bytes 40-98/100", 59),
+            ("bytes 40-119/120", 80),
+            ("bytes 40-99/100", 61),
+            ("bytes 40-99/*", 60),
+        ] {
+            assert!(
+                matches!(plan(&partial(range, length), 40, &record), Plan::Restart(_)),
+                "{range} {length}"
+            );
+        }
+        let mut other_version = partial("bytes 40-99/100", 60);
+        other_version.etag = Some("\"v2\"");
+        assert!(matches!(
+            plan(&other_version, 40, &record),
+            Plan::Restart(_)
+        ));
+        let mut encoded = partial("bytes 40-99/100", 60);
+        encoded.encoded = true;
+        assert!(matches!(plan(&encoded, 40, &record), Plan::Restart(_)));
+    }
+
+    #[test]
+    fn a_200_starts_from_zero_and_an_encoded_one_has_no_known_length() {
+        let whole = Answer {
+            status: 200,
+            content_length: Some(100),
+            ..Answer::default()
+        };
+        assert_eq!(
+            plan(&whole, 40, &record(100)),
+            Plan::FromZero { total: Some(100) }
+        );
+        let encoded = Answer {
+            encoded: true,
+            ..whole
+        };
+        assert_eq!(
+            plan(&encoded, 0, &record(100)),
+            Plan::FromZero { total: None }
+        );
+    }
+
+    #[test]
+    fn a_416_completes_only_what_we_hold_of_the_same_file() {
+        let mut record = record(40);
+        let answer = |range| Answer {
+            status: 416,
+            content_range: Some(range),
+            etag: Some("\"v1\""),
+            ..Answer::default()
+        };
+        assert_eq!(
+            plan(&answer("bytes */40"), 40, &record),
+            Plan::Complete { total: 40 }
+        );
+        assert!(matches!(
+            plan(&answer("bytes */30"), 40, &record),
+            Plan::Restart(_)
+        ));
+        record.etag = Some("\"v0\"".into());
+        assert!(matches!(
+            plan(&answer("bytes */40"), 40, &record),
+            Plan::Restart(_)
+        ));
+        assert_eq!(plan(&answer("bytes */40"), 0, &record), Plan::Status);
+    }
+}
