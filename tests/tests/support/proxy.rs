@@ -1,10 +1,11 @@
 //! A loopback TCP proxy that counts the bytes a client sends and cuts its connections at
 //! chosen totals: the measure of "bytes sent" for resumable upload tests, and the way to
-//! interrupt a server we did not write (tusd).
+//! interrupt a server we did not write (tusd). `recording` also keeps every byte clients
+//! sent, to check what went on the wire.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -15,6 +16,7 @@ pub struct CountingProxy {
     addr: SocketAddr,
     sent: Arc<AtomicU64>,
     cuts_done: Arc<AtomicUsize>,
+    recorded: Option<Arc<Mutex<Vec<u8>>>>,
     task: JoinHandle<()>,
 }
 
@@ -23,7 +25,20 @@ impl CountingProxy {
     /// carrying that byte is closed, after forwarding exactly up to it. Each fires once; a
     /// cut among the bytes the client had already pushed into a connection when it was cut
     /// is done with that one.
-    pub async fn start(upstream: SocketAddr, mut cuts: Vec<u64>) -> Self {
+    pub async fn start(upstream: SocketAddr, cuts: Vec<u64>) -> Self {
+        Self::listen(upstream, cuts, None).await
+    }
+
+    /// Forwards without cuts and keeps every byte clients send ([`Self::client_bytes`]).
+    pub async fn recording(upstream: SocketAddr) -> Self {
+        Self::listen(upstream, Vec::new(), Some(Arc::default())).await
+    }
+
+    async fn listen(
+        upstream: SocketAddr,
+        mut cuts: Vec<u64>,
+        recorded: Option<Arc<Mutex<Vec<u8>>>>,
+    ) -> Self {
         cuts.sort_unstable();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
@@ -33,14 +48,19 @@ impl CountingProxy {
         let cuts_done = Arc::new(AtomicUsize::new(0));
         let cuts = Arc::new(cuts);
         let task = tokio::spawn({
-            let (sent, cuts_done) = (Arc::clone(&sent), Arc::clone(&cuts_done));
+            let (sent, cuts_done, recorded) =
+                (Arc::clone(&sent), Arc::clone(&cuts_done), recorded.clone());
             async move {
                 while let Ok((client, _)) = listener.accept().await {
-                    let (sent, cuts_done, cuts) =
-                        (Arc::clone(&sent), Arc::clone(&cuts_done), Arc::clone(&cuts));
+                    let counts = Counts {
+                        sent: Arc::clone(&sent),
+                        cuts_done: Arc::clone(&cuts_done),
+                        cuts: Arc::clone(&cuts),
+                        recorded: recorded.clone(),
+                    };
                     tokio::spawn(async move {
                         if let Ok(server) = TcpStream::connect(upstream).await {
-                            relay(client, server, sent, cuts_done, cuts).await;
+                            relay(client, server, counts).await;
                         }
                     });
                 }
@@ -50,6 +70,7 @@ impl CountingProxy {
             addr,
             sent,
             cuts_done,
+            recorded,
             task,
         }
     }
@@ -67,6 +88,23 @@ impl CountingProxy {
     pub fn cuts_done(&self) -> usize {
         self.cuts_done.load(Ordering::SeqCst)
     }
+
+    /// Every byte clients sent, in the order each connection sent them (connections one
+    /// after another as their reads arrived); empty unless started with [`Self::recording`].
+    pub fn client_bytes(&self) -> Vec<u8> {
+        self.recorded
+            .as_ref()
+            .map(|recorded| recorded.lock().expect("recording").clone())
+            .unwrap_or_default()
+    }
+}
+
+/// What every connection's relay adds to.
+struct Counts {
+    sent: Arc<AtomicU64>,
+    cuts_done: Arc<AtomicUsize>,
+    cuts: Arc<Vec<u64>>,
+    recorded: Option<Arc<Mutex<Vec<u8>>>>,
 }
 
 impl Drop for CountingProxy {
@@ -75,13 +113,13 @@ impl Drop for CountingProxy {
     }
 }
 
-async fn relay(
-    mut client: TcpStream,
-    mut server: TcpStream,
-    sent: Arc<AtomicU64>,
-    cuts_done: Arc<AtomicUsize>,
-    cuts: Arc<Vec<u64>>,
-) {
+async fn relay(mut client: TcpStream, mut server: TcpStream, counts: Counts) {
+    let Counts {
+        sent,
+        cuts_done,
+        cuts,
+        recorded,
+    } = counts;
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (mut client_read, mut client_write) = client.split();
@@ -102,6 +140,12 @@ async fn relay(
                 .copied()
                 .filter(|c| *c > before && *c <= after);
             let forward = cut.map_or(read, |c| (c - before) as usize);
+            if let Some(recorded) = &recorded {
+                recorded
+                    .lock()
+                    .expect("recording")
+                    .extend_from_slice(&buffer[..forward]);
+            }
             if server_write.write_all(&buffer[..forward]).await.is_err() {
                 return;
             }
