@@ -159,6 +159,7 @@ mod tests {
             has_own_headers: false,
             has_resumable_upload,
             seq: 1,
+            priority: 0,
         };
         assert!(may_claim(&row(AHEAD_MAX_BYTES, false)));
         assert!(!may_claim(&row(AHEAD_MAX_BYTES + 1, false)));

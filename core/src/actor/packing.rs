@@ -98,6 +98,7 @@ mod tests {
             has_own_headers,
             has_resumable_upload: false,
             seq: 1,
+            priority: 0,
         }
     }
 

@@ -51,6 +51,7 @@ impl FerryApp {
             usize::try_from(params.ferry_max_platform_tasks).unwrap_or(6);
         config.platform.large_file_threshold = params.scaled(params.ferry_large_file_threshold);
         config.platform.platform_stall_timeout = params.ferry_platform_stall_timeout;
+        config.platform.refill_when_drained = params.ferry_refill_when_drained;
         let uploads = world
             .files
             .iter()
