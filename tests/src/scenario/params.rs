@@ -51,6 +51,11 @@ pub struct ScenarioParams {
     /// Ferry's `refill_when_drained`: on for the iOS scenarios, as on Apple targets; off
     /// for Android's.
     pub ferry_refill_when_drained: bool,
+    /// With more than 0, Ferry packs small files for the testkit's batch endpoint, up to
+    /// this many files per request (off by default: the scenarios' server is a plain one).
+    pub ferry_batch_max_files: u64,
+    /// ... and up to this many (unscaled) bytes per request.
+    pub ferry_batch_max_bytes: u64,
     /// How often the naive app hands a failed file to the OS again.
     pub naive_max_retries: u64,
     pub ios: IosParams,
@@ -81,6 +86,8 @@ impl ScenarioParams {
             ferry_per_host: 4,
             ferry_global: 8,
             ferry_refill_when_drained: true,
+            ferry_batch_max_files: 0,
+            ferry_batch_max_bytes: 128 * MIB,
             naive_max_retries: 3,
             ios: IosParams::default(),
             android: AndroidParams::default(),
@@ -164,6 +171,8 @@ impl Knobs for ScenarioParams {
                 "ferry.refill_when_drained",
                 &mut self.ferry_refill_when_drained,
             ),
+            Knob::count("ferry.batch_max_files", &mut self.ferry_batch_max_files),
+            Knob::count("ferry.batch_max_bytes", &mut self.ferry_batch_max_bytes),
             Knob::count("naive.max_retries", &mut self.naive_max_retries),
         ];
         knobs.extend(self.ios.knobs());
