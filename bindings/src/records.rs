@@ -68,6 +68,11 @@ pub struct QueueConfig {
     /// Pending work, network up, nothing moved for this long: a stall is diagnosed with a
     /// `QueueStalled` event (default 2 min).
     pub queue_stall_after: Duration,
+    /// While the OS carries everything (background), hand it a new window of tasks only
+    /// once the last one has ended: on for iOS background sessions, whose resume delay
+    /// doubles with every relaunch; off for Android (default: on for Apple targets).
+    #[uniffi(default = None)]
+    pub refill_when_drained: Option<bool>,
     /// Whether the app is in the foreground as the queue opens; `nil`/`null` when it
     /// cannot tell. Until told, with a background session (iOS) or WorkManager (Android)
     /// attached, every transfer goes to the OS and no OS task is taken back: an app
@@ -189,6 +194,7 @@ impl QueueConfig {
             max_platform_tasks: saturate(config.platform.max_platform_tasks),
             platform_stall_timeout: config.platform.platform_stall_timeout,
             queue_stall_after: config.platform.queue_stall_after,
+            refill_when_drained: Some(config.platform.refill_when_drained),
             app_state: AppState::from_core(config.app_state),
             network: config.network.map(NetworkStatus::from_core),
             response_body_limit: long(
@@ -246,6 +252,9 @@ impl QueueConfig {
                 as usize,
             platform_stall_timeout: self.platform_stall_timeout,
             queue_stall_after: self.queue_stall_after,
+            refill_when_drained: self
+                .refill_when_drained
+                .unwrap_or(ferry::PlatformPolicy::default().refill_when_drained),
         };
         config.app_state = self.app_state.map_or(ferry::AppState::Unknown, Into::into);
         config.network = self.network.map(Into::into);

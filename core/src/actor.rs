@@ -36,6 +36,7 @@ mod launch;
 mod local_launch;
 mod mailbox;
 mod message;
+mod os_order;
 mod outcomes;
 mod packing;
 mod platform_lane;

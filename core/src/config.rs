@@ -249,6 +249,16 @@ pub struct PlatformPolicy {
     /// A `QueueStalled` diagnostic fires when work is pending, the network is up and
     /// nothing has moved for this long.
     pub queue_stall_after: Duration,
+    /// While the OS carries everything (the app in the background, or not saying which),
+    /// hand it a new window of tasks only once every task of the last one has ended,
+    /// instead of one task whenever one ends. For iOS background sessions: each task
+    /// created in the background waits out the resume delay, and each completion that
+    /// relaunches the app within that delay doubles it (os-model.md rule 1), so tasks
+    /// handed over one by one finish one by one and the delay grows without end; a whole
+    /// window starts together, finishes together and costs one relaunch. Leave it off on
+    /// Android, whose jobs have no such delay and should fill every free slot of a Doze
+    /// window. Default: on for Apple targets, off elsewhere.
+    pub refill_when_drained: bool,
 }
 
 impl Default for PlatformPolicy {
@@ -258,6 +268,7 @@ impl Default for PlatformPolicy {
             max_platform_tasks: 6,
             platform_stall_timeout: Duration::from_secs(60),
             queue_stall_after: Duration::from_secs(120),
+            refill_when_drained: cfg!(target_vendor = "apple"),
         }
     }
 }

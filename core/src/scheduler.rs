@@ -12,6 +12,8 @@
 //! * in the background, everything goes to the OS;
 //! * never more than `max_platform_tasks` OS tasks are outstanding, however many files
 //!   wait: the OS's own backlog is where uploads get stuck;
+//! * with `refill_when_drained`, while the OS carries everything it gets a new window only
+//!   once every task of the last one ended (iOS's resume delay, see `PlatformPolicy`);
 //! * the request limits (per host and overall) count both lanes together;
 //! * small files bound for a destination that accepts batches are packed, on either lane,
 //!   into one request of at most `max_files` files and `max_bytes` bytes; a batch takes one
@@ -36,8 +38,9 @@ pub(crate) struct Candidate {
     /// The batch endpoint (an index into [`Situation::batches`]) this file may be packed
     /// for, if any.
     pub packable_into: Option<usize>,
-    /// It runs in this process whatever the app's state (a download: the OS lane carries
-    /// uploads only, so far).
+    /// Only this process can carry it (a download: the OS lane carries uploads only, so
+    /// far). It runs in-process in the foreground or without an OS lane, and waits while
+    /// the OS would carry everything (the app in the background, or not saying which).
     pub in_process_only: bool,
 }
 
@@ -72,9 +75,21 @@ pub(crate) struct LanePolicy {
     pub platform_available: bool,
     pub large_file_threshold: u64,
     pub max_platform_tasks: usize,
+    /// While the OS carries everything, hand it nothing until every OS task ended
+    /// (`PlatformPolicy::refill_when_drained`).
+    pub refill_when_drained: bool,
 }
 
 impl LanePolicy {
+    /// Whether every transfer goes to the OS now (the app in the background or not
+    /// saying which, with a platform service): then the OS takes large work first
+    /// (`actor/os_order.rs`).
+    pub(crate) fn os_carries_everything(&self) -> bool {
+        self.platform_available
+            && self.max_platform_tasks > 0
+            && matches!(self.app_state, AppState::Background | AppState::Unknown)
+    }
+
     /// No platform service: every transfer runs in-process.
     #[cfg(test)]
     pub(crate) const IN_PROCESS_ONLY: Self = Self {
@@ -82,6 +97,7 @@ impl LanePolicy {
         platform_available: false,
         large_file_threshold: u64::MAX,
         max_platform_tasks: 0,
+        refill_when_drained: false,
     };
 }
 
@@ -164,8 +180,20 @@ pub(crate) fn pick(
     let mut platform = occupancy.platform;
     let mut per_host = occupancy.per_host.clone();
     let mut open: Vec<OpenBatch> = Vec::new();
+    // Whole windows only: while OS tasks of the last window are out, the OS gets nothing.
+    let os_window =
+        if lanes.refill_when_drained && lanes.os_carries_everything() && occupancy.platform > 0 {
+            0
+        } else {
+            lanes.max_platform_tasks
+        };
     for (position, candidate) in candidates.iter().enumerate() {
         if !network_allows(network, &candidate.constraints) {
+            continue;
+        }
+        // Work the OS lane cannot carry yet (downloads) waits while the app may be
+        // suspended at any moment (background, or not told): nothing in-process then.
+        if candidate.in_process_only && lanes.os_carries_everything() {
             continue;
         }
         let lane = choose_lane(candidate, lanes);
@@ -201,7 +229,7 @@ pub(crate) fn pick(
             continue;
         }
         if lane == LaneChoice::Platform {
-            if platform >= lanes.max_platform_tasks {
+            if platform >= os_window {
                 continue; // the OS window is full; a smaller file may still run in-process
             }
             platform += 1;
@@ -367,6 +395,7 @@ mod tests {
             platform_available: true,
             large_file_threshold: 8 * MIB,
             max_platform_tasks: 6,
+            refill_when_drained: false,
         }
     }
 
@@ -434,6 +463,45 @@ mod tests {
     }
 
     #[test]
+    fn work_only_this_process_can_carry_waits_while_the_app_may_be_suspended() {
+        let download = Candidate {
+            in_process_only: true,
+            ..sized(1)
+        };
+        let started_in = |app_state, platform_available| {
+            let mut policy = policy(app_state);
+            policy.platform_available = platform_available;
+            lanes(&pick_with(
+                std::slice::from_ref(&download),
+                &policy,
+                &Occupancy::default(),
+                &WIDE,
+            ))
+        };
+        assert_eq!(
+            started_in(AppState::Foreground, true),
+            vec![LaneChoice::InProcess]
+        );
+        assert_eq!(started_in(AppState::Background, true), vec![]);
+        assert_eq!(started_in(AppState::Unknown, true), vec![], "not told");
+        assert_eq!(
+            started_in(AppState::Unknown, false),
+            vec![LaneChoice::InProcess],
+            "no OS lane at all: nothing to wait for"
+        );
+    }
+
+    #[test]
+    fn the_os_carries_everything_only_in_the_background_or_unknown_with_a_service() {
+        assert!(policy(AppState::Background).os_carries_everything());
+        assert!(policy(AppState::Unknown).os_carries_everything());
+        assert!(!policy(AppState::Foreground).os_carries_everything());
+        let mut without = policy(AppState::Background);
+        without.platform_available = false;
+        assert!(!without.os_carries_everything());
+    }
+
+    #[test]
     fn without_a_platform_service_everything_runs_in_process_even_in_the_background() {
         let mut background = policy(AppState::Background);
         background.platform_available = false;
@@ -473,6 +541,36 @@ mod tests {
         };
         let picked = pick_with(&candidates, &background, &occupancy, &WIDE);
         assert_eq!(picked.len(), 2);
+    }
+
+    #[test]
+    fn refilling_when_drained_hands_the_os_whole_windows_in_the_background_only() {
+        let candidates: Vec<Candidate> = (0..10).map(|_| sized(100 * MIB)).collect();
+        let mut background = policy(AppState::Background);
+        background.refill_when_drained = true;
+        let one_out = Occupancy {
+            per_host: HashMap::from([("a".to_owned(), 1)]),
+            total: 1,
+            platform: 1,
+        };
+        assert!(pick_with(&candidates, &background, &one_out, &WIDE).is_empty());
+        let drained = Occupancy::default();
+        assert_eq!(
+            pick_with(&candidates, &background, &drained, &WIDE).len(),
+            6
+        );
+        let mut foreground = policy(AppState::Foreground);
+        foreground.refill_when_drained = true;
+        assert_eq!(
+            pick_with(&candidates, &foreground, &one_out, &WIDE).len(),
+            5,
+            "in the foreground a slot is refilled as it frees"
+        );
+        background.refill_when_drained = false;
+        assert_eq!(
+            pick_with(&candidates, &background, &one_out, &WIDE).len(),
+            5
+        );
     }
 
     #[test]

@@ -180,6 +180,87 @@ async fn in_the_background_everything_goes_to_the_os_within_the_task_window() {
     queue.shutdown().await.expect("shutdown");
 }
 
+/// How big a handoff's body is (for a single `PUT`, the source itself).
+fn body_len(handoff: &ferry::Handoff) -> u64 {
+    std::fs::metadata(&handoff.body_path).expect("body").len()
+}
+
+async fn next_handoff(
+    handoffs: &mut tokio::sync::mpsc::UnboundedReceiver<ferry::Handoff>,
+) -> ferry::Handoff {
+    tokio::time::timeout(Duration::from_secs(60), handoffs.recv())
+        .await
+        .expect("a handoff in time")
+        .expect("a handoff")
+}
+
+/// Issue 22: in the background the OS takes large files first, and with
+/// `refill_when_drained` it gets a new window only once every task of the last one ended.
+#[tokio::test]
+async fn in_the_background_large_files_go_first_and_the_window_is_refilled_when_drained() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    // Every third file is large: 4 of 12, at positions 2, 5, 8, 11 in run order.
+    let large = 2 * LARGE as usize;
+    let files = write_files(&dir.path().join("src"), 12, 3, |index, _| {
+        if index % 3 == 2 { large } else { 2048 }
+    });
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let mut config = platform_config(dir.path());
+    config.platform.max_platform_tasks = 3;
+    config.platform.refill_when_drained = true;
+    let queue = open(config, &platform).await;
+    queue
+        .set_app_state(AppState::Background)
+        .await
+        .expect("background");
+    let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
+    queue.enqueue_many(uploads).await.expect("enqueue");
+
+    let mut first = Vec::new();
+    for _ in 0..3 {
+        first.push(next_handoff(&mut handoffs).await);
+    }
+    assert!(
+        first
+            .iter()
+            .all(|handoff| body_len(handoff) == large as u64),
+        "the first window is three large files, though small ones come first in run order"
+    );
+    complete(&platform, &queue, &first[0]).await;
+    complete(&platform, &queue, &first[1]).await;
+    // Returns once the OS holds whatever the turn after those reports handed over.
+    queue.enter_background().await.expect("background");
+    assert_eq!(
+        platform.started().len(),
+        3,
+        "no new task while one of the window is out"
+    );
+    complete(&platform, &queue, &first[2]).await;
+    let mut second = Vec::new();
+    for _ in 0..3 {
+        second.push(next_handoff(&mut handoffs).await);
+    }
+    let sizes: Vec<u64> = second.iter().map(body_len).collect();
+    assert_eq!(
+        sizes,
+        vec![large as u64, 2048, 2048],
+        "the last large file, then small ones in run order"
+    );
+    for handoff in &second {
+        complete(&platform, &queue, handoff).await;
+    }
+    complete_each_created_in_the_background(&platform, &queue, &mut handoffs, 6).await;
+    queue.wait_idle().await.expect("idle");
+    assert!(
+        platform.max_outstanding() <= 3,
+        "max {}",
+        platform.max_outstanding()
+    );
+    assert_all_received_once(&server, &files);
+    queue.shutdown().await.expect("shutdown");
+}
+
 /// `enter_background` in the same turn as the enqueue (one current-thread poll sends both
 /// commands): the foreground would have run these small files in-process.
 #[tokio::test]

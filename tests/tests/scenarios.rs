@@ -1,7 +1,9 @@
 //! The scenario runner's must-shows: the seed stall reproduced by the naive strategy and
 //! absent with Ferry, Ferry within its OS task window with nothing lost or duplicated in
-//! every scenario, photo-backup's force-quit survived, and the same under harsher OS
-//! assumptions than the defaults. Each run is virtual time on a paused clock.
+//! every scenario, photo-backup's force-quit survived, Ferry's time within a stated factor
+//! of the OS-bounded ideal (`scenario/ideal.rs`, tests/README.md), and the same under
+//! harsher OS assumptions than the defaults, with the looser bounds stated where they are
+//! asserted. Each run is virtual time on a paused clock.
 
 use ferry_testkit::scenario::{Outcome, ScenarioParams, Strategy, run_blocking};
 use ferry_testkit::sim::Overrides;
@@ -33,6 +35,22 @@ fn assert_ferry_keeps_its_promises(outcome: &Outcome, params: &ScenarioParams) {
     );
 }
 
+/// Ferry's time against the OS-bounded ideal, which no strategy can beat: within
+/// `bound` times it, and never below it (a figure below would be a wrong ideal).
+fn assert_near_the_ideal(outcome: &Outcome, bound: f64) {
+    assert!(outcome.ideal_secs.is_finite(), "{}", outcome.line());
+    assert!(
+        outcome.virtual_secs >= outcome.ideal_secs - 1.0,
+        "faster than the ideal, so the ideal is wrong: {}",
+        outcome.line()
+    );
+    assert!(
+        outcome.ratio() <= bound,
+        "more than {bound} × the ideal: {}",
+        outcome.line()
+    );
+}
+
 fn seed_must_show(sets: &[&str], naive_stall_at_least: f64) {
     let params = params("seed", sets);
     let naive = run("seed", Strategy::Naive, &params);
@@ -46,13 +64,9 @@ fn seed_must_show(sets: &[&str], naive_stall_at_least: f64) {
     let ferry = run("seed", Strategy::Ferry, &params);
     assert_ferry_keeps_its_promises(&ferry, &params);
     assert!(ferry.longest_stall_secs <= 30.0, "{}", ferry.line());
-    // The ideal: every byte across the modelled link at full rate, back to back.
-    assert!(
-        ferry.virtual_secs <= 1.1 * ferry.ideal_secs,
-        "{} against an ideal of {:.1} s",
-        ferry.line(),
-        ferry.ideal_secs
-    );
+    // In the foreground the ideal is every byte across the link at full rate, back to back.
+    assert_eq!(ferry.ideal_secs, params.no_stall_secs());
+    assert_near_the_ideal(&ferry, 1.1);
 }
 
 #[test]
@@ -86,6 +100,32 @@ fn photo_backup_with_a_force_quit_completes_every_file_with_ferry() {
         ferry.os
     );
     assert!(ferry.os_tasks_created > 0, "the videos went to the OS");
+    assert_near_the_ideal(&ferry, 1.25);
+}
+
+#[test]
+fn photo_backup_with_the_batch_endpoint_stays_near_the_ideal() {
+    // The same, with small files packed for the testkit's batch endpoint (both lanes).
+    let params = params("photo-backup", &["ferry.batch_max_files=64"]);
+    let ferry = run("photo-backup", Strategy::Ferry, &params);
+    assert_ferry_keeps_its_promises(&ferry, &params);
+    assert_near_the_ideal(&ferry, 1.25);
+}
+
+#[test]
+fn photo_backup_with_a_slower_resume_limiter_stays_within_1_4_of_the_ideal() {
+    // A resume delay five times longer, twice the start latency and a session that stalls
+    // at 20 tasks. Looser bound, 1.4: each window Ferry hands over in the background waits
+    // out `ios.d0` (300 s) before it starts, against 400 s of sending per window of four
+    // videos; the ideal counts no delay at all.
+    let params = params(
+        "photo-backup",
+        &["ios.d0=300", "ios.lat_max=60", "ios.n_stall=20"],
+    );
+    let ferry = run("photo-backup", Strategy::Ferry, &params);
+    assert_ferry_keeps_its_promises(&ferry, &params);
+    assert_eq!(ferry.os.stalls, 0, "never near ios.n_stall: {:?}", ferry.os);
+    assert_near_the_ideal(&ferry, 1.4);
 }
 
 #[test]
@@ -106,6 +146,15 @@ fn photo_backup_under_a_harsher_os_keeps_ferry_whole_and_costs_naive_files() {
     let params = params("photo-backup", &sets);
     let ferry = run("photo-backup", Strategy::Ferry, &params);
     assert_ferry_keeps_its_promises(&ferry, &params);
+    // Looser bound: the ideal (1,735 s) ends just before the force-quit at 1,800 s, so a
+    // run that is a few per cent short of it there waits for the reopen at 3,600 s. What
+    // is asserted: the ratio stays under 3, and Ferry ends within one ideal of the reopen.
+    assert_near_the_ideal(&ferry, 3.0);
+    assert!(
+        ferry.virtual_secs <= 3600.0 + ferry.ideal_secs,
+        "{}",
+        ferry.line()
+    );
     let naive = run("photo-backup", Strategy::Naive, &params);
     assert!(
         naive.completed < naive.total && naive.lost > 0,
@@ -120,6 +169,37 @@ fn android_doze_keeps_ferry_within_its_window_with_nothing_lost() {
     let ferry = run("android-doze", Strategy::Ferry, &params);
     assert_ferry_keeps_its_promises(&ferry, &params);
     assert_eq!(ferry.os.force_quits, 1, "the user force-stopped once");
+    assert_near_the_ideal(&ferry, 1.25);
+}
+
+#[test]
+fn android_doze_with_fewer_doze_windows_stays_near_the_ideal() {
+    // The frequent bucket (10 min per 8 h) and a Doze window every 3 h, not every hour.
+    let params = params(
+        "android-doze",
+        &["android.bucket=frequent", "android.doze_window_every=10800"],
+    );
+    let ferry = run("android-doze", Strategy::Ferry, &params);
+    assert_ferry_keeps_its_promises(&ferry, &params);
+    assert_near_the_ideal(&ferry, 1.25);
+}
+
+#[test]
+fn android_doze_in_the_rare_bucket_waits_for_the_user_and_stays_near_the_ideal() {
+    // A tenth of the files; the rare bucket gives jobs no network (rule 12), so what the
+    // foreground does not send waits for the reopen, in the ideal as in Ferry.
+    let params = params(
+        "android-doze",
+        &[
+            "files.small_count=490",
+            "files.large_count=10",
+            "android.bucket=rare",
+        ],
+    );
+    let ferry = run("android-doze", Strategy::Ferry, &params);
+    assert_ferry_keeps_its_promises(&ferry, &params);
+    assert!(ferry.ideal_secs > 4.0 * 3600.0, "{}", ferry.line());
+    assert_near_the_ideal(&ferry, 1.25);
 }
 
 #[test]
@@ -138,6 +218,7 @@ fn android_doze_under_a_harsher_os_costs_naive_files_and_not_ferry() {
     let params = params("android-doze", &sets);
     let ferry = run("android-doze", Strategy::Ferry, &params);
     assert_ferry_keeps_its_promises(&ferry, &params);
+    assert_near_the_ideal(&ferry, 1.25);
     let naive = run("android-doze", Strategy::Naive, &params);
     assert!(naive.lost > 0, "{}", naive.line());
 }

@@ -161,6 +161,7 @@ mod tests {
             has_resumable_upload,
             seq: 1,
             is_download: false,
+            priority: 0,
         };
         assert!(may_claim(&row(AHEAD_MAX_BYTES, false)));
         assert!(!may_claim(&row(AHEAD_MAX_BYTES + 1, false)));

@@ -25,6 +25,7 @@ use super::group_commit::GroupCommit;
 use super::host_status;
 use super::in_flight::{FlightLane, Flights, InFlight};
 use super::message::{AttemptFinished, Message, Reply};
+use super::os_order;
 use super::packing::Packing;
 use super::platform_lane::PlatformLane;
 use super::stall_watch::{StallFacts, StallWatch};
@@ -278,10 +279,17 @@ impl Engine {
             excluded_hosts.extend(self.breakers.probing_hosts(now).map(str::to_owned));
             let filter = self.candidate_filter(now_ms, &excluded_hosts);
             let window = self.packing.candidate_window(free);
-            rows.extend(store::due_candidates(tx, &filter, window)?);
+            let due = store::due_candidates(tx, &filter, window)?;
+            let lanes = self.platform.policy(&self.config, self.app_state);
+            if lanes.os_carries_everything() {
+                let large =
+                    store::due_large_candidates(tx, &filter, lanes.large_file_threshold, free)?;
+                rows.extend(os_order::large_first(large, due));
+            } else {
+                rows.extend(due);
+            }
             let candidates = self.candidates(&rows);
             let batches = self.packing.limits();
-            let lanes = self.platform.policy(&self.config, self.app_state);
             let situation = Situation {
                 network: &self.network,
                 limits: &limits,

@@ -99,6 +99,7 @@ mod tests {
             has_resumable_upload: false,
             seq: 1,
             is_download: false,
+            priority: 0,
         }
     }
 

@@ -51,6 +51,7 @@ impl PlatformLane {
             platform_available: self.driver.is_some(),
             large_file_threshold: config.platform.large_file_threshold,
             max_platform_tasks: config.platform.max_platform_tasks,
+            refill_when_drained: config.platform.refill_when_drained,
         }
     }
 

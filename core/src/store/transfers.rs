@@ -333,6 +333,8 @@ pub(crate) struct CandidateRow {
     pub is_download: bool,
     /// The row's key, for [`load_by_seq`].
     pub seq: i64,
+    /// Its priority (higher runs first).
+    pub priority: i64,
 }
 
 /// What the scheduler can start at all: due, allowed on this network, and not to one of
@@ -357,12 +359,37 @@ pub(crate) fn due_candidates(
     filter: &CandidateFilter<'_>,
     limit: usize,
 ) -> rusqlite::Result<Vec<CandidateRow>> {
+    due_at_least(conn, filter, 0, limit)
+}
+
+/// As [`due_candidates`], only transfers of at least `min_size` bytes: what the OS lane
+/// takes first while it carries everything (`actor/os_order.rs`). It walks the same index
+/// and reads each queued row's size until it has `limit`, so with few large files queued
+/// it reads every queued row: it runs only while the app is in the background, whose
+/// turns are few.
+pub(crate) fn due_large_candidates(
+    conn: &Connection,
+    filter: &CandidateFilter<'_>,
+    min_size: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<CandidateRow>> {
+    due_at_least(conn, filter, min_size, limit)
+}
+
+fn due_at_least(
+    conn: &Connection,
+    filter: &CandidateFilter<'_>,
+    min_size: u64,
+    limit: usize,
+) -> rusqlite::Result<Vec<CandidateRow>> {
     let excluded = vec!["?"; filter.excluded_hosts.len()].join(", ");
+    // Without a size floor the condition is left out, so the hot query stays as it was.
+    let size_floor = if min_size > 0 { "AND size >= ?" } else { "" };
     let sql = format!(
         "SELECT {CANDIDATE_COLUMNS} FROM transfers \
          WHERE state = 'queued' AND +next_attempt_at <= ? \
            AND (allow_expensive OR NOT ?) AND (allow_constrained OR NOT ?) \
-           AND host NOT IN ({excluded}) \
+           AND host NOT IN ({excluded}) {size_floor} \
          ORDER BY priority DESC, next_attempt_at, seq LIMIT ?"
     );
     let mut statement = conn.prepare_cached(&sql)?;
@@ -377,6 +404,10 @@ pub(crate) fn due_candidates(
             .iter()
             .map(|host| host as &dyn rusqlite::ToSql),
     );
+    let min_size = to_i64(min_size);
+    if !size_floor.is_empty() {
+        values.push(&min_size);
+    }
     let limit = to_i64(limit as u64);
     values.push(&limit);
     let rows = statement.query_map(values.as_slice(), candidate_row)?;
@@ -413,7 +444,7 @@ pub(crate) fn longest_waiting_candidate(
 const CANDIDATE_COLUMNS: &str = "id, host, allow_expensive, allow_constrained, size, \
     destination, headers != '[]', \
     EXISTS(SELECT 1 FROM resumable_uploads r WHERE r.transfer_id = transfers.id), seq, \
-    direction = 'download'";
+    direction = 'download', priority";
 
 fn candidate_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CandidateRow> {
     Ok(CandidateRow {
@@ -429,6 +460,7 @@ fn candidate_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CandidateRow> {
         has_resumable_upload: row.get(7)?,
         seq: row.get(8)?,
         is_download: row.get(9)?,
+        priority: row.get(10)?,
     })
 }
 

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ferry::{
-    AppState, HttpVersionPolicy, Integrations, QueueConfig, TransferEvent, TransferId,
-    TransferQueue, Upload,
+    AppState, BatchEndpoint, HttpVersionPolicy, Integrations, QueueConfig, TransferEvent,
+    TransferId, TransferQueue, Upload,
 };
 use tokio::task::JoinHandle;
 
@@ -51,6 +51,15 @@ impl FerryApp {
             usize::try_from(params.ferry_max_platform_tasks).unwrap_or(6);
         config.platform.large_file_threshold = params.scaled(params.ferry_large_file_threshold);
         config.platform.platform_stall_timeout = params.ferry_platform_stall_timeout;
+        config.platform.refill_when_drained = params.ferry_refill_when_drained;
+        if params.ferry_batch_max_files > 0 {
+            // The testkit server takes a `Ferry-Batch` POST on any path.
+            let mut batch =
+                BatchEndpoint::new(world.base_url(), format!("{}_batch", world.base_url()));
+            batch.max_files = usize::try_from(params.ferry_batch_max_files).unwrap_or(32);
+            batch.max_bytes = params.scaled(params.ferry_batch_max_bytes);
+            config.batching = vec![batch];
+        }
         let uploads = world
             .files
             .iter()

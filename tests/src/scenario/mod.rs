@@ -12,6 +12,7 @@
 
 mod ferry_app;
 mod files;
+pub mod ideal;
 mod naive;
 mod os_shim;
 mod params;
@@ -70,8 +71,13 @@ pub struct Outcome {
     /// Relaunches, stalls and daemon retries of the simulated OS.
     pub os: crate::sim::SessionStats,
     pub timeline: Timeline,
-    /// Every byte across the link at full rate, back to back.
+    /// The OS-bounded ideal (`ideal.rs`): every byte across the link at full rate, in
+    /// the seconds in which the model lets some strategy send.
     pub ideal_secs: f64,
+    /// The longest stall counted in those seconds only: beyond the model's forced gaps.
+    pub open_stall_secs: f64,
+    /// The ideal's course, `(secs, fraction of the bytes across)`, for the plot.
+    pub ideal_points: Vec<(f64, f64)>,
 }
 
 impl Outcome {
@@ -79,7 +85,8 @@ impl Outcome {
     pub fn line(&self) -> String {
         format!(
             "scenario={} strategy={} completed={}/{} virtual_secs={:.0} longest_stall_secs={:.0} \
-             os_tasks_created={} max_os_outstanding={} duplicates={} lost={}",
+             os_tasks_created={} max_os_outstanding={} duplicates={} lost={} ideal_secs={:.0} \
+             ratio={:.2} open_stall_secs={:.0}",
             self.scenario,
             self.strategy.name(),
             self.completed,
@@ -89,8 +96,20 @@ impl Outcome {
             self.os_tasks_created,
             self.max_os_outstanding,
             self.duplicates,
-            self.lost
+            self.lost,
+            self.ideal_secs,
+            self.ratio(),
+            self.open_stall_secs
         )
+    }
+
+    /// `virtual_secs` against the OS-bounded ideal; infinite when some file never
+    /// completed (`virtual_secs` is then the end of the run, not a completion).
+    pub fn ratio(&self) -> f64 {
+        if self.completed < self.total {
+            return f64::INFINITY;
+        }
+        self.virtual_secs / self.ideal_secs
     }
 }
 
@@ -331,6 +350,7 @@ fn report(
         .count() as u64;
     let stats = world.session.stats();
     let virtual_secs = timeline.reached(total).unwrap_or(run_secs);
+    let open = ideal::open_spans(scenario, params);
     Ok(Outcome {
         scenario: scenario.to_owned(),
         strategy,
@@ -343,8 +363,14 @@ fn report(
         duplicates,
         lost,
         os: stats,
+        open_stall_secs: timeline.longest_open_stall(total, run_secs, &open),
         timeline,
-        ideal_secs: params.ideal_secs(),
+        ideal_secs: ideal::ideal_secs(scenario, params),
+        ideal_points: ideal::progress_points(
+            &open,
+            params.total_bytes() as f64,
+            params.link_bytes_per_sec as f64,
+        ),
     })
 }
 
@@ -368,11 +394,14 @@ mod tests {
             os: crate::sim::SessionStats::default(),
             timeline: Timeline::default(),
             ideal_secs: 97.7,
+            open_stall_secs: 1.0,
+            ideal_points: Vec::new(),
         };
         assert_eq!(
             outcome.line(),
             "scenario=seed strategy=ferry completed=999/1000 virtual_secs=98 \
-             longest_stall_secs=1 os_tasks_created=3 max_os_outstanding=2 duplicates=0 lost=1"
+             longest_stall_secs=1 os_tasks_created=3 max_os_outstanding=2 duplicates=0 lost=1 \
+             ideal_secs=98 ratio=1.01 open_stall_secs=1"
         );
     }
 }

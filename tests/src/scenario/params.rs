@@ -48,6 +48,14 @@ pub struct ScenarioParams {
     pub ferry_stall_timeout: Duration,
     pub ferry_per_host: u64,
     pub ferry_global: u64,
+    /// Ferry's `refill_when_drained`: on for the iOS scenarios, as on Apple targets; off
+    /// for Android's.
+    pub ferry_refill_when_drained: bool,
+    /// With more than 0, Ferry packs small files for the testkit's batch endpoint, up to
+    /// this many files per request (off by default: the scenarios' server is a plain one).
+    pub ferry_batch_max_files: u64,
+    /// ... and up to this many (unscaled) bytes per request.
+    pub ferry_batch_max_bytes: u64,
     /// How often the naive app hands a failed file to the OS again.
     pub naive_max_retries: u64,
     pub ios: IosParams,
@@ -77,6 +85,9 @@ impl ScenarioParams {
             ferry_stall_timeout: Duration::from_secs(600),
             ferry_per_host: 4,
             ferry_global: 8,
+            ferry_refill_when_drained: true,
+            ferry_batch_max_files: 0,
+            ferry_batch_max_bytes: 128 * MIB,
             naive_max_retries: 3,
             ios: IosParams::default(),
             android: AndroidParams::default(),
@@ -97,6 +108,7 @@ impl ScenarioParams {
             // Unplugged, so standby buckets and Doze apply.
             "android-doze" => Self {
                 charging: false,
+                ferry_refill_when_drained: false,
                 ..photo_backup
             },
             _ => seed,
@@ -117,8 +129,9 @@ impl ScenarioParams {
         self.small_count * self.small_bytes + self.large_count * self.large_bytes
     }
 
-    /// The no-stall ideal: every byte across the link at its full rate, back to back.
-    pub fn ideal_secs(&self) -> f64 {
+    /// The no-stall ideal: every byte across the link at its full rate, back to back,
+    /// whatever the OS allows (`ideal::ideal_secs` is the OS-bounded one).
+    pub fn no_stall_secs(&self) -> f64 {
         self.total_bytes() as f64 / self.link_bytes_per_sec as f64
     }
 }
@@ -154,6 +167,12 @@ impl Knobs for ScenarioParams {
             Knob::secs("ferry.stall_timeout", &mut self.ferry_stall_timeout),
             Knob::count("ferry.per_host", &mut self.ferry_per_host),
             Knob::count("ferry.global", &mut self.ferry_global),
+            Knob::flag(
+                "ferry.refill_when_drained",
+                &mut self.ferry_refill_when_drained,
+            ),
+            Knob::count("ferry.batch_max_files", &mut self.ferry_batch_max_files),
+            Knob::count("ferry.batch_max_bytes", &mut self.ferry_batch_max_bytes),
             Knob::count("naive.max_retries", &mut self.naive_max_retries),
         ];
         knobs.extend(self.ios.knobs());

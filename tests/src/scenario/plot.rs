@@ -1,5 +1,5 @@
 //! The timeline plot: files completed against virtual time, one line per strategy, and
-//! the no-stall ideal, as SVG (plotters).
+//! the OS-bounded ideal (`ideal.rs`), as SVG (plotters).
 //!
 //! What it must never do: run a scenario; it draws what it is given.
 
@@ -18,7 +18,7 @@ pub fn write_svg(path: &Path, outcomes: &[Outcome]) -> Result<(), String> {
     let x_max = outcomes
         .iter()
         .flat_map(|o| o.timeline.points.iter().map(|(s, _)| *s))
-        .chain([first.ideal_secs])
+        .chain([first.ideal_secs].into_iter().filter(|s| s.is_finite()))
         .fold(1.0_f64, f64::max)
         * 1.05;
     let fail = |e: &dyn std::fmt::Display| format!("plotting {}: {e}", path.display());
@@ -59,13 +59,15 @@ pub fn write_svg(path: &Path, outcomes: &[Outcome]) -> Result<(), String> {
             ))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
     }
+    // Files in proportion to bytes: the ideal moves bytes, and the plot counts files.
+    let ideal = first
+        .ideal_points
+        .iter()
+        .map(|(secs, fraction)| (secs.min(x_max), (fraction * total as f64).round() as u64));
     chart
-        .draw_series(LineSeries::new(
-            [(0.0, 0), (first.ideal_secs, total)],
-            BLACK.stroke_width(1),
-        ))
+        .draw_series(LineSeries::new(ideal, BLACK.stroke_width(1)))
         .map_err(|e| fail(&e))?
-        .label(format!("no-stall ideal ({:.0} s)", first.ideal_secs))
+        .label(format!("OS-bounded ideal ({:.0} s)", first.ideal_secs))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
     chart
         .configure_series_labels()

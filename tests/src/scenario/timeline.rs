@@ -9,6 +9,8 @@
 //!
 //! What it must never do: read the wall clock.
 
+use super::ideal::{Span, measure};
+
 /// Completed files over virtual time: `(secs, count)` at each change, from `(0, 0)`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Timeline {
@@ -44,6 +46,19 @@ impl Timeline {
         }
         longest.max(end - previous)
     }
+
+    /// As [`longest_stall`](Self::longest_stall), but counting only the seconds in `open`
+    /// (the OS-bounded ideal's open time): the stall beyond the model's forced gaps.
+    pub fn longest_open_stall(&self, total: u64, end_secs: f64, open: &[Span]) -> f64 {
+        let end = self.reached(total).unwrap_or(end_secs);
+        let mut longest: f64 = 0.0;
+        let mut previous = 0.0;
+        for (secs, _) in self.points.iter().filter(|(secs, _)| *secs <= end) {
+            longest = longest.max(measure(open, previous, *secs));
+            previous = *secs;
+        }
+        longest.max(measure(open, previous, end))
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +83,8 @@ mod tests {
         assert_eq!(t.longest_stall(4, 1000.0), 390.0);
         // Not all done: the tail up to the end of the run counts.
         assert_eq!(t.longest_stall(5, 1000.0), 599.0);
+        // With 100-380 closed, the 390 s gap is 110 s of open time.
+        let open = [(0.0, 100.0), (380.0, f64::INFINITY)];
+        assert_eq!(t.longest_open_stall(4, 1000.0, &open), 110.0);
     }
 }
