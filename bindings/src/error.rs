@@ -53,6 +53,15 @@ pub enum FerryError {
         /// What went wrong and what to do, in words for a person.
         description: String,
     },
+    /// A download cannot be queued: its folder is missing, its destination is a folder, or
+    /// its expected SHA-256 is not 64 hex digits. Nothing was queued for it.
+    #[error("{description}")]
+    InvalidDownload {
+        /// The destination path as the app gave it.
+        path: String,
+        /// What went wrong and what to do, in words for a person.
+        description: String,
+    },
     /// The destination is not an absolute http or https URL Ferry can send to (or it holds a
     /// password, which would be stored). Nothing was queued for it.
     #[error("{description}")]
@@ -190,6 +199,10 @@ impl From<Error> for FerryError {
                 description,
             },
             Error::InvalidHeader { name, .. } => Self::InvalidHeader { name, description },
+            Error::InvalidDownload { path, .. } => Self::InvalidDownload {
+                path: shown(&path),
+                description,
+            },
             Error::InvalidMetadata { .. } => Self::InvalidMetadata { description },
             // Only from text given as an id; across the FFI ids are `UUID`s already.
             Error::InvalidTransferId { .. } => Self::InvalidArgument {

@@ -21,6 +21,7 @@ uniffi::setup_scaffolding!();
 #[cfg(target_os = "android")]
 mod android;
 mod authorizer;
+mod download;
 mod error;
 mod events;
 mod logging;
@@ -34,6 +35,7 @@ mod uuid;
 mod watch;
 
 pub use authorizer::{AuthReason, Authorization, AuthorizerError, RequestAuthorizer, RequestInfo};
+pub use download::{ConflictRule, Direction, Download};
 pub use error::FerryError;
 pub use events::{EventSubscription, TransferEvent, TransferObserver};
 pub use logging::{LogLevel, LogSink, clear_log_sink, set_log_sink};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::authorizer::{ForeignAuthorizer, RequestAuthorizer};
+use crate::download::Download;
 use crate::events::{EventSubscription, TransferObserver};
 use crate::platform::{ForeignPlatform, PlatformOutcome, PlatformTransferService};
 use ferry::TransferId;
@@ -137,6 +138,64 @@ impl TransferQueue {
                     Ok(id) => EnqueueResult::Queued { id },
                     Err(error) => EnqueueResult::Refused {
                         error: error.into(),
+                    },
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Adds a download and returns its id. The same URL to the same destination, while
+    /// that download waits, runs or after it succeeded, returns the first one's id.
+    /// Downloads share the queue's limits, priorities, breakers and authorizer with
+    /// uploads. The file appears at its destination only when complete and checked
+    /// (`savedAs` on the transfer says where, for `keepBoth`).
+    ///
+    /// Until the OS lane carries downloads, they run in this process: in the foreground,
+    /// or in a queue without a platform service; while the app is in the background (or
+    /// has not said which) they wait.
+    ///
+    /// # Errors
+    ///
+    /// Nothing is queued when it throws: `InvalidDownload` (no such folder, a folder as
+    /// destination, an expected SHA-256 that is not 64 hex digits), `InvalidDestination`
+    /// (the URL), `InvalidHeader`, `InvalidMetadata`, `InvalidArgument` (a negative
+    /// expected size); `Database`; `Closed` after `shutdown`.
+    pub async fn enqueue_download(&self, download: Download) -> Result<TransferId, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move { Ok(queue.enqueue_download(download.to_core()?).await?) }).await
+    }
+
+    /// Adds many downloads in one transaction; each gets its own result, in order: an
+    /// invalid one is `Refused` with the error `enqueueDownload` would throw for it while
+    /// the others are queued.
+    ///
+    /// # Errors
+    ///
+    /// Only when nothing was queued: `Database` when the transaction failed, `Closed`
+    /// after `shutdown`.
+    pub async fn enqueue_downloads(
+        &self,
+        downloads: Vec<Download>,
+    ) -> Result<Vec<EnqueueResult>, FerryError> {
+        let queue = self.inner.clone();
+        runtime::run(async move {
+            let converted: Vec<Result<ferry::Download, FerryError>> =
+                downloads.iter().map(Download::to_core).collect();
+            let valid = converted.iter().filter_map(|d| d.as_ref().ok()).cloned();
+            let mut queued = queue.enqueue_downloads(valid.collect()).await?.into_iter();
+            Ok(converted
+                .into_iter()
+                .map(|conversion| match conversion {
+                    Err(error) => EnqueueResult::Refused { error },
+                    Ok(_) => match queued.next() {
+                        Some(Ok(id)) => EnqueueResult::Queued { id },
+                        Some(Err(error)) => EnqueueResult::Refused {
+                            error: error.into(),
+                        },
+                        None => EnqueueResult::Refused {
+                            error: ferry::Error::Closed.into(),
+                        },
                     },
                 })
                 .collect())

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use ferry::TransferId;
 
 use crate::FerryError;
+use crate::download::{Direction, Download};
 use crate::numbers::{int, long, unsigned_int, unsigned_long};
 use crate::settings::{BatchEndpoint, HttpVersion};
 
@@ -489,7 +490,8 @@ pub enum TransferState {
     },
     /// Held by the app; runs again after `resume`.
     Paused,
-    /// The server accepted the whole file. Final.
+    /// The whole file arrived: the server accepted it (an upload), or it is in place at
+    /// `savedAs` (a download). Final.
     Succeeded,
     /// Failed for good (see `lastError`); `retry` queues it again.
     Failed,
@@ -629,6 +631,17 @@ pub enum FailureKind {
     Certificate,
     /// The app had too many open files to open the source or a socket; retried later.
     TooManyOpenFiles,
+    /// A download's bytes did not match what was expected (its SHA-256, the server's own
+    /// digest, or its expected size), fetched once more from zero, then failed.
+    DigestMismatch,
+    /// A download's destination exists and its conflict rule is `fail`. Final.
+    DestinationExists,
+    /// A download's partial file or destination could not be written (permissions, a
+    /// missing folder, a read-only volume).
+    DestinationUnwritable,
+    /// A download's answer cannot be used: an encoding Ferry cannot decode, or a range it
+    /// did not ask for, again and again.
+    UnusableResponse,
     /// A kind these bindings do not name (Ferry's kinds may grow): decide on `httpStatus`
     /// and show `message`.
     Other,
@@ -662,6 +675,10 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::UploadTooLarge => FailureKind::UploadTooLarge,
                 ferry::FailureKind::Certificate => FailureKind::Certificate,
                 ferry::FailureKind::TooManyOpenFiles => FailureKind::TooManyOpenFiles,
+                ferry::FailureKind::DigestMismatch => FailureKind::DigestMismatch,
+                ferry::FailureKind::DestinationExists => FailureKind::DestinationExists,
+                ferry::FailureKind::DestinationUnwritable => FailureKind::DestinationUnwritable,
+                ferry::FailureKind::UnusableResponse => FailureKind::UnusableResponse,
                 _ => FailureKind::Other,
             },
             http_status: error.http_status.map(i32::from),
@@ -675,8 +692,17 @@ impl From<&ferry::TransferError> for TransferError {
 pub struct Transfer {
     /// Its id, also sent to the server as the idempotency key (in lowercase).
     pub id: TransferId,
+    /// Which way its bytes go. For a download, `upload` carries only the fields both
+    /// directions share (`destination` is the URL, `sourcePath` the local file); read
+    /// `download` instead.
+    pub direction: Direction,
     /// What was enqueued, with the app's `metadata` and `group` as first enqueued.
     pub upload: Upload,
+    /// The download as enqueued, for a download; `null`/`nil` for an upload.
+    pub download: Option<Download>,
+    /// Where a finished download was put: the destination, or a free name beside it
+    /// (`keepBoth`). `null`/`nil` until then, and for uploads.
+    pub saved_as: Option<String>,
     /// Where it is in its life.
     pub state: TransferState,
     /// The file's size at enqueue, in bytes.
@@ -699,7 +725,13 @@ impl From<ferry::Transfer> for Transfer {
     fn from(transfer: ferry::Transfer) -> Self {
         Self {
             id: transfer.id,
+            direction: transfer.direction.into(),
             upload: Upload::from_core(&transfer.upload),
+            download: transfer.download.as_ref().map(Download::from_core),
+            saved_as: transfer
+                .saved_as
+                .as_ref()
+                .map(|path| path.to_string_lossy().into_owned()),
             state: (&transfer.state).into(),
             size: long(transfer.size),
             bytes_sent: long(transfer.bytes_sent),

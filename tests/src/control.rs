@@ -6,7 +6,9 @@
 //! over (`POST /_testkit/reset`), set the credentials uploads need
 //! (`GET`/`POST /_testkit/auth`), issue bearer tokens (`POST /_testkit/token`)
 //! and presign URLs (`POST /_testkit/presign`), all as JSON over the same
-//! listener.
+//! listener; serve a file for downloads (`PUT /_testkit/files/NAME` with its bytes as
+//! the body, then `GET /_files/NAME`) and read how many of its bytes went out
+//! (`GET /_testkit/files/NAME`, JSON `{"bytes_served": N}`).
 //!
 //! What it must never do: count its own requests in the stats, inject faults
 //! into them, or store their bodies.
@@ -14,7 +16,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,6 +35,7 @@ pub fn routes() -> Router<App> {
         .route("/auth", get(auth_policy).post(set_auth_policy))
         .route("/token", post(issue_token))
         .route("/presign", post(presign))
+        .route("/files/{*name}", get(file_served).put(serve_file))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such control endpoint\n") })
 }
 
@@ -59,6 +62,15 @@ async fn set_faults(State(app): State<App>, body: Bytes) -> Response {
     }
     app.set_plan(plan);
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn serve_file(State(app): State<App>, Path(name): Path<String>, body: Bytes) -> Response {
+    app.files.put(&name, body.to_vec());
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn file_served(State(app): State<App>, Path(name): Path<String>) -> Response {
+    Json(serde_json::json!({ "bytes_served": app.files.served(&name) })).into_response()
 }
 
 async fn reset(State(app): State<App>) -> Response {

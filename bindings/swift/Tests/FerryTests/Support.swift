@@ -71,6 +71,26 @@ enum Testkit {
         _ = try await request("POST", "_testkit/faults", body: Data(plan.utf8))
     }
 
+    /// Serves `bytes` for downloads at `fileURL(name)` (`PUT /_testkit/files/NAME`).
+    static func serveFile(_ name: String, _ bytes: Data) async throws {
+        _ = try await request("PUT", "_testkit/files/" + name, body: bytes)
+    }
+
+    /// Where a file given to `serveFile` is downloaded from.
+    static func fileURL(_ name: String) throws -> String {
+        try baseURL() + "_files/" + name
+    }
+
+    /// Body bytes of a served file handed out so far (`GET /_testkit/files/NAME`).
+    static func bytesServed(_ name: String) async throws -> UInt64 {
+        struct Served: Decodable {
+            let bytesServed: UInt64
+            enum CodingKeys: String, CodingKey { case bytesServed = "bytes_served" }
+        }
+        let data = try await request("GET", "_testkit/files/" + name)
+        return try JSONDecoder().decode(Served.self, from: data).bytesServed
+    }
+
     private static func request(_ method: String, _ path: String, body: Data? = nil) async throws -> Data {
         guard let url = URL(string: try baseURL() + path) else { throw TestkitUnavailable() }
         var request = URLRequest(url: url)

@@ -59,6 +59,21 @@ object Testkit {
         send(request, 204)
     }
 
+    /** PUT /_testkit/files/NAME: serves `bytes` for downloads at [fileUrl]. */
+    fun serveFile(name: String, bytes: ByteArray) {
+        val request = HttpRequest.newBuilder(control("files/$name"))
+            .PUT(HttpRequest.BodyPublishers.ofByteArray(bytes))
+            .build()
+        send(request, 204)
+    }
+
+    /** Where a file given to [serveFile] is downloaded from. */
+    fun fileUrl(name: String): String = "${baseUrl}_files/$name"
+
+    /** GET /_testkit/files/NAME: body bytes of that file handed out so far. */
+    fun bytesServed(name: String): Long =
+        number(send(HttpRequest.newBuilder(control("files/$name")).GET().build(), 200), "bytes_served")
+
     private fun control(name: String) = URI.create("${baseUrl}_testkit/$name")
 
     private fun send(request: HttpRequest, expected: Int): String {
