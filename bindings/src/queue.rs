@@ -18,6 +18,12 @@ use crate::records::{
 use crate::{FerryError, logging, runtime};
 
 /// A durable upload queue. Open one per database; share it across the app.
+///
+/// End it with `shutdown()`, awaited: it stops every attempt and closes the database, and
+/// the database may be opened again once it returns. Kotlin's `close()` (or `use {}`) and
+/// Swift's last reference going away only free this object: a queue not shut down before
+/// is shut down in the background, and opening its database again at once may fail as
+/// in use (`Database`) until that finishes.
 #[derive(uniffi::Object)]
 pub struct TransferQueue {
     pub(crate) inner: ferry::TransferQueue,
@@ -229,9 +235,10 @@ impl TransferQueue {
         runtime::run(async move { Ok(queue.response(&id).await?.map(ServerResponse::from)) }).await
     }
 
-    /// Waits until the transfer is final (succeeded, failed or cancelled) and returns it.
-    /// Waiting for credentials or paused is not final: it keeps waiting until the app
-    /// resumes it and it ends. Cancelling the call (Swift task, Kotlin coroutine) leaves
+    /// Waits until the transfer is final (succeeded, failed or cancelled) or needs the app
+    /// (`authRequired`: the server refused the credentials; give new ones through the
+    /// request authorizer, or enqueue it again with new headers, then `resume`), and
+    /// returns it. A paused transfer is waited for until the app resumes it. Cancelling the call (Swift task, Kotlin coroutine) leaves
     /// nothing behind.
     ///
     /// # Errors

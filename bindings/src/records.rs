@@ -320,7 +320,7 @@ pub struct Header {
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct ServerResponse {
     /// The HTTP status code (2xx).
-    pub status: u16,
+    pub status: i32,
     /// The headers in the order the server sent them; the values of credential headers
     /// (`Set-Cookie`, `WWW-Authenticate`, `Authorization`, ...) read `[redacted]`.
     pub headers: Vec<Header>,
@@ -334,7 +334,7 @@ pub struct ServerResponse {
 impl From<ferry::ServerResponse> for ServerResponse {
     fn from(answer: ferry::ServerResponse) -> Self {
         Self {
-            status: answer.status,
+            status: i32::from(answer.status),
             headers: headers_from_core(answer.headers),
             body: answer.body,
             body_truncated: answer.body_truncated,

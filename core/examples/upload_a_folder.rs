@@ -2,7 +2,7 @@
 //! prints what became of each file.
 //!
 //! ```text
-//! cargo run -p ferry --example upload_a_folder -- FOLDER BASE_URL [DATABASE]
+//! cargo run -p ferry-transfers --example upload_a_folder -- FOLDER BASE_URL [DATABASE]
 //! ```
 //!
 //! `FOLDER/photo 1.jpg` goes to `BASE_URL/photo%201.jpg`. The queue lives in DATABASE

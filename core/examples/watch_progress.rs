@@ -2,7 +2,7 @@
 //! view listens to.
 //!
 //! ```text
-//! cargo run -p ferry --example watch_progress -- FILE DESTINATION_URL
+//! cargo run -p ferry-transfers --example watch_progress -- FILE DESTINATION_URL
 //! ```
 //!
 //! The file is sent with `PUT` to DESTINATION_URL through a throwaway queue in a temporary

@@ -102,7 +102,12 @@ fn classify_status(status: u16, retry_after: Option<Duration>) -> Verdict {
                     "the server asked to try again in {} s (Retry-After)",
                     delay.as_secs()
                 ),
-                None => "the server asked to try again later".to_owned(),
+                None if matches!(status, 429 | 503) => {
+                    "the server asked to try again later".to_owned()
+                }
+                None => format!(
+                    "the server failed to answer the request (HTTP {status}); it is sent again later"
+                ),
             };
             Verdict::Retry {
                 error: error(FailureKind::HttpStatus, &text),

@@ -283,7 +283,7 @@ pub enum StoreError {
     /// instance of the app, a `ferry` command). Only one queue may drive a database at a
     /// time; a [`crate::QueueSnapshot`] may read it meanwhile.
     #[error(
-        "{path} is in use by another process (another instance of the app, or a ferry command); close it first, or use another path"
+        "{path} is in use: by another process (another instance of the app, or a ferry command), or by a queue of this process not yet shut down (await its shutdown before opening it again); close it first, or use another path"
     )]
     InUse {
         /// The database path.

@@ -291,8 +291,7 @@ pub(crate) fn parse_destination(text: &str) -> Result<Url, Error> {
     if url.password().is_some() {
         return Err(invalid(
             "the URL carries a password, and destinations are stored; send credentials with \
-             a request authorizer instead (`ferry push` turns a BASE_URL's user name and \
-             password into one)",
+             a request authorizer instead",
         ));
     }
     Ok(url)

@@ -61,10 +61,7 @@ async fn in_process_requests_carry_neither_metadata_nor_group() {
     for id in &ids {
         // Each request carries its transfer's id as the idempotency key: proof that the
         // recording holds the requests.
-        assert!(
-            contains(&wire, id.as_ref()),
-            "{id} went through the proxy"
-        );
+        assert!(contains(&wire, id.as_ref()), "{id} went through the proxy");
     }
     assert_eq!(
         markers_in(&wire),

@@ -635,6 +635,45 @@ async fn wait_for_returns_each_transfer_once_it_is_final() {
     );
 }
 
+/// A transfer whose credentials the server refuses waits for the app (`AuthRequired`):
+/// `wait_for` returns it then, instead of waiting for an end that only the app can bring
+/// (issue 19's review: `awaitResult` hung after a 403 in a queue without an authorizer).
+#[tokio::test]
+async fn wait_for_returns_a_transfer_that_waits_for_credentials() {
+    let server = support::server_with_faults(FaultPlan {
+        status: Some(ferry_testkit::StatusFault {
+            probability: 1.0,
+            code: 401,
+            retry_after: None,
+        }),
+        ..FaultPlan::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 12, |_, _| 1024);
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    let url = format!("{}{}", server.base_url(), files[0].name);
+    let id = queue
+        .enqueue(Upload::put(&files[0].path, url))
+        .await
+        .expect("enqueue");
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(60), queue.wait_for(&id))
+        .await
+        .expect("wait_for returns once the transfer needs the app")
+        .expect("a record");
+    assert_eq!(waited.state, TransferState::AuthRequired);
+    assert_eq!(
+        waited
+            .last_error
+            .as_ref()
+            .and_then(|error| error.http_status),
+        Some(401)
+    );
+    queue.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test(start_paused = true)]
 async fn watch_yields_the_record_now_then_each_change_and_ends_with_the_final_one() {
     use futures_util::StreamExt;

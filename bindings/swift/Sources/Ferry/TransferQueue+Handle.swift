@@ -94,6 +94,24 @@ public enum UploadFailure: Error, Sendable {
     case failed(Transfer)
     /// The app (or the user, through the OS) cancelled it.
     case cancelled(Transfer)
+    /// The server refused the credentials: it waits until the app gives new ones (the
+    /// request authorizer, or `enqueue` again with new headers) and calls `resume(id:)`;
+    /// ask the handle's `result` again after that.
+    case authRequired(Transfer)
+}
+
+extension UploadFailure: LocalizedError {
+    /// The reason in words: the transfer's last error, else what happened to it.
+    public var errorDescription: String? {
+        switch self {
+        case .failed(let transfer):
+            return transfer.lastError?.message ?? "the upload failed"
+        case .cancelled:
+            return "the upload was cancelled"
+        case .authRequired(let transfer):
+            return transfer.lastError?.message ?? "the server refused the credentials"
+        }
+    }
 }
 
 /// One enqueued upload. Cheap to copy; the queue keeps the transfer, not the handle, so a
@@ -116,17 +134,18 @@ public struct UploadHandle: Sendable {
         queue.watch(id: id)
     }
 
-    /// The transfer once it succeeded. Waits while it is queued, running, paused or waits
-    /// for credentials.
+    /// The transfer once it succeeded. Waits while it is queued, running or paused.
     ///
-    /// - Throws: `UploadFailure` when it failed or was cancelled; `FerryError` when the
-    ///   queue cannot say (`.Closed` after shutdown, `.NotFound` after a purge).
+    /// - Throws: `UploadFailure` when it failed, was cancelled or waits for credentials;
+    ///   `FerryError` when the queue cannot say (`.Closed` after shutdown, `.NotFound`
+    ///   after a purge).
     public var result: Transfer {
         get async throws {
             let transfer = try await queue.awaitResult(id: id)
             switch transfer.state {
             case .succeeded: return transfer
             case .cancelled: throw UploadFailure.cancelled(transfer)
+            case .authRequired: throw UploadFailure.authRequired(transfer)
             default: throw UploadFailure.failed(transfer)
             }
         }

@@ -1,5 +1,5 @@
 // Kotlin sugar over the generated bindings: the queue's events as a cold Flow, or a hot
-// SharedFlow that keeps what happens before the first collect.
+// one that keeps what happens before the first collect; both complete at shutdown.
 package dev.ferry
 
 import kotlinx.coroutines.CoroutineScope
@@ -8,11 +8,11 @@ import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
-import kotlinx.coroutines.flow.SharedFlow
 import kotlinx.coroutines.flow.MutableSharedFlow
-import kotlinx.coroutines.flow.asSharedFlow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.filterNotNull
+import kotlinx.coroutines.flow.takeWhile
 
 /**
  * Every [TransferEvent] of this queue from the moment collection starts, in order.
@@ -62,18 +62,19 @@ internal fun <T> subscriptionFlow(
     }.buffer(Channel.UNLIMITED)
 
 /**
- * The queue's events as a hot [SharedFlow], subscribed at once: call it before enqueueing,
- * and every event from then on reaches collectors that start later, up to the last
- * [replay] events (older ones are dropped, oldest first). Nothing is lost between
- * `enqueue` and a first `collect` that comes late.
+ * The queue's events, subscribed at once: call it before enqueueing, and every event from
+ * then on reaches collectors that start later, up to the last [replay] events (older ones
+ * are dropped, oldest first; a collector far behind should call [TransferQueue.list]).
+ * Nothing is lost between `enqueue` and a first `collect` that comes late.
  *
- * The subscription lives as long as [scope]; cancel the scope to end it. Collectors never
- * complete on their own (a SharedFlow does not), so stop collecting when the queue shuts
- * down, e.g. with `takeWhile`.
+ * Every collection completes once the queue has shut down (after the kept events, for a
+ * collector that starts later). The subscription lives until then or until [scope] is
+ * cancelled, whichever comes first.
  */
-fun TransferQueue.events(scope: CoroutineScope, replay: Int = 1024): SharedFlow<TransferEvent> {
+fun TransferQueue.events(scope: CoroutineScope, replay: Int = 1024): Flow<TransferEvent> {
     require(replay > 0) { "replay must be at least 1, was $replay" }
-    val flow = MutableSharedFlow<TransferEvent>(replay = replay, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+    // `null` marks the queue's end; it is the last value, so it is never dropped.
+    val flow = MutableSharedFlow<TransferEvent?>(replay = replay + 1, onBufferOverflow = BufferOverflow.DROP_OLDEST)
     // Subscribed before this returns, so an `enqueue` right after cannot overtake it.
     val subscription = subscribe(
         object : TransferObserver {
@@ -82,12 +83,14 @@ fun TransferQueue.events(scope: CoroutineScope, replay: Int = 1024): SharedFlow<
                 flow.tryEmit(event)
             }
 
-            override fun onEnd() {}
+            override fun onEnd() {
+                flow.tryEmit(null)
+            }
         },
     )
     scope.coroutineContext[Job]?.invokeOnCompletion {
         subscription.unsubscribe()
         subscription.close()
     }
-    return flow.asSharedFlow()
+    return flow.takeWhile { it != null }.filterNotNull()
 }
