@@ -17,6 +17,7 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.launch
 
 /**
@@ -27,6 +28,15 @@ import kotlinx.coroutines.launch
  */
 class QueueLifecycle(context: Context, private val queue: TransferQueue) : DefaultLifecycleObserver {
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+
+    // One consumer, so the queue hears the changes in the order they happened (a quick
+    // background-foreground switch must not end in the background). A change that fails
+    // (the queue shut down) is dropped: the next one, or the next open, says it again.
+    private val changes = Channel<suspend () -> Unit>(Channel.UNLIMITED)
+
+    private fun tell(change: suspend () -> Unit) {
+        changes.trySend(change)
+    }
     private val connectivity = context.getSystemService(ConnectivityManager::class.java)
     private val networkCallback = object : ConnectivityManager.NetworkCallback() {
         override fun onCapabilitiesChanged(network: Network, capabilities: NetworkCapabilities) {
@@ -37,31 +47,35 @@ class QueueLifecycle(context: Context, private val queue: TransferQueue) : Defau
                 constrained = connectivity?.restrictBackgroundStatus ==
                     ConnectivityManager.RESTRICT_BACKGROUND_STATUS_ENABLED,
             )
-            scope.launch { runCatching { queue.setNetwork(status) } }
+            tell { queue.setNetwork(status) }
         }
 
         override fun onLost(network: Network) {
-            scope.launch { runCatching { queue.setNetwork(NetworkStatus(online = false)) } }
+            tell { queue.setNetwork(NetworkStatus(online = false)) }
         }
     }
 
     init {
+        scope.launch {
+            for (change in changes) runCatching { change() }
+        }
         ProcessLifecycleOwner.get().lifecycle.addObserver(this)
         connectivity?.registerDefaultNetworkCallback(networkCallback)
     }
 
     override fun onStart(owner: LifecycleOwner) {
-        scope.launch { runCatching { queue.setAppState(AppState.FOREGROUND) } }
+        tell { queue.setAppState(AppState.FOREGROUND) }
     }
 
     override fun onStop(owner: LifecycleOwner) {
-        scope.launch { runCatching { queue.enterBackground() } }
+        tell { queue.enterBackground() }
     }
 
     /** Stops observing. Call on the main thread. */
     fun stop() {
         ProcessLifecycleOwner.get().lifecycle.removeObserver(this)
         connectivity?.unregisterNetworkCallback(networkCallback)
+        changes.close()
         scope.cancel()
     }
 }
