@@ -401,7 +401,20 @@ mod tests {
             outcome.line(),
             "scenario=seed strategy=ferry completed=999/1000 virtual_secs=98 \
              longest_stall_secs=1 os_tasks_created=3 max_os_outstanding=2 duplicates=0 lost=1 \
-             ideal_secs=98 ratio=1.01 open_stall_secs=1"
+             ideal_secs=98 ratio=inf open_stall_secs=1",
+            "a file never completed: no ratio to the ideal"
+        );
+        let all_done = Outcome {
+            completed: 1000,
+            lost: 0,
+            ..outcome
+        };
+        assert!(
+            all_done
+                .line()
+                .ends_with("lost=0 ideal_secs=98 ratio=1.01 open_stall_secs=1"),
+            "{}",
+            all_done.line()
         );
     }
 }
