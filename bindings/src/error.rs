@@ -141,7 +141,7 @@ pub enum FerryError {
     /// opened.
     #[error("{description}")]
     InvalidConfig {
-        /// The field, by its Rust name (e.g. `retry.max_attempts`).
+        /// The `QueueConfig` field by its Swift and Kotlin name (e.g. `maxAttempts`).
         field: String,
         /// What went wrong and what to use instead, in words for a person.
         description: String,
@@ -176,7 +176,7 @@ pub enum FerryError {
 
 impl From<Error> for FerryError {
     fn from(error: Error) -> Self {
-        let description = error.to_string();
+        let description = in_app_words(&error.to_string());
         match error {
             Error::SourceMissing { path } => Self::SourceMissing {
                 path: shown(&path),
@@ -221,10 +221,13 @@ impl From<Error> for FerryError {
                 description,
             },
             Error::HttpClient { .. } => Self::HttpClient { description },
-            Error::InvalidConfig { field, .. } => Self::InvalidConfig {
-                field: field.to_owned(),
-                description,
-            },
+            Error::InvalidConfig { field, .. } => {
+                let named = config_field(field);
+                Self::InvalidConfig {
+                    field: named.to_owned(),
+                    description: description.replacen(field, named, 1),
+                }
+            }
             Error::InvalidSelection { action, state, .. } => Self::InvalidSelection {
                 action: action.to_owned(),
                 state: state.into(),
@@ -269,6 +272,26 @@ fn database_path(error: &StoreError) -> Option<&Path> {
     }
 }
 
+/// The `QueueConfig` field, as Swift and Kotlin name it, that stands for `ferry`'s field
+/// `rust` (`config_check.rs` names the fields it refuses by their Rust paths).
+fn config_field(rust: &str) -> &str {
+    match rust {
+        "limits.per_host" => "perHostLimit",
+        "limits.global" => "globalLimit",
+        "retry.max_attempts" => "maxAttempts",
+        "stall_timeout" => "stallTimeout",
+        "auth.authorize_timeout" => "authorizeTimeout",
+        "platform.platform_stall_timeout" => "platformStallTimeout",
+        other => other,
+    }
+}
+
+/// A failure's message in the words of Swift and Kotlin: the setting to trust a
+/// certificate is `extraRootCertificates` there.
+pub(crate) fn in_app_words(message: &str) -> String {
+    message.replace("extra_root_certificates_pem", "extraRootCertificates")
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -289,9 +312,9 @@ mod tests {
         let mut no_attempts = default_queue_config(path);
         no_attempts.max_attempts = 0;
         for (config, field) in [
-            (no_stall_time, "stall_timeout"),
-            (no_requests, "limits.global"),
-            (no_attempts, "retry.max_attempts"),
+            (no_stall_time, "stallTimeout"),
+            (no_requests, "globalLimit"),
+            (no_attempts, "maxAttempts"),
         ] {
             match TransferQueue::open(config).await.err() {
                 Some(FerryError::InvalidConfig {
@@ -300,6 +323,10 @@ mod tests {
                 }) => {
                     assert_eq!(named, field);
                     assert!(description.contains("use at least"), "{description}");
+                    assert!(
+                        description.contains(field),
+                        "named as the app names it: {description}"
+                    );
                 }
                 other => panic!("{field}: expected InvalidConfig, got {other:?}"),
             }

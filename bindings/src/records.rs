@@ -682,7 +682,7 @@ impl From<&ferry::TransferError> for TransferError {
                 _ => FailureKind::Other,
             },
             http_status: error.http_status.map(i32::from),
-            message: error.message.clone(),
+            message: crate::error::in_app_words(&error.message),
         }
     }
 }
