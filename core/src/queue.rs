@@ -114,6 +114,7 @@ impl TransferQueue {
             // What opening wrote is durable before the queue is handed to the app.
             let wal = store.wal_sync()?;
             wal.sync_blocking()?;
+            log::info!("queue opened: {}", path.display());
             Ok((store, wal, adopted))
         })
         .await
@@ -616,6 +617,7 @@ impl TransferQueue {
             return Ok(()); // already shut down
         }
         let _ = done.await;
+        log::info!("queue shut down");
         Ok(())
     }
 
