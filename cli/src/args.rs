@@ -139,9 +139,9 @@ pub enum MethodArg {
 /// Where the queue database is.
 #[derive(Debug, Args)]
 pub struct DbArg {
-    /// The queue database (SQLite). Created by `push` if missing (its directory must
-    /// exist). Keep using the same one to resume and to avoid re-uploading; one ferry at a
-    /// time may use it, whatever name (link) it is given by.
+    /// The queue database (SQLite). Created by `push` or `pull` if missing (its directory
+    /// must exist). Keep using the same one to resume and to avoid transferring a file
+    /// again; one ferry at a time may use it, whatever name (link) it is given by.
     #[arg(
         long,
         value_name = "PATH",
@@ -262,7 +262,7 @@ pub struct TransferArgs {
 pub struct PullArgs {
     /// The http:// or https:// URLs to download (none with --list), then DIR, the folder
     /// to save them in (created if missing).
-    #[arg(value_name = "URL... DIR", required = true, num_args = 1..)]
+    #[arg(value_name = "URL|DIR", required = true, num_args = 1..)]
     pub operands: Vec<OsString>,
 
     /// Read the URLs from FILE: one per line, optionally followed by whitespace and the

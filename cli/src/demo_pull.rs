@@ -23,7 +23,7 @@ use crate::demo_files::Generated;
 use crate::destination::{BaseUrl, request_path};
 use crate::error::CliError;
 use crate::run_options::RunOptions;
-use crate::summary::{Summary, Way};
+use crate::summary::{self, Summary, Way};
 use crate::transfer_run::{self, TransferPlan};
 use crate::verify;
 
@@ -36,6 +36,7 @@ pub struct PullReport {
     pub files: u64,
     pub bytes: u64,
     pub faults_planned: Vec<String>,
+    #[serde(serialize_with = "summary::as_reported")]
     pub summary: Summary,
     /// Pulled files whose length and SHA-256 equal the original's.
     pub identical: u64,

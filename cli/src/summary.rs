@@ -129,23 +129,13 @@ impl Summary {
     }
 
     pub fn to_json(&self) -> Result<String, CliError> {
-        let failed =
-            |error| CliError::Internal(format!("the summary cannot be serialised: {error}"));
-        if self.way == Way::Push {
-            return serde_json::to_string_pretty(self).map_err(failed);
-        }
-        let mut value = serde_json::to_value(self).map_err(failed)?;
-        if let Some(fields) = value.as_object_mut() {
-            for (from, to) in [
-                ("files_uploaded", "files_downloaded"),
-                ("bytes_uploaded", "bytes_downloaded"),
-            ] {
-                if let Some(moved) = fields.remove(from) {
-                    fields.insert(to.to_owned(), moved);
-                }
-            }
-        }
-        serde_json::to_string_pretty(&value).map_err(failed)
+        let mut json = Vec::new();
+        let mut serializer = serde_json::Serializer::pretty(&mut json);
+        as_reported(self, &mut serializer).map_err(|error| {
+            CliError::Internal(format!("the summary cannot be serialised: {error}"))
+        })?;
+        String::from_utf8(json)
+            .map_err(|_| CliError::Internal("the summary's JSON is not UTF-8".into()))
     }
 
     /// The text form, for people.
@@ -253,6 +243,30 @@ impl Summary {
         }
         Ok(())
     }
+}
+
+/// Serialises `summary` as a report shows it: a pull's `files_uploaded` and
+/// `bytes_uploaded` are named `files_downloaded` and `bytes_downloaded`. For
+/// `#[serde(serialize_with)]` in reports that hold a summary (`demo`).
+pub fn as_reported<S: serde::Serializer>(
+    summary: &Summary,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if summary.way == Way::Push {
+        return summary.serialize(serializer);
+    }
+    let mut value = serde_json::to_value(summary).map_err(serde::ser::Error::custom)?;
+    if let Some(fields) = value.as_object_mut() {
+        for (from, to) in [
+            ("files_uploaded", "files_downloaded"),
+            ("bytes_uploaded", "bytes_downloaded"),
+        ] {
+            if let Some(moved) = fields.remove(from) {
+                fields.insert(to.to_owned(), moved);
+            }
+        }
+    }
+    value.serialize(serializer)
 }
 
 #[cfg(test)]
