@@ -366,12 +366,17 @@ fn write_pull_text(pull: &PullReport, out: &mut impl Write) -> std::io::Result<(
     writeln!(
         out,
         "verified {}/{} pulled files byte-identical to the originals; the server handed out \
-         {} for {} ({:.3}x: the cut file resumed, not restarted)",
+         {} for {} ({:.3}x: {})",
         pull.identical,
         pull.files,
         HumanBytes(pull.bytes_served),
         HumanBytes(pull.bytes),
-        pull.bytes_served as f64 / pull.bytes.max(1) as f64
+        pull.bytes_served as f64 / pull.bytes.max(1) as f64,
+        if pull.resumed {
+            "the cut file continued where it was cut"
+        } else {
+            "the cut file was fetched again from the start"
+        }
     )?;
     for problem in pull.problems.iter().take(20) {
         writeln!(out, "  PROBLEM {problem}")?;

@@ -42,6 +42,9 @@ pub struct PullReport {
     pub identical: u64,
     /// Body bytes the server handed out for them, all attempts together.
     pub bytes_served: u64,
+    /// Whether the cut file continued where it was cut: fewer bytes were served in all
+    /// than the files' sizes plus the part before the cut.
+    pub resumed: bool,
     pub problems: Vec<String>,
 }
 
@@ -107,16 +110,20 @@ pub async fn pull_back(
         .map(|file| (file.original.clone(), into.join(&file.name)))
         .collect();
     let (identical, problems) = tokio::task::spawn_blocking(move || compare(&pairs)).await?;
+    let bytes: u64 = chosen.iter().map(|file| file.size).sum();
+    let bytes_served = chosen
+        .iter()
+        .map(|file| server.bytes_served(&file.name))
+        .sum();
+    let cut = chosen.first().map_or(0, |largest| largest.size / 2);
     Ok(PullReport {
         files: chosen.len() as u64,
-        bytes: chosen.iter().map(|file| file.size).sum(),
+        bytes,
         faults_planned,
         summary,
         identical,
-        bytes_served: chosen
-            .iter()
-            .map(|file| server.bytes_served(&file.name))
-            .sum(),
+        bytes_served,
+        resumed: bytes_served < bytes + cut,
         problems,
     })
 }

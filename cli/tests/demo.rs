@@ -51,6 +51,7 @@ fn the_demo_uploads_every_file_exactly_once_through_the_injected_faults_and_pull
     assert_eq!(pull["summary"]["files_succeeded"], 6, "{pull}");
     assert_eq!(pull["summary"]["files_downloaded"], 6, "{pull}");
     assert!(pull["summary"]["retries"].as_u64() >= Some(2), "{pull}");
+    assert_eq!(pull["resumed"], true, "{pull}");
     let (served, bytes) = (
         pull["bytes_served"].as_u64().expect("bytes_served"),
         pull["bytes"].as_u64().expect("bytes"),
