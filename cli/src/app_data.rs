@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry::Upload;
+use ferry::{Download, Upload};
 
 use crate::error::CliError;
 
@@ -45,6 +45,13 @@ impl AppData {
         upload.metadata.clone_from(&self.metadata);
         upload.group.clone_from(&self.group);
         upload
+    }
+
+    /// `download` with this metadata and group.
+    pub fn apply_download(&self, mut download: Download) -> Download {
+        download.metadata.clone_from(&self.metadata);
+        download.group.clone_from(&self.group);
+        download
     }
 }
 

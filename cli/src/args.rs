@@ -7,6 +7,7 @@
 //! What it must never do: touch the disk or the network, or parse header arguments (clap
 //! would echo a rejected value, and header values may be secrets: see `headers`).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,7 +15,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::EXIT_STATUS_HELP;
 
-/// Durable uploads: push files to an HTTP server exactly once, surviving crashes.
+/// Durable transfers: push files to an HTTP server exactly once and pull files from one,
+/// surviving crashes.
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version, after_help = EXIT_STATUS_HELP)]
 pub struct Cli {
@@ -27,6 +29,12 @@ pub enum Command {
     /// Upload files and directory trees to BASE_URL, resuming whatever an earlier run left.
     #[command(after_help = PUSH_HELP)]
     Push(PushArgs),
+    /// Download URLs into DIR, resuming whatever an earlier run left.
+    #[command(
+        after_help = PULL_HELP,
+        override_usage = "ferry pull [OPTIONS] URL... DIR\n       ferry pull [OPTIONS] --list FILE DIR"
+    )]
+    Pull(PullArgs),
     /// Show how many transfers the queue holds in each state, and every failure's reason.
     Status(StatusArgs),
     /// Cancel queued, paused and credential-waiting transfers for good (all of them, or by
@@ -74,6 +82,27 @@ Examples:
 Headers given with --header are stored in the database; secrets belong in
 --bearer-command, whose tokens live in memory only.";
 
+const PULL_HELP: &str = "\
+Each URL is saved in DIR under its last path segment, percent-decoded (a URL whose last
+segment is empty, `.`, `..` or holds a `/` is refused: name the file in the URL). DIR is
+created if missing. With --list FILE the URLs come from FILE, one per line, each
+optionally followed by whitespace and the file's SHA-256 in hex (as `sha256sum` prints
+it): the bytes are checked against it before the file is put in place. Blank lines and
+lines starting with # are ignored.
+
+A file is written to a hidden `.ferry-ID.partial` beside its destination and renamed into
+place only when complete (and verified), so DIR never holds a half-written file under
+its name. The queue lives in the --db database (the same default as `push`): running the
+same command again fetches nothing that already arrived and continues each interrupted
+file from the bytes recorded as durable (also after a crash or kill -9), re-checking that
+the server's file has not changed (If-Range). Like `push`, `pull` drains the whole queue
+in --db. Exit statuses are push's.
+
+Examples:
+  ferry pull https://example.com/a.iso https://example.com/b.iso ./downloads
+  ferry pull --list urls.txt ./downloads --concurrency 4 --json
+  ferry pull https://example.com/report.pdf . --on-conflict keep-both";
+
 const MANAGE_HELP: &str = "\
 With no --state, every state the command acts on is selected; a state it never changes
 is refused (cancel: queued, running, paused, auth_required; retry: queued, paused,
@@ -110,9 +139,9 @@ pub enum MethodArg {
 /// Where the queue database is.
 #[derive(Debug, Args)]
 pub struct DbArg {
-    /// The queue database (SQLite). Created by `push` if missing (its directory must
-    /// exist). Keep using the same one to resume and to avoid re-uploading; one ferry at a
-    /// time may use it, whatever name (link) it is given by.
+    /// The queue database (SQLite). Created by `push` or `pull` if missing (its directory
+    /// must exist). Keep using the same one to resume and to avoid transferring a file
+    /// again; one ferry at a time may use it, whatever name (link) it is given by.
     #[arg(
         long,
         value_name = "PATH",
@@ -138,64 +167,8 @@ pub struct PushArgs {
     #[arg(long, value_enum, default_value_t = MethodArg::Put)]
     pub method: MethodArg,
 
-    /// Requests in flight at most, per host and overall.
-    #[arg(long, value_name = "N", default_value_t = 8,
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub concurrency: u16,
-
     #[command(flatten)]
-    pub db: DbArg,
-
-    /// Extra request header, as 'Name: value'; repeat for more. Values are stored in the
-    /// queue database so that a resumed run sends them too: do not pass long-lived secrets.
-    /// They are never printed.
-    #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
-    pub headers: Vec<String>,
-
-    /// Put every file of this push in group NAME (stored, never sent): `status`,
-    /// `cancel`, `retry` and `purge` select by it with --group.
-    #[arg(long, value_name = "NAME")]
-    pub group: Option<String>,
-
-    /// Store KEY=VALUE with every file of this push, as app metadata (never sent; shown
-    /// by `status --json`); repeat for more.
-    #[arg(long = "meta", value_name = "KEY=VALUE")]
-    pub meta: Vec<String>,
-
-    /// Print one JSON summary object on stdout at the end, and no progress bars.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Run CMD (with `sh -c`) for a fresh access token whenever one is needed: first, after
-    /// the server refused one (401/403), and before an upload that would outlive it (see
-    /// --bearer-lifetime). Its first line of stdout is sent as 'Authorization: Bearer
-    /// TOKEN'. The token is never stored or printed.
-    #[arg(long, value_name = "CMD")]
-    pub bearer_command: Option<String>,
-
-    /// How long a token from --bearer-command stays valid; ferry runs the command again
-    /// before starting an upload that would outlast it.
-    #[arg(long, value_name = "SECS", requires = "bearer_command", value_parser = parse_bearer_lifetime)]
-    pub bearer_lifetime: Option<Duration>,
-
-    /// Trust the server certificates in FILE (PEM), as well as the system's: a CA, or a
-    /// server's own self-signed certificate (such as one made with `openssl req -x509`),
-    /// which is then trusted as given. Repeat for more files. Without it, a server whose
-    /// certificate is not trusted fails every file at once, never retried.
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Vec<PathBuf>,
-
-    /// Stop waiting when nothing has moved (no byte sent, no file finished) for this many
-    /// seconds: print the summary and per host why the work waits, close the queue cleanly
-    /// and exit with status 4. A rerun continues. While nothing moves, the reason is
-    /// printed after 10 s (after half the patience if that is shorter) and every 30 s.
-    /// At least --stall-timeout: a request may wait that long for the server's answer.
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_patience)]
-    pub patience: Duration,
-
-    /// Abandon and retry a request after this many seconds without any progress.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_stall_timeout)]
-    pub stall_timeout: Duration,
+    pub run: TransferArgs,
 
     /// Send files of at least --resumable-threshold bytes with a resumable upload protocol
     /// (tus 1.0, or the IETF draft); BASE_URL is then their upload-creation endpoint (such
@@ -219,6 +192,119 @@ pub struct PushArgs {
     #[arg(long, value_name = "N", requires = "resumable",
           value_parser = clap::value_parser!(u32).range(3..=8))]
     pub interop_version: Option<u32>,
+}
+
+/// The options `push` and `pull` share: how the queue runs, what each transfer carries
+/// besides its URL and file, and how the run reports.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// Requests in flight at most, per host and overall.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Extra request header, as 'Name: value'; repeat for more. Values are stored in the
+    /// queue database so that a resumed run sends them too: do not pass long-lived secrets.
+    /// They are never printed.
+    #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+
+    /// Put every file of this run in group NAME (stored, never sent): `status`,
+    /// `cancel`, `retry` and `purge` select by it with --group (`push --group`, `pull --group`).
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+
+    /// Store KEY=VALUE with every file of this run, as app metadata (never sent; shown
+    /// by `status --json`); repeat for more.
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+
+    /// Print one JSON summary object on stdout at the end, and no progress bars.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Run CMD (with `sh -c`) for a fresh access token whenever one is needed: first, after
+    /// the server refused one (401/403), and before a transfer that would outlive it (see
+    /// --bearer-lifetime). Its first line of stdout is sent as 'Authorization: Bearer
+    /// TOKEN'. The token is never stored or printed.
+    #[arg(long, value_name = "CMD")]
+    pub bearer_command: Option<String>,
+
+    /// How long a token from --bearer-command stays valid; ferry runs the command again
+    /// before starting a transfer that would outlast it.
+    #[arg(long, value_name = "SECS", requires = "bearer_command", value_parser = parse_bearer_lifetime)]
+    pub bearer_lifetime: Option<Duration>,
+
+    /// Trust the server certificates in FILE (PEM), as well as the system's: a CA, or a
+    /// server's own self-signed certificate (such as one made with `openssl req -x509`),
+    /// which is then trusted as given. Repeat for more files. Without it, a server whose
+    /// certificate is not trusted fails every file at once, never retried.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Vec<PathBuf>,
+
+    /// Stop waiting when nothing has moved (no byte moved, no file finished) for this many
+    /// seconds: print the summary and per host why the work waits, close the queue cleanly
+    /// and exit with status 4. A rerun continues. While nothing moves, the reason is
+    /// printed after 10 s (after half the patience if that is shorter) and every 30 s.
+    /// At least --stall-timeout: a request may wait that long for the server's answer.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_patience)]
+    pub patience: Duration,
+
+    /// Abandon and retry a request after this many seconds without any progress.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_stall_timeout)]
+    pub stall_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The http:// or https:// URLs to download (none with --list), then DIR, the folder
+    /// to save them in (created if missing).
+    #[arg(value_name = "URL|DIR", required = true, num_args = 1..)]
+    pub operands: Vec<OsString>,
+
+    /// Read the URLs from FILE: one per line, optionally followed by whitespace and the
+    /// file's expected SHA-256 in hex; blank lines and lines starting with # are skipped.
+    #[arg(long, value_name = "FILE")]
+    pub list: Option<PathBuf>,
+
+    /// What to do when a file already exists at a destination when its download
+    /// finishes: replace it, keep both (the new one as `name (1).ext`), or fail that file.
+    #[arg(long, value_enum, value_name = "RULE", default_value_t = ConflictArg::Replace)]
+    pub on_conflict: ConflictArg,
+
+    #[command(flatten)]
+    pub run: TransferArgs,
+}
+
+impl PullArgs {
+    /// DIR (the last operand) and the URLs before it.
+    pub fn dir_and_urls(&self) -> (PathBuf, &[OsString]) {
+        match self.operands.split_last() {
+            Some((dir, urls)) => (PathBuf::from(dir), urls),
+            None => (PathBuf::new(), &[]),
+        }
+    }
+}
+
+/// `pull --on-conflict`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConflictArg {
+    Replace,
+    KeepBoth,
+    Fail,
+}
+
+impl From<ConflictArg> for ferry::ConflictRule {
+    fn from(rule: ConflictArg) -> Self {
+        match rule {
+            ConflictArg::Replace => Self::Replace,
+            ConflictArg::KeepBoth => Self::KeepBoth,
+            ConflictArg::Fail => Self::Fail,
+        }
+    }
 }
 
 /// A resumable upload protocol for `push --resumable`.
@@ -400,8 +486,38 @@ mod tests {
         };
         assert_eq!(push.paths, [PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(push.base_url, "http://h/x/");
-        assert_eq!(push.concurrency, 8);
-        assert_eq!(push.stall_timeout, Duration::from_secs(30));
+        assert_eq!(push.run.concurrency, 8);
+        assert_eq!(push.run.stall_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn pull_takes_urls_then_a_folder_or_only_a_folder_with_a_list() {
+        let cli = Cli::try_parse_from(["ferry", "pull", "http://h/a", "http://h/b", "out"])
+            .expect("parses");
+        let Command::Pull(pull) = cli.command else {
+            panic!("not pull");
+        };
+        let (dir, urls) = pull.dir_and_urls();
+        assert_eq!(urls, ["http://h/a", "http://h/b"]);
+        assert_eq!(dir, PathBuf::from("out"));
+        assert_eq!(pull.on_conflict, ConflictArg::Replace);
+        let cli = Cli::try_parse_from([
+            "ferry",
+            "pull",
+            "--list",
+            "urls.txt",
+            "out",
+            "--on-conflict",
+            "keep-both",
+        ])
+        .expect("parses");
+        let Command::Pull(pull) = cli.command else {
+            panic!("not pull");
+        };
+        assert_eq!(pull.dir_and_urls(), (PathBuf::from("out"), &[][..]));
+        assert_eq!(pull.list, Some(PathBuf::from("urls.txt")));
+        assert_eq!(pull.on_conflict, ConflictArg::KeepBoth);
+        assert!(Cli::try_parse_from(["ferry", "pull"]).is_err());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! file was stored), pushing every file through the same code path as `ferry push`, and
 //! proving the result: files per second, retries, stalls recovered, duplicates the
 //! server refused, and a SHA-256 comparison of every file with what the server stored.
+//! Then a few of the files are pulled back as `ferry pull` would, through a cut body and
+//! a 503, and compared with the originals (`demo_pull.rs`).
 //!
 //! What it must never do: listen on anything but loopback, leave files behind (the
 //! temporary directory is removed on every path), or report success without the
@@ -28,10 +30,12 @@ use crate::error::{CliError, Outcome};
 /// The demo's server comes back from every fault within seconds; a minute of no movement
 /// means something is wrong with the machine, and the demo says so instead of hanging.
 const DEMO_PATIENCE: Duration = Duration::from_secs(60);
-use crate::push::{self, RunOptions};
+use crate::demo_pull::{self, PullReport};
+use crate::run_options::RunOptions;
 use crate::summary::Summary;
+use crate::transfer_run;
 use crate::verify::{self, Expected, Verification};
-use crate::{sources, stdout};
+use crate::{push, sources, stdout};
 
 /// Body bytes the server reads from the stalled request before it stops reading.
 const STALL_AFTER_BYTES: u64 = 256 * 1024;
@@ -46,6 +50,8 @@ struct DemoReport {
     summary: Summary,
     server: Stats,
     verification: Verification,
+    /// A few of the files pulled back from the server and compared with the originals.
+    pull: PullReport,
     seconds_total: f64,
     ok: bool,
 }
@@ -82,12 +88,26 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
     let server = TestServer::start(ServerConfig::default())
         .await
         .map_err(|error| CliError::io("cannot start the demo server on 127.0.0.1", error))?;
-    let outcome = run_against(&server, &args, &files_dir, &generated, workdir.path()).await;
+    let pushed = run_against(&server, &args, &files_dir, &generated, workdir.path()).await;
     let stats = server.stats();
     let received = server.received_all();
+    let outcome = match pushed {
+        Ok(pushed) => demo_pull::pull_back(
+            &server,
+            &pushed.base,
+            &files_dir,
+            &generated,
+            &received,
+            &pushed.options,
+            workdir.path(),
+        )
+        .await
+        .and_then(|pull| stopped_early(&pull.summary).map(|()| (pushed, pull))),
+        Err(error) => Err(error),
+    };
     let server_url = server.base_url();
     server.shutdown().await;
-    let (summary, expected, faults_planned) = outcome.map_err(|error| match error {
+    let (pushed, pull) = outcome.map_err(|error| match error {
         // The demo's queue and files are temporary: there is nothing to resume.
         CliError::Interrupted { by, .. } => CliError::Interrupted {
             by,
@@ -96,9 +116,15 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
         other => other,
     })?;
 
+    let Pushed {
+        summary,
+        expected,
+        faults_planned,
+        ..
+    } = pushed;
     let verification =
         tokio::task::spawn_blocking(move || verify::verify(&expected, &received)).await?;
-    let ok = summary.outcome() == Outcome::Success && verification.all_good();
+    let ok = summary.outcome() == Outcome::Success && verification.all_good() && pull.all_good();
     let report = DemoReport {
         seed,
         files_generated: generated.len() as u64,
@@ -108,6 +134,7 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
         summary,
         server: stats,
         verification,
+        pull,
         seconds_total: started.elapsed().as_secs_f64(),
         ok,
     };
@@ -120,7 +147,30 @@ pub async fn run(args: DemoArgs) -> Result<Outcome, CliError> {
     })
 }
 
-type Pushed = (Summary, Vec<Expected>, Vec<String>);
+/// What the upload half did, and what the pull-back reuses (the server's base URL for the
+/// uploads, the queue options).
+struct Pushed {
+    summary: Summary,
+    expected: Vec<Expected>,
+    faults_planned: Vec<String>,
+    base: BaseUrl,
+    options: RunOptions,
+}
+
+/// A demo run stopped by a signal or the patience stops the demo: its queue and files
+/// are temporary, so there is nothing to resume.
+fn stopped_early(summary: &Summary) -> Result<(), CliError> {
+    if let Some(by) = summary.interrupted_by {
+        return Err(CliError::Interrupted {
+            by,
+            rerun_finishes: false,
+        });
+    }
+    if let Some(gave_up) = &summary.gave_up {
+        return Err(CliError::GaveUp(gave_up.clone()));
+    }
+    Ok(())
+}
 
 async fn run_against(
     server: &TestServer,
@@ -176,19 +226,17 @@ async fn run_against(
         resumable: None,
         extra_root_certificates_pem: Vec::new(),
         // A new database: nothing was left waiting.
-        resume_under: None,
+        resume_under: Vec::new(),
     };
-    let summary = push::execute(plan, &options).await?;
-    if let Some(by) = summary.interrupted_by {
-        return Err(CliError::Interrupted {
-            by,
-            rerun_finishes: false,
-        });
-    }
-    if let Some(gave_up) = summary.gave_up {
-        return Err(CliError::GaveUp(gave_up));
-    }
-    Ok((summary, expected, described))
+    let summary = transfer_run::execute(plan, &options).await?;
+    stopped_early(&summary)?;
+    Ok(Pushed {
+        summary,
+        expected,
+        faults_planned: described,
+        base,
+        options,
+    })
 }
 
 /// The faults, placed at fixed fractions of the run so every size of demo meets them all.
@@ -294,10 +342,44 @@ fn write_text(report: &DemoReport, out: &mut impl Write) -> std::io::Result<()> 
     for problem in verification.problems.iter().take(20) {
         writeln!(out, "  PROBLEM {}: {}", problem.key, problem.problem)?;
     }
+    write_pull_text(&report.pull, out)?;
     writeln!(
         out,
         "demo {} in {:.1} s",
         if report.ok { "OK" } else { "FAILED" },
         report.seconds_total
     )
+}
+
+fn write_pull_text(pull: &PullReport, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "pulled back {} of the files ({}) from the server, each checked against the SHA-256 \
+         the server computed on upload; faults injected:",
+        pull.files,
+        HumanBytes(pull.bytes)
+    )?;
+    for fault in &pull.faults_planned {
+        writeln!(out, "  - {fault}")?;
+    }
+    pull.summary.write_text(out)?;
+    writeln!(
+        out,
+        "verified {}/{} pulled files byte-identical to the originals; the server handed out \
+         {} for {} ({:.3}x: {})",
+        pull.identical,
+        pull.files,
+        HumanBytes(pull.bytes_served),
+        HumanBytes(pull.bytes),
+        pull.bytes_served as f64 / pull.bytes.max(1) as f64,
+        if pull.resumed {
+            "the cut file continued where it was cut"
+        } else {
+            "the cut file was fetched again from the start"
+        }
+    )?;
+    for problem in pull.problems.iter().take(20) {
+        writeln!(out, "  PROBLEM {problem}")?;
+    }
+    Ok(())
 }

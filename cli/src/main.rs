@@ -1,8 +1,8 @@
-//! `ferry`: the command-line face of the Ferry upload queue.
+//! `ferry`: the command-line face of the Ferry transfer queue (uploads and downloads).
 //!
 //! What it is for: parsing the command line (clap derive, see `args`), running the one
 //! command asked for on a tokio runtime, and turning its outcome into the exit status
-//! (0 all uploaded, 1 some failed, 2 bad usage, 3 could not run, 4 gave up waiting,
+//! (0 all transferred, 1 some failed, 2 bad usage, 3 could not run, 4 gave up waiting,
 //! 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP; `error.rs` has the list).
 //!
 //! What it must never do: do a command's work itself, or end the process with
@@ -13,6 +13,7 @@ mod args;
 mod bearer;
 mod demo;
 mod demo_files;
+mod demo_pull;
 mod destination;
 mod error;
 mod escape;
@@ -24,17 +25,21 @@ mod manage;
 mod patience;
 mod plural;
 mod progress_ui;
+mod pull;
+mod pull_targets;
 mod pump;
 mod push;
 mod reason;
 mod records;
 mod resumable;
+mod run_options;
 mod signals;
 mod sources;
 mod status;
 mod stdout;
 mod summary;
 mod tally;
+mod transfer_run;
 mod url_credentials;
 mod verify;
 
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Push(args) => push::run(args).await,
+            Command::Pull(args) => pull::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Cancel(args) => manage::run(Action::Cancel, args, None).await,
             Command::Retry(args) => manage::run(Action::Retry, args, None).await,

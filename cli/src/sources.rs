@@ -89,29 +89,36 @@ pub fn collect(arguments: &[PathBuf]) -> Result<Sources, CliError> {
     Ok(sources)
 }
 
-/// Moves the queue database `db` and its companion files (`-wal`, `-shm`, `-journal`,
-/// `.lock`) from `files` to `skipped`: pushing a directory that holds the database would
-/// otherwise upload a file that changes under its own upload.
-pub fn exclude_database(sources: &mut Sources, db: &Path) {
+/// The queue database `db` and its companion files (`-wal`, `-shm`, `-journal`,
+/// `.lock`), with `db`'s folder resolved (links followed); none when that folder does not
+/// exist (then nothing found is inside it).
+pub fn database_files(db: &Path) -> Vec<PathBuf> {
     let Some(name) = db.file_name() else {
-        return;
+        return Vec::new();
     };
     let directory = match db.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
     let Ok(directory) = fs::canonicalize(directory) else {
-        return; // the database's directory does not exist, so nothing found is inside it
+        return Vec::new();
     };
     let database = directory.join(name);
-    let companions: Vec<PathBuf> = ["", "-wal", "-shm", "-journal", ".lock"]
+    ["", "-wal", "-shm", "-journal", ".lock"]
         .iter()
         .map(|suffix| {
             let mut path = database.clone().into_os_string();
             path.push(suffix);
             PathBuf::from(path)
         })
-        .collect();
+        .collect()
+}
+
+/// Moves the queue database `db` and its companion files (`-wal`, `-shm`, `-journal`,
+/// `.lock`) from `files` to `skipped`: pushing a directory that holds the database would
+/// otherwise upload a file that changes under its own upload.
+pub fn exclude_database(sources: &mut Sources, db: &Path) {
+    let companions = database_files(db);
     let files = std::mem::take(&mut sources.files);
     for file in files {
         if companions.contains(&file.path) {

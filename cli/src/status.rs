@@ -7,6 +7,9 @@
 //! it is counted in `superseded_failures`), whether a process drives the queue now, per
 //! host what waits (next try, last error), and the transfers due soonest; with `--group`,
 //! all of it for that group alone. Each listed transfer shows its group and metadata.
+//! Uploads and downloads share the queue: every count covers both, and `downloads` (with
+//! `downloads_total`) says how many of them are downloads; a listed download shows its
+//! URL first and the file it is saved to second.
 //!
 //! What it must never do: write to the database, take the queue's lock, start an upload,
 //! create a database that does not exist, or print a header value: only header names are
@@ -17,7 +20,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use ferry::{QueueSnapshot, SnapshotLimits, StateKind, Transfer, UploadMethod};
+use ferry::{Direction, QueueSnapshot, SnapshotLimits, StateKind, Transfer, UploadMethod};
 use indicatif::{HumanBytes, HumanDuration};
 use serde::Serialize;
 
@@ -45,6 +48,10 @@ pub struct StatusReport<'a> {
     pub total: u64,
     /// Files by the state of their newest record; every state, including empty ones.
     pub by_state: BTreeMap<&'static str, u64>,
+    /// Of `total`, the downloads (files fetched into a local path); the rest are uploads.
+    pub downloads_total: u64,
+    /// Of `by_state`, the downloads, by the state of their newest record.
+    pub downloads: BTreeMap<&'static str, u64>,
     pub bytes_total: u64,
     pub bytes_succeeded: u64,
     /// Records (one per enqueue) by state: a file that failed and was uploaded by a
@@ -65,9 +72,14 @@ pub struct StatusReport<'a> {
 #[derive(Debug, Serialize)]
 pub struct StatusTransfer {
     pub id: String,
+    /// `upload` or `download`.
+    pub direction: &'static str,
+    /// The local file: an upload's source, a download's destination.
     #[serde(serialize_with = "escape::serialize_path")]
     pub source: PathBuf,
+    /// The URL: an upload's destination, where a download comes from.
     pub destination: String,
+    /// `PUT`, `POST`, `POST multipart`, or `GET` for a download.
     pub method: &'static str,
     pub state: &'static str,
     pub attempts: u32,
@@ -139,6 +151,8 @@ fn report(snapshot: &QueueSnapshot) -> StatusReport<'_> {
         in_use: snapshot.in_use,
         total: snapshot.files.iter().map(|count| count.files).sum(),
         by_state: by(&snapshot.files),
+        downloads_total: snapshot.downloads.iter().map(|count| count.files).sum(),
+        downloads: by(&snapshot.downloads),
         bytes_total: snapshot.files.iter().map(|count| count.bytes).sum(),
         bytes_succeeded: snapshot
             .files
@@ -166,12 +180,15 @@ fn describe(transfer: &Transfer, now: SystemTime) -> StatusTransfer {
     let upload = &transfer.upload;
     let error = transfer.last_error.as_ref();
     let state = transfer.state.kind();
+    let download = transfer.direction == Direction::Download;
     StatusTransfer {
         id: transfer.id.to_string(),
+        direction: if download { "download" } else { "upload" },
         source: upload.source.clone(),
         // Without its query (a presigned URL's signature) and any user information.
         destination: ferry::redact_url(&upload.destination),
         method: match upload.method {
+            _ if download => "GET",
             UploadMethod::Put => "PUT",
             UploadMethod::Post => "POST",
             UploadMethod::PostMultipart { .. } => "POST multipart",
@@ -225,7 +242,16 @@ fn write_text(
     )?;
     for state in StateKind::ALL {
         let count = report.by_state.get(state.as_str()).copied().unwrap_or(0);
-        writeln!(out, "  {:<14} {count:>8}", state.as_str())?;
+        if report.downloads_total == 0 {
+            writeln!(out, "  {:<14} {count:>8}", state.as_str())?;
+            continue;
+        }
+        let downloads = report.downloads.get(state.as_str()).copied().unwrap_or(0);
+        writeln!(
+            out,
+            "  {:<14} {count:>8}   ({downloads} of them downloads)",
+            state.as_str()
+        )?;
     }
     if report.superseded_failures > 0 {
         writeln!(
@@ -267,9 +293,8 @@ fn write_waiting(report: &StatusReport<'_>, out: &mut impl Write) -> std::io::Re
         };
         writeln!(
             out,
-            "  {} -> {}: {when}; {}",
-            escape::path_for_terminal(&transfer.source),
-            escape::for_terminal(&transfer.destination),
+            "  {}: {when}; {}",
+            route(transfer),
             escape::for_terminal(&why)
         )?;
     }
@@ -315,12 +340,7 @@ fn write_failure(
     with_reason: bool,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "  {} -> {}",
-        escape::path_for_terminal(&failure.source),
-        escape::for_terminal(&failure.destination)
-    )?;
+    writeln!(out, "  {}", route(failure))?;
     let attempts = plural::count(u64::from(failure.attempts), "attempt", "attempts");
     if with_reason {
         writeln!(
@@ -338,6 +358,17 @@ fn write_failure(
     Ok(())
 }
 
+/// Where a transfer's bytes go: `file -> URL` for an upload, `URL -> file` for a download.
+fn route(transfer: &StatusTransfer) -> String {
+    let file = escape::path_for_terminal(&transfer.source);
+    let url = escape::for_terminal(&transfer.destination);
+    if transfer.direction == "download" {
+        format!("{url} -> {file}")
+    } else {
+        format!("{file} -> {url}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +376,7 @@ mod tests {
     fn failure(index: usize, reason: &str) -> StatusTransfer {
         StatusTransfer {
             id: format!("id{index}"),
+            direction: "upload",
             source: format!("/src/f{index}.txt").into(),
             destination: format!("http://h/f{index}.txt"),
             method: "PUT",
@@ -372,6 +404,8 @@ mod tests {
             in_use: Some(false),
             total: 301,
             by_state: BTreeMap::new(),
+            downloads_total: 0,
+            downloads: BTreeMap::new(),
             bytes_total: 0,
             bytes_succeeded: 0,
             records_total: 301,

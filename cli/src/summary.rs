@@ -23,9 +23,22 @@ pub use crate::gave_up::GaveUp;
 use crate::signals::StopSignal;
 use crate::{escape, grouped, plural};
 
-/// What a push did.
+/// Which command a summary tells of: its text's words, and for `pull` the JSON's
+/// `files_downloaded` and `bytes_downloaded` in place of `files_uploaded` and
+/// `bytes_uploaded`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Way {
+    #[default]
+    Push,
+    Pull,
+}
+
+/// What a push or a pull did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
+    /// Which command ran (not serialised: the JSON's field names say it).
+    #[serde(skip)]
+    pub way: Way,
     /// The queue database used.
     #[serde(serialize_with = "escape::serialize_path")]
     pub database: PathBuf,
@@ -116,16 +129,24 @@ impl Summary {
     }
 
     pub fn to_json(&self) -> Result<String, CliError> {
-        serde_json::to_string_pretty(self).map_err(|error| {
+        let mut json = Vec::new();
+        let mut serializer = serde_json::Serializer::pretty(&mut json);
+        as_reported(self, &mut serializer).map_err(|error| {
             CliError::Internal(format!("the summary cannot be serialised: {error}"))
-        })
+        })?;
+        String::from_utf8(json)
+            .map_err(|_| CliError::Internal("the summary's JSON is not UTF-8".into()))
     }
 
     /// The text form, for people.
     pub fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let (there, moved, verb) = match self.way {
+            Way::Push => ("on the server", "uploaded", "sent"),
+            Way::Pull => ("saved", "downloaded", "fetched"),
+        };
         writeln!(
             out,
-            "{}: {} on the server ({} uploaded now, {} already there), {} failed",
+            "{}: {} {there} ({} {moved} now, {} already there), {} failed",
             plural::count(self.files_total, "file", "files"),
             self.files_succeeded,
             self.files_uploaded,
@@ -135,13 +156,13 @@ impl Summary {
         if self.files_leftover > 0 {
             writeln!(
                 out,
-                "{} of the files were left queued by an earlier run and sent now",
+                "{} of the files were left queued by an earlier run and {verb} now",
                 self.files_leftover
             )?;
         }
         writeln!(
             out,
-            "uploaded {} in {:.1} s: {:.1} files/s, {}/s",
+            "{moved} {} in {:.1} s: {:.1} files/s, {}/s",
             HumanBytes(self.bytes_uploaded),
             self.seconds,
             self.files_per_second,
@@ -222,6 +243,30 @@ impl Summary {
         }
         Ok(())
     }
+}
+
+/// Serialises `summary` as a report shows it: a pull's `files_uploaded` and
+/// `bytes_uploaded` are named `files_downloaded` and `bytes_downloaded`. For
+/// `#[serde(serialize_with)]` in reports that hold a summary (`demo`).
+pub fn as_reported<S: serde::Serializer>(
+    summary: &Summary,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if summary.way == Way::Push {
+        return summary.serialize(serializer);
+    }
+    let mut value = serde_json::to_value(summary).map_err(serde::ser::Error::custom)?;
+    if let Some(fields) = value.as_object_mut() {
+        for (from, to) in [
+            ("files_uploaded", "files_downloaded"),
+            ("bytes_uploaded", "bytes_downloaded"),
+        ] {
+            if let Some(moved) = fields.remove(from) {
+                fields.insert(to.to_owned(), moved);
+            }
+        }
+    }
+    value.serialize(serializer)
 }
 
 #[cfg(test)]
@@ -350,6 +395,29 @@ mod tests {
         let text = text_of(&summary);
         assert!(text.starts_with("1 file: 0 on the server"), "{text}");
         assert!(text.contains("SIGHUP: 1 file left"), "{text}");
+    }
+
+    #[test]
+    fn a_pull_says_downloaded_in_its_text_and_json() {
+        let summary = Summary {
+            way: Way::Pull,
+            files_total: 3,
+            files_succeeded: 3,
+            files_uploaded: 2,
+            files_already_done: 1,
+            bytes_uploaded: 7,
+            ..Summary::default()
+        };
+        let text = text_of(&summary);
+        assert!(
+            text.starts_with("3 files: 3 saved (2 downloaded now, 1 already there), 0 failed"),
+            "{text}"
+        );
+        let json = json_of(&summary);
+        assert_eq!(json["files_downloaded"], 2, "{json}");
+        assert_eq!(json["bytes_downloaded"], 7, "{json}");
+        assert!(json.get("files_uploaded").is_none(), "{json}");
+        assert_eq!(json_of(&Summary::default())["files_uploaded"], 0);
     }
 
     #[test]

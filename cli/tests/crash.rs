@@ -7,10 +7,11 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Harness, assert_stored_once, ferry, push_command, run, write_tree};
+use common::{
+    Harness, assert_stored_once, kill_at_random_points, push_command, run, status_json, write_tree,
+};
 use ferry_testkit::{DelayFault, FaultPlan};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -52,37 +53,11 @@ fn killing_push_at_random_points_never_loses_or_duplicates_a_file() {
         command
     };
 
-    let started = Instant::now();
-    let (mut kills, mut runs, mut finished_before_kill) = (0u32, 0u32, 0u32);
-    while kills < KILLS && runs < MAX_RUNS && started.elapsed() < KILL_PHASE_BUDGET {
-        runs += 1;
-        let mut child = push()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("push starts");
-        std::thread::sleep(Duration::from_millis(rng.random_range(50..=600)));
-        match child.try_wait().expect("try_wait") {
-            Some(status) => {
-                assert_eq!(
-                    status.code(),
-                    Some(0),
-                    "a run that ended by itself succeeded"
-                );
-                finished_before_kill += 1;
-            }
-            None => {
-                child.kill().expect("SIGKILL"); // Child::kill is SIGKILL on Unix
-                child.wait().expect("reap");
-                kills += 1;
-            }
-        }
-    }
-    assert_eq!(
-        kills, KILLS,
-        "every kill must land on a running push ({runs} runs, {finished_before_kill} finished first)"
-    );
+    let common::Kills {
+        kills,
+        runs,
+        finished_before_kill,
+    } = kill_at_random_points(push, &mut rng, KILLS, MAX_RUNS, KILL_PHASE_BUDGET);
     let stored_during_kills = harness.received_all().len();
 
     let last = run(push().arg("--json"), Duration::from_secs(300));
@@ -102,12 +77,7 @@ fn killing_push_at_random_points_never_loses_or_duplicates_a_file() {
         assert_stored_once(&harness, &key, content);
     }
 
-    let status = run(
-        ferry().args(["status", "--json", "--db"]).arg(&db),
-        Duration::from_secs(60),
-    );
-    assert_eq!(status.code(), Some(0), "{status:?}");
-    let report = status.json();
+    let report = status_json(&db);
     assert_eq!(
         report["records_total"], FILES as u64,
         "no transfer was recorded twice: {report}"

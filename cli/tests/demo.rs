@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::{ferry, run};
 
 #[test]
-fn the_demo_uploads_every_file_exactly_once_through_the_injected_faults() {
+fn the_demo_uploads_every_file_exactly_once_through_the_injected_faults_and_pulls_some_back() {
     let demo = run(ferry().args(["demo", "--json"]), Duration::from_secs(600));
     assert_eq!(demo.code(), Some(0), "{demo:?}");
     let report = demo.json();
@@ -43,6 +43,27 @@ fn the_demo_uploads_every_file_exactly_once_through_the_injected_faults() {
             .as_u64()
             .is_some_and(|refused| refused >= 1),
         "the retried lost response was refused as a duplicate: {server}"
+    );
+    // The second half: a few files pulled back through a cut body and a 503.
+    let pull = &report["pull"];
+    assert_eq!(pull["files"], 6, "{pull}");
+    assert_eq!(pull["identical"], 6, "byte-identical: {pull}");
+    assert_eq!(pull["summary"]["files_succeeded"], 6, "{pull}");
+    assert_eq!(pull["summary"]["files_downloaded"], 6, "{pull}");
+    assert!(pull["summary"]["retries"].as_u64() >= Some(2), "{pull}");
+    assert_eq!(pull["resumed"], true, "{pull}");
+    let (served, bytes) = (
+        pull["bytes_served"].as_u64().expect("bytes_served"),
+        pull["bytes"].as_u64().expect("bytes"),
+    );
+    assert!(
+        served as f64 <= 1.05 * bytes as f64,
+        "the cut file resumed instead of starting over: {served} served for {bytes}"
+    );
+    println!(
+        "demo pull: {} files, {served} bytes served for {bytes} ({:.3}x)",
+        pull["files"],
+        served as f64 / bytes as f64
     );
     println!(
         "demo: {} files in {:.1} s ({:.0} files/s), retries {retries}, stalls recovered {stalls}, duplicates refused {}",

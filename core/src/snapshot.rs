@@ -42,6 +42,9 @@ pub struct QueueSnapshot {
     /// order. A file is a source and a destination: a run that finds a file's last
     /// transfer failed or cancelled enqueues a new one, and the newest counts.
     pub files: Vec<StateCount>,
+    /// Of [`files`](Self::files), the downloads (files fetched into a local path), by
+    /// the state of their newest record, every state: the rest are uploads.
+    pub downloads: Vec<StateCount>,
     /// Records (rows) by state, every state: older records of a file are counted too.
     pub records: Vec<StateCount>,
     /// Every host with queued or running transfers, by name.
@@ -133,11 +136,21 @@ impl QueueSnapshot {
 
     /// Files whose newest record is in `state`.
     pub fn files_in(&self, state: StateKind) -> u64 {
-        self.files
-            .iter()
-            .find(|count| count.state == state)
-            .map_or(0, |count| count.files)
+        count_in(&self.files, state)
     }
+
+    /// Downloads whose newest record is in `state`.
+    pub fn downloads_in(&self, state: StateKind) -> u64 {
+        count_in(&self.downloads, state)
+    }
+}
+
+/// The files in `state` among `counts`.
+fn count_in(counts: &[StateCount], state: StateKind) -> u64 {
+    counts
+        .iter()
+        .find(|count| count.state == state)
+        .map_or(0, |count| count.files)
 }
 
 fn read_blocking(
@@ -156,6 +169,7 @@ fn read_blocking(
             taken_at,
             in_use,
             files: none.clone(),
+            downloads: none.clone(),
             records: none,
             hosts: Vec::new(),
             waiting: Vec::new(),
@@ -170,9 +184,13 @@ fn read_blocking(
         }
         .counts();
         let mut files = StateTotals::default();
+        let mut downloads = StateTotals::default();
         let mut failures = Vec::new();
         for newest in store::newest_record_of_each_file(conn, of_group)? {
             files.add(newest.state, newest.size);
+            if newest.download {
+                downloads.add(newest.state, newest.size);
+            }
             let stands = matches!(newest.state, StateKind::Failed | StateKind::AuthRequired);
             if stands && failures.len() < limits.failures {
                 failures.extend(store::load_by_seq(conn, newest.seq)?);
@@ -188,6 +206,7 @@ fn read_blocking(
             taken_at,
             in_use,
             files: files.counts(),
+            downloads: downloads.counts(),
             records,
             hosts,
             waiting: store::soonest_due(conn, limits.waiting, of_group)?,

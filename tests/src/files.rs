@@ -5,7 +5,7 @@
 //! version and length, a `Last-Modified` of its version), answers `Range: bytes=N-` (and
 //! `N-M`) with a 206, honours `If-Range` (another validator: the whole file, 200), and
 //! answers a range past its end with 416 `bytes */LEN`. A file's faults apply to its next
-//! requests in order, one each: a reset or stall part-way through the body, a status with
+//! requests in order, one each: a reset, stall or pause part-way through the body, a status with
 //! `Retry-After` (the fault plan's [`RetryAfter`]), a wrong `Content-Range`, a range
 //! ignored, a gzipped answer, a corrupted byte, or the file replaced (a new version)
 //! after part of it was sent.
@@ -41,6 +41,9 @@ pub enum DownloadFault {
     ResetAfter(u64),
     /// This many body bytes, then nothing for `hold_ms` (then the connection is cut).
     StallAfter { bytes: u64, hold_ms: u64 },
+    /// This many body bytes, then nothing for `hold_ms`, then the rest: a slow server,
+    /// never an error (the crash tests kill clients in that window).
+    PauseAfter { bytes: u64, hold_ms: u64 },
     /// This status (no body), with `Retry-After` if given.
     Status {
         code: u16,
@@ -258,7 +261,7 @@ pub async fn serve(
     (
         status,
         response_headers,
-        Body::from_stream(body_stream(body, cut, served)),
+        Body::from_stream(body_stream(body, cut, pause_of(&fault), served)),
     )
         .into_response()
 }
@@ -278,21 +281,45 @@ fn cut_of(fault: &DownloadFault) -> Option<(u64, Duration)> {
     }
 }
 
-/// The body in chunks, counted as they are handed over; cut (an error, which ends the
-/// connection) after `cut`'s bytes and hold.
+/// Where a fault pauses the body without cutting it: after how many bytes, for how long.
+fn pause_of(fault: &DownloadFault) -> Option<(u64, Duration)> {
+    match fault {
+        DownloadFault::PauseAfter { bytes, hold_ms } => {
+            Some((*bytes, Duration::from_millis(*hold_ms)))
+        }
+        _ => None,
+    }
+}
+
+/// The body in chunks, counted as they are handed over; paused once after `pause`'s
+/// bytes for its hold; cut (an error, which ends the connection) after `cut`'s bytes and
+/// hold.
 fn body_stream(
     body: Bytes,
     cut: Option<(u64, Duration)>,
+    pause: Option<(u64, Duration)>,
     served: Arc<std::sync::atomic::AtomicU64>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     let limit = cut.map_or(body.len() as u64, |(bytes, _)| bytes.min(body.len() as u64));
     let hold = cut.map(|(_, hold)| hold);
+    let mut pause = pause;
     stream::unfold((0u64, false), move |(sent, ended)| {
         let body = body.clone();
         let served = Arc::clone(&served);
+        // Taken by the first chunk that reaches the pause point: it pauses once.
+        let pause_now = match pause {
+            Some((at, hold)) if sent >= at => {
+                pause = None;
+                Some(hold)
+            }
+            _ => None,
+        };
         async move {
             if ended {
                 return None;
+            }
+            if let Some(hold) = pause_now {
+                tokio::time::sleep(hold).await;
             }
             if sent >= limit {
                 let hold = hold?;
@@ -302,6 +329,11 @@ fn body_stream(
                 return Some((Err(std::io::Error::other("cut by a fault")), (sent, true)));
             }
             let end = (sent + CHUNK as u64).min(limit);
+            // A chunk ends at the pause point, so the pause comes after exactly its bytes.
+            let end = match pause {
+                Some((at, _)) if at > sent => end.min(at),
+                _ => end,
+            };
             let chunk = body.slice(sent as usize..end as usize);
             served.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::SeqCst);
             Some((Ok(chunk), (end, false)))

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_testkit::{FaultPlan, ReceivedBody, ServerConfig, Stats, TestServer};
+use ferry_testkit::{
+    DownloadFault, FaultPlan, FileRequest, ReceivedBody, ServerConfig, Stats, TestServer,
+};
 use sha2::{Digest, Sha256};
 
 /// A loopback test server running on a runtime of its own, so the test thread can block
@@ -77,6 +79,31 @@ impl Harness {
     pub fn received_all(&self) -> BTreeMap<String, ReceivedBody> {
         self.server().received_all()
     }
+
+    /// Serves `bytes` for downloads as file `name` (`/_files/NAME`).
+    pub fn serve_file(&self, name: &str, bytes: Vec<u8>) {
+        self.server().serve_file(name, bytes);
+    }
+
+    /// The URL of file `name`, which must already be percent-encoded where needed.
+    pub fn file_url(&self, name: &str) -> String {
+        self.server().file_url(name)
+    }
+
+    /// Faults for the next requests of file `name`, one each, in order.
+    pub fn add_download_faults(&self, name: &str, faults: Vec<DownloadFault>) {
+        self.server().add_download_faults(name, faults);
+    }
+
+    /// Body bytes of file `name` handed to connections so far.
+    pub fn bytes_served(&self, name: &str) -> u64 {
+        self.server().bytes_served(name)
+    }
+
+    /// Every request for file `name`, in order.
+    pub fn file_requests(&self, name: &str) -> Vec<FileRequest> {
+        self.server().file_requests(name)
+    }
 }
 
 impl Drop for Harness {
@@ -99,6 +126,32 @@ pub fn push_command(root: &Path, url: &str, db: &Path) -> Command {
     let mut command = ferry();
     command.arg("push").arg(root).arg(url).arg("--db").arg(db);
     command
+}
+
+/// `ferry pull URL... DIR --db DB`, to which a test adds its own flags.
+pub fn pull_command(urls: &[String], dir: &Path, db: &Path) -> Command {
+    let mut command = ferry();
+    command.arg("pull").args(urls).arg(dir).arg("--db").arg(db);
+    command
+}
+
+/// The `.ferry-*.partial` files left in `dir`.
+pub fn partials_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with(".ferry-") && name.ends_with(".partial"))
+        .collect()
+}
+
+/// `ferry status --json --db DB`, which must succeed, as JSON.
+pub fn status_json(db: &Path) -> serde_json::Value {
+    let status = run(
+        ferry().args(["status", "--json", "--db"]).arg(db),
+        Duration::from_secs(60),
+    );
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    status.json()
 }
 
 /// What a bounded run produced.
@@ -311,4 +364,59 @@ pub fn assert_stored_once(harness: &Harness, key: &str, content: &[u8]) {
     assert_eq!(body.len, content.len() as u64, "length of {key}");
     assert_eq!(body.sha256_hex, sha256_hex(content), "SHA-256 of {key}");
     assert_eq!(body.stored_count, 1, "{key} stored more than once");
+}
+
+/// What [`kill_at_random_points`] did.
+#[derive(Debug, Default)]
+pub struct Kills {
+    pub kills: u32,
+    pub runs: u32,
+    /// Runs that ended (successfully) before their kill came.
+    pub finished_before_kill: u32,
+}
+
+/// Starts `command()` again and again and SIGKILLs each run after a random 50 to 600 ms,
+/// until `kills` kills landed, `max_runs` runs were started or `budget` passed. A run
+/// that ends before its kill must have succeeded, and every one of the `kills` must land
+/// on a running command.
+pub fn kill_at_random_points(
+    mut command: impl FnMut() -> Command,
+    rng: &mut impl rand::Rng,
+    kills: u32,
+    max_runs: u32,
+    budget: Duration,
+) -> Kills {
+    let started = Instant::now();
+    let mut done = Kills::default();
+    while done.kills < kills && done.runs < max_runs && started.elapsed() < budget {
+        done.runs += 1;
+        let mut child = command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ferry starts");
+        std::thread::sleep(Duration::from_millis(rng.random_range(50..=600)));
+        match child.try_wait().expect("try_wait") {
+            Some(status) => {
+                assert_eq!(
+                    status.code(),
+                    Some(0),
+                    "a run that ended by itself succeeded"
+                );
+                done.finished_before_kill += 1;
+            }
+            None => {
+                child.kill().expect("SIGKILL"); // Child::kill is SIGKILL on Unix
+                child.wait().expect("reap");
+                done.kills += 1;
+            }
+        }
+    }
+    assert_eq!(
+        done.kills, kills,
+        "every kill must land on a running command ({} runs, {} finished first)",
+        done.runs, done.finished_before_kill
+    );
+    done
 }

@@ -305,3 +305,36 @@ fn an_empty_file_is_an_empty_queue_and_another_programs_file_is_foreign() {
         "{error}"
     );
 }
+
+#[test]
+fn downloads_are_counted_apart_by_their_newest_record() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("q.db");
+    database_with(
+        &path,
+        &[
+            Row::new(1, "/a", "http://h/a", "succeeded"),
+            // b failed as a download and a later run fetched it: one succeeded download.
+            Row::new(2, "/b", "http://h/b", "failed"),
+            Row::new(3, "/c", "http://h/c", "queued"),
+            Row::new(4, "/b", "http://h/b", "succeeded"),
+        ],
+    );
+    Connection::open(&path)
+        .expect("open")
+        .execute(
+            "UPDATE transfers SET direction = 'download' WHERE seq IN (2, 3, 4)",
+            [],
+        )
+        .expect("downloads");
+    let snapshot = read(&path).expect("read");
+    assert_eq!(snapshot.files_in(StateKind::Succeeded), 2, "{snapshot:?}");
+    assert_eq!(
+        snapshot.downloads_in(StateKind::Succeeded),
+        1,
+        "{snapshot:?}"
+    );
+    assert_eq!(snapshot.downloads_in(StateKind::Failed), 0, "{snapshot:?}");
+    assert_eq!(snapshot.downloads_in(StateKind::Queued), 1, "{snapshot:?}");
+    assert_eq!(snapshot.downloads.len(), StateKind::ALL.len());
+}

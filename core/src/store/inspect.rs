@@ -25,6 +25,8 @@ pub(crate) struct NewestRecord {
     pub seq: i64,
     pub state: StateKind,
     pub size: u64,
+    /// Whether the file is fetched (a download) rather than sent.
+    pub download: bool,
 }
 
 /// The newest record of every file, in enqueue order; only the records of `group` when
@@ -38,7 +40,7 @@ pub(crate) fn newest_record_of_each_file(
     // With `max()`, SQLite takes the bare columns (state, size) from the row that holds
     // the maximum: https://www.sqlite.org/lang_select.html#bareagg
     let mut statement = conn.prepare(
-        "SELECT max(seq), state, size FROM transfers WHERE ?1 IS NULL OR group_name = ?1 \
+        "SELECT max(seq), state, size, direction = 'download' FROM transfers WHERE ?1 IS NULL OR group_name = ?1 \
          GROUP BY source, destination",
     )?;
     let rows = statement.query_map([group], |row| {
@@ -49,6 +51,7 @@ pub(crate) fn newest_record_of_each_file(
             state: StateKind::parse(name)
                 .ok_or_else(|| corrupt(1, format!("unknown state {name:?}")))?,
             size: u64::try_from(size).map_err(|_| corrupt(2, "negative size"))?,
+            download: row.get(3)?,
         })
     })?;
     let mut newest = rows.collect::<rusqlite::Result<Vec<_>>>()?;

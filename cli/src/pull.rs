@@ -1,0 +1,203 @@
+//! `ferry pull`: plan one download per URL into DIR and run them through the queue
+//! (`transfer_run.rs`), then print the summary.
+//!
+//! What it is for: the URLs (from the command line or `--list`, `pull_targets.rs`) turned
+//! into `Download`s to DIR/NAME with the run's headers, group, metadata, conflict rule
+//! and expected SHA-256; DIR created if missing and made absolute; a name that would
+//! overwrite the queue's own database refused. Everything after that (enqueue, bars,
+//! signals, patience, the summary and exit status) is `push`'s. Running the same pull again
+//! enqueues the same downloads, which the engine answers with their existing ids: what
+//! arrived stays, what was interrupted continues from its recorded offset.
+//!
+//! What it must never do: write a file in DIR itself (the engine writes a partial and
+//! renames it into place), or send anything before every argument was checked.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use ferry::{ConflictRule, Download};
+
+use crate::app_data::AppData;
+use crate::args::PullArgs;
+use crate::error::{CliError, Outcome};
+use crate::pull_targets::{self, Target};
+use crate::run_options::{self, RunOptions};
+use crate::sources;
+use crate::summary::Way;
+use crate::transfer_run::{self, TransferPlan};
+use crate::{escape, headers};
+
+/// `ferry pull ...`.
+pub async fn run(args: PullArgs) -> Result<Outcome, CliError> {
+    let common = &args.run;
+    run_options::check_patience(common)?;
+    let headers = headers::parse_all(&common.headers)?;
+    let app_data = AppData::parse(&common.meta, common.group.clone())?;
+    let chosen = run_options::choose_authorizer(None, common, &headers)?;
+    let (dir, urls) = args.dir_and_urls();
+    let targets = targets(&args, urls).await?;
+    let db = common.db.db.clone();
+    let (dir, database_files) = tokio::task::spawn_blocking(move || {
+        Ok::<_, CliError>((prepare_dir(&dir)?, sources::database_files(&db)))
+    })
+    .await??;
+    let plan = plan(
+        &targets,
+        &dir,
+        &database_files,
+        args.on_conflict.into(),
+        &headers,
+        &app_data,
+    )?;
+    let options = RunOptions::new(common, chosen, origins(&targets))?;
+    let mut summary = transfer_run::execute(plan, &options).await?;
+    summary.way = Way::Pull;
+    run_options::report(&summary, common.json)
+}
+
+/// The URLs given, from the command line (`urls`) or the `--list` file (one of the two).
+async fn targets(args: &PullArgs, urls: &[OsString]) -> Result<Vec<Target>, CliError> {
+    let Some(list) = &args.list else {
+        if urls.is_empty() {
+            return Err(CliError::usage(
+                "no URL to pull: give URLs before DIR, or --list FILE",
+            ));
+        }
+        let urls = urls
+            .iter()
+            .map(|url| {
+                url.to_str().map(str::to_owned).ok_or_else(|| {
+                    CliError::usage(format!(
+                        "{} is not a URL (it is not even UTF-8); give http:// or https:// URLs",
+                        escape::for_terminal(&url.to_string_lossy())
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return pull_targets::from_args(&urls);
+    };
+    if !urls.is_empty() {
+        return Err(CliError::usage(
+            "URLs were given both on the command line and with --list; give them one way",
+        ));
+    }
+    let shown = escape::path_for_terminal(list);
+    let path = list.clone();
+    let text = tokio::task::spawn_blocking(move || std::fs::read(path)).await?;
+    let text =
+        text.map_err(|error| CliError::usage(format!("--list {shown}: cannot read it ({error})")))?;
+    let text = String::from_utf8(text).map_err(|_| {
+        CliError::usage(format!(
+            "--list {shown}: it is not UTF-8 text; give one URL per line"
+        ))
+    })?;
+    pull_targets::from_list(&text, &shown)
+}
+
+/// DIR, created if missing, as an absolute path with links resolved.
+fn prepare_dir(dir: &Path) -> Result<PathBuf, CliError> {
+    let shown = escape::path_for_terminal(dir);
+    std::fs::create_dir_all(dir)
+        .map_err(|error| CliError::io(format!("cannot create the folder {shown}"), error))?;
+    let absolute = std::fs::canonicalize(dir)
+        .map_err(|error| CliError::io(format!("cannot resolve the folder {shown}"), error))?;
+    if !absolute.is_dir() {
+        return Err(CliError::usage(format!(
+            "{shown} is not a folder; give the folder to save the files in as the last argument"
+        )));
+    }
+    Ok(absolute)
+}
+
+/// One download per target into `dir`, refusing a name that is the queue's database.
+fn plan(
+    targets: &[Target],
+    dir: &Path,
+    database_files: &[PathBuf],
+    on_conflict: ConflictRule,
+    headers: &[(String, String)],
+    app_data: &AppData,
+) -> Result<TransferPlan, CliError> {
+    let mut downloads = Vec::with_capacity(targets.len());
+    for target in targets {
+        let destination = dir.join(&target.name);
+        if database_files.contains(&destination) {
+            return Err(CliError::usage(format!(
+                "{} would be saved over ferry's own queue database (--db); pull into another \
+                 folder or use another --db",
+                ferry::redact_url(&target.url)
+            )));
+        }
+        let mut download = Download::new(target.url.clone(), destination).on_conflict(on_conflict);
+        download.expected_sha256.clone_from(&target.sha256);
+        for (name, value) in headers {
+            download = download.with_header(name.clone(), value.clone());
+        }
+        downloads.push(app_data.apply_download(download));
+    }
+    Ok(TransferPlan {
+        downloads,
+        ..TransferPlan::default()
+    })
+}
+
+/// Each target's origin (`scheme://host:port/`), once: what an earlier run left waiting
+/// there is taken up at once.
+fn origins(targets: &[Target]) -> Vec<String> {
+    let mut origins: Vec<String> = targets
+        .iter()
+        .filter_map(|target| url::Url::parse(&target.url).ok())
+        .map(|url| format!("{}/", url.origin().ascii_serialization()))
+        .collect();
+    origins.sort_unstable();
+    origins.dedup();
+    origins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_download_carries_the_name_digest_rule_headers_and_app_data() {
+        let digest = "ab".repeat(32);
+        let targets =
+            pull_targets::from_list(&format!("http://h:8/d/a%20b {digest}\nhttps://g/c\n"), "l")
+                .expect("valid");
+        let headers = [("X-A".to_owned(), "1".to_owned())];
+        let app_data = AppData::parse(&["k=v".to_owned()], Some("g".into())).expect("valid");
+        let plan = plan(
+            &targets,
+            Path::new("/out"),
+            &[],
+            ConflictRule::KeepBoth,
+            &headers,
+            &app_data,
+        )
+        .expect("plan");
+        assert!(plan.uploads.is_empty());
+        let first = &plan.downloads[0];
+        assert_eq!(first.destination, Path::new("/out/a b"));
+        assert_eq!(first.expected_sha256.as_deref(), Some(digest.as_str()));
+        assert_eq!(first.on_conflict, ConflictRule::KeepBoth);
+        assert_eq!(first.headers, headers);
+        assert_eq!(first.group.as_deref(), Some("g"));
+        assert_eq!(plan.downloads[1].expected_sha256, None);
+        assert_eq!(origins(&targets), ["http://h:8/", "https://g/"]);
+    }
+
+    #[test]
+    fn a_name_that_is_the_database_is_refused() {
+        let targets = pull_targets::from_args(&["http://h/q.db-wal".to_owned()]).expect("valid");
+        let error = plan(
+            &targets,
+            Path::new("/out"),
+            &[PathBuf::from("/out/q.db"), PathBuf::from("/out/q.db-wal")],
+            ConflictRule::Replace,
+            &[],
+            &AppData::default(),
+        )
+        .expect_err("refused");
+        assert!(error.to_string().contains("queue database"), "{error}");
+    }
+}
