@@ -334,6 +334,11 @@ async fn a_digest_mismatch_is_fetched_again_once_then_fails_with_its_own_reason(
         "two more fetches, no third"
     );
     assert!(!other.exists(), "a wrong file is never put in place");
+    assert_eq!(
+        partials_in(dir.path()),
+        Vec::<PathBuf>::new(),
+        "a download that failed for good leaves no partial file"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -370,6 +375,11 @@ async fn conflict_rules_replace_keep_both_or_fail() {
     let error = done.last_error.expect("error");
     assert_eq!(error.kind, FailureKind::DestinationExists, "{error}");
     assert_eq!(std::fs::read(&refused).expect("old kept"), b"old");
+    assert_eq!(
+        partials_in(dir.path()),
+        Vec::<PathBuf>::new(),
+        "the refused download's bytes do not stay beside the file"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -359,8 +359,12 @@ impl Fetch<'_> {
         let rule = self.job.spec.on_conflict;
         let target = tokio::task::spawn_blocking(move || partial::target(&destination, rule))
             .await
-            .map_err(|_| unwritable(io::Error::other("the destination check was cancelled")))?
-            .ok_or_else(|| exists(&self.destination))?;
+            .map_err(|_| unwritable(io::Error::other("the destination check was cancelled")))?;
+        let Some(target) = target else {
+            // Final: nothing of this download stays in the folder (a retry fetches it anew).
+            self.discard_partial().await;
+            return Err(exists(&self.destination));
+        };
         // Durable before the rename: a crash after it finds the file there.
         self.job.record.placing = Some(target.clone());
         self.job
@@ -415,10 +419,28 @@ impl Fetch<'_> {
         if failures == 0 {
             AttemptOutcome::DownloadRetry(error("fetching it again from the start"))
         } else {
+            // Final: the emptied partial file does not stay in the folder.
+            self.discard_partial().await;
             AttemptOutcome::Rejected(error(
                 "it was fetched twice with the same result: check the expected digest or \
                  the file on the server",
             ))
+        }
+    }
+
+    /// Removes the partial file of a download that failed for good (its record holds no
+    /// placement, so a retry starts from an empty one). A failure to remove it is only
+    /// logged: the download's outcome stands.
+    async fn discard_partial(&self) {
+        let partial = self.job.partial.clone();
+        let removed = tokio::task::spawn_blocking(move || std::fs::remove_file(&partial)).await;
+        if let Ok(Err(error)) = removed
+            && error.kind() != io::ErrorKind::NotFound
+        {
+            log::warn!(
+                "download {}: could not remove its partial file: {error}",
+                self.job.id()
+            );
         }
     }
 
