@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use crate::FerryError;
 use crate::numbers::{long, unsigned_long};
-use crate::records::Header;
+use crate::records::{
+    Header, constraints_to_core, headers_from_core, headers_to_core, metadata_copy,
+};
 
 /// Which way a transfer's bytes go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
@@ -114,21 +116,13 @@ impl Download {
             destination: self.destination_path.clone().into(),
             expected_size,
             expected_sha256: self.expected_sha256.clone(),
-            headers: self
-                .headers
-                .iter()
-                .map(|header| (header.name.clone(), header.value.clone()))
-                .collect(),
+            headers: headers_to_core(&self.headers),
             priority: self.priority,
-            constraints: ferry::Constraints {
-                allow_expensive: self.allow_expensive_network,
-                allow_constrained: self.allow_constrained_network,
-            },
-            metadata: self
-                .metadata
-                .iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
+            constraints: constraints_to_core(
+                self.allow_expensive_network,
+                self.allow_constrained_network,
+            ),
+            metadata: metadata_copy(&self.metadata),
             group: self.group.clone(),
             on_conflict: self.on_conflict.unwrap_or_default().into(),
         })
@@ -140,22 +134,11 @@ impl Download {
             destination_path: download.destination.to_string_lossy().into_owned(),
             expected_size: download.expected_size.map(long),
             expected_sha256: download.expected_sha256.clone(),
-            headers: download
-                .headers
-                .iter()
-                .map(|(name, value)| Header {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
+            headers: headers_from_core(download.headers.clone()),
             priority: download.priority,
             allow_expensive_network: download.constraints.allow_expensive,
             allow_constrained_network: download.constraints.allow_constrained,
-            metadata: download
-                .metadata
-                .iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
+            metadata: metadata_copy(&download.metadata),
             group: download.group.clone(),
             on_conflict: Some(download.on_conflict.into()),
         }

@@ -350,6 +350,38 @@ pub(crate) fn headers_from_core(headers: Vec<(String, String)>) -> Vec<Header> {
         .collect()
 }
 
+/// An upload's or a download's headers as `ferry` takes them.
+pub(crate) fn headers_to_core(headers: &[Header]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|header| (header.name.clone(), header.value.clone()))
+        .collect()
+}
+
+/// The network rules of an upload or a download as `ferry` takes them.
+pub(crate) fn constraints_to_core(
+    allow_expensive_network: bool,
+    allow_constrained_network: bool,
+) -> ferry::Constraints {
+    ferry::Constraints {
+        allow_expensive: allow_expensive_network,
+        allow_constrained: allow_constrained_network,
+    }
+}
+
+/// App metadata copied between the FFI's map and `ferry`'s ordered one, either way.
+pub(crate) fn metadata_copy<'a, T>(
+    metadata: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> T
+where
+    T: FromIterator<(String, String)>,
+{
+    metadata
+        .into_iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
 /// One file to send. Headers given here are stored in the database: never put secrets here.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct Upload {
@@ -398,21 +430,13 @@ impl Upload {
                     field: field.clone(),
                 },
             },
-            headers: self
-                .headers
-                .iter()
-                .map(|header| (header.name.clone(), header.value.clone()))
-                .collect(),
+            headers: headers_to_core(&self.headers),
             priority: self.priority,
-            constraints: ferry::Constraints {
-                allow_expensive: self.allow_expensive_network,
-                allow_constrained: self.allow_constrained_network,
-            },
-            metadata: self
-                .metadata
-                .iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
+            constraints: constraints_to_core(
+                self.allow_expensive_network,
+                self.allow_constrained_network,
+            ),
+            metadata: metadata_copy(&self.metadata),
             group: self.group.clone(),
         }
     }
@@ -428,22 +452,11 @@ impl Upload {
                     field: field.clone(),
                 },
             },
-            headers: upload
-                .headers
-                .iter()
-                .map(|(name, value)| Header {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
+            headers: headers_from_core(upload.headers.clone()),
             priority: upload.priority,
             allow_expensive_network: upload.constraints.allow_expensive,
             allow_constrained_network: upload.constraints.allow_constrained,
-            metadata: upload
-                .metadata
-                .iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
+            metadata: metadata_copy(&upload.metadata),
             group: upload.group.clone(),
         }
     }
