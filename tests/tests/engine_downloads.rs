@@ -495,10 +495,11 @@ async fn a_reopened_queue_resumes_from_the_recorded_offset() {
     let requests = server.file_requests("f");
     assert_eq!(requests.len(), 2);
     // The last checkpoint before the stall was where 8 MiB were first passed (one every
-    // 8 MiB), not the ~10 MiB the partial file held: that is where the reopened queue
-    // continues, the partial file cut back to it.
+    // 8 MiB; how far past 8 MiB depends on how the body's reads fell), not the 10 MiB the
+    // partial file held: that is where the reopened queue continues, the partial file cut
+    // back to it.
     let from = resumed_from(&requests[1]);
-    assert!((8 * MIB..8 * MIB + 256 * 1024).contains(&from), "{from}");
+    assert!((8 * MIB..10 * MIB).contains(&from), "{from}");
     let served = server.bytes_served("f");
     println!(
         "reopen: {served} bytes served for {size}, {:.4}x",
