@@ -128,12 +128,9 @@ impl Engine {
         effects: &mut Effects,
     ) -> EnqueueResults {
         let now_ms = self.clock.now_ms();
-        let mut writer = match store::EnqueueWriter::new(tx) {
+        let mut writer = match open_writer(tx, uploads.len()) {
             Ok(writer) => writer,
-            Err(error) => {
-                let error = sqlite(error);
-                return uploads.iter().map(|_| Err(error.clone())).collect();
-            }
+            Err(refused) => return refused,
         };
         let results = uploads
             .into_iter()
@@ -183,12 +180,9 @@ impl Engine {
         downloads: Vec<Result<ValidatedDownload, Error>>,
     ) -> EnqueueResults {
         let now_ms = self.clock.now_ms();
-        let mut writer = match store::EnqueueWriter::new(tx) {
+        let mut writer = match open_writer(tx, downloads.len()) {
             Ok(writer) => writer,
-            Err(error) => {
-                let error = sqlite(error);
-                return downloads.iter().map(|_| Err(error.clone())).collect();
-            }
+            Err(refused) => return refused,
         };
         let results = downloads
             .into_iter()
@@ -332,4 +326,13 @@ impl Engine {
             .load(std::sync::atomic::Ordering::Relaxed);
         self.rate.sample(Instant::now(), moved);
     }
+}
+
+/// The writer for one enqueue call's rows, or, when it cannot be prepared, the same
+/// database error for each of the call's `count` items.
+fn open_writer(tx: &Connection, count: usize) -> Result<store::EnqueueWriter<'_>, EnqueueResults> {
+    store::EnqueueWriter::new(tx).map_err(|error| {
+        let error = sqlite(error);
+        (0..count).map(|_| Err(error.clone())).collect()
+    })
 }
