@@ -225,7 +225,7 @@ async fn a_wrong_content_range_is_discarded_and_the_file_fetched_from_zero() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_server_ignoring_range_is_restarted_from_zero_never_appended() {
+async fn a_server_ignoring_range_is_restarted_from_zero_never_appended_and_remembered() {
     let server = server().await;
     let dir = tempfile::tempdir().expect("dir");
     let size = 3 * MIB;
@@ -253,6 +253,21 @@ async fn a_server_ignoring_range_is_restarted_from_zero_never_appended() {
     assert!(resumed_from(&requests[1]) <= MIB);
     assert_eq!(requests[1].status, 200);
     assert_eq!(server.bytes_served("f"), (MIB + size) as u64);
+
+    // The server is remembered: another file cut part-way is asked for from zero, with no
+    // Range the server would ignore.
+    server.serve_file("g", bytes.clone());
+    server.add_download_faults("g", vec![DownloadFault::ResetAfter(MIB as u64)]);
+    let other = dir.path().join("g");
+    let done = fetch(&queue, Download::new(server.file_url("g"), &other)).await;
+    assert_eq!(done.state, ferry::TransferState::Succeeded);
+    assert_eq!(std::fs::read(&other).expect("file"), bytes);
+    let requests = server.file_requests("g");
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests.iter().all(|request| request.range.is_none()),
+        "{requests:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

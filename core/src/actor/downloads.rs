@@ -43,6 +43,7 @@ pub(super) fn job(
         record,
         spec,
         checkpoints: Checkpoints::new(sender, transfer.id.clone(), generation),
+        authorizer_headers: Vec::new(),
     })
 }
 
