@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ferry::{ConflictRule, Direction, Download, FailureKind, StateKind, TransferId, TransferQueue};
@@ -14,7 +14,7 @@ use ferry_testkit::{DownloadFault, RetryAfter, ServerConfig, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
-use support::{mixed_size, quick_config};
+use support::{mixed_size, partials_in, quick_config};
 
 const MIB: usize = 1024 * 1024;
 
@@ -44,15 +44,6 @@ async fn final_state(queue: &TransferQueue, id: &TransferId) -> ferry::Transfer 
         .await
         .expect("final within an hour of virtual time")
         .expect("final")
-}
-
-/// Names in `dir` that are Ferry's partial files.
-fn partials_in(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.to_string_lossy().ends_with(".partial"))
-        .collect()
 }
 
 /// The offset a request resumed from (its `Range: bytes=N-`).
