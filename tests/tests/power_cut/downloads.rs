@@ -66,9 +66,10 @@ impl Served {
         self.files.len()
     }
 
-    /// Serves files up to `count` downloads, each of random bytes, a third of them with a
-    /// reset part-way through their first answer (the attempt keeps what it got and the
-    /// next resumes with a range) and a sixth with a pause.
+    /// Serves files up to `count` downloads, each of random bytes, some with a fault on
+    /// their first answer: a reset part-way (the attempt keeps what it got and the next
+    /// resumes with a range), a pause, or a reset after which the file is replaced (the
+    /// next attempt's `If-Range` fails and it starts again from zero).
     pub fn serve_up_to(&mut self, server: &TestServer, count: usize, rng: &mut StdRng) {
         while self.files.len() < count {
             let index = self.files.len();
@@ -80,17 +81,28 @@ impl Served {
             let mut content = vec![0; size];
             rng.fill_bytes(&mut content);
             let at = rng.random_range(0..size as u64);
-            let fault = match rng.random_range(0..6) {
+            let fault = match rng.random_range(0..7) {
                 0 | 1 => Some(DownloadFault::ResetAfter(at)),
                 2 => Some(DownloadFault::PauseAfter {
                     bytes: at,
                     hold_ms: rng.random_range(1..=MAX_PAUSE_MS),
                 }),
+                3 => {
+                    // The first answer is cut and the file replaced: only the new version
+                    // can ever be whole, so it is the one expected.
+                    let mut with = vec![0; size];
+                    rng.fill_bytes(&mut with);
+                    Some(DownloadFault::ReplaceAfter { bytes: at, with })
+                }
                 _ => None,
             };
-            let name = download_name(index);
+            let expected = match &fault {
+                Some(DownloadFault::ReplaceAfter { with, .. }) => with.as_slice(),
+                _ => content.as_slice(),
+            };
             self.files
-                .push((hex::encode(Sha256::digest(&content)), size as u64));
+                .push((hex::encode(Sha256::digest(expected)), size as u64));
+            let name = download_name(index);
             server.serve_file(&name, content);
             if let Some(fault) = fault {
                 server.add_download_faults(&name, vec![fault]);
