@@ -58,6 +58,14 @@ struct PowerCutArgs {
     files: usize,
     #[arg(long)]
     new_from: usize,
+    #[arg(long)]
+    file_base_url: String,
+    #[arg(long)]
+    download_dir: PathBuf,
+    #[arg(long)]
+    downloads: usize,
+    #[arg(long)]
+    downloads_new_from: usize,
 }
 
 #[derive(clap::Args)]
@@ -167,6 +175,10 @@ fn power_cut_queue(args: PowerCutArgs) -> ExitCode {
         base_url: args.base_url,
         files: args.files,
         new_from: args.new_from,
+        file_base_url: args.file_base_url,
+        download_dir: args.download_dir,
+        downloads: args.downloads,
+        downloads_new_from: args.downloads_new_from,
     };
     block_on(child::run(args))
 }

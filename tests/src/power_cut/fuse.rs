@@ -7,6 +7,9 @@
 //! system, which is right for processes on one machine. `mmap` works through the kernel's
 //! page cache (no direct I/O), whose dirty pages come back as writes.
 //!
+//! Renames and syncs are shown to the tripwire (`tripwire.rs`) once done, before they are
+//! answered.
+//!
 //! It must never decide what is durable (the volume does) or hold the volume's lock while
 //! it answers the kernel.
 
@@ -20,6 +23,7 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 
+use super::tripwire::{Tripwire, VolumeOp};
 use super::volume::{self, Attr, Kind, Volume};
 
 /// How long the kernel may keep names and attributes: every change goes through it, so its
@@ -31,13 +35,19 @@ pub(crate) struct PowerCutFs {
     /// How long a sync takes, as a disk's flush does; it completes (and makes durable
     /// what was written until then) at its end, so a cut meanwhile loses it.
     sync_latency: Duration,
+    tripwire: Arc<Tripwire>,
 }
 
 impl PowerCutFs {
-    pub(crate) fn new(volume: Arc<Mutex<Volume>>, sync_latency: Duration) -> Self {
+    pub(crate) fn new(
+        volume: Arc<Mutex<Volume>>,
+        sync_latency: Duration,
+        tripwire: Arc<Tripwire>,
+    ) -> Self {
         Self {
             volume,
             sync_latency,
+            tripwire,
         }
     }
 
@@ -179,6 +189,10 @@ impl Filesystem for PowerCutFs {
             return reply.error(Errno::EINVAL);
         }
         let result = self.volume().rename(parent.0, name, new_parent.0, new_name);
+        if result.is_ok() {
+            let names = [name.to_string_lossy().into_owned()];
+            self.tripwire.done(VolumeOp::Rename, &names);
+        }
         empty(result, reply);
     }
 
@@ -249,7 +263,22 @@ impl Filesystem for PowerCutFs {
         reply: ReplyEmpty,
     ) {
         self.flush_delay();
-        let result = self.volume().sync_file(ino.0);
+        let mut volume = self.volume();
+        let result = volume.sync_file(ino.0);
+        let watched = match volume.attr(ino.0) {
+            Ok(attr) if result.is_ok() && self.tripwire.is_armed() => {
+                let op = match attr.kind {
+                    Kind::File => VolumeOp::FileSync,
+                    Kind::Dir => VolumeOp::DirSync,
+                };
+                Some((op, volume.names_of(ino.0)))
+            }
+            _ => None,
+        };
+        drop(volume);
+        if let Some((op, names)) = watched {
+            self.tripwire.done(op, &names);
+        }
         empty(result, reply);
     }
 

@@ -4,7 +4,8 @@
 //! cache survives it); this can.
 //!
 //! `volume.rs` decides what a sync makes durable, `pages.rs` holds file bytes,
-//! `fuse.rs` serves the volume to the kernel, `mount.rs` mounts, cuts and reboots it;
+//! `fuse.rs` serves the volume to the kernel, `mount.rs` mounts, cuts and reboots it,
+//! `tripwire.rs` stops the process under test at a chosen rename or sync;
 //! `child.rs` is the queue process the power-cut test (`tests/tests/power_cut.rs`) runs
 //! on it and freezes, and `protocol.rs` the lines it tells the test.
 //!
@@ -15,7 +16,9 @@ mod fuse;
 mod mount;
 mod pages;
 pub mod protocol;
+mod tripwire;
 mod volume;
 
 pub use mount::{MountError, PowerCutMount};
+pub use tripwire::{StopAt, VolumeOp};
 pub use volume::{CutReport, Unsynced};

@@ -15,6 +15,7 @@ use std::time::Duration;
 use fuser::{BackgroundSession, Config, MountOption, SessionACL};
 
 use super::fuse::{PowerCutFs, lock};
+use super::tripwire::{StopAt, Tripwire};
 use super::volume::{CutReport, Volume};
 
 /// Why the test file system could not be mounted or unmounted.
@@ -46,6 +47,7 @@ pub struct PowerCutMount {
     sync_latency: Duration,
     /// Syncs (files, directories) of the mounts before the current one.
     earlier_syncs: (u64, u64),
+    tripwire: Arc<Tripwire>,
 }
 
 impl PowerCutMount {
@@ -59,6 +61,7 @@ impl PowerCutMount {
             session: None,
             sync_latency,
             earlier_syncs: (0, 0),
+            tripwire: Arc::default(),
         };
         mount.attach()?;
         Ok(mount)
@@ -74,6 +77,18 @@ impl PowerCutMount {
     /// so that none of them sees an error before it dies.
     pub fn cut(&self) -> CutReport {
         lock(&self.volume).cut()
+    }
+
+    /// Stops process `pid` (SIGSTOP) the moment it has done the operation `at` names on
+    /// the volume, before the answer reaches it, then calls `tripped`; the stop is armed
+    /// until it trips or [`disarm`](Self::disarm). Keep `pid` unreaped until then.
+    pub fn stop_at(&self, at: StopAt, pid: i32, tripped: impl FnOnce() + Send + 'static) {
+        self.tripwire.arm(at, pid, Box::new(tripped));
+    }
+
+    /// Drops the stop armed by [`stop_at`](Self::stop_at), if it did not trip.
+    pub fn disarm(&self) {
+        self.tripwire.disarm();
     }
 
     /// Unmounts and mounts again what was durable at the cut. Every process that had a
@@ -109,7 +124,11 @@ impl PowerCutMount {
         config.acl = SessionACL::Owner;
         // Two threads, so that reads and writes go on while a sync waits out its latency.
         config.n_threads = Some(2);
-        let fs = PowerCutFs::new(Arc::clone(&self.volume), self.sync_latency);
+        let fs = PowerCutFs::new(
+            Arc::clone(&self.volume),
+            self.sync_latency,
+            Arc::clone(&self.tripwire),
+        );
         let session = fuser::spawn_mount(fs, &self.mountpoint, &config).map_err(|source| {
             MountError::Mount {
                 path: self.mountpoint.clone(),

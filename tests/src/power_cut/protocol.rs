@@ -2,7 +2,7 @@
 //! how the test reads them back. A line is printed only once the queue told the fact.
 //!
 //! It must never print a fact the queue has not told: the test holds the queue to every
-//! line.
+//! line. Names and paths are printed as words: the test gives none with whitespace.
 
 use std::fmt;
 
@@ -13,10 +13,15 @@ pub enum Told {
     Opened,
     /// A transfer found in the reopened queue, with its state's name (`Succeeded`, ...).
     Record { id: String, state: String },
+    /// A download found in the reopened queue has its file at this path (its
+    /// `saved_as`); printed right after its `Record`.
+    Saved { id: String, path: String },
     /// Every transfer of the reopened queue was listed.
     Listed { count: u64 },
     /// `enqueue_many` returned this id.
     Enqueued { id: String },
+    /// `enqueue_downloads` returned this id for the download of the file `name`.
+    EnqueuedDownload { id: String, name: String },
     /// A `Succeeded` event for this id.
     Succeeded { id: String },
     /// `wait_idle` returned: nothing left to do.
@@ -33,6 +38,14 @@ impl Told {
                 id: id.into(),
                 state: state.into(),
             },
+            ("saved", Some(id), Some(path)) => Self::Saved {
+                id: id.into(),
+                path: path.into(),
+            },
+            ("enqueued-download", Some(id), Some(name)) => Self::EnqueuedDownload {
+                id: id.into(),
+                name: name.into(),
+            },
             ("listed", Some(count), None) => Self::Listed {
                 count: count.parse().ok()?,
             },
@@ -46,7 +59,10 @@ impl Told {
 
     /// Whether this is a fact the queue told while it ran (not what it found at open).
     pub fn is_news(&self) -> bool {
-        matches!(self, Self::Enqueued { .. } | Self::Succeeded { .. })
+        matches!(
+            self,
+            Self::Enqueued { .. } | Self::EnqueuedDownload { .. } | Self::Succeeded { .. }
+        )
     }
 }
 
@@ -55,8 +71,10 @@ impl fmt::Display for Told {
         match self {
             Self::Opened => write!(f, "opened"),
             Self::Record { id, state } => write!(f, "record {id} {state}"),
+            Self::Saved { id, path } => write!(f, "saved {id} {path}"),
             Self::Listed { count } => write!(f, "listed {count}"),
             Self::Enqueued { id } => write!(f, "enqueued {id}"),
+            Self::EnqueuedDownload { id, name } => write!(f, "enqueued-download {id} {name}"),
             Self::Succeeded { id } => write!(f, "succeeded {id}"),
             Self::Idle => write!(f, "idle"),
         }
@@ -75,8 +93,16 @@ mod tests {
                 id: "a1".into(),
                 state: "Succeeded".into(),
             },
+            Told::Saved {
+                id: "a1".into(),
+                path: "/v/d/f00001".into(),
+            },
             Told::Listed { count: 3 },
             Told::Enqueued { id: "b2".into() },
+            Told::EnqueuedDownload {
+                id: "b3".into(),
+                name: "d00002".into(),
+            },
             Told::Succeeded { id: "c3".into() },
             Told::Idle,
         ];
@@ -88,6 +114,8 @@ mod tests {
             "opened now",
             "listed many",
             "record a1",
+            "saved a1",
+            "enqueued-download b3",
             "panicked at x",
         ] {
             assert_eq!(Told::parse(noise), None, "{noise:?}");

@@ -196,6 +196,20 @@ impl Volume {
         }
     }
 
+    /// Every name `ino` has in the live tree (a file may have none, or several).
+    pub(crate) fn names_of(&self, ino: Ino) -> Vec<String> {
+        self.live
+            .values()
+            .filter_map(|node| match node {
+                Node::Dir(entries) => Some(entries),
+                Node::File(_) => None,
+            })
+            .flat_map(|entries| entries.iter())
+            .filter(|&(_, &child)| child == ino)
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// Creates an empty file or directory named `name` in `parent`.
     pub(crate) fn create(&mut self, parent: Ino, name: &OsStr, kind: Kind) -> Result<Attr> {
         let ino = self.next_ino;

@@ -2,8 +2,12 @@
 //! (`ferry_testkit::power_cut`, FUSE; writes are durable only once synced) is frozen at
 //! random instants, mostly right after it told a fact, the power is cut (everything
 //! unsynced is dropped), the process is killed, and the queue is opened again. Each reopen
-//! must hold every id the queue returned from `enqueue_many` and every success it
-//! announced, and in the end every file is on the server exactly once.
+//! must hold every id the queue returned from `enqueue_many` and `enqueue_downloads` and
+//! every success it announced, and in the end every file is on the server exactly once.
+//! The queue also downloads files into a folder on the same volume, so cuts land during
+//! their writes, checkpoints, renames into place and records of `Succeeded`: after every
+//! cut each told success has its file, byte-identical, and no destination holds a wrong
+//! one; in the end every download is there and no partial file is left (`downloads.rs`).
 //!
 //! A SIGKILL alone cannot show a missing sync: the kernel's page cache survives it. The
 //! control build (`--features power-cut-control`: Ferry without its WAL sync) must fail
@@ -12,6 +16,7 @@
 //!
 //! Needs root and `/dev/fuse`; without them it fails, never skips.
 
+mod downloads;
 mod facts;
 mod round;
 
@@ -19,19 +24,22 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ferry_testkit::power_cut::PowerCutMount;
 use ferry_testkit::power_cut::child::file_name;
 use ferry_testkit::power_cut::protocol::Told;
+use ferry_testkit::power_cut::{PowerCutMount, StopAt, VolumeOp};
 use ferry_testkit::{DelayFault, FaultPlan, ServerConfig, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
+use downloads::Served;
 use facts::Facts;
 use round::{Round, Trigger};
 
 /// Files each run adds, so that every run has work in flight when the power goes.
 const FILES_PER_ROUND: usize = 24;
+/// Downloads each run adds, for the same reason.
+const DOWNLOADS_PER_ROUND: usize = 6;
 /// Bounds of the loop: runs and wall time, whichever comes first.
 const MAX_ROUNDS: usize = 160;
 const BUDGET: Duration = Duration::from_secs(150);
@@ -39,8 +47,9 @@ const BUDGET: Duration = Duration::from_secs(150);
 const ROUND_LIMIT: Duration = Duration::from_secs(120);
 /// Cuts that must land while the WAL holds unsynced bytes, or the test proves nothing.
 /// Seen: 56 of 146 before the actor's restructuring, 26 to 39 of 150 after it, 17 to 24
-/// of 151 once queued transfers ran in due order (why fewer was not measured); the
-/// control build, without the WAL sync, fails by run 3 in every one of these shapes.
+/// of 151 once queued transfers ran in due order (why fewer was not measured), 55 to 73
+/// of 160 with downloads and a quarter of the cuts at a download's step; the control
+/// build, without the WAL sync, fails by run 3 in every one of these shapes.
 const MIN_CUTS_WITH_UNSYNCED_WAL: u32 = 10;
 const SERVER_PREFIX: &str = "pc/";
 /// How long each sync takes on the test volume: a phone's flash takes a few ms.
@@ -77,7 +86,15 @@ fn power_cuts_never_lose_an_id_or_a_success_the_queue_told() {
     let mut mount =
         PowerCutMount::mount(&mountpoint, SYNC_LATENCY).unwrap_or_else(|error| panic!("{error}"));
     let base_url = format!("{}{SERVER_PREFIX}", server.base_url());
-    let queue = |files: usize, new_from: usize| {
+    let file_base_url = server.file_url("");
+    // The download folder is on the volume, durably, before the first run.
+    let download_folder = mountpoint.join("downloads");
+    std::fs::create_dir(&download_folder).expect("the download folder");
+    std::fs::File::open(&mountpoint)
+        .and_then(|root| root.sync_all())
+        .expect("the volume's root syncs");
+    let mut served = Served::new(download_folder.clone());
+    let queue = |files: usize, new_from: usize, downloads: usize, downloads_new_from: usize| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ferry-testkit"));
         command
             .arg("power-cut-queue")
@@ -87,52 +104,92 @@ fn power_cuts_never_lose_an_id_or_a_success_the_queue_told() {
             .arg(&sources)
             .args(["--base-url", &base_url])
             .args(["--files", &files.to_string()])
-            .args(["--new-from", &new_from.to_string()]);
+            .args(["--new-from", &new_from.to_string()])
+            .args(["--file-base-url", &file_base_url])
+            .arg("--download-dir")
+            .arg(&download_folder)
+            .args(["--downloads", &downloads.to_string()])
+            .args(["--downloads-new-from", &downloads_new_from.to_string()]);
         command
     };
 
     let mut facts = Facts::default();
     let started = Instant::now();
     let (mut rounds, mut cuts, mut wal_cuts, mut ended_first) = (0, 0u32, 0u32, 0u32);
+    // Cuts that dropped a download's partial file's unsynced bytes or name, and a
+    // download's rename into place (its folder not yet synced).
+    let (mut partial_cuts, mut rename_cuts) = (0u32, 0u32);
+    // Cuts at a download's step on the volume, by step.
+    let mut step_cuts = std::collections::BTreeMap::new();
     // Files `0..files` were given to a run; those below `told_through` were told enqueued
     // (a run enqueues in file order), the rest go to the next run again.
     let (mut files, mut told_through) = (0, 0);
+    // The same for downloads.
+    let (mut downloads, mut downloads_told_through) = (0, 0);
     while rounds < MAX_ROUNDS && started.elapsed() < BUDGET {
         rounds += 1;
         files += FILES_PER_ROUND;
+        downloads += DOWNLOADS_PER_ROUND;
+        served.serve_up_to(&server, downloads, &mut rng);
         // Mostly right after a told fact, at once or within 2 ms (the window of a sync
-        // that comes late), else anywhere in the run.
-        let trigger = if rng.random_ratio(3, 4) {
-            let then = if rng.random_bool(0.5) {
-                Duration::ZERO
-            } else {
-                Duration::from_micros(rng.random_range(0..2_000))
-            };
-            Trigger::AfterNews {
-                count: rng.random_range(1..=40),
-                then,
+        // that comes late), else anywhere in the run, else at a download's step on the
+        // volume that a random instant rarely hits.
+        let trigger = match rng.random_range(0..8) {
+            0..=4 => {
+                let then = if rng.random_bool(0.5) {
+                    Duration::ZERO
+                } else {
+                    Duration::from_micros(rng.random_range(0..2_000))
+                };
+                Trigger::AfterNews {
+                    count: rng.random_range(1..=40),
+                    then,
+                }
             }
-        } else {
-            Trigger::AfterDelay(Duration::from_millis(rng.random_range(0..300)))
+            5 => Trigger::AfterDelay(Duration::from_millis(rng.random_range(0..300))),
+            _ => Trigger::AtVolumeOp(download_step(&mut rng)),
+        };
+        let stopped_at = match &trigger {
+            Trigger::AtVolumeOp(at) => Some(at.op),
+            _ => None,
         };
         let run = round::run(
-            &mut queue(files, told_through),
+            &mut queue(files, told_through, downloads, downloads_told_through),
             trigger,
             &mut mount,
             ROUND_LIMIT,
         );
         check_reopened(&facts, &run, rounds);
         facts.learn(&run.told);
+        served.check_volume(&facts, &run.told, rounds);
         told_through += run
             .told
             .iter()
             .filter(|fact| matches!(fact, Told::Enqueued { .. }))
+            .count();
+        downloads_told_through += run
+            .told
+            .iter()
+            .filter(|fact| matches!(fact, Told::EnqueuedDownload { .. }))
             .count();
         match &run.cut {
             Some(report) => {
                 cuts += 1;
                 if report.lost_unsynced("-wal") {
                     wal_cuts += 1;
+                }
+                if report.lost_unsynced(".partial") {
+                    partial_cuts += 1;
+                }
+                if report
+                    .unsynced
+                    .iter()
+                    .any(|file| file.path.starts_with("/downloads/d"))
+                {
+                    rename_cuts += 1;
+                }
+                if let Some(op) = stopped_at {
+                    *step_cuts.entry(format!("{op:?}")).or_insert(0u32) += 1;
                 }
             }
             None => {
@@ -144,7 +201,7 @@ fn power_cuts_never_lose_an_id_or_a_success_the_queue_told() {
 
     // The last run is never cut: it must finish everything.
     let last = round::run(
-        &mut queue(files, told_through),
+        &mut queue(files, told_through, downloads, downloads_told_through),
         Trigger::Never,
         &mut mount,
         ROUND_LIMIT,
@@ -152,6 +209,27 @@ fn power_cuts_never_lose_an_id_or_a_success_the_queue_told() {
     check_reopened(&facts, &last, rounds + 1);
     assert_eq!(last.exited, Some(0), "the last run finished cleanly");
     assert!(last.told.contains(&Told::Idle), "the last run reached idle");
+    facts.learn(&last.told);
+    served.check_volume(&facts, &last.told, rounds + 1);
+    // One more open, adding nothing, lists how everything ended.
+    let census = round::run(
+        &mut queue(files, files, downloads, downloads),
+        Trigger::Never,
+        &mut mount,
+        ROUND_LIMIT,
+    );
+    check_reopened(&facts, &census, rounds + 2);
+    assert_eq!(census.exited, Some(0), "the census run finished cleanly");
+    let unfinished: Vec<&Told> = census
+        .told
+        .iter()
+        .filter(|fact| matches!(fact, Told::Record { state, .. } if state != "Succeeded"))
+        .collect();
+    assert!(
+        unfinished.is_empty(),
+        "not succeeded at the end: {unfinished:?}"
+    );
+    let downloads_verified = served.check_end(&facts, &census.told);
     for (index, content) in contents.iter().take(files).enumerate() {
         let key = format!("/{SERVER_PREFIX}{}", file_name(index));
         let body = server
@@ -169,14 +247,21 @@ fn power_cuts_never_lose_an_id_or_a_success_the_queue_told() {
     let (file_syncs, dir_syncs) = mount.syncs();
     let stats = server.stats();
     println!(
-        "power cut: {rounds} runs, {cuts} cuts ({wal_cuts} with unsynced WAL bytes), \
+        "power cut: {rounds} runs, {cuts} cuts ({wal_cuts} with unsynced WAL bytes, \
+         {partial_cuts} with a download's partial file unsynced, {rename_cuts} with a \
+         download's rename into place unsynced; at a download's step: {step_cuts:?}), \
          {ended_first} runs ended before their cut; {} ids and {} successes told and kept; \
          {files} files each stored once ({} requests, {} duplicates refused); \
-         {file_syncs} file syncs, {dir_syncs} directory syncs",
+         {downloads_verified} downloads verified byte-identical at the end, {} told \
+         download successes found in place after cuts, {} destinations of downloads \
+         without a told success checked ({} absent, the rest byte-identical); {file_syncs} file syncs, {dir_syncs} directory syncs",
         facts.ids(),
         facts.successes(),
         stats.requests,
         stats.duplicates_refused,
+        served.successes_verified,
+        served.untold_checked,
+        served.untold_absent,
     );
     assert!(
         wal_cuts >= MIN_CUTS_WITH_UNSYNCED_WAL,
@@ -184,6 +269,23 @@ fn power_cuts_never_lose_an_id_or_a_success_the_queue_told() {
     );
     drop(mount);
     runtime.block_on(server.shutdown());
+}
+
+/// A download's step to stop at: the `nth` (1 to 4) sync of a partial file (a checkpoint,
+/// a cut body's kept bytes, or the finish, each before its record), rename into place
+/// (before the folder's sync), or sync of the download folder (before `Succeeded` is
+/// recorded).
+fn download_step(rng: &mut StdRng) -> StopAt {
+    let (op, prefix) = match rng.random_range(0..3) {
+        0 => (VolumeOp::FileSync, ".ferry-"),
+        1 => (VolumeOp::Rename, ".ferry-"),
+        _ => (VolumeOp::DirSync, "downloads"),
+    };
+    StopAt {
+        op,
+        prefix: prefix.into(),
+        nth: rng.random_range(1..=4),
+    }
 }
 
 /// The database opened after the last cut, and holds everything told before it.

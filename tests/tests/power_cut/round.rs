@@ -12,10 +12,10 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use ferry_testkit::power_cut::protocol::Told;
-use ferry_testkit::power_cut::{CutReport, PowerCutMount};
+use ferry_testkit::power_cut::{CutReport, PowerCutMount, StopAt};
 
 /// When to cut the power.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Trigger {
     /// `then` after the process told this many facts (enqueued ids, successes) since it
     /// listed what it reopened; with no delay, the freeze lands right after the sync
@@ -23,6 +23,10 @@ pub enum Trigger {
     AfterNews { count: u32, then: Duration },
     /// This long after it listed what it reopened.
     AfterDelay(Duration),
+    /// The moment the process has done this operation on the volume (the mount's
+    /// tripwire stops it before it gets the answer), counted from when it listed what it
+    /// reopened; if it never does, the run ends when the queue is idle.
+    AtVolumeOp(StopAt),
     /// Never: the run ends when the queue is idle.
     Never,
 }
@@ -68,11 +72,12 @@ pub fn run(
     let stdout = child.stdout.take().expect("its standard output is piped");
     let (signals, signalled) = mpsc::channel();
     let pid = process.pid;
+    let tripped = signals.clone();
+    let (news_to_freeze, then) = match trigger {
+        Trigger::AfterNews { count, then } => (Some(count), then),
+        _ => (None, Duration::ZERO),
+    };
     let reader = std::thread::spawn(move || {
-        let (news_to_freeze, then) = match trigger {
-            Trigger::AfterNews { count, then } => (Some(count), then),
-            _ => (None, Duration::ZERO),
-        };
         let (mut told, mut news) = (Vec::new(), 0);
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
@@ -104,8 +109,16 @@ pub fn run(
         let until = freeze_at.map_or(deadline, |at: Instant| at.min(deadline));
         match signalled.recv_timeout(until.saturating_duration_since(Instant::now())) {
             Ok(Signal::Listed) => {
-                if let Trigger::AfterDelay(delay) = trigger {
-                    freeze_at = Some(Instant::now() + delay);
+                match &trigger {
+                    Trigger::AfterDelay(delay) => freeze_at = Some(Instant::now() + *delay),
+                    // Armed once the reopened queue is listed, as the test needs it.
+                    Trigger::AtVolumeOp(at) => {
+                        let tripped = tripped.clone();
+                        mount.stop_at(at.clone(), pid, move || {
+                            let _ = tripped.send(Signal::Frozen);
+                        });
+                    }
+                    _ => {}
                 }
             }
             Ok(Signal::Due(at)) => freeze_at = Some(at),
@@ -121,6 +134,7 @@ pub fn run(
         }
     };
 
+    mount.disarm();
     let mut cut = None;
     let mut exited = None;
     if frozen {
