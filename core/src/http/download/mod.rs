@@ -9,8 +9,8 @@
 //! complete, or discard the answer and ask again from zero (at most [`MAX_ROUNDS`] times);
 //! streams the body into the file (`partial.rs`), syncing it and reporting the offset
 //! every [`CHECKPOINT_EVERY`] bytes and when the attempt fails (also when the volume
-//! fills up: what reached the file is kept, the outcome `OutOfSpace`); checks the length and the
-//! digest (`digest.rs`); records the name it is about to use, durably, then renames the
+//! fills up: what reached the file is kept, the outcome `OutOfSpace`); checks the length
+//! and the digest (`digest.rs`); records the name it is about to use, durably, then renames the
 //! file into place and syncs the folder. The actor records `Succeeded` after that.
 //!
 //! An origin that answers a range of an unchanged file with the whole file is remembered
