@@ -37,7 +37,10 @@ pub enum TransferEvent {
         /// The file's size at enqueue, in bytes.
         bytes_total: i64,
     },
-    /// The attempt failed; the transfer is queued again and starts after `delay`.
+    /// The attempt failed; the transfer is queued again and starts after `delay`. Also
+    /// sent once when a download starts to wait for space (`error.kind` is
+    /// `insufficientSpace`): it was not started, used no attempt, and is checked again
+    /// after `delay` until there is room.
     Retrying {
         /// The transfer's id.
         id: TransferId,

@@ -655,6 +655,11 @@ pub enum FailureKind {
     /// A download's answer cannot be used: an encoding Ferry cannot decode, or a range it
     /// did not ask for, again and again.
     UnusableResponse,
+    /// A download waits for space: its volume has fewer bytes available than it still
+    /// needs (with the downloads already running there), or it filled up mid-write. No
+    /// attempt is used up; it starts again on its own once there is room. `message` says
+    /// how many bytes are needed and available: free space on that volume.
+    InsufficientSpace,
     /// A kind these bindings do not name (Ferry's kinds may grow): decide on `httpStatus`
     /// and show `message`.
     Other,
@@ -692,6 +697,7 @@ impl From<&ferry::TransferError> for TransferError {
                 ferry::FailureKind::DestinationExists => FailureKind::DestinationExists,
                 ferry::FailureKind::DestinationUnwritable => FailureKind::DestinationUnwritable,
                 ferry::FailureKind::UnusableResponse => FailureKind::UnusableResponse,
+                ferry::FailureKind::InsufficientSpace => FailureKind::InsufficientSpace,
                 _ => FailureKind::Other,
             },
             http_status: error.http_status.map(i32::from),

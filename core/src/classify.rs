@@ -52,12 +52,12 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
         AttemptOutcome::Source(error)
         | AttemptOutcome::Rejected(error)
         | AttemptOutcome::Untrusted(error) => Verdict::Permanent(error.clone()),
-        AttemptOutcome::OutOfDescriptors(error) | AttemptOutcome::DownloadRetry(error) => {
-            Verdict::Retry {
-                error: error.clone(),
-                server_delay: None,
-            }
-        }
+        AttemptOutcome::OutOfDescriptors(error)
+        | AttemptOutcome::DownloadRetry(error)
+        | AttemptOutcome::OutOfSpace(error) => Verdict::Retry {
+            error: error.clone(),
+            server_delay: None,
+        },
         AttemptOutcome::Platform { message } => Verdict::Retry {
             error: TransferError::new(FailureKind::Platform, message.clone()),
             server_delay: None,
@@ -135,6 +135,7 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
         | AttemptOutcome::OutOfDescriptors(_)
         | AttemptOutcome::Rejected(_)
         | AttemptOutcome::DownloadRetry(_)
+        | AttemptOutcome::OutOfSpace(_)
         | AttemptOutcome::Untrusted(_)
         | AttemptOutcome::Unprocessed { .. }
         | AttemptOutcome::Platform { .. }
@@ -165,10 +166,14 @@ pub(crate) fn reached_host(outcome: &AttemptOutcome) -> bool {
     )
 }
 
-/// Whether the attempt never started for lack of file descriptors in this process: it
-/// does not use up an attempt (`attempt_budget.rs`).
-pub(crate) fn lacked_descriptors(outcome: &AttemptOutcome) -> bool {
-    matches!(outcome, AttemptOutcome::OutOfDescriptors(_))
+/// Whether the attempt is given back (`attempt_budget.rs`): it never started for lack of
+/// file descriptors in this process, or its download's volume filled up (no fault of the
+/// server's, and waited out, never a reason to give up).
+pub(crate) fn given_back(outcome: &AttemptOutcome) -> bool {
+    matches!(
+        outcome,
+        AttemptOutcome::OutOfDescriptors(_) | AttemptOutcome::OutOfSpace(_)
+    )
 }
 
 #[cfg(test)]
@@ -264,19 +269,31 @@ mod tests {
     }
 
     #[test]
-    fn running_out_of_descriptors_is_retried_and_never_blamed_on_the_host() {
-        let error = TransferError::new(FailureKind::TooManyOpenFiles, "EMFILE");
-        let outcome = AttemptOutcome::OutOfDescriptors(error.clone());
-        assert_eq!(
-            classify(&outcome),
-            Verdict::Retry {
+    fn running_out_of_descriptors_or_space_is_retried_given_back_and_never_blamed_on_the_host() {
+        let descriptors = TransferError::new(FailureKind::TooManyOpenFiles, "EMFILE");
+        let space = TransferError::new(FailureKind::InsufficientSpace, "ENOSPC");
+        for (outcome, error) in [
+            (
+                AttemptOutcome::OutOfDescriptors(descriptors.clone()),
+                descriptors,
+            ),
+            (AttemptOutcome::OutOfSpace(space.clone()), space),
+        ] {
+            let retry = Verdict::Retry {
                 error,
-                server_delay: None
-            }
-        );
-        assert!(lacked_descriptors(&outcome));
-        assert!(!host_is_unhealthy(&outcome) && !reached_host(&outcome));
-        assert!(!troubles_host(&outcome));
+                server_delay: None,
+            };
+            assert_eq!(classify(&outcome), retry);
+            assert!(given_back(&outcome));
+            assert!(!host_is_unhealthy(&outcome) && !troubles_host(&outcome));
+        }
+        let no_descriptor = AttemptOutcome::OutOfDescriptors(TransferError::new(
+            FailureKind::TooManyOpenFiles,
+            "EMFILE",
+        ));
+        assert!(!reached_host(&no_descriptor), "nothing was sent");
+        let digest = TransferError::new(FailureKind::DigestMismatch, "bytes");
+        assert!(!given_back(&AttemptOutcome::DownloadRetry(digest)));
     }
 
     #[test]

@@ -369,6 +369,12 @@ pub enum FailureKind {
     /// The server's answer to a download cannot be used: an encoding Ferry cannot decode,
     /// or a range it did not ask for, again and again.
     UnusableResponse,
+    /// A download waits: the volume of its destination has less space available than it
+    /// still needs (with what the downloads already running there still need), or it ran
+    /// out of space while writing. No attempt is used up; the download starts again on
+    /// its own once there is room. The message says how many bytes are needed and
+    /// available.
+    InsufficientSpace,
 }
 
 /// The advice a `Certificate` failure's message ends with when trusting the server's
@@ -400,6 +406,7 @@ impl FailureKind {
             Self::DestinationExists => "destination_exists",
             Self::DestinationUnwritable => "destination_unwritable",
             Self::UnusableResponse => "unusable_response",
+            Self::InsufficientSpace => "insufficient_space",
         }
     }
 
@@ -422,6 +429,7 @@ impl FailureKind {
             "destination_exists" => Self::DestinationExists,
             "destination_unwritable" => Self::DestinationUnwritable,
             "unusable_response" => Self::UnusableResponse,
+            "insufficient_space" => Self::InsufficientSpace,
             _ => return None,
         })
     }

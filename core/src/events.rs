@@ -40,7 +40,10 @@ pub enum TransferEvent {
         /// The source's size at enqueue, in bytes.
         bytes_total: u64,
     },
-    /// The attempt failed; the transfer is queued again and starts after `delay`.
+    /// The attempt failed; the transfer is queued again and starts after `delay`. Also
+    /// sent, once, when a download starts to wait for space on its volume (`error`'s kind
+    /// [`crate::FailureKind::InsufficientSpace`]): it was not launched, used up no
+    /// attempt, and is checked again after `delay` until there is room.
     Retrying {
         /// The transfer.
         id: TransferId,

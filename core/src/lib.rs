@@ -79,6 +79,7 @@ mod config;
 mod config_check;
 mod descriptor_budget;
 mod descriptors;
+mod disk_space;
 mod download;
 mod download_record;
 mod enqueue_checks;
@@ -112,6 +113,7 @@ mod store;
 mod transfer;
 mod upload;
 mod upload_resource;
+mod volume_space;
 
 pub use app_data::{MAX_GROUP_BYTES, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES};
 pub use auth::{

@@ -57,9 +57,13 @@ pub(crate) enum AttemptOutcome {
     Untrusted(TransferError),
     /// A download must be tried again for a reason of its own: its bytes did not match
     /// what they had to be (expected SHA-256, the server's digest; the partial file was
-    /// emptied, the next attempt fetches it from zero), or its volume was full. Retryable;
-    /// the host is not blamed.
+    /// emptied, the next attempt fetches it from zero). Retryable; the host is not blamed.
     DownloadRetry(TransferError),
+    /// A download's volume filled up while it wrote (`ENOSPC`): what it wrote and synced
+    /// stays as its offset. Retried after `disk_space::RECHECK_EVERY` without using up an
+    /// attempt (`attempt_budget.rs`), never blamed on the host; the error's kind is
+    /// `InsufficientSpace`.
+    OutOfSpace(TransferError),
     /// The server refused the upload in a way no retry can fix (a resumable upload larger
     /// than the server's `Upload-Limit`, a creation answer without `Location`).
     Rejected(TransferError),

@@ -1,6 +1,7 @@
 //! The public snapshot of one transfer, as stored, and every edge of its life as one named
 //! record edit: [`Transfer::start`], [`Transfer::conclude`],
 //! [`Transfer::requeue_without_verdict`], [`Transfer::hold_for_credentials`],
+//! [`Transfer::wait_for_space`],
 //! [`Transfer::control`] and [`Transfer::requeue_afresh`]. These are the only writers of
 //! `attempts`, `bytes_sent`, `next_attempt_at` and `last_error` in the engine; each moves
 //! the state through the pure table (`state.rs`) and changes nothing when the table refuses.
@@ -160,6 +161,28 @@ impl Transfer {
             return false;
         };
         self.state = next;
+        self.last_error = Some(error);
+        true
+    }
+
+    /// A download's volume has no room for it (`disk_space.rs`): instead of an attempt on
+    /// `lane`, it stays queued until `at` with `error` as its reason, as if its attempt
+    /// had failed and been given back: no attempt is used up and nothing counts as sent.
+    /// Returns `false`, changing nothing, if it may not start.
+    pub(crate) fn wait_for_space(
+        &mut self,
+        lane: Lane,
+        error: TransferError,
+        at: SystemTime,
+    ) -> bool {
+        let waits = transition(&self.state, &Input::Start { lane })
+            .and_then(|(running, _)| transition(&running, &Input::RetryableFailure));
+        let Ok((next, _)) = waits else {
+            return false;
+        };
+        self.state = next;
+        self.bytes_sent = 0;
+        self.next_attempt_at = at;
         self.last_error = Some(error);
         true
     }
@@ -366,6 +389,23 @@ pub(crate) mod tests {
             (1, Some(error()))
         );
         assert!(!transfer.hold_for_credentials(Lane::InProcess, error()));
+    }
+
+    #[test]
+    fn waiting_for_space_a_download_stays_queued_with_its_reason_and_its_attempts() {
+        let mut transfer = queued(2);
+        transfer.bytes_sent = 5;
+        let reason = TransferError::new(FailureKind::InsufficientSpace, "full");
+        assert!(transfer.wait_for_space(Lane::InProcess, reason.clone(), at(30)));
+        assert_eq!(transfer.state, TransferState::Queued);
+        assert_eq!((transfer.attempts, transfer.bytes_sent), (2, 0));
+        assert_eq!(transfer.next_attempt_at, at(30));
+        assert_eq!(transfer.last_error, Some(reason.clone()));
+        let mut paused = running(1, 0);
+        paused.control(&Input::Pause, at(1)).expect("legal");
+        let before = paused.clone();
+        assert!(!paused.wait_for_space(Lane::InProcess, reason, at(40)));
+        assert_eq!(paused, before, "only a queued transfer waits");
     }
 
     #[test]

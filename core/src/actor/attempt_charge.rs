@@ -1,5 +1,6 @@
 //! The facts `attempt_budget.rs` decides on, gathered by the actor: how far each resumable
-//! attempt moved its upload's confirmed offset, and whether an attempt lacked descriptors.
+//! attempt moved its upload's confirmed offset, and whether an attempt is given back (it
+//! lacked descriptors, or its download's volume filled up).
 //!
 //! The offset at launch is what the store held (`actor/resumable.rs` reads it for the
 //! launch); the offset at the end is the last checkpoint the actor persisted for the
@@ -15,7 +16,7 @@
 use std::collections::HashMap;
 
 use crate::attempt_budget::{Charge, credit_for_advance};
-use crate::classify::lacked_descriptors;
+use crate::classify::given_back;
 use crate::outcome::AttemptOutcome;
 use crate::{Transfer, TransferId};
 
@@ -93,7 +94,7 @@ impl ProgressLedger {
         outcome: &AttemptOutcome,
     ) -> Charge {
         let moved_forward = self.moved_forward(&transfer.id, generation, transfer.size);
-        if lacked_descriptors(outcome) {
+        if given_back(outcome) {
             Charge::NotCounted
         } else if moved_forward {
             Charge::MovedForward

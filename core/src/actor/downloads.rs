@@ -1,4 +1,5 @@
-//! Downloads, as the actor sees them: what a launch hands the lane (the stored resume
+//! Downloads, as the actor sees them: whether the volume has room for one about to launch
+//! (`disk_space.rs`), what a launch hands the lane (the stored resume
 //! state, the partial file's name), recording what attempts checkpoint, where a finished
 //! download was saved, and removing the partial file of a cancelled or purged download.
 //!
@@ -6,7 +7,8 @@
 //! (`attempt_charge.rs`): a download that moved its partial file forward earns the credit
 //! a resumable upload does. Must never await I/O inside the turn: a partial file is
 //! removed only after the turn is committed (a reply in the turn's effects), on the
-//! blocking pool; and never call the engine.
+//! blocking pool; and never call the engine. The one system call it makes in a turn is the
+//! volume's `statvfs` before a launch (`volume_space.rs`), which waits for nothing.
 
 use std::path::PathBuf;
 
@@ -15,11 +17,57 @@ use tokio::sync::mpsc;
 
 use super::attempt_charge::ProgressLedger;
 use super::effects::Effects;
+use crate::disk_space::{self, Reservation};
 use crate::download::{DownloadSpec, partial_path};
 use crate::download_record::DownloadRecord;
+use crate::error::TransferError;
 use crate::http::{Checkpoint, Checkpoints, DownloadJob};
 use crate::store;
+use crate::volume_space;
 use crate::{Transfer, TransferId};
+
+/// Whether a download about to launch has room on its volume.
+pub(super) enum Room {
+    /// Its size is unknown, or its folder's volume cannot be looked at: it starts, and a
+    /// full volume shows mid-write (the attempt's outcome).
+    Unchecked,
+    /// It fits beside the running downloads: launched holding this reservation.
+    Reserved(Reservation),
+    /// It does not: it waits with this reason.
+    Short(TransferError),
+}
+
+/// Whether download `transfer` fits on its volume: what it still needs (its size less
+/// what its partial file holds, as stored), with what the `running` downloads still have
+/// to write there, against what the volume has available.
+pub(super) fn room_for(
+    tx: &Connection,
+    transfer: &Transfer,
+    running: impl IntoIterator<Item = Reservation>,
+) -> rusqlite::Result<Room> {
+    let record = store::load_download(tx, &transfer.id)?.unwrap_or_default();
+    let expected = transfer
+        .download
+        .as_ref()
+        .and_then(|download| download.expected_size);
+    let Some(need) = disk_space::still_needed(expected, record.total, record.offset) else {
+        return Ok(Room::Unchecked);
+    };
+    let partial = partial_path(&transfer.upload.source, &transfer.id);
+    let Some(folder) = partial.parent() else {
+        return Ok(Room::Unchecked);
+    };
+    let Ok(volume) = volume_space::probe(folder) else {
+        return Ok(Room::Unchecked);
+    };
+    Ok(match disk_space::check(need, &volume, running) {
+        Ok(()) => Room::Reserved(Reservation {
+            device: volume.device,
+            bytes: need,
+        }),
+        Err(shortfall) => Room::Short(shortfall.error(folder)),
+    })
+}
 
 /// What an attempt of download `transfer` needs: its stored resume state (none yet: from
 /// zero), its spec, and where to report. The offset held now is what the attempt's

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use crate::disk_space::Reservation;
 use crate::http::AttemptProgress;
 use crate::scheduler::Occupancy;
 use crate::state::{Lane, TransferState};
@@ -28,6 +29,9 @@ pub(super) struct InFlight {
     /// One file of a packed batch: every member shares the batch's `generation`, and the
     /// batch counts as one request.
     pub(super) batched: bool,
+    /// A download of known size: the space it still had to write on its volume at
+    /// launch (`disk_space.rs`); what its progress wrote since is no longer reserved.
+    pub(super) space: Option<Reservation>,
 }
 
 /// Where an attempt in flight runs.
@@ -115,6 +119,7 @@ impl Flights {
                     },
                     reported_bytes: 0,
                     batched,
+                    space: None,
                 })
                 .collect();
             self.insert(flights);
@@ -142,6 +147,15 @@ impl Flights {
 
     pub(super) fn iter(&self) -> impl Iterator<Item = &InFlight> {
         self.by_id.values()
+    }
+
+    /// The space the running downloads still have to write, per volume
+    /// (`disk_space.rs`).
+    pub(super) fn space_reservations(&self) -> impl Iterator<Item = Reservation> + '_ {
+        self.by_id.values().filter_map(|flight| {
+            let space = flight.space?;
+            Some(space.still_to_write(flight.progress.bytes_sent()))
+        })
     }
 
     /// How many files run on OS tasks.
@@ -354,6 +368,7 @@ mod tests {
             lane,
             reported_bytes: 0,
             batched,
+            space: None,
         }
     }
 

@@ -1,6 +1,10 @@
 //! The one launch path: one request for 1..N queued files (one file, or the files of a
 //! packed batch), on either lane.
 //!
+//! A download is launched only if its volume has room for what it still needs beside the
+//! downloads running there (`downloads::room_for`); else it stays queued with the reason
+//! and is checked again after `disk_space::RECHECK_EVERY`, no attempt used up.
+//!
 //! Every file's `Running` state is saved in the turn's transaction before anything goes
 //! out: an in-process request is spawned after the commit (`Launch`, in the turn's
 //! effects), an OS task is started by the driver after the turn is durable (a handoff,
@@ -15,7 +19,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::time::Instant;
 
-use super::downloads;
+use super::downloads::{self, Room};
 use super::effects::Effects;
 use super::engine::Engine;
 use super::in_flight::{FlightLane, InFlight};
@@ -25,6 +29,8 @@ use super::platform_lane;
 use crate::auth::attempt::AuthContext;
 use crate::auth::attempt::{run_attempt_with, run_batch_attempt_with};
 use crate::classify::troubles_host;
+use crate::disk_space::RECHECK_EVERY;
+use crate::error::{FailureKind, TransferError};
 use crate::events::TransferEvent;
 use crate::http::{
     AttemptJob, AttemptProgress, BatchOutcome, BatchPart, Gated, HttpLane, run_gated,
@@ -38,8 +44,9 @@ use crate::{Direction, Transfer, TransferId};
 impl Engine {
     /// Starts one request for the queued transfers stored under `seqs` (candidates' row
     /// keys): one file, or, with `packed_for`, the files of a batch for that endpoint (a
-    /// batch of one goes as an ordinary upload). Returns 1 if the request started or its
-    /// files were held for credentials (either way they left the queue), else 0.
+    /// batch of one goes as an ordinary upload). Returns 1 if the request started, its
+    /// files were held for credentials or it waits for space (either way they left the
+    /// queue's due transfers), else 0.
     pub(super) fn launch(
         &mut self,
         tx: &Connection,
@@ -85,6 +92,26 @@ impl Engine {
                 held |= self.hold_for_credentials(tx, transfer, lane.clone(), effects)?;
             }
             return Ok(usize::from(held));
+        }
+        let mut reservation = None;
+        if leader.direction == Direction::Download && matches!(lane, Lane::InProcess) {
+            match downloads::room_for(tx, leader, self.in_flight.space_reservations())? {
+                Room::Unchecked => {}
+                Room::Reserved(space) => reservation = Some(space),
+                Room::Short(error) => {
+                    let mut waiting = false;
+                    for transfer in members {
+                        waiting |= self.wait_for_space(
+                            tx,
+                            transfer,
+                            lane.clone(),
+                            error.clone(),
+                            effects,
+                        )?;
+                    }
+                    return Ok(usize::from(waiting));
+                }
+            }
         }
         let now_ms = self.clock.now_ms();
         let mut launch_on = None;
@@ -171,10 +198,50 @@ impl Engine {
                     lane: flight_lane.clone(),
                     reported_bytes: 0,
                     batched,
+                    space: reservation.take(),
                 })
                 .collect(),
         );
         Ok(1)
+    }
+
+    /// A download its volume has no room for stays queued with `error` as its reason,
+    /// checked again after [`RECHECK_EVERY`], no attempt used up. The app hears of it
+    /// (`Retrying`, with that reason) when it starts to wait; the record's `last_error`
+    /// follows every check.
+    fn wait_for_space(
+        &mut self,
+        tx: &Connection,
+        mut transfer: Transfer,
+        lane: Lane,
+        error: TransferError,
+        effects: &mut Effects,
+    ) -> rusqlite::Result<bool> {
+        let newly = transfer
+            .last_error
+            .as_ref()
+            .is_none_or(|last| last.kind != FailureKind::InsufficientSpace);
+        let from = transfer.state.kind();
+        let at = self.clock.now() + RECHECK_EVERY;
+        if !transfer.wait_for_space(lane, error.clone(), at) {
+            return Ok(false);
+        }
+        let now_ms = self.clock.now_ms();
+        store::save_replacing(tx, &transfer, from, now_ms, &mut self.pending_totals)?;
+        if newly {
+            log::info!(
+                "download {} waits for space: {}",
+                transfer.id,
+                error.message
+            );
+            effects.events.push(TransferEvent::Retrying {
+                id: transfer.id.clone(),
+                attempt: transfer.attempts,
+                delay: RECHECK_EVERY,
+                error,
+            });
+        }
+        Ok(true)
     }
 
     /// What an in-process attempt of one file sends (or, for a download, fetches).

@@ -14,6 +14,7 @@ use super::upload_resources::reply_when_committed;
 use crate::Direction;
 use crate::attempt_budget::after_retryable_failure;
 use crate::classify::{Verdict, classify, host_is_unhealthy, reached_host};
+use crate::disk_space::RECHECK_EVERY;
 use crate::error::{FailureKind, TransferError};
 use crate::events::TransferEvent;
 use crate::http::{Checkpoint, Saved};
@@ -246,6 +247,9 @@ impl Engine {
             } => {
                 let delay = match server_delay {
                     Some(asked) => retry::server_delay(&self.config.retry, asked),
+                    // A full volume: checked again after a fixed wait, as one that is
+                    // short of space before its launch (`launch.rs`).
+                    None if error.kind == FailureKind::InsufficientSpace => RECHECK_EVERY,
                     None => backoff(
                         &self.config.retry,
                         budget.backoff_attempt,

@@ -334,6 +334,7 @@ mod tests {
                         },
                         reported_bytes: 0,
                         batched: sizes.len() > 1,
+                        space: None,
                     })
                     .collect(),
             );

@@ -8,8 +8,9 @@
 //! again from zero (a 200: the file is emptied, never appended to), accept a 416 as
 //! complete, or discard the answer and ask again from zero (at most [`MAX_ROUNDS`] times);
 //! streams the body into the file (`partial.rs`), syncing it and reporting the offset
-//! every [`CHECKPOINT_EVERY`] bytes and when the attempt fails; checks the length and the
-//! digest (`digest.rs`); records the name it is about to use, durably, then renames the
+//! every [`CHECKPOINT_EVERY`] bytes and when the attempt fails (also when the volume
+//! fills up: what reached the file is kept, the outcome `OutOfSpace`); checks the length
+//! and the digest (`digest.rs`); records the name it is about to use, durably, then renames the
 //! file into place and syncs the folder. The actor records `Succeeded` after that.
 //!
 //! An origin that answers a range of an unchanged file with the whole file is remembered
@@ -56,6 +57,7 @@ use super::response::{header_pairs, outcome_of};
 use super::send_failure::send_failure;
 use super::watchdog::with_stall_watchdog;
 use crate::auth::redact_url;
+use crate::disk_space;
 use crate::download_record::DownloadRecord;
 use crate::error::{FailureKind, TransferError};
 use crate::outcome::AttemptOutcome;
@@ -362,16 +364,50 @@ impl Fetch<'_> {
                 }
             };
             self.progress.record_received(chunk.len() as u64);
-            partial.append(chunk).await.map_err(unwritable)?;
+            if let Err(error) = partial.append(chunk).await {
+                return Err(self.write_failed(partial, start, resumable, error).await);
+            }
             if resumable && partial.received() - checkpointed >= CHECKPOINT_EVERY {
                 checkpointed = partial.received();
-                partial.sync().await.map_err(unwritable)?;
+                if let Err(error) = partial.sync().await {
+                    return Err(self.write_failed(partial, start, resumable, error).await);
+                }
                 self.job.record.offset = start + checkpointed;
                 self.job
                     .checkpoints
                     .report_download(self.job.record.clone());
             }
         }
+    }
+
+    /// Writing the partial file (after its first `start` bytes) failed. A full volume is
+    /// waited out: what reached the file is synced and, if the download can resume,
+    /// reported as its offset, so the next attempt asks only for the rest; anything else
+    /// is for the app to fix.
+    async fn write_failed(
+        &mut self,
+        partial: &mut Partial,
+        start: u64,
+        resumable: bool,
+        error: io::Error,
+    ) -> AttemptOutcome {
+        if error.kind() != io::ErrorKind::StorageFull {
+            return unwritable(error);
+        }
+        let mut held = start + partial.received();
+        if resumable && let Ok(length) = partial.keep_written().await {
+            held = length;
+            self.job.record.offset = length;
+            self.job
+                .checkpoints
+                .report_download(self.job.record.clone());
+        }
+        let total = self.job.spec.expected_size.or(self.job.record.total);
+        log::info!(
+            "download {}: its volume filled up after {held} bytes",
+            self.job.id()
+        );
+        AttemptOutcome::OutOfSpace(disk_space::ran_out(held, total, &error.to_string()))
     }
 
     /// After a cut: makes what arrived durable and reports it, so the next attempt asks
@@ -393,7 +429,13 @@ impl Fetch<'_> {
         mut partial: Partial,
         finished: Finished,
     ) -> Result<AttemptOutcome, AttemptOutcome> {
-        let length = partial.finish().await.map_err(unwritable)?;
+        let length = match partial.finish().await {
+            Ok(length) => length,
+            Err(error) => {
+                let resumable = finished.coding == Coding::Identity;
+                return Err(self.write_failed(&mut partial, 0, resumable, error).await);
+            }
+        };
         if let Some(total) = self.job.record.total
             && finished.coding == Coding::Identity
             && length != total
@@ -584,13 +626,17 @@ fn exists(path: &std::path::Path) -> AttemptOutcome {
 }
 
 /// A failure to write the partial file or to put it in place: a full volume is waited
-/// out (retried), anything else is for the app to fix.
+/// out (retried, no attempt used up), anything else is for the app to fix.
 fn unwritable(error: io::Error) -> AttemptOutcome {
     let error_text = error.to_string();
     if error.kind() == io::ErrorKind::StorageFull {
-        return AttemptOutcome::DownloadRetry(TransferError::new(
-            FailureKind::DestinationUnwritable,
-            format!("the destination's volume is full ({error_text}); it will be tried again"),
+        return AttemptOutcome::OutOfSpace(TransferError::new(
+            FailureKind::InsufficientSpace,
+            format!(
+                "the destination's volume is full ({error_text}); free space there, and the \
+                 download continues on its own (tried again every {} s)",
+                disk_space::RECHECK_EVERY.as_secs()
+            ),
         ));
     }
     AttemptOutcome::Rejected(TransferError::new(

@@ -172,9 +172,15 @@ impl Partial {
         }
         let block = self.pending.split().freeze();
         let mut writer = self.take()?;
-        let writer = blocking(move || writer.write_all(&block).map(|()| writer)).await?;
+        // The writer is kept after a failed write: what reached the file can still be
+        // synced and kept (`keep_written`).
+        let (writer, written) = blocking(move || {
+            let written = writer.write_all(&block);
+            Ok((writer, written))
+        })
+        .await?;
         self.writer = Some(writer);
-        Ok(())
+        written
     }
 
     /// Writes what is pending and syncs the file's data: its length is durable.
@@ -184,6 +190,25 @@ impl Partial {
         let writer = blocking(move || writer.file().sync_data().map(|()| writer)).await?;
         self.writer = Some(writer);
         Ok(())
+    }
+
+    /// After a write failed (a full volume): drops what is pending, syncs what reached
+    /// the file and returns the file's length, the bytes it now holds durably (written in
+    /// order, so every one of them is right).
+    pub(super) async fn keep_written(&mut self) -> io::Result<u64> {
+        self.pending.clear();
+        let writer = self.take()?;
+        let (writer, length) = blocking(move || {
+            let file = writer.file();
+            let length = file
+                .sync_data()
+                .and_then(|()| file.metadata())
+                .map(|m| m.len());
+            Ok((writer, length))
+        })
+        .await?;
+        self.writer = Some(writer);
+        length
     }
 
     /// Writes what is pending, ends any decoding, syncs the file, and returns its length.
