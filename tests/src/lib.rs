@@ -13,7 +13,8 @@
 //! byte. It serves files for downloads (`/_files/NAME`: ranges, `If-Range`, 416)
 //! with per-file faults, counting the bytes served. The `ferry-testkit serve` binary runs the same
 //! server for the Swift and Kotlin suites, with a JSON control API under
-//! `/_testkit/`.
+//! `/_testkit/`. [`nginx`] starts Debian's nginx (installed if missing) for tests and
+//! benchmarks against a real server.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -36,6 +37,7 @@ mod control;
 mod faults;
 mod files;
 mod injector;
+pub mod nginx;
 pub mod power_cut;
 mod refusing;
 mod resumable;

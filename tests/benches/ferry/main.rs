@@ -5,19 +5,27 @@
 //! * [`mixed_sizes`]: 2,000 files of 1 KiB to 4 MiB (log-uniform), a photo library's
 //!   shape, over cleartext HTTP/1.1 and HTTPS + HTTP/2, Ferry vs `curl --parallel`.
 //! * [`one_large_file`]: one 1 GiB `PUT` to nginx, Ferry vs `curl -T`, over each protocol.
+//! * [`many_small_gets`]: 10,000 × 16 KiB static files fetched from nginx, Ferry vs
+//!   `curl --parallel --parallel-max 8` then `sync`, every completion durable.
+//! * [`one_large_get`]: one 1 GiB static file fetched from nginx, Ferry vs `curl -o` then
+//!   `sync`.
 //! * [`queue_scale`]: 100,000 files enqueued, reopened, and the memory it takes, against
 //!   the goals themselves.
 //!
-//! `cargo bench -p ferry-testkit` runs all four; `cargo bench -p ferry-testkit --
+//! `cargo bench -p ferry-testkit` runs them all; `cargo bench -p ferry-testkit --
 //! queue_scale` runs those whose name contains an argument. `FERRY_BENCH_RUNS` sets the
 //! number of runs per side (default 5; the median is printed); `FERRY_BENCH_SIDE`,
 //! `FERRY_BENCH_PROTOCOLS` and `FERRY_BENCH_WORKERS` are knobs for analysis (see `support.rs`). Benchmarks measure, they
 //! never assert: only a failed run (such as files missing on the server) is an error.
 
+mod ferry_timing;
+mod get_many;
+mod many_small_gets;
 mod many_small_puts;
 mod mixed_sizes;
 mod nginx;
 mod one_large_file;
+mod one_large_get;
 mod put_many;
 mod queue_scale;
 mod support;
@@ -30,10 +38,12 @@ use support::{BenchResult, Settings};
 
 type Bench = fn(&Settings) -> BenchResult<()>;
 
-const BENCHES: [(&str, Bench); 4] = [
+const BENCHES: [(&str, Bench); 6] = [
     (many_small_puts::NAME, many_small_puts::run),
     (mixed_sizes::NAME, mixed_sizes::run),
     (one_large_file::NAME, one_large_file::run),
+    (many_small_gets::NAME, many_small_gets::run),
+    (one_large_get::NAME, one_large_get::run),
     (queue_scale::NAME, queue_scale::run),
 ];
 

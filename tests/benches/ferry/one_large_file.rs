@@ -11,7 +11,7 @@ use std::process::Command;
 
 use ferry::{TransferQueue, Upload};
 
-use crate::nginx::{self, Nginx, Protocol};
+use crate::nginx::{self, Nginx, NginxBench, Protocol};
 use crate::support::{
     BenchResult, CpuOf, Prng, Sample, Settings, Stopwatch, alternate_rounds, fail, print_ratio,
     remove_database, runtime, scratch_dir, server_scratch_dir, write_random_file,

@@ -10,14 +10,13 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ferry::{Subscription, TransferEvent, TransferQueue, Upload};
+use ferry::{TransferQueue, Upload};
 
-use crate::nginx::{Nginx, Protocol};
-use crate::support::{
-    BenchResult, CpuOf, Sample, Stopwatch, count_files, fail, remove_database, remove_tree,
-};
+use crate::ferry_timing::{Batch, timed_round};
+use crate::nginx::{Nginx, NginxBench, Protocol};
+use crate::support::{BenchResult, Sample, count_files, fail, remove_database, remove_tree};
 
 /// Files to send, and how: the same for both clients.
 pub struct Job<'a> {
@@ -112,65 +111,7 @@ async fn ferry_send(job: &Job<'_>, dir: &str, database: &Path) -> BenchResult<(S
             Ok(Upload::put(source, url))
         })
         .collect::<BenchResult<Vec<_>>>()?;
-    let retries = tokio::spawn(count_retries(queue.subscribe()));
-    let server_cpu = || server.cpu_time();
-    let stopwatch = Stopwatch::start(CpuOf::ThisProcess, &server_cpu);
-    let enqueue_started = Instant::now();
-    let results = queue.enqueue_many(uploads).await?;
-    let enqueue = enqueue_started.elapsed();
-    if let Some(error) = results.iter().find_map(|result| result.as_ref().err()) {
-        return Err(fail(format!("ferry refused an upload: {error}")));
-    }
-    queue.wait_idle().await?;
-    let sample = stopwatch.stop();
-    let progress = queue.progress().await?;
-    queue.shutdown().await?;
-    drop(queue);
-    let retries = retries.await?;
-    if retries.count > 0 {
-        println!(
-            "    ferry retried {} attempts; the first because: {}",
-            retries.count, retries.first
-        );
-    }
-    let files = job.sources.len() as u64;
-    if progress.files_done != files || progress.files_failed != 0 {
-        return Err(fail(format!(
-            "ferry finished {} files and failed {} of {files}",
-            progress.files_done, progress.files_failed
-        )));
-    }
-    Ok((sample, enqueue))
-}
-
-/// Attempts that failed and were retried: each one also counts against the host's breaker.
-struct Retries {
-    count: u64,
-    first: String,
-}
-
-async fn count_retries(mut events: Subscription) -> Retries {
-    let mut retries = Retries {
-        count: 0,
-        first: String::new(),
-    };
-    while let Some(event) = events.next().await {
-        match event {
-            TransferEvent::Retrying { error, .. } => {
-                if retries.count == 0 {
-                    retries.first = error.to_string();
-                }
-                retries.count += 1;
-            }
-            TransferEvent::Lagged { missed } => {
-                retries
-                    .first
-                    .push_str(&format!(" (events lagged, {missed} missed)"));
-            }
-            _ => {}
-        }
-    }
-    retries
+    timed_round(server, queue, Batch::Uploads(uploads)).await
 }
 
 /// One `curl --parallel --parallel-max N -K config` process.

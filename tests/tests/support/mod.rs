@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod big_file;
+pub mod cutting_proxy;
 pub mod proxy;
 pub mod resumable;
 pub mod scripted_platform;
@@ -65,6 +66,15 @@ pub fn mixed_size(_index: usize, rng: &mut StdRng) -> usize {
         80..95 => rng.random_range(64 * KIB..=1024 * KIB),
         _ => rng.random_range(1024 * KIB..=4096 * KIB),
     }
+}
+
+/// Names in `dir` that are Ferry's partial files (of downloads).
+pub fn partials_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.to_string_lossy().ends_with(".partial"))
+        .collect()
 }
 
 /// A queue config with its database in `dir` and quick retries.
