@@ -15,9 +15,10 @@ use tokio::sync::mpsc;
 
 use super::attempt_charge::ProgressLedger;
 use super::effects::Effects;
-use crate::download::{DownloadSpec, partial_path};
+use crate::download::{DownloadSpec, partial_path, segment_path};
 use crate::download_record::DownloadRecord;
-use crate::http::{Checkpoint, Checkpoints, DownloadJob};
+use crate::http::{Checkpoint, Checkpoints, DownloadJob, SegmentJob, remove_segments};
+use crate::outcome::AttemptOutcome;
 use crate::store;
 use crate::{Transfer, TransferId};
 
@@ -46,6 +47,28 @@ pub(super) fn job(
     })
 }
 
+/// What applying an OS segment of download `transfer` needs: its attempt's `job` (the
+/// record as stored now says where the segment starts, so which file the shim filled) and
+/// the answer the shim reported.
+pub(super) fn segment_job(
+    transfer: &Transfer,
+    job: DownloadJob,
+    status: u16,
+    headers: Vec<(String, String)>,
+    otherwise: AttemptOutcome,
+) -> SegmentJob {
+    let destination = transfer.upload.source.clone();
+    let segment = segment_path(&destination, &transfer.id, job.record.segment_start());
+    SegmentJob {
+        job,
+        destination,
+        segment,
+        status,
+        headers,
+        otherwise,
+    }
+}
+
 /// Persists a current attempt's resume state.
 pub(super) fn record(
     tx: &Connection,
@@ -71,8 +94,8 @@ pub(super) fn finished(tx: &Connection, transfer: &Transfer) -> rusqlite::Result
     Ok(Some(saved_as))
 }
 
-/// A download was cancelled: its resume state is forgotten now, its partial file removed
-/// once the cancellation is committed.
+/// A download was cancelled: its resume state is forgotten now, its partial file (and any
+/// OS segment beside it) removed once the cancellation is committed.
 pub(super) fn discard(
     tx: &Connection,
     transfer: &Transfer,
@@ -80,15 +103,20 @@ pub(super) fn discard(
 ) -> rusqlite::Result<()> {
     store::forget_download(tx, &transfer.id)?;
     let partial = partial_path(&transfer.upload.source, &transfer.id);
+    let id = transfer.id.clone();
     effects.replies.push(Box::new(move |failed| {
         if failed.is_none() {
-            tokio::task::spawn_blocking(move || match std::fs::remove_file(&partial) {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => log::warn!(
-                    "could not remove a cancelled download's partial file {}: {error}",
-                    partial.display()
-                ),
+            tokio::task::spawn_blocking(move || {
+                match std::fs::remove_file(&partial) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => log::warn!(
+                        "could not remove a cancelled download's partial file {}: {error}",
+                        partial.display()
+                    ),
+                }
+                // Segments an OS task left beside it go too.
+                remove_segments(&partial, &id);
             });
         }
     }));

@@ -51,7 +51,12 @@ impl Engine {
             return Ok(());
         };
         let host = leader.transfer.host.clone();
-        if finished.outcome == AttemptOutcome::HeldBack {
+        if matches!(
+            finished.outcome,
+            AttemptOutcome::HeldBack | AttemptOutcome::SegmentStored
+        ) {
+            // Unsent, or a download's OS segment stored: queued again, due now, no attempt
+            // used (the scheduler picks the lane of the next segment).
             return self.requeue_unsent(tx, &finished.id);
         }
         if matches!(finished.outcome, AttemptOutcome::Unprocessed { .. }) {

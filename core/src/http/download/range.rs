@@ -133,6 +133,83 @@ fn check_partial(answer: &Answer<'_>, offset: u64, record: &DownloadRecord) -> P
     Plan::Continue { total }
 }
 
+/// What to do with the OS's answer to one segment (`segment.rs`), whose file the shim
+/// already moved beside the partial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum SegmentPlan {
+    /// A 200: the file holds the whole representation (the server ignored `Range`, or
+    /// `If-Range` no longer held): it replaces the partial, never follows it. `total` is
+    /// the length, if known and not encoded.
+    Whole { total: Option<u64> },
+    /// A checked 206: bytes `first..=last` of `total`, appended at the offset.
+    Append { last: u64, total: u64 },
+    /// The held bytes no longer belong to the server's file (a 416): start from zero.
+    Restart(String),
+    /// The segment is discarded, for this reason; the held bytes stand.
+    Discard(String),
+    /// Not a 200/206/416: the ordinary outcome of a status.
+    Status,
+}
+
+/// Decides what the answer to a segment asked from `first` means (`ranged`: the task
+/// sent `Range`), by the in-process lane's rules: a 206 must start at `first`, end
+/// within its total, agree with the recorded total and validators, and be as long as
+/// its range; it may end before the file does (a segment).
+pub(super) fn plan_segment(
+    answer: &Answer<'_>,
+    first: u64,
+    ranged: bool,
+    record: &DownloadRecord,
+) -> SegmentPlan {
+    match answer.status {
+        200 => SegmentPlan::Whole {
+            total: answer.content_length.filter(|_| !answer.encoded),
+        },
+        206 if !ranged => SegmentPlan::Discard("a 206 to a request without Range".into()),
+        206 => check_segment(answer, first, record),
+        416 => SegmentPlan::Restart("a 416: the file is not what the held bytes came from".into()),
+        _ => SegmentPlan::Status,
+    }
+}
+
+fn check_segment(answer: &Answer<'_>, first: u64, record: &DownloadRecord) -> SegmentPlan {
+    if answer.encoded {
+        return SegmentPlan::Discard(
+            "an encoded 206 (ranges of encoded bytes cannot be joined)".into(),
+        );
+    }
+    let Some(range) = answer.content_range.and_then(parse_content_range) else {
+        return SegmentPlan::Discard("a 206 without a usable Content-Range".into());
+    };
+    let (Some((start, last)), Some(total)) = (range.range, range.total) else {
+        return SegmentPlan::Discard("a 206 whose Content-Range has no range or no length".into());
+    };
+    if start != first {
+        return SegmentPlan::Discard(format!(
+            "a 206 starting at byte {start} when byte {first} was asked for"
+        ));
+    }
+    if last >= total {
+        return SegmentPlan::Discard(format!("a 206 ending at byte {last} of {total}"));
+    }
+    if record.total.is_some_and(|recorded| recorded != total) {
+        return SegmentPlan::Discard(format!(
+            "a 206 for a file of {total} bytes where {:?} were recorded",
+            record.total
+        ));
+    }
+    if answer
+        .content_length
+        .is_some_and(|length| Some(length) != (last - start).checked_add(1))
+    {
+        return SegmentPlan::Discard("a 206 whose Content-Length does not match its range".into());
+    }
+    if !validators_agree(answer, record) {
+        return SegmentPlan::Discard("a 206 with another ETag than the one resumed".into());
+    }
+    SegmentPlan::Append { last, total }
+}
+
 /// The answer names no other version than the record's: an ETag it sends equals ours.
 fn validators_agree(answer: &Answer<'_>, record: &DownloadRecord) -> bool {
     match (answer.etag, record.etag.as_deref()) {
@@ -266,5 +343,66 @@ mod tests {
             Plan::Restart(_)
         ));
         assert_eq!(plan(&answer("bytes */40"), 0, &record), Plan::Status);
+    }
+
+    #[test]
+    fn a_segment_may_end_before_the_file_but_must_start_at_the_offset_and_agree() {
+        let answer = |range: &'static str, length| Answer {
+            status: 206,
+            content_range: Some(range),
+            content_length: Some(length),
+            ..Answer::default()
+        };
+        let held = record(100);
+        assert_eq!(
+            plan_segment(&answer("bytes 40-49/100", 10), 40, true, &held),
+            SegmentPlan::Append {
+                last: 49,
+                total: 100
+            }
+        );
+        for (wrong, why) in [
+            (answer("bytes 41-49/100", 9), "another start"),
+            (answer("bytes 40-49/120", 10), "another total"),
+            (answer("bytes 40-49/100", 11), "another length"),
+            (answer("bytes 40-100/100", 61), "past the end"),
+        ] {
+            assert!(
+                matches!(
+                    plan_segment(&wrong, 40, true, &held),
+                    SegmentPlan::Discard(_)
+                ),
+                "{why}"
+            );
+        }
+        assert!(
+            matches!(
+                plan_segment(&answer("bytes 0-9/100", 10), 0, false, &held),
+                SegmentPlan::Discard(_)
+            ),
+            "a 206 to a request without Range"
+        );
+        let whole = Answer {
+            status: 200,
+            content_length: Some(100),
+            ..Answer::default()
+        };
+        assert_eq!(
+            plan_segment(&whole, 40, true, &held),
+            SegmentPlan::Whole { total: Some(100) }
+        );
+        let gone = Answer {
+            status: 416,
+            ..Answer::default()
+        };
+        assert!(matches!(
+            plan_segment(&gone, 40, true, &held),
+            SegmentPlan::Restart(_)
+        ));
+        let failed = Answer {
+            status: 503,
+            ..Answer::default()
+        };
+        assert_eq!(plan_segment(&failed, 40, true, &held), SegmentPlan::Status);
     }
 }
