@@ -152,13 +152,18 @@ pub(super) enum SegmentPlan {
 }
 
 /// Decides what the answer to a segment asked from `first` means (`ranged`: the task
-/// sent `Range`), by the in-process lane's rules: a 206 must start at `first`, end
-/// within its total, agree with the recorded total and validators, and be as long as
-/// its range; it may end before the file does (a segment).
+/// sent `Range`; `held`: the bytes in the OS's file), by the in-process lane's rules: a
+/// 206 must start at `first`, end within its total, agree with the recorded total and
+/// validators, and the file must hold exactly its range; it may end before the file does
+/// (a segment). One exception: an OS that resumed the task itself (iOS resume data,
+/// pinned by the OS with `If-Range` to the same validator) reports the last request's
+/// answer, which starts later; it is accepted only when the file holds exactly
+/// `first..=last`.
 pub(super) fn plan_segment(
     answer: &Answer<'_>,
     first: u64,
     ranged: bool,
+    held: u64,
     record: &DownloadRecord,
 ) -> SegmentPlan {
     match answer.status {
@@ -166,13 +171,18 @@ pub(super) fn plan_segment(
             total: answer.content_length.filter(|_| !answer.encoded),
         },
         206 if !ranged => SegmentPlan::Discard("a 206 to a request without Range".into()),
-        206 => check_segment(answer, first, record),
+        206 => check_segment(answer, first, held, record),
         416 => SegmentPlan::Restart("a 416: the file is not what the held bytes came from".into()),
         _ => SegmentPlan::Status,
     }
 }
 
-fn check_segment(answer: &Answer<'_>, first: u64, record: &DownloadRecord) -> SegmentPlan {
+fn check_segment(
+    answer: &Answer<'_>,
+    first: u64,
+    held: u64,
+    record: &DownloadRecord,
+) -> SegmentPlan {
     if answer.encoded {
         return SegmentPlan::Discard(
             "an encoded 206 (ranges of encoded bytes cannot be joined)".into(),
@@ -184,9 +194,15 @@ fn check_segment(answer: &Answer<'_>, first: u64, record: &DownloadRecord) -> Se
     let (Some((start, last)), Some(total)) = (range.range, range.total) else {
         return SegmentPlan::Discard("a 206 whose Content-Range has no range or no length".into());
     };
-    if start != first {
+    let resumed_by_the_os = start > first && last.checked_sub(first).map(|n| n + 1) == Some(held);
+    if start != first && !resumed_by_the_os {
         return SegmentPlan::Discard(format!(
             "a 206 starting at byte {start} when byte {first} was asked for"
+        ));
+    }
+    if last.checked_sub(first).map(|n| n + 1) != Some(held) {
+        return SegmentPlan::Discard(format!(
+            "the OS's file has {held} bytes for the range {first}-{last}"
         ));
     }
     if last >= total {
@@ -355,21 +371,43 @@ mod tests {
         };
         let held = record(100);
         assert_eq!(
-            plan_segment(&answer("bytes 40-49/100", 10), 40, true, &held),
+            plan_segment(&answer("bytes 40-49/100", 10), 40, true, 10, &held),
             SegmentPlan::Append {
                 last: 49,
                 total: 100
             }
         );
-        for (wrong, why) in [
-            (answer("bytes 41-49/100", 9), "another start"),
-            (answer("bytes 40-49/120", 10), "another total"),
-            (answer("bytes 40-49/100", 11), "another length"),
-            (answer("bytes 40-100/100", 61), "past the end"),
+        assert_eq!(
+            plan_segment(&answer("bytes 45-49/100", 5), 40, true, 10, &held),
+            SegmentPlan::Append {
+                last: 49,
+                total: 100
+            },
+            "the OS resumed the task itself and its file holds the whole segment"
+        );
+        assert!(
+            matches!(
+                plan_segment(&answer("bytes 45-49/100", 5), 40, true, 5, &held),
+                SegmentPlan::Discard(_)
+            ),
+            "a later start whose file lacks the segment's beginning"
+        );
+        assert!(
+            matches!(
+                plan_segment(&answer("bytes 40-49/100", 10), 40, true, 9, &held),
+                SegmentPlan::Discard(_)
+            ),
+            "a file shorter than its range"
+        );
+        for (wrong, file, why) in [
+            (answer("bytes 41-49/100", 9), 9, "another start"),
+            (answer("bytes 40-49/120", 10), 10, "another total"),
+            (answer("bytes 40-49/100", 11), 10, "another length"),
+            (answer("bytes 40-100/100", 61), 61, "past the end"),
         ] {
             assert!(
                 matches!(
-                    plan_segment(&wrong, 40, true, &held),
+                    plan_segment(&wrong, 40, true, file, &held),
                     SegmentPlan::Discard(_)
                 ),
                 "{why}"
@@ -377,7 +415,7 @@ mod tests {
         }
         assert!(
             matches!(
-                plan_segment(&answer("bytes 0-9/100", 10), 0, false, &held),
+                plan_segment(&answer("bytes 0-9/100", 10), 0, false, 10, &held),
                 SegmentPlan::Discard(_)
             ),
             "a 206 to a request without Range"
@@ -388,7 +426,7 @@ mod tests {
             ..Answer::default()
         };
         assert_eq!(
-            plan_segment(&whole, 40, true, &held),
+            plan_segment(&whole, 40, true, 100, &held),
             SegmentPlan::Whole { total: Some(100) }
         );
         let gone = Answer {
@@ -396,13 +434,16 @@ mod tests {
             ..Answer::default()
         };
         assert!(matches!(
-            plan_segment(&gone, 40, true, &held),
+            plan_segment(&gone, 40, true, 0, &held),
             SegmentPlan::Restart(_)
         ));
         let failed = Answer {
             status: 503,
             ..Answer::default()
         };
-        assert_eq!(plan_segment(&failed, 40, true, &held), SegmentPlan::Status);
+        assert_eq!(
+            plan_segment(&failed, 40, true, 0, &held),
+            SegmentPlan::Status
+        );
     }
 }

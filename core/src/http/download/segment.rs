@@ -22,7 +22,7 @@ use reqwest::header::{
     LAST_MODIFIED,
 };
 
-use super::finish::{self, Finished, fresh, text, unwritable};
+use super::finish::{self, Finished, fresh, text, unusable, unwritable};
 use super::partial::{Coding, Partial};
 use super::range::{self, Answer, SegmentPlan};
 use crate::TransferId;
@@ -122,14 +122,15 @@ async fn apply(
         last_modified: text(headers, LAST_MODIFIED),
         encoded: coding != Some(Coding::Identity),
     };
-    let plan = range::plan_segment(&answer, first, ranged, &job.record);
-    if plan == SegmentPlan::Status {
-        return Ok(Step::NoFile);
-    }
     let held = segment_length(segment).await.map_err(unwritable)?;
+    let plan = range::plan_segment(&answer, first, ranged, held, &job.record);
     // Opened at the recorded offset: only `start_over` (which records first) empties it.
     let open = |offset| Partial::open(&job.partial, offset);
     match plan {
+        // A 2xx that is neither 200 nor 206 carries no file: not a success.
+        SegmentPlan::Status if (200..300).contains(&status) => Err(unusable(format!(
+            "the server answered {status} instead of the file"
+        ))),
         SegmentPlan::Status => Ok(Step::NoFile),
         SegmentPlan::Discard(reason) => Err(discarded(job, &reason)),
         SegmentPlan::Restart(reason) => {
@@ -174,12 +175,6 @@ async fn apply(
             Ok(Step::Done(outcome))
         }
         SegmentPlan::Append { last, total } => {
-            if (last - first).checked_add(1) != Some(held) {
-                return Err(discarded(
-                    job,
-                    &format!("the OS's file has {held} bytes for the range {first}-{last}"),
-                ));
-            }
             let (mut partial, had) = open(job.record.offset).await.map_err(unwritable)?;
             if had < first || job.record.offset > first {
                 // The partial lost bytes the store vouched for (or they cannot be pinned):
@@ -244,9 +239,14 @@ fn retry(kind: FailureKind, message: String) -> AttemptOutcome {
 
 async fn segment_length(segment: &Path) -> io::Result<u64> {
     let path = segment.to_owned();
-    tokio::task::spawn_blocking(move || std::fs::metadata(&path).map(|meta| meta.len()))
-        .await
-        .map_err(|_| io::Error::other("the segment check was cancelled"))?
+    tokio::task::spawn_blocking(move || match std::fs::metadata(&path) {
+        Ok(meta) => Ok(meta.len()),
+        // The shim moved nothing (an answer without a body).
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(error) => Err(error),
+    })
+    .await
+    .map_err(|_| io::Error::other("the segment check was cancelled"))?
 }
 
 fn header_map(headers: &[(String, String)]) -> HeaderMap {
