@@ -269,7 +269,11 @@ fn downloads_must_show(scenario: &str) -> f64 {
 
 #[test]
 fn photo_backup_downloads_go_through_ios_download_tasks_byte_identical() {
-    let _ = downloads_must_show("photo-backup");
+    // Seen: 567 s against an ideal of 400 (1.42 ×): the four files go as four windows of
+    // segments, three of them handed in the background; where the rest of the time goes
+    // (resume delays, relaunch gaps) is not analysed yet.
+    let ratio = downloads_must_show("photo-backup");
+    assert!(ratio <= 1.5, "within 1.5 × the OS-bounded ideal: {ratio}");
 }
 
 #[test]
@@ -277,9 +281,3 @@ fn android_doze_downloads_go_through_workmanager_byte_identical() {
     let ratio = downloads_must_show("android-doze");
     assert!(ratio <= 1.1, "within 1.1 × the OS-bounded ideal: {ratio}");
 }
-
-// Not asserted yet, seen on 2026-12-07: on iOS (photo-backup) one file finishes at ~366 s
-// and the other three only after the user reopens the app at 4 h (14,755 s against an
-// ideal of 400): after the background is entered, segments of the other files are not
-// handed to the OS before the app is suspended, so nothing relaunches it. Android-doze
-// finishes at ~403 s. To be looked into (see the branch's report).

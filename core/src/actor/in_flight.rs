@@ -28,6 +28,11 @@ pub(super) struct InFlight {
     /// One file of a packed batch: every member shares the batch's `generation`, and the
     /// batch counts as one request.
     pub(super) batched: bool,
+    /// A download's OS segment being applied in-process (`http/download/segment.rs`): it
+    /// still counts as the OS's for the window, so that, while the OS carries everything
+    /// with `refill_when_drained`, the next segments of a window's downloads go out
+    /// together as the next whole window, not one by one.
+    pub(super) applying_segment: bool,
 }
 
 /// Where an attempt in flight runs.
@@ -115,6 +120,7 @@ impl Flights {
                     },
                     reported_bytes: 0,
                     batched,
+                    applying_segment: false,
                 })
                 .collect();
             self.insert(flights);
@@ -296,7 +302,7 @@ impl Flights {
                 .entry(flight.transfer.host.clone())
                 .or_insert(0) += 1;
             occupancy.total += 1;
-            occupancy.platform += usize::from(flight.is_platform());
+            occupancy.platform += usize::from(flight.is_platform() || flight.applying_segment);
         }
         occupancy
     }
@@ -354,6 +360,7 @@ mod tests {
             lane,
             reported_bytes: 0,
             batched,
+            applying_segment: false,
         }
     }
 

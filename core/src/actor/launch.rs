@@ -192,6 +192,7 @@ impl Engine {
                     lane: flight_lane.clone(),
                     reported_bytes: 0,
                     batched,
+                    applying_segment: false,
                 })
                 .collect(),
         );

@@ -51,13 +51,23 @@ impl Engine {
             return Ok(());
         };
         let host = leader.transfer.host.clone();
-        if matches!(
-            finished.outcome,
-            AttemptOutcome::HeldBack | AttemptOutcome::SegmentStored
-        ) {
-            // Unsent, or a download's OS segment stored: queued again, due now, no attempt
-            // used (the scheduler picks the lane of the next segment).
+        if finished.outcome == AttemptOutcome::HeldBack {
             return self.requeue_unsent(tx, &finished.id);
+        }
+        if finished.outcome == AttemptOutcome::SegmentStored {
+            // A download's OS segment stored: queued again, due as it was when this
+            // attempt began (so at once, and ahead of work that became due since, even
+            // for a queue opened later whose wall clock started behind this one's), no
+            // attempt used; the scheduler picks the lane of the next segment.
+            for flight in self.in_flight.take_attempt(&finished.id) {
+                let mut transfer = flight.transfer;
+                let due = transfer.next_attempt_at;
+                if transfer.requeue_without_verdict(due) {
+                    let now_ms = self.clock.now_ms();
+                    store::save(tx, &transfer, now_ms, &mut self.pending_totals)?;
+                }
+            }
+            return Ok(());
         }
         if matches!(finished.outcome, AttemptOutcome::Unprocessed { .. }) {
             if self.unprocessed_resends.len() >= MAX_TRACKED_RESENDS {

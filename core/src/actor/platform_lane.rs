@@ -385,6 +385,7 @@ mod tests {
                         },
                         reported_bytes: 0,
                         batched: sizes.len() > 1,
+                        applying_segment: false,
                     })
                     .collect(),
             );

@@ -146,6 +146,7 @@ impl Engine {
             },
         });
         flight.lane = FlightLane::InProcess { abort: None };
+        flight.applying_segment = true;
         self.in_flight.insert(vec![flight]);
         Ok(())
     }
