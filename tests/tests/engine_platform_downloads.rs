@@ -2,8 +2,9 @@
 //! segments, each applied by the engine (checked, appended, recorded) until the file is
 //! placed byte-identical; a segment with a wrong `Content-Range` discarded and fetched
 //! again; a segment lost with the process fetched again from the recorded offset after a
-//! reopen; and an OS segment that stalls in the foreground taken back and continued
-//! in-process from the recorded offset. The bytes really come from the loopback server.
+//! reopen; an OS segment that stalls in the foreground taken back and continued
+//! in-process from the recorded offset; and a download of unknown size handed to the OS in
+//! the background. The bytes really come from the loopback server.
 
 mod support;
 
@@ -317,4 +318,42 @@ async fn a_stalled_os_segment_is_taken_back_and_continued_in_process_from_the_of
     assert_eq!(run.server.bytes_served("f"), size, "no byte fetched twice");
     assert!(leftovers(&folder).is_empty(), "{:?}", leftovers(&folder));
     run.queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_download_of_unknown_size_goes_to_the_os_in_the_background_and_learns_its_length() {
+    let dir = tempfile::tempdir().expect("dir");
+    let folder = dir.path().to_owned();
+    let size = 2 * MIB + MIB / 2;
+    let bytes = content(size, 5);
+    let server = server_with("f", &bytes).await;
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let mut config = config(dir.path());
+    config.app_state = AppState::Background;
+    let queue = open_with_platform(config, &platform).await;
+    let path = folder.join("f.bin");
+    // No expected size: in the foreground it would run in-process (size 0); in the
+    // background the OS carries it, its first segment asked before any length is known.
+    let id = queue
+        .enqueue_download(Download::new(server.file_url("f"), &path))
+        .await
+        .expect("enqueue");
+    let mut segments = Vec::new();
+    for _ in 0..3 {
+        let handoff = next_handoff(&mut handoffs).await;
+        assert!(handoff.discretionary, "handed over in the background");
+        segments.push(asked(&handoff, &folder));
+        complete(&platform, &queue, &handoff).await;
+    }
+    let done = final_state(&queue, &id).await;
+    assert_eq!(done.state, TransferState::Succeeded, "{done:?}");
+    assert_eq!(
+        segments,
+        vec![(0, MIB - 1), (MIB, 2 * MIB - 1), (2 * MIB, size - 1)],
+        "the last segment ends where the first answer said the file does"
+    );
+    assert_eq!(std::fs::read(&path).expect("file"), bytes);
+    assert_eq!(server.bytes_served("f"), size);
+    assert!(leftovers(&folder).is_empty(), "{:?}", leftovers(&folder));
+    queue.shutdown().await.expect("shutdown");
 }
