@@ -6,8 +6,8 @@
 //! `N-M`) with a 206, honours `If-Range` (another validator: the whole file, 200), and
 //! answers a range past its end with 416 `bytes */LEN`. A file's faults apply to its next
 //! requests in order, one each: a reset, stall or pause part-way through the body, a status with
-//! `Retry-After` (the fault plan's [`RetryAfter`]), a wrong `Content-Range`, a range
-//! ignored, a gzipped answer, a corrupted byte, or the file replaced (a new version)
+//! `Retry-After` (the fault plan's [`RetryAfter`]), a redirect, a wrong `Content-Range`, a
+//! range ignored, a gzipped answer, a corrupted byte, or the file replaced (a new version)
 //! after part of it was sent.
 //!
 //! What it must never do: hold a lock across an await, or count a byte it did not hand to
@@ -65,6 +65,8 @@ pub enum DownloadFault {
     /// This many body bytes, then the file is replaced by `with` (a new version, new
     /// validators) and the connection cut.
     ReplaceAfter { bytes: u64, with: Vec<u8> },
+    /// A redirect: this status with this `Location` (absolute or relative), no body.
+    Redirect { code: u16, location: String },
 }
 
 /// What was asked of one file.
@@ -74,6 +76,8 @@ pub struct FileRequest {
     pub if_range: Option<String>,
     pub accept_encoding: Option<String>,
     pub authorization: bool,
+    /// The names of every header the request carried, lowercase.
+    pub header_names: Vec<String>,
     pub status: u16,
 }
 
@@ -168,6 +172,10 @@ pub async fn serve(
         if_range: header_text(&headers, header::IF_RANGE),
         accept_encoding: header_text(&headers, header::ACCEPT_ENCODING),
         authorization: headers.contains_key(header::AUTHORIZATION),
+        header_names: headers
+            .keys()
+            .map(|name| name.as_str().to_owned())
+            .collect(),
         status: 0,
     };
     let mut files = app.files.lock();
@@ -202,6 +210,13 @@ pub async fn serve(
             if let Some(value) = retry_after.as_ref().and_then(retry_after_value) {
                 response_headers.insert(header::RETRY_AFTER, value);
             }
+            request.status = status.as_u16();
+            file.requests.push(request);
+            return (status, response_headers).into_response();
+        }
+        DownloadFault::Redirect { code, location } => {
+            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);
+            insert(header::LOCATION, location.clone());
             request.status = status.as_u16();
             file.requests.push(request);
             return (status, response_headers).into_response();

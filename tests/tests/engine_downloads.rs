@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ferry::{ConflictRule, Direction, Download, FailureKind, StateKind, TransferId, TransferQueue};
@@ -14,7 +14,7 @@ use ferry_testkit::{DownloadFault, RetryAfter, ServerConfig, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
-use support::{mixed_size, quick_config};
+use support::{mixed_size, partials_in, quick_config};
 
 const MIB: usize = 1024 * 1024;
 
@@ -44,15 +44,6 @@ async fn final_state(queue: &TransferQueue, id: &TransferId) -> ferry::Transfer 
         .await
         .expect("final within an hour of virtual time")
         .expect("final")
-}
-
-/// Names in `dir` that are Ferry's partial files.
-fn partials_in(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.to_string_lossy().ends_with(".partial"))
-        .collect()
 }
 
 /// The offset a request resumed from (its `Range: bytes=N-`).
@@ -225,7 +216,7 @@ async fn a_wrong_content_range_is_discarded_and_the_file_fetched_from_zero() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_server_ignoring_range_is_restarted_from_zero_never_appended() {
+async fn a_server_ignoring_range_is_restarted_from_zero_never_appended_and_remembered() {
     let server = server().await;
     let dir = tempfile::tempdir().expect("dir");
     let size = 3 * MIB;
@@ -253,6 +244,21 @@ async fn a_server_ignoring_range_is_restarted_from_zero_never_appended() {
     assert!(resumed_from(&requests[1]) <= MIB);
     assert_eq!(requests[1].status, 200);
     assert_eq!(server.bytes_served("f"), (MIB + size) as u64);
+
+    // The server is remembered: another file cut part-way is asked for from zero, with no
+    // Range the server would ignore.
+    server.serve_file("g", bytes.clone());
+    server.add_download_faults("g", vec![DownloadFault::ResetAfter(MIB as u64)]);
+    let other = dir.path().join("g");
+    let done = fetch(&queue, Download::new(server.file_url("g"), &other)).await;
+    assert_eq!(done.state, ferry::TransferState::Succeeded);
+    assert_eq!(std::fs::read(&other).expect("file"), bytes);
+    let requests = server.file_requests("g");
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests.iter().all(|request| request.range.is_none()),
+        "{requests:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

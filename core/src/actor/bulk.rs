@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::bulk_job::{BULK_CHUNK, BulkJob, BulkRequest};
+use super::downloads;
 use super::effects::Effects;
 use super::engine::Engine;
 use super::message::reply_after_commit;
@@ -107,7 +108,7 @@ impl Engine {
         match action {
             BulkAction::Cancel => self.cancel_rows(tx, &filter, &rows, now_ms, effects)?,
             BulkAction::Retry => self.requeue_rows(tx, &filter, &rows, now_ms, effects)?,
-            BulkAction::Purge => self.purge_rows(tx, &filter, &rows)?,
+            BulkAction::Purge => self.purge_rows(tx, &filter, &rows, effects)?,
         }
         if !rows.is_empty() && action != BulkAction::Purge {
             self.stall_watch.moved(Instant::now());
@@ -179,6 +180,7 @@ impl Engine {
             let resources = bulk::take_upload_resources(tx, filter, rows)?;
             terminate_after_commit(resources, &self.lane, effects);
         }
+        downloads::discard_chunk(tx, bulk::download_files(tx, filter, rows)?, effects)?;
         bulk::move_rows(
             tx,
             filter,
@@ -228,13 +230,14 @@ impl Engine {
     }
 
     /// Deletes finished records with what is kept beside them: an upload resource (the
-    /// server's copy is left to expire), the server's answer to a success, and what
-    /// memory holds by their ids.
+    /// server's copy is left to expire), the server's answer to a success, a download's
+    /// resume state and partial file, and what memory holds by their ids.
     fn purge_rows(
         &mut self,
         tx: &Connection,
         filter: &BulkFilter<'_>,
         rows: &[BulkRow],
+        effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         if self.upload_resources.may_hold() {
             bulk::forget_upload_resources(tx, filter, rows)?;
@@ -242,7 +245,7 @@ impl Engine {
         if rows.iter().any(|row| row.state == StateKind::Succeeded) {
             bulk::forget_responses(tx, filter, rows)?;
         }
-        bulk::forget_downloads(tx, filter, rows)?;
+        downloads::discard_chunk(tx, bulk::download_files(tx, filter, rows)?, effects)?;
         bulk::delete(tx, filter, rows, &mut self.pending_totals)?;
         for row in rows {
             self.upload_resources.ledger.forget(&row.id);

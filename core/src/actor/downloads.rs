@@ -1,6 +1,6 @@
 //! Downloads, as the actor sees them: what a launch hands the lane (the stored resume
 //! state, the partial file's name), recording what attempts checkpoint, where a finished
-//! download was saved, and removing a cancelled download's partial file.
+//! download was saved, and removing the partial file of a cancelled or purged download.
 //!
 //! Free functions over the turn's transaction and the progress ledger the engine owns
 //! (`attempt_charge.rs`): a download that moved its partial file forward earns the credit
@@ -44,6 +44,7 @@ pub(super) fn job(
         record,
         spec,
         checkpoints: Checkpoints::new(sender, transfer.id.clone(), generation),
+        authorizer_headers: Vec::new(),
     })
 }
 
@@ -102,23 +103,57 @@ pub(super) fn discard(
     effects: &mut Effects,
 ) -> rusqlite::Result<()> {
     store::forget_download(tx, &transfer.id)?;
-    let partial = partial_path(&transfer.upload.source, &transfer.id);
-    let id = transfer.id.clone();
+    remove_partials_after_commit(
+        vec![(
+            transfer.id.clone(),
+            partial_path(&transfer.upload.source, &transfer.id),
+        )],
+        effects,
+    );
+    Ok(())
+}
+
+/// Bulk-cancelled or purged downloads (`files`: their ids and local files): their resume
+/// state is forgotten now (for a purge, with their rows), their partial files removed
+/// once the turn is committed. A download that failed for good may have kept its partial
+/// file for a retry; once purged, nothing will.
+pub(super) fn discard_chunk(
+    tx: &Connection,
+    files: Vec<(TransferId, PathBuf)>,
+    effects: &mut Effects,
+) -> rusqlite::Result<()> {
+    let mut partials = Vec::with_capacity(files.len());
+    for (id, file) in files {
+        store::forget_download(tx, &id)?;
+        let partial = partial_path(&file, &id);
+        partials.push((id, partial));
+    }
+    remove_partials_after_commit(partials, effects);
+    Ok(())
+}
+
+/// Removes `partials` (with any OS segment files beside them, `remove_segments`) on the
+/// blocking pool once the turn is committed (never when it was rolled back: the store
+/// would still vouch for them).
+fn remove_partials_after_commit(partials: Vec<(TransferId, PathBuf)>, effects: &mut Effects) {
+    if partials.is_empty() {
+        return;
+    }
     effects.replies.push(Box::new(move |failed| {
         if failed.is_none() {
             tokio::task::spawn_blocking(move || {
-                match std::fs::remove_file(&partial) {
-                    Ok(()) => {}
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(error) => log::warn!(
-                        "could not remove a cancelled download's partial file {}: {error}",
-                        partial.display()
-                    ),
+                remove_segments(&partials);
+                for (_, partial) in partials {
+                    match std::fs::remove_file(&partial) {
+                        Ok(()) => {}
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(error) => log::warn!(
+                            "could not remove a download's partial file {}: {error}",
+                            partial.display()
+                        ),
+                    }
                 }
-                // Segments an OS task left beside it go too.
-                remove_segments(&partial, &id);
             });
         }
     }));
-    Ok(())
 }

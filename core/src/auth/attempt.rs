@@ -279,6 +279,13 @@ pub(crate) async fn run_attempt_with(
         let mut authorized = job.clone();
         authorized.url = authorization.url;
         authorized.headers = merge_headers(&job.headers, &authorization.headers);
+        if let Some(download) = authorized.download.as_mut() {
+            download.authorizer_headers = authorization
+                .headers
+                .iter()
+                .map(|(name, _)| name.clone())
+                .collect();
+        }
         let started = Instant::now();
         let outcome = run_attempt(Arc::clone(&lane), authorized, Arc::clone(&progress)).await;
         match outcome {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reqwest::header::HeaderName;
 
+use super::download::RangeIgnoringOrigins;
 use super::gate::RequestGates;
 use super::tls_trust;
 use crate::Error;
@@ -22,6 +23,11 @@ pub(crate) struct HttpLane {
     pub bytes_moved: Arc<AtomicU64>,
     /// The request slots every in-process request holds while it is sent.
     pub gates: RequestGates,
+    /// The app's own secret header names (`AuthPolicy::sensitive_headers`), which a
+    /// download's redirect never carries to another origin.
+    pub sensitive_headers: Vec<String>,
+    /// The origins seen ignoring a download's `Range`.
+    pub range_ignoring: RangeIgnoringOrigins,
 }
 
 pub(crate) fn build_http_lane(config: &QueueConfig) -> Result<HttpLane, Error> {
@@ -61,5 +67,7 @@ pub(crate) fn build_http_lane(config: &QueueConfig) -> Result<HttpLane, Error> {
         response_body_limit: config.response_body_limit,
         bytes_moved: Arc::new(AtomicU64::new(0)),
         gates: RequestGates::new(config.limits),
+        sensitive_headers: config.auth.sensitive_headers.clone(),
+        range_ignoring: RangeIgnoringOrigins::default(),
     })
 }

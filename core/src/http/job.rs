@@ -43,6 +43,9 @@ pub(crate) struct DownloadJob {
     /// Expected size and digest, conflict rule.
     pub spec: DownloadSpec,
     pub checkpoints: Checkpoints,
+    /// The names of the attempt's headers the authorizer supplied: like every secret, a
+    /// redirect never carries them to another origin.
+    pub authorizer_headers: Vec<String>,
 }
 
 /// What the actor hands an attempt that uses a resumable protocol.

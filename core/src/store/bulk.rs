@@ -12,12 +12,15 @@
 //! destination prefix is a bound parameter compared with `substr`, never a `LIKE`
 //! pattern, so `%` and `_` in it are plain characters.
 
+use std::path::PathBuf;
+
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
 use super::resumable::record_of;
 use super::row::{corrupt, text};
 use super::selected::push_prefix_and_group;
+use super::source_path;
 use super::totals::TotalsDelta;
 use super::transfers::decode_headers;
 use crate::TransferId;
@@ -281,14 +284,26 @@ pub(crate) fn forget_responses(
     forget_beside(conn, BesideTable::ServerResponses, filter, rows)
 }
 
-/// Removes the downloads' resume state of the chunk's rows (a purge, before the rows are
-/// deleted).
-pub(crate) fn forget_downloads(
+/// The ids and local files of the chunk's downloads, whose partial files go with them.
+pub(crate) fn download_files(
     conn: &Connection,
     filter: &BulkFilter<'_>,
     rows: &[BulkRow],
-) -> rusqlite::Result<()> {
-    forget_beside(conn, BesideTable::Downloads, filter, rows)
+) -> rusqlite::Result<Vec<(TransferId, PathBuf)>> {
+    let Some(last) = rows.last() else {
+        return Ok(Vec::new());
+    };
+    let (clause, values) = filter.clause(last.seq);
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT id, source FROM transfers WHERE direction = 'download' AND ({clause})"
+    ))?;
+    let files = statement.query_map(params_from_iter(values), |row| {
+        Ok((
+            TransferId::from_stored(row.get(0)?),
+            source_path::from_row(row, 1)?,
+        ))
+    })?;
+    files.collect()
 }
 
 /// A table that keeps rows beside a transfer, keyed by its id.
@@ -296,7 +311,6 @@ pub(crate) fn forget_downloads(
 enum BesideTable {
     ResumableUploads,
     ServerResponses,
-    Downloads,
 }
 
 impl BesideTable {
@@ -304,7 +318,6 @@ impl BesideTable {
         match self {
             Self::ResumableUploads => "resumable_uploads",
             Self::ServerResponses => "server_responses",
-            Self::Downloads => "downloads",
         }
     }
 }

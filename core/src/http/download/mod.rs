@@ -12,6 +12,12 @@
 //! digest (`digest.rs`); records the name it is about to use, durably, then renames the
 //! file into place and syncs the folder. The actor records `Succeeded` after that.
 //!
+//! An origin that answers a range of an unchanged file with the whole file is remembered
+//! (`ignored_ranges.rs`): its downloads then ask from zero and skip checkpoints.
+//!
+//! A redirect is followed within the attempt, a bounded number of hops, and never carries
+//! a secret to another origin (`redirect.rs`).
+//!
 //! An answer in an encoding other than `identity` (asked for, but servers do it) is
 //! decoded (gzip, deflate) and not resumable: no offset is recorded for it.
 //!
@@ -22,8 +28,10 @@
 
 mod digest;
 mod finish;
+mod ignored_ranges;
 mod partial;
 mod range;
+mod redirect;
 mod segment;
 
 use std::io;
@@ -34,6 +42,9 @@ use reqwest::header::{
     ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_RANGE,
     LAST_MODIFIED, RANGE,
 };
+use url::Url;
+
+pub(crate) use self::ignored_ranges::RangeIgnoringOrigins;
 
 use self::finish::{Finished, fresh, success, text, unusable, unwritable};
 use self::partial::{Coding, Partial};
@@ -45,6 +56,7 @@ use super::job::{AttemptJob, DownloadJob};
 use super::response::outcome_of;
 use super::send_failure::send_failure;
 use super::watchdog::with_stall_watchdog;
+use crate::auth::redact_url;
 use crate::download_record::DownloadRecord;
 use crate::outcome::AttemptOutcome;
 
@@ -66,9 +78,19 @@ pub(crate) async fn run(
     plan: DownloadJob,
     progress: Arc<AttemptProgress>,
 ) -> AttemptOutcome {
+    let url = match Url::parse(&job.url) {
+        Ok(url) => url,
+        Err(error) => {
+            return unusable(format!(
+                "the download's URL {} is not a URL ({error}); enqueue it with an http or \
+                 https URL",
+                redact_url(&job.url)
+            ));
+        }
+    };
     let mut fetch = Fetch {
         lane,
-        url: job.url,
+        url,
         headers: job.headers,
         destination: job.source,
         job: plan,
@@ -81,7 +103,8 @@ pub(crate) async fn run(
 
 struct Fetch<'a> {
     lane: &'a HttpLane,
-    url: String,
+    /// Where every request of the attempt starts (redirects are followed from it).
+    url: Url,
     headers: Vec<(String, String)>,
     destination: PathBuf,
     job: DownloadJob,
@@ -101,8 +124,11 @@ impl Fetch<'_> {
             // is vouched for.
             self.job.record = fresh(&self.job.record);
         }
+        // A server known to ignore ranges is asked from zero, and nothing of its bodies is
+        // checkpointed.
+        let resumable_origin = !self.lane.range_ignoring.contains(&self.url);
         for _ in 0..MAX_ROUNDS {
-            let offset = if held > 0 && self.job.record.if_range().is_some() {
+            let offset = if held > 0 && resumable_origin && self.job.record.if_range().is_some() {
                 held
             } else {
                 0
@@ -137,7 +163,16 @@ impl Fetch<'_> {
                     };
                     return self.finish(partial, finished).await;
                 }
-                Plan::FromZero { total } => {
+                Plan::FromZero {
+                    total,
+                    range_ignored,
+                } => {
+                    if range_ignored && self.lane.range_ignoring.remember(&self.url) {
+                        log::info!(
+                            "{} ignores Range: its downloads start from zero after a cut",
+                            self.url.origin().ascii_serialization()
+                        );
+                    }
                     let Some(coding) = coding else {
                         return Err(unusable(format!(
                             "the server sent the file encoded as {:?}, which Ferry cannot \
@@ -155,7 +190,8 @@ impl Fetch<'_> {
                         placing: None,
                     };
                     self.start_over(&mut partial, coding, record).await?;
-                    self.stream(&mut response, &mut partial, 0, identity)
+                    let resumable = identity && !self.lane.range_ignoring.contains(&self.url);
+                    self.stream(&mut response, &mut partial, 0, resumable)
                         .await?;
                     let finished = Finished {
                         status,
@@ -181,10 +217,41 @@ impl Fetch<'_> {
         ))
     }
 
-    /// A GET from `offset` (0: the whole file), sent within the stall timeout.
+    /// A GET from `offset` (0: the whole file), each request sent within the stall
+    /// timeout, following redirects (`redirect.rs`) from the attempt's URL.
     async fn send(&self, offset: u64) -> Result<reqwest::Response, AttemptOutcome> {
-        let mut builder = self.lane.client.get(&self.url);
-        for (name, value) in &self.headers {
+        let mut url = self.url.clone();
+        for _ in 0..=redirect::MAX_REDIRECTS {
+            let response = self.get(&url, offset).await?;
+            match redirect::target(&url, response.status(), response.headers()) {
+                None => return Ok(response),
+                Some(Err(reason)) => return Err(unusable(reason)),
+                Some(Ok(next)) => {
+                    log::debug!(
+                        "download {}: redirected to {}",
+                        self.job.id(),
+                        redact_url(next.as_str())
+                    );
+                    url = next;
+                }
+            }
+        }
+        Err(unusable(format!(
+            "the server redirected more than {} times; check the download's URL",
+            redirect::MAX_REDIRECTS
+        )))
+    }
+
+    /// One GET of `url` (the attempt's, or where it was redirected) from `offset`.
+    async fn get(&self, url: &Url, offset: u64) -> Result<reqwest::Response, AttemptOutcome> {
+        let mut builder = self.lane.client.get(url.clone());
+        for (name, value) in redirect::headers_for(
+            &self.url,
+            url,
+            &self.headers,
+            &self.job.authorizer_headers,
+            &self.lane.sensitive_headers,
+        ) {
             builder = builder.header(name, value);
         }
         builder = builder.header(ACCEPT_ENCODING, "identity");

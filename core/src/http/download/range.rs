@@ -55,8 +55,13 @@ pub(super) struct Answer<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Plan {
     /// Write the body from byte 0 (a 200): the partial file is emptied first, never
-    /// appended to. `total` is the length, if known and not encoded.
-    FromZero { total: Option<u64> },
+    /// appended to. `total` is the length, if known and not encoded; `range_ignored`
+    /// when a range of the same version was asked for (its validators answered): the
+    /// server does not serve ranges.
+    FromZero {
+        total: Option<u64>,
+        range_ignored: bool,
+    },
     /// Append the body at the offset asked for (a checked 206) up to `total`.
     Continue { total: u64 },
     /// A 416 saying the file is exactly what we hold: it is complete.
@@ -73,6 +78,7 @@ pub(super) fn plan(answer: &Answer<'_>, offset: u64, record: &DownloadRecord) ->
     match answer.status {
         200 => Plan::FromZero {
             total: answer.content_length.filter(|_| !answer.encoded),
+            range_ignored: offset > 0 && same_version(answer, record),
         },
         206 if offset == 0 => Plan::Restart("a 206 to a request without Range".into()),
         206 => check_partial(answer, offset, record),
@@ -227,6 +233,16 @@ fn check_segment(
 }
 
 /// The answer names no other version than the record's: an ETag it sends equals ours.
+/// Whether the answer names the very version the record holds: its strong validator (the
+/// ETag, else Last-Modified) came back unchanged.
+fn same_version(answer: &Answer<'_>, record: &DownloadRecord) -> bool {
+    match (record.etag.as_deref(), record.last_modified.as_deref()) {
+        (Some(ours), _) => answer.etag == Some(ours),
+        (None, Some(ours)) => answer.last_modified == Some(ours),
+        (None, None) => false,
+    }
+}
+
 fn validators_agree(answer: &Answer<'_>, record: &DownloadRecord) -> bool {
     match (answer.etag, record.etag.as_deref()) {
         (Some(sent), Some(ours)) => sent == ours,
@@ -324,7 +340,10 @@ mod tests {
         };
         assert_eq!(
             plan(&whole, 40, &record(100)),
-            Plan::FromZero { total: Some(100) }
+            Plan::FromZero {
+                total: Some(100),
+                range_ignored: false
+            }
         );
         let encoded = Answer {
             encoded: true,
@@ -332,8 +351,48 @@ mod tests {
         };
         assert_eq!(
             plan(&encoded, 0, &record(100)),
-            Plan::FromZero { total: None }
+            Plan::FromZero {
+                total: None,
+                range_ignored: false
+            }
         );
+    }
+
+    #[test]
+    fn a_200_of_the_same_version_to_a_range_means_ranges_are_ignored() {
+        let same = Answer {
+            status: 200,
+            content_length: Some(100),
+            etag: Some("\"v1\""),
+            ..Answer::default()
+        };
+        let ignored = |answer: &Answer<'_>, offset, record: &DownloadRecord| {
+            matches!(
+                plan(answer, offset, record),
+                Plan::FromZero {
+                    range_ignored: true,
+                    ..
+                }
+            )
+        };
+        assert!(ignored(&same, 40, &record(100)));
+        assert!(!ignored(&same, 0, &record(100)), "no range was asked");
+        let changed = Answer {
+            etag: Some("\"v2\""),
+            ..same.clone()
+        };
+        assert!(!ignored(&changed, 40, &record(100)), "a new version");
+        let dated = DownloadRecord {
+            etag: None,
+            last_modified: Some("Tue, 01 Dec 2026 10:00:00 GMT".into()),
+            ..record(100)
+        };
+        let dated_answer = Answer {
+            etag: None,
+            last_modified: Some("Tue, 01 Dec 2026 10:00:00 GMT"),
+            ..same
+        };
+        assert!(ignored(&dated_answer, 40, &dated));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! checkpoints through the actor), append a segment that was not checked, or report an
 //! offset before the partial file holds it durably.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -86,7 +87,7 @@ pub(crate) async fn apply_segment(
     let _ = tokio::task::spawn_blocking(move || {
         remove_quietly(&segment);
         if finished {
-            remove_segments(&partial, &id);
+            remove_segments(&[(id, partial)]);
         }
     })
     .await;
@@ -273,21 +274,32 @@ fn remove_quietly(path: &Path) {
     }
 }
 
-/// Removes every segment file of download `id` beside its partial file `partial` (one
-/// listing of the folder). Blocking. For a download that ended or was cancelled: a
-/// segment left by a crash between the OS's move and its apply goes with it.
-pub(crate) fn remove_segments(partial: &Path, id: &TransferId) {
-    let folder = match partial.parent() {
-        Some(folder) if !folder.as_os_str().is_empty() => folder,
-        _ => Path::new("."),
-    };
-    let prefix = segment_prefix(id);
-    let Ok(entries) = std::fs::read_dir(folder) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            remove_quietly(&entry.path());
+/// Removes every segment file of the downloads `partials` (each id with its partial
+/// file) beside their partial files: one listing per folder, however many downloads it
+/// holds. Blocking. For downloads that ended or were cancelled: a segment left by a crash
+/// between the OS's move and its apply goes with them.
+pub(crate) fn remove_segments(partials: &[(TransferId, PathBuf)]) {
+    let mut by_folder: HashMap<&Path, Vec<String>> = HashMap::new();
+    for (id, partial) in partials {
+        let folder = match partial.parent() {
+            Some(folder) if !folder.as_os_str().is_empty() => folder,
+            _ => Path::new("."),
+        };
+        by_folder
+            .entry(folder)
+            .or_default()
+            .push(segment_prefix(id));
+    }
+    for (folder, prefixes) in by_folder {
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.contains(".seg-") && prefixes.iter().any(|prefix| name.starts_with(prefix)) {
+                remove_quietly(&entry.path());
+            }
         }
     }
 }
