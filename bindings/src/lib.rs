@@ -40,7 +40,8 @@ pub use error::FerryError;
 pub use events::{EventSubscription, TransferEvent, TransferObserver};
 pub use logging::{LogLevel, LogSink, clear_log_sink, set_log_sink};
 pub use platform::{
-    Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,
+    Handoff, HandoffDownload, PlatformError, PlatformFailure, PlatformOutcome,
+    PlatformTransferService,
 };
 pub use queue::TransferQueue;
 pub use records::*;

@@ -33,7 +33,7 @@ pub struct Handoff {
     pub body_path: String,
     /// The URL to send to: the destination, or what the request authorizer gave for it.
     pub url: String,
-    /// `PUT` or `POST`.
+    /// `PUT` or `POST` for an upload; `GET` for a download (then `download` is set).
     pub method: String,
     /// Every header to send, including the idempotency key and, for a multipart body,
     /// its `Content-Type`.
@@ -52,6 +52,32 @@ pub struct Handoff {
     /// headers already say so, so iOS 17+ can resume an interrupted task itself when the
     /// server answers `104 Upload Resumption Supported`.
     pub ietf_interop_version: Option<i32>,
+    /// Set for a download: the part of the file this OS task fetches (an iOS download
+    /// task, an Android worker) and where its bytes go. `nil`/`null` for an upload.
+    #[uniffi(default = None)]
+    pub download: Option<HandoffDownload>,
+}
+
+/// The part of a download one OS task fetches: a bounded byte range, so a failed OS
+/// resume (resume data rejected or expired, a worker stopped) costs at most this segment.
+///
+/// The handoff's `headers` already carry `Range: bytes=first-last` (none when `last` is
+/// `nil`/`null`: the whole file) and, when the segment continues bytes Ferry holds,
+/// `If-Range`; send them as they are. When the task finishes, **move the OS's file to
+/// `path` before the delegate returns** (iOS deletes it after
+/// `didFinishDownloadingTo`), replacing any file there, then report the answer's status
+/// and headers with `platformFinished` (the bytes are in the file, not in the report).
+/// Ferry checks the answer, appends the file to its partial file, records the new offset
+/// and removes `path`. Resume data is only the OS's optimisation within one task.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HandoffDownload {
+    /// The first byte asked for.
+    pub first: i64,
+    /// The last byte asked for (inclusive); `nil`/`null`: to the end of the file.
+    pub last: Option<i64>,
+    /// Where the shim puts the OS's downloaded file: beside Ferry's partial file, on the
+    /// same volume.
+    pub path: String,
 }
 
 impl Handoff {
@@ -74,6 +100,11 @@ impl Handoff {
             allow_constrained: handoff.allow_constrained,
             discretionary: handoff.discretionary,
             ietf_interop_version: handoff.ietf_interop_version.map(int),
+            download: handoff.download.map(|segment| HandoffDownload {
+                first: long(segment.first),
+                last: segment.last.map(long),
+                path: segment.path.to_string_lossy().into_owned(),
+            }),
         })
     }
 }
@@ -376,6 +407,22 @@ mod tests {
         );
         assert_eq!(converted.expected_bytes, 42);
         assert!(converted.discretionary && !converted.allow_constrained);
+        assert_eq!(converted.download, None, "an upload");
+        let mut download = handoff();
+        download.method = "GET".into();
+        download.download = Some(ferry::DownloadSegment::new(
+            64,
+            Some(127),
+            "/data/.ferry-t.seg-64",
+        ));
+        assert_eq!(
+            Handoff::from_core(download).and_then(|handoff| handoff.download),
+            Some(HandoffDownload {
+                first: 64,
+                last: Some(127),
+                path: "/data/.ferry-t.seg-64".into(),
+            })
+        );
         let outcome: ferry::PlatformOutcome = PlatformOutcome::Response {
             status: 201,
             headers: vec![Header {

@@ -74,6 +74,11 @@ pub struct QueueConfig {
     /// doubles with every relaunch; off for Android (default: on for Apple targets).
     #[uniffi(default = None)]
     pub refill_when_drained: Option<bool>,
+    /// A download goes to the OS in ranged segments of at most this many bytes, one OS
+    /// task each (`Handoff.download`), so a failed OS resume costs at most one segment;
+    /// `nil`/`null`: 64 MiB. 0 counts as 1.
+    #[uniffi(default = None)]
+    pub download_segment_bytes: Option<i64>,
     /// Whether the app is in the foreground as the queue opens; `nil`/`null` when it
     /// cannot tell. Until told, with a background session (iOS) or WorkManager (Android)
     /// attached, every transfer goes to the OS and no OS task is taken back: an app
@@ -196,6 +201,7 @@ impl QueueConfig {
             platform_stall_timeout: config.platform.platform_stall_timeout,
             queue_stall_after: config.platform.queue_stall_after,
             refill_when_drained: Some(config.platform.refill_when_drained),
+            download_segment_bytes: Some(long(config.platform.download_segment_bytes)),
             app_state: AppState::from_core(config.app_state),
             network: config.network.map(NetworkStatus::from_core),
             response_body_limit: long(
@@ -256,6 +262,10 @@ impl QueueConfig {
             refill_when_drained: self
                 .refill_when_drained
                 .unwrap_or(ferry::PlatformPolicy::default().refill_when_drained),
+            download_segment_bytes: match self.download_segment_bytes {
+                Some(bytes) => unsigned_long("downloadSegmentBytes", bytes)?,
+                None => ferry::PlatformPolicy::default().download_segment_bytes,
+            },
         };
         config.app_state = self.app_state.map_or(ferry::AppState::Unknown, Into::into);
         config.network = self.network.map(Into::into);

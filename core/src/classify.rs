@@ -62,10 +62,12 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
             error: TransferError::new(FailureKind::Platform, message.clone()),
             server_delay: None,
         },
-        AttemptOutcome::NotSent | AttemptOutcome::HeldBack => Verdict::Retry {
-            error: TransferError::new(FailureKind::Network, "nothing was sent"),
-            server_delay: None,
-        },
+        AttemptOutcome::NotSent | AttemptOutcome::HeldBack | AttemptOutcome::SegmentStored => {
+            Verdict::Retry {
+                error: TransferError::new(FailureKind::Network, "nothing was sent"),
+                server_delay: None,
+            }
+        }
         AttemptOutcome::Authorizer { error, retryable } => {
             if *retryable {
                 Verdict::Retry {
@@ -141,7 +143,8 @@ pub(crate) fn host_is_unhealthy(outcome: &AttemptOutcome) -> bool {
         | AttemptOutcome::Platform { .. }
         | AttemptOutcome::Authorizer { .. }
         | AttemptOutcome::NotSent
-        | AttemptOutcome::HeldBack => false,
+        | AttemptOutcome::HeldBack
+        | AttemptOutcome::SegmentStored => false,
     }
 }
 
@@ -161,6 +164,7 @@ pub(crate) fn reached_host(outcome: &AttemptOutcome) -> bool {
         AttemptOutcome::Authorizer { .. }
             | AttemptOutcome::NotSent
             | AttemptOutcome::HeldBack
+            | AttemptOutcome::SegmentStored
             | AttemptOutcome::Unprocessed { .. }
             | AttemptOutcome::OutOfDescriptors(_)
     )

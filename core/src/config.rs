@@ -259,6 +259,14 @@ pub struct PlatformPolicy {
     /// Android, whose jobs have no such delay and should fill every free slot of a Doze
     /// window. Default: on for Apple targets, off elsewhere.
     pub refill_when_drained: bool,
+    /// A download goes to the OS in ranged segments of at most this many bytes, one OS
+    /// task each, appended by Ferry to its partial file as each arrives. An OS resume that
+    /// fails (iOS resume data rejected or expired, a worker stopped) costs at most one
+    /// segment. Default 64 MiB: a second or so of Wi-Fi, a few on a good cellular link,
+    /// so a lost segment is cheap, while a 1 GiB file is 16 tasks, far from the task
+    /// counts at which iOS stalls, and few enough background relaunches (each one can
+    /// double iOS's resume delay, os-model.md rule 1). 0 counts as 1.
+    pub download_segment_bytes: u64,
 }
 
 impl Default for PlatformPolicy {
@@ -269,6 +277,7 @@ impl Default for PlatformPolicy {
             platform_stall_timeout: Duration::from_secs(60),
             queue_stall_after: Duration::from_secs(120),
             refill_when_drained: cfg!(target_vendor = "apple"),
+            download_segment_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -233,6 +233,22 @@ pub(crate) fn partial_path(destination: &Path, id: &crate::TransferId) -> PathBu
     }
 }
 
+/// The file an OS task hands one segment of download `id` in: bytes from `first` on,
+/// moved there by the platform shim before its delegate returns, beside the partial file
+/// (same folder, same volume) so that the engine appends it without crossing volumes.
+pub(crate) fn segment_path(destination: &Path, id: &crate::TransferId, first: u64) -> PathBuf {
+    let name = format!("{}{first}", segment_prefix(id));
+    match destination.parent() {
+        Some(folder) => folder.join(name),
+        None => PathBuf::from(name),
+    }
+}
+
+/// How the names of download `id`'s segment files begin.
+pub(crate) fn segment_prefix(id: &crate::TransferId) -> String {
+    format!(".ferry-{id}.seg-")
+}
+
 /// A download that passed every check.
 #[derive(Clone, Debug)]
 pub(crate) struct ValidatedDownload {

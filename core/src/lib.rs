@@ -133,7 +133,8 @@ pub use events::{Subscription, TransferEvent};
 pub use hosts::{HostHealth, HostStatus};
 pub use id::TransferId;
 pub use platform::{
-    Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,
+    DownloadSegment, Handoff, PlatformError, PlatformFailure, PlatformOutcome,
+    PlatformTransferService,
 };
 pub use progress::{Progress, StateCount};
 pub use queue::{Integrations, TransferQueue};

@@ -43,6 +43,12 @@ pub(crate) enum AttemptOutcome {
     /// (`http/gate.rs`): nothing was sent, and the transfer goes back to the queue
     /// without using up an attempt. The actor handles it before any verdict.
     HeldBack,
+    /// A download's segment fetched by the OS was appended and recorded
+    /// (`http/download/segment.rs`), and more of the file is left: the transfer goes back
+    /// to the queue, due now, without using up an attempt, so the scheduler hands the
+    /// next segment to the OS, or, once the OS was taken off it, to the in-process lane.
+    /// The actor handles it before any verdict.
+    SegmentStored,
     /// The OS background service could not take or finish the task (it refused to start
     /// it, the body file could not be written, or it failed without a response).
     Platform { message: String },

@@ -202,7 +202,12 @@ fn scenario(args: ScenarioArgs) -> ExitCode {
         None => vec![Strategy::Naive, Strategy::Ferry],
         Some("naive") => vec![Strategy::Naive],
         Some("ferry") => vec![Strategy::Ferry],
-        Some(other) => return fail(&format!("--strategy {other}: write naive or ferry")),
+        Some("ferry-download") => vec![Strategy::FerryDownload],
+        Some(other) => {
+            return fail(&format!(
+                "--strategy {other}: write naive, ferry or ferry-download"
+            ));
+        }
     };
     let overrides = match Overrides::parse(&args.set) {
         Ok(overrides) => overrides,

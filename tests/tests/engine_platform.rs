@@ -12,7 +12,7 @@ use ferry::{
     TransferEvent, TransferQueue, TransferState, Upload, UploadMethod,
 };
 use ferry_testkit::{ServerConfig, TestServer};
-use support::scripted_platform::{ScriptedPlatform, deliver};
+use support::scripted_platform::{ScriptedPlatform, deliver, open_with_platform};
 use support::{
     SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers, quick_config,
     wait_for, write_files,
@@ -29,13 +29,7 @@ fn platform_config(dir: &std::path::Path) -> QueueConfig {
 }
 
 async fn open(config: QueueConfig, platform: &Arc<ScriptedPlatform>) -> TransferQueue {
-    let integrations = Integrations {
-        platform: Some(Arc::clone(platform) as Arc<dyn ferry::PlatformTransferService>),
-        ..Integrations::default()
-    };
-    TransferQueue::open_with(config, integrations)
-        .await
-        .expect("open")
+    open_with_platform(config, platform).await
 }
 
 fn upload_to(server: &TestServer, file: &SourceFile) -> Upload {

@@ -222,3 +222,62 @@ fn android_doze_under_a_harsher_os_costs_naive_files_and_not_ferry() {
     let naive = run("android-doze", Strategy::Naive, &params);
     assert!(naive.lost > 0, "{}", naive.line());
 }
+
+/// The download variant: a few large files (4 × 200 MiB, unscaled) of `scenario` pulled
+/// by a real queue through the simulated OS's download tasks, under the uploads' rules
+/// (the same window, the background to the OS, reconciling at every relaunch), in
+/// segments of `ferry.download_segment_bytes` (64 MiB: 4 per file).
+fn downloads_must_show(scenario: &str) -> f64 {
+    let params = params(scenario, &["files.small_count=0", "files.large_count=4"]);
+    let outcome = run(scenario, Strategy::FerryDownload, &params);
+    let line = format!(
+        "{} bytes_served={} leftovers={} os={:?}",
+        outcome.line(),
+        outcome.bytes_served,
+        outcome.leftovers,
+        outcome.os
+    );
+    println!(
+        "{line}\ncompletions (secs, files): {:?}",
+        outcome.timeline.points
+    );
+    assert_eq!(
+        outcome.completed, outcome.total,
+        "every file byte-identical: {line}"
+    );
+    assert_eq!(outcome.lost, 0, "{line}");
+    assert_eq!(
+        outcome.leftovers, 0,
+        "no partial or segment file left: {line}"
+    );
+    assert!(
+        outcome.max_os_outstanding <= params.ferry_max_platform_tasks,
+        "{line}"
+    );
+    let file = params.scaled(params.large_bytes);
+    let segment = params.scaled(params.ferry_download_segment_bytes);
+    let segments_per_file = file.div_ceil(segment);
+    assert!(
+        outcome.os_tasks_created >= 4 * segments_per_file,
+        "one OS task per segment at least: {line}"
+    );
+    // A segment is fetched again only when its task was lost or taken back: at most one
+    // segment per file beyond the files' bytes.
+    assert!(outcome.bytes_served <= 4 * (file + segment), "{line}");
+    outcome.ratio()
+}
+
+#[test]
+fn photo_backup_downloads_go_through_ios_download_tasks_byte_identical() {
+    // Seen: 567 s against an ideal of 400 (1.42 ×): the four files go as four windows of
+    // segments, three of them handed in the background; where the rest of the time goes
+    // (resume delays, relaunch gaps) is not analysed yet.
+    let ratio = downloads_must_show("photo-backup");
+    assert!(ratio <= 1.5, "within 1.5 × the OS-bounded ideal: {ratio}");
+}
+
+#[test]
+fn android_doze_downloads_go_through_workmanager_byte_identical() {
+    let ratio = downloads_must_show("android-doze");
+    assert!(ratio <= 1.1, "within 1.1 × the OS-bounded ideal: {ratio}");
+}

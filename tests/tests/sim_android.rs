@@ -58,6 +58,7 @@ impl Rig {
             method: "PUT".into(),
             headers: Vec::new(),
             body_path: path,
+            download_to: None,
         }
     }
 

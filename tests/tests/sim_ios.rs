@@ -73,6 +73,7 @@ impl Rig {
             method: "PUT".into(),
             headers: Vec::new(),
             body_path: self.file(name, len),
+            download_to: None,
         }
     }
 
@@ -540,4 +541,100 @@ async fn rule9_get_all_tasks_lists_unfinished_tasks_with_their_descriptions() {
     assert_ne!(small, big);
     rig.session.cancel(big);
     assert!(rig.session.all_tasks().is_empty());
+}
+
+/// A download task for `name` (served by the rig's server) into `to`, asking bytes
+/// `0..len` as Ferry's first segment would.
+fn download_request(rig: &Rig, name: &str, len: usize, to: &std::path::Path) -> TaskRequest {
+    TaskRequest {
+        description: name.to_owned(),
+        url: rig.server.file_url(name),
+        method: "GET".into(),
+        headers: vec![("Range".into(), format!("bytes=0-{}", len - 1))],
+        body_path: PathBuf::new(),
+        download_to: Some(to.to_owned()),
+    }
+}
+
+/// A download task whose server stalls halfway (rule 7: the daemon gives up on the
+/// request after `idle_timeout` and tries again itself, from its resume data under
+/// `params`): the file that arrives, the bytes the server sent, and the session's
+/// counts.
+async fn cut_download(
+    params: IosParams,
+) -> (Vec<u8>, Vec<u8>, u64, ferry_testkit::sim::SessionStats) {
+    let rig = rig(params, false).await;
+    let len = 20_000;
+    let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    rig.server.serve_file("d", bytes.clone());
+    rig.server.add_download_faults(
+        "d",
+        vec![ferry_testkit::DownloadFault::StallAfter {
+            bytes: 10_000,
+            hold_ms: 3_600_000,
+        }],
+    );
+    let to = rig.dir.path().join("d.seg");
+    let mut events = rig.session.connect();
+    rig.session
+        .create_task(download_request(&rig, "d", len, &to))
+        .expect("created");
+    let done = completions(&mut events, 1, Duration::from_secs(600)).await;
+    assert!(
+        matches!(
+            done[0].1,
+            TaskOutcome::Response {
+                status: 206 | 200,
+                ..
+            }
+        ),
+        "{:?}",
+        done[0].1
+    );
+    let arrived = std::fs::read(&to).expect("the file moved into place");
+    (
+        arrived,
+        bytes,
+        rig.server.bytes_served("d"),
+        rig.session.stats(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_download_cut_short_resumes_from_the_bytes_the_daemon_held() {
+    let (arrived, bytes, served, stats) = cut_download(quiet()).await;
+    assert_eq!(arrived, bytes);
+    assert_eq!((stats.resumes, stats.resumes_failed), (1, 0));
+    assert_eq!(
+        served, 20_000,
+        "the resume fetched only what was missing, each byte once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_download_whose_resume_data_fails_or_expired_starts_its_task_over() {
+    for (params, why) in [
+        (
+            IosParams {
+                p_resume_fails: 1.0,
+                ..quiet()
+            },
+            "rejected",
+        ),
+        (
+            IosParams {
+                resume_data_ttl: Duration::ZERO,
+                ..quiet()
+            },
+            "expired",
+        ),
+    ] {
+        let (arrived, bytes, served, stats) = cut_download(params).await;
+        assert_eq!(arrived, bytes, "{why}");
+        assert_eq!((stats.resumes, stats.resumes_failed), (1, 1), "{why}");
+        assert_eq!(
+            served, 30_000,
+            "{why}: the cut-off half and the whole task again, nothing more"
+        );
+    }
 }

@@ -18,10 +18,11 @@ use tokio::sync::mpsc;
 use super::attempt_charge::ProgressLedger;
 use super::effects::Effects;
 use crate::disk_space::{self, Reservation};
-use crate::download::{DownloadSpec, partial_path};
+use crate::download::{DownloadSpec, partial_path, segment_path};
 use crate::download_record::DownloadRecord;
 use crate::error::TransferError;
-use crate::http::{Checkpoint, Checkpoints, DownloadJob};
+use crate::http::{Checkpoint, Checkpoints, DownloadJob, SegmentJob, remove_segments};
+use crate::outcome::AttemptOutcome;
 use crate::store;
 use crate::volume_space;
 use crate::{Transfer, TransferId};
@@ -95,6 +96,28 @@ pub(super) fn job(
     })
 }
 
+/// What applying an OS segment of download `transfer` needs: its attempt's `job` (the
+/// record as stored now says where the segment starts, so which file the shim filled) and
+/// the answer the shim reported.
+pub(super) fn segment_job(
+    transfer: &Transfer,
+    job: DownloadJob,
+    status: u16,
+    headers: Vec<(String, String)>,
+    otherwise: AttemptOutcome,
+) -> SegmentJob {
+    let destination = transfer.upload.source.clone();
+    let segment = segment_path(&destination, &transfer.id, job.record.segment_start());
+    SegmentJob {
+        job,
+        destination,
+        segment,
+        status,
+        headers,
+        otherwise,
+    }
+}
+
 /// Persists a current attempt's resume state.
 pub(super) fn record(
     tx: &Connection,
@@ -120,8 +143,8 @@ pub(super) fn finished(tx: &Connection, transfer: &Transfer) -> rusqlite::Result
     Ok(Some(saved_as))
 }
 
-/// A download was cancelled: its resume state is forgotten now, its partial file removed
-/// once the cancellation is committed.
+/// A download was cancelled: its resume state is forgotten now, its partial file (and any
+/// OS segment beside it) removed once the cancellation is committed.
 pub(super) fn discard(
     tx: &Connection,
     transfer: &Transfer,
@@ -129,7 +152,10 @@ pub(super) fn discard(
 ) -> rusqlite::Result<()> {
     store::forget_download(tx, &transfer.id)?;
     remove_partials_after_commit(
-        vec![partial_path(&transfer.upload.source, &transfer.id)],
+        vec![(
+            transfer.id.clone(),
+            partial_path(&transfer.upload.source, &transfer.id),
+        )],
         effects,
     );
     Ok(())
@@ -147,22 +173,25 @@ pub(super) fn discard_chunk(
     let mut partials = Vec::with_capacity(files.len());
     for (id, file) in files {
         store::forget_download(tx, &id)?;
-        partials.push(partial_path(&file, &id));
+        let partial = partial_path(&file, &id);
+        partials.push((id, partial));
     }
     remove_partials_after_commit(partials, effects);
     Ok(())
 }
 
-/// Removes `partials` on the blocking pool once the turn is committed (never when it was
-/// rolled back: the store would still vouch for them).
-fn remove_partials_after_commit(partials: Vec<PathBuf>, effects: &mut Effects) {
+/// Removes `partials` (with any OS segment files beside them, `remove_segments`) on the
+/// blocking pool once the turn is committed (never when it was rolled back: the store
+/// would still vouch for them).
+fn remove_partials_after_commit(partials: Vec<(TransferId, PathBuf)>, effects: &mut Effects) {
     if partials.is_empty() {
         return;
     }
     effects.replies.push(Box::new(move |failed| {
         if failed.is_none() {
             tokio::task::spawn_blocking(move || {
-                for partial in partials {
+                remove_segments(&partials);
+                for (_, partial) in partials {
                     match std::fs::remove_file(&partial) {
                         Ok(()) => {}
                         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}

@@ -32,6 +32,11 @@ pub(super) struct InFlight {
     /// A download of known size: the space it still had to write on its volume at
     /// launch (`disk_space.rs`); what its progress wrote since is no longer reserved.
     pub(super) space: Option<Reservation>,
+    /// A download's OS segment being applied in-process (`http/download/segment.rs`): it
+    /// still counts as the OS's for the window, so that, while the OS carries everything
+    /// with `refill_when_drained`, the next segments of a window's downloads go out
+    /// together as the next whole window, not one by one.
+    pub(super) applying_segment: bool,
 }
 
 /// Where an attempt in flight runs.
@@ -120,6 +125,7 @@ impl Flights {
                     reported_bytes: 0,
                     batched,
                     space: None,
+                    applying_segment: false,
                 })
                 .collect();
             self.insert(flights);
@@ -310,7 +316,7 @@ impl Flights {
                 .entry(flight.transfer.host.clone())
                 .or_insert(0) += 1;
             occupancy.total += 1;
-            occupancy.platform += usize::from(flight.is_platform());
+            occupancy.platform += usize::from(flight.is_platform() || flight.applying_segment);
         }
         occupancy
     }
@@ -369,6 +375,7 @@ mod tests {
             reported_bytes: 0,
             batched,
             space: None,
+            applying_segment: false,
         }
     }
 

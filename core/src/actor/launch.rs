@@ -25,7 +25,7 @@ use super::engine::Engine;
 use super::in_flight::{FlightLane, InFlight};
 use super::local_launch::{Launch, Request};
 use super::message::AttemptFinished;
-use super::platform_lane;
+use super::platform_lane::{self, PlatformLane};
 use crate::auth::attempt::AuthContext;
 use crate::auth::attempt::{run_attempt_with, run_batch_attempt_with};
 use crate::classify::troubles_host;
@@ -33,7 +33,7 @@ use crate::disk_space::RECHECK_EVERY;
 use crate::error::{FailureKind, TransferError};
 use crate::events::TransferEvent;
 use crate::http::{
-    AttemptJob, AttemptProgress, BatchOutcome, BatchPart, Gated, HttpLane, run_gated,
+    AttemptJob, AttemptProgress, BatchOutcome, BatchPart, Gated, HttpLane, apply_segment, run_gated,
 };
 use crate::outcome::AttemptOutcome;
 use crate::scheduler::LaneChoice;
@@ -72,6 +72,18 @@ impl Engine {
         }
         let Some(leader) = members.first() else {
             return Ok(0);
+        };
+        // A download goes to the OS as its next segment, from what the store holds; one
+        // whose bytes are all held only needs finishing, which is local work.
+        let download_record = match leader.direction {
+            Direction::Download if choice == LaneChoice::Platform => {
+                Some(store::load_download(tx, &leader.id)?.unwrap_or_default())
+            }
+            _ => None,
+        };
+        let choice = match &download_record {
+            Some(record) if record.held_whole() => LaneChoice::InProcess,
+            _ => choice,
         };
         let lane = match choice {
             LaneChoice::InProcess => Lane::InProcess,
@@ -172,13 +184,22 @@ impl Engine {
             }
             Lane::Platform { handoff_key } => {
                 let discretionary = self.app_state == crate::AppState::Background;
-                effects.handoffs.push(self.platform.handoff(
-                    &self.config,
-                    discretionary,
-                    &handoff_key,
-                    &started,
-                    endpoint.as_deref(),
-                ));
+                effects.handoffs.push(match &download_record {
+                    Some(record) => PlatformLane::download_handoff(
+                        &self.config,
+                        discretionary,
+                        &handoff_key,
+                        first,
+                        record,
+                    ),
+                    None => self.platform.handoff(
+                        &self.config,
+                        discretionary,
+                        &handoff_key,
+                        &started,
+                        endpoint.as_deref(),
+                    ),
+                });
                 FlightLane::Platform {
                     key: handoff_key,
                     handoff_query: self.platform.queries_sent(),
@@ -199,6 +220,7 @@ impl Engine {
                     reported_bytes: 0,
                     batched,
                     space: reservation.take(),
+                    applying_segment: false,
                 })
                 .collect(),
         );
@@ -307,6 +329,21 @@ impl Engine {
                 let batch = send_packed(auth, lane, host, leader, generation, endpoint, parts);
                 let report = async move {
                     let _ = finished.send(batch.await);
+                };
+                (members, tokio::spawn(report))
+            }
+            Request::Segment { job, progress } => {
+                let members = vec![leader.clone()];
+                let report = async move {
+                    let outcome = Box::pin(apply_segment(*job, progress)).await;
+                    let _ = finished.send(AttemptFinished::of_gated(
+                        leader,
+                        generation,
+                        Gated::Ran {
+                            value: outcome,
+                            failure: None,
+                        },
+                    ));
                 };
                 (members, tokio::spawn(report))
             }

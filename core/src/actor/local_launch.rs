@@ -1,4 +1,4 @@
-//! `Launch`: an in-process request the turn recorded (`launch.rs`), to be spawned right
+//! `Launch`: an in-process request (or an OS segment's apply) the turn recorded (`launch.rs`), to be spawned right
 //! after its commit (`Effects::take_local`). Data only, so that the effects can carry it
 //! without knowing how it is launched.
 //!
@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::TransferId;
-use crate::http::{AttemptJob, AttemptProgress, BatchPart};
+use crate::http::{AttemptJob, AttemptProgress, BatchPart, SegmentJob};
 
 /// An in-process request to spawn once the turn has committed.
 pub(super) struct Launch {
@@ -29,5 +29,11 @@ pub(super) enum Request {
     Packed {
         endpoint: String,
         parts: Vec<BatchPart>,
+    },
+    /// A download's segment the OS fetched, to check and append (no request: local work
+    /// on the blocking pool, `http/download/segment.rs`).
+    Segment {
+        job: Box<SegmentJob>,
+        progress: Arc<AttemptProgress>,
     },
 }

@@ -55,6 +55,21 @@ impl Engine {
         if finished.outcome == AttemptOutcome::HeldBack {
             return self.requeue_unsent(tx, &finished.id);
         }
+        if finished.outcome == AttemptOutcome::SegmentStored {
+            // A download's OS segment stored: queued again, due as it was when this
+            // attempt began (so at once, and ahead of work that became due since, even
+            // for a queue opened later whose wall clock started behind this one's), no
+            // attempt used; the scheduler picks the lane of the next segment.
+            for flight in self.in_flight.take_attempt(&finished.id) {
+                let mut transfer = flight.transfer;
+                let due = transfer.next_attempt_at;
+                if transfer.requeue_without_verdict(due) {
+                    let now_ms = self.clock.now_ms();
+                    store::save(tx, &transfer, now_ms, &mut self.pending_totals)?;
+                }
+            }
+            return Ok(());
+        }
         if matches!(finished.outcome, AttemptOutcome::Unprocessed { .. }) {
             if self.unprocessed_resends.len() >= MAX_TRACKED_RESENDS {
                 // Left by transfers cancelled or paused between resends; forgetting a

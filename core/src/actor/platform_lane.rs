@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use super::in_flight::Flights;
 use crate::conditions::AppState;
 use crate::config::QueueConfig;
-use crate::platform::{BatchPartPlan, BodyPlan, Handoff, PlatformDriver};
+use crate::download::segment_path;
+use crate::download_record::DownloadRecord;
+use crate::platform::{BatchPartPlan, BodyPlan, DownloadSegment, Handoff, PlatformDriver};
 use crate::resumable::ResumableProtocol;
 use crate::scheduler::LanePolicy;
 use crate::upload::UploadMethod;
@@ -78,6 +80,50 @@ impl PlatformLane {
         handoff(config, &bodies, discretionary, key, members, packed_for)
     }
 
+    /// The OS task `key` for the next segment of download `transfer`, whose stored resume
+    /// state is `record`: a `GET` of at most `download_segment_bytes` from where the
+    /// partial file is durable (`DownloadRecord::os_segment`), into its segment file.
+    pub(super) fn download_handoff(
+        config: &QueueConfig,
+        discretionary: bool,
+        key: &str,
+        transfer: &Transfer,
+        record: &DownloadRecord,
+    ) -> (Handoff, BodyPlan) {
+        let segment = record.os_segment(config.platform.download_segment_bytes);
+        let mut headers = transfer.upload.headers.clone();
+        headers.push(("Accept-Encoding".into(), "identity".into()));
+        if let Some(last) = segment.last {
+            headers.push(("Range".into(), format!("bytes={}-{last}", segment.first)));
+        }
+        if let Some(validator) = &segment.if_range {
+            headers.push(("If-Range".into(), validator.clone()));
+        }
+        let expected_bytes = segment.last.map_or(0, |last| {
+            last.saturating_sub(segment.first).saturating_add(1)
+        });
+        let constraints = transfer.upload.constraints;
+        let handoff = Handoff {
+            key: key.to_owned(),
+            transfer_id: transfer.id.to_string(),
+            body_path: PathBuf::new(),
+            url: transfer.upload.destination.clone(),
+            method: "GET".into(),
+            headers,
+            expected_bytes,
+            allow_expensive: constraints.allow_expensive,
+            allow_constrained: constraints.allow_constrained,
+            discretionary,
+            ietf_interop_version: None,
+            download: Some(DownloadSegment {
+                first: segment.first,
+                last: segment.last,
+                path: segment_path(&transfer.upload.source, &transfer.id, segment.first),
+            }),
+        };
+        (handoff, BodyPlan::Download { expected_bytes })
+    }
+
     /// Whether the OS stalled on `id` while the app was in the foreground.
     pub(super) fn took_back(&self, id: &TransferId) -> bool {
         self.taken_back.contains(id)
@@ -120,6 +166,10 @@ impl PlatformLane {
             return false;
         }
         for flight in files {
+            if flight.transfer.direction == crate::Direction::Download {
+                // A segment's bytes count once they are appended (`segment.rs`).
+                continue;
+            }
             let bytes_sent = share(body_sent, body_total, flight.transfer.size);
             if bytes_sent != flight.progress.bytes_sent() {
                 flight.progress.set_bytes_sent(bytes_sent);
@@ -219,6 +269,7 @@ fn handoff(
         allow_constrained,
         discretionary,
         ietf_interop_version: None,
+        download: None,
     };
     let body = match (packed_for, members) {
         (None, [transfer]) => {
@@ -335,6 +386,7 @@ mod tests {
                         reported_bytes: 0,
                         batched: sizes.len() > 1,
                         space: None,
+                        applying_segment: false,
                     })
                     .collect(),
             );
@@ -501,5 +553,40 @@ mod tests {
         assert!(lane.took_back(&id));
         lane.forget(&id);
         assert!(!lane.took_back(&id));
+    }
+
+    #[test]
+    fn a_download_s_handoff_asks_one_pinned_segment_into_its_segment_file() {
+        let mut config = config();
+        config.platform.download_segment_bytes = 10;
+        let mut file = transfer("a", 0);
+        file.upload.headers = vec![("X-Own".into(), "1".into())];
+        let record = DownloadRecord {
+            etag: Some("\"v\"".into()),
+            total: Some(25),
+            offset: 10,
+            ..DownloadRecord::default()
+        };
+        let (handoff, body) = PlatformLane::download_handoff(&config, true, "k", &file, &record);
+        assert_eq!(handoff.method, "GET");
+        assert_eq!(handoff.url, "http://h/a");
+        assert!(handoff.body_path.as_os_str().is_empty());
+        assert_eq!(
+            handoff.headers,
+            vec![
+                ("X-Own".into(), "1".into()),
+                ("Accept-Encoding".into(), "identity".into()),
+                ("Range".into(), "bytes=10-19".into()),
+                ("If-Range".into(), "\"v\"".into()),
+            ]
+        );
+        assert_eq!(handoff.expected_bytes, 10);
+        let segment = handoff.download.expect("a download segment");
+        assert_eq!((segment.first, segment.last), (10, Some(19)));
+        assert_eq!(
+            segment.path,
+            Path::new("/src").join(format!(".ferry-{}.seg-10", file.id))
+        );
+        assert!(matches!(body, BodyPlan::Download { expected_bytes: 10 }));
     }
 }

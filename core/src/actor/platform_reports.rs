@@ -7,17 +7,22 @@
 //! Like the rest of the actor, it changes state only inside the turn's transaction and
 //! talks to the OS only through the turn's effects, after the commit.
 
+use std::sync::Arc;
+
 use rusqlite::Connection;
 use tokio::time::Instant;
 
+use super::downloads;
 use super::effects::Effects;
 use super::engine::Engine;
-use super::in_flight::InFlight;
+use super::in_flight::{FlightLane, InFlight};
+use super::local_launch::{Launch, Request};
 use super::platform_lane::PlatformLane;
+use crate::Direction;
 use crate::conditions::AppState;
 use crate::events::TransferEvent;
 use crate::outcome::AttemptOutcome;
-use crate::platform::{PlatformReport, to_attempt_outcome};
+use crate::platform::{PlatformOutcome, PlatformReport, to_attempt_outcome};
 
 impl Engine {
     pub(super) fn on_platform_report(
@@ -51,9 +56,29 @@ impl Engine {
                     return Ok(());
                 }
                 effects.platform_releases.push(key.clone());
-                match to_attempt_outcome(outcome, self.clock.now()) {
-                    Some(outcome) => self.conclude_platform(tx, flights, &outcome, effects),
-                    None => {
+                let segment = match (&outcome, flights.as_slice()) {
+                    (
+                        PlatformOutcome::Response {
+                            status, headers, ..
+                        },
+                        [flight],
+                    ) if flight.transfer.direction == Direction::Download => {
+                        Some((*status, headers.clone()))
+                    }
+                    _ => None,
+                };
+                match (to_attempt_outcome(outcome, self.clock.now()), segment) {
+                    (Some(otherwise), Some((status, headers))) => {
+                        let mut flights = flights;
+                        match flights.pop() {
+                            Some(flight) => {
+                                self.apply_segment(tx, flight, status, headers, otherwise, effects)
+                            }
+                            None => Ok(()),
+                        }
+                    }
+                    (Some(outcome), _) => self.conclude_platform(tx, flights, &outcome, effects),
+                    (None, _) => {
                         log::info!("the OS cancelled {key}; queued again");
                         for flight in flights {
                             self.requeue_announced(tx, flight, effects)?;
@@ -92,6 +117,38 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// A download's segment arrived (the shim moved it beside the partial file): it is
+    /// checked and appended after the commit, off the turn (`http/download/segment.rs`),
+    /// as local work of the same attempt, which reports its outcome like an in-process
+    /// one: `SegmentStored` queues the download again for its next segment.
+    fn apply_segment(
+        &mut self,
+        tx: &Connection,
+        mut flight: InFlight,
+        status: u16,
+        headers: Vec<(String, String)>,
+        otherwise: AttemptOutcome,
+        effects: &mut Effects,
+    ) -> rusqlite::Result<()> {
+        let sender = self.upload_resources.checkpoint_sender();
+        let ledger = &mut self.upload_resources.ledger;
+        let job = downloads::job(tx, &flight.transfer, flight.generation, sender, ledger)?;
+        let job = downloads::segment_job(&flight.transfer, job, status, headers, otherwise);
+        effects.launches.push(Launch {
+            leader: flight.transfer.id.clone(),
+            host: flight.transfer.host.clone(),
+            generation: flight.generation,
+            request: Request::Segment {
+                job: Box::new(job),
+                progress: Arc::clone(&flight.progress),
+            },
+        });
+        flight.lane = FlightLane::InProcess { abort: None };
+        flight.applying_segment = true;
+        self.in_flight.insert(vec![flight]);
+        Ok(())
     }
 
     /// Every file of the OS task `key`, taken out of the flights.

@@ -428,6 +428,7 @@ mod tests {
             allow_constrained: true,
             discretionary: false,
             ietf_interop_version: None,
+            download: None,
         }
     }
 

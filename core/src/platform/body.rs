@@ -36,6 +36,8 @@ pub(crate) enum BodyPlan {
         idempotency_header: String,
         temp_path: PathBuf,
     },
+    /// A download's segment: nothing to send; the OS expects `expected_bytes`.
+    Download { expected_bytes: u64 },
 }
 
 /// One file of a packed batch body.
@@ -100,6 +102,14 @@ impl BodyPlan {
                 idempotency_header,
                 temp_path,
             } => prepare_batch(parts, idempotency_header, temp_path),
+            Self::Download { expected_bytes } => Prepared {
+                body: Ok(PreparedBody {
+                    path: PathBuf::new(),
+                    size: *expected_bytes,
+                    headers: Vec::new(),
+                }),
+                left_out: Vec::new(),
+            },
         }
     }
 }

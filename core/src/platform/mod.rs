@@ -23,5 +23,6 @@ pub(crate) use driver::PlatformDriver;
 pub(crate) use outcome::to_attempt_outcome;
 pub(crate) use report::PlatformReport;
 pub use service::{
-    Handoff, PlatformError, PlatformFailure, PlatformOutcome, PlatformTransferService,
+    DownloadSegment, Handoff, PlatformError, PlatformFailure, PlatformOutcome,
+    PlatformTransferService,
 };

@@ -19,15 +19,19 @@ pub struct Handoff {
     /// The transfer this task carries (for a packed batch, its first file's).
     pub transfer_id: String,
     /// The request body, ready to send as is. The OS services read bodies from files only.
+    /// Empty for a download.
     pub body_path: PathBuf,
     /// The URL to send to: the destination, or what the request authorizer gave for it.
     pub url: String,
-    /// `PUT` or `POST`.
+    /// `PUT` or `POST` for an upload; `GET` for a download (then [`Self::download`] says
+    /// where its bytes go).
     pub method: String,
     /// Every header to send, including the idempotency key and, for a multipart body, its
     /// `Content-Type`.
     pub headers: Vec<(String, String)>,
-    /// The body's size in bytes (for `countOfBytesClientExpectsToSend`).
+    /// The body's size in bytes (for `countOfBytesClientExpectsToSend`); for a download,
+    /// the bytes its segment asks for (`countOfBytesClientExpectsToReceive`), or 0 when
+    /// it asks for the whole file of unknown size.
     pub expected_bytes: u64,
     /// The task may use an expensive network (cellular, a hotspot): iOS
     /// `allowsExpensiveNetworkAccess`, Android's unmetered-network constraint when false.
@@ -43,6 +47,46 @@ pub struct Handoff {
     /// server that answers `104 Upload Resumption Supported` lets iOS 17+ resume an
     /// interrupted task inside the OS instead of sending it again from zero.
     pub ietf_interop_version: Option<u32>,
+    /// Set for a download (`method` `GET`): a part of the file as an OS download task
+    /// (iOS) or worker (Android). `None` for an upload.
+    pub download: Option<DownloadSegment>,
+}
+
+/// The part of a download one OS task fetches: a bounded byte range, so that an OS
+/// resume that fails (iOS resume data that is rejected or expired) costs at most one
+/// segment, never the file's bytes before it.
+///
+/// The handoff's headers already carry `Range: bytes={first}-{last}` (none when `last` is
+/// `None`: the whole file) and, when the segment continues bytes Ferry holds, `If-Range`
+/// with the recorded strong validator; the shim sends them as they are. When the task
+/// finishes, the shim **moves the OS's file to [`Self::path`] before its delegate returns**
+/// (iOS deletes it after `didFinishDownloadingTo`), replacing any file there, then reports
+/// the answer's status and headers through `platform_finished` (the body bytes are in the
+/// file, not in the report). Ferry checks the answer (a 206 must start at `first`), appends
+/// the file to its partial file, records the new offset and removes the segment file.
+/// Resume data is the OS's own optimisation inside one task; Ferry never needs it.
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DownloadSegment {
+    /// The first byte asked for (0 for the file's start).
+    pub first: u64,
+    /// The last byte asked for (inclusive); `None`: to the end of the file.
+    pub last: Option<u64>,
+    /// Where the shim puts the OS's downloaded file: beside Ferry's partial file (same
+    /// folder, same volume), named `.ferry-<transfer id>.seg-<first>`.
+    pub path: PathBuf,
+}
+
+impl DownloadSegment {
+    /// A segment of `first..=last` (`None`: to the end) delivered at `path`, for a shim's
+    /// own tests (Ferry builds these for real handoffs).
+    pub fn new(first: u64, last: Option<u64>, path: impl Into<PathBuf>) -> Self {
+        Self {
+            first,
+            last,
+            path: path.into(),
+        }
+    }
 }
 
 /// How an OS task ended.

@@ -4,6 +4,10 @@
 //! app. At every launch a new shim reconnects to the session first (queued callbacks are
 //! buffered), then the queue opens and reconciles, then the buffered callbacks replay.
 //!
+//! Downloading (`FerryApp::downloading`, the `ferry-download` strategy) it enqueues one
+//! download per file instead, with its expected size and SHA-256, into the world's
+//! download folder, and counts the files whose `Succeeded` it heard.
+//!
 //! What it must never do: look at the server, or keep the queue open while the app does
 //! not run.
 
@@ -12,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ferry::{
-    AppState, BatchEndpoint, HttpVersionPolicy, Integrations, QueueConfig, TransferEvent,
+    AppState, BatchEndpoint, Download, HttpVersionPolicy, Integrations, QueueConfig, TransferEvent,
     TransferId, TransferQueue, Upload,
 };
 use tokio::task::JoinHandle;
@@ -24,8 +28,11 @@ use super::{SimApp, World};
 pub struct FerryApp {
     config: QueueConfig,
     uploads: Vec<Upload>,
+    downloads: Vec<Download>,
     ids: Arc<Mutex<HashMap<TransferId, String>>>,
     gave_up: Arc<Mutex<HashSet<String>>>,
+    /// Downloading: the files whose `Succeeded` was heard (durable before it is told).
+    succeeded: Option<Arc<Mutex<HashSet<TransferId>>>>,
     running: Option<Running>,
 }
 
@@ -73,21 +80,49 @@ impl FerryApp {
         Self {
             config,
             uploads,
+            downloads: Vec::new(),
             ids: Arc::default(),
             gave_up: Arc::default(),
+            succeeded: None,
             running: None,
         }
     }
 
+    /// The same app downloading the world's files (served by its server) into its
+    /// download folder, each with its expected size and SHA-256.
+    pub fn downloading(world: &World, params: &ScenarioParams) -> Self {
+        let mut app = Self::new(world, params);
+        app.uploads = Vec::new();
+        app.config.platform.download_segment_bytes =
+            params.scaled(params.ferry_download_segment_bytes);
+        app.downloads = world
+            .files
+            .iter()
+            .map(|file| {
+                Download::new(
+                    world.server.file_url(&file.url_path[1..]),
+                    world.download_path(&file.url_path),
+                )
+                .with_expected_size(file.len)
+                .with_sha256(file.sha256_hex.clone())
+            })
+            .collect();
+        app.succeeded = Some(Arc::default());
+        app
+    }
+
     async fn enqueue_once(&mut self, queue: &TransferQueue, world: &World) -> Result<(), String> {
-        if self.uploads.is_empty() {
+        if self.uploads.is_empty() && self.downloads.is_empty() {
             return Ok(());
         }
         let uploads = std::mem::take(&mut self.uploads);
-        let results = queue
-            .enqueue_many(uploads)
-            .await
-            .map_err(|e| format!("enqueue: {e}"))?;
+        let downloads = std::mem::take(&mut self.downloads);
+        let results = if downloads.is_empty() {
+            queue.enqueue_many(uploads).await
+        } else {
+            queue.enqueue_downloads(downloads).await
+        }
+        .map_err(|e| format!("enqueue: {e}"))?;
         let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
         for (result, file) in results.into_iter().zip(&world.files) {
             match result {
@@ -131,8 +166,16 @@ impl SimApp for FerryApp {
         let mut subscription = queue.subscribe();
         let ids = Arc::clone(&self.ids);
         let gave_up = Arc::clone(&self.gave_up);
+        let succeeded = self.succeeded.clone();
         let watcher = tokio::spawn(async move {
             while let Some(event) = subscription.next().await {
+                if let (TransferEvent::Succeeded { id, .. }, Some(succeeded)) = (&event, &succeeded)
+                {
+                    succeeded
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(id.clone());
+                }
                 if let TransferEvent::Failed { id, .. } | TransferEvent::Cancelled { id } = event
                     && let Some(path) = ids.lock().unwrap_or_else(PoisonError::into_inner).get(&id)
                 {
@@ -199,6 +242,16 @@ impl SimApp for FerryApp {
     fn finished(&self, completed: u64, total: u64) -> bool {
         let gave_up = self.gave_up.lock().unwrap_or_else(PoisonError::into_inner);
         !gave_up.is_empty() && completed + gave_up.len() as u64 >= total
+    }
+
+    fn arrived(&self, world: &World) -> u64 {
+        match &self.succeeded {
+            Some(succeeded) => succeeded
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len() as u64,
+            None => world.server.stats().bodies_stored,
+        }
     }
 
     fn abandoned(&self, _world: &World) -> HashSet<String> {

@@ -44,6 +44,9 @@ pub const SCENARIOS: [&str; 3] = ["seed", "photo-backup", "android-doze"];
 pub enum Strategy {
     Naive,
     Ferry,
+    /// Ferry the other way: the same files, served by the server, downloaded by a real
+    /// queue through the same OS lane (`ferry_app.rs`, `FerryApp::downloading`).
+    FerryDownload,
 }
 
 impl Strategy {
@@ -51,6 +54,7 @@ impl Strategy {
         match self {
             Strategy::Naive => "naive",
             Strategy::Ferry => "ferry",
+            Strategy::FerryDownload => "ferry-download",
         }
     }
 }
@@ -82,6 +86,10 @@ pub struct Outcome {
     pub ideal_any_job_kind_secs: f64,
     /// The ideal's course, `(secs, fraction of the bytes across)`, for the plot.
     pub ideal_points: Vec<(f64, f64)>,
+    /// Downloads: the body bytes the server sent for the files (scaled), and Ferry's own
+    /// files (partials, OS segments) left in the download folder at the end.
+    pub bytes_served: u64,
+    pub leftovers: u64,
 }
 
 impl Outcome {
@@ -131,6 +139,10 @@ pub(crate) trait SimApp {
     fn finished(&self, completed: u64, total: u64) -> bool;
     /// URL paths of files the app will never send again.
     fn abandoned(&self, world: &World) -> HashSet<String>;
+    /// Files that arrived: on the server, for an app that uploads.
+    fn arrived(&self, world: &World) -> u64 {
+        world.server.stats().bodies_stored
+    }
 }
 
 /// What a run is made of.
@@ -148,6 +160,16 @@ impl World {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Where the `ferry-download` strategy puts the files.
+    pub fn download_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("downloaded")
+    }
+
+    /// Where file `url_path` is downloaded to.
+    pub fn download_path(&self, url_path: &str) -> std::path::PathBuf {
+        self.download_dir().join(url_path[1..].replace('/', "-"))
     }
 }
 
@@ -187,6 +209,17 @@ pub async fn run(
         }
         Strategy::Ferry => {
             let app = ferry_app::FerryApp::new(&world, params);
+            drive(scenario, strategy, params, world, wakes, app).await
+        }
+        Strategy::FerryDownload => {
+            for file in &world.files {
+                let bytes = std::fs::read(&file.path)
+                    .map_err(|e| format!("reading {}: {e}", file.path.display()))?;
+                world.server.serve_file(&file.url_path[1..], bytes);
+            }
+            std::fs::create_dir_all(world.download_dir())
+                .map_err(|e| format!("cannot make the download folder: {e}"))?;
+            let app = ferry_app::FerryApp::downloading(&world, params);
             drive(scenario, strategy, params, world, wakes, app).await
         }
     }
@@ -266,7 +299,7 @@ async fn drive(
     app.launch(&world, true).await?;
     loop {
         let now = Instant::now();
-        let stored = world.server.stats().bodies_stored;
+        let stored = app.arrived(&world);
         timeline.sample(now.duration_since(start).as_secs_f64(), stored);
         if stored >= total || now >= end || app.finished(stored, total) {
             break;
@@ -339,7 +372,30 @@ fn report(
     let mut completed = 0;
     let mut duplicates = 0;
     let mut done = HashSet::new();
-    for file in &world.files {
+    let mut bytes_served = 0;
+    let mut leftovers = 0;
+    if strategy == Strategy::FerryDownload {
+        for file in &world.files {
+            bytes_served += world.server.bytes_served(&file.url_path[1..]);
+            if file_matches(&world.download_path(&file.url_path), file) {
+                completed += 1;
+                done.insert(file.url_path.clone());
+            }
+        }
+        leftovers = std::fs::read_dir(world.download_dir())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|entry| entry.file_name().to_string_lossy().starts_with(".ferry-"))
+                    .count() as u64
+            })
+            .unwrap_or(0);
+    }
+    for file in world
+        .files
+        .iter()
+        .filter(|_| strategy != Strategy::FerryDownload)
+    {
         if let Some(got) = world.server.received(&file.url_path) {
             duplicates += got.stored_count.saturating_sub(1);
             if got.len == file.len && got.sha256_hex == file.sha256_hex {
@@ -377,6 +433,16 @@ fn report(
             params.total_bytes() as f64,
             params.link_bytes_per_sec as f64,
         ),
+        bytes_served,
+        leftovers,
+    })
+}
+
+/// Whether the file at `path` is `file`, byte for byte (by length and SHA-256).
+fn file_matches(path: &Path, file: &SourceFile) -> bool {
+    use sha2::{Digest, Sha256};
+    std::fs::read(path).is_ok_and(|bytes| {
+        bytes.len() as u64 == file.len && hex::encode(Sha256::digest(&bytes)) == file.sha256_hex
     })
 }
 
@@ -403,6 +469,8 @@ mod tests {
             open_stall_secs: 1.0,
             ideal_any_job_kind_secs: 97.7,
             ideal_points: Vec::new(),
+            bytes_served: 0,
+            leftovers: 0,
         };
         assert_eq!(
             outcome.line(),

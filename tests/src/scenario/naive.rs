@@ -67,6 +67,7 @@ fn request(world: &World, index: usize, file: &SourceFile) -> TaskRequest {
         method: "PUT".into(),
         headers: Vec::new(),
         body_path: file.path.clone(),
+        download_to: None,
     }
 }
 

@@ -128,6 +128,9 @@ impl PlatformTransferService for OsShim {
                 method: handoff.method,
                 headers: handoff.headers,
                 body_path: handoff.body_path,
+                // A download task: the shim moves the OS's file to the segment's path
+                // before its delegate returns (the simulated daemon writes it there).
+                download_to: handoff.download.map(|segment| segment.path),
             })
             .map(|_| ())
             .map_err(|error| PlatformError {

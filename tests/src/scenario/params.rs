@@ -56,6 +56,8 @@ pub struct ScenarioParams {
     pub ferry_batch_max_files: u64,
     /// ... and up to this many (unscaled) bytes per request.
     pub ferry_batch_max_bytes: u64,
+    /// The `ferry-download` strategy: a download's OS segment (unscaled bytes).
+    pub ferry_download_segment_bytes: u64,
     /// How often the naive app hands a failed file to the OS again.
     pub naive_max_retries: u64,
     pub ios: IosParams,
@@ -88,6 +90,7 @@ impl ScenarioParams {
             ferry_refill_when_drained: true,
             ferry_batch_max_files: 0,
             ferry_batch_max_bytes: 128 * MIB,
+            ferry_download_segment_bytes: 64 * MIB,
             naive_max_retries: 3,
             ios: IosParams::default(),
             android: AndroidParams::default(),
@@ -173,6 +176,10 @@ impl Knobs for ScenarioParams {
             ),
             Knob::count("ferry.batch_max_files", &mut self.ferry_batch_max_files),
             Knob::count("ferry.batch_max_bytes", &mut self.ferry_batch_max_bytes),
+            Knob::count(
+                "ferry.download_segment_bytes",
+                &mut self.ferry_download_segment_bytes,
+            ),
             Knob::count("naive.max_retries", &mut self.naive_max_retries),
         ];
         knobs.extend(self.ios.knobs());

@@ -229,11 +229,7 @@ fn completed(task: u64, description: String, error: TaskError, message: &str) ->
 
 impl OsSession for AndroidSession {
     fn create_task(&self, request: TaskRequest) -> Result<u64, CreateError> {
-        let body_len = std::fs::metadata(&request.body_path)
-            .ok()
-            .filter(|meta| meta.is_file())
-            .map(|meta| meta.len())
-            .ok_or_else(|| CreateError::BodyNotAFile(request.body_path.display().to_string()))?;
+        let body_len = request.body_len()?;
         let params = &self.shared.params;
         let kind = self.shared.kind;
         let mut scheduler = self.scheduler();
@@ -259,6 +255,7 @@ impl OsSession for AndroidSession {
                     headers: request.headers,
                     body_path: request.body_path,
                     body_len,
+                    download_to: request.download_to,
                 },
                 kind,
                 not_before: Instant::now(),
@@ -739,7 +736,13 @@ async fn run_job(shared: Arc<Shared>, task: u64, outgoing: Outgoing) {
             shared.progress(task, sent, total);
         }
     };
-    let end = transport::attempt(&shared.wire, &outgoing, progress).await;
+    // A worker that fetches writes the body as it comes; stopped, it starts its segment
+    // over when it runs again (WorkManager keeps no resume data).
+    let end = if outgoing.download_to.is_some() {
+        transport::download(&shared.wire, &outgoing, &mut None, progress).await
+    } else {
+        transport::attempt(&shared.wire, &outgoing, progress).await
+    };
     shared.finish(task, end);
 }
 

@@ -150,11 +150,7 @@ impl IosSession {
 
     /// `uploadTask(with:fromFile:)` + `resume()`. Returns the task identifier.
     pub fn create_task(&self, request: TaskRequest) -> Result<u64, CreateError> {
-        let body_len = std::fs::metadata(&request.body_path)
-            .ok()
-            .filter(|meta| meta.is_file())
-            .map(|meta| meta.len())
-            .ok_or_else(|| CreateError::BodyNotAFile(request.body_path.display().to_string()))?;
+        let body_len = request.body_len()?;
         let params = &self.shared.params;
         let now = Instant::now();
         let mut daemon = self.daemon();
@@ -203,6 +199,7 @@ impl IosSession {
                     headers: request.headers,
                     body_path: request.body_path,
                     body_len,
+                    download_to: request.download_to,
                 },
                 host,
                 created: now,
@@ -680,6 +677,9 @@ impl Shared {
 /// One task from start to its end, retrying itself after idleness (rule 7; restarting at
 /// byte 0, rule 10 for a server without resumable uploads).
 async fn run_task(shared: Arc<Shared>, task: u64, outgoing: Outgoing) {
+    if outgoing.download_to.is_some() {
+        return run_download_task(shared, task, outgoing).await;
+    }
     let total = outgoing.body_len;
     loop {
         let progress = {
@@ -707,6 +707,66 @@ async fn run_task(shared: Arc<Shared>, task: u64, outgoing: Outgoing) {
         };
         shared.complete(task, outcome);
         return;
+    }
+}
+
+/// A download task from start to its end: cut short (or idle), the daemon resumes it
+/// itself from its resume data, up to `download_resumes` times; a resume fails with
+/// `p_resume_fails`, and data older than `resume_data_ttl` has expired: then the task
+/// starts over from its own first byte (the bytes of this task only are lost).
+async fn run_download_task(shared: Arc<Shared>, task: u64, outgoing: Outgoing) {
+    let mut resume = None;
+    let mut resumes = 0;
+    loop {
+        let progress = {
+            let weak = Arc::downgrade(&shared);
+            move |received| {
+                if let Some(shared) = weak.upgrade() {
+                    shared.progress(task, received, 0);
+                }
+            }
+        };
+        let end = transport::download(&shared.wire, &outgoing, &mut resume, progress).await;
+        let message = match end {
+            AttemptEnd::Response { status, headers } => {
+                shared.complete(task, TaskOutcome::Response { status, headers });
+                return;
+            }
+            AttemptEnd::Idle => "no bytes for the idle timeout".to_owned(),
+            AttemptEnd::Network(message) | AttemptEnd::FileChanged(message) => message,
+        };
+        let params = &shared.params;
+        if resumes >= params.download_resumes {
+            let _ = tokio::fs::remove_file(transport::download_temp(
+                outgoing
+                    .download_to
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("")),
+            ))
+            .await;
+            shared.complete(
+                task,
+                TaskOutcome::Error {
+                    error: TaskError::Network,
+                    message,
+                },
+            );
+            return;
+        }
+        resumes += 1;
+        let mut daemon = shared.daemon();
+        daemon.stats.daemon_retries += 1;
+        if resume.is_some() {
+            daemon.stats.resumes += 1;
+            let expired = resume.as_ref().is_some_and(|data: &transport::ResumeData| {
+                data.made.elapsed() >= params.resume_data_ttl
+            });
+            let rejected = daemon.rng.random::<f64>() < params.p_resume_fails;
+            if expired || rejected {
+                daemon.stats.resumes_failed += 1;
+                resume = None;
+            }
+        }
     }
 }
 

@@ -54,6 +54,16 @@ pub struct IosParams {
     /// Rule 8: how long the app runs in the background (after going there or a relaunch)
     /// before it is suspended [G].
     pub background_runtime: Duration,
+    /// Download tasks: how many times the daemon resumes a task cut short itself, from its
+    /// resume data, before the task fails [G].
+    pub download_resumes: u64,
+    /// Download tasks: the chance that a resume fails (the data is rejected, as iOS 10's
+    /// -3003 or data for a server without ranges): the task starts over from its own first
+    /// byte, losing what it held (downloads.md pain 1) [G].
+    pub p_resume_fails: f64,
+    /// Download tasks: resume data older than this has expired and the task starts over
+    /// (downloads.md pain 2: a presigned URL or a temporary file gone) [G].
+    pub resume_data_ttl: Duration,
     /// The size of the chunks a task sends (unscaled bytes).
     pub chunk_bytes: u64,
     /// Seed for start latencies and vanishing.
@@ -82,6 +92,9 @@ impl Default for IosParams {
             p_vanish: 0.05,
             relaunch_after: Duration::from_secs(1),
             background_runtime: Duration::from_secs(30),
+            download_resumes: 3,
+            p_resume_fails: 0.0,
+            resume_data_ttl: Duration::from_secs(3600),
             chunk_bytes: 1024 * 1024,
             seed: 1,
         }
@@ -119,6 +132,9 @@ impl Knobs for IosParams {
             Knob::fraction("ios.p_vanish", &mut self.p_vanish),
             Knob::secs("ios.relaunch_after", &mut self.relaunch_after),
             Knob::secs("ios.background_runtime", &mut self.background_runtime),
+            Knob::count("ios.download_resumes", &mut self.download_resumes),
+            Knob::fraction("ios.p_resume_fails", &mut self.p_resume_fails),
+            Knob::secs("ios.resume_data_ttl", &mut self.resume_data_ttl),
             Knob::count("ios.chunk_bytes", &mut self.chunk_bytes),
             Knob::count("ios.seed", &mut self.seed),
         ]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-/// What the app asks for: an upload task from a file.
+/// What the app asks for: an upload task from a file, or a download task.
 #[derive(Clone, Debug)]
 pub struct TaskRequest {
     /// `taskDescription`: the app's own correlation key, kept across relaunches.
@@ -18,6 +18,29 @@ pub struct TaskRequest {
     pub method: String,
     pub headers: Vec<(String, String)>,
     pub body_path: std::path::PathBuf,
+    /// A download task (iOS `downloadTask(with:)`, an Android worker that fetches): the
+    /// request has no body, and the OS's downloaded file is moved here before the
+    /// completion is delivered (what an iOS shim does before its delegate returns).
+    pub download_to: Option<std::path::PathBuf>,
+}
+
+impl TaskRequest {
+    /// The body's length: the file's for an upload (rule 6: background sessions upload
+    /// from a file only), 0 for a download task, which has no body.
+    ///
+    /// # Errors
+    ///
+    /// [`CreateError::BodyNotAFile`] when an upload's body is not a readable file.
+    pub fn body_len(&self) -> Result<u64, CreateError> {
+        if self.download_to.is_some() {
+            return Ok(0);
+        }
+        std::fs::metadata(&self.body_path)
+            .ok()
+            .filter(|meta| meta.is_file())
+            .map(|meta| meta.len())
+            .ok_or_else(|| CreateError::BodyNotAFile(self.body_path.display().to_string()))
+    }
 }
 
 /// A delegate callback.
@@ -125,6 +148,10 @@ pub struct SessionStats {
     pub refused: u64,
     /// Completions handed to the app's delegate channel.
     pub delivered: u64,
+    /// iOS: download tasks the daemon resumed with its resume data, and of those, how
+    /// many resumes failed (the data rejected or expired: the task started over).
+    pub resumes: u64,
+    pub resumes_failed: u64,
 }
 
 /// A simulated OS's background-transfer service for one app.

@@ -259,12 +259,3 @@ pub async fn slow_server() -> ferry_testkit::TestServer {
     })
     .await
 }
-
-/// Ferry's partial files (`.ferry-<id>.partial`) in `dir`.
-pub fn partials_in(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.to_string_lossy().ends_with(".partial"))
-        .collect()
-}

@@ -124,43 +124,85 @@ impl PlatformTransferService for ScriptedPlatform {
     }
 }
 
-/// Sends a handoff as the OS would: its method, URL, headers and body file.
+/// Sends a handoff as the OS would: its method, URL, headers and body file; for a
+/// download, a GET whose body is written where the segment goes (as an iOS shim moves
+/// the download task's file before its delegate returns), reported without its body.
 pub async fn deliver(handoff: &Handoff) -> PlatformOutcome {
-    let body = tokio::fs::read(&handoff.body_path)
-        .await
-        .expect("body file");
-    assert_eq!(body.len() as u64, handoff.expected_bytes, "expected bytes");
     let client = reqwest::Client::new();
     let method = reqwest::Method::from_bytes(handoff.method.as_bytes()).expect("method");
-    let mut request = client.request(method, &handoff.url).body(body);
+    let mut request = client.request(method, &handoff.url);
+    if handoff.download.is_none() {
+        let body = tokio::fs::read(&handoff.body_path)
+            .await
+            .expect("body file");
+        assert_eq!(body.len() as u64, handoff.expected_bytes, "expected bytes");
+        request = request.body(body);
+    } else {
+        assert_eq!(handoff.method, "GET");
+        assert!(
+            handoff.body_path.as_os_str().is_empty(),
+            "a download sends no body"
+        );
+    }
     for (name, value) in &handoff.headers {
         request = request.header(name, value);
     }
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.to_string(),
-                        value.to_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
-            // As a shim passes it: the whole body (the core cuts it to its limit).
-            let body = response.bytes().await.map(|body| body.to_vec());
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return failed(&error),
+    };
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                value.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let body = response.bytes().await;
+    match (&handoff.download, body) {
+        (Some(segment), Ok(body)) => {
+            tokio::fs::write(&segment.path, &body)
+                .await
+                .expect("segment file");
             PlatformOutcome::Response {
                 status,
                 headers,
-                body_truncated: body.is_err(),
-                body: body.unwrap_or_default(),
+                body: Vec::new(),
+                body_truncated: false,
             }
         }
-        Err(error) => PlatformOutcome::Failed {
-            kind: ferry::PlatformFailure::Network,
-            message: error.to_string(),
+        (Some(_), Err(error)) => failed(&error),
+        // As a shim passes it: the whole body (the core cuts it to its limit).
+        (None, body) => PlatformOutcome::Response {
+            status,
+            headers,
+            body_truncated: body.is_err(),
+            body: body.map(|body| body.to_vec()).unwrap_or_default(),
         },
     }
+}
+
+fn failed(error: &reqwest::Error) -> PlatformOutcome {
+    PlatformOutcome::Failed {
+        kind: ferry::PlatformFailure::Network,
+        message: error.to_string(),
+    }
+}
+
+/// A queue in `config` with `platform` lent as its OS service.
+pub async fn open_with_platform(
+    config: ferry::QueueConfig,
+    platform: &Arc<ScriptedPlatform>,
+) -> ferry::TransferQueue {
+    let integrations = ferry::Integrations {
+        platform: Some(Arc::clone(platform) as Arc<dyn PlatformTransferService>),
+        ..ferry::Integrations::default()
+    };
+    ferry::TransferQueue::open_with(config, integrations)
+        .await
+        .expect("open")
 }

@@ -28,40 +28,41 @@
 //! reports the bytes it wrote.
 
 mod digest;
+mod finish;
 mod ignored_ranges;
 mod partial;
 mod range;
 mod redirect;
+mod segment;
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use reqwest::StatusCode;
 use reqwest::header::{
-    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, IF_RANGE,
+    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_RANGE,
     LAST_MODIFIED, RANGE,
 };
 use url::Url;
 
 pub(crate) use self::ignored_ranges::RangeIgnoringOrigins;
 
-use self::digest::Expected;
+use self::finish::{Finished, fresh, success, text, unusable, unwritable};
 use self::partial::{Coding, Partial};
 use self::range::{Answer, Plan};
 use super::attempt_progress::AttemptProgress;
 use super::client::HttpLane;
 use super::error_text::describe;
 use super::job::{AttemptJob, DownloadJob};
-use super::response::{header_pairs, outcome_of};
+use super::response::outcome_of;
 use super::send_failure::send_failure;
 use super::watchdog::with_stall_watchdog;
 use crate::auth::redact_url;
 use crate::disk_space;
 use crate::download_record::DownloadRecord;
-use crate::error::{FailureKind, TransferError};
 use crate::outcome::AttemptOutcome;
-use crate::server_response::ServerResponse;
+
+pub(crate) use self::segment::{SegmentJob, apply_segment, remove_segments};
 
 /// Answers discarded in one attempt (a wrong 206, a 416 for another file) before it gives
 /// up: each is followed by a request from zero, so only a server that keeps contradicting
@@ -110,13 +111,6 @@ struct Fetch<'a> {
     destination: PathBuf,
     job: DownloadJob,
     progress: Arc<AttemptProgress>,
-}
-
-/// What a finishing attempt knows of the answer it finished with.
-struct Finished {
-    status: u16,
-    headers: HeaderMap,
-    coding: Coding,
 }
 
 impl Fetch<'_> {
@@ -310,25 +304,14 @@ impl Fetch<'_> {
         .await
     }
 
-    /// Empties the partial file to write `coding`'s bytes from zero, with `record` as
-    /// what they will belong to. If the store holds an offset, the restart is recorded
-    /// (durably) first: the store must never vouch for bytes that are no longer there.
+    /// Empties the partial file to write `coding`'s bytes from zero (`finish.rs`).
     async fn start_over(
         &mut self,
         partial: &mut Partial,
         coding: Coding,
         record: DownloadRecord,
     ) -> Result<(), AttemptOutcome> {
-        let recorded = self.job.record.offset > 0 || self.job.record.placing.is_some();
-        self.job.record = record;
-        if recorded {
-            self.job
-                .checkpoints
-                .report_download_durably(self.job.record.clone())
-                .await?;
-        }
-        self.progress.restart();
-        partial.restart(coding).await.map_err(unwritable)
+        finish::start_over(&mut self.job, &self.progress, partial, coding, record).await
     }
 
     /// Streams the body into `partial` after its first `start` bytes. A `resumable` body
@@ -422,135 +405,20 @@ impl Fetch<'_> {
             .report_download(self.job.record.clone());
     }
 
-    /// The body is complete: checks its length and digest, records where it goes, puts
-    /// it there.
+    /// The body is complete: checked and put in place as every lane's (`finish.rs`).
     async fn finish(
         &mut self,
-        mut partial: Partial,
+        partial: Partial,
         finished: Finished,
     ) -> Result<AttemptOutcome, AttemptOutcome> {
-        let length = match partial.finish().await {
-            Ok(length) => length,
-            Err(error) => {
-                let resumable = finished.coding == Coding::Identity;
-                return Err(self.write_failed(&mut partial, 0, resumable, error).await);
-            }
-        };
-        if let Some(total) = self.job.record.total
-            && finished.coding == Coding::Identity
-            && length != total
-        {
-            self.job.record.offset = length.min(total);
-            return Err(AttemptOutcome::Network {
-                message: format!("the body ended after {length} of {total} bytes"),
-            });
-        }
-        self.job.record.offset = length;
-        if let Some(expected) = self.job.spec.expected_size
-            && expected != length
-        {
-            let reason = format!("the file has {length} bytes where {expected} were expected");
-            return Err(self.mismatch(partial, reason).await);
-        }
-        if let Some(expected) = self.expected_digest(&finished) {
-            let path = partial.path().to_owned();
-            let checked = expected.clone();
-            let matches = tokio::task::spawn_blocking(move || digest::matches(&path, &checked))
-                .await
-                .map_err(|_| unwritable(io::Error::other("the digest check was cancelled")))?
-                .map_err(unwritable)?;
-            if !matches {
-                let reason = format!("the bytes do not match {}", expected.source());
-                return Err(self.mismatch(partial, reason).await);
-            }
-        }
-        let destination = self.destination.clone();
-        let rule = self.job.spec.on_conflict;
-        let target = tokio::task::spawn_blocking(move || partial::target(&destination, rule))
-            .await
-            .map_err(|_| unwritable(io::Error::other("the destination check was cancelled")))?;
-        let Some(target) = target else {
-            // Final: nothing of this download stays in the folder (a retry fetches it anew).
-            self.discard_partial().await;
-            return Err(exists(&self.destination));
-        };
-        // Durable before the rename: a crash after it finds the file there.
-        self.job.record.placing = Some(target.clone());
-        self.job
-            .checkpoints
-            .report_download_durably(self.job.record.clone())
-            .await?;
-        let from = partial.path().to_owned();
-        let placed = target.clone();
-        tokio::task::spawn_blocking(move || partial::place(&from, &placed, rule))
-            .await
-            .map_err(|_| unwritable(io::Error::other("the rename was cancelled")))?
-            .map_err(|error| match error.kind() {
-                io::ErrorKind::AlreadyExists => exists(&target),
-                _ => unwritable(error),
-            })?;
-        Ok(success(finished.status, &finished.headers))
-    }
-
-    /// The digest the bytes must have: the app's, else the server's for the whole file.
-    fn expected_digest(&self, finished: &Finished) -> Option<Expected> {
-        if let Some(sha) = self.job.spec.sha256() {
-            return Some(Expected::AppSha256(sha));
-        }
-        if let Some(sha) =
-            text(&finished.headers, "repr-digest").and_then(digest::repr_digest_sha256)
-        {
-            return Some(Expected::ServerSha256(sha));
-        }
-        // `Content-MD5` covers the bytes of this body: only a whole, unencoded one is the
-        // file.
-        (finished.status == 200 && finished.coding == Coding::Identity)
-            .then(|| text(&finished.headers, "content-md5").and_then(digest::content_md5))
-            .flatten()
-            .map(Expected::ServerMd5)
-    }
-
-    /// The finished bytes are wrong: the partial file is emptied and the store told
-    /// (durably), then the first mismatch is retried from zero and the second fails.
-    async fn mismatch(&mut self, mut partial: Partial, reason: String) -> AttemptOutcome {
-        let failures = self.job.record.digest_failures;
-        let mut record = fresh(&self.job.record);
-        record.digest_failures = failures.saturating_add(1);
-        if let Err(outcome) = self
-            .start_over(&mut partial, Coding::Identity, record)
-            .await
-        {
-            return outcome;
-        }
-        let error = |advice: &str| {
-            TransferError::new(FailureKind::DigestMismatch, format!("{reason}; {advice}"))
-        };
-        if failures == 0 {
-            AttemptOutcome::DownloadRetry(error("fetching it again from the start"))
-        } else {
-            // Final: the emptied partial file does not stay in the folder.
-            self.discard_partial().await;
-            AttemptOutcome::Rejected(error(
-                "it was fetched twice with the same result: check the expected digest or \
-                 the file on the server",
-            ))
-        }
-    }
-
-    /// Removes the partial file of a download that failed for good (its record holds no
-    /// placement, so a retry starts from an empty one). A failure to remove it is only
-    /// logged: the download's outcome stands.
-    async fn discard_partial(&self) {
-        let partial = self.job.partial.clone();
-        let removed = tokio::task::spawn_blocking(move || std::fs::remove_file(&partial)).await;
-        if let Ok(Err(error)) = removed
-            && error.kind() != io::ErrorKind::NotFound
-        {
-            log::warn!(
-                "download {}: could not remove its partial file: {error}",
-                self.job.id()
-            );
-        }
+        finish::finish(
+            &mut self.job,
+            &self.progress,
+            &self.destination,
+            partial,
+            finished,
+        )
+        .await
     }
 
     /// An earlier attempt recorded the name it was putting the file at and the file is
@@ -566,7 +434,7 @@ impl Fetch<'_> {
                 .await
                 .map_err(|_| unwritable(io::Error::other("the check was cancelled")))?
                 .map_err(unwritable)?;
-        Ok(placed.then(|| success(200, &HeaderMap::new())))
+        Ok(placed.then(|| success(200, &reqwest::header::HeaderMap::new())))
     }
 }
 
@@ -574,76 +442,4 @@ impl DownloadJob {
     fn id(&self) -> &crate::TransferId {
         self.checkpoints.transfer_id()
     }
-}
-
-/// The record of a download that holds nothing: validators and placement forgotten, its
-/// digest failures kept.
-fn fresh(record: &DownloadRecord) -> DownloadRecord {
-    DownloadRecord {
-        digest_failures: record.digest_failures,
-        ..DownloadRecord::default()
-    }
-}
-
-fn text(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<&str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
-}
-
-fn success(status: u16, headers: &HeaderMap) -> AttemptOutcome {
-    let status = if status == StatusCode::RANGE_NOT_SATISFIABLE.as_u16() {
-        200 // complete: the file is what the server has
-    } else {
-        status
-    };
-    AttemptOutcome::Response {
-        status,
-        retry_after: None,
-        answer: Some(Box::new(ServerResponse::received(
-            status,
-            header_pairs(headers),
-            Vec::new(),
-            false,
-        ))),
-    }
-}
-
-fn unusable(message: impl Into<String>) -> AttemptOutcome {
-    AttemptOutcome::Rejected(TransferError::new(
-        FailureKind::UnusableResponse,
-        message.into(),
-    ))
-}
-
-fn exists(path: &std::path::Path) -> AttemptOutcome {
-    AttemptOutcome::Rejected(TransferError::new(
-        FailureKind::DestinationExists,
-        format!(
-            "{} already exists and the download's conflict rule is Fail; remove it, or \
-             enqueue the download with ConflictRule::Replace or KeepBoth",
-            path.display()
-        ),
-    ))
-}
-
-/// A failure to write the partial file or to put it in place: a full volume is waited
-/// out (retried, no attempt used up), anything else is for the app to fix.
-fn unwritable(error: io::Error) -> AttemptOutcome {
-    let error_text = error.to_string();
-    if error.kind() == io::ErrorKind::StorageFull {
-        return AttemptOutcome::OutOfSpace(TransferError::new(
-            FailureKind::InsufficientSpace,
-            format!(
-                "the destination's volume is full ({error_text}); free space there, and the \
-                 download continues on its own (tried again every {} s)",
-                disk_space::RECHECK_EVERY.as_secs()
-            ),
-        ));
-    }
-    AttemptOutcome::Rejected(TransferError::new(
-        FailureKind::DestinationUnwritable,
-        format!(
-            "the download could not be written beside its destination ({error_text}); check \
-             the folder's permissions and space"
-        ),
-    ))
 }

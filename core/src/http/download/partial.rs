@@ -161,6 +161,26 @@ impl Partial {
         Ok(())
     }
 
+    /// Appends the whole file at `source` (an OS task's segment, on the same volume)
+    /// after what is held, in one copy on the blocking pool; returns its length.
+    pub(super) async fn append_file(&mut self, source: PathBuf) -> io::Result<u64> {
+        self.write_pending().await?;
+        let writer = self.take()?;
+        let Writer::Plain(mut file) = writer else {
+            self.writer = Some(writer);
+            return Err(io::Error::other("a segment cannot follow an encoded body"));
+        };
+        let (file, copied) = blocking(move || {
+            let mut from = File::open(&source)?;
+            let copied = io::copy(&mut from, &mut file)?;
+            Ok((file, copied))
+        })
+        .await?;
+        self.writer = Some(Writer::Plain(file));
+        self.received += copied;
+        Ok(copied)
+    }
+
     /// Body bytes taken since open or the last restart.
     pub(super) fn received(&self) -> u64 {
         self.received

@@ -139,6 +139,99 @@ fn check_partial(answer: &Answer<'_>, offset: u64, record: &DownloadRecord) -> P
     Plan::Continue { total }
 }
 
+/// What to do with the OS's answer to one segment (`segment.rs`), whose file the shim
+/// already moved beside the partial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum SegmentPlan {
+    /// A 200: the file holds the whole representation (the server ignored `Range`, or
+    /// `If-Range` no longer held): it replaces the partial, never follows it. `total` is
+    /// the length, if known and not encoded.
+    Whole { total: Option<u64> },
+    /// A checked 206: bytes `first..=last` of `total`, appended at the offset.
+    Append { last: u64, total: u64 },
+    /// The held bytes no longer belong to the server's file (a 416): start from zero.
+    Restart(String),
+    /// The segment is discarded, for this reason; the held bytes stand.
+    Discard(String),
+    /// Not a 200/206/416: the ordinary outcome of a status.
+    Status,
+}
+
+/// Decides what the answer to a segment asked from `first` means (`ranged`: the task
+/// sent `Range`; `held`: the bytes in the OS's file), by the in-process lane's rules: a
+/// 206 must start at `first`, end within its total, agree with the recorded total and
+/// validators, and the file must hold exactly its range; it may end before the file does
+/// (a segment). One exception: an OS that resumed the task itself (iOS resume data,
+/// pinned by the OS with `If-Range` to the same validator) reports the last request's
+/// answer, which starts later; it is accepted only when the file holds exactly
+/// `first..=last`.
+pub(super) fn plan_segment(
+    answer: &Answer<'_>,
+    first: u64,
+    ranged: bool,
+    held: u64,
+    record: &DownloadRecord,
+) -> SegmentPlan {
+    match answer.status {
+        200 => SegmentPlan::Whole {
+            total: answer.content_length.filter(|_| !answer.encoded),
+        },
+        206 if !ranged => SegmentPlan::Discard("a 206 to a request without Range".into()),
+        206 => check_segment(answer, first, held, record),
+        416 => SegmentPlan::Restart("a 416: the file is not what the held bytes came from".into()),
+        _ => SegmentPlan::Status,
+    }
+}
+
+fn check_segment(
+    answer: &Answer<'_>,
+    first: u64,
+    held: u64,
+    record: &DownloadRecord,
+) -> SegmentPlan {
+    if answer.encoded {
+        return SegmentPlan::Discard(
+            "an encoded 206 (ranges of encoded bytes cannot be joined)".into(),
+        );
+    }
+    let Some(range) = answer.content_range.and_then(parse_content_range) else {
+        return SegmentPlan::Discard("a 206 without a usable Content-Range".into());
+    };
+    let (Some((start, last)), Some(total)) = (range.range, range.total) else {
+        return SegmentPlan::Discard("a 206 whose Content-Range has no range or no length".into());
+    };
+    let resumed_by_the_os = start > first && last.checked_sub(first).map(|n| n + 1) == Some(held);
+    if start != first && !resumed_by_the_os {
+        return SegmentPlan::Discard(format!(
+            "a 206 starting at byte {start} when byte {first} was asked for"
+        ));
+    }
+    if last.checked_sub(first).map(|n| n + 1) != Some(held) {
+        return SegmentPlan::Discard(format!(
+            "the OS's file has {held} bytes for the range {first}-{last}"
+        ));
+    }
+    if last >= total {
+        return SegmentPlan::Discard(format!("a 206 ending at byte {last} of {total}"));
+    }
+    if record.total.is_some_and(|recorded| recorded != total) {
+        return SegmentPlan::Discard(format!(
+            "a 206 for a file of {total} bytes where {:?} were recorded",
+            record.total
+        ));
+    }
+    if answer
+        .content_length
+        .is_some_and(|length| Some(length) != (last - start).checked_add(1))
+    {
+        return SegmentPlan::Discard("a 206 whose Content-Length does not match its range".into());
+    }
+    if !validators_agree(answer, record) {
+        return SegmentPlan::Discard("a 206 with another ETag than the one resumed".into());
+    }
+    SegmentPlan::Append { last, total }
+}
+
 /// The answer names no other version than the record's: an ETag it sends equals ours.
 /// Whether the answer names the very version the record holds: its strong validator (the
 /// ETag, else Last-Modified) came back unchanged.
@@ -325,5 +418,91 @@ mod tests {
             Plan::Restart(_)
         ));
         assert_eq!(plan(&answer("bytes */40"), 0, &record), Plan::Status);
+    }
+
+    #[test]
+    fn a_segment_may_end_before_the_file_but_must_start_at_the_offset_and_agree() {
+        let answer = |range: &'static str, length| Answer {
+            status: 206,
+            content_range: Some(range),
+            content_length: Some(length),
+            ..Answer::default()
+        };
+        let held = record(100);
+        assert_eq!(
+            plan_segment(&answer("bytes 40-49/100", 10), 40, true, 10, &held),
+            SegmentPlan::Append {
+                last: 49,
+                total: 100
+            }
+        );
+        assert_eq!(
+            plan_segment(&answer("bytes 45-49/100", 5), 40, true, 10, &held),
+            SegmentPlan::Append {
+                last: 49,
+                total: 100
+            },
+            "the OS resumed the task itself and its file holds the whole segment"
+        );
+        assert!(
+            matches!(
+                plan_segment(&answer("bytes 45-49/100", 5), 40, true, 5, &held),
+                SegmentPlan::Discard(_)
+            ),
+            "a later start whose file lacks the segment's beginning"
+        );
+        assert!(
+            matches!(
+                plan_segment(&answer("bytes 40-49/100", 10), 40, true, 9, &held),
+                SegmentPlan::Discard(_)
+            ),
+            "a file shorter than its range"
+        );
+        for (wrong, file, why) in [
+            (answer("bytes 41-49/100", 9), 9, "another start"),
+            (answer("bytes 40-49/120", 10), 10, "another total"),
+            (answer("bytes 40-49/100", 11), 10, "another length"),
+            (answer("bytes 40-100/100", 61), 61, "past the end"),
+        ] {
+            assert!(
+                matches!(
+                    plan_segment(&wrong, 40, true, file, &held),
+                    SegmentPlan::Discard(_)
+                ),
+                "{why}"
+            );
+        }
+        assert!(
+            matches!(
+                plan_segment(&answer("bytes 0-9/100", 10), 0, false, 10, &held),
+                SegmentPlan::Discard(_)
+            ),
+            "a 206 to a request without Range"
+        );
+        let whole = Answer {
+            status: 200,
+            content_length: Some(100),
+            ..Answer::default()
+        };
+        assert_eq!(
+            plan_segment(&whole, 40, true, 100, &held),
+            SegmentPlan::Whole { total: Some(100) }
+        );
+        let gone = Answer {
+            status: 416,
+            ..Answer::default()
+        };
+        assert!(matches!(
+            plan_segment(&gone, 40, true, 0, &held),
+            SegmentPlan::Restart(_)
+        ));
+        let failed = Answer {
+            status: 503,
+            ..Answer::default()
+        };
+        assert_eq!(
+            plan_segment(&failed, 40, true, 0, &held),
+            SegmentPlan::Status
+        );
     }
 }
