@@ -15,11 +15,18 @@ use crate::disk_space::VolumeSpace;
 ///
 /// # Errors
 ///
-/// The folder cannot be looked at (missing, no permission): the caller does not check,
-/// and the attempt reports what is wrong with the folder.
+/// The folder cannot be looked at (missing, no permission), or its volume reports no size
+/// at all (FUSE file systems without `statfs` answer zeros, as some network mounts do):
+/// the caller does not check, and the attempt reports what is wrong with the folder, or
+/// meets a real ENOSPC if there is one.
 pub(crate) fn probe(folder: &Path) -> io::Result<VolumeSpace> {
     let device = std::fs::metadata(folder)?.dev();
     let stats = rustix::fs::statvfs(folder)?;
+    if stats.f_blocks == 0 {
+        // Seen: the power-cut test's FUSE volume (fuser's default `statfs` replies with
+        // zeros), where every download waited for space forever.
+        return Err(io::Error::other("the volume reports no size"));
+    }
     let block_size = if stats.f_frsize > 0 {
         stats.f_frsize
     } else {
