@@ -266,6 +266,8 @@ impl QueueConfig {
                 Some(bytes) => unsigned_long("downloadSegmentBytes", bytes)?,
                 None => ferry::PlatformPolicy::default().download_segment_bytes,
             },
+            // The shims in this repository do not carry download handoffs yet.
+            downloads_to_os: false,
         };
         config.app_state = self.app_state.map_or(ferry::AppState::Unknown, Into::into);
         config.network = self.network.map(Into::into);

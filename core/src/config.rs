@@ -267,6 +267,12 @@ pub struct PlatformPolicy {
     /// counts at which iOS stalls, and few enough background relaunches (each one can
     /// double iOS's resume delay, os-model.md rule 1). 0 counts as 1.
     pub download_segment_bytes: u64,
+    /// Downloads may go to the platform service, as ranged segments (`Handoff::download`),
+    /// under the same rules as uploads. Off by default: turn it on only with a shim that
+    /// carries download handoffs (the Swift and Kotlin shims in this repository do not
+    /// yet, and would run one as an upload). While off, downloads run in-process, and
+    /// wait while the OS would carry everything (the app in the background, or not told).
+    pub downloads_to_os: bool,
 }
 
 impl Default for PlatformPolicy {
@@ -278,6 +284,7 @@ impl Default for PlatformPolicy {
             queue_stall_after: Duration::from_secs(120),
             refill_when_drained: cfg!(target_vendor = "apple"),
             download_segment_bytes: 64 * 1024 * 1024,
+            downloads_to_os: false,
         }
     }
 }

@@ -38,6 +38,10 @@ pub(crate) struct Candidate {
     /// The batch endpoint (an index into [`Situation::batches`]) this file may be packed
     /// for, if any.
     pub packable_into: Option<usize>,
+    /// Only this process can carry it (a download while `PlatformPolicy::downloads_to_os`
+    /// is off). It runs in-process in the foreground or without an OS lane, and waits while
+    /// the OS would carry everything (the app in the background, or not saying which).
+    pub in_process_only: bool,
 }
 
 /// How much one batch request may carry.
@@ -141,7 +145,7 @@ pub(crate) fn network_allows(network: &NetworkStatus, constraints: &Constraints)
 
 /// The lane a candidate belongs on, before any limit is considered.
 pub(crate) fn choose_lane(candidate: &Candidate, policy: &LanePolicy) -> LaneChoice {
-    if !policy.platform_available || policy.max_platform_tasks == 0 {
+    if candidate.in_process_only || !policy.platform_available || policy.max_platform_tasks == 0 {
         return LaneChoice::InProcess;
     }
     match policy.app_state {
@@ -185,6 +189,11 @@ pub(crate) fn pick(
         };
     for (position, candidate) in candidates.iter().enumerate() {
         if !network_allows(network, &candidate.constraints) {
+            continue;
+        }
+        // Work the OS lane may not carry waits while the app may be suspended at any moment
+        // (background, or not told): nothing in-process then.
+        if candidate.in_process_only && lanes.os_carries_everything() {
             continue;
         }
         let lane = choose_lane(candidate, lanes);
@@ -259,6 +268,7 @@ mod tests {
             constraints: Constraints::default(),
             size: 1,
             taken_back: false,
+            in_process_only: false,
             packable_into: None,
         }
     }
@@ -449,6 +459,35 @@ mod tests {
         assert_eq!(
             choose_lane(&sized(200 * MIB), &background),
             LaneChoice::Platform
+        );
+    }
+
+    #[test]
+    fn work_only_this_process_can_carry_waits_while_the_app_may_be_suspended() {
+        let download = Candidate {
+            in_process_only: true,
+            ..sized(1)
+        };
+        let started_in = |app_state, platform_available| {
+            let mut policy = policy(app_state);
+            policy.platform_available = platform_available;
+            lanes(&pick_with(
+                std::slice::from_ref(&download),
+                &policy,
+                &Occupancy::default(),
+                &WIDE,
+            ))
+        };
+        assert_eq!(
+            started_in(AppState::Foreground, true),
+            vec![LaneChoice::InProcess]
+        );
+        assert_eq!(started_in(AppState::Background, true), vec![]);
+        assert_eq!(started_in(AppState::Unknown, true), vec![], "not told");
+        assert_eq!(
+            started_in(AppState::Unknown, false),
+            vec![LaneChoice::InProcess],
+            "no OS lane at all: nothing to wait for"
         );
     }
 

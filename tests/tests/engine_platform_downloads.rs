@@ -34,6 +34,7 @@ fn config(dir: &Path) -> QueueConfig {
     let mut config = quick_config(dir);
     config.platform.large_file_threshold = MIB;
     config.platform.download_segment_bytes = SEGMENT;
+    config.platform.downloads_to_os = true;
     config.app_state = AppState::Foreground;
     config
 }

@@ -420,6 +420,7 @@ impl Engine {
                 // offset (docs/resumable.md), like work the OS stalled on.
                 taken_back: self.platform.took_back(&row.id) || row.has_resumable_upload,
                 packable_into: self.packing.packable_into(row),
+                in_process_only: row.is_download && !self.config.platform.downloads_to_os,
             })
             .collect()
     }

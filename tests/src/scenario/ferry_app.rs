@@ -95,6 +95,8 @@ impl FerryApp {
         app.uploads = Vec::new();
         app.config.platform.download_segment_bytes =
             params.scaled(params.ferry_download_segment_bytes);
+        // A shim that carries download handoffs (the scenario's, `os_shim.rs`).
+        app.config.platform.downloads_to_os = true;
         app.downloads = world
             .files
             .iter()
