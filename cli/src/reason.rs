@@ -89,7 +89,7 @@ mod tests {
     fn a_stall_names_the_option_and_credentials_their_source_not_library_terms() {
         let stalled = TransferError::new(
             FailureKind::Stalled,
-            "nothing moved (no more bytes sent, and no answer from the server) within \
+            "nothing moved (no more bytes sent or received, and no answer from the server) within \
                       stall_timeout",
         );
         let shown = text(&stalled);

@@ -44,7 +44,7 @@ pub(crate) fn classify(outcome: &AttemptOutcome) -> Verdict {
         AttemptOutcome::Stalled => Verdict::Retry {
             error: TransferError::new(
                 FailureKind::Stalled,
-                "nothing moved (no more bytes sent, and no answer from the server) within \
+                "nothing moved (no more bytes sent or received, and no answer from the server) within \
                  stall_timeout",
             ),
             server_delay: None,
@@ -122,7 +122,7 @@ fn classify_status(status: u16, retry_after: Option<Duration>) -> Verdict {
         )),
         _ => Verdict::Permanent(error(
             FailureKind::HttpStatus,
-            "the server rejected the upload",
+            "the server rejected the request",
         )),
     }
 }

@@ -1,6 +1,6 @@
 //! A download that will not finish leaves nothing in the folder: its partial file goes
-//! when it is cancelled (one, or in bulk) and when a download that failed for good (and
-//! kept its partial file for a retry) is purged.
+//! when it is cancelled (one, or in bulk), when it failed for good holding no byte, and
+//! when a download that failed for good (and kept its partial file for a retry) is purged.
 
 mod support;
 
@@ -78,6 +78,44 @@ async fn a_cancelled_download_leaves_no_partial_file_one_or_in_bulk() {
     assert_eq!(cancelled, 1);
     assert_eq!(state_of(&queue, &one).await, TransferState::Cancelled);
     assert_eq!(state_of(&queue, &bulk).await, TransferState::Cancelled);
+    until(
+        async || partials_in(&into).is_empty(),
+        "no partial file left",
+    )
+    .await;
+    assert!(std::fs::read_dir(&into).expect("dir").next().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_download_that_failed_for_good_with_nothing_held_leaves_no_partial_file() {
+    let server = TestServer::start(ServerConfig::default())
+        .await
+        .expect("server");
+    server.serve_file("f", vec![1u8; 1000]);
+    server.add_download_faults(
+        "f",
+        vec![DownloadFault::Status {
+            code: 404,
+            retry_after: None,
+        }],
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let into = dir.path().join("in");
+    std::fs::create_dir(&into).expect("mkdir");
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    let id = queue
+        .enqueue_download(Download::new(server.file_url("f"), into.join("f")))
+        .await
+        .expect("enqueue");
+    let failed = tokio::time::timeout(Duration::from_secs(3600), queue.wait_for(&id))
+        .await
+        .expect("final within an hour of virtual time")
+        .expect("final");
+    assert_eq!(failed.state, TransferState::Failed, "{failed:?}");
+    let error = failed.last_error.expect("error");
+    assert!(error.message.contains("rejected the request"), "{error}");
     until(
         async || partials_in(&into).is_empty(),
         "no partial file left",

@@ -161,6 +161,23 @@ pub(super) fn discard(
     Ok(())
 }
 
+/// A download failed for good. A partial file that holds no recorded byte (a 404, a
+/// refused connection, a redirect loop: it was opened before the answer came) is worth
+/// nothing to a retry, so it goes after the commit, with the resume state; one that holds
+/// bytes is kept for a retry until the download is cancelled or purged.
+pub(super) fn failed(
+    tx: &Connection,
+    transfer: &Transfer,
+    effects: &mut Effects,
+) -> rusqlite::Result<()> {
+    let holds_bytes =
+        store::load_download(tx, &transfer.id)?.is_some_and(|record| record.offset > 0);
+    if holds_bytes {
+        return Ok(());
+    }
+    discard(tx, transfer, effects)
+}
+
 /// Bulk-cancelled or purged downloads (`files`: their ids and local files): their resume
 /// state is forgotten now (for a purge, with their rows), their partial files removed
 /// once the turn is committed. A download that failed for good may have kept its partial

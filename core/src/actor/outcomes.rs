@@ -286,6 +286,9 @@ impl Engine {
             }
             Verdict::Permanent(error) => {
                 self.platform.forget(&id);
+                if transfer.direction == Direction::Download {
+                    downloads::failed(tx, &transfer, effects)?;
+                }
                 (
                     Conclusion::Failed(error.clone()),
                     TransferEvent::Failed { id, error },
