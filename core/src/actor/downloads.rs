@@ -39,61 +39,59 @@ pub(super) enum Room {
 }
 
 /// Whether download `transfer` fits on its volume: what it still needs (its size less
-/// what its partial file holds, as stored), with what the `running` downloads still have
+/// what its partial file holds, as `record`, its stored resume state, says), with what the `running` downloads still have
 /// to write there, against what the volume has available.
 pub(super) fn room_for(
-    tx: &Connection,
     transfer: &Transfer,
+    record: &DownloadRecord,
     running: impl IntoIterator<Item = Reservation>,
-) -> rusqlite::Result<Room> {
-    let record = store::load_download(tx, &transfer.id)?.unwrap_or_default();
+) -> Room {
     let expected = transfer
         .download
         .as_ref()
         .and_then(|download| download.expected_size);
     let Some(need) = disk_space::still_needed(expected, record.total, record.offset) else {
-        return Ok(Room::Unchecked);
+        return Room::Unchecked;
     };
     let partial = partial_path(&transfer.upload.source, &transfer.id);
     let Some(folder) = partial.parent() else {
-        return Ok(Room::Unchecked);
+        return Room::Unchecked;
     };
     let Ok(volume) = volume_space::probe(folder) else {
-        return Ok(Room::Unchecked);
+        return Room::Unchecked;
     };
-    Ok(match disk_space::check(need, &volume, running) {
+    match disk_space::check(need, &volume, running) {
         Ok(()) => Room::Reserved(Reservation {
             device: volume.device,
             bytes: need,
         }),
         Err(shortfall) => Room::Short(shortfall.error(folder)),
-    })
+    }
 }
 
-/// What an attempt of download `transfer` needs: its stored resume state (none yet: from
-/// zero), its spec, and where to report. The offset held now is what the attempt's
+/// What an attempt of download `transfer` needs: its stored resume state `record` (the
+/// default, none yet: from zero), its spec, and where to report. The offset held now is what the attempt's
 /// progress is measured from.
 pub(super) fn job(
-    tx: &Connection,
     transfer: &Transfer,
+    record: DownloadRecord,
     generation: u64,
     sender: mpsc::UnboundedSender<Checkpoint>,
     ledger: &mut ProgressLedger,
-) -> rusqlite::Result<DownloadJob> {
-    let record = store::load_download(tx, &transfer.id)?.unwrap_or_default();
+) -> DownloadJob {
     ledger.launched(&transfer.id, generation, record.offset);
     let spec = transfer
         .download
         .as_ref()
         .map(DownloadSpec::of)
         .unwrap_or_default();
-    Ok(DownloadJob {
+    DownloadJob {
         partial: partial_path(&transfer.upload.source, &transfer.id),
         record,
         spec,
         checkpoints: Checkpoints::new(sender, transfer.id.clone(), generation),
         authorizer_headers: Vec::new(),
-    })
+    }
 }
 
 /// What applying an OS segment of download `transfer` needs: its attempt's `job` (the

@@ -30,6 +30,7 @@ use crate::auth::attempt::AuthContext;
 use crate::auth::attempt::{run_attempt_with, run_batch_attempt_with};
 use crate::classify::troubles_host;
 use crate::disk_space::RECHECK_EVERY;
+use crate::download_record::DownloadRecord;
 use crate::error::{FailureKind, TransferError};
 use crate::events::TransferEvent;
 use crate::http::{
@@ -73,16 +74,18 @@ impl Engine {
         let Some(leader) = members.first() else {
             return Ok(0);
         };
-        // A download goes to the OS as its next segment, from what the store holds; one
-        // whose bytes are all held only needs finishing, which is local work.
-        let download_record = match leader.direction {
-            Direction::Download if choice == LaneChoice::Platform => {
-                Some(store::load_download(tx, &leader.id)?.unwrap_or_default())
-            }
-            _ => None,
+        // A download's resume state, read once for the whole launch (downloads are never
+        // packed: the leader is the only file). It goes to the OS as its next segment,
+        // from what the store holds; one whose bytes are all held only needs finishing,
+        // which is local work.
+        let mut download_record = match leader.direction {
+            Direction::Download => Some(store::load_download(tx, &leader.id)?.unwrap_or_default()),
+            Direction::Upload => None,
         };
         let choice = match &download_record {
-            Some(record) if record.held_whole() => LaneChoice::InProcess,
+            Some(record) if choice == LaneChoice::Platform && record.held_whole() => {
+                LaneChoice::InProcess
+            }
             _ => choice,
         };
         let lane = match choice {
@@ -106,8 +109,10 @@ impl Engine {
             return Ok(usize::from(held));
         }
         let mut reservation = None;
-        if leader.direction == Direction::Download && matches!(lane, Lane::InProcess) {
-            match downloads::room_for(tx, leader, self.in_flight.space_reservations())? {
+        if let Some(record) = &download_record
+            && matches!(lane, Lane::InProcess)
+        {
+            match downloads::room_for(leader, record, self.in_flight.space_reservations()) {
                 Room::Unchecked => {}
                 Room::Reserved(space) => reservation = Some(space),
                 Room::Short(error) => {
@@ -155,7 +160,7 @@ impl Engine {
             Lane::InProcess => {
                 let request = match &endpoint {
                     None => Request::File {
-                        job: self.attempt_job(tx, first, generation)?,
+                        job: self.attempt_job(tx, first, generation, download_record.take())?,
                         progress: Arc::clone(&progresses[0]),
                         claimed_ahead,
                     },
@@ -266,12 +271,14 @@ impl Engine {
         Ok(true)
     }
 
-    /// What an in-process attempt of one file sends (or, for a download, fetches).
+    /// What an in-process attempt of one file sends (or, for a download, fetches, from
+    /// `download_record`, its resume state as the launch read it).
     fn attempt_job(
         &mut self,
         tx: &Connection,
         transfer: &Transfer,
         generation: u64,
+        download_record: Option<DownloadRecord>,
     ) -> rusqlite::Result<AttemptJob> {
         let upload = &transfer.upload;
         let (resumable, download) = match transfer.direction {
@@ -283,7 +290,11 @@ impl Engine {
             Direction::Download => {
                 let sender = self.upload_resources.checkpoint_sender();
                 let ledger = &mut self.upload_resources.ledger;
-                let job = downloads::job(tx, transfer, generation, sender, ledger)?;
+                let record = match download_record {
+                    Some(record) => record,
+                    None => store::load_download(tx, &transfer.id)?.unwrap_or_default(),
+                };
+                let job = downloads::job(transfer, record, generation, sender, ledger);
                 (None, Some(Box::new(job)))
             }
         };

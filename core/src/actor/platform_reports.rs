@@ -23,6 +23,7 @@ use crate::conditions::AppState;
 use crate::events::TransferEvent;
 use crate::outcome::AttemptOutcome;
 use crate::platform::{PlatformOutcome, PlatformReport, to_attempt_outcome};
+use crate::store;
 
 impl Engine {
     pub(super) fn on_platform_report(
@@ -134,7 +135,8 @@ impl Engine {
     ) -> rusqlite::Result<()> {
         let sender = self.upload_resources.checkpoint_sender();
         let ledger = &mut self.upload_resources.ledger;
-        let job = downloads::job(tx, &flight.transfer, flight.generation, sender, ledger)?;
+        let record = store::load_download(tx, &flight.transfer.id)?.unwrap_or_default();
+        let job = downloads::job(&flight.transfer, record, flight.generation, sender, ledger);
         let job = downloads::segment_job(&flight.transfer, job, status, headers, otherwise);
         effects.launches.push(Launch {
             leader: flight.transfer.id.clone(),
