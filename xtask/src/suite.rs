@@ -107,16 +107,56 @@ fn rust() -> Result<Report> {
         .current_dir(util::workspace_root());
     let (mut child, stdout) = util::spawn_piped(&mut cmd)?;
     let mut counts = Counts::default();
+    let mut failing = FailingTests::default();
     for line in stdout.lines() {
         let line = line?;
         println!("{line}");
+        failing.read(&line);
         if let Some(c) = parse_test_result(&line) {
             counts.passed += c.passed;
             counts.failed += c.failed;
         }
     }
     let status = child.wait()?;
-    Ok(Report::new("cargo test", status, counts))
+    let mut report = Report::new("cargo test", status, counts);
+    if report.problem.is_none() {
+        report.problem = failing.describe();
+    }
+    Ok(report)
+}
+
+/// The failing tests of a `cargo test` run, each named with its test binary, so that the
+/// closing summary says which failed even when the log above it is cut.
+#[derive(Default)]
+struct FailingTests {
+    binary: String,
+    names: Vec<String>,
+}
+
+impl FailingTests {
+    fn read(&mut self, line: &str) {
+        let line = line.trim();
+        if let Some(running) = line.strip_prefix("Running ") {
+            // `Running tests/a.rs (target/debug/deps/a-0123abcd)`: the binary's name, unhashed.
+            let path = running
+                .rsplit_once(" (")
+                .map_or(running, |(_, path)| path.trim_end_matches(')'));
+            let file = path.rsplit('/').next().unwrap_or(path);
+            self.binary = file
+                .rsplit_once('-')
+                .map_or(file, |(name, _hash)| name)
+                .to_owned();
+        } else if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|rest| rest.strip_suffix(" ... FAILED"))
+        {
+            self.names.push(format!("{} ({})", name, self.binary));
+        }
+    }
+
+    fn describe(&self) -> Option<String> {
+        (!self.names.is_empty()).then(|| format!("failing: {}", self.names.join(", ")))
+    }
 }
 
 /// `test result: ok. 3 passed; 1 failed; 0 ignored; ...` -> 3 passed, 1 failed.
@@ -140,6 +180,25 @@ fn parse_test_result(line: &str) -> Option<Counts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_each_failing_test_with_its_binary() {
+        let mut failing = FailingTests::default();
+        for line in [
+            "     Running tests/a.rs (target/debug/deps/a-123)",
+            "test passes ... ok",
+            "test breaks ... FAILED",
+            "     Running unittests src/lib.rs (target/debug/deps/b-456)",
+            "test module::also_breaks ... FAILED",
+        ] {
+            failing.read(line);
+        }
+        assert_eq!(
+            failing.describe().as_deref(),
+            Some("failing: breaks (a), module::also_breaks (b)")
+        );
+        assert_eq!(FailingTests::default().describe(), None);
+    }
 
     #[test]
     fn reads_cargo_test_result_lines() {
