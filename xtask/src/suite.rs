@@ -126,16 +126,20 @@ fn rust() -> Result<Report> {
 }
 
 /// The failing tests of a `cargo test` run, each named with its test binary, so that the
-/// closing summary says which failed even when the log above it is cut.
+/// closing summary says which failed even when the log above it is cut. A test's own
+/// `test NAME ... FAILED` line can be broken up by what other tests print meanwhile, so
+/// the names also come from the `failures:` list libtest prints before its `test result:`.
 #[derive(Default)]
 struct FailingTests {
     binary: String,
+    /// The names under the latest `failures:` heading of the current binary.
+    listed: Option<Vec<String>>,
     names: Vec<String>,
 }
 
 impl FailingTests {
-    fn read(&mut self, line: &str) {
-        let line = line.trim();
+    fn read(&mut self, raw: &str) {
+        let line = raw.trim();
         if let Some(running) = line.strip_prefix("Running ") {
             // `Running tests/a.rs (target/debug/deps/a-0123abcd)`: the binary's name, unhashed.
             let path = running
@@ -146,11 +150,31 @@ impl FailingTests {
                 .rsplit_once('-')
                 .map_or(file, |(name, _hash)| name)
                 .to_owned();
+            self.listed = None;
+        } else if line == "failures:" {
+            self.listed = Some(Vec::new());
+        } else if line.starts_with("test result:") {
+            for name in self.listed.take().unwrap_or_default() {
+                self.add(&name);
+            }
         } else if let Some(name) = line
             .strip_prefix("test ")
             .and_then(|rest| rest.strip_suffix(" ... FAILED"))
         {
-            self.names.push(format!("{} ({})", name, self.binary));
+            self.add(name);
+        } else if let Some(listed) = &mut self.listed
+            && raw.starts_with("    ")
+            && !line.is_empty()
+            && !line.contains(char::is_whitespace)
+        {
+            listed.push(line.to_owned());
+        }
+    }
+
+    fn add(&mut self, name: &str) {
+        let named = format!("{name} ({})", self.binary);
+        if !self.names.contains(&named) {
+            self.names.push(named);
         }
     }
 
@@ -188,14 +212,26 @@ mod tests {
             "     Running tests/a.rs (target/debug/deps/a-123)",
             "test passes ... ok",
             "test breaks ... FAILED",
+            "failures:",
+            "    breaks",
+            "test result: FAILED. 1 passed; 1 failed; 0 ignored",
             "     Running unittests src/lib.rs (target/debug/deps/b-456)",
-            "test module::also_breaks ... FAILED",
+            "test module::interrupted ... a server's line printed meanwhile",
+            "FAILED",
+            "failures:",
+            "",
+            "---- module::interrupted stdout ----",
+            "    indented output of the test",
+            "failures:",
+            "    module::interrupted",
+            "",
+            "test result: FAILED. 0 passed; 1 failed; 0 ignored",
         ] {
             failing.read(line);
         }
         assert_eq!(
             failing.describe().as_deref(),
-            Some("failing: breaks (a), module::also_breaks (b)")
+            Some("failing: breaks (a), module::interrupted (b)")
         );
         assert_eq!(FailingTests::default().describe(), None);
     }
