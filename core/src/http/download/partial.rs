@@ -83,6 +83,9 @@ pub(super) struct Partial {
     pending: BytesMut,
     /// Body bytes written or pending (for an encoded body: encoded bytes).
     received: u64,
+    /// The file is known to hold nothing (cut to zero, nothing written since): a restart
+    /// in plain bytes has nothing to do on disk.
+    empty: bool,
 }
 
 /// Runs `work` on the blocking pool.
@@ -120,6 +123,7 @@ impl Partial {
                 writer: Some(Writer::Plain(file)),
                 pending: BytesMut::new(),
                 received: 0,
+                empty: held == 0,
             },
             held,
         ))
@@ -129,6 +133,11 @@ impl Partial {
     pub(super) async fn restart(&mut self, coding: Coding) -> io::Result<()> {
         self.pending.clear();
         self.received = 0;
+        if self.empty && coding == Coding::Identity && matches!(self.writer, Some(Writer::Plain(_)))
+        {
+            // A fresh download's first answer: the file was just cut to zero.
+            return Ok(());
+        }
         let writer = self.take()?;
         let file = blocking(move || {
             // A decoder left mid-stream is dropped with its output: it is discarded anyway.
@@ -148,12 +157,14 @@ impl Partial {
             Coding::Gzip => Writer::Gzip(GzDecoder::new(file)),
             Coding::Deflate => Writer::Deflate(ZlibDecoder::new(file)),
         });
+        self.empty = true;
         Ok(())
     }
 
     /// Appends (the decoded form of) `chunk`; written in blocks of [`WRITE_BLOCK`].
     pub(super) async fn append(&mut self, chunk: Bytes) -> io::Result<()> {
         self.received += chunk.len() as u64;
+        self.empty &= chunk.is_empty();
         self.pending.extend_from_slice(&chunk);
         if self.pending.len() >= WRITE_BLOCK {
             self.write_pending().await?;
@@ -165,6 +176,7 @@ impl Partial {
     /// after what is held, in one copy on the blocking pool; returns its length.
     pub(super) async fn append_file(&mut self, source: PathBuf) -> io::Result<u64> {
         self.write_pending().await?;
+        self.empty = false;
         let writer = self.take()?;
         let Writer::Plain(mut file) = writer else {
             self.writer = Some(writer);
@@ -232,16 +244,18 @@ impl Partial {
     }
 
     /// Writes what is pending, ends any decoding, syncs the file, and returns its length.
+    /// One trip to the blocking pool: a small file's whole life on disk after its open.
     pub(super) async fn finish(&mut self) -> io::Result<u64> {
-        self.write_pending().await?;
-        let writer = self.take()?;
-        let file = blocking(move || {
+        let block = self.pending.split().freeze();
+        let mut writer = self.take()?;
+        let (file, length) = blocking(move || {
+            writer.write_all(&block)?;
             let file = writer.into_file()?;
             file.sync_all()?;
-            Ok(file)
+            let length = file.metadata()?.len();
+            Ok((file, length))
         })
         .await?;
-        let length = file.metadata()?.len();
         self.writer = Some(Writer::Plain(file));
         Ok(length)
     }
