@@ -118,6 +118,16 @@ impl TotalsDelta {
         entered.1 = entered.1.saturating_add(size);
     }
 
+    /// A transfer in `state` was found to be `to` bytes where `from` were counted (a
+    /// download of unknown size, once it arrived).
+    pub(crate) fn resized(&mut self, state: StateKind, from: u64, to: u64) {
+        let slot = self.slot(state);
+        slot.1 = slot
+            .1
+            .saturating_sub(to_i64(from))
+            .saturating_add(to_i64(to));
+    }
+
     /// A transfer of `size` bytes in `state` was deleted.
     pub(crate) fn removed(&mut self, state: StateKind, size: u64) {
         let slot = self.slot(state);
