@@ -1,4 +1,5 @@
-//! Progress bars on the terminal: files done/total and bytes done/total with rate and ETA.
+//! Progress bars on the terminal: files done/total and bytes done/total with rate and ETA
+//! (for downloads, whose sizes are known only as they arrive, bytes done so far and rate).
 //!
 //! What it is for: drawing what the caller polled from the queue (`Progress`, ~4 times a
 //! second) and counted from its events (`Tally`). The rate and time left are the engine's,
@@ -23,6 +24,9 @@ pub struct ProgressUi {
     visible: bool,
     files: ProgressBar,
     bytes: ProgressBar,
+    /// Some files' sizes are not known before they arrive (downloads): the byte total
+    /// would be too low, so bytes are shown as a count without a total or time left.
+    sizes_unknown: bool,
 }
 
 impl ProgressUi {
@@ -47,7 +51,17 @@ impl ProgressUi {
             visible,
             files,
             bytes,
+            sizes_unknown: false,
         }
+    }
+
+    /// For a run of downloads, whose sizes the queue learns only as they arrive: bytes
+    /// are counted as they come, without a total that would read `0 B/0 B`.
+    pub fn sizes_unknown(mut self) -> Self {
+        self.bytes
+            .set_style(style("{prefix:>5} {binary_bytes} so far  {msg}"));
+        self.sizes_unknown = true;
+        self
     }
 
     /// Says what is happening before the first progress arrives (scanning, enqueueing).
@@ -64,10 +78,19 @@ impl ProgressUi {
             "failed {}  retries {}  stalls {}",
             progress.files_failed, tally.retries, tally.stalls_recovered
         ));
+        let rate = HumanBytes(progress.bytes_per_second.max(0.0) as u64);
+        if self.sizes_unknown {
+            self.bytes
+                .set_length(progress.bytes_total.max(progress.bytes_done));
+            self.bytes.set_position(progress.bytes_done);
+            self.bytes.set_message(format!(
+                "{rate}/s  (each file's size is known once it arrives)"
+            ));
+            return;
+        }
         self.bytes.set_length(progress.bytes_total);
         self.bytes
             .set_position(progress.bytes_done.min(progress.bytes_total));
-        let rate = HumanBytes(progress.bytes_per_second.max(0.0) as u64);
         let eta = progress.eta.map_or_else(|| "-".to_owned(), short_duration);
         self.bytes.set_message(format!("{rate}/s  ETA {eta}"));
     }

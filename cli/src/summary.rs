@@ -53,6 +53,9 @@ pub struct Summary {
     pub files_uploaded: u64,
     /// Of those, already uploaded (and unchanged) before this run started.
     pub files_already_done: u64,
+    /// Of `files_uploaded`, downloads an earlier pull saved whose file was gone or no
+    /// longer had the SHA-256 given: fetched again (always 0 for a push).
+    pub files_fetched_again: u64,
     /// Failed permanently, need credentials, could not be read, or were left unfinished.
     pub files_failed: u64,
     /// Left queued by a push that was interrupted or gave up (or never enqueued): the next
@@ -79,6 +82,20 @@ pub struct Summary {
     pub failures: Vec<FailureReport>,
     /// Paths deliberately not sent (links to directories, sockets, ...).
     pub skipped: Vec<SkipReport>,
+    /// Downloads saved under another name than their own, because a file of that name
+    /// was there (`--on-conflict keep-both`); always empty for a push.
+    pub saved_elsewhere: Vec<SavedElsewhere>,
+}
+
+/// A download saved beside an existing file of its name, under a free name.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SavedElsewhere {
+    /// The name it was to be saved under.
+    #[serde(serialize_with = "escape::serialize_path")]
+    pub path: PathBuf,
+    /// The name it was saved under.
+    #[serde(serialize_with = "escape::serialize_path")]
+    pub saved_as: PathBuf,
 }
 
 /// One file that did not make it, and why.
@@ -153,6 +170,26 @@ impl Summary {
             self.files_already_done,
             self.files_failed
         )?;
+        if self.files_fetched_again > 0 {
+            writeln!(
+                out,
+                "{} an earlier pull saved {} gone or changed, and fetched again",
+                plural::count(self.files_fetched_again, "file", "files"),
+                if self.files_fetched_again == 1 {
+                    "was"
+                } else {
+                    "were"
+                }
+            )?;
+        }
+        for saved in &self.saved_elsewhere {
+            writeln!(
+                out,
+                "saved as {} ({} was already there; --on-conflict keep-both)",
+                escape::path_for_terminal(&saved.saved_as),
+                escape::path_for_terminal(&saved.path)
+            )?;
+        }
         if self.files_leftover > 0 {
             writeln!(
                 out,
