@@ -27,18 +27,22 @@ pub struct ProgressUi {
     /// Some files' sizes are not known before they arrive (downloads): the byte total
     /// would be too low, so bytes are shown as a count without a total or time left.
     sizes_unknown: bool,
+    /// The files this run brings: the files bar is never shorter while the queue does not
+    /// hold them all yet.
+    expected_files: u64,
 }
 
 impl ProgressUi {
-    /// Bars on stderr when `visible`, otherwise nothing at all is drawn.
-    pub fn new(visible: bool) -> Self {
+    /// Bars on stderr when `visible`, otherwise nothing at all is drawn; the run brings
+    /// `files_expected` files (an empty bar of them before the first progress, not a full bar of `0/0`).
+    pub fn new(visible: bool, files_expected: u64) -> Self {
         let target = if visible {
             ProgressDrawTarget::stderr_with_hz(8)
         } else {
             ProgressDrawTarget::hidden()
         };
         let multi = MultiProgress::with_draw_target(target);
-        let files = multi.add(ProgressBar::new(0));
+        let files = multi.add(ProgressBar::new(files_expected));
         files.set_style(style("{prefix:>5} [{bar:24.cyan/blue}] {pos}/{len}  {msg}"));
         files.set_prefix("files");
         let bytes = multi.add(ProgressBar::new(0));
@@ -52,6 +56,7 @@ impl ProgressUi {
             files,
             bytes,
             sizes_unknown: false,
+            expected_files: files_expected,
         }
     }
 
@@ -71,9 +76,10 @@ impl ProgressUi {
 
     /// Redraws from a fresh poll of the queue and the event counts.
     pub fn update(&self, progress: &Progress, tally: &Tally) {
-        self.files.set_length(progress.files_total);
+        let files_total = progress.files_total.max(self.expected_files);
+        self.files.set_length(files_total);
         self.files
-            .set_position(progress.files_done.min(progress.files_total));
+            .set_position(progress.files_done.min(files_total));
         self.files.set_message(format!(
             "failed {}  retries {}  stalls {}",
             progress.files_failed, tally.retries, tally.stalls_recovered

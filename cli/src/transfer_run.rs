@@ -99,7 +99,7 @@ pub async fn execute(plan: TransferPlan, options: &RunOptions) -> Result<Summary
         ..Integrations::default()
     };
     let queue = TransferQueue::open_with(config, integrations).await?;
-    let mut ui = ProgressUi::new(options.show_bars);
+    let mut ui = ProgressUi::new(options.show_bars, plan.len() as u64);
     if plan
         .downloads
         .iter()
