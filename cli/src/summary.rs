@@ -182,12 +182,23 @@ impl Summary {
                 }
             )?;
         }
-        for saved in &self.saved_elsewhere {
+        for saved in self.saved_elsewhere.iter().take(grouped::NAMES_SHOWN) {
             writeln!(
                 out,
                 "saved as {} ({} was already there; --on-conflict keep-both)",
                 escape::path_for_terminal(&saved.saved_as),
                 escape::path_for_terminal(&saved.path)
+            )?;
+        }
+        if let Some(more) = self
+            .saved_elsewhere
+            .len()
+            .checked_sub(grouped::NAMES_SHOWN)
+            .filter(|more| *more > 0)
+        {
+            writeln!(
+                out,
+                "... and {more} more saved under another name (--json lists every one)"
             )?;
         }
         if self.files_leftover > 0 {
@@ -455,6 +466,32 @@ mod tests {
         assert_eq!(json["bytes_downloaded"], 7, "{json}");
         assert!(json.get("files_uploaded").is_none(), "{json}");
         assert_eq!(json_of(&Summary::default())["files_uploaded"], 0);
+    }
+
+    #[test]
+    fn names_saved_under_are_told_a_few_at_a_time() {
+        let summary = Summary {
+            way: Way::Pull,
+            saved_elsewhere: (0..7)
+                .map(|index| SavedElsewhere {
+                    path: format!("/out/f{index}.txt").into(),
+                    saved_as: format!("/out/f{index} (1).txt").into(),
+                })
+                .collect(),
+            ..Summary::default()
+        };
+        let text = text_of(&summary);
+        assert!(
+            text.contains("saved as /out/f0 (1).txt (/out/f0.txt was already there"),
+            "{text}"
+        );
+        assert!(!text.contains("f5 (1).txt"), "{text}");
+        assert!(
+            text.contains("... and 2 more saved under another name"),
+            "{text}"
+        );
+        let json = json_of(&summary);
+        assert_eq!(json["saved_elsewhere"][6]["saved_as"], "/out/f6 (1).txt");
     }
 
     #[test]

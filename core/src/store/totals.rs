@@ -325,6 +325,20 @@ mod tests {
     }
 
     #[test]
+    fn a_download_sized_when_it_arrives_moves_its_new_size_on() {
+        let mut turn = TotalsDelta::default();
+        turn.inserted(0);
+        turn.moved(StateKind::Queued, StateKind::Running, 0);
+        turn.resized(StateKind::Running, 0, 40);
+        turn.moved(StateKind::Running, StateKind::Succeeded, 40);
+        let mut totals = StateTotals::default();
+        totals.add_pending(&turn);
+        assert_eq!(totals.get(StateKind::Queued), (0, 0));
+        assert_eq!(totals.get(StateKind::Running), (0, 0));
+        assert_eq!(totals.get(StateKind::Succeeded), (1, 40));
+    }
+
+    #[test]
     fn a_state_s_slot_is_its_place_in_all() {
         for (index, kind) in StateKind::ALL.into_iter().enumerate() {
             assert_eq!(kind as usize, index, "{kind:?}");
