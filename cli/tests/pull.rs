@@ -528,3 +528,31 @@ fn a_name_too_long_for_the_file_system_fails_alone_before_it_is_fetched() {
         b"short"
     );
 }
+
+#[test]
+fn a_gone_file_whose_record_cannot_be_renewed_alone_is_a_failure_with_what_to_do() {
+    let harness = Harness::start(FaultPlan::default());
+    harness.serve_file("a.bin", b"first".to_vec());
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("q.db");
+    let urls = [harness.file_url("a.bin")];
+    // The same URL saved into two folders: two succeeded records under one URL.
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    for out in [&one, &two] {
+        let pulled = run(&mut pull_command(&urls, out, &db), LIMIT);
+        assert_eq!(pulled.code(), Some(0), "{pulled:?}");
+    }
+    std::fs::remove_file(one.join("a.bin")).expect("delete");
+    let again = run(pull_command(&urls, &one, &db).arg("--json"), LIMIT);
+    assert_eq!(again.code(), Some(1), "{again:?}");
+    let summary = again.json();
+    assert_eq!(summary["files_already_done"], 0, "{summary}");
+    assert_eq!(summary["files_failed"], 1, "{summary}");
+    let failure = &summary["failures"][0];
+    assert_eq!(failure["state"], "stale", "{summary}");
+    let reason = failure["reason"].as_str().expect("reason");
+    assert!(reason.contains("is not there any more"), "{reason}");
+    assert!(reason.contains("another --db"), "{reason}");
+    assert_eq!(status_json(&db)["records_total"], 2, "nothing purged");
+    assert_eq!(harness.bytes_served("a.bin"), 10, "nothing fetched again");
+}
