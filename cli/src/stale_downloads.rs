@@ -44,7 +44,7 @@ struct Stale {
 
 /// Looks at every download of `downloads` whose result in `ids` (in the same order) is a
 /// succeeded transfer, and fetches the stale ones again: their entries in `ids` become the
-/// new transfers' ids.
+/// new transfers' ids, counted in `found` as they are (so a signal midway leaves it true).
 ///
 /// # Errors
 ///
@@ -54,7 +54,8 @@ pub async fn fetch_again(
     pump: &mut Pump<'_>,
     downloads: &[Download],
     ids: &mut [Result<TransferId, ferry::Error>],
-) -> Result<Refetched, CliError> {
+    found: &mut Refetched,
+) -> Result<(), CliError> {
     let mut saved = Vec::new();
     for (position, id) in ids.iter().enumerate() {
         let (Ok(id), Some(download)) = (id, downloads.get(position)) else {
@@ -67,9 +68,8 @@ pub async fn fetch_again(
         let path = record.saved_as.unwrap_or(record.upload.source);
         saved.push((position, path, download.expected_sha256.clone()));
     }
-    let mut found = Refetched::default();
     if saved.is_empty() {
-        return Ok(found);
+        return Ok(());
     }
     let stale = pump
         .drive(tokio::task::spawn_blocking(move || stale_of(saved)))
@@ -97,7 +97,7 @@ pub async fn fetch_again(
             ),
         );
     }
-    Ok(found)
+    Ok(())
 }
 
 /// The saved files (position, path, expected SHA-256) that are missing or do not match.

@@ -193,8 +193,7 @@ async fn enqueue_and_drain(
     })
     .await?;
     if let Some(download_ids) = ids.get_mut(plan.uploads.len()..) {
-        *refetched =
-            stale_downloads::fetch_again(queue, pump, &plan.downloads, download_ids).await?;
+        stale_downloads::fetch_again(queue, pump, &plan.downloads, download_ids, refetched).await?;
     }
     for prefix in under {
         resume_waiting_for_credentials(queue, pump, prefix).await?;
