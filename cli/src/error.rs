@@ -28,7 +28,7 @@ pub const EXIT_GAVE_UP: u8 = 4;
 /// The text shown at the end of `--help`.
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
-  0    every file was uploaded (or was already uploaded by an earlier run)
+  0    every file was uploaded (push) or saved (pull), now or by an earlier run
   1    some files failed permanently, need credentials, or could not be read
   2    bad usage: unknown flag, invalid URL or header, a path that does not exist, a
        --cacert file without a certificate, a --patience shorter than --stall-timeout

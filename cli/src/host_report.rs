@@ -44,7 +44,7 @@ fn line(status: &HostStatus, now: SystemTime) -> String {
         }
     };
     format!(
-        "{}: {} waiting, {} running (sending or about to); {health}{}{}",
+        "{}: {} waiting, {} running (transferring or about to); {health}{}{}",
         status.host,
         status.queued,
         status.running,
@@ -65,7 +65,7 @@ pub fn stored_lines(hosts: &[HostSummary], now: SystemTime) -> Vec<String> {
                 some => format!("{some} after a failed attempt"),
             };
             format!(
-                "{}: {} waiting ({failing}), {} running (sending or about to){}{}",
+                "{}: {} waiting ({failing}), {} running (transferring or about to){}{}",
                 host.host,
                 host.queued,
                 host.running,
@@ -207,7 +207,7 @@ mod tests {
         let lines = lines(std::slice::from_ref(&status), now);
         assert_eq!(lines.len(), 1);
         assert!(
-            lines[0].starts_with("127.0.0.1:9: 20 waiting, 0 running (sending or about to)"),
+            lines[0].starts_with("127.0.0.1:9: 20 waiting, 0 running (transferring or about to)"),
             "{}",
             lines[0]
         );
@@ -234,7 +234,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "127.0.0.1:9: 4 waiting (3 after a failed attempt), 1 running (sending or about to), next try in 40 seconds"
+                "127.0.0.1:9: 4 waiting (3 after a failed attempt), 1 running (transferring or about to), next try in 40 seconds"
             ]
         );
         let json = serde_json::to_value(stored_json(&[host], now)).expect("json");

@@ -1,4 +1,5 @@
-//! Progress bars on the terminal: files done/total and bytes done/total with rate and ETA.
+//! Progress bars on the terminal: files done/total and bytes done/total with rate and ETA
+//! (for downloads, whose sizes are known only as they arrive, bytes done so far and rate).
 //!
 //! What it is for: drawing what the caller polled from the queue (`Progress`, ~4 times a
 //! second) and counted from its events (`Tally`). The rate and time left are the engine's,
@@ -23,18 +24,25 @@ pub struct ProgressUi {
     visible: bool,
     files: ProgressBar,
     bytes: ProgressBar,
+    /// Some files' sizes are not known before they arrive (downloads): the byte total
+    /// would be too low, so bytes are shown as a count without a total or time left.
+    sizes_unknown: bool,
+    /// The files this run brings: the files bar is never shorter while the queue does not
+    /// hold them all yet.
+    expected_files: u64,
 }
 
 impl ProgressUi {
-    /// Bars on stderr when `visible`, otherwise nothing at all is drawn.
-    pub fn new(visible: bool) -> Self {
+    /// Bars on stderr when `visible`, otherwise nothing at all is drawn; the run brings
+    /// `files_expected` files (an empty bar of them before the first progress, not a full bar of `0/0`).
+    pub fn new(visible: bool, files_expected: u64) -> Self {
         let target = if visible {
             ProgressDrawTarget::stderr_with_hz(8)
         } else {
             ProgressDrawTarget::hidden()
         };
         let multi = MultiProgress::with_draw_target(target);
-        let files = multi.add(ProgressBar::new(0));
+        let files = multi.add(ProgressBar::new(files_expected));
         files.set_style(style("{prefix:>5} [{bar:24.cyan/blue}] {pos}/{len}  {msg}"));
         files.set_prefix("files");
         let bytes = multi.add(ProgressBar::new(0));
@@ -47,7 +55,18 @@ impl ProgressUi {
             visible,
             files,
             bytes,
+            sizes_unknown: false,
+            expected_files: files_expected,
         }
+    }
+
+    /// For a run of downloads, whose sizes the queue learns only as they arrive: bytes
+    /// are counted as they come, without a total that would read `0 B/0 B`.
+    pub fn sizes_unknown(mut self) -> Self {
+        self.bytes
+            .set_style(style("{prefix:>5} {binary_bytes} so far  {msg}"));
+        self.sizes_unknown = true;
+        self
     }
 
     /// Says what is happening before the first progress arrives (scanning, enqueueing).
@@ -57,17 +76,27 @@ impl ProgressUi {
 
     /// Redraws from a fresh poll of the queue and the event counts.
     pub fn update(&self, progress: &Progress, tally: &Tally) {
-        self.files.set_length(progress.files_total);
+        let files_total = progress.files_total.max(self.expected_files);
+        self.files.set_length(files_total);
         self.files
-            .set_position(progress.files_done.min(progress.files_total));
+            .set_position(progress.files_done.min(files_total));
         self.files.set_message(format!(
             "failed {}  retries {}  stalls {}",
             progress.files_failed, tally.retries, tally.stalls_recovered
         ));
+        let rate = HumanBytes(progress.bytes_per_second.max(0.0) as u64);
+        if self.sizes_unknown {
+            self.bytes
+                .set_length(progress.bytes_total.max(progress.bytes_done));
+            self.bytes.set_position(progress.bytes_done);
+            self.bytes.set_message(format!(
+                "{rate}/s  (each file's size is known once it arrives)"
+            ));
+            return;
+        }
         self.bytes.set_length(progress.bytes_total);
         self.bytes
             .set_position(progress.bytes_done.min(progress.bytes_total));
-        let rate = HumanBytes(progress.bytes_per_second.max(0.0) as u64);
         let eta = progress.eta.map_or_else(|| "-".to_owned(), short_duration);
         self.bytes.set_message(format!("{rate}/s  ETA {eta}"));
     }

@@ -22,10 +22,10 @@ use crate::args::PullArgs;
 use crate::error::{CliError, Outcome};
 use crate::pull_targets::{self, Target};
 use crate::run_options::{self, RunOptions};
-use crate::sources;
+use crate::sources::{self, Unsent};
 use crate::summary::Way;
 use crate::transfer_run::{self, TransferPlan};
-use crate::{escape, headers};
+use crate::{escape, headers, name_limit};
 
 /// `ferry pull ...`.
 pub async fn run(args: PullArgs) -> Result<Outcome, CliError> {
@@ -37,14 +37,19 @@ pub async fn run(args: PullArgs) -> Result<Outcome, CliError> {
     let (dir, urls) = args.dir_and_urls();
     let targets = targets(&args, urls).await?;
     let db = common.db.db.clone();
-    let (dir, database_files) = tokio::task::spawn_blocking(move || {
-        Ok::<_, CliError>((prepare_dir(&dir)?, sources::database_files(&db)))
+    let (dir, database_files, name_max) = tokio::task::spawn_blocking(move || {
+        let dir = prepare_dir(&dir)?;
+        let name_max = name_limit::name_max(&dir);
+        Ok::<_, CliError>((dir, sources::database_files(&db), name_max))
     })
     .await??;
     let plan = plan(
         &targets,
-        &dir,
-        &database_files,
+        &Folder {
+            dir: &dir,
+            database_files: &database_files,
+            name_max,
+        },
         args.on_conflict.into(),
         &headers,
         &app_data,
@@ -97,31 +102,60 @@ async fn targets(args: &PullArgs, urls: &[OsString]) -> Result<Vec<Target>, CliE
 /// DIR, created if missing, as an absolute path with links resolved.
 fn prepare_dir(dir: &Path) -> Result<PathBuf, CliError> {
     let shown = escape::path_for_terminal(dir);
-    std::fs::create_dir_all(dir)
-        .map_err(|error| CliError::io(format!("cannot create the folder {shown}"), error))?;
+    let not_a_folder = |what: &str| {
+        CliError::usage(format!(
+            "{shown} {what}, so no file can be saved in it; give as the last argument a \
+             folder to save the files in (an existing folder, or a new path that ferry creates)"
+        ))
+    };
+    if std::fs::metadata(dir).is_ok_and(|metadata| !metadata.is_dir()) {
+        return Err(not_a_folder("is a file, not a folder"));
+    }
+    std::fs::create_dir_all(dir).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotADirectory | std::io::ErrorKind::AlreadyExists => {
+            not_a_folder("cannot be a folder: a file stands in its path")
+        }
+        _ => CliError::io(format!("cannot create the folder {shown}"), error),
+    })?;
     let absolute = std::fs::canonicalize(dir)
         .map_err(|error| CliError::io(format!("cannot resolve the folder {shown}"), error))?;
     if !absolute.is_dir() {
-        return Err(CliError::usage(format!(
-            "{shown} is not a folder; give the folder to save the files in as the last argument"
-        )));
+        return Err(not_a_folder("is not a folder"));
     }
     Ok(absolute)
 }
 
-/// One download per target into `dir`, refusing a name that is the queue's database.
+/// The folder a pull saves into, and what limits the names in it.
+struct Folder<'a> {
+    dir: &'a Path,
+    /// The queue's database files, which no download may be saved over.
+    database_files: &'a [PathBuf],
+    /// The longest file name its file system takes, in bytes.
+    name_max: usize,
+}
+
+/// One download per target into `folder`, refusing a name that is the queue's database;
+/// a name too long for the folder's file system is a failure of that file alone.
 fn plan(
     targets: &[Target],
-    dir: &Path,
-    database_files: &[PathBuf],
+    folder: &Folder<'_>,
     on_conflict: ConflictRule,
     headers: &[(String, String)],
     app_data: &AppData,
 ) -> Result<TransferPlan, CliError> {
     let mut downloads = Vec::with_capacity(targets.len());
+    let mut unreadable = Vec::new();
     for target in targets {
-        let destination = dir.join(&target.name);
-        if database_files.contains(&destination) {
+        let destination = folder.dir.join(&target.name);
+        let name_len = target.name.as_encoded_bytes().len();
+        if name_len > folder.name_max {
+            unreadable.push(Unsent {
+                path: destination,
+                reason: name_limit::too_long(name_len, folder.name_max),
+            });
+            continue;
+        }
+        if folder.database_files.contains(&destination) {
             return Err(CliError::usage(format!(
                 "{} would be saved over ferry's own queue database (--db); pull into another \
                  folder or use another --db",
@@ -137,6 +171,7 @@ fn plan(
     }
     Ok(TransferPlan {
         downloads,
+        unreadable,
         ..TransferPlan::default()
     })
 }
@@ -158,6 +193,38 @@ fn origins(targets: &[Target]) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn folder(database_files: &[PathBuf]) -> Folder<'_> {
+        Folder {
+            dir: Path::new("/out"),
+            database_files,
+            name_max: 255,
+        }
+    }
+
+    #[test]
+    fn a_name_too_long_for_the_folder_fails_alone_before_anything_is_fetched() {
+        let long = "n".repeat(256);
+        let urls = [format!("http://h/{long}"), "http://h/short".to_owned()];
+        let targets = pull_targets::from_args(&urls).expect("valid");
+        let plan = plan(
+            &targets,
+            &folder(&[]),
+            ConflictRule::Replace,
+            &[],
+            &AppData::default(),
+        )
+        .expect("plan");
+        assert_eq!(plan.downloads.len(), 1);
+        assert_eq!(plan.downloads[0].destination, Path::new("/out/short"));
+        assert_eq!(plan.unreadable.len(), 1);
+        assert_eq!(plan.unreadable[0].path, Path::new("/out").join(&long));
+        assert!(
+            plan.unreadable[0].reason.contains("256 bytes long"),
+            "{}",
+            plan.unreadable[0].reason
+        );
+    }
+
     #[test]
     fn each_download_carries_the_name_digest_rule_headers_and_app_data() {
         let digest = "ab".repeat(32);
@@ -168,8 +235,7 @@ mod tests {
         let app_data = AppData::parse(&["k=v".to_owned()], Some("g".into())).expect("valid");
         let plan = plan(
             &targets,
-            Path::new("/out"),
-            &[],
+            &folder(&[]),
             ConflictRule::KeepBoth,
             &headers,
             &app_data,
@@ -189,10 +255,10 @@ mod tests {
     #[test]
     fn a_name_that_is_the_database_is_refused() {
         let targets = pull_targets::from_args(&["http://h/q.db-wal".to_owned()]).expect("valid");
+        let database = [PathBuf::from("/out/q.db"), PathBuf::from("/out/q.db-wal")];
         let error = plan(
             &targets,
-            Path::new("/out"),
-            &[PathBuf::from("/out/q.db"), PathBuf::from("/out/q.db-wal")],
+            &folder(&database),
             ConflictRule::Replace,
             &[],
             &AppData::default(),

@@ -207,7 +207,7 @@ fn no_try_within(
 /// What a waiting push says of a `--bearer-command` that has not answered.
 fn bearer_command_line(running_for: Duration) -> String {
     format!(
-        "the --bearer-command has run for {}s without printing a token: uploads that need \
+        "the --bearer-command has run for {}s without printing a token: transfers that need \
          one wait for it (it gets no input: check that it does not prompt, or wait for a \
          network that is down)",
         running_for.as_secs()

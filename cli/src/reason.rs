@@ -7,7 +7,7 @@
 //! What it must never do: change what a failure is (its kind, its status), or invent a
 //! reason the library did not record.
 
-use ferry::{FailureKind, TransferError};
+use ferry::{Direction, FailureKind, TransferError};
 
 /// What `ferry` says instead of the library's advice for an untrusted certificate.
 const TRUST_WITH_CACERT: &str = "if you trust this server, pass the certificate of its CA (or \
@@ -31,6 +31,34 @@ pub const CREDENTIALS_NEEDED: &str = "the server requires credentials (none were
 const CREDENTIALS_REFUSED_ADVICE: &str = "check the credentials (-H 'Authorization: ...', the \
     password in BASE_URL, or --bearer-command) and run the same command again";
 
+/// What `ferry pull` says of a 401/403 when the request carried no credentials (a pull
+/// takes no user name or password in its URLs).
+const CREDENTIALS_NEEDED_TO_PULL: &str = "the server requires credentials (none were \
+    given): pass --bearer-command CMD or -H 'Authorization: ...', and run the same pull again";
+
+/// What `ferry pull` says of a 401/403 when the request carried credentials.
+const CREDENTIALS_REFUSED_TO_PULL: &str = "check the credentials (-H 'Authorization: ...' or \
+    --bearer-command) and run the same pull again";
+
+/// Where a pull's credentials come from.
+const CREDENTIALS_SOURCE_OF_A_PULL: &str = "the source of credentials (--bearer-command)";
+
+/// The library's advice to an app about a download, and what a `ferry pull` user does
+/// instead.
+const PULL_ADVICE: [(&str, &str); 3] = [
+    (
+        "the download's conflict rule is Fail; remove it, or enqueue the download with \
+         ConflictRule::Replace or KeepBoth",
+        "--on-conflict is fail; remove or move it, or pull with --on-conflict replace \
+         (overwrite it) or --on-conflict keep-both (save the new file beside it)",
+    ),
+    (
+        "sign the user in, then resume",
+        "fix the credentials, then run the same pull again",
+    ),
+    ("enqueue it with an http", "give an http"),
+];
+
 /// The library's advice to an app, and what a `ferry` user does instead.
 const CLI_ADVICE: [(&str, &str); 5] = [
     (
@@ -52,32 +80,45 @@ const CLI_ADVICE: [(&str, &str); 5] = [
     ),
 ];
 
-/// `error` as `ferry` shows it: the library's text with the CLI's options in its advice.
+/// `error` as `ferry` shows it: the library's text with the CLI's options in its advice
+/// (a push's: a host's last error, which may be either way's).
 pub fn text(error: &TransferError) -> String {
+    text_for(error, Direction::Upload)
+}
+
+/// `error` of a transfer going `direction` as `ferry` shows it: a push's advice speaks of
+/// pushes and BASE_URL, a pull's of pulls, URLs and `--on-conflict`.
+pub fn text_for(error: &TransferError, direction: Direction) -> String {
+    let (source, advice): (_, &[(&str, &str)]) = match direction {
+        Direction::Download => (CREDENTIALS_SOURCE_OF_A_PULL, &PULL_ADVICE),
+        _ => (CREDENTIALS_SOURCE, &CLI_ADVICE),
+    };
     let mut text = error
         .to_string()
         .replace(ferry::CERTIFICATE_TRUST_ADVICE, TRUST_WITH_CACERT)
         .replace("within stall_timeout", STALL_TIMEOUT_ADVICE)
-        .replace("the request authorizer", CREDENTIALS_SOURCE);
-    for (library, cli) in CLI_ADVICE {
+        .replace("the request authorizer", source);
+    for (library, cli) in advice {
         text = text.replace(library, cli);
     }
     text
 }
 
-/// The reason of a failed or waiting transfer; `credentials_given` says whether its
-/// requests carried any (a password in BASE_URL, `--bearer-command`, an `Authorization`
-/// header).
-pub fn of_transfer(error: &TransferError, credentials_given: bool) -> String {
+/// The reason of a failed or waiting transfer going `direction`; `credentials_given` says
+/// whether its requests carried any (a password in BASE_URL, `--bearer-command`, an
+/// `Authorization` header).
+pub fn of_transfer(error: &TransferError, credentials_given: bool, direction: Direction) -> String {
+    let (needed, refused) = match direction {
+        Direction::Download => (CREDENTIALS_NEEDED_TO_PULL, CREDENTIALS_REFUSED_TO_PULL),
+        _ => (CREDENTIALS_NEEDED, CREDENTIALS_REFUSED_ADVICE),
+    };
     match (error.kind, error.http_status, credentials_given) {
-        (FailureKind::Auth, Some(status), false) => {
-            format!("auth (HTTP {status}): {CREDENTIALS_NEEDED}")
-        }
-        (FailureKind::Auth, None, false) => format!("auth: {CREDENTIALS_NEEDED}"),
+        (FailureKind::Auth, Some(status), false) => format!("auth (HTTP {status}): {needed}"),
+        (FailureKind::Auth, None, false) => format!("auth: {needed}"),
         (FailureKind::Auth, Some(_), true) => {
-            format!("{}; {CREDENTIALS_REFUSED_ADVICE}", text(error))
+            format!("{}; {refused}", text_for(error, direction))
         }
-        _ => text(error),
+        _ => text_for(error, direction),
     }
 }
 
@@ -127,14 +168,14 @@ mod tests {
             401,
             "the server refused the credentials",
         );
-        let asked = of_transfer(&refused, false);
+        let asked = of_transfer(&refused, false, Direction::Upload);
         assert!(
             asked.contains("requires credentials (none were given)"),
             "{asked}"
         );
         assert!(asked.contains("--bearer-command"), "{asked}");
         assert!(asked.contains("HTTP 401"), "{asked}");
-        let refused_with = of_transfer(&refused, true);
+        let refused_with = of_transfer(&refused, true, Direction::Upload);
         assert!(
             refused_with.contains("refused the credentials"),
             "{refused_with}"
@@ -143,6 +184,29 @@ mod tests {
             refused_with.contains("check the credentials"),
             "{refused_with}"
         );
+    }
+
+    #[test]
+    fn a_download_is_told_in_a_pulls_words() {
+        let exists = TransferError::new(
+            FailureKind::DestinationExists,
+            "/out/a.txt already exists and the download's conflict rule is Fail; remove it, \
+             or enqueue the download with ConflictRule::Replace or KeepBoth",
+        );
+        let shown = text_for(&exists, Direction::Download);
+        assert!(shown.contains("--on-conflict replace"), "{shown}");
+        assert!(!shown.contains("ConflictRule"), "{shown}");
+        let refused = TransferError::with_status(FailureKind::Auth, 401, "refused");
+        for credentials in [false, true] {
+            let shown = of_transfer(&refused, credentials, Direction::Download);
+            assert!(shown.contains("--bearer-command"), "{shown}");
+            for push_word in ["BASE_URL", "push"] {
+                assert!(!shown.contains(push_word), "{shown}");
+            }
+        }
+        let waiting = TransferError::new(FailureKind::Auth, "the request authorizer failed");
+        let shown = text_for(&waiting, Direction::Download);
+        assert!(!shown.contains("BASE_URL"), "{shown}");
     }
 
     #[test]

@@ -74,11 +74,10 @@ pub struct StatusTransfer {
     pub id: String,
     /// `upload` or `download`.
     pub direction: &'static str,
-    /// The local file: an upload's source, a download's destination.
-    #[serde(serialize_with = "escape::serialize_path")]
-    pub source: PathBuf,
-    /// The URL: an upload's destination, where a download comes from.
-    pub destination: String,
+    /// Where the bytes come from: an upload's local file, a download's URL.
+    pub source: Endpoint,
+    /// Where the bytes go: an upload's URL, a download's local file.
+    pub destination: Endpoint,
     /// `PUT`, `POST`, `POST multipart`, or `GET` for a download.
     pub method: &'static str,
     pub state: &'static str,
@@ -94,6 +93,24 @@ pub struct StatusTransfer {
     pub group: Option<String>,
     /// The app metadata stored with it (`push --meta`); never sent.
     pub metadata: BTreeMap<String, String>,
+}
+
+/// One end of a transfer: a local file (escaped as `escape.rs` escapes paths) or a URL
+/// (without its query or user information). Serialised as a plain string.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Endpoint {
+    File(#[serde(serialize_with = "escape::serialize_path")] PathBuf),
+    Url(String),
+}
+
+impl Endpoint {
+    fn for_terminal(&self) -> String {
+        match self {
+            Self::File(path) => escape::path_for_terminal(path),
+            Self::Url(url) => escape::for_terminal(url).into_owned(),
+        }
+    }
 }
 
 /// `ferry status ...`.
@@ -126,8 +143,8 @@ pub fn require_database(db: &std::path::Path) -> Result<(), CliError> {
         return Ok(());
     }
     Err(CliError::usage(format!(
-        "there is no queue database at {}; run `ferry push` first, or point --db (or \
-         FERRY_DB) at the database a push used",
+        "there is no queue database at {}; run `ferry push` or `ferry pull` first, or point \
+         --db (or FERRY_DB) at the database one of them used",
         db.display()
     )))
 }
@@ -181,12 +198,15 @@ fn describe(transfer: &Transfer, now: SystemTime) -> StatusTransfer {
     let error = transfer.last_error.as_ref();
     let state = transfer.state.kind();
     let download = transfer.direction == Direction::Download;
+    let file = Endpoint::File(upload.source.clone());
+    // Without its query (a presigned URL's signature) and any user information.
+    let url = Endpoint::Url(ferry::redact_url(&upload.destination));
+    let (source, destination) = if download { (url, file) } else { (file, url) };
     StatusTransfer {
         id: transfer.id.to_string(),
         direction: if download { "download" } else { "upload" },
-        source: upload.source.clone(),
-        // Without its query (a presigned URL's signature) and any user information.
-        destination: ferry::redact_url(&upload.destination),
+        source,
+        destination,
         method: match upload.method {
             _ if download => "GET",
             UploadMethod::Put => "PUT",
@@ -204,7 +224,10 @@ fn describe(transfer: &Transfer, now: SystemTime) -> StatusTransfer {
         }),
         kind: error.map(|error| error.kind.as_str()),
         http_status: error.and_then(|error| error.http_status),
-        reason: error.map_or_else(|| "no reason was recorded".to_owned(), reason::text),
+        reason: error.map_or_else(
+            || "no reason was recorded".to_owned(),
+            |error| reason::text_for(error, transfer.direction),
+        ),
         header_names: upload
             .headers
             .iter()
@@ -236,7 +259,9 @@ fn write_text(
         HumanBytes(report.bytes_succeeded),
         match report.in_use {
             Some(true) => "a push (or an app) is sending it now",
-            Some(false) => "no process is sending it; `ferry push` continues it",
+            Some(false) => {
+                "no process is running it; the same `ferry push` or `ferry pull` continues it"
+            }
             None => "whether a process is sending it cannot be told here",
         }
     )?;
@@ -360,13 +385,11 @@ fn write_failure(
 
 /// Where a transfer's bytes go: `file -> URL` for an upload, `URL -> file` for a download.
 fn route(transfer: &StatusTransfer) -> String {
-    let file = escape::path_for_terminal(&transfer.source);
-    let url = escape::for_terminal(&transfer.destination);
-    if transfer.direction == "download" {
-        format!("{url} -> {file}")
-    } else {
-        format!("{file} -> {url}")
-    }
+    format!(
+        "{} -> {}",
+        transfer.source.for_terminal(),
+        transfer.destination.for_terminal()
+    )
 }
 
 #[cfg(test)]
@@ -377,8 +400,8 @@ mod tests {
         StatusTransfer {
             id: format!("id{index}"),
             direction: "upload",
-            source: format!("/src/f{index}.txt").into(),
-            destination: format!("http://h/f{index}.txt"),
+            source: Endpoint::File(format!("/src/f{index}.txt").into()),
+            destination: Endpoint::Url(format!("http://h/f{index}.txt")),
             method: "PUT",
             state: "auth_required",
             attempts: 1,

@@ -53,6 +53,9 @@ pub struct Summary {
     pub files_uploaded: u64,
     /// Of those, already uploaded (and unchanged) before this run started.
     pub files_already_done: u64,
+    /// Of `files_uploaded`, downloads an earlier pull saved whose file was gone or no
+    /// longer had the SHA-256 given: fetched again (always 0 for a push).
+    pub files_fetched_again: u64,
     /// Failed permanently, need credentials, could not be read, or were left unfinished.
     pub files_failed: u64,
     /// Left queued by a push that was interrupted or gave up (or never enqueued): the next
@@ -79,6 +82,20 @@ pub struct Summary {
     pub failures: Vec<FailureReport>,
     /// Paths deliberately not sent (links to directories, sockets, ...).
     pub skipped: Vec<SkipReport>,
+    /// Downloads saved under another name than their own, because a file of that name
+    /// was there (`--on-conflict keep-both`); always empty for a push.
+    pub saved_elsewhere: Vec<SavedElsewhere>,
+}
+
+/// A download saved beside an existing file of its name, under a free name.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SavedElsewhere {
+    /// The name it was to be saved under.
+    #[serde(serialize_with = "escape::serialize_path")]
+    pub path: PathBuf,
+    /// The name it was saved under.
+    #[serde(serialize_with = "escape::serialize_path")]
+    pub saved_as: PathBuf,
 }
 
 /// One file that did not make it, and why.
@@ -153,6 +170,37 @@ impl Summary {
             self.files_already_done,
             self.files_failed
         )?;
+        if self.files_fetched_again > 0 {
+            writeln!(
+                out,
+                "{} an earlier pull saved {} gone or changed, and fetched again",
+                plural::count(self.files_fetched_again, "file", "files"),
+                if self.files_fetched_again == 1 {
+                    "was"
+                } else {
+                    "were"
+                }
+            )?;
+        }
+        for saved in self.saved_elsewhere.iter().take(grouped::NAMES_SHOWN) {
+            writeln!(
+                out,
+                "saved as {} ({} was already there; --on-conflict keep-both)",
+                escape::path_for_terminal(&saved.saved_as),
+                escape::path_for_terminal(&saved.path)
+            )?;
+        }
+        if let Some(more) = self
+            .saved_elsewhere
+            .len()
+            .checked_sub(grouped::NAMES_SHOWN)
+            .filter(|more| *more > 0)
+        {
+            writeln!(
+                out,
+                "... and {more} more saved under another name (--json lists every one)"
+            )?;
+        }
         if self.files_leftover > 0 {
             writeln!(
                 out,
@@ -418,6 +466,32 @@ mod tests {
         assert_eq!(json["bytes_downloaded"], 7, "{json}");
         assert!(json.get("files_uploaded").is_none(), "{json}");
         assert_eq!(json_of(&Summary::default())["files_uploaded"], 0);
+    }
+
+    #[test]
+    fn names_saved_under_are_told_a_few_at_a_time() {
+        let summary = Summary {
+            way: Way::Pull,
+            saved_elsewhere: (0..7)
+                .map(|index| SavedElsewhere {
+                    path: format!("/out/f{index}.txt").into(),
+                    saved_as: format!("/out/f{index} (1).txt").into(),
+                })
+                .collect(),
+            ..Summary::default()
+        };
+        let text = text_of(&summary);
+        assert!(
+            text.contains("saved as /out/f0 (1).txt (/out/f0.txt was already there"),
+            "{text}"
+        );
+        assert!(!text.contains("f5 (1).txt"), "{text}");
+        assert!(
+            text.contains("... and 2 more saved under another name"),
+            "{text}"
+        );
+        let json = json_of(&summary);
+        assert_eq!(json["saved_elsewhere"][6]["saved_as"], "/out/f6 (1).txt");
     }
 
     #[test]

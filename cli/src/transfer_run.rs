@@ -29,7 +29,8 @@ use crate::pump::Pump;
 use crate::run_options::RunOptions;
 use crate::signals::StopSignal;
 use crate::sources::Unsent;
-use crate::summary::{FailureReport, GaveUp, SkipReport, Summary};
+use crate::stale_downloads::{self, Refetched};
+use crate::summary::{FailureReport, GaveUp, SavedElsewhere, SkipReport, Summary};
 use crate::{patience, reason, records};
 
 /// Transfers per `enqueue_many`/`enqueue_downloads` call: one transaction each, and a
@@ -98,16 +99,21 @@ pub async fn execute(plan: TransferPlan, options: &RunOptions) -> Result<Summary
         ..Integrations::default()
     };
     let queue = TransferQueue::open_with(config, integrations).await?;
-    let mut pump = Pump::new(
-        &queue,
-        ProgressUi::new(options.show_bars),
-        options.patience,
-        options.json,
-    )
-    .naming_the_bearer_command(options.bearer_clock.clone());
+    let mut ui = ProgressUi::new(options.show_bars, plan.len() as u64);
+    if plan
+        .downloads
+        .iter()
+        .any(|download| download.expected_size.is_none())
+    {
+        ui = ui.sizes_unknown();
+    }
+    let mut pump = Pump::new(&queue, ui, options.patience, options.json)
+        .naming_the_bearer_command(options.bearer_clock.clone());
     let mut ids = Vec::with_capacity(plan.len());
     let under = &options.resume_under;
-    let drained = enqueue_and_drain(&queue, &mut pump, &plan, &mut ids, under).await;
+    let mut refetched = Refetched::default();
+    let drained =
+        enqueue_and_drain(&queue, &mut pump, &plan, &mut ids, &mut refetched, under).await;
     // Whatever ended the run, no token is needed any more: none is fetched while the queue
     // shuts down, and a command still running is ended with this process.
     if let Some(clock) = &options.bearer_clock {
@@ -145,6 +151,7 @@ pub async fn execute(plan: TransferPlan, options: &RunOptions) -> Result<Summary
         interrupted_by: interrupted,
         gave_up,
         credentials: options.authorizer.is_some(),
+        refetched,
     };
     let mut summary = summarise(&plan, &ids, &records, run_started, stop);
     summary.database = options.db.clone();
@@ -162,12 +169,14 @@ type EnqueueResult = Result<TransferId, ferry::Error>;
 /// as each batch is answered) and waits until the queue is idle. Transfers an earlier run
 /// left under `under` are taken up at once: queued ones waiting out a stored backoff (up
 /// to minutes) are made due before anything is enqueued, and those waiting for
-/// credentials are queued again after (`resume_waiting_for_credentials`).
+/// credentials are queued again after (`resume_waiting_for_credentials`). Downloads an
+/// earlier run saved whose file is gone or changed are fetched again (`refetched`).
 async fn enqueue_and_drain(
     queue: &TransferQueue,
     pump: &mut Pump<'_>,
     plan: &TransferPlan,
     ids: &mut Vec<EnqueueResult>,
+    refetched: &mut Refetched,
     under: &[String],
 ) -> Result<(), CliError> {
     for prefix in under {
@@ -183,6 +192,9 @@ async fn enqueue_and_drain(
         queue.enqueue_downloads(batch)
     })
     .await?;
+    if let Some(download_ids) = ids.get_mut(plan.uploads.len()..) {
+        stale_downloads::fetch_again(queue, pump, &plan.downloads, download_ids, refetched).await?;
+    }
     for prefix in under {
         resume_waiting_for_credentials(queue, pump, prefix).await?;
     }
@@ -319,6 +331,8 @@ struct RunFacts {
     interrupted_by: Option<StopSignal>,
     gave_up: Option<GaveUp>,
     credentials: bool,
+    /// Downloads whose saved file was gone or changed: fetched again, or why not.
+    refetched: Refetched,
 }
 
 fn summarise(
@@ -331,6 +345,7 @@ fn summarise(
     let mut summary = Summary {
         files_total: (plan.len() + plan.unreadable.len() + records.leftovers.len()) as u64,
         files_leftover: records.leftovers.len() as u64,
+        files_fetched_again: stop.refetched.count,
         interrupted_by: stop.interrupted_by,
         gave_up: stop.gave_up,
         ..Summary::default()
@@ -349,6 +364,13 @@ fn summarise(
             http_status: None,
             reason,
         };
+        if let Some(why) = position
+            .checked_sub(plan.uploads.len())
+            .and_then(|download| stop.refetched.failures.get(&download))
+        {
+            summary.failures.push(failure("stale", why.clone()));
+            continue;
+        }
         let id = match id {
             Ok(id) => id,
             Err(error) => {
@@ -421,6 +443,14 @@ fn count_record(
     }
     if state == StateKind::Succeeded {
         summary.files_succeeded += 1;
+        if let Some(saved_as) = &record.saved_as
+            && *saved_as != record.upload.source
+        {
+            summary.saved_elsewhere.push(SavedElsewhere {
+                path: record.upload.source.clone(),
+                saved_as: saved_as.clone(),
+            });
+        }
         if record.updated_at < run_started {
             summary.files_already_done += 1;
         } else {
@@ -438,7 +468,10 @@ fn count_record(
         http_status: error.and_then(|error| error.http_status),
         reason: error.map_or_else(
             || unfinished_reason(state),
-            |error| reason::of_transfer(error, summary_credentials(record, credentials)),
+            |error| {
+                let credentials = summary_credentials(record, credentials);
+                reason::of_transfer(error, credentials, record.direction)
+            },
         ),
     });
 }

@@ -1,7 +1,9 @@
 //! `ferry pull` against the loopback test server: files arrive byte-identical, a wrong
 //! SHA-256 fails the file with its reason, a bad `--list` line is a usage error naming
 //! it, a rerun after a SIGKILL continues from the recorded offset, and `--json` reports
-//! one summary object.
+//! one summary object. A file deleted or changed since an earlier pull is fetched again,
+//! `keep-both` says the name it saved under, a file given as the folder is a usage error,
+//! and a name too long for the file system fails before it is fetched.
 
 mod common;
 
@@ -86,6 +88,8 @@ fn a_pull_of_mixed_files_arrives_byte_identical_and_a_rerun_fetches_nothing() {
 
     let report = status_json(&db);
     assert_eq!(report["total"], 30, "{report}");
+    assert_eq!(report["bytes_total"], total, "{report}");
+    assert_eq!(report["bytes_succeeded"], total, "{report}");
     assert_eq!(report["downloads_total"], 30, "{report}");
     assert_eq!(report["downloads"]["succeeded"], 30, "{report}");
     let text = run(ferry().args(["status", "--db"]).arg(&db), LIMIT);
@@ -173,6 +177,21 @@ fn a_wrong_sha256_fails_that_file_with_its_reason_and_exit_status_1() {
     let text = run(ferry().args(["status", "--db"]).arg(&db), LIMIT);
     assert!(text.stdout.contains("bad.bin"), "{}", text.stdout);
     assert!(text.stdout.contains("-> "), "{}", text.stdout);
+    // A download comes from its URL and goes to its file.
+    let report = status_json(&db);
+    let listed = &report["failures"][0];
+    assert_eq!(listed["direction"], "download", "{report}");
+    assert_eq!(
+        listed["source"].as_str(),
+        Some(harness.file_url("bad.bin").as_str()),
+        "{report}"
+    );
+    assert!(
+        listed["destination"]
+            .as_str()
+            .is_some_and(|path| path.ends_with("/out/bad.bin")),
+        "{report}"
+    );
 }
 
 #[test]
@@ -337,6 +356,11 @@ fn an_existing_file_is_kept_under_fail_and_beside_the_new_one_under_keep_both() 
         summary["failures"][0]["kind"], "destination_exists",
         "{summary}"
     );
+    let reason = summary["failures"][0]["reason"].as_str().expect("reason");
+    assert!(reason.contains("--on-conflict keep-both"), "{reason}");
+    for upload_word in ["ConflictRule", "enqueue", "push", "BASE_URL"] {
+        assert!(!reason.contains(upload_word), "{reason}");
+    }
     assert_eq!(std::fs::read(out.join("a.txt")).expect("kept"), b"mine");
 
     let kept = run(
@@ -344,6 +368,31 @@ fn an_existing_file_is_kept_under_fail_and_beside_the_new_one_under_keep_both() 
         LIMIT,
     );
     assert_eq!(kept.code(), Some(0), "{kept:?}");
+    let summary = kept.json();
+    let saved = &summary["saved_elsewhere"];
+    assert_eq!(saved.as_array().map(Vec::len), Some(1), "{summary}");
+    assert!(
+        saved[0]["path"]
+            .as_str()
+            .is_some_and(|path| path.ends_with("/a.txt")),
+        "{summary}"
+    );
+    assert!(
+        saved[0]["saved_as"]
+            .as_str()
+            .is_some_and(|path| path.ends_with("/a (1).txt")),
+        "{summary}"
+    );
+    let text = run(
+        pull_command(&urls, &out, &db).args(["--on-conflict", "keep-both"]),
+        LIMIT,
+    );
+    assert!(text.stdout.contains("saved as "), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("a.txt was already there"),
+        "{}",
+        text.stdout
+    );
     assert_eq!(std::fs::read(out.join("a.txt")).expect("kept"), b"mine");
     assert_eq!(
         std::fs::read(out.join("a (1).txt")).expect("beside it"),
@@ -352,4 +401,158 @@ fn an_existing_file_is_kept_under_fail_and_beside_the_new_one_under_keep_both() 
     // Not asserted here: the failed first transfer keeps its (complete) partial file for
     // a `ferry retry` (the engine's rule for failed downloads), also after the second
     // run's new transfer saved the file: an engine question, reported with this slice.
+}
+
+#[test]
+fn a_file_deleted_or_changed_since_an_earlier_pull_is_fetched_again_not_called_there() {
+    let harness = Harness::start(FaultPlan::default());
+    let mut rng = StdRng::seed_from_u64(5);
+    let files: Vec<(&str, Vec<u8>)> = ["gone.bin", "changed.bin", "kept.bin", "edited.bin"]
+        .into_iter()
+        .map(|name| (name, content(30_000, &mut rng)))
+        .collect();
+    for (name, bytes) in &files {
+        harness.serve_file(name, bytes.clone());
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let list = dir.path().join("urls.txt");
+    // `edited.bin` has no SHA-256 in the list: a change to it cannot be told.
+    let lines: Vec<String> = files
+        .iter()
+        .map(|(name, bytes)| match *name {
+            "edited.bin" => harness.file_url(name),
+            _ => format!("{} {}", harness.file_url(name), sha256_hex(bytes)),
+        })
+        .collect();
+    std::fs::write(&list, lines.join("\n")).expect("list");
+    let out = dir.path().join("out");
+    let db = dir.path().join("q.db");
+    let pull = || {
+        let mut command = ferry();
+        command.args(["pull", "--list"]).arg(&list).arg(&out);
+        command.arg("--db").arg(&db);
+        command
+    };
+    let first = run(pull().arg("--json"), LIMIT);
+    assert_eq!(first.code(), Some(0), "{first:?}");
+
+    std::fs::remove_file(out.join("gone.bin")).expect("delete");
+    std::fs::write(out.join("changed.bin"), b"not what was downloaded").expect("change");
+    std::fs::write(out.join("edited.bin"), b"edited by hand").expect("edit");
+    let again = run(pull().arg("--json"), LIMIT);
+    assert_eq!(again.code(), Some(0), "{again:?}");
+    let summary = again.json();
+    assert_eq!(summary["files_fetched_again"], 2, "{summary}");
+    assert_eq!(summary["files_downloaded"], 2, "{summary}");
+    assert_eq!(summary["files_already_done"], 2, "{summary}");
+    assert_eq!(summary["bytes_downloaded"], 60_000, "{summary}");
+    for (name, bytes) in &files[..3] {
+        assert_eq!(
+            &std::fs::read(out.join(name)).expect("file"),
+            bytes,
+            "{name}"
+        );
+        let served = if *name == "kept.bin" { 30_000 } else { 60_000 };
+        assert_eq!(harness.bytes_served(name), served, "{name}");
+    }
+    assert_eq!(harness.bytes_served("edited.bin"), 30_000);
+    assert_eq!(
+        status_json(&db)["records_total"],
+        4,
+        "purged and enqueued anew"
+    );
+
+    std::fs::remove_file(out.join("gone.bin")).expect("delete again");
+    let text = run(&mut pull(), LIMIT);
+    assert_eq!(text.code(), Some(0), "{text:?}");
+    assert!(
+        text.stdout
+            .contains("1 file an earlier pull saved was gone or changed, and fetched again"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(
+        std::fs::read(out.join("gone.bin")).expect("back"),
+        files[0].1
+    );
+}
+
+#[test]
+fn a_folder_argument_that_is_a_file_is_a_usage_error_that_says_so() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("out");
+    std::fs::write(&file, b"a file").expect("file");
+    let db = dir.path().join("q.db");
+    let urls = ["http://127.0.0.1:9/a.txt".to_owned()];
+    for target in [file.clone(), file.join("below")] {
+        let refused = run(&mut pull_command(&urls, &target, &db), LIMIT);
+        assert_eq!(refused.code(), Some(2), "{refused:?}");
+        assert!(refused.stderr.contains("folder"), "{}", refused.stderr);
+        assert!(
+            refused
+                .stderr
+                .contains("give as the last argument a folder"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(!db.exists(), "no queue was opened");
+}
+
+#[test]
+fn a_name_too_long_for_the_file_system_fails_alone_before_it_is_fetched() {
+    let harness = Harness::start(FaultPlan::default());
+    let long = format!("{}.txt", "n".repeat(296));
+    harness.serve_file(&long, b"long".to_vec());
+    harness.serve_file("short.txt", b"short".to_vec());
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("out");
+    let db = dir.path().join("q.db");
+    let urls = [harness.file_url(&long), harness.file_url("short.txt")];
+    let pulled = run(pull_command(&urls, &out, &db).arg("--json"), LIMIT);
+    assert_eq!(pulled.code(), Some(1), "{pulled:?}");
+    let summary = pulled.json();
+    assert_eq!(summary["files_total"], 2, "{summary}");
+    assert_eq!(summary["files_succeeded"], 1, "{summary}");
+    assert_eq!(summary["files_failed"], 1, "{summary}");
+    let reason = summary["failures"][0]["reason"].as_str().expect("reason");
+    assert!(reason.contains("300 bytes long"), "{reason}");
+    assert!(
+        reason.contains("cannot save it under another name"),
+        "{reason}"
+    );
+    assert!(!reason.contains("permission"), "{reason}");
+    assert!(harness.file_requests(&long).is_empty(), "nothing fetched");
+    assert_eq!(
+        std::fs::read(out.join("short.txt")).expect("short"),
+        b"short"
+    );
+}
+
+#[test]
+fn a_gone_file_whose_record_cannot_be_renewed_alone_is_a_failure_with_what_to_do() {
+    let harness = Harness::start(FaultPlan::default());
+    harness.serve_file("a.bin", b"first".to_vec());
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("q.db");
+    let urls = [harness.file_url("a.bin")];
+    // The same URL saved into two folders: two succeeded records under one URL.
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    for out in [&one, &two] {
+        let pulled = run(&mut pull_command(&urls, out, &db), LIMIT);
+        assert_eq!(pulled.code(), Some(0), "{pulled:?}");
+    }
+    std::fs::remove_file(one.join("a.bin")).expect("delete");
+    let again = run(pull_command(&urls, &one, &db).arg("--json"), LIMIT);
+    assert_eq!(again.code(), Some(1), "{again:?}");
+    let summary = again.json();
+    assert_eq!(summary["files_already_done"], 0, "{summary}");
+    assert_eq!(summary["files_failed"], 1, "{summary}");
+    let failure = &summary["failures"][0];
+    assert_eq!(failure["state"], "stale", "{summary}");
+    let reason = failure["reason"].as_str().expect("reason");
+    assert!(reason.contains("is not there any more"), "{reason}");
+    assert!(reason.contains("another --db"), "{reason}");
+    assert_eq!(status_json(&db)["records_total"], 2, "nothing purged");
+    assert_eq!(harness.bytes_served("a.bin"), 10, "nothing fetched again");
 }

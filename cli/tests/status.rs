@@ -204,7 +204,7 @@ fn status_says_per_host_why_queued_transfers_wait() {
     let text = run(ferry().args(["status", "--db"]).arg(&work.db), LIMIT);
     assert!(
         text.stdout.contains(
-            "3 waiting (all after a failed attempt), 0 running (sending or about to), next try in"
+            "3 waiting (all after a failed attempt), 0 running (transferring or about to), next try in"
         ),
         "{}",
         text.stdout

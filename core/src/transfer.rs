@@ -46,7 +46,8 @@ pub struct Transfer {
     pub saved_as: Option<PathBuf>,
     /// Where it is in its life.
     pub state: TransferState,
-    /// The source's size at enqueue; for a download its expected size, 0 when unknown.
+    /// The source's size at enqueue; for a download its expected size, 0 when unknown
+    /// (once such a download succeeded, the length its server gave, when it gave one).
     pub size: u64,
     /// Bytes the server confirmed or, while running, bytes sent so far (for a download:
     /// bytes received in this attempt).

@@ -106,6 +106,15 @@ async fn a_mixed_set_arrives_byte_identical_with_no_partial_left() {
     let total: usize = expected.iter().map(|(_, bytes)| bytes.len()).sum();
     assert_eq!(served, total as u64, "each byte served once");
     assert!(partials_in(&into).is_empty());
+    // Enqueued without a size, each is recorded with the length its server gave.
+    for transfer in &done {
+        let name = transfer.upload.source.file_name().expect("name");
+        let length = std::fs::metadata(into.join(name)).expect("file").len();
+        assert_eq!(transfer.size, length, "{name:?}");
+    }
+    let progress = queue.progress().await.expect("progress");
+    assert_eq!(progress.bytes_total, total as u64);
+    assert_eq!(progress.bytes_done, total as u64);
     support::assert_totals_agree_with_the_transfers(&queue).await;
 }
 

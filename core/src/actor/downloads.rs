@@ -131,14 +131,28 @@ pub(super) fn record(
 }
 
 /// A download succeeded: records where its file is (the name its attempt placed it at)
-/// and forgets its resume state. Returns that path.
-pub(super) fn finished(tx: &Connection, transfer: &Transfer) -> rusqlite::Result<Option<PathBuf>> {
-    let saved_as = store::load_download(tx, &transfer.id)?
-        .and_then(|record| record.placing)
+/// and, for one enqueued without a size, the length its server gave (so that progress,
+/// snapshots and reports count its bytes), and forgets its resume state. Returns where
+/// it is and the size it was recorded with, to be counted in the totals.
+pub(super) fn finished(tx: &Connection, transfer: &Transfer) -> rusqlite::Result<Finished> {
+    let record = store::load_download(tx, &transfer.id)?.unwrap_or_default();
+    let saved_as = record
+        .placing
         .unwrap_or_else(|| transfer.upload.source.clone());
     store::set_saved_as(tx, transfer.seq, &saved_as)?;
+    let length = record.total.filter(|_| transfer.size == 0);
+    if let Some(length) = length {
+        store::set_size(tx, transfer.seq, length)?;
+    }
     store::forget_download(tx, &transfer.id)?;
-    Ok(Some(saved_as))
+    Ok(Finished { saved_as, length })
+}
+
+/// Where a finished download is, and its length when it was enqueued without a size and
+/// its server said it (recorded as its size).
+pub(super) struct Finished {
+    pub saved_as: PathBuf,
+    pub length: Option<u64>,
 }
 
 /// A download was cancelled: its resume state is forgotten now, its partial file (and any

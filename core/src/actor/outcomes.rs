@@ -246,7 +246,14 @@ impl Engine {
                 self.platform.forget(&id);
                 self.upload_resources.forget(tx, &transfer.id)?;
                 if transfer.direction == Direction::Download {
-                    transfer.saved_as = downloads::finished(tx, &transfer)?;
+                    let finished = downloads::finished(tx, &transfer)?;
+                    transfer.saved_as = Some(finished.saved_as);
+                    if let Some(length) = finished.length {
+                        // Counted where it is now; the save below moves it on.
+                        self.pending_totals
+                            .resized(transfer.state.kind(), transfer.size, length);
+                        transfer.size = length;
+                    }
                 }
                 let answer = self.keep_answer(tx, &id, outcome)?;
                 let event = TransferEvent::Succeeded {

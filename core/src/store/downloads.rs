@@ -82,6 +82,14 @@ pub(crate) fn forget_download(conn: &Connection, id: &TransferId) -> rusqlite::R
     Ok(())
 }
 
+/// Records a download's size once it is known (it was enqueued without one), in the turn
+/// that records its success; the caller counts the change in the totals (`totals.rs`).
+pub(crate) fn set_size(conn: &Connection, seq: i64, size: u64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE transfers SET size = ?2 WHERE seq = ?1")?
+        .execute(params![seq, to_i64(size)])?;
+    Ok(())
+}
+
 /// Records where a finished download was saved, in the turn that records its success.
 pub(crate) fn set_saved_as(conn: &Connection, seq: i64, path: &Path) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE transfers SET saved_as = ?2 WHERE seq = ?1")?

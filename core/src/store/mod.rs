@@ -39,7 +39,7 @@ use self::open_check::{FERRY_APPLICATION_ID, classify_sqlite_error, identify};
 use crate::error::StoreError;
 
 pub(crate) use bulk::BulkFilter;
-pub(crate) use downloads::{forget_download, load_download, save_download, set_saved_as};
+pub(crate) use downloads::{forget_download, load_download, save_download, set_saved_as, set_size};
 pub(crate) use enqueue::{EnqueueWriter, Identity, stored_headers};
 pub(crate) use hosts::{HostBacklog, host_backlogs};
 pub(crate) use inspect::{newest_record_of_each_file, records_of_group, soonest_due};

@@ -118,6 +118,16 @@ impl TotalsDelta {
         entered.1 = entered.1.saturating_add(size);
     }
 
+    /// A transfer in `state` was found to be `to` bytes where `from` were counted (a
+    /// download of unknown size, once it arrived).
+    pub(crate) fn resized(&mut self, state: StateKind, from: u64, to: u64) {
+        let slot = self.slot(state);
+        slot.1 = slot
+            .1
+            .saturating_sub(to_i64(from))
+            .saturating_add(to_i64(to));
+    }
+
     /// A transfer of `size` bytes in `state` was deleted.
     pub(crate) fn removed(&mut self, state: StateKind, size: u64) {
         let slot = self.slot(state);
@@ -312,6 +322,20 @@ mod tests {
         assert_eq!(totals.get(StateKind::Queued), (0, 0), "-1 + 2 - 1");
         assert_eq!(totals.get(StateKind::Running), (1, 6));
         assert_eq!(totals.get(StateKind::Succeeded), (2, 20));
+    }
+
+    #[test]
+    fn a_download_sized_when_it_arrives_moves_its_new_size_on() {
+        let mut turn = TotalsDelta::default();
+        turn.inserted(0);
+        turn.moved(StateKind::Queued, StateKind::Running, 0);
+        turn.resized(StateKind::Running, 0, 40);
+        turn.moved(StateKind::Running, StateKind::Succeeded, 40);
+        let mut totals = StateTotals::default();
+        totals.add_pending(&turn);
+        assert_eq!(totals.get(StateKind::Queued), (0, 0));
+        assert_eq!(totals.get(StateKind::Running), (0, 0));
+        assert_eq!(totals.get(StateKind::Succeeded), (1, 40));
     }
 
     #[test]
