@@ -4,7 +4,8 @@
 // report; the whole file when the segment has no end; the OS's file is moved before
 // `didFinishDownloadingTo` returns, replacing what was there, and a move that fails is
 // reported; a failed task's resume data is kept, handed to the retry of the same segment,
-// and when the task made from it fails, a fresh ranged task fetches the segment. No queue
+// and when the task made from it fails (only then), a fresh ranged task fetches the
+// segment; bytes received are forwarded as progress. No queue
 // is attached (the core does not hand downloads to the OS through the bindings yet), so
 // reports are read from the journal, where they wait for the core.
 import Foundation
@@ -172,6 +173,79 @@ final class BackgroundTransfersDownloadTests: ScratchTestCase {
         let path = try XCTUnwrap(attempt2.download?.path)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), bytes.subdata(in: 50_000..<150_000))
         second.invalidate()
+    }
+
+    /// A task made from resume data is replaced only when the resume itself fails: one
+    /// that succeeds is reported as it is (the OS resumed; Linux cannot, so the seam makes
+    /// a plain ranged task stand for it); one cancelled by a force-quit is reported as the
+    /// user's cancellation; one that fails with resume data of its own (it did resume, then
+    /// broke) keeps that data and is reported.
+    func testOnlyAFailedResumeIsReplaced() async throws {
+        try await bounded(120, "testOnlyAFailedResumeIsReplaced") { try await self.runOnlyAFailedResumeIsReplaced() }
+    }
+
+    private func runOnlyAFailedResumeIsReplaced() async throws {
+        let (name, bytes) = try await served(100_000)
+        let url = try Testkit.fileURL(name)
+        let resumed = handoff(url: url, first: 0, last: 49_999)
+        let shim = try service()
+        let request = try HandoffRequest.make(resumed)
+        shim.makeResumedTask = { session, _ in session.downloadTask(with: request) }
+        let path = try XCTUnwrap(resumed.download?.path)
+        shim.resumeData.keep(Data("r".utf8), transfer: resumed.transferId.uuidString.lowercased(),
+                             segmentPath: path, request: request)
+        try shim.start(handoff: resumed)
+        guard case .response(206, _, _, _) = try await report(shim, resumed.key) else {
+            return XCTFail("the resumed task's answer is reported")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), bytes.subdata(in: 0..<50_000))
+        XCTAssertEqual(shim.resumedTasksStarted, 1)
+        XCTAssertEqual(shim.resumeFallbacks, 0)
+        shim.invalidate()
+
+        let held = try service(HoldingURLProtocol.configuration())
+        defer { held.invalidate() }
+        let quit = handoff(url: url, first: 0, last: 49_999)
+        let broke = handoff(url: url, first: 50_000, last: 99_999)
+        var requests = [try HandoffRequest.make(quit), try HandoffRequest.make(broke)]
+        held.makeResumedTask = { session, _ in session.downloadTask(with: requests.removeFirst()) }
+        for segment in [quit, broke] {
+            held.resumeData.keep(
+                Data("r".utf8), transfer: segment.transferId.uuidString.lowercased(),
+                segmentPath: try XCTUnwrap(segment.download?.path), request: try HandoffRequest.make(segment))
+            try held.start(handoff: segment)
+            try await eventually("the resumed task held") { HoldingURLProtocol.heldCount == 1 }
+            HoldingURLProtocol.failAll(with: segment.key == quit.key ? HoldingURLProtocol.forceQuit : NSError(
+                domain: NSURLErrorDomain, code: NSURLErrorTimedOut,
+                userInfo: [BackgroundURLSessionTransferService.resumeDataKey: Data("again".utf8)]))
+            _ = try await report(held, segment.key)
+        }
+        let journal = try ReportJournal(file: journalFile)
+        XCTAssertEqual(journal.reports[quit.key]?.failure, "cancelled_by_user")
+        XCTAssertEqual(journal.reports[broke.key]?.failure, "network")
+        XCTAssertEqual(held.resumeFallbacks, 0, "neither was replaced")
+        XCTAssertEqual(held.resumeData.count, 1, "the data the broken resume left is kept")
+    }
+
+    /// Bytes a download task receives reach the attached queue as progress
+    /// (`didWriteData`), before its file is placed.
+    func testBytesReceivedAreForwardedAsProgress() async throws {
+        try await bounded(120, "testBytesReceivedAreForwardedAsProgress") {
+            let (name, bytes) = try await self.served(400_000)
+            let shim = try self.service()
+            let queue = try await TransferQueue.openWithPlatform(
+                config: defaultQueueConfig(databasePath: self.scratch.databasePath), platform: shim)
+            shim.attach(queue)
+            let handoff = self.handoff(url: try Testkit.fileURL(name), first: 0, last: nil)
+            let path = try XCTUnwrap(handoff.download?.path)
+            try shim.start(handoff: handoff)
+            try await eventually("the segment placed") { FileManager.default.fileExists(atPath: path) }
+            XCTAssertGreaterThan(shim.progressReportsForwarded, 0, "didWriteData is forwarded")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)).count, bytes.count)
+            shim.detach()
+            try await queue.shutdown()
+            shim.invalidate()
+        }
     }
 
     // MARK: The delegate, called directly
