@@ -5,9 +5,9 @@
 // `didFinishDownloadingTo` returns, replacing what was there, and a move that fails is
 // reported; a failed task's resume data is kept, handed to the retry of the same segment,
 // and when the task made from it fails (only then), a fresh ranged task fetches the
-// segment; bytes received are forwarded as progress. No queue
-// is attached (the core does not hand downloads to the OS through the bindings yet), so
-// reports are read from the journal, where they wait for the core.
+// segment; bytes received are forwarded as progress. The handoffs are made here, as the core
+// makes them (the bindings cannot switch the core's `downloads_to_os` on yet), and the
+// reports are read from the journal, where they wait for a queue.
 import Foundation
 import XCTest
 import Ferry
