@@ -1,6 +1,7 @@
 // Ferry's platform lane on Apple platforms: a `PlatformTransferService` over one
 // background `URLSession` (plus, optionally, a discretionary sibling). It starts, cancels
-// and lists OS upload tasks and reports what they do. It must never hold policy: which
+// and lists OS upload and download tasks and reports what they do (downloads: see
+// `+Downloads`). It must never hold policy: which
 // transfer goes to the OS, how many at once, retries and limits are the core's.
 import Foundation
 import Ferry
@@ -17,8 +18,13 @@ import FoundationNetworking
 /// service.attach(queue)
 /// ```
 ///
-/// - `taskDescription` of every task is the handoff key, so tasks are found again after a
-///   relaunch (`getAllTasks` answers `outstanding()`).
+/// - `taskDescription` of every task is the handoff key (for a download, followed by its
+///   segment path: `TaskLabel`), so tasks are found again after a relaunch (`getAllTasks`
+///   answers `outstanding()`).
+/// - A download handoff runs as a download task asking for its segment's `Range`; its file
+///   is moved to the segment path before `didFinishDownloadingTo` returns, and the
+///   answer's status and headers are reported like an upload's. A failed task's resume
+///   data is kept (beside the journal) and tried once by a retry of the same segment.
 /// - Final reports are written to a small JSON journal before they are delivered, and
 ///   delivered whenever a queue is attached, so completions that arrive while Ferry is
 ///   not open (the app was relaunched in the background, or is closing) are applied at
@@ -41,11 +47,26 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
 
     private let lock = NSLock()
     private let journal: ReportJournal
+    /// Resume data of failed download tasks, by segment.
+    let resumeData: ResumeDataStore
+    /// Download tasks made from resume data, with their handoff: a fresh ranged task
+    /// replaces one that fails.
+    var resumedHandoffs: [String: Handoff] = [:]
+    /// Download tasks whose file could not be moved to the segment path: the reason.
+    var unplacedSegments: [String: String] = [:]
+    /// Download tasks made from resume data, and of those, replaced by a fresh ranged task
+    /// (tests and diagnostics).
+    var resumedTasksStarted = 0
+    var resumeFallbacks = 0
+    /// Makes a download task from resume data; tests record what it is given here.
+    var makeResumedTask: (URLSession, Data) -> URLSessionDownloadTask = { session, data in
+        session.downloadTask(withResumeData: data)
+    }
     private var queue: TransferQueue?
     /// Reports handed to the core in this process, not yet seen applied.
     private var delivered: Set<String> = []
     /// Tasks Ferry cancelled: their reports are not wanted.
-    private var cancelledKeys: Set<String> = []
+    var cancelledKeys: Set<String> = []
     private var lastJournalError: ReportJournalError?
     /// The response bodies of running tasks, until their final report.
     private var responseBodies: ResponseBodies
@@ -57,7 +78,8 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
     ///     identifier) for handoffs Ferry marks discretionary; its `isDiscretionary` is
     ///     set. Without it, every handoff runs on `configuration`'s session.
     ///   - reportJournal: the journal file; by default `defaultReportJournal` of the
-    ///     configuration's identifier (or "ferry").
+    ///     configuration's identifier (or "ferry"). Resume data of failed downloads is kept
+    ///     beside it, in `<journal name>.resume-data/`.
     ///   - events: where the app delegate leaves `handleEventsForBackgroundURLSession`'s
     ///     completion handlers.
     ///   - responseBodyLimit: the most bytes of each task's response body passed to the
@@ -73,6 +95,8 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
         let journalFile = try reportJournal
             ?? Self.defaultReportJournal(identifier: configuration.identifier ?? "ferry")
         journal = try ReportJournal(file: journalFile)
+        resumeData = ResumeDataStore(directory: journalFile.deletingPathExtension()
+            .appendingPathExtension("resume-data"))
         responseBodies = ResponseBodies(limit: responseBodyLimit)
         self.events = events
         delegateQueue = OperationQueue()
@@ -143,6 +167,9 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
     // MARK: PlatformTransferService (Ferry's threads; each returns at once)
 
     public func start(handoff: Handoff) throws {
+        if let segment = handoff.download {
+            return try startDownload(handoff, segment, resumable: true)
+        }
         let request = try HandoffRequest.make(handoff)
         let body = try HandoffRequest.bodyFile(handoff)
         let task = session(for: handoff).uploadTask(with: request, fromFile: body)
@@ -155,11 +182,13 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
         locked {
             cancelledKeys.insert(handoffKey)
             delivered.remove(handoffKey)
+            resumedHandoffs.removeValue(forKey: handoffKey)
+            resumeData.discardAll(transfer: ResumeDataStore.transfer(ofKey: handoffKey))
             save { try journal.remove([handoffKey]) }
         }
         for session in sessions {
             session.getAllTasks { tasks in
-                for task in tasks where task.taskDescription == handoffKey { task.cancel() }
+                for task in tasks where TaskLabel.key(of: task) == handoffKey { task.cancel() }
             }
         }
     }
@@ -202,6 +231,11 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
     /// The response body gathered for the task `key`, forgotten.
     func takeResponseBody(key: String) -> (data: Data, truncated: Bool) {
         locked { responseBodies.take(key: key) }
+    }
+
+    /// Whether Ferry cancelled the task `key` (its reports are not wanted).
+    func isCancelled(_ key: String) -> Bool {
+        locked { cancelledKeys.contains(key) }
     }
 
     /// Progress reports handed to the core (for tests and diagnostics).
@@ -261,7 +295,7 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
         let box = Box()
         let answered = DispatchSemaphore(value: 0)
         listTasks(session) { tasks in
-            box.keys = tasks.filter { $0.state != .completed }.compactMap(\.taskDescription)
+            box.keys = tasks.filter { $0.state != .completed }.compactMap(TaskLabel.key(of:))
             answered.signal()
         }
         guard answered.wait(timeout: .now() + taskListTimeout) == .success else {
@@ -283,7 +317,7 @@ public final class BackgroundURLSessionTransferService: NSObject, PlatformTransf
         }
     }
 
-    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
         return try body()

@@ -1,5 +1,5 @@
-// The URLRequest and task settings for one `Handoff`: URL, method, headers, network
-// constraints and the expected body size. Pure translation of what the core decided; it
+// The URLRequest and task settings for one `Handoff`: URL, method, headers (and a download
+// segment's `Range`), network constraints and the expected size. Pure translation of what the core decided; it
 // must never add, drop or reorder work.
 import Foundation
 import Ferry
@@ -14,7 +14,9 @@ struct HandoffRejected: Error, CustomStringConvertible {
 }
 
 enum HandoffRequest {
-    /// The request to upload `handoff.bodyPath` with.
+    /// The request to upload `handoff.bodyPath` with, or for a download handoff, to fetch
+    /// its segment with: `Range` is set from the segment (the handoff's headers carry the
+    /// same one; it is set, never sent twice).
     static func make(_ handoff: Handoff) throws -> URLRequest {
         guard let url = URL(string: handoff.url), url.scheme != nil else {
             throw HandoffRejected(description: "not a URL: \(handoff.url)")
@@ -23,6 +25,9 @@ enum HandoffRequest {
         request.httpMethod = handoff.method
         for header in handoff.headers {
             request.addValue(header.value, forHTTPHeaderField: header.name)
+        }
+        if let segment = handoff.download, let range = try DownloadSegments.range(segment) {
+            request.setValue(range, forHTTPHeaderField: "Range")
         }
         // FoundationNetworking (Linux) has neither flag; there is no expensive or
         // constrained network to avoid there anyway.
@@ -41,9 +46,16 @@ enum HandoffRequest {
         return URL(fileURLWithPath: handoff.bodyPath)
     }
 
-    /// Task-level settings: the correlation key and the size hint the OS schedules by.
+    /// Task-level settings: the correlation label (`TaskLabel`) and the size hint the OS
+    /// schedules by (bytes to send for an upload, to receive for a bounded download segment).
     static func configure(_ task: URLSessionTask, for handoff: Handoff) {
-        task.taskDescription = handoff.key
-        task.countOfBytesClientExpectsToSend = handoff.expectedBytes
+        task.taskDescription = TaskLabel.make(for: handoff)
+        guard let segment = handoff.download else {
+            task.countOfBytesClientExpectsToSend = handoff.expectedBytes
+            return
+        }
+        if let last = segment.last {
+            task.countOfBytesClientExpectsToReceive = last - segment.first + 1
+        }
     }
 }

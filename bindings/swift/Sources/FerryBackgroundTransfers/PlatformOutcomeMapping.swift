@@ -1,5 +1,6 @@
 // How a finished URLSession task becomes a `PlatformOutcome` for Ferry: the HTTP status,
-// headers and the body's first bytes when the server answered, else an error kind. Pure translation: it must
+// headers and the body's first bytes when the server answered (a download's bytes are in
+// its segment file, not here), else an error kind. Pure translation: it must
 // never decide whether to retry; the core classifies every outcome.
 import Foundation
 import Ferry
@@ -29,6 +30,12 @@ enum PlatformOutcomeMapping {
         return .response(
             status: Int32(min(max(http.statusCode, 0), 65_535)), headers: headers(of: http),
             body: body, bodyTruncated: bodyTruncated)
+    }
+
+    /// The outcome of a download task whose file could not be moved to its segment path:
+    /// the answer cannot be used without its bytes.
+    static func segmentNotPlaced(path: String, reason: String) -> PlatformOutcome {
+        .failed(kind: .other, message: "the downloaded segment could not be moved to \(path): \(reason)")
     }
 
     /// The response's headers, sorted by name so that the same response always maps to
