@@ -385,8 +385,14 @@ async fn conflict_rules_replace_keep_both_or_fail() {
     let refused = dir.path().join("fail.txt");
     std::fs::write(&refused, b"old").expect("old");
     let rule = Download::new(&url, &refused).on_conflict(ConflictRule::Fail);
+    let served_before = server.bytes_served("f");
     let done = fetch(&queue, rule).await;
     assert_eq!(done.state, ferry::TransferState::Failed);
+    assert_eq!(
+        server.bytes_served("f"),
+        served_before,
+        "a destination already taken fails the download before anything is fetched"
+    );
     let error = done.last_error.expect("error");
     assert_eq!(error.kind, FailureKind::DestinationExists, "{error}");
     assert_eq!(std::fs::read(&refused).expect("old kept"), b"old");

@@ -178,6 +178,28 @@ async fn mismatch(
     }
 }
 
+/// Under `ConflictRule::Fail`, a destination that is already taken fails the download
+/// before anything is fetched (the check at the finish still stands: the name can be
+/// taken meanwhile). Any partial file it held goes.
+pub(super) async fn refuse_taken_destination(
+    job: &DownloadJob,
+    destination: &Path,
+) -> Result<(), AttemptOutcome> {
+    if job.spec.on_conflict != ConflictRule::Fail {
+        return Ok(());
+    }
+    let owned = destination.to_owned();
+    let free = tokio::task::spawn_blocking(move || partial::target(&owned, ConflictRule::Fail))
+        .await
+        .map_err(|_| unwritable(io::Error::other("the destination check was cancelled")))?
+        .is_some();
+    if free {
+        return Ok(());
+    }
+    discard_partial(job).await;
+    Err(exists(destination))
+}
+
 /// Removes the partial file of a download that failed for good (its record holds no
 /// placement, so a retry starts from an empty one). A failure to remove it is only
 /// logged: the download's outcome stands.

@@ -118,6 +118,7 @@ impl Fetch<'_> {
         if let Some(done) = self.placed_before().await? {
             return Ok(done);
         }
+        finish::refuse_taken_destination(&self.job, &self.destination).await?;
         let (mut partial, mut held) = Partial::open(&self.job.partial, self.job.record.offset)
             .await
             .map_err(unwritable)?;
