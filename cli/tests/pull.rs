@@ -291,8 +291,9 @@ fn a_rerun_after_a_sigkill_continues_from_the_recorded_offset() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(harness.bytes_served("big.iso"), stall_at);
-    // A moment for the last checkpoint's record; without it the rerun continues from the
-    // one before (still within the bound below, which allows one checkpoint interval).
+    // A moment for the checkpoint a paused body makes of what it holds (after a second);
+    // without it the rerun continues from the one before (still within the bound below,
+    // which allows one checkpoint interval).
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
         child.try_wait().expect("try_wait").is_none(),

@@ -38,11 +38,13 @@ mod segment;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::{
     ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_RANGE,
     LAST_MODIFIED, RANGE,
 };
+use tokio::time::Instant;
 use url::Url;
 
 pub(crate) use self::ignored_ranges::RangeIgnoringOrigins;
@@ -72,6 +74,11 @@ const MAX_ROUNDS: u32 = 3;
 /// Bytes between two checkpoints of a running download (each a `fdatasync` and a record in
 /// the store): at most this much is fetched again after a crash.
 const CHECKPOINT_EVERY: u64 = 8 * 1024 * 1024;
+
+/// Time between two checkpoints of a download that holds bytes not yet checkpointed, while
+/// its body flows or while it waits for the next bytes: a slow or paused download, or one
+/// stopped by a shutdown or a kill, loses at most this much of its transfer.
+const CHECKPOINT_AFTER: Duration = Duration::from_secs(1);
 
 /// Runs one download attempt to its outcome.
 pub(crate) async fn run(
@@ -317,7 +324,8 @@ impl Fetch<'_> {
 
     /// Streams the body into `partial` after its first `start` bytes. A `resumable` body
     /// (identity-coded, with validators) reports its durable offset every
-    /// [`CHECKPOINT_EVERY`] bytes and when it ends early.
+    /// [`CHECKPOINT_EVERY`] bytes, after [`CHECKPOINT_AFTER`] with bytes not yet
+    /// checkpointed (also while it waits for the next ones), and when it ends early.
     async fn stream(
         &mut self,
         response: &mut reqwest::Response,
@@ -326,15 +334,30 @@ impl Fetch<'_> {
         resumable: bool,
     ) -> Result<(), AttemptOutcome> {
         let mut checkpointed = 0;
+        let mut checkpointed_at = Instant::now();
+        let progress = Arc::clone(&self.progress);
+        let stall_timeout = self.lane.stall_timeout;
         loop {
-            let progress = &self.progress;
-            let next = with_stall_watchdog(
+            let waiting = with_stall_watchdog(
                 response.chunk(),
-                self.lane.stall_timeout,
+                stall_timeout,
                 || progress.last_activity(),
                 || false,
-            )
-            .await;
+            );
+            tokio::pin!(waiting);
+            let next = loop {
+                if !resumable || partial.received() == checkpointed {
+                    break waiting.await;
+                }
+                tokio::select! {
+                    next = &mut waiting => break next,
+                    () = tokio::time::sleep_until(checkpointed_at + CHECKPOINT_AFTER) => {
+                        // No bytes for a while: those held become durable now.
+                        checkpointed = self.checkpoint(partial, start).await?;
+                        checkpointed_at = Instant::now();
+                    }
+                }
+            };
             let chunk = match next {
                 Some(Ok(Some(chunk))) => chunk,
                 Some(Ok(None)) => return Ok(()),
@@ -351,17 +374,33 @@ impl Fetch<'_> {
             if let Err(error) = partial.append(chunk).await {
                 return Err(self.write_failed(partial, start, resumable, error).await);
             }
-            if resumable && partial.received() - checkpointed >= CHECKPOINT_EVERY {
-                checkpointed = partial.received();
-                if let Err(error) = partial.sync().await {
-                    return Err(self.write_failed(partial, start, resumable, error).await);
-                }
-                self.job.record.offset = start + checkpointed;
-                self.job
-                    .checkpoints
-                    .report_download(self.job.record.clone());
+            let unsaved = partial.received() - checkpointed;
+            if resumable
+                && (unsaved >= CHECKPOINT_EVERY
+                    || checkpointed_at + CHECKPOINT_AFTER <= Instant::now())
+            {
+                checkpointed = self.checkpoint(partial, start).await?;
+                checkpointed_at = Instant::now();
             }
         }
+    }
+
+    /// Makes every byte received so far durable and reports the offset they reach;
+    /// returns how many body bytes that covers.
+    async fn checkpoint(
+        &mut self,
+        partial: &mut Partial,
+        start: u64,
+    ) -> Result<u64, AttemptOutcome> {
+        if let Err(error) = partial.sync().await {
+            return Err(self.write_failed(partial, start, true, error).await);
+        }
+        let received = partial.received();
+        self.job.record.offset = start + received;
+        self.job
+            .checkpoints
+            .report_download(self.job.record.clone());
+        Ok(received)
     }
 
     /// Writing the partial file (after its first `start` bytes) failed. A full volume is
