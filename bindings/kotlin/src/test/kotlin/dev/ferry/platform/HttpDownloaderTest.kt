@@ -3,7 +3,8 @@
 // an answer without the file leaves no file, a failure and a stop leave nothing; and, with
 // the real core, a download handed to the platform (QueueConfig.downloadsToOs) goes
 // through the worker's path (HandoffStore, HandoffRunner, ReportRelay) segment by segment
-// and ends Succeeded, byte-identical, every byte served once. With the setting off (the
+// and ends Succeeded, byte-identical, every byte served once, also when a segment arrived
+// while no queue was open (journaled, applied at the next open). With the setting off (the
 // default) a download never reaches the platform.
 package dev.ferry.platform
 
@@ -154,6 +155,59 @@ class HttpDownloaderTest {
             queue.shutdown()
             queue.close()
             service.close()
+        }
+    }
+
+    /**
+     * A worker fetches a segment while no queue is open (the process went away): its report
+     * waits in the journal, the segment file beside the partial, and the next open keeps
+     * the task on the platform, applies the segment at attach and goes on from its end.
+     */
+    @Test
+    fun aSegmentFetchedWhileNoQueueIsOpenIsAppliedAtTheNextOpen() = runBlocking {
+        withTimeout(120_000) {
+            val segment = 64 * 1024
+            val size = 2 * segment + 10
+            val (name, bytes) = served(size)
+            val folder = Files.createDirectories(dir.resolve("downloads"))
+            val destination = folder.resolve("later.bin")
+            val config = defaultQueueConfig(dir.resolve("queue.db").toString())
+                .copy(downloadsToOs = true, downloadSegmentBytes = segment.toLong(), appState = AppState.BACKGROUND)
+            val gate = java.util.concurrent.CountDownLatch(1)
+            val first = PooledTransferService(dir.resolve("shim"), gate)
+            val q1 = TransferQueue.openWithPlatform(config, first)
+            first.relay.attach(QueueReportSink(q1))
+            val id = q1.enqueueDownload(Download(url = Testkit.fileUrl(name), destinationPath = destination.toString()))
+            repeat(1500) { if (first.outstanding().isEmpty()) kotlinx.coroutines.delay(20) }
+            val key = first.outstanding().single()
+
+            first.relay.detach()
+            q1.shutdown()
+            q1.close()
+            gate.countDown()
+            first.close()
+            assertEquals(listOf(key), first.relay.queuedKeys, "the segment's report waits in the journal")
+            val held = first.started.single().download!!
+            assertEquals(segment.toLong(), Files.size(Path.of(held.path)), "the segment waits beside the partial")
+
+            val relaunched = PooledTransferService(dir.resolve("shim"))
+            val q2 = TransferQueue.openWithPlatform(config, relaunched)
+            assertEquals(TransferState.Running(dev.ferry.Lane.Platform(key)), q2.get(id).state)
+            relaunched.relay.attach(QueueReportSink(q2))
+            q2.awaitIdle(id, timeoutMs = 90_000)
+            val done = q2.get(id)
+            assertEquals(TransferState.Succeeded, done.state, "${done.lastError}")
+            assertArrayEquals(bytes, Files.readAllBytes(destination))
+            assertEquals(size.toLong(), Testkit.bytesServed(name), "the journaled segment was not fetched again")
+            assertEquals(
+                listOf(segment.toLong(), 2L * segment),
+                relaunched.started.map { it.download!!.first },
+                "the relaunch went on from the applied segment's end",
+            )
+            assertEquals(listOf("later.bin"), files(folder))
+            q2.shutdown()
+            q2.close()
+            relaunched.close()
         }
     }
 
