@@ -46,6 +46,20 @@ class HttpDownloaderTest {
     private fun files(folder: Path): List<String> =
         Files.list(folder).use { list -> list.map { it.fileName.toString() }.sorted().toList() }
 
+    /** Segments of the platform-lane tests. */
+    private val segment = 64 * 1024
+
+    /**
+     * A background queue's config (in the background every transfer goes to the OS: a
+     * download only when the app says its service carries downloads), in segments of
+     * [segment] bytes.
+     */
+    private fun laneConfig() = defaultQueueConfig(dir.resolve("queue.db").toString())
+        .copy(downloadsToOs = true, downloadSegmentBytes = segment.toLong(), appState = AppState.BACKGROUND)
+
+    /** The folder the platform-lane tests download into: nothing else in it. */
+    private fun downloads(): Path = Files.createDirectories(dir.resolve("downloads"))
+
     @Test
     fun aSegmentIsFetchedIntoItsPathAndReportedWithItsHeaders() {
         val (name, bytes) = served(300_000)
@@ -120,17 +134,12 @@ class HttpDownloaderTest {
     @Test
     fun aDownloadHandedToThePlatformIsFetchedByTheWorkerPathAndArrivesWhole() = runBlocking {
         withTimeout(120_000) {
-            val segment = 64 * 1024
             val size = 4 * segment + 1234
             val (name, bytes) = served(size)
-            val folder = Files.createDirectories(dir.resolve("downloads"))
+            val folder = downloads()
             val destination = folder.resolve("big.bin")
-            // In the background every transfer goes to the OS: the download only through
-            // the platform, when the app says its service carries downloads.
-            val config = defaultQueueConfig(dir.resolve("queue.db").toString())
-                .copy(downloadsToOs = true, downloadSegmentBytes = segment.toLong(), appState = AppState.BACKGROUND)
             val service = PooledTransferService(dir.resolve("shim"))
-            val queue = TransferQueue.openWithPlatform(config, service)
+            val queue = TransferQueue.openWithPlatform(laneConfig(), service)
             service.relay.attach(QueueReportSink(queue))
             val id = queue.enqueueDownload(
                 Download(url = Testkit.fileUrl(name), destinationPath = destination.toString(), expectedSha256 = sha256Hex(bytes)),
@@ -166,13 +175,11 @@ class HttpDownloaderTest {
     @Test
     fun aSegmentFetchedWhileNoQueueIsOpenIsAppliedAtTheNextOpen() = runBlocking {
         withTimeout(120_000) {
-            val segment = 64 * 1024
             val size = 2 * segment + 10
             val (name, bytes) = served(size)
-            val folder = Files.createDirectories(dir.resolve("downloads"))
+            val folder = downloads()
             val destination = folder.resolve("later.bin")
-            val config = defaultQueueConfig(dir.resolve("queue.db").toString())
-                .copy(downloadsToOs = true, downloadSegmentBytes = segment.toLong(), appState = AppState.BACKGROUND)
+            val config = laneConfig()
             val gate = java.util.concurrent.CountDownLatch(1)
             val first = PooledTransferService(dir.resolve("shim"), gate)
             val q1 = TransferQueue.openWithPlatform(config, first)
