@@ -79,6 +79,15 @@ pub struct QueueConfig {
     /// `nil`/`null`: 64 MiB. 0 counts as 1.
     #[uniffi(default = None)]
     pub download_segment_bytes: Option<i64>,
+    /// Downloads may go to the platform service as ranged segments (`Handoff.download`),
+    /// under the uploads' rules (large in the foreground, everything in the background).
+    /// Off by default: turn it on only when the service passed to `openWithPlatform`
+    /// carries download handoffs (fetches the segment into `Handoff.download.path` and
+    /// reports the answer's status and headers); one that does not would send a `GET` as
+    /// an upload. While off, downloads run in-process, and wait while the OS would carry
+    /// everything.
+    #[uniffi(default = false)]
+    pub downloads_to_os: bool,
     /// Whether the app is in the foreground as the queue opens; `nil`/`null` when it
     /// cannot tell. Until told, with a background session (iOS) or WorkManager (Android)
     /// attached, every transfer goes to the OS and no OS task is taken back: an app
@@ -202,6 +211,7 @@ impl QueueConfig {
             queue_stall_after: config.platform.queue_stall_after,
             refill_when_drained: Some(config.platform.refill_when_drained),
             download_segment_bytes: Some(long(config.platform.download_segment_bytes)),
+            downloads_to_os: config.platform.downloads_to_os,
             app_state: AppState::from_core(config.app_state),
             network: config.network.map(NetworkStatus::from_core),
             response_body_limit: long(
@@ -266,8 +276,7 @@ impl QueueConfig {
                 Some(bytes) => unsigned_long("downloadSegmentBytes", bytes)?,
                 None => ferry::PlatformPolicy::default().download_segment_bytes,
             },
-            // The shims in this repository do not carry download handoffs yet.
-            downloads_to_os: false,
+            downloads_to_os: self.downloads_to_os,
         };
         config.app_state = self.app_state.map_or(ferry::AppState::Unknown, Into::into);
         config.network = self.network.map(Into::into);

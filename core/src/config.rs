@@ -269,9 +269,10 @@ pub struct PlatformPolicy {
     pub download_segment_bytes: u64,
     /// Downloads may go to the platform service, as ranged segments (`Handoff::download`),
     /// under the same rules as uploads. Off by default: turn it on only with a shim that
-    /// carries download handoffs (the Swift and Kotlin shims in this repository do not
-    /// yet, and would run one as an upload). While off, downloads run in-process, and
-    /// wait while the OS would carry everything (the app in the background, or not told).
+    /// carries download handoffs (the Kotlin shim in this repository does, through its
+    /// `HandoffRunner`; the Swift one does not yet, and would run one as an upload). While
+    /// off, downloads run in-process, and wait while the OS would carry everything (the
+    /// app in the background, or not told).
     pub downloads_to_os: bool,
 }
 

@@ -6,7 +6,6 @@ package dev.ferry
 
 import java.nio.file.Files
 import java.nio.file.Path
-import kotlin.random.Random
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.Assertions.assertArrayEquals
@@ -21,12 +20,7 @@ class DownloadTest {
     @TempDir
     lateinit var dir: Path
 
-    private fun served(size: Int): Pair<String, ByteArray> {
-        val name = Testkit.uniquePrefix("dl").removePrefix("/") + ".bin"
-        val bytes = Random.nextBytes(size)
-        Testkit.serveFile(name, bytes)
-        return name to bytes
-    }
+    private fun served(size: Int): Pair<String, ByteArray> = serveRandomFile("dl", size)
 
     @Test
     fun aDownloadArrivesWholeAtItsDestinationAndARepeatIsTheSameTransfer() = runBlocking {

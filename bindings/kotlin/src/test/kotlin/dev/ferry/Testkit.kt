@@ -89,6 +89,14 @@ object Testkit {
             ?: error("no $key in {$fields}")
 }
 
+/** Serves `size` random bytes under a fresh name with `label` in it: its name and bytes. */
+fun serveRandomFile(label: String, size: Int): Pair<String, ByteArray> {
+    val name = Testkit.uniquePrefix(label).removePrefix("/") + ".bin"
+    val bytes = Random.nextBytes(size)
+    Testkit.serveFile(name, bytes)
+    return name to bytes
+}
+
 fun sha256Hex(bytes: ByteArray): String =
     MessageDigest.getInstance("SHA-256").digest(bytes).joinToString("") { "%02x".format(it) }
 

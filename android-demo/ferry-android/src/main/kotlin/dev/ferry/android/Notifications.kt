@@ -1,5 +1,5 @@
 // The notification Android requires for foreground workers and user-initiated jobs.
-// Only presentation; it must never affect what is uploaded.
+// Only presentation; it must never affect what is transferred.
 package dev.ferry.android
 
 import android.app.Notification
@@ -13,7 +13,7 @@ internal object Notifications {
     const val ID = 0x4652 // "FR"
     private const val CHANNEL = "dev.ferry.uploads"
 
-    fun uploading(context: Context, url: String?): Notification {
+    fun transferring(context: Context, url: String?, download: Boolean): Notification {
         if (Build.VERSION.SDK_INT >= 26) {
             val manager = context.getSystemService(NotificationManager::class.java)
             manager?.createNotificationChannel(
@@ -21,9 +21,9 @@ internal object Notifications {
             )
         }
         return NotificationCompat.Builder(context, CHANNEL)
-            .setContentTitle("Uploading")
+            .setContentTitle(if (download) "Downloading" else "Uploading")
             .setContentText(url?.substringAfterLast('/') ?: "Ferry")
-            .setSmallIcon(android.R.drawable.stat_sys_upload)
+            .setSmallIcon(if (download) android.R.drawable.stat_sys_download else android.R.drawable.stat_sys_upload)
             .setOngoing(true)
             .setSilent(true)
             .build()

@@ -1,8 +1,9 @@
 // The WorkManager side of the Android shim: one long-running CoroutineWorker per handoff,
-// in the foreground (dataSync) with a notification, uploading the stored handoff once and
-// reporting how it ended. It never returns Result.retry(): retrying is the core's policy.
-// Stops are reported (the user's as "cancelled by user"), and the work is then cancelled
-// so WorkManager does not run it again behind the core's back. After process death
+// in the foreground (dataSync) with a notification, running the stored handoff once (an
+// upload, or a download's segment) and reporting how it ended. It never returns
+// Result.retry(): retrying is the core's policy. Stops are reported (the user's as
+// "cancelled by user"), and the work is then cancelled so WorkManager does not run it
+// again behind the core's back. After process death
 // WorkManager runs persisted work again; that run reports through the same journal.
 package dev.ferry.android
 
@@ -15,8 +16,9 @@ import androidx.work.WorkManager
 import androidx.work.WorkerParameters
 import dev.ferry.PlatformFailure
 import dev.ferry.PlatformOutcome
-import dev.ferry.platform.HttpUploader
+import dev.ferry.platform.HandoffRunner
 import dev.ferry.platform.StopReasons
+import dev.ferry.platform.TransferStopped
 import dev.ferry.platform.UploadOutcomes
 import dev.ferry.platform.WorkSpecMapper
 import kotlinx.coroutines.CancellationException
@@ -33,10 +35,10 @@ class UploadWorker(context: Context, params: WorkerParameters) : CoroutineWorker
         val key = inputData.getString(WorkManagerTransferService.INPUT_KEY) ?: return Result.failure()
         val handoff = service.handoffs.load(key)
             ?: return Result.success() // cancelled or already reported: nothing left to do
-        setForeground(foregroundInfo(handoff.url))
+        setForeground(foregroundInfo(handoff.url, handoff.download != null))
         return try {
             val outcome = runInterruptible(Dispatchers.IO) {
-                HttpUploader(responseBodyLimit = service.responseBodyLimit).upload(
+                HandoffRunner(responseBodyLimit = service.responseBodyLimit).run(
                     handoff,
                     onProgress = { sent, total -> service.relay.progress(key, sent, total) },
                     isCancelled = { isStopped },
@@ -47,7 +49,7 @@ class UploadWorker(context: Context, params: WorkerParameters) : CoroutineWorker
         } catch (e: CancellationException) {
             reportStop(key)
             throw e
-        } catch (e: HttpUploader.Stopped) {
+        } catch (e: TransferStopped) {
             reportStop(key)
             Result.failure()
         }
@@ -61,10 +63,10 @@ class UploadWorker(context: Context, params: WorkerParameters) : CoroutineWorker
         WorkManager.getInstance(applicationContext).cancelUniqueWork(WorkSpecMapper.uniqueWorkName(key))
     }
 
-    override suspend fun getForegroundInfo(): ForegroundInfo = foregroundInfo(null)
+    override suspend fun getForegroundInfo(): ForegroundInfo = foregroundInfo(null, false)
 
-    private fun foregroundInfo(url: String?): ForegroundInfo {
-        val notification = Notifications.uploading(applicationContext, url)
+    private fun foregroundInfo(url: String?, download: Boolean): ForegroundInfo {
+        val notification = Notifications.transferring(applicationContext, url, download)
         return if (Build.VERSION.SDK_INT >= 29) {
             ForegroundInfo(Notifications.ID, notification, ServiceInfo.FOREGROUND_SERVICE_TYPE_DATA_SYNC)
         } else {

@@ -1,14 +1,16 @@
 // Android 14+: a user-initiated data-transfer job for one handoff, scheduled only while
 // the app is visible (WorkManagerTransferService decides that from Android's rule, not
-// from policy). It uploads once and reports; a stop is reported (the user's "Stop" as
-// "cancelled by user") and never rescheduled here: the core decides what runs next.
+// from policy). It runs the handoff once (an upload, or a download's segment) and
+// reports; a stop is reported (the user's "Stop" as "cancelled by user") and never
+// rescheduled here: the core decides what runs next.
 package dev.ferry.android
 
 import android.app.job.JobParameters
 import android.app.job.JobService
 import android.os.Build
 import androidx.annotation.RequiresApi
-import dev.ferry.platform.HttpUploader
+import dev.ferry.platform.HandoffRunner
+import dev.ferry.platform.TransferStopped
 import dev.ferry.platform.UploadOutcomes
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicBoolean
@@ -27,22 +29,27 @@ class UserInitiatedUploadJob : JobService() {
         val key = params.extras.getString(WorkManagerTransferService.INPUT_KEY) ?: return false
         val handoff = service.handoffs.load(key) ?: return false
         setNotification(
-            params, Notifications.ID, Notifications.uploading(this, handoff.url),
+            params, Notifications.ID, Notifications.transferring(this, handoff.url, handoff.download != null),
             JobService.JOB_END_NOTIFICATION_POLICY_REMOVE,
         )
         val stop = AtomicBoolean(false).also { stopped[params.jobId] = it }
         scope.launch {
             try {
-                val outcome = HttpUploader(responseBodyLimit = service.responseBodyLimit).upload(
+                val download = handoff.download != null
+                val outcome = HandoffRunner(responseBodyLimit = service.responseBodyLimit).run(
                     handoff,
-                    onProgress = { sent, total ->
-                        service.relay.progress(key, sent, total)
-                        updateTransferredNetworkBytes(params, 0, sent)
+                    onProgress = { bytes, total ->
+                        service.relay.progress(key, bytes, total)
+                        if (download) {
+                            updateTransferredNetworkBytes(params, bytes, 0)
+                        } else {
+                            updateTransferredNetworkBytes(params, 0, bytes)
+                        }
                     },
                     isCancelled = { stop.get() },
                 )
                 service.finished(key, outcome)
-            } catch (e: HttpUploader.Stopped) {
+            } catch (e: TransferStopped) {
                 // onStopJob reported it.
             } finally {
                 stopped.remove(params.jobId)

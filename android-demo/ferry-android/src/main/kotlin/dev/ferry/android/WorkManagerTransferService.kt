@@ -2,8 +2,8 @@
 // Android 14+, user-initiated data-transfer jobs). It schedules, cancels and lists OS
 // work and carries its reports; which transfer goes to the OS, how many at once, retries
 // and limits are the core's. The Android-free logic lives in dev.ferry.platform
-// (bindings/kotlin), tested on the JVM: WorkSpecMapper, UploadOutcomes, HttpUploader,
-// HandoffStore, ReportJournal, ReportRelay.
+// (bindings/kotlin), tested on the JVM: WorkSpecMapper, UploadOutcomes, HandoffRunner
+// (HttpUploader, HttpDownloader), HandoffStore, ReportJournal, ReportRelay.
 package dev.ferry.android
 
 import android.app.job.JobInfo
@@ -31,6 +31,7 @@ import dev.ferry.platform.ReportJournal
 import dev.ferry.platform.ReportRelay
 import dev.ferry.platform.RequiredNetwork
 import dev.ferry.platform.Runner
+import dev.ferry.platform.TransferWorkSpec
 import dev.ferry.platform.WorkSpecMapper
 import java.io.File
 import java.util.concurrent.TimeUnit
@@ -100,7 +101,7 @@ class WorkManagerTransferService private constructor(private val context: Contex
             PlatformContext(Build.VERSION.SDK_INT, appVisible, userInitiatedJobs),
         )
         if (spec.runner == Runner.USER_INITIATED_JOB && Build.VERSION.SDK_INT >= 34) {
-            scheduleUserInitiatedJob(spec.jobId, handoff.key, spec.network, spec.estimatedUploadBytes)
+            scheduleUserInitiatedJob(spec, handoff.key)
             return
         }
         val network = when (spec.network) {
@@ -161,13 +162,13 @@ class WorkManagerTransferService private constructor(private val context: Contex
         scope.launch { relay.pruneDelivered() }
     }
 
-    private fun scheduleUserInitiatedJob(jobId: Int, key: String, network: RequiredNetwork, bytes: Long) {
+    private fun scheduleUserInitiatedJob(spec: TransferWorkSpec, key: String) {
         val capabilities = NetworkRequest.Builder().addCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET)
-        if (network == RequiredNetwork.UNMETERED) capabilities.addCapability(NetworkCapabilities.NET_CAPABILITY_NOT_METERED)
-        val job = JobInfo.Builder(jobId, ComponentName(context, UserInitiatedUploadJob::class.java))
+        if (spec.network == RequiredNetwork.UNMETERED) capabilities.addCapability(NetworkCapabilities.NET_CAPABILITY_NOT_METERED)
+        val job = JobInfo.Builder(spec.jobId, ComponentName(context, UserInitiatedUploadJob::class.java))
             .setUserInitiated(true)
             .setRequiredNetwork(capabilities.build())
-            .setEstimatedNetworkBytes(0, bytes)
+            .setEstimatedNetworkBytes(spec.estimatedDownloadBytes, spec.estimatedUploadBytes)
             .setExtras(android.os.PersistableBundle().apply { putString(INPUT_KEY, key) })
             .build()
         val scheduler = context.getSystemService(JobScheduler::class.java)

@@ -4,6 +4,7 @@
 package dev.ferry.platform
 
 import dev.ferry.Handoff
+import dev.ferry.HandoffDownload
 import dev.ferry.Header
 import dev.ferry.PlatformFailure
 import dev.ferry.PlatformOutcome
@@ -125,6 +126,25 @@ internal object DurableFile {
         out.writeBoolean(handoff.allowConstrained)
         out.writeBoolean(handoff.discretionary)
         out.writeInt(handoff.ietfInteropVersion ?: -1)
+        // Last, so a file stored before downloads existed reads as an upload.
+        val download = handoff.download
+        out.writeBoolean(download != null)
+        if (download != null) {
+            out.writeLong(download.first)
+            out.writeLong(download.last ?: -1)
+            out.writeUTF(download.path)
+        }
+    }
+
+    private fun readDownload(input: DataInputStream): HandoffDownload? {
+        // A handoff stored before downloads existed ends here.
+        if (input.available() == 0 || !input.readBoolean()) return null
+        val first = input.readLong()
+        val last = input.readLong()
+        if (first < 0 || last < -1 || (last >= 0 && last < first)) {
+            throw IOException("implausible download segment $first-$last")
+        }
+        return HandoffDownload(first = first, last = last.takeIf { it >= 0 }, path = input.readUTF())
     }
 
     /** A stored transfer id; one that is not a UUID is a damaged file, like a bad magic. */
@@ -149,5 +169,6 @@ internal object DurableFile {
         allowConstrained = input.readBoolean(),
         discretionary = input.readBoolean(),
         ietfInteropVersion = input.readInt().takeIf { it >= 0 },
+        download = readDownload(input),
     )
 }

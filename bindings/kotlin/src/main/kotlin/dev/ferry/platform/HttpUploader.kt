@@ -11,13 +11,10 @@
 package dev.ferry.platform
 
 import dev.ferry.Handoff
-import dev.ferry.Header
 import dev.ferry.PlatformOutcome
 import java.io.File
 import java.io.FileNotFoundException
-import java.io.IOException
 import java.net.HttpURLConnection
-import java.net.URL
 
 class HttpUploader(
     private val connectTimeoutMs: Int = 30_000,
@@ -45,44 +42,23 @@ class HttpUploader(
         if (!body.isFile) {
             return UploadOutcomes.failed(FileNotFoundException("the body file is gone: ${handoff.bodyPath}"))
         }
-        val connection = try {
-            URL(handoff.url).openConnection() as? HttpURLConnection
-                ?: return UploadOutcomes.failed(IllegalArgumentException("not an HTTP URL: ${handoff.url}"))
-        } catch (e: IOException) {
-            return UploadOutcomes.failed(e)
-        } catch (e: IllegalArgumentException) {
-            return UploadOutcomes.failed(e)
-        }
-        return try {
-            send(connection, handoff, body, onProgress, isCancelled)
-        } catch (e: Stopped) {
-            throw e
-        } catch (e: IOException) {
-            UploadOutcomes.failed(e)
-        } finally {
-            connection.disconnect()
+        return HandoffConnection.exchange(handoff, connectTimeoutMs, readTimeoutMs) { connection ->
+            send(connection, body, onProgress, isCancelled)
         }
     }
 
     /** The upload was abandoned because the worker was stopped. */
-    class Stopped : IOException("the upload was stopped")
+    class Stopped : TransferStopped("the upload was stopped")
 
     private fun send(
         connection: HttpURLConnection,
-        handoff: Handoff,
         body: File,
         onProgress: (Long, Long) -> Unit,
         isCancelled: () -> Boolean,
     ): PlatformOutcome {
         val total = body.length()
-        connection.requestMethod = handoff.method
         connection.doOutput = true
-        connection.instanceFollowRedirects = false
-        connection.useCaches = false
-        connection.connectTimeout = connectTimeoutMs
-        connection.readTimeout = readTimeoutMs
         connection.setFixedLengthStreamingMode(total)
-        for (header in handoff.headers) connection.addRequestProperty(header.name, header.value)
 
         var sent = 0L
         body.inputStream().use { input ->
@@ -100,11 +76,7 @@ class HttpUploader(
         }
         val status = connection.responseCode
         val (answer, truncated) = readAnswer(connection, status)
-        val headers = connection.headerFields
-            .filterKeys { it != null }
-            .flatMap { (name, values) -> values.map { Header(name, it) } }
-            .sortedBy { it.name.lowercase() }
-        return UploadOutcomes.response(status, headers, answer, truncated)
+        return UploadOutcomes.response(status, HandoffConnection.headers(connection), answer, truncated)
     }
 
     /**

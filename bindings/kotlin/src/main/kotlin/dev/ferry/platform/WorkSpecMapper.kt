@@ -1,7 +1,7 @@
 // What an Android shim asks of the OS for one handoff, as plain data: the unique work
 // name, the network it needs, which runner carries it (WorkManager or, on Android 14+, a
 // user-initiated data-transfer job) and its size hint. Pure translation of the core's
-// decision and of Android's documented rules; it must never choose *what* to upload, how
+// decision and of Android's documented rules; it must never choose *what* to transfer, how
 // many at once, or when to retry: that is the core's policy.
 package dev.ferry.platform
 
@@ -16,7 +16,7 @@ enum class RequiredNetwork {
     UNMETERED,
 }
 
-/** Which Android mechanism runs the upload. */
+/** Which Android mechanism runs the transfer. */
 enum class Runner {
     /** A long-running `CoroutineWorker` with a foreground notification. */
     WORK_MANAGER,
@@ -44,14 +44,16 @@ data class TransferWorkSpec(
     val tags: Set<String>,
     val network: RequiredNetwork,
     val runner: Runner,
-    /** `JobInfo.Builder.setEstimatedNetworkBytes(download = 0, upload = this)`. */
+    /** `JobInfo.Builder.setEstimatedNetworkBytes(download, upload = this)`; 0 for a download. */
     val estimatedUploadBytes: Long,
+    /** `JobInfo.Builder.setEstimatedNetworkBytes(download = this, upload)`: a download's segment, else 0. */
+    val estimatedDownloadBytes: Long,
     /** A stable JobScheduler id for the user-initiated job of this handoff. */
     val jobId: Int,
 )
 
 object WorkSpecMapper {
-    /** Tag of every Ferry upload task: `outstanding()` lists work with it. */
+    /** Tag of every Ferry task, upload or download (named before downloads existed): `outstanding()` lists work with it. */
     const val TAG = "dev.ferry.upload"
     private const val KEY_TAG_PREFIX = "dev.ferry.key:"
 
@@ -64,7 +66,8 @@ object WorkSpecMapper {
         tags = setOf(TAG, KEY_TAG_PREFIX + handoff.key),
         network = network(handoff),
         runner = runner(context),
-        estimatedUploadBytes = handoff.expectedBytes,
+        estimatedUploadBytes = if (handoff.download == null) handoff.expectedBytes else 0,
+        estimatedDownloadBytes = if (handoff.download != null) handoff.expectedBytes else 0,
         jobId = jobId(handoff.key),
     )
 

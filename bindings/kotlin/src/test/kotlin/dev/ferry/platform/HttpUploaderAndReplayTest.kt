@@ -37,7 +37,8 @@ private const val THRESHOLD = 64 * 1024
 
 /**
  * The Android shim's logic on a thread pool instead of WorkManager: handoffs are stored,
- * uploaded by [HttpUploader] once [gate] opens, and reported through a [ReportRelay].
+ * run by [HandoffRunner] (an upload, or a download's segment) once [gate] opens, as the
+ * stored copy says, and reported through a [ReportRelay].
  */
 class PooledTransferService(dir: Path, private val gate: CountDownLatch = CountDownLatch(0)) : PlatformTransferService {
     val relay = ReportRelay(ReportJournal(dir.resolve("reports.bin").toFile()))
@@ -45,14 +46,18 @@ class PooledTransferService(dir: Path, private val gate: CountDownLatch = CountD
     private val pool = Executors.newFixedThreadPool(4)
     private val running = ConcurrentHashMap.newKeySet<String>()
 
+    /** Every handoff Ferry started, in order. */
+    val started = java.util.concurrent.CopyOnWriteArrayList<Handoff>()
+
     override fun start(handoff: Handoff) {
         store.save(handoff)
+        started += handoff
         relay.started(handoff.key)
         running += handoff.key
         pool.execute {
             gate.await(60, TimeUnit.SECONDS)
             val stored = store.load(handoff.key) ?: return@execute
-            val outcome = HttpUploader().upload(stored, { sent, total -> relay.progress(stored.key, sent, total) })
+            val outcome = HandoffRunner().run(stored, { bytes, total -> relay.progress(stored.key, bytes, total) })
             relay.finished(stored.key, outcome)
             store.remove(stored.key)
             running -= stored.key

@@ -4,6 +4,7 @@
 // tasks' reports.
 package dev.ferry.platform
 
+import dev.ferry.HandoffDownload
 import dev.ferry.Header
 import dev.ferry.PlatformFailure
 import dev.ferry.PlatformOutcome
@@ -74,6 +75,49 @@ class ReportRelayTest {
         assertEquals(listOf(original.key), store.keys())
         store.remove(original.key)
         assertNull(store.load(original.key))
+    }
+
+    @Test
+    fun handoffStoreRoundTripsADownloadsSegment() {
+        val store = HandoffStore(dir.resolve("handoffs").toFile())
+        val bounded = downloadHandoff(key = "d.1", first = 64L * 1024 * 1024, last = 128L * 1024 * 1024 - 1, path = "/data/.ferry-d.seg-67108864")
+        val whole = downloadHandoff(key = "d.2", first = 0, last = null, path = "/data/.ferry-d.seg-0")
+        store.save(bounded)
+        store.save(whole)
+        val reloaded = HandoffStore(dir.resolve("handoffs").toFile())
+        assertEquals(bounded, reloaded.load("d.1"))
+        assertEquals(HandoffDownload(67_108_864L, 134_217_727L, "/data/.ferry-d.seg-67108864"), reloaded.load("d.1")?.download)
+        assertEquals(whole, reloaded.load("d.2"))
+        assertNull(reloaded.load("d.2")?.download?.last, "to the end of the file")
+        assertEquals(listOf("d.1", "d.2"), reloaded.keys())
+    }
+
+    /** A handoff stored before downloads existed (no segment section) loads as an upload. */
+    @Test
+    fun aHandoffStoredBeforeDownloadsLoadsAsAnUpload() {
+        val original = handoff(key = "old.1", bytes = 7L)
+        val folder = dir.resolve("handoffs")
+        Files.createDirectories(folder)
+        val name = original.key.toByteArray().joinToString("") { "%02x".format(it) } + ".handoff"
+        java.io.DataOutputStream(Files.newOutputStream(folder.resolve(name))).use { out ->
+            out.writeInt(0x46524831)
+            out.writeUTF(original.key)
+            out.writeUTF(original.transferId.toString())
+            out.writeUTF(original.bodyPath)
+            out.writeUTF(original.url)
+            out.writeUTF(original.method)
+            out.writeInt(original.headers.size)
+            for (header in original.headers) {
+                out.writeUTF(header.name)
+                out.writeUTF(header.value)
+            }
+            out.writeLong(original.expectedBytes)
+            out.writeBoolean(original.allowExpensive)
+            out.writeBoolean(original.allowConstrained)
+            out.writeBoolean(original.discretionary)
+            out.writeInt(-1)
+        }
+        assertEquals(original, HandoffStore(folder.toFile()).load(original.key))
     }
 
     @Test

@@ -3,6 +3,7 @@
 package dev.ferry.platform
 
 import dev.ferry.Handoff
+import dev.ferry.HandoffDownload
 import dev.ferry.Header
 import dev.ferry.PlatformFailure
 import dev.ferry.PlatformOutcome
@@ -30,6 +31,24 @@ fun handoff(
     headers = listOf(Header("Idempotency-Key", transferId.toString())),
     expectedBytes = bytes, allowExpensive = expensive, allowConstrained = constrained, discretionary = false,
     ietfInteropVersion = null,
+)
+
+/** A download's handoff as Ferry builds one: a `GET` with `Range` for a bounded segment. */
+fun downloadHandoff(
+    key: String = "d1.1",
+    url: String = "https://example.com/files/a.bin",
+    first: Long = 0,
+    last: Long? = 1023,
+    path: String = "/data/.ferry-d1.seg-0",
+    headers: List<Header> = listOfNotNull(
+        Header("Accept-Encoding", "identity"),
+        last?.let { Header("Range", "bytes=$first-$it") },
+    ),
+    transferId: java.util.UUID = java.util.UUID.nameUUIDFromBytes(key.substringBefore('.').toByteArray()),
+) = Handoff(
+    key = key, transferId = transferId, bodyPath = "", url = url, method = "GET", headers = headers,
+    expectedBytes = last?.let { it - first + 1 } ?: 0, allowExpensive = true, allowConstrained = true,
+    discretionary = true, ietfInteropVersion = null, download = HandoffDownload(first, last, path),
 )
 
 class WorkSpecMapperTest {
@@ -66,6 +85,15 @@ class WorkSpecMapperTest {
         assertEquals(Long.MAX_VALUE, WorkSpecMapper.map(handoff(bytes = Long.MAX_VALUE), foreground14).estimatedUploadBytes)
         assertEquals(spec.jobId, WorkSpecMapper.jobId("t1.1"), "stable for a key")
         assertTrue(WorkSpecMapper.jobId("\u0000weird key") >= 0)
+        assertEquals(0L, spec.estimatedDownloadBytes, "an upload receives nothing to speak of")
+    }
+
+    @Test
+    fun aDownloadsSizeHintIsItsSegmentToReceive() {
+        val spec = WorkSpecMapper.map(downloadHandoff(first = 1000, last = 1999), foreground14)
+        assertEquals(1000L, spec.estimatedDownloadBytes)
+        assertEquals(0L, spec.estimatedUploadBytes)
+        assertEquals(0L, WorkSpecMapper.map(downloadHandoff(last = null), foreground14).estimatedDownloadBytes, "size unknown")
     }
 }
 
