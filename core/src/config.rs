@@ -269,8 +269,8 @@ pub struct PlatformPolicy {
     pub download_segment_bytes: u64,
     /// Downloads may go to the platform service, as ranged segments (`Handoff::download`),
     /// under the same rules as uploads. Off by default: turn it on only with a shim that
-    /// carries download handoffs (the Kotlin shim in this repository does, through its
-    /// `HandoffRunner`; the Swift one does not yet, and would run one as an upload). While
+    /// carries download handoffs (both shims in this repository do: Kotlin's
+    /// `HandoffRunner`, Swift's download tasks; neither has run on a device yet). While
     /// off, downloads run in-process, and wait while the OS would carry everything (the
     /// app in the background, or not told).
     pub downloads_to_os: bool,
