@@ -172,7 +172,13 @@ impl FailingTests {
     }
 
     fn add(&mut self, name: &str) {
-        let named = format!("{name} ({})", self.binary);
+        // Cargo prints its `Running` lines on stderr, which is not read here: then the
+        // name goes alone.
+        let named = if self.binary.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{name} ({})", self.binary)
+        };
         if !self.names.contains(&named) {
             self.names.push(named);
         }
@@ -234,6 +240,9 @@ mod tests {
             Some("failing: breaks (a), module::interrupted (b)")
         );
         assert_eq!(FailingTests::default().describe(), None);
+        let mut unnamed_binary = FailingTests::default();
+        unnamed_binary.read("test alone ... FAILED");
+        assert_eq!(unnamed_binary.describe().as_deref(), Some("failing: alone"));
     }
 
     #[test]
