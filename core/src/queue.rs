@@ -53,6 +53,10 @@ pub struct TransferQueue {
     platform_reports: mpsc::UnboundedSender<PlatformReport>,
     /// Only the actor holds the sender itself: when it stops, every subscription ends.
     events: broadcast::WeakSender<TransferEvent>,
+    /// Held (shared) by each enqueue from its call until its command is sent, after the
+    /// checks on the blocking pool; `enter_background` takes it (alone) first, so work
+    /// enqueued before that call is in the queue when the app state changes.
+    enqueues_being_checked: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// Which integrations are lent (the services themselves have no `Debug`).
@@ -148,6 +152,7 @@ impl TransferQueue {
         );
         tokio::spawn(actor.run(adopted));
         Ok(Self {
+            enqueues_being_checked: Arc::default(),
             commands,
             platform_reports,
             events: events_for_subscribers,
@@ -234,15 +239,19 @@ impl TransferQueue {
     /// [`shutdown`](Self::shutdown). An invalid upload is an error in its own place in
     /// the results, as [`enqueue`](Self::enqueue) would return it.
     pub async fn enqueue_many(&self, uploads: Vec<Upload>) -> Result<EnqueueResults, Error> {
+        let checking = Arc::clone(&self.enqueues_being_checked).read_owned().await;
         let validated =
             tokio::task::spawn_blocking(move || crate::enqueue_checks::validate_all(uploads))
                 .await
                 .map_err(|_| Error::Closed)?;
-        self.request(|reply| Command::Enqueue {
-            uploads: validated,
-            reply,
-        })
-        .await?
+        let answer = self
+            .send(|reply| Command::Enqueue {
+                uploads: validated,
+                reply,
+            })
+            .await?;
+        drop(checking);
+        answer.await.map_err(|_| Error::Closed)?
     }
 
     /// Adds one download and returns its id. Enqueueing the same URL to the same
@@ -279,6 +288,7 @@ impl TransferQueue {
         &self,
         downloads: Vec<Download>,
     ) -> Result<EnqueueResults, Error> {
+        let checking = Arc::clone(&self.enqueues_being_checked).read_owned().await;
         let validated = tokio::task::spawn_blocking(move || {
             downloads
                 .into_iter()
@@ -287,11 +297,14 @@ impl TransferQueue {
         })
         .await
         .map_err(|_| Error::Closed)?;
-        self.request(|reply| Command::EnqueueDownloads {
-            downloads: validated,
-            reply,
-        })
-        .await?
+        let answer = self
+            .send(|reply| Command::EnqueueDownloads {
+                downloads: validated,
+                reply,
+            })
+            .await?;
+        drop(checking);
+        answer.await.map_err(|_| Error::Closed)?
     }
 
     /// The transfer with this id, as the store holds it now.
@@ -572,8 +585,14 @@ impl TransferQueue {
     /// [`Error::Store`] when the turn that applies it could not be committed;
     /// [`Error::Closed`] after [`shutdown`](Self::shutdown).
     pub async fn enter_background(&self) -> Result<(), Error> {
-        self.request(|reply| Command::EnterBackground { reply })
-            .await?
+        // Enqueues called before this one are checked off the actor first: wait until
+        // their commands are sent, so that their work is handed over too.
+        let settled = self.enqueues_being_checked.write().await;
+        let answer = self
+            .send(|reply| Command::EnterBackground { reply })
+            .await?;
+        drop(settled);
+        answer.await.map_err(|_| Error::Closed)?
     }
 
     /// Reports the network. While offline nothing starts; transfers that may not use an
@@ -631,11 +650,20 @@ impl TransferQueue {
         &self,
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, Error> {
+        let answer = self.send(command).await?;
+        answer.await.map_err(|_| Error::Closed)
+    }
+
+    /// Sends a command; its answer comes on the receiver.
+    async fn send<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<oneshot::Receiver<T>, Error> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(command(reply))
             .await
             .map_err(|_| Error::Closed)?;
-        answer.await.map_err(|_| Error::Closed)
+        Ok(answer)
     }
 }

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry::{
-    AppState, Integrations, Lane, PlatformFailure, PlatformOutcome, QueueConfig, StateKind,
-    TransferEvent, TransferQueue, TransferState, Upload, UploadMethod,
+    AppState, Integrations, Lane, NetworkStatus, PlatformFailure, PlatformOutcome, QueueConfig,
+    StateKind, TransferEvent, TransferQueue, TransferState, Upload, UploadMethod,
 };
 use ferry_testkit::{ServerConfig, TestServer};
 use support::scripted_platform::{ScriptedPlatform, deliver, open_with_platform};
 use support::{
-    SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers, quick_config,
-    wait_for, write_files,
+    OFFLINE, SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers,
+    quick_config, wait_for, write_files,
 };
 
 const LARGE: u64 = 64 * 1024;
@@ -255,8 +255,37 @@ async fn in_the_background_large_files_go_first_and_the_window_is_refilled_when_
     queue.shutdown().await.expect("shutdown");
 }
 
-/// `enter_background` in the same turn as the enqueue (one current-thread poll sends both
-/// commands): the foreground would have run these small files in-process.
+/// An app that enqueues and, before that call returned, enters the background (the user
+/// left while a big batch was being added) has the batch in the queue when
+/// `enter_background` returns: the enqueue's checks run before its command is sent, and
+/// `enter_background` waits for them.
+#[tokio::test]
+async fn enter_background_waits_for_an_enqueue_still_being_checked() {
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 1, 1, |_, _| 16);
+    let (platform, _handoffs) = ScriptedPlatform::new();
+    let queue = open(platform_config(dir.path()), &platform).await;
+    queue.set_network(OFFLINE).await.expect("offline");
+    const BATCH: u64 = 20_000;
+    let uploads = (0..BATCH)
+        .map(|n| Upload::put(&files[0].path, format!("http://127.0.0.1:9/f{n}")))
+        .collect();
+    let (enqueued, rows_when_entered) = tokio::join!(queue.enqueue_many(uploads), async {
+        queue.enter_background().await.expect("background");
+        support::rows(&queue).await
+    });
+    assert!(enqueued.expect("enqueue").iter().all(Result::is_ok));
+    assert_eq!(
+        rows_when_entered, BATCH,
+        "the batch enqueued first is in the queue when enter_background returns"
+    );
+    queue.shutdown().await.expect("shutdown");
+}
+
+/// Small files queued in the foreground (offline, so none started in-process) go to the OS
+/// once the app is in the background; `enter_background` returns only once the OS holds
+/// them. (An earlier form sent the enqueue and `enter_background` in one poll and relied
+/// on one turn taking both; on a loaded machine the turns could split, and it failed.)
 #[tokio::test]
 async fn entering_the_background_hands_queued_work_to_the_os_and_returns_once_the_os_holds_it() {
     let server = server().await;
@@ -266,16 +295,25 @@ async fn entering_the_background_hands_queued_work_to_the_os_and_returns_once_th
     let mut config = platform_config(dir.path());
     config.platform.max_platform_tasks = 3;
     let queue = open(config, &platform).await;
-    let slow_os = platform.delay_starts();
-
+    queue.set_network(OFFLINE).await.expect("offline");
     let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
-    let mut entering = Box::pin(queue.enter_background());
-    let (enqueued, first_poll) = tokio::join!(queue.enqueue_many(uploads), async {
-        futures_util::poll!(&mut entering)
-    });
-    assert!(first_poll.is_pending());
-    assert!(enqueued.expect("enqueue").iter().all(Result::is_ok));
+    let enqueued = queue.enqueue_many(uploads).await.expect("enqueue");
+    assert!(enqueued.iter().all(Result::is_ok));
+    // Offline, nothing can be handed over: it returns at once.
+    queue.enter_background().await.expect("background");
+    assert_eq!(platform.start_calls(), 0);
+
+    let slow_os = platform.delay_starts();
+    let online = NetworkStatus {
+        online: true,
+        expensive: false,
+        constrained: false,
+    };
+    queue.set_network(online).await.expect("online");
     eventually(|| platform.start_calls() == 1).await;
+    let mut entering = Box::pin(queue.enter_background());
+    assert!(futures_util::poll!(&mut entering).is_pending());
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         futures_util::poll!(&mut entering).is_pending(),
         "it must not return while the OS has not taken the tasks"
