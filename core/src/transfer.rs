@@ -50,7 +50,7 @@ pub struct Transfer {
     /// (once such a download succeeded, the length its server gave, when it gave one).
     pub size: u64,
     /// Bytes the server confirmed or, while running, bytes sent so far (for a download:
-    /// bytes received in this attempt).
+    /// the bytes its file holds, those kept from earlier attempts included).
     pub bytes_sent: u64,
     /// Attempts used up: started since the transfer last moved forward (an attempt that
     /// advanced a resumable upload by at least 1 MiB starts the count over, one that found

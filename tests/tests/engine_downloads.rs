@@ -254,8 +254,20 @@ async fn a_server_ignoring_range_is_restarted_from_zero_never_appended_and_remem
     assert_eq!(requests[1].status, 200);
     assert_eq!(server.bytes_served("f"), (MIB + size) as u64);
 
-    // The server is remembered: another file cut part-way is asked for from zero, with no
-    // Range the server would ignore.
+    // The file is remembered, not its server: fetched again (to another name) and cut
+    // part-way, it is asked for from zero, with no Range it would ignore...
+    server.add_download_faults("f", vec![DownloadFault::ResetAfter(MIB as u64)]);
+    let again = dir.path().join("f again");
+    let done = fetch(&queue, Download::new(server.file_url("f"), &again)).await;
+    assert_eq!(done.state, ferry::TransferState::Succeeded);
+    assert_eq!(std::fs::read(&again).expect("file"), bytes);
+    let requests = server.file_requests("f");
+    assert_eq!(requests.len(), 4, "{requests:?}");
+    assert!(
+        requests[2..].iter().all(|request| request.range.is_none()),
+        "{requests:?}"
+    );
+    // ...while another file on the same server still resumes where it was cut.
     server.serve_file("g", bytes.clone());
     server.add_download_faults("g", vec![DownloadFault::ResetAfter(MIB as u64)]);
     let other = dir.path().join("g");
@@ -263,11 +275,9 @@ async fn a_server_ignoring_range_is_restarted_from_zero_never_appended_and_remem
     assert_eq!(done.state, ferry::TransferState::Succeeded);
     assert_eq!(std::fs::read(&other).expect("file"), bytes);
     let requests = server.file_requests("g");
-    assert_eq!(requests.len(), 2);
-    assert!(
-        requests.iter().all(|request| request.range.is_none()),
-        "{requests:?}"
-    );
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[1].status, 206, "{requests:?}");
+    assert!(resumed_from(&requests[1]) > 0, "{requests:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -527,4 +537,55 @@ async fn a_reopened_queue_resumes_from_the_recorded_offset() {
     );
     assert!(ratio(served, size) <= 1.15);
     assert!(partials_in(dir.path()).is_empty());
+}
+
+/// A resumed download's progress counts the bytes its file already holds: it never seems to
+/// start over (an app's bar, or the CLI's patience, which waits for a new high of bytes).
+#[tokio::test(start_paused = true)]
+async fn a_resumed_download_shows_the_bytes_it_holds_plus_those_arriving() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let size = 8 * MIB;
+    let bytes = content(size, 12);
+    server.serve_file("f", bytes.clone());
+    server.add_download_faults(
+        "f",
+        vec![
+            DownloadFault::ResetAfter(2 * MIB as u64),
+            DownloadFault::PauseAfter {
+                bytes: MIB as u64,
+                hold_ms: 30_000,
+            },
+        ],
+    );
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    let path = dir.path().join("f");
+    let id = queue
+        .enqueue_download(Download::new(server.file_url("f"), &path))
+        .await
+        .expect("enqueue");
+    // The second answer pauses after 1 MiB: the file holds 3 MiB.
+    for _ in 0..10_000 {
+        if server.bytes_served("f") >= 3 * MIB as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.bytes_served("f"), 3 * MIB as u64);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // What the first answer left (what reached the file before the reset).
+    let held = resumed_from(&server.file_requests("f")[1]) as u64;
+    assert!(held > 0 && held <= 2 * MIB as u64, "{held}");
+    let paused = queue.get(&id).await.expect("get");
+    assert_eq!(paused.state.kind(), StateKind::Running, "{paused:?}");
+    assert_eq!(
+        paused.bytes_sent,
+        held + MIB as u64,
+        "the bytes held from the first answer and 1 MiB of the second"
+    );
+    let done = final_state(&queue, &id).await;
+    assert_eq!(done.state, ferry::TransferState::Succeeded, "{done:?}");
+    assert_eq!(std::fs::read(&path).expect("file"), bytes);
 }

@@ -61,6 +61,14 @@ impl AttemptProgress {
         self.touch();
     }
 
+    /// A download's attempt continues after the `held` bytes its file already has: they
+    /// are the transfer's bytes from the start (a resumed download never seems to start
+    /// over), but not bytes moved now (the rate).
+    pub(super) fn start_at(&self, held: u64) {
+        self.bytes_sent.store(held, Ordering::Relaxed);
+        self.touch();
+    }
+
     /// A download's attempt took `count` more bytes from the server.
     pub(super) fn record_received(&self, count: u64) {
         self.bytes_sent.fetch_add(count, Ordering::Relaxed);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::header::HeaderName;
 
-use super::download::RangeIgnoringOrigins;
+use super::download::RangeIgnoringResources;
 use super::gate::RequestGates;
 use super::tls_trust;
 use crate::Error;
@@ -27,7 +27,7 @@ pub(crate) struct HttpLane {
     /// download's redirect never carries to another origin.
     pub sensitive_headers: Vec<String>,
     /// The origins seen ignoring a download's `Range`.
-    pub range_ignoring: RangeIgnoringOrigins,
+    pub range_ignoring: RangeIgnoringResources,
 }
 
 pub(crate) fn build_http_lane(config: &QueueConfig) -> Result<HttpLane, Error> {
@@ -68,6 +68,6 @@ pub(crate) fn build_http_lane(config: &QueueConfig) -> Result<HttpLane, Error> {
         bytes_moved: Arc::new(AtomicU64::new(0)),
         gates: RequestGates::new(config.limits),
         sensitive_headers: config.auth.sensitive_headers.clone(),
-        range_ignoring: RangeIgnoringOrigins::default(),
+        range_ignoring: RangeIgnoringResources::default(),
     })
 }

@@ -1,7 +1,10 @@
-//! The origins that answered a range of an unchanged file with the whole file: they do
-//! not serve ranges (`python3 -m http.server`, some CDNs and app servers). For the rest of
-//! the queue's life their downloads ask from zero and are not checkpointed: a cut costs
-//! the whole file anyway, so a sync every few MiB would buy nothing.
+//! The resources (origin and path, not the query, which a request authorizer may change
+//! per attempt) that answered a range of an unchanged file with the whole file: they are
+//! not served in ranges (`python3 -m http.server`, a dynamic URL on a server whose static
+//! files are, some CDNs). For the rest of the queue's life their downloads ask from zero
+//! and are not checkpointed: a cut costs the whole file anyway, so a sync every few MiB
+//! would buy nothing. Only the resource is remembered, never its whole server: one URL
+//! that ignores ranges must not cost every other file there its resumes.
 //!
 //! Kept in memory only: a server that learns ranges is trusted again at the next open.
 //! Must never hold its lock across an await.
@@ -11,26 +14,31 @@ use std::sync::{Mutex, PoisonError};
 
 use url::Url;
 
-/// The origins (scheme, host, port) seen ignoring `Range`.
+/// The resources (scheme, host, port and path) seen ignoring `Range`.
 #[derive(Debug, Default)]
-pub(crate) struct RangeIgnoringOrigins(Mutex<HashSet<String>>);
+pub(crate) struct RangeIgnoringResources(Mutex<HashSet<String>>);
 
-impl RangeIgnoringOrigins {
-    /// Remembers `url`'s origin; true the first time.
+impl RangeIgnoringResources {
+    /// Remembers `url`'s resource; true the first time.
     pub(crate) fn remember(&self, url: &Url) -> bool {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(url.origin().ascii_serialization())
+            .insert(resource(url))
     }
 
-    /// Whether `url`'s origin was seen ignoring `Range`.
+    /// Whether `url`'s resource was seen ignoring `Range`.
     pub(crate) fn contains(&self, url: &Url) -> bool {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(&url.origin().ascii_serialization())
+            .contains(&resource(url))
     }
+}
+
+/// `url` without its query and fragment.
+fn resource(url: &Url) -> String {
+    format!("{}{}", url.origin().ascii_serialization(), url.path())
 }
 
 #[cfg(test)]
@@ -38,14 +46,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_origin_is_remembered_once_and_by_scheme_host_and_port() {
-        let origins = RangeIgnoringOrigins::default();
+    fn a_resource_is_remembered_once_by_origin_and_path_whatever_its_query() {
+        let resources = RangeIgnoringResources::default();
         let url = |text: &str| Url::parse(text).unwrap();
-        assert!(!origins.contains(&url("http://a.example:8000/x")));
-        assert!(origins.remember(&url("http://a.example:8000/x")));
-        assert!(!origins.remember(&url("http://a.example:8000/other")));
-        assert!(origins.contains(&url("http://a.example:8000/y")));
-        assert!(!origins.contains(&url("http://a.example:8001/x")));
-        assert!(!origins.contains(&url("https://a.example:8000/x")));
+        assert!(!resources.contains(&url("http://a.example:8000/x")));
+        assert!(resources.remember(&url("http://a.example:8000/x?sig=1")));
+        assert!(!resources.remember(&url("http://a.example:8000/x?sig=2")));
+        assert!(resources.contains(&url("http://a.example:8000/x")));
+        assert!(
+            !resources.contains(&url("http://a.example:8000/y")),
+            "another file there"
+        );
+        assert!(!resources.contains(&url("http://a.example:8001/x")));
+        assert!(!resources.contains(&url("https://a.example:8000/x")));
     }
 }

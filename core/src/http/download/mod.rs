@@ -47,7 +47,7 @@ use reqwest::header::{
 use tokio::time::Instant;
 use url::Url;
 
-pub(crate) use self::ignored_ranges::RangeIgnoringOrigins;
+pub(crate) use self::ignored_ranges::RangeIgnoringResources;
 
 use self::finish::{Finished, fresh, success, text, unusable, unwritable};
 use self::partial::{Coding, Partial};
@@ -212,6 +212,7 @@ impl Fetch<'_> {
                 }
                 Plan::Continue { total } => {
                     self.job.record.total = Some(total);
+                    self.progress.start_at(held);
                     self.stream(&mut response, &mut partial, held, true).await?;
                     let finished = Finished {
                         status,
