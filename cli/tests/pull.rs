@@ -408,20 +408,27 @@ fn an_existing_file_is_kept_under_fail_and_beside_the_new_one_under_keep_both() 
 fn a_file_deleted_or_changed_since_an_earlier_pull_is_fetched_again_not_called_there() {
     let harness = Harness::start(FaultPlan::default());
     let mut rng = StdRng::seed_from_u64(5);
-    let files: Vec<(&str, Vec<u8>)> = ["gone.bin", "changed.bin", "kept.bin", "edited.bin"]
-        .into_iter()
-        .map(|name| (name, content(30_000, &mut rng)))
-        .collect();
+    let files: Vec<(&str, Vec<u8>)> = [
+        "gone.bin",
+        "changed.bin",
+        "kept.bin",
+        "shrunk.bin",
+        "edited.bin",
+    ]
+    .into_iter()
+    .map(|name| (name, content(30_000, &mut rng)))
+    .collect();
     for (name, bytes) in &files {
         harness.serve_file(name, bytes.clone());
     }
     let dir = tempfile::tempdir().expect("dir");
     let list = dir.path().join("urls.txt");
-    // `edited.bin` has no SHA-256 in the list: a change to it cannot be told.
+    // `shrunk.bin` and `edited.bin` have no SHA-256 in the list: only a change of length
+    // can be told (the record's size), so `edited.bin`, changed in place, stays.
     let lines: Vec<String> = files
         .iter()
         .map(|(name, bytes)| match *name {
-            "edited.bin" => harness.file_url(name),
+            "shrunk.bin" | "edited.bin" => harness.file_url(name),
             _ => format!("{} {}", harness.file_url(name), sha256_hex(bytes)),
         })
         .collect();
@@ -439,15 +446,18 @@ fn a_file_deleted_or_changed_since_an_earlier_pull_is_fetched_again_not_called_t
 
     std::fs::remove_file(out.join("gone.bin")).expect("delete");
     std::fs::write(out.join("changed.bin"), b"not what was downloaded").expect("change");
-    std::fs::write(out.join("edited.bin"), b"edited by hand").expect("edit");
+    std::fs::write(out.join("shrunk.bin"), b"8 bytes!").expect("shrink");
+    let mut edited = std::fs::read(out.join("edited.bin")).expect("edited");
+    edited.iter_mut().take(100).for_each(|byte| *byte = !*byte);
+    std::fs::write(out.join("edited.bin"), &edited).expect("edit");
     let again = run(pull().arg("--json"), LIMIT);
     assert_eq!(again.code(), Some(0), "{again:?}");
     let summary = again.json();
-    assert_eq!(summary["files_fetched_again"], 2, "{summary}");
-    assert_eq!(summary["files_downloaded"], 2, "{summary}");
+    assert_eq!(summary["files_fetched_again"], 3, "{summary}");
+    assert_eq!(summary["files_downloaded"], 3, "{summary}");
     assert_eq!(summary["files_already_done"], 2, "{summary}");
-    assert_eq!(summary["bytes_downloaded"], 60_000, "{summary}");
-    for (name, bytes) in &files[..3] {
+    assert_eq!(summary["bytes_downloaded"], 90_000, "{summary}");
+    for (name, bytes) in &files[..4] {
         assert_eq!(
             &std::fs::read(out.join(name)).expect("file"),
             bytes,
@@ -458,8 +468,12 @@ fn a_file_deleted_or_changed_since_an_earlier_pull_is_fetched_again_not_called_t
     }
     assert_eq!(harness.bytes_served("edited.bin"), 30_000);
     assert_eq!(
+        std::fs::read(out.join("edited.bin")).expect("edited"),
+        edited
+    );
+    assert_eq!(
         status_json(&db)["records_total"],
-        4,
+        5,
         "purged and enqueued anew"
     );
 
