@@ -261,7 +261,7 @@ pub struct TransferArgs {
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// The http:// or https:// URLs to download (none with --list), then DIR, the folder
-    /// to save them in (created if missing).
+    /// to save them in (created if missing; always the last argument, never a URL).
     #[arg(value_name = "URL|DIR", required = true, num_args = 1..)]
     pub operands: Vec<OsString>,
 

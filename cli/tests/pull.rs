@@ -515,6 +515,88 @@ fn a_folder_argument_that_is_a_file_is_a_usage_error_that_says_so() {
 }
 
 #[test]
+fn a_url_in_the_folder_place_is_a_usage_error_that_says_dir_is_missing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("q.db");
+    let list = dir.path().join("urls.txt");
+    std::fs::write(&list, "http://127.0.0.1:9/a\n").expect("list");
+    let cases: [&[&str]; 4] = [
+        &["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"],
+        &["http://127.0.0.1:9/a"],
+        &["HTTPS://u:secret@127.0.0.1:9/b?sig=secret"],
+        &["--list", "urls.txt", "Http://127.0.0.1:9/b"],
+    ];
+    for operands in cases {
+        let mut command = ferry();
+        command.current_dir(dir.path()).arg("pull").args(operands);
+        command.arg("--db").arg(&db);
+        let refused = run(&mut command, LIMIT);
+        assert_eq!(refused.code(), Some(2), "{operands:?}: {refused:?}");
+        assert!(
+            refused.stderr.contains("DIR is missing"),
+            "{operands:?}: {}",
+            refused.stderr
+        );
+        assert!(
+            refused
+                .stderr
+                .contains("the last argument must be the folder to save into"),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains("it looks like a URL: "),
+            "{}",
+            refused.stderr
+        );
+        assert!(!refused.stderr.contains("secret"), "{}", refused.stderr);
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    assert_eq!(left, ["urls.txt"], "no folder made, no queue opened");
+}
+
+#[test]
+fn a_folder_that_cannot_be_created_is_a_usage_error_that_names_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("q.db");
+    let urls = ["http://127.0.0.1:9/a.txt".to_owned()];
+    // A name no file system takes fails `mkdir` for everyone, root included; a read-only
+    // folder only for a user who is not root.
+    let mut folders = vec![dir.path().join("n".repeat(300)).join("new")];
+    let read_only = dir.path().join("ro");
+    std::fs::create_dir(&read_only).expect("ro");
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).expect("mode");
+    if std::fs::create_dir(read_only.join("probe")).is_err() {
+        folders.push(read_only.join("new"));
+    }
+    for folder in folders {
+        let refused = run(&mut pull_command(&urls, &folder, &db), LIMIT);
+        assert_eq!(refused.code(), Some(2), "{refused:?}");
+        assert!(
+            refused.stderr.contains("cannot create the folder"),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains(&*folder.to_string_lossy()),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains("a folder you may write in"),
+            "{}",
+            refused.stderr
+        );
+        assert!(!folder.exists());
+    }
+    assert!(!db.exists(), "no queue was opened");
+}
+
+#[test]
 fn a_name_too_long_for_the_file_system_fails_alone_before_it_is_fetched() {
     let harness = Harness::start(FaultPlan::default());
     let long = format!("{}.txt", "n".repeat(296));
