@@ -181,6 +181,7 @@ fn plan(
             unreadable.push(Unsent {
                 path: destination,
                 reason: name_limit::too_long(name_len, folder.name_max),
+                url: Some(target.url.clone()),
             });
             continue;
         }

@@ -13,7 +13,7 @@
 //! evidence other than its stored `Succeeded` state.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use indicatif::HumanBytes;
 use serde::Serialize;
@@ -99,19 +99,82 @@ pub struct SavedElsewhere {
 }
 
 /// One file that did not make it, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// In JSON an upload's failure names its file `path` and its URL `destination`; a
+/// download's names its URL `source` and its file `destination`, as `status --json` names
+/// a download's ends.
+#[derive(Clone, Debug, PartialEq)]
 pub struct FailureReport {
-    #[serde(serialize_with = "escape::serialize_path")]
+    /// The local file: an upload's source, a download's destination.
     pub path: PathBuf,
-    /// Shown without its query (where a presigned URL keeps its signature) and without user
-    /// information; `None` when the file never got as far as a destination.
-    pub destination: Option<String>,
+    /// The URL: an upload's destination, a download's source. Shown without its query
+    /// (where a presigned URL keeps its signature) and without user information; `None`
+    /// when an upload never got as far as a destination.
+    pub url: Option<String>,
+    /// Whether it is a download (which names its fields in JSON).
+    pub download: bool,
     /// The transfer's state (`failed`, `auth_required`, ...) or `not_enqueued`.
     pub state: String,
     /// The failure kind (`http_status`, `network`, `source_missing`, ...), if known.
     pub kind: Option<String>,
     pub http_status: Option<u16>,
     pub reason: String,
+}
+
+/// What every failure says besides its file and URL, in JSON.
+#[derive(Serialize)]
+struct FailureFacts<'a> {
+    state: &'a str,
+    kind: Option<&'a str>,
+    http_status: Option<u16>,
+    reason: &'a str,
+}
+
+/// An upload's failure in JSON: the file is `path`, the URL `destination`.
+#[derive(Serialize)]
+struct UploadFailureJson<'a> {
+    #[serde(serialize_with = "escape::serialize_path")]
+    path: &'a Path,
+    destination: Option<&'a str>,
+    #[serde(flatten)]
+    facts: FailureFacts<'a>,
+}
+
+/// A download's failure in JSON: the URL is `source`, the file `destination`.
+#[derive(Serialize)]
+struct DownloadFailureJson<'a> {
+    source: Option<&'a str>,
+    #[serde(serialize_with = "escape::serialize_path")]
+    destination: &'a Path,
+    #[serde(flatten)]
+    facts: FailureFacts<'a>,
+}
+
+impl Serialize for FailureReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let facts = FailureFacts {
+            state: &self.state,
+            kind: self.kind.as_deref(),
+            http_status: self.http_status,
+            reason: &self.reason,
+        };
+        let url = self.url.as_deref();
+        if self.download {
+            DownloadFailureJson {
+                source: url,
+                destination: &self.path,
+                facts,
+            }
+            .serialize(serializer)
+        } else {
+            UploadFailureJson {
+                path: &self.path,
+                destination: url,
+                facts,
+            }
+            .serialize(serializer)
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -327,7 +390,8 @@ mod tests {
         assert_eq!(summary.outcome(), Outcome::Success);
         summary.failures.push(FailureReport {
             path: "a".into(),
-            destination: None,
+            url: None,
+            download: false,
             state: "not_enqueued".into(),
             kind: None,
             http_status: None,
@@ -397,7 +461,8 @@ mod tests {
     fn failures_with_one_reason_are_told_once_with_a_few_names() {
         let failure = |index: usize, reason: &str| FailureReport {
             path: format!("f{index}.txt").into(),
-            destination: None,
+            url: None,
+            download: false,
             state: "auth_required".into(),
             kind: None,
             http_status: Some(401),
@@ -443,6 +508,37 @@ mod tests {
         let text = text_of(&summary);
         assert!(text.starts_with("1 file: 0 on the server"), "{text}");
         assert!(text.contains("SIGHUP: 1 file left"), "{text}");
+    }
+
+    #[test]
+    fn a_download_failure_names_its_url_source_and_its_file_destination() {
+        let failure = |download: bool| FailureReport {
+            path: "/local/f.txt".into(),
+            url: Some("http://h/f.txt".into()),
+            download,
+            state: "failed".into(),
+            kind: Some("http_status".into()),
+            http_status: Some(404),
+            reason: "gone".into(),
+        };
+        let summary = Summary {
+            failures: vec![failure(false), failure(true)],
+            ..Summary::default()
+        };
+        let json = json_of(&summary);
+        let (upload, download) = (&json["failures"][0], &json["failures"][1]);
+        assert_eq!(upload["path"], "/local/f.txt", "{json}");
+        assert_eq!(upload["destination"], "http://h/f.txt", "{json}");
+        assert!(upload.get("source").is_none(), "{json}");
+        assert_eq!(download["source"], "http://h/f.txt", "{json}");
+        assert_eq!(download["destination"], "/local/f.txt", "{json}");
+        assert!(download.get("path").is_none(), "{json}");
+        for one in [upload, download] {
+            assert_eq!(one["state"], "failed", "{json}");
+            assert_eq!(one["kind"], "http_status", "{json}");
+            assert_eq!(one["http_status"], 404, "{json}");
+            assert_eq!(one["reason"], "gone", "{json}");
+        }
     }
 
     #[test]

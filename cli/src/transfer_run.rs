@@ -358,7 +358,8 @@ fn summarise(
         };
         let failure = |state: &str, reason: String| FailureReport {
             path: path.to_path_buf(),
-            destination: Some(ferry::redact_url(url)),
+            url: Some(ferry::redact_url(url)),
+            download: position >= plan.uploads.len(),
             state: state.to_owned(),
             kind: None,
             http_status: None,
@@ -397,7 +398,8 @@ fn summarise(
     for unsent in &plan.unreadable {
         summary.failures.push(FailureReport {
             path: unsent.path.clone(),
-            destination: None,
+            url: unsent.url.as_deref().map(ferry::redact_url),
+            download: unsent.url.is_some(),
             state: "not_enqueued".into(),
             kind: None,
             http_status: None,
@@ -462,7 +464,8 @@ fn count_record(
     let error = record.last_error.as_ref();
     summary.failures.push(FailureReport {
         path: record.upload.source.clone(),
-        destination: Some(ferry::redact_url(&record.upload.destination)),
+        url: Some(ferry::redact_url(&record.upload.destination)),
+        download: record.direction == Direction::Download,
         state: state.as_str().to_owned(),
         kind: error.map(|error| error.kind.as_str().to_owned()),
         http_status: error.and_then(|error| error.http_status),

@@ -146,12 +146,19 @@ fn a_wrong_sha256_fails_that_file_with_its_reason_and_exit_status_1() {
     let failure = &summary["failures"][0];
     assert_eq!(failure["kind"], "digest_mismatch", "{summary}");
     assert_eq!(failure["state"], "failed", "{summary}");
-    assert!(
-        failure["path"]
-            .as_str()
-            .is_some_and(|path| path.ends_with("bad.bin")),
+    // Named as `status --json` names a download: from its URL, to its file.
+    assert_eq!(
+        failure["source"].as_str(),
+        Some(harness.file_url("bad.bin").as_str()),
         "{summary}"
     );
+    assert!(
+        failure["destination"]
+            .as_str()
+            .is_some_and(|path| path.ends_with("/out/bad.bin")),
+        "{summary}"
+    );
+    assert!(failure.get("path").is_none(), "{summary}");
     assert!(
         failure["reason"]
             .as_str()
@@ -612,7 +619,18 @@ fn a_name_too_long_for_the_file_system_fails_alone_before_it_is_fetched() {
     assert_eq!(summary["files_total"], 2, "{summary}");
     assert_eq!(summary["files_succeeded"], 1, "{summary}");
     assert_eq!(summary["files_failed"], 1, "{summary}");
-    let reason = summary["failures"][0]["reason"].as_str().expect("reason");
+    let failure = &summary["failures"][0];
+    assert_eq!(
+        failure["source"].as_str(),
+        Some(urls[0].as_str()),
+        "{summary}"
+    );
+    assert_eq!(
+        failure["destination"].as_str(),
+        Some(&*out.join(&long).to_string_lossy()),
+        "{summary}"
+    );
+    let reason = failure["reason"].as_str().expect("reason");
     assert!(reason.contains("300 bytes long"), "{reason}");
     assert!(
         reason.contains("cannot save it under another name"),
