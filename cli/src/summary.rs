@@ -119,6 +119,9 @@ pub struct FailureReport {
     pub kind: Option<String>,
     pub http_status: Option<u16>,
     pub reason: String,
+    /// Whether running the same command again can end it once its cause is fixed: not for
+    /// a download whose name is too long for the folder (its reason says what can).
+    pub rerun_helps: bool,
 }
 
 /// What every failure says besides its file and URL, in JSON.
@@ -198,6 +201,28 @@ impl Summary {
     /// then what is still queued is unfinished, not failed.
     pub fn stopped_early(&self) -> bool {
         self.interrupted_by.is_some() || self.gave_up.is_some()
+    }
+
+    /// The closing advice after the failures: a rerun, unless it cannot help some of them.
+    fn what_to_do(&self) -> String {
+        let hopeless = self
+            .failures
+            .iter()
+            .filter(|failure| !failure.rerun_helps)
+            .count() as u64;
+        if hopeless == 0 {
+            "fix the cause and run the same command again".to_owned()
+        } else if hopeless == self.failures.len() as u64 {
+            "running the same command again cannot help here: do what each reason above says"
+                .to_owned()
+        } else {
+            format!(
+                "fix the cause and run the same command again, except for the {} a rerun \
+                 cannot help: do what {} reason says",
+                plural::count(hopeless, "file", "files"),
+                if hopeless == 1 { "its" } else { "their" }
+            )
+        }
     }
 
     /// Fills in the speeds from the counts and `seconds`.
@@ -348,8 +373,9 @@ impl Summary {
             }
             writeln!(
                 out,
-                "see `ferry status --db {}` for the queue; fix the cause and run the same command again",
-                escape::path_for_terminal(&self.database)
+                "see `ferry status --db {}` for the queue; {}",
+                escape::path_for_terminal(&self.database),
+                self.what_to_do()
             )?;
         }
         Ok(())
@@ -396,6 +422,7 @@ mod tests {
             kind: None,
             http_status: None,
             reason: "x".into(),
+            rerun_helps: true,
         });
         assert_eq!(summary.outcome(), Outcome::SomeFailed);
     }
@@ -458,6 +485,47 @@ mod tests {
     }
 
     #[test]
+    fn a_rerun_is_advised_only_for_failures_it_can_end() {
+        let failure = |rerun_helps: bool| FailureReport {
+            path: "/out/f".into(),
+            url: Some("http://h/f".into()),
+            download: true,
+            state: "not_enqueued".into(),
+            kind: None,
+            http_status: None,
+            reason: "the file name is too long".into(),
+            rerun_helps,
+        };
+        let closing = |failures: Vec<FailureReport>| {
+            let summary = Summary {
+                way: Way::Pull,
+                failures,
+                ..Summary::default()
+            };
+            let text = text_of(&summary);
+            text.lines().last().unwrap_or_default().to_owned()
+        };
+        assert!(
+            closing(vec![failure(true)]).ends_with("fix the cause and run the same command again"),
+            "{}",
+            closing(vec![failure(true)])
+        );
+        let hopeless = closing(vec![failure(false)]);
+        assert!(
+            hopeless.ends_with(
+                "running the same command again cannot help here: do what each reason above says"
+            ),
+            "{hopeless}"
+        );
+        let mixed = closing(vec![failure(true), failure(false), failure(false)]);
+        assert!(
+            mixed
+                .ends_with("except for the 2 files a rerun cannot help: do what their reason says"),
+            "{mixed}"
+        );
+    }
+
+    #[test]
     fn failures_with_one_reason_are_told_once_with_a_few_names() {
         let failure = |index: usize, reason: &str| FailureReport {
             path: format!("f{index}.txt").into(),
@@ -467,6 +535,7 @@ mod tests {
             kind: None,
             http_status: Some(401),
             reason: reason.into(),
+            rerun_helps: true,
         };
         let mut failures: Vec<FailureReport> = (0..300)
             .map(|index| failure(index, "needs credentials"))
@@ -520,6 +589,7 @@ mod tests {
             kind: Some("http_status".into()),
             http_status: Some(404),
             reason: "gone".into(),
+            rerun_helps: true,
         };
         let summary = Summary {
             failures: vec![failure(false), failure(true)],

@@ -364,6 +364,7 @@ fn summarise(
             kind: None,
             http_status: None,
             reason,
+            rerun_helps: true,
         };
         if let Some(why) = position
             .checked_sub(plan.uploads.len())
@@ -404,6 +405,9 @@ fn summarise(
             kind: None,
             http_status: None,
             reason: unsent.reason.clone(),
+            // A file a push could not read can be read once fixed; a download's name too
+            // long stays too long.
+            rerun_helps: unsent.url.is_none(),
         });
     }
     summary.skipped = plan
@@ -476,6 +480,7 @@ fn count_record(
                 reason::of_transfer(error, credentials, record.direction)
             },
         ),
+        rerun_helps: true,
     });
 }
 

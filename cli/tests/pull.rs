@@ -216,7 +216,7 @@ fn bad_lists_and_urls_are_usage_errors_that_name_the_line_and_create_nothing() {
         ("http://127.0.0.1:9/d/\n", "line 1: ends in `/`"),
         (
             "http://127.0.0.1:9/x/a\nhttp://127.0.0.1:9/y/a\n",
-            "line 2: would be saved as",
+            "urls.txt line 1 is saved as; pull them into different folders",
         ),
     ];
     for (text, expected) in cases {
