@@ -67,7 +67,9 @@ pub struct Summary {
     pub gave_up: Option<GaveUp>,
     /// Bytes of all files that have a record.
     pub bytes_total: u64,
-    /// Bytes of the files uploaded during this run.
+    /// Bytes of the files uploaded during this run. For a pull (`bytes_downloaded`) the
+    /// whole sizes of the files it finished, bytes an earlier run fetched of a resumed
+    /// file included.
     pub bytes_uploaded: u64,
     pub seconds: f64,
     /// Files uploaded during this run per second.
@@ -245,9 +247,11 @@ impl Summary {
 
     /// The text form, for people.
     pub fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let (there, moved, verb) = match self.way {
-            Way::Push => ("on the server", "uploaded", "sent"),
-            Way::Pull => ("saved", "downloaded", "fetched"),
+        // A pull's bytes are the whole sizes of the files it finished, parts an earlier
+        // run fetched included (the records do not say what this run fetched): "saved".
+        let (there, moved, verb, bytes_moved) = match self.way {
+            Way::Push => ("on the server", "uploaded", "sent", "uploaded"),
+            Way::Pull => ("saved", "downloaded", "fetched", "saved"),
         };
         writeln!(
             out,
@@ -298,7 +302,7 @@ impl Summary {
         }
         writeln!(
             out,
-            "{moved} {} in {:.1} s: {:.1} files/s, {}/s",
+            "{bytes_moved} {} in {:.1} s: {:.1} files/s, {}/s",
             HumanBytes(self.bytes_uploaded),
             self.seconds,
             self.files_per_second,
@@ -627,6 +631,8 @@ mod tests {
             text.starts_with("3 files: 3 saved (2 downloaded now, 1 already there), 0 failed"),
             "{text}"
         );
+        assert!(text.contains("\nsaved 7 B in "), "{text}");
+        assert!(!text.contains("downloaded 7 B"), "{text}");
         let json = json_of(&summary);
         assert_eq!(json["files_downloaded"], 2, "{json}");
         assert_eq!(json["bytes_downloaded"], 7, "{json}");
