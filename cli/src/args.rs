@@ -106,9 +106,10 @@ Examples:
 const MANAGE_HELP: &str = "\
 With no --state, every state the command acts on is selected; a state it never changes
 is refused (cancel: queued, running, paused, auth_required; retry: queued, paused,
-failed, auth_required; purge: succeeded, failed, cancelled). --prefix selects by
-destination; a push's BASE_URL selects what that push enqueued (its user name, password
-and query are ignored). --group selects what pushes with `--group NAME` enqueued. Acting on every transfer needs --all, so that a forgotten filter
+failed, auth_required; purge: succeeded, failed, cancelled). --prefix selects by URL:
+an upload's destination, a download's source URL (not the local file it is saved to); a
+push's BASE_URL selects what that push enqueued, a pull's URL that download (its user
+name, password and query are ignored). --group selects what pushes with `--group NAME` enqueued. Acting on every transfer needs --all, so that a forgotten filter
 never empties a queue. The work is done in the database only: a retried transfer is
 sent by the next `ferry push` (any BASE_URL; a push drains the whole queue). The
 database must not be in use by a running push.
@@ -261,7 +262,7 @@ pub struct TransferArgs {
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// The http:// or https:// URLs to download (none with --list), then DIR, the folder
-    /// to save them in (created if missing).
+    /// to save them in (created if missing; always the last argument, never a URL).
     #[arg(value_name = "URL|DIR", required = true, num_args = 1..)]
     pub operands: Vec<OsString>,
 
@@ -336,7 +337,8 @@ pub struct SelectArgs {
     #[arg(long = "state", value_enum, value_name = "STATE")]
     pub states: Vec<StateArg>,
 
-    /// Only transfers whose destination starts with this URL (such as a push's BASE_URL).
+    /// Only transfers whose URL starts with this: an upload's destination (such as a push's
+    /// BASE_URL) or a download's source URL (not its local file).
     #[arg(long, value_name = "URL")]
     pub prefix: Option<String>,
 

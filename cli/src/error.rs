@@ -31,7 +31,8 @@ Exit status:
   0    every file was uploaded (push) or saved (pull), now or by an earlier run
   1    some files failed permanently, need credentials, or could not be read
   2    bad usage: unknown flag, invalid URL or header, a path that does not exist, a
-       --cacert file without a certificate, a --patience shorter than --stall-timeout
+       pull's DIR missing or that cannot be created, a --cacert file without a
+       certificate, a --patience shorter than --stall-timeout
   3    could not run: the database is damaged, in use by another ferry, or unwritable
   4    gave up: nothing moved for --patience (a host down, refusing, or throttling);
        the summary and the reason per host are printed; run the same command again to

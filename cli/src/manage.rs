@@ -152,7 +152,7 @@ fn destination_prefix(text: &str) -> Result<String, CliError> {
     let (base, _credentials) = url_credentials::parse_base_url(text).map_err(|_| {
         CliError::usage(format!(
             "--prefix {:?} is not an http:// or https:// URL; give the start of the \
-             destinations to select, such as the BASE_URL a push was given",
+             URLs to select, such as the BASE_URL a push was given or a URL a pull fetched",
             ferry::redact_url(text)
         ))
     })?;

@@ -35,6 +35,7 @@ pub async fn run(args: PullArgs) -> Result<Outcome, CliError> {
     let app_data = AppData::parse(&common.meta, common.group.clone())?;
     let chosen = run_options::choose_authorizer(None, common, &headers)?;
     let (dir, urls) = args.dir_and_urls();
+    check_dir_is_no_url(&dir)?;
     let targets = targets(&args, urls).await?;
     let db = common.db.db.clone();
     let (dir, database_files, name_max) = tokio::task::spawn_blocking(move || {
@@ -58,6 +59,25 @@ pub async fn run(args: PullArgs) -> Result<Outcome, CliError> {
     let mut summary = transfer_run::execute(plan, &options).await?;
     summary.way = Way::Pull;
     run_options::report(&summary, common.json)
+}
+
+/// Refuses a DIR that looks like a URL (`http://` or `https://`, in any case): DIR was
+/// forgotten, and the last URL would become a folder named after it.
+fn check_dir_is_no_url(dir: &Path) -> Result<(), CliError> {
+    let text = dir.to_string_lossy();
+    let looks_like_url = ["http://", "https://"].iter().any(|scheme| {
+        text.get(..scheme.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+    });
+    if !looks_like_url {
+        return Ok(());
+    }
+    Err(CliError::usage(format!(
+        "DIR is missing: the last argument must be the folder to save into; it looks like a \
+         URL: {}. Give the URLs, then a folder (ferry pull URL... DIR, or ferry pull \
+         --list FILE DIR)",
+        escape::for_terminal(&ferry::redact_url(&text))
+    )))
 }
 
 /// The URLs given, from the command line (`urls`) or the `--list` file (one of the two).
@@ -100,6 +120,11 @@ async fn targets(args: &PullArgs, urls: &[OsString]) -> Result<Vec<Target>, CliE
 }
 
 /// DIR, created if missing, as an absolute path with links resolved.
+///
+/// # Errors
+///
+/// Bad usage when DIR is a file, has a file in its path, or cannot be created (no
+/// permission, a read-only file system): the message names it and says what to do.
 fn prepare_dir(dir: &Path) -> Result<PathBuf, CliError> {
     let shown = escape::path_for_terminal(dir);
     let not_a_folder = |what: &str| {
@@ -115,7 +140,11 @@ fn prepare_dir(dir: &Path) -> Result<PathBuf, CliError> {
         std::io::ErrorKind::NotADirectory | std::io::ErrorKind::AlreadyExists => {
             not_a_folder("cannot be a folder: a file stands in its path")
         }
-        _ => CliError::io(format!("cannot create the folder {shown}"), error),
+        _ => CliError::usage(format!(
+            "cannot create the folder {shown} ({error}), so nothing was pulled; give as the \
+             last argument a folder you may write in, or create {shown} yourself with the \
+             rights to write in it and run the same command again"
+        )),
     })?;
     let absolute = std::fs::canonicalize(dir)
         .map_err(|error| CliError::io(format!("cannot resolve the folder {shown}"), error))?;
@@ -152,6 +181,7 @@ fn plan(
             unreadable.push(Unsent {
                 path: destination,
                 reason: name_limit::too_long(name_len, folder.name_max),
+                url: Some(target.url.clone()),
             });
             continue;
         }

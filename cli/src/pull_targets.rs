@@ -94,8 +94,8 @@ impl Found {
                 format!("gives another SHA-256 for the URL of {first_place}")
             } else {
                 format!(
-                    "would be saved as {:?}, as the URL of {first_place}; pull them into \
-                     different folders",
+                    "would be saved as {:?}, the name {first_place} is saved as; pull them \
+                     into different folders",
                     target.name
                 )
             };

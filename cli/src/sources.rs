@@ -25,11 +25,13 @@ pub struct SourceFile {
     pub segments: Vec<OsString>,
 }
 
-/// A path that was not sent, and why.
+/// A path that was not sent (or for a pull, not fetched), and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsent {
     pub path: PathBuf,
     pub reason: String,
+    /// For a download, the URL it was to come from; `None` for a push's file.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +79,7 @@ pub fn collect(arguments: &[PathBuf]) -> Result<Sources, CliError> {
                 None => sources.unreadable.push(Unsent {
                     path: argument.clone(),
                     reason: "the path has no file name; pass the file by its name".into(),
+                    url: None,
                 }),
             }
         } else {
@@ -125,6 +128,7 @@ pub fn exclude_database(sources: &mut Sources, db: &Path) {
             sources.skipped.push(Unsent {
                 path: file.path,
                 reason: "ferry's own queue database (--db)".into(),
+                url: None,
             });
         } else {
             sources.files.push(file);
@@ -144,6 +148,7 @@ fn walk(root: &Path, sources: &mut Sources) {
                     reason: format!(
                         "the directory cannot be listed ({error}); check its permissions"
                     ),
+                    url: None,
                 });
                 continue;
             }
@@ -155,6 +160,7 @@ fn walk(root: &Path, sources: &mut Sources) {
                 Err(error) => sources.unreadable.push(Unsent {
                     path: directory.clone(),
                     reason: format!("listing the directory failed part-way ({error})"),
+                    url: None,
                 }),
             }
         }
@@ -168,8 +174,16 @@ fn walk(root: &Path, sources: &mut Sources) {
             match classify(&entry) {
                 Kind::Directory => subdirectories.push((path, segments)),
                 Kind::File => sources.files.push(SourceFile { path, segments }),
-                Kind::Skip(reason) => sources.skipped.push(Unsent { path, reason }),
-                Kind::Unreadable(reason) => sources.unreadable.push(Unsent { path, reason }),
+                Kind::Skip(reason) => sources.skipped.push(Unsent {
+                    path,
+                    reason,
+                    url: None,
+                }),
+                Kind::Unreadable(reason) => sources.unreadable.push(Unsent {
+                    path,
+                    reason,
+                    url: None,
+                }),
             }
         }
         pending.extend(subdirectories.into_iter().rev());

@@ -4,7 +4,8 @@
 //! the old transfer's id and fetches nothing, so a pull would call a deleted (or, with an
 //! expected SHA-256, a changed) file "already there". After the enqueue, each download
 //! whose record says `Succeeded` is looked at on disk: the file it was saved as missing,
-//! or not matching the SHA-256 this run expects, makes it stale. A stale record is purged
+//! not a regular file, of another length than the record's size (when the record knows
+//! it), or not matching the SHA-256 this run expects, makes it stale. A stale record is purged
 //! when the queue holds exactly that one succeeded record under its URL, and the download
 //! is enqueued again (a new transfer, fetched now); one that cannot be purged alone is
 //! reported as a failure that says what to do.
@@ -20,7 +21,7 @@ use ferry::{Download, Selection, StateKind, TransferId, TransferQueue};
 
 use crate::error::CliError;
 use crate::pump::Pump;
-use crate::{escape, verify};
+use crate::{escape, plural, verify};
 
 /// How many succeeded records under one URL prefix are listed to tell whether the stale
 /// one is alone there: two are enough to know it is not.
@@ -66,7 +67,12 @@ pub async fn fetch_again(
             continue;
         }
         let path = record.saved_as.unwrap_or(record.upload.source);
-        saved.push((position, path, download.expected_sha256.clone()));
+        saved.push(Saved {
+            position,
+            path,
+            size: record.size,
+            expected_sha256: download.expected_sha256.clone(),
+        });
     }
     if saved.is_empty() {
         return Ok(());
@@ -100,11 +106,27 @@ pub async fn fetch_again(
     Ok(())
 }
 
-/// The saved files (position, path, expected SHA-256) that are missing or do not match.
-fn stale_of(saved: Vec<(usize, PathBuf, Option<String>)>) -> Vec<Stale> {
+/// A file a succeeded download saved, and what its record and this run say it holds.
+struct Saved {
+    /// Its position among the downloads.
+    position: usize,
+    path: PathBuf,
+    /// The size the record holds for it; 0 when unknown (then its length is not checked).
+    size: u64,
+    expected_sha256: Option<String>,
+}
+
+/// The saved files that are missing or do not match their size or SHA-256.
+fn stale_of(saved: Vec<Saved>) -> Vec<Stale> {
     saved
         .into_iter()
-        .filter_map(|(position, path, expected)| {
+        .filter_map(|saved| {
+            let Saved {
+                position,
+                path,
+                size,
+                expected_sha256: expected,
+            } = saved;
             let shown = escape::path_for_terminal(&path);
             let why = match (std::fs::symlink_metadata(&path), expected) {
                 (Err(error), _) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -113,6 +135,11 @@ fn stale_of(saved: Vec<(usize, PathBuf, Option<String>)>) -> Vec<Stale> {
                 (Ok(metadata), _) if !metadata.is_file() => {
                     format!("{shown} is not a regular file any more")
                 }
+                (Ok(metadata), _) if size != 0 && metadata.len() != size => format!(
+                    "{shown} is {} long now, not the {} downloaded",
+                    plural::count(metadata.len(), "byte", "bytes"),
+                    plural::count(size, "byte", "bytes")
+                ),
                 (_, Some(expected)) => match verify::digest(&path) {
                     Ok((_, actual)) if actual == expected => return None,
                     Ok(_) => format!("{shown} no longer has the SHA-256 given"),
@@ -151,26 +178,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_missing_or_changed_file_is_stale_and_a_matching_one_is_not() {
+    fn a_missing_resized_or_changed_file_is_stale_and_a_matching_one_is_not() {
         let dir = tempfile::tempdir().expect("dir");
         let kept = dir.path().join("kept");
         std::fs::write(&kept, b"hello").expect("write");
         let changed = dir.path().join("changed");
         std::fs::write(&changed, b"hello!").expect("write");
         let hello = verify::digest(&kept).expect("digest").1;
+        let saved = |position, path: &std::path::Path, size, expected: Option<&String>| Saved {
+            position,
+            path: path.to_path_buf(),
+            size,
+            expected_sha256: expected.cloned(),
+        };
         let stale = stale_of(vec![
-            (0, kept.clone(), Some(hello.clone())),
-            (1, kept, None),
-            (2, changed.clone(), Some(hello)),
-            (3, changed, None),
-            (4, dir.path().join("gone"), None),
-            (5, dir.path().to_path_buf(), None),
+            saved(0, &kept, 5, Some(&hello)),
+            saved(1, &kept, 0, None),
+            saved(2, &changed, 6, Some(&hello)),
+            saved(3, &changed, 0, None),
+            saved(4, &dir.path().join("gone"), 0, None),
+            saved(5, dir.path(), 0, None),
+            saved(6, &changed, 5, None),
+            saved(7, &kept, 5, None),
         ]);
         let found: Vec<(usize, &str)> = stale
             .iter()
             .map(|stale| (stale.position, stale.why.as_str()))
             .collect();
-        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(found.len(), 4, "{found:?}");
         assert_eq!(found[0].0, 2);
         assert!(
             found[0].1.ends_with("no longer has the SHA-256 given"),
@@ -181,6 +216,13 @@ mod tests {
         assert_eq!(found[2].0, 5);
         assert!(
             found[2].1.ends_with("not a regular file any more"),
+            "{found:?}"
+        );
+        assert_eq!(found[3].0, 6);
+        assert!(
+            found[3]
+                .1
+                .ends_with("is 6 bytes long now, not the 5 bytes downloaded"),
             "{found:?}"
         );
     }

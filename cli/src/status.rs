@@ -41,7 +41,7 @@ pub struct StatusReport<'a> {
     /// The group shown (`--group`): every count and list is of it alone; `null` for the
     /// whole queue.
     pub group: Option<String>,
-    /// Whether a process (a push, an app) drives the queue now; `null` where the system
+    /// Whether a process (a push, a pull, an app) drives the queue now; `null` where the system
     /// cannot tell.
     pub in_use: Option<bool>,
     /// Files (a source and a destination), each counted once by its newest record.
@@ -238,14 +238,10 @@ fn describe(transfer: &Transfer, now: SystemTime) -> StatusTransfer {
     }
 }
 
-fn write_text(
-    report: &StatusReport<'_>,
-    snapshot: &QueueSnapshot,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "queue {}{}: {} files, {} ({} succeeded); {}",
+/// The first line: the queue, its files and bytes, and whether a process runs it.
+fn heading(report: &StatusReport<'_>) -> String {
+    format!(
+        "queue {}{}: {}, {} ({} succeeded); {}",
         escape::path_for_terminal(&report.database),
         report
             .group
@@ -254,17 +250,25 @@ fn write_text(
                 ", group {}",
                 escape::for_terminal(group)
             )),
-        report.total,
+        plural::count(report.total, "file", "files"),
         HumanBytes(report.bytes_total),
         HumanBytes(report.bytes_succeeded),
         match report.in_use {
-            Some(true) => "a push (or an app) is sending it now",
+            Some(true) => "a ferry process (a push, a pull or an app) is transferring it now",
             Some(false) => {
                 "no process is running it; the same `ferry push` or `ferry pull` continues it"
             }
-            None => "whether a process is sending it cannot be told here",
+            None => "whether a ferry process is transferring it cannot be told here",
         }
-    )?;
+    )
+}
+
+fn write_text(
+    report: &StatusReport<'_>,
+    snapshot: &QueueSnapshot,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    writeln!(out, "{}", heading(report))?;
     for state in StateKind::ALL {
         let count = report.by_state.get(state.as_str()).copied().unwrap_or(0);
         if report.downloads_total == 0 {
@@ -415,29 +419,53 @@ mod tests {
         }
     }
 
+    /// A report of `total` files (one record each) with these failures and nothing else.
+    fn report_of(
+        in_use: Option<bool>,
+        total: u64,
+        failures: Vec<StatusTransfer>,
+    ) -> StatusReport<'static> {
+        StatusReport {
+            database: "q.db".into(),
+            group: None,
+            in_use,
+            total,
+            by_state: BTreeMap::new(),
+            downloads_total: 0,
+            downloads: BTreeMap::new(),
+            bytes_total: 0,
+            bytes_succeeded: 0,
+            records_total: total,
+            records_by_state: BTreeMap::new(),
+            superseded_failures: 0,
+            hosts: Vec::new(),
+            waiting: Vec::new(),
+            failures,
+        }
+    }
+
+    #[test]
+    fn the_heading_counts_one_file_and_says_a_running_process_transfers() {
+        let report = report_of(Some(true), 1, Vec::new());
+        assert_eq!(
+            heading(&report),
+            "queue q.db: 1 file, 0 B (0 B succeeded); a ferry process (a push, a pull or an \
+             app) is transferring it now"
+        );
+    }
+
     #[test]
     fn failures_with_one_reason_are_told_once_with_a_few_transfers() {
         let mut failures: Vec<StatusTransfer> = (0..300)
             .map(|index| failure(index, "needs credentials"))
             .collect();
         failures.push(failure(300, "something else"));
-        let report = StatusReport {
-            database: "q.db".into(),
-            group: None,
-            in_use: Some(false),
-            total: 301,
-            by_state: BTreeMap::new(),
-            downloads_total: 0,
-            downloads: BTreeMap::new(),
-            bytes_total: 0,
-            bytes_succeeded: 0,
-            records_total: 301,
-            records_by_state: BTreeMap::new(),
-            superseded_failures: 0,
-            hosts: Vec::new(),
-            waiting: Vec::new(),
-            failures,
-        };
+        let report = report_of(Some(false), 301, failures);
+        assert!(
+            heading(&report).starts_with("queue q.db: 301 files, 0 B (0 B succeeded); no process"),
+            "{}",
+            heading(&report)
+        );
         let mut text = Vec::new();
         write_failures(&report, &mut text).expect("written");
         let text = String::from_utf8(text).expect("utf-8");

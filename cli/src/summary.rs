@@ -13,7 +13,7 @@
 //! evidence other than its stored `Succeeded` state.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use indicatif::HumanBytes;
 use serde::Serialize;
@@ -67,7 +67,9 @@ pub struct Summary {
     pub gave_up: Option<GaveUp>,
     /// Bytes of all files that have a record.
     pub bytes_total: u64,
-    /// Bytes of the files uploaded during this run.
+    /// Bytes of the files uploaded during this run. For a pull (`bytes_downloaded`) the
+    /// whole sizes of the files it finished, bytes an earlier run fetched of a resumed
+    /// file included.
     pub bytes_uploaded: u64,
     pub seconds: f64,
     /// Files uploaded during this run per second.
@@ -99,19 +101,85 @@ pub struct SavedElsewhere {
 }
 
 /// One file that did not make it, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// In JSON an upload's failure names its file `path` and its URL `destination`; a
+/// download's names its URL `source` and its file `destination`, as `status --json` names
+/// a download's ends.
+#[derive(Clone, Debug, PartialEq)]
 pub struct FailureReport {
-    #[serde(serialize_with = "escape::serialize_path")]
+    /// The local file: an upload's source, a download's destination.
     pub path: PathBuf,
-    /// Shown without its query (where a presigned URL keeps its signature) and without user
-    /// information; `None` when the file never got as far as a destination.
-    pub destination: Option<String>,
+    /// The URL: an upload's destination, a download's source. Shown without its query
+    /// (where a presigned URL keeps its signature) and without user information; `None`
+    /// when an upload never got as far as a destination.
+    pub url: Option<String>,
+    /// Whether it is a download (which names its fields in JSON).
+    pub download: bool,
     /// The transfer's state (`failed`, `auth_required`, ...) or `not_enqueued`.
     pub state: String,
     /// The failure kind (`http_status`, `network`, `source_missing`, ...), if known.
     pub kind: Option<String>,
     pub http_status: Option<u16>,
     pub reason: String,
+    /// Whether running the same command again can end it once its cause is fixed: not for
+    /// a download whose name is too long for the folder (its reason says what can).
+    pub rerun_helps: bool,
+}
+
+/// What every failure says besides its file and URL, in JSON.
+#[derive(Serialize)]
+struct FailureFacts<'a> {
+    state: &'a str,
+    kind: Option<&'a str>,
+    http_status: Option<u16>,
+    reason: &'a str,
+}
+
+/// An upload's failure in JSON: the file is `path`, the URL `destination`.
+#[derive(Serialize)]
+struct UploadFailureJson<'a> {
+    #[serde(serialize_with = "escape::serialize_path")]
+    path: &'a Path,
+    destination: Option<&'a str>,
+    #[serde(flatten)]
+    facts: FailureFacts<'a>,
+}
+
+/// A download's failure in JSON: the URL is `source`, the file `destination`.
+#[derive(Serialize)]
+struct DownloadFailureJson<'a> {
+    source: Option<&'a str>,
+    #[serde(serialize_with = "escape::serialize_path")]
+    destination: &'a Path,
+    #[serde(flatten)]
+    facts: FailureFacts<'a>,
+}
+
+impl Serialize for FailureReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let facts = FailureFacts {
+            state: &self.state,
+            kind: self.kind.as_deref(),
+            http_status: self.http_status,
+            reason: &self.reason,
+        };
+        let url = self.url.as_deref();
+        if self.download {
+            DownloadFailureJson {
+                source: url,
+                destination: &self.path,
+                facts,
+            }
+            .serialize(serializer)
+        } else {
+            UploadFailureJson {
+                path: &self.path,
+                destination: url,
+                facts,
+            }
+            .serialize(serializer)
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -137,6 +205,28 @@ impl Summary {
         self.interrupted_by.is_some() || self.gave_up.is_some()
     }
 
+    /// The closing advice after the failures: a rerun, unless it cannot help some of them.
+    fn what_to_do(&self) -> String {
+        let hopeless = self
+            .failures
+            .iter()
+            .filter(|failure| !failure.rerun_helps)
+            .count() as u64;
+        if hopeless == 0 {
+            "fix the cause and run the same command again".to_owned()
+        } else if hopeless == self.failures.len() as u64 {
+            "running the same command again cannot help here: do what each reason above says"
+                .to_owned()
+        } else {
+            format!(
+                "fix the cause and run the same command again, except for the {} a rerun \
+                 cannot help: do what {} reason says",
+                plural::count(hopeless, "file", "files"),
+                if hopeless == 1 { "its" } else { "their" }
+            )
+        }
+    }
+
     /// Fills in the speeds from the counts and `seconds`.
     pub fn compute_rates(&mut self) {
         if self.seconds > 0.0 {
@@ -157,9 +247,11 @@ impl Summary {
 
     /// The text form, for people.
     pub fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let (there, moved, verb) = match self.way {
-            Way::Push => ("on the server", "uploaded", "sent"),
-            Way::Pull => ("saved", "downloaded", "fetched"),
+        // A pull's bytes are the whole sizes of the files it finished, parts an earlier
+        // run fetched included (the records do not say what this run fetched): "saved".
+        let (there, moved, verb, bytes_moved) = match self.way {
+            Way::Push => ("on the server", "uploaded", "sent", "uploaded"),
+            Way::Pull => ("saved", "downloaded", "fetched", "saved"),
         };
         writeln!(
             out,
@@ -210,7 +302,7 @@ impl Summary {
         }
         writeln!(
             out,
-            "{moved} {} in {:.1} s: {:.1} files/s, {}/s",
+            "{bytes_moved} {} in {:.1} s: {:.1} files/s, {}/s",
             HumanBytes(self.bytes_uploaded),
             self.seconds,
             self.files_per_second,
@@ -285,8 +377,9 @@ impl Summary {
             }
             writeln!(
                 out,
-                "see `ferry status --db {}` for the queue; fix the cause and run the same command again",
-                escape::path_for_terminal(&self.database)
+                "see `ferry status --db {}` for the queue; {}",
+                escape::path_for_terminal(&self.database),
+                self.what_to_do()
             )?;
         }
         Ok(())
@@ -327,11 +420,13 @@ mod tests {
         assert_eq!(summary.outcome(), Outcome::Success);
         summary.failures.push(FailureReport {
             path: "a".into(),
-            destination: None,
+            url: None,
+            download: false,
             state: "not_enqueued".into(),
             kind: None,
             http_status: None,
             reason: "x".into(),
+            rerun_helps: true,
         });
         assert_eq!(summary.outcome(), Outcome::SomeFailed);
     }
@@ -394,14 +489,57 @@ mod tests {
     }
 
     #[test]
+    fn a_rerun_is_advised_only_for_failures_it_can_end() {
+        let failure = |rerun_helps: bool| FailureReport {
+            path: "/out/f".into(),
+            url: Some("http://h/f".into()),
+            download: true,
+            state: "not_enqueued".into(),
+            kind: None,
+            http_status: None,
+            reason: "the file name is too long".into(),
+            rerun_helps,
+        };
+        let closing = |failures: Vec<FailureReport>| {
+            let summary = Summary {
+                way: Way::Pull,
+                failures,
+                ..Summary::default()
+            };
+            let text = text_of(&summary);
+            text.lines().last().unwrap_or_default().to_owned()
+        };
+        assert!(
+            closing(vec![failure(true)]).ends_with("fix the cause and run the same command again"),
+            "{}",
+            closing(vec![failure(true)])
+        );
+        let hopeless = closing(vec![failure(false)]);
+        assert!(
+            hopeless.ends_with(
+                "running the same command again cannot help here: do what each reason above says"
+            ),
+            "{hopeless}"
+        );
+        let mixed = closing(vec![failure(true), failure(false), failure(false)]);
+        assert!(
+            mixed
+                .ends_with("except for the 2 files a rerun cannot help: do what their reason says"),
+            "{mixed}"
+        );
+    }
+
+    #[test]
     fn failures_with_one_reason_are_told_once_with_a_few_names() {
         let failure = |index: usize, reason: &str| FailureReport {
             path: format!("f{index}.txt").into(),
-            destination: None,
+            url: None,
+            download: false,
             state: "auth_required".into(),
             kind: None,
             http_status: Some(401),
             reason: reason.into(),
+            rerun_helps: true,
         };
         let mut failures: Vec<FailureReport> = (0..300)
             .map(|index| failure(index, "needs credentials"))
@@ -446,6 +584,38 @@ mod tests {
     }
 
     #[test]
+    fn a_download_failure_names_its_url_source_and_its_file_destination() {
+        let failure = |download: bool| FailureReport {
+            path: "/local/f.txt".into(),
+            url: Some("http://h/f.txt".into()),
+            download,
+            state: "failed".into(),
+            kind: Some("http_status".into()),
+            http_status: Some(404),
+            reason: "gone".into(),
+            rerun_helps: true,
+        };
+        let summary = Summary {
+            failures: vec![failure(false), failure(true)],
+            ..Summary::default()
+        };
+        let json = json_of(&summary);
+        let (upload, download) = (&json["failures"][0], &json["failures"][1]);
+        assert_eq!(upload["path"], "/local/f.txt", "{json}");
+        assert_eq!(upload["destination"], "http://h/f.txt", "{json}");
+        assert!(upload.get("source").is_none(), "{json}");
+        assert_eq!(download["source"], "http://h/f.txt", "{json}");
+        assert_eq!(download["destination"], "/local/f.txt", "{json}");
+        assert!(download.get("path").is_none(), "{json}");
+        for one in [upload, download] {
+            assert_eq!(one["state"], "failed", "{json}");
+            assert_eq!(one["kind"], "http_status", "{json}");
+            assert_eq!(one["http_status"], 404, "{json}");
+            assert_eq!(one["reason"], "gone", "{json}");
+        }
+    }
+
+    #[test]
     fn a_pull_says_downloaded_in_its_text_and_json() {
         let summary = Summary {
             way: Way::Pull,
@@ -461,6 +631,8 @@ mod tests {
             text.starts_with("3 files: 3 saved (2 downloaded now, 1 already there), 0 failed"),
             "{text}"
         );
+        assert!(text.contains("\nsaved 7 B in "), "{text}");
+        assert!(!text.contains("downloaded 7 B"), "{text}");
         let json = json_of(&summary);
         assert_eq!(json["files_downloaded"], 2, "{json}");
         assert_eq!(json["bytes_downloaded"], 7, "{json}");

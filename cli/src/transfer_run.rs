@@ -358,11 +358,13 @@ fn summarise(
         };
         let failure = |state: &str, reason: String| FailureReport {
             path: path.to_path_buf(),
-            destination: Some(ferry::redact_url(url)),
+            url: Some(ferry::redact_url(url)),
+            download: position >= plan.uploads.len(),
             state: state.to_owned(),
             kind: None,
             http_status: None,
             reason,
+            rerun_helps: true,
         };
         if let Some(why) = position
             .checked_sub(plan.uploads.len())
@@ -397,11 +399,15 @@ fn summarise(
     for unsent in &plan.unreadable {
         summary.failures.push(FailureReport {
             path: unsent.path.clone(),
-            destination: None,
+            url: unsent.url.as_deref().map(ferry::redact_url),
+            download: unsent.url.is_some(),
             state: "not_enqueued".into(),
             kind: None,
             http_status: None,
             reason: unsent.reason.clone(),
+            // A file a push could not read can be read once fixed; a download's name too
+            // long stays too long.
+            rerun_helps: unsent.url.is_none(),
         });
     }
     summary.skipped = plan
@@ -462,7 +468,8 @@ fn count_record(
     let error = record.last_error.as_ref();
     summary.failures.push(FailureReport {
         path: record.upload.source.clone(),
-        destination: Some(ferry::redact_url(&record.upload.destination)),
+        url: Some(ferry::redact_url(&record.upload.destination)),
+        download: record.direction == Direction::Download,
         state: state.as_str().to_owned(),
         kind: error.map(|error| error.kind.as_str().to_owned()),
         http_status: error.and_then(|error| error.http_status),
@@ -473,6 +480,7 @@ fn count_record(
                 reason::of_transfer(error, credentials, record.direction)
             },
         ),
+        rerun_helps: true,
     });
 }
 

@@ -259,3 +259,35 @@ fn a_push_group_and_metadata_are_shown_by_status_and_select_what_retry_and_purge
     assert!(refused.stderr.contains("--group"), "{}", refused.stderr);
     assert_eq!(total(&db), 2);
 }
+
+#[test]
+fn prefix_selects_a_pulls_download_by_its_url_as_the_help_says() {
+    let harness = Harness::start(FaultPlan::default());
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("q.db");
+    let out = dir.path().join("out");
+    // Never served: each download fails with a 404 and stays as a failed record.
+    let urls = [harness.file_url("d/one.bin"), harness.file_url("d/two.bin")];
+    let pulled = run(&mut common::pull_command(&urls, &out, &db), LIMIT);
+    assert_eq!(pulled.code(), Some(1), "{pulled:?}");
+    assert_eq!(by_state(&db)["failed"], 2);
+
+    let (code, stderr, report) = manage(&db, "purge", &["--prefix", &urls[0]]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report.expect("report")["count"], 1);
+    assert_eq!(total(&db), 1, "only the download from that URL was purged");
+
+    let help = run(ferry().args(["cancel", "--help"]), LIMIT);
+    assert_eq!(help.code(), Some(0), "{help:?}");
+    assert!(
+        help.stdout
+            .contains("a download's source URL (not its local file)"),
+        "{}",
+        help.stdout
+    );
+    assert!(
+        !help.stdout.contains("whose destination starts"),
+        "{}",
+        help.stdout
+    );
+}

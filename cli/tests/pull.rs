@@ -146,12 +146,19 @@ fn a_wrong_sha256_fails_that_file_with_its_reason_and_exit_status_1() {
     let failure = &summary["failures"][0];
     assert_eq!(failure["kind"], "digest_mismatch", "{summary}");
     assert_eq!(failure["state"], "failed", "{summary}");
-    assert!(
-        failure["path"]
-            .as_str()
-            .is_some_and(|path| path.ends_with("bad.bin")),
+    // Named as `status --json` names a download: from its URL, to its file.
+    assert_eq!(
+        failure["source"].as_str(),
+        Some(harness.file_url("bad.bin").as_str()),
         "{summary}"
     );
+    assert!(
+        failure["destination"]
+            .as_str()
+            .is_some_and(|path| path.ends_with("/out/bad.bin")),
+        "{summary}"
+    );
+    assert!(failure.get("path").is_none(), "{summary}");
     assert!(
         failure["reason"]
             .as_str()
@@ -209,7 +216,7 @@ fn bad_lists_and_urls_are_usage_errors_that_name_the_line_and_create_nothing() {
         ("http://127.0.0.1:9/d/\n", "line 1: ends in `/`"),
         (
             "http://127.0.0.1:9/x/a\nhttp://127.0.0.1:9/y/a\n",
-            "line 2: would be saved as",
+            "urls.txt line 1 is saved as; pull them into different folders",
         ),
     ];
     for (text, expected) in cases {
@@ -408,20 +415,27 @@ fn an_existing_file_is_kept_under_fail_and_beside_the_new_one_under_keep_both() 
 fn a_file_deleted_or_changed_since_an_earlier_pull_is_fetched_again_not_called_there() {
     let harness = Harness::start(FaultPlan::default());
     let mut rng = StdRng::seed_from_u64(5);
-    let files: Vec<(&str, Vec<u8>)> = ["gone.bin", "changed.bin", "kept.bin", "edited.bin"]
-        .into_iter()
-        .map(|name| (name, content(30_000, &mut rng)))
-        .collect();
+    let files: Vec<(&str, Vec<u8>)> = [
+        "gone.bin",
+        "changed.bin",
+        "kept.bin",
+        "shrunk.bin",
+        "edited.bin",
+    ]
+    .into_iter()
+    .map(|name| (name, content(30_000, &mut rng)))
+    .collect();
     for (name, bytes) in &files {
         harness.serve_file(name, bytes.clone());
     }
     let dir = tempfile::tempdir().expect("dir");
     let list = dir.path().join("urls.txt");
-    // `edited.bin` has no SHA-256 in the list: a change to it cannot be told.
+    // `shrunk.bin` and `edited.bin` have no SHA-256 in the list: only a change of length
+    // can be told (the record's size), so `edited.bin`, changed in place, stays.
     let lines: Vec<String> = files
         .iter()
         .map(|(name, bytes)| match *name {
-            "edited.bin" => harness.file_url(name),
+            "shrunk.bin" | "edited.bin" => harness.file_url(name),
             _ => format!("{} {}", harness.file_url(name), sha256_hex(bytes)),
         })
         .collect();
@@ -439,15 +453,18 @@ fn a_file_deleted_or_changed_since_an_earlier_pull_is_fetched_again_not_called_t
 
     std::fs::remove_file(out.join("gone.bin")).expect("delete");
     std::fs::write(out.join("changed.bin"), b"not what was downloaded").expect("change");
-    std::fs::write(out.join("edited.bin"), b"edited by hand").expect("edit");
+    std::fs::write(out.join("shrunk.bin"), b"8 bytes!").expect("shrink");
+    let mut edited = std::fs::read(out.join("edited.bin")).expect("edited");
+    edited.iter_mut().take(100).for_each(|byte| *byte = !*byte);
+    std::fs::write(out.join("edited.bin"), &edited).expect("edit");
     let again = run(pull().arg("--json"), LIMIT);
     assert_eq!(again.code(), Some(0), "{again:?}");
     let summary = again.json();
-    assert_eq!(summary["files_fetched_again"], 2, "{summary}");
-    assert_eq!(summary["files_downloaded"], 2, "{summary}");
+    assert_eq!(summary["files_fetched_again"], 3, "{summary}");
+    assert_eq!(summary["files_downloaded"], 3, "{summary}");
     assert_eq!(summary["files_already_done"], 2, "{summary}");
-    assert_eq!(summary["bytes_downloaded"], 60_000, "{summary}");
-    for (name, bytes) in &files[..3] {
+    assert_eq!(summary["bytes_downloaded"], 90_000, "{summary}");
+    for (name, bytes) in &files[..4] {
         assert_eq!(
             &std::fs::read(out.join(name)).expect("file"),
             bytes,
@@ -458,8 +475,12 @@ fn a_file_deleted_or_changed_since_an_earlier_pull_is_fetched_again_not_called_t
     }
     assert_eq!(harness.bytes_served("edited.bin"), 30_000);
     assert_eq!(
+        std::fs::read(out.join("edited.bin")).expect("edited"),
+        edited
+    );
+    assert_eq!(
         status_json(&db)["records_total"],
-        4,
+        5,
         "purged and enqueued anew"
     );
 
@@ -501,6 +522,88 @@ fn a_folder_argument_that_is_a_file_is_a_usage_error_that_says_so() {
 }
 
 #[test]
+fn a_url_in_the_folder_place_is_a_usage_error_that_says_dir_is_missing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("q.db");
+    let list = dir.path().join("urls.txt");
+    std::fs::write(&list, "http://127.0.0.1:9/a\n").expect("list");
+    let cases: [&[&str]; 4] = [
+        &["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"],
+        &["http://127.0.0.1:9/a"],
+        &["HTTPS://u:secret@127.0.0.1:9/b?sig=secret"],
+        &["--list", "urls.txt", "Http://127.0.0.1:9/b"],
+    ];
+    for operands in cases {
+        let mut command = ferry();
+        command.current_dir(dir.path()).arg("pull").args(operands);
+        command.arg("--db").arg(&db);
+        let refused = run(&mut command, LIMIT);
+        assert_eq!(refused.code(), Some(2), "{operands:?}: {refused:?}");
+        assert!(
+            refused.stderr.contains("DIR is missing"),
+            "{operands:?}: {}",
+            refused.stderr
+        );
+        assert!(
+            refused
+                .stderr
+                .contains("the last argument must be the folder to save into"),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains("it looks like a URL: "),
+            "{}",
+            refused.stderr
+        );
+        assert!(!refused.stderr.contains("secret"), "{}", refused.stderr);
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    assert_eq!(left, ["urls.txt"], "no folder made, no queue opened");
+}
+
+#[test]
+fn a_folder_that_cannot_be_created_is_a_usage_error_that_names_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("q.db");
+    let urls = ["http://127.0.0.1:9/a.txt".to_owned()];
+    // A name no file system takes fails `mkdir` for everyone, root included; a read-only
+    // folder only for a user who is not root.
+    let mut folders = vec![dir.path().join("n".repeat(300)).join("new")];
+    let read_only = dir.path().join("ro");
+    std::fs::create_dir(&read_only).expect("ro");
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).expect("mode");
+    if std::fs::create_dir(read_only.join("probe")).is_err() {
+        folders.push(read_only.join("new"));
+    }
+    for folder in folders {
+        let refused = run(&mut pull_command(&urls, &folder, &db), LIMIT);
+        assert_eq!(refused.code(), Some(2), "{refused:?}");
+        assert!(
+            refused.stderr.contains("cannot create the folder"),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains(&*folder.to_string_lossy()),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains("a folder you may write in"),
+            "{}",
+            refused.stderr
+        );
+        assert!(!folder.exists());
+    }
+    assert!(!db.exists(), "no queue was opened");
+}
+
+#[test]
 fn a_name_too_long_for_the_file_system_fails_alone_before_it_is_fetched() {
     let harness = Harness::start(FaultPlan::default());
     let long = format!("{}.txt", "n".repeat(296));
@@ -516,7 +619,18 @@ fn a_name_too_long_for_the_file_system_fails_alone_before_it_is_fetched() {
     assert_eq!(summary["files_total"], 2, "{summary}");
     assert_eq!(summary["files_succeeded"], 1, "{summary}");
     assert_eq!(summary["files_failed"], 1, "{summary}");
-    let reason = summary["failures"][0]["reason"].as_str().expect("reason");
+    let failure = &summary["failures"][0];
+    assert_eq!(
+        failure["source"].as_str(),
+        Some(urls[0].as_str()),
+        "{summary}"
+    );
+    assert_eq!(
+        failure["destination"].as_str(),
+        Some(&*out.join(&long).to_string_lossy()),
+        "{summary}"
+    );
+    let reason = failure["reason"].as_str().expect("reason");
     assert!(reason.contains("300 bytes long"), "{reason}");
     assert!(
         reason.contains("cannot save it under another name"),

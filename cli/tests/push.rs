@@ -387,7 +387,7 @@ fn a_second_push_while_a_push_holds_the_database_is_refused_with_status_3_and_st
     assert!(
         status
             .stdout
-            .contains("a push (or an app) is sending it now"),
+            .contains("a ferry process (a push, a pull or an app) is transferring it now"),
         "{status:?}"
     );
     let second = run(

@@ -128,7 +128,8 @@ fn status_reads_the_queue_while_a_push_sends_it() {
     let text = run(ferry().args(["status", "--db"]).arg(&work.db), LIMIT);
     assert_eq!(text.code(), Some(0), "{text:?}");
     assert!(
-        text.stdout.contains("a push (or an app) is sending it now"),
+        text.stdout
+            .contains("a ferry process (a push, a pull or an app) is transferring it now"),
         "{}",
         text.stdout
     );
