@@ -62,6 +62,9 @@ pub enum DownloadFault {
     /// cut before the body's end is marked: the client holds the whole file but never
     /// saw it end.
     ResetAtEnd,
+    /// Every body byte, sent without `Content-Length` (chunked), ending normally: a
+    /// server that does not say the file's size.
+    Chunked,
     /// This many body bytes, then the file is replaced by `with` (a new version, new
     /// validators) and the connection cut.
     ReplaceAfter { bytes: u64, with: Vec<u8> },
@@ -266,7 +269,7 @@ pub async fn serve(
         file.bytes = Bytes::from(with.clone());
         file.version += 1;
     }
-    if fault != DownloadFault::ResetAtEnd {
+    if !matches!(fault, DownloadFault::ResetAtEnd | DownloadFault::Chunked) {
         insert(header::CONTENT_LENGTH, body.len().to_string());
     }
     request.status = status.as_u16();

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ferry::{Download, FailureKind, StateKind, Transfer, TransferEvent, TransferId, TransferQueue};
-use ferry_testkit::{ServerConfig, TestServer};
+use ferry_testkit::{DownloadFault, ServerConfig, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::quick_config;
@@ -317,6 +317,51 @@ async fn each_download_fits_alone_but_not_beside_one_running_on_the_same_volume(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_size_first_told_by_the_answer_is_checked_before_a_byte_is_written() {
+    const VOLUME: usize = 4 * MIB;
+    const SIZE: usize = 2 * MIB;
+    let setup = Setup::new(VOLUME, MIB).await;
+    let (volume, server, queue) = (&setup.volume, &setup.server, &setup.queue);
+    let bytes = content(SIZE, 98);
+    server.serve_file("told.bin", bytes.clone());
+    // No expected size: the launch checks nothing, the answer's Content-Length tells it.
+    let destination = volume.path().join("told.bin");
+    let id = queue
+        .enqueue_download(Download::new(server.file_url("told.bin"), &destination))
+        .await
+        .expect("enqueue");
+    let waiting = until_all(
+        queue,
+        std::slice::from_ref(&id),
+        "waits for space",
+        waits_for_space,
+    )
+    .await;
+    assert_eq!(
+        waiting[0].attempts, 0,
+        "waiting for space used up no attempt"
+    );
+    // A recheck (every 5 s) knows the size now: it asks the server nothing.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(server.file_requests("told.bin").len(), 1);
+    for name in names_in(volume.path()) {
+        let held = std::fs::metadata(volume.path().join(&name))
+            .expect("partial")
+            .len();
+        assert_eq!(
+            held, 0,
+            "nothing was written to {name} for a file that cannot fit"
+        );
+    }
+
+    std::fs::remove_file(&setup.filler).expect("free the space");
+    until_all(queue, std::slice::from_ref(&id), "succeeded", succeeded).await;
+    assert!(std::fs::read(&destination).expect("arrived") == bytes);
+    assert_eq!(server.file_requests("told.bin").len(), 2);
+    queue.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_volume_that_fills_up_mid_write_keeps_what_was_written_and_the_download_resumes() {
     const VOLUME: usize = 4 * MIB;
     const SIZE: usize = 2 * MIB;
@@ -324,8 +369,9 @@ async fn a_volume_that_fills_up_mid_write_keeps_what_was_written_and_the_downloa
     let (volume, server, queue) = (&setup.volume, &setup.server, &setup.queue);
     let bytes = content(SIZE, 99);
     server.serve_file("big.bin", bytes.clone());
-    // No expected size, and the server has told nothing yet: nothing to check before the
-    // first attempt, which runs into the full volume.
+    // No expected size, and the first answer does not say it either (chunked): nothing to
+    // check before writing, and the first attempt runs into the full volume.
+    server.add_download_faults("big.bin", vec![DownloadFault::Chunked]);
     let destination = volume.path().join("big.bin");
     let id = queue
         .enqueue_download(Download::new(server.file_url("big.bin"), &destination))
