@@ -6,9 +6,9 @@
 // reported; a failed task's resume data is kept, handed to the retry of the same segment,
 // and when the task made from it fails (only then), a fresh ranged task fetches the
 // segment; bytes received are forwarded as progress. The handoffs are made here, as the core
-// makes them (`QueueConfig.downloadsToOs` came later, on the Kotlin side's branch; the
-// end-to-end test through a queue is `HttpDownloaderTest`'s), and the reports are read from
-// the journal, where they wait for a queue.
+// makes them (the end-to-end test through a queue with `QueueConfig.downloadsToOs` is
+// `BackgroundTransfersEndToEndTests`), and the reports are read from the journal, where
+// they wait for a queue.
 import Foundation
 import XCTest
 import Ferry
