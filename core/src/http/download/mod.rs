@@ -29,6 +29,7 @@
 
 mod digest;
 mod finish;
+mod folder_sync;
 mod ignored_ranges;
 mod partial;
 mod range;

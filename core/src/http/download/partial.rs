@@ -338,7 +338,7 @@ pub(super) fn already_placed(partial: &Path, target: &Path, length: u64) -> io::
 
 fn sync_folder(path: &Path) -> io::Result<()> {
     match path.parent() {
-        Some(folder) => File::open(folder)?.sync_all(),
+        Some(folder) => super::folder_sync::sync(folder),
         None => Ok(()),
     }
 }
