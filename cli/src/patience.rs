@@ -93,9 +93,17 @@ impl Patience {
     pub fn observe(&mut self, progress: &Progress, now: Instant) -> Verdict {
         let snapshot = Snapshot::from(progress);
         let new_bytes = progress.bytes_done > self.most_bytes_done;
-        if self.last_seen != Some(snapshot) || new_bytes {
+        let files_changed = self.last_seen != Some(snapshot);
+        if files_changed || new_bytes {
             self.last_seen = Some(snapshot);
-            self.most_bytes_done = self.most_bytes_done.max(progress.bytes_done);
+            // Files that came, went or ended change what `bytes_done` adds up (a saved file
+            // forgotten and fetched again takes its bytes out): the high starts over from
+            // what it is now.
+            self.most_bytes_done = if files_changed {
+                progress.bytes_done
+            } else {
+                progress.bytes_done.max(self.most_bytes_done)
+            };
             self.last_movement = now;
             self.last_report = None;
             return Verdict::Wait;
@@ -194,6 +202,25 @@ mod tests {
             Verdict::Report(Duration::from_secs(19)),
             "a new high is movement: idle since 19 s, not since 0 s"
         );
+    }
+
+    #[test]
+    fn a_file_forgotten_and_fetched_again_moves_from_its_new_start() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut patience = Patience::new(Duration::from_secs(20), start);
+        let mut saved = progress(300);
+        saved.files_done = 1;
+        assert_eq!(patience.observe(&saved, at(0)), Verdict::Wait);
+        // Its record is purged and it is enqueued again: 300 bytes fewer, fetched anew.
+        assert_eq!(patience.observe(&progress(0), at(1)), Verdict::Wait);
+        for secs in 2..40 {
+            assert_eq!(
+                patience.observe(&progress(secs * 5), at(secs)),
+                Verdict::Wait,
+                "bytes arriving at {secs} s are movement, though below the 300 counted before"
+            );
+        }
     }
 
     #[test]
