@@ -239,19 +239,11 @@ impl TransferQueue {
     /// [`shutdown`](Self::shutdown). An invalid upload is an error in its own place in
     /// the results, as [`enqueue`](Self::enqueue) would return it.
     pub async fn enqueue_many(&self, uploads: Vec<Upload>) -> Result<EnqueueResults, Error> {
-        let checking = Arc::clone(&self.enqueues_being_checked).read_owned().await;
-        let validated =
-            tokio::task::spawn_blocking(move || crate::enqueue_checks::validate_all(uploads))
-                .await
-                .map_err(|_| Error::Closed)?;
-        let answer = self
-            .send(|reply| Command::Enqueue {
-                uploads: validated,
-                reply,
-            })
-            .await?;
-        drop(checking);
-        answer.await.map_err(|_| Error::Closed)?
+        self.enqueue_checked(
+            move || crate::enqueue_checks::validate_all(uploads),
+            |uploads, reply| Command::Enqueue { uploads, reply },
+        )
+        .await?
     }
 
     /// Adds one download and returns its id. Enqueueing the same URL to the same
@@ -288,23 +280,16 @@ impl TransferQueue {
         &self,
         downloads: Vec<Download>,
     ) -> Result<EnqueueResults, Error> {
-        let checking = Arc::clone(&self.enqueues_being_checked).read_owned().await;
-        let validated = tokio::task::spawn_blocking(move || {
-            downloads
-                .into_iter()
-                .map(crate::download::validate)
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|_| Error::Closed)?;
-        let answer = self
-            .send(|reply| Command::EnqueueDownloads {
-                downloads: validated,
-                reply,
-            })
-            .await?;
-        drop(checking);
-        answer.await.map_err(|_| Error::Closed)?
+        self.enqueue_checked(
+            move || {
+                downloads
+                    .into_iter()
+                    .map(crate::download::validate)
+                    .collect::<Vec<_>>()
+            },
+            |downloads, reply| Command::EnqueueDownloads { downloads, reply },
+        )
+        .await?
     }
 
     /// The transfer with this id, as the store holds it now.
@@ -651,6 +636,23 @@ impl TransferQueue {
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, Error> {
         let answer = self.send(command).await?;
+        answer.await.map_err(|_| Error::Closed)
+    }
+
+    /// Runs an enqueue's `checks` on the blocking pool, then sends their result as
+    /// `command` and waits for its answer. From the call until the command is sent it
+    /// holds `enqueues_being_checked` (shared), which `enter_background` waits for.
+    async fn enqueue_checked<V: Send + 'static, T>(
+        &self,
+        checks: impl FnOnce() -> V + Send + 'static,
+        command: impl FnOnce(V, oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Error> {
+        let checking = Arc::clone(&self.enqueues_being_checked).read_owned().await;
+        let checked = tokio::task::spawn_blocking(checks)
+            .await
+            .map_err(|_| Error::Closed)?;
+        let answer = self.send(|reply| command(checked, reply)).await?;
+        drop(checking);
         answer.await.map_err(|_| Error::Closed)
     }
 

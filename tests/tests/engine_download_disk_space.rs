@@ -141,6 +141,27 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// Serves `bytes` as `name` (with `faults`, one per request) and enqueues it onto the
+    /// volume without an expected size; returns its destination and id.
+    async fn enqueue_unsized(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        faults: Vec<DownloadFault>,
+    ) -> (PathBuf, TransferId) {
+        self.server.serve_file(name, bytes.to_vec());
+        self.server.add_download_faults(name, faults);
+        let destination = self.volume.path().join(name);
+        let id = self
+            .queue
+            .enqueue_download(Download::new(self.server.file_url(name), &destination))
+            .await
+            .expect("enqueue");
+        (destination, id)
+    }
+}
+
 /// Waits until every transfer of `ids` satisfies `done`; returns them.
 async fn until_all(
     queue: &TransferQueue,
@@ -323,13 +344,8 @@ async fn a_size_first_told_by_the_answer_is_checked_before_a_byte_is_written() {
     let setup = Setup::new(VOLUME, MIB).await;
     let (volume, server, queue) = (&setup.volume, &setup.server, &setup.queue);
     let bytes = content(SIZE, 98);
-    server.serve_file("told.bin", bytes.clone());
     // No expected size: the launch checks nothing, the answer's Content-Length tells it.
-    let destination = volume.path().join("told.bin");
-    let id = queue
-        .enqueue_download(Download::new(server.file_url("told.bin"), &destination))
-        .await
-        .expect("enqueue");
+    let (destination, id) = setup.enqueue_unsized("told.bin", &bytes, vec![]).await;
     let waiting = until_all(
         queue,
         std::slice::from_ref(&id),
@@ -368,15 +384,11 @@ async fn a_volume_that_fills_up_mid_write_keeps_what_was_written_and_the_downloa
     let setup = Setup::new(VOLUME, MIB).await;
     let (volume, server, queue) = (&setup.volume, &setup.server, &setup.queue);
     let bytes = content(SIZE, 99);
-    server.serve_file("big.bin", bytes.clone());
     // No expected size, and the first answer does not say it either (chunked): nothing to
     // check before writing, and the first attempt runs into the full volume.
-    server.add_download_faults("big.bin", vec![DownloadFault::Chunked]);
-    let destination = volume.path().join("big.bin");
-    let id = queue
-        .enqueue_download(Download::new(server.file_url("big.bin"), &destination))
-        .await
-        .expect("enqueue");
+    let (destination, id) = setup
+        .enqueue_unsized("big.bin", &bytes, vec![DownloadFault::Chunked])
+        .await;
 
     let waiting = until_all(
         queue,
