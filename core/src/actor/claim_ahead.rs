@@ -22,6 +22,10 @@
 //!
 //! Only files up to [`AHEAD_MAX_BYTES`] are claimed ahead: for them the commit is most
 //! of the cost, and a newly enqueued high-priority file waits behind them only briefly.
+//! A download enqueued without a size is judged by its host's last finished download
+//! ([`SmallDownloadHosts`]): a pull of many small files is claimed ahead from its second
+//! file on (`many_small_gets`, when no download was: a turn and a commit per file, and 73
+//! candidate rows read per file), one host that serves big files is not.
 //! Never while OS tasks are out: the gate counts only in-process requests, and the limits
 //! must count both lanes. Never with a request authorizer: an attempt refreshes refused
 //! credentials within itself (`auth/attempt.rs`), before its host is marked in trouble,
@@ -31,6 +35,8 @@
 //!
 //! The engine sequences the claims (`engine.rs`); this module only answers how deep and
 //! which files, and must never launch anything itself.
+
+use std::collections::HashMap;
 
 use crate::config::Limits;
 use crate::store::CandidateRow;
@@ -87,10 +93,47 @@ pub(super) fn limits(limits: Limits, depth: &ClaimDepth) -> Limits {
     }
 }
 
-/// Whether a queued file may be claimed ahead at all: small, no resumable upload, and not
-/// a download (whose size may be unknown).
-pub(super) fn may_claim(row: &CandidateRow) -> bool {
-    row.size <= AHEAD_MAX_BYTES && !row.has_resumable_upload && !row.is_download
+/// Whether a queued file may be claimed ahead at all: small, and no resumable upload. A
+/// download enqueued without a size (stored as 0) counts as small when its host's last
+/// finished download was.
+pub(super) fn may_claim(row: &CandidateRow, small_download_hosts: &SmallDownloadHosts) -> bool {
+    let small = if row.is_download && row.size == 0 {
+        small_download_hosts.last_was_small(&row.host)
+    } else {
+        row.size <= AHEAD_MAX_BYTES
+    };
+    small && !row.has_resumable_upload
+}
+
+/// The hosts whose last finished download was small: where a download of unknown size is
+/// likely small too. Forgotten with the queue (a host's first download after an open is
+/// never claimed ahead).
+#[derive(Debug, Default)]
+pub(super) struct SmallDownloadHosts {
+    last_was_small: HashMap<String, bool>,
+}
+
+/// Hosts remembered at most; past it the memory starts again (a pull from more hosts
+/// than this loses only some claims ahead).
+const MAX_REMEMBERED_HOSTS: usize = 1024;
+
+impl SmallDownloadHosts {
+    /// A download from `host` finished with `length` bytes.
+    pub(super) fn observe(&mut self, host: &str, length: u64) {
+        let small = length <= AHEAD_MAX_BYTES;
+        if let Some(known) = self.last_was_small.get_mut(host) {
+            *known = small;
+            return;
+        }
+        if self.last_was_small.len() >= MAX_REMEMBERED_HOSTS {
+            self.last_was_small.clear();
+        }
+        self.last_was_small.insert(host.to_owned(), small);
+    }
+
+    fn last_was_small(&self, host: &str) -> bool {
+        self.last_was_small.get(host).copied().unwrap_or(false)
+    }
 }
 
 #[cfg(test)]
@@ -151,7 +194,14 @@ mod tests {
             &depth,
         );
         assert_eq!((ahead.per_host, ahead.global), (10, 40));
-        let row = |size, has_resumable_upload| CandidateRow {
+        let hosts = SmallDownloadHosts::default();
+        assert!(may_claim(&row(AHEAD_MAX_BYTES, false), &hosts));
+        assert!(!may_claim(&row(AHEAD_MAX_BYTES + 1, false), &hosts));
+        assert!(!may_claim(&row(10, true), &hosts));
+    }
+
+    fn row(size: u64, has_resumable_upload: bool) -> CandidateRow {
+        CandidateRow {
             id: crate::TransferId::generate(),
             host: "h:80".into(),
             constraints: crate::upload::Constraints::default(),
@@ -162,9 +212,46 @@ mod tests {
             seq: 1,
             is_download: false,
             priority: 0,
-        };
-        assert!(may_claim(&row(AHEAD_MAX_BYTES, false)));
-        assert!(!may_claim(&row(AHEAD_MAX_BYTES + 1, false)));
-        assert!(!may_claim(&row(10, true)));
+        }
+    }
+
+    fn download(size: u64) -> CandidateRow {
+        CandidateRow {
+            is_download: true,
+            ..row(size, false)
+        }
+    }
+
+    #[test]
+    fn a_download_of_unknown_size_is_claimed_once_its_host_last_served_a_small_file() {
+        let mut hosts = SmallDownloadHosts::default();
+        assert!(
+            !may_claim(&download(0), &hosts),
+            "nothing known of h:80 yet"
+        );
+        assert!(
+            may_claim(&download(AHEAD_MAX_BYTES), &hosts),
+            "its size is known"
+        );
+        assert!(!may_claim(&download(AHEAD_MAX_BYTES + 1), &hosts));
+        hosts.observe("h:80", 16 * 1024);
+        assert!(may_claim(&download(0), &hosts));
+        hosts.observe("other:80", AHEAD_MAX_BYTES + 1);
+        assert!(
+            may_claim(&download(0), &hosts),
+            "another host's file says nothing"
+        );
+        hosts.observe("h:80", AHEAD_MAX_BYTES + 1);
+        assert!(!may_claim(&download(0), &hosts), "its last file was big");
+    }
+
+    #[test]
+    fn the_memory_of_hosts_is_bounded() {
+        let mut hosts = SmallDownloadHosts::default();
+        for index in 0..=MAX_REMEMBERED_HOSTS {
+            hosts.observe(&format!("h{index}:80"), 1);
+        }
+        assert!(hosts.last_was_small.len() <= MAX_REMEMBERED_HOSTS);
+        assert!(hosts.last_was_small(&format!("h{MAX_REMEMBERED_HOSTS}:80")));
     }
 }

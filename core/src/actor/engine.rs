@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::bulk_job::BulkJob;
-use super::claim_ahead::{self, ClaimDepth};
+use super::claim_ahead::{self, ClaimDepth, SmallDownloadHosts};
 use super::effects::Effects;
 use super::group_commit::GroupCommit;
 use super::host_status;
@@ -70,6 +70,8 @@ pub(crate) struct Engine {
     pub(super) stall_watch: StallWatch,
     /// How far ahead of the free slots to claim (`actor/claim_ahead.rs`).
     pub(super) claim_depth: ClaimDepth,
+    /// Whose downloads of unknown size are claimed ahead (`actor/claim_ahead.rs`).
+    pub(super) small_download_hosts: SmallDownloadHosts,
     /// The app's request authorizer, with what expiry decisions need.
     pub(super) auth: Option<Arc<AuthContext>>,
     pub(super) auth_breakers: AuthBreakers,
@@ -134,6 +136,7 @@ impl Engine {
             upload_resources: UploadResources::new(may_hold_upload_resources, reports.checkpoints),
             stall_watch: StallWatch::new(Instant::now()),
             claim_depth: ClaimDepth::default(),
+            small_download_hosts: SmallDownloadHosts::default(),
             auth,
             auth_breakers,
             group_commit,
@@ -349,7 +352,7 @@ impl Engine {
         let rows: Vec<store::CandidateRow> = store::due_candidates(tx, &filter, free)?
             .into_iter()
             .filter(|row| {
-                claim_ahead::may_claim(row)
+                claim_ahead::may_claim(row, &self.small_download_hosts)
                     && !self.platform.took_back(&row.id)
                     && self.packing.packable_into(row).is_none()
                     && self.takes_claims(&row.host)

@@ -254,6 +254,8 @@ impl Engine {
                             .resized(transfer.state.kind(), transfer.size, length);
                         transfer.size = length;
                     }
+                    self.small_download_hosts
+                        .observe(&transfer.host, transfer.size);
                 }
                 let answer = self.keep_answer(tx, &id, outcome)?;
                 let event = TransferEvent::Succeeded {

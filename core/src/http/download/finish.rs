@@ -63,6 +63,17 @@ pub(super) async fn finish(
     mut partial: Partial,
     finished: Finished,
 ) -> Result<AttemptOutcome, AttemptOutcome> {
+    if let Some(length) = needs_no_check_before_placing(job, &partial, &finished) {
+        // The common case in one trip to the blocking pool.
+        job.record.offset = length;
+        job.record.placing = Some(destination.to_owned());
+        job.checkpoints.report_download(job.record.clone());
+        partial
+            .finish_in_place(length, destination)
+            .await
+            .map_err(unwritable)?;
+        return Ok(success(finished.status, &finished.headers));
+    }
     let length = partial.finish().await.map_err(unwritable)?;
     if let Some(total) = job.record.total
         && finished.coding == Coding::Identity
@@ -131,6 +142,25 @@ pub(super) async fn finish(
             _ => unwritable(error),
         })?;
     Ok(success(finished.status, &finished.headers))
+}
+
+/// The finished file's length, when nothing needs to look at the file between its sync
+/// and its rename: it replaces the destination, its bytes are the body's, no digest is
+/// expected, and its length is the one expected (otherwise `finish` takes the long way,
+/// which says what is wrong).
+fn needs_no_check_before_placing(
+    job: &DownloadJob,
+    partial: &Partial,
+    finished: &Finished,
+) -> Option<u64> {
+    let length = partial.plain_length()?;
+    let fits = |expected: Option<u64>| expected.is_none_or(|expected| expected == length);
+    (job.spec.on_conflict == ConflictRule::Replace
+        && finished.coding == Coding::Identity
+        && fits(job.record.total)
+        && fits(job.spec.expected_size)
+        && expected_digest(job, finished).is_none())
+    .then_some(length)
 }
 
 /// The digest the bytes must have: the app's, else the server's for the whole file.

@@ -3,6 +3,11 @@
 //! body anyway), synced before an offset is reported, and finally put in place by the
 //! conflict rule with the folder synced.
 //!
+//! A download that starts from zero creates its file on the first trip to the blocking
+//! pool that writes (for a small file, the one trip of its finish: [`Partial::finish_in_place`]),
+//! not at the open: each trip is a thread woken and put back to sleep, and a small file
+//! took four (`many_small_gets`).
+//!
 //! Every file operation runs on the blocking pool. Must never write anywhere but the
 //! partial file before the final rename, never extend the file past what was received,
 //! and never report an offset that is not durable.
@@ -50,6 +55,14 @@ enum Writer {
 }
 
 impl Writer {
+    fn new(file: File, coding: Coding) -> Self {
+        match coding {
+            Coding::Identity => Self::Plain(file),
+            Coding::Gzip => Self::Gzip(GzDecoder::new(file)),
+            Coding::Deflate => Self::Deflate(ZlibDecoder::new(file)),
+        }
+    }
+
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Self::Plain(file) => file.write_all(bytes),
@@ -76,11 +89,45 @@ impl Writer {
     }
 }
 
-/// An open partial file.
+/// The partial file as this attempt holds it.
+// One per attempt, moved once per trip: boxing the decoder would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Slot {
+    /// Not created yet (the download starts from zero): the first trip that writes creates
+    /// it empty, to take bytes through this coding.
+    Unopened(Coding),
+    Open(Writer),
+    /// Lost to a failed trip.
+    Lost,
+}
+
+impl Slot {
+    /// The writer, the file created first if it was not yet. Blocking.
+    fn into_writer(self, path: &Path) -> io::Result<Writer> {
+        match self {
+            Self::Open(writer) => Ok(writer),
+            Self::Unopened(coding) => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(path)?;
+                Ok(Writer::new(file, coding))
+            }
+            Self::Lost => Err(io::Error::other(
+                "the partial file was lost after a failed write",
+            )),
+        }
+    }
+}
+
+/// A partial file, open or about to be.
 pub(super) struct Partial {
     path: PathBuf,
-    writer: Option<Writer>,
+    slot: Slot,
     pending: BytesMut,
+    /// Bytes the file held when it was opened (0 after a restart).
+    held: u64,
     /// Body bytes written or pending (for an encoded body: encoded bytes).
     received: u64,
     /// The file is known to hold nothing (cut to zero, nothing written since): a restart
@@ -100,8 +147,12 @@ async fn blocking<T: Send + 'static>(
 impl Partial {
     /// Opens (or creates) the partial file at `path` and cuts it to `offset`; returns it
     /// with how many bytes it holds, which is less than `offset` only if the file was
-    /// shorter (then it is emptied).
+    /// shorter (then it is emptied). At offset 0 nothing is vouched for: the file is
+    /// created (or emptied) by the first write, and this takes no trip.
     pub(super) async fn open(path: &Path, offset: u64) -> io::Result<(Self, u64)> {
+        if offset == 0 {
+            return Ok((Self::unopened(path, Coding::Identity), 0));
+        }
         let owned = path.to_owned();
         let (file, held) = blocking(move || {
             let mut file = OpenOptions::new()
@@ -120,8 +171,9 @@ impl Partial {
         Ok((
             Self {
                 path: path.to_owned(),
-                writer: Some(Writer::Plain(file)),
+                slot: Slot::Open(Writer::Plain(file)),
                 pending: BytesMut::new(),
+                held,
                 received: 0,
                 empty: held == 0,
             },
@@ -129,16 +181,39 @@ impl Partial {
         ))
     }
 
+    fn unopened(path: &Path, coding: Coding) -> Self {
+        Self {
+            path: path.to_owned(),
+            slot: Slot::Unopened(coding),
+            pending: BytesMut::new(),
+            held: 0,
+            received: 0,
+            empty: true,
+        }
+    }
+
     /// Empties the file and writes from byte 0 on, through `coding`.
     pub(super) async fn restart(&mut self, coding: Coding) -> io::Result<()> {
         self.pending.clear();
+        self.held = 0;
         self.received = 0;
-        if self.empty && coding == Coding::Identity && matches!(self.writer, Some(Writer::Plain(_)))
-        {
-            // A fresh download's first answer: the file was just cut to zero.
+        if matches!(self.slot, Slot::Unopened(_)) {
+            // Nothing was written: the first write creates the file empty.
+            self.slot = Slot::Unopened(coding);
             return Ok(());
         }
-        let writer = self.take()?;
+        if self.empty
+            && coding == Coding::Identity
+            && matches!(self.slot, Slot::Open(Writer::Plain(_)))
+        {
+            // A resumed download's first answer from zero: the file was just cut to zero.
+            return Ok(());
+        }
+        let Slot::Open(writer) = self.take()? else {
+            // Unopened (taken above) or lost (an error): nothing on disk to empty.
+            self.slot = Slot::Unopened(coding);
+            return Ok(());
+        };
         let file = blocking(move || {
             // A decoder left mid-stream is dropped with its output: it is discarded anyway.
             let file = match writer {
@@ -152,11 +227,7 @@ impl Partial {
         .await?;
         let mut file = file;
         io::Seek::seek(&mut file, io::SeekFrom::Start(0))?;
-        self.writer = Some(match coding {
-            Coding::Identity => Writer::Plain(file),
-            Coding::Gzip => Writer::Gzip(GzDecoder::new(file)),
-            Coding::Deflate => Writer::Deflate(ZlibDecoder::new(file)),
-        });
+        self.slot = Slot::Open(Writer::new(file, coding));
         self.empty = true;
         Ok(())
     }
@@ -177,18 +248,22 @@ impl Partial {
     pub(super) async fn append_file(&mut self, source: PathBuf) -> io::Result<u64> {
         self.write_pending().await?;
         self.empty = false;
-        let writer = self.take()?;
-        let Writer::Plain(mut file) = writer else {
-            self.writer = Some(writer);
+        let slot = self.take()?;
+        if matches!(slot, Slot::Open(Writer::Gzip(_) | Writer::Deflate(_))) {
+            self.slot = slot;
             return Err(io::Error::other("a segment cannot follow an encoded body"));
-        };
+        }
+        let path = self.path.clone();
         let (file, copied) = blocking(move || {
+            let Writer::Plain(mut file) = slot.into_writer(&path)? else {
+                return Err(io::Error::other("a segment cannot follow an encoded body"));
+            };
             let mut from = File::open(&source)?;
             let copied = io::copy(&mut from, &mut file)?;
             Ok((file, copied))
         })
         .await?;
-        self.writer = Some(Writer::Plain(file));
+        self.slot = Slot::Open(Writer::Plain(file));
         self.received += copied;
         Ok(copied)
     }
@@ -198,29 +273,46 @@ impl Partial {
         self.received
     }
 
+    /// The file's length once everything taken is written, when its bytes are the body's
+    /// (no decoding): what it held at the open and what it took since.
+    pub(super) fn plain_length(&self) -> Option<u64> {
+        matches!(
+            self.slot,
+            Slot::Unopened(Coding::Identity) | Slot::Open(Writer::Plain(_))
+        )
+        .then(|| self.held.saturating_add(self.received))
+    }
+
     async fn write_pending(&mut self) -> io::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let block = self.pending.split().freeze();
-        let mut writer = self.take()?;
+        let slot = self.take()?;
+        let path = self.path.clone();
         // The writer is kept after a failed write: what reached the file can still be
         // synced and kept (`keep_written`).
         let (writer, written) = blocking(move || {
+            let mut writer = slot.into_writer(&path)?;
             let written = writer.write_all(&block);
             Ok((writer, written))
         })
         .await?;
-        self.writer = Some(writer);
+        self.slot = Slot::Open(writer);
         written
     }
 
     /// Writes what is pending and syncs the file's data: its length is durable.
     pub(super) async fn sync(&mut self) -> io::Result<()> {
         self.write_pending().await?;
-        let writer = self.take()?;
-        let writer = blocking(move || writer.file().sync_data().map(|()| writer)).await?;
-        self.writer = Some(writer);
+        let slot = self.take()?;
+        let path = self.path.clone();
+        let writer = blocking(move || {
+            let writer = slot.into_writer(&path)?;
+            writer.file().sync_data().map(|()| writer)
+        })
+        .await?;
+        self.slot = Slot::Open(writer);
         Ok(())
     }
 
@@ -229,8 +321,10 @@ impl Partial {
     /// order, so every one of them is right).
     pub(super) async fn keep_written(&mut self) -> io::Result<u64> {
         self.pending.clear();
-        let writer = self.take()?;
+        let slot = self.take()?;
+        let path = self.path.clone();
         let (writer, length) = blocking(move || {
+            let writer = slot.into_writer(&path)?;
             let file = writer.file();
             let length = file
                 .sync_data()
@@ -239,7 +333,7 @@ impl Partial {
             Ok((writer, length))
         })
         .await?;
-        self.writer = Some(writer);
+        self.slot = Slot::Open(writer);
         length
     }
 
@@ -247,23 +341,44 @@ impl Partial {
     /// One trip to the blocking pool: a small file's whole life on disk after its open.
     pub(super) async fn finish(&mut self) -> io::Result<u64> {
         let block = self.pending.split().freeze();
-        let mut writer = self.take()?;
-        let (file, length) = blocking(move || {
-            writer.write_all(&block)?;
-            let file = writer.into_file()?;
-            file.sync_all()?;
-            let length = file.metadata()?.len();
-            Ok((file, length))
-        })
-        .await?;
-        self.writer = Some(Writer::Plain(file));
+        let slot = self.take()?;
+        let path = self.path.clone();
+        let (file, length) = blocking(move || written_and_synced(slot, &path, &block)).await?;
+        self.slot = Slot::Open(Writer::Plain(file));
         Ok(length)
     }
 
-    fn take(&mut self) -> io::Result<Writer> {
-        self.writer
-            .take()
-            .ok_or_else(|| io::Error::other("the partial file was lost after a failed write"))
+    /// [`finish`](Self::finish) and [`place`] under `Replace` in one trip, for a file
+    /// that needs no check between them: its `length` is known before (identity-coded
+    /// bytes) and no digest is expected. A file of another length is not placed (the
+    /// error names both lengths).
+    pub(super) async fn finish_in_place(&mut self, length: u64, target: &Path) -> io::Result<()> {
+        let block = self.pending.split().freeze();
+        let slot = self.take()?;
+        let path = self.path.clone();
+        let target = target.to_owned();
+        let file = blocking(move || {
+            let (file, written) = written_and_synced(slot, &path, &block)?;
+            if written != length {
+                return Err(io::Error::other(format!(
+                    "the partial file holds {written} bytes where {length} were received"
+                )));
+            }
+            place(&path, &target, ConflictRule::Replace)?;
+            Ok(file)
+        })
+        .await?;
+        self.slot = Slot::Open(Writer::Plain(file));
+        Ok(())
+    }
+
+    fn take(&mut self) -> io::Result<Slot> {
+        match std::mem::replace(&mut self.slot, Slot::Lost) {
+            Slot::Lost => Err(io::Error::other(
+                "the partial file was lost after a failed write",
+            )),
+            slot => Ok(slot),
+        }
     }
 
     pub(super) fn path(&self) -> &Path {
@@ -336,6 +451,17 @@ pub(super) fn already_placed(partial: &Path, target: &Path, length: u64) -> io::
     }
 }
 
+/// Writes `block` after what `slot` holds, ends any decoding and syncs the file; returns
+/// it with its length. Blocking.
+fn written_and_synced(slot: Slot, path: &Path, block: &[u8]) -> io::Result<(File, u64)> {
+    let mut writer = slot.into_writer(path)?;
+    writer.write_all(block)?;
+    let file = writer.into_file()?;
+    file.sync_all()?;
+    let length = file.metadata()?.len();
+    Ok((file, length))
+}
+
 fn sync_folder(path: &Path) -> io::Result<()> {
     match path.parent() {
         Some(folder) => super::folder_sync::sync(folder),
@@ -381,6 +507,49 @@ mod tests {
             .expect("append");
         assert_eq!(partial.finish().await.expect("finish"), 3);
         assert_eq!(std::fs::read(&path).expect("read"), b"new");
+    }
+
+    #[tokio::test]
+    async fn a_partial_from_zero_is_made_by_its_first_write_and_placed_in_the_same_trip() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("p");
+        std::fs::write(&path, b"stale bytes").expect("write");
+        let (mut partial, held) = Partial::open(&path, 0).await.expect("open");
+        assert_eq!(held, 0);
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            b"stale bytes",
+            "nothing is touched before the first write"
+        );
+        partial
+            .append(Bytes::from_static(b"fresh"))
+            .await
+            .expect("append");
+        assert_eq!(partial.plain_length(), Some(5));
+        let destination = dir.path().join("d");
+        let wrong = partial.finish_in_place(6, &destination).await;
+        assert!(wrong.is_err(), "a length that does not match is not placed");
+        assert!(!destination.exists());
+
+        let (mut partial, _) = Partial::open(&path, 0).await.expect("open");
+        partial
+            .append(Bytes::from_static(b"fresh"))
+            .await
+            .expect("append");
+        partial
+            .finish_in_place(5, &destination)
+            .await
+            .expect("finish in place");
+        assert_eq!(std::fs::read(&destination).expect("read"), b"fresh");
+        assert!(!path.exists(), "the partial's name is gone");
+    }
+
+    #[tokio::test]
+    async fn an_encoded_body_has_no_plain_length() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut partial, _) = Partial::open(&dir.path().join("p"), 0).await.expect("open");
+        partial.restart(Coding::Gzip).await.expect("restart");
+        assert_eq!(partial.plain_length(), None);
     }
 
     #[test]
