@@ -64,17 +64,25 @@ pub(super) async fn finish(
     finished: Finished,
 ) -> Result<AttemptOutcome, AttemptOutcome> {
     if let Some(length) = needs_no_check_before_placing(job, &partial, &finished) {
-        // The common case in one trip to the blocking pool.
-        job.record.offset = length;
-        job.record.placing = Some(destination.to_owned());
-        job.checkpoints.report_download(job.record.clone());
+        // The common case, in one trip to the blocking pool. Nothing is recorded first:
+        // under `Replace` the destination's name is the download's own (`saved_as`), and
+        // a crash after the rename costs a fetch again over the same name.
         partial
             .finish_in_place(length, destination)
             .await
-            .map_err(unwritable)?;
+            .map_err(|error| unwritable_for(job, error))?;
+        job.record.offset = length;
+        if job.spec.expected_size.is_none() {
+            // Recorded as its size with `Succeeded` (`actor/downloads.rs`).
+            job.record.total = Some(length);
+            job.checkpoints.report_download(job.record.clone());
+        }
         return Ok(success(finished.status, &finished.headers));
     }
-    let length = partial.finish().await.map_err(unwritable)?;
+    let length = partial
+        .finish()
+        .await
+        .map_err(|error| unwritable_for(job, error))?;
     if let Some(total) = job.record.total
         && finished.coding == Coding::Identity
         && length != total
@@ -293,6 +301,17 @@ fn exists(path: &Path) -> AttemptOutcome {
             path.display()
         ),
     ))
+}
+
+/// [`unwritable`], for a partial file whose creation found no room on its volume
+/// ([`partial::no_room`]): `job`'s record, which holds the size the first answer told, is
+/// reported, so that the next launch checks the space without a request.
+pub(super) fn unwritable_for(job: &DownloadJob, error: io::Error) -> AttemptOutcome {
+    if let Some(reason) = partial::no_room(&error) {
+        job.checkpoints.report_download(job.record.clone());
+        return AttemptOutcome::OutOfSpace(reason.clone());
+    }
+    unwritable(error)
 }
 
 /// A failure to write the partial file or to put it in place: a full volume is waited

@@ -37,7 +37,7 @@ mod redirect;
 mod segment;
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,9 +61,9 @@ use super::response::outcome_of;
 use super::send_failure::send_failure;
 use super::watchdog::with_stall_watchdog;
 use crate::auth::redact_url;
+use crate::disk_space;
 use crate::download_record::DownloadRecord;
 use crate::outcome::AttemptOutcome;
-use crate::{disk_space, volume_space};
 
 pub(crate) use self::segment::{SegmentJob, apply_segment, remove_segments};
 
@@ -202,10 +202,10 @@ impl Fetch<'_> {
                     };
                     let size_was_unknown =
                         self.job.spec.expected_size.is_none() && self.job.record.total.is_none();
-                    if let Some(total) = total.filter(|_| identity && size_was_unknown) {
-                        self.check_room(total, &record).await?;
-                    }
                     self.start_over(&mut partial, coding, record).await?;
+                    if let Some(total) = total.filter(|_| identity && size_was_unknown) {
+                        partial.check_room_at_creation(total);
+                    }
                     let resumable = identity && !self.lane.range_ignoring.contains(&self.url);
                     self.stream(&mut response, &mut partial, 0, resumable)
                         .await?;
@@ -392,34 +392,6 @@ impl Fetch<'_> {
         }
     }
 
-    /// The first answer told the size of a download whose size was unknown at launch (so
-    /// its space was not checked then): checked now, before a byte is written. Short of
-    /// it, `record` (with the size) is reported, so the next launch checks without a
-    /// request, and the download waits for space. A volume that cannot be looked at is
-    /// not checked: a real ENOSPC still says so.
-    async fn check_room(
-        &mut self,
-        need: u64,
-        record: &DownloadRecord,
-    ) -> Result<(), AttemptOutcome> {
-        let Some(folder) = self.job.partial.parent().map(Path::to_owned) else {
-            return Ok(());
-        };
-        let probed = {
-            let folder = folder.clone();
-            tokio::task::spawn_blocking(move || volume_space::probe(&folder)).await
-        };
-        let Ok(Ok(volume)) = probed else {
-            return Ok(());
-        };
-        let Err(shortfall) = disk_space::check(need, &volume, []) else {
-            return Ok(());
-        };
-        self.job.record = record.clone();
-        self.job.checkpoints.report_download(record.clone());
-        Err(AttemptOutcome::OutOfSpace(shortfall.error(&folder)))
-    }
-
     /// Makes every byte received so far durable and reports the offset they reach;
     /// returns how many body bytes that covers.
     async fn checkpoint(
@@ -449,8 +421,8 @@ impl Fetch<'_> {
         resumable: bool,
         error: io::Error,
     ) -> AttemptOutcome {
-        if error.kind() != io::ErrorKind::StorageFull {
-            return unwritable(error);
+        if error.kind() != io::ErrorKind::StorageFull || partial::no_room(&error).is_some() {
+            return finish::unwritable_for(&self.job, error);
         }
         let mut held = start + partial.received();
         if resumable && let Ok(length) = partial.keep_written().await {

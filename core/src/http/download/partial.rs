@@ -21,6 +21,8 @@ use bytes::{Bytes, BytesMut};
 use flate2::write::{GzDecoder, ZlibDecoder};
 
 use crate::download::ConflictRule;
+use crate::error::TransferError;
+use crate::{disk_space, volume_space};
 
 /// Bytes gathered before one write to the file.
 const WRITE_BLOCK: usize = 256 * 1024;
@@ -94,8 +96,9 @@ impl Writer {
 #[allow(clippy::large_enum_variant)]
 enum Slot {
     /// Not created yet (the download starts from zero): the first trip that writes creates
-    /// it empty, to take bytes through this coding.
-    Unopened(Coding),
+    /// it empty, to take bytes through this coding, after checking that its volume has
+    /// room for the bytes given (a size the first answer told).
+    Unopened(Coding, Option<u64>),
     Open(Writer),
     /// Lost to a failed trip.
     Lost,
@@ -106,7 +109,10 @@ impl Slot {
     fn into_writer(self, path: &Path) -> io::Result<Writer> {
         match self {
             Self::Open(writer) => Ok(writer),
-            Self::Unopened(coding) => {
+            Self::Unopened(coding, room_for) => {
+                if let Some(need) = room_for {
+                    check_room(path, need)?;
+                }
                 let file = OpenOptions::new()
                     .write(true)
                     .create(true)
@@ -184,7 +190,7 @@ impl Partial {
     fn unopened(path: &Path, coding: Coding) -> Self {
         Self {
             path: path.to_owned(),
-            slot: Slot::Unopened(coding),
+            slot: Slot::Unopened(coding, None),
             pending: BytesMut::new(),
             held: 0,
             received: 0,
@@ -197,9 +203,9 @@ impl Partial {
         self.pending.clear();
         self.held = 0;
         self.received = 0;
-        if matches!(self.slot, Slot::Unopened(_)) {
+        if matches!(self.slot, Slot::Unopened(..)) {
             // Nothing was written: the first write creates the file empty.
-            self.slot = Slot::Unopened(coding);
+            self.slot = Slot::Unopened(coding, None);
             return Ok(());
         }
         if self.empty
@@ -211,7 +217,7 @@ impl Partial {
         }
         let Slot::Open(writer) = self.take()? else {
             // Unopened (taken above) or lost (an error): nothing on disk to empty.
-            self.slot = Slot::Unopened(coding);
+            self.slot = Slot::Unopened(coding, None);
             return Ok(());
         };
         let file = blocking(move || {
@@ -268,6 +274,16 @@ impl Partial {
         Ok(copied)
     }
 
+    /// The first answer told the size of a download whose size was unknown at launch (so
+    /// its space was not checked then): the file's creation checks that its volume has
+    /// room for `need` bytes first, and fails with [`NoRoom`] if not. Nothing to do once
+    /// the file was written to.
+    pub(super) fn check_room_at_creation(&mut self, need: u64) {
+        if let Slot::Unopened(_, room_for) = &mut self.slot {
+            *room_for = Some(need);
+        }
+    }
+
     /// Body bytes taken since open or the last restart.
     pub(super) fn received(&self) -> u64 {
         self.received
@@ -278,7 +294,7 @@ impl Partial {
     pub(super) fn plain_length(&self) -> Option<u64> {
         matches!(
             self.slot,
-            Slot::Unopened(Coding::Identity) | Slot::Open(Writer::Plain(_))
+            Slot::Unopened(Coding::Identity, _) | Slot::Open(Writer::Plain(_))
         )
         .then(|| self.held.saturating_add(self.received))
     }
@@ -448,6 +464,45 @@ pub(super) fn already_placed(partial: &Path, target: &Path, length: u64) -> io::
             Ok(true)
         }
         Ok(_) => Ok(false),
+    }
+}
+
+/// A partial file not created because its volume has no room for the download: the
+/// reason it waits. Carried in an `io::Error` of kind `StorageFull`; see [`no_room`].
+#[derive(Debug)]
+pub(super) struct NoRoom(TransferError);
+
+impl std::fmt::Display for NoRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for NoRoom {}
+
+/// The reason a download waits, if `error` is a [`NoRoom`].
+pub(super) fn no_room(error: &io::Error) -> Option<&TransferError> {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<NoRoom>())
+        .map(|NoRoom(reason)| reason)
+}
+
+/// Whether the volume of `partial`'s folder has room for `need` more bytes. A volume that
+/// cannot be looked at is not checked: a real ENOSPC still says so. Blocking.
+fn check_room(partial: &Path, need: u64) -> io::Result<()> {
+    let Some(folder) = partial.parent() else {
+        return Ok(());
+    };
+    let Ok(volume) = volume_space::probe(folder) else {
+        return Ok(());
+    };
+    match disk_space::check(need, &volume, []) {
+        Ok(()) => Ok(()),
+        Err(shortfall) => Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            NoRoom(shortfall.error(folder)),
+        )),
     }
 }
 
