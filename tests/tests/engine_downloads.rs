@@ -589,3 +589,41 @@ async fn a_resumed_download_shows_the_bytes_it_holds_plus_those_arriving() {
     assert_eq!(done.state, ferry::TransferState::Succeeded, "{done:?}");
     assert_eq!(std::fs::read(&path).expect("file"), bytes);
 }
+
+#[tokio::test(start_paused = true)]
+async fn cuts_after_bytes_arrived_do_not_count_against_the_host() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let size = 8 * MIB;
+    let bytes = content(size, 31);
+    server.serve_file("cut", bytes.clone());
+    server.add_download_faults(
+        "cut",
+        vec![
+            DownloadFault::ResetAfter(MIB as u64),
+            DownloadFault::ResetAfter(MIB as u64),
+            DownloadFault::ResetAfter(MIB as u64),
+        ],
+    );
+    let mut config = quick_config(dir.path());
+    // Two failures in a row would shut the host for ten minutes.
+    config.breaker = ferry::BreakerPolicy {
+        failure_threshold: 2,
+        cooldown: Duration::from_secs(600),
+        max_cooldown: Duration::from_secs(600),
+    };
+    let queue = TransferQueue::open(config).await.expect("open");
+    let path = dir.path().join("cut.bin");
+    let started = tokio::time::Instant::now();
+    let done = fetch(&queue, Download::new(server.file_url("cut"), &path)).await;
+    assert_eq!(done.state, ferry::TransferState::Succeeded, "{done:?}");
+    assert_eq!(std::fs::read(&path).expect("file"), bytes);
+    assert_eq!(server.file_requests("cut").len(), 4);
+    // Each cut came after bytes that were kept: the host answered, its breaker stayed
+    // shut, and no attempt waited out a cooldown (virtual time).
+    assert!(
+        started.elapsed() < Duration::from_secs(600),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -64,6 +64,15 @@ impl ProgressLedger {
         }
     }
 
+    /// Whether the attempt `generation` of `id` (still running, or just ended and not yet
+    /// charged) moved what the store holds forward at all: its host answered it with
+    /// bytes.
+    pub(super) fn advanced(&self, id: &TransferId, generation: u64) -> bool {
+        self.attempts.get(id).is_some_and(|attempt| {
+            attempt.generation == generation && attempt.confirmed > attempt.at_launch
+        })
+    }
+
     /// The attempt `generation` of `id` ended: whether it moved the transfer of `size`
     /// bytes forward enough to count as progress (and if so, the credit is taken).
     fn moved_forward(&mut self, id: &TransferId, generation: u64, size: u64) -> bool {
@@ -129,6 +138,19 @@ mod tests {
         assert!(ledger.moved_forward(&id, 1, SIZE));
         // Its record is gone: a second report of the same attempt earns nothing.
         assert!(!ledger.moved_forward(&id, 1, SIZE));
+    }
+
+    #[test]
+    fn an_attempt_advanced_once_a_checkpoint_of_its_own_moved_the_offset() {
+        let mut ledger = ProgressLedger::default();
+        let id = TransferId::generate();
+        ledger.launched(&id, 4, 10);
+        assert!(!ledger.advanced(&id, 4));
+        ledger.confirmed(&id, 3, 20);
+        assert!(!ledger.advanced(&id, 4), "another attempt's checkpoint");
+        ledger.confirmed(&id, 4, 11);
+        assert!(ledger.advanced(&id, 4));
+        assert!(!ledger.advanced(&id, 5));
     }
 
     #[test]

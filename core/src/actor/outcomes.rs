@@ -86,7 +86,11 @@ impl Engine {
             }
         }
         self.unprocessed_resends.remove(&finished.id);
-        self.record_health(&host, &finished.outcome);
+        let advanced = self
+            .upload_resources
+            .ledger
+            .advanced(&finished.id, finished.generation);
+        self.record_health(&host, &finished.outcome, advanced);
         for flight in self.in_flight.take_attempt(&finished.id) {
             let outcome = finished
                 .parts
@@ -154,8 +158,18 @@ impl Engine {
     }
 
     /// Feeds one request's outcome to its host's breaker (once per request, however many
-    /// files it carried).
-    pub(super) fn record_health(&mut self, host: &str, outcome: &AttemptOutcome) {
+    /// files it carried). A request that `advanced` its file (a checkpoint of its own
+    /// moved the stored offset) was answered with bytes: a cut or a stall after that says
+    /// nothing of the host's health, and is not counted (a large download stalling now
+    /// and then must not open the breaker, nor hold back the host's other files).
+    pub(super) fn record_health(&mut self, host: &str, outcome: &AttemptOutcome, advanced: bool) {
+        let cut_after_bytes = matches!(
+            outcome,
+            AttemptOutcome::Network { .. } | AttemptOutcome::Stalled
+        );
+        if advanced && cut_after_bytes {
+            return;
+        }
         if reached_host(outcome) {
             let healthy = !host_is_unhealthy(outcome);
             if !healthy

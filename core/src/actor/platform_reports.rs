@@ -169,7 +169,11 @@ impl Engine {
     ) -> rusqlite::Result<()> {
         if let Some(first) = flights.first() {
             let host = first.transfer.host.clone();
-            self.record_health(&host, outcome);
+            let advanced = self
+                .upload_resources
+                .ledger
+                .advanced(&first.transfer.id, first.generation);
+            self.record_health(&host, outcome, advanced);
         }
         for flight in flights {
             self.conclude(tx, flight, outcome, effects)?;
