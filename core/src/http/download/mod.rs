@@ -27,6 +27,7 @@
 //! hold a file in memory. It watches for stalls itself, so that a stalled body still
 //! reports the bytes it wrote.
 
+mod chunks;
 mod digest;
 mod finish;
 mod folder_sync;
@@ -342,6 +343,9 @@ impl Fetch<'_> {
     ) -> Result<(), AttemptOutcome> {
         let mut checkpointed = 0;
         let mut checkpointed_at = Instant::now();
+        // One timer for the whole body, moved on at each checkpoint (not one per chunk).
+        let checkpoint_due = tokio::time::sleep_until(checkpointed_at + CHECKPOINT_AFTER);
+        tokio::pin!(checkpoint_due);
         let progress = Arc::clone(&self.progress);
         let stall_timeout = self.lane.stall_timeout;
         loop {
@@ -358,10 +362,11 @@ impl Fetch<'_> {
                 }
                 tokio::select! {
                     next = &mut waiting => break next,
-                    () = tokio::time::sleep_until(checkpointed_at + CHECKPOINT_AFTER) => {
+                    () = &mut checkpoint_due => {
                         // No bytes for a while: those held become durable now.
                         checkpointed = self.checkpoint(partial, start).await?;
                         checkpointed_at = Instant::now();
+                        checkpoint_due.as_mut().reset(checkpointed_at + CHECKPOINT_AFTER);
                     }
                 }
             };
@@ -388,6 +393,9 @@ impl Fetch<'_> {
             {
                 checkpointed = self.checkpoint(partial, start).await?;
                 checkpointed_at = Instant::now();
+                checkpoint_due
+                    .as_mut()
+                    .reset(checkpointed_at + CHECKPOINT_AFTER);
             }
         }
     }

@@ -17,15 +17,14 @@ use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use flate2::write::{GzDecoder, ZlibDecoder};
+use tokio::task::JoinHandle;
 
+use super::chunks::{Chunks, write_all_vectored};
 use crate::download::ConflictRule;
 use crate::error::TransferError;
 use crate::{disk_space, volume_space};
-
-/// Bytes gathered before one write to the file.
-const WRITE_BLOCK: usize = 256 * 1024;
 
 /// How the body's bytes become the file's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,11 +64,11 @@ impl Writer {
         }
     }
 
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn write_all(&mut self, chunks: &[Bytes]) -> io::Result<()> {
         match self {
-            Self::Plain(file) => file.write_all(bytes),
-            Self::Gzip(decoder) => decoder.write_all(bytes),
-            Self::Deflate(decoder) => decoder.write_all(bytes),
+            Self::Plain(file) => write_all_vectored(file, chunks),
+            Self::Gzip(decoder) => chunks.iter().try_for_each(|c| decoder.write_all(c)),
+            Self::Deflate(decoder) => chunks.iter().try_for_each(|c| decoder.write_all(c)),
         }
     }
 
@@ -100,6 +99,9 @@ enum Slot {
     /// room for the bytes given (a size the first answer told).
     Unopened(Coding, Option<u64>),
     Open(Writer),
+    /// A block being written on the blocking pool while the body goes on arriving: the
+    /// writer comes back with the write's result ([`Partial::settle`]).
+    Writing(JoinHandle<io::Result<(Writer, io::Result<()>)>>),
     /// Lost to a failed trip.
     Lost,
 }
@@ -120,7 +122,7 @@ impl Slot {
                     .open(path)?;
                 Ok(Writer::new(file, coding))
             }
-            Self::Lost => Err(io::Error::other(
+            Self::Writing(_) | Self::Lost => Err(io::Error::other(
                 "the partial file was lost after a failed write",
             )),
         }
@@ -131,7 +133,9 @@ impl Slot {
 pub(super) struct Partial {
     path: PathBuf,
     slot: Slot,
-    pending: BytesMut,
+    /// How the body's bytes become the file's since the open or the last restart.
+    coding: Coding,
+    pending: Chunks,
     /// Bytes the file held when it was opened (0 after a restart).
     held: u64,
     /// Body bytes written or pending (for an encoded body: encoded bytes).
@@ -178,7 +182,8 @@ impl Partial {
             Self {
                 path: path.to_owned(),
                 slot: Slot::Open(Writer::Plain(file)),
-                pending: BytesMut::new(),
+                coding: Coding::Identity,
+                pending: Chunks::default(),
                 held,
                 received: 0,
                 empty: held == 0,
@@ -191,7 +196,8 @@ impl Partial {
         Self {
             path: path.to_owned(),
             slot: Slot::Unopened(coding, None),
-            pending: BytesMut::new(),
+            coding,
+            pending: Chunks::default(),
             held: 0,
             received: 0,
             empty: true,
@@ -203,6 +209,8 @@ impl Partial {
         self.pending.clear();
         self.held = 0;
         self.received = 0;
+        self.coding = coding;
+        self.settle().await?;
         if matches!(self.slot, Slot::Unopened(..)) {
             // Nothing was written: the first write creates the file empty.
             self.slot = Slot::Unopened(coding, None);
@@ -238,12 +246,14 @@ impl Partial {
         Ok(())
     }
 
-    /// Appends (the decoded form of) `chunk`; written in blocks of [`WRITE_BLOCK`].
+    /// Appends (the decoded form of) `chunk`; written in blocks (`chunks.rs`), each
+    /// while the next arrives (at most one in flight; a failed write is returned by the
+    /// next call that waits for it).
     pub(super) async fn append(&mut self, chunk: Bytes) -> io::Result<()> {
         self.received += chunk.len() as u64;
         self.empty &= chunk.is_empty();
-        self.pending.extend_from_slice(&chunk);
-        if self.pending.len() >= WRITE_BLOCK {
+        self.pending.push(chunk);
+        if self.pending.is_full() {
             self.write_pending().await?;
         }
         Ok(())
@@ -253,6 +263,7 @@ impl Partial {
     /// after what is held, in one copy on the blocking pool; returns its length.
     pub(super) async fn append_file(&mut self, source: PathBuf) -> io::Result<u64> {
         self.write_pending().await?;
+        self.settle().await?;
         self.empty = false;
         let slot = self.take()?;
         if matches!(slot, Slot::Open(Writer::Gzip(_) | Writer::Deflate(_))) {
@@ -292,39 +303,57 @@ impl Partial {
     /// The file's length once everything taken is written, when its bytes are the body's
     /// (no decoding): what it held at the open and what it took since.
     pub(super) fn plain_length(&self) -> Option<u64> {
-        matches!(
-            self.slot,
-            Slot::Unopened(Coding::Identity, _) | Slot::Open(Writer::Plain(_))
-        )
-        .then(|| self.held.saturating_add(self.received))
+        (self.coding == Coding::Identity).then(|| self.held.saturating_add(self.received))
     }
 
+    /// Starts writing what is pending, once the write before it ended; does not wait
+    /// for it.
     async fn write_pending(&mut self) -> io::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let block = self.pending.split().freeze();
+        self.settle().await?;
+        let block = self.pending.take();
         let slot = self.take()?;
         let path = self.path.clone();
         // The writer is kept after a failed write: what reached the file can still be
         // synced and kept (`keep_written`).
-        let (writer, written) = blocking(move || {
+        self.slot = Slot::Writing(tokio::task::spawn_blocking(move || {
             let mut writer = slot.into_writer(&path)?;
             let written = writer.write_all(&block);
             Ok((writer, written))
-        })
-        .await?;
-        self.slot = Slot::Open(writer);
-        written
+        }));
+        Ok(())
+    }
+
+    /// Waits for the write in flight, if any, and puts its writer back; returns the
+    /// write's error.
+    async fn settle(&mut self) -> io::Result<()> {
+        if !matches!(self.slot, Slot::Writing(_)) {
+            return Ok(());
+        }
+        let Slot::Writing(write) = std::mem::replace(&mut self.slot, Slot::Lost) else {
+            return Ok(());
+        };
+        match write.await {
+            Ok(Ok((writer, written))) => {
+                self.slot = Slot::Open(writer);
+                written
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(io::Error::other("the file task was cancelled")),
+        }
     }
 
     /// Writes what is pending and syncs the file's data: its length is durable.
     pub(super) async fn sync(&mut self) -> io::Result<()> {
-        self.write_pending().await?;
+        self.settle().await?;
+        let block = self.pending.take();
         let slot = self.take()?;
         let path = self.path.clone();
         let writer = blocking(move || {
-            let writer = slot.into_writer(&path)?;
+            let mut writer = slot.into_writer(&path)?;
+            writer.write_all(&block)?;
             writer.file().sync_data().map(|()| writer)
         })
         .await?;
@@ -337,6 +366,10 @@ impl Partial {
     /// order, so every one of them is right).
     pub(super) async fn keep_written(&mut self) -> io::Result<u64> {
         self.pending.clear();
+        if let Err(error) = self.settle().await {
+            // Already told (the failure that led here): what reached the file is kept.
+            log::debug!("{}: a write failed: {error}", self.path.display());
+        }
         let slot = self.take()?;
         let path = self.path.clone();
         let (writer, length) = blocking(move || {
@@ -356,7 +389,8 @@ impl Partial {
     /// Writes what is pending, ends any decoding, syncs the file, and returns its length.
     /// One trip to the blocking pool: a small file's whole life on disk after its open.
     pub(super) async fn finish(&mut self) -> io::Result<u64> {
-        let block = self.pending.split().freeze();
+        self.settle().await?;
+        let block = self.pending.take();
         let slot = self.take()?;
         let path = self.path.clone();
         let (file, length) = blocking(move || written_and_synced(slot, &path, &block)).await?;
@@ -369,7 +403,8 @@ impl Partial {
     /// bytes) and no digest is expected. A file of another length is not placed (the
     /// error names both lengths).
     pub(super) async fn finish_in_place(&mut self, length: u64, target: &Path) -> io::Result<()> {
-        let block = self.pending.split().freeze();
+        self.settle().await?;
+        let block = self.pending.take();
         let slot = self.take()?;
         let path = self.path.clone();
         let target = target.to_owned();
@@ -508,7 +543,7 @@ fn check_room(partial: &Path, need: u64) -> io::Result<()> {
 
 /// Writes `block` after what `slot` holds, ends any decoding and syncs the file; returns
 /// it with its length. Blocking.
-fn written_and_synced(slot: Slot, path: &Path, block: &[u8]) -> io::Result<(File, u64)> {
+fn written_and_synced(slot: Slot, path: &Path, block: &[Bytes]) -> io::Result<(File, u64)> {
     let mut writer = slot.into_writer(path)?;
     writer.write_all(block)?;
     let file = writer.into_file()?;
