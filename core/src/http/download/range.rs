@@ -4,7 +4,8 @@
 //!
 //! Pure: no I/O, no clock. Must never accept a 206 that was not checked: its
 //! `Content-Range` starts at the offset asked for, runs to the end, its total equals the
-//! recorded one, and its `Content-Length` matches; anything else is discarded, never
+//! recorded one (a total of `*` is taken as the recorded one; with none recorded the
+//! answer is discarded), and its `Content-Length` matches; anything else is discarded, never
 //! appended.
 
 use crate::download_record::DownloadRecord;
@@ -110,8 +111,17 @@ fn check_partial(answer: &Answer<'_>, offset: u64, record: &DownloadRecord) -> P
     let Some(range) = answer.content_range.and_then(parse_content_range) else {
         return Plan::Restart("a 206 without a usable Content-Range".into());
     };
-    let (Some((first, last)), Some(total)) = (range.range, range.total) else {
-        return Plan::Restart("a 206 whose Content-Range has no range or no length".into());
+    let Some((first, last)) = range.range else {
+        return Plan::Restart("a 206 whose Content-Range has no range".into());
+    };
+    // `bytes first-last/*` (RFC 9110 §14.4: the complete length unknown to the server
+    // when it answered) is checked against the recorded length; without one, where the
+    // file ends is unknown and the answer cannot be vouched for.
+    let Some(total) = range.total.or(record.total) else {
+        return Plan::Restart(
+            "a 206 whose Content-Range gives no length, for a file whose length was never told"
+                .into(),
+        );
     };
     if first != offset {
         return Plan::Restart(format!(
@@ -313,13 +323,27 @@ mod tests {
             ("bytes 40-98/100", 59),
             ("bytes 40-119/120", 80),
             ("bytes 40-99/100", 61),
-            ("bytes 40-99/*", 60),
+            ("bytes 40-98/*", 59),
+            ("bytes 40-99/*", 61),
         ] {
             assert!(
                 matches!(plan(&partial(range, length), 40, &record), Plan::Restart(_)),
                 "{range} {length}"
             );
         }
+        // An unknown complete length: the recorded one stands, if there is one.
+        assert_eq!(
+            plan(&partial("bytes 40-99/*", 60), 40, &record),
+            Plan::Continue { total: 100 }
+        );
+        let untold = DownloadRecord {
+            total: None,
+            ..record.clone()
+        };
+        assert!(matches!(
+            plan(&partial("bytes 40-99/*", 60), 40, &untold),
+            Plan::Restart(_)
+        ));
         let mut other_version = partial("bytes 40-99/100", 60);
         other_version.etag = Some("\"v2\"");
         assert!(matches!(
