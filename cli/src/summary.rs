@@ -126,6 +126,22 @@ pub struct FailureReport {
     pub rerun_helps: bool,
 }
 
+impl FailureReport {
+    /// How a terminal names it: its file, and for a download the URL it comes from
+    /// (`URL -> file`, as `status` does): a pull's file names alone do not say which URL
+    /// failed.
+    fn name_for_terminal(&self) -> String {
+        match &self.url {
+            Some(url) if self.download => format!(
+                "{} -> {}",
+                escape::for_terminal(url),
+                escape::path_for_terminal(&self.path)
+            ),
+            _ => escape::path_for_terminal(&self.path),
+        }
+    }
+}
+
 /// What every failure says besides its file and URL, in JSON.
 #[derive(Serialize)]
 struct FailureFacts<'a> {
@@ -357,7 +373,7 @@ impl Summary {
                     writeln!(
                         out,
                         "  {} [{state}] {}",
-                        escape::path_for_terminal(&only.path),
+                        only.name_for_terminal(),
                         escape::for_terminal(reason)
                     )?;
                     continue;
@@ -369,7 +385,7 @@ impl Summary {
                     escape::for_terminal(reason)
                 )?;
                 for failure in members.iter().take(grouped::NAMES_SHOWN) {
-                    writeln!(out, "    {}", escape::path_for_terminal(&failure.path))?;
+                    writeln!(out, "    {}", failure.name_for_terminal())?;
                 }
                 if let Some(more) = grouped::more_line(members.len()) {
                     writeln!(out, "    {more}")?;
@@ -486,6 +502,34 @@ mod tests {
         assert_eq!(json["gave_up"]["hosts"][0], "127.0.0.1:9: 20 waiting");
         let finished = Summary::default().to_json().expect("json");
         assert!(finished.contains("\"gave_up\": null"), "{finished}");
+    }
+
+    #[test]
+    fn a_failed_download_is_named_by_its_url_and_file_an_upload_by_its_file() {
+        let failure = |download: bool, path: &str, url: &str| FailureReport {
+            path: path.into(),
+            url: Some(url.into()),
+            download,
+            state: "failed".into(),
+            kind: None,
+            http_status: Some(404),
+            reason: "not found".into(),
+            rerun_helps: true,
+        };
+        let summary = Summary {
+            way: Way::Pull,
+            failures: vec![
+                failure(true, "/out/a.bin", "http://h/a.bin"),
+                failure(false, "/src/b.txt", "http://h/up/b.txt"),
+            ],
+            ..Summary::default()
+        };
+        let text = text_of(&summary);
+        assert!(
+            text.contains("    http://h/a.bin -> /out/a.bin\n"),
+            "{text}"
+        );
+        assert!(text.contains("    /src/b.txt\n"), "{text}");
     }
 
     #[test]
