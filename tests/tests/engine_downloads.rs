@@ -627,3 +627,49 @@ async fn cuts_after_bytes_arrived_do_not_count_against_the_host() {
         started.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_size_the_server_told_counts_while_the_download_waits() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let size = 4 * MIB;
+    server.serve_file("told", content(size, 41));
+    // Cut after a mebibyte (whose checkpoint records the length), then asked to wait.
+    server.add_download_faults(
+        "told",
+        vec![
+            DownloadFault::ResetAfter(MIB as u64),
+            DownloadFault::Status {
+                code: 503,
+                retry_after: Some(RetryAfter::Seconds(600)),
+            },
+        ],
+    );
+    let queue = TransferQueue::open(quick_config(dir.path()))
+        .await
+        .expect("open");
+    let id = queue
+        .enqueue_download(Download::new(
+            server.file_url("told"),
+            dir.path().join("told.bin"),
+        ))
+        .await
+        .expect("enqueue");
+    let waiting = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            if server.file_requests("told").len() >= 2 {
+                let transfer = queue.get(&id).await.expect("get");
+                if transfer.state.kind() == StateKind::Queued {
+                    return transfer;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("waits for its Retry-After within two minutes of virtual time");
+    assert_eq!(waiting.size, size as u64, "enqueued without a size");
+    let progress = queue.progress().await.expect("progress");
+    assert_eq!(progress.bytes_total, size as u64);
+    support::assert_totals_agree_with_the_transfers(&queue).await;
+}

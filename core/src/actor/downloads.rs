@@ -130,6 +130,34 @@ pub(super) fn record(
     Ok(())
 }
 
+/// A running download enqueued without a size, whose server told `told` as its length:
+/// recorded as its size now (not only with `Succeeded`), so that the queue's totals,
+/// progress and `status` count its bytes while it runs, and after an interruption.
+pub(super) fn learn_size(
+    tx: &Connection,
+    transfer: &mut Transfer,
+    told: Option<u64>,
+    totals: &mut store::TotalsDelta,
+) -> rusqlite::Result<()> {
+    let Some(told) = told.filter(|&told| enqueued_without_size(transfer) && told != transfer.size)
+    else {
+        return Ok(());
+    };
+    store::set_size(tx, transfer.seq, told)?;
+    totals.resized(transfer.state.kind(), transfer.size, told);
+    transfer.size = told;
+    Ok(())
+}
+
+fn enqueued_without_size(transfer: &Transfer) -> bool {
+    transfer
+        .download
+        .as_ref()
+        .map_or(transfer.size == 0, |download| {
+            download.expected_size.is_none()
+        })
+}
+
 /// A download succeeded: records where its file is (the name its attempt placed it at)
 /// and, for one enqueued without a size, the length its server gave (so that progress,
 /// snapshots and reports count its bytes), and forgets its resume state. Returns where
@@ -140,7 +168,9 @@ pub(super) fn finished(tx: &Connection, transfer: &Transfer) -> rusqlite::Result
         .placing
         .unwrap_or_else(|| transfer.upload.source.clone());
     store::set_saved_as(tx, transfer.seq, &saved_as)?;
-    let length = record.total.filter(|_| transfer.size == 0);
+    let length = record
+        .total
+        .filter(|&total| enqueued_without_size(transfer) && total != transfer.size);
     if let Some(length) = length {
         store::set_size(tx, transfer.seq, length)?;
     }
@@ -149,7 +179,7 @@ pub(super) fn finished(tx: &Connection, transfer: &Transfer) -> rusqlite::Result
 }
 
 /// Where a finished download is, and its length when it was enqueued without a size and
-/// its server said it (recorded as its size).
+/// its server said a length other than the one recorded so far (recorded as its size).
 pub(super) struct Finished {
     pub saved_as: PathBuf,
     pub length: Option<u64>,

@@ -136,6 +136,10 @@ impl Flights {
         self.by_id.get(id)
     }
 
+    pub(super) fn get_mut(&mut self, id: &TransferId) -> Option<&mut InFlight> {
+        self.by_id.get_mut(id)
+    }
+
     /// Whether a report of attempt `generation` of `id` is about the attempt in flight.
     pub(super) fn is_current(&self, id: &TransferId, generation: u64) -> bool {
         self.by_id

@@ -144,14 +144,24 @@ impl Engine {
                 self.upload_resources
                     .record(tx, &id, generation, &resource, now_ms)?;
             }
-            Saved::Download(state) => downloads::record(
-                tx,
-                &mut self.upload_resources.ledger,
-                &id,
-                generation,
-                &state,
-                now_ms,
-            )?,
+            Saved::Download(state) => {
+                downloads::record(
+                    tx,
+                    &mut self.upload_resources.ledger,
+                    &id,
+                    generation,
+                    &state,
+                    now_ms,
+                )?;
+                if let Some(flight) = self.in_flight.get_mut(&id) {
+                    downloads::learn_size(
+                        tx,
+                        &mut flight.transfer,
+                        state.total,
+                        &mut self.pending_totals,
+                    )?;
+                }
+            }
         }
         reply_when_committed(committed, effects);
         Ok(())
