@@ -81,12 +81,12 @@ pub struct QueueConfig {
     pub download_segment_bytes: Option<i64>,
     /// Downloads may go to the platform service as ranged segments (`Handoff.download`),
     /// under the uploads' rules (large in the foreground, everything in the background).
-    /// Off by default: turn it on only when the service passed to `openWithPlatform`
-    /// carries download handoffs (fetches the segment into `Handoff.download.path` and
-    /// reports the answer's status and headers); one that does not would send a `GET` as
-    /// an upload. While off, downloads run in-process, and wait while the OS would carry
-    /// everything.
-    #[uniffi(default = false)]
+    /// On by default: the services in Ferry's packages carry download handoffs (fetch
+    /// the segment into `Handoff.download.path` and report the answer's status and
+    /// headers). Turn it off for a service of your own that carries only uploads: it
+    /// would send a `GET` as an upload. While off, downloads run in-process, and wait
+    /// while the OS would carry everything.
+    #[uniffi(default = true)]
     pub downloads_to_os: bool,
     /// Whether the app is in the foreground as the queue opens; `nil`/`null` when it
     /// cannot tell. Until told, with a background session (iOS) or WorkManager (Android)

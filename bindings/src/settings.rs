@@ -100,7 +100,7 @@ mod tests {
         }];
         config.authorize_timeout = Duration::from_secs(3);
         config.sensitive_headers = vec!["X-Api-Key".into()];
-        config.downloads_to_os = true;
+        config.downloads_to_os = false;
         let core = config.to_core().expect("valid");
         assert_eq!(
             core.http_version,
@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(core.batching[0].max_bytes, 1000);
         assert_eq!(core.auth.authorize_timeout, Duration::from_secs(3));
         assert_eq!(core.auth.sensitive_headers, ["X-Api-Key"]);
-        assert!(core.platform.downloads_to_os);
+        assert!(!core.platform.downloads_to_os);
     }
 
     #[test]
@@ -127,11 +127,11 @@ mod tests {
         assert_eq!(config.breaker_cooldown, core.breaker.cooldown);
         assert_eq!(config.authorize_timeout, core.auth.authorize_timeout);
         assert!(config.batching.is_empty());
-        assert!(!config.downloads_to_os && !core.platform.downloads_to_os);
+        assert!(config.downloads_to_os && core.platform.downloads_to_os);
         let round_trip = config.to_core().expect("valid");
         assert!(
-            !round_trip.platform.downloads_to_os,
-            "off unless the app says so"
+            round_trip.platform.downloads_to_os,
+            "on unless the app turns it off"
         );
     }
 

@@ -268,11 +268,12 @@ pub struct PlatformPolicy {
     /// double iOS's resume delay, os-model.md rule 1). 0 counts as 1.
     pub download_segment_bytes: u64,
     /// Downloads may go to the platform service, as ranged segments (`Handoff::download`),
-    /// under the same rules as uploads. Off by default: turn it on only with a shim that
-    /// carries download handoffs (both shims in this repository do: Kotlin's
-    /// `HandoffRunner`, Swift's download tasks; neither has run on a device yet). While
-    /// off, downloads run in-process, and wait while the OS would carry everything (the
-    /// app in the background, or not told).
+    /// under the same rules as uploads. On by default, as both shims in this repository
+    /// carry download handoffs (Kotlin's `HandoffRunner`, Swift's download tasks; neither
+    /// has run on a device yet). Turn it off for a service that carries only uploads: it
+    /// would send a download's `GET` as an upload. While off, downloads run in-process,
+    /// and wait while the OS would carry everything (the app in the background, or not
+    /// told).
     pub downloads_to_os: bool,
 }
 
@@ -285,7 +286,7 @@ impl Default for PlatformPolicy {
             queue_stall_after: Duration::from_secs(120),
             refill_when_drained: cfg!(target_vendor = "apple"),
             download_segment_bytes: 64 * 1024 * 1024,
-            downloads_to_os: false,
+            downloads_to_os: true,
         }
     }
 }

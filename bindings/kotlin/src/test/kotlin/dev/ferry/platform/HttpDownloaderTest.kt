@@ -224,9 +224,10 @@ class HttpDownloaderTest {
             val (name, bytes) = served(200_000)
             val config = defaultQueueConfig(dir.resolve("queue.db").toString())
                 .copy(largeFileThreshold = 1024, appState = AppState.FOREGROUND)
-            assertFalse(config.downloadsToOs, "off by default")
+            assertTrue(config.downloadsToOs, "on by default")
+            val inProcessOnly = config.copy(downloadsToOs = false)
             val platform = RecordingPlatform(RecordingPlatform.Behaviour.HOLD)
-            val queue = TransferQueue.openWithPlatform(config, platform).also { platform.attach(it) }
+            val queue = TransferQueue.openWithPlatform(inProcessOnly, platform).also { platform.attach(it) }
             val destination = dir.resolve("in-process.bin")
             val id = queue.enqueueDownload(
                 Download(url = Testkit.fileUrl(name), destinationPath = destination.toString(), expectedSize = bytes.size.toLong()),
