@@ -8,6 +8,7 @@
 //! every function here only turns fuzz input into a parser's argument and its answer into
 //! plain data the target checks.
 
+mod download;
 mod stored;
 
 use std::time::{Duration, SystemTime};
@@ -18,6 +19,10 @@ use crate::TransferId;
 use crate::classify::{Verdict, classify};
 use crate::http::parsers;
 
+pub use download::{
+    ContentRange, DownloadAnswer, DownloadPlan, Recorded, SegmentDecision, content_range, digests,
+    download_plan, segment_plan,
+};
 pub use stored::{
     Named, ResumableRow, SqlValue, StoredReport, StoredState, TotalsRow, TransferRow, handoff_key,
     resumable_and_batches, transfers,

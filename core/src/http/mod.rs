@@ -39,5 +39,6 @@ pub(crate) use resumable::terminate;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod parsers {
     pub(crate) use super::batch::outcomes_from_results;
+    pub(crate) use super::download::parsers::*;
     pub(crate) use super::resumable::{UploadLimits, capabilities, says_complete, upload_offset};
 }

@@ -37,7 +37,7 @@ impl Expected {
 
 /// The SHA-256 of a `Repr-Digest` value (a dictionary of `algorithm=:base64:`), if it
 /// has one that decodes.
-pub(super) fn repr_digest_sha256(value: &str) -> Option<[u8; 32]> {
+pub(crate) fn repr_digest_sha256(value: &str) -> Option<[u8; 32]> {
     value.split(',').find_map(|member| {
         let (name, encoded) = member.trim().split_once('=')?;
         if !name.trim().eq_ignore_ascii_case("sha-256") {
@@ -49,7 +49,7 @@ pub(super) fn repr_digest_sha256(value: &str) -> Option<[u8; 32]> {
 }
 
 /// The MD5 of a `Content-MD5` value (base64, RFC 1864), if it decodes.
-pub(super) fn content_md5(value: &str) -> Option<[u8; 16]> {
+pub(crate) fn content_md5(value: &str) -> Option<[u8; 16]> {
     STANDARD.decode(value.trim()).ok()?.try_into().ok()
 }
 

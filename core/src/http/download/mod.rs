@@ -68,6 +68,15 @@ use crate::outcome::AttemptOutcome;
 
 pub(crate) use self::segment::{SegmentJob, apply_segment, remove_segments};
 
+/// The parsers of a download's answers, for the fuzz targets (`crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod parsers {
+    pub(crate) use super::digest::{content_md5, repr_digest_sha256};
+    pub(crate) use super::range::{
+        Answer, Plan, SegmentPlan, parse_content_range, plan, plan_segment,
+    };
+}
+
 /// Answers discarded in one attempt (a wrong 206, a 416 for another file) before it gives
 /// up: each is followed by a request from zero, so only a server that keeps contradicting
 /// itself reaches it.

@@ -12,14 +12,14 @@ use crate::download_record::DownloadRecord;
 
 /// A parsed `Content-Range: bytes first-last/total` (or `bytes */total`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct ContentRange {
+pub(crate) struct ContentRange {
     /// `(first, last)`, inclusive; `None` for `*` (a 416's).
     pub range: Option<(u64, u64)>,
     /// The whole length; `None` for `*`.
     pub total: Option<u64>,
 }
 
-pub(super) fn parse_content_range(value: &str) -> Option<ContentRange> {
+pub(crate) fn parse_content_range(value: &str) -> Option<ContentRange> {
     let rest = value.trim().strip_prefix("bytes ")?.trim();
     let (range, total) = rest.split_once('/')?;
     let total = match total.trim() {
@@ -42,7 +42,7 @@ pub(super) fn parse_content_range(value: &str) -> Option<ContentRange> {
 
 /// The parts of an answer this module reads.
 #[derive(Clone, Debug, Default)]
-pub(super) struct Answer<'a> {
+pub(crate) struct Answer<'a> {
     pub status: u16,
     pub content_range: Option<&'a str>,
     pub content_length: Option<u64>,
@@ -54,7 +54,7 @@ pub(super) struct Answer<'a> {
 
 /// What to do with an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Plan {
+pub(crate) enum Plan {
     /// Write the body from byte 0 (a 200): the partial file is emptied first, never
     /// appended to. `total` is the length, if known and not encoded; `range_ignored`
     /// when a range of the same version was asked for (its validators answered): the
@@ -75,7 +75,7 @@ pub(super) enum Plan {
 
 /// Decides what `answer` means for a request from `offset` (0: not ranged) with the
 /// stored `record`.
-pub(super) fn plan(answer: &Answer<'_>, offset: u64, record: &DownloadRecord) -> Plan {
+pub(crate) fn plan(answer: &Answer<'_>, offset: u64, record: &DownloadRecord) -> Plan {
     match answer.status {
         200 => Plan::FromZero {
             total: answer.content_length.filter(|_| !answer.encoded),
@@ -152,7 +152,7 @@ fn check_partial(answer: &Answer<'_>, offset: u64, record: &DownloadRecord) -> P
 /// What to do with the OS's answer to one segment (`segment.rs`), whose file the shim
 /// already moved beside the partial.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum SegmentPlan {
+pub(crate) enum SegmentPlan {
     /// A 200: the file holds the whole representation (the server ignored `Range`, or
     /// `If-Range` no longer held): it replaces the partial, never follows it. `total` is
     /// the length, if known and not encoded.
@@ -175,7 +175,7 @@ pub(super) enum SegmentPlan {
 /// pinned by the OS with `If-Range` to the same validator) reports the last request's
 /// answer, which starts later; it is accepted only when the file holds exactly
 /// `first..=last`.
-pub(super) fn plan_segment(
+pub(crate) fn plan_segment(
     answer: &Answer<'_>,
     first: u64,
     ranged: bool,
