@@ -42,7 +42,7 @@ use crate::config::Limits;
 use crate::store::CandidateRow;
 
 /// The largest file claimed ahead.
-const AHEAD_MAX_BYTES: u64 = 256 * 1024;
+pub(super) const AHEAD_MAX_BYTES: u64 = 256 * 1024;
 /// Refills of the slots claimed ahead beyond the reserve: what one turn records, so a
 /// commit is shared by that many request ends.
 const REFILLS_PER_TURN: usize = 3;

@@ -349,15 +349,16 @@ impl Engine {
             in_flight < ahead.per_host && self.takes_claims(host)
         });
         let filter = self.candidate_filter(self.clock.now_ms(), &excluded_hosts);
-        let rows: Vec<store::CandidateRow> = store::due_candidates(tx, &filter, free)?
-            .into_iter()
-            .filter(|row| {
-                claim_ahead::may_claim(row, &self.small_download_hosts)
-                    && !self.platform.took_back(&row.id)
-                    && self.packing.packable_into(row).is_none()
-                    && self.takes_claims(&row.host)
-            })
-            .collect();
+        let rows: Vec<store::CandidateRow> =
+            store::due_small_candidates(tx, &filter, claim_ahead::AHEAD_MAX_BYTES, free)?
+                .into_iter()
+                .filter(|row| {
+                    claim_ahead::may_claim(row, &self.small_download_hosts)
+                        && !self.platform.took_back(&row.id)
+                        && self.packing.packable_into(row).is_none()
+                        && self.takes_claims(&row.host)
+                })
+                .collect();
         if rows.is_empty() {
             return Ok(());
         }

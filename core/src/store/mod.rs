@@ -51,8 +51,9 @@ pub(crate) use totals::{StateTotals, TotalsDelta, apply as apply_totals, totals}
 pub(crate) use transfers::list;
 pub(crate) use transfers::{
     CandidateFilter, CandidateRow, ListFilter, any_runnable, due_candidates, due_large_candidates,
-    list_selected, load, load_by_seq, longest_waiting_candidate, next_retry_at,
-    requeue_interrupted_in_process, requeue_running, running_on_platform, save, save_replacing,
+    due_small_candidates, list_selected, load, load_by_seq, longest_waiting_candidate,
+    next_retry_at, requeue_interrupted_in_process, requeue_running, running_on_platform, save,
+    save_replacing,
 };
 pub(crate) use wal_sync::WalSync;
 
