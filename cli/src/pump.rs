@@ -30,6 +30,11 @@ use crate::tally::Tally;
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// A `--bearer-command` that has run this long when the queue waits is named as a cause.
 const BEARER_COMMAND_NAMED_AFTER: Duration = Duration::from_secs(5);
+/// Stop signals this soon after the first are the same request, not a second one (which
+/// gives up on the summary): `timeout` sends its signal to the process and then to its
+/// process group, so the process gets it twice (the review saw 2 in 12 `timeout -s INT`
+/// runs end without their summary).
+const REPEATED_SIGNAL_WITHIN: Duration = Duration::from_secs(2);
 
 pub struct Pump<'q> {
     queue: &'q TransferQueue,
@@ -39,6 +44,8 @@ pub struct Pump<'q> {
     ui: ProgressUi,
     ticker: Interval,
     signals: StopSignals,
+    /// When the first stop signal came.
+    stopped_at: Option<Instant>,
     patience: Patience,
     /// The patience ran out once: later refreshes (reading the records for the summary)
     /// only redraw.
@@ -63,6 +70,7 @@ impl<'q> Pump<'q> {
             ui,
             ticker,
             signals: StopSignals::install(),
+            stopped_at: None,
             patience: Patience::new(patience, Instant::now()),
             gave_up: false,
             json,
@@ -92,7 +100,17 @@ impl<'q> Pump<'q> {
             tokio::select! {
                 biased;
                 output = &mut work => return Ok(output),
-                by = self.signals.recv() => return Err(CliError::Interrupted { by, rerun_finishes: true }),
+                by = self.signals.recv() => {
+                    let now = Instant::now();
+                    if self
+                        .stopped_at
+                        .is_some_and(|first| now.duration_since(first) < REPEATED_SIGNAL_WITHIN)
+                    {
+                        continue;
+                    }
+                    self.stopped_at.get_or_insert(now);
+                    return Err(CliError::Interrupted { by, rerun_finishes: true });
+                }
                 event = self.events.next(), if self.events_open => match event {
                     Some(event) => self.tally.record(&event),
                     None => self.events_open = false,

@@ -138,7 +138,8 @@ pub async fn execute(plan: TransferPlan, options: &RunOptions) -> Result<Summary
     let records = match (refreshed, stopped_early) {
         (Err(error), _) => Err(error),
         (Ok(()), false) => processed_records(&queue, &ids, run_started).await,
-        // A (second) signal while the records are read gives up on the summary.
+        // A second signal while the records are read gives up on the summary (one that
+        // came right after the first is the same request: `pump.rs`).
         (Ok(()), true) => pump
             .drive(processed_records(&queue, &ids, run_started))
             .await

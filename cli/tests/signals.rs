@@ -79,7 +79,7 @@ impl Setup {
                 "the push ended before the signal"
             );
             assert!(Instant::now() < deadline, "the push made no progress");
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -93,6 +93,16 @@ impl Setup {
 /// Runs the push, sends `signal` once a few files are stored, and returns its exit code,
 /// stdout and stderr.
 fn push_and_signal(setup: &Setup, json: bool, signal: libc::c_int) -> (i32, String, String) {
+    push_and_signal_repeated(setup, json, signal, 1)
+}
+
+/// As [`push_and_signal`], with `signal` sent `times` times, 1 ms apart.
+fn push_and_signal_repeated(
+    setup: &Setup,
+    json: bool,
+    signal: libc::c_int,
+    times: usize,
+) -> (i32, String, String) {
     let mut command = setup.push();
     if json {
         command.arg("--json");
@@ -102,8 +112,14 @@ fn push_and_signal(setup: &Setup, json: bool, signal: libc::c_int) -> (i32, Stri
     let stderr = reader(child.stderr.take());
     setup.wait_for_stored(4, &mut child);
     let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: kill(2) on the child this test spawned and has not reaped yet.
-    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill");
+    for sent in 0..times {
+        if sent > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: kill(2) on the child this test spawned and has not reaped yet (a
+        // zombie still takes signals, so a child that already exited is no error).
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill");
+    }
     let status = wait_bounded(&mut child, LIMIT).expect("ferry stops after the signal");
     let stdout = stdout.join().expect("stdout reader");
     let stderr = stderr.join().expect("stderr reader");
@@ -179,6 +195,17 @@ fn sighup_stops_cleanly_with_a_json_summary_and_a_rerun_sends_the_rest_once() {
 #[test]
 fn sigint_stops_cleanly_with_a_json_summary_and_a_rerun_sends_the_rest_once() {
     stopped_by(libc::SIGINT, "SIGINT", 130);
+}
+
+#[test]
+fn a_signal_repeated_at_once_is_one_request_and_the_summary_is_printed() {
+    // `timeout` sends its signal to ferry and then to its process group: twice.
+    let setup = setup();
+    let (code, stdout, stderr) = push_and_signal_repeated(&setup, true, libc::SIGTERM, 5);
+    assert_eq!(code, 143, "{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|error| panic!("stdout is not one JSON object ({error}): {stdout}"));
+    assert_eq!(summary["interrupted_by"], "SIGTERM", "{summary}");
 }
 
 #[test]
