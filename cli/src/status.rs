@@ -238,6 +238,20 @@ fn describe(transfer: &Transfer, now: SystemTime) -> StatusTransfer {
     }
 }
 
+/// Whether a rerun has nothing to continue: nothing queued, running, paused, waiting for
+/// credentials or failed (a rerun tries failed files again).
+fn nothing_left(report: &StatusReport<'_>) -> bool {
+    [
+        StateKind::Failed,
+        StateKind::Queued,
+        StateKind::Running,
+        StateKind::Paused,
+        StateKind::AuthRequired,
+    ]
+    .iter()
+    .all(|state| report.by_state.get(state.as_str()).copied().unwrap_or(0) == 0)
+}
+
 /// The first line: the queue, its files and bytes, and whether a process runs it.
 fn heading(report: &StatusReport<'_>) -> String {
     format!(
@@ -255,6 +269,8 @@ fn heading(report: &StatusReport<'_>) -> String {
         HumanBytes(report.bytes_succeeded),
         match report.in_use {
             Some(true) => "a ferry process (a push, a pull or an app) is transferring it now",
+            Some(false) if nothing_left(report) =>
+                "no process is running it; nothing is left to do",
             Some(false) => {
                 "no process is running it; the same `ferry push` or `ferry pull` continues it"
             }
@@ -285,7 +301,7 @@ fn write_text(
     if report.superseded_failures > 0 {
         writeln!(
             out,
-            "  ({} of earlier runs not listed: a later run uploaded or retried the same file)",
+            "  ({} of earlier runs not listed: a later run sent, fetched or retried the same file)",
             plural::count(report.superseded_failures, "failure", "failures")
         )?;
     }
@@ -451,6 +467,23 @@ mod tests {
             heading(&report),
             "queue q.db: 1 file, 0 B (0 B succeeded); a ferry process (a push, a pull or an \
              app) is transferring it now"
+        );
+    }
+
+    #[test]
+    fn an_idle_queue_says_a_rerun_continues_it_only_when_something_is_left() {
+        let mut report = report_of(Some(false), 2, Vec::new());
+        report.by_state.insert("succeeded", 2);
+        assert!(
+            heading(&report).ends_with("no process is running it; nothing is left to do"),
+            "{}",
+            heading(&report)
+        );
+        report.by_state.insert("failed", 1);
+        assert!(
+            heading(&report).ends_with("the same `ferry push` or `ferry pull` continues it"),
+            "{}",
+            heading(&report)
         );
     }
 

@@ -79,6 +79,8 @@ pub struct Summary {
     pub retries: u64,
     /// Retries caused by a stall (no bytes moved for the stall timeout).
     pub stalls_recovered: u64,
+    /// Downloads queued again to wait for space on their volume (not in `retries`).
+    pub space_waits: u64,
     /// Events the summary missed; when not 0, `retries` and `stalls_recovered` are low.
     pub events_missed: u64,
     pub failures: Vec<FailureReport>,
@@ -329,6 +331,13 @@ impl Summary {
             "failed attempts queued again: {} (after a stall: {})",
             self.retries, self.stalls_recovered
         )?;
+        if self.space_waits > 0 {
+            writeln!(
+                out,
+                "waited for disk space: {} (no attempt used up)",
+                self.space_waits
+            )?;
+        }
         if self.events_missed > 0 {
             writeln!(
                 out,

@@ -1,7 +1,8 @@
 //! Counts of what happened during a run, from the engine's event stream.
 //!
-//! What it is for: retries, stalls recovered (retries whose cause was a stall), and how
-//! many events this subscriber missed, for the progress bars and the summary.
+//! What it is for: retries, stalls recovered (retries whose cause was a stall), waits for
+//! disk space (which are no failed attempt: they use up none), and how many events this
+//! subscriber missed, for the progress bars and the summary.
 //!
 //! What it must never do: decide whether a file succeeded or failed. Events can be missed
 //! (a subscriber that falls behind gets `Lagged`), so final outcomes always come from the
@@ -11,8 +12,10 @@ use ferry::{FailureKind, TransferEvent};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
-    /// Attempts that failed and were queued again.
+    /// Attempts that failed and were queued again (not counting waits for space).
     pub retries: u64,
+    /// Downloads queued again to wait for space on their volume.
+    pub space_waits: u64,
     /// Retries because no bytes moved for `stall_timeout`.
     pub stalls_recovered: u64,
     /// Attempts started.
@@ -25,6 +28,11 @@ impl Tally {
     pub fn record(&mut self, event: &TransferEvent) {
         match event {
             TransferEvent::Started { .. } => self.attempts_started += 1,
+            TransferEvent::Retrying { error, .. }
+                if error.kind == FailureKind::InsufficientSpace =>
+            {
+                self.space_waits += 1;
+            }
             TransferEvent::Retrying { error, .. } => {
                 self.retries += 1;
                 if error.kind == FailureKind::Stalled {
@@ -60,6 +68,11 @@ mod tests {
         tally.record(&retrying(FailureKind::Network));
         tally.record(&retrying(FailureKind::Stalled));
         tally.record(&TransferEvent::Lagged { missed: 3 });
+        tally.record(&retrying(FailureKind::InsufficientSpace));
+        assert_eq!(
+            tally.space_waits, 1,
+            "a wait for space is no failed attempt"
+        );
         assert_eq!(tally.retries, 2);
         assert_eq!(tally.stalls_recovered, 1);
         assert_eq!(tally.events_missed, 3);

@@ -159,6 +159,7 @@ pub async fn execute(plan: TransferPlan, options: &RunOptions) -> Result<Summary
     summary.seconds = clock.elapsed().as_secs_f64();
     summary.retries = pump.tally().retries;
     summary.stalls_recovered = pump.tally().stalls_recovered;
+    summary.space_waits = pump.tally().space_waits;
     summary.events_missed = pump.tally().events_missed;
     summary.compute_rates();
     Ok(summary)
