@@ -1,8 +1,9 @@
 //! What `ferry pull` fetches: the URLs from the command line or from a `--list` file, each
 //! with the file name it is saved under and, from a list, the SHA-256 it must have.
 //!
-//! What it is for: parsing a list (one URL per line, optionally followed by whitespace and
-//! 64 hex digits; blank lines and `#` comments skipped) and telling a bad line by its
+//! What it is for: parsing a list (one URL per line, optionally followed or preceded, as
+//! `sha256sum` prints it, by whitespace and 64 hex digits; blank lines, `#` comments and a
+//! byte order mark skipped) and telling a bad line by its
 //! number; taking a file name from a URL's last path segment, percent-decoded byte by
 //! byte, and refusing one that is empty, `.`, `..`, holds a `/` or a NUL, or is named
 //! like Ferry's own partial files; refusing a URL that is not http(s) or carries a user
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 
 use crate::error::CliError;
+use crate::escape;
 
 /// One URL to fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +43,8 @@ pub fn from_args(urls: &[String]) -> Result<Vec<Target>, CliError> {
 /// The targets listed in `text`, the contents of the `--list` file `list` (named in errors).
 pub fn from_list(text: &str, list: &str) -> Result<Vec<Target>, CliError> {
     let mut found = Found::default();
+    // A byte order mark (editors on Windows write one) is no part of the first URL.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, line) in text.lines().enumerate() {
         let place = format!("--list {list} line {}", index + 1);
         let line = line.trim();
@@ -48,25 +52,41 @@ pub fn from_list(text: &str, list: &str) -> Result<Vec<Target>, CliError> {
             continue;
         }
         let mut words = line.split_whitespace();
-        let (Some(url), sha256, None) = (words.next(), words.next(), words.next()) else {
+        let (Some(first), second, None) = (words.next(), words.next(), words.next()) else {
             return Err(at(
                 &place,
                 "has more than a URL and a SHA-256; give one URL per line, optionally \
                  followed by its SHA-256 in hex",
             ));
         };
-        if let Some(hex) = sha256
-            && (hex.len() != 64 || !hex.bytes().all(|byte| byte.is_ascii_hexdigit()))
+        // `sha256sum` prints the digest first: taken in either order.
+        let (url, sha256) = match second {
+            Some(second) if is_sha256(first) && !is_sha256(second) => (second, Some(first)),
+            _ => (first, second),
+        };
+        if let Some(word) = sha256
+            && !is_sha256(word)
         {
-            return Err(at(
-                &place,
-                "has a SHA-256 that is not 64 hex digits; give it as `sha256sum` prints it",
-            ));
+            let problem = if url::Url::parse(url).is_err() {
+                format!(
+                    "{} is not a URL; give one URL per line, optionally with its SHA-256 \
+                     (64 hex digits)",
+                    escape::for_terminal(&ferry::redact_url(url))
+                )
+            } else {
+                "has a SHA-256 that is not 64 hex digits; give it as `sha256sum` prints it"
+                    .to_owned()
+            };
+            return Err(at(&place, &problem));
         }
         let target = target(url, sha256).map_err(|problem| at(&place, &problem))?;
         found.add(target, place)?;
     }
     Ok(found.targets)
+}
+
+fn is_sha256(word: &str) -> bool {
+    word.len() == 64 && word.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
 fn at(place: &str, problem: &str) -> CliError {
@@ -223,12 +243,23 @@ mod tests {
     }
 
     #[test]
+    fn a_list_as_sha256sum_prints_it_and_one_with_a_byte_order_mark_are_read() {
+        let digest = "ab".repeat(32);
+        let text = format!("\u{feff}http://h/a\n{digest}  http://h/b\n");
+        let targets = from_list(&text, "l.txt").expect("valid");
+        assert_eq!(names(&targets), ["a", "b"]);
+        assert_eq!(targets[0].sha256, None);
+        assert_eq!(targets[1].sha256, Some(digest));
+    }
+
+    #[test]
     fn a_bad_line_is_named_by_its_number() {
         for (text, line, why) in [
             ("http://h/a\nhttp://h/b abc\n", 2, "64 hex digits"),
             ("\n# c\nhttp://h/a x y\n", 3, "more than a URL"),
             ("http://h/a\n\nhttp://h/\n", 3, "ends in `/`"),
             ("http://h/x/a\nhttp://g/a\n", 2, "line 1"),
+            ("http://h/a\nnot-a-url here\n", 2, "not-a-url is not a URL"),
         ] {
             let error = from_list(text, "l.txt").expect_err(text).to_string();
             assert!(
