@@ -37,11 +37,13 @@ pub async fn run(args: PullArgs) -> Result<Outcome, CliError> {
     let (dir, urls) = args.dir_and_urls();
     check_dir_is_no_url(&dir)?;
     let targets = targets(&args, urls).await?;
+    let options = RunOptions::new(common, chosen, origins(&targets))?;
     let db = common.db.db.clone();
-    let (dir, database_files, name_max) = tokio::task::spawn_blocking(move || {
+    let (dir, made, database_files, name_max) = tokio::task::spawn_blocking(move || {
+        let made = FoldersMade::of(&dir);
         let dir = prepare_dir(&dir)?;
         let name_max = name_limit::name_max(&dir);
-        Ok::<_, CliError>((dir, sources::database_files(&db), name_max))
+        Ok::<_, CliError>((dir, made, sources::database_files(&db), name_max))
     })
     .await??;
     let plan = plan(
@@ -55,8 +57,17 @@ pub async fn run(args: PullArgs) -> Result<Outcome, CliError> {
         &headers,
         &app_data,
     )?;
-    let options = RunOptions::new(common, chosen, origins(&targets))?;
-    let mut summary = transfer_run::execute(plan, &options).await?;
+    let mut summary = match transfer_run::execute(plan, &options).await {
+        Ok(summary) => summary,
+        Err(error) => {
+            // Refused before anything was fetched (the database cannot be opened, or is
+            // in use): the folders made for it go again.
+            tokio::task::spawn_blocking(move || made.remove_if_empty())
+                .await
+                .ok();
+            return Err(error);
+        }
+    };
     summary.way = Way::Pull;
     run_options::report(&summary, common.json)
 }
@@ -125,6 +136,32 @@ async fn targets(args: &PullArgs, urls: &[OsString]) -> Result<Vec<Target>, CliE
 ///
 /// Bad usage when DIR is a file, has a file in its path, or cannot be created (no
 /// permission, a read-only file system): the message names it and says what to do.
+/// The folders `prepare_dir` is about to make (DIR and its missing parents), deepest first.
+struct FoldersMade(Vec<PathBuf>);
+
+impl FoldersMade {
+    /// The missing folders on the way to `dir`. Blocking.
+    fn of(dir: &Path) -> Self {
+        Self(
+            dir.ancestors()
+                .take_while(|folder| {
+                    !folder.as_os_str().is_empty() && std::fs::symlink_metadata(folder).is_err()
+                })
+                .map(Path::to_owned)
+                .collect(),
+        )
+    }
+
+    /// Removes each of them that is still empty (one that holds anything stays). Blocking.
+    fn remove_if_empty(&self) {
+        for folder in &self.0 {
+            if std::fs::remove_dir(folder).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 fn prepare_dir(dir: &Path) -> Result<PathBuf, CliError> {
     let shown = escape::path_for_terminal(dir);
     let not_a_folder = |what: &str| {

@@ -3,7 +3,8 @@
 //! it, a rerun after a SIGKILL continues from the recorded offset, and `--json` reports
 //! one summary object. A file deleted or changed since an earlier pull is fetched again,
 //! `keep-both` says the name it saved under, a file given as the folder is a usage error,
-//! and a name too long for the file system fails before it is fetched.
+//! a name too long for the file system fails before it is fetched, and a pull refused for
+//! its database leaves no folder behind.
 
 mod common;
 
@@ -670,4 +671,37 @@ fn a_gone_file_whose_record_cannot_be_renewed_alone_is_a_failure_with_what_to_do
     assert!(reason.contains("another --db"), "{reason}");
     assert_eq!(status_json(&db)["records_total"], 2, "nothing purged");
     assert_eq!(harness.bytes_served("a.bin"), 10, "nothing fetched again");
+}
+
+#[test]
+fn a_pull_refused_for_its_database_leaves_no_folder_behind() {
+    let harness = Harness::start(FaultPlan::default());
+    harness.serve_file("a.bin", b"a".to_vec());
+    let urls = [harness.file_url("a.bin")];
+    let dir = tempfile::tempdir().expect("dir");
+    // A database in a folder that does not exist: exit 2.
+    let into = dir.path().join("new").join("deeper");
+    let refused = run(
+        &mut pull_command(&urls, &into, &dir.path().join("no-such").join("q.db")),
+        LIMIT,
+    );
+    assert_eq!(refused.code(), Some(2), "{refused:?}");
+    assert!(!dir.path().join("new").exists(), "{refused:?}");
+    // A file that is not a database: exit 3.
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![7u8; 8192]).expect("write");
+    let refused = run(&mut pull_command(&urls, &into, &garbage), LIMIT);
+    assert_eq!(refused.code(), Some(3), "{refused:?}");
+    assert!(!dir.path().join("new").exists(), "{refused:?}");
+    // A folder that was there before stays, and so does anything a run put in one.
+    let existing = dir.path().join("existing");
+    std::fs::create_dir(&existing).expect("mkdir");
+    let refused = run(&mut pull_command(&urls, &existing, &garbage), LIMIT);
+    assert_eq!(refused.code(), Some(3), "{refused:?}");
+    assert!(existing.is_dir());
+    assert_eq!(
+        harness.file_requests("a.bin").len(),
+        0,
+        "nothing was fetched"
+    );
 }
