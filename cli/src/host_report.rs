@@ -53,8 +53,15 @@ fn line(status: &HostStatus, now: SystemTime) -> String {
     )
 }
 
-/// One line per host with work, from what the database stores (`ferry status`).
-pub fn stored_lines(hosts: &[HostSummary], now: SystemTime) -> Vec<String> {
+/// One line per host with work, from what the database stores (`ferry status`). `in_use`:
+/// whether a process holds the queue (`Some(false)`: transfers stored as running were
+/// left so by a process that ended, and the next run continues them).
+pub fn stored_lines(hosts: &[HostSummary], now: SystemTime, in_use: Option<bool>) -> Vec<String> {
+    let running_means = if in_use == Some(false) {
+        "left running by a process that ended; the next run continues them"
+    } else {
+        "transferring or about to"
+    };
     hosts
         .iter()
         .filter(|host| host.queued + host.running > 0)
@@ -65,7 +72,7 @@ pub fn stored_lines(hosts: &[HostSummary], now: SystemTime) -> Vec<String> {
                 some => format!("{some} after a failed attempt"),
             };
             format!(
-                "{}: {} waiting ({failing}), {} running (transferring or about to){}{}",
+                "{}: {} waiting ({failing}), {} running ({running_means}){}{}",
                 host.host,
                 host.queued,
                 host.running,
@@ -230,12 +237,19 @@ mod tests {
         host.last_error_at = Some(now - Duration::from_secs(5));
         let mut idle = HostSummary::default();
         idle.host = "idle:1".into();
-        let lines = stored_lines(&[host.clone(), idle], now);
+        let lines = stored_lines(&[host.clone(), idle], now, Some(true));
         assert_eq!(
             lines,
             [
                 "127.0.0.1:9: 4 waiting (3 after a failed attempt), 1 running (transferring or about to), next try in 40 seconds"
             ]
+        );
+        let left = stored_lines(std::slice::from_ref(&host), now, Some(false));
+        assert!(
+            left[0].contains(
+                "1 running (left running by a process that ended; the next run continues them)"
+            ),
+            "{left:?}"
         );
         let json = serde_json::to_value(stored_json(&[host], now)).expect("json");
         assert_eq!(json[0]["health"], "failing");

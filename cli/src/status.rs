@@ -305,7 +305,7 @@ fn write_text(
             plural::count(report.superseded_failures, "failure", "failures")
         )?;
     }
-    let hosts = host_report::stored_lines(&snapshot.hosts, snapshot.taken_at);
+    let hosts = host_report::stored_lines(&snapshot.hosts, snapshot.taken_at, snapshot.in_use);
     if !hosts.is_empty() {
         writeln!(out, "waiting, per host:")?;
         for line in hosts {
