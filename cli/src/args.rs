@@ -209,7 +209,7 @@ pub struct TransferArgs {
 
     /// Extra request header, as 'Name: value'; repeat for more. Values are stored in the
     /// queue database so that a resumed run sends them too: do not pass long-lived secrets.
-    /// They are never printed.
+    /// They are never printed, and never sent on a redirect to another origin.
     #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
     pub headers: Vec<String>,
 

@@ -227,6 +227,7 @@ async fn run_against(
         extra_root_certificates_pem: Vec::new(),
         // A new database: nothing was left waiting.
         resume_under: Vec::new(),
+        sensitive_headers: Vec::new(),
     };
     let summary = transfer_run::execute(plan, &options).await?;
     stopped_early(&summary)?;

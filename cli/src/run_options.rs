@@ -25,7 +25,7 @@ use crate::error::{CliError, Outcome};
 use crate::resumable::ResumableChoice;
 use crate::summary::Summary;
 use crate::url_credentials::BasicCredentials;
-use crate::{escape, stdout};
+use crate::{escape, headers, stdout};
 
 /// How to run the queue.
 #[derive(Clone)]
@@ -50,6 +50,10 @@ pub struct RunOptions {
     /// URL prefixes (a push's BASE_URL, each pulled URL's origin): what an earlier run
     /// left waiting under them (a backoff, refused credentials) is made due at once.
     pub resume_under: Vec<String>,
+    /// The names of the `-H` headers: each is treated as a secret (never sent on a
+    /// redirect to another origin, its value redacted where answers are kept), since on
+    /// a command line they are mostly credentials (`X-Api-Key`...).
+    pub sensitive_headers: Vec<String>,
 }
 
 impl RunOptions {
@@ -72,6 +76,10 @@ impl RunOptions {
             resumable: None,
             extra_root_certificates_pem: read_cacerts(&args.cacert)?,
             resume_under,
+            sensitive_headers: headers::parse_all(&args.headers)?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect(),
         })
     }
 }

@@ -91,6 +91,7 @@ pub async fn execute(plan: TransferPlan, options: &RunOptions) -> Result<Summary
     // A down host is probed often enough for every file to be tried within the patience.
     config.breaker.max_cooldown = patience::probe_interval_cap(options.patience);
     config.extra_root_certificates_pem = options.extra_root_certificates_pem.clone();
+    config.auth.sensitive_headers = options.sensitive_headers.clone();
     if let Some(choice) = &options.resumable {
         choice.configure(&mut config);
     }

@@ -705,3 +705,46 @@ fn a_pull_refused_for_its_database_leaves_no_folder_behind() {
         "nothing was fetched"
     );
 }
+
+#[test]
+fn headers_given_with_dash_h_never_follow_a_redirect_to_another_origin() {
+    let origin = Harness::start(FaultPlan::default());
+    let elsewhere = Harness::start(FaultPlan::default());
+    origin.serve_file("f.bin", Vec::new());
+    elsewhere.serve_file("f.bin", b"the file".to_vec());
+    origin.add_download_faults(
+        "f.bin",
+        vec![DownloadFault::Redirect {
+            code: 302,
+            location: elsewhere.file_url("f.bin"),
+        }],
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let into = dir.path().join("in");
+    let pulled = run(
+        pull_command(&[origin.file_url("f.bin")], &into, &dir.path().join("q.db")).args([
+            "-H",
+            "X-Secret: s3",
+            "-H",
+            "X-Trace: 1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(pulled.code(), Some(0), "{pulled:?}");
+    assert_eq!(
+        std::fs::read(into.join("f.bin")).expect("file"),
+        b"the file"
+    );
+    let carried = |request: &ferry_testkit::FileRequest, name: &str| {
+        request.header_names.iter().any(|carried| carried == name)
+    };
+    let asked = origin.file_requests("f.bin");
+    assert!(
+        asked.iter().all(|request| carried(request, "x-secret")),
+        "{asked:?}"
+    );
+    let followed = elsewhere.file_requests("f.bin");
+    assert_eq!(followed.len(), 1, "{followed:?}");
+    assert!(!carried(&followed[0], "x-secret"), "{followed:?}");
+    assert!(!carried(&followed[0], "x-trace"), "{followed:?}");
+}
