@@ -82,6 +82,9 @@ pub struct StatusTransfer {
     pub method: &'static str,
     pub state: &'static str,
     pub attempts: u32,
+    /// For a waiting download: the bytes its partial file holds, which its next attempt
+    /// continues from (`null` when none).
+    pub held_bytes: Option<u64>,
     /// For a queued transfer: in how many seconds it may start (0 when due).
     pub next_try_in_secs: Option<f64>,
     pub kind: Option<&'static str>,
@@ -183,7 +186,17 @@ fn report(snapshot: &QueueSnapshot) -> StatusReport<'_> {
         waiting: snapshot
             .waiting
             .iter()
-            .map(|transfer| describe(transfer, now))
+            .map(|transfer| {
+                let held = snapshot
+                    .held_bytes
+                    .iter()
+                    .find(|(id, _)| *id == transfer.id)
+                    .map(|(_, bytes)| *bytes);
+                StatusTransfer {
+                    held_bytes: held,
+                    ..describe(transfer, now)
+                }
+            })
             .collect(),
         failures: snapshot
             .failures
@@ -215,6 +228,7 @@ fn describe(transfer: &Transfer, now: SystemTime) -> StatusTransfer {
         },
         state: state.as_str(),
         attempts: transfer.attempts,
+        held_bytes: None,
         next_try_in_secs: (state == StateKind::Queued).then(|| {
             transfer
                 .next_attempt_at
@@ -328,14 +342,21 @@ fn write_waiting(report: &StatusReport<'_>, out: &mut impl Write) -> std::io::Re
             }
             _ => "now".to_owned(),
         };
-        let why = match (transfer.attempts, transfer.kind) {
-            (0, _) | (_, None) => "not tried yet".to_owned(),
-            (attempts, Some(_)) => format!(
+        let mut why = match (transfer.attempts, transfer.kind, transfer.held_bytes) {
+            (0, _, Some(_)) | (_, None, Some(_)) => "started by an earlier run".to_owned(),
+            (0, _, None) | (_, None, None) => "not tried yet".to_owned(),
+            (attempts, Some(_), _) => format!(
                 "{} used; {}",
                 plural::count(u64::from(attempts), "attempt", "attempts"),
                 transfer.reason
             ),
         };
+        if let Some(held) = transfer.held_bytes {
+            why.push_str(&format!(
+                "; {} held, it continues from there",
+                HumanBytes(held)
+            ));
+        }
         writeln!(
             out,
             "  {}: {when}; {}",
@@ -425,6 +446,7 @@ mod tests {
             method: "PUT",
             state: "auth_required",
             attempts: 1,
+            held_bytes: None,
             next_try_in_secs: None,
             kind: Some("auth"),
             http_status: Some(401),

@@ -748,3 +748,54 @@ fn headers_given_with_dash_h_never_follow_a_redirect_to_another_origin() {
     assert!(!carried(&followed[0], "x-secret"), "{followed:?}");
     assert!(!carried(&followed[0], "x-trace"), "{followed:?}");
 }
+
+#[test]
+fn status_tells_the_bytes_an_interrupted_download_holds() {
+    let harness = Harness::start(FaultPlan::default());
+    harness.serve_file("big.iso", vec![5u8; 24 * MIB]);
+    let stall_at = CHECKPOINT_EVERY + (MIB as u64) / 2;
+    harness.add_download_faults(
+        "big.iso",
+        vec![DownloadFault::StallAfter {
+            bytes: stall_at,
+            hold_ms: 120_000,
+        }],
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("out");
+    let db = dir.path().join("q.db");
+    let urls = [harness.file_url("big.iso")];
+    let mut child = pull_command(&urls, &out, &db)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pull starts");
+    let started = Instant::now();
+    while harness.bytes_served("big.iso") < stall_at && started.elapsed() < LIMIT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The paused body's own checkpoint comes after a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) on the child this test spawned and has not reaped yet.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0, "kill");
+    let status = child.wait().expect("reap");
+    assert_eq!(status.code(), Some(130), "{status:?}");
+
+    let report = status_json(&db);
+    let held = report["waiting"][0]["held_bytes"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no held bytes in {report}"));
+    assert!((CHECKPOINT_EVERY..=stall_at).contains(&held), "{held}");
+    assert_eq!(report["bytes_total"], 24 * MIB as u64, "{report}");
+    let text = run(
+        ferry().args(["status", "--db"]).arg(&db),
+        Duration::from_secs(60),
+    );
+    assert!(
+        text.stdout.contains("held, it continues from there"),
+        "{}",
+        text.stdout
+    );
+}

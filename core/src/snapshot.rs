@@ -51,6 +51,9 @@ pub struct QueueSnapshot {
     pub hosts: Vec<HostSummary>,
     /// Queued transfers, the soonest due first, at most [`SnapshotLimits::waiting`].
     pub waiting: Vec<Transfer>,
+    /// Of [`waiting`](Self::waiting), the downloads whose partial file holds bytes
+    /// durably (what their next attempt continues from), with that many bytes.
+    pub held_bytes: Vec<(crate::TransferId, u64)>,
     /// Files whose newest record failed or waits for credentials, in enqueue order, at
     /// most [`SnapshotLimits::failures`] (their number is in `files`).
     pub failures: Vec<Transfer>,
@@ -173,6 +176,7 @@ fn read_blocking(
             records: none,
             hosts: Vec::new(),
             waiting: Vec::new(),
+            held_bytes: Vec::new(),
             failures: Vec::new(),
         });
     }
@@ -200,6 +204,18 @@ fn read_blocking(
             .into_iter()
             .map(HostSummary::from)
             .collect();
+        let waiting = store::soonest_due(conn, limits.waiting, of_group)?;
+        let mut held_bytes = Vec::new();
+        for transfer in waiting
+            .iter()
+            .filter(|transfer| transfer.download.is_some())
+        {
+            if let Some(record) = store::load_download(conn, &transfer.id)?
+                && record.offset > 0
+            {
+                held_bytes.push((transfer.id.clone(), record.offset));
+            }
+        }
         Ok(QueueSnapshot {
             database: database.clone(),
             group: group.clone(),
@@ -209,7 +225,8 @@ fn read_blocking(
             downloads: downloads.counts(),
             records,
             hosts,
-            waiting: store::soonest_due(conn, limits.waiting, of_group)?,
+            waiting,
+            held_bytes,
             failures,
         })
     })?;
