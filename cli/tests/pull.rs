@@ -264,14 +264,16 @@ fn bad_lists_and_urls_are_usage_errors_that_name_the_line_and_create_nothing() {
     assert!(!out.exists(), "no folder was made");
 }
 
-#[test]
-fn a_rerun_after_a_sigkill_continues_from_the_recorded_offset() {
-    let harness = Harness::start(FaultPlan::default());
-    let size = 24 * MIB;
-    let bytes = content(size, &mut StdRng::seed_from_u64(3));
-    harness.serve_file("big.iso", bytes.clone());
-    // The first answer stops just past the second checkpoint and holds the connection.
-    let stall_at = 2 * CHECKPOINT_EVERY + (MIB as u64) / 2;
+/// Serves `bytes` as `big.iso`, whose first answer stalls after `stall_at` bytes, and
+/// starts a pull of it into `out` (queue `db`); returns once the stall was reached.
+fn pull_until_stalled(
+    harness: &Harness,
+    bytes: Vec<u8>,
+    stall_at: u64,
+    out: &std::path::Path,
+    db: &std::path::Path,
+) -> std::process::Child {
+    harness.serve_file("big.iso", bytes);
     harness.add_download_faults(
         "big.iso",
         vec![DownloadFault::StallAfter {
@@ -279,11 +281,7 @@ fn a_rerun_after_a_sigkill_continues_from_the_recorded_offset() {
             hold_ms: 120_000,
         }],
     );
-    let dir = tempfile::tempdir().expect("dir");
-    let out = dir.path().join("out");
-    let db = dir.path().join("q.db");
-    let urls = [harness.file_url("big.iso")];
-    let mut child = pull_command(&urls, &out, &db)
+    let mut child = pull_command(&[harness.file_url("big.iso")], out, db)
         .args(["--json"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -299,6 +297,21 @@ fn a_rerun_after_a_sigkill_continues_from_the_recorded_offset() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(harness.bytes_served("big.iso"), stall_at);
+    child
+}
+
+#[test]
+fn a_rerun_after_a_sigkill_continues_from_the_recorded_offset() {
+    let harness = Harness::start(FaultPlan::default());
+    let size = 24 * MIB;
+    let bytes = content(size, &mut StdRng::seed_from_u64(3));
+    // The first answer stops just past the second checkpoint and holds the connection.
+    let stall_at = 2 * CHECKPOINT_EVERY + (MIB as u64) / 2;
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("out");
+    let db = dir.path().join("q.db");
+    let urls = [harness.file_url("big.iso")];
+    let mut child = pull_until_stalled(&harness, bytes.clone(), stall_at, &out, &db);
     // A moment for the checkpoint a paused body makes of what it holds (after a second);
     // without it the rerun continues from the one before (still within the bound below,
     // which allows one checkpoint interval).
@@ -752,29 +765,11 @@ fn headers_given_with_dash_h_never_follow_a_redirect_to_another_origin() {
 #[test]
 fn status_tells_the_bytes_an_interrupted_download_holds() {
     let harness = Harness::start(FaultPlan::default());
-    harness.serve_file("big.iso", vec![5u8; 24 * MIB]);
     let stall_at = CHECKPOINT_EVERY + (MIB as u64) / 2;
-    harness.add_download_faults(
-        "big.iso",
-        vec![DownloadFault::StallAfter {
-            bytes: stall_at,
-            hold_ms: 120_000,
-        }],
-    );
     let dir = tempfile::tempdir().expect("dir");
     let out = dir.path().join("out");
     let db = dir.path().join("q.db");
-    let urls = [harness.file_url("big.iso")];
-    let mut child = pull_command(&urls, &out, &db)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pull starts");
-    let started = Instant::now();
-    while harness.bytes_served("big.iso") < stall_at && started.elapsed() < LIMIT {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = pull_until_stalled(&harness, vec![5u8; 24 * MIB], stall_at, &out, &db);
     // The paused body's own checkpoint comes after a second.
     std::thread::sleep(Duration::from_millis(1500));
     let pid = libc::pid_t::try_from(child.id()).expect("pid");
