@@ -27,12 +27,11 @@ impl RangeIgnoringResources {
             .insert(resource(url))
     }
 
-    /// Whether `url`'s resource was seen ignoring `Range`.
+    /// Whether `url`'s resource was seen ignoring `Range`. Builds no string while none was
+    /// (every download asks twice: ~1% of `many_small_gets`' CPU went to building them).
     pub(crate) fn contains(&self, url: &Url) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&resource(url))
+        let resources = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        !resources.is_empty() && resources.contains(&resource(url))
     }
 }
 
