@@ -188,7 +188,36 @@ fn prepare_dir(dir: &Path) -> Result<PathBuf, CliError> {
     if !absolute.is_dir() {
         return Err(not_a_folder("is not a folder"));
     }
+    if let Err(error) = writable(&absolute) {
+        return Err(CliError::usage(format!(
+            "cannot write in the folder {shown} ({error}), so nothing was pulled; give as the \
+             last argument a folder you may write in, or give yourself the rights to write \
+             in {shown} and run the same command again"
+        )));
+    }
     Ok(absolute)
+}
+
+/// Whether this process may create files in the folder `dir` (`access(2)` with `W_OK`:
+/// permissions, a read-only mount, an immutable folder); an existing folder that refuses
+/// is told up front, as one that cannot be created is, not as a failure of every file.
+#[cfg(unix)]
+fn writable(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("the path holds a NUL byte"))?;
+    // SAFETY: `path` is a NUL-terminated string that outlives the call; `access` only
+    // reads it.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(unix))]
+fn writable(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// The folder a pull saves into, and what limits the names in it.

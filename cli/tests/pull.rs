@@ -617,6 +617,64 @@ fn a_folder_that_cannot_be_created_is_a_usage_error_that_names_it() {
     assert!(!db.exists(), "no queue was opened");
 }
 
+/// Makes `folder` immutable (`chattr +i`: refused to root as well) until dropped.
+struct Immutable<'a>(&'a std::path::Path);
+
+impl Immutable<'_> {
+    fn chattr(folder: &std::path::Path, flag: &str) -> bool {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(folder)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+}
+
+impl Drop for Immutable<'_> {
+    fn drop(&mut self) {
+        Self::chattr(self.0, "-i");
+    }
+}
+
+#[test]
+fn an_existing_folder_that_cannot_be_written_is_a_usage_error_before_anything_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("q.db");
+    let urls = ["http://127.0.0.1:9/a.txt".to_owned()];
+    let read_only = dir.path().join("ro");
+    std::fs::create_dir(&read_only).expect("ro");
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).expect("mode");
+    let immutable = dir.path().join("immutable");
+    std::fs::create_dir(&immutable).expect("immutable");
+    let _guard = Immutable::chattr(&immutable, "+i").then(|| Immutable(&immutable));
+    // Root writes in a read-only folder; an immutable one refuses everyone.
+    let refusing: Vec<_> = [&read_only, &immutable]
+        .into_iter()
+        .filter(|folder| std::fs::create_dir(folder.join("probe")).is_err())
+        .collect();
+    assert!(
+        !refusing.is_empty(),
+        "neither a read-only nor an immutable folder refused a write here (chattr missing?)"
+    );
+    for folder in refusing {
+        let refused = run(&mut pull_command(&urls, folder, &db), LIMIT);
+        assert_eq!(refused.code(), Some(2), "{refused:?}");
+        assert!(
+            refused.stderr.contains("cannot write in the folder"),
+            "{}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains(&*folder.to_string_lossy()),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(!db.exists(), "no queue was opened");
+}
+
 #[test]
 fn a_name_too_long_for_the_file_system_fails_alone_before_it_is_fetched() {
     let harness = Harness::start(FaultPlan::default());
