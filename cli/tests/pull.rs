@@ -579,6 +579,22 @@ fn a_url_in_the_folder_place_is_a_usage_error_that_says_dir_is_missing() {
     assert_eq!(left, ["urls.txt"], "no folder made, no queue opened");
 }
 
+/// Runs a pull of `urls` into `folder`, which must be refused as a usage error (exit 2)
+/// whose message `says` this and names the folder; returns the run.
+fn refused_folder(
+    urls: &[String],
+    folder: &std::path::Path,
+    db: &std::path::Path,
+    says: &str,
+) -> common::Run {
+    let refused = run(&mut pull_command(urls, folder, db), LIMIT);
+    assert_eq!(refused.code(), Some(2), "{refused:?}");
+    for expected in [says, &*folder.to_string_lossy()] {
+        assert!(refused.stderr.contains(expected), "{}", refused.stderr);
+    }
+    refused
+}
+
 #[test]
 fn a_folder_that_cannot_be_created_is_a_usage_error_that_names_it() {
     use std::os::unix::fs::PermissionsExt;
@@ -595,18 +611,7 @@ fn a_folder_that_cannot_be_created_is_a_usage_error_that_names_it() {
         folders.push(read_only.join("new"));
     }
     for folder in folders {
-        let refused = run(&mut pull_command(&urls, &folder, &db), LIMIT);
-        assert_eq!(refused.code(), Some(2), "{refused:?}");
-        assert!(
-            refused.stderr.contains("cannot create the folder"),
-            "{}",
-            refused.stderr
-        );
-        assert!(
-            refused.stderr.contains(&*folder.to_string_lossy()),
-            "{}",
-            refused.stderr
-        );
+        let refused = refused_folder(&urls, &folder, &db, "cannot create the folder");
         assert!(
             refused.stderr.contains("a folder you may write in"),
             "{}",
@@ -659,18 +664,7 @@ fn an_existing_folder_that_cannot_be_written_is_a_usage_error_before_anything_ru
         "neither a read-only nor an immutable folder refused a write here (chattr missing?)"
     );
     for folder in refusing {
-        let refused = run(&mut pull_command(&urls, folder, &db), LIMIT);
-        assert_eq!(refused.code(), Some(2), "{refused:?}");
-        assert!(
-            refused.stderr.contains("cannot write in the folder"),
-            "{}",
-            refused.stderr
-        );
-        assert!(
-            refused.stderr.contains(&*folder.to_string_lossy()),
-            "{}",
-            refused.stderr
-        );
+        refused_folder(&urls, folder, &db, "cannot write in the folder");
     }
     assert!(!db.exists(), "no queue was opened");
 }
