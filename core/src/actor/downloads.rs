@@ -130,9 +130,10 @@ pub(super) fn record(
     Ok(())
 }
 
-/// A running download enqueued without a size, whose server told `told` as its length:
-/// recorded as its size now (not only with `Succeeded`), so that the queue's totals,
-/// progress and `status` count its bytes while it runs, and after an interruption.
+/// A download enqueued without a size, whose server told `told` as its length: recorded
+/// as its size at the checkpoint that first records it (not only with `Succeeded`), so
+/// that the queue's totals, progress and `status` count its bytes while it runs and
+/// after an interruption; `totals` moves with it.
 pub(super) fn learn_size(
     tx: &Connection,
     transfer: &mut Transfer,
@@ -158,31 +159,23 @@ fn enqueued_without_size(transfer: &Transfer) -> bool {
         })
 }
 
-/// A download succeeded: records where its file is (the name its attempt placed it at)
-/// and, for one enqueued without a size, the length its server gave (so that progress,
-/// snapshots and reports count its bytes), and forgets its resume state. Returns where
-/// it is and the size it was recorded with, to be counted in the totals.
-pub(super) fn finished(tx: &Connection, transfer: &Transfer) -> rusqlite::Result<Finished> {
+/// A download succeeded: records where its file is (the name its attempt placed it at,
+/// also in `transfer.saved_as`) and, for one enqueued without a size, the length its
+/// server gave ([`learn_size`]: so that progress, snapshots and reports count its
+/// bytes), and forgets its resume state.
+pub(super) fn finished(
+    tx: &Connection,
+    transfer: &mut Transfer,
+    totals: &mut store::TotalsDelta,
+) -> rusqlite::Result<()> {
     let record = store::load_download(tx, &transfer.id)?.unwrap_or_default();
     let saved_as = record
         .placing
         .unwrap_or_else(|| transfer.upload.source.clone());
     store::set_saved_as(tx, transfer.seq, &saved_as)?;
-    let length = record
-        .total
-        .filter(|&total| enqueued_without_size(transfer) && total != transfer.size);
-    if let Some(length) = length {
-        store::set_size(tx, transfer.seq, length)?;
-    }
-    store::forget_download(tx, &transfer.id)?;
-    Ok(Finished { saved_as, length })
-}
-
-/// Where a finished download is, and its length when it was enqueued without a size and
-/// its server said a length other than the one recorded so far (recorded as its size).
-pub(super) struct Finished {
-    pub saved_as: PathBuf,
-    pub length: Option<u64>,
+    transfer.saved_as = Some(saved_as);
+    learn_size(tx, transfer, record.total, totals)?;
+    store::forget_download(tx, &transfer.id)
 }
 
 /// A download was cancelled: its resume state is forgotten now, its partial file (and any

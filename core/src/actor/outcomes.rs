@@ -86,11 +86,7 @@ impl Engine {
             }
         }
         self.unprocessed_resends.remove(&finished.id);
-        let advanced = self
-            .upload_resources
-            .ledger
-            .advanced(&finished.id, finished.generation);
-        self.record_health(&host, &finished.outcome, advanced);
+        self.record_health(&host, &finished.outcome, &finished.id, finished.generation);
         for flight in self.in_flight.take_attempt(&finished.id) {
             let outcome = finished
                 .parts
@@ -168,16 +164,23 @@ impl Engine {
     }
 
     /// Feeds one request's outcome to its host's breaker (once per request, however many
-    /// files it carried). A request that `advanced` its file (a checkpoint of its own
-    /// moved the stored offset) was answered with bytes: a cut or a stall after that says
-    /// nothing of the host's health, and is not counted (a large download stalling now
-    /// and then must not open the breaker, nor hold back the host's other files).
-    pub(super) fn record_health(&mut self, host: &str, outcome: &AttemptOutcome, advanced: bool) {
+    /// files it carried), the attempt `generation` of `id` (its leader). An attempt that
+    /// advanced its file (a checkpoint of its own moved the stored offset) was answered
+    /// with bytes: a cut or a stall after that says nothing of the host's health, and is
+    /// not counted (a large download stalling now and then must not open the breaker, nor
+    /// hold back the host's other files).
+    pub(super) fn record_health(
+        &mut self,
+        host: &str,
+        outcome: &AttemptOutcome,
+        id: &TransferId,
+        generation: u64,
+    ) {
         let cut_after_bytes = matches!(
             outcome,
             AttemptOutcome::Network { .. } | AttemptOutcome::Stalled
         );
-        if advanced && cut_after_bytes {
+        if cut_after_bytes && self.upload_resources.ledger.advanced(id, generation) {
             return;
         }
         if reached_host(outcome) {
@@ -270,14 +273,9 @@ impl Engine {
                 self.platform.forget(&id);
                 self.upload_resources.forget(tx, &transfer.id)?;
                 if transfer.direction == Direction::Download {
-                    let finished = downloads::finished(tx, &transfer)?;
-                    transfer.saved_as = Some(finished.saved_as);
-                    if let Some(length) = finished.length {
-                        // Counted where it is now; the save below moves it on.
-                        self.pending_totals
-                            .resized(transfer.state.kind(), transfer.size, length);
-                        transfer.size = length;
-                    }
+                    // A size learned now is counted where the transfer is; the save below
+                    // moves it on.
+                    downloads::finished(tx, &mut transfer, &mut self.pending_totals)?;
                     self.small_download_hosts
                         .observe(&transfer.host, transfer.size);
                 }

@@ -169,11 +169,8 @@ impl Engine {
     ) -> rusqlite::Result<()> {
         if let Some(first) = flights.first() {
             let host = first.transfer.host.clone();
-            let advanced = self
-                .upload_resources
-                .ledger
-                .advanced(&first.transfer.id, first.generation);
-            self.record_health(&host, outcome, advanced);
+            let (id, generation) = (first.transfer.id.clone(), first.generation);
+            self.record_health(&host, outcome, &id, generation);
         }
         for flight in flights {
             self.conclude(tx, flight, outcome, effects)?;

@@ -95,9 +95,11 @@ impl Writer {
 #[allow(clippy::large_enum_variant)]
 enum Slot {
     /// Not created yet (the download starts from zero): the first trip that writes creates
-    /// it empty, to take bytes through this coding, after checking that its volume has
-    /// room for the bytes given (a size the first answer told).
-    Unopened(Coding, Option<u64>),
+    /// it empty, after checking that its volume has room for `room_for` bytes (a size the
+    /// first answer told).
+    Unopened {
+        room_for: Option<u64>,
+    },
     Open(Writer),
     /// A block being written on the blocking pool while the body goes on arriving: the
     /// writer comes back with the write's result ([`Partial::settle`]).
@@ -106,23 +108,31 @@ enum Slot {
     Lost,
 }
 
-impl Slot {
+/// What a trip to the blocking pool takes along to reach the file: the slot, the
+/// partial's path, and the coding a file created on the way takes bytes through.
+struct Trip {
+    slot: Slot,
+    path: PathBuf,
+    coding: Coding,
+}
+
+impl Trip {
     /// The writer, the file created first if it was not yet. Blocking.
-    fn into_writer(self, path: &Path) -> io::Result<Writer> {
-        match self {
-            Self::Open(writer) => Ok(writer),
-            Self::Unopened(coding, room_for) => {
+    fn into_writer(self) -> io::Result<Writer> {
+        match self.slot {
+            Slot::Open(writer) => Ok(writer),
+            Slot::Unopened { room_for } => {
                 if let Some(need) = room_for {
-                    check_room(path, need)?;
+                    check_room(&self.path, need)?;
                 }
                 let file = OpenOptions::new()
                     .write(true)
                     .create(true)
                     .truncate(true)
-                    .open(path)?;
-                Ok(Writer::new(file, coding))
+                    .open(&self.path)?;
+                Ok(Writer::new(file, self.coding))
             }
-            Self::Writing(_) | Self::Lost => Err(io::Error::other(
+            Slot::Writing(_) | Slot::Lost => Err(io::Error::other(
                 "the partial file was lost after a failed write",
             )),
         }
@@ -161,7 +171,7 @@ impl Partial {
     /// created (or emptied) by the first write, and this takes no trip.
     pub(super) async fn open(path: &Path, offset: u64) -> io::Result<(Self, u64)> {
         if offset == 0 {
-            return Ok((Self::unopened(path, Coding::Identity), 0));
+            return Ok((Self::holding(path, Slot::Unopened { room_for: None }, 0), 0));
         }
         let owned = path.to_owned();
         let (file, held) = blocking(move || {
@@ -179,28 +189,21 @@ impl Partial {
         })
         .await?;
         Ok((
-            Self {
-                path: path.to_owned(),
-                slot: Slot::Open(Writer::Plain(file)),
-                coding: Coding::Identity,
-                pending: Chunks::default(),
-                held,
-                received: 0,
-                empty: held == 0,
-            },
+            Self::holding(path, Slot::Open(Writer::Plain(file)), held),
             held,
         ))
     }
 
-    fn unopened(path: &Path, coding: Coding) -> Self {
+    /// The partial at `path` in `slot`, holding `held` plain bytes and nothing taken yet.
+    fn holding(path: &Path, slot: Slot, held: u64) -> Self {
         Self {
             path: path.to_owned(),
-            slot: Slot::Unopened(coding, None),
-            coding,
+            slot,
+            coding: Coding::Identity,
             pending: Chunks::default(),
-            held: 0,
+            held,
             received: 0,
-            empty: true,
+            empty: held == 0,
         }
     }
 
@@ -211,9 +214,9 @@ impl Partial {
         self.received = 0;
         self.coding = coding;
         self.settle().await?;
-        if matches!(self.slot, Slot::Unopened(..)) {
+        if matches!(self.slot, Slot::Unopened { .. }) {
             // Nothing was written: the first write creates the file empty.
-            self.slot = Slot::Unopened(coding, None);
+            self.slot = Slot::Unopened { room_for: None };
             return Ok(());
         }
         if self.empty
@@ -225,7 +228,7 @@ impl Partial {
         }
         let Slot::Open(writer) = self.take()? else {
             // Unopened (taken above) or lost (an error): nothing on disk to empty.
-            self.slot = Slot::Unopened(coding, None);
+            self.slot = Slot::Unopened { room_for: None };
             return Ok(());
         };
         let file = blocking(move || {
@@ -265,14 +268,13 @@ impl Partial {
         self.write_pending().await?;
         self.settle().await?;
         self.empty = false;
-        let slot = self.take()?;
-        if matches!(slot, Slot::Open(Writer::Gzip(_) | Writer::Deflate(_))) {
-            self.slot = slot;
+        let trip = self.trip()?;
+        if matches!(trip.slot, Slot::Open(Writer::Gzip(_) | Writer::Deflate(_))) {
+            self.slot = trip.slot;
             return Err(io::Error::other("a segment cannot follow an encoded body"));
         }
-        let path = self.path.clone();
         let (file, copied) = blocking(move || {
-            let Writer::Plain(mut file) = slot.into_writer(&path)? else {
+            let Writer::Plain(mut file) = trip.into_writer()? else {
                 return Err(io::Error::other("a segment cannot follow an encoded body"));
             };
             let mut from = File::open(&source)?;
@@ -290,7 +292,7 @@ impl Partial {
     /// room for `need` bytes first, and fails with [`NoRoom`] if not. Nothing to do once
     /// the file was written to.
     pub(super) fn check_room_at_creation(&mut self, need: u64) {
-        if let Slot::Unopened(_, room_for) = &mut self.slot {
+        if let Slot::Unopened { room_for } = &mut self.slot {
             *room_for = Some(need);
         }
     }
@@ -314,12 +316,11 @@ impl Partial {
         }
         self.settle().await?;
         let block = self.pending.take();
-        let slot = self.take()?;
-        let path = self.path.clone();
+        let trip = self.trip()?;
         // The writer is kept after a failed write: what reached the file can still be
         // synced and kept (`keep_written`).
         self.slot = Slot::Writing(tokio::task::spawn_blocking(move || {
-            let mut writer = slot.into_writer(&path)?;
+            let mut writer = trip.into_writer()?;
             let written = writer.write_all(&block);
             Ok((writer, written))
         }));
@@ -349,10 +350,9 @@ impl Partial {
     pub(super) async fn sync(&mut self) -> io::Result<()> {
         self.settle().await?;
         let block = self.pending.take();
-        let slot = self.take()?;
-        let path = self.path.clone();
+        let trip = self.trip()?;
         let writer = blocking(move || {
-            let mut writer = slot.into_writer(&path)?;
+            let mut writer = trip.into_writer()?;
             writer.write_all(&block)?;
             writer.file().sync_data().map(|()| writer)
         })
@@ -370,10 +370,9 @@ impl Partial {
             // Already told (the failure that led here): what reached the file is kept.
             log::debug!("{}: a write failed: {error}", self.path.display());
         }
-        let slot = self.take()?;
-        let path = self.path.clone();
+        let trip = self.trip()?;
         let (writer, length) = blocking(move || {
-            let writer = slot.into_writer(&path)?;
+            let writer = trip.into_writer()?;
             let file = writer.file();
             let length = file
                 .sync_data()
@@ -391,9 +390,8 @@ impl Partial {
     pub(super) async fn finish(&mut self) -> io::Result<u64> {
         self.settle().await?;
         let block = self.pending.take();
-        let slot = self.take()?;
-        let path = self.path.clone();
-        let (file, length) = blocking(move || written_and_synced(slot, &path, &block)).await?;
+        let trip = self.trip()?;
+        let (file, length) = blocking(move || written_and_synced(trip, &block)).await?;
         self.slot = Slot::Open(Writer::Plain(file));
         Ok(length)
     }
@@ -405,11 +403,11 @@ impl Partial {
     pub(super) async fn finish_in_place(&mut self, length: u64, target: &Path) -> io::Result<()> {
         self.settle().await?;
         let block = self.pending.take();
-        let slot = self.take()?;
+        let trip = self.trip()?;
         let path = self.path.clone();
         let target = target.to_owned();
         let file = blocking(move || {
-            let (file, written) = written_and_synced(slot, &path, &block)?;
+            let (file, written) = written_and_synced(trip, &block)?;
             if written != length {
                 return Err(io::Error::other(format!(
                     "the partial file holds {written} bytes where {length} were received"
@@ -430,6 +428,15 @@ impl Partial {
             )),
             slot => Ok(slot),
         }
+    }
+
+    /// The slot taken for a trip to the blocking pool, with what it needs to reach the file.
+    fn trip(&mut self) -> io::Result<Trip> {
+        Ok(Trip {
+            slot: self.take()?,
+            path: self.path.clone(),
+            coding: self.coding,
+        })
     }
 
     pub(super) fn path(&self) -> &Path {
@@ -541,10 +548,10 @@ fn check_room(partial: &Path, need: u64) -> io::Result<()> {
     }
 }
 
-/// Writes `block` after what `slot` holds, ends any decoding and syncs the file; returns
+/// Writes `block` after what `trip` reaches, ends any decoding and syncs the file; returns
 /// it with its length. Blocking.
-fn written_and_synced(slot: Slot, path: &Path, block: &[Bytes]) -> io::Result<(File, u64)> {
-    let mut writer = slot.into_writer(path)?;
+fn written_and_synced(trip: Trip, block: &[Bytes]) -> io::Result<(File, u64)> {
+    let mut writer = trip.into_writer()?;
     writer.write_all(block)?;
     let file = writer.into_file()?;
     file.sync_all()?;
