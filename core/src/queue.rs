@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::actor::{Actor, BulkRequest, Command, EnqueueResults};
 use crate::auth::RequestAuthorizer;
 use crate::auth::attempt::AuthContext;
-use crate::clock::Clock;
+use crate::clock::{Clock, to_ms};
 use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::download::Download;
@@ -106,6 +106,7 @@ impl TransferQueue {
         let clock = Clock::start();
         let path = config.database_path.clone();
         let service = integrations.platform.clone();
+        let retry = config.retry;
         let (store, wal, adopted) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
             let mut store = Store::open(&path)?;
             let requeued =
@@ -113,6 +114,16 @@ impl TransferQueue {
                     .map_err(|error| store.error(error))?;
             if requeued > 0 {
                 log::info!("requeued {requeued} transfers interrupted by the last stop");
+            }
+            let longest_wait = retry.max_delay.max(retry.max_server_delay);
+            let latest_ms = to_ms(clock.now() + longest_wait);
+            let brought_forward = store::bring_forward_retry_times(store.connection(), latest_ms)
+                .map_err(|error| store.error(error))?;
+            if brought_forward > 0 {
+                log::info!(
+                    "{brought_forward} transfers were to wait longer than Ferry ever waits \
+                     (the clock was set back since): they wait at most {longest_wait:?} now"
+                );
             }
             let adopted = reconcile_at_open(&mut store, service.as_deref(), &path, clock)?;
             // What opening wrote is durable before the queue is handed to the app.

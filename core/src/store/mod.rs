@@ -50,10 +50,10 @@ pub(crate) use totals::{StateTotals, TotalsDelta, apply as apply_totals, totals}
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use transfers::list;
 pub(crate) use transfers::{
-    CandidateFilter, CandidateRow, ListFilter, any_runnable, due_candidates, due_large_candidates,
-    due_small_candidates, list_selected, load, load_by_seq, longest_waiting_candidate,
-    next_retry_at, requeue_interrupted_in_process, requeue_running, running_on_platform, save,
-    save_replacing,
+    CandidateFilter, CandidateRow, ListFilter, any_runnable, bring_forward_retry_times,
+    due_candidates, due_large_candidates, due_small_candidates, list_selected, load, load_by_seq,
+    longest_waiting_candidate, next_retry_at, requeue_interrupted_in_process, requeue_running,
+    running_on_platform, save, save_replacing,
 };
 pub(crate) use wal_sync::WalSync;
 

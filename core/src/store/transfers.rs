@@ -567,6 +567,21 @@ fn requeue_counted(conn: &Connection, selected: &str, now_ms: i64) -> rusqlite::
     Ok(count)
 }
 
+/// Brings every queued transfer's retry time later than `latest_ms` forward to it, and
+/// returns how many moved. At open, `latest_ms` is now plus the longest wait Ferry itself
+/// sets: a later time was stored by a clock that has since been set back (a phone's clock
+/// corrected by the network), and would park its transfers for as long as the correction.
+pub(crate) fn bring_forward_retry_times(
+    conn: &Connection,
+    latest_ms: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE transfers SET next_attempt_at = ?1 \
+         WHERE state = 'queued' AND next_attempt_at > ?1",
+        [latest_ms],
+    )
+}
+
 /// Every transfer recorded as running on an OS task.
 pub(crate) fn running_on_platform(conn: &Connection) -> rusqlite::Result<Vec<Transfer>> {
     let sql =
@@ -636,6 +651,36 @@ pub(crate) mod tests {
             transfer.next_attempt_at,
             transfer.last_error.is_some(),
         )
+    }
+
+    #[test]
+    fn retry_times_beyond_the_latest_are_brought_forward_and_no_others() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open(&dir.path().join("queue.db")).expect("open");
+        let conn = store.connection();
+        let soon = stored_queued(conn, "soon", 10, 0);
+        let far = stored_queued(conn, "far", 10, 0);
+        let running = stored_running(conn, "running", Lane::InProcess);
+        conn.execute(
+            "UPDATE transfers SET next_attempt_at = CASE id WHEN ?1 THEN 9000 ELSE 90000 END",
+            [soon.to_string()],
+        )
+        .expect("retry times");
+
+        assert_eq!(bring_forward_retry_times(conn, 10_000).expect("bring"), 1);
+        let retry_at = |id: &TransferId| -> SystemTime {
+            load(conn, id)
+                .expect("load")
+                .expect("stored")
+                .next_attempt_at
+        };
+        assert_eq!(retry_at(&soon), from_ms(9000), "within the latest: kept");
+        assert_eq!(
+            retry_at(&far),
+            from_ms(10_000),
+            "beyond it: brought forward"
+        );
+        assert_eq!(retry_at(&running.id), from_ms(90_000), "only queued rows");
     }
 
     #[test]
