@@ -255,6 +255,22 @@ pub trait PlatformTransferService: Send + Sync {
     /// Throw when the list cannot be had; never return an empty list in its place, which
     /// would queue every OS task's transfer again.
     fn outstanding(&self) -> Result<Vec<String>, PlatformError>;
+
+    /// Keeps the app running in the background for Ferry's own transfers: on Android 14+,
+    /// schedule one user-initiated data-transfer job (with its notification) and hold it
+    /// until `letAppStop`. Called only with `QueueConfig.keepAppRunning`, in the
+    /// foreground, when work is queued; `remainingBytes` is the job's estimate. When the
+    /// OS stops the job, call the queue's `keepAliveEnded()`.
+    ///
+    /// # Errors
+    ///
+    /// Throw `Refused` when the OS will not (not visible, no permission, an older OS, or a
+    /// platform without such jobs, as iOS): Ferry then hands work to the OS as before.
+    fn keep_app_running(&self, remaining_bytes: u64) -> Result<(), PlatformError>;
+
+    /// Ends what `keepAppRunning` started (finish the job): nothing is left to do, or the
+    /// queue shuts down. It may follow a refused `keepAppRunning`: then do nothing.
+    fn let_app_stop(&self);
 }
 
 /// Lends a foreign service to `ferry`, turning foreign failures into values.
@@ -282,6 +298,26 @@ impl ferry::PlatformTransferService for ForeignPlatform {
         let key = handoff_key.to_owned();
         if catch_unwind(AssertUnwindSafe(|| self.0.cancel(key))).is_err() {
             log::error!("the platform service failed to cancel task {handoff_key}");
+        }
+    }
+
+    fn keep_app_running(&self, remaining_bytes: u64) -> Result<(), ferry::PlatformError> {
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.0.keep_app_running(remaining_bytes)
+        })) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(PlatformError::Refused { reason })) => {
+                Err(ferry::PlatformError { message: reason })
+            }
+            Err(_) => Err(ferry::PlatformError {
+                message: "the platform service crashed while keeping the app running".into(),
+            }),
+        }
+    }
+
+    fn let_app_stop(&self) {
+        if catch_unwind(AssertUnwindSafe(|| self.0.let_app_stop())).is_err() {
+            log::error!("the platform service failed to let the app stop");
         }
     }
 
@@ -319,6 +355,12 @@ mod tests {
         }
         fn cancel(&self, _: String) {
             panic!("a shim that throws from cancel");
+        }
+        fn keep_app_running(&self, _: u64) -> Result<(), PlatformError> {
+            (self.start)()
+        }
+        fn let_app_stop(&self) {
+            panic!("a shim that throws from letAppStop");
         }
         fn outstanding(&self) -> Result<Vec<String>, PlatformError> {
             if self.keys.is_empty() {
@@ -366,6 +408,24 @@ mod tests {
         assert_eq!(refused.map_err(|e| e.message), Err("queue full".to_owned()));
         let crashed = adapter(|| panic!("shim bug")).start(handoff());
         assert!(crashed.is_err_and(|e| e.message.contains("crashed")));
+    }
+
+    #[test]
+    fn a_keep_alive_refusal_keeps_its_reason_and_a_throwing_let_stop_is_contained() {
+        assert_eq!(adapter(|| Ok(())).keep_app_running(10), Ok(()));
+        let refused = adapter(|| {
+            Err(PlatformError::Refused {
+                reason: "not visible".into(),
+            })
+        })
+        .keep_app_running(10);
+        assert_eq!(
+            refused.map_err(|e| e.message),
+            Err("not visible".to_owned())
+        );
+        let crashed = adapter(|| panic!("shim bug")).keep_app_running(10);
+        assert!(crashed.is_err_and(|e| e.message.contains("crashed")));
+        adapter(|| Ok(())).let_app_stop();
     }
 
     #[test]

@@ -523,6 +523,17 @@ impl TransferQueue {
             .platform_finished(&handoff_key, outcome.into_core()?)?)
     }
 
+    /// The platform shim reports that the OS ended the keep-alive it granted through
+    /// `keepAppRunning` (Android: the user-initiated job was stopped). Ferry hands work to
+    /// the OS from now on, and asks again when the app next comes to the foreground.
+    ///
+    /// # Errors
+    ///
+    /// `Closed` after `shutdown`: nothing to tell then.
+    pub fn keep_alive_ended(&self) -> Result<(), FerryError> {
+        Ok(self.inner.keep_alive_ended()?)
+    }
+
     /// Delivers every event from now on to `observer` until the subscription is closed.
     pub fn subscribe(&self, observer: Arc<dyn TransferObserver>) -> Arc<EventSubscription> {
         EventSubscription::start(self.inner.subscribe(), observer)

@@ -88,6 +88,14 @@ pub struct QueueConfig {
     /// while the OS would carry everything.
     #[uniffi(default = true)]
     pub downloads_to_os: bool,
+    /// Ask the platform service to keep the app running while work is queued
+    /// (`PlatformTransferService.keepAppRunning`; Android 14+: one user-initiated
+    /// data-transfer job, scheduled while the app is visible, which needs the
+    /// `RUN_USER_INITIATED_JOBS` permission). While it is kept every transfer runs
+    /// in-process, through Doze and the standby buckets' quotas; a refusal, or the OS
+    /// ending it, hands work to the OS as before. Off by default.
+    #[uniffi(default = false)]
+    pub keep_app_running: bool,
     /// Whether the app is in the foreground as the queue opens; `nil`/`null` when it
     /// cannot tell. Until told, with a background session (iOS) or WorkManager (Android)
     /// attached, every transfer goes to the OS and no OS task is taken back: an app
@@ -212,6 +220,7 @@ impl QueueConfig {
             refill_when_drained: Some(config.platform.refill_when_drained),
             download_segment_bytes: Some(long(config.platform.download_segment_bytes)),
             downloads_to_os: config.platform.downloads_to_os,
+            keep_app_running: config.platform.keep_app_running,
             app_state: AppState::from_core(config.app_state),
             network: config.network.map(NetworkStatus::from_core),
             response_body_limit: long(
@@ -277,6 +286,7 @@ impl QueueConfig {
                 None => ferry::PlatformPolicy::default().download_segment_bytes,
             },
             downloads_to_os: self.downloads_to_os,
+            keep_app_running: self.keep_app_running,
         };
         config.app_state = self.app_state.map_or(ferry::AppState::Unknown, Into::into);
         config.network = self.network.map(Into::into);

@@ -101,6 +101,7 @@ mod tests {
         config.authorize_timeout = Duration::from_secs(3);
         config.sensitive_headers = vec!["X-Api-Key".into()];
         config.downloads_to_os = false;
+        config.keep_app_running = true;
         let core = config.to_core().expect("valid");
         assert_eq!(
             core.http_version,
@@ -116,6 +117,7 @@ mod tests {
         assert_eq!(core.auth.authorize_timeout, Duration::from_secs(3));
         assert_eq!(core.auth.sensitive_headers, ["X-Api-Key"]);
         assert!(!core.platform.downloads_to_os);
+        assert!(core.platform.keep_app_running);
     }
 
     #[test]
@@ -128,6 +130,7 @@ mod tests {
         assert_eq!(config.authorize_timeout, core.auth.authorize_timeout);
         assert!(config.batching.is_empty());
         assert!(config.downloads_to_os && core.platform.downloads_to_os);
+        assert!(!config.keep_app_running && !core.platform.keep_app_running);
         let round_trip = config.to_core().expect("valid");
         assert!(
             round_trip.platform.downloads_to_os,

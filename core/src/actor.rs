@@ -32,6 +32,7 @@ mod engine;
 mod group_commit;
 mod host_status;
 mod in_flight;
+mod keep_alive;
 mod launch;
 mod local_launch;
 mod mailbox;
@@ -280,6 +281,7 @@ impl Actor {
             for message in batch {
                 engine.handle(&tx, message, &mut effects)?;
             }
+            engine.keep_app_running_as_needed(&tx, &mut effects)?;
             if engine.stopping {
                 engine.interrupt_all(&tx, &mut effects)?;
             } else {

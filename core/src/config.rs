@@ -275,6 +275,13 @@ pub struct PlatformPolicy {
     /// and wait while the OS would carry everything (the app in the background, or not
     /// told).
     pub downloads_to_os: bool,
+    /// Ask the platform service to keep the app running while work is queued
+    /// ([`crate::PlatformTransferService::keep_app_running`], Android 14+: a
+    /// user-initiated data-transfer job, which needs the `RUN_USER_INITIATED_JOBS`
+    /// permission). While it is kept, every transfer runs in-process, with Ferry's own
+    /// limits, packing and retries, instead of waiting for the OS's job windows; a refusal
+    /// or the OS ending it hands work to the OS as before. Default off.
+    pub keep_app_running: bool,
 }
 
 impl Default for PlatformPolicy {
@@ -287,6 +294,7 @@ impl Default for PlatformPolicy {
             refill_when_drained: cfg!(target_vendor = "apple"),
             download_segment_bytes: 64 * 1024 * 1024,
             downloads_to_os: true,
+            keep_app_running: false,
         }
     }
 }

@@ -209,6 +209,18 @@ impl TransferQueue {
         })
     }
 
+    /// The shim: the OS ended the keep-alive it granted through
+    /// [`PlatformTransferService::keep_app_running`](crate::PlatformTransferService::keep_app_running)
+    /// (Android: the user-initiated job was stopped). Ferry hands work to the OS lane from
+    /// now on, and asks again when the app next comes to the foreground.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after [`shutdown`](Self::shutdown): nothing to tell then.
+    pub fn keep_alive_ended(&self) -> Result<(), Error> {
+        self.report(PlatformReport::KeepAliveEnded)
+    }
+
     fn report(&self, report: PlatformReport) -> Result<(), Error> {
         self.platform_reports
             .send(report)

@@ -71,6 +71,9 @@ pub(crate) enum LaneChoice {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct LanePolicy {
     pub app_state: AppState,
+    /// The platform keeps the app running for Ferry (`actor/keep_alive.rs`): every
+    /// transfer runs in-process, whatever the app state.
+    pub kept_alive: bool,
     /// The app lent Ferry an OS background-transfer service.
     pub platform_available: bool,
     pub large_file_threshold: u64,
@@ -87,6 +90,7 @@ impl LanePolicy {
     pub(crate) fn os_carries_everything(&self) -> bool {
         self.platform_available
             && self.max_platform_tasks > 0
+            && !self.kept_alive
             && matches!(self.app_state, AppState::Background | AppState::Unknown)
     }
 
@@ -94,6 +98,7 @@ impl LanePolicy {
     #[cfg(test)]
     pub(crate) const IN_PROCESS_ONLY: Self = Self {
         app_state: AppState::Foreground,
+        kept_alive: false,
         platform_available: false,
         large_file_threshold: u64::MAX,
         max_platform_tasks: 0,
@@ -145,7 +150,11 @@ pub(crate) fn network_allows(network: &NetworkStatus, constraints: &Constraints)
 
 /// The lane a candidate belongs on, before any limit is considered.
 pub(crate) fn choose_lane(candidate: &Candidate, policy: &LanePolicy) -> LaneChoice {
-    if candidate.in_process_only || !policy.platform_available || policy.max_platform_tasks == 0 {
+    if candidate.in_process_only
+        || !policy.platform_available
+        || policy.max_platform_tasks == 0
+        || policy.kept_alive
+    {
         return LaneChoice::InProcess;
     }
     match policy.app_state {
@@ -392,6 +401,7 @@ mod tests {
     fn policy(app_state: AppState) -> LanePolicy {
         LanePolicy {
             app_state,
+            kept_alive: false,
             platform_available: true,
             large_file_threshold: 8 * MIB,
             max_platform_tasks: 6,
@@ -499,6 +509,31 @@ mod tests {
         let mut without = policy(AppState::Background);
         without.platform_available = false;
         assert!(!without.os_carries_everything());
+    }
+
+    #[test]
+    fn an_app_kept_running_sends_everything_in_process_whatever_its_state() {
+        for state in [
+            AppState::Foreground,
+            AppState::Background,
+            AppState::Unknown,
+        ] {
+            let mut kept = policy(state);
+            kept.kept_alive = true;
+            assert!(!kept.os_carries_everything(), "{state:?}");
+            for size in [MIB, 200 * MIB] {
+                assert_eq!(
+                    choose_lane(&sized(size), &kept),
+                    LaneChoice::InProcess,
+                    "{state:?} {size}"
+                );
+            }
+        }
+        assert_eq!(
+            choose_lane(&sized(200 * MIB), &policy(AppState::Background)),
+            LaneChoice::Platform,
+            "not kept: the OS"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use ferry::{
     StateKind, TransferEvent, TransferQueue, TransferState, Upload, UploadMethod,
 };
 use ferry_testkit::{ServerConfig, TestServer};
-use support::scripted_platform::{ScriptedPlatform, deliver, open_with_platform};
+use support::scripted_platform::{ScriptedPlatform, deliver, eventually, open_with_platform};
 use support::{
     OFFLINE, SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers,
     quick_config, wait_for, write_files,
@@ -60,17 +60,6 @@ async fn complete_each_created_in_the_background(
         assert!(handoff.discretionary, "created in the background");
         complete(platform, queue, &handoff).await;
     }
-}
-
-/// Waits, a bounded number of times, for work the platform driver does after a turn.
-async fn eventually(condition: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the condition did not become true");
 }
 
 async fn server() -> TestServer {

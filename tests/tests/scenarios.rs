@@ -223,6 +223,55 @@ fn android_doze_under_a_harsher_os_costs_naive_files_and_not_ferry() {
     assert!(naive.lost > 0, "{}", naive.line());
 }
 
+#[test]
+fn android_doze_with_user_initiated_jobs_keeps_the_app_running_at_the_ideal() {
+    // An app allowed user-initiated jobs (Android 14+, RUN_USER_INITIATED_JOBS): its ideal
+    // is the any-kind one, and Ferry keeps the app running with one such job scheduled
+    // while visible, sending everything in-process through Doze. Bound 1.1, as the seed's.
+    let params = params("android-doze", &["android.job_kind=user_initiated"]);
+    let ferry = run("android-doze", Strategy::Ferry, &params);
+    assert_ferry_keeps_its_promises(&ferry, &params);
+    assert_eq!(
+        ferry.ideal_secs,
+        ferry.ideal_any_job_kind_secs,
+        "{}",
+        ferry.line()
+    );
+    assert_eq!(
+        ferry.os.keep_alives,
+        2,
+        "one job at the start, one after the reopen: {}",
+        ferry.line()
+    );
+    assert_near_the_ideal(&ferry, 1.1);
+    let naive = run("android-doze", Strategy::Naive, &params);
+    assert!(
+        naive.lost > 0,
+        "a job per file is refused once the app is not visible: {}",
+        naive.line()
+    );
+}
+
+#[test]
+fn android_doze_with_user_initiated_jobs_under_a_harsher_os_stays_near_the_ideal() {
+    // A tenth of the files; the rare bucket (no network for workers), a lower job cap and
+    // an early force-stop: the keep-alive must be asked for again after the reopen.
+    let sets = [
+        "android.job_kind=user_initiated",
+        "files.small_count=490",
+        "files.large_count=10",
+        "android.bucket=rare",
+        "android.job_cap=50",
+        "app.force_quit_at=600",
+        "app.reopen_at=2400",
+    ];
+    let params = params("android-doze", &sets);
+    let ferry = run("android-doze", Strategy::Ferry, &params);
+    assert_ferry_keeps_its_promises(&ferry, &params);
+    assert_eq!(ferry.os.keep_alives, 2, "asked again after the reopen");
+    assert_near_the_ideal(&ferry, 1.25);
+}
+
 /// The download variant: a few large files (4 × 200 MiB, unscaled) of `scenario` pulled
 /// by a real queue through the simulated OS's download tasks, under the uploads' rules
 /// (the same window, the background to the OS, reconciling at every relaunch), in

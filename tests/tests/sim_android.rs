@@ -294,6 +294,43 @@ async fn rule15_a_user_initiated_job_needs_a_visible_app_and_ignores_quotas_unti
 }
 
 #[tokio::test(start_paused = true)]
+async fn rule15_a_user_initiated_job_keeps_the_app_running_if_asked_while_visible() {
+    let workers_only = make(free(), false).await;
+    assert_eq!(
+        workers_only.session.keep_app_running(),
+        Err(CreateError::NoKeepAlive),
+        "an app that may schedule only workers"
+    );
+
+    let params = AndroidParams {
+        job_kind: "user_initiated",
+        job_cap: 2,
+        ..free()
+    };
+    let rig = make(params, false).await;
+    rig.session.to_background();
+    assert_eq!(rig.session.keep_app_running(), Err(CreateError::NotVisible));
+    rig.session.to_foreground();
+    rig.session.keep_app_running().expect("visible");
+    rig.session
+        .keep_app_running()
+        .expect("asked again: the same job");
+    assert!(rig.session.keeps_app_running());
+    rig.schedule("one", 10).expect("under the cap");
+    assert_eq!(
+        rig.schedule("two", 10),
+        Err(CreateError::TooManyJobs(2)),
+        "the job counts against the cap"
+    );
+    rig.session.let_app_stop();
+    assert!(!rig.session.keeps_app_running());
+    rig.session.keep_app_running().expect("visible");
+    rig.session.force_quit();
+    assert!(!rig.session.keeps_app_running(), "a force-stop ends it");
+    assert_eq!(rig.session.stats().keep_alives, 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn rule16_at_most_job_cap_jobs_are_scheduled() {
     let rig = make(free(), true).await;
     for i in 0..100 {

@@ -11,6 +11,7 @@
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
+use super::keep_alive::KeepAliveRequest;
 use super::local_launch::Launch;
 use super::message::Reply;
 use crate::Error;
@@ -35,6 +36,9 @@ pub(super) struct Effects {
     pub(super) platform_releases: Vec<String>,
     /// Ask the platform for its outstanding tasks, with this query number.
     pub(super) outstanding_query: Option<u64>,
+    /// Ask the platform to keep the app running (`Some(remaining bytes)`) or let it stop
+    /// (`actor/keep_alive.rs`).
+    pub(super) keep_alive: Option<KeepAliveRequest>,
     /// Replies sent once every OS-task operation before them has been carried out
     /// (`enter_background`); at once when no platform service is attached.
     pub(super) after_handoffs: Vec<oneshot::Sender<Result<(), Error>>>,
@@ -65,6 +69,7 @@ impl Effects {
             && self.platform_cancels.is_empty()
             && self.platform_releases.is_empty()
             && self.outstanding_query.is_none()
+            && self.keep_alive.is_none()
             && self.after_handoffs.is_empty()
     }
 }

@@ -24,6 +24,7 @@ use super::effects::Effects;
 use super::group_commit::GroupCommit;
 use super::host_status;
 use super::in_flight::{FlightLane, Flights, InFlight};
+use super::keep_alive::KeepAlive;
 use super::message::{AttemptFinished, Message, Reply};
 use super::os_order;
 use super::packing::Packing;
@@ -41,7 +42,7 @@ use crate::events::TransferEvent;
 use crate::http::{AttemptProgress, Checkpoint, HttpLane};
 use crate::platform::PlatformDriver;
 use crate::progress::RateMeter;
-use crate::scheduler::{Batch, Candidate, LaneChoice, Occupancy, Situation, pick};
+use crate::scheduler::{Batch, Candidate, LaneChoice, LanePolicy, Occupancy, Situation, pick};
 use crate::store;
 use crate::{Error, Transfer, TransferId};
 
@@ -83,6 +84,8 @@ pub(crate) struct Engine {
     pub(super) network: NetworkStatus,
     pub(super) network_reported: bool,
     pub(super) app_state: AppState,
+    /// Whether the platform keeps the app running for Ferry (`actor/keep_alive.rs`).
+    pub(super) keep_alive: KeepAlive,
     pub(super) idle_waiters: Vec<oneshot::Sender<()>>,
     pub(super) shutdown_waiters: Vec<oneshot::Sender<()>>,
     /// Bulk calls under way, oldest first: one chunk per turn (`actor/bulk.rs`).
@@ -145,6 +148,7 @@ impl Engine {
             network: network.unwrap_or(NetworkStatus::NOT_REPORTED),
             network_reported: network.is_some(),
             app_state,
+            keep_alive: KeepAlive::default(),
             idle_waiters: Vec::new(),
             shutdown_waiters: Vec::new(),
             bulk_jobs: VecDeque::new(),
@@ -154,6 +158,15 @@ impl Engine {
             last_schedule_ms: 0,
             rng: StdRng::from_os_rng(),
         }
+    }
+
+    /// The lane rules now (`scheduler.rs`).
+    pub(super) fn lane_policy(&self) -> LanePolicy {
+        self.platform.policy(
+            &self.config,
+            self.app_state,
+            self.keep_alive.keeps_transfers_in_process(),
+        )
     }
 
     /// Transfers found running on OS tasks at open: watched like any other OS task.
@@ -283,7 +296,7 @@ impl Engine {
             let filter = self.candidate_filter(now_ms, &excluded_hosts);
             let window = self.packing.candidate_window(free);
             let due = store::due_candidates(tx, &filter, window)?;
-            let lanes = self.platform.policy(&self.config, self.app_state);
+            let lanes = self.lane_policy();
             if lanes.os_carries_everything() {
                 let large =
                     store::due_large_candidates(tx, &filter, lanes.large_file_threshold, free)?;
@@ -363,7 +376,7 @@ impl Engine {
             return Ok(());
         }
         let candidates = self.candidates(&rows);
-        let lanes = self.platform.policy(&self.config, self.app_state);
+        let lanes = self.lane_policy();
         let situation = Situation {
             network: &self.network,
             limits: &ahead,

@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::effects::Effects;
+use super::keep_alive::KeepAliveRequest;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
 use crate::platform::PlatformDriver;
@@ -241,6 +242,13 @@ impl Deliver {
             }
             if let Some(query) = effects.outstanding_query {
                 driver.query_outstanding(query);
+            }
+            match effects.keep_alive {
+                Some(KeepAliveRequest::KeepRunning { remaining_bytes }) => {
+                    driver.keep_app_running(remaining_bytes);
+                }
+                Some(KeepAliveRequest::LetStop) => driver.let_app_stop(),
+                None => {}
             }
         }
         for reply in effects.after_handoffs {

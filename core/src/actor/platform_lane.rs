@@ -47,9 +47,21 @@ impl PlatformLane {
         }
     }
 
-    pub(super) fn policy(&self, config: &QueueConfig, app_state: AppState) -> LanePolicy {
+    /// Whether the app lent Ferry an OS background-transfer service.
+    pub(super) fn available(&self) -> bool {
+        self.driver.is_some()
+    }
+
+    /// The lane rules now; `kept_alive`: the app is kept running (`keep_alive.rs`).
+    pub(super) fn policy(
+        &self,
+        config: &QueueConfig,
+        app_state: AppState,
+        kept_alive: bool,
+    ) -> LanePolicy {
         LanePolicy {
             app_state,
+            kept_alive,
             platform_available: self.driver.is_some(),
             large_file_threshold: config.platform.large_file_threshold,
             max_platform_tasks: config.platform.max_platform_tasks,
@@ -541,7 +553,7 @@ mod tests {
         );
         assert_eq!(lane.queries_sent(), 0);
         assert!(PlatformLane::stalled(&flights, later, Duration::from_secs(1)).is_empty());
-        let policy = lane.policy(&config(), AppState::Foreground);
+        let policy = lane.policy(&config(), AppState::Foreground, false);
         assert!(!policy.platform_available);
     }
 

@@ -104,6 +104,14 @@ impl Engine {
                 }
                 Ok(())
             }
+            PlatformReport::KeepAliveAnswered { granted } => {
+                self.on_keep_alive_answered(granted);
+                Ok(())
+            }
+            PlatformReport::KeepAliveEnded => {
+                self.on_keep_alive_ended();
+                Ok(())
+            }
             PlatformReport::Outstanding { query, keys } => {
                 // Tasks the OS no longer knows went away without a report (a force-quit
                 // can do that): their transfers run again.

@@ -35,6 +35,10 @@ enum Operation {
     Outstanding {
         query: u64,
     },
+    KeepAppRunning {
+        remaining_bytes: u64,
+    },
+    LetAppStop,
     /// Answers once every operation sent before it has been carried out.
     ReplyWhenDone {
         reply: oneshot::Sender<Result<(), Error>>,
@@ -89,6 +93,17 @@ impl PlatformDriver {
     /// [`PlatformReport::Outstanding`] with the same `query` number.
     pub(crate) fn query_outstanding(&self, query: u64) {
         self.send(Operation::Outstanding { query });
+    }
+
+    /// Asks the service to keep the app running; the answer comes back as
+    /// [`PlatformReport::KeepAliveAnswered`].
+    pub(crate) fn keep_app_running(&self, remaining_bytes: u64) {
+        self.send(Operation::KeepAppRunning { remaining_bytes });
+    }
+
+    /// Ends the keep-alive the service granted.
+    pub(crate) fn let_app_stop(&self) {
+        self.send(Operation::LetAppStop);
     }
 
     /// Sends `Ok` on `reply` once every operation sent before has been carried out: each
@@ -210,6 +225,16 @@ fn carry_out(
         // `drive` answers these without the blocking pool; here for completeness.
         Operation::ReplyWhenDone { reply } => {
             let _ = reply.send(Ok(()));
+            Vec::new()
+        }
+        Operation::KeepAppRunning { remaining_bytes } => {
+            let granted = service
+                .keep_app_running(remaining_bytes)
+                .map_err(|error| error.message);
+            vec![PlatformReport::KeepAliveAnswered { granted }]
+        }
+        Operation::LetAppStop => {
+            service.let_app_stop();
             Vec::new()
         }
         // Without the OS's list nothing is reported: no task is taken for lost.

@@ -36,4 +36,8 @@ pub(crate) enum PlatformReport {
     },
     /// The driver: the service's outstanding tasks, for query number `query`.
     Outstanding { query: u64, keys: Vec<String> },
+    /// The driver: the service's answer to `keep_app_running` (`Err`: why it refused).
+    KeepAliveAnswered { granted: Result<(), String> },
+    /// The shim: the OS ended the keep-alive it had granted.
+    KeepAliveEnded,
 }

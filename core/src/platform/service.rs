@@ -171,4 +171,30 @@ pub trait PlatformTransferService: Send + Sync {
     /// Return a [`PlatformError`] when the list cannot be had (never an empty list in
     /// its place: that would queue every OS task's transfer again).
     fn outstanding(&self) -> Result<Vec<String>, PlatformError>;
+
+    /// Asks the OS to keep the app running in the background for Ferry's own transfers
+    /// (Android 14+: one user-initiated data-transfer job, which must be scheduled while
+    /// the app is visible and shows a notification). Called only with
+    /// [`crate::PlatformPolicy::keep_app_running`] on, in the foreground, when work is
+    /// queued; `remaining_bytes` is what is left to move (the job's estimate). While it is
+    /// kept, Ferry runs every transfer in-process, in the foreground and the background.
+    /// When the OS ends it (the job stopped: the user's Stop, lost constraints), tell the
+    /// queue with [`crate::TransferQueue::keep_alive_ended`].
+    ///
+    /// # Errors
+    ///
+    /// Return a [`PlatformError`] when the OS will not keep the app running (not visible,
+    /// not allowed, an older OS): Ferry hands work to the OS as without it. The default
+    /// refuses.
+    fn keep_app_running(&self, remaining_bytes: u64) -> Result<(), PlatformError> {
+        let _ = remaining_bytes;
+        Err(PlatformError {
+            message: "this platform service cannot keep the app running".into(),
+        })
+    }
+
+    /// Ends what [`keep_app_running`](Self::keep_app_running) started: nothing is left to
+    /// do, or the queue shuts down. It may follow a `keep_app_running` that was refused
+    /// (Ferry let go before the answer came): then do nothing.
+    fn let_app_stop(&self) {}
 }

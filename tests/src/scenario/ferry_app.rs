@@ -59,6 +59,9 @@ impl FerryApp {
         config.platform.large_file_threshold = params.scaled(params.ferry_large_file_threshold);
         config.platform.platform_stall_timeout = params.ferry_platform_stall_timeout;
         config.platform.refill_when_drained = params.ferry_refill_when_drained;
+        // An app whose manifest and OS allow user-initiated jobs (Android 14+ with
+        // RUN_USER_INITIATED_JOBS) lets Ferry keep it running while work is queued.
+        config.platform.keep_app_running = params.android.job_kind == "user_initiated";
         if params.ferry_batch_max_files > 0 {
             // The testkit server takes a `Ferry-Batch` POST on any path.
             let mut batch =

@@ -334,7 +334,10 @@ async fn drive(
         }
         if script.suspend_at.is_some_and(|t| t <= now) {
             script.suspend_at = None;
-            if app.running() && world.session.phase() == AppPhase::Background {
+            if world.session.keeps_app_running() {
+                // A user-initiated job runs: the process lives on; look again later.
+                script.suspend_at = Some(now + background_runtime);
+            } else if app.running() && world.session.phase() == AppPhase::Background {
                 world.session.app_stopped();
                 app.stop().await?;
             }

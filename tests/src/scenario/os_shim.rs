@@ -142,6 +142,18 @@ impl PlatformTransferService for OsShim {
         self.session.cancel_described(handoff_key);
     }
 
+    fn keep_app_running(&self, _remaining_bytes: u64) -> Result<(), PlatformError> {
+        self.session
+            .keep_app_running()
+            .map_err(|error| PlatformError {
+                message: error.to_string(),
+            })
+    }
+
+    fn let_app_stop(&self) {
+        self.session.let_app_stop();
+    }
+
     fn outstanding(&self) -> Result<Vec<String>, ferry::PlatformError> {
         let mut keys: HashSet<String> = self
             .session

@@ -16,7 +16,9 @@
 //! - Rule 14: a foreground service has no worker budget but `fgs_limit` per 24 h, then
 //!   `onTimeout` ends it; it cannot be started from the background.
 //! - Rule 15: a user-initiated job must be scheduled while the app is visible; it is
-//!   exempt from quotas and Doze; [`AndroidSession::user_stop`] ends it for good.
+//!   exempt from quotas and Doze; [`AndroidSession::user_stop`] ends it for good. An app
+//!   whose `job_kind` is `user_initiated` may also hold one such job that runs its own
+//!   transfers (`keep_app_running`): its process is not stopped while the job runs.
 //! - Rule 16: at most `job_cap` scheduled jobs.
 //!
 //! A force-stop removes every job without a callback; a process the system killed is
@@ -108,7 +110,16 @@ struct Scheduler {
     delegate: Option<mpsc::UnboundedSender<SessionEvent>>,
     pending: VecDeque<SessionEvent>,
     pending_since: Option<Instant>,
+    /// A user-initiated job that keeps the app running (`keep_app_running`).
+    keep_alive: bool,
     stats: SessionStats,
+}
+
+impl Scheduler {
+    /// Scheduled jobs, the keep-alive job included (rule 16 counts it).
+    fn job_count(&self) -> u64 {
+        self.jobs.len() as u64 + u64::from(self.keep_alive)
+    }
 }
 
 struct Shared {
@@ -168,6 +179,7 @@ impl AndroidSession {
             delegate: None,
             pending: VecDeque::new(),
             pending_since: None,
+            keep_alive: false,
             stats: SessionStats::default(),
         };
         let wake = Arc::new(Notify::new());
@@ -233,7 +245,7 @@ impl OsSession for AndroidSession {
         let params = &self.shared.params;
         let kind = self.shared.kind;
         let mut scheduler = self.scheduler();
-        if scheduler.jobs.len() as u64 >= params.job_cap {
+        if scheduler.job_count() >= params.job_cap {
             scheduler.stats.refused += 1;
             return Err(CreateError::TooManyJobs(params.job_cap)); // rule 16
         }
@@ -263,7 +275,7 @@ impl OsSession for AndroidSession {
                 running: None,
             },
         );
-        let outstanding = scheduler.jobs.len() as u64;
+        let outstanding = scheduler.job_count();
         scheduler.stats.max_outstanding = scheduler.stats.max_outstanding.max(outstanding);
         drop(scheduler);
         self.shared.wake.notify_one();
@@ -340,6 +352,7 @@ impl OsSession for AndroidSession {
         scheduler.phase = AppPhase::ForceQuit;
         scheduler.delegate = None;
         scheduler.stats.force_quits += 1;
+        scheduler.keep_alive = false;
         for (_, job) in std::mem::take(&mut scheduler.jobs) {
             if let Some(run) = job.running {
                 run.abort.abort();
@@ -380,6 +393,38 @@ impl OsSession for AndroidSession {
 
     fn background_runtime(&self) -> Duration {
         self.shared.params.background_runtime
+    }
+
+    fn keep_app_running(&self) -> Result<(), CreateError> {
+        let mut scheduler = self.scheduler();
+        if self.shared.kind != Kind::UserInitiated {
+            return Err(CreateError::NoKeepAlive);
+        }
+        if scheduler.keep_alive {
+            return Ok(());
+        }
+        if scheduler.job_count() >= self.shared.params.job_cap {
+            scheduler.stats.refused += 1;
+            return Err(CreateError::TooManyJobs(self.shared.params.job_cap)); // rule 16
+        }
+        if scheduler.phase != AppPhase::Foreground {
+            scheduler.stats.refused += 1;
+            return Err(CreateError::NotVisible); // rule 15
+        }
+        scheduler.keep_alive = true;
+        scheduler.stats.keep_alives += 1;
+        scheduler.stats.tasks_created += 1;
+        let outstanding = scheduler.job_count();
+        scheduler.stats.max_outstanding = scheduler.stats.max_outstanding.max(outstanding);
+        Ok(())
+    }
+
+    fn let_app_stop(&self) {
+        self.scheduler().keep_alive = false;
+    }
+
+    fn keeps_app_running(&self) -> bool {
+        self.scheduler().keep_alive
     }
 }
 

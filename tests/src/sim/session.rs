@@ -117,6 +117,10 @@ pub enum CreateError {
     /// Rule 15: a user-initiated job must be scheduled while the app is visible.
     #[error("a user-initiated job must be scheduled while the app is visible")]
     NotVisible,
+    /// The app may not keep itself running: an OS without such jobs (iOS), or an app whose
+    /// manifest and OS version allow no user-initiated job (`android.job_kind`).
+    #[error("this app cannot be kept running in the background")]
+    NoKeepAlive,
 }
 
 /// Whether the app runs.
@@ -146,6 +150,8 @@ pub struct SessionStats {
     pub jobs_stopped: u64,
     /// Android: schedule calls refused (job cap, visibility).
     pub refused: u64,
+    /// Android: user-initiated jobs granted to keep the app running (`keep_app_running`).
+    pub keep_alives: u64,
     /// Completions handed to the app's delegate channel.
     pub delivered: u64,
     /// iOS: download tasks the daemon resumed with its resume data, and of those, how
@@ -180,6 +186,19 @@ pub trait OsSession: Send + Sync {
     fn pending_descriptions(&self) -> Vec<String>;
     /// How long the app runs after going to the background or a relaunch.
     fn background_runtime(&self) -> Duration;
+
+    /// Keeps the app running in the background until [`Self::let_app_stop`] (Android rule
+    /// 15: one user-initiated job, whose process runs the app's own transfers). Refused
+    /// where the OS has no such thing (the default, iOS).
+    fn keep_app_running(&self) -> Result<(), CreateError> {
+        Err(CreateError::NoKeepAlive)
+    }
+    /// Ends what `keep_app_running` granted.
+    fn let_app_stop(&self) {}
+    /// Whether the app is kept running now.
+    fn keeps_app_running(&self) -> bool {
+        false
+    }
 
     /// Cancels every task with this description.
     fn cancel_described(&self, description: &str) {

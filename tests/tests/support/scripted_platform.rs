@@ -17,6 +17,10 @@ struct Calls {
     cancelled: Vec<String>,
     outstanding: HashSet<String>,
     max_outstanding: usize,
+    /// `keep_app_running` calls, with their remaining bytes.
+    keep_running: Vec<u64>,
+    let_stop_calls: usize,
+    refuse_keep_alive: bool,
 }
 
 /// Records calls; `start` blocks while `gate` holds (a process about to die).
@@ -84,6 +88,20 @@ impl ScriptedPlatform {
     pub fn max_outstanding(&self) -> usize {
         self.calls.lock().unwrap().max_outstanding
     }
+
+    /// Makes `keep_app_running` refuse (an OS that does not allow it).
+    pub fn refuse_keep_alive(&self) {
+        self.calls.lock().unwrap().refuse_keep_alive = true;
+    }
+
+    /// The remaining bytes of every `keep_app_running` call, in order.
+    pub fn keep_running_calls(&self) -> Vec<u64> {
+        self.calls.lock().unwrap().keep_running.clone()
+    }
+
+    pub fn let_stop_calls(&self) -> usize {
+        self.calls.lock().unwrap().let_stop_calls
+    }
 }
 
 impl PlatformTransferService for ScriptedPlatform {
@@ -112,6 +130,21 @@ impl PlatformTransferService for ScriptedPlatform {
         calls.cancelled.push(handoff_key.to_owned());
     }
 
+    fn keep_app_running(&self, remaining_bytes: u64) -> Result<(), PlatformError> {
+        let mut calls = self.calls.lock().unwrap();
+        calls.keep_running.push(remaining_bytes);
+        if calls.refuse_keep_alive {
+            return Err(PlatformError {
+                message: "not visible".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn let_app_stop(&self) {
+        self.calls.lock().unwrap().let_stop_calls += 1;
+    }
+
     fn outstanding(&self) -> Result<Vec<String>, ferry::PlatformError> {
         Ok(self
             .calls
@@ -122,6 +155,17 @@ impl PlatformTransferService for ScriptedPlatform {
             .cloned()
             .collect())
     }
+}
+
+/// Waits, a bounded number of times, for work the platform driver does after a turn.
+pub async fn eventually(condition: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the condition did not become true");
 }
 
 /// Sends a handoff as the OS would: its method, URL, headers and body file; for a

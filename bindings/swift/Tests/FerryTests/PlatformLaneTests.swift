@@ -159,6 +159,33 @@ final class PlatformLaneTests: XCTestCase {
         try await queue.shutdown()
     }
 
+    /// `keepAppRunning` on iOS: a service without its own `keepAppRunning` refuses (the
+    /// package's default), so once the app is in the background the OS carries the work.
+    func testAnIOSServiceRefusesToKeepTheAppRunningAndTheOSCarriesTheBackground() async throws {
+        try await bounded(120, "testAnIOSServiceRefusesToKeepTheAppRunning") {
+            try await self.runAnIOSServiceRefusesToKeepTheAppRunning()
+        }
+    }
+
+    private func runAnIOSServiceRefusesToKeepTheAppRunning() async throws {
+        let platform = RecordingPlatform(.hold)
+        XCTAssertThrowsError(try platform.keepAppRunning(remainingBytes: 1))
+        var config = config(threshold: Int64.max)
+        config.keepAppRunning = true
+        let queue = try await TransferQueue.openWithPlatform(config: config, platform: platform)
+        platform.attach(queue)
+        let prefix = Testkit.uniquePrefix("keep-alive")
+        let (first, _) = try scratch.randomFile("first.bin", count: 4096)
+        _ = try await queue.enqueue(upload: .put(first, to: base + prefix + "first.bin"))
+        try await queue.waitIdle()
+        try await queue.enterBackground()
+        let (second, _) = try scratch.randomFile("second.bin", count: 4096)
+        let id = try await queue.enqueue(upload: .put(second, to: base + prefix + "second.bin"))
+        let handoffs = try await platform.waitForHandoffs(1)
+        XCTAssertEqual(handoffs.map(\.transferId), [id], "refused: the background goes to the OS")
+        try await queue.shutdown()
+    }
+
     /// A handoff left running when the queue closed, whose key the service no longer
     /// reports as outstanding, is queued again at the next open and sent in-process.
     func testOpenRequeuesAHandoffTheServiceNoLongerHas() async throws {

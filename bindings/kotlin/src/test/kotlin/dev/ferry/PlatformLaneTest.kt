@@ -109,6 +109,34 @@ class PlatformLaneTest {
         assertEquals(java.time.Duration.ofMinutes(15), config.retryMaxServerDelay)
     }
 
+    /**
+     * With `keepAppRunning`, work queued in the foreground asks the service to keep the app
+     * running (Android: a user-initiated job); while it is kept even a large file is sent
+     * in-process, into the background, and the app is let stop once nothing is left.
+     */
+    @Test
+    fun aKeptAppSendsEvenALargeFileInProcessAndIsLetStopWhenDone() = runBlocking {
+        withTimeout(GUARD_MS) {
+            val prefix = Testkit.uniquePrefix("keep-alive")
+            val platform = RecordingPlatform(RecordingPlatform.Behaviour.UPLOAD)
+            val config = config(THRESHOLD.toLong()).copy(keepAppRunning = true)
+            val queue = TransferQueue.openWithPlatform(config, platform).also { platform.attach(it) }
+            val (big, bigSha) = randomFile(dir, "big.bin", THRESHOLD * 2)
+            val id = queue.enqueue(put(big, "$prefix/big.bin"))
+            queue.enterBackground()
+            queue.awaitIdle(id)
+            while (platform.letAppStopCalls == 0) kotlinx.coroutines.delay(10)
+
+            assertEquals(TransferState.Succeeded, queue.get(id).state)
+            assertStoredOnce("$prefix/big.bin", bigSha)
+            assertEquals(0, platform.handoffs.size, "nothing went to the OS")
+            assertEquals(listOf((THRESHOLD * 2).toULong()), platform.keepAppRunningCalls.toList())
+            assertEquals(1, platform.letAppStopCalls)
+            queue.shutdown()
+            queue.close()
+        }
+    }
+
     @Test
     fun largeFileIsHandedOffUploadedByKotlinAndSucceeds() = runBlocking {
         withTimeout(GUARD_MS) {

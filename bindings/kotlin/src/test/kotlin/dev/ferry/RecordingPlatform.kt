@@ -59,6 +59,19 @@ class RecordingPlatform(
         cancelled += handoffKey
     }
 
+    /** The remaining bytes of every `keepAppRunning` call (granted), in order. */
+    val keepAppRunningCalls = CopyOnWriteArrayList<ULong>()
+    private val letStops = AtomicInteger()
+    val letAppStopCalls: Int get() = letStops.get()
+
+    override fun keepAppRunning(remainingBytes: ULong) {
+        keepAppRunningCalls += remainingBytes
+    }
+
+    override fun letAppStop() {
+        letStops.incrementAndGet()
+    }
+
     override fun outstanding(): List<String> {
         outstandingAsked.incrementAndGet()
         if (behaviour == Behaviour.THROW_ON_OUTSTANDING) {

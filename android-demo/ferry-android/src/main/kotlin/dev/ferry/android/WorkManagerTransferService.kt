@@ -1,5 +1,6 @@
 // Ferry's platform lane on Android: a PlatformTransferService over WorkManager (and, on
-// Android 14+, user-initiated data-transfer jobs). It schedules, cancels and lists OS
+// Android 14+, user-initiated data-transfer jobs: per handoff, and the one KeepAliveJob
+// that keeps the app running while the core sends in-process). It schedules, cancels and lists OS
 // work and carries its reports; which transfer goes to the OS, how many at once, retries
 // and limits are the core's. The Android-free logic lives in dev.ferry.platform
 // (bindings/kotlin), tested on the JVM: WorkSpecMapper, UploadOutcomes, HandoffRunner
@@ -85,11 +86,22 @@ class WorkManagerTransferService private constructor(private val context: Contex
     var userInitiatedJobs: Boolean = false
 
     fun attach(queue: TransferQueue) {
+        attached = queue
         relay.attach(QueueReportSink(queue))
         pruneSoon()
     }
 
-    fun detach() = relay.detach()
+    fun detach() {
+        attached = null
+        relay.detach()
+    }
+
+    @Volatile
+    private var attached: TransferQueue? = null
+
+    /** The running keep-alive job ([KeepAliveJob]), to finish when the core lets go. */
+    @Volatile
+    private var keepAlive: Pair<android.app.job.JobService, android.app.job.JobParameters>? = null
 
     // PlatformTransferService: Ferry's threads, each returns at once.
 
@@ -125,6 +137,49 @@ class WorkManagerTransferService private constructor(private val context: Contex
             context.getSystemService(JobScheduler::class.java)?.cancel(WorkSpecMapper.jobId(handoffKey))
         }
         handoffs.remove(handoffKey)
+    }
+
+    /**
+     * Schedules the one user-initiated job ([KeepAliveJob]) that keeps the process running
+     * while the core sends in-process. Throws [PlatformException.Refused] where Android
+     * does not allow one (see [WorkSpecMapper.userInitiatedRefusal]) or JobScheduler says no.
+     */
+    override fun keepAppRunning(remainingBytes: ULong) {
+        val platform = PlatformContext(Build.VERSION.SDK_INT, appVisible, userInitiatedJobs)
+        WorkSpecMapper.userInitiatedRefusal(platform)?.let { throw PlatformException.Refused(it) }
+        if (Build.VERSION.SDK_INT < 34) return // unreachable: refused above; for the compiler's API check
+        val network = NetworkRequest.Builder().addCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET).build()
+        val job = JobInfo.Builder(WorkSpecMapper.KEEP_ALIVE_JOB_ID, ComponentName(context, KeepAliveJob::class.java))
+            .setUserInitiated(true)
+            .setRequiredNetwork(network)
+            .setEstimatedNetworkBytes(JobInfo.NETWORK_BYTES_UNKNOWN, remainingBytes.toLong().coerceAtLeast(0))
+            .build()
+        val scheduler = context.getSystemService(JobScheduler::class.java)
+        if (scheduler?.schedule(job) != JobScheduler.RESULT_SUCCESS) {
+            throw PlatformException.Refused("JobScheduler refused the user-initiated job")
+        }
+    }
+
+    /** Finishes the keep-alive job (or drops it if it has not started yet). */
+    override fun letAppStop() {
+        val running = keepAlive
+        keepAlive = null
+        if (running != null) {
+            running.first.jobFinished(running.second, false)
+        } else if (Build.VERSION.SDK_INT >= 34) {
+            context.getSystemService(JobScheduler::class.java)?.cancel(WorkSpecMapper.KEEP_ALIVE_JOB_ID)
+        }
+    }
+
+    internal fun keepAliveStarted(job: android.app.job.JobService, params: android.app.job.JobParameters) {
+        keepAlive = job to params
+    }
+
+    /** The OS stopped the keep-alive job: the core hands its work to WorkManager. */
+    internal fun keepAliveStopped(stopReason: Int) {
+        keepAlive = null
+        if (stopReason == android.app.job.JobParameters.STOP_REASON_CANCELLED_BY_APP) return // letAppStop
+        runCatching { attached?.keepAliveEnded() } // Closed: no queue to tell
     }
 
     /**

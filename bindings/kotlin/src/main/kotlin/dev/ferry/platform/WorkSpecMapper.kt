@@ -90,11 +90,25 @@ object WorkSpecMapper {
      * the app is visible (a job scheduled otherwise fails at once, os-model rule 15).
      */
     fun runner(context: PlatformContext): Runner =
-        if (context.userInitiatedJobs && context.appVisible && context.sdkInt >= USER_INITIATED_JOBS_SDK) {
-            Runner.USER_INITIATED_JOB
-        } else {
-            Runner.WORK_MANAGER
-        }
+        if (userInitiatedRefusal(context) == null) Runner.USER_INITIATED_JOB else Runner.WORK_MANAGER
+
+    /**
+     * The JobScheduler id of the one user-initiated job that keeps the app running while the
+     * core sends in-process (`PlatformTransferService.keepAppRunning`). Handoff job ids are
+     * non-negative ([jobId]), so a negative id never collides with them.
+     */
+    const val KEEP_ALIVE_JOB_ID = -0x4652
+
+    /**
+     * Why no user-initiated job may be scheduled now (null: one may): for a handoff
+     * ([runner]) or to keep the app running ([KEEP_ALIVE_JOB_ID]).
+     */
+    fun userInitiatedRefusal(context: PlatformContext): String? = when {
+        context.sdkInt < USER_INITIATED_JOBS_SDK -> "user-initiated jobs need Android 14 (API 34)"
+        !context.userInitiatedJobs -> "the app did not opt in to user-initiated jobs (RUN_USER_INITIATED_JOBS)"
+        !context.appVisible -> "a user-initiated job can only be scheduled while the app is visible"
+        else -> null
+    }
 
     /** Non-negative and stable for a key; collisions only matter between live jobs. */
     fun jobId(handoffKey: String): Int = handoffKey.hashCode() and Int.MAX_VALUE

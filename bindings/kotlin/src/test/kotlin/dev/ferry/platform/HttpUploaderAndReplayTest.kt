@@ -71,6 +71,11 @@ class PooledTransferService(dir: Path, private val gate: CountDownLatch = CountD
 
     override fun outstanding(): List<String> = (running + relay.queuedKeys).sorted()
 
+    override fun keepAppRunning(remainingBytes: ULong): Unit =
+        throw dev.ferry.PlatformException.Refused("this stand-in cannot keep the app running")
+
+    override fun letAppStop() {}
+
     fun close() {
         pool.shutdown()
         pool.awaitTermination(60, TimeUnit.SECONDS)

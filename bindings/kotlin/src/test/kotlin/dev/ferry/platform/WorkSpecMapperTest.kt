@@ -79,6 +79,21 @@ class WorkSpecMapperTest {
     }
 
     @Test
+    fun aUserInitiatedJobIsRefusedWithTheReasonAndItsKeepAliveIdIsNoHandoffs() {
+        assertEquals(null, WorkSpecMapper.userInitiatedRefusal(foreground14))
+        val refusals = listOf(
+            foreground14.copy(sdkInt = 33) to "Android 14",
+            foreground14.copy(userInitiatedJobs = false) to "RUN_USER_INITIATED_JOBS",
+            foreground14.copy(appVisible = false) to "visible",
+        )
+        for ((context, reason) in refusals) {
+            val refusal = WorkSpecMapper.userInitiatedRefusal(context) ?: error("refused: $context")
+            assertTrue(reason in refusal, refusal)
+        }
+        assertTrue(WorkSpecMapper.KEEP_ALIVE_JOB_ID < 0, "handoff job ids are never negative")
+    }
+
+    @Test
     fun sizeHintAndJobIdComeFromTheHandoff() {
         val spec = WorkSpecMapper.map(handoff(bytes = 123_456L), foreground14)
         assertEquals(123_456L, spec.estimatedUploadBytes)
