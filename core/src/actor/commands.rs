@@ -90,7 +90,7 @@ impl Engine {
                 self.app_state = state;
                 log::debug!("app state is now {:?}", self.app_state);
                 if came_to_foreground {
-                    self.keep_alive_on_foreground();
+                    self.keep_alive.came_to_foreground();
                     self.on_foreground(effects);
                 }
                 effects.replies.push(reply_after_commit(reply, Ok(())));

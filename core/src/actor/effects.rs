@@ -11,7 +11,6 @@
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
-use super::keep_alive::KeepAliveRequest;
 use super::local_launch::Launch;
 use super::message::Reply;
 use crate::Error;
@@ -42,6 +41,14 @@ pub(super) struct Effects {
     /// Replies sent once every OS-task operation before them has been carried out
     /// (`enter_background`); at once when no platform service is attached.
     pub(super) after_handoffs: Vec<oneshot::Sender<Result<(), Error>>>,
+}
+
+/// What the platform service is asked about keeping the app running
+/// (`actor/keep_alive.rs`), after the turn is durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KeepAliveRequest {
+    KeepRunning { remaining_bytes: u64 },
+    LetStop,
 }
 
 /// What acts right after the commit, in this process only.

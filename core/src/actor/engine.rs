@@ -24,7 +24,7 @@ use super::effects::Effects;
 use super::group_commit::GroupCommit;
 use super::host_status;
 use super::in_flight::{FlightLane, Flights, InFlight};
-use super::keep_alive::KeepAlive;
+use super::keep_alive::{KeepAlive, TurnFacts};
 use super::message::{AttemptFinished, Message, Reply};
 use super::os_order;
 use super::packing::Packing;
@@ -44,7 +44,7 @@ use crate::platform::PlatformDriver;
 use crate::progress::RateMeter;
 use crate::scheduler::{Batch, Candidate, LaneChoice, LanePolicy, Occupancy, Situation, pick};
 use crate::store;
-use crate::{Error, Transfer, TransferId};
+use crate::{Error, StateKind, Transfer, TransferId};
 
 /// Everything the actor owns besides the database connection.
 pub(crate) struct Engine {
@@ -158,6 +158,36 @@ impl Engine {
             last_schedule_ms: 0,
             rng: StdRng::from_os_rng(),
         }
+    }
+
+    /// Asks for the keep-alive or lets it go, as the queue's work and the app's state say
+    /// (`keep_alive.rs`). Runs in every turn before scheduling, so the turn's launches see
+    /// the answer's lane.
+    pub(super) fn keep_app_running_as_needed(
+        &mut self,
+        tx: &Connection,
+        effects: &mut Effects,
+    ) -> rusqlite::Result<()> {
+        if !self.config.platform.keep_app_running || !self.platform.available() {
+            return Ok(());
+        }
+        let facts = TurnFacts {
+            app_state: self.app_state,
+            stopping: self.stopping,
+            nothing_in_flight: self.in_flight.is_empty(),
+        };
+        let pending = &self.pending_totals;
+        let request = self.keep_alive.decide(&facts, || -> rusqlite::Result<_> {
+            let mut totals = store::totals(tx)?;
+            totals.add_pending(pending);
+            let (queued, queued_bytes) = totals.get(StateKind::Queued);
+            let (running, running_bytes) = totals.get(StateKind::Running);
+            Ok((queued + running > 0).then_some(queued_bytes.saturating_add(running_bytes)))
+        })?;
+        if request.is_some() {
+            effects.keep_alive = request;
+        }
+        Ok(())
     }
 
     /// The lane rules now (`scheduler.rs`).

@@ -32,8 +32,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::effects::Effects;
-use super::keep_alive::KeepAliveRequest;
+use super::effects::{Effects, KeepAliveRequest};
 use crate::error::StoreError;
 use crate::events::TransferEvent;
 use crate::platform::PlatformDriver;

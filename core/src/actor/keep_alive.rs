@@ -11,16 +11,12 @@
 //! work to the OS lane as without it, and Ferry does not ask again until the app next
 //! comes to the foreground.
 //!
+//! A sub-state: it decides, the engine asks (`engine.rs` `keep_app_running_as_needed`).
 //! It must never ask while the app is not in the foreground (the OS refuses, and counts
 //! it), nor hold the keep-alive with nothing left to do.
 
-use rusqlite::Connection;
-
-use super::effects::Effects;
-use super::engine::Engine;
-use crate::StateKind;
+use super::effects::KeepAliveRequest;
 use crate::conditions::AppState;
-use crate::store;
 
 /// Where the keep-alive stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,103 +34,182 @@ pub(super) enum KeepAlive {
     Declined,
 }
 
+/// What a turn knows that the decision depends on.
+pub(super) struct TurnFacts {
+    pub app_state: AppState,
+    /// The queue is shutting down.
+    pub stopping: bool,
+    /// No attempt is in flight on either lane.
+    pub nothing_in_flight: bool,
+}
+
 impl KeepAlive {
     /// Whether every transfer runs in-process now: kept, or asked for (so that the turn
     /// that asks does not hand work to the OS a moment before the answer).
     pub(super) fn keeps_transfers_in_process(self) -> bool {
         matches!(self, Self::Asking | Self::Kept)
     }
-}
 
-/// What the platform service is asked, after the turn is durable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum KeepAliveRequest {
-    KeepRunning { remaining_bytes: u64 },
-    LetStop,
-}
-
-impl Engine {
-    /// Asks for the keep-alive or lets it go, as the queue's work and the app's state say.
-    /// Runs in every turn before scheduling, so the turn's launches see the answer's lane.
-    pub(super) fn keep_app_running_as_needed(
+    /// What to ask the service this turn, if anything. `remaining_bytes` reads the bytes of
+    /// queued and running transfers (`None`: there are none); it is read only when the
+    /// decision needs it.
+    pub(super) fn decide<E>(
         &mut self,
-        tx: &Connection,
-        effects: &mut Effects,
-    ) -> rusqlite::Result<()> {
-        if !self.config.platform.keep_app_running || !self.platform.available() {
-            return Ok(());
+        facts: &TurnFacts,
+        remaining_bytes: impl FnOnce() -> Result<Option<u64>, E>,
+    ) -> Result<Option<KeepAliveRequest>, E> {
+        if facts.stopping {
+            return Ok(self.let_go());
         }
-        if self.stopping {
-            self.let_app_stop(effects);
-            return Ok(());
-        }
-        match self.keep_alive {
-            KeepAlive::NotAsked if self.app_state == AppState::Foreground => {
-                if let Some(remaining_bytes) = self.remaining_bytes(tx)? {
-                    self.keep_alive = KeepAlive::Asking;
-                    effects.keep_alive = Some(KeepAliveRequest::KeepRunning { remaining_bytes });
-                    log::debug!("asking the platform to keep the app running");
-                }
+        match self {
+            Self::NotAsked if facts.app_state == AppState::Foreground => {
+                let Some(remaining_bytes) = remaining_bytes()? else {
+                    return Ok(None);
+                };
+                log::debug!("asking the platform to keep the app running");
+                *self = Self::Asking;
+                Ok(Some(KeepAliveRequest::KeepRunning { remaining_bytes }))
             }
-            KeepAlive::Kept if self.in_flight.is_empty() && self.remaining_bytes(tx)?.is_none() => {
-                self.let_app_stop(effects);
+            Self::Kept if facts.nothing_in_flight && remaining_bytes()?.is_none() => {
+                Ok(self.let_go())
             }
-            _ => {}
+            _ => Ok(None),
         }
-        Ok(())
     }
 
     /// The service's answer. A grant for a keep-alive let go while it was asked for needs
     /// nothing: the driver carries the `let_app_stop` sent then after this answer.
-    pub(super) fn on_keep_alive_answered(&mut self, granted: Result<(), String>) {
-        if self.keep_alive != KeepAlive::Asking {
+    pub(super) fn answered(&mut self, granted: Result<(), String>) {
+        if *self != Self::Asking {
             return;
         }
         match granted {
             Ok(()) => {
                 log::debug!("the platform keeps the app running");
-                self.keep_alive = KeepAlive::Kept;
+                *self = Self::Kept;
             }
             Err(message) => {
                 log::info!("the platform will not keep the app running: {message}");
-                self.keep_alive = KeepAlive::Declined;
+                *self = Self::Declined;
             }
         }
     }
 
     /// The OS ended the keep-alive: the OS lane takes the work from now on. A late word
     /// about one Ferry already let go changes nothing.
-    pub(super) fn on_keep_alive_ended(&mut self) {
-        if self.keep_alive.keeps_transfers_in_process() {
+    pub(super) fn ended(&mut self) {
+        if self.keeps_transfers_in_process() {
             log::info!("the OS stopped keeping the app running; the OS lane takes the work");
-            self.keep_alive = KeepAlive::Declined;
+            *self = Self::Declined;
         }
     }
 
     /// The app came to the foreground: a declined keep-alive may be asked for again.
-    pub(super) fn keep_alive_on_foreground(&mut self) {
-        if self.keep_alive == KeepAlive::Declined {
-            self.keep_alive = KeepAlive::NotAsked;
+    pub(super) fn came_to_foreground(&mut self) {
+        if *self == Self::Declined {
+            *self = Self::NotAsked;
         }
     }
 
     /// Lets go of a keep-alive kept or asked for (the service ignores a `let_app_stop`
     /// after it refused).
-    fn let_app_stop(&mut self, effects: &mut Effects) {
-        if self.keep_alive.keeps_transfers_in_process() {
-            effects.keep_alive = Some(KeepAliveRequest::LetStop);
-            self.keep_alive = KeepAlive::NotAsked;
-            log::debug!("letting the app stop");
+    fn let_go(&mut self) -> Option<KeepAliveRequest> {
+        if !self.keeps_transfers_in_process() {
+            return None;
+        }
+        log::debug!("letting the app stop");
+        *self = Self::NotAsked;
+        Some(KeepAliveRequest::LetStop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(app_state: AppState) -> TurnFacts {
+        TurnFacts {
+            app_state,
+            stopping: false,
+            nothing_in_flight: true,
         }
     }
 
-    /// The bytes of queued and running transfers, this turn's changes included; `None`
-    /// when there are none.
-    fn remaining_bytes(&self, tx: &Connection) -> rusqlite::Result<Option<u64>> {
-        let mut totals = store::totals(tx)?;
-        totals.add_pending(&self.pending_totals);
-        let (queued, queued_bytes) = totals.get(StateKind::Queued);
-        let (running, running_bytes) = totals.get(StateKind::Running);
-        Ok((queued + running > 0).then_some(queued_bytes.saturating_add(running_bytes)))
+    fn no_error<T>(value: T) -> Result<T, ()> {
+        Ok(value)
+    }
+
+    #[test]
+    fn asked_only_in_the_foreground_with_work_and_let_go_when_none_is_left() {
+        let mut keep_alive = KeepAlive::default();
+        let background = facts(AppState::Background);
+        assert_eq!(
+            keep_alive.decide(&background, || no_error(Some(5))),
+            Ok(None)
+        );
+        let foreground = facts(AppState::Foreground);
+        assert_eq!(keep_alive.decide(&foreground, || no_error(None)), Ok(None));
+        assert_eq!(
+            keep_alive.decide(&foreground, || no_error(Some(5))),
+            Ok(Some(KeepAliveRequest::KeepRunning { remaining_bytes: 5 }))
+        );
+        assert!(keep_alive.keeps_transfers_in_process(), "while asking");
+        keep_alive.answered(Ok(()));
+        assert_eq!(keep_alive, KeepAlive::Kept);
+        assert_eq!(
+            keep_alive.decide(&background, || no_error(Some(1))),
+            Ok(None)
+        );
+        assert_eq!(
+            keep_alive.decide(&background, || no_error(None)),
+            Ok(Some(KeepAliveRequest::LetStop))
+        );
+        assert_eq!(keep_alive, KeepAlive::NotAsked);
+    }
+
+    #[test]
+    fn a_refusal_or_an_end_is_not_asked_again_until_the_next_foreground() {
+        let foreground = facts(AppState::Foreground);
+        for end in [
+            |k: &mut KeepAlive| k.answered(Err("no".into())),
+            |k: &mut KeepAlive| {
+                k.answered(Ok(()));
+                k.ended();
+            },
+        ] {
+            let mut keep_alive = KeepAlive::default();
+            assert!(keep_alive.decide(&foreground, || no_error(Some(5))).is_ok());
+            end(&mut keep_alive);
+            assert_eq!(keep_alive, KeepAlive::Declined);
+            assert!(!keep_alive.keeps_transfers_in_process());
+            assert_eq!(
+                keep_alive.decide(&foreground, || no_error(Some(5))),
+                Ok(None)
+            );
+            keep_alive.came_to_foreground();
+            assert!(matches!(
+                keep_alive.decide(&foreground, || no_error(Some(5))),
+                Ok(Some(KeepAliveRequest::KeepRunning { .. }))
+            ));
+        }
+    }
+
+    #[test]
+    fn stopping_lets_go_of_one_asked_for_and_a_late_grant_or_end_changes_nothing() {
+        let mut keep_alive = KeepAlive::default();
+        let foreground = facts(AppState::Foreground);
+        assert!(keep_alive.decide(&foreground, || no_error(Some(5))).is_ok());
+        let stopping = TurnFacts {
+            stopping: true,
+            ..facts(AppState::Foreground)
+        };
+        assert_eq!(
+            keep_alive.decide(&stopping, || no_error(Some(5))),
+            Ok(Some(KeepAliveRequest::LetStop))
+        );
+        keep_alive.answered(Ok(()));
+        keep_alive.ended();
+        assert_eq!(keep_alive, KeepAlive::NotAsked);
+        assert_eq!(keep_alive.decide(&stopping, || no_error(Some(5))), Ok(None));
     }
 }

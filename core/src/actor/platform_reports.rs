@@ -105,11 +105,11 @@ impl Engine {
                 Ok(())
             }
             PlatformReport::KeepAliveAnswered { granted } => {
-                self.on_keep_alive_answered(granted);
+                self.keep_alive.answered(granted);
                 Ok(())
             }
             PlatformReport::KeepAliveEnded => {
-                self.on_keep_alive_ended();
+                self.keep_alive.ended();
                 Ok(())
             }
             PlatformReport::Outstanding { query, keys } => {
