@@ -61,6 +61,11 @@ class WorkManagerTransferService private constructor(private val context: Contex
                 instance ?: WorkManagerTransferService(context.applicationContext).also { instance = it }
             }
 
+        /** Sets [appVisible] of the process's service, if one was made ([QueueLifecycle]). */
+        internal fun appVisibleChanged(visible: Boolean) {
+            instance?.appVisible = visible
+        }
+
         internal const val INPUT_KEY = "dev.ferry.handoff_key"
     }
 
