@@ -259,14 +259,14 @@ pub trait PlatformTransferService: Send + Sync {
     /// Keeps the app running in the background for Ferry's own transfers: on Android 14+,
     /// schedule one user-initiated data-transfer job (with its notification) and hold it
     /// until `letAppStop`. Called only with `QueueConfig.keepAppRunning`, in the
-    /// foreground, when work is queued; `remainingBytes` is the job's estimate. When the
-    /// OS stops the job, call the queue's `keepAliveEnded()`.
+    /// foreground, when work is queued; `remainingBytes` (never negative) is the job's
+    /// estimate. When the OS stops the job, call the queue's `keepAliveEnded()`.
     ///
     /// # Errors
     ///
     /// Throw `Refused` when the OS will not (not visible, no permission, an older OS, or a
     /// platform without such jobs, as iOS): Ferry then hands work to the OS as before.
-    fn keep_app_running(&self, remaining_bytes: u64) -> Result<(), PlatformError>;
+    fn keep_app_running(&self, remaining_bytes: i64) -> Result<(), PlatformError>;
 
     /// Ends what `keepAppRunning` started (finish the job): nothing is left to do, or the
     /// queue shuts down. It may follow a refused `keepAppRunning`: then do nothing.
@@ -303,7 +303,7 @@ impl ferry::PlatformTransferService for ForeignPlatform {
 
     fn keep_app_running(&self, remaining_bytes: u64) -> Result<(), ferry::PlatformError> {
         match catch_unwind(AssertUnwindSafe(|| {
-            self.0.keep_app_running(remaining_bytes)
+            self.0.keep_app_running(long(remaining_bytes))
         })) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(PlatformError::Refused { reason })) => {
@@ -356,7 +356,7 @@ mod tests {
         fn cancel(&self, _: String) {
             panic!("a shim that throws from cancel");
         }
-        fn keep_app_running(&self, _: u64) -> Result<(), PlatformError> {
+        fn keep_app_running(&self, _: i64) -> Result<(), PlatformError> {
             (self.start)()
         }
         fn let_app_stop(&self) {

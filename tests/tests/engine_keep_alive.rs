@@ -9,10 +9,16 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry::{AppState, NetworkStatus, QueueConfig, TransferQueue, Upload};
-use ferry_testkit::{ServerConfig, TestServer};
-use support::scripted_platform::{ScriptedPlatform, eventually, open_with_platform};
-use support::{OFFLINE, SourceFile, assert_all_received_once, quick_config, write_files};
+use ferry::{
+    AppState, Error, Handoff, Limits, NetworkStatus, QueueConfig, StateKind, TransferQueue, Upload,
+};
+use ferry_testkit::{Fault, FaultPlan, RetryAfter, ScriptedFault, ServerConfig, TestServer};
+use support::scripted_platform::{ScriptedPlatform, deliver, eventually, open_with_platform};
+use support::{
+    OFFLINE, SourceFile, assert_all_received_once, enqueue_each, quick_config, server_with_faults,
+    states_of, write_files,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 const LARGE: u64 = 64 * 1024;
 const ONLINE: NetworkStatus = NetworkStatus {
@@ -72,15 +78,67 @@ async fn setup(
     TransferQueue,
     Vec<SourceFile>,
 ) {
-    let dir = tempfile::tempdir().expect("dir");
     let server = TestServer::start(ServerConfig::default())
         .await
         .expect("server");
-    let (platform, _handoffs) = ScriptedPlatform::new();
-    let queue =
-        open_with_platform(keep_alive_config(dir.path(), keep_app_running), &platform).await;
-    let files = files(dir.path());
-    (dir, server, platform, queue, files)
+    let kept = Kept::open(server, keep_app_running_config(keep_app_running)).await;
+    (kept.dir, kept.server, kept.platform, kept.queue, kept.files)
+}
+
+fn keep_app_running_config(keep_app_running: bool) -> impl FnOnce(&std::path::Path) -> QueueConfig {
+    move |dir| keep_alive_config(dir, keep_app_running)
+}
+
+/// A kept-alive queue's test bench, with the OS tasks the scripted platform was handed.
+struct Kept {
+    dir: tempfile::TempDir,
+    server: TestServer,
+    platform: Arc<ScriptedPlatform>,
+    handoffs: UnboundedReceiver<Handoff>,
+    queue: TransferQueue,
+    files: Vec<SourceFile>,
+}
+
+impl Kept {
+    async fn open(
+        server: TestServer,
+        config: impl FnOnce(&std::path::Path) -> QueueConfig,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let (platform, handoffs) = ScriptedPlatform::new();
+        let queue = open_with_platform(config(dir.path()), &platform).await;
+        let files = files(dir.path());
+        Self {
+            dir,
+            server,
+            platform,
+            handoffs,
+            queue,
+            files,
+        }
+    }
+
+    /// Plays the OS for the next `count` handoffs: sends each, reports its outcome.
+    async fn complete_handoffs(&mut self, count: usize) {
+        for _ in 0..count {
+            let handoff = tokio::time::timeout(Duration::from_secs(30), self.handoffs.recv())
+                .await
+                .expect("a handoff in time")
+                .expect("a handoff");
+            let outcome = deliver(&handoff).await;
+            self.platform.forget(&handoff.key);
+            self.queue
+                .platform_finished(&handoff.key, outcome)
+                .expect("report");
+        }
+    }
+}
+
+async fn idle_within_a_minute(queue: &TransferQueue) {
+    tokio::time::timeout(Duration::from_secs(60), queue.wait_idle())
+        .await
+        .expect("done in time")
+        .expect("idle");
 }
 
 #[tokio::test]
@@ -192,4 +250,266 @@ async fn without_the_policy_the_app_is_never_asked_to_keep_running() {
     queue.shutdown().await.expect("shutdown");
     assert!(platform.keep_running_calls().is_empty());
     assert_eq!(platform.let_stop_calls(), 0);
+}
+
+/// Every first attempt meets a misbehaving server (503 with `Retry-After`, a reset
+/// connection, a stalled body, a bare 503): while the app is kept running in the
+/// background, each is retried in-process, nothing reaches the OS, every file arrives
+/// once, and the app is let stop once, at the end.
+#[tokio::test]
+async fn a_kept_app_retries_a_misbehaving_server_in_process_and_lets_go_once_at_the_end() {
+    let status = |retry_after| Fault::Status {
+        code: 503,
+        retry_after,
+    };
+    let faults = [
+        status(Some(RetryAfter::Seconds(1))),
+        Fault::Reset,
+        Fault::Stall {
+            after_bytes: 100,
+            hold_for_ms: 1000,
+        },
+        status(None),
+    ];
+    let server = server_with_faults(FaultPlan {
+        scripted: faults
+            .into_iter()
+            .enumerate()
+            .map(|(i, fault)| ScriptedFault::Request {
+                n: i as u64 + 1,
+                fault,
+            })
+            .collect(),
+        ..FaultPlan::default()
+    })
+    .await;
+    let kept = Kept::open(server, keep_app_running_config(true)).await;
+    let (queue, platform) = (&kept.queue, &kept.platform);
+    let ids = enqueue_each(queue, &kept.files, &kept.server.base_url()).await;
+    asked_once(platform, queue).await;
+    queue
+        .set_app_state(AppState::Background)
+        .await
+        .expect("background");
+    queue.set_network(ONLINE).await.expect("online");
+    idle_within_a_minute(queue).await;
+
+    assert_all_received_once(&kept.server, &kept.files);
+    assert_eq!(
+        states_of(queue, &ids).await,
+        vec![StateKind::Succeeded; ids.len()]
+    );
+    let mut retried = 0;
+    for id in &ids {
+        retried += usize::from(queue.get(id).await.expect("get").attempts > 1);
+    }
+    assert_eq!(retried, ids.len(), "every file met a fault first");
+    assert_eq!(platform.start_calls(), 0, "nothing went to the OS");
+    eventually(|| platform.let_stop_calls() == 1).await;
+    assert_eq!(platform.keep_running_calls().len(), 1, "asked once");
+    queue.shutdown().await.expect("shutdown");
+    assert_eq!(
+        platform.let_stop_calls(),
+        1,
+        "let go once, not again at shutdown"
+    );
+}
+
+/// The OS ends the keep-alive while two transfers are on the wire in-process: they finish
+/// where they are, the two still queued go to the OS, and every file arrives once.
+#[tokio::test]
+async fn a_keep_alive_ended_mid_flight_lets_running_attempts_finish_and_hands_on_the_rest() {
+    let slow = |n| ScriptedFault::Request {
+        n,
+        fault: Fault::Delay { ms: 1500 },
+    };
+    let server = server_with_faults(FaultPlan {
+        scripted: vec![slow(1), slow(2)],
+        ..FaultPlan::default()
+    })
+    .await;
+    let mut kept = Kept::open(server, |dir| {
+        let mut config = keep_alive_config(dir, true);
+        config.limits = Limits {
+            per_host: 2,
+            global: 2,
+        };
+        config
+    })
+    .await;
+    // Above what is claimed ahead of free slots (256 KiB): two run, two wait queued.
+    kept.files = write_files(&kept.dir.path().join("large"), 4, 9, |_, _| 512 * 1024);
+    let ids = enqueue_each(&kept.queue, &kept.files, &kept.server.base_url()).await;
+    asked_once(&kept.platform, &kept.queue).await;
+    kept.queue
+        .set_app_state(AppState::Background)
+        .await
+        .expect("background");
+    kept.queue.set_network(ONLINE).await.expect("online");
+    for _ in 0..500 {
+        let states = states_of(&kept.queue, &ids).await;
+        if states.iter().filter(|s| **s == StateKind::Running).count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let running_before = states_of(&kept.queue, &ids).await;
+    kept.queue.keep_alive_ended().expect("told");
+
+    kept.complete_handoffs(2).await;
+    idle_within_a_minute(&kept.queue).await;
+    assert_eq!(
+        running_before
+            .iter()
+            .filter(|s| **s == StateKind::Running)
+            .count(),
+        2,
+        "two were on the wire when the OS ended the keep-alive: {running_before:?}"
+    );
+    assert_all_received_once(&kept.server, &kept.files);
+    assert_eq!(
+        states_of(&kept.queue, &ids).await,
+        vec![StateKind::Succeeded; ids.len()]
+    );
+    assert_eq!(
+        kept.platform.start_calls(),
+        2,
+        "the two queued went to the OS"
+    );
+    assert!(kept.platform.cancelled().is_empty());
+    kept.queue.shutdown().await.expect("shutdown");
+    assert_eq!(kept.platform.keep_running_calls().len(), 1);
+    assert_eq!(kept.platform.let_stop_calls(), 0, "the OS ended it itself");
+}
+
+/// `keep_alive_ended` with nothing asked for, twice in a row, and in the foreground
+/// changes nothing it should not; after shutdown it is `Closed`.
+#[tokio::test]
+async fn keep_alive_ended_out_of_turn_is_harmless_and_closed_after_shutdown() {
+    let (_dir, server, platform, queue, files) = setup(true).await;
+    queue.keep_alive_ended().expect("nothing asked for yet");
+    enqueue(&queue, &server, &files).await;
+    asked_once(&platform, &queue).await;
+    queue.keep_alive_ended().expect("ended");
+    queue.keep_alive_ended().expect("ended twice");
+    queue.set_network(ONLINE).await.expect("online");
+    // Still in the foreground: the large files go to the OS as without the policy.
+    eventually(|| platform.start_calls() == 2).await;
+    assert_eq!(platform.keep_running_calls().len(), 1, "not asked again");
+    queue.shutdown().await.expect("shutdown");
+    assert_eq!(platform.let_stop_calls(), 0, "nothing kept to let go");
+    assert!(matches!(queue.keep_alive_ended(), Err(Error::Closed)));
+}
+
+/// Going to the background and back while kept asks nothing more; once the work is done
+/// the app is let stop; work enqueued in the background goes to the OS, and the next
+/// foreground asks again (the OS tasks are work left). Every grant is let go once.
+#[tokio::test]
+async fn foreground_and_background_cycles_ask_once_per_need_and_let_go_of_every_grant() {
+    let mut kept = Kept::open(
+        TestServer::start(ServerConfig::default())
+            .await
+            .expect("server"),
+        keep_app_running_config(true),
+    )
+    .await;
+    let (first, second) = kept.files.split_at(2);
+    let (first, second) = (first.to_vec(), second.to_vec());
+    enqueue_each(&kept.queue, &first, &kept.server.base_url()).await;
+    asked_once(&kept.platform, &kept.queue).await;
+    for state in [
+        AppState::Background,
+        AppState::Foreground,
+        AppState::Background,
+        AppState::Foreground,
+    ] {
+        kept.queue.set_app_state(state).await.expect("state");
+    }
+    assert_eq!(
+        kept.platform.let_stop_calls(),
+        0,
+        "work that cannot move yet (offline) still holds it"
+    );
+    kept.queue.set_network(ONLINE).await.expect("online");
+    idle_within_a_minute(&kept.queue).await;
+    eventually(|| kept.platform.let_stop_calls() == 1).await;
+    assert_eq!(
+        kept.platform.keep_running_calls().len(),
+        1,
+        "kept across the cycles"
+    );
+    assert_eq!(kept.platform.start_calls(), 0);
+
+    kept.queue
+        .set_app_state(AppState::Background)
+        .await
+        .expect("background");
+    enqueue_each(&kept.queue, &second, &kept.server.base_url()).await;
+    eventually(|| kept.platform.start_calls() == 2).await;
+    assert_eq!(
+        kept.platform.keep_running_calls().len(),
+        1,
+        "never asked in the background"
+    );
+    kept.queue
+        .set_app_state(AppState::Foreground)
+        .await
+        .expect("foreground");
+    eventually(|| kept.platform.keep_running_calls().len() == 2).await;
+    kept.complete_handoffs(2).await;
+    idle_within_a_minute(&kept.queue).await;
+    eventually(|| kept.platform.let_stop_calls() == 2).await;
+    assert_all_received_once(&kept.server, &kept.files);
+    kept.queue.shutdown().await.expect("shutdown");
+    assert_eq!(kept.platform.keep_running_calls().len(), 2);
+    assert_eq!(kept.platform.let_stop_calls(), 2, "each grant let go once");
+}
+
+/// Paused and auth-required transfers are not work left: with only those, the app is let
+/// stop; resuming one in the foreground asks again.
+#[tokio::test]
+async fn paused_or_auth_required_work_does_not_hold_the_keep_alive() {
+    let server = server_with_faults(FaultPlan {
+        scripted: vec![ScriptedFault::Request {
+            n: 1,
+            fault: Fault::Status {
+                code: 401,
+                retry_after: None,
+            },
+        }],
+        ..FaultPlan::default()
+    })
+    .await;
+    let kept = Kept::open(server, keep_app_running_config(true)).await;
+    let (queue, platform) = (&kept.queue, &kept.platform);
+    let files = &kept.files[2..];
+    let ids = enqueue_each(queue, files, &kept.server.base_url()).await;
+    asked_once(platform, queue).await;
+    queue.pause(&ids[1]).await.expect("pause");
+    queue.set_network(ONLINE).await.expect("online");
+    idle_within_a_minute(queue).await;
+    assert_eq!(
+        states_of(queue, &ids).await,
+        vec![StateKind::AuthRequired, StateKind::Paused]
+    );
+    eventually(|| platform.let_stop_calls() == 1).await;
+    for _ in 0..3 {
+        queue.progress().await.expect("a turn");
+    }
+    assert_eq!(
+        platform.keep_running_calls().len(),
+        1,
+        "nothing left to ask for"
+    );
+
+    queue.resume(&ids[1]).await.expect("resume");
+    idle_within_a_minute(queue).await;
+    eventually(|| platform.let_stop_calls() == 2).await;
+    assert_eq!(
+        platform.keep_running_calls().len(),
+        2,
+        "asked again for the resumed one"
+    );
+    queue.shutdown().await.expect("shutdown");
+    assert_eq!(platform.let_stop_calls(), 2);
 }

@@ -8,7 +8,7 @@ extension PlatformTransferService {
     /// iOS has no job that keeps an app running for its own transfers (a background task
     /// from `beginBackgroundTask` lasts seconds): refused, so Ferry hands work to the
     /// background session as without `keepAppRunning`.
-    public func keepAppRunning(remainingBytes: UInt64) throws {
+    public func keepAppRunning(remainingBytes: Int64) throws {
         throw PlatformError.Refused(
             reason: "this platform cannot keep the app running; Ferry hands work to the OS")
     }

@@ -29,12 +29,6 @@ class PlatformLaneTest {
     private suspend fun open(platform: RecordingPlatform, threshold: Long): TransferQueue =
         TransferQueue.openWithPlatform(config(threshold), platform).also { platform.attach(it) }
 
-    private fun assertStoredOnce(path: String, sha256: String) {
-        val entry = Testkit.received()[path] ?: error("testkit stored nothing at $path")
-        assertEquals(sha256, entry.sha256, "SHA-256 at $path")
-        assertEquals(1L, entry.storedCount, "stored_count at $path")
-    }
-
     /** An app relaunched in the background opens its queue saying so: even a small file goes to the OS. */
     @Test
     fun aQueueOpenedInTheBackgroundSendsNothingInProcess() = runBlocking {
@@ -130,7 +124,7 @@ class PlatformLaneTest {
             assertEquals(TransferState.Succeeded, queue.get(id).state)
             assertStoredOnce("$prefix/big.bin", bigSha)
             assertEquals(0, platform.handoffs.size, "nothing went to the OS")
-            assertEquals(listOf((THRESHOLD * 2).toULong()), platform.keepAppRunningCalls.toList())
+            assertEquals(listOf((THRESHOLD * 2).toLong()), platform.keepAppRunningCalls.toList())
             assertEquals(1, platform.letAppStopCalls)
             queue.shutdown()
             queue.close()

@@ -16,7 +16,20 @@ import kotlinx.coroutines.withTimeout
 class RecordingPlatform(
     private val behaviour: Behaviour,
     private val outstandingKeys: List<String> = emptyList(),
+    private val keepAlive: KeepAlive = KeepAlive.GRANT,
 ) : PlatformTransferService {
+    /** How `keepAppRunning` and `letAppStop` behave. */
+    enum class KeepAlive {
+        /** Grant `keepAppRunning`; `letAppStop` returns. */
+        GRANT,
+
+        /** `keepAppRunning` throws an exception that is not a [PlatformException] (a shim bug). */
+        THROW,
+
+        /** Grant `keepAppRunning`; `letAppStop` throws (a shim bug). */
+        THROW_ON_LET_STOP,
+    }
+
     enum class Behaviour {
         /** Upload each handoff and report its outcome. */
         UPLOAD,
@@ -59,17 +72,19 @@ class RecordingPlatform(
         cancelled += handoffKey
     }
 
-    /** The remaining bytes of every `keepAppRunning` call (granted), in order. */
-    val keepAppRunningCalls = CopyOnWriteArrayList<ULong>()
+    /** The remaining bytes of every `keepAppRunning` call, in order. */
+    val keepAppRunningCalls = CopyOnWriteArrayList<Long>()
     private val letStops = AtomicInteger()
     val letAppStopCalls: Int get() = letStops.get()
 
-    override fun keepAppRunning(remainingBytes: ULong) {
+    override fun keepAppRunning(remainingBytes: Long) {
         keepAppRunningCalls += remainingBytes
+        if (keepAlive == KeepAlive.THROW) throw IllegalStateException("the shim has no job scheduler")
     }
 
     override fun letAppStop() {
         letStops.incrementAndGet()
+        if (keepAlive == KeepAlive.THROW_ON_LET_STOP) throw IllegalStateException("the job was already gone")
     }
 
     override fun outstanding(): List<String> {

@@ -97,6 +97,13 @@ fun serveRandomFile(label: String, size: Int): Pair<String, ByteArray> {
     return name to bytes
 }
 
+/** Asserts the testkit stored [path] exactly once, with this SHA-256. */
+fun assertStoredOnce(path: String, sha256: String) {
+    val entry = Testkit.received()[path] ?: error("testkit stored nothing at $path")
+    org.junit.jupiter.api.Assertions.assertEquals(sha256, entry.sha256, "SHA-256 at $path")
+    org.junit.jupiter.api.Assertions.assertEquals(1L, entry.storedCount, "stored_count at $path")
+}
+
 fun sha256Hex(bytes: ByteArray): String =
     MessageDigest.getInstance("SHA-256").digest(bytes).joinToString("") { "%02x".format(it) }
 

@@ -23,7 +23,8 @@ import kotlinx.coroutines.launch
 /**
  * Observes the process's lifecycle and the default network and tells [queue]: the state
  * when created and on every change (leaving the foreground calls `enterBackground()`, so
- * WorkManager holds the queued work), the network as ConnectivityManager reports it.
+ * WorkManager holds the queued work), the network as ConnectivityManager reports it; and
+ * the process's [WorkManagerTransferService], if any, whether the app is visible.
  * Create it on the main thread after opening the queue; [stop] it before shutting down.
  */
 class QueueLifecycle(context: Context, private val queue: TransferQueue) : DefaultLifecycleObserver {
@@ -63,11 +64,15 @@ class QueueLifecycle(context: Context, private val queue: TransferQueue) : Defau
         connectivity?.registerDefaultNetworkCallback(networkCallback)
     }
 
+    // The WorkManager service hears visibility first: told it is in the foreground, the
+    // core may ask it at once for a user-initiated job, which it schedules only while visible.
     override fun onStart(owner: LifecycleOwner) {
+        WorkManagerTransferService.appVisibleChanged(true)
         tell { queue.setAppState(AppState.FOREGROUND) }
     }
 
     override fun onStop(owner: LifecycleOwner) {
+        WorkManagerTransferService.appVisibleChanged(false)
         tell { queue.enterBackground() }
     }
 

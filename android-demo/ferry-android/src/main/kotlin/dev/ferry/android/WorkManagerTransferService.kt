@@ -61,6 +61,11 @@ class WorkManagerTransferService private constructor(private val context: Contex
                 instance ?: WorkManagerTransferService(context.applicationContext).also { instance = it }
             }
 
+        /** Sets [appVisible] of the process's service, if one was made ([QueueLifecycle]). */
+        internal fun appVisibleChanged(visible: Boolean) {
+            instance?.appVisible = visible
+        }
+
         internal const val INPUT_KEY = "dev.ferry.handoff_key"
     }
 
@@ -144,7 +149,7 @@ class WorkManagerTransferService private constructor(private val context: Contex
      * while the core sends in-process. Throws [PlatformException.Refused] where Android
      * does not allow one (see [WorkSpecMapper.userInitiatedRefusal]) or JobScheduler says no.
      */
-    override fun keepAppRunning(remainingBytes: ULong) {
+    override fun keepAppRunning(remainingBytes: Long) {
         val platform = PlatformContext(Build.VERSION.SDK_INT, appVisible, userInitiatedJobs)
         WorkSpecMapper.userInitiatedRefusal(platform)?.let { throw PlatformException.Refused(it) }
         if (Build.VERSION.SDK_INT < 34) return // unreachable: refused above; for the compiler's API check
@@ -152,7 +157,7 @@ class WorkManagerTransferService private constructor(private val context: Contex
         val job = JobInfo.Builder(WorkSpecMapper.KEEP_ALIVE_JOB_ID, ComponentName(context, KeepAliveJob::class.java))
             .setUserInitiated(true)
             .setRequiredNetwork(network)
-            .setEstimatedNetworkBytes(JobInfo.NETWORK_BYTES_UNKNOWN, remainingBytes.toLong().coerceAtLeast(0))
+            .setEstimatedNetworkBytes(JobInfo.NETWORK_BYTES_UNKNOWN, remainingBytes.coerceAtLeast(0))
             .build()
         val scheduler = context.getSystemService(JobScheduler::class.java)
         if (scheduler?.schedule(job) != JobScheduler.RESULT_SUCCESS) {

@@ -71,7 +71,7 @@ class PooledTransferService(dir: Path, private val gate: CountDownLatch = CountD
 
     override fun outstanding(): List<String> = (running + relay.queuedKeys).sorted()
 
-    override fun keepAppRunning(remainingBytes: ULong): Unit =
+    override fun keepAppRunning(remainingBytes: Long): Unit =
         throw dev.ferry.PlatformException.Refused("this stand-in cannot keep the app running")
 
     override fun letAppStop() {}
