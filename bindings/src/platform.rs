@@ -268,8 +268,9 @@ pub trait PlatformTransferService: Send + Sync {
     /// platform without such jobs, as iOS): Ferry then hands work to the OS as before.
     fn keep_app_running(&self, remaining_bytes: i64) -> Result<(), PlatformError>;
 
-    /// Ends what `keepAppRunning` started (finish the job): nothing is left to do, or the
-    /// queue shuts down. It may follow a refused `keepAppRunning`: then do nothing.
+    /// Ends what `keepAppRunning` started (finish the job): nothing is left to do, the
+    /// queue shuts down, or the shim said `keepAliveEnded()` (so a job started since is
+    /// ended too). When nothing runs (refused, or already ended), do nothing.
     fn let_app_stop(&self);
 }
 

@@ -200,13 +200,13 @@ async fn a_keep_alive_the_os_ends_hands_the_work_to_the_os_until_the_app_is_seen
     eventually(|| platform.keep_running_calls().len() == 2).await;
     assert_eq!(
         platform.let_stop_calls(),
-        0,
-        "the OS ended the first itself"
+        1,
+        "the first is let go as the OS ends it (so a shim never keeps one Ferry forgot)"
     );
     queue.shutdown().await.expect("shutdown");
     assert_eq!(
         platform.let_stop_calls(),
-        1,
+        2,
         "the second is let go at shutdown"
     );
 }
@@ -379,7 +379,11 @@ async fn a_keep_alive_ended_mid_flight_lets_running_attempts_finish_and_hands_on
     assert!(kept.platform.cancelled().is_empty());
     kept.queue.shutdown().await.expect("shutdown");
     assert_eq!(kept.platform.keep_running_calls().len(), 1);
-    assert_eq!(kept.platform.let_stop_calls(), 0, "the OS ended it itself");
+    assert_eq!(
+        kept.platform.let_stop_calls(),
+        1,
+        "let go as the OS ended it, and not again at shutdown"
+    );
 }
 
 /// `keep_alive_ended` with nothing asked for, twice in a row, and in the foreground
@@ -397,7 +401,11 @@ async fn keep_alive_ended_out_of_turn_is_harmless_and_closed_after_shutdown() {
     eventually(|| platform.start_calls() == 2).await;
     assert_eq!(platform.keep_running_calls().len(), 1, "not asked again");
     queue.shutdown().await.expect("shutdown");
-    assert_eq!(platform.let_stop_calls(), 0, "nothing kept to let go");
+    assert_eq!(
+        platform.let_stop_calls(),
+        1,
+        "let go once as it ended; the second end and the shutdown find nothing kept"
+    );
     assert!(matches!(queue.keep_alive_ended(), Err(Error::Closed)));
 }
 

@@ -35,9 +35,9 @@ pub(super) struct Effects {
     pub(super) platform_releases: Vec<String>,
     /// Ask the platform for its outstanding tasks, with this query number.
     pub(super) outstanding_query: Option<u64>,
-    /// Ask the platform to keep the app running (`Some(remaining bytes)`) or let it stop
-    /// (`actor/keep_alive.rs`).
-    pub(super) keep_alive: Option<KeepAliveRequest>,
+    /// Ask the platform to keep the app running or let it stop (`actor/keep_alive.rs`),
+    /// in order.
+    pub(super) keep_alive: Vec<KeepAliveRequest>,
     /// Replies sent once every OS-task operation before them has been carried out
     /// (`enter_background`); at once when no platform service is attached.
     pub(super) after_handoffs: Vec<oneshot::Sender<Result<(), Error>>>,
@@ -76,7 +76,7 @@ impl Effects {
             && self.platform_cancels.is_empty()
             && self.platform_releases.is_empty()
             && self.outstanding_query.is_none()
-            && self.keep_alive.is_none()
+            && self.keep_alive.is_empty()
             && self.after_handoffs.is_empty()
     }
 }

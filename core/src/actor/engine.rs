@@ -184,9 +184,7 @@ impl Engine {
             let (running, running_bytes) = totals.get(StateKind::Running);
             Ok((queued + running > 0).then_some(queued_bytes.saturating_add(running_bytes)))
         })?;
-        if request.is_some() {
-            effects.keep_alive = request;
-        }
+        effects.keep_alive.extend(request);
         Ok(())
     }
 

@@ -242,12 +242,13 @@ impl Deliver {
             if let Some(query) = effects.outstanding_query {
                 driver.query_outstanding(query);
             }
-            match effects.keep_alive {
-                Some(KeepAliveRequest::KeepRunning { remaining_bytes }) => {
-                    driver.keep_app_running(remaining_bytes);
+            for request in effects.keep_alive {
+                match request {
+                    KeepAliveRequest::KeepRunning { remaining_bytes } => {
+                        driver.keep_app_running(remaining_bytes);
+                    }
+                    KeepAliveRequest::LetStop => driver.let_app_stop(),
                 }
-                Some(KeepAliveRequest::LetStop) => driver.let_app_stop(),
-                None => {}
             }
         }
         for reply in effects.after_handoffs {

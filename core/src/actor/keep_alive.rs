@@ -20,7 +20,7 @@ use crate::conditions::AppState;
 
 /// Where the keep-alive stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) enum KeepAlive {
+pub(super) enum Stage {
     /// Not asked for (or let go after the work was done): asked for when work is queued
     /// in the foreground.
     #[default]
@@ -32,6 +32,15 @@ pub(super) enum KeepAlive {
     /// Refused, or ended by the OS: not asked for again until the app next comes to the
     /// foreground.
     Declined,
+}
+
+/// The keep-alive's stage, and how many asks still wait for their answer: the driver
+/// answers them in order, so only the answer to the last ask decides (an ask let go
+/// before its answer came has had its `let_app_stop` queued behind it).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct KeepAlive {
+    stage: Stage,
+    answers_due: u32,
 }
 
 /// What a turn knows that the decision depends on.
@@ -46,8 +55,8 @@ pub(super) struct TurnFacts {
 impl KeepAlive {
     /// Whether every transfer runs in-process now: kept, or asked for (so that the turn
     /// that asks does not hand work to the OS a moment before the answer).
-    pub(super) fn keeps_transfers_in_process(self) -> bool {
-        matches!(self, Self::Asking | Self::Kept)
+    pub(super) fn keeps_transfers_in_process(&self) -> bool {
+        matches!(self.stage, Stage::Asking | Stage::Kept)
     }
 
     /// What to ask the service this turn, if anything. `remaining_bytes` reads the bytes of
@@ -59,66 +68,71 @@ impl KeepAlive {
         remaining_bytes: impl FnOnce() -> Result<Option<u64>, E>,
     ) -> Result<Option<KeepAliveRequest>, E> {
         if facts.stopping {
-            return Ok(self.let_go());
+            return Ok(self.let_go(Stage::NotAsked));
         }
-        match self {
-            Self::NotAsked if facts.app_state == AppState::Foreground => {
+        match self.stage {
+            Stage::NotAsked if facts.app_state == AppState::Foreground => {
                 let Some(remaining_bytes) = remaining_bytes()? else {
                     return Ok(None);
                 };
                 log::debug!("asking the platform to keep the app running");
-                *self = Self::Asking;
+                self.stage = Stage::Asking;
+                self.answers_due += 1;
                 Ok(Some(KeepAliveRequest::KeepRunning { remaining_bytes }))
             }
-            Self::Kept if facts.nothing_in_flight && remaining_bytes()?.is_none() => {
-                Ok(self.let_go())
+            Stage::Kept if facts.nothing_in_flight && remaining_bytes()?.is_none() => {
+                Ok(self.let_go(Stage::NotAsked))
             }
             _ => Ok(None),
         }
     }
 
-    /// The service's answer. A grant for a keep-alive let go while it was asked for needs
-    /// nothing: the driver carries the `let_app_stop` sent then after this answer.
+    /// The service's answer to the oldest ask still due. Only the last ask's answer
+    /// decides; an earlier one (for an ask already let go) changes nothing.
     pub(super) fn answered(&mut self, granted: Result<(), String>) {
-        if *self != Self::Asking {
+        self.answers_due = self.answers_due.saturating_sub(1);
+        if self.answers_due > 0 || self.stage != Stage::Asking {
             return;
         }
         match granted {
             Ok(()) => {
                 log::debug!("the platform keeps the app running");
-                *self = Self::Kept;
+                self.stage = Stage::Kept;
             }
             Err(message) => {
                 log::info!("the platform will not keep the app running: {message}");
-                *self = Self::Declined;
+                self.stage = Stage::Declined;
             }
         }
     }
 
-    /// The OS ended the keep-alive: the OS lane takes the work from now on. A late word
-    /// about one Ferry already let go changes nothing.
-    pub(super) fn ended(&mut self) {
-        if self.keeps_transfers_in_process() {
+    /// The OS ended the keep-alive: the OS lane takes the work from now on. Ferry lets go
+    /// as well, so that a shim which has since started another one (an end reported late)
+    /// ends that too: the shim and Ferry never disagree about a running job. Word about
+    /// one Ferry already let go changes nothing.
+    pub(super) fn ended(&mut self) -> Option<KeepAliveRequest> {
+        let request = self.let_go(Stage::Declined);
+        if request.is_some() {
             log::info!("the OS stopped keeping the app running; the OS lane takes the work");
-            *self = Self::Declined;
         }
+        request
     }
 
     /// The app came to the foreground: a declined keep-alive may be asked for again.
     pub(super) fn came_to_foreground(&mut self) {
-        if *self == Self::Declined {
-            *self = Self::NotAsked;
+        if self.stage == Stage::Declined {
+            self.stage = Stage::NotAsked;
         }
     }
 
-    /// Lets go of a keep-alive kept or asked for (the service ignores a `let_app_stop`
-    /// after it refused).
-    fn let_go(&mut self) -> Option<KeepAliveRequest> {
+    /// Lets go of a keep-alive kept or asked for, moving to `next` (the service ignores
+    /// a `let_app_stop` when nothing runs).
+    fn let_go(&mut self, next: Stage) -> Option<KeepAliveRequest> {
         if !self.keeps_transfers_in_process() {
             return None;
         }
         log::debug!("letting the app stop");
-        *self = Self::NotAsked;
+        self.stage = next;
         Some(KeepAliveRequest::LetStop)
     }
 }
@@ -155,7 +169,7 @@ mod tests {
         );
         assert!(keep_alive.keeps_transfers_in_process(), "while asking");
         keep_alive.answered(Ok(()));
-        assert_eq!(keep_alive, KeepAlive::Kept);
+        assert_eq!(keep_alive.stage, Stage::Kept);
         assert_eq!(
             keep_alive.decide(&background, || no_error(Some(1))),
             Ok(None)
@@ -164,7 +178,7 @@ mod tests {
             keep_alive.decide(&background, || no_error(None)),
             Ok(Some(KeepAliveRequest::LetStop))
         );
-        assert_eq!(keep_alive, KeepAlive::NotAsked);
+        assert_eq!(keep_alive.stage, Stage::NotAsked);
     }
 
     #[test]
@@ -174,13 +188,13 @@ mod tests {
             |k: &mut KeepAlive| k.answered(Err("no".into())),
             |k: &mut KeepAlive| {
                 k.answered(Ok(()));
-                k.ended();
+                assert_eq!(k.ended(), Some(KeepAliveRequest::LetStop));
             },
         ] {
             let mut keep_alive = KeepAlive::default();
             assert!(keep_alive.decide(&foreground, || no_error(Some(5))).is_ok());
             end(&mut keep_alive);
-            assert_eq!(keep_alive, KeepAlive::Declined);
+            assert_eq!(keep_alive.stage, Stage::Declined);
             assert!(!keep_alive.keeps_transfers_in_process());
             assert_eq!(
                 keep_alive.decide(&foreground, || no_error(Some(5))),
@@ -208,8 +222,27 @@ mod tests {
             Ok(Some(KeepAliveRequest::LetStop))
         );
         keep_alive.answered(Ok(()));
-        keep_alive.ended();
-        assert_eq!(keep_alive, KeepAlive::NotAsked);
+        assert_eq!(keep_alive.ended(), None);
+        assert_eq!(keep_alive.stage, Stage::NotAsked);
         assert_eq!(keep_alive.decide(&stopping, || no_error(Some(5))), Ok(None));
+    }
+
+    #[test]
+    fn only_the_last_asks_answer_decides() {
+        let foreground = facts(AppState::Foreground);
+        let mut keep_alive = KeepAlive::default();
+        assert!(keep_alive.decide(&foreground, || no_error(Some(5))).is_ok());
+        // The OS ends it before its grant was heard: let go, then asked again.
+        assert_eq!(keep_alive.ended(), Some(KeepAliveRequest::LetStop));
+        keep_alive.came_to_foreground();
+        assert!(keep_alive.decide(&foreground, || no_error(Some(5))).is_ok());
+        keep_alive.answered(Ok(()));
+        assert_eq!(keep_alive.stage, Stage::Asking, "the first ask's grant");
+        keep_alive.answered(Err("not visible".into()));
+        assert_eq!(
+            keep_alive.stage,
+            Stage::Declined,
+            "the second ask's refusal"
+        );
     }
 }

@@ -109,7 +109,7 @@ impl Engine {
                 Ok(())
             }
             PlatformReport::KeepAliveEnded => {
-                self.keep_alive.ended();
+                effects.keep_alive.extend(self.keep_alive.ended());
                 Ok(())
             }
             PlatformReport::Outstanding { query, keys } => {

@@ -194,7 +194,8 @@ pub trait PlatformTransferService: Send + Sync {
     }
 
     /// Ends what [`keep_app_running`](Self::keep_app_running) started: nothing is left to
-    /// do, or the queue shuts down. It may follow a `keep_app_running` that was refused
-    /// (Ferry let go before the answer came): then do nothing.
+    /// do, the queue shuts down, or the shim said
+    /// [`crate::TransferQueue::keep_alive_ended`] (so that one started since is ended
+    /// too). When nothing runs (refused, or already ended), do nothing.
     fn let_app_stop(&self) {}
 }

@@ -13,11 +13,13 @@ import androidx.annotation.RequiresApi
 @RequiresApi(34)
 class KeepAliveJob : JobService() {
     override fun onStartJob(params: JobParameters): Boolean {
+        // A job an earlier process asked for, rescheduled into this one: no core here
+        // wants it, so it ends at once.
+        if (!WorkManagerTransferService.get(this).keepAliveStarted(this, params)) return false
         setNotification(
             params, Notifications.ID, Notifications.sending(this),
             JobService.JOB_END_NOTIFICATION_POLICY_REMOVE,
         )
-        WorkManagerTransferService.get(this).keepAliveStarted(this, params)
         return true // runs until letAppStop finishes it
     }
 

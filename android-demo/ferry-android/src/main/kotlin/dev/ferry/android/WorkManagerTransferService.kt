@@ -160,13 +160,16 @@ class WorkManagerTransferService private constructor(private val context: Contex
             .setEstimatedNetworkBytes(JobInfo.NETWORK_BYTES_UNKNOWN, remainingBytes.coerceAtLeast(0))
             .build()
         val scheduler = context.getSystemService(JobScheduler::class.java)
+        keepAliveWanted = true // before the job can start
         if (scheduler?.schedule(job) != JobScheduler.RESULT_SUCCESS) {
+            keepAliveWanted = false
             throw PlatformException.Refused("JobScheduler refused the user-initiated job")
         }
     }
 
     /** Finishes the keep-alive job (or drops it if it has not started yet). */
     override fun letAppStop() {
+        keepAliveWanted = false
         val running = keepAlive
         keepAlive = null
         if (running != null) {
@@ -176,9 +179,20 @@ class WorkManagerTransferService private constructor(private val context: Contex
         }
     }
 
-    internal fun keepAliveStarted(job: android.app.job.JobService, params: android.app.job.JobParameters) {
+    /**
+     * The keep-alive job started. False when this process never asked for it (JobScheduler
+     * rescheduled one an earlier process held): the job must end at once, as no core here
+     * would ever let it go.
+     */
+    internal fun keepAliveStarted(job: android.app.job.JobService, params: android.app.job.JobParameters): Boolean {
+        if (!keepAliveWanted) return false
         keepAlive = job to params
+        return true
     }
+
+    /** Set once this process's core asked for the keep-alive, cleared when it lets go. */
+    @Volatile
+    private var keepAliveWanted = false
 
     /** The OS stopped the keep-alive job: the core hands its work to WorkManager. */
     internal fun keepAliveStopped(stopReason: Int) {
