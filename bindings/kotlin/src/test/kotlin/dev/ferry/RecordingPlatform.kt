@@ -77,9 +77,20 @@ class RecordingPlatform(
     private val letStops = AtomicInteger()
     val letAppStopCalls: Int get() = letStops.get()
 
+    private val thrown = AtomicInteger()
+
+    /** `keepAppRunning` calls that have thrown (counted as the exception leaves). */
+    val keepAppRunningThrown: Int get() = thrown.get()
+
     override fun keepAppRunning(remainingBytes: Long) {
         keepAppRunningCalls += remainingBytes
-        if (keepAlive == KeepAlive.THROW) throw IllegalStateException("the shim has no job scheduler")
+        if (keepAlive == KeepAlive.THROW) {
+            try {
+                throw IllegalStateException("the shim has no job scheduler")
+            } finally {
+                thrown.incrementAndGet()
+            }
+        }
     }
 
     override fun letAppStop() {
