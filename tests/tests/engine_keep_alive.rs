@@ -217,10 +217,7 @@ async fn a_refused_keep_alive_leaves_the_background_to_the_os() {
     platform.refuse_keep_alive();
     enqueue(&queue, &server, &files).await;
     asked_once(&platform, &queue).await;
-    queue
-        .set_app_state(AppState::Background)
-        .await
-        .expect("background");
+    queue.enter_background().await.expect("background");
     queue.set_network(ONLINE).await.expect("online");
 
     eventually(|| platform.start_calls() == files.len()).await;
@@ -233,6 +230,27 @@ async fn a_refused_keep_alive_leaves_the_background_to_the_os() {
         queue.progress().await.expect("a turn");
     }
     queue.shutdown().await.expect("shutdown");
+    assert_eq!(
+        platform.let_stop_calls(),
+        0,
+        "nothing granted, nothing to let go"
+    );
+}
+
+#[tokio::test]
+async fn a_service_that_panics_when_asked_counts_as_a_refusal() {
+    let (_dir, server, platform, queue, files) = setup(true).await;
+    platform.panic_in_keep_alive();
+    enqueue(&queue, &server, &files).await;
+    asked_once(&platform, &queue).await;
+    // Resolves once the driver has carried out the ask before it, so its answer (the
+    // panic, as a refusal) is on its way to the queue ahead of anything sent after.
+    queue.enter_background().await.expect("background");
+    queue.set_network(ONLINE).await.expect("online");
+
+    eventually(|| platform.start_calls() == files.len()).await;
+    queue.shutdown().await.expect("shutdown");
+    assert_eq!(platform.keep_running_calls().len(), 1);
     assert_eq!(
         platform.let_stop_calls(),
         0,

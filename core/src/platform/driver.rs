@@ -152,10 +152,7 @@ async fn drive(
             }
             continue;
         }
-        let starting = match &operation {
-            Operation::Start { handoff, .. } => Some(handoff.key.clone()),
-            _ => None,
-        };
+        let if_it_panics = AnswerIfPanicked::for_operation(&operation);
         let service = Arc::clone(&service);
         let bodies = bodies.clone();
         let reports_now =
@@ -163,21 +160,47 @@ async fn drive(
                 .await
                 .unwrap_or_else(|panic| {
                     log::error!("the platform service panicked: {panic}");
-                    // A start that panicked started nothing the actor could wait for.
-                    starting
-                        .map(|key| PlatformReport::Rejected {
-                            key,
-                            outcome: AttemptOutcome::Platform {
-                                message: "the platform service panicked in start".into(),
-                            },
-                        })
-                        .into_iter()
-                        .collect()
+                    if_it_panics.reports()
                 });
         for report in reports_now {
             if reports.send(report).is_err() {
                 return; // the queue has shut down
             }
+        }
+    }
+}
+
+/// What the actor must still hear when the service panics in an operation it waits on:
+/// a start started nothing, and an ask to keep the app running was not granted.
+enum AnswerIfPanicked {
+    Nothing,
+    StartRejected { key: String },
+    KeepAliveRefused,
+}
+
+impl AnswerIfPanicked {
+    fn for_operation(operation: &Operation) -> Self {
+        match operation {
+            Operation::Start { handoff, .. } => Self::StartRejected {
+                key: handoff.key.clone(),
+            },
+            Operation::KeepAppRunning { .. } => Self::KeepAliveRefused,
+            _ => Self::Nothing,
+        }
+    }
+
+    fn reports(self) -> Vec<PlatformReport> {
+        match self {
+            Self::Nothing => Vec::new(),
+            Self::StartRejected { key } => vec![PlatformReport::Rejected {
+                key,
+                outcome: AttemptOutcome::Platform {
+                    message: "the platform service panicked in start".into(),
+                },
+            }],
+            Self::KeepAliveRefused => vec![PlatformReport::KeepAliveAnswered {
+                granted: Err("the platform service panicked in keep_app_running".into()),
+            }],
         }
     }
 }

@@ -21,6 +21,7 @@ struct Calls {
     keep_running: Vec<u64>,
     let_stop_calls: usize,
     refuse_keep_alive: bool,
+    panic_in_keep_alive: bool,
 }
 
 /// Records calls; `start` blocks while `gate` holds (a process about to die).
@@ -94,6 +95,11 @@ impl ScriptedPlatform {
         self.calls.lock().unwrap().refuse_keep_alive = true;
     }
 
+    /// Makes `keep_app_running` panic (a service with a bug).
+    pub fn panic_in_keep_alive(&self) {
+        self.calls.lock().unwrap().panic_in_keep_alive = true;
+    }
+
     /// The remaining bytes of every `keep_app_running` call, in order.
     pub fn keep_running_calls(&self) -> Vec<u64> {
         self.calls.lock().unwrap().keep_running.clone()
@@ -133,6 +139,10 @@ impl PlatformTransferService for ScriptedPlatform {
     fn keep_app_running(&self, remaining_bytes: u64) -> Result<(), PlatformError> {
         let mut calls = self.calls.lock().unwrap();
         calls.keep_running.push(remaining_bytes);
+        if calls.panic_in_keep_alive {
+            drop(calls);
+            panic!("a service with a bug in keep_app_running");
+        }
         if calls.refuse_keep_alive {
             return Err(PlatformError {
                 message: "not visible".into(),
