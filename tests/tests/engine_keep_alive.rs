@@ -69,15 +69,16 @@ async fn asked_once(platform: &ScriptedPlatform, queue: &TransferQueue) {
     }
 }
 
-async fn setup(
-    keep_app_running: bool,
-) -> (
+/// A queue's folder, its server, its service, the queue and its files.
+type Setup = (
     tempfile::TempDir,
     TestServer,
     Arc<ScriptedPlatform>,
     TransferQueue,
     Vec<SourceFile>,
-) {
+);
+
+async fn setup(keep_app_running: bool) -> Setup {
     let server = TestServer::start(ServerConfig::default())
         .await
         .expect("server");
@@ -211,16 +212,25 @@ async fn a_keep_alive_the_os_ends_hands_the_work_to_the_os_until_the_app_is_seen
     );
 }
 
-#[tokio::test]
-async fn a_refused_keep_alive_leaves_the_background_to_the_os() {
-    let (_dir, server, platform, queue, files) = setup(true).await;
-    platform.refuse_keep_alive();
+/// A queue whose service answers the ask as `answer` makes it, offline until the app is
+/// in the background: every file then goes to the OS.
+async fn refused_then_in_the_background(answer: fn(&ScriptedPlatform)) -> Setup {
+    let (dir, server, platform, queue, files) = setup(true).await;
+    answer(&platform);
     enqueue(&queue, &server, &files).await;
     asked_once(&platform, &queue).await;
+    // Resolves once the driver has carried out the ask before it, so its answer is on its
+    // way to the queue ahead of anything sent after.
     queue.enter_background().await.expect("background");
     queue.set_network(ONLINE).await.expect("online");
-
     eventually(|| platform.start_calls() == files.len()).await;
+    (dir, server, platform, queue, files)
+}
+
+#[tokio::test]
+async fn a_refused_keep_alive_leaves_the_background_to_the_os() {
+    let (_dir, _server, platform, queue, _files) =
+        refused_then_in_the_background(ScriptedPlatform::refuse_keep_alive).await;
     queue
         .set_app_state(AppState::Foreground)
         .await
@@ -239,16 +249,8 @@ async fn a_refused_keep_alive_leaves_the_background_to_the_os() {
 
 #[tokio::test]
 async fn a_service_that_panics_when_asked_counts_as_a_refusal() {
-    let (_dir, server, platform, queue, files) = setup(true).await;
-    platform.panic_in_keep_alive();
-    enqueue(&queue, &server, &files).await;
-    asked_once(&platform, &queue).await;
-    // Resolves once the driver has carried out the ask before it, so its answer (the
-    // panic, as a refusal) is on its way to the queue ahead of anything sent after.
-    queue.enter_background().await.expect("background");
-    queue.set_network(ONLINE).await.expect("online");
-
-    eventually(|| platform.start_calls() == files.len()).await;
+    let (_dir, _server, platform, queue, _files) =
+        refused_then_in_the_background(ScriptedPlatform::panic_in_keep_alive).await;
     queue.shutdown().await.expect("shutdown");
     assert_eq!(platform.keep_running_calls().len(), 1);
     assert_eq!(

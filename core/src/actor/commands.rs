@@ -288,9 +288,7 @@ impl Engine {
     /// Files and bytes per state, this turn's changes included: they are written to the
     /// stored totals only at its end.
     pub(super) fn state_totals(&self, tx: &Connection) -> Result<store::StateTotals, Error> {
-        let mut totals = store::totals(tx).map_err(sqlite)?;
-        totals.add_pending(&self.pending_totals);
-        Ok(totals)
+        store::totals_with(tx, &self.pending_totals).map_err(sqlite)
     }
 
     pub(super) fn progress(&mut self, tx: &Connection) -> Result<Progress, Error> {

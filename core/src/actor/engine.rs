@@ -178,8 +178,7 @@ impl Engine {
         };
         let pending = &self.pending_totals;
         let request = self.keep_alive.decide(&facts, || -> rusqlite::Result<_> {
-            let mut totals = store::totals(tx)?;
-            totals.add_pending(pending);
+            let totals = store::totals_with(tx, pending)?;
             let (queued, queued_bytes) = totals.get(StateKind::Queued);
             let (running, running_bytes) = totals.get(StateKind::Running);
             Ok((queued + running > 0).then_some(queued_bytes.saturating_add(running_bytes)))

@@ -62,7 +62,7 @@ impl PlatformLane {
         LanePolicy {
             app_state,
             kept_alive,
-            platform_available: self.driver.is_some(),
+            platform_available: self.available(),
             large_file_threshold: config.platform.large_file_threshold,
             max_platform_tasks: config.platform.max_platform_tasks,
             refill_when_drained: config.platform.refill_when_drained,

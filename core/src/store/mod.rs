@@ -46,7 +46,7 @@ pub(crate) use inspect::{newest_record_of_each_file, records_of_group, soonest_d
 pub(crate) use read_only::ReadOnlyStore;
 pub(crate) use responses::{load_response, save_response};
 pub(crate) use resumable::{forget_resumable, holds_any_resumable, load_resumable, save_resumable};
-pub(crate) use totals::{StateTotals, TotalsDelta, apply as apply_totals, totals};
+pub(crate) use totals::{StateTotals, TotalsDelta, apply as apply_totals, totals, totals_with};
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use transfers::list;
 pub(crate) use transfers::{

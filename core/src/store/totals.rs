@@ -79,6 +79,16 @@ pub(crate) fn totals(conn: &Connection) -> rusqlite::Result<StateTotals> {
     Ok(StateTotals(totals))
 }
 
+/// [`totals`] with a turn's changes not yet written (`pending`) counted in.
+pub(crate) fn totals_with(
+    conn: &Connection,
+    pending: &TotalsDelta,
+) -> rusqlite::Result<StateTotals> {
+    let mut totals = totals(conn)?;
+    totals.add_pending(pending);
+    Ok(totals)
+}
+
 /// Changes to the totals made in this turn and not yet written to the table: each
 /// state's files and bytes, signed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
