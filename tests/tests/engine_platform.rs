@@ -129,6 +129,72 @@ async fn large_files_go_to_the_os_and_small_ones_run_in_process_in_the_foregroun
     queue.shutdown().await.expect("shutdown");
 }
 
+/// Large files ahead of small ones, the OS window full after the first: the small ones
+/// behind the waiting large ones all start in the same turn, as a wider read of the queue
+/// finds them (`Packing::wider_window`). Reading only one row per free slot stopped at
+/// the large files the OS could not take, and left slots empty until another turn.
+#[tokio::test]
+async fn small_files_behind_large_ones_the_os_window_cannot_take_start_at_once() {
+    let server = Arc::new(
+        TestServer::start(ServerConfig {
+            faults: ferry_testkit::FaultPlan {
+                // No small file finishes, so no later turn starts what the first left.
+                delay: Some(ferry_testkit::DelayFault {
+                    probability: 1.0,
+                    ms: 3_000,
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .expect("server"),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 6, 3, |index, _| {
+        if index < 3 { 256 * 1024 } else { 4 * 1024 }
+    });
+    let (platform, _handoffs) = ScriptedPlatform::new();
+    let mut config = platform_config(dir.path());
+    config.platform.max_platform_tasks = 1;
+    config.limits = ferry::Limits {
+        per_host: 4,
+        global: 4,
+    };
+    let queue = open(config, &platform).await;
+    let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
+    let ids: Vec<_> = queue
+        .enqueue_many(uploads)
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|result| result.expect("accepted"))
+        .collect();
+
+    // The enqueue's answer comes after the turn that scheduled the files committed.
+    let mut in_process = 0;
+    for id in &ids[3..] {
+        let state = queue.get(id).await.expect("get").state;
+        if state
+            == (TransferState::Running {
+                lane: Lane::InProcess,
+            })
+        {
+            in_process += 1;
+        }
+    }
+    assert_eq!(
+        in_process, 3,
+        "every small file started in the enqueue's turn"
+    );
+    assert_eq!(
+        platform.started().len(),
+        1,
+        "one large file fills the OS window"
+    );
+    queue.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test]
 async fn in_the_background_everything_goes_to_the_os_within_the_task_window() {
     let server = server().await;

@@ -27,7 +27,7 @@ use super::in_flight::{FlightLane, Flights, InFlight};
 use super::keep_alive::{KeepAlive, TurnFacts};
 use super::message::{AttemptFinished, Message, Reply};
 use super::os_order;
-use super::packing::Packing;
+use super::packing::{self, Packing};
 use super::platform_lane::PlatformLane;
 use super::stall_watch::{StallFacts, StallWatch};
 use super::upload_resources::UploadResources;
@@ -302,12 +302,15 @@ impl Engine {
         }
         let now = Instant::now();
         let limits = self.config.limits;
+        // Set once a round read every row of its window and left slots free.
+        let mut widened = None;
         loop {
             let occupancy = self.in_flight.occupancy();
             let free = limits.global.saturating_sub(occupancy.total);
             if free == 0 {
                 return Ok(());
             }
+            let window = widened.unwrap_or_else(|| self.packing.first_window(free));
             let mut excluded_hosts = self.hosts_that_take_nothing(&occupancy, |host, in_flight| {
                 in_flight < limits.per_host && self.breakers.admits(host, now, in_flight)
             });
@@ -321,8 +324,8 @@ impl Engine {
             )?;
             excluded_hosts.extend(self.breakers.probing_hosts(now).map(str::to_owned));
             let filter = self.candidate_filter(now_ms, &excluded_hosts);
-            let window = self.packing.candidate_window(free);
             let due = store::due_candidates(tx, &filter, window)?;
+            let read_whole_window = due.len() == window;
             let lanes = self.lane_policy();
             if lanes.os_carries_everything() {
                 let large =
@@ -364,6 +367,11 @@ impl Engine {
             for (batch, lane, members) in packed {
                 launched +=
                     self.launch(tx, &members, lane, Some(batch.endpoint), false, effects)?;
+            }
+            if launched < free && read_whole_window && window < packing::MAX_WINDOW {
+                // Rows past the window may start what these could not.
+                widened = Some(Packing::wider_window(window));
+                continue;
             }
             if launched == 0 {
                 return Ok(());
