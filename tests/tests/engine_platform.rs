@@ -15,7 +15,7 @@ use ferry_testkit::{ServerConfig, TestServer};
 use support::scripted_platform::{ScriptedPlatform, deliver, eventually, open_with_platform};
 use support::{
     OFFLINE, SourceFile, assert_all_received_once, assert_totals_agree_with_the_transfers,
-    quick_config, wait_for, write_files,
+    enqueue_each, quick_config, wait_for, write_files,
 };
 
 const LARGE: u64 = 64 * 1024;
@@ -162,14 +162,7 @@ async fn small_files_behind_large_ones_the_os_window_cannot_take_start_at_once()
         global: 4,
     };
     let queue = open(config, &platform).await;
-    let uploads = files.iter().map(|file| upload_to(&server, file)).collect();
-    let ids: Vec<_> = queue
-        .enqueue_many(uploads)
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(|result| result.expect("accepted"))
-        .collect();
+    let ids = enqueue_each(&queue, &files, &server.base_url()).await;
 
     // The enqueue's answer comes after the turn that scheduled the files committed.
     let mut in_process = 0;
