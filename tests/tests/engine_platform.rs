@@ -62,6 +62,18 @@ async fn complete_each_created_in_the_background(
     }
 }
 
+/// A server that holds every request `ms` before it answers.
+async fn server_holding_each_request(ms: u64) -> TestServer {
+    support::server_with_faults(ferry_testkit::FaultPlan {
+        delay: Some(ferry_testkit::DelayFault {
+            probability: 1.0,
+            ms,
+        }),
+        ..Default::default()
+    })
+    .await
+}
+
 async fn server() -> TestServer {
     TestServer::start(ServerConfig::default())
         .await
@@ -135,21 +147,8 @@ async fn large_files_go_to_the_os_and_small_ones_run_in_process_in_the_foregroun
 /// the large files the OS could not take, and left slots empty until another turn.
 #[tokio::test]
 async fn small_files_behind_large_ones_the_os_window_cannot_take_start_at_once() {
-    let server = Arc::new(
-        TestServer::start(ServerConfig {
-            faults: ferry_testkit::FaultPlan {
-                // No small file finishes, so no later turn starts what the first left.
-                delay: Some(ferry_testkit::DelayFault {
-                    probability: 1.0,
-                    ms: 3_000,
-                }),
-                ..Default::default()
-            },
-            ..Default::default()
-        })
-        .await
-        .expect("server"),
-    );
+    // No small file finishes, so no later turn starts what the first left.
+    let server = server_holding_each_request(3_000).await;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 6, 3, |index, _| {
         if index < 3 { 256 * 1024 } else { 4 * 1024 }
@@ -185,6 +184,55 @@ async fn small_files_behind_large_ones_the_os_window_cannot_take_start_at_once()
         1,
         "one large file fills the OS window"
     );
+    queue.shutdown().await.expect("shutdown");
+}
+
+/// Small files claimed ahead in the foreground and still waiting at the gate when the app
+/// enters the background make way (`http/gate.rs`): they go back to the queue, and so to
+/// the OS. Only the requests being sent then finish in-process.
+#[tokio::test]
+async fn claims_waiting_at_the_gate_go_to_the_os_when_the_app_leaves() {
+    const SLOTS: usize = 2;
+    let server = server_holding_each_request(150).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let files = write_files(&dir.path().join("src"), 20, 5, |_, _| 2048);
+    let (platform, mut handoffs) = ScriptedPlatform::new();
+    let mut config = platform_config(dir.path());
+    config.platform.max_platform_tasks = files.len();
+    config.limits = ferry::Limits {
+        per_host: SLOTS,
+        global: SLOTS,
+    };
+    let queue = open(config, &platform).await;
+    enqueue_each(&queue, &files, &server.base_url()).await;
+    let running = support::running_with_claims(&queue, SLOTS, files.len()).await;
+    let sent_in_process = server.stats().requests;
+
+    queue.enter_background().await.expect("background");
+    let played = async {
+        loop {
+            tokio::select! {
+                handoff = handoffs.recv() => {
+                    let handoff = handoff.expect("a handoff");
+                    complete(&platform, &queue, &handoff).await;
+                }
+                idle = queue.wait_idle() => break idle.expect("idle"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), played)
+        .await
+        .expect("idle within a minute");
+
+    let to_the_os = platform.started().len() as u64;
+    let in_process_after = files.len() as u64 - sent_in_process - to_the_os;
+    assert!(
+        in_process_after <= SLOTS as u64,
+        "{in_process_after} requests went out in-process after the app left \
+         ({} were running, {SLOTS} of them sending)",
+        running.len()
+    );
+    assert_all_received_once(&server, &files);
     queue.shutdown().await.expect("shutdown");
 }
 

@@ -39,6 +39,7 @@ use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
+use crate::http::Floor;
 use crate::http::{AttemptProgress, Checkpoint, HttpLane};
 use crate::platform::PlatformDriver;
 use crate::progress::RateMeter;
@@ -291,7 +292,45 @@ impl Engine {
         effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         self.fill_free_slots(tx, effects)?;
-        self.claim_ahead(tx, effects)
+        let floor = self.claim_floor(tx)?;
+        self.lane.gates.make_way_below(floor);
+        self.claim_ahead(tx, floor, effects)
+    }
+
+    /// What attempts claimed ahead and still waiting at the gates must make way for
+    /// (`http/gate.rs`): everything while the OS carries all work (they go back to the
+    /// queue, and so to the OS), and otherwise a due transfer of higher priority than some
+    /// in-process attempt, which the slots then go to. Nothing waits at a gate while no
+    /// more run in-process than the smaller limit: then there is no query.
+    fn claim_floor(&self, tx: &Connection) -> rusqlite::Result<Floor> {
+        if self.lane_policy().os_carries_everything() {
+            return Ok(Floor::All);
+        }
+        let occupancy = self.in_flight.occupancy();
+        let in_process = occupancy.total.saturating_sub(occupancy.platform);
+        let limits = self.config.limits;
+        if in_process <= limits.per_host.min(limits.global) {
+            return Ok(Floor::Open);
+        }
+        let lowest_running = self
+            .in_flight
+            .iter()
+            .filter(|flight| !flight.is_platform())
+            .map(|flight| i64::from(flight.transfer.upload.priority))
+            .min();
+        // Only transfers a free slot would start: not those of a host behind an open
+        // breaker, nor of one whose breaker lets only the actor's probe through.
+        let now = Instant::now();
+        let unstartable: Vec<String> = self
+            .breakers
+            .blocked_hosts(now)
+            .chain(self.breakers.probing_hosts(now).map(str::to_owned))
+            .collect();
+        let filter = self.candidate_filter(self.clock.now_ms(), &unstartable);
+        let highest_waiting = store::due_candidates(tx, &filter, 1)?
+            .first()
+            .map(|row| row.priority);
+        Ok(claim_ahead::floor(lowest_running, highest_waiting))
     }
 
     fn fill_free_slots(&mut self, tx: &Connection, effects: &mut Effects) -> rusqlite::Result<()> {
@@ -381,9 +420,17 @@ impl Engine {
 
     /// After the free slots are filled, claims more small in-process transfers
     /// (`claim_ahead.rs`): committed as running now, they wait at the gates.
-    fn claim_ahead(&mut self, tx: &Connection, effects: &mut Effects) -> rusqlite::Result<()> {
+    fn claim_ahead(
+        &mut self,
+        tx: &Connection,
+        floor: Floor,
+        effects: &mut Effects,
+    ) -> rusqlite::Result<()> {
         let authorized = self.auth.is_some();
         if !self.network.online || authorized || self.in_flight.on_platform() > 0 {
+            return Ok(());
+        }
+        if floor == Floor::All {
             return Ok(());
         }
         let ahead = claim_ahead::limits(self.config.limits, &self.claim_depth);
@@ -402,6 +449,7 @@ impl Engine {
                 .into_iter()
                 .filter(|row| {
                     claim_ahead::may_claim(row, &self.small_download_hosts)
+                        && claim_ahead::above(floor, row.priority)
                         && !self.platform.took_back(&row.id)
                         && self.packing.packable_into(row).is_none()
                         && self.takes_claims(&row.host)

@@ -34,7 +34,8 @@ use crate::download_record::DownloadRecord;
 use crate::error::{FailureKind, TransferError};
 use crate::events::TransferEvent;
 use crate::http::{
-    AttemptJob, AttemptProgress, BatchOutcome, BatchPart, Gated, HttpLane, apply_segment, run_gated,
+    Arrival, AttemptJob, AttemptProgress, BatchOutcome, BatchPart, Gated, HttpLane, apply_segment,
+    run_gated,
 };
 use crate::outcome::AttemptOutcome;
 use crate::scheduler::LaneChoice;
@@ -162,7 +163,13 @@ impl Engine {
                     None => Request::File {
                         job: self.attempt_job(tx, first, generation, download_record.take())?,
                         progress: Arc::clone(&progresses[0]),
-                        claimed_ahead,
+                        arrival: if claimed_ahead {
+                            Arrival::ClaimedAhead {
+                                priority: first.upload.priority,
+                            }
+                        } else {
+                            Arrival::IntoFreeSlot
+                        },
                     },
                     Some(endpoint) => Request::Packed {
                         endpoint: endpoint.clone(),
@@ -325,10 +332,10 @@ impl Engine {
             Request::File {
                 job,
                 progress,
-                claimed_ahead,
+                arrival,
             } => {
                 let members = vec![leader.clone()];
-                let attempt = send_file(auth, lane, host, job, progress, claimed_ahead);
+                let attempt = send_file(auth, lane, host, job, progress, arrival);
                 let report = async move {
                     let gated = attempt.await;
                     let _ = finished.send(AttemptFinished::of_gated(leader, generation, gated));
@@ -371,7 +378,7 @@ async fn send_file(
     host: String,
     job: AttemptJob,
     progress: Arc<AttemptProgress>,
-    claimed_ahead: bool,
+    arrival: Arrival,
 ) -> Gated<AttemptOutcome> {
     let on_entry = || progress.touch();
     // Boxed: the attempt's future is kilobytes, and tokio copies a task's whole stage when
@@ -386,7 +393,7 @@ async fn send_file(
     run_gated(
         &lane.gates,
         &host,
-        claimed_ahead,
+        arrival,
         on_entry,
         attempt,
         troubles_host,
@@ -408,7 +415,15 @@ async fn send_packed(
         run_batch_attempt_with(auth, Arc::clone(&lane), leader.to_string(), endpoint, parts);
     let failed = |outcome: &BatchOutcome| troubles_host(&outcome.whole);
     // A batch is one request: it holds one slot, and is never claimed ahead.
-    let gated = run_gated(&lane.gates, &host, false, || {}, batch, failed).await;
+    let gated = run_gated(
+        &lane.gates,
+        &host,
+        Arrival::IntoFreeSlot,
+        || {},
+        batch,
+        failed,
+    )
+    .await;
     let (outcome, trouble) = match gated {
         Gated::Ran { value, failure } => (value, failure),
         Gated::HeldBack => (

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::TransferId;
-use crate::http::{AttemptJob, AttemptProgress, BatchPart, SegmentJob};
+use crate::http::{Arrival, AttemptJob, AttemptProgress, BatchPart, SegmentJob};
 
 /// An in-process request to spawn once the turn has committed.
 pub(super) struct Launch {
@@ -22,8 +22,9 @@ pub(super) enum Request {
     File {
         job: AttemptJob,
         progress: Arc<AttemptProgress>,
-        /// Launched before a request slot was free: it waits at the gate (`http/gate.rs`).
-        claimed_ahead: bool,
+        /// Launched into a free slot, or claimed ahead of one to wait at the gate
+        /// (`http/gate.rs`).
+        arrival: Arrival,
     },
     /// A packed batch: one request, one slot, never claimed ahead.
     Packed {

@@ -12,11 +12,18 @@
 //! (and its breaker has decided), and a claimed-ahead attempt that gets a slot while its
 //! host is troubled or its breaker is not closed gives the slot back unsent.
 //!
+//! Nor may it go out ahead of work the actor now prefers: while a transfer of higher
+//! priority waits for a slot, or the app is in the background and queued work belongs to
+//! the OS, the actor sets a *floor* ([`RequestGates::make_way_below`]), and a
+//! claimed-ahead attempt below it gives its slot back unsent, so the slot goes to what the
+//! actor starts next. Claims ahead therefore delay a newly enqueued file of higher
+//! priority only by the requests already being sent.
+//!
 //! Gates never decide what runs; the actor does. They must never hold a slot for an
 //! attempt that is not sending.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -28,6 +35,30 @@ pub(crate) struct RequestGates {
     queue: Arc<Semaphore>,
     per_host: usize,
     hosts: Mutex<HashMap<String, Arc<HostGate>>>,
+    /// Claimed-ahead attempts of a lower priority give their slot back
+    /// ([`RequestGates::make_way_below`]); `i64::MIN` while none need to.
+    floor: AtomicI64,
+}
+
+/// How an attempt comes to the gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// Launched by the actor into a free slot: it always sends.
+    IntoFreeSlot,
+    /// Claimed ahead of a free slot, for a transfer of this priority: it gives the slot
+    /// back if its host is in trouble or its priority is below the floor.
+    ClaimedAhead { priority: i32 },
+}
+
+/// The floor [`RequestGates::make_way_below`] sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Floor {
+    /// Every claimed-ahead attempt may send.
+    Open,
+    /// Claimed-ahead attempts of a priority below this give their slots back.
+    Below(i64),
+    /// Every claimed-ahead attempt gives its slot back.
+    All,
 }
 
 /// One host's slots and what claimed-ahead attempts must know of its health.
@@ -67,6 +98,27 @@ impl RequestGates {
             queue: Arc::new(Semaphore::new(limits.global.max(1))),
             per_host: limits.per_host.max(1),
             hosts: Mutex::new(HashMap::new()),
+            floor: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Which claimed-ahead attempts give their slot back when they get one. Attempts
+    /// already sending are never affected.
+    pub(crate) fn make_way_below(&self, floor: Floor) {
+        let value = match floor {
+            Floor::Open => i64::MIN,
+            Floor::Below(priority) => priority,
+            Floor::All => i64::MAX,
+        };
+        self.floor.store(value, Ordering::SeqCst);
+    }
+
+    fn must_make_way(&self, arrival: Arrival, gate: &HostGate) -> bool {
+        match arrival {
+            Arrival::IntoFreeSlot => false,
+            Arrival::ClaimedAhead { priority } => {
+                gate.in_trouble() || i64::from(priority) < self.floor.load(Ordering::SeqCst)
+            }
         }
     }
 
@@ -86,9 +138,9 @@ impl RequestGates {
     }
 
     /// Waits for a slot of `host` and of the queue (in that order, so no two attempts
-    /// each hold what the other waits for). An attempt `claimed_ahead` gives its slots
-    /// back if the host is in trouble once it has them.
-    pub(crate) async fn enter(&self, host: &str, claimed_ahead: bool) -> Entry {
+    /// each hold what the other waits for). An attempt claimed ahead gives its slots back
+    /// if, once it has them, its host is in trouble or it is below the floor.
+    pub(crate) async fn enter(&self, host: &str, arrival: Arrival) -> Entry {
         let gate = self.host(host);
         // The semaphores are never closed, so acquiring cannot fail; if it ever did,
         // giving the attempt back to the actor is the safe answer.
@@ -98,7 +150,7 @@ impl RequestGates {
         let Ok(queue_slot) = Arc::clone(&self.queue).acquire_owned().await else {
             return Entry::GiveBack;
         };
-        if claimed_ahead && gate.in_trouble() {
+        if self.must_make_way(arrival, &gate) {
             return Entry::GiveBack;
         }
         Entry::Send(Slots {
@@ -126,12 +178,12 @@ pub(crate) enum Gated<T> {
 pub(crate) async fn run_gated<T>(
     gates: &RequestGates,
     host: &str,
-    claimed_ahead: bool,
+    arrival: Arrival,
     on_entry: impl FnOnce(),
     request: impl Future<Output = T>,
     failed: impl FnOnce(&T) -> bool,
 ) -> Gated<T> {
-    let slots = match gates.enter(host, claimed_ahead).await {
+    let slots = match gates.enter(host, arrival).await {
         Entry::Send(slots) => slots,
         Entry::GiveBack => return Gated::HeldBack,
     };
@@ -170,6 +222,10 @@ impl HostGate {
 mod tests {
     use super::*;
 
+    use Arrival::IntoFreeSlot;
+
+    const AHEAD: Arrival = Arrival::ClaimedAhead { priority: 0 };
+
     fn gates(per_host: usize, global: usize) -> RequestGates {
         RequestGates::new(Limits { per_host, global })
     }
@@ -179,31 +235,37 @@ mod tests {
         let gates = gates(2, 8);
         let mut held = Vec::new();
         for _ in 0..2 {
-            match gates.enter("a", false).await {
+            match gates.enter("a", IntoFreeSlot).await {
                 Entry::Send(slots) => held.push(slots),
                 Entry::GiveBack => panic!("a free slot was refused"),
             }
         }
         let third = tokio::time::timeout(
             std::time::Duration::from_millis(50),
-            gates.enter("a", false),
+            gates.enter("a", IntoFreeSlot),
         )
         .await;
         assert!(third.is_err(), "a third slot was given with two out");
-        assert!(matches!(gates.enter("b", false).await, Entry::Send(_)));
+        assert!(matches!(
+            gates.enter("b", IntoFreeSlot).await,
+            Entry::Send(_)
+        ));
         held.pop();
-        assert!(matches!(gates.enter("a", false).await, Entry::Send(_)));
+        assert!(matches!(
+            gates.enter("a", IntoFreeSlot).await,
+            Entry::Send(_)
+        ));
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_queue_limit_spans_hosts() {
         let gates = gates(4, 1);
-        let Entry::Send(first) = gates.enter("a", false).await else {
+        let Entry::Send(first) = gates.enter("a", IntoFreeSlot).await else {
             panic!("the first slot was refused");
         };
         let second = tokio::time::timeout(
             std::time::Duration::from_millis(50),
-            gates.enter("b", false),
+            gates.enter("b", IntoFreeSlot),
         )
         .await;
         assert!(
@@ -211,23 +273,50 @@ mod tests {
             "another host got a slot past the queue limit"
         );
         drop(first);
-        assert!(matches!(gates.enter("b", false).await, Entry::Send(_)));
+        assert!(matches!(
+            gates.enter("b", IntoFreeSlot).await,
+            Entry::Send(_)
+        ));
     }
 
     #[tokio::test]
     async fn claimed_ahead_attempts_hold_back_until_a_failure_is_reviewed() {
         let gates = gates(1, 1);
-        let Entry::Send(slots) = gates.enter("a", false).await else {
+        let Entry::Send(slots) = gates.enter("a", IntoFreeSlot).await else {
             panic!("the first slot was refused");
         };
         slots.report_failure();
         drop(slots);
-        assert!(matches!(gates.enter("a", true).await, Entry::GiveBack));
+        assert!(matches!(gates.enter("a", AHEAD).await, Entry::GiveBack));
         // The actor's own launches are not held back: it has decided.
-        assert!(matches!(gates.enter("a", false).await, Entry::Send(_)));
+        assert!(matches!(
+            gates.enter("a", IntoFreeSlot).await,
+            Entry::Send(_)
+        ));
         gates.host("a").failure_reviewed();
-        assert!(matches!(gates.enter("a", true).await, Entry::Send(_)));
+        assert!(matches!(gates.enter("a", AHEAD).await, Entry::Send(_)));
         gates.host("a").set_held(true);
-        assert!(matches!(gates.enter("a", true).await, Entry::GiveBack));
+        assert!(matches!(gates.enter("a", AHEAD).await, Entry::GiveBack));
+    }
+
+    #[tokio::test]
+    async fn claimed_ahead_attempts_below_the_floor_make_way() {
+        let gates = gates(4, 4);
+        gates.make_way_below(Floor::Below(5));
+        let low = Arrival::ClaimedAhead { priority: 4 };
+        assert!(matches!(gates.enter("a", low).await, Entry::GiveBack));
+        let equal = Arrival::ClaimedAhead { priority: 5 };
+        assert!(matches!(gates.enter("a", equal).await, Entry::Send(_)));
+        // The actor's own launches are what the way is made for.
+        assert!(matches!(
+            gates.enter("a", IntoFreeSlot).await,
+            Entry::Send(_)
+        ));
+        gates.make_way_below(Floor::All);
+        let high = Arrival::ClaimedAhead { priority: i32::MAX };
+        assert!(matches!(gates.enter("a", high).await, Entry::GiveBack));
+        gates.make_way_below(Floor::Open);
+        let lowest = Arrival::ClaimedAhead { priority: i32::MIN };
+        assert!(matches!(gates.enter("a", lowest).await, Entry::Send(_)));
     }
 }

@@ -31,7 +31,7 @@ pub(crate) use batch::{BatchOutcome, BatchPart, run_batch_attempt};
 pub(crate) use checkpoint::{Checkpoint, Checkpoints, Saved};
 pub(crate) use client::{HttpLane, build_http_lane};
 pub(crate) use download::{SegmentJob, apply_segment, remove_segments};
-pub(crate) use gate::{Gated, HostGate, run_gated};
+pub(crate) use gate::{Arrival, Floor, Gated, HostGate, run_gated};
 pub(crate) use job::{AttemptJob, DownloadJob, ResumableJob};
 pub(crate) use open_source::open_for_reading;
 pub(crate) use resumable::terminate;

@@ -259,3 +259,24 @@ pub async fn slow_server() -> ferry_testkit::TestServer {
     })
     .await
 }
+
+/// The transfers running 50 ms after an enqueue to a server that holds each request:
+/// more than one beyond the `slots`, or too few were claimed ahead of them to show what
+/// the test looks at.
+pub async fn running_with_claims(
+    queue: &TransferQueue,
+    slots: usize,
+    most: usize,
+) -> Vec<ferry::Transfer> {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let running = queue
+        .list(Some(StateKind::Running), 0, most as u64)
+        .await
+        .expect("list");
+    assert!(
+        running.len() > slots + 1,
+        "{} running: too few claimed ahead of the {slots} slots",
+        running.len()
+    );
+    running
+}
