@@ -29,7 +29,8 @@
 //! briefly; with it, a photo library's mix is claimed too (`mixed_sizes`, 2,000 files of
 //! 1 KiB to 4 MiB: 1,884 turns, each with its commit, became 192). Larger files are not:
 //! a claimed download reserves its disk space while it waits, and for them the turn is a
-//! small part of the request.
+//! small part of the request. Downloads keep to [`DOWNLOAD_AHEAD_MAX_BYTES`]: a claimed
+//! download reserves its disk space while it waits.
 //! A download enqueued without a size is judged by its host's last finished download
 //! ([`SmallDownloadHosts`]): a pull of many small files is claimed ahead from its second
 //! file on (`many_small_gets`, when no download was: a turn and a commit per file, and 73
@@ -50,8 +51,12 @@ use crate::config::Limits;
 use crate::http::Floor;
 use crate::store::CandidateRow;
 
-/// The largest file claimed ahead.
+/// The largest upload claimed ahead (what the claim query reads up to).
 pub(super) const AHEAD_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// The largest download claimed ahead: a claimed download reserves its disk space while
+/// it waits at the gate (`disk_space.rs`), and claims of 4 MiB could hold hundreds of MiB
+/// of a nearly full phone from the downloads actually running.
+pub(super) const DOWNLOAD_AHEAD_MAX_BYTES: u64 = 256 * 1024;
 /// Refills of the slots claimed ahead beyond the reserve: what one turn records, so a
 /// commit is shared by that many request ends.
 const REFILLS_PER_TURN: usize = 3;
@@ -106,26 +111,49 @@ pub(super) fn limits(limits: Limits, depth: &ClaimDepth) -> Limits {
 /// download enqueued without a size (stored as 0) counts as small when its host's last
 /// finished download was.
 pub(super) fn may_claim(row: &CandidateRow, small_download_hosts: &SmallDownloadHosts) -> bool {
-    let small = if row.is_download && row.size == 0 {
-        small_download_hosts.last_was_small(&row.host)
-    } else {
-        row.size <= AHEAD_MAX_BYTES
+    let small = match (row.is_download, row.size) {
+        (true, 0) => small_download_hosts.last_was_small(&row.host),
+        (true, size) => size <= DOWNLOAD_AHEAD_MAX_BYTES,
+        (false, size) => size <= AHEAD_MAX_BYTES,
     };
     small && !row.has_resumable_upload
 }
 
-/// The floor the gates hold claimed-ahead attempts to (`http/gate.rs`), from the lowest
-/// priority among in-process attempts and the highest among due transfers not started:
-/// the waiting transfer's, when it is higher.
-pub(super) fn floor(lowest_running: Option<i64>, highest_waiting: Option<i64>) -> Floor {
-    match (lowest_running, highest_waiting) {
-        (Some(lowest), Some(highest)) if highest > lowest => Floor::Below(highest),
-        _ => Floor::Open,
+/// Where claims stop: the floor new claims keep to, and the one the gates hold waiting
+/// claims to (`http/gate.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Floors {
+    pub(super) for_new_claims: Floor,
+    pub(super) at_the_gates: Floor,
+}
+
+impl Floors {
+    /// While the OS carries everything: no claims, and every waiting one makes way.
+    pub(super) const ALL: Self = Self {
+        for_new_claims: Floor::All,
+        at_the_gates: Floor::All,
+    };
+
+    /// From the lowest priority among in-process attempts (`None` when none can be
+    /// waiting at a gate) and the highest among due transfers a free slot would start.
+    /// No claim is ever made below the highest waiting priority, so a claim makes way at
+    /// most once, for a transfer due after it was made: a claim below a waiting transfer
+    /// that cannot be claimed (too large, resumable) would make way at once, and be made
+    /// again the next turn.
+    pub(super) fn new(lowest_running: Option<i64>, highest_waiting: Option<i64>) -> Self {
+        let for_new_claims = highest_waiting.map_or(Floor::Open, Floor::Below);
+        let at_the_gates = match (lowest_running, highest_waiting) {
+            (Some(lowest), Some(highest)) if highest > lowest => Floor::Below(highest),
+            _ => Floor::Open,
+        };
+        Self {
+            for_new_claims,
+            at_the_gates,
+        }
     }
 }
 
-/// Whether a transfer of `priority` may be claimed ahead under `floor`: never one that
-/// would have to make way at the gate at once.
+/// Whether a transfer of `priority` may be claimed ahead under `floor`.
 pub(super) fn above(floor: Floor, priority: i64) -> bool {
     match floor {
         Floor::Open => true,
@@ -149,7 +177,7 @@ const MAX_REMEMBERED_HOSTS: usize = 1024;
 impl SmallDownloadHosts {
     /// A download from `host` finished with `length` bytes.
     pub(super) fn observe(&mut self, host: &str, length: u64) {
-        let small = length <= AHEAD_MAX_BYTES;
+        let small = length <= DOWNLOAD_AHEAD_MAX_BYTES;
         if let Some(known) = self.last_was_small.get_mut(host) {
             *known = small;
             return;
@@ -259,18 +287,18 @@ mod tests {
             "nothing known of h:80 yet"
         );
         assert!(
-            may_claim(&download(AHEAD_MAX_BYTES), &hosts),
+            may_claim(&download(DOWNLOAD_AHEAD_MAX_BYTES), &hosts),
             "its size is known"
         );
-        assert!(!may_claim(&download(AHEAD_MAX_BYTES + 1), &hosts));
+        assert!(!may_claim(&download(DOWNLOAD_AHEAD_MAX_BYTES + 1), &hosts));
         hosts.observe("h:80", 16 * 1024);
         assert!(may_claim(&download(0), &hosts));
-        hosts.observe("other:80", AHEAD_MAX_BYTES + 1);
+        hosts.observe("other:80", DOWNLOAD_AHEAD_MAX_BYTES + 1);
         assert!(
             may_claim(&download(0), &hosts),
             "another host's file says nothing"
         );
-        hosts.observe("h:80", AHEAD_MAX_BYTES + 1);
+        hosts.observe("h:80", DOWNLOAD_AHEAD_MAX_BYTES + 1);
         assert!(!may_claim(&download(0), &hosts), "its last file was big");
     }
 
@@ -285,16 +313,21 @@ mod tests {
     }
 
     #[test]
-    fn the_floor_rises_only_for_a_waiting_transfer_of_higher_priority() {
-        assert_eq!(floor(Some(0), Some(5)), Floor::Below(5));
+    fn the_floors_rise_only_for_a_waiting_transfer_of_higher_priority() {
+        let floors = Floors::new(Some(0), Some(5));
+        assert_eq!(floors.at_the_gates, Floor::Below(5));
+        assert_eq!(floors.for_new_claims, Floor::Below(5));
+        let same = Floors::new(Some(5), Some(5));
+        assert_eq!(same.at_the_gates, Floor::Open, "same priority: queue order");
+        assert_eq!(Floors::new(Some(7), Some(5)).at_the_gates, Floor::Open);
+        let nothing_waits_at_a_gate = Floors::new(None, Some(5));
+        assert_eq!(nothing_waits_at_a_gate.at_the_gates, Floor::Open);
         assert_eq!(
-            floor(Some(5), Some(5)),
-            Floor::Open,
-            "same priority: queue order"
+            nothing_waits_at_a_gate.for_new_claims,
+            Floor::Below(5),
+            "no claim below what waits, so none makes way the turn after"
         );
-        assert_eq!(floor(Some(7), Some(5)), Floor::Open);
-        assert_eq!(floor(None, Some(5)), Floor::Open);
-        assert_eq!(floor(Some(0), None), Floor::Open);
+        assert_eq!(Floors::new(Some(0), None).for_new_claims, Floor::Open);
         assert!(above(Floor::Below(5), 5));
         assert!(!above(Floor::Below(5), 4), "it would make way at once");
         assert!(above(Floor::Open, i64::MIN));

@@ -27,7 +27,7 @@ use super::in_flight::{FlightLane, Flights, InFlight};
 use super::keep_alive::{KeepAlive, TurnFacts};
 use super::message::{AttemptFinished, Message, Reply};
 use super::os_order;
-use super::packing::{self, Packing};
+use super::packing::Packing;
 use super::platform_lane::PlatformLane;
 use super::stall_watch::{StallFacts, StallWatch};
 use super::upload_resources::UploadResources;
@@ -292,32 +292,21 @@ impl Engine {
         effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         self.fill_free_slots(tx, effects)?;
-        let floor = self.claim_floor(tx)?;
-        self.lane.gates.make_way_below(floor);
-        self.claim_ahead(tx, floor, effects)
+        let floors = self.claim_floors(tx)?;
+        self.lane.gates.make_way_below(floors.at_the_gates);
+        self.claim_ahead(tx, floors.for_new_claims, effects)
     }
 
-    /// What attempts claimed ahead and still waiting at the gates must make way for
-    /// (`http/gate.rs`): everything while the OS carries all work (they go back to the
-    /// queue, and so to the OS), and otherwise a due transfer of higher priority than some
-    /// in-process attempt, which the slots then go to. Nothing waits at a gate while no
-    /// more run in-process than the smaller limit: then there is no query.
-    fn claim_floor(&self, tx: &Connection) -> rusqlite::Result<Floor> {
+    /// What claims ahead must make way for (`http/gate.rs`, `claim_ahead::Floors`):
+    /// everything while the OS carries all work (waiting claims go back to the queue, and
+    /// so to the OS), and otherwise the highest priority among due transfers a free slot
+    /// would start. No claim is made below it, and waiting claims below it give their
+    /// slots back (only when more run in-process than the smaller limit can anything wait
+    /// at a gate).
+    fn claim_floors(&self, tx: &Connection) -> rusqlite::Result<claim_ahead::Floors> {
         if self.lane_policy().os_carries_everything() {
-            return Ok(Floor::All);
+            return Ok(claim_ahead::Floors::ALL);
         }
-        let occupancy = self.in_flight.occupancy();
-        let in_process = occupancy.total.saturating_sub(occupancy.platform);
-        let limits = self.config.limits;
-        if in_process <= limits.per_host.min(limits.global) {
-            return Ok(Floor::Open);
-        }
-        let lowest_running = self
-            .in_flight
-            .iter()
-            .filter(|flight| !flight.is_platform())
-            .map(|flight| i64::from(flight.transfer.upload.priority))
-            .min();
         // Only transfers a free slot would start: not those of a host behind an open
         // breaker, nor of one whose breaker lets only the actor's probe through.
         let now = Instant::now();
@@ -330,7 +319,19 @@ impl Engine {
         let highest_waiting = store::due_candidates(tx, &filter, 1)?
             .first()
             .map(|row| row.priority);
-        Ok(claim_ahead::floor(lowest_running, highest_waiting))
+        let occupancy = self.in_flight.occupancy();
+        let in_process = occupancy.total.saturating_sub(occupancy.platform);
+        let limits = self.config.limits;
+        let lowest_running = if in_process > limits.per_host.min(limits.global) {
+            self.in_flight
+                .iter()
+                .filter(|flight| !flight.is_platform())
+                .map(|flight| i64::from(flight.transfer.upload.priority))
+                .min()
+        } else {
+            None
+        };
+        Ok(claim_ahead::Floors::new(lowest_running, highest_waiting))
     }
 
     fn fill_free_slots(&mut self, tx: &Connection, effects: &mut Effects) -> rusqlite::Result<()> {
@@ -407,9 +408,12 @@ impl Engine {
                 launched +=
                     self.launch(tx, &members, lane, Some(batch.endpoint), false, effects)?;
             }
-            if launched < free && read_whole_window && window < packing::MAX_WINDOW {
+            if launched < free
+                && read_whole_window
+                && let Some(wider) = Packing::wider_window(window)
+            {
                 // Rows past the window may start what these could not.
-                widened = Some(Packing::wider_window(window));
+                widened = Some(wider);
                 continue;
             }
             if launched == 0 {

@@ -197,15 +197,22 @@ impl Engine {
     }
 
     /// An attempt the server never processed (claimed ahead and held back at the gate, or
-    /// refused unprocessed): queue it again as it was, due now, without using up an
-    /// attempt.
+    /// refused unprocessed): queue it again as it was, due when it was (or now, if that is
+    /// earlier), without using up an attempt.
     pub(super) fn requeue_unsent(
         &mut self,
         tx: &Connection,
         id: &TransferId,
     ) -> rusqlite::Result<()> {
         for flight in self.in_flight.take_attempt(id) {
-            self.requeue_without_verdict(tx, flight.transfer)?;
+            // Due as it was (at most now): a claim that gave its slot back keeps its place
+            // ahead of work that became due since.
+            let mut transfer = flight.transfer;
+            let due = transfer.next_attempt_at.min(self.clock.now());
+            if transfer.requeue_without_verdict(due) {
+                let now_ms = self.clock.now_ms();
+                store::save(tx, &transfer, now_ms, &mut self.pending_totals)?;
+            }
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use crate::store::CandidateRow;
 /// little, and always with batch endpoints.
 const CANDIDATE_WINDOW: usize = 16;
 /// The most queued rows one scheduling round reads.
-pub(super) const MAX_WINDOW: usize = 1024;
+const MAX_WINDOW: usize = 1024;
 
 pub(super) struct Packing {
     endpoints: Vec<BatchEndpoint>,
@@ -45,9 +45,13 @@ impl Packing {
     }
 
     /// The window of the round after one that read `window` rows, all of them, and left
-    /// slots free: twice as wide, at least [`CANDIDATE_WINDOW`], at most [`MAX_WINDOW`].
-    pub(super) fn wider_window(window: usize) -> usize {
-        window.saturating_mul(2).clamp(CANDIDATE_WINDOW, MAX_WINDOW)
+    /// slots free: [`CANDIDATE_WINDOW`], as far as a round ever read before the first
+    /// window became one row per slot; `None` once it is that wide. (Doubling up to
+    /// [`MAX_WINDOW`] re-read ~2,000 rows every turn while unstartable rows headed the
+    /// queue: in-process-only downloads in the background, large files behind a full OS
+    /// window.)
+    pub(super) fn wider_window(window: usize) -> Option<usize> {
+        (window < CANDIDATE_WINDOW).then_some(CANDIDATE_WINDOW)
     }
 
     /// How many queued rows a round reads with batch endpoints: enough to fill every free
@@ -158,12 +162,9 @@ mod tests {
         let alone = Packing::new(Vec::new(), 0);
         assert_eq!(alone.first_window(4), 4, "one row per free slot");
         assert_eq!(alone.first_window(0), 1);
-        assert_eq!(Packing::wider_window(1), CANDIDATE_WINDOW);
-        assert_eq!(
-            Packing::wider_window(CANDIDATE_WINDOW),
-            2 * CANDIDATE_WINDOW
-        );
-        assert_eq!(Packing::wider_window(MAX_WINDOW), MAX_WINDOW);
+        assert_eq!(Packing::wider_window(1), Some(CANDIDATE_WINDOW));
+        assert_eq!(Packing::wider_window(CANDIDATE_WINDOW), None);
+        assert_eq!(Packing::wider_window(MAX_WINDOW), None);
         assert_eq!(packing.limits()[0].max_files, 50);
     }
 }

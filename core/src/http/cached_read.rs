@@ -51,6 +51,13 @@ pub(super) fn read_if_cached(_file: &File, _offset: u64, _length: usize) -> Opti
     None
 }
 
+// `pread` with a 64-bit offset: on 32-bit Android (armv7) `off_t` is 32 bits, and `pread`
+// could not reach past 2 GiB. Apple's `off_t` is 64 bits everywhere.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+use libc::{off_t as FileOffset, pread as pread_at};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use libc::{off64_t as FileOffset, pread64 as pread_at};
+
 /// Exactly the `length` bytes at `offset` of `file`, in as few `pread`s as the kernel
 /// allows (one for a regular file). A file that ends sooner is `UnexpectedEof`.
 pub(super) fn read_exact_at(file: &File, offset: u64, length: usize) -> io::Result<Vec<u8>> {
@@ -58,15 +65,14 @@ pub(super) fn read_exact_at(file: &File, offset: u64, length: usize) -> io::Resu
     while buffer.len() < length {
         let position = offset
             .checked_add(buffer.len() as u64)
-            .and_then(|position| libc::off_t::try_from(position).ok())
+            .and_then(|position| FileOffset::try_from(position).ok())
             .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
         let want = length - buffer.len();
         let spare = buffer.spare_capacity_mut();
         // SAFETY: pread(2) writes at most `want` bytes into the spare capacity, which has
         // room for exactly `want` more and stays uniquely borrowed until the call returns;
         // the descriptor is open.
-        let read =
-            unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), want, position) };
+        let read = unsafe { pread_at(file.as_raw_fd(), spare.as_mut_ptr().cast(), want, position) };
         let read = match usize::try_from(read) {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
             Ok(read) => read.min(want),
@@ -123,6 +129,17 @@ mod tests {
         );
         let short = read_exact_at(&file, 200 * 1024, 256 * 1024).expect_err("past the end");
         assert_eq!(short.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn an_exact_read_reaches_past_two_gibibytes() {
+        let mut file = tempfile::tempfile().expect("temp file");
+        let far = (3u64 << 30) + 100;
+        file.set_len(far + 4096).expect("a sparse file");
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(far)).expect("seek");
+        file.write_all(b"far away").expect("write");
+        let read = read_exact_at(&file, far, 8).expect("read past 2 GiB");
+        assert_eq!(read, b"far away");
     }
 
     /// The error of a one-byte `RWF_NOWAIT` read at the start of `file`, if it failed.

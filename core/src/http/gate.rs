@@ -16,8 +16,9 @@
 //! priority waits for a slot, or the app is in the background and queued work belongs to
 //! the OS, the actor sets a *floor* ([`RequestGates::make_way_below`]), and a
 //! claimed-ahead attempt below it gives its slot back unsent, so the slot goes to what the
-//! actor starts next. Claims ahead therefore delay a newly enqueued file of higher
-//! priority only by the requests already being sent.
+//! actor starts next. A claim still waiting for its slots makes way the moment the floor
+//! rises. Claims ahead therefore delay a newly enqueued file of higher priority only by
+//! the requests already being sent.
 //!
 //! Gates never decide what runs; the actor does. They must never hold a slot for an
 //! attempt that is not sending.
@@ -26,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Limits;
 
@@ -38,6 +39,10 @@ pub(crate) struct RequestGates {
     /// Claimed-ahead attempts of a lower priority give their slot back
     /// ([`RequestGates::make_way_below`]); `i64::MIN` while none need to.
     floor: AtomicI64,
+    /// Wakes claimed-ahead attempts still waiting for slots when the floor rises, so they
+    /// make way at once rather than when a request ends (which, in the background, may
+    /// be after the app is suspended).
+    floor_raised: Notify,
 }
 
 /// How an attempt comes to the gate.
@@ -99,6 +104,7 @@ impl RequestGates {
             per_host: limits.per_host.max(1),
             hosts: Mutex::new(HashMap::new()),
             floor: AtomicI64::new(i64::MIN),
+            floor_raised: Notify::new(),
         }
     }
 
@@ -110,7 +116,24 @@ impl RequestGates {
             Floor::Below(priority) => priority,
             Floor::All => i64::MAX,
         };
-        self.floor.store(value, Ordering::SeqCst);
+        let before = self.floor.swap(value, Ordering::SeqCst);
+        if value > before {
+            self.floor_raised.notify_waiters();
+        }
+    }
+
+    /// Resolves once the floor is above `priority`.
+    async fn floor_above(&self, priority: i32) {
+        loop {
+            let raised = self.floor_raised.notified();
+            let mut raised = std::pin::pin!(raised);
+            // Registered before the check, so a rise between the two is not missed.
+            raised.as_mut().enable();
+            if i64::from(priority) < self.floor.load(Ordering::SeqCst) {
+                return;
+            }
+            raised.await;
+        }
     }
 
     fn must_make_way(&self, arrival: Arrival, gate: &HostGate) -> bool {
@@ -142,12 +165,24 @@ impl RequestGates {
     /// if, once it has them, its host is in trouble or it is below the floor.
     pub(crate) async fn enter(&self, host: &str, arrival: Arrival) -> Entry {
         let gate = self.host(host);
-        // The semaphores are never closed, so acquiring cannot fail; if it ever did,
-        // giving the attempt back to the actor is the safe answer.
-        let Ok(host_slot) = Arc::clone(&gate.slots).acquire_owned().await else {
-            return Entry::GiveBack;
+        let acquire = async {
+            // The semaphores are never closed, so acquiring cannot fail; if it ever did,
+            // giving the attempt back to the actor is the safe answer.
+            let host_slot = Arc::clone(&gate.slots).acquire_owned().await.ok()?;
+            let queue_slot = Arc::clone(&self.queue).acquire_owned().await.ok()?;
+            Some((host_slot, queue_slot))
         };
-        let Ok(queue_slot) = Arc::clone(&self.queue).acquire_owned().await else {
+        let acquired = match arrival {
+            Arrival::IntoFreeSlot => acquire.await,
+            // A claim waiting for slots makes way as soon as the floor rises above it:
+            // dropping the acquisition gives up its place in the semaphores' queues.
+            Arrival::ClaimedAhead { priority } => tokio::select! {
+                biased;
+                () = self.floor_above(priority) => None,
+                acquired = acquire => acquired,
+            },
+        };
+        let Some((host_slot, queue_slot)) = acquired else {
             return Entry::GiveBack;
         };
         if self.must_make_way(arrival, &gate) {
@@ -318,5 +353,25 @@ mod tests {
         gates.make_way_below(Floor::Open);
         let lowest = Arrival::ClaimedAhead { priority: i32::MIN };
         assert!(matches!(gates.enter("a", lowest).await, Entry::Send(_)));
+    }
+
+    #[tokio::test]
+    async fn a_claim_waiting_for_a_slot_makes_way_when_the_floor_rises() {
+        let gates = Arc::new(gates(1, 1));
+        let Entry::Send(held) = gates.enter("a", IntoFreeSlot).await else {
+            panic!("the first slot was refused");
+        };
+        let waiting = tokio::spawn({
+            let gates = Arc::clone(&gates);
+            async move { matches!(gates.enter("a", AHEAD).await, Entry::GiveBack) }
+        });
+        tokio::task::yield_now().await;
+        gates.make_way_below(Floor::Below(1));
+        let gave_back = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the waiting claim answered while the slot was still held")
+            .expect("the claim's task");
+        assert!(gave_back, "it made way");
+        drop(held);
     }
 }
