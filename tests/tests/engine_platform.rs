@@ -147,8 +147,9 @@ async fn large_files_go_to_the_os_and_small_ones_run_in_process_in_the_foregroun
 /// the large files the OS could not take, and left slots empty until another turn.
 #[tokio::test]
 async fn small_files_behind_large_ones_the_os_window_cannot_take_start_at_once() {
-    // No small file finishes, so no later turn starts what the first left.
-    let server = server_holding_each_request(3_000).await;
+    // No small file finishes while the test looks, so no later turn starts what the
+    // first left.
+    let server = server_holding_each_request(30_000).await;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 6, 3, |index, _| {
         if index < 3 { 256 * 1024 } else { 4 * 1024 }
@@ -193,7 +194,17 @@ async fn small_files_behind_large_ones_the_os_window_cannot_take_start_at_once()
 #[tokio::test]
 async fn claims_waiting_at_the_gate_go_to_the_os_when_the_app_leaves() {
     const SLOTS: usize = 2;
-    let server = server_holding_each_request(150).await;
+    // The first two requests are held, so nothing claimed behind them is sent before the
+    // app leaves; the rest, the OS's included, are answered at once.
+    let held = |n| ferry_testkit::ScriptedFault::Request {
+        n,
+        fault: ferry_testkit::Fault::Delay { ms: 1_000 },
+    };
+    let server = support::server_with_faults(ferry_testkit::FaultPlan {
+        scripted: vec![held(1), held(2)],
+        ..Default::default()
+    })
+    .await;
     let dir = tempfile::tempdir().expect("dir");
     let files = write_files(&dir.path().join("src"), 20, 5, |_, _| 2048);
     let (platform, mut handoffs) = ScriptedPlatform::new();
