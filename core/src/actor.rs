@@ -2,7 +2,7 @@
 //!
 //! Commands from [`crate::TransferQueue`] handles and outcomes from running attempts arrive
 //! on channels. The actor takes everything waiting (up to [`mailbox::MAX_TURN_MESSAGES`]) as one *turn*:
-//! it applies each message through the pure [`transition`] function, lets the scheduler
+//! it applies each message through the pure `transition` function, lets the scheduler
 //! start what may start, and commits the whole turn in one SQLite transaction (group
 //! commit). After the commit, the actor launches and aborts attempts at once; replies,
 //! events and OS-task operations wait in `group_commit.rs` until a sync of the WAL has

@@ -210,7 +210,7 @@ impl TransferQueue {
     }
 
     /// The shim: the OS ended the keep-alive it granted through
-    /// [`PlatformTransferService::keep_app_running`](crate::PlatformTransferService::keep_app_running)
+    /// [`PlatformTransferService::keep_app_running`]
     /// (Android: the user-initiated job was stopped). Ferry hands work to the OS lane from
     /// now on, and asks again when the app next comes to the foreground.
     ///

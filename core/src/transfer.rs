@@ -1,8 +1,8 @@
 //! The public snapshot of one transfer, as stored, and every edge of its life as one named
 //! record edit: [`Transfer::start`], [`Transfer::conclude`],
 //! [`Transfer::requeue_without_verdict`], [`Transfer::hold_for_credentials`],
-//! [`Transfer::wait_for_space`],
-//! [`Transfer::control`] and [`Transfer::requeue_afresh`]. These are the only writers of
+//! [`Transfer::wait_for_space`], [`Transfer::control`] and `requeue_afresh` (a test-only
+//! twin of the store's set-wise moves). These are the only writers of
 //! `attempts`, `bytes_sent`, `next_attempt_at` and `last_error` in the engine; each moves
 //! the state through the pure table (`state.rs`) and changes nothing when the table refuses.
 //!

@@ -22,15 +22,15 @@
 //!
 //! Files up to [`AHEAD_MAX_BYTES`] are claimed ahead. Claims do not hold back work the
 //! actor prefers: while a due transfer of higher priority waits, waiting claims of lower
-//! priority give their slots back at the gate and none are made below it ([`floor`]),
+//! priority give their slots back at the gate and none are made below it ([`Floors`]),
 //! and while the OS carries all work (the app in the background) every waiting claim
 //! goes back to the queue, and so to the OS. Before that floor, claims were kept to files
 //! of 256 KiB so that a newly enqueued high-priority file waited behind them only
 //! briefly; with it, a photo library's mix is claimed too (`mixed_sizes`, 2,000 files of
 //! 1 KiB to 4 MiB: 1,884 turns, each with its commit, became 192). Larger files are not:
-//! a claimed download reserves its disk space while it waits, and for them the turn is a
-//! small part of the request. Downloads keep to [`DOWNLOAD_AHEAD_MAX_BYTES`]: a claimed
-//! download reserves its disk space while it waits.
+//! for them the turn is a small part of the request. Downloads keep to
+//! [`DOWNLOAD_AHEAD_MAX_BYTES`]: a claimed download reserves its disk space while it
+//! waits.
 //! A download enqueued without a size is judged by its host's last finished download
 //! ([`SmallDownloadHosts`]): a pull of many small files is claimed ahead from its second
 //! file on (`many_small_gets`, when no download was: a turn and a commit per file, and 73

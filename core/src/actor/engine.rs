@@ -39,8 +39,7 @@ use crate::conditions::{AppState, NetworkStatus};
 use crate::config::QueueConfig;
 use crate::error::StoreError;
 use crate::events::TransferEvent;
-use crate::http::Floor;
-use crate::http::{AttemptProgress, Checkpoint, HttpLane};
+use crate::http::{AttemptProgress, Checkpoint, Floor, HttpLane};
 use crate::platform::PlatformDriver;
 use crate::progress::RateMeter;
 use crate::scheduler::{Batch, Candidate, LaneChoice, LanePolicy, Occupancy, Situation, pick};
@@ -422,8 +421,8 @@ impl Engine {
         }
     }
 
-    /// After the free slots are filled, claims more small in-process transfers
-    /// (`claim_ahead.rs`): committed as running now, they wait at the gates.
+    /// After the free slots are filled, claims more in-process transfers, none below
+    /// `floor` (`claim_ahead.rs`): committed as running now, they wait at the gates.
     fn claim_ahead(
         &mut self,
         tx: &Connection,

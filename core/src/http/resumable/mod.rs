@@ -8,7 +8,7 @@
 //! `UploadTooLarge`.
 //!
 //! The resource URL and each confirmed offset reach the store only through the actor, as
-//! [`Checkpoint`]s on a channel; a new resource's URL is durable before any byte is sent
+//! `Checkpoint`s on a channel; a new resource's URL is durable before any byte is sent
 //! to it, so no byte ever goes to a resource Ferry could forget (a crash between creation
 //! and commit leaves an empty resource, which a server honouring `Idempotency-Key` hands
 //! back on the next creation). This module must never
