@@ -61,12 +61,8 @@ impl Engine {
             // for a queue opened later whose wall clock started behind this one's), no
             // attempt used; the scheduler picks the lane of the next segment.
             for flight in self.in_flight.take_attempt(&finished.id) {
-                let mut transfer = flight.transfer;
-                let due = transfer.next_attempt_at;
-                if transfer.requeue_without_verdict(due) {
-                    let now_ms = self.clock.now_ms();
-                    store::save(tx, &transfer, now_ms, &mut self.pending_totals)?;
-                }
+                let due = flight.transfer.next_attempt_at;
+                self.requeue_due_at(tx, flight.transfer, due)?;
             }
             return Ok(());
         }
@@ -207,12 +203,8 @@ impl Engine {
         for flight in self.in_flight.take_attempt(id) {
             // Due as it was (at most now): a claim that gave its slot back keeps its place
             // ahead of work that became due since.
-            let mut transfer = flight.transfer;
-            let due = transfer.next_attempt_at.min(self.clock.now());
-            if transfer.requeue_without_verdict(due) {
-                let now_ms = self.clock.now_ms();
-                store::save(tx, &transfer, now_ms, &mut self.pending_totals)?;
-            }
+            let due = flight.transfer.next_attempt_at.min(self.clock.now());
+            self.requeue_due_at(tx, flight.transfer, due)?;
         }
         Ok(())
     }
@@ -222,9 +214,20 @@ impl Engine {
     pub(super) fn requeue_without_verdict(
         &mut self,
         tx: &Connection,
-        mut transfer: Transfer,
+        transfer: Transfer,
     ) -> rusqlite::Result<bool> {
-        if !transfer.requeue_without_verdict(self.clock.now()) {
+        let now = self.clock.now();
+        self.requeue_due_at(tx, transfer, now)
+    }
+
+    /// As [`Self::requeue_without_verdict`], due at `due`.
+    fn requeue_due_at(
+        &mut self,
+        tx: &Connection,
+        mut transfer: Transfer,
+        due: std::time::SystemTime,
+    ) -> rusqlite::Result<bool> {
+        if !transfer.requeue_without_verdict(due) {
             return Ok(false);
         }
         let now_ms = self.clock.now_ms();
